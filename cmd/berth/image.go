@@ -1,0 +1,20 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+)
+
+// newImageCommand is the `image` management group.
+func newImageCommand(c *cli) *cobra.Command {
+	return newGroupCommand("image", "Manage images",
+		newHistoryCommand(c),
+		newImportCommand(c),
+		newImageInspectCommand(c),
+		newLoadCommand(c),
+		newListImagesCommand(c),
+		newImagePruneCommand(c),
+		newRemoveImagesCommand(c),
+		newSaveCommand(c),
+		newTagCommand(c),
+	)
+}

@@ -1,0 +1,25 @@
+package main
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+)
+
+func newUnpauseCommand(c *cli) *cobra.Command {
+	return &cobra.Command{
+		Use:         "unpause CONTAINER [CONTAINER...]",
+		Short:       "Unpause all processes within one or more containers",
+		Args:        requiresMinArgs(1),
+		Annotations: map[string]string{"aliases": joinAliases("container unpause", "unpause")},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			apiClient, err := c.Client()
+			if err != nil {
+				return err
+			}
+			return c.forEachContainer(cmd.Context(), args, func(ctx context.Context, name string) error {
+				return apiClient.ContainerUnpause(ctx, name)
+			}, nil)
+		},
+	}
+}

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func newWaitCommand(c *cli) *cobra.Command {
+	return &cobra.Command{
+		Use:         "wait CONTAINER [CONTAINER...]",
+		Short:       "Block until one or more containers stop, then print their exit codes",
+		Args:        requiresMinArgs(1),
+		Annotations: map[string]string{"aliases": joinAliases("container wait", "wait")},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			apiClient, err := c.Client()
+			if err != nil {
+				return err
+			}
+			var errs []error
+			for _, name := range args {
+				results, errc := apiClient.ContainerWait(cmd.Context(), name, "")
+				select {
+				case r := <-results:
+					if r.Error != nil {
+						errs = append(errs, errors.New(r.Error.Message))
+						continue
+					}
+					fmt.Fprintf(c.out, "%d\n", r.StatusCode)
+				case err := <-errc:
+					errs = append(errs, err)
+				}
+			}
+			return errors.Join(errs...)
+		},
+	}
+}

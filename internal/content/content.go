@@ -1,0 +1,178 @@
+// Package content owns Berth's digest-addressed blob store: manifests, image configs and uncompressed layer tars
+// kept as files named by their digest under <root>/blobs/<algorithm>/<hex>. Writes go through <root>/ingest,
+// are hashed while written, and only become visible by an atomic link into place after the digest (and size)
+// verify, so a reader never sees a partial or corrupt blob.
+//
+// A blob's lifecycle:
+//
+//	w, _ := store.Writer(ctx)          // a temp file in <root>/ingest
+//	io.Copy(w, r)                      // hashed while written
+//	err := w.Commit(ctx, size, dgst)   // verify, fsync, link into blobs/; ErrAlreadyExists if present
+//	w.Close()                          // always; removes the temp file if not committed
+//	rc, _ := store.Open(ctx, dgst)     // read it back
+//	store.Delete(ctx, dgst)            // gone
+//
+// WriteBlob wraps the write for the common case and treats an existing blob as success.
+package content
+
+import (
+	"context"
+	_ "crypto/sha256" // register the digest algorithms go-digest relies on
+	_ "crypto/sha512"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/opencontainers/go-digest"
+)
+
+// Info describes a committed blob.
+type Info struct {
+	// Digest names the blob.
+	Digest digest.Digest
+	// Size is the blob's length in bytes.
+	Size int64
+	// CreatedAt is when the blob was committed.
+	CreatedAt time.Time
+}
+
+// ReaderAt reads a committed blob at random offsets.
+type ReaderAt interface {
+	io.ReaderAt
+	io.Closer
+	// Size is the blob's length in bytes.
+	Size() int64
+}
+
+// Provider reads committed blobs.
+type Provider interface {
+	// Open returns a reader over the whole blob; the caller closes it.
+	Open(ctx context.Context, dgst digest.Digest) (io.ReadCloser, error)
+	// ReaderAt returns a random-access reader over the blob; the caller closes it.
+	ReaderAt(ctx context.Context, dgst digest.Digest) (ReaderAt, error)
+	// Info describes the blob, or returns an error wrapping errdefs.ErrNotFound.
+	Info(ctx context.Context, dgst digest.Digest) (Info, error)
+}
+
+// Writer is an in-flight blob write. Bytes written are hashed; Commit verifies them and makes the blob visible.
+// Close must always be called: before Commit it discards the write, after Commit it does nothing.
+type Writer interface {
+	io.Writer
+	// Digest is the digest of the bytes written so far.
+	Digest() digest.Digest
+	// Size is the number of bytes written so far.
+	Size() int64
+	// Commit verifies the written bytes against expectedSize (unchecked when negative) and expected (computed
+	// when empty), then atomically makes the blob visible. A mismatch returns an error wrapping
+	// errdefs.ErrFailedPrecondition and leaves nothing behind; a blob that already exists returns an error
+	// wrapping errdefs.ErrAlreadyExists (the content is the same, by digest).
+	Commit(ctx context.Context, expectedSize int64, expected digest.Digest) error
+	// Close releases the writer, discarding uncommitted data.
+	Close() error
+}
+
+// WriterOpt configures a Writer.
+type WriterOpt func(*writerOptions)
+
+type writerOptions struct {
+	algorithm digest.Algorithm
+}
+
+// WithExpectedDigest makes the writer hash with expected's algorithm, so a sha512 blob can be verified.
+// The default algorithm is sha256.
+func WithExpectedDigest(expected digest.Digest) WriterOpt {
+	return func(o *writerOptions) {
+		if expected != "" {
+			o.algorithm = expected.Algorithm()
+		}
+	}
+}
+
+// Ingester starts blob writes.
+type Ingester interface {
+	// Writer starts a new write.
+	Writer(ctx context.Context, opts ...WriterOpt) (Writer, error)
+}
+
+// WalkFunc is called for each committed blob; returning an error stops the walk with that error.
+type WalkFunc func(Info) error
+
+// Manager enumerates and removes committed blobs.
+type Manager interface {
+	// Info describes the blob, or returns an error wrapping errdefs.ErrNotFound.
+	Info(ctx context.Context, dgst digest.Digest) (Info, error)
+	// Delete removes the blob, or returns an error wrapping errdefs.ErrNotFound.
+	Delete(ctx context.Context, dgst digest.Digest) error
+	// Walk calls fn for every committed blob.
+	Walk(ctx context.Context, fn WalkFunc) error
+}
+
+// ValidateDigest reports whether dgst is a well-formed sha256 or sha512 digest, the only algorithms stored.
+// Other digests return an error wrapping errdefs.ErrInvalidArgument.
+func ValidateDigest(dgst digest.Digest) error {
+	switch dgst.Algorithm() {
+	case digest.SHA256, digest.SHA512:
+	default:
+		return fmt.Errorf("invalid digest %q: unsupported algorithm: %w", dgst, errdefs.ErrInvalidArgument)
+	}
+	if err := dgst.Validate(); err != nil {
+		return fmt.Errorf("invalid digest %q: %v: %w", dgst, err, errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// WriteBlob copies r into a new blob of ing and commits it. expected may be empty, in which case the digest is
+// computed; otherwise a mismatch is an error wrapping errdefs.ErrFailedPrecondition and nothing is stored.
+// A blob that already exists is not an error. It returns the blob's digest and size.
+func WriteBlob(ctx context.Context, ing Ingester, r io.Reader, expected digest.Digest) (digest.Digest, int64, error) {
+	if expected != "" {
+		if err := ValidateDigest(expected); err != nil {
+			return "", 0, err
+		}
+	}
+	w, err := ing.Writer(ctx, WithExpectedDigest(expected))
+	if err != nil {
+		return "", 0, err
+	}
+	defer w.Close()
+	if _, err := io.Copy(w, &ctxReader{ctx: ctx, r: r}); err != nil {
+		return "", 0, fmt.Errorf("write blob: %w", err)
+	}
+	dgst, size := w.Digest(), w.Size()
+	if err := w.Commit(ctx, -1, expected); err != nil && !errdefs.IsAlreadyExists(err) {
+		return "", 0, err
+	}
+	return dgst, size, nil
+}
+
+// ReadBlob reads a whole blob into memory; it is meant for manifests and configs, so it refuses blobs larger
+// than limit bytes with an error wrapping errdefs.ErrInvalidArgument.
+func ReadBlob(ctx context.Context, p Provider, dgst digest.Digest, limit int64) ([]byte, error) {
+	rc, err := p.Open(ctx, dgst)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read blob %s: %w", dgst, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("blob %s is larger than %d bytes: %w", dgst, limit, errdefs.ErrInvalidArgument)
+	}
+	return b, nil
+}
+
+// ctxReader stops a copy once its context is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

@@ -1,0 +1,230 @@
+package daemon
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+)
+
+// Container is the daemon's record of one container, persisted as config.v2.json in its directory.
+type Container struct {
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced on every state change; waiters select on it
+
+	ID              string
+	Name            string // with the leading "/", as docker stores it
+	Created         time.Time
+	Path            string
+	Args            []string
+	Config          *container.Config
+	HostConfig      *container.HostConfig
+	ImageID         string
+	State           State
+	RestartCount    int
+	MountPoints     []MountPoint
+	LogPath         string
+	ResolvConfPath  string
+	HostnamePath    string
+	HostsPath       string
+	Runtime         string
+	ManuallyStopped bool
+	HasBeenStarted  bool
+	// removing is set while rm runs, so a restart policy doesn't race it.
+	removing bool
+	// removed is set once rm has finished, for wait condition "removed".
+	removed bool
+	// pending attach streams waiting for the next start.
+	pending []*attachStream
+	// restartCancel stops a restart-policy delay in progress.
+	restartCancel func()
+}
+
+// State is a container's run state.
+type State struct {
+	Status     container.ContainerState
+	Pid        int
+	ExitCode   int
+	Error      string
+	StartedAt  time.Time
+	FinishedAt time.Time
+	OOMKilled  bool
+}
+
+// MountPoint is a resolved mount of a container.
+type MountPoint struct {
+	container.MountPoint
+	Anonymous bool   `json:",omitempty"` // an anonymous volume removed with rm -v
+	TmpfsOpts string `json:",omitempty"`
+}
+
+// notify wakes every waiter; the caller holds c.mu.
+func (c *Container) notify() {
+	if c.changed != nil {
+		close(c.changed)
+	}
+	c.changed = make(chan struct{})
+}
+
+// watch returns a channel closed at the next state change; the caller holds c.mu.
+func (c *Container) watch() <-chan struct{} {
+	if c.changed == nil {
+		c.changed = make(chan struct{})
+	}
+	return c.changed
+}
+
+func (c *Container) running() bool {
+	return c.State.Status == container.StateRunning || c.State.Status == container.StatePaused
+}
+
+// shortID is docker's 12-character form.
+func shortID(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+func newID() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+// containerStore indexes containers by ID and name.
+type containerStore struct {
+	mu     sync.RWMutex
+	byID   map[string]*Container
+	byName map[string]string // "/name" -> id
+}
+
+func newContainerStore() *containerStore {
+	return &containerStore{byID: map[string]*Container{}, byName: map[string]string{}}
+}
+
+// reserve claims name for id, failing with docker's conflict message if another container has it.
+func (s *containerStore) reserve(name, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if other, ok := s.byName[name]; ok && other != id {
+		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("Conflict. The container name %q is already in use by container %q. You have to remove (or rename) that container to be able to reuse that name.", name, other))
+	}
+	s.byName[name] = id
+	return nil
+}
+
+func (s *containerStore) release(name string) {
+	s.mu.Lock()
+	delete(s.byName, name)
+	s.mu.Unlock()
+}
+
+func (s *containerStore) add(c *Container) {
+	s.mu.Lock()
+	s.byID[c.ID] = c
+	s.byName[c.Name] = c.ID
+	s.mu.Unlock()
+}
+
+func (s *containerStore) remove(c *Container) {
+	s.mu.Lock()
+	delete(s.byID, c.ID)
+	if s.byName[c.Name] == c.ID {
+		delete(s.byName, c.Name)
+	}
+	s.mu.Unlock()
+}
+
+// get finds a container by full ID, name (with or without "/") or unique ID prefix, as docker does.
+func (s *containerStore) get(ref string) (*Container, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if ref == "" {
+		return nil, errdefs.ErrInvalidArgument.WithMessage("No such container: ")
+	}
+	if c, ok := s.byID[ref]; ok {
+		return c, nil
+	}
+	name := ref
+	if !strings.HasPrefix(name, "/") {
+		name = "/" + name
+	}
+	if id, ok := s.byName[name]; ok {
+		return s.byID[id], nil
+	}
+	var found *Container
+	for id, c := range s.byID {
+		if strings.HasPrefix(id, ref) {
+			if found != nil {
+				return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("multiple IDs found with provided prefix: %s", ref))
+			}
+			found = c
+		}
+	}
+	if found == nil {
+		return nil, errdefs.ErrNotFound.WithMessage("No such container: " + ref)
+	}
+	return found, nil
+}
+
+func (s *containerStore) list() []*Container {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*Container, 0, len(s.byID))
+	for _, c := range s.byID {
+		out = append(out, c)
+	}
+	return out
+}
+
+// atomicWrite writes b to path via a temp file in the same directory, fsync and rename.
+func atomicWrite(path string, b []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	if _, err := f.Write(b); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, mode)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+// save persists c; the caller holds c.mu.
+func (d *Daemon) save(c *Container) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return atomicWrite(filepath.Join(d.containerDir(c.ID), "config.v2.json"), b, 0o600)
+}
+
+func (d *Daemon) containerDir(id string) string { return filepath.Join(d.cfg.DataRoot, "containers", id) }
+func (d *Daemon) stateDir(id string) string     { return filepath.Join(d.cfg.ExecRoot, "containers", id) }

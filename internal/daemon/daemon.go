@@ -1,0 +1,335 @@
+// Package daemon wires Berth's services together: the image, snapshot, volume and container services, the OCI
+// runtimes and shims, events, and the restore of running containers after a restart (even after kill -9).
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+
+	berthevents "github.com/berth/berth/internal/events"
+	"github.com/berth/berth/internal/image"
+	"github.com/berth/berth/internal/content"
+	"github.com/berth/berth/internal/oci"
+	"github.com/berth/berth/internal/runtime"
+	"github.com/berth/berth/internal/snapshot"
+	"github.com/berth/berth/internal/volume"
+)
+
+// Version is Berth's version, reported by /version and `berth version`.
+var Version = "0.1.0"
+
+// APIVersion is the Docker Engine API version Berth speaks; MinAPIVersion the oldest it accepts.
+const (
+	APIVersion    = "1.47"
+	MinAPIVersion = "1.24"
+)
+
+// Daemon is one running Berth engine.
+type Daemon struct {
+	cfg        Config
+	containers *containerStore
+	images     *image.Store
+	content    *content.Store
+	snapshots  *snapshot.Store
+	volumes    *volume.Store
+	events     *berthevents.Bus
+	runtimes   map[string]*runtime.Runtime
+	execs      *execStore
+	cgroupV2   bool
+	daemonCaps []string
+	started    time.Time
+
+	// ctx is the daemon's lifetime, for monitors and restart timers; cancelled by Close.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New opens (or creates) the daemon's state under cfg.DataRoot and cfg.ExecRoot and restores its containers.
+func New(ctx context.Context, cfg Config) (*Daemon, error) {
+	if cfg.DataRoot == "" {
+		cfg.DataRoot = DefaultDataRoot
+	}
+	if cfg.ExecRoot == "" {
+		cfg.ExecRoot = DefaultExecRoot
+	}
+	for _, dir := range []string{cfg.DataRoot, cfg.ExecRoot, filepath.Join(cfg.DataRoot, "containers"), filepath.Join(cfg.ExecRoot, "containers")} {
+		if err := os.MkdirAll(dir, 0o710); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.ShimPath == "" {
+		p, err := findBinary("berth-shim")
+		if err != nil {
+			return nil, err
+		}
+		cfg.ShimPath = p
+	}
+	if cfg.InitPath == "" {
+		for _, p := range []string{"/usr/bin/tini-static", "/usr/bin/docker-init", "/usr/bin/tini"} {
+			if _, err := os.Stat(p); err == nil {
+				cfg.InitPath = p
+				break
+			}
+		}
+	}
+	d := &Daemon{
+		cfg:        cfg,
+		containers: newContainerStore(),
+		events:     berthevents.New(),
+		execs:      newExecStore(),
+		started:    time.Now(),
+	}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	d.cgroupV2 = isCgroupV2()
+	if caps, err := oci.CurrentCapabilities(); err == nil {
+		d.daemonCaps = caps
+	}
+	if err := d.setupRuntimes(); err != nil {
+		return nil, err
+	}
+	var err error
+	if d.content, err = content.Open(filepath.Join(cfg.DataRoot, "content")); err != nil {
+		return nil, err
+	}
+	if d.snapshots, err = snapshot.New(filepath.Join(cfg.DataRoot, "overlay")); err != nil {
+		return nil, err
+	}
+	if d.images, err = image.New(ctx, filepath.Join(cfg.DataRoot, "image"), d.content, &layerStore{d.snapshots},
+		image.WithEventHook(d.imageEvent)); err != nil {
+		return nil, err
+	}
+	if d.volumes, err = volume.New(filepath.Join(cfg.DataRoot, "volumes")); err != nil {
+		return nil, err
+	}
+	if err := d.restore(ctx); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// findBinary looks for name next to the running executable, then in $PATH.
+func findBinary(name string) (string, error) {
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), name)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("%s not found next to the berth binary or in $PATH: %w", name, errdefs.ErrNotFound)
+	}
+	return p, nil
+}
+
+func isCgroupV2() bool {
+	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
+	return err == nil
+}
+
+// setupRuntimes registers runc and crun (when installed) plus daemon.json's runtimes. crun refuses a hybrid
+// cgroup layout (v1 controllers plus a v2 mount): on such hosts it runs in a private mount namespace without the
+// cgroup2 mount, through a small wrapper script.
+func (d *Daemon) setupRuntimes() error {
+	d.runtimes = map[string]*runtime.Runtime{}
+	rtRoot := filepath.Join(d.cfg.ExecRoot, "runtime")
+	add := func(name, path string, args []string) error {
+		root := filepath.Join(rtRoot, name)
+		if err := os.MkdirAll(root, 0o700); err != nil {
+			return err
+		}
+		d.runtimes[name] = &runtime.Runtime{Name: name, Path: path, Args: args, Root: root}
+		return nil
+	}
+	for _, name := range []string{"runc", "crun"} {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			continue
+		}
+		if name == "crun" && !d.cgroupV2 && isDir("/sys/fs/cgroup/unified") {
+			w := filepath.Join(rtRoot, "crun-hybrid")
+			if err := os.MkdirAll(rtRoot, 0o700); err != nil {
+				return err
+			}
+			script := "#!/bin/sh\n# crun rejects hybrid cgroups: run it without the cgroup2 mount, in a private mount namespace.\n" +
+				"exec unshare --mount --propagation private sh -c 'umount -l /sys/fs/cgroup/unified 2>/dev/null; exec \"$0\" \"$@\"' " + p + " \"$@\"\n"
+			if err := atomicWrite(w, []byte(script), 0o700); err != nil {
+				return err
+			}
+			p = w
+		}
+		if err := add(name, p, nil); err != nil {
+			return err
+		}
+	}
+	for name, rc := range d.cfg.Runtimes {
+		if err := add(name, rc.Path, rc.RuntimeArgs); err != nil {
+			return err
+		}
+	}
+	if d.cfg.DefaultRuntime == "" {
+		d.cfg.DefaultRuntime = "runc"
+	}
+	if _, ok := d.runtimes[d.cfg.DefaultRuntime]; !ok {
+		return fmt.Errorf("default runtime %q is not installed: %w", d.cfg.DefaultRuntime, errdefs.ErrNotFound)
+	}
+	return nil
+}
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}
+
+func (d *Daemon) runtime(name string) (*runtime.Runtime, error) {
+	if name == "" {
+		name = d.cfg.DefaultRuntime
+	}
+	rt, ok := d.runtimes[name]
+	if !ok {
+		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("unknown or invalid runtime name: %s", name))
+	}
+	return rt, nil
+}
+
+// Close stops background work. Running containers keep running: their shims own them.
+func (d *Daemon) Close() error {
+	d.cancel()
+	d.wg.Wait()
+	return nil
+}
+
+// Events exposes the event bus to the API server.
+func (d *Daemon) Events() *berthevents.Bus { return d.events }
+
+func (d *Daemon) containerEvent(c *Container, action events.Action, extra map[string]string) {
+	attrs := map[string]string{"name": strings.TrimPrefix(c.Name, "/")}
+	if c.Config != nil {
+		attrs["image"] = c.Config.Image
+		for k, v := range c.Config.Labels {
+			attrs[k] = v
+		}
+	}
+	for k, v := range extra {
+		attrs[k] = v
+	}
+	d.events.Publish(events.ContainerEventType, action, c.ID, attrs)
+}
+
+func (d *Daemon) imageEvent(action, id, ref string) {
+	attrs := map[string]string{}
+	if ref != "" {
+		attrs["name"] = ref
+	}
+	d.events.Publish(events.ImageEventType, events.Action(action), id, attrs)
+}
+
+// restore loads every container record and reconciles it with its shim: running containers whose shim is alive
+// are monitored again; those that exited while the daemon was away get their exit code, and restart policies
+// resume.
+func (d *Daemon) restore(ctx context.Context) error {
+	entries, err := os.ReadDir(filepath.Join(d.cfg.DataRoot, "containers"))
+	if err != nil {
+		return err
+	}
+	var toStart []*Container
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(d.cfg.DataRoot, "containers", e.Name(), "config.v2.json"))
+		if err != nil {
+			slog.WarnContext(ctx, "skipping container without a readable record", "container", e.Name(), "error", err)
+			continue
+		}
+		c := &Container{}
+		if err := json.Unmarshal(b, c); err != nil {
+			slog.WarnContext(ctx, "skipping container with a corrupt record", "container", e.Name(), "error", err)
+			continue
+		}
+		d.containers.add(c)
+		c.mu.Lock()
+		switch c.State.Status {
+		case container.StateRunning, container.StatePaused, container.StateRestarting:
+			if d.reattach(ctx, c) {
+				c.mu.Unlock()
+				continue
+			}
+			if c.shouldRestart() {
+				toStart = append(toStart, c)
+			}
+		case container.StateRemoving:
+			c.mu.Unlock()
+			go d.Remove(context.WithoutCancel(ctx), c.ID, RemoveOptions{Force: true, Volumes: false})
+			continue
+		case container.StateCreated:
+		default:
+			// An exited container with restart=always that was running when the host rebooted is restarted by
+			// docker only if it was running; Berth follows the recorded state above.
+		}
+		c.mu.Unlock()
+	}
+	for _, c := range toStart {
+		c := c
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			if err := d.start(d.ctx, c, true); err != nil {
+				slog.Warn("restart policy: start failed", "container", c.ID, "error", err)
+			}
+		}()
+	}
+	return nil
+}
+
+// containersUsingImage reports a container that uses image id, for image deletion conflicts.
+func (d *Daemon) containersUsingImage(id string) (string, bool, bool) {
+	for _, c := range d.containers.list() {
+		c.mu.Lock()
+		img, running := c.ImageID, c.running()
+		c.mu.Unlock()
+		if img == id {
+			return c.ID, true, running
+		}
+	}
+	return "", false, false
+}
+
+// containersUsingVolume lists the containers that mount volume name.
+func (d *Daemon) containersUsingVolume(name string) []string {
+	var ids []string
+	for _, c := range d.containers.list() {
+		c.mu.Lock()
+		for _, m := range c.MountPoints {
+			if m.Type == "volume" && m.Name == name {
+				ids = append(ids, c.ID)
+				break
+			}
+		}
+		c.mu.Unlock()
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+var errNotRunning = errors.New("not running")
+
+// platformOS is the OS reported everywhere.
+const platformOS = "linux"
+
+var platformArch = goruntime.GOARCH
+
+var _ = time.Second

@@ -1,0 +1,67 @@
+package daemon
+
+import (
+	"context"
+	"io"
+
+	imagetypes "github.com/moby/moby/api/types/image"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth/berth/internal/archive"
+	"github.com/berth/berth/internal/image"
+	"github.com/berth/berth/internal/snapshot"
+)
+
+// layerStore unpacks image layers into overlay snapshots: the image store's view of internal/snapshot.
+type layerStore struct {
+	s *snapshot.Store
+}
+
+func (l *layerStore) EnsureLayer(ctx context.Context, chainID, parent digest.Digest, open func() (io.ReadCloser, error)) error {
+	_, err := l.s.EnsureLayer(ctx, chainID, parent, func(dir string) error {
+		rc, err := open()
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		_, err = archive.Apply(ctx, dir, rc)
+		return err
+	})
+	return err
+}
+
+func (l *layerStore) RemoveLayer(ctx context.Context, chainID digest.Digest) error {
+	return l.s.RemoveLayer(ctx, chainID)
+}
+
+// Images exposes the image store to the API server.
+func (d *Daemon) Images() *image.Store { return d.images }
+
+// imageUsers reports the containers that use an image, for delete and prune conflicts. The image store calls it
+// under its own lock, so it must not call back into the store.
+func (d *Daemon) imageUsers(imageID string) []image.ContainerUse {
+	var out []image.ContainerUse
+	for _, c := range d.containers.list() {
+		c.mu.Lock()
+		if c.ImageID == imageID && !c.removed {
+			out = append(out, image.ContainerUse{ID: c.ID, Running: c.running() || c.State.Status == "restarting"})
+		}
+		c.mu.Unlock()
+	}
+	return out
+}
+
+// ImageDelete removes or untags an image (docker rmi), refusing images that containers use unless forced.
+func (d *Daemon) ImageDelete(ctx context.Context, ref string, force, noPrune bool) ([]imagetypes.DeleteResponse, error) {
+	return d.images.Delete(ctx, ref, force, noPrune, d.imageUsers)
+}
+
+// ImagePrune removes dangling images (all unused ones with all), never one a container uses.
+func (d *Daemon) ImagePrune(ctx context.Context, all bool, filters map[string][]string) (imagetypes.PruneReport, error) {
+	return d.images.Prune(ctx, all, filters, d.imageUsers)
+}
+
+func (d *Daemon) imageSize(ctx context.Context, id string) int64 {
+	n, _ := d.images.Size(ctx, id)
+	return n
+}

@@ -1,0 +1,423 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/mount"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth/berth/internal/oci"
+	"github.com/berth/berth/internal/shim"
+	"github.com/berth/berth/internal/volume"
+)
+
+// Start runs a created or stopped container. Starting a running container is not an error (304 in the API).
+func (d *Daemon) Start(ctx context.Context, ref string) error {
+	c, err := d.containers.get(ref)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.ManuallyStopped = false
+	c.mu.Unlock()
+	return d.start(ctx, c, false)
+}
+
+// start brings c up through a new shim. fromPolicy marks a start by the restart policy.
+func (d *Daemon) start(ctx context.Context, c *Container, fromPolicy bool) (retErr error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.removing {
+		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("container %s is marked for removal and cannot be started", c.ID))
+	}
+	if c.State.Status == container.StatePaused {
+		return errdefs.ErrConflict.WithMessage("cannot start a paused container, try unpause instead")
+	}
+	if c.State.Status == container.StateRunning {
+		return errdefs.ErrNotModified.WithMessage("container already started")
+	}
+	rt, err := d.runtime(c.Runtime)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if retErr != nil {
+			c.State.Error = retErr.Error()
+			c.State.Status = container.StateExited
+			if c.State.ExitCode == 0 {
+				c.State.ExitCode = startFailureCode(retErr.Error())
+			}
+			c.State.FinishedAt = time.Now().UTC()
+			d.save(c)
+			d.snapshots.Unmount(context.WithoutCancel(ctx), c.ID)
+			d.failPending(c)
+			c.notify()
+			if c.HostConfig.AutoRemove {
+				// docker removes an auto-remove container whose start failed; `run --rm` waits for that.
+				go d.Remove(context.WithoutCancel(ctx), c.ID, RemoveOptions{Force: true, Volumes: true})
+			}
+		}
+	}()
+
+	rootfs, err := d.snapshots.Mount(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	if err := d.writeHostFiles(c); err != nil {
+		return err
+	}
+	mounts, err := d.specMounts(ctx, c, rootfs)
+	if err != nil {
+		return err
+	}
+	in := oci.Input{
+		ID:            c.ID,
+		Rootfs:        rootfs,
+		Config:        c.Config,
+		HostConfig:    c.HostConfig,
+		Mounts:        mounts,
+		Hostname:      c.HostnamePath,
+		Hosts:         c.HostsPath,
+		ResolvConf:    c.ResolvConfPath,
+		CgroupsPath:   "/berth/" + c.ID,
+		CgroupV2:      d.cgroupV2,
+		DaemonCaps:    d.daemonCaps,
+		InitPath:      d.cfg.InitPath,
+		SwapSupported: swapSupported(d.cgroupV2),
+	}
+	if c.HostConfig.NetworkMode.IsHost() {
+		in.NetNSPath = "host"
+	}
+	spec, err := oci.Generate(in)
+	if err != nil {
+		return err
+	}
+	stateDir := d.stateDir(c.ID)
+	os.RemoveAll(stateDir)
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return err
+	}
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return err
+	}
+	if err := atomicWrite(filepath.Join(stateDir, "config.json"), b, 0o600); err != nil {
+		return err
+	}
+	// A stale runtime record (e.g. after a host crash) would make create fail with "already exists".
+	rt.Delete(ctx, c.ID)
+	scfg := shim.Config{
+		ID:          c.ID,
+		Bundle:      stateDir,
+		Runtime:     rt.Path,
+		RuntimeArgs: rt.Args,
+		RuntimeRoot: rt.Root,
+		LogPath:     c.LogPath,
+		Tty:         c.Config.Tty,
+		Stdin:       c.Config.OpenStdin,
+		StdinOnce:   c.Config.StdinOnce,
+	}
+	if cs := c.HostConfig.ConsoleSize; cs[0] > 0 && cs[1] > 0 {
+		scfg.ConsoleHeight, scfg.ConsoleWidth = uint16(cs[0]), uint16(cs[1])
+	}
+	pid, err := shim.Spawn(ctx, d.cfg.ShimPath, stateDir, scfg)
+	if err != nil {
+		return fmt.Errorf("failed to create task for container: OCI runtime create failed: %s: %w", err, errdefs.ErrUnknown)
+	}
+	sc, err := shim.Dial(ctx, stateDir)
+	if err != nil {
+		rt.Delete(context.WithoutCancel(ctx), c.ID)
+		return err
+	}
+	d.connectPending(ctx, c)
+	if err := sc.Start(ctx); err != nil {
+		rt.Delete(context.WithoutCancel(ctx), c.ID)
+		return fmt.Errorf("failed to start container: %s: %w", err, errdefs.ErrUnknown)
+	}
+	if fromPolicy {
+		c.RestartCount++
+	}
+	c.State = State{Status: container.StateRunning, Pid: pid, StartedAt: time.Now().UTC()}
+	c.HasBeenStarted = true
+	if err := d.save(c); err != nil {
+		slog.WarnContext(ctx, "saving container state", "container", c.ID, "error", err)
+	}
+	c.notify()
+	d.containerEvent(c, events.ActionStart, nil)
+	d.monitor(c, sc)
+	return nil
+}
+
+// startFailureCode is the exit code docker records when the runtime cannot start the command.
+func startFailureCode(msg string) int {
+	switch {
+	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
+		return 127
+	case strings.Contains(msg, "permission denied"):
+		return 126
+	}
+	return 128
+}
+
+func swapSupported(v2 bool) bool {
+	if v2 {
+		return true
+	}
+	_, err := os.Stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
+	return err == nil
+}
+
+// reattach reconnects to the shim of a container that was running when the daemon stopped. It reports whether the
+// container is still running; otherwise it records the exit the shim left behind. The caller holds c.mu.
+func (d *Daemon) reattach(ctx context.Context, c *Container) bool {
+	stateDir := d.stateDir(c.ID)
+	if sc, err := shim.Dial(ctx, stateDir); err == nil {
+		slog.InfoContext(ctx, "reattached to running container", "container", c.ID)
+		d.monitor(c, sc)
+		return true
+	}
+	code, at, ok, _ := shim.ReadExit(stateDir)
+	if !ok {
+		code, at = 255, time.Now().UTC()
+		c.State.Error = "container's shim is gone"
+	}
+	c.State.Status = container.StateExited
+	c.State.ExitCode = code
+	c.State.FinishedAt = at
+	c.State.Pid = 0
+	d.snapshots.Unmount(ctx, c.ID)
+	if rt, err := d.runtime(c.Runtime); err == nil {
+		rt.Delete(ctx, c.ID)
+	}
+	d.save(c)
+	d.containerEvent(c, events.ActionDie, map[string]string{"exitCode": strconv.Itoa(code)})
+	return false
+}
+
+// monitor waits for the container's exit in the background and then applies AutoRemove or the restart policy.
+// The caller holds c.mu.
+func (d *Daemon) monitor(c *Container, sc *shim.Client) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		code, err := sc.Wait(d.ctx)
+		if d.ctx.Err() != nil {
+			return // the daemon is shutting down; the shim lives on
+		}
+		at := time.Now().UTC()
+		if err != nil {
+			var ok bool
+			code, at, ok, _ = shim.ReadExit(d.stateDir(c.ID))
+			if !ok {
+				code, at = 255, time.Now().UTC()
+			}
+		}
+		d.handleExit(c, code, at)
+	}()
+}
+
+func (d *Daemon) handleExit(c *Container, code int, at time.Time) {
+	ctx := d.ctx
+	c.mu.Lock()
+	c.State.Status = container.StateExited
+	c.State.ExitCode = code
+	c.State.FinishedAt = at
+	c.State.Pid = 0
+	ranFor := at.Sub(c.State.StartedAt)
+	d.snapshots.Unmount(ctx, c.ID)
+	restart := !c.removing && c.shouldRestart()
+	if restart {
+		c.State.Status = container.StateRestarting
+	}
+	d.save(c)
+	c.notify()
+	d.containerEvent(c, events.ActionDie, map[string]string{"exitCode": strconv.Itoa(code)})
+	autoRemove := c.HostConfig.AutoRemove && !c.removing
+	delay := restartDelay(c.RestartCount, ranFor)
+	c.mu.Unlock()
+
+	if autoRemove {
+		if err := d.Remove(ctx, c.ID, RemoveOptions{Force: true, Volumes: true}); err != nil && !errdefs.IsNotFound(err) {
+			slog.Warn("auto-remove failed", "container", c.ID, "error", err)
+		}
+		return
+	}
+	if !restart {
+		return
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	c.mu.Lock()
+	c.restartCancel = cancel
+	c.mu.Unlock()
+	select {
+	case <-time.After(delay):
+	case <-rctx.Done():
+		c.mu.Lock()
+		if c.State.Status == container.StateRestarting {
+			c.State.Status = container.StateExited
+			d.save(c)
+			c.notify()
+		}
+		c.mu.Unlock()
+		return
+	}
+	cancel()
+	c.mu.Lock()
+	still := c.State.Status == container.StateRestarting && !c.removing
+	if still {
+		c.State.Status = container.StateExited
+	}
+	c.mu.Unlock()
+	if still {
+		if err := d.start(ctx, c, true); err != nil {
+			slog.Warn("restart policy: start failed", "container", c.ID, "error", err)
+		}
+	}
+}
+
+// restartDelay is docker's backoff: 100ms doubling per consecutive restart, reset after 10s of running.
+func restartDelay(count int, ranFor time.Duration) time.Duration {
+	if ranFor >= 10*time.Second {
+		return 100 * time.Millisecond
+	}
+	delay := 100 * time.Millisecond
+	for i := 0; i < count && delay < time.Minute; i++ {
+		delay *= 2
+	}
+	return delay
+}
+
+// shouldRestart applies the restart policy to the last exit; the caller holds c.mu.
+func (c *Container) shouldRestart() bool {
+	if c.ManuallyStopped {
+		return false
+	}
+	rp := c.HostConfig.RestartPolicy
+	switch rp.Name {
+	case container.RestartPolicyAlways, container.RestartPolicyUnlessStopped:
+		return true
+	case container.RestartPolicyOnFailure:
+		return c.State.ExitCode != 0 && (rp.MaximumRetryCount == 0 || c.RestartCount < rp.MaximumRetryCount)
+	}
+	return false
+}
+
+// writeHostFiles writes /etc/hostname, /etc/hosts and /etc/resolv.conf for the container, as docker does.
+func (d *Daemon) writeHostFiles(c *Container) error {
+	host := c.HostConfig.NetworkMode.IsHost()
+	hostname := c.Config.Hostname
+	if host {
+		if h, err := os.Hostname(); err == nil {
+			hostname = h
+		}
+	}
+	if c.Config.Domainname != "" {
+		hostname += "." + c.Config.Domainname
+	}
+	if err := atomicWrite(c.HostnamePath, []byte(hostname+"\n"), 0o644); err != nil {
+		return err
+	}
+	var hosts []byte
+	if host {
+		hosts, _ = os.ReadFile("/etc/hosts")
+	} else {
+		hosts = []byte("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+	}
+	for _, h := range c.HostConfig.ExtraHosts {
+		name, ip, ok := strings.Cut(h, ":")
+		if !ok {
+			name, ip, _ = strings.Cut(h, "=")
+		}
+		if ip == "host-gateway" {
+			ip = "127.0.0.1"
+		}
+		hosts = append(hosts, fmt.Sprintf("%s\t%s\n", ip, name)...)
+	}
+	if err := atomicWrite(c.HostsPath, hosts, 0o644); err != nil {
+		return err
+	}
+	resolv, _ := os.ReadFile("/etc/resolv.conf")
+	if len(c.HostConfig.DNS) > 0 || len(c.HostConfig.DNSSearch) > 0 || len(c.HostConfig.DNSOptions) > 0 {
+		var b strings.Builder
+		for _, ns := range c.HostConfig.DNS {
+			fmt.Fprintf(&b, "nameserver %s\n", ns)
+		}
+		if len(c.HostConfig.DNSSearch) > 0 {
+			fmt.Fprintf(&b, "search %s\n", strings.Join(c.HostConfig.DNSSearch, " "))
+		}
+		if len(c.HostConfig.DNSOptions) > 0 {
+			fmt.Fprintf(&b, "options %s\n", strings.Join(c.HostConfig.DNSOptions, " "))
+		}
+		resolv = []byte(b.String())
+	}
+	return atomicWrite(c.ResolvConfPath, resolv, 0o644)
+}
+
+// specMounts turns the container's mount points into OCI mounts, copying image content into empty volumes first.
+func (d *Daemon) specMounts(ctx context.Context, c *Container, rootfs string) ([]specs.Mount, error) {
+	var out []specs.Mount
+	for _, m := range c.MountPoints {
+		opts := []string{"rbind"}
+		if !m.RW {
+			opts = append(opts, "ro")
+		}
+		switch m.Type {
+		case mount.TypeTmpfs:
+			o := []string{"nosuid", "nodev", "noexec"}
+			if m.TmpfsOpts != "" {
+				o = append(o, strings.Split(m.TmpfsOpts, ",")...)
+			}
+			if !m.RW && !hasOpt(m.TmpfsOpts, "ro") {
+				o = append(o, "ro")
+			}
+			out = append(out, specs.Mount{Destination: m.Destination, Type: "tmpfs", Source: "tmpfs", Options: o})
+			continue
+		case mount.TypeVolume:
+			if !hasOpt(m.Mode, "nocopy") {
+				if err := copyIntoEmptyVolume(rootfs, m.Destination, m.Source); err != nil {
+					return nil, fmt.Errorf("copying image data into volume %s: %w", m.Name, err)
+				}
+			}
+		case mount.TypeBind:
+			if _, err := os.Stat(m.Source); err != nil {
+				return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("error while creating mount source path '%s': %v", m.Source, err))
+			}
+		}
+		prop := string(m.Propagation)
+		if prop == "" {
+			prop = "rprivate"
+		}
+		out = append(out, specs.Mount{Destination: m.Destination, Type: "bind", Source: m.Source, Options: append(opts, prop)})
+	}
+	return out, nil
+}
+
+// copyIntoEmptyVolume copies what the image has at dst into the volume directory if the volume is still empty.
+func copyIntoEmptyVolume(rootfs, dst, volDir string) error {
+	entries, err := os.ReadDir(volDir)
+	if err != nil || len(entries) > 0 {
+		return err
+	}
+	src, err := secureJoin(rootfs, dst)
+	if err != nil {
+		return err
+	}
+	if st, err := os.Lstat(src); err != nil || !st.IsDir() {
+		return nil
+	}
+	return volume.CopyImageData(src, volDir)
+}
+
+var errStopped = errors.New("stopped")

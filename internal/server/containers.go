@@ -1,0 +1,530 @@
+package server
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+
+	"github.com/berth/berth/internal/daemon"
+)
+
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("GET /_ping", s.ping)
+	m.HandleFunc("HEAD /_ping", s.ping)
+	m.HandleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, s.d.Version()) })
+	m.HandleFunc("GET /info", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, s.d.Info(r.Context())) })
+	m.HandleFunc("GET /events", s.events)
+	m.HandleFunc("GET /system/df", s.systemDF)
+
+	m.HandleFunc("POST /containers/create", s.containerCreate)
+	m.HandleFunc("GET /containers/json", s.containerList)
+	m.HandleFunc("POST /containers/prune", s.containerPrune)
+	m.HandleFunc("GET /containers/{id}/json", s.containerInspect)
+	m.HandleFunc("POST /containers/{id}/start", s.containerStart)
+	m.HandleFunc("POST /containers/{id}/stop", s.containerStop)
+	m.HandleFunc("POST /containers/{id}/restart", s.containerRestart)
+	m.HandleFunc("POST /containers/{id}/kill", s.containerKill)
+	m.HandleFunc("POST /containers/{id}/pause", s.simple(func(ctx context.Context, id string) error { return s.d.Pause(ctx, id) }))
+	m.HandleFunc("POST /containers/{id}/unpause", s.simple(func(ctx context.Context, id string) error { return s.d.Unpause(ctx, id) }))
+	m.HandleFunc("POST /containers/{id}/rename", s.containerRename)
+	m.HandleFunc("POST /containers/{id}/wait", s.containerWait)
+	m.HandleFunc("POST /containers/{id}/attach", s.containerAttach)
+	m.HandleFunc("POST /containers/{id}/resize", s.containerResize)
+	m.HandleFunc("POST /containers/{id}/update", s.containerUpdate)
+	m.HandleFunc("DELETE /containers/{id}", s.containerRemove)
+	m.HandleFunc("GET /containers/{id}/logs", s.containerLogs)
+	m.HandleFunc("GET /containers/{id}/top", s.containerTop)
+	m.HandleFunc("GET /containers/{id}/stats", s.containerStats)
+	m.HandleFunc("GET /containers/{id}/changes", s.containerChanges)
+	m.HandleFunc("GET /containers/{id}/export", s.containerExport)
+	m.HandleFunc("HEAD /containers/{id}/archive", s.archiveHead)
+	m.HandleFunc("GET /containers/{id}/archive", s.archiveGet)
+	m.HandleFunc("PUT /containers/{id}/archive", s.archivePut)
+	m.HandleFunc("POST /containers/{id}/exec", s.execCreate)
+	m.HandleFunc("POST /exec/{id}/start", s.execStart)
+	m.HandleFunc("POST /exec/{id}/resize", s.execResize)
+	m.HandleFunc("GET /exec/{id}/json", s.execInspect)
+	m.HandleFunc("POST /commit", s.commit)
+
+	s.imageRoutes()
+	s.volumeRoutes()
+	s.networkRoutes()
+	m.HandleFunc("POST /build", notImplemented("building images is not supported by this daemon yet"))
+	m.HandleFunc("POST /session", notImplemented("BuildKit sessions are not supported"))
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, errdefs.ErrNotFound.WithMessage("page not found"))
+	})
+}
+
+func notImplemented(msg string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, errdefs.ErrNotImplemented.WithMessage(msg))
+	}
+}
+
+func (s *Server) ping(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-cache, no-store, must-revalidate")
+	h.Set("Pragma", "no-cache")
+	h.Set("Builder-Version", "1")
+	h.Set("Swarm", "inactive")
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	if r.Method == http.MethodHead {
+		h.Set("Content-Length", "0")
+		w.WriteHeader(200)
+		return
+	}
+	w.WriteHeader(200)
+	w.Write([]byte("OK"))
+}
+
+// simple adapts a POST action on a container that answers 204.
+func (s *Server) simple(fn func(ctx context.Context, id string) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(r.Context(), r.PathValue("id")); err != nil {
+			writeError(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+type createRequest struct {
+	container.Config
+	HostConfig       *container.HostConfig     `json:"HostConfig,omitempty"`
+	NetworkingConfig *network.NetworkingConfig `json:"NetworkingConfig,omitempty"`
+}
+
+func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request) {
+	var req createRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	resp, err := s.d.Create(r.Context(), daemon.CreateOptions{
+		Name:             r.URL.Query().Get("name"),
+		Config:           &req.Config,
+		HostConfig:       req.HostConfig,
+		NetworkingConfig: req.NetworkingConfig,
+		Platform:         r.URL.Query().Get("platform"),
+	})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, resp)
+}
+
+func (s *Server) containerList(w http.ResponseWriter, r *http.Request) {
+	f, err := filtersParam(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	list, err := s.d.List(r.Context(), daemon.ListOptions{All: boolValue(r, "all"), Limit: limit, Size: boolValue(r, "size"), Filters: f})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, 200, list)
+}
+
+func (s *Server) containerPrune(w http.ResponseWriter, r *http.Request) {
+	f, err := filtersParam(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	rep, err := s.d.PruneContainers(r.Context(), f)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, 200, rep)
+}
+
+func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) {
+	resp, err := s.d.Inspect(r.Context(), r.PathValue("id"), boolValue(r, "size"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, 200, resp)
+}
+
+func (s *Server) containerStart(w http.ResponseWriter, r *http.Request) {
+	if err := s.d.Start(r.Context(), r.PathValue("id")); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func timeoutParam(r *http.Request) (*int, error) {
+	v := r.URL.Query().Get("t")
+	if v == "" {
+		v = r.URL.Query().Get("timeout")
+	}
+	if v == "" {
+		return nil, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return nil, errdefs.ErrInvalidArgument.WithMessage("invalid value for timeout: " + v)
+	}
+	return &n, nil
+}
+
+func (s *Server) containerStop(w http.ResponseWriter, r *http.Request) {
+	t, err := timeoutParam(r)
+	if err == nil {
+		err = s.d.Stop(r.Context(), r.PathValue("id"), r.URL.Query().Get("signal"), t)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) containerRestart(w http.ResponseWriter, r *http.Request) {
+	t, err := timeoutParam(r)
+	if err == nil {
+		err = s.d.Restart(r.Context(), r.PathValue("id"), r.URL.Query().Get("signal"), t)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) containerKill(w http.ResponseWriter, r *http.Request) {
+	if err := s.d.Kill(r.Context(), r.PathValue("id"), r.URL.Query().Get("signal")); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) containerRename(w http.ResponseWriter, r *http.Request) {
+	if err := s.d.Rename(r.Context(), r.PathValue("id"), r.URL.Query().Get("name")); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) containerRemove(w http.ResponseWriter, r *http.Request) {
+	err := s.d.Remove(r.Context(), r.PathValue("id"), daemon.RemoveOptions{Force: boolValue(r, "force"), Volumes: boolValue(r, "v"), Link: boolValue(r, "link")})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) {
+	cond := container.WaitCondition(r.URL.Query().Get("condition"))
+	switch cond {
+	case "", container.WaitConditionNotRunning, container.WaitConditionNextExit, container.WaitConditionRemoved:
+	default:
+		writeError(w, errdefs.ErrInvalidArgument.WithMessage("invalid condition: "+string(cond)))
+		return
+	}
+	fw := newFlushWriter(w)
+	headerSent := false
+	code, err := s.d.Wait(r.Context(), r.PathValue("id"), cond, func() {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(200)
+		fw.Flush()
+		headerSent = true
+	})
+	if err != nil {
+		if !headerSent {
+			writeError(w, err)
+			return
+		}
+		json.NewEncoder(w).Encode(container.WaitResponse{StatusCode: -1, Error: &container.WaitExitError{Message: err.Error()}})
+		return
+	}
+	json.NewEncoder(w).Encode(container.WaitResponse{StatusCode: int64(code)})
+}
+
+func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	tty, err := s.d.AttachTTY(id)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	ct := "application/vnd.docker.multiplexed-stream"
+	if tty {
+		ct = "application/vnd.docker.raw-stream"
+	}
+	q := r.URL.Query()
+	h, err := hijack(w, r, ct)
+	if err != nil {
+		return
+	}
+	defer h.conn.Close()
+	opts := daemon.AttachOptions{
+		Out:        h,
+		Stdout:     boolValue(r, "stdout"),
+		Stderr:     boolValue(r, "stderr"),
+		DetachKeys: q.Get("detachKeys"),
+		Logs:       boolValue(r, "logs"),
+	}
+	if boolValue(r, "stdin") {
+		opts.Stdin = h
+	}
+	if !boolValue(r, "stream") && !opts.Logs {
+		return
+	}
+	// The client's context ends when the hijacked connection is done; detach from the request.
+	err = s.d.Attach(context.WithoutCancel(r.Context()), id, opts)
+	if err != nil && !errors.Is(err, daemon.ErrDetached) {
+		h.Write([]byte(err.Error() + "\n"))
+	}
+}
+
+func (s *Server) containerResize(w http.ResponseWriter, r *http.Request) {
+	hgt, _ := strconv.Atoi(r.URL.Query().Get("h"))
+	wid, _ := strconv.Atoi(r.URL.Query().Get("w"))
+	if err := s.d.Resize(r.Context(), r.PathValue("id"), uint16(hgt), uint16(wid)); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(200)
+}
+
+func (s *Server) containerUpdate(w http.ResponseWriter, r *http.Request) {
+	var req container.UpdateConfig
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	warnings, err := s.d.Update(r.Context(), r.PathValue("id"), req)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, 200, container.UpdateResponse{Warnings: warnings})
+}
+
+func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	tty, err := s.d.AttachTTY(id)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	q := r.URL.Query()
+	opts := daemon.LogsOptions{
+		Stdout: boolValue(r, "stdout"), Stderr: boolValue(r, "stderr"), Follow: boolValue(r, "follow"),
+		Tail: q.Get("tail"), Since: q.Get("since"), Until: q.Get("until"),
+		Timestamps: boolValue(r, "timestamps"), Details: boolValue(r, "details"),
+	}
+	if !opts.Stdout && !opts.Stderr {
+		writeError(w, errdefs.ErrInvalidArgument.WithMessage("Bad parameters: you must choose at least one stream"))
+		return
+	}
+	ct := "application/vnd.docker.multiplexed-stream"
+	if tty {
+		ct = "application/vnd.docker.raw-stream"
+	}
+	w.Header().Set("Content-Type", ct)
+	w.WriteHeader(200)
+	fw := newFlushWriter(w)
+	fw.Flush()
+	if err := s.d.Logs(r.Context(), id, opts, fw); err != nil {
+		fw.Write([]byte(err.Error()))
+	}
+}
+
+func (s *Server) containerTop(w http.ResponseWriter, r *http.Request) {
+	resp, err := s.d.Top(r.Context(), r.PathValue("id"), r.URL.Query().Get("ps_args"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, 200, resp)
+}
+
+func (s *Server) containerStats(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, err := s.d.AttachTTY(id); err != nil {
+		writeError(w, err)
+		return
+	}
+	stream := r.URL.Query().Get("stream") == "" || boolValue(r, "stream")
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	s.d.Stats(r.Context(), id, stream, boolValue(r, "one-shot"), newFlushWriter(w))
+}
+
+func (s *Server) containerChanges(w http.ResponseWriter, r *http.Request) {
+	ch, err := s.d.Changes(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, 200, ch)
+}
+
+func (s *Server) containerExport(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/x-tar")
+	sw := &startWriter{w: w}
+	if err := s.d.Export(r.Context(), r.PathValue("id"), sw); err != nil && !sw.started {
+		writeError(w, err)
+	}
+}
+
+// startWriter remembers whether anything was written, so an early error can still become a JSON error.
+type startWriter struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (s *startWriter) Write(p []byte) (int, error) {
+	s.started = true
+	return s.w.Write(p)
+}
+
+func statHeader(st container.PathStat) string {
+	b, _ := json.Marshal(st)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func (s *Server) archiveHead(w http.ResponseWriter, r *http.Request) {
+	st, err := s.d.StatPath(r.Context(), r.PathValue("id"), r.URL.Query().Get("path"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.Header().Set("X-Docker-Container-Path-Stat", statHeader(st))
+	w.WriteHeader(200)
+}
+
+func (s *Server) archiveGet(w http.ResponseWriter, r *http.Request) {
+	sw := &startWriter{w: w}
+	err := s.d.ArchivePath(r.Context(), r.PathValue("id"), r.URL.Query().Get("path"), func(st container.PathStat) {
+		w.Header().Set("X-Docker-Container-Path-Stat", statHeader(st))
+		w.Header().Set("Content-Type", "application/x-tar")
+	}, sw)
+	if err != nil && !sw.started {
+		w.Header().Del("X-Docker-Container-Path-Stat")
+		writeError(w, err)
+	}
+}
+
+func (s *Server) archivePut(w http.ResponseWriter, r *http.Request) {
+	err := s.d.ExtractToPath(r.Context(), r.PathValue("id"), r.URL.Query().Get("path"), boolValue(r, "noOverwriteDirNonDir"), r.Body)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(200)
+}
+
+func (s *Server) execCreate(w http.ResponseWriter, r *http.Request) {
+	var req container.ExecCreateRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	id, err := s.d.ExecCreate(r.Context(), r.PathValue("id"), req)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, container.ExecCreateResponse{ID: id})
+}
+
+func (s *Server) execStart(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var req container.ExecStartRequest
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	tty, err := s.d.ExecTTY(id)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if req.Detach {
+		if err := s.d.ExecStart(r.Context(), id, daemon.ExecStartOptions{Detach: true}); err != nil {
+			writeError(w, err)
+			return
+		}
+		w.WriteHeader(200)
+		return
+	}
+	ct := "application/vnd.docker.multiplexed-stream"
+	if tty {
+		ct = "application/vnd.docker.raw-stream"
+	}
+	h, err := hijack(w, r, ct)
+	if err != nil {
+		return
+	}
+	defer h.conn.Close()
+	if err := s.d.ExecStart(context.WithoutCancel(r.Context()), id, daemon.ExecStartOptions{Stdin: h, Out: h}); err != nil {
+		h.Write([]byte(err.Error() + "\n"))
+	}
+}
+
+func (s *Server) execResize(w http.ResponseWriter, r *http.Request) {
+	hgt, _ := strconv.Atoi(r.URL.Query().Get("h"))
+	wid, _ := strconv.Atoi(r.URL.Query().Get("w"))
+	if err := s.d.ExecResize(r.Context(), r.PathValue("id"), uint16(hgt), uint16(wid)); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(200)
+}
+
+func (s *Server) execInspect(w http.ResponseWriter, r *http.Request) {
+	resp, err := s.d.ExecInspect(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, 200, resp)
+}
+
+func (s *Server) commit(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var cfg *container.Config
+	if r.ContentLength != 0 {
+		var c container.Config
+		if err := decodeBody(r, &c); err != nil {
+			writeError(w, err)
+			return
+		}
+		cfg = &c
+	}
+	pause := q.Get("pause") == "" || boolValue(r, "pause")
+	id, err := s.d.Commit(r.Context(), daemon.CommitOptions{
+		Container: q.Get("container"), Repo: q.Get("repo"), Tag: q.Get("tag"), Comment: q.Get("comment"),
+		Author: q.Get("author"), Changes: q["changes"], Pause: pause, Config: cfg,
+	})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"Id": id})
+}
+
+var _ = strings.TrimSpace

@@ -1,0 +1,353 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/volume"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth/berth/internal/daemon"
+)
+
+func (s *Server) imageRoutes() {
+	m := s.mux
+	m.HandleFunc("GET /images/json", s.imageList)
+	m.HandleFunc("POST /images/create", s.imageCreate)
+	m.HandleFunc("POST /images/prune", s.imagePrune)
+	m.HandleFunc("POST /images/load", s.imageLoad)
+	m.HandleFunc("GET /images/get", s.imageSave)
+	m.HandleFunc("GET /images/search", notImplemented("searching registries is not supported yet"))
+	m.HandleFunc("GET /images/{rest...}", s.imageGet)
+	m.HandleFunc("POST /images/{rest...}", s.imagePost)
+	m.HandleFunc("DELETE /images/{rest...}", s.imageDelete)
+}
+
+// splitAction splits "docker.io/x/y:tag/json" into the image name and the trailing action.
+func splitAction(rest string) (string, string) {
+	i := strings.LastIndex(rest, "/")
+	if i < 0 {
+		return rest, ""
+	}
+	return rest[:i], rest[i+1:]
+}
+
+func (s *Server) imageList(w http.ResponseWriter, r *http.Request) {
+	f, err := filtersParam(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if v := r.URL.Query().Get("filter"); v != "" {
+		f["reference"] = append(f["reference"], v)
+	}
+	list, err := s.d.Images().List(r.Context(), boolValue(r, "all"), f)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, 200, list)
+}
+
+// imageCreate is `docker import` (fromSrc) and `docker pull` (fromImage).
+func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if from := q.Get("fromImage"); from != "" {
+		ref := from
+		if tag := q.Get("tag"); tag != "" {
+			if strings.HasPrefix(tag, "sha256:") {
+				ref += "@" + tag
+			} else {
+				ref += ":" + tag
+			}
+		}
+		if named, err := reference.ParseNormalizedNamed(ref); err == nil {
+			ref = reference.FamiliarString(reference.TagNameOnly(named))
+		}
+		writeError(w, errdefs.ErrNotFound.WithMessage(fmt.Sprintf("No such image: %s (this daemon cannot pull from registries yet)", ref)))
+		return
+	}
+	src := q.Get("fromSrc")
+	if src == "" {
+		writeError(w, errdefs.ErrInvalidArgument.WithMessage("fromImage or fromSrc is required"))
+		return
+	}
+	if src != "-" {
+		writeError(w, errdefs.ErrNotImplemented.WithMessage("importing from a URL is not supported yet; pipe the archive to - instead"))
+		return
+	}
+	ref := q.Get("repo")
+	if tag := q.Get("tag"); tag != "" && ref != "" {
+		ref += ":" + tag
+	}
+	var platform *ocispec.Platform
+	if p := q.Get("platform"); p != "" {
+		os, arch, _ := strings.Cut(p, "/")
+		arch, variant, _ := strings.Cut(arch, "/")
+		platform = &ocispec.Platform{OS: os, Architecture: arch, Variant: variant}
+	}
+	id, err := s.d.Images().Import(r.Context(), r.Body, ref, q["changes"], q.Get("message"), platform)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, 200, map[string]string{"status": id.String()})
+}
+
+func (s *Server) imagePrune(w http.ResponseWriter, r *http.Request) {
+	f, err := filtersParam(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	all := false
+	if v := f["dangling"]; len(v) > 0 && (v[0] == "false" || v[0] == "0") {
+		all = true
+	}
+	delete(f, "dangling")
+	rep, err := s.d.ImagePrune(r.Context(), all, f)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if rep.ImagesDeleted == nil {
+		rep.ImagesDeleted = []image.DeleteResponse{}
+	}
+	writeJSON(w, 200, rep)
+}
+
+func (s *Server) imageLoad(w http.ResponseWriter, r *http.Request) {
+	lines, err := s.d.Images().Load(r.Context(), r.Body)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	enc := json.NewEncoder(w)
+	for _, l := range lines {
+		enc.Encode(map[string]string{"stream": l + "\n"})
+	}
+}
+
+func (s *Server) imageSave(w http.ResponseWriter, r *http.Request) {
+	s.save(w, r, r.URL.Query()["names"])
+}
+
+func (s *Server) save(w http.ResponseWriter, r *http.Request, names []string) {
+	// Resolve every name first so a bad one is a JSON error, not a broken tar.
+	for _, n := range names {
+		if _, err := s.d.Images().Get(r.Context(), n); err != nil {
+			writeError(w, err)
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/x-tar")
+	sw := &startWriter{w: w}
+	if err := s.d.Images().Save(r.Context(), sw, names); err != nil && !sw.started {
+		writeError(w, err)
+	}
+}
+
+func (s *Server) imageGet(w http.ResponseWriter, r *http.Request) {
+	name, action := splitAction(r.PathValue("rest"))
+	switch action {
+	case "json":
+		resp, err := s.d.Images().Inspect(r.Context(), name)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, 200, resp)
+	case "history":
+		resp, err := s.d.Images().History(r.Context(), name)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, 200, resp)
+	case "get":
+		s.save(w, r, []string{name})
+	default:
+		writeError(w, errdefs.ErrNotFound.WithMessage("page not found"))
+	}
+}
+
+func (s *Server) imagePost(w http.ResponseWriter, r *http.Request) {
+	name, action := splitAction(r.PathValue("rest"))
+	switch action {
+	case "tag":
+		target := r.URL.Query().Get("repo")
+		if tag := r.URL.Query().Get("tag"); tag != "" {
+			target += ":" + tag
+		}
+		if err := s.d.Images().Tag(r.Context(), name, target); err != nil {
+			writeError(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+	case "push":
+		writeError(w, errdefs.ErrNotImplemented.WithMessage("pushing images is not supported yet"))
+	default:
+		writeError(w, errdefs.ErrNotFound.WithMessage("page not found"))
+	}
+}
+
+func (s *Server) imageDelete(w http.ResponseWriter, r *http.Request) {
+	resp, err := s.d.ImageDelete(r.Context(), r.PathValue("rest"), boolValue(r, "force"), boolValue(r, "noprune"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, 200, resp)
+}
+
+func (s *Server) volumeRoutes() {
+	m := s.mux
+	m.HandleFunc("GET /volumes", func(w http.ResponseWriter, r *http.Request) {
+		f, err := filtersParam(r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		list, err := s.d.VolumeList(r.Context(), f)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if list == nil {
+			list = []volume.Volume{}
+		}
+		writeJSON(w, 200, volume.ListResponse{Volumes: list, Warnings: []string{}})
+	})
+	m.HandleFunc("POST /volumes/create", func(w http.ResponseWriter, r *http.Request) {
+		var req volume.CreateRequest
+		if err := decodeBody(r, &req); err != nil {
+			writeError(w, err)
+			return
+		}
+		if req.Driver != "" && req.Driver != "local" {
+			writeError(w, errdefs.ErrNotFound.WithMessage(fmt.Sprintf("error looking up volume plugin %s: plugin %q not found", req.Driver, req.Driver)))
+			return
+		}
+		v, err := s.d.VolumeCreate(r.Context(), req)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusCreated, v)
+	})
+	m.HandleFunc("POST /volumes/prune", func(w http.ResponseWriter, r *http.Request) {
+		f, err := filtersParam(r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		rep, err := s.d.VolumePrune(r.Context(), f)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if rep.VolumesDeleted == nil {
+			rep.VolumesDeleted = []string{}
+		}
+		writeJSON(w, 200, rep)
+	})
+	m.HandleFunc("GET /volumes/{name}", func(w http.ResponseWriter, r *http.Request) {
+		v, err := s.d.VolumeInspect(r.Context(), r.PathValue("name"))
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, 200, v)
+	})
+	m.HandleFunc("DELETE /volumes/{name}", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.d.VolumeRemove(r.Context(), r.PathValue("name"), boolValue(r, "force")); err != nil {
+			writeError(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// legacyDiskUsage is /system/df as API versions before 1.52 shape it (the docker CLI 28 reads this one).
+type legacyDiskUsage struct {
+	LayersSize int64
+	Images     []image.Summary
+	Containers []container.Summary
+	Volumes    []volume.Volume
+	BuildCache []struct{}
+}
+
+func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	imgs, err := s.d.Images().List(ctx, false, nil)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	ctrs, err := s.d.List(ctx, daemon.ListOptions{All: true, Size: true})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	vols, err := s.d.VolumeList(ctx, nil)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	du := legacyDiskUsage{Images: imgs, Containers: ctrs, Volumes: vols, BuildCache: []struct{}{}}
+	if du.Images == nil {
+		du.Images = []image.Summary{}
+	}
+	for i := range du.Images {
+		du.LayersSize += du.Images[i].Size
+		n := int64(0)
+		for _, c := range ctrs {
+			if c.ImageID == du.Images[i].ID {
+				n++
+			}
+		}
+		du.Images[i].Containers = n
+	}
+	for i := range du.Volumes {
+		if u, err := s.d.VolumeUsage(ctx, du.Volumes[i].Name); err == nil {
+			du.Volumes[i].UsageData = &u
+		}
+	}
+	if du.Volumes == nil {
+		du.Volumes = []volume.Volume{}
+	}
+	writeJSON(w, 200, du)
+}
+
+func (s *Server) networkRoutes() {
+	m := s.mux
+	nets := []map[string]any{
+		{"Name": "host", "Id": "host", "Driver": "host", "Scope": "local", "IPAM": map[string]any{"Driver": "default", "Config": []any{}}, "Containers": map[string]any{}, "Options": map[string]string{}, "Labels": map[string]string{}},
+		{"Name": "none", "Id": "none", "Driver": "null", "Scope": "local", "IPAM": map[string]any{"Driver": "default", "Config": []any{}}, "Containers": map[string]any{}, "Options": map[string]string{}, "Labels": map[string]string{}},
+	}
+	m.HandleFunc("GET /networks", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, nets) })
+	m.HandleFunc("GET /networks/{id}", func(w http.ResponseWriter, r *http.Request) {
+		for _, n := range nets {
+			if n["Name"] == r.PathValue("id") {
+				writeJSON(w, 200, n)
+				return
+			}
+		}
+		writeError(w, errdefs.ErrNotFound.WithMessage(fmt.Sprintf("network %s not found", r.PathValue("id"))))
+	})
+	m.HandleFunc("POST /networks/prune", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, map[string][]string{"NetworksDeleted": {}})
+	})
+	m.HandleFunc("POST /build/prune", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, map[string]any{"CachesDeleted": []string{}, "SpaceReclaimed": 0})
+	})
+	m.HandleFunc("POST /networks/create", notImplemented("user-defined networks are not supported yet"))
+}

@@ -1,0 +1,113 @@
+package shim
+
+import (
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// Files in a shim's state directory.
+const (
+	ConfigFile     = "shim.json"   // Config, written by Spawn
+	SocketFile     = "shim.sock"   // the request socket
+	ExitFile       = "exit"        // {"exit_code":N,"exited_at":"RFC3339Nano"}, written once init has exited
+	PidFile        = "shim.pid"    // the shim's own pid
+	InitPidFile    = "init.pid"    // the container init's pid, written by the runtime (--pid-file)
+	RuntimeLogFile = "runtime.log" // the runtime's --log, JSON lines; errors are read back from it
+
+	consoleSocketFile = "console.sock"
+)
+
+// Config is what the daemon tells a shim about its container; Spawn stores it as <state-dir>/shim.json.
+type Config struct {
+	ID          string   `json:"id"`
+	Bundle      string   `json:"bundle"`                 // directory holding config.json
+	Runtime     string   `json:"runtime"`                // path of the OCI runtime binary (runc, crun)
+	RuntimeArgs []string `json:"runtime_args,omitempty"` // global args before the subcommand, e.g. --systemd-cgroup
+	RuntimeRoot string   `json:"runtime_root,omitempty"` // the runtime's --root
+	LogPath     string   `json:"log_path,omitempty"`     // json-file log of the container's output; "" = none
+
+	Tty       bool `json:"tty,omitempty"`
+	Stdin     bool `json:"stdin,omitempty"`      // keep a stdin the attached clients write into
+	StdinOnce bool `json:"stdin_once,omitempty"` // close the container's stdin when an attached client's stdin ends
+
+	ConsoleWidth  uint16 `json:"console_width,omitempty"` // initial tty size; 0 leaves the runtime's default
+	ConsoleHeight uint16 `json:"console_height,omitempty"`
+}
+
+func readConfig(dir string) (Config, error) {
+	var cfg Config
+	data, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	if err != nil {
+		return cfg, err
+	}
+	if cfg, err = decodeConfig(data); err != nil {
+		return cfg, errors.New(ConfigFile + ": " + err.Error())
+	}
+	if cfg.ID == "" || cfg.Bundle == "" || cfg.Runtime == "" {
+		return cfg, errors.New(ConfigFile + ": id, bundle and runtime are required")
+	}
+	return cfg, nil
+}
+
+// exitRecord is the content of ExitFile.
+type exitRecord struct {
+	ExitCode int       `json:"exit_code"`
+	ExitedAt time.Time `json:"exited_at"`
+}
+
+func writeExit(dir string, code int, at time.Time) error {
+	data := []byte(`{"exit_code":` + strconv.Itoa(code) + `,"exited_at":"` + at.UTC().Format(time.RFC3339Nano) + `"}`)
+	return writeFileAtomic(filepath.Join(dir, ExitFile), data, 0o644)
+}
+
+// ReadExit reads the exit file of the shim state directory stateDir. ok is false (and err nil) while the
+// container has not exited, or when its shim died before recording the exit.
+func ReadExit(stateDir string) (code int, exitedAt time.Time, ok bool, err error) {
+	data, err := os.ReadFile(filepath.Join(stateDir, ExitFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, time.Time{}, false, nil
+	}
+	if err != nil {
+		return 0, time.Time{}, false, err
+	}
+	var rec exitRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return 0, time.Time{}, false, errors.New(ExitFile + ": " + err.Error())
+	}
+	return rec.ExitCode, rec.ExitedAt, true, nil
+}
+
+// writeFileAtomic writes data to path so that readers see either the old file or the whole new one.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir, base := filepath.Split(path)
+	f, err := os.CreateTemp(dir, "."+base+".*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+// maxSockPath is the longest path that fits in sockaddr_un (108 bytes with the terminating NUL).
+const maxSockPath = 107

@@ -1,0 +1,309 @@
+// Package shim owns one container's life outside the daemon: the berth-shim process creates the container with
+// the OCI runtime, holds its stdio (json-file log, attach clients, tty), reaps its init as a child subreaper and
+// records the exit status, so containers survive a daemon restart. The package also holds the daemon's side:
+// Spawn starts a shim, Dial/Client talk to it, ReadExit reads what a finished shim left behind.
+//
+// Protocol (docs/design.md, "Shim protocol"): the daemon writes <state-dir>/shim.json and starts
+// `berth-shim <state-dir>` with fd 3 the write end of a ready pipe. The shim creates the container, listens on
+// <state-dir>/shim.sock, writes "ok <init-pid>\n" or "error <message>\n" to fd 3, and serves one request per
+// connection: start, attach, resize, wait, closestdin. When init exits it drains the output, deletes the container,
+// writes <state-dir>/exit atomically, answers the waiters and exits.
+//
+//	pid, err := shim.Spawn(ctx, "/usr/bin/berth-shim", stateDir, cfg) // container created
+//	c, err := shim.Dial(ctx, stateDir)
+//	conn, err := c.Attach(ctx, false, true, true)                      // stdcopy frames from now on
+//	err = c.Start(ctx)
+//	code, err := c.Wait(ctx)
+package shim
+
+import (
+	"errors"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/berth/berth/internal/logger/jsonfile"
+	"golang.org/x/sys/unix"
+)
+
+// Timeouts of the exit path: output still open this long after init exited (an orphan outside a pid namespace
+// holding the pipe) is cut off; attached clients and waiters get this long to receive the rest.
+const (
+	drainTimeout  = 2 * time.Second
+	finishTimeout = 5 * time.Second
+)
+
+// gomaxprocsMarker in the environment says that Spawn set GOMAXPROCS for the shim alone.
+const gomaxprocsMarker = "_BERTH_SHIM_GOMAXPROCS"
+
+// Container states, as seen by requests.
+const (
+	stateCreated = iota
+	stateStarted
+	stateExited
+)
+
+type shim struct {
+	dir    string
+	cfg    Config
+	reaper *reaper
+	log    *jsonfile.Writer // nil without a log
+
+	null         int      // /dev/null, the stdio of runtime commands other than create
+	console      *os.File // tty: the pty master
+	closeOutputs func()   // non-tty: closes the read ends of stdout and stderr
+	outputs      sync.WaitGroup
+	stdin        atomic.Pointer[os.File] // pipe write end, or the console; nil once closed
+	stdinMu      sync.Mutex
+
+	startMu sync.Mutex // serialises start requests
+
+	mu       sync.Mutex
+	state    int
+	clients  []*client
+	drained  bool           // output is drained and clients finished: a new attach gets nothing
+	writers  sync.WaitGroup // clients' write loops
+	requests sync.WaitGroup // request handlers
+
+	exited   chan struct{} // closed once the exit file is written
+	exitCode int
+}
+
+// Run is the shim's main: it serves the container whose state directory is stateDir and returns the process
+// exit code.
+func Run(stateDir string) int {
+	ready := readyPipe()
+	fail := func(msg string) int {
+		if ready != nil {
+			ready.WriteString("error " + oneLine(msg) + "\n")
+			ready.Close()
+		}
+		return 1
+	}
+
+	// Survive the daemon: no controlling terminal signals, no death by a closed pipe. Notify (not Ignore) so that
+	// the runtime and the container do not inherit ignored signals.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE)
+
+	if os.Getenv(gomaxprocsMarker) != "" {
+		os.Unsetenv("GOMAXPROCS") // set by Spawn for this process only
+		os.Unsetenv(gomaxprocsMarker)
+	}
+	dir, err := filepath.Abs(stateDir)
+	if err != nil {
+		return fail(err.Error())
+	}
+	// Working in dir keeps the daemon's cwd unpinned and lets long socket paths be bound relative to it.
+	if err := os.Chdir(dir); err != nil {
+		return fail(err.Error())
+	}
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fail("set child subreaper: " + err.Error())
+	}
+	cfg, err := readConfig(dir)
+	if err != nil {
+		return fail(err.Error())
+	}
+	null, err := syscall.Open("/dev/null", syscall.O_RDWR|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return fail(err.Error())
+	}
+	s := &shim{dir: dir, cfg: cfg, reaper: newReaper(), null: null, exited: make(chan struct{})}
+	if err := writeFileAtomic(filepath.Join(dir, PidFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		return fail(err.Error())
+	}
+	if cfg.LogPath != "" {
+		if s.log, err = jsonfile.NewWriter(cfg.LogPath); err != nil {
+			return fail("open log: " + err.Error())
+		}
+	}
+
+	initExit, initPid, err := s.create()
+	if err != nil {
+		if s.log != nil {
+			s.log.Close()
+		}
+		return fail(err.Error())
+	}
+
+	_, bind := sockPaths(dir, SocketFile)
+	l, err := listenUnix(bind)
+	if err != nil {
+		s.runtimeCmd(s.nullFiles(), "delete", "--force", cfg.ID)
+		return fail("listen: " + err.Error())
+	}
+	go s.serve(l)
+	if ready != nil {
+		ready.WriteString("ok " + strconv.Itoa(initPid) + "\n")
+		ready.Close()
+	}
+
+	ws := <-initExit
+	exitedAt := time.Now()
+	s.exit(exitCode(ws), exitedAt)
+	// From now on a restarted daemon reads the exit file.
+	l.Close()
+	os.Remove(bind)
+	return 0
+}
+
+// readyPipe returns fd 3 if the daemon passed the ready pipe there.
+func readyPipe() *os.File {
+	var st syscall.Stat_t
+	if syscall.Fstat(3, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFIFO {
+		return nil
+	}
+	syscall.CloseOnExec(3) // the runtime and the container must not hold it
+	return os.NewFile(3, "ready")
+}
+
+// create sets up stdio and runs `runtime create`; it returns the channel of the init's exit status and its pid.
+func (s *shim) create() (<-chan syscall.WaitStatus, int, error) {
+	io, err := s.setupStdio()
+	if err != nil {
+		return nil, 0, err
+	}
+	args := []string{"create", "--bundle", s.cfg.Bundle, "--pid-file", filepath.Join(s.dir, InitPidFile)}
+	var console chan *os.File
+	if s.cfg.Tty {
+		args = append(args, "--console-socket", io.consolePath)
+		console = make(chan *os.File, 1)
+		go func() {
+			f, err := receiveConsole(io.consoleListener)
+			if err != nil {
+				f = nil
+			}
+			console <- f
+		}()
+	}
+	args = append(args, s.cfg.ID)
+	os.Remove(filepath.Join(s.dir, InitPidFile))
+
+	err = s.runtimeCmd(io.child, args...)
+	io.closeChildEnds()
+	if err != nil {
+		io.close()
+		s.runtimeCmd(s.nullFiles(), "delete", "--force", s.cfg.ID)
+		return nil, 0, err
+	}
+	if s.cfg.Tty {
+		// The runtime sends the master before create returns; the timeout only guards a broken runtime.
+		select {
+		case s.console = <-console:
+		case <-time.After(10 * time.Second):
+		}
+		io.closeConsoleListener()
+		if s.console == nil {
+			io.close()
+			s.runtimeCmd(s.nullFiles(), "delete", "--force", s.cfg.ID)
+			return nil, 0, errors.New("no console received from the runtime")
+		}
+		if s.cfg.ConsoleWidth > 0 && s.cfg.ConsoleHeight > 0 {
+			setWinsize(s.console, s.cfg.ConsoleWidth, s.cfg.ConsoleHeight)
+		}
+	}
+
+	data, err := os.ReadFile(filepath.Join(s.dir, InitPidFile))
+	pid, perr := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || perr != nil || pid <= 0 {
+		io.close()
+		if s.console != nil {
+			s.console.Close()
+		}
+		s.runtimeCmd(s.nullFiles(), "delete", "--force", s.cfg.ID)
+		return nil, 0, errors.New("read init pid file: invalid or missing")
+	}
+	// init is our child now (the runtime exited and we are its subreaper); if it already died, the reaper kept
+	// its status for this claim.
+	initExit := s.reaper.claim(pid)
+
+	if s.cfg.Tty {
+		if s.cfg.Stdin {
+			s.stdin.Store(s.console)
+		}
+		s.outputs.Add(1)
+		go s.copyOutput(s.console, streamStdout, "stdout")
+	} else {
+		if io.stdin != nil {
+			s.stdin.Store(io.stdin)
+		}
+		s.outputs.Add(2)
+		go s.copyOutput(io.stdout, streamStdout, "stdout")
+		go s.copyOutput(io.stderr, streamStderr, "stderr")
+		s.closeOutputs = func() {
+			io.stdout.Close()
+			io.stderr.Close()
+		}
+	}
+	return initExit, pid, nil
+}
+
+func (s *shim) nullFiles() [3]int {
+	return [3]int{s.null, s.null, s.null}
+}
+
+// exit runs the end of the protocol once init has exited with code.
+func (s *shim) exit(code int, exitedAt time.Time) {
+	s.mu.Lock()
+	s.state = stateExited
+	s.mu.Unlock()
+
+	if !waitTimeout(&s.outputs, drainTimeout) {
+		// Someone outside the container's pid namespace still holds the output open: stop reading.
+		if s.closeOutputs != nil {
+			s.closeOutputs()
+		}
+		if s.console != nil {
+			s.console.Close()
+		}
+		s.outputs.Wait()
+	}
+	s.closeStdin()
+	if s.console != nil {
+		s.console.Close()
+	}
+	if s.log != nil {
+		s.log.Close()
+	}
+	s.mu.Lock()
+	for _, c := range s.clients {
+		c.finish(finishTimeout)
+	}
+	s.clients = nil
+	s.drained = true
+	s.mu.Unlock()
+
+	s.runtimeCmd(s.nullFiles(), "delete", "--force", s.cfg.ID)
+	writeExit(s.dir, code, exitedAt)
+	s.exitCode = code
+	close(s.exited)
+
+	waitTimeout(&s.writers, finishTimeout)
+	waitTimeout(&s.requests, time.Second)
+}
+
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+func oneLine(s string) string {
+	return strings.ReplaceAll(strings.TrimSpace(s), "\n", " ")
+}

@@ -1,0 +1,518 @@
+package shim_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/containerd/errdefs"
+
+	"github.com/berth/berth/internal/logger/jsonfile"
+	"github.com/berth/berth/internal/shim"
+)
+
+func TestOutputIsLogged(t *testing.T) {
+	c := newContainer(t, []string{"sh", "-c", "echo out; echo err >&2; printf partial"})
+	ctx := testContext(t, 30*time.Second)
+	pid, cl := c.spawn(ctx)
+	if pid <= 0 {
+		t.Fatalf("init pid %d", pid)
+	}
+	if err := cl.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	code, err := cl.Wait(ctx)
+	if err != nil || code != 0 {
+		t.Fatalf("Wait = %d, %v; want 0", code, err)
+	}
+
+	var got []string
+	err = jsonfile.Read(ctx, c.cfg.LogPath, jsonfile.ReadConfig{Tail: -1}, func(m jsonfile.Message) error {
+		got = append(got, m.Stream+" "+string(m.Line))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// stdout and stderr are separate pipes, so only the order within a stream is fixed.
+	want := map[string]bool{"stdout out\n": true, "stderr err\n": true, "stdout partial": true}
+	if len(got) != len(want) {
+		t.Fatalf("log records %q, want %d", got, len(want))
+	}
+	for _, g := range got {
+		if !want[g] {
+			t.Errorf("unexpected log record %q", g)
+		}
+	}
+	if got[len(got)-1] != "stdout partial" && got[len(got)-2] != "stdout partial" {
+		t.Errorf("partial line not after the full stdout line: %q", got)
+	}
+
+	code, at, ok, err := shim.ReadExit(c.stateDir)
+	if err != nil || !ok || code != 0 || time.Since(at) > time.Minute {
+		t.Errorf("ReadExit = %d, %v, %v, %v", code, at, ok, err)
+	}
+	if !waitGone(c.shimPid(), 5*time.Second) {
+		t.Error("shim still running after the container exited")
+	}
+	if _, err := os.Stat(filepath.Join(c.stateDir, shim.SocketFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("shim.sock left behind: %v", err)
+	}
+	if err := c.runc("state", c.id); err == nil {
+		t.Error("container still known to runc after exit")
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		kill bool // runc kill KILL after start
+		want int
+	}{
+		{name: "exit 3", args: []string{"sh", "-c", "exit 3"}, want: 3},
+		{name: "sigkill", args: []string{"sleep", "100"}, kill: true, want: 137},
+		{name: "exit 255", args: []string{"sh", "-c", "exit 255"}, want: 255},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := newContainer(t, tt.args, withoutLog())
+			ctx := testContext(t, 30*time.Second)
+			_, cl := c.spawn(ctx)
+			if err := cl.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if tt.kill {
+				if err := c.runc("kill", c.id, "KILL"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			code, err := cl.Wait(ctx)
+			if err != nil || code != tt.want {
+				t.Fatalf("Wait = %d, %v; want %d", code, err, tt.want)
+			}
+		})
+	}
+}
+
+// A container killed before start still gets its exit recorded: init is reaped without ever running.
+func TestKilledBeforeStart(t *testing.T) {
+	c := newContainer(t, []string{"true"})
+	ctx := testContext(t, 30*time.Second)
+	_, cl := c.spawn(ctx)
+	if err := c.runc("kill", c.id, "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	code, err := cl.Wait(ctx)
+	if err != nil || code != 137 {
+		t.Fatalf("Wait = %d, %v; want 137", code, err)
+	}
+	if err := cl.Start(ctx); err == nil {
+		t.Error("Start after exit succeeded")
+	}
+}
+
+func TestAttachBeforeStart(t *testing.T) {
+	c := newContainer(t, []string{"sh", "-c", "echo one; echo two >&2; echo three"})
+	ctx := testContext(t, 30*time.Second)
+	_, cl := c.spawn(ctx)
+	conn, err := cl.Attach(ctx, false, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	onlyErr, err := cl.Attach(ctx, false, false, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer onlyErr.Close()
+	if err := cl.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, err := readFrames(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(stdout) != "one\nthree\n" || string(stderr) != "two\n" {
+		t.Errorf("attach got stdout %q stderr %q", stdout, stderr)
+	}
+	stdout, stderr, err = readFrames(onlyErr)
+	if err != nil || len(stdout) != 0 || string(stderr) != "two\n" {
+		t.Errorf("stderr-only attach got stdout %q stderr %q, %v", stdout, stderr, err)
+	}
+	if code, err := cl.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("Wait = %d, %v", code, err)
+	}
+	// Attaching after the end gets an empty stream, not a hang.
+	late, err := cl.Attach(ctx, false, true, true)
+	if err == nil {
+		stdout, stderr, _ := readFrames(late)
+		late.Close()
+		if len(stdout)+len(stderr) != 0 {
+			t.Errorf("late attach got output")
+		}
+	}
+}
+
+func TestAttachStdin(t *testing.T) {
+	c := newContainer(t, []string{"cat"}, withStdin(true))
+	ctx := testContext(t, 30*time.Second)
+	_, cl := c.spawn(ctx)
+	conn, err := cl.Attach(ctx, true, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := cl.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Write([]byte("hello\n")); err != nil {
+		t.Fatal(err)
+	}
+	stream, p, err := readFrame(conn)
+	if err != nil || stream != 1 || string(p) != "hello\n" {
+		t.Fatalf("echo = %d %q %v", stream, p, err)
+	}
+	// Half-close: with StdinOnce, cat sees EOF and exits.
+	if err := conn.(*net.UnixConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if rest, _, err := readFrames(conn); err != nil || len(rest) != 0 {
+		t.Errorf("after EOF: %q %v", rest, err)
+	}
+	if code, err := cl.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("Wait = %d, %v", code, err)
+	}
+}
+
+func TestCloseStdin(t *testing.T) {
+	c := newContainer(t, []string{"sh", "-c", "cat; echo eof"}, withStdin(false))
+	ctx := testContext(t, 30*time.Second)
+	_, cl := c.spawn(ctx)
+	a, err := cl.Attach(ctx, true, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := cl.Attach(ctx, true, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := cl.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Two clients write into the same stdin; without StdinOnce a half-close does not end it.
+	a.Write([]byte("from a\n"))
+	if _, p, err := readFrame(a); err != nil || string(p) != "from a\n" {
+		t.Fatalf("got %q %v", p, err)
+	}
+	b.Write([]byte("from b\n"))
+	b.(*net.UnixConn).CloseWrite()
+	if _, p, err := readFrame(a); err != nil || string(p) != "from b\n" {
+		t.Fatalf("got %q %v", p, err)
+	}
+	if err := cl.CloseStdin(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stdout, _, err := readFrames(a)
+	if err != nil || string(stdout) != "eof\n" {
+		t.Errorf("after closestdin: %q %v", stdout, err)
+	}
+	if code, err := cl.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("Wait = %d, %v", code, err)
+	}
+}
+
+func TestTtyResize(t *testing.T) {
+	c := newContainer(t, []string{"sh", "-c", "stty size; sleep 0.5; stty size"}, withTty(80, 24))
+	ctx := testContext(t, 30*time.Second)
+	_, cl := c.spawn(ctx)
+	conn, err := cl.Attach(ctx, false, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := cl.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(&frameReader{r: conn, t: t})
+	first, err := br.ReadString('\n')
+	if err != nil || first != "24 80\r\n" {
+		t.Fatalf("initial size %q %v; want 24 80 (tty output ends lines with \\r\\n)", first, err)
+	}
+	if err := cl.Resize(ctx, 100, 40); err != nil {
+		t.Fatal(err)
+	}
+	second, err := br.ReadString('\n')
+	if err != nil || second != "40 100\r\n" {
+		t.Fatalf("size after resize %q %v", second, err)
+	}
+	if code, err := cl.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("Wait = %d, %v", code, err)
+	}
+	var log []string
+	jsonfile.Read(ctx, c.cfg.LogPath, jsonfile.ReadConfig{Tail: -1}, func(m jsonfile.Message) error {
+		log = append(log, m.Stream+" "+string(m.Line))
+		return nil
+	})
+	if strings.Join(log, "|") != "stdout 24 80\r\n|stdout 40 100\r\n" {
+		t.Errorf("tty log %q", log)
+	}
+}
+
+// frameReader turns the stdout frames of a tty attach into a byte stream.
+type frameReader struct {
+	r   io.Reader
+	t   *testing.T
+	buf []byte
+}
+
+func (f *frameReader) Read(p []byte) (int, error) {
+	for len(f.buf) == 0 {
+		stream, b, err := readFrame(f.r)
+		if err != nil {
+			return 0, err
+		}
+		if stream != 1 {
+			f.t.Errorf("tty frame on stream %d", stream)
+		}
+		f.buf = b
+	}
+	n := copy(p, f.buf)
+	f.buf = f.buf[n:]
+	return n, nil
+}
+
+// The daemon is killed with SIGKILL while the container runs: the shim keeps going and a new daemon's client
+// gets the exit code.
+func TestSurvivesDaemonKill(t *testing.T) {
+	c := newContainer(t, []string{"sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.05; done; echo bye; exit 7"})
+	cfg, _ := json.Marshal(c.cfg)
+	daemon := exec.Command(os.Args[0], "-test.run=^$")
+	daemon.Env = append(os.Environ(), fakeDaemonEnv+"="+string(cfg), fakeDaemonEnv+"_DIR="+c.stateDir,
+		fakeDaemonEnv+"_BIN="+shimBinary)
+	out, err := daemon.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if line != "started\n" {
+		daemon.Process.Kill()
+		daemon.Wait()
+		t.Fatalf("fake daemon: %q", line)
+	}
+	daemon.Process.Signal(syscall.SIGKILL)
+	daemon.Wait()
+
+	time.Sleep(200 * time.Millisecond)
+	pid := c.shimPid()
+	if !alive(pid) {
+		t.Fatal("shim died with its daemon")
+	}
+	ctx := testContext(t, 30*time.Second)
+	cl, err := shim.Dial(ctx, c.stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := cl.Attach(ctx, false, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := os.WriteFile(filepath.Join(c.bundle, "rootfs", "tmp", "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := cl.Wait(ctx); err != nil || code != 7 {
+		t.Fatalf("Wait after restart = %d, %v; want 7", code, err)
+	}
+	if stdout, _, err := readFrames(conn); err != nil || string(stdout) != "bye\n" {
+		t.Errorf("attach after restart: %q %v", stdout, err)
+	}
+	// Once the shim is gone, a new client still learns the exit code from the exit file.
+	if !waitGone(pid, 5*time.Second) {
+		t.Fatal("shim did not exit")
+	}
+	cl, err = shim.Dial(ctx, c.stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := cl.Wait(ctx); err != nil || code != 7 {
+		t.Fatalf("Wait from exit file = %d, %v; want 7", code, err)
+	}
+	if err := cl.Start(ctx); !errors.Is(err, errdefs.ErrConflict) {
+		t.Errorf("Start on an exited container: %v", err)
+	}
+}
+
+func TestShimGone(t *testing.T) {
+	ctx := testContext(t, 30*time.Second)
+	if _, err := shim.Dial(ctx, t.TempDir()); !errors.Is(err, errdefs.ErrUnavailable) {
+		t.Errorf("Dial without a shim: %v", err)
+	}
+
+	c := newContainer(t, []string{"sleep", "100"}, withoutLog())
+	_, cl := c.spawn(ctx)
+	if err := cl.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(c.shimPid(), syscall.SIGKILL)
+	if !waitGone(c.shimPid(), 5*time.Second) {
+		t.Fatal("shim survived SIGKILL")
+	}
+	if _, err := cl.Wait(ctx); !errors.Is(err, errdefs.ErrUnavailable) {
+		t.Errorf("Wait with the shim gone and no exit file: %v", err)
+	}
+}
+
+func TestCreateFailure(t *testing.T) {
+	c := newContainer(t, []string{"foo"})
+	ctx := testContext(t, 30*time.Second)
+	_, err := shim.Spawn(ctx, shimBinary, c.stateDir, c.cfg)
+	if err == nil {
+		t.Fatal("Spawn succeeded for a missing command")
+	}
+	if want := `exec: "foo": executable file not found in $PATH`; !strings.Contains(err.Error(), want) {
+		t.Errorf("Spawn error %q does not contain %q", err, want)
+	}
+	if strings.TrimSpace(err.Error()) != err.Error() || strings.Contains(err.Error(), "\n") {
+		t.Errorf("error not trimmed: %q", err)
+	}
+	t.Logf("create failure: %v", err)
+	if !waitGone(c.shimPid(), 5*time.Second) {
+		t.Error("shim still running after a failed create")
+	}
+	if err := c.runc("state", c.id); err == nil {
+		t.Error("failed container left in runc")
+	}
+}
+
+// Heavy output with no client, and with a client that never reads, neither stalls the container nor loses log
+// lines.
+func TestOutputNeverBlocks(t *testing.T) {
+	const lines = 200000 // 2.2 MB, more than a client's queue and many pipe buffers
+	for _, attach := range []bool{false, true} {
+		name := "unattached"
+		if attach {
+			name = "stuck client"
+		}
+		t.Run(name, func(t *testing.T) {
+			c := newContainer(t, []string{"sh", "-c", "yes 0123456789 | head -n 200000; echo done >&2"})
+			ctx := testContext(t, 60*time.Second)
+			_, cl := c.spawn(ctx)
+			if attach {
+				conn, err := cl.Attach(ctx, false, true, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close() // never read
+			}
+			if err := cl.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if code, err := cl.Wait(ctx); err != nil || code != 0 {
+				t.Fatalf("Wait = %d, %v", code, err)
+			}
+			var n int
+			var last string
+			jsonfile.Read(ctx, c.cfg.LogPath, jsonfile.ReadConfig{Tail: -1}, func(m jsonfile.Message) error {
+				if m.Stream == "stdout" {
+					if string(m.Line) != "0123456789\n" {
+						t.Fatalf("bad line %q", m.Line)
+					}
+					n++
+				} else {
+					last = string(m.Line)
+				}
+				return nil
+			})
+			if n != lines || last != "done\n" {
+				t.Errorf("log has %d lines (want %d), stderr %q", n, lines, last)
+			}
+		})
+	}
+}
+
+// A following log reader ends when the shim is done with the container.
+func TestFollowLogUntilExit(t *testing.T) {
+	c := newContainer(t, []string{"sh", "-c", "echo a; sleep 0.3; echo b"})
+	ctx := testContext(t, 30*time.Second)
+	_, cl := c.spawn(ctx)
+	done := make(chan struct{})
+	var got bytes.Buffer
+	readErr := make(chan error, 1)
+	go func() {
+		readErr <- jsonfile.Read(ctx, c.cfg.LogPath, jsonfile.ReadConfig{Tail: -1, Follow: true, Done: done},
+			func(m jsonfile.Message) error {
+				got.Write(m.Line)
+				return nil
+			})
+	}()
+	if err := cl.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	close(done)
+	if err := <-readErr; err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != "a\nb\n" {
+		t.Errorf("followed %q", got.String())
+	}
+}
+
+// A state directory too long for sockaddr_un still works (sockets are reached through /proc).
+func TestLongStateDir(t *testing.T) {
+	c := newContainer(t, []string{"sh", "-c", "echo hi"}, withTty(0, 0))
+	c.stateDir = filepath.Join(c.stateDir, strings.Repeat("d", 100))
+	ctx := testContext(t, 30*time.Second)
+	_, cl := c.spawn(ctx)
+	conn, err := cl.Attach(ctx, false, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := cl.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, err := readFrames(conn); err != nil || string(out) != "hi\r\n" {
+		t.Errorf("got %q %v", out, err)
+	}
+	if code, err := cl.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("Wait = %d, %v", code, err)
+	}
+}
+
+func TestContextCancel(t *testing.T) {
+	c := newContainer(t, []string{"sleep", "100"}, withoutLog())
+	ctx := testContext(t, 30*time.Second)
+	_, cl := c.spawn(ctx)
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := cl.Wait(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Wait with a short context: %v", err)
+	}
+	if err := c.runc("kill", c.id, "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := cl.Wait(ctx); err != nil || code != 137 {
+		t.Fatalf("Wait = %d, %v", code, err)
+	}
+}

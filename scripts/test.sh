@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Run all of Berth's tests: vet, unit tests and the end-to-end tests (root-only tests run when run as root,
+# which CI does). Installs the test tools it needs on Debian.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=/usr/local/go/bin:$PATH
+export GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
+if [ "$(id -u)" = 0 ]; then
+	need=()
+	for pkg in runc crun busybox-static tini iproute2 procps; do
+		dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+	done
+	if [ ${#need[@]} -gt 0 ]; then
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq
+		apt-get install -y -qq "${need[@]}" >/dev/null
+	fi
+fi
+go vet ./...
+go test -count=1 -timeout 15m ./... "$@"

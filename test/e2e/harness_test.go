@@ -1,0 +1,325 @@
+// Package e2e drives a real Berth daemon through the berth CLI and the real docker CLI. The tests need root
+// (namespaces, overlayfs, cgroups) and run in CI through the README's test command.
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	binDir    string // built berth and berth-shim
+	dockerCLI = "/usr/local/bin/docker"
+)
+
+func TestMain(m *testing.M) {
+	if os.Geteuid() != 0 {
+		fmt.Println("e2e: skipping, these tests need root")
+		os.Exit(m.Run())
+	}
+	dir, err := os.MkdirTemp("", "berth-e2e-bin-")
+	if err != nil {
+		panic(err)
+	}
+	binDir = dir
+	root := repoRoot()
+	for _, b := range []struct{ out, pkg string }{{"berth", "./cmd/berth"}, {"berth-shim", "./cmd/berth-shim"}} {
+		cmd := exec.Command("go", "build", "-ldflags=-s -w", "-o", filepath.Join(dir, b.out), b.pkg)
+		cmd.Dir = root
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Println("e2e: build failed:", err)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func repoRoot() string {
+	wd, _ := os.Getwd()
+	for d := wd; d != "/"; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+	}
+	return wd
+}
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("requires root")
+	}
+}
+
+// Daemon is one berth daemon with private roots and socket, stopped and cleaned at the end of the test.
+type Daemon struct {
+	t        *testing.T
+	Root     string
+	DataRoot string
+	ExecRoot string
+	Sock     string
+	Host     string
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	logFile  *os.File
+}
+
+func startDaemon(t *testing.T) *Daemon {
+	t.Helper()
+	requireRoot(t)
+	root, err := os.MkdirTemp("", "berth-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Daemon{t: t, Root: root, DataRoot: filepath.Join(root, "data"), ExecRoot: filepath.Join(root, "exec"), Sock: filepath.Join(root, "berth.sock")}
+	d.Host = "unix://" + d.Sock
+	d.start()
+	t.Cleanup(d.cleanup)
+	return d
+}
+
+func (d *Daemon) start() {
+	d.t.Helper()
+	lf, err := os.OpenFile(filepath.Join(d.Root, "daemon.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	d.logFile = lf
+	if err := os.WriteFile(filepath.Join(d.Root, "daemon.json"), []byte("{}\n"), 0o644); err != nil {
+		d.t.Fatal(err)
+	}
+	d.cmd = exec.Command(filepath.Join(binDir, "berth"), "daemon", "--data-root", d.DataRoot, "--exec-root", d.ExecRoot,
+		"-H", d.Host, "--pidfile", filepath.Join(d.Root, "berth.pid"), "--config-file", filepath.Join(d.Root, "daemon.json"), "--log-level", "debug")
+	d.cmd.Stdout, d.cmd.Stderr = lf, lf
+	if err := d.cmd.Start(); err != nil {
+		d.t.Fatal(err)
+	}
+	d.exited = make(chan struct{})
+	go func() { d.cmd.Wait(); close(d.exited) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := exec.Command(filepath.Join(binDir, "berth"), "-H", d.Host, "version").CombinedOutput(); err == nil {
+			return
+		}
+		select {
+		case <-d.exited:
+			d.t.Fatalf("daemon exited:\n%s", d.log())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	d.t.Fatalf("daemon did not come up; log:\n%s", d.log())
+}
+
+func (d *Daemon) log() string {
+	b, _ := os.ReadFile(filepath.Join(d.Root, "daemon.log"))
+	return string(b)
+}
+
+// kill9 kills the daemon process only (its shims live on).
+func (d *Daemon) kill9() {
+	d.cmd.Process.Signal(syscall.SIGKILL)
+	<-d.exited
+	d.logFile.Close()
+}
+
+func (d *Daemon) stopDaemon() {
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(15 * time.Second):
+		d.cmd.Process.Kill()
+		<-d.exited
+	}
+	d.logFile.Close()
+}
+
+func (d *Daemon) cleanup() {
+	// Remove every container (this also ends their shims), then stop the daemon and unmount what is left.
+	running := true
+	select {
+	case <-d.exited:
+		running = false
+	default:
+	}
+	if running {
+		if out, err := d.berthErr("ps", "-aq"); err == nil {
+			for _, id := range strings.Fields(out) {
+				d.berthErr("rm", "-f", "-v", id)
+			}
+		}
+		d.stopDaemon()
+	}
+	if d.t.Failed() {
+		d.t.Logf("daemon log:\n%s", tail(d.log(), 6000))
+	}
+	unmountUnder(d.Root)
+	os.RemoveAll(d.Root)
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func unmountUnder(root string) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	var mps []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && strings.HasPrefix(f[4], root+"/") {
+			mps = append(mps, f[4])
+		}
+	}
+	for i := len(mps) - 1; i >= 0; i-- {
+		syscall.Unmount(mps[i], syscall.MNT_DETACH)
+	}
+}
+
+// result of one CLI invocation.
+type result struct {
+	Stdout, Stderr string
+	Code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout: %s\nstderr: %s", r.Code, r.Stdout, r.Stderr)
+}
+
+func run(ctx context.Context, stdin io.Reader, env []string, name string, args ...string) result {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr, cmd.Stdin = &out, &errb, stdin
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		code = -1
+		errb.WriteString(err.Error())
+	}
+	return result{Stdout: out.String(), Stderr: errb.String(), Code: code}
+}
+
+// berth runs the berth CLI against this daemon and fails the test on a non-zero exit.
+func (d *Daemon) berth(args ...string) string {
+	d.t.Helper()
+	r := d.berthR(nil, args...)
+	if r.Code != 0 {
+		d.t.Fatalf("berth %s: %s", strings.Join(args, " "), r)
+	}
+	return r.Stdout
+}
+
+func (d *Daemon) berthErr(args ...string) (string, error) {
+	r := d.berthR(nil, args...)
+	if r.Code != 0 {
+		return r.Stdout, fmt.Errorf("%s", r)
+	}
+	return r.Stdout, nil
+}
+
+func (d *Daemon) berthR(stdin io.Reader, args ...string) result {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	return run(ctx, stdin, nil, filepath.Join(binDir, "berth"), append([]string{"-H", d.Host}, args...)...)
+}
+
+// docker runs the real docker CLI against this daemon.
+func (d *Daemon) dockerR(stdin io.Reader, args ...string) result {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	return run(ctx, stdin, []string{"DOCKER_HOST=" + d.Host, "DOCKER_CONFIG=" + filepath.Join(d.Root, "docker-config")}, dockerCLI, args...)
+}
+
+func (d *Daemon) docker(args ...string) string {
+	d.t.Helper()
+	r := d.dockerR(nil, args...)
+	if r.Code != 0 {
+		d.t.Fatalf("docker %s: %s", strings.Join(args, " "), r)
+	}
+	return r.Stdout
+}
+
+// busyboxTar returns a rootfs tarball made from Debian's busybox-static: /bin/busybox plus a symlink per applet,
+// /etc/passwd and /etc/group, /tmp.
+func busyboxTar(t *testing.T) []byte {
+	t.Helper()
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Fatalf("busybox-static is not installed: %v", err)
+	}
+	bin, err := os.ReadFile(bb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bb, "--list").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	now := time.Now()
+	dir := func(name string, mode int64) {
+		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name, Mode: mode, ModTime: now})
+	}
+	file := func(name string, mode int64, data []byte) {
+		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: mode, Size: int64(len(data)), ModTime: now})
+		tw.Write(data)
+	}
+	for _, d := range []string{"bin/", "etc/", "root/", "var/", "usr/", "home/", "dev/", "proc/", "sys/"} {
+		dir(d, 0o755)
+	}
+	dir("tmp/", 0o1777)
+	file("bin/busybox", 0o755, bin)
+	for _, a := range strings.Fields(string(out)) {
+		if a == "busybox" {
+			continue
+		}
+		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: "bin/" + a, Linkname: "busybox", Mode: 0o777, ModTime: now})
+	}
+	file("etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n"))
+	file("etc/group", 0o644, []byte("root:x:0:\nnogroup:x:65534:\n"))
+	tw.Close()
+	return buf.Bytes()
+}
+
+// importBusybox makes the image "busybox:latest" (CMD sh) in the daemon.
+func (d *Daemon) importBusybox(t *testing.T) {
+	t.Helper()
+	r := d.berthR(bytes.NewReader(busyboxTar(t)), "import", "--change", `CMD ["sh"]`, "-", "busybox:latest")
+	if r.Code != 0 {
+		t.Fatalf("import: %s", r)
+	}
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
