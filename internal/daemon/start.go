@@ -104,6 +104,8 @@ func (d *Daemon) start(ctx context.Context, c *Container, fromPolicy bool) (retE
 	if err != nil {
 		return err
 	}
+	// The oldest version every supported runtime accepts (crun 1.8 rejects newer ones); Berth uses no newer field.
+	spec.Version = "1.0.2"
 	stateDir := d.stateDir(c.ID)
 	os.RemoveAll(stateDir)
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {

@@ -62,7 +62,7 @@ type exitRecord struct {
 
 func writeExit(dir string, code int, at time.Time) error {
 	data := []byte(`{"exit_code":` + strconv.Itoa(code) + `,"exited_at":"` + at.UTC().Format(time.RFC3339Nano) + `"}`)
-	return writeFileAtomic(filepath.Join(dir, ExitFile), data, 0o644)
+	return writeFileAtomic(filepath.Join(dir, ExitFile), data, 0o644, true)
 }
 
 // ReadExit reads the exit file of the shim state directory stateDir. ok is false (and err nil) while the
@@ -82,8 +82,9 @@ func ReadExit(stateDir string) (code int, exitedAt time.Time, ok bool, err error
 	return rec.ExitCode, rec.ExitedAt, true, nil
 }
 
-// writeFileAtomic writes data to path so that readers see either the old file or the whole new one.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+// writeFileAtomic writes data to path so that readers see either the old file or the whole new one; with sync,
+// the new content is also on disk before it becomes visible.
+func writeFileAtomic(path string, data []byte, perm os.FileMode, sync bool) error {
 	dir, base := filepath.Split(path)
 	f, err := os.CreateTemp(dir, "."+base+".*")
 	if err != nil {
@@ -91,7 +92,7 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	}
 	tmp := f.Name()
 	_, err = f.Write(data)
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if err == nil {

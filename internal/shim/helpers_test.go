@@ -47,6 +47,9 @@ func TestMain(m *testing.M) {
 		build := exec.Command("go", "build", "-ldflags=-s -w", "-trimpath", "-o", shimBinary,
 			"github.com/berth/berth/cmd/berth-shim")
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if v := os.Getenv("BERTH_SHIM_CGO"); v != "" {
+			build.Env = append(os.Environ(), "CGO_ENABLED="+v)
+		}
 		if err := build.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "building berth-shim:", err)
 			return 1

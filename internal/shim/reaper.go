@@ -22,10 +22,15 @@ type reaper struct {
 func newReaper() *reaper {
 	r := &reaper{waiters: map[int]chan syscall.WaitStatus{}, early: map[int]syscall.WaitStatus{}}
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGCHLD)
+	// Besides SIGCHLD: survive the daemon. With no controlling terminal, SIGHUP/SIGINT only come from a stray
+	// kill, and SIGPIPE must not end the shim. Notify, not Ignore, so that the runtime and the container do not
+	// inherit ignored signals. One Notify call: os/signal parks a thread for its loop.
+	signal.Notify(sigs, syscall.SIGCHLD, syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE)
 	go func() {
-		for range sigs {
-			r.reap()
+		for sig := range sigs {
+			if sig == syscall.SIGCHLD {
+				r.reap()
+			}
 		}
 	}()
 	return r

@@ -19,7 +19,6 @@ package shim
 import (
 	"errors"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -87,10 +86,6 @@ func Run(stateDir string) int {
 		return 1
 	}
 
-	// Survive the daemon: no controlling terminal signals, no death by a closed pipe. Notify (not Ignore) so that
-	// the runtime and the container do not inherit ignored signals.
-	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE)
-
 	if os.Getenv(gomaxprocsMarker) != "" {
 		os.Unsetenv("GOMAXPROCS") // set by Spawn for this process only
 		os.Unsetenv(gomaxprocsMarker)
@@ -115,7 +110,8 @@ func Run(stateDir string) int {
 		return fail(err.Error())
 	}
 	s := &shim{dir: dir, cfg: cfg, reaper: newReaper(), null: null, exited: make(chan struct{})}
-	if err := writeFileAtomic(filepath.Join(dir, PidFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+	// The shim's pid is informational (the daemon knows it from Spawn): no fsync.
+	if err := writeFileAtomic(filepath.Join(dir, PidFile), []byte(strconv.Itoa(os.Getpid())), 0o644, false); err != nil {
 		return fail(err.Error())
 	}
 	if cfg.LogPath != "" {

@@ -20,13 +20,13 @@ func TestEngine(t *testing.T) {
 	d.importBusybox(t)
 
 	t.Run("run --rm echo", func(t *testing.T) {
-		if out := d.berth("run", "--rm", "busybox", "echo", "hello from berth"); out != "hello from berth\n" {
+		if out := d.berth(t, "run", "--rm", "busybox", "echo", "hello from berth"); out != "hello from berth\n" {
 			t.Fatalf("berth run: got %q", out)
 		}
-		if out := d.docker("run", "--rm", "busybox", "echo", "hello from docker"); out != "hello from docker\n" {
+		if out := d.docker(t, "run", "--rm", "busybox", "echo", "hello from docker"); out != "hello from docker\n" {
 			t.Fatalf("docker run: got %q", out)
 		}
-		if out := d.berth("ps", "-aq"); strings.TrimSpace(out) != "" {
+		if out := d.berth(t, "ps", "-aq"); strings.TrimSpace(out) != "" {
 			t.Fatalf("--rm left containers: %q", out)
 		}
 	})
@@ -59,12 +59,12 @@ func TestEngine(t *testing.T) {
 
 	t.Run("detached lifecycle", func(t *testing.T) {
 		script := `trap 'echo got TERM; exit 0' TERM; echo started; i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done`
-		id := strings.TrimSpace(d.docker("run", "-d", "--name", "web", "busybox", "sh", "-c", script))
+		id := strings.TrimSpace(d.docker(t, "run", "-d", "--name", "web", "busybox", "sh", "-c", script))
 		if len(id) != 64 {
 			t.Fatalf("run -d printed %q, want a full ID", id)
 		}
-		waitFor(t, 10*time.Second, "log output", func() bool { return strings.Contains(d.berth("logs", "web"), "tick 2") })
-		if out := d.docker("logs", "--tail", "1", "web"); !strings.HasPrefix(out, "tick ") || strings.Count(out, "\n") != 1 {
+		waitFor(t, 10*time.Second, "log output", func() bool { return strings.Contains(d.berth(t, "logs", "web"), "tick 2") })
+		if out := d.docker(t, "logs", "--tail", "1", "web"); !strings.HasPrefix(out, "tick ") || strings.Count(out, "\n") != 1 {
 			t.Fatalf("logs --tail 1: %q", out)
 		}
 		// logs -f follows until the container stops.
@@ -74,23 +74,23 @@ func TestEngine(t *testing.T) {
 		if err := follow.Start(); err != nil {
 			t.Fatal(err)
 		}
-		if out := d.docker("exec", "web", "cat", "/etc/hostname"); strings.TrimSpace(out) != id[:12] {
+		if out := d.docker(t, "exec", "web", "cat", "/etc/hostname"); strings.TrimSpace(out) != id[:12] {
 			t.Fatalf("exec hostname: %q", out)
 		}
 		r := d.dockerR(nil, "exec", "-e", "FOO=bar", "-w", "/tmp", "web", "sh", "-c", "echo $FOO $(pwd); exit 7")
 		if r.Code != 7 || r.Stdout != "bar /tmp\n" {
 			t.Fatalf("exec env/workdir/exit: %s", r)
 		}
-		top := d.docker("top", "web")
+		top := d.docker(t, "top", "web")
 		if !strings.Contains(top, "PID") || !strings.Contains(top, "sh -c") {
 			t.Fatalf("top: %q", top)
 		}
-		ps := d.docker("ps")
+		ps := d.docker(t, "ps")
 		if !strings.Contains(ps, "CONTAINER ID") || !strings.Contains(ps, "web") || !strings.Contains(ps, "Up ") {
 			t.Fatalf("ps: %q", ps)
 		}
 		start := time.Now()
-		d.docker("stop", "web")
+		d.docker(t, "stop", "web")
 		if el := time.Since(start); el > 8*time.Second {
 			t.Fatalf("stop took %v: SIGTERM was not honoured", el)
 		}
@@ -106,14 +106,14 @@ func TestEngine(t *testing.T) {
 			t.Fatalf("logs -f missed the end: %q", tail(fout.String(), 200))
 		}
 		var st []struct{ State struct{ Status string; ExitCode int } }
-		json.Unmarshal([]byte(d.docker("inspect", "web")), &st)
+		json.Unmarshal([]byte(d.docker(t, "inspect", "web")), &st)
 		if len(st) != 1 || st[0].State.Status != "exited" || st[0].State.ExitCode != 0 {
 			t.Fatalf("inspect after stop: %+v", st)
 		}
-		if out := d.docker("ps", "-a", "--filter", "status=exited", "--format", "{{.Names}} {{.Status}}"); !strings.HasPrefix(out, "web Exited (0)") {
+		if out := d.docker(t, "ps", "-a", "--filter", "status=exited", "--format", "{{.Names}} {{.Status}}"); !strings.HasPrefix(out, "web Exited (0)") {
 			t.Fatalf("ps --format: %q", out)
 		}
-		d.docker("rm", "web")
+		d.docker(t, "rm", "web")
 		if r := d.dockerR(nil, "inspect", "web"); r.Code == 0 {
 			t.Fatalf("container still there after rm")
 		}
@@ -165,39 +165,39 @@ func TestEngine(t *testing.T) {
 	})
 
 	t.Run("diff and commit", func(t *testing.T) {
-		d.berth("run", "--name", "changer", "busybox", "sh", "-c", "echo new > /tmp/added; rm /bin/vi; echo x >> /etc/passwd")
-		diff := d.docker("diff", "changer")
+		d.berth(t, "run", "--name", "changer", "busybox", "sh", "-c", "echo new > /tmp/added; rm /bin/vi; echo x >> /etc/passwd")
+		diff := d.docker(t, "diff", "changer")
 		for _, want := range []string{"C /tmp", "A /tmp/added", "D /bin/vi", "C /etc/passwd"} {
 			if !strings.Contains(diff, want+"\n") {
 				t.Fatalf("diff lacks %q:\n%s", want, diff)
 			}
 		}
-		d.docker("commit", "-m", "my change", "-a", "tester", "-c", "ENV COMMITTED=yes", "changer", "changed:v1")
-		out := d.berth("run", "--rm", "changed:v1", "sh", "-c", "cat /tmp/added; echo $COMMITTED; test -e /bin/vi || echo vi-gone")
+		d.docker(t, "commit", "-m", "my change", "-a", "tester", "-c", "ENV COMMITTED=yes", "changer", "changed:v1")
+		out := d.berth(t, "run", "--rm", "changed:v1", "sh", "-c", "cat /tmp/added; echo $COMMITTED; test -e /bin/vi || echo vi-gone")
 		if out != "new\nyes\nvi-gone\n" {
 			t.Fatalf("run of commit: %q", out)
 		}
-		hist := d.docker("history", "changed:v1")
+		hist := d.docker(t, "history", "changed:v1")
 		if !strings.Contains(hist, "my change") {
 			t.Fatalf("history: %s", hist)
 		}
-		if out := d.docker("images", "--format", "{{.Repository}}:{{.Tag}}"); !strings.Contains(out, "changed:v1") || !strings.Contains(out, "busybox:latest") {
+		if out := d.docker(t, "images", "--format", "{{.Repository}}:{{.Tag}}"); !strings.Contains(out, "changed:v1") || !strings.Contains(out, "busybox:latest") {
 			t.Fatalf("images: %q", out)
 		}
-		d.berth("rm", "changer")
+		d.berth(t, "rm", "changer")
 	})
 
 	t.Run("volumes persist", func(t *testing.T) {
-		d.docker("volume", "create", "data")
-		d.docker("run", "--rm", "-v", "data:/data", "busybox", "sh", "-c", "echo kept > /data/f")
-		if out := d.berth("run", "--rm", "--mount", "type=volume,source=data,target=/d,readonly", "busybox", "cat", "/d/f"); out != "kept\n" {
+		d.docker(t, "volume", "create", "data")
+		d.docker(t, "run", "--rm", "-v", "data:/data", "busybox", "sh", "-c", "echo kept > /data/f")
+		if out := d.berth(t, "run", "--rm", "--mount", "type=volume,source=data,target=/d,readonly", "busybox", "cat", "/d/f"); out != "kept\n" {
 			t.Fatalf("volume content: %q", out)
 		}
 		r := d.berthR(nil, "run", "--rm", "-v", "data:/d:ro", "busybox", "sh", "-c", "echo x > /d/g")
 		if r.Code == 0 {
 			t.Fatalf("write to a read-only volume succeeded")
 		}
-		if out := d.docker("volume", "ls", "--format", "{{.Name}}"); !strings.Contains(out, "data") {
+		if out := d.docker(t, "volume", "ls", "--format", "{{.Name}}"); !strings.Contains(out, "data") {
 			t.Fatalf("volume ls: %q", out)
 		}
 		r = d.dockerR(nil, "run", "--rm", "--mount", "type=bind,source=/nonexistent-berth-src,target=/x", "busybox", "true")
@@ -205,11 +205,11 @@ func TestEngine(t *testing.T) {
 			t.Fatalf("bind of a missing source: %s", r)
 		}
 		dir := t.TempDir()
-		d.berth("run", "--rm", "-v", dir+":/host", "busybox", "sh", "-c", "echo from-container > /host/out")
+		d.berth(t, "run", "--rm", "-v", dir+":/host", "busybox", "sh", "-c", "echo from-container > /host/out")
 		if b, _ := os.ReadFile(filepath.Join(dir, "out")); string(b) != "from-container\n" {
 			t.Fatalf("bind mount write: %q", b)
 		}
-		d.docker("volume", "rm", "data")
+		d.docker(t, "volume", "rm", "data")
 	})
 
 	t.Run("bad input", func(t *testing.T) {
@@ -221,7 +221,7 @@ func TestEngine(t *testing.T) {
 		if r.Code != 125 || !strings.Contains(r.Stderr, "nosuchimage") {
 			t.Fatalf("berth unknown image: %s", r)
 		}
-		d.berth("create", "--name", "dup", "busybox", "true")
+		d.berth(t, "create", "--name", "dup", "busybox", "true")
 		r = d.berthR(nil, "create", "--name", "dup", "busybox", "true")
 		if r.Code != 1 || !strings.Contains(r.Stderr, `Conflict. The container name "/dup" is already in use`) {
 			t.Fatalf("berth duplicate name: %s", r)
@@ -230,8 +230,8 @@ func TestEngine(t *testing.T) {
 		if r.Code != 1 || !strings.Contains(r.Stderr, `Conflict. The container name "/dup" is already in use`) {
 			t.Fatalf("duplicate name: %s", r)
 		}
-		d.berth("rm", "dup")
-		d.berth("run", "-d", "--name", "busy", "busybox", "sleep", "100")
+		d.berth(t, "rm", "dup")
+		d.berth(t, "run", "-d", "--name", "busy", "busybox", "sleep", "100")
 		r = d.dockerR(nil, "rm", "busy")
 		if r.Code != 1 || !strings.Contains(r.Stderr, "container is running: stop the container before removing or force remove") {
 			t.Fatalf("rm running: %s", r)
@@ -240,7 +240,7 @@ func TestEngine(t *testing.T) {
 		if r.Code != 1 || !strings.Contains(r.Stderr, "container is running") {
 			t.Fatalf("berth rm running: %s", r)
 		}
-		d.berth("rm", "-f", "busy")
+		d.berth(t, "rm", "-f", "busy")
 		r = d.berthR(nil, "run", "--no-such-flag", "busybox")
 		if r.Code != 125 || !strings.Contains(r.Stderr, "unknown flag: --no-such-flag") {
 			t.Fatalf("bad flag: %s", r)
@@ -261,10 +261,10 @@ func TestEngine(t *testing.T) {
 func TestDaemonKill9(t *testing.T) {
 	d := startDaemon(t)
 	d.importBusybox(t)
-	d.berth("run", "-d", "--name", "survivor", "busybox", "sh", "-c", "echo before; sleep 1000")
-	d.berth("run", "-d", "--name", "phoenix", "--restart", "always", "busybox", "sh", "-c", "echo up; sleep 2; exit 1")
-	waitFor(t, 10*time.Second, "first log line", func() bool { return d.berth("logs", "survivor") == "before\n" })
-	pid := strings.TrimSpace(d.berth("inspect", "-f", "{{.State.Pid}}", "survivor"))
+	d.berth(t, "run", "-d", "--name", "survivor", "busybox", "sh", "-c", "echo before; sleep 1000")
+	d.berth(t, "run", "-d", "--name", "phoenix", "--restart", "always", "busybox", "sh", "-c", "echo up; sleep 2; exit 1")
+	waitFor(t, 10*time.Second, "first log line", func() bool { return d.berth(t, "logs", "survivor") == "before\n" })
+	pid := strings.TrimSpace(d.berth(t, "inspect", "-f", "{{.State.Pid}}", "survivor"))
 	d.kill9()
 	// While the daemon is down the container keeps running, and phoenix exits.
 	if _, err := os.Stat("/proc/" + pid); err != nil {
@@ -272,19 +272,215 @@ func TestDaemonKill9(t *testing.T) {
 	}
 	time.Sleep(3 * time.Second)
 	d.start()
-	if st := strings.TrimSpace(d.berth("inspect", "-f", "{{.State.Status}} {{.State.Pid}}", "survivor")); st != "running "+pid {
+	if st := strings.TrimSpace(d.berth(t, "inspect", "-f", "{{.State.Status}} {{.State.Pid}}", "survivor")); st != "running "+pid {
 		t.Fatalf("after restart: %q, want running %s", st, pid)
 	}
-	if out := d.berth("logs", "survivor"); out != "before\n" {
+	if out := d.berth(t, "logs", "survivor"); out != "before\n" {
 		t.Fatalf("logs after restart: %q", out)
 	}
-	d.berth("exec", "survivor", "true")
+	d.berth(t, "exec", "survivor", "true")
 	waitFor(t, 15*time.Second, "restart policy to resume", func() bool {
-		n, _ := strconv.Atoi(strings.TrimSpace(d.berth("inspect", "-f", "{{.RestartCount}}", "phoenix")))
+		n, _ := strconv.Atoi(strings.TrimSpace(d.berth(t, "inspect", "-f", "{{.RestartCount}}", "phoenix")))
 		return n >= 1
 	})
-	d.berth("stop", "-t", "1", "survivor")
-	if code := strings.TrimSpace(d.berth("inspect", "-f", "{{.State.ExitCode}}", "survivor")); code != "137" {
+	d.berth(t, "stop", "-t", "1", "survivor")
+	if code := strings.TrimSpace(d.berth(t, "inspect", "-f", "{{.State.ExitCode}}", "survivor")); code != "137" {
 		t.Fatalf("exit code after stop of a TERM-ignoring sh: %s", code)
 	}
+}
+
+// TestContainerOptions covers the isolation and run options: limits, capabilities, users, read-only roots, init,
+// restart policies, pause, rename, cp, export, stats and events.
+func TestContainerOptions(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox(t)
+
+	t.Run("cgroup limits", func(t *testing.T) {
+		out := d.berth(t, "run", "--rm", "--memory", "64m", "--cpus", "0.5", "--pids-limit", "50", "busybox", "sh", "-c",
+			"cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu.max /sys/fs/cgroup/pids.max")
+		f := strings.Fields(out)
+		if len(f) < 3 || f[0] != "67108864" || f[1] != "50000" || f[len(f)-1] != "50" {
+			t.Fatalf("limits inside the container: %q", out)
+		}
+		var hc []struct{ HostConfig struct{ Memory, NanoCpus int64 } }
+		id := strings.TrimSpace(d.docker(t, "create", "--memory", "32m", "--cpus", "1.5", "busybox", "true"))
+		json.Unmarshal([]byte(d.docker(t, "inspect", id)), &hc)
+		if len(hc) != 1 || hc[0].HostConfig.Memory != 32<<20 || hc[0].HostConfig.NanoCpus != 1500000000 {
+			t.Fatalf("inspect HostConfig: %+v", hc)
+		}
+		d.berth(t, "rm", id)
+	})
+
+	t.Run("capabilities and privileges", func(t *testing.T) {
+		capEff := func(args ...string) string {
+			out := d.berth(t, append(append([]string{"run", "--rm"}, args...), "busybox", "sh", "-c", "grep CapEff /proc/self/status")...)
+			return strings.TrimSpace(strings.TrimPrefix(out, "CapEff:"))
+		}
+		if got := capEff(); got != "00000000a80425fb" {
+			t.Fatalf("default caps %s, want docker's default set 00000000a80425fb", got)
+		}
+		if got := capEff("--cap-drop", "ALL", "--cap-add", "NET_ADMIN"); got != "0000000000001000" {
+			t.Fatalf("cap-drop ALL + NET_ADMIN: %s", got)
+		}
+		own, _ := os.ReadFile("/proc/self/status")
+		var bnd string
+		for _, l := range strings.Split(string(own), "\n") {
+			if strings.HasPrefix(l, "CapBnd:") {
+				bnd = strings.TrimSpace(strings.TrimPrefix(l, "CapBnd:"))
+			}
+		}
+		if got := capEff("--privileged"); got != bnd {
+			t.Fatalf("--privileged caps %s, want the daemon's bounding set %s", got, bnd)
+		}
+		if out := d.berth(t, "run", "--rm", "--privileged", "busybox", "sh", "-c", "mount -t tmpfs none /tmp && echo mounted"); out != "mounted\n" {
+			t.Fatalf("privileged mount: %q", out)
+		}
+		r := d.berthR(nil, "run", "--rm", "busybox", "sh", "-c", "cat /proc/kcore >/dev/null 2>&1 || echo masked; echo 1 > /proc/sys/kernel/domainname 2>/dev/null || echo ro")
+		if r.Stdout != "masked\nro\n" {
+			t.Fatalf("masked/readonly /proc paths: %s", r)
+		}
+		if out := d.berth(t, "run", "--rm", "--user", "nobody", "busybox", "id"); !strings.HasPrefix(out, "uid=65534(nobody) gid=65534(nogroup)") {
+			t.Fatalf("--user nobody: %q", out)
+		}
+		if out := d.berth(t, "run", "--rm", "-u", "1234:5678", "-w", "/tmp", "busybox", "sh", "-c", "id -u; id -g; pwd"); out != "1234\n5678\n/tmp\n" {
+			t.Fatalf("--user uid:gid -w: %q", out)
+		}
+		r = d.berthR(nil, "run", "--rm", "--user", "nosuchuser", "busybox", "true")
+		if r.Code == 0 || !strings.Contains(r.Stderr, "unable to find user nosuchuser") {
+			t.Fatalf("unknown user: %s", r)
+		}
+		r = d.berthR(nil, "run", "--rm", "--read-only", "busybox", "sh", "-c", "touch /x")
+		if r.Code == 0 || !strings.Contains(r.Stderr, "Read-only file system") {
+			t.Fatalf("--read-only: %s", r)
+		}
+		if out := d.berth(t, "run", "--rm", "-h", "myhost", "-e", "A=1", "--env-file", writeFile(t, "A2=2\n# comment\n"), "busybox", "sh", "-c", "hostname; echo $A $A2"); out != "myhost\n1 2\n" {
+			t.Fatalf("hostname/env: %q", out)
+		}
+		if out := d.berth(t, "run", "--rm", "--entrypoint", "echo", "busybox", "from", "entrypoint"); out != "from entrypoint\n" {
+			t.Fatalf("--entrypoint: %q", out)
+		}
+	})
+
+	t.Run("init", func(t *testing.T) {
+		if _, err := os.Stat("/usr/bin/tini-static"); err != nil {
+			if _, err := os.Stat("/usr/bin/tini"); err != nil {
+				t.Fatal("tini is not installed (the setup installs it for --init)")
+			}
+		}
+		out := d.berth(t, "run", "--rm", "--init", "busybox", "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '")
+		if !strings.HasPrefix(out, "/sbin/docker-init -- sh") {
+			t.Fatalf("--init pid 1: %q", out)
+		}
+	})
+
+	t.Run("restart policies", func(t *testing.T) {
+		d.berth(t, "run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 4")
+		waitFor(t, 20*time.Second, "on-failure retries to end", func() bool {
+			return strings.TrimSpace(d.berth(t, "inspect", "-f", "{{.State.Status}} {{.RestartCount}}", "flaky")) == "exited 2"
+		})
+		if code := strings.TrimSpace(d.berth(t, "inspect", "-f", "{{.State.ExitCode}}", "flaky")); code != "4" {
+			t.Fatalf("exit code %s", code)
+		}
+		d.berth(t, "run", "-d", "--name", "always", "--restart", "always", "busybox", "sh", "-c", "sleep 0.2; exit 0")
+		waitFor(t, 20*time.Second, "always to restart", func() bool {
+			n, _ := strconv.Atoi(strings.TrimSpace(d.berth(t, "inspect", "-f", "{{.RestartCount}}", "always")))
+			return n >= 2
+		})
+		d.berth(t, "stop", "always")
+		time.Sleep(time.Second)
+		if st := strings.TrimSpace(d.berth(t, "inspect", "-f", "{{.State.Status}}", "always")); st != "exited" {
+			t.Fatalf("a stopped restart=always container came back: %s", st)
+		}
+		d.berth(t, "rm", "flaky", "always")
+	})
+
+	t.Run("pause rename kill wait", func(t *testing.T) {
+		d.berth(t, "run", "-d", "--init", "--name", "p1", "busybox", "sleep", "1000")
+		d.docker(t, "pause", "p1")
+		if st := d.docker(t, "ps", "--format", "{{.Status}}", "--filter", "name=p1"); !strings.Contains(st, "(Paused)") {
+			t.Fatalf("paused status: %q", st)
+		}
+		r := d.dockerR(nil, "exec", "p1", "true")
+		if r.Code == 0 || !strings.Contains(r.Stderr, "is paused") {
+			t.Fatalf("exec in a paused container: %s", r)
+		}
+		d.docker(t, "unpause", "p1")
+		d.docker(t, "rename", "p1", "p2")
+		if out := strings.TrimSpace(d.berth(t, "inspect", "-f", "{{.Name}}", "p2")); out != "/p2" {
+			t.Fatalf("rename: %q", out)
+		}
+		d.docker(t, "kill", "-s", "USR1", "p2") // the init forwards it; sleep dies of SIGUSR1 (no handler)
+		if out := strings.TrimSpace(d.docker(t, "wait", "p2")); out != "138" {
+			t.Fatalf("wait after SIGUSR1: %q, want 138", out)
+		}
+		r = d.dockerR(nil, "kill", "p2")
+		if r.Code == 0 || !strings.Contains(r.Stderr, "is not running") {
+			t.Fatalf("kill of a stopped container: %s", r)
+		}
+		d.berth(t, "rm", "p2")
+	})
+
+	t.Run("cp export stats events", func(t *testing.T) {
+		since := strconv.FormatInt(time.Now().Unix(), 10)
+		d.berth(t, "run", "-d", "--name", "files", "busybox", "sleep", "1000")
+		src := writeFile(t, "copied in\n")
+		d.docker(t, "cp", src, "files:/tmp/in.txt")
+		if out := d.docker(t, "exec", "files", "cat", "/tmp/in.txt"); out != "copied in\n" {
+			t.Fatalf("cp in: %q", out)
+		}
+		dst := t.TempDir()
+		d.docker(t, "cp", "files:/etc/passwd", dst)
+		if b, _ := os.ReadFile(filepath.Join(dst, "passwd")); !strings.HasPrefix(string(b), "root:x:0:0") {
+			t.Fatalf("cp out: %q", b)
+		}
+		d.berth(t, "cp", "files:/tmp/in.txt", filepath.Join(dst, "back.txt"))
+		if b, _ := os.ReadFile(filepath.Join(dst, "back.txt")); string(b) != "copied in\n" {
+			t.Fatalf("berth cp out: %q", b)
+		}
+		stats := d.docker(t, "stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}} {{.MemUsage}}", "files")
+		if !strings.HasPrefix(stats, "files 1 ") || !strings.Contains(stats, "B / ") {
+			t.Fatalf("stats: %q", stats)
+		}
+		d.berth(t, "stop", "-t", "0", "files")
+		exp := d.berthR(nil, "export", "files")
+		if exp.Code != 0 || !strings.Contains(exp.Stdout, "tmp/in.txt") || !strings.Contains(exp.Stdout, "bin/busybox") {
+			t.Fatalf("export: exit %d, %d bytes", exp.Code, len(exp.Stdout))
+		}
+		ev := d.docker(t, "events", "--since", since, "--until", strconv.FormatInt(time.Now().Unix()+1, 10), "--filter", "container=files", "--format", "{{.Action}}")
+		for _, want := range []string{"create", "start", "kill", "die", "stop"} {
+			if !strings.Contains(ev, want+"\n") && want != "stop" {
+				t.Fatalf("events lack %q:\n%s", want, ev)
+			}
+		}
+		d.berth(t, "rm", "files")
+	})
+
+	t.Run("save load and crun", func(t *testing.T) {
+		tarPath := filepath.Join(t.TempDir(), "bb.tar")
+		d.docker(t, "save", "-o", tarPath, "busybox")
+		d.docker(t, "tag", "busybox", "busybox:copy")
+		d.docker(t, "rmi", "busybox:copy")
+		out := d.docker(t, "load", "-i", tarPath)
+		if !strings.Contains(out, "busybox:latest") {
+			t.Fatalf("load: %q", out)
+		}
+		if _, err := exec.LookPath("crun"); err == nil {
+			if out := d.berth(t, "run", "--rm", "--runtime", "crun", "busybox", "echo", "via crun"); out != "via crun\n" {
+				t.Fatalf("crun: %q", out)
+			}
+		}
+		df := d.docker(t, "system", "df")
+		if !strings.Contains(df, "Images") || !strings.Contains(df, "Local Volumes") {
+			t.Fatalf("system df: %q", df)
+		}
+	})
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

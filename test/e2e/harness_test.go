@@ -220,11 +220,11 @@ func run(ctx context.Context, stdin io.Reader, env []string, name string, args .
 }
 
 // berth runs the berth CLI against this daemon and fails the test on a non-zero exit.
-func (d *Daemon) berth(args ...string) string {
-	d.t.Helper()
+func (d *Daemon) berth(t testing.TB, args ...string) string {
+	t.Helper()
 	r := d.berthR(nil, args...)
 	if r.Code != 0 {
-		d.t.Fatalf("berth %s: %s", strings.Join(args, " "), r)
+		t.Fatalf("berth %s: %s", strings.Join(args, " "), r)
 	}
 	return r.Stdout
 }
@@ -250,11 +250,11 @@ func (d *Daemon) dockerR(stdin io.Reader, args ...string) result {
 	return run(ctx, stdin, []string{"DOCKER_HOST=" + d.Host, "DOCKER_CONFIG=" + filepath.Join(d.Root, "docker-config")}, dockerCLI, args...)
 }
 
-func (d *Daemon) docker(args ...string) string {
-	d.t.Helper()
+func (d *Daemon) docker(t testing.TB, args ...string) string {
+	t.Helper()
 	r := d.dockerR(nil, args...)
 	if r.Code != 0 {
-		d.t.Fatalf("docker %s: %s", strings.Join(args, " "), r)
+		t.Fatalf("docker %s: %s", strings.Join(args, " "), r)
 	}
 	return r.Stdout
 }
