@@ -149,20 +149,23 @@ func isCgroupV2() bool {
 func (d *Daemon) setupRuntimes() error {
 	d.runtimes = map[string]*runtime.Runtime{}
 	rtRoot := filepath.Join(d.cfg.ExecRoot, "runtime")
-	add := func(name, path string, args []string) error {
+	add := func(name, path string, args []string) (*runtime.Runtime, error) {
 		root := filepath.Join(rtRoot, name)
 		if err := os.MkdirAll(root, 0o700); err != nil {
-			return err
+			return nil, err
 		}
-		d.runtimes[name] = &runtime.Runtime{Name: name, Path: path, Args: args, Root: root}
-		return nil
+		rt := &runtime.Runtime{Name: name, Path: path, Args: args, Root: root}
+		d.runtimes[name] = rt
+		return rt, nil
 	}
 	for _, name := range []string{"runc", "crun"} {
 		p, err := exec.LookPath(name)
 		if err != nil {
 			continue
 		}
-		if name == "crun" && !d.cgroupV2 && isDir("/sys/fs/cgroup/unified") {
+		real := p
+		hybrid := name == "crun" && !d.cgroupV2 && isDir("/sys/fs/cgroup/unified")
+		if hybrid {
 			w := filepath.Join(rtRoot, "crun-hybrid")
 			if err := os.MkdirAll(rtRoot, 0o700); err != nil {
 				return err
@@ -174,12 +177,16 @@ func (d *Daemon) setupRuntimes() error {
 			}
 			p = w
 		}
-		if err := add(name, p, nil); err != nil {
+		rt, err := add(name, p, nil)
+		if err != nil {
 			return err
+		}
+		if hybrid {
+			rt.ShimPath, rt.HideMounts = real, []string{"/sys/fs/cgroup/unified"}
 		}
 	}
 	for name, rc := range d.cfg.Runtimes {
-		if err := add(name, rc.Path, rc.RuntimeArgs); err != nil {
+		if _, err := add(name, rc.Path, rc.RuntimeArgs); err != nil {
 			return err
 		}
 	}
@@ -281,6 +288,14 @@ func (d *Daemon) restore(ctx context.Context) error {
 			// docker only if it was running; Berth follows the recorded state above.
 		}
 		c.mu.Unlock()
+	}
+	// State directories of containers that no longer exist (removed while their shim was finishing).
+	if dirs, err := os.ReadDir(filepath.Join(d.cfg.ExecRoot, "containers")); err == nil {
+		for _, e := range dirs {
+			if _, err := d.containers.get(e.Name()); err != nil || len(e.Name()) != 64 {
+				os.RemoveAll(filepath.Join(d.cfg.ExecRoot, "containers", e.Name()))
+			}
+		}
 	}
 	for _, c := range toStart {
 		c := c

@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/api/types/events"
 
 	"github.com/berth/berth/internal/oci"
+	"github.com/berth/berth/internal/shim"
 )
 
 // defaultStopTimeout is docker's grace period between the stop signal and SIGKILL.
@@ -228,13 +229,24 @@ func (d *Daemon) Remove(ctx context.Context, ref string, opts RemoveOptions) err
 	d.save(c)
 	c.mu.Unlock()
 
-	if rt, err := d.runtime(c.Runtime); err == nil {
-		rt.Delete(ctx, c.ID)
-	}
 	if err := d.snapshots.Remove(ctx, c.ID); err != nil {
 		return fmt.Errorf("removing the filesystem of container %s: %w", c.ID, err)
 	}
-	os.RemoveAll(d.stateDir(c.ID))
+	// The shim may still be running the runtime's delete (it reports the exit first); its state directory goes
+	// once it is done, off the path of `run --rm`.
+	stateDir := d.stateDir(c.ID)
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		wctx, cancel := context.WithTimeout(d.ctx, 10*time.Second)
+		shim.WaitGone(wctx, stateDir)
+		cancel()
+		// Normally the shim deleted the runtime's record; a shim that died did not.
+		if rt, err := d.runtime(c.Runtime); err == nil {
+			rt.Delete(d.ctx, c.ID)
+		}
+		os.RemoveAll(stateDir)
+	}()
 	if err := os.RemoveAll(d.containerDir(c.ID)); err != nil {
 		return err
 	}

@@ -71,6 +71,7 @@ func (d *Daemon) start(ctx context.Context, c *Container, fromPolicy bool) (retE
 		}
 	}()
 
+	t0 := time.Now()
 	rootfs, err := d.snapshots.Mount(ctx, c.ID)
 	if err != nil {
 		return err
@@ -107,6 +108,10 @@ func (d *Daemon) start(ctx context.Context, c *Container, fromPolicy bool) (retE
 	// The oldest version every supported runtime accepts (crun 1.8 rejects newer ones); Berth uses no newer field.
 	spec.Version = "1.0.2"
 	stateDir := d.stateDir(c.ID)
+	// The previous shim may still be deleting the runtime's record of this ID: let it finish first.
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	shim.WaitGone(wctx, stateDir)
+	cancel()
 	os.RemoveAll(stateDir)
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return err
@@ -120,10 +125,16 @@ func (d *Daemon) start(ctx context.Context, c *Container, fromPolicy bool) (retE
 	}
 	// A stale runtime record (e.g. after a host crash) would make create fail with "already exists".
 	rt.Delete(ctx, c.ID)
+	rtPath := rt.Path
+	if rt.ShimPath != "" {
+		rtPath = rt.ShimPath
+	}
 	scfg := shim.Config{
 		ID:          c.ID,
+		HideMounts:  rt.HideMounts,
+		RunDetached: true,
 		Bundle:      stateDir,
-		Runtime:     rt.Path,
+		Runtime:     rtPath,
 		RuntimeArgs: rt.Args,
 		RuntimeRoot: rt.Root,
 		LogPath:     c.LogPath,
@@ -134,6 +145,7 @@ func (d *Daemon) start(ctx context.Context, c *Container, fromPolicy bool) (retE
 	if cs := c.HostConfig.ConsoleSize; cs[0] > 0 && cs[1] > 0 {
 		scfg.ConsoleHeight, scfg.ConsoleWidth = uint16(cs[0]), uint16(cs[1])
 	}
+	tPrep := time.Now()
 	pid, err := shim.Spawn(ctx, d.cfg.ShimPath, stateDir, scfg)
 	if err != nil {
 		return fmt.Errorf("failed to create task for container: OCI runtime create failed: %s: %w", err, errdefs.ErrUnknown)
@@ -143,6 +155,7 @@ func (d *Daemon) start(ctx context.Context, c *Container, fromPolicy bool) (retE
 		rt.Delete(context.WithoutCancel(ctx), c.ID)
 		return err
 	}
+	tSpawn := time.Now()
 	d.connectPending(ctx, c)
 	if err := sc.Start(ctx); err != nil {
 		rt.Delete(context.WithoutCancel(ctx), c.ID)
@@ -157,6 +170,7 @@ func (d *Daemon) start(ctx context.Context, c *Container, fromPolicy bool) (retE
 		slog.WarnContext(ctx, "saving container state", "container", c.ID, "error", err)
 	}
 	c.notify()
+	slog.DebugContext(ctx, "container started", "container", c.ID, "prepare", tPrep.Sub(t0), "create", tSpawn.Sub(tPrep), "start", time.Since(tSpawn))
 	d.containerEvent(c, events.ActionStart, nil)
 	d.monitor(c, sc)
 	return nil
@@ -251,9 +265,11 @@ func (d *Daemon) handleExit(c *Container, code int, at time.Time) {
 	c.mu.Unlock()
 
 	if autoRemove {
+		t0 := time.Now()
 		if err := d.Remove(ctx, c.ID, RemoveOptions{Force: true, Volumes: true}); err != nil && !errdefs.IsNotFound(err) {
 			slog.Warn("auto-remove failed", "container", c.ID, "error", err)
 		}
+		slog.Debug("auto-removed", "container", c.ID, "exit-to-removed", time.Since(at), "remove", time.Since(t0))
 		return
 	}
 	if !restart {

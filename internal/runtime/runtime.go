@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,6 +24,10 @@ type Runtime struct {
 	Path string   // binary path
 	Args []string // global arguments placed before the subcommand (daemon.json runtimeArgs)
 	Root string   // state directory passed as --root
+	// ShimPath and HideMounts, when set, are what a shim runs instead of Path: the real binary, inside a private
+	// mount namespace without HideMounts (Path is then a wrapper doing the same for the daemon's own calls).
+	ShimPath   string
+	HideMounts []string
 }
 
 // GlobalArgs is the argument prefix for every invocation: extra args then --root.
@@ -101,8 +106,19 @@ func (r *Runtime) Resume(ctx context.Context, id string) error {
 	return err
 }
 
-// Delete forcibly removes the runtime's record of the container, killing what is left of it.
+// Exists reports whether the runtime has a record of the container. runc and crun keep one directory per
+// container under their --root; checking it spares a runtime invocation (tens of milliseconds) when there is none.
+func (r *Runtime) Exists(id string) bool {
+	_, err := os.Stat(filepath.Join(r.Root, id))
+	return err == nil
+}
+
+// Delete forcibly removes the runtime's record of the container, killing what is left of it. Without a record it
+// does nothing.
 func (r *Runtime) Delete(ctx context.Context, id string) error {
+	if !r.Exists(id) {
+		return nil
+	}
 	_, err := r.run(ctx, "delete", "--force", id)
 	if errdefs.IsNotFound(err) {
 		return nil

@@ -62,6 +62,10 @@ func Spawn(ctx context.Context, shimBinary, stateDir string, cfg Config) (initPi
 		cmd.Env = append(os.Environ(), "GOMAXPROCS=1", gomaxprocsMarker+"=1")
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, PidFD: &pidfd}
+	if len(cfg.HideMounts) > 0 {
+		// A private mount namespace (Go makes it MS_PRIVATE recursively) in which the shim detaches HideMounts.
+		cmd.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS
+	}
 	err = cmd.Start()
 	w.Close()
 	if err != nil {
@@ -286,4 +290,33 @@ func bit(b bool) string {
 		return "1"
 	}
 	return "0"
+}
+
+// WaitGone blocks until the shim of stateDir has exited (it still runs the runtime's delete after reporting the
+// exit), or ctx ends. A state directory without a live shim returns at once.
+func WaitGone(ctx context.Context, stateDir string) error {
+	data, err := os.ReadFile(filepath.Join(stateDir, PidFile))
+	if err != nil {
+		return nil
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 0 {
+		return nil
+	}
+	alive := func() bool {
+		cmd, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		if err != nil {
+			return false
+		}
+		// A zombie has an empty cmdline; a reused pid runs something else.
+		return strings.Contains(string(cmd), stateDir)
+	}
+	for alive() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	return nil
 }

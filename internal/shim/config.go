@@ -37,6 +37,15 @@ type Config struct {
 
 	ConsoleWidth  uint16 `json:"console_width,omitempty"` // initial tty size; 0 leaves the runtime's default
 	ConsoleHeight uint16 `json:"console_height,omitempty"`
+
+	// HideMounts are mount points the runtime must not see: the shim runs in a private mount namespace of its
+	// own and detaches them there (crun refuses a hybrid cgroup layout while the cgroup2 mount is visible).
+	HideMounts []string `json:"hide_mounts,omitempty"`
+
+	// RunDetached makes the shim start the container with `runtime run --detach` (one runtime process instead
+	// of create + start). Output produced before the daemon's start request is kept and replayed to clients that
+	// attach before it, so `docker run` still sees every byte.
+	RunDetached bool `json:"run_detached,omitempty"`
 }
 
 func readConfig(dir string) (Config, error) {

@@ -44,10 +44,13 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(dir)
 		shimBinary = filepath.Join(dir, "berth-shim")
-		build := exec.Command("go", "build", "-ldflags=-s -w", "-trimpath", "-o", shimBinary,
-			"github.com/berth/berth/cmd/berth-shim")
+		args := []string{"build", "-ldflags=-s -w", "-trimpath", "-o", shimBinary}
+		if os.Getenv("BERTH_SHIM_RACE") == "1" {
+			args = append(args, "-race") // a race-checked shim, for debugging (memory numbers are meaningless)
+		}
+		build := exec.Command("go", append(args, "github.com/berth/berth/cmd/berth-shim")...)
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if v := os.Getenv("BERTH_SHIM_CGO"); v != "" {
+		if v := os.Getenv("BERTH_SHIM_CGO"); v != "" { // CGO_ENABLED for the shim build
 			build.Env = append(os.Environ(), "CGO_ENABLED="+v)
 		}
 		if err := build.Run(); err != nil {

@@ -303,6 +303,10 @@ func decodeConfig(data []byte) (Config, error) {
 		case "console_height":
 			v, err = r.uint(16)
 			c.ConsoleHeight = uint16(v)
+		case "hide_mounts":
+			c.HideMounts, err = r.strs()
+		case "run_detached":
+			c.RunDetached, err = r.boolean()
 		default:
 			err = r.skip()
 		}

@@ -84,6 +84,18 @@ func (s *shim) start() error {
 	s.mu.Lock()
 	state := s.state
 	s.mu.Unlock()
+	if s.cfg.RunDetached {
+		// Already running (or even finished): the request only ends the replay of early output.
+		s.mu.Lock()
+		if s.state == stateCreated {
+			s.state = stateStarted
+		}
+		s.replayOn = false
+		s.early, s.earlySize = nil, 0
+		s.mu.Unlock()
+		s.startOnce.Do(func() { close(s.startReq) })
+		return nil
+	}
 	switch state {
 	case stateStarted:
 		return errors.New("container already started")
@@ -120,11 +132,30 @@ func (s *shim) attach(conn *net.UnixConn, stdin, stdout, stderr bool) {
 	c := &client{conn: conn, stdout: stdout, stderr: stderr}
 	c.cond.L = &c.mu
 	s.mu.Lock()
-	if s.drained {
+	replay := s.replayOn && s.early != nil
+	if s.drained && !replay {
 		// Output is drained already: nothing will ever be sent.
 		s.mu.Unlock()
 		reply(conn, nil)
 		conn.Close()
+		return
+	}
+	if replay {
+		// Before the start request: this client gets what the container printed so far.
+		for _, f := range s.early {
+			if c.wants(f.stream) {
+				c.send(f.frame)
+			}
+		}
+	}
+	if s.drained {
+		c.closing = true
+		s.writers.Add(1)
+		s.mu.Unlock()
+		reply(conn, nil)
+		// The shim is finishing: write the replay within this request, which Run waits for.
+		c.writeLoop()
+		s.writers.Done()
 		return
 	}
 	// Registered before the reply, so the client sees every byte produced after "ok".
@@ -140,7 +171,7 @@ func (s *shim) attach(conn *net.UnixConn, stdin, stdout, stderr bool) {
 		s.removeClient(c)
 	}()
 	if stdin && s.cfg.Stdin {
-		go s.copyStdin(conn)
+		go s.copyStdin(c)
 	}
 }
 
@@ -156,11 +187,11 @@ func (s *shim) removeClient(c *client) {
 }
 
 // copyStdin forwards a client's bytes to the container's stdin. The end of the client's stdin (half-close or
-// disconnect) closes the container's stdin with StdinOnce.
-func (s *shim) copyStdin(conn *net.UnixConn) {
+// disconnect) closes the container's stdin with StdinOnce; a broken connection also ends the client.
+func (s *shim) copyStdin(c *client) {
 	buf := make([]byte, 8*1024)
 	for {
-		n, err := conn.Read(buf)
+		n, err := c.conn.Read(buf)
 		if n > 0 {
 			// An error means stdin is closed: keep reading to see the client's end, dropping its bytes.
 			s.writeStdin(buf[:n])
@@ -168,6 +199,9 @@ func (s *shim) copyStdin(conn *net.UnixConn) {
 		if err != nil {
 			if s.cfg.StdinOnce {
 				s.closeStdin()
+			}
+			if err != io.EOF {
+				c.finish(0)
 			}
 			return
 		}

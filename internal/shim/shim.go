@@ -54,12 +54,12 @@ type shim struct {
 	reaper *reaper
 	log    *jsonfile.Writer // nil without a log
 
-	null         int      // /dev/null, the stdio of runtime commands other than create
-	console      *os.File // tty: the pty master
-	closeOutputs func()   // non-tty: closes the read ends of stdout and stderr
-	outputs      sync.WaitGroup
-	stdin        atomic.Pointer[os.File] // pipe write end, or the console; nil once closed
-	stdinMu      sync.Mutex
+	null    int        // /dev/null, the stdio of runtime commands other than create
+	console *os.File   // tty: the pty master
+	outputs []*os.File // what copyOutput reads: the stdout and stderr pipes, or the console
+	copiers sync.WaitGroup
+	stdin   atomic.Pointer[os.File] // pipe write end, or the console; nil once closed
+	stdinMu sync.Mutex
 
 	startMu sync.Mutex // serialises start requests
 
@@ -72,7 +72,23 @@ type shim struct {
 
 	exited   chan struct{} // closed once the exit file is written
 	exitCode int
+
+	// RunDetached: the container runs before the start request; early holds its output until then (bounded),
+	// for clients that attach before start. startReq is closed by the first start request.
+	replayOn  bool // RunDetached and no start request yet
+	early     []earlyFrame
+	earlySize int
+	startReq  chan struct{}
+	startOnce sync.Once
 }
+
+type earlyFrame struct {
+	stream byte
+	frame  []byte
+}
+
+// maxEarly bounds the output kept for replay before the start request.
+const maxEarly = 1 << 20
 
 // Run is the shim's main: it serves the container whose state directory is stateDir and returns the process
 // exit code.
@@ -105,11 +121,17 @@ func Run(stateDir string) int {
 	if err != nil {
 		return fail(err.Error())
 	}
+	for _, m := range cfg.HideMounts {
+		// Spawn started this process in a private mount namespace: the detach is invisible outside it.
+		if err := unix.Unmount(m, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+			return fail("hide mount " + m + ": " + err.Error())
+		}
+	}
 	null, err := syscall.Open("/dev/null", syscall.O_RDWR|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return fail(err.Error())
 	}
-	s := &shim{dir: dir, cfg: cfg, reaper: newReaper(), null: null, exited: make(chan struct{})}
+	s := &shim{dir: dir, cfg: cfg, reaper: newReaper(), null: null, exited: make(chan struct{}), startReq: make(chan struct{}), replayOn: cfg.RunDetached}
 	// The shim's pid is informational (the daemon knows it from Spawn): no fsync.
 	if err := writeFileAtomic(filepath.Join(dir, PidFile), []byte(strconv.Itoa(os.Getpid())), 0o644, false); err != nil {
 		return fail(err.Error())
@@ -134,7 +156,11 @@ func Run(stateDir string) int {
 		s.runtimeCmd(s.nullFiles(), "delete", "--force", cfg.ID)
 		return fail("listen: " + err.Error())
 	}
-	go s.serve(l)
+	serveDone := make(chan struct{})
+	go func() {
+		s.serve(l)
+		close(serveDone)
+	}()
 	if ready != nil {
 		ready.WriteString("ok " + strconv.Itoa(initPid) + "\n")
 		ready.Close()
@@ -143,9 +169,19 @@ func Run(stateDir string) int {
 	ws := <-initExit
 	exitedAt := time.Now()
 	s.exit(exitCode(ws), exitedAt)
+	if s.cfg.RunDetached {
+		// A container that ran and exited before the daemon's start request: stay reachable until the daemon
+		// has attached and asked to start, so the replay reaches it.
+		select {
+		case <-s.startReq:
+		case <-time.After(10 * time.Second):
+		}
+	}
 	// From now on a restarted daemon reads the exit file.
 	l.Close()
 	os.Remove(bind)
+	<-serveDone
+	waitTimeout(&s.requests, time.Second) // no more Adds: serve has returned
 	return 0
 }
 
@@ -161,17 +197,24 @@ func readyPipe() *os.File {
 
 // create sets up stdio and runs `runtime create`; it returns the channel of the init's exit status and its pid.
 func (s *shim) create() (<-chan syscall.WaitStatus, int, error) {
-	io, err := s.setupStdio()
+	sio, err := s.setupStdio()
 	if err != nil {
 		return nil, 0, err
 	}
-	args := []string{"create", "--bundle", s.cfg.Bundle, "--pid-file", filepath.Join(s.dir, InitPidFile)}
+	verb := "create"
+	if s.cfg.RunDetached {
+		verb = "run"
+	}
+	args := []string{verb, "--bundle", s.cfg.Bundle, "--pid-file", filepath.Join(s.dir, InitPidFile)}
+	if s.cfg.RunDetached {
+		args = append(args, "--detach")
+	}
 	var console chan *os.File
 	if s.cfg.Tty {
-		args = append(args, "--console-socket", io.consolePath)
+		args = append(args, "--console-socket", sio.consolePath)
 		console = make(chan *os.File, 1)
 		go func() {
-			f, err := receiveConsole(io.consoleListener)
+			f, err := receiveConsole(sio.consoleListener)
 			if err != nil {
 				f = nil
 			}
@@ -181,10 +224,10 @@ func (s *shim) create() (<-chan syscall.WaitStatus, int, error) {
 	args = append(args, s.cfg.ID)
 	os.Remove(filepath.Join(s.dir, InitPidFile))
 
-	err = s.runtimeCmd(io.child, args...)
-	io.closeChildEnds()
+	err = s.runtimeCmd(sio.child, args...)
+	sio.closeChildEnds()
 	if err != nil {
-		io.close()
+		sio.close()
 		s.runtimeCmd(s.nullFiles(), "delete", "--force", s.cfg.ID)
 		return nil, 0, err
 	}
@@ -194,9 +237,9 @@ func (s *shim) create() (<-chan syscall.WaitStatus, int, error) {
 		case s.console = <-console:
 		case <-time.After(10 * time.Second):
 		}
-		io.closeConsoleListener()
+		sio.closeConsoleListener()
 		if s.console == nil {
-			io.close()
+			sio.close()
 			s.runtimeCmd(s.nullFiles(), "delete", "--force", s.cfg.ID)
 			return nil, 0, errors.New("no console received from the runtime")
 		}
@@ -208,7 +251,7 @@ func (s *shim) create() (<-chan syscall.WaitStatus, int, error) {
 	data, err := os.ReadFile(filepath.Join(s.dir, InitPidFile))
 	pid, perr := strconv.Atoi(strings.TrimSpace(string(data)))
 	if err != nil || perr != nil || pid <= 0 {
-		io.close()
+		sio.close()
 		if s.console != nil {
 			s.console.Close()
 		}
@@ -223,19 +266,17 @@ func (s *shim) create() (<-chan syscall.WaitStatus, int, error) {
 		if s.cfg.Stdin {
 			s.stdin.Store(s.console)
 		}
-		s.outputs.Add(1)
+		s.outputs = []*os.File{s.console}
+		s.copiers.Add(1)
 		go s.copyOutput(s.console, streamStdout, "stdout")
 	} else {
-		if io.stdin != nil {
-			s.stdin.Store(io.stdin)
+		if sio.stdin != nil {
+			s.stdin.Store(sio.stdin)
 		}
-		s.outputs.Add(2)
-		go s.copyOutput(io.stdout, streamStdout, "stdout")
-		go s.copyOutput(io.stderr, streamStderr, "stderr")
-		s.closeOutputs = func() {
-			io.stdout.Close()
-			io.stderr.Close()
-		}
+		s.outputs = []*os.File{sio.stdout, sio.stderr}
+		s.copiers.Add(2)
+		go s.copyOutput(sio.stdout, streamStdout, "stdout")
+		go s.copyOutput(sio.stderr, streamStderr, "stderr")
 	}
 	return initExit, pid, nil
 }
@@ -250,19 +291,16 @@ func (s *shim) exit(code int, exitedAt time.Time) {
 	s.state = stateExited
 	s.mu.Unlock()
 
-	if !waitTimeout(&s.outputs, drainTimeout) {
+	if !waitTimeout(&s.copiers, drainTimeout) {
 		// Someone outside the container's pid namespace still holds the output open: stop reading.
-		if s.closeOutputs != nil {
-			s.closeOutputs()
+		for _, f := range s.outputs {
+			f.Close()
 		}
-		if s.console != nil {
-			s.console.Close()
-		}
-		s.outputs.Wait()
+		s.copiers.Wait()
 	}
 	s.closeStdin()
-	if s.console != nil {
-		s.console.Close()
+	for _, f := range s.outputs {
+		f.Close()
 	}
 	if s.log != nil {
 		s.log.Close()
@@ -275,13 +313,16 @@ func (s *shim) exit(code int, exitedAt time.Time) {
 	s.drained = true
 	s.mu.Unlock()
 
-	s.runtimeCmd(s.nullFiles(), "delete", "--force", s.cfg.ID)
+	// Report the exit first, then delete: the runtime's delete (a process start, ~15 ms) is off the path of
+	// `run --rm`. The daemon waits for this process to end before it reuses the container's ID or state
+	// directory, so the late delete cannot race a restart.
 	writeExit(s.dir, code, exitedAt)
 	s.exitCode = code
 	close(s.exited)
+	s.runtimeCmd(s.nullFiles(), "delete", "--force", s.cfg.ID)
 
+	// attach adds writers only before drained is set, so this Wait does not race with an Add.
 	waitTimeout(&s.writers, finishTimeout)
-	waitTimeout(&s.requests, time.Second)
 }
 
 func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {

@@ -1,6 +1,8 @@
 package shim_test
 
 import (
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -513,6 +515,35 @@ func TestContextCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	if code, err := cl.Wait(ctx); err != nil || code != 137 {
+		t.Fatalf("Wait = %d, %v", code, err)
+	}
+}
+
+// TestRunDetachedReplaysEarlyOutput: with RunDetached the container runs (and here, finishes) before the start
+// request; clients that attach before start still get every byte, and the shim stays reachable until start.
+func TestRunDetachedReplaysEarlyOutput(t *testing.T) {
+	c := newContainer(t, []string{"sh", "-c", "echo one; echo two >&2; echo three"}, func(s *specs.Spec, cfg *shim.Config) {
+		cfg.RunDetached = true
+	})
+	ctx := testContext(t, 30*time.Second)
+	_, cl := c.spawn(ctx)
+	time.Sleep(300 * time.Millisecond) // long enough for the container to have exited
+	conn, err := cl.Attach(ctx, false, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := cl.Start(ctx); err != nil {
+		t.Fatalf("Start after the container exited: %v", err)
+	}
+	stdout, stderr, err := readFrames(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(stdout) != "one\nthree\n" || string(stderr) != "two\n" {
+		t.Errorf("replayed stdout %q stderr %q", stdout, stderr)
+	}
+	if code, err := cl.Wait(ctx); err != nil || code != 0 {
 		t.Fatalf("Wait = %d, %v", code, err)
 	}
 }

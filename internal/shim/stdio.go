@@ -54,69 +54,69 @@ func newPipe(shimReads bool) (shimEnd *os.File, childEnd int, err error) {
 }
 
 func (s *shim) setupStdio() (*stdio, error) {
-	io := &stdio{child: s.nullFiles()}
+	sio := &stdio{child: s.nullFiles()}
 	if s.cfg.Tty {
 		// The runtime connects from the bundle directory, so give it a path that works from anywhere.
 		path, bind := sockPaths(s.dir, consoleSocketFile)
 		l, err := listenUnix(bind)
 		if err != nil {
-			io.close()
+			sio.close()
 			return nil, err
 		}
-		io.consoleListener, io.consolePath, io.consoleBind = l, path, bind
-		return io, nil
+		sio.consoleListener, sio.consolePath, sio.consoleBind = l, path, bind
+		return sio, nil
 	}
 	for i := 1; i <= 2; i++ {
 		f, fd, err := newPipe(true)
 		if err != nil {
-			io.close()
+			sio.close()
 			return nil, err
 		}
-		io.child[i] = fd
-		io.closeAfterCreate = append(io.closeAfterCreate, fd)
+		sio.child[i] = fd
+		sio.closeAfterCreate = append(sio.closeAfterCreate, fd)
 		if i == 1 {
-			io.stdout = f
+			sio.stdout = f
 		} else {
-			io.stderr = f
+			sio.stderr = f
 		}
 	}
 	if s.cfg.Stdin {
 		f, fd, err := newPipe(false)
 		if err != nil {
-			io.close()
+			sio.close()
 			return nil, err
 		}
-		io.child[0] = fd
-		io.closeAfterCreate = append(io.closeAfterCreate, fd)
-		io.stdin = f
+		sio.child[0] = fd
+		sio.closeAfterCreate = append(sio.closeAfterCreate, fd)
+		sio.stdin = f
 	}
-	return io, nil
+	return sio, nil
 }
 
 // closeChildEnds closes the shim's copies of the fds given to the runtime, so that EOF on stdout/stderr means
 // every process of the container has closed them.
-func (io *stdio) closeChildEnds() {
-	for _, fd := range io.closeAfterCreate {
+func (sio *stdio) closeChildEnds() {
+	for _, fd := range sio.closeAfterCreate {
 		syscall.Close(fd)
 	}
-	io.closeAfterCreate = nil
+	sio.closeAfterCreate = nil
 }
 
-func (io *stdio) close() {
-	io.closeChildEnds()
-	for _, f := range []*os.File{io.stdout, io.stderr, io.stdin} {
+func (sio *stdio) close() {
+	sio.closeChildEnds()
+	for _, f := range []*os.File{sio.stdout, sio.stderr, sio.stdin} {
 		if f != nil {
 			f.Close()
 		}
 	}
-	io.closeConsoleListener()
+	sio.closeConsoleListener()
 }
 
-func (io *stdio) closeConsoleListener() {
-	if io.consoleListener != nil {
-		io.consoleListener.Close()
-		os.Remove(io.consoleBind)
-		io.consoleListener = nil
+func (sio *stdio) closeConsoleListener() {
+	if sio.consoleListener != nil {
+		sio.consoleListener.Close()
+		os.Remove(sio.consoleBind)
+		sio.consoleListener = nil
 	}
 }
 
@@ -177,7 +177,7 @@ func setWinsize(f *os.File, width, height uint16) error {
 // copyOutput copies one output stream of the container to the log and the attached clients until EOF (or EIO:
 // the pty's slave side is closed).
 func (s *shim) copyOutput(f *os.File, stream byte, name string) {
-	defer s.outputs.Done()
+	defer s.copiers.Done()
 	buf := make([]byte, 8*1024)
 	for {
 		n, err := f.Read(buf)
@@ -201,6 +201,14 @@ func (s *shim) broadcast(stream byte, p []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var frame []byte
+	if s.replayOn && s.earlySize+len(p) <= maxEarly {
+		frame = make([]byte, 8+len(p))
+		frame[0] = stream
+		binary.BigEndian.PutUint32(frame[4:8], uint32(len(p)))
+		copy(frame[8:], p)
+		s.early = append(s.early, earlyFrame{stream, frame})
+		s.earlySize += len(p)
+	}
 	for _, c := range s.clients {
 		if !c.wants(stream) {
 			continue

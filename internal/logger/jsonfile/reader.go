@@ -49,7 +49,11 @@ func Read(ctx context.Context, path string, cfg ReadConfig, fn func(Message) err
 	}
 	defer f.Close()
 	if cfg.Tail >= 0 {
-		off, err := tailOffset(f, cfg.Tail)
+		st, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		off, err := tailOffset(f, st.Size(), cfg.Tail)
 		if err != nil {
 			return err
 		}
@@ -134,14 +138,10 @@ func emit(line []byte, cfg *ReadConfig, fn func(Message) error) (stop bool, err 
 	return false, fn(Message{Stream: rec.Stream, Line: []byte(rec.Log), Time: rec.Time})
 }
 
-// tailOffset returns the offset of the n-th last record of f, reading backwards from the end in blocks, so the
-// cost is proportional to what is returned rather than to the file's size.
-func tailOffset(f *os.File, n int) (int64, error) {
-	st, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
-	end := st.Size()
+// tailOffset returns the offset of the n-th last record of the first size bytes of f, reading backwards from the
+// end in blocks, so the cost is proportional to what is returned rather than to the file's size.
+func tailOffset(f io.ReaderAt, size int64, n int) (int64, error) {
+	end := size
 	if n == 0 || end == 0 {
 		return end, nil
 	}

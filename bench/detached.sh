@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# 50 detached `sleep` containers started 8 at a time, then the memory each engine spends per running container
+# (its shim: berth-shim, containerd-shim-runc-v2, conmon), for Berth, docker and podman in one run.
+# Usage: sudo bench/detached.sh   (N=50 containers, P=8 in parallel)
+source "$(dirname "$0")/lib.sh"
+N=${N:-50}
+P=${P:-8}
+bench_install
+busybox_tar
+start_berth
+start_docker
+start_podman
+
+# elapsed_s CMD...: wall seconds of one run.
+elapsed_s() {
+	local t0 t1
+	t0=$(date +%s.%N)
+	"$@"
+	t1=$(date +%s.%N)
+	python3 -c "import sys; print('%.2f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$t0" "$t1"
+}
+
+# mem_of PATTERN: mean RSS and PSS in KiB over the processes whose command line matches PATTERN.
+mem_of() {
+	local rss=0 pss=0 n=0
+	for pid in $(pgrep -f "$1"); do
+		r=$(awk '/^Rss:/ {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null || echo 0)
+		p=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null || echo 0)
+		[ -n "$r" ] || continue
+		rss=$((rss + r)); pss=$((pss + p)); n=$((n + 1))
+	done
+	[ "$n" -gt 0 ] || { echo "0 0 0"; return; }
+	echo "$n $((rss / n)) $((pss / n))"
+}
+
+run_berth() { seq "$N" | xargs -P "$P" -I{} "$BIN/berth" -H "unix://$BERTH_SOCK" run -d busybox sleep 100000 >/dev/null; }
+run_docker() { seq "$N" | DOCKER_HOST="unix://$DOCKER_SOCK" DOCKER_CONFIG=$BENCH_DIR/docker-config xargs -P "$P" -I{} /usr/bin/docker run -d --network none busybox sleep 100000 >/dev/null; }
+run_podman() {
+	in_crun_ns bash -c "seq $N | xargs -P $P -I{} env CONTAINERS_CONF=$BENCH_DIR/containers.conf podman --root $BENCH_DIR/podman --runroot $BENCH_DIR/podman-run --runtime crun --cgroup-manager cgroupfs --events-backend none run -d --network none busybox sleep 100000 >/dev/null"
+}
+
+berth_s=$(elapsed_s run_berth)
+read -r bn brss bpss <<<"$(mem_of "$BENCH_DIR/bin/berth-shim")"
+for id in $(berth ps -aq); do berth rm -f "$id" >/dev/null; done
+
+docker_s=$(elapsed_s run_docker)
+read -r dn drss dpss <<<"$(mem_of "containerd-shim-runc-v2 -namespace moby")"
+for id in $(dockercli ps -aq); do dockercli rm -f "$id" >/dev/null; done
+
+podman_s=$(elapsed_s run_podman)
+read -r pn prss ppss <<<"$(mem_of "conmon --api-version 1 -c")"
+in_crun_ns podman_cli rm -af -t 0 >/dev/null 2>&1 || true
+
+rate() { python3 -c "import sys; print('%.1f' % (float(sys.argv[1])/float(sys.argv[2])))" "$1" "$2"; }
+printf '%-28s %9s %9s %6s %12s %12s\n' "$N detached, $P parallel" "seconds" "starts/s" "shims" "RSS KiB" "PSS KiB"
+printf '%-28s %9s %9s %6s %12s %12s\n' "berth (runc)" "$berth_s" "$(rate "$N" "$berth_s")" "$bn" "$brss" "$bpss"
+printf '%-28s %9s %9s %6s %12s %12s\n' "docker 20.10 (containerd)" "$docker_s" "$(rate "$N" "$docker_s")" "$dn" "$drss" "$dpss"
+printf '%-28s %9s %9s %6s %12s %12s\n' "podman + crun (conmon)" "$podman_s" "$(rate "$N" "$podman_s")" "$pn" "$prss" "$ppss"
+echo
+echo "ratios (targets: berth rate >= 4x docker's; shim RSS <= 1/3 containerd-shim's; shim PSS < 1024 KiB)"
+echo "berth rate / docker rate   = $(ratio "$docker_s" "$berth_s")"
+echo "berth rate / podman rate   = $(ratio "$podman_s" "$berth_s")"
+echo "berth-shim RSS / containerd-shim RSS = $(ratio "$brss" "$drss")"
+echo "berth-shim PSS / containerd-shim PSS = $(ratio "$bpss" "$dpss")"
+echo "berth-shim RSS / conmon RSS = $(ratio "$brss" "$prss")"

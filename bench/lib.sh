@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Shared setup for Berth's benchmarks: private instances of berth, dockerd (Debian's docker.io) and podman, each
+# with its own state under $BENCH_DIR, a busybox image made locally in each, and cleanup of everything started.
+# Source it from a bench script; run as root from anywhere.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_DIR=$(mktemp -d /tmp/berth-bench-XXXXXX)
+BIN=$BENCH_DIR/bin
+BERTH_SOCK=$BENCH_DIR/berth.sock
+DOCKER_SOCK=$BENCH_DIR/docker.sock
+PIDS=()
+
+bench_install() {
+	local need=()
+	for pkg in hyperfine docker.io podman crun runc busybox-static tini; do
+		dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+	done
+	if [ ${#need[@]} -gt 0 ]; then
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+	fi
+}
+
+cleanup() {
+	set +e
+	if [ -S "$BERTH_SOCK" ]; then
+		for id in $(berth ps -aq); do berth rm -f "$id" >/dev/null 2>&1; done
+	fi
+	if [ -S "$DOCKER_SOCK" ]; then
+		for id in $(dockercli ps -aq); do dockercli rm -f "$id" >/dev/null 2>&1; done
+	fi
+	if [ -d "$BENCH_DIR/podman" ]; then
+		in_crun_ns podman_cli rm -af >/dev/null 2>&1
+	fi
+	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+	for pid in "${PIDS[@]}"; do
+		for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$pid" 2>/dev/null
+	done
+	# Unmount whatever the engines left under the bench directory, deepest first.
+	awk -v d="$BENCH_DIR/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
+	rm -rf "$BENCH_DIR"
+}
+trap cleanup EXIT
+
+berth() { "$BIN/berth" -H "unix://$BERTH_SOCK" "$@"; }
+dockercli() { DOCKER_HOST="unix://$DOCKER_SOCK" DOCKER_CONFIG=$BENCH_DIR/docker-config /usr/bin/docker "$@"; }
+podman_cli() {
+	CONTAINERS_CONF=$BENCH_DIR/containers.conf podman --root "$BENCH_DIR/podman" --runroot "$BENCH_DIR/podman-run" \
+		--runtime crun --cgroup-manager cgroupfs --events-backend none "$@"
+}
+# crun 1.8 refuses this host's hybrid cgroup layout unless the cgroup2 mount is out of sight: run a command in a
+# private mount namespace without it (a no-op on a pure v1 or v2 host).
+in_crun_ns() {
+	unshare --mount --propagation private bash -c "umount -l /sys/fs/cgroup/unified 2>/dev/null; $(declare -f podman_cli); BENCH_DIR=$BENCH_DIR; \"\$@\"" _ "$@"
+}
+
+busybox_tar() {
+	local rootfs=$BENCH_DIR/rootfs
+	mkdir -p "$rootfs"/{bin,etc,tmp,root,proc,sys,dev}
+	chmod 1777 "$rootfs/tmp"
+	cp /bin/busybox "$rootfs/bin/busybox"
+	for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$rootfs/bin/$a"; done
+	printf 'root:x:0:0:root:/root:/bin/sh\n' >"$rootfs/etc/passwd"
+	printf 'root:x:0:\n' >"$rootfs/etc/group"
+	tar -C "$rootfs" -c . >"$BENCH_DIR/busybox.tar"
+}
+
+start_berth() {
+	mkdir -p "$BIN"
+	(cd "$REPO" && go build -trimpath -o "$BIN/berth" ./cmd/berth && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$BIN/berth-shim" ./cmd/berth-shim)
+	echo '{}' >"$BENCH_DIR/berth.json"
+	"$BIN/berth" daemon --data-root "$BENCH_DIR/berth" --exec-root "$BENCH_DIR/berth-exec" -H "unix://$BERTH_SOCK" \
+		--pidfile "$BENCH_DIR/berth.pid" --config-file "$BENCH_DIR/berth.json" >"$BENCH_DIR/berth.log" 2>&1 &
+	PIDS+=($!)
+	for _ in $(seq 1 100); do berth version >/dev/null 2>&1 && break; sleep 0.1; done
+	berth import -c 'CMD ["sh"]' - busybox:latest <"$BENCH_DIR/busybox.tar" >/dev/null
+}
+
+start_docker() {
+	# No bridge and no iptables: nothing is left on the host, and `--network none` is what is measured.
+	dockerd --data-root "$BENCH_DIR/docker" --exec-root "$BENCH_DIR/docker-exec" -H "unix://$DOCKER_SOCK" \
+		--pidfile "$BENCH_DIR/docker.pid" --bridge none --iptables=false --ip6tables=false --ip-forward=false \
+		--ip-masq=false --userland-proxy=false --config-file "$BENCH_DIR/berth.json" >"$BENCH_DIR/docker.log" 2>&1 &
+	PIDS+=($!)
+	for _ in $(seq 1 300); do dockercli version >/dev/null 2>&1 && break; sleep 0.1; done
+	dockercli import -c 'CMD ["sh"]' - busybox:latest <"$BENCH_DIR/busybox.tar" >/dev/null
+}
+
+start_podman() {
+	# podman's default ulimits exceed this VM's hard limits; cap them at what the host allows.
+	local nofile nproc
+	nofile=$(ulimit -Hn); nproc=$(ulimit -Hu)
+	[ "$nofile" = unlimited ] || [ "$nofile" -gt 32768 ] && nofile=32768
+	[ "$nproc" = unlimited ] || [ "$nproc" -gt 32768 ] && nproc=32768
+	printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]\n[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "none"\n' "$nofile" "$nofile" "$nproc" "$nproc" >"$BENCH_DIR/containers.conf"
+	in_crun_ns podman_cli import -c 'CMD ["sh"]' "$BENCH_DIR/busybox.tar" busybox:latest >/dev/null
+}
+
+# crun_bundle makes an OCI bundle running /bin/true for the plain-runtime anchors.
+crun_bundle() {
+	local b=$BENCH_DIR/bundle
+	mkdir -p "$b"
+	cp -a "$BENCH_DIR/rootfs" "$b/rootfs"
+	(cd "$b" && runc spec && sed -i 's/"terminal": true/"terminal": false/; s/"sh"$/"true"/' config.json)
+}
+
+# median_ms CMD...: median wall time in ms over $RUNS runs (after 3 warm-ups), via hyperfine's JSON export.
+median_ms() {
+	local out=$BENCH_DIR/hf.json
+	if ! hyperfine -N -w 3 -r "${RUNS:-30}" --export-json "$out" "$@" >"$BENCH_DIR/hf.log" 2>&1; then
+		echo "benchmark failed: $*" >&2
+		tail -5 "$BENCH_DIR/hf.log" >&2
+		return 1
+	fi
+	python3 -c 'import json,sys; print("%.1f" % (json.load(open(sys.argv[1]))["results"][0]["median"]*1000))' "$out"
+}
+
+ratio() { python3 -c "import sys; print('%.2f' % (float(sys.argv[1])/float(sys.argv[2])))" "$1" "$2"; }

@@ -1,0 +1,112 @@
+package shim
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestDecodeConfigRoundTrip(t *testing.T) {
+	cfgs := []Config{
+		{ID: "c1", Bundle: "/b", Runtime: "/usr/sbin/runc"},
+		{
+			ID: "weird \"id\" \\ <&> \t\n\x01 é 😀 \u2028", Bundle: "/run/x y", Runtime: "/bin/crun",
+			RuntimeArgs: []string{"--systemd-cgroup", "", "a\"b"}, RuntimeRoot: "/run/berth/runtime/runc",
+			LogPath: "/var/lib/berth/containers/c1/c1-json.log", Tty: true, Stdin: true, StdinOnce: true,
+			ConsoleWidth: 65535, ConsoleHeight: 1,
+		},
+		{ID: "x", Bundle: "b", Runtime: "r", RuntimeArgs: []string{"only"}},
+	}
+	for _, want := range cfgs {
+		data, err := json.Marshal(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeConfig(data)
+		if err != nil {
+			t.Fatalf("%s: %v", data, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("round trip of %s:\n got %#v\nwant %#v", data, got, want)
+		}
+	}
+}
+
+// Hand-written inputs decode as encoding/json decodes them.
+func TestDecodeConfigLikeEncodingJSON(t *testing.T) {
+	inputs := []string{
+		`{"id":"a\u00e9\ud83d\ude00\/","bundle":"b","runtime":"r"}`,
+		`{"id":"lone \ud800 surrogate","bundle":"b","runtime":"r"}`,
+		`{"id":"pair then \ud83d\u0041","bundle":"b","runtime":"r"}`,
+		` { "id" : "a" , "bundle":"b","runtime":"r", "unknown": {"x": [1, 2.5e3, -3, true, null, {"y": "z"}]},
+		   "tty": true, "stdin": null, "console_width": 80, "runtime_args": null } `,
+		`{"id":"\b\f\n\r\t","bundle":"b","runtime":"r","runtime_args":["a", "b"]}`,
+	}
+	for _, in := range inputs {
+		var want Config
+		if err := json.Unmarshal([]byte(in), &want); err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		got, err := decodeConfig([]byte(in))
+		if err != nil {
+			t.Errorf("%s: %v", in, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s:\n got %#v\nwant %#v", in, got, want)
+		}
+	}
+}
+
+func TestDecodeConfigErrors(t *testing.T) {
+	for _, in := range []string{
+		``, `[]`, `{`, `{"id":}`, `{"id":"a"`, `{"id":"a",}`, `{"id":1}`, `{"tty":"yes"}`,
+		`{"console_width":70000}`, `{"console_width":-1}`, `{"id":"\x"}`, `{"id":"\u12"}`, `{} x`,
+		`{"runtime_args":["a",]}`, `{"u":[1,}`, `{"u":tru}`,
+	} {
+		if _, err := decodeConfig([]byte(in)); err == nil {
+			t.Errorf("%q: no error", in)
+		}
+	}
+}
+
+func TestLastRuntimeError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "runtime.log")
+	old := `{"level":"error","msg":"old failure","time":"2024-01-01T00:00:00Z"}` + "\n"
+	log := `{"level":"warning","msg":"something","time":"2024-01-01T00:00:00Z"}` + "\n" +
+		"not json\n" +
+		`{"level":"error","msg":"runc create failed: unable to start container process: exec: \"foo\": executable file not found in $PATH\n","time":"2024-01-01T00:00:00Z"}` + "\n" +
+		`{"msg": "crun style", "level": "info", "time": "2024-01-01T00:00:00.000000Z"}` + "\n"
+	if err := os.WriteFile(path, []byte(old+log), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := `runc create failed: unable to start container process: exec: "foo": executable file not found in $PATH`
+	if got := lastRuntimeError(path, int64(len(old))); got != want {
+		t.Errorf("got %q", got)
+	}
+	if got := lastRuntimeError(path, int64(len(old+log))); got != "" {
+		t.Errorf("nothing new: got %q", got)
+	}
+}
+
+func TestExitFile(t *testing.T) {
+	dir := t.TempDir()
+	if _, _, ok, err := ReadExit(dir); ok || err != nil {
+		t.Fatalf("no exit file: ok=%v err=%v", ok, err)
+	}
+	at := time.Date(2024, 5, 6, 7, 8, 9, 10, time.UTC)
+	if err := writeExit(dir, 137, at); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, ExitFile))
+	if string(data) != `{"exit_code":137,"exited_at":"2024-05-06T07:08:09.00000001Z"}` {
+		t.Errorf("exit file %s", data)
+	}
+	code, got, ok, err := ReadExit(dir)
+	if err != nil || !ok || code != 137 || !got.Equal(at) {
+		t.Errorf("ReadExit = %d %v %v %v", code, got, ok, err)
+	}
+}
