@@ -226,5 +226,7 @@ func (d *Daemon) save(c *Container) error {
 	return atomicWrite(filepath.Join(d.containerDir(c.ID), "config.v2.json"), b, 0o600)
 }
 
-func (d *Daemon) containerDir(id string) string { return filepath.Join(d.cfg.DataRoot, "containers", id) }
-func (d *Daemon) stateDir(id string) string     { return filepath.Join(d.cfg.ExecRoot, "containers", id) }
+func (d *Daemon) containerDir(id string) string {
+	return filepath.Join(d.cfg.DataRoot, "containers", id)
+}
+func (d *Daemon) stateDir(id string) string { return filepath.Join(d.cfg.ExecRoot, "containers", id) }

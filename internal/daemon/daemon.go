@@ -21,9 +21,9 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 
+	"github.com/berth/berth/internal/content"
 	berthevents "github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/image"
-	"github.com/berth/berth/internal/content"
 	"github.com/berth/berth/internal/oci"
 	"github.com/berth/berth/internal/runtime"
 	"github.com/berth/berth/internal/snapshot"

@@ -3,8 +3,8 @@ package daemon
 import (
 	"context"
 	"os"
-	"strconv"
 	goruntime "runtime"
+	"strconv"
 	"strings"
 	"time"
 

@@ -105,7 +105,12 @@ func TestEngine(t *testing.T) {
 		if !strings.Contains(fout.String(), "got TERM") {
 			t.Fatalf("logs -f missed the end: %q", tail(fout.String(), 200))
 		}
-		var st []struct{ State struct{ Status string; ExitCode int } }
+		var st []struct {
+			State struct {
+				Status   string
+				ExitCode int
+			}
+		}
 		json.Unmarshal([]byte(d.docker(t, "inspect", "web")), &st)
 		if len(st) != 1 || st[0].State.Status != "exited" || st[0].State.ExitCode != 0 {
 			t.Fatalf("inspect after stop: %+v", st)
@@ -302,7 +307,9 @@ func TestContainerOptions(t *testing.T) {
 		if len(f) < 3 || f[0] != "67108864" || f[1] != "50000" || f[len(f)-1] != "50" {
 			t.Fatalf("limits inside the container: %q", out)
 		}
-		var hc []struct{ HostConfig struct{ Memory, NanoCpus int64 } }
+		var hc []struct {
+			HostConfig struct{ Memory, NanoCpus int64 }
+		}
 		id := strings.TrimSpace(d.docker(t, "create", "--memory", "32m", "--cpus", "1.5", "busybox", "true"))
 		json.Unmarshal([]byte(d.docker(t, "inspect", id)), &hc)
 		if len(hc) != 1 || hc[0].HostConfig.Memory != 32<<20 || hc[0].HostConfig.NanoCpus != 1500000000 {
