@@ -192,14 +192,26 @@ func (s *containerStore) list() []*Container {
 	return out
 }
 
-// atomicWrite writes b to path via a temp file in the same directory, fsync and rename.
+// atomicWrite writes b to path via a temp file in the same directory, fsync and rename: after a crash the
+// file is either old or new, never torn.
 func atomicWrite(path string, b []byte, mode os.FileMode) error {
+	return writeAtomic(path, b, mode, true)
+}
+
+// replaceFile writes b to path via a temp file and rename, without fsync: for files regenerated at every start
+// (a container's hosts, hostname, resolv.conf, its OCI bundle), which readers must never see half-written but
+// which need not survive a host crash.
+func replaceFile(path string, b []byte, mode os.FileMode) error {
+	return writeAtomic(path, b, mode, false)
+}
+
+func writeAtomic(path string, b []byte, mode os.FileMode, sync bool) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
 	if err != nil {
 		return err
 	}
 	tmp := f.Name()
-	if _, err := f.Write(b); err == nil {
+	if _, err := f.Write(b); err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

@@ -222,6 +222,9 @@ func (d *Daemon) Close() error {
 	return nil
 }
 
+// Debug reports whether the daemon runs in debug mode (-D).
+func (d *Daemon) Debug() bool { return d.cfg.Debug || d.cfg.LogLevel == "debug" }
+
 // Events exposes the event bus to the API server.
 func (d *Daemon) Events() *berthevents.Bus { return d.events }
 

@@ -167,7 +167,7 @@ func (d *Daemon) ExecStart(ctx context.Context, id string, opts ExecStartOptions
 		return err
 	}
 	procFile := filepath.Join(stateDir, "exec-"+e.ID+".json")
-	if err := atomicWrite(procFile, pb, 0o600); err != nil {
+	if err := replaceFile(procFile, pb, 0o600); err != nil {
 		return err
 	}
 	pidFile := filepath.Join(stateDir, "exec-"+e.ID+".pid")

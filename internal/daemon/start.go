@@ -120,7 +120,7 @@ func (d *Daemon) start(ctx context.Context, c *Container, fromPolicy bool) (retE
 	if err != nil {
 		return err
 	}
-	if err := atomicWrite(filepath.Join(stateDir, "config.json"), b, 0o600); err != nil {
+	if err := replaceFile(filepath.Join(stateDir, "config.json"), b, 0o600); err != nil {
 		return err
 	}
 	// A stale runtime record (e.g. after a host crash) would make create fail with "already exists".
@@ -344,7 +344,7 @@ func (d *Daemon) writeHostFiles(c *Container) error {
 	if c.Config.Domainname != "" {
 		hostname += "." + c.Config.Domainname
 	}
-	if err := atomicWrite(c.HostnamePath, []byte(hostname+"\n"), 0o644); err != nil {
+	if err := replaceFile(c.HostnamePath, []byte(hostname+"\n"), 0o644); err != nil {
 		return err
 	}
 	var hosts []byte
@@ -363,7 +363,7 @@ func (d *Daemon) writeHostFiles(c *Container) error {
 		}
 		hosts = append(hosts, fmt.Sprintf("%s\t%s\n", ip, name)...)
 	}
-	if err := atomicWrite(c.HostsPath, hosts, 0o644); err != nil {
+	if err := replaceFile(c.HostsPath, hosts, 0o644); err != nil {
 		return err
 	}
 	resolv, _ := os.ReadFile("/etc/resolv.conf")
@@ -380,7 +380,7 @@ func (d *Daemon) writeHostFiles(c *Container) error {
 		}
 		resolv = []byte(b.String())
 	}
-	return atomicWrite(c.ResolvConfPath, resolv, 0o644)
+	return replaceFile(c.ResolvConfPath, resolv, 0o644)
 }
 
 // specMounts turns the container's mount points into OCI mounts, copying image content into empty volumes first.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 
@@ -60,6 +61,14 @@ func (s *Server) routes() {
 	s.networkRoutes()
 	m.HandleFunc("POST /build", notImplemented("building images is not supported by this daemon yet"))
 	m.HandleFunc("POST /session", notImplemented("BuildKit sessions are not supported"))
+	if s.d.Debug() {
+		// dockerd serves the Go profiler on its API socket in debug mode; so does Berth.
+		m.HandleFunc("GET /debug/pprof/", pprof.Index)
+		m.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		m.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		m.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		m.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errdefs.ErrNotFound.WithMessage("page not found"))
 	})

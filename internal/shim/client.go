@@ -44,7 +44,7 @@ func Spawn(ctx context.Context, shimBinary, stateDir string, cfg Config) (initPi
 	if err != nil {
 		return 0, err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, ConfigFile), data, 0o600, true); err != nil {
+	if err := writeFileAtomic(filepath.Join(dir, ConfigFile), data, 0o600, false); err != nil {
 		return 0, err
 	}
 
