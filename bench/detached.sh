@@ -34,6 +34,7 @@ mem_of() {
 }
 
 run_berth() { seq "$N" | xargs -P "$P" -I{} "$BIN/berth" -H "unix://$BERTH_SOCK" run -d busybox sleep 100000 >/dev/null; }
+run_berth_crun() { seq "$N" | xargs -P "$P" -I{} "$BIN/berth" -H "unix://$BERTH_SOCK" run -d --runtime crun busybox sleep 100000 >/dev/null; }
 run_docker() { seq "$N" | DOCKER_HOST="unix://$DOCKER_SOCK" DOCKER_CONFIG=$BENCH_DIR/docker-config xargs -P "$P" -I{} /usr/bin/docker run -d --network none busybox sleep 100000 >/dev/null; }
 run_podman() {
 	in_crun_ns bash -c "seq $N | xargs -P $P -I{} env CONTAINERS_CONF=$BENCH_DIR/containers.conf podman --root $BENCH_DIR/podman --runroot $BENCH_DIR/podman-run --runtime crun --cgroup-manager cgroupfs --events-backend none run -d --network none busybox sleep 100000 >/dev/null"
@@ -41,6 +42,10 @@ run_podman() {
 
 berth_s=$(elapsed_s run_berth)
 read -r bn brss bpss <<<"$(mem_of "$BENCH_DIR/bin/berth-shim")"
+for id in $(berth ps -aq); do berth rm -f "$id" >/dev/null; done
+
+berth_crun_s=$(elapsed_s run_berth_crun)
+read -r bcn bcrss bcpss <<<"$(mem_of "$BENCH_DIR/bin/berth-shim")"
 for id in $(berth ps -aq); do berth rm -f "$id" >/dev/null; done
 
 docker_s=$(elapsed_s run_docker)
@@ -54,11 +59,13 @@ in_crun_ns podman_cli rm -af -t 0 >/dev/null 2>&1 || true
 rate() { python3 -c "import sys; print('%.1f' % (float(sys.argv[1])/float(sys.argv[2])))" "$1" "$2"; }
 printf '%-28s %9s %9s %6s %12s %12s\n' "$N detached, $P parallel" "seconds" "starts/s" "shims" "RSS KiB" "PSS KiB"
 printf '%-28s %9s %9s %6s %12s %12s\n' "berth (runc)" "$berth_s" "$(rate "$N" "$berth_s")" "$bn" "$brss" "$bpss"
+printf '%-28s %9s %9s %6s %12s %12s\n' "berth (crun)" "$berth_crun_s" "$(rate "$N" "$berth_crun_s")" "$bcn" "$bcrss" "$bcpss"
 printf '%-28s %9s %9s %6s %12s %12s\n' "docker 20.10 (containerd)" "$docker_s" "$(rate "$N" "$docker_s")" "$dn" "$drss" "$dpss"
 printf '%-28s %9s %9s %6s %12s %12s\n' "podman + crun (conmon)" "$podman_s" "$(rate "$N" "$podman_s")" "$pn" "$prss" "$ppss"
 echo
 echo "ratios (targets: berth rate >= 4x docker's; shim RSS <= 1/3 containerd-shim's; shim PSS < 1024 KiB)"
 echo "berth rate / docker rate   = $(ratio "$docker_s" "$berth_s")"
+echo "berth(crun) rate / docker  = $(ratio "$docker_s" "$berth_crun_s")"
 echo "berth rate / podman rate   = $(ratio "$podman_s" "$berth_s")"
 echo "berth-shim RSS / containerd-shim RSS = $(ratio "$brss" "$drss")"
 echo "berth-shim PSS / containerd-shim PSS = $(ratio "$bpss" "$dpss")"

@@ -3,9 +3,11 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -490,4 +492,149 @@ func writeFile(t *testing.T, content string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// ptySession runs a CLI command on a pty and collects what it prints.
+type ptySession struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	ptmx *os.File
+	mu   chan struct{}
+	out  bytes.Buffer
+}
+
+func startPTY(t *testing.T, env []string, name string, args ...string) *ptySession {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 24, Cols: 80})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &ptySession{t: t, cmd: cmd, ptmx: ptmx, mu: make(chan struct{}, 1)}
+	s.mu <- struct{}{}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := ptmx.Read(buf)
+			<-s.mu
+			s.out.Write(buf[:n])
+			s.mu <- struct{}{}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { ptmx.Close(); cmd.Process.Kill() })
+	return s
+}
+
+func (s *ptySession) output() string {
+	<-s.mu
+	defer func() { s.mu <- struct{}{} }()
+	return s.out.String()
+}
+
+func (s *ptySession) expect(what string) {
+	s.t.Helper()
+	waitFor(s.t, 15*time.Second, fmt.Sprintf("%q on the terminal (got %q)", what, tail(s.output(), 300)), func() bool {
+		return strings.Contains(s.output(), what)
+	})
+}
+
+func (s *ptySession) wait() int {
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			return -1
+		}
+		return 0
+	case <-time.After(15 * time.Second):
+		s.t.Fatalf("command did not end; terminal: %q", tail(s.output(), 300))
+		return -1
+	}
+}
+
+// TestInteractive covers exec -it, attach and its detach keys through real terminals.
+func TestInteractive(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox(t)
+	env := []string{"DOCKER_HOST=" + d.Host, "DOCKER_CONFIG=" + filepath.Join(d.Root, "docker-config")}
+
+	d.berth(t, "run", "-dit", "--name", "shell", "busybox", "sh")
+
+	t.Run("exec -it", func(t *testing.T) {
+		s := startPTY(t, env, dockerCLI, "exec", "-it", "shell", "sh")
+		time.Sleep(300 * time.Millisecond)
+		s.ptmx.Write([]byte("echo in-exec-$((1+1)); stty size\n"))
+		s.expect("in-exec-2")
+		s.expect("24 80")
+		s.ptmx.Write([]byte("exit 3\n"))
+		if code := s.wait(); code != 3 {
+			t.Fatalf("exec -it exit code %d", code)
+		}
+	})
+
+	t.Run("attach and detach", func(t *testing.T) {
+		s := startPTY(t, nil, filepath.Join(binDir, "berth"), "-H", d.Host, "attach", "shell")
+		time.Sleep(300 * time.Millisecond)
+		s.ptmx.Write([]byte("echo attached-$((2+3))\n"))
+		s.expect("attached-5")
+		s.ptmx.Write([]byte{16, 17}) // ctrl-p ctrl-q
+		if code := s.wait(); code != 0 {
+			t.Fatalf("attach after detach keys exited %d", code)
+		}
+		if st := strings.TrimSpace(d.berth(t, "inspect", "-f", "{{.State.Status}}", "shell")); st != "running" {
+			t.Fatalf("detaching stopped the container: %s", st)
+		}
+		s = startPTY(t, env, dockerCLI, "attach", "shell")
+		time.Sleep(300 * time.Millisecond)
+		s.ptmx.Write([]byte("exit 4\n"))
+		if code := s.wait(); code != 4 {
+			t.Fatalf("docker attach exit code %d, want the container's 4", code)
+		}
+	})
+
+	t.Run("anonymous volumes and prune", func(t *testing.T) {
+		d.berth(t, "run", "--name", "mkvol", "busybox", "sh", "-c", "mkdir -p /data && echo seeded > /data/seed")
+		d.berth(t, "commit", "-c", "VOLUME /data", "mkvol", "withvol")
+		out := d.berth(t, "run", "--name", "user", "withvol", "sh", "-c", "cat /data/seed; echo more > /data/more")
+		if out != "seeded\n" {
+			t.Fatalf("anonymous volume not filled from the image: %q", out)
+		}
+		vols := strings.Fields(d.berth(t, "inspect", "-f", "{{range .Mounts}}{{.Name}} {{end}}", "user"))
+		if len(vols) != 1 || len(vols[0]) != 64 {
+			t.Fatalf("anonymous volume: %v", vols)
+		}
+		d.berth(t, "rm", "-v", "user")
+		if r := d.berthR(nil, "volume", "inspect", vols[0]); r.Code == 0 {
+			t.Fatalf("rm -v left the anonymous volume")
+		}
+		d.berth(t, "rm", "mkvol")
+		out = d.docker(t, "system", "prune", "-f")
+		if !strings.Contains(out, "Total reclaimed space") {
+			t.Fatalf("system prune: %q", out)
+		}
+	})
+
+	t.Run("logs options", func(t *testing.T) {
+		d.berth(t, "run", "--name", "talker", "busybox", "sh", "-c", "echo first; echo second >&2")
+		out := d.docker(t, "logs", "-t", "talker")
+		if !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z first\n`).MatchString(out) {
+			t.Fatalf("logs -t: %q", out)
+		}
+		r := d.dockerR(nil, "logs", "talker")
+		if r.Stdout != "first\n" || r.Stderr != "second\n" {
+			t.Fatalf("logs streams: %s", r)
+		}
+		if out := d.docker(t, "logs", "--since", strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10), "talker"); out != "" {
+			t.Fatalf("logs --since future: %q", out)
+		}
+		d.berth(t, "rm", "talker")
+	})
 }
