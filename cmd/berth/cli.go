@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -112,6 +113,39 @@ func execute(ctx context.Context, c *cli, args []string) int {
 	}
 	fmt.Fprintln(c.err, errorText(err))
 	return 1
+}
+
+// signalContext returns a context cancelled by the first SIGINT or SIGTERM. Like docker, two more of them
+// force the process out (restoring the terminal), for when a container ignores the proxied signal.
+func (c *cli) signalContext(parent context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	sigs := make(chan os.Signal, 3)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		for n := 0; ; n++ {
+			select {
+			case s := <-sigs:
+				if n == 0 {
+					cancel(signalCause{s.(syscall.Signal)})
+					continue
+				}
+				if n == 2 {
+					fmt.Fprint(c.err, "\ngot 3 SIGTERM/SIGINTs, forcefully exiting\n")
+					c.in.RestoreTerminal()
+					c.out.RestoreTerminal()
+					os.Exit(1)
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel(nil)
+	}
 }
 
 // signalCause is the cancellation cause of the root context when a signal arrived.

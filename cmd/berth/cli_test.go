@@ -22,6 +22,7 @@ import (
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/volume"
+	"github.com/spf13/cobra"
 )
 
 // fakeDaemon is an in-process stand-in for berthd: routes are "METHOD /path" without the version prefix.
@@ -244,6 +245,8 @@ func TestFlagErrors(t *testing.T) {
 		{args: []string{"ps", "x"}, code: 1, err: "berth: 'berth ps' accepts no arguments\n\nUsage:  berth ps [OPTIONS]\n\nRun 'berth ps --help' for more information\n"},
 		{args: []string{"nosuch"}, code: 1, err: "berth: unknown command: berth nosuch\n\nRun 'berth --help' for more information\n"},
 		{args: []string{"run", "--rm", "--restart", "always", "alpine"}, code: 125, err: "berth: conflicting options: cannot specify both --restart and --rm\n\nRun 'berth run --help' for more information\n"},
+		{args: []string{"run", "-it", "alpine"}, code: 1, err: "the input device is not a TTY\n"},
+		{args: []string{"run", "-d", "-a", "stdout", "alpine"}, code: 1, err: "conflicting options: cannot specify both --attach and --detach\n"},
 		{args: []string{"run", "--pull", "bad", "alpine"}, code: 125, err: "berth: invalid pull option: 'bad': must be one of \"always\", \"missing\" or \"never\"\n\nRun 'berth run --help' for more information\n"},
 	}
 	for _, tt := range tests {
@@ -610,5 +613,45 @@ func TestTopAndPort(t *testing.T) {
 	_, errOut, code := runBerth(t, d, "", "port", "web", "443")
 	if code != 1 || errOut != "Error: No public port '443' published for web\n" {
 		t.Errorf("port 443: exit %d err %q", code, errOut)
+	}
+}
+
+func TestDaemonHook(t *testing.T) {
+	saved := daemonCmd
+	t.Cleanup(func() { daemonCmd = saved })
+
+	daemonCmd = nil
+	root := newRootCommand(newCLI(strings.NewReader(""), io.Discard, io.Discard))
+	for _, sub := range root.Commands() {
+		if sub.Name() == "daemon" {
+			t.Fatal("daemon command added while the hook is nil")
+		}
+	}
+
+	ran := false
+	daemonCmd = func() *cobra.Command {
+		return &cobra.Command{Use: "daemon", RunE: func(*cobra.Command, []string) error { ran = true; return nil }}
+	}
+	if _, _, code := runBerth(t, nil, "", "daemon"); code != 0 || !ran {
+		t.Fatalf("daemon hook: exit %d ran %v", code, ran)
+	}
+}
+
+func TestHelpLayout(t *testing.T) {
+	out, _, code := runBerth(t, nil, "", "--help")
+	for _, want := range []string{"Usage:  berth [OPTIONS] COMMAND", "Common Commands:\n  run ", "Management Commands:\n  container   Manage containers", "Global Options:\n", "-H, --host string", "-v, --version"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("root help lacks %q:\n%s", want, out)
+		}
+	}
+	out, _, _ = runBerth(t, nil, "", "run", "--help")
+	for _, want := range []string{"Usage:  berth run [OPTIONS] IMAGE [COMMAND] [ARG...]", "Aliases:\n  berth container run, berth run", "  -h, --hostname string", "      --help  ", "  -m, --memory bytes"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("run help lacks %q", want)
+		}
+	}
+	out, _, _ = runBerth(t, nil, "", "volume")
+	if !strings.HasPrefix(out, "Usage:  berth volume COMMAND\n\nManage volumes\n\nCommands:\n  create") || strings.Contains(out, "Options:") {
+		t.Errorf("group help:\n%s", out)
 	}
 }

@@ -48,7 +48,7 @@ func newEventsCommand(c *cli) *cobra.Command {
 	}
 	flags := cmd.Flags()
 	flags.VarP(filter, "filter", "f", "Filter output based on conditions provided")
-	flags.StringVar(&format, "format", "", formatHelp)
+	flags.StringVar(&format, "format", "", inspectFormatHelp)
 	flags.StringVar(&since, "since", "", "Show all events created since timestamp")
 	flags.StringVar(&until, "until", "", "Stream events until this timestamp")
 	return cmd

@@ -5,7 +5,6 @@ import (
 
 	"github.com/berth/berth/client"
 	"github.com/berth/berth/cmd/berth/internal/formatter"
-	"github.com/moby/moby/api/types/image"
 	"github.com/spf13/cobra"
 )
 
@@ -75,17 +74,6 @@ func runImages(cmd *cobra.Command, c *cli, opts *imagesOptions) error {
 	}
 	trunc := !opts.noTrunc
 	rows := formatter.ImageRows(list, trunc, opts.digests || format.Contains("{{.Digest}}"))
-	if opts.quiet {
-		// One line per image, not per tag.
-		rows = rows[:0]
-		seen := map[string]bool{}
-		for _, img := range list {
-			if !seen[img.ID] {
-				seen[img.ID] = true
-				rows = append(rows, formatter.ImageRows([]image.Summary{img}, trunc, false)[0])
-			}
-		}
-	}
 	ctx := formatter.Context{Output: c.out, Format: format, Trunc: trunc}
 	return ctx.Write(formatter.ImageHeader, rows)
 }

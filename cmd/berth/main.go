@@ -4,18 +4,12 @@ package main
 import (
 	"context"
 	"os"
-	"os/signal"
-	"syscall"
 )
 
 func main() {
-	ctx, cancel := context.WithCancelCause(context.Background())
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	go func() {
-		s := <-sigs
-		signal.Stop(sigs) // a second signal terminates the process the usual way
-		cancel(signalCause{s.(syscall.Signal)})
-	}()
-	os.Exit(execute(ctx, newCLI(os.Stdin, os.Stdout, os.Stderr), os.Args[1:]))
+	c := newCLI(os.Stdin, os.Stdout, os.Stderr)
+	ctx, stop := c.signalContext(context.Background())
+	code := execute(ctx, c, os.Args[1:])
+	stop()
+	os.Exit(code)
 }

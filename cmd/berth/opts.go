@@ -123,6 +123,9 @@ func (n *nanoCPUs) Set(v string) error {
 }
 
 func (n *nanoCPUs) String() string {
+	if *n == 0 {
+		return "0"
+	}
 	return big.NewRat(int64(*n), 1e9).FloatString(3)
 }
 

@@ -14,10 +14,11 @@ func newVolumeLsCommand(c *cli) *cobra.Command {
 		filter = newFilterOpt()
 	)
 	cmd := &cobra.Command{
-		Use:     "ls [OPTIONS]",
-		Aliases: []string{"list"},
-		Short:   "List volumes",
-		Args:    noArgs,
+		Use:         "ls [OPTIONS]",
+		Annotations: map[string]string{"aliases": joinAliases("volume ls", "volume list")},
+		Aliases:     []string{"list"},
+		Short:       "List volumes",
+		Args:        noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			apiClient, err := c.Client()
 			if err != nil {

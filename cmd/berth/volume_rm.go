@@ -10,11 +10,12 @@ import (
 func newVolumeRmCommand(c *cli) *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
-		Use:     "rm [OPTIONS] VOLUME [VOLUME...]",
-		Aliases: []string{"remove"},
-		Short:   "Remove one or more volumes",
-		Long:    "Remove one or more volumes. You cannot remove a volume that is in use by a container.",
-		Args:    requiresMinArgs(1),
+		Use:         "rm [OPTIONS] VOLUME [VOLUME...]",
+		Annotations: map[string]string{"aliases": joinAliases("volume rm", "volume remove")},
+		Aliases:     []string{"remove"},
+		Short:       "Remove one or more volumes",
+		Long:        "Remove one or more volumes. You cannot remove a volume that is in use by a container.",
+		Args:        requiresMinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			apiClient, err := c.Client()
 			if err != nil {

@@ -27,6 +27,9 @@ type AttachOptions struct {
 	Stdout, Stderr bool
 	DetachKeys     string
 	Logs           bool
+	// Ready, if set, is called once the stream is registered (with the shim, or for the next start) and before
+	// any output flows: the API answers the hijack there, so a client's start request cannot overtake it.
+	Ready func() error
 }
 
 // ErrDetached reports that the client typed the detach key sequence.
@@ -76,26 +79,46 @@ func (d *Daemon) Attach(ctx context.Context, ref string, opts AttachOptions) err
 		if err != nil {
 			return err
 		}
+		conn, err := sc.Attach(ctx, s.opts.Stdin != nil, s.opts.Stdout, s.opts.Stderr)
+		if err != nil {
+			return err
+		}
+		if opts.Ready != nil {
+			if err := opts.Ready(); err != nil {
+				conn.Close()
+				return err
+			}
+		}
 		d.containerEvent(c, events.ActionAttach, nil)
-		d.pipe(ctx, sc, s)
+		d.pipeConn(conn, s)
 	} else {
 		c.pending = append(c.pending, s)
 		c.mu.Unlock()
+		if opts.Ready != nil {
+			if err := opts.Ready(); err != nil {
+				d.dropPending(c, s)
+				return err
+			}
+		}
 		d.containerEvent(c, events.ActionAttach, nil)
 	}
 	select {
 	case err := <-s.result:
 		return err
 	case <-ctx.Done():
-		c.mu.Lock()
-		for i, p := range c.pending {
-			if p == s {
-				c.pending = append(c.pending[:i], c.pending[i+1:]...)
-				break
-			}
-		}
-		c.mu.Unlock()
+		d.dropPending(c, s)
 		return ctx.Err()
+	}
+}
+
+func (d *Daemon) dropPending(c *Container, s *attachStream) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, p := range c.pending {
+		if p == s {
+			c.pending = append(c.pending[:i], c.pending[i+1:]...)
+			return
+		}
 	}
 }
 
@@ -128,6 +151,10 @@ func (d *Daemon) pipe(ctx context.Context, sc *shim.Client, s *attachStream) {
 		s.finish(err)
 		return
 	}
+	d.pipeConn(conn, s)
+}
+
+func (d *Daemon) pipeConn(conn net.Conn, s *attachStream) {
 	go func() {
 		err := copyFrames(s.opts.Out, conn, s.tty)
 		conn.Close()

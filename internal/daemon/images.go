@@ -31,7 +31,27 @@ func (l *layerStore) EnsureLayer(ctx context.Context, chainID, parent digest.Dig
 }
 
 func (l *layerStore) RemoveLayer(ctx context.Context, chainID digest.Digest) error {
+	// The init layer made over this chain (see initLayer) goes with it, unless a container still sits on it.
+	if dir, ok := l.s.Layer(ctx, initChainID(chainID)); ok && !l.containerOn(ctx, dir) {
+		if err := l.s.RemoveLayer(ctx, initChainID(chainID)); err != nil {
+			return err
+		}
+	}
 	return l.s.RemoveLayer(ctx, chainID)
+}
+
+// containerOn reports whether some container snapshot has layer dir as its top lower layer.
+func (l *layerStore) containerOn(ctx context.Context, dir string) bool {
+	ids, err := l.s.Containers(ctx)
+	if err != nil {
+		return true // when in doubt, keep it
+	}
+	for _, id := range ids {
+		if lowers, err := l.s.LowersOf(ctx, id); err == nil && len(lowers) > 0 && lowers[0] == dir {
+			return true
+		}
+	}
+	return false
 }
 
 // Images exposes the image store to the API server.

@@ -21,7 +21,7 @@ var initPaths = []struct {
 
 // initLayer returns the chain ID of the init layer over an image's top layer, creating it once per image.
 func (d *Daemon) initLayer(ctx context.Context, parent digest.Digest) (digest.Digest, error) {
-	id := digest.FromString(string(parent) + " berth-init")
+	id := initChainID(parent)
 	var lowers []string
 	if parent != "" {
 		l, err := d.snapshots.Lowers(ctx, parent)
@@ -71,6 +71,11 @@ func (d *Daemon) initLayer(ctx context.Context, parent digest.Digest) (digest.Di
 		return nil
 	})
 	return id, err
+}
+
+// initChainID names the init layer over an image whose top layer has chain ID parent ("" for no layers).
+func initChainID(parent digest.Digest) digest.Digest {
+	return digest.FromString(string(parent) + " berth-init")
 }
 
 // lookupLowers finds the topmost entry for rel in the image's layers (top-first), honouring whiteouts.

@@ -263,6 +263,7 @@ func (d *Daemon) Remove(ctx context.Context, ref string, opts RemoveOptions) err
 	c.mu.Lock()
 	c.State.Status = container.StateRemoving
 	c.removed = true
+	d.failPending(c)
 	c.notify()
 	c.mu.Unlock()
 	d.containerEvent(c, events.ActionDestroy, nil)

@@ -140,7 +140,7 @@ func (d *Daemon) start(ctx context.Context, c *Container, fromPolicy bool) (retE
 		LogPath:     c.LogPath,
 		Tty:         c.Config.Tty,
 		Stdin:       c.Config.OpenStdin,
-		StdinOnce:   c.Config.StdinOnce,
+		StdinOnce:   c.Config.StdinOnce && !c.Config.Tty, // docker keeps a tty's stdin open when a client leaves
 	}
 	if cs := c.HostConfig.ConsoleSize; cs[0] > 0 && cs[1] > 0 {
 		scfg.ConsoleHeight, scfg.ConsoleWidth = uint16(cs[0]), uint16(cs[1])

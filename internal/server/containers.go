@@ -282,29 +282,79 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) {
 		ct = "application/vnd.docker.raw-stream"
 	}
 	q := r.URL.Query()
-	h, err := hijack(w, r, ct)
-	if err != nil {
+	if !boolValue(r, "stream") && !boolValue(r, "logs") {
+		if h, err := hijack(w, r, ct); err == nil {
+			h.conn.Close()
+		}
 		return
 	}
-	defer h.conn.Close()
+	// The connection is hijacked only once the daemon has registered the stream (Ready), so the client's next
+	// request (start) cannot overtake it; until then the stream's ends wait for the connection.
+	lz := newLazyStream()
 	opts := daemon.AttachOptions{
-		Out:        h,
+		Out:        lz,
 		Stdout:     boolValue(r, "stdout"),
 		Stderr:     boolValue(r, "stderr"),
 		DetachKeys: q.Get("detachKeys"),
 		Logs:       boolValue(r, "logs"),
+		Ready: func() error {
+			h, err := hijack(w, r, ct)
+			if err != nil {
+				return err
+			}
+			lz.set(h)
+			return nil
+		},
 	}
 	if boolValue(r, "stdin") {
-		opts.Stdin = h
-	}
-	if !boolValue(r, "stream") && !opts.Logs {
-		return
+		opts.Stdin = lz
 	}
 	// The client's context ends when the hijacked connection is done; detach from the request.
 	err = s.d.Attach(context.WithoutCancel(r.Context()), id, opts)
+	h := lz.get()
+	if h == nil {
+		if err != nil {
+			writeError(w, err)
+		}
+		return
+	}
+	defer h.conn.Close()
 	if err != nil && !errors.Is(err, daemon.ErrDetached) {
 		h.Write([]byte(err.Error() + "\n"))
 	}
+}
+
+// lazyStream is a hijacked connection that does not exist yet: reads and writes wait until it is set.
+type lazyStream struct {
+	ready chan struct{}
+	h     *hijacked
+}
+
+func newLazyStream() *lazyStream { return &lazyStream{ready: make(chan struct{})} }
+
+func (l *lazyStream) set(h *hijacked) {
+	l.h = h
+	close(l.ready)
+}
+
+// get returns the connection, or nil if it was never set.
+func (l *lazyStream) get() *hijacked {
+	select {
+	case <-l.ready:
+		return l.h
+	default:
+		return nil
+	}
+}
+
+func (l *lazyStream) Read(p []byte) (int, error) {
+	<-l.ready
+	return l.h.Read(p)
+}
+
+func (l *lazyStream) Write(p []byte) (int, error) {
+	<-l.ready
+	return l.h.Write(p)
 }
 
 func (s *Server) containerResize(w http.ResponseWriter, r *http.Request) {
