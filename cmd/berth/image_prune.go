@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
 
-	"github.com/berth/berth/cmd/berth/internal/formatter"
 	"github.com/spf13/cobra"
 )
 
@@ -16,42 +14,14 @@ const (
 )
 
 func newImagePruneCommand(c *cli) *cobra.Command {
-	var (
-		all    bool
-		force  bool
-		filter = newFilterOpt()
-	)
-	cmd := &cobra.Command{
-		Use:   "prune [OPTIONS]",
-		Short: "Remove unused images",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			warning := danglingImagesWarning
-			if all {
-				warning = allImagesWarning
-			}
-			if !force {
-				ok, err := c.confirm(cmd.Context(), warning)
-				if err != nil || !ok {
-					return err
-				}
-			}
-			space, output, err := c.pruneImages(cmd.Context(), all, filter)
-			if err != nil {
-				return err
-			}
-			if output != "" {
-				fmt.Fprintln(c.out, output)
-			}
-			fmt.Fprintln(c.out, "Total reclaimed space:", formatter.HumanSize(int64(space)))
-			return nil
-		},
-	}
-	flags := cmd.Flags()
-	flags.BoolVarP(&all, "all", "a", false, "Remove all unused images, not just dangling ones")
-	flags.BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")
-	flags.Var(filter, "filter", `Provide filter values (e.g. "until=<timestamp>")`)
-	return cmd
+	return newPruneCommand(c, pruneSpec{
+		short:      "Remove unused images",
+		warning:    danglingImagesWarning,
+		warnAll:    allImagesWarning,
+		allHelp:    "Remove all unused images, not just dangling ones",
+		filterHelp: `Provide filter values (e.g. "until=<timestamp>")`,
+		prune:      c.pruneImages,
+	})
 }
 
 // pruneImages removes dangling (or, with all, unused) images and describes what went.

@@ -8,15 +8,30 @@ import (
 )
 
 func newStopCommand(c *cli) *cobra.Command {
+	return newStopLikeCommand(c, "stop", "Stop one or more running containers",
+		func(api *client.Client) func(context.Context, string, client.ContainerStopOptions) error {
+			return api.ContainerStop
+		})
+}
+
+func newRestartCommand(c *cli) *cobra.Command {
+	return newStopLikeCommand(c, "restart", "Restart one or more containers",
+		func(api *client.Client) func(context.Context, string, client.ContainerStopOptions) error {
+			return api.ContainerRestart
+		})
+}
+
+// newStopLikeCommand builds stop and restart, which share docker's flags (-s, -t) and act on each argument.
+func newStopLikeCommand(c *cli, verb, short string, action func(*client.Client) func(context.Context, string, client.ContainerStopOptions) error) *cobra.Command {
 	var (
 		signal  string
 		timeout int
 	)
 	cmd := &cobra.Command{
-		Use:         "stop [OPTIONS] CONTAINER [CONTAINER...]",
-		Short:       "Stop one or more running containers",
+		Use:         verb + " [OPTIONS] CONTAINER [CONTAINER...]",
+		Short:       short,
 		Args:        requiresMinArgs(1),
-		Annotations: map[string]string{"aliases": joinAliases("container stop", "stop")},
+		Annotations: map[string]string{"aliases": joinAliases("container "+verb, verb)},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			apiClient, err := c.Client()
 			if err != nil {
@@ -26,8 +41,9 @@ func newStopCommand(c *cli) *cobra.Command {
 			if cmd.Flags().Changed("timeout") || cmd.Flags().Changed("time") {
 				opts.Timeout = &timeout
 			}
+			do := action(apiClient)
 			return c.forEachContainer(cmd.Context(), args, func(ctx context.Context, name string) error {
-				return apiClient.ContainerStop(ctx, name, opts)
+				return do(ctx, name, opts)
 			}, nil)
 		},
 	}

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
-	"github.com/berth/berth/cmd/berth/internal/formatter"
 	"github.com/spf13/cobra"
 )
 
@@ -15,42 +13,14 @@ const (
 )
 
 func newVolumePruneCommand(c *cli) *cobra.Command {
-	var (
-		all    bool
-		force  bool
-		filter = newFilterOpt()
-	)
-	cmd := &cobra.Command{
-		Use:   "prune [OPTIONS]",
-		Short: "Remove unused local volumes",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			warning := anonVolumesWarning
-			if all {
-				warning = allVolumesWarning
-			}
-			if !force {
-				ok, err := c.confirm(cmd.Context(), warning)
-				if err != nil || !ok {
-					return err
-				}
-			}
-			space, output, err := c.pruneVolumes(cmd.Context(), all, filter)
-			if err != nil {
-				return err
-			}
-			if output != "" {
-				fmt.Fprintln(c.out, output)
-			}
-			fmt.Fprintln(c.out, "Total reclaimed space:", formatter.HumanSize(int64(space)))
-			return nil
-		},
-	}
-	flags := cmd.Flags()
-	flags.BoolVarP(&all, "all", "a", false, "Remove all unused volumes, not just anonymous ones")
-	flags.BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")
-	flags.Var(filter, "filter", `Provide filter values (e.g. "label=<label>")`)
-	return cmd
+	return newPruneCommand(c, pruneSpec{
+		short:      "Remove unused local volumes",
+		warning:    anonVolumesWarning,
+		warnAll:    allVolumesWarning,
+		allHelp:    "Remove all unused volumes, not just anonymous ones",
+		filterHelp: `Provide filter values (e.g. "label=<label>")`,
+		prune:      c.pruneVolumes,
+	})
 }
 
 // pruneVolumes removes unused anonymous (or, with all, all unused) volumes and describes what went.
