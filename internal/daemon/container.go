@@ -229,13 +229,24 @@ func writeAtomic(path string, b []byte, mode os.FileMode, sync bool) error {
 	return err
 }
 
-// save persists c; the caller holds c.mu.
+// save persists c after a state change (start, exit, pause): atomically, but without fsync. Only a daemon crash
+// must find it, and the page cache survives that; after a host crash every container is stopped anyway and
+// restore says so. The caller holds c.mu.
 func (d *Daemon) save(c *Container) error {
+	return d.write(c, false)
+}
+
+// saveDurable persists c and flushes it to disk: for what a user asked for (create, rename, update).
+func (d *Daemon) saveDurable(c *Container) error {
+	return d.write(c, true)
+}
+
+func (d *Daemon) write(c *Container, durable bool) error {
 	b, err := json.Marshal(c)
 	if err != nil {
 		return err
 	}
-	return atomicWrite(filepath.Join(d.containerDir(c.ID), "config.v2.json"), b, 0o600)
+	return writeAtomic(filepath.Join(d.containerDir(c.ID), "config.v2.json"), b, 0o600, durable)
 }
 
 func (d *Daemon) containerDir(id string) string {

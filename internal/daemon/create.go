@@ -137,7 +137,7 @@ func (d *Daemon) Create(ctx context.Context, opts CreateOptions) (container.Crea
 		Runtime:        hc.Runtime,
 	}
 	c.mu.Lock()
-	err = d.save(c)
+	err = d.saveDurable(c)
 	c.mu.Unlock()
 	if err != nil {
 		return container.CreateResponse{}, err

@@ -359,7 +359,7 @@ func (d *Daemon) Rename(ctx context.Context, ref, newName string) error {
 	}
 	c.mu.Lock()
 	c.Name = newName
-	err = d.save(c)
+	err = d.saveDurable(c)
 	c.mu.Unlock()
 	if err != nil {
 		d.containers.release(newName)

@@ -344,7 +344,7 @@ func (d *Daemon) writeHostFiles(c *Container) error {
 	if c.Config.Domainname != "" {
 		hostname += "." + c.Config.Domainname
 	}
-	if err := replaceFile(c.HostnamePath, []byte(hostname+"\n"), 0o644); err != nil {
+	if err := writeHostFile(c.HostnamePath, []byte(hostname+"\n"), 0o644); err != nil {
 		return err
 	}
 	var hosts []byte
@@ -363,7 +363,7 @@ func (d *Daemon) writeHostFiles(c *Container) error {
 		}
 		hosts = append(hosts, fmt.Sprintf("%s\t%s\n", ip, name)...)
 	}
-	if err := replaceFile(c.HostsPath, hosts, 0o644); err != nil {
+	if err := writeHostFile(c.HostsPath, hosts, 0o644); err != nil {
 		return err
 	}
 	resolv, _ := os.ReadFile("/etc/resolv.conf")
@@ -380,7 +380,13 @@ func (d *Daemon) writeHostFiles(c *Container) error {
 		}
 		resolv = []byte(b.String())
 	}
-	return replaceFile(c.ResolvConfPath, resolv, 0o644)
+	return writeHostFile(c.ResolvConfPath, resolv, 0o644)
+}
+
+// writeHostFile writes one of the files bound into a container that is not running yet: nothing reads it
+// concurrently and the next start rewrites it, so a plain write does (no temp file, rename or fsync).
+func writeHostFile(path string, b []byte, mode os.FileMode) error {
+	return os.WriteFile(path, b, mode)
 }
 
 // specMounts turns the container's mount points into OCI mounts, copying image content into empty volumes first.

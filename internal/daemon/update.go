@@ -74,7 +74,7 @@ func (d *Daemon) Update(ctx context.Context, ref string, u container.UpdateConfi
 		}
 	}
 	c.HostConfig = &hc
-	if err := d.save(c); err != nil {
+	if err := d.saveDurable(c); err != nil {
 		return nil, err
 	}
 	d.containerEvent(c, events.ActionUpdate, nil)

@@ -71,7 +71,9 @@ type exitRecord struct {
 
 func writeExit(dir string, code int, at time.Time) error {
 	data := []byte(`{"exit_code":` + strconv.Itoa(code) + `,"exited_at":"` + at.UTC().Format(time.RFC3339Nano) + `"}`)
-	return writeFileAtomic(filepath.Join(dir, ExitFile), data, 0o644, true)
+	// No fsync: the exit file serves a restarted daemon (the page cache outlives a daemon crash); the state
+	// directory itself does not outlive a reboot.
+	return writeFileAtomic(filepath.Join(dir, ExitFile), data, 0o644, false)
 }
 
 // ReadExit reads the exit file of the shim state directory stateDir. ok is false (and err nil) while the
