@@ -78,6 +78,10 @@ func (d *Daemon) Create(ctx context.Context, opts CreateOptions) (container.Crea
 	}()
 
 	merged := mergeImageConfig(cfg, imgCfg)
+	if merged.Hostname == "" && hc.NetworkMode.IsHost() {
+		// docker gives a host-network container the host's name.
+		merged.Hostname, _ = os.Hostname()
+	}
 	if merged.Hostname == "" {
 		merged.Hostname = shortID(id)
 	}

@@ -109,7 +109,17 @@ func (d *Daemon) signal(ctx context.Context, c *Container, sig syscall.Signal) e
 	if err != nil {
 		return err
 	}
-	return rt.Kill(ctx, c.ID, sig, false)
+	err = rt.Kill(ctx, c.ID, sig, false)
+	if err != nil {
+		// The container may have exited (and its shim deleted it) between our check and the signal.
+		c.mu.Lock()
+		gone := !c.running()
+		c.mu.Unlock()
+		if gone || errdefs.IsNotFound(err) {
+			return errdefs.ErrNotFound.WithMessage(fmt.Sprintf("container %s is not running", c.ID))
+		}
+	}
+	return err
 }
 
 // Kill sends a signal (default SIGKILL) to a running container.

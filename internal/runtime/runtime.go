@@ -60,7 +60,7 @@ func classify(err error) error {
 	s := err.Error()
 	switch {
 	case strings.Contains(s, "does not exist"), strings.Contains(s, "not found"), strings.Contains(s, "container not running"),
-		strings.Contains(s, "process already finished"):
+		strings.Contains(s, "process already finished"), strings.Contains(s, "No such file or directory"):
 		return fmt.Errorf("%w: %w", err, errdefs.ErrNotFound)
 	}
 	return err

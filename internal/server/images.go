@@ -70,6 +70,12 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) {
 		if named, err := reference.ParseNormalizedNamed(ref); err == nil {
 			ref = reference.FamiliarString(reference.TagNameOnly(named))
 		}
+		if img, err := s.d.Images().Get(r.Context(), ref); err == nil {
+			// The docker CLI pulls after any 404 from create (an unknown network, say) and then retries: answer
+			// with what is here so the retry reports the real error.
+			writeJSON(w, 200, map[string]string{"status": fmt.Sprintf("Image %s is present locally (%s); registries are not consulted yet", ref, img.ID)})
+			return
+		}
 		writeError(w, errdefs.ErrNotFound.WithMessage(fmt.Sprintf("No such image: %s (this daemon cannot pull from registries yet)", ref)))
 		return
 	}

@@ -2,14 +2,17 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -637,4 +640,132 @@ func TestInteractive(t *testing.T) {
 		}
 		d.berth(t, "rm", "talker")
 	})
+}
+
+// TestSideBySide runs two daemons at once, with their own roots and sockets: neither sees the other's state.
+func TestSideBySide(t *testing.T) {
+	a, b := startDaemon(t), startDaemon(t)
+	a.importBusybox(t)
+	b.importBusybox(t)
+	a.berth(t, "run", "-d", "--name", "same", "busybox", "sleep", "1000")
+	b.berth(t, "run", "-d", "--name", "same", "busybox", "sleep", "1000")
+	idA := strings.TrimSpace(a.berth(t, "ps", "-q", "--no-trunc"))
+	idB := strings.TrimSpace(b.berth(t, "ps", "-q", "--no-trunc"))
+	if idA == "" || idB == "" || idA == idB || strings.Contains(idA, "\n") || strings.Contains(idB, "\n") {
+		t.Fatalf("each daemon should list its own single container: %q %q", idA, idB)
+	}
+	a.berth(t, "rm", "-f", "same")
+	if st := strings.TrimSpace(b.berth(t, "inspect", "-f", "{{.State.Status}}", "same")); st != "running" {
+		t.Fatalf("removing a's container touched b's: %s", st)
+	}
+}
+
+// TestNetworkAndStopOptions covers --network host, --stop-signal, --stop-timeout and unless-stopped.
+func TestNetworkAndStopOptions(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox(t)
+	host, _ := os.Hostname()
+	if out := strings.TrimSpace(d.berth(t, "run", "--rm", "--network", "host", "busybox", "hostname")); out != host {
+		t.Fatalf("--network host hostname %q, want %q", out, host)
+	}
+	links := d.berth(t, "run", "--rm", "--network", "none", "busybox", "ip", "-o", "link")
+	if strings.Count(strings.TrimSpace(links), "\n") != 0 || !strings.Contains(links, "lo:") {
+		t.Fatalf("--network none should have loopback only: %q", links)
+	}
+	r := d.berthR(nil, "run", "--rm", "--network", "nosuchnet", "busybox", "true")
+	if r.Code != 125 || !strings.Contains(r.Stderr, "network nosuchnet not found") {
+		t.Fatalf("unknown network: %s", r)
+	}
+
+	d.berth(t, "run", "-d", "--name", "usr1", "--stop-signal", "USR1", "busybox", "sh", "-c", "trap 'echo got USR1; exit 0' USR1; while true; do sleep 0.1; done")
+	d.berth(t, "stop", "usr1")
+	if out := d.berth(t, "logs", "usr1"); out != "got USR1\n" {
+		t.Fatalf("--stop-signal: logs %q", out)
+	}
+	d.berth(t, "run", "-d", "--name", "stubborn", "--stop-timeout", "1", "busybox", "sh", "-c", "trap '' TERM; while true; do sleep 0.1; done")
+	start := time.Now()
+	d.berth(t, "stop", "stubborn")
+	if el := time.Since(start); el > 6*time.Second {
+		t.Fatalf("--stop-timeout 1 stop took %v", el)
+	}
+	if code := strings.TrimSpace(d.berth(t, "inspect", "-f", "{{.State.ExitCode}}", "stubborn")); code != "137" {
+		t.Fatalf("killed after the timeout: exit %s", code)
+	}
+
+	d.berth(t, "run", "-d", "--name", "us", "--restart", "unless-stopped", "busybox", "sleep", "1000")
+	d.berth(t, "stop", "-t", "0", "us")
+	d.kill9()
+	d.start()
+	time.Sleep(time.Second)
+	if st := strings.TrimSpace(d.berth(t, "inspect", "-f", "{{.State.Status}}", "us")); st != "exited" {
+		t.Fatalf("an unless-stopped container stopped by hand came back after a daemon restart: %s", st)
+	}
+}
+
+// TestDockerInterop moves images between a real dockerd (Debian's docker.io) and Berth with save and load.
+func TestDockerInterop(t *testing.T) {
+	requireRoot(t)
+	dockerd, err := exec.LookPath("dockerd")
+	if err != nil {
+		t.Fatal("dockerd is not installed (scripts/test.sh installs docker.io)")
+	}
+	d := startDaemon(t)
+	d.importBusybox(t)
+
+	root := filepath.Join(d.Root, "dockerd")
+	sock := filepath.Join(d.Root, "docker.sock")
+	os.WriteFile(filepath.Join(d.Root, "dockerd.json"), []byte("{}"), 0o644)
+	cmd := exec.Command(dockerd, "--data-root", root+"/data", "--exec-root", root+"/exec", "-H", "unix://"+sock,
+		"--pidfile", root+"/docker.pid", "--bridge", "none", "--iptables=false", "--ip6tables=false", "--ip-forward=false",
+		"--ip-masq=false", "--config-file", filepath.Join(d.Root, "dockerd.json"))
+	logf, _ := os.Create(filepath.Join(d.Root, "dockerd.log"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+		logf.Close()
+	})
+	real := func(stdin io.Reader, args ...string) result {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		return run(ctx, stdin, []string{"DOCKER_HOST=unix://" + sock, "DOCKER_CONFIG=" + filepath.Join(d.Root, "docker-config")}, dockerCLI, args...)
+	}
+	waitFor(t, 60*time.Second, "dockerd to answer", func() bool { return real(nil, "version").Code == 0 })
+
+	if r := real(bytes.NewReader(busyboxTar(t)), "import", "-c", `CMD ["sh"]`, "-", "from-docker:1"); r.Code != 0 {
+		t.Fatalf("docker import: %s", r)
+	}
+	fromDocker := filepath.Join(d.Root, "from-docker.tar")
+	if r := real(nil, "save", "-o", fromDocker, "from-docker:1"); r.Code != 0 {
+		t.Fatalf("docker save: %s", r)
+	}
+	if out := d.berth(t, "load", "-i", fromDocker); !strings.Contains(out, "Loaded image: from-docker:1") {
+		t.Fatalf("berth load of docker's save: %q", out)
+	}
+	if out := d.berth(t, "run", "--rm", "from-docker:1", "echo", "made by docker"); out != "made by docker\n" {
+		t.Fatalf("run of docker's image: %q", out)
+	}
+
+	fromBerth := filepath.Join(d.Root, "from-berth.tar")
+	d.berth(t, "save", "-o", fromBerth, "busybox:latest")
+	if r := real(nil, "load", "-i", fromBerth); r.Code != 0 || !strings.Contains(r.Stdout, "busybox:latest") {
+		t.Fatalf("docker load of berth's save: %s", r)
+	}
+	berthID := strings.TrimSpace(d.berth(t, "image", "inspect", "-f", "{{.Id}}", "busybox"))
+	if r := real(nil, "image", "inspect", "-f", "{{.Id}}", "busybox"); strings.TrimSpace(r.Stdout) != berthID {
+		t.Fatalf("image ID changed on the way: docker %q, berth %q", r.Stdout, berthID)
+	}
+	if r := real(nil, "run", "--rm", "--network", "none", "busybox", "echo", "made by berth"); r.Stdout != "made by berth\n" {
+		t.Fatalf("docker run of berth's image: %s", r)
+	}
 }
