@@ -69,7 +69,7 @@ busybox_tar() {
 
 start_berth() {
 	mkdir -p "$BIN"
-	(cd "$REPO" && go build -trimpath -o "$BIN/berth" ./cmd/berth && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$BIN/berth-shim" ./cmd/berth-shim)
+	(cd "$REPO" && go build -trimpath -ldflags='-s -w' -o "$BIN/berth" ./cmd/berth && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$BIN/berth-shim" ./cmd/berth-shim)
 	echo '{}' >"$BENCH_DIR/berth.json"
 	"$BIN/berth" daemon --data-root "$BENCH_DIR/berth" --exec-root "$BENCH_DIR/berth-exec" -H "unix://$BERTH_SOCK" \
 		--pidfile "$BENCH_DIR/berth.pid" --config-file "$BENCH_DIR/berth.json" >"$BENCH_DIR/berth.log" 2>&1 &

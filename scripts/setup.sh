@@ -21,7 +21,7 @@ export PATH=/usr/local/go/bin:$PATH
 export GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
 
 mkdir -p bin
-go build -trimpath -o bin/berth ./cmd/berth
+go build -trimpath -ldflags='-s -w' -o bin/berth ./cmd/berth
 CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o bin/berth-shim ./cmd/berth-shim
 install -m 0755 bin/berth bin/berth-shim /usr/local/bin/
 

@@ -141,7 +141,12 @@ func (d *Daemon) Create(ctx context.Context, opts CreateOptions) (container.Crea
 		Runtime:        hc.Runtime,
 	}
 	c.mu.Lock()
-	err = d.saveDurable(c)
+	if hc.AutoRemove {
+		// Removed at exit: its record only has to outlive a daemon crash, which the page cache does.
+		err = d.save(c)
+	} else {
+		err = d.saveDurable(c)
+	}
 	c.mu.Unlock()
 	if err != nil {
 		return container.CreateResponse{}, err

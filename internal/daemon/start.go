@@ -239,6 +239,9 @@ func (d *Daemon) monitor(c *Container, sc *shim.Client) {
 			if !ok {
 				code, at = 255, time.Now().UTC()
 			}
+		} else if _, exitedAt, ok, _ := shim.ReadExit(d.stateDir(c.ID)); ok {
+			slog.Debug("container exited", "container", c.ID, "code", code, "reported-after", at.Sub(exitedAt))
+			at = exitedAt
 		}
 		d.handleExit(c, code, at)
 	}()
