@@ -58,7 +58,47 @@ type Daemon struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// cleanups tracks removed containers' files being deleted in the background; image deletion waits for
+	// it, so no layer is still mounted by a container that is already gone.
+	cleanups inFlight
 }
+
+// inFlight counts background jobs; unlike a WaitGroup, waiting may overlap with new jobs starting.
+type inFlight struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	n    int
+}
+
+func (f *inFlight) Add(n int) {
+	f.mu.Lock()
+	f.n += n
+	f.mu.Unlock()
+}
+
+func (f *inFlight) Done() {
+	f.mu.Lock()
+	f.n--
+	if f.n == 0 && f.cond != nil {
+		f.cond.Broadcast()
+	}
+	f.mu.Unlock()
+}
+
+// Wait blocks until no job is in flight.
+func (f *inFlight) Wait() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cond == nil {
+		f.cond = sync.NewCond(&f.mu)
+	}
+	for f.n > 0 {
+		f.cond.Wait()
+	}
+}
+
+// trashSuffix marks a removed container's directory whose deletion is under way.
+const trashSuffix = ".removed"
 
 // New opens (or creates) the daemon's state under cfg.DataRoot and cfg.ExecRoot and restores its containers.
 func New(ctx context.Context, cfg Config) (*Daemon, error) {
@@ -219,6 +259,7 @@ func (d *Daemon) runtime(name string) (*runtime.Runtime, error) {
 func (d *Daemon) Close() error {
 	d.cancel()
 	d.wg.Wait()
+	d.cleanups.Wait()
 	return nil
 }
 
@@ -260,6 +301,10 @@ func (d *Daemon) restore(ctx context.Context) error {
 	}
 	var toStart []*Container
 	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), trashSuffix) {
+			os.RemoveAll(filepath.Join(d.cfg.DataRoot, "containers", e.Name()))
+			continue
+		}
 		b, err := os.ReadFile(filepath.Join(d.cfg.DataRoot, "containers", e.Name(), "config.v2.json"))
 		if err != nil {
 			slog.WarnContext(ctx, "skipping container without a readable record", "container", e.Name(), "error", err)
@@ -291,6 +336,16 @@ func (d *Daemon) restore(ctx context.Context) error {
 			// docker only if it was running; Berth follows the recorded state above.
 		}
 		c.mu.Unlock()
+	}
+	// Snapshots of containers that no longer exist (the daemon stopped while deleting them).
+	if ids, err := d.snapshots.Containers(ctx); err == nil {
+		for _, id := range ids {
+			if _, err := d.containers.get(id); err != nil || len(id) != 64 {
+				if err := d.snapshots.Remove(ctx, id); err != nil {
+					slog.WarnContext(ctx, "removing a leftover container filesystem", "container", id, "error", err)
+				}
+			}
+		}
 	}
 	// State directories of containers that no longer exist (removed while their shim was finishing).
 	if dirs, err := os.ReadDir(filepath.Join(d.cfg.ExecRoot, "containers")); err == nil {

@@ -73,11 +73,13 @@ func (d *Daemon) imageUsers(imageID string) []image.ContainerUse {
 
 // ImageDelete removes or untags an image (docker rmi), refusing images that containers use unless forced.
 func (d *Daemon) ImageDelete(ctx context.Context, ref string, force, noPrune bool) ([]imagetypes.DeleteResponse, error) {
+	d.cleanups.Wait()
 	return d.images.Delete(ctx, ref, force, noPrune, d.imageUsers)
 }
 
 // ImagePrune removes dangling images (all unused ones with all), never one a container uses.
 func (d *Daemon) ImagePrune(ctx context.Context, all bool, filters map[string][]string) (imagetypes.PruneReport, error) {
+	d.cleanups.Wait()
 	return d.images.Prune(ctx, all, filters, d.imageUsers)
 }
 

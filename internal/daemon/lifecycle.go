@@ -12,6 +12,8 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 
+	"log/slog"
+
 	"github.com/berth/berth/internal/oci"
 	"github.com/berth/berth/internal/shim"
 )
@@ -239,28 +241,32 @@ func (d *Daemon) Remove(ctx context.Context, ref string, opts RemoveOptions) err
 	d.save(c)
 	c.mu.Unlock()
 
-	if err := d.snapshots.Remove(ctx, c.ID); err != nil {
-		return fmt.Errorf("removing the filesystem of container %s: %w", c.ID, err)
+	// One rename makes the removal durable: a restarted daemon finds no record and deletes what is left. The
+	// files themselves (the snapshot, logs, the shim's state) go in the background, off the path of `run --rm`.
+	trash := d.containerDir(c.ID) + trashSuffix
+	if err := os.Rename(d.containerDir(c.ID), trash); err != nil {
+		return fmt.Errorf("removing container %s: %w", c.ID, err)
 	}
-	// The shim may still be running the runtime's delete (it reports the exit first); its state directory goes
-	// once it is done, off the path of `run --rm`.
+	d.containers.remove(c)
 	stateDir := d.stateDir(c.ID)
-	d.wg.Add(1)
+	d.cleanups.Add(1)
 	go func() {
-		defer d.wg.Done()
-		wctx, cancel := context.WithTimeout(d.ctx, 10*time.Second)
+		defer d.cleanups.Done()
+		ctx := context.WithoutCancel(d.ctx)
+		if err := d.snapshots.Remove(ctx, c.ID); err != nil {
+			slog.Warn("removing a container's filesystem", "container", c.ID, "error", err)
+		}
+		os.RemoveAll(trash)
+		// The shim may still be running the runtime's delete (it reports the exit first).
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		shim.WaitGone(wctx, stateDir)
 		cancel()
 		// Normally the shim deleted the runtime's record; a shim that died did not.
 		if rt, err := d.runtime(c.Runtime); err == nil {
-			rt.Delete(d.ctx, c.ID)
+			rt.Delete(ctx, c.ID)
 		}
 		os.RemoveAll(stateDir)
 	}()
-	if err := os.RemoveAll(d.containerDir(c.ID)); err != nil {
-		return err
-	}
-	d.containers.remove(c)
 	if opts.Volumes {
 		for _, m := range c.MountPoints {
 			if m.Anonymous && len(d.containersUsingVolume(m.Name)) == 0 {

@@ -769,3 +769,33 @@ func TestDockerInterop(t *testing.T) {
 		t.Fatalf("docker run of berth's image: %s", r)
 	}
 }
+
+// TestNothingLeftBehind: after run --rm, rm -f and image removal, no mount, snapshot, container directory,
+// shim or cgroup of the daemon remains.
+func TestNothingLeftBehind(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox(t)
+	d.berth(t, "run", "--rm", "busybox", "true")
+	id := strings.TrimSpace(d.berth(t, "run", "-d", "busybox", "sleep", "1000"))
+	d.berth(t, "rm", "-f", id)
+	d.berth(t, "rmi", "busybox")
+	waitFor(t, 15*time.Second, "background cleanup", func() bool {
+		for _, dir := range []string{"data/overlay/containers", "data/containers", "exec/containers", "data/overlay/layers"} {
+			entries, _ := os.ReadDir(filepath.Join(d.Root, dir))
+			if len(entries) > 0 {
+				return false
+			}
+		}
+		return true
+	})
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mi), d.Root) {
+		t.Fatalf("mounts left under %s", d.Root)
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/memory/berth/" + id); err == nil {
+		t.Fatalf("cgroup of %s left behind", id)
+	}
+	if out, _ := exec.Command("pgrep", "-f", "berth-shim "+d.ExecRoot).Output(); len(out) > 0 {
+		t.Fatalf("shims left running: %s", out)
+	}
+}
