@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # 50 detached `sleep` containers started 8 at a time, then the memory each engine spends per running container
 # (its shim: berth-shim, containerd-shim-runc-v2, conmon), for Berth, docker and podman in one run.
-# Usage: sudo bench/detached.sh   (N=50 containers, P=8 in parallel)
+# Usage: bench/detached.sh as root   (N=50 containers, P=8 in parallel, ROUNDS=3: the median round is reported;
+# memory is read while the last round's containers run)
 source "$(dirname "$0")/lib.sh"
 N=${N:-50}
 P=${P:-8}
+ROUNDS=${ROUNDS:-3}
 bench_install
 busybox_tar
 start_berth
@@ -40,21 +42,26 @@ run_podman() {
 	in_crun_ns bash -c "seq $N | xargs -P $P -I{} env CONTAINERS_CONF=$BENCH_DIR/containers.conf podman --root $BENCH_DIR/podman --runroot $BENCH_DIR/podman-run --runtime crun --cgroup-manager cgroupfs --events-backend none run -d --network none busybox sleep 100000 >/dev/null"
 }
 
-berth_s=$(elapsed_s run_berth)
-read -r bn brss bpss <<<"$(mem_of "$BENCH_DIR/bin/berth-shim")"
-for id in $(berth ps -aq); do berth rm -f "$id" >/dev/null; done
+clean_berth() { for id in $(berth ps -aq); do berth rm -f "$id" >/dev/null; done; }
+clean_docker() { for id in $(dockercli ps -aq); do dockercli rm -f "$id" >/dev/null; done; }
+clean_podman() { in_crun_ns podman_cli rm -af -t 0 >/dev/null 2>&1 || true; }
 
-berth_crun_s=$(elapsed_s run_berth_crun)
-read -r bcn bcrss bcpss <<<"$(mem_of "$BENCH_DIR/bin/berth-shim")"
-for id in $(berth ps -aq); do berth rm -f "$id" >/dev/null; done
+# rounds RUN CLEAN PATTERN: runs ROUNDS rounds, prints the median seconds and the memory of the last round.
+rounds() {
+	local times=() mem
+	for r in $(seq 1 "$ROUNDS"); do
+		times+=("$(elapsed_s "$1")")
+		[ "$r" -lt "$ROUNDS" ] && "$2"
+	done
+	mem=$(mem_of "$3")
+	"$2"
+	echo "$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}') $mem"
+}
 
-docker_s=$(elapsed_s run_docker)
-read -r dn drss dpss <<<"$(mem_of "containerd-shim-runc-v2 -namespace moby")"
-for id in $(dockercli ps -aq); do dockercli rm -f "$id" >/dev/null; done
-
-podman_s=$(elapsed_s run_podman)
-read -r pn prss ppss <<<"$(mem_of "conmon --api-version 1 -c")"
-in_crun_ns podman_cli rm -af -t 0 >/dev/null 2>&1 || true
+read -r berth_s bn brss bpss <<<"$(rounds run_berth clean_berth "$BENCH_DIR/bin/berth-shim")"
+read -r berth_crun_s bcn bcrss bcpss <<<"$(rounds run_berth_crun clean_berth "$BENCH_DIR/bin/berth-shim")"
+read -r docker_s dn drss dpss <<<"$(rounds run_docker clean_docker "containerd-shim-runc-v2 -namespace moby")"
+read -r podman_s pn prss ppss <<<"$(rounds run_podman clean_podman "conmon --api-version 1 -c")"
 
 rate() { python3 -c "import sys; print('%.1f' % (float(sys.argv[1])/float(sys.argv[2])))" "$1" "$2"; }
 printf '%-28s %9s %9s %6s %12s %12s\n' "$N detached, $P parallel" "seconds" "starts/s" "shims" "RSS KiB" "PSS KiB"

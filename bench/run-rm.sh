@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `run --rm busybox true`: Berth (runc and crun) against docker (--network none), podman+crun, a plain
 # `crun run` of a bundle and unshare+chroot, side by side in one run. Prints medians and ratios.
-# Usage: sudo bench/run-rm.sh   (RUNS=N to change the number of runs, default 30)
+# Usage: bench/run-rm.sh as root   (RUNS=N to change the number of runs, default 30)
 source "$(dirname "$0")/lib.sh"
 bench_install
 busybox_tar
