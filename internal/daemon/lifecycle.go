@@ -41,7 +41,11 @@ func (d *Daemon) Stop(ctx context.Context, ref string, signal string, timeout *i
 	}
 	d.save(c)
 	c.mu.Unlock()
-	return d.stop(ctx, c, signal, timeout)
+	if err := d.stop(ctx, c, signal, timeout); err != nil {
+		return err
+	}
+	d.containerEvent(c, events.ActionStop, nil)
+	return nil
 }
 
 func (d *Daemon) stop(ctx context.Context, c *Container, signal string, timeout *int) error {

@@ -460,7 +460,7 @@ func TestContainerOptions(t *testing.T) {
 		}
 		ev := d.docker(t, "events", "--since", since, "--until", strconv.FormatInt(time.Now().Unix()+1, 10), "--filter", "container=files", "--format", "{{.Action}}")
 		for _, want := range []string{"create", "start", "kill", "die", "stop"} {
-			if !strings.Contains(ev, want+"\n") && want != "stop" {
+			if !strings.Contains(ev, want+"\n") {
 				t.Fatalf("events lack %q:\n%s", want, ev)
 			}
 		}
