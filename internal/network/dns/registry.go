@@ -36,7 +36,8 @@ const ShortIDLen = 12
 //	reg.RemoveContainer(id)                 // rm: the endpoints on every network go
 //
 // Names are case-insensitive and may carry a trailing dot. Several addresses may share a name (an alias given to
-// several containers); lookups return them all and rotate their order on each lookup (round robin).
+// several containers); lookups return them all and rotate their order on each lookup (round robin; Docker
+// shuffles them at random, which spreads the load the same way but is not predictable).
 type Registry struct {
 	mu   sync.RWMutex
 	nets map[string]*netRecords
