@@ -61,8 +61,9 @@ func newPortCommand(c *cli) *cobra.Command {
 	}
 }
 
+// hostPort renders a binding as docker does: an unset host IP stays empty (":8080").
 func hostPort(b network.PortBinding) string {
-	ip := "0.0.0.0"
+	ip := ""
 	if b.HostIP.IsValid() {
 		ip = b.HostIP.String()
 	}

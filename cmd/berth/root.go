@@ -52,6 +52,7 @@ func newRootCommand(c *cli) *cobra.Command {
 	root.AddCommand(
 		newContainerCommand(c),
 		newImageCommand(c),
+		newNetworkCommand(c),
 		newVolumeCommand(c),
 		newSystemCommand(c),
 

@@ -1,0 +1,33 @@
+package main
+
+import (
+	"context"
+
+	"github.com/berth/berth/cmd/berth/internal/formatter"
+	"github.com/spf13/cobra"
+)
+
+func newNetworkInspectCommand(c *cli) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "inspect [OPTIONS] NETWORK [NETWORK...]",
+		Short: "Display detailed information on one or more networks",
+		Args:  requiresMinArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.inspect(cmd.Context(), args, format, c.inspectNetwork(cmd.Context()))
+		},
+	}
+	cmd.Flags().StringVarP(&format, "format", "f", "", inspectFormatHelp)
+	return cmd
+}
+
+func (c *cli) inspectNetwork(ctx context.Context) formatter.InspectGetter {
+	return func(ref string) (any, []byte, error) {
+		apiClient, err := c.Client()
+		if err != nil {
+			return nil, nil, err
+		}
+		v, raw, err := apiClient.NetworkInspectWithRaw(ctx, ref)
+		return v, raw, err
+	}
+}
