@@ -38,7 +38,7 @@ func newDaemonCommand() *cobra.Command {
 				"data-root": "data-root", "exec-root": "exec-root", "hosts": "host", "pidfile": "pidfile",
 				"log-level": "log-level", "debug": "debug", "default-runtime": "default-runtime", "tls": "tls",
 				"tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey",
-				"insecure-registries": "insecure-registry", "registry-mirrors": "registry-mirror",
+				"insecure-registries": "insecure-registry", "registry-mirrors": "registry-mirror", "bridge": "bridge",
 			}
 			if cmd.Flags().Changed("config-file") || fileExists(configFile) {
 				err := daemon.LoadConfigFile(configFile, &cfg, func(key string) bool {
@@ -71,6 +71,7 @@ func newDaemonCommand() *cobra.Command {
 	f.BoolVarP(&cfg.Debug, "debug", "D", false, "Enable debug mode")
 	f.StringVar(&configFile, "config-file", defaultDaemonConfigFile, "Daemon configuration file")
 	f.StringVar(&cfg.DefaultRuntime, "default-runtime", "runc", "Default OCI runtime for containers")
+	f.StringVarP(&cfg.Bridge, "bridge", "b", "", `Linux bridge of the default "bridge" network ("none" disables it)`)
 	f.StringArrayVar(&runtimes, "add-runtime", nil, "Register an additional OCI compatible runtime (NAME=PATH)")
 	f.BoolVar(&cfg.TLS, "tls", false, "Use TLS; implied by --tlsverify")
 	f.BoolVar(&cfg.TLSVerify, "tlsverify", false, "Use TLS and verify the remote")

@@ -17,6 +17,7 @@ type Config struct {
 	LogLevel       string                   `json:"log-level,omitempty"`
 	Debug          bool                     `json:"debug,omitempty"`
 	DefaultRuntime string                   `json:"default-runtime,omitempty"`
+	Bridge         string                   `json:"bridge,omitempty"` // "none" disables the default bridge network
 	Runtimes       map[string]RuntimeConfig `json:"runtimes,omitempty"`
 	TLS            bool                     `json:"tls,omitempty"`
 	TLSVerify      bool                     `json:"tlsverify,omitempty"`
@@ -76,6 +77,7 @@ func LoadConfigFile(path string, c *Config, flagsSet func(key string) bool) erro
 	merge(&c.Pidfile, fc.Pidfile)
 	merge(&c.LogLevel, fc.LogLevel)
 	merge(&c.DefaultRuntime, fc.DefaultRuntime)
+	merge(&c.Bridge, fc.Bridge)
 	merge(&c.TLSCACert, fc.TLSCACert)
 	merge(&c.TLSCert, fc.TLSCert)
 	merge(&c.TLSKey, fc.TLSKey)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 )
 
 // Container is the daemon's record of one container, persisted as config.v2.json in its directory.
@@ -37,6 +38,13 @@ type Container struct {
 	HostnamePath    string
 	HostsPath       string
 	Runtime         string
+	// EndpointsConfig holds per-network settings (aliases, a fixed IP) of the networks the container joins.
+	EndpointsConfig map[string]*network.EndpointSettings `json:",omitempty"`
+	// Detached marks networks the container was disconnected from, its network mode's included (docker keeps
+	// the mode, and a later connect brings it back).
+	Detached map[string]bool `json:",omitempty"`
+	// Ports are the host ports forwarded while the container runs.
+	Ports []PublishedPort `json:",omitempty"`
 	ManuallyStopped bool
 	HasBeenStarted  bool
 	// removing is set while rm runs, so a restart policy doesn't race it.

@@ -96,7 +96,7 @@ func (d *Daemon) Create(ctx context.Context, opts CreateOptions) (container.Crea
 		hc.Runtime = d.cfg.DefaultRuntime
 	}
 	if hc.NetworkMode == "" || hc.NetworkMode == "default" {
-		hc.NetworkMode = "none"
+		hc.NetworkMode = container.NetworkMode(d.defaultNetwork)
 	}
 	if hc.LogConfig.Type == "" {
 		hc.LogConfig.Type = "json-file"
@@ -140,6 +140,20 @@ func (d *Daemon) Create(ctx context.Context, opts CreateOptions) (container.Crea
 		HostsPath:      filepath.Join(dir, "hosts"),
 		Runtime:        hc.Runtime,
 	}
+	if opts.NetworkingConfig != nil && usesBridge(hc) {
+		for name, es := range opts.NetworkingConfig.EndpointsConfig {
+			if name == "default" {
+				name = string(hc.NetworkMode)
+			}
+			if err := networkExists(d, name); err != nil {
+				return container.CreateResponse{}, err
+			}
+			if c.EndpointsConfig == nil {
+				c.EndpointsConfig = map[string]*network.EndpointSettings{}
+			}
+			c.EndpointsConfig[name] = es
+		}
+	}
 	c.mu.Lock()
 	if hc.AutoRemove {
 		// Removed at exit: its record only has to outlive a daemon crash, which the page cache does.
@@ -176,11 +190,15 @@ func (d *Daemon) validateHostConfig(hc *container.HostConfig) error {
 	}
 	switch nm := string(hc.NetworkMode); {
 	case nm == "", nm == "default", nm == "none", nm == "host":
-	case nm == "bridge":
-		// The bridge driver arrives with the networking work; until then the default network is an isolated
-		// namespace with loopback only.
+	case strings.HasPrefix(nm, "container:"):
+		return errdefs.ErrNotImplemented.WithMessage("--network container: is not supported yet")
 	default:
-		return errdefs.ErrNotFound.WithMessage(fmt.Sprintf("network %s not found", nm))
+		if d.networks == nil {
+			return errdefs.ErrNotFound.WithMessage(fmt.Sprintf("network %s not found", nm))
+		}
+		if err := networkExists(d, nm); err != nil {
+			return err
+		}
 	}
 	if hc.Memory != 0 && hc.Memory < 6*1024*1024 {
 		return errdefs.ErrInvalidArgument.WithMessage("Minimum memory limit allowed is 6MB")

@@ -22,6 +22,7 @@ import (
 	"github.com/moby/moby/api/types/events"
 
 	"github.com/berth/berth/internal/content"
+	berthnet "github.com/berth/berth/internal/network"
 	berthevents "github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/image"
 	"github.com/berth/berth/internal/oci"
@@ -47,10 +48,13 @@ type Daemon struct {
 	content    *content.Store
 	snapshots  *snapshot.Store
 	volumes    *volume.Store
+	networks   *berthnet.Manager
 	events     *berthevents.Bus
 	runtimes   map[string]*runtime.Runtime
 	execs      *execStore
 	cgroupV2   bool
+	// defaultNetwork is what `run` without --network joins: "bridge", or "none" with --bridge none.
+	defaultNetwork string
 	daemonCaps []string
 	started    time.Time
 
@@ -156,6 +160,20 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	}
 	if d.volumes, err = volume.New(filepath.Join(cfg.DataRoot, "volumes")); err != nil {
 		return nil, err
+	}
+	bridge, table := networkNames(cfg.DataRoot)
+	if cfg.Bridge == "none" {
+		bridge = "none"
+	} else if cfg.Bridge != "" {
+		bridge = cfg.Bridge
+	}
+	if d.networks, err = berthnet.New(ctx, berthnet.Config{Root: filepath.Join(cfg.DataRoot, "network"),
+		ExecRoot: cfg.ExecRoot, DefaultBridge: bridge, Table: table}); err != nil {
+		return nil, err
+	}
+	d.defaultNetwork = "none"
+	if bridge != "none" {
+		d.defaultNetwork = berthnet.Bridge
 	}
 	if err := d.restore(ctx); err != nil {
 		return nil, err

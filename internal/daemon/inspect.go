@@ -63,15 +63,17 @@ func (d *Daemon) Inspect(ctx context.Context, ref string, size bool) (container.
 		Config:         c.Config,
 		Mounts:         []container.MountPoint{},
 		NetworkSettings: &container.NetworkSettings{
-			Ports:    network.PortMap{},
+			Ports:    portMap(c),
 			Networks: map[string]*network.EndpointSettings{},
 		},
 	}
 	if st.Status == container.StateRunning || st.Status == container.StatePaused {
 		resp.NetworkSettings.SandboxKey = fmt.Sprintf("/proc/%d/ns/net", st.Pid)
 	}
-	nm := string(c.HostConfig.NetworkMode)
-	resp.NetworkSettings.Networks[nm] = &network.EndpointSettings{}
+	resp.NetworkSettings.Networks = d.endpointSettings(c)
+	if usesBridge(c.HostConfig) && (st.Status == container.StateRunning || st.Status == container.StatePaused) {
+		resp.NetworkSettings.SandboxKey = d.networks.SandboxPath(c.ID)
+	}
 	for _, m := range c.MountPoints {
 		resp.Mounts = append(resp.Mounts, m.MountPoint)
 	}
@@ -268,14 +270,12 @@ func (d *Daemon) summary(ctx context.Context, c *Container, opts ListOptions, no
 		ImageID: c.ImageID,
 		Command: cmd,
 		Created: c.Created.Unix(),
-		Ports:   []container.PortSummary{},
+		Ports:   portSummaries(c),
 		Labels:  c.Config.Labels,
 		State:   st,
 		Status:  statusString(c.State, now),
 		Mounts:  []container.MountPoint{},
-		NetworkSettings: &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{
-			string(c.HostConfig.NetworkMode): {},
-		}},
+		NetworkSettings: &container.NetworkSettingsSummary{Networks: d.endpointSettings(c)},
 	}
 	if s.Labels == nil {
 		s.Labels = map[string]string{}

@@ -389,6 +389,7 @@ func (d *Daemon) Rename(ctx context.Context, ref, newName string) error {
 		return err
 	}
 	d.containers.release(old)
+	d.networks.Rename(c.ID, strings.TrimPrefix(newName, "/"))
 	d.containerEvent(c, events.ActionRename, map[string]string{"oldName": old})
 	return nil
 }

@@ -76,6 +76,15 @@ func (d *Daemon) start(ctx context.Context, c *Container, fromPolicy bool) (retE
 	if err != nil {
 		return err
 	}
+	nsPath, err := d.setupNetwork(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if retErr != nil {
+			d.teardownNetwork(context.WithoutCancel(ctx), c)
+		}
+	}()
 	if err := d.writeHostFiles(c); err != nil {
 		return err
 	}
@@ -98,9 +107,7 @@ func (d *Daemon) start(ctx context.Context, c *Container, fromPolicy bool) (retE
 		InitPath:      d.cfg.InitPath,
 		SwapSupported: swapSupported(d.cgroupV2),
 	}
-	if c.HostConfig.NetworkMode.IsHost() {
-		in.NetNSPath = "host"
-	}
+	in.NetNSPath = nsPath
 	spec, err := oci.Generate(in)
 	if err != nil {
 		return err
@@ -201,6 +208,13 @@ func (d *Daemon) reattach(ctx context.Context, c *Container) bool {
 	stateDir := d.stateDir(c.ID)
 	if sc, err := shim.Dial(ctx, stateDir); err == nil {
 		slog.InfoContext(ctx, "reattached to running container", "container", c.ID)
+		if usesBridge(c.HostConfig) {
+			// The embedded DNS lived in the old daemon: serve the container's names again.
+			d.networks.Restore(c.ID)
+			if err := d.networks.ServeDNS(ctx, c.ID, d.networks.SandboxPath(c.ID), hostResolvers()); err != nil {
+				slog.WarnContext(ctx, "restarting embedded DNS", "container", c.ID, "error", err)
+			}
+		}
 		d.monitor(c, sc)
 		return true
 	}
@@ -214,6 +228,7 @@ func (d *Daemon) reattach(ctx context.Context, c *Container) bool {
 	c.State.FinishedAt = at
 	c.State.Pid = 0
 	d.snapshots.Unmount(ctx, c.ID)
+	d.teardownNetwork(ctx, c)
 	if rt, err := d.runtime(c.Runtime); err == nil {
 		rt.Delete(ctx, c.ID)
 	}
@@ -256,6 +271,7 @@ func (d *Daemon) handleExit(c *Container, code int, at time.Time) {
 	c.State.Pid = 0
 	ranFor := at.Sub(c.State.StartedAt)
 	d.snapshots.Unmount(ctx, c.ID)
+	d.teardownNetwork(ctx, c)
 	restart := !c.removing && c.shouldRestart()
 	if restart {
 		c.State.Status = container.StateRestarting
@@ -366,10 +382,17 @@ func (d *Daemon) writeHostFiles(c *Container) error {
 		}
 		hosts = append(hosts, fmt.Sprintf("%s\t%s\n", ip, name)...)
 	}
+	for _, ep := range d.networks.Endpoints(c.ID) {
+		hosts = append(hosts, fmt.Sprintf("%s\t%s\n", ep.Addr.Addr(), hostname)...)
+		break
+	}
 	if err := writeHostFile(c.HostsPath, hosts, 0o644); err != nil {
 		return err
 	}
 	resolv, _ := os.ReadFile("/etc/resolv.conf")
+	if usesBridge(c.HostConfig) {
+		resolv = d.containerResolvConf(c)
+	}
 	if len(c.HostConfig.DNS) > 0 || len(c.HostConfig.DNSSearch) > 0 || len(c.HostConfig.DNSOptions) > 0 {
 		var b strings.Builder
 		for _, ns := range c.HostConfig.DNS {

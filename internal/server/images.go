@@ -10,6 +10,7 @@ import (
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/volume"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -335,25 +336,87 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) networkRoutes() {
 	m := s.mux
-	nets := []map[string]any{
-		{"Name": "host", "Id": "host", "Driver": "host", "Scope": "local", "IPAM": map[string]any{"Driver": "default", "Config": []any{}}, "Containers": map[string]any{}, "Options": map[string]string{}, "Labels": map[string]string{}},
-		{"Name": "none", "Id": "none", "Driver": "null", "Scope": "local", "IPAM": map[string]any{"Driver": "default", "Config": []any{}}, "Containers": map[string]any{}, "Options": map[string]string{}, "Labels": map[string]string{}},
-	}
-	m.HandleFunc("GET /networks", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, nets) })
-	m.HandleFunc("GET /networks/{id}", func(w http.ResponseWriter, r *http.Request) {
-		for _, n := range nets {
-			if n["Name"] == r.PathValue("id") {
-				writeJSON(w, 200, n)
-				return
-			}
+	m.HandleFunc("GET /networks", func(w http.ResponseWriter, r *http.Request) {
+		f, err := filtersParam(r)
+		if err != nil {
+			writeError(w, err)
+			return
 		}
-		writeError(w, errdefs.ErrNotFound.WithMessage(fmt.Sprintf("network %s not found", r.PathValue("id"))))
+		list := s.d.Networks().List(f)
+		if list == nil {
+			list = []network.Inspect{}
+		}
+		writeJSON(w, 200, list)
+	})
+	m.HandleFunc("GET /networks/{id}", func(w http.ResponseWriter, r *http.Request) {
+		n, err := s.d.Networks().Inspect(r.PathValue("id"))
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, 200, n)
+	})
+	m.HandleFunc("POST /networks/create", func(w http.ResponseWriter, r *http.Request) {
+		var req network.CreateRequest
+		if err := decodeBody(r, &req); err != nil {
+			writeError(w, err)
+			return
+		}
+		resp, err := s.d.NetworkCreate(r.Context(), req)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusCreated, resp)
+	})
+	m.HandleFunc("DELETE /networks/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.d.NetworkRemove(r.Context(), r.PathValue("id")); err != nil {
+			writeError(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	m.HandleFunc("POST /networks/{id}/connect", func(w http.ResponseWriter, r *http.Request) {
+		var req network.ConnectRequest
+		if err := decodeBody(r, &req); err != nil {
+			writeError(w, err)
+			return
+		}
+		if err := s.d.NetworkConnect(r.Context(), r.PathValue("id"), req.Container, req.EndpointConfig); err != nil {
+			writeError(w, err)
+			return
+		}
+		w.WriteHeader(200)
+	})
+	m.HandleFunc("POST /networks/{id}/disconnect", func(w http.ResponseWriter, r *http.Request) {
+		var req network.DisconnectRequest
+		if err := decodeBody(r, &req); err != nil {
+			writeError(w, err)
+			return
+		}
+		if err := s.d.NetworkDisconnect(r.Context(), r.PathValue("id"), req.Container, req.Force); err != nil {
+			writeError(w, err)
+			return
+		}
+		w.WriteHeader(200)
 	})
 	m.HandleFunc("POST /networks/prune", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 200, map[string][]string{"NetworksDeleted": {}})
+		f, err := filtersParam(r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		removed, err := s.d.Networks().Prune(r.Context(), f["label"])
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if removed == nil {
+			removed = []string{}
+		}
+		writeJSON(w, 200, network.PruneReport{NetworksDeleted: removed})
 	})
 	m.HandleFunc("POST /build/prune", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]any{"CachesDeleted": []string{}, "SpaceReclaimed": 0})
 	})
-	m.HandleFunc("POST /networks/create", notImplemented("user-defined networks are not supported yet"))
 }

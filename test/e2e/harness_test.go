@@ -6,6 +6,9 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +18,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berth/berth/internal/network/firewall"
+	"github.com/berth/berth/internal/network/link"
 )
 
 var (
@@ -148,6 +154,30 @@ func (d *Daemon) stopDaemon() {
 	d.logFile.Close()
 }
 
+// bridge is the Linux bridge of the daemon's default network (named after its data root).
+func (d *Daemon) bridge() string {
+	sum := sha256.Sum256([]byte(d.DataRoot))
+	return "berth" + hex.EncodeToString(sum[:])[:6]
+}
+
+// removeNetworking deletes what the daemon installed on the host for its networks (a stopped daemon keeps its
+// default bridge, like docker0): the bridges, the firewall table and its iptables accepts.
+func (d *Daemon) removeNetworking() {
+	ctx := context.Background()
+	table := "berth-" + strings.TrimPrefix(d.bridge(), "berth")
+	if fw, err := firewall.New(ctx, firewall.WithTableName(table)); err == nil {
+		fw.Reset(ctx)
+	}
+	entries, _ := os.ReadDir(filepath.Join(d.DataRoot, "network"))
+	for _, e := range entries {
+		b, _ := os.ReadFile(filepath.Join(d.DataRoot, "network", e.Name()))
+		var n struct{ Bridge string }
+		if json.Unmarshal(b, &n) == nil && n.Bridge != "" {
+			link.DeleteBridge(ctx, n.Bridge)
+		}
+	}
+}
+
 func (d *Daemon) cleanup() {
 	// Remove every container (this also ends their shims), then stop the daemon and unmount what is left.
 	running := true
@@ -167,6 +197,7 @@ func (d *Daemon) cleanup() {
 	if d.t.Failed() {
 		d.t.Logf("daemon log:\n%s", tail(d.log(), 6000))
 	}
+	d.removeNetworking()
 	unmountUnder(d.Root)
 	os.RemoveAll(d.Root)
 }

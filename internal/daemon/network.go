@@ -1,0 +1,308 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/network"
+
+	berthnet "github.com/berth/berth/internal/network"
+)
+
+// networkNames derives the default bridge's and the firewall table's names from the data root, so that daemons
+// side by side never share them: berth0 and "berth" for the default root.
+func networkNames(dataRoot string) (bridge, table string) {
+	if dataRoot == DefaultDataRoot {
+		return "berth0", "berth"
+	}
+	sum := sha256.Sum256([]byte(dataRoot))
+	h := hex.EncodeToString(sum[:])[:6]
+	return "berth" + h, "berth-" + h
+}
+
+// usesBridge reports whether the container's network mode is a bridge network (default or user-defined).
+func usesBridge(hc *container.HostConfig) bool {
+	nm := string(hc.NetworkMode)
+	return nm != "" && nm != "none" && nm != "host" && !strings.HasPrefix(nm, "container:")
+}
+
+// containerNetworks lists the networks a container joins at start: its network mode first, then any other
+// endpoint it was created with or connected to.
+func containerNetworks(c *Container) []string {
+	if !usesBridge(c.HostConfig) {
+		return nil
+	}
+	var out []string
+	primary := string(c.HostConfig.NetworkMode)
+	if !c.Detached[primary] {
+		out = append(out, primary)
+	}
+	var extra []string
+	for name := range c.EndpointsConfig {
+		if name != primary && !c.Detached[name] {
+			extra = append(extra, name)
+		}
+	}
+	sort.Strings(extra)
+	return append(out, extra...)
+}
+
+// setupNetwork gives a starting container its namespace, endpoints and DNS; the caller holds c.mu. It returns
+// the namespace path for the OCI spec ("" for none, "host" for the host's).
+func (d *Daemon) setupNetwork(ctx context.Context, c *Container) (string, error) {
+	if c.HostConfig.NetworkMode.IsHost() {
+		return "host", nil
+	}
+	if !usesBridge(c.HostConfig) {
+		return "", nil
+	}
+	ns, err := d.networks.NewSandbox(ctx, c.ID)
+	if err != nil {
+		return "", err
+	}
+	name := strings.TrimPrefix(c.Name, "/")
+	for i, netName := range containerNetworks(c) {
+		if _, err := d.networks.Attach(ctx, c.ID, name, ns, netName, c.EndpointsConfig[netName], i); err != nil {
+			d.teardownNetwork(context.WithoutCancel(ctx), c)
+			return "", err
+		}
+	}
+	if err := d.networks.ServeDNS(ctx, c.ID, ns, hostResolvers()); err != nil {
+		d.teardownNetwork(context.WithoutCancel(ctx), c)
+		return "", err
+	}
+	if err := d.publishPorts(ctx, c); err != nil {
+		d.teardownNetwork(context.WithoutCancel(ctx), c)
+		return "", err
+	}
+	return ns, nil
+}
+
+// teardownNetwork removes a stopped container's endpoints and namespace.
+func (d *Daemon) teardownNetwork(ctx context.Context, c *Container) {
+	if !usesBridge(c.HostConfig) {
+		return
+	}
+	d.unpublishPorts(ctx, c)
+	d.networks.DetachAll(ctx, c.ID)
+	d.networks.DeleteSandbox(ctx, c.ID)
+}
+
+// hostResolvers are the nameservers of the host's resolv.conf, for the embedded DNS to forward to.
+func hostResolvers() []string {
+	var out []string
+	for _, line := range strings.Split(readString("/etc/resolv.conf"), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "nameserver" {
+			if a, err := netip.ParseAddr(f[1]); err == nil && a.Is4() {
+				out = append(out, f[1])
+			}
+		}
+	}
+	return out
+}
+
+// containerResolvConf is the resolv.conf of a container on a bridge network: the embedded DNS on user-defined
+// networks; on the default bridge, the host's without loopback resolvers (unreachable from the container).
+func (d *Daemon) containerResolvConf(c *Container) []byte {
+	host := readString("/etc/resolv.conf")
+	var search, opts []string
+	var servers []string
+	for _, line := range strings.Split(host, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		switch f[0] {
+		case "nameserver":
+			if a, err := netip.ParseAddr(f[1]); err == nil && !a.IsLoopback() {
+				servers = append(servers, f[1])
+			}
+		case "search":
+			search = f[1:]
+		case "options":
+			opts = append(opts, f[1:]...)
+		}
+	}
+	user := false
+	for _, n := range containerNetworks(c) {
+		if d.networks.IsUserDefined(n) {
+			user = true
+		}
+	}
+	var b strings.Builder
+	if user {
+		b.WriteString("nameserver 127.0.0.11\n")
+		opts = append(opts, "ndots:0")
+	} else {
+		for _, s := range servers {
+			fmt.Fprintf(&b, "nameserver %s\n", s)
+		}
+	}
+	if len(search) > 0 {
+		fmt.Fprintf(&b, "search %s\n", strings.Join(search, " "))
+	}
+	if len(opts) > 0 {
+		fmt.Fprintf(&b, "options %s\n", strings.Join(opts, " "))
+	}
+	return []byte(b.String())
+}
+
+// endpointSettings describes a container's endpoints for inspect and ps.
+func (d *Daemon) endpointSettings(c *Container) map[string]*network.EndpointSettings {
+	out := map[string]*network.EndpointSettings{}
+	eps := d.networks.Endpoints(c.ID)
+	for _, name := range containerNetworks(c) {
+		es := &network.EndpointSettings{}
+		if cfg := c.EndpointsConfig[name]; cfg != nil {
+			es.Aliases = cfg.Aliases
+			es.IPAMConfig = cfg.IPAMConfig
+		}
+		if n, err := d.networks.Get(name); err == nil {
+			es.NetworkID = n.ID
+		}
+		if ep, ok := eps[name]; ok {
+			es.EndpointID = ep.ID
+			es.IPAddress = ep.Addr.Addr()
+			es.IPPrefixLen = ep.Addr.Bits()
+			es.Gateway = ep.Gateway
+			if mac, err := parseMAC(ep.MAC); err == nil {
+				es.MacAddress = mac
+			}
+		}
+		out[name] = es
+	}
+	if len(out) == 0 {
+		out[string(c.HostConfig.NetworkMode)] = &network.EndpointSettings{}
+	}
+	return out
+}
+
+// NetworkCreate makes a user-defined network.
+func (d *Daemon) NetworkCreate(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error) {
+	resp, err := d.networks.Create(ctx, req.Name, req)
+	if err != nil {
+		return resp, err
+	}
+	d.events.Publish(events.NetworkEventType, events.ActionCreate, resp.ID, map[string]string{"name": req.Name, "type": "bridge"})
+	return resp, nil
+}
+
+// NetworkRemove deletes a user-defined network without endpoints.
+func (d *Daemon) NetworkRemove(ctx context.Context, ref string) error {
+	n, err := d.networks.Get(ref)
+	if err != nil {
+		return err
+	}
+	if err := d.networks.Remove(ctx, ref); err != nil {
+		return err
+	}
+	d.events.Publish(events.NetworkEventType, events.ActionDestroy, n.ID, map[string]string{"name": n.Name, "type": n.Driver})
+	return nil
+}
+
+// Networks exposes the network manager to the API server.
+func (d *Daemon) Networks() *berthnet.Manager { return d.networks }
+
+// NetworkConnect attaches a container to a network: at once if it runs, at its next start otherwise.
+func (d *Daemon) NetworkConnect(ctx context.Context, netRef, ref string, cfg *network.EndpointSettings) error {
+	c, err := d.containers.get(ref)
+	if err != nil {
+		return err
+	}
+	n, err := d.networks.Get(netRef)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !usesBridge(c.HostConfig) {
+		return errdefs.ErrPermissionDenied.WithMessage(fmt.Sprintf("container cannot be disconnected from host network or connected to host network"))
+	}
+	for _, name := range containerNetworks(c) {
+		if name == n.Name {
+			return errdefs.ErrPermissionDenied.WithMessage(fmt.Sprintf("endpoint with name %s already exists in network %s", strings.TrimPrefix(c.Name, "/"), n.Name))
+		}
+	}
+	if c.running() {
+		ns := d.networks.SandboxPath(c.ID)
+		if _, err := d.networks.Attach(ctx, c.ID, strings.TrimPrefix(c.Name, "/"), ns, n.Name, cfg, len(containerNetworks(c))); err != nil {
+			return err
+		}
+		d.networks.ServeDNS(ctx, c.ID, ns, hostResolvers())
+	}
+	if c.EndpointsConfig == nil {
+		c.EndpointsConfig = map[string]*network.EndpointSettings{}
+	}
+	if cfg == nil {
+		cfg = &network.EndpointSettings{}
+	}
+	c.EndpointsConfig[n.Name] = cfg
+	delete(c.Detached, n.Name)
+	d.saveDurable(c)
+	d.events.Publish(events.NetworkEventType, events.ActionConnect, n.ID, map[string]string{"name": n.Name, "container": c.ID, "type": n.Driver})
+	return nil
+}
+
+// NetworkDisconnect detaches a container from a network.
+func (d *Daemon) NetworkDisconnect(ctx context.Context, netRef, ref string, force bool) error {
+	c, err := d.containers.get(ref)
+	if err != nil {
+		return err
+	}
+	n, err := d.networks.Get(netRef)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	found := false
+	for _, name := range containerNetworks(c) {
+		if name == n.Name {
+			found = true
+		}
+	}
+	if !found {
+		return errdefs.ErrPermissionDenied.WithMessage(fmt.Sprintf("container %s is not connected to network %s", c.ID[:12], n.Name))
+	}
+	if c.running() {
+		if err := d.networks.Detach(ctx, c.ID, n.Name); err != nil && !errdefs.IsNotFound(err) {
+			return err
+		}
+	}
+	if string(c.HostConfig.NetworkMode) == n.Name {
+		if c.Detached == nil {
+			c.Detached = map[string]bool{}
+		}
+		c.Detached[n.Name] = true
+	} else {
+		delete(c.EndpointsConfig, n.Name)
+	}
+	d.saveDurable(c)
+	d.events.Publish(events.NetworkEventType, events.ActionDisconnect, n.ID, map[string]string{"name": n.Name, "container": c.ID, "type": n.Driver})
+	return nil
+}
+
+func networkExists(d *Daemon, name string) error {
+	if _, err := d.networks.Get(name); err != nil {
+		return err
+	}
+	return nil
+}
+
+var _ = os.Getpid
+
+func parseMAC(s string) (network.HardwareAddr, error) {
+	var m network.HardwareAddr
+	err := m.UnmarshalText([]byte(s))
+	return m, err
+}

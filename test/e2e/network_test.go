@@ -1,0 +1,157 @@
+package e2e
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestNetworking: user networks with DNS, isolation, internal networks, published ports, disconnect, and
+// nothing left on the host afterwards.
+func TestNetworking(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox(t)
+
+	d.docker(t, "network", "create", "front")
+	d.berth(t, "network", "create", "--subnet", "10.231.7.0/24", "back")
+	d.berth(t, "network", "create", "--internal", "sealed")
+	if out := d.docker(t, "network", "ls", "--format", "{{.Name}} {{.Driver}}"); !strings.Contains(out, "front bridge") || !strings.Contains(out, "bridge bridge") {
+		t.Fatalf("network ls: %q", out)
+	}
+	d.berth(t, "run", "-d", "--name", "web", "--network", "front", "--network-alias", "www", "busybox", "sh", "-c",
+		"echo hello-web > /tmp/index.html; httpd -f -p 80 -h /tmp")
+	d.berth(t, "run", "-d", "--name", "db", "--network", "back", "--ip", "10.231.7.50", "busybox", "sleep", "1000")
+
+	get := func(network, target string) (string, int) {
+		r := d.berthR(nil, "run", "--rm", "--network", network, "busybox", "sh", "-c",
+			"printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 3 "+target+" 80 | tail -1")
+		return strings.TrimSpace(r.Stdout), r.Code
+	}
+	t.Run("same network by name and alias", func(t *testing.T) {
+		for _, name := range []string{"web", "www"} {
+			if out, _ := get("front", name); out != "hello-web" {
+				t.Fatalf("GET http://%s from front: %q", name, out)
+			}
+		}
+		out := d.berth(t, "run", "--rm", "--network", "back", "busybox", "sh", "-c", "ping -c1 -W2 db >/dev/null && echo ok")
+		if out != "ok\n" {
+			t.Fatalf("ping db by name: %q", out)
+		}
+		if ip := strings.TrimSpace(d.docker(t, "inspect", "-f", "{{.NetworkSettings.Networks.back.IPAddress}}", "db")); ip != "10.231.7.50" {
+			t.Fatalf("--ip: %q", ip)
+		}
+	})
+
+	t.Run("another network cannot resolve or reach", func(t *testing.T) {
+		r := d.berthR(nil, "run", "--rm", "--network", "back", "busybox", "nslookup", "web", "127.0.0.11")
+		if r.Code == 0 && strings.Contains(r.Stdout, "Address") && !strings.Contains(r.Stdout, "NXDOMAIN") && strings.Count(r.Stdout, "Address") > 1 {
+			t.Fatalf("web resolved from network back: %s", r)
+		}
+		webIP := strings.TrimSpace(d.berth(t, "inspect", "-f", "{{.NetworkSettings.Networks.front.IPAddress}}", "web"))
+		if out, _ := get("back", webIP); out == "hello-web" {
+			t.Fatalf("network back reached web at %s", webIP)
+		}
+	})
+
+	t.Run("published port", func(t *testing.T) {
+		d.berth(t, "run", "-d", "--name", "pub", "-p", "127.0.0.1:18089:80", "busybox", "sh", "-c",
+			"echo hello-pub > /tmp/index.html; httpd -f -p 80 -h /tmp")
+		var body string
+		waitFor(t, 10*time.Second, "the published port to answer", func() bool {
+			resp, err := http.Get("http://127.0.0.1:18089/index.html")
+			if err != nil {
+				return false
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			body = string(b)
+			return resp.StatusCode == 200
+		})
+		if body != "hello-pub\n" {
+			t.Fatalf("body %q", body)
+		}
+		if ps := d.docker(t, "ps", "--filter", "name=pub", "--format", "{{.Ports}}"); !strings.Contains(ps, "127.0.0.1:18089->80/tcp") {
+			t.Fatalf("ps PORTS: %q", ps)
+		}
+		if out := d.docker(t, "port", "pub"); !strings.Contains(out, "80/tcp -> 127.0.0.1:18089") {
+			t.Fatalf("docker port: %q", out)
+		}
+		r := d.berthR(nil, "run", "-d", "--name", "clash", "-p", "127.0.0.1:18089:80", "busybox", "sleep", "100")
+		if r.Code != 125 || !strings.Contains(r.Stderr, "port is already allocated") {
+			t.Fatalf("taken port: %s", r)
+		}
+		d.berth(t, "rm", "-f", "pub", "clash")
+	})
+
+	t.Run("internal network cannot reach out", func(t *testing.T) {
+		d.berth(t, "run", "-d", "--name", "out", "-p", "18090:80", "busybox", "sh", "-c",
+			"echo hello-out > /tmp/index.html; httpd -f -p 80 -h /tmp")
+		gw := strings.TrimSpace(d.berth(t, "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", "bridge"))
+		probe := func(network string) string {
+			r := d.berthR(nil, "run", "--rm", "--network", network, "busybox", "sh", "-c",
+				"printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 2 "+gw+" 18090 | tail -1")
+			return strings.TrimSpace(r.Stdout)
+		}
+		waitFor(t, 10*time.Second, "the port to answer from a normal network", func() bool { return probe("front") == "hello-out" })
+		if out := probe("sealed"); out == "hello-out" {
+			t.Fatalf("an --internal network reached the host")
+		}
+		d.berth(t, "rm", "-f", "out")
+	})
+
+	t.Run("disconnect cuts off", func(t *testing.T) {
+		d.berth(t, "run", "-d", "--name", "client", "--network", "front", "busybox", "sleep", "1000")
+		if out := d.berth(t, "exec", "client", "sh", "-c", "ping -c1 -W2 web >/dev/null && echo ok"); out != "ok\n" {
+			t.Fatalf("before disconnect: %q", out)
+		}
+		d.docker(t, "network", "disconnect", "front", "client")
+		r := d.berthR(nil, "exec", "client", "sh", "-c", "ping -c1 -W2 web")
+		if r.Code == 0 {
+			t.Fatalf("still reaches web after disconnect: %s", r)
+		}
+		d.docker(t, "network", "connect", "front", "client")
+		if out := d.berth(t, "exec", "client", "sh", "-c", "ping -c1 -W2 web >/dev/null && echo ok"); out != "ok\n" {
+			t.Fatalf("after reconnect: %q", out)
+		}
+	})
+
+	t.Run("rm leaves nothing", func(t *testing.T) {
+		bridges := map[string]string{}
+		for _, n := range []string{"front", "back", "sealed"} {
+			bridges[n] = strings.TrimSpace(d.berth(t, "network", "inspect", "-f", `{{index .Options "com.docker.network.bridge.name"}}`, n))
+		}
+		r := d.berthR(nil, "network", "rm", "front")
+		if r.Code == 0 || !strings.Contains(r.Stderr, "has active endpoints") {
+			t.Fatalf("rm of a network in use: %s", r)
+		}
+		for _, c := range strings.Fields(d.berth(t, "ps", "-aq")) {
+			d.berth(t, "rm", "-f", c)
+		}
+		d.berth(t, "network", "rm", "front", "back", "sealed")
+		for n, br := range bridges {
+			if _, err := os.Stat(filepath.Join("/sys/class/net", br)); err == nil {
+				t.Fatalf("bridge %s of %s left behind", br, n)
+			}
+			if out, _ := exec.Command("iptables", "-S", "FORWARD").Output(); strings.Contains(string(out), br) {
+				t.Fatalf("iptables rules for %s left: %s", br, out)
+			}
+		}
+		out, _ := exec.Command("nft", "list", "ruleset").Output()
+		for _, br := range bridges {
+			if strings.Contains(string(out), br) {
+				t.Fatalf("nftables rules for %s left", br)
+			}
+		}
+		if entries, _ := os.ReadDir(filepath.Join(d.ExecRoot, "netns")); len(entries) != 0 {
+			t.Fatalf("network namespaces left: %v", entries)
+		}
+		if out, _ := exec.Command("ip", "-o", "link", "show", "type", "veth").Output(); strings.Contains(string(out), "master "+d.bridge()) {
+			t.Fatalf("veths left: %s", out)
+		}
+	})
+}
