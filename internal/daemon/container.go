@@ -22,29 +22,29 @@ type Container struct {
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every state change; waiters select on it
 
-	ID              string
-	Name            string // with the leading "/", as docker stores it
-	Created         time.Time
-	Path            string
-	Args            []string
-	Config          *container.Config
-	HostConfig      *container.HostConfig
-	ImageID         string
-	State           State
-	RestartCount    int
-	MountPoints     []MountPoint
-	LogPath         string
-	ResolvConfPath  string
-	HostnamePath    string
-	HostsPath       string
-	Runtime         string
+	ID             string
+	Name           string // with the leading "/", as docker stores it
+	Created        time.Time
+	Path           string
+	Args           []string
+	Config         *container.Config
+	HostConfig     *container.HostConfig
+	ImageID        string
+	State          State
+	RestartCount   int
+	MountPoints    []MountPoint
+	LogPath        string
+	ResolvConfPath string
+	HostnamePath   string
+	HostsPath      string
+	Runtime        string
 	// EndpointsConfig holds per-network settings (aliases, a fixed IP) of the networks the container joins.
 	EndpointsConfig map[string]*network.EndpointSettings `json:",omitempty"`
 	// Detached marks networks the container was disconnected from, its network mode's included (docker keeps
 	// the mode, and a later connect brings it back).
 	Detached map[string]bool `json:",omitempty"`
 	// Ports are the host ports forwarded while the container runs.
-	Ports []PublishedPort `json:",omitempty"`
+	Ports           []PublishedPort `json:",omitempty"`
 	ManuallyStopped bool
 	HasBeenStarted  bool
 	// removing is set while rm runs, so a restart policy doesn't race it.

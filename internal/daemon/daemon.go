@@ -22,9 +22,9 @@ import (
 	"github.com/moby/moby/api/types/events"
 
 	"github.com/berth/berth/internal/content"
-	berthnet "github.com/berth/berth/internal/network"
 	berthevents "github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/image"
+	berthnet "github.com/berth/berth/internal/network"
 	"github.com/berth/berth/internal/oci"
 	"github.com/berth/berth/internal/runtime"
 	"github.com/berth/berth/internal/snapshot"
@@ -55,8 +55,8 @@ type Daemon struct {
 	cgroupV2   bool
 	// defaultNetwork is what `run` without --network joins: "bridge", or "none" with --bridge none.
 	defaultNetwork string
-	daemonCaps []string
-	started    time.Time
+	daemonCaps     []string
+	started        time.Time
 
 	// ctx is the daemon's lifetime, for monitors and restart timers; cancelled by Close.
 	ctx    context.Context

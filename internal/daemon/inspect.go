@@ -264,17 +264,17 @@ func (d *Daemon) summary(ctx context.Context, c *Container, opts ListOptions, no
 		cmd += " " + strings.Join(c.Args, " ")
 	}
 	s := container.Summary{
-		ID:      c.ID,
-		Names:   []string{c.Name},
-		Image:   c.Config.Image,
-		ImageID: c.ImageID,
-		Command: cmd,
-		Created: c.Created.Unix(),
-		Ports:   portSummaries(c),
-		Labels:  c.Config.Labels,
-		State:   st,
-		Status:  statusString(c.State, now),
-		Mounts:  []container.MountPoint{},
+		ID:              c.ID,
+		Names:           []string{c.Name},
+		Image:           c.Config.Image,
+		ImageID:         c.ImageID,
+		Command:         cmd,
+		Created:         c.Created.Unix(),
+		Ports:           portSummaries(c),
+		Labels:          c.Config.Labels,
+		State:           st,
+		Status:          statusString(c.State, now),
+		Mounts:          []container.MountPoint{},
 		NetworkSettings: &container.NetworkSettingsSummary{Networks: d.endpointSettings(c)},
 	}
 	if s.Labels == nil {

@@ -407,7 +407,7 @@ func (m *Manager) inspect(n *Network) network.Inspect {
 	in := network.Inspect{
 		Network: network.Network{
 			Name: n.Name, ID: n.ID, Created: n.Created, Scope: "local", Driver: n.Driver, EnableIPv4: n.Driver == "bridge",
-			IPAM: network.IPAM{Driver: "default", Options: map[string]string{}, Config: []network.IPAMConfig{}},
+			IPAM:     network.IPAM{Driver: "default", Options: map[string]string{}, Config: []network.IPAMConfig{}},
 			Internal: n.Internal, Attachable: n.Attachable, Options: map[string]string{}, Labels: map[string]string{},
 		},
 		Containers: map[string]network.EndpointResource{},
@@ -684,7 +684,9 @@ func (m *Manager) IsUserDefined(ref string) bool {
 func (m *Manager) AddPort(ctx context.Context, p firewall.Port) error { return m.fw.AddPort(ctx, p) }
 
 // RemovePort withdraws a published port.
-func (m *Manager) RemovePort(ctx context.Context, p firewall.Port) error { return m.fw.RemovePort(ctx, p) }
+func (m *Manager) RemovePort(ctx context.Context, p firewall.Port) error {
+	return m.fw.RemovePort(ctx, p)
+}
 
 // SandboxPath is where the container's network namespace is bind-mounted.
 func (m *Manager) SandboxPath(containerID string) string { return m.nsPath(containerID) }
