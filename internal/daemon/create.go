@@ -191,7 +191,9 @@ func (d *Daemon) validateHostConfig(hc *container.HostConfig) error {
 	switch nm := string(hc.NetworkMode); {
 	case nm == "", nm == "default", nm == "none", nm == "host":
 	case strings.HasPrefix(nm, "container:"):
-		return errdefs.ErrNotImplemented.WithMessage("--network container: is not supported yet")
+		if _, err := d.containers.get(strings.TrimPrefix(nm, "container:")); err != nil {
+			return err
+		}
 	default:
 		if d.networks == nil {
 			return errdefs.ErrNotFound.WithMessage(fmt.Sprintf("network %s not found", nm))

@@ -62,6 +62,28 @@ func (d *Daemon) setupNetwork(ctx context.Context, c *Container) (string, error)
 	if c.HostConfig.NetworkMode.IsHost() {
 		return "host", nil
 	}
+	if ref, ok := strings.CutPrefix(string(c.HostConfig.NetworkMode), "container:"); ok {
+		// Share another running container's network namespace, like a Kubernetes pod.
+		other, err := d.containers.get(ref)
+		if err != nil {
+			return "", err
+		}
+		if other.ID == c.ID {
+			return "", errdefs.ErrInvalidArgument.WithMessage("cannot join own network")
+		}
+		other.mu.Lock()
+		defer other.mu.Unlock()
+		if !other.running() {
+			return "", errdefs.ErrConflict.WithMessage(fmt.Sprintf("cannot join network of a non running container: %s", other.ID))
+		}
+		if usesBridge(other.HostConfig) {
+			return d.networks.SandboxPath(other.ID), nil
+		}
+		if other.HostConfig.NetworkMode.IsHost() {
+			return "host", nil
+		}
+		return fmt.Sprintf("/proc/%d/ns/net", other.State.Pid), nil
+	}
 	if !usesBridge(c.HostConfig) {
 		return "", nil
 	}

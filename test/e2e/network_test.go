@@ -155,3 +155,48 @@ func TestNetworking(t *testing.T) {
 		}
 	})
 }
+
+// TestNetworkingSurvivesRestart: a published port and a user network's names keep working after kill -9 of
+// the daemon; renaming a container renames it in DNS; --network container: shares a namespace.
+func TestNetworkingSurvivesRestart(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox(t)
+	d.berth(t, "network", "create", "app")
+	d.berth(t, "run", "-d", "--name", "api", "--network", "app", "-p", "127.0.0.1:18091:80", "busybox", "sh", "-c",
+		"echo hello-api > /tmp/index.html; httpd -f -p 80 -h /tmp")
+	d.berth(t, "run", "-d", "--name", "sidecar", "--network", "container:api", "busybox", "sleep", "1000")
+	fetch := func() string {
+		resp, err := http.Get("http://127.0.0.1:18091/index.html")
+		if err != nil {
+			return ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	waitFor(t, 10*time.Second, "the published port", func() bool { return fetch() == "hello-api\n" })
+	// The sidecar sees api's server on its own loopback: one network namespace.
+	if out := d.berth(t, "exec", "sidecar", "sh", "-c", "printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 2 127.0.0.1 80 | tail -1"); strings.TrimSpace(out) != "hello-api" {
+		t.Fatalf("--network container: %q", out)
+	}
+	d.kill9()
+	d.start()
+	if got := fetch(); got != "hello-api\n" {
+		t.Fatalf("published port after daemon restart: %q", got)
+	}
+	lookup := func(name string) bool {
+		r := d.berthR(nil, "run", "--rm", "--network", "app", "busybox", "sh", "-c", "ping -c1 -W2 "+name+" >/dev/null && echo ok")
+		return r.Stdout == "ok\n"
+	}
+	if !lookup("api") {
+		t.Fatal("DNS name lost after daemon restart")
+	}
+	d.berth(t, "rename", "api", "backend")
+	if !lookup("backend") || lookup("api") {
+		t.Fatal("rename did not update DNS")
+	}
+	short := strings.TrimSpace(d.berth(t, "ps", "-q", "--filter", "name=backend"))
+	if !lookup(short) {
+		t.Fatalf("short ID %s does not resolve", short)
+	}
+}
