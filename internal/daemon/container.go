@@ -53,6 +53,8 @@ type Container struct {
 	removed bool
 	// pending attach streams waiting for the next start.
 	pending []*attachStream
+	// netDone is closed when the last exit's network teardown (in the background) has finished.
+	netDone chan struct{}
 	// restartCancel stops a restart-policy delay in progress.
 	restartCancel func()
 }

@@ -87,6 +87,7 @@ func (d *Daemon) setupNetwork(ctx context.Context, c *Container) (string, error)
 	if !usesBridge(c.HostConfig) {
 		return "", nil
 	}
+	c.waitNetworkTeardown()
 	ns, err := d.networks.NewSandbox(ctx, c.ID)
 	if err != nil {
 		return "", err
@@ -109,14 +110,33 @@ func (d *Daemon) setupNetwork(ctx context.Context, c *Container) (string, error)
 	return ns, nil
 }
 
-// teardownNetwork removes a stopped container's endpoints and namespace.
+// teardownNetwork removes a stopped container's endpoints and namespace; the caller holds c.mu. Ports and DNS
+// names go at once (a new container may want the port); deleting veths and the namespace waits for the kernel
+// (RCU grace periods, tens of milliseconds), so it runs in the background and the next start waits for it.
 func (d *Daemon) teardownNetwork(ctx context.Context, c *Container) {
 	if !usesBridge(c.HostConfig) {
 		return
 	}
 	d.unpublishPorts(ctx, c)
-	d.networks.DetachAll(ctx, c.ID)
-	d.networks.DeleteSandbox(ctx, c.ID)
+	d.networks.StopDNS(c.ID)
+	done := make(chan struct{})
+	c.netDone = done
+	d.cleanups.Add(1)
+	go func() {
+		defer d.cleanups.Done()
+		defer close(done)
+		ctx := context.WithoutCancel(ctx)
+		d.networks.DetachAll(ctx, c.ID)
+		d.networks.DeleteSandbox(ctx, c.ID)
+	}()
+}
+
+// waitNetworkTeardown waits for the previous exit's background teardown; the caller holds c.mu.
+func (c *Container) waitNetworkTeardown() {
+	if c.netDone != nil {
+		<-c.netDone
+		c.netDone = nil
+	}
 }
 
 // hostResolvers are the nameservers of the host's resolv.conf, for the embedded DNS to forward to.
@@ -221,6 +241,7 @@ func (d *Daemon) NetworkCreate(ctx context.Context, req network.CreateRequest) (
 
 // NetworkRemove deletes a user-defined network without endpoints.
 func (d *Daemon) NetworkRemove(ctx context.Context, ref string) error {
+	d.cleanups.Wait() // endpoints of containers that just exited are still being detached
 	n, err := d.networks.Get(ref)
 	if err != nil {
 		return err
@@ -230,6 +251,12 @@ func (d *Daemon) NetworkRemove(ctx context.Context, ref string) error {
 	}
 	d.events.Publish(events.NetworkEventType, events.ActionDestroy, n.ID, map[string]string{"name": n.Name, "type": n.Driver})
 	return nil
+}
+
+// NetworkPrune removes user-defined networks without endpoints.
+func (d *Daemon) NetworkPrune(ctx context.Context, labels []string) ([]string, error) {
+	d.cleanups.Wait()
+	return d.networks.Prune(ctx, labels)
 }
 
 // Networks exposes the network manager to the API server.

@@ -406,7 +406,7 @@ func (s *Server) networkRoutes() {
 			writeError(w, err)
 			return
 		}
-		removed, err := s.d.Networks().Prune(r.Context(), f["label"])
+		removed, err := s.d.NetworkPrune(r.Context(), f["label"])
 		if err != nil {
 			writeError(w, err)
 			return
