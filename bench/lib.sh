@@ -117,4 +117,16 @@ median_ms() {
 	python3 -c 'import json,sys; print("%.1f" % (json.load(open(sys.argv[1]))["results"][0]["median"]*1000))' "$out"
 }
 
+# medians_ms CMD1 CMD2...: median wall times in ms of several commands benchmarked in one hyperfine call (so
+# they share the machine's conditions), space-separated in argument order.
+medians_ms() {
+	local out=$BENCH_DIR/hf.json
+	if ! hyperfine -N -w 3 -r "${RUNS:-30}" --export-json "$out" "$@" >"$BENCH_DIR/hf.log" 2>&1; then
+		echo "benchmark failed: $*" >&2
+		tail -5 "$BENCH_DIR/hf.log" >&2
+		return 1
+	fi
+	python3 -c 'import json,sys; print(" ".join("%.1f" % (r["median"]*1000) for r in json.load(open(sys.argv[1]))["results"]))' "$out"
+}
+
 ratio() { python3 -c "import sys; print('%.2f' % (float(sys.argv[1])/float(sys.argv[2])))" "$1" "$2"; }

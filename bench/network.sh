@@ -28,8 +28,7 @@ sleep 0.5
 read -r b_direct b_direct_lat <<<"$(wrk_run "http://$ip/f")"
 read -r b_port b_port_lat <<<"$(wrk_run "http://127.0.0.1:18180/f")"
 berth rm -f web >/dev/null
-b_bridge=$(median_ms "$BIN/berth -H unix://$BERTH_SOCK run --rm busybox true")
-b_none=$(median_ms "$BIN/berth -H unix://$BERTH_SOCK run --rm --network none busybox true")
+read -r b_bridge b_none <<<"$(medians_ms "$BIN/berth -H unix://$BERTH_SOCK run --rm busybox true" "$BIN/berth -H unix://$BERTH_SOCK run --rm --network none busybox true")"
 # Remove Berth's default bridge and rules before dockerd runs (the bench must leave the host as it found it).
 berth_bridge=$(berth network inspect -f '{{index .Options "com.docker.network.bridge.name"}}' bridge)
 kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true
@@ -56,8 +55,7 @@ docker_net() {
 	read -r d_port d_port_lat <<<"$(wrk_run "http://127.0.0.1:18181/f")"
 	dockercli rm -f web >/dev/null
 	if [ "$proxy" = true ]; then
-		d_bridge=$(median_ms "env DOCKER_HOST=unix://$DOCKER_SOCK DOCKER_CONFIG=$BENCH_DIR/docker-config /usr/bin/docker run --rm busybox true")
-		d_none=$(median_ms "env DOCKER_HOST=unix://$DOCKER_SOCK DOCKER_CONFIG=$BENCH_DIR/docker-config /usr/bin/docker run --rm --network none busybox true")
+		read -r d_bridge d_none <<<"$(medians_ms "env DOCKER_HOST=unix://$DOCKER_SOCK DOCKER_CONFIG=$BENCH_DIR/docker-config /usr/bin/docker run --rm busybox true" "env DOCKER_HOST=unix://$DOCKER_SOCK DOCKER_CONFIG=$BENCH_DIR/docker-config /usr/bin/docker run --rm --network none busybox true")"
 	fi
 	kill "$pid"; wait "$pid" 2>/dev/null || true
 	echo "$d_direct $d_direct_lat $d_port $d_port_lat ${d_bridge:-} ${d_none:-}"

@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"log/slog"
+	"time"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -87,11 +89,17 @@ func (d *Daemon) setupNetwork(ctx context.Context, c *Container) (string, error)
 	if !usesBridge(c.HostConfig) {
 		return "", nil
 	}
+	t0 := time.Now()
 	c.waitNetworkTeardown()
+	tWait := time.Now()
 	ns, err := d.networks.NewSandbox(ctx, c.ID)
 	if err != nil {
 		return "", err
 	}
+	tNS := time.Now()
+	defer func() {
+		slog.DebugContext(ctx, "network set up", "container", c.ID, "wait", tWait.Sub(t0), "netns", tNS.Sub(tWait), "endpoints+dns+ports", time.Since(tNS))
+	}()
 	name := strings.TrimPrefix(c.Name, "/")
 	for i, netName := range containerNetworks(c) {
 		if _, err := d.networks.Attach(ctx, c.ID, name, ns, netName, c.EndpointsConfig[netName], i); err != nil {
