@@ -21,6 +21,10 @@ wrk_run() {
 }
 serve_cmd='dd if=/dev/zero of=/tmp/f bs=1k count=16 2>/dev/null; httpd -f -p 80 -h /tmp'
 
+# Start cost first: the connections wrk makes fill the conntrack table, which every namespace teardown then
+# walks, and that would be charged to whatever runs next.
+read -r b_bridge b_none <<<"$(medians_ms "$BIN/berth -H unix://$BERTH_SOCK run --rm busybox true" "$BIN/berth -H unix://$BERTH_SOCK run --rm --network none busybox true")"
+
 # Berth: published port vs the container's address.
 berth run -d --name web -p 127.0.0.1:18180:80 busybox sh -c "$serve_cmd" >/dev/null
 ip=$(berth inspect -f '{{.NetworkSettings.Networks.bridge.IPAddress}}' web)
@@ -28,7 +32,6 @@ sleep 0.5
 read -r b_direct b_direct_lat <<<"$(wrk_run "http://$ip/f")"
 read -r b_port b_port_lat <<<"$(wrk_run "http://127.0.0.1:18180/f")"
 berth rm -f web >/dev/null
-read -r b_bridge b_none <<<"$(medians_ms "$BIN/berth -H unix://$BERTH_SOCK run --rm busybox true" "$BIN/berth -H unix://$BERTH_SOCK run --rm --network none busybox true")"
 # Remove Berth's default bridge and rules before dockerd runs (the bench must leave the host as it found it).
 berth_bridge=$(berth network inspect -f '{{index .Options "com.docker.network.bridge.name"}}' bridge)
 kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true
@@ -47,6 +50,9 @@ docker_net() {
 	local pid=$!
 	for _ in $(seq 1 300); do dockercli version >/dev/null 2>&1 && break; sleep 0.1; done
 	dockercli image inspect busybox >/dev/null 2>&1 || dockercli import -c 'CMD ["sh"]' - busybox:latest <"$BENCH_DIR/busybox.tar" >/dev/null
+	if [ "$proxy" = true ]; then
+		read -r d_bridge d_none <<<"$(medians_ms "env DOCKER_HOST=unix://$DOCKER_SOCK DOCKER_CONFIG=$BENCH_DIR/docker-config /usr/bin/docker run --rm busybox true" "env DOCKER_HOST=unix://$DOCKER_SOCK DOCKER_CONFIG=$BENCH_DIR/docker-config /usr/bin/docker run --rm --network none busybox true")"
+	fi
 	dockercli run -d --name web -p 127.0.0.1:18181:80 busybox sh -c "$serve_cmd" >/dev/null
 	local dip
 	dip=$(dockercli inspect -f '{{.NetworkSettings.IPAddress}}' web)
@@ -54,9 +60,6 @@ docker_net() {
 	read -r d_direct d_direct_lat <<<"$(wrk_run "http://$dip/f")"
 	read -r d_port d_port_lat <<<"$(wrk_run "http://127.0.0.1:18181/f")"
 	dockercli rm -f web >/dev/null
-	if [ "$proxy" = true ]; then
-		read -r d_bridge d_none <<<"$(medians_ms "env DOCKER_HOST=unix://$DOCKER_SOCK DOCKER_CONFIG=$BENCH_DIR/docker-config /usr/bin/docker run --rm busybox true" "env DOCKER_HOST=unix://$DOCKER_SOCK DOCKER_CONFIG=$BENCH_DIR/docker-config /usr/bin/docker run --rm --network none busybox true")"
-	fi
 	kill "$pid"; wait "$pid" 2>/dev/null || true
 	echo "$d_direct $d_direct_lat $d_port $d_port_lat ${d_bridge:-} ${d_none:-}"
 }
