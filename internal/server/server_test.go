@@ -21,7 +21,7 @@ func newTestServer(t *testing.T) *httptest.Server {
 	t.Helper()
 	testutil.RequiresRoot(t)
 	dir := t.TempDir()
-	d, err := daemon.New(context.Background(), daemon.Config{DataRoot: dir + "/data", ExecRoot: dir + "/exec", ShimPath: "/nonexistent/berth-shim"})
+	d, err := daemon.New(context.Background(), daemon.Config{DataRoot: dir + "/data", ExecRoot: dir + "/exec", ShimPath: "/nonexistent/berth-shim", Bridge: "none"})
 	if err != nil {
 		t.Fatal(err)
 	}
