@@ -1,12 +1,15 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -199,4 +202,127 @@ func TestNetworkingSurvivesRestart(t *testing.T) {
 	if !lookup(short) {
 		t.Fatalf("short ID %s does not resolve", short)
 	}
+}
+
+// TestPublishAllAndRandomPorts: -P publishes the image's EXPOSE list and -p CONTAINER picks a free host port.
+func TestPublishAllAndRandomPorts(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox(t)
+	d.berth(t, "run", "--name", "mk", "busybox", "true")
+	d.berth(t, "commit", "-c", "EXPOSE 80", "-c", "EXPOSE 53/udp", "mk", "exposed")
+	d.berth(t, "run", "-d", "--name", "all", "-P", "exposed", "sleep", "1000")
+	out := d.docker(t, "port", "all")
+	if !strings.Contains(out, "80/tcp -> 0.0.0.0:") || !strings.Contains(out, "53/udp -> 0.0.0.0:") {
+		t.Fatalf("-P: %q", out)
+	}
+	d.berth(t, "run", "-d", "--name", "rnd", "-p", "8080", "busybox", "sh", "-c", "echo hi > /tmp/index.html; httpd -f -p 8080 -h /tmp")
+	hostPort := strings.TrimSpace(d.berth(t, "inspect", "-f", `{{(index (index .NetworkSettings.Ports "8080/tcp") 0).HostPort}}`, "rnd"))
+	var got string
+	waitFor(t, 10*time.Second, "the random port to answer", func() bool {
+		resp, err := http.Get("http://127.0.0.1:" + hostPort + "/index.html")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		got = string(b)
+		return true
+	})
+	if got != "hi\n" {
+		t.Fatalf("random host port %s served %q", hostPort, got)
+	}
+}
+
+// TestCoexistWithDockerd: with a real dockerd on its default bridge (it sets the FORWARD policy to DROP),
+// Berth's containers still reach each other and its published ports, and docker's containers keep working.
+// The host's iptables and nftables state is restored afterwards and docker0 removed.
+func TestCoexistWithDockerd(t *testing.T) {
+	requireRoot(t)
+	dockerd, err := exec.LookPath("dockerd")
+	if err != nil {
+		t.Fatal("dockerd is not installed (scripts/test.sh installs docker.io)")
+	}
+	saved, err := exec.Command("iptables-save").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tablesBefore, _ := exec.Command("nft", "list", "tables").Output()
+	_, docker0Before := os.Stat("/sys/class/net/docker0")
+	d := startDaemon(t)
+	d.importBusybox(t)
+
+	root := filepath.Join(d.Root, "dockerd")
+	sock := filepath.Join(d.Root, "docker.sock")
+	os.WriteFile(filepath.Join(d.Root, "dockerd.json"), []byte("{}"), 0o644)
+	cmd := exec.Command(dockerd, "--data-root", root+"/data", "--exec-root", root+"/exec", "-H", "unix://"+sock,
+		"--pidfile", root+"/docker.pid", "--config-file", filepath.Join(d.Root, "dockerd.json"))
+	logf, _ := os.Create(filepath.Join(d.Root, "dockerd.log"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+		logf.Close()
+		restore := exec.Command("iptables-restore")
+		restore.Stdin = bytes.NewReader(saved)
+		restore.Run()
+		after, _ := exec.Command("nft", "list", "tables").Output()
+		for _, line := range strings.Split(strings.TrimSpace(string(after)), "\n") {
+			if f := strings.Fields(line); len(f) == 3 && !strings.Contains(string(tablesBefore), line) {
+				exec.Command("nft", "delete", "table", f[1], f[2]).Run()
+			}
+		}
+		if docker0Before != nil {
+			exec.Command("ip", "link", "del", "docker0").Run()
+		}
+	})
+	real := func(args ...string) result {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		return run(ctx, nil, []string{"DOCKER_HOST=unix://" + sock, "DOCKER_CONFIG=" + filepath.Join(d.Root, "docker-config")}, dockerCLI, args...)
+	}
+	waitFor(t, 60*time.Second, "dockerd to answer", func() bool { return real("version").Code == 0 })
+	// dockerd sets the FORWARD policy to DROP only when it turns ip_forward on itself; on a host where it was on
+	// already (Berth's networks turn it on), set the policy dockerd would have set. Cleanup restores it.
+	if out, _ := exec.Command("iptables", "-S", "FORWARD").Output(); !strings.Contains(string(out), "-P FORWARD DROP") {
+		if err := exec.Command("iptables", "-P", "FORWARD", "DROP").Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.berth(t, "network", "create", "coexist")
+	d.berth(t, "run", "-d", "--name", "svc", "--network", "coexist", "-p", "127.0.0.1:18095:80", "busybox", "sh", "-c",
+		"echo hello-svc > /tmp/index.html; httpd -f -p 80 -h /tmp")
+	r := d.berthR(nil, "run", "--rm", "--network", "coexist", "busybox", "sh", "-c",
+		"printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 3 svc 80 | tail -1")
+	if strings.TrimSpace(r.Stdout) != "hello-svc" {
+		t.Fatalf("berth containers cannot talk under dockerd's FORWARD DROP: %s", r)
+	}
+	var body string
+	waitFor(t, 10*time.Second, "berth's published port", func() bool {
+		resp, err := http.Get("http://127.0.0.1:18095/index.html")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return true
+	})
+	if body != "hello-svc\n" {
+		t.Fatalf("published port under dockerd: %q", body)
+	}
+	if r := real("run", "--rm", "--network", "none", "busybox", "true"); r.Code != 0 && !strings.Contains(r.Stderr, "Unable to find image") {
+		t.Logf("docker run: %s", r)
+	}
+	d.berth(t, "rm", "-f", "svc")
+	d.berth(t, "network", "rm", "coexist")
 }
