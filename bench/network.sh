@@ -10,7 +10,12 @@ RUNS=${RUNS:-20}
 bench_install
 command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null; }
 busybox_tar
+# The server image: one static Go binary, built here.
+mkdir -p "$BENCH_DIR/httpserve"
+(cd "$REPO" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$BENCH_DIR/httpserve/httpserve" ./bench/internal/httpserve)
+tar -C "$BENCH_DIR/httpserve" -cf "$BENCH_DIR/httpserve.tar" httpserve
 start_berth
+berth import -c 'CMD ["/httpserve"]' - httpserve:latest <"$BENCH_DIR/httpserve.tar" >/dev/null
 
 # wrk_rps URL: requests/s and mean latency (ms) over DURATION with 2 threads, 32 connections.
 wrk_run() {
@@ -19,14 +24,13 @@ wrk_run() {
 		/^    Latency/ {lat=$2}
 		END {print rps, lat}'
 }
-serve_cmd='dd if=/dev/zero of=/tmp/f bs=1k count=16 2>/dev/null; httpd -f -p 80 -h /tmp'
 
 # Start cost first: the connections wrk makes fill the conntrack table, which every namespace teardown then
 # walks, and that would be charged to whatever runs next.
 read -r b_bridge b_none <<<"$(medians_ms "$BIN/berth -H unix://$BERTH_SOCK run --rm busybox true" "$BIN/berth -H unix://$BERTH_SOCK run --rm --network none busybox true")"
 
 # Berth: published port vs the container's address.
-berth run -d --name web -p 127.0.0.1:18180:80 busybox sh -c "$serve_cmd" >/dev/null
+berth run -d --name web -p 127.0.0.1:18180:80 httpserve >/dev/null
 ip=$(berth inspect -f '{{.NetworkSettings.Networks.bridge.IPAddress}}' web)
 sleep 0.5
 read -r b_direct b_direct_lat <<<"$(wrk_run "http://$ip/f")"
@@ -53,7 +57,8 @@ docker_net() {
 	if [ "$proxy" = true ]; then
 		read -r d_bridge d_none <<<"$(medians_ms "env DOCKER_HOST=unix://$DOCKER_SOCK DOCKER_CONFIG=$BENCH_DIR/docker-config /usr/bin/docker run --rm busybox true" "env DOCKER_HOST=unix://$DOCKER_SOCK DOCKER_CONFIG=$BENCH_DIR/docker-config /usr/bin/docker run --rm --network none busybox true")"
 	fi
-	dockercli run -d --name web -p 127.0.0.1:18181:80 busybox sh -c "$serve_cmd" >/dev/null
+	dockercli image inspect httpserve >/dev/null 2>&1 || dockercli import -c 'CMD ["/httpserve"]' - httpserve:latest <"$BENCH_DIR/httpserve.tar" >/dev/null
+	dockercli run -d --name web -p 127.0.0.1:18181:80 httpserve >/dev/null
 	local dip
 	dip=$(dockercli inspect -f '{{.NetworkSettings.IPAddress}}' web)
 	sleep 0.5
@@ -73,7 +78,7 @@ done
 ip link del docker0 2>/dev/null || true
 
 ratio3() { python3 -c "import sys; print('%.2f' % (float(sys.argv[1])/float(sys.argv[2])))" "$1" "$2"; }
-printf '%-34s %12s %10s %12s %10s %8s\n' "HTTP 16 KiB, wrk -t2 -c32" "direct req/s" "latency" "port req/s" "latency" "ratio"
+printf '%-34s %12s %10s %12s %10s %8s\n' "HTTP 16 KiB keep-alive, wrk -t2 -c32" "direct req/s" "latency" "port req/s" "latency" "ratio"
 printf '%-34s %12s %10s %12s %10s %8s\n' "berth" "$b_direct" "$b_direct_lat" "$b_port" "$b_port_lat" "$(ratio3 "$b_port" "$b_direct")"
 printf '%-34s %12s %10s %12s %10s %8s\n' "docker 20.10, userland proxy" "$dp_direct" "$dp_direct_lat" "$dp_port" "$dp_port_lat" "$(ratio3 "$dp_port" "$dp_direct")"
 printf '%-34s %12s %10s %12s %10s %8s\n' "docker 20.10, no userland proxy" "$dn_direct" "$dn_direct_lat" "$dn_port" "$dn_port_lat" "$(ratio3 "$dn_port" "$dn_direct")"
