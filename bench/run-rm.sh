@@ -10,8 +10,8 @@ start_docker
 start_podman
 crun_bundle
 
-berth_runc=$(median_ms "$BIN/berth -H unix://$BERTH_SOCK run --rm busybox true")
-berth_crun=$(median_ms "$BIN/berth -H unix://$BERTH_SOCK run --rm --runtime crun busybox true")
+berth_runc=$(median_ms "$BIN/berth -H unix://$BERTH_SOCK run --rm --network none busybox true")
+berth_crun=$(median_ms "$BIN/berth -H unix://$BERTH_SOCK run --rm --network none --runtime crun busybox true")
 docker_none=$(median_ms "env DOCKER_HOST=unix://$DOCKER_SOCK DOCKER_CONFIG=$BENCH_DIR/docker-config /usr/bin/docker run --rm --network none busybox true")
 podman=$(in_crun_ns bash -c "$(declare -f median_ms podman_cli); BENCH_DIR=$BENCH_DIR RUNS=${RUNS:-30}; median_ms \"env CONTAINERS_CONF=$BENCH_DIR/containers.conf podman --root $BENCH_DIR/podman --runroot $BENCH_DIR/podman-run --runtime crun --cgroup-manager cgroupfs --events-backend none run --rm --network none busybox true\"")
 crun=$(in_crun_ns bash -c "$(declare -f median_ms); BENCH_DIR=$BENCH_DIR RUNS=${RUNS:-30}; cd $BENCH_DIR/bundle; median_ms 'crun --root $BENCH_DIR/crun-state run bench-crun'")
@@ -19,8 +19,8 @@ runc=$(cd "$BENCH_DIR/bundle" && median_ms "runc --root $BENCH_DIR/runc-state ru
 chroot_ms=$(median_ms "unshare --fork --pid --mount --uts --ipc --net chroot $BENCH_DIR/rootfs /bin/true")
 
 printf '%-44s %10s\n' "run --rm busybox true (median)" "ms"
-printf '%-44s %10s\n' "berth (runc)" "$berth_runc"
-printf '%-44s %10s\n' "berth (crun)" "$berth_crun"
+printf '%-44s %10s\n' "berth (runc) --network none" "$berth_runc"
+printf '%-44s %10s\n' "berth (crun) --network none" "$berth_crun"
 printf '%-44s %10s\n' "docker 20.10 --network none" "$docker_none"
 printf '%-44s %10s\n' "podman + crun --network none" "$podman"
 printf '%-44s %10s\n' "plain crun run of a bundle" "$crun"

@@ -107,7 +107,7 @@ func (d *Daemon) setupNetwork(ctx context.Context, c *Container) (string, error)
 			return "", err
 		}
 	}
-	if err := d.networks.ServeDNS(ctx, c.ID, ns, hostResolvers()); err != nil {
+	if err := d.networks.ServeDNS(ctx, c.ID, ns, upstreamResolvers(c)); err != nil {
 		d.teardownNetwork(context.WithoutCancel(ctx), c)
 		return "", err
 	}
@@ -145,6 +145,18 @@ func (c *Container) waitNetworkTeardown() {
 		<-c.netDone
 		c.netDone = nil
 	}
+}
+
+// upstreamResolvers are where a container's embedded DNS forwards: its --dns servers, or the host's.
+func upstreamResolvers(c *Container) []string {
+	if len(c.HostConfig.DNS) > 0 {
+		var out []string
+		for _, a := range c.HostConfig.DNS {
+			out = append(out, a.String())
+		}
+		return out
+	}
+	return hostResolvers()
 }
 
 // hostResolvers are the nameservers of the host's resolv.conf, for the embedded DNS to forward to.
@@ -190,7 +202,18 @@ func (d *Daemon) containerResolvConf(c *Container) []byte {
 		}
 	}
 	var b strings.Builder
+	if len(c.HostConfig.DNS) > 0 {
+		servers = nil
+		for _, a := range c.HostConfig.DNS {
+			servers = append(servers, a.String())
+		}
+	}
+	if len(c.HostConfig.DNSSearch) > 0 {
+		search = c.HostConfig.DNSSearch
+	}
+	opts = append(opts, c.HostConfig.DNSOptions...)
 	if user {
+		// The embedded DNS answers and forwards to the host's (or --dns) resolvers.
 		b.WriteString("nameserver 127.0.0.11\n")
 		opts = append(opts, "ndots:0")
 	} else {
@@ -295,7 +318,7 @@ func (d *Daemon) NetworkConnect(ctx context.Context, netRef, ref string, cfg *ne
 		if _, err := d.networks.Attach(ctx, c.ID, strings.TrimPrefix(c.Name, "/"), ns, n.Name, cfg, len(containerNetworks(c))); err != nil {
 			return err
 		}
-		d.networks.ServeDNS(ctx, c.ID, ns, hostResolvers())
+		d.networks.ServeDNS(ctx, c.ID, ns, upstreamResolvers(c))
 	}
 	if c.EndpointsConfig == nil {
 		c.EndpointsConfig = map[string]*network.EndpointSettings{}

@@ -211,7 +211,7 @@ func (d *Daemon) reattach(ctx context.Context, c *Container) bool {
 		if usesBridge(c.HostConfig) {
 			// The embedded DNS lived in the old daemon: serve the container's names again.
 			d.networks.Restore(c.ID)
-			if err := d.networks.ServeDNS(ctx, c.ID, d.networks.SandboxPath(c.ID), hostResolvers()); err != nil {
+			if err := d.networks.ServeDNS(ctx, c.ID, d.networks.SandboxPath(c.ID), upstreamResolvers(c)); err != nil {
 				slog.WarnContext(ctx, "restarting embedded DNS", "container", c.ID, "error", err)
 			}
 		}
@@ -391,9 +391,9 @@ func (d *Daemon) writeHostFiles(c *Container) error {
 	}
 	resolv, _ := os.ReadFile("/etc/resolv.conf")
 	if usesBridge(c.HostConfig) {
+		// --dns, --dns-search and --dns-option are folded in there.
 		resolv = d.containerResolvConf(c)
-	}
-	if len(c.HostConfig.DNS) > 0 || len(c.HostConfig.DNSSearch) > 0 || len(c.HostConfig.DNSOptions) > 0 {
+	} else if len(c.HostConfig.DNS) > 0 || len(c.HostConfig.DNSSearch) > 0 || len(c.HostConfig.DNSOptions) > 0 {
 		var b strings.Builder
 		for _, ns := range c.HostConfig.DNS {
 			fmt.Fprintf(&b, "nameserver %s\n", ns)

@@ -326,3 +326,24 @@ func TestCoexistWithDockerd(t *testing.T) {
 	d.berth(t, "rm", "-f", "svc")
 	d.berth(t, "network", "rm", "coexist")
 }
+
+// TestDNSOptions: --dns on the default bridge is written to resolv.conf; on a user network the container asks
+// 127.0.0.11, which forwards to its --dns servers.
+func TestDNSOptions(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox(t)
+	out := d.berth(t, "run", "--rm", "--dns", "192.0.2.53", "--dns-search", "example.test", "busybox", "cat", "/etc/resolv.conf")
+	if !strings.Contains(out, "nameserver 192.0.2.53") || !strings.Contains(out, "search example.test") {
+		t.Fatalf("default bridge --dns: %q", out)
+	}
+	d.berth(t, "network", "create", "dnsnet")
+	out = d.berth(t, "run", "--rm", "--network", "dnsnet", "--dns", "192.0.2.53", "busybox", "cat", "/etc/resolv.conf")
+	if !strings.Contains(out, "nameserver 127.0.0.11") || strings.Contains(out, "192.0.2.53") {
+		t.Fatalf("user network resolv.conf: %q", out)
+	}
+	out = d.berth(t, "run", "--rm", "--add-host", "db.local:10.1.2.3", "-h", "box", "busybox", "sh", "-c", "cat /etc/hosts; hostname")
+	if !strings.Contains(out, "10.1.2.3\tdb.local") || !strings.HasSuffix(out, "box\n") || !strings.Contains(out, "\tbox\n") {
+		t.Fatalf("/etc/hosts and hostname: %q", out)
+	}
+	d.berth(t, "network", "rm", "dnsnet")
+}
