@@ -13,7 +13,6 @@ import (
 	"sync"
 
 	"github.com/containerd/errdefs"
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 
 	"github.com/berth/berth/internal/shim"
@@ -306,5 +305,3 @@ func (d *Daemon) Resize(ctx context.Context, ref string, h, w uint16) error {
 	d.containerEvent(c, events.ActionResize, map[string]string{"height": fmt.Sprint(h), "width": fmt.Sprint(w)})
 	return nil
 }
-
-var _ = container.StateRunning

@@ -5,7 +5,6 @@ package daemon
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -386,19 +385,6 @@ func (d *Daemon) restore(ctx context.Context) error {
 	return nil
 }
 
-// containersUsingImage reports a container that uses image id, for image deletion conflicts.
-func (d *Daemon) containersUsingImage(id string) (string, bool, bool) {
-	for _, c := range d.containers.list() {
-		c.mu.Lock()
-		img, running := c.ImageID, c.running()
-		c.mu.Unlock()
-		if img == id {
-			return c.ID, true, running
-		}
-	}
-	return "", false, false
-}
-
 // containersUsingVolume lists the containers that mount volume name.
 func (d *Daemon) containersUsingVolume(name string) []string {
 	var ids []string
@@ -416,11 +402,7 @@ func (d *Daemon) containersUsingVolume(name string) []string {
 	return ids
 }
 
-var errNotRunning = errors.New("not running")
-
 // platformOS is the OS reported everywhere.
 const platformOS = "linux"
 
 var platformArch = goruntime.GOARCH
-
-var _ = time.Second

@@ -3,7 +3,6 @@ package daemon
 import (
 	"bytes"
 	"errors"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -260,5 +259,3 @@ func TestContainerStoreLookup(t *testing.T) {
 		t.Fatalf("conflict: %v", err)
 	}
 }
-
-var _ = io.EOF

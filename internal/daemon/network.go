@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -378,8 +377,6 @@ func networkExists(d *Daemon, name string) error {
 	}
 	return nil
 }
-
-var _ = os.Getpid
 
 func parseMAC(s string) (network.HardwareAddr, error) {
 	var m network.HardwareAddr

@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -469,5 +468,3 @@ func copyIntoEmptyVolume(rootfs, dst, volDir string) error {
 	}
 	return volume.CopyImageData(src, volDir)
 }
-
-var errStopped = errors.New("stopped")
