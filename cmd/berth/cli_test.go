@@ -504,6 +504,9 @@ func TestPruneConfirmation(t *testing.T) {
 	d.handle("POST /containers/prune", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, container.PruneReport{ContainersDeleted: []string{"abc"}, SpaceReclaimed: 2048})
 	})
+	d.handle("POST /networks/prune", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, map[string][]string{"NetworksDeleted": {"oldnet"}})
+	})
 	d.handle("POST /images/prune", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("filters") != `{"dangling":["true"]}` {
 			t.Errorf("image prune filters %q", r.URL.Query().Get("filters"))
@@ -511,12 +514,12 @@ func TestPruneConfirmation(t *testing.T) {
 		writeJSON(w, 200, image.PruneReport{})
 	})
 	out, _, code := runBerth(t, d, "n\n", "system", "prune")
-	wantPrompt := "WARNING! This will remove:\n  - all stopped containers\n  - all dangling images\n\nAre you sure you want to continue? [y/N] "
+	wantPrompt := "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n  - all dangling images\n\nAre you sure you want to continue? [y/N] "
 	if code != 0 || out != wantPrompt || d.called("POST /containers/prune") {
 		t.Errorf("declined: exit %d out %q", code, out)
 	}
 	out, _, code = runBerth(t, d, "y\n", "system", "prune")
-	if code != 0 || out != wantPrompt+"Deleted Containers:\nabc\n\nTotal reclaimed space: 2.048kB\n" {
+	if code != 0 || out != wantPrompt+"Deleted Containers:\nabc\n\nDeleted Networks:\noldnet\n\nTotal reclaimed space: 2.048kB\n" {
 		t.Errorf("confirmed: exit %d out %q", code, out)
 	}
 	out, _, _ = runBerth(t, d, "", "container", "prune", "-f")

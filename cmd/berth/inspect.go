@@ -16,9 +16,10 @@ const (
 	typeContainer = "container"
 	typeImage     = "image"
 	typeVolume    = "volume"
+	typeNetwork   = "network"
 )
 
-var inspectTypes = []string{typeContainer, typeImage, typeVolume}
+var inspectTypes = []string{typeContainer, typeImage, typeNetwork, typeVolume}
 
 type inspectOptions struct {
 	format     string
@@ -37,7 +38,7 @@ func newInspectCommand(c *cli) *cobra.Command {
 				return fmt.Errorf(`type is empty: must be one of "%s"`, strings.Join(inspectTypes, `", "`))
 			}
 			switch opts.objectType {
-			case "", typeContainer, typeImage, typeVolume:
+			case "", typeContainer, typeImage, typeVolume, typeNetwork:
 			default:
 				return fmt.Errorf(`unknown type: %q: must be one of "%s"`, opts.objectType, strings.Join(inspectTypes, `", "`))
 			}
@@ -107,6 +108,7 @@ func (c *cli) inspectAny(ctx context.Context, opts inspectOptions) formatter.Ins
 	}{
 		{typeContainer, c.inspectContainer(ctx, opts.size)},
 		{typeImage, c.inspectImage(ctx)},
+		{typeNetwork, c.inspectNetwork(ctx)},
 		{typeVolume, c.inspectVolume(ctx)},
 	}
 	return func(ref string) (any, []byte, error) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -49,4 +50,24 @@ func newNetworkPruneCommand(c *cli) *cobra.Command {
 	flags.BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")
 	flags.Var(filter, "filter", `Provide filter values (e.g. "until=<timestamp>")`)
 	return cmd
+}
+
+// pruneNetworks removes unused user-defined networks and describes what went (no space is reclaimed).
+func (c *cli) pruneNetworks(ctx context.Context, filter *filterOpt) (uint64, string, error) {
+	apiClient, err := c.Client()
+	if err != nil {
+		return 0, "", err
+	}
+	report, err := apiClient.NetworksPrune(ctx, filter.Value())
+	if err != nil {
+		return 0, "", err
+	}
+	var sb strings.Builder
+	if len(report.NetworksDeleted) > 0 {
+		sb.WriteString("Deleted Networks:\n")
+		for _, n := range report.NetworksDeleted {
+			sb.WriteString(n + "\n")
+		}
+	}
+	return 0, sb.String(), nil
 }

@@ -53,6 +53,9 @@ func newSystemPruneCommand(c *cli) *cobra.Command {
 			if err := report(c.pruneContainers(ctx, filter)); err != nil {
 				return err
 			}
+			if err := report(c.pruneNetworks(ctx, filter)); err != nil {
+				return err
+			}
 			if volumes {
 				if err := report(c.pruneVolumes(ctx, false, filter)); err != nil {
 					return err
@@ -75,7 +78,7 @@ func newSystemPruneCommand(c *cli) *cobra.Command {
 
 // systemPruneWarning is docker's confirmation text for what Berth prunes.
 func systemPruneWarning(all, volumes bool, filter *filterOpt) string {
-	warnings := []string{"all stopped containers"}
+	warnings := []string{"all stopped containers", "all networks not used by at least one container"}
 	if volumes {
 		warnings = append(warnings, "all anonymous volumes not used by at least one container")
 	}
