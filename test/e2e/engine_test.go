@@ -2,17 +2,14 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -712,35 +709,7 @@ func TestDockerInterop(t *testing.T) {
 	d := startDaemon(t)
 	d.importBusybox(t)
 
-	root := filepath.Join(d.Root, "dockerd")
-	sock := filepath.Join(d.Root, "docker.sock")
-	os.WriteFile(filepath.Join(d.Root, "dockerd.json"), []byte("{}"), 0o644)
-	cmd := exec.Command(dockerd, "--data-root", root+"/data", "--exec-root", root+"/exec", "-H", "unix://"+sock,
-		"--pidfile", root+"/docker.pid", "--bridge", "none", "--iptables=false", "--ip6tables=false", "--ip-forward=false",
-		"--ip-masq=false", "--config-file", filepath.Join(d.Root, "dockerd.json"))
-	logf, _ := os.Create(filepath.Join(d.Root, "dockerd.log"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-		logf.Close()
-	})
-	real := func(stdin io.Reader, args ...string) result {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		return run(ctx, stdin, []string{"DOCKER_HOST=unix://" + sock, "DOCKER_CONFIG=" + filepath.Join(d.Root, "docker-config")}, dockerCLI, args...)
-	}
-	waitFor(t, 60*time.Second, "dockerd to answer", func() bool { return real(nil, "version").Code == 0 })
+	real := startDockerd(t, d, dockerd, "--bridge", "none", "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false")
 
 	if r := real(bytes.NewReader(busyboxTar(t)), "import", "-c", `CMD ["sh"]`, "-", "from-docker:1"); r.Code != 0 {
 		t.Fatalf("docker import: %s", r)

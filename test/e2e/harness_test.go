@@ -356,3 +356,39 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	}
 	t.Fatalf("timed out waiting for %s", what)
 }
+
+// startDockerd runs a real dockerd (Debian's docker.io) with private roots beside the test's berth daemon, stops
+// it at the end of the test, and returns a function running the docker CLI against it.
+func startDockerd(t *testing.T, d *Daemon, dockerd string, extra ...string) func(stdin io.Reader, args ...string) result {
+	t.Helper()
+	root := filepath.Join(d.Root, "dockerd")
+	sock := filepath.Join(d.Root, "docker.sock")
+	os.WriteFile(filepath.Join(d.Root, "dockerd.json"), []byte("{}"), 0o644)
+	args := append([]string{"--data-root", root + "/data", "--exec-root", root + "/exec", "-H", "unix://" + sock,
+		"--pidfile", root + "/docker.pid", "--config-file", filepath.Join(d.Root, "dockerd.json")}, extra...)
+	cmd := exec.Command(dockerd, args...)
+	logf, _ := os.Create(filepath.Join(d.Root, "dockerd.log"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+		logf.Close()
+	})
+	real := func(stdin io.Reader, args ...string) result {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		return run(ctx, stdin, []string{"DOCKER_HOST=unix://" + sock, "DOCKER_CONFIG=" + filepath.Join(d.Root, "docker-config")}, dockerCLI, args...)
+	}
+	waitFor(t, 60*time.Second, "dockerd to answer", func() bool { return real(nil, "version").Code == 0 })
+	return real
+}

@@ -2,14 +2,12 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -251,27 +249,7 @@ func TestCoexistWithDockerd(t *testing.T) {
 	d := startDaemon(t)
 	d.importBusybox(t)
 
-	root := filepath.Join(d.Root, "dockerd")
-	sock := filepath.Join(d.Root, "docker.sock")
-	os.WriteFile(filepath.Join(d.Root, "dockerd.json"), []byte("{}"), 0o644)
-	cmd := exec.Command(dockerd, "--data-root", root+"/data", "--exec-root", root+"/exec", "-H", "unix://"+sock,
-		"--pidfile", root+"/docker.pid", "--config-file", filepath.Join(d.Root, "dockerd.json"))
-	logf, _ := os.Create(filepath.Join(d.Root, "dockerd.log"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-		logf.Close()
 		restore := exec.Command("iptables-restore")
 		restore.Stdin = bytes.NewReader(saved)
 		restore.Run()
@@ -285,12 +263,8 @@ func TestCoexistWithDockerd(t *testing.T) {
 			exec.Command("ip", "link", "del", "docker0").Run()
 		}
 	})
-	real := func(args ...string) result {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		return run(ctx, nil, []string{"DOCKER_HOST=unix://" + sock, "DOCKER_CONFIG=" + filepath.Join(d.Root, "docker-config")}, dockerCLI, args...)
-	}
-	waitFor(t, 60*time.Second, "dockerd to answer", func() bool { return real("version").Code == 0 })
+	dockerCmd := startDockerd(t, d, dockerd)
+	real := func(args ...string) result { return dockerCmd(nil, args...) }
 	// dockerd sets the FORWARD policy to DROP only when it turns ip_forward on itself; on a host where it was on
 	// already (Berth's networks turn it on), set the policy dockerd would have set. Cleanup restores it.
 	if out, _ := exec.Command("iptables", "-S", "FORWARD").Output(); !strings.Contains(string(out), "-P FORWARD DROP") {
