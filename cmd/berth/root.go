@@ -84,6 +84,7 @@ func newRootCommand(c *cli) *cobra.Command {
 		newUnpauseCommand(c),
 		newUpdateCommand(c),
 		newWaitCommand(c),
+		newRegistryCommand(c),
 	)
 	if daemonCmd != nil {
 		if d := daemonCmd(); d != nil {

@@ -2,14 +2,18 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -773,5 +777,43 @@ func TestNothingLeftBehind(t *testing.T) {
 	}
 	if out, _ := exec.Command("pgrep", "-f", "berth-shim "+d.ExecRoot).Output(); len(out) > 0 {
 		t.Fatalf("shims left running: %s", out)
+	}
+}
+
+// TestRegistryServe: `berth registry serve` answers the distribution API: a blob pushed in one POST comes back.
+func TestRegistryServe(t *testing.T) {
+	requireRoot(t)
+	root := t.TempDir()
+	cmd := exec.Command(filepath.Join(binDir, "berth"), "registry", "serve", "--addr", "127.0.0.1:15099", "--root", root)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	waitFor(t, 10*time.Second, "the registry", func() bool {
+		resp, err := http.Get("http://127.0.0.1:15099/v2/")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200 && resp.Header.Get("Docker-Distribution-API-Version") == "registry/2.0"
+	})
+	blob := []byte("hello registry")
+	dgst := fmt.Sprintf("sha256:%x", sha256.Sum256(blob))
+	resp, err := http.Post("http://127.0.0.1:15099/v2/demo/app/blobs/uploads/?digest="+dgst, "application/octet-stream", bytes.NewReader(blob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("monolithic upload: %s", resp.Status)
+	}
+	resp, err = http.Get("http://127.0.0.1:15099/v2/demo/app/blobs/" + dgst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(got) != string(blob) || resp.Header.Get("Docker-Content-Digest") != dgst {
+		t.Fatalf("blob read back: %q %s", got, resp.Header.Get("Docker-Content-Digest"))
 	}
 }
