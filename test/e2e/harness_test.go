@@ -40,10 +40,17 @@ func TestMain(m *testing.M) {
 	binDir = dir
 	root := repoRoot()
 	for _, b := range []struct{ out, pkg string }{{"berth", "./cmd/berth"}, {"berth-shim", "./cmd/berth-shim"}} {
-		cmd := exec.Command("go", "build", "-ldflags=-s -w", "-o", filepath.Join(dir, b.out), b.pkg)
+		args := []string{"build", "-ldflags=-s -w", "-o", filepath.Join(dir, b.out)}
+		if os.Getenv("BERTH_E2E_RACE") != "" && b.out == "berth" {
+			// A race-detecting daemon: its reports land in the daemon log, which a failing test prints.
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, b.pkg)...)
 		cmd.Dir = root
 		// The shim is built static, as the setup builds it: that is what keeps its memory small.
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if b.out == "berth-shim" {
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		}
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 		if err := cmd.Run(); err != nil {
 			fmt.Println("e2e: build failed:", err)
@@ -194,8 +201,11 @@ func (d *Daemon) cleanup() {
 		}
 		d.stopDaemon()
 	}
-	if d.t.Failed() {
-		d.t.Logf("daemon log:\n%s", tail(d.log(), 6000))
+	if log := d.log(); strings.Contains(log, "WARNING: DATA RACE") {
+		i := strings.Index(log, "WARNING: DATA RACE")
+		d.t.Errorf("the daemon reported a data race:\n%s", log[i:min(len(log), i+6000)])
+	} else if d.t.Failed() {
+		d.t.Logf("daemon log:\n%s", tail(log, 6000))
 	}
 	d.removeNetworking()
 	unmountUnder(d.Root)
