@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"log/slog"
 	"net"
@@ -20,7 +23,8 @@ func newRegistryCommand(c *cli) *cobra.Command {
 		Use:   "registry",
 		Short: "Run an OCI distribution registry",
 	}
-	var addr, root, cert, key string
+	var addr, root, cert, key, htpasswd, tokenRealm string
+	var publicPull bool
 	serve := &cobra.Command{
 		Use:   "serve [OPTIONS]",
 		Short: "Serve an OCI distribution (v2) registry from a directory",
@@ -32,7 +36,18 @@ func newRegistryCommand(c *cli) *cobra.Command {
 			if err := os.MkdirAll(root, 0o700); err != nil {
 				return err
 			}
-			reg, err := registry.New(root, registry.WithLogger(slog.New(slog.NewTextHandler(c.err, nil))))
+			opts := []registry.Option{registry.WithLogger(slog.New(slog.NewTextHandler(c.err, nil)))}
+			authOpt, err := registryAuthOption(htpasswd, tokenRealm, publicPull)
+			if err != nil {
+				return err
+			}
+			if authOpt != nil {
+				opts = append(opts, authOpt)
+				if cert == "" {
+					slog.Warn("registry authentication without TLS sends credentials in the clear")
+				}
+			}
+			reg, err := registry.New(root, opts...)
 			if err != nil {
 				return err
 			}
@@ -65,6 +80,52 @@ func newRegistryCommand(c *cli) *cobra.Command {
 	f.StringVar(&root, "root", "/var/lib/berth-registry", "Directory holding the registry's blobs and repositories")
 	f.StringVar(&cert, "tls-cert", "", "TLS certificate file (serve HTTPS)")
 	f.StringVar(&key, "tls-key", "", "TLS key file")
+	f.StringVar(&htpasswd, "htpasswd", "", "Require authentication against this htpasswd file (bcrypt entries, htpasswd -B)")
+	f.StringVar(&tokenRealm, "token-realm", "", "Enable token authentication; the URL clients reach this registry's /token at")
+	f.BoolVar(&publicPull, "public-pull", false, "With --token-realm, let anonymous clients pull")
 	cmd.AddCommand(serve)
 	return cmd
+}
+
+// registryService is the token audience and issuer of `berth registry serve`.
+const registryService = "berth-registry"
+
+// registryAuthOption turns the auth flags into a registry option, or nil for
+// an open registry. Token auth signs with a key generated per process, so
+// tokens do not survive a restart; clients simply fetch new ones.
+func registryAuthOption(htpasswd, tokenRealm string, publicPull bool) (registry.Option, error) {
+	if tokenRealm == "" {
+		if publicPull {
+			return nil, errors.New("--public-pull needs --token-realm")
+		}
+		if htpasswd == "" {
+			return nil, nil
+		}
+		return registry.WithHtpasswd(htpasswd), nil
+	}
+	var users *registry.Users
+	if htpasswd != "" {
+		u, err := registry.LoadHtpasswd(htpasswd)
+		if err != nil {
+			return nil, err
+		}
+		users = u
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	return registry.WithTokenAuth(registry.TokenConfig{
+		Realm:   tokenRealm,
+		Service: registryService,
+		Issuer:  registryService,
+		Key:     key,
+		Users:   users,
+		ACL: func(user, _ string) (pull, push bool) {
+			if user == "" {
+				return publicPull, false
+			}
+			return true, true
+		},
+	}), nil
 }

@@ -13,6 +13,8 @@ type apiError struct {
 	code   string
 	msg    string
 	detail any
+	// challenge, if set, is sent as WWW-Authenticate (401 responses).
+	challenge string
 }
 
 func (e *apiError) Error() string { return fmt.Sprintf("%s: %s", e.code, e.msg) }
@@ -26,6 +28,9 @@ func (e *apiError) write(w http.ResponseWriter) {
 	b, _ := json.Marshal(struct {
 		Errors []wireErr `json:"errors"`
 	}{[]wireErr{{Code: e.code, Message: e.msg, Detail: e.detail}}})
+	if e.challenge != "" {
+		w.Header().Set("WWW-Authenticate", e.challenge)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", fmt.Sprint(len(b)))
 	w.WriteHeader(e.status)

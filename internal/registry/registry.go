@@ -35,6 +35,10 @@ type Registry struct {
 	log   *slog.Logger
 	// uploads serialises requests on one upload session (uuid -> *sync.Mutex).
 	uploads sync.Map
+	// auth gates /v2/ when set (WithHtpasswd, WithTokenAuth); tokens serves /token.
+	auth   authorizer
+	tokens http.Handler
+	optErr error // the first error an option met, returned by New
 }
 
 var _ http.Handler = (*Registry)(nil)
@@ -56,6 +60,9 @@ func New(root string, opts ...Option) (*Registry, error) {
 	r := &Registry{store: &store{root: abs}, log: slog.Default()}
 	for _, o := range opts {
 		o(r)
+	}
+	if r.optErr != nil {
+		return nil, r.optErr
 	}
 	return r, nil
 }
@@ -98,6 +105,10 @@ type handlerFunc func(w http.ResponseWriter, req *http.Request, rt route) error
 // ServeHTTP implements http.Handler.
 func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	if r.tokens != nil && req.URL.Path == tokenPath {
+		r.tokens.ServeHTTP(w, req)
+		return
+	}
 	if err := r.serve(w, req); err != nil {
 		var ae *apiError
 		if !errors.As(err, &ae) {
@@ -110,6 +121,9 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Registry) serve(w http.ResponseWriter, req *http.Request) error {
+	if err := r.authorize(req); err != nil {
+		return err
+	}
 	path := req.URL.Path
 	if path == "/v2" || path == "/v2/" {
 		if req.Method != http.MethodGet && req.Method != http.MethodHead {

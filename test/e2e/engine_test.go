@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // TestEngine runs docker's everyday scenario against one daemon, through berth and through the real docker CLI.
@@ -815,5 +816,41 @@ func TestRegistryServe(t *testing.T) {
 	resp.Body.Close()
 	if string(got) != string(blob) || resp.Header.Get("Docker-Content-Digest") != dgst {
 		t.Fatalf("blob read back: %q %s", got, resp.Header.Get("Docker-Content-Digest"))
+	}
+}
+
+// TestRegistryServeAuth: with --htpasswd the registry asks for credentials as docker expects and accepts them.
+func TestRegistryServeAuth(t *testing.T) {
+	requireRoot(t)
+	dir := t.TempDir()
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	htpasswd := filepath.Join(dir, "htpasswd")
+	os.WriteFile(htpasswd, []byte("alice:"+string(hash)+"\n"), 0o600)
+	cmd := exec.Command(filepath.Join(binDir, "berth"), "registry", "serve", "--addr", "127.0.0.1:15098", "--root", filepath.Join(dir, "root"), "--htpasswd", htpasswd)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	var resp *http.Response
+	waitFor(t, 10*time.Second, "the registry", func() bool {
+		resp, err = http.Get("http://127.0.0.1:15098/v2/")
+		return err == nil
+	})
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != `Basic realm="berth-registry"` || !strings.Contains(string(body), `"UNAUTHORIZED"`) {
+		t.Fatalf("unauthenticated: %s %q %s", resp.Status, resp.Header.Get("WWW-Authenticate"), body)
+	}
+	req, _ := http.NewRequest("GET", "http://127.0.0.1:15098/v2/", nil)
+	req.SetBasicAuth("alice", "wrong")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
+		t.Fatalf("wrong password: %v %v", resp, err)
+	}
+	req.SetBasicAuth("alice", "s3cret")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("right password: %v %v", resp, err)
 	}
 }
