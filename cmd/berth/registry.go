@@ -25,6 +25,7 @@ func newRegistryCommand(c *cli) *cobra.Command {
 	}
 	var addr, root, cert, key, htpasswd, tokenRealm string
 	var publicPull bool
+	var gcInterval time.Duration
 	serve := &cobra.Command{
 		Use:   "serve [OPTIONS]",
 		Short: "Serve an OCI distribution (v2) registry from a directory",
@@ -51,12 +52,18 @@ func newRegistryCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if gcInterval < 0 {
+				return errors.New("--gc-interval must not be negative")
+			}
 			l, err := net.Listen("tcp", addr)
 			if err != nil {
 				return err
 			}
 			srv := &http.Server{Handler: reg, ReadHeaderTimeout: 30 * time.Second}
 			ctx := cmd.Context()
+			if gcInterval > 0 {
+				go reg.RunGC(ctx, gcInterval, registry.GCOptions{})
+			}
 			go func() {
 				<-ctx.Done()
 				shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -83,6 +90,7 @@ func newRegistryCommand(c *cli) *cobra.Command {
 	f.StringVar(&htpasswd, "htpasswd", "", "Require authentication against this htpasswd file (bcrypt entries, htpasswd -B)")
 	f.StringVar(&tokenRealm, "token-realm", "", "Enable token authentication; the URL clients reach this registry's /token at")
 	f.BoolVar(&publicPull, "public-pull", false, "With --token-realm, let anonymous clients pull")
+	f.DurationVar(&gcInterval, "gc-interval", 0, "Collect unreferenced blobs this often while serving (0 = never)")
 	cmd.AddCommand(serve)
 	return cmd
 }

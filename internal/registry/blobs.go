@@ -86,10 +86,14 @@ func (r *Registry) startUpload(w http.ResponseWriter, req *http.Request, rt rout
 			if err := validateName(from); err != nil {
 				return err
 			}
-			if _, err := r.store.statBlob(from, d); err == nil {
-				if err := r.store.linkBlob(rt.name, d); err != nil {
-					return err
-				}
+			release := r.holdWrites()
+			_, err := r.store.statBlob(from, d)
+			if err == nil {
+				err = r.store.linkBlob(rt.name, d)
+				r.touchBlobs(d)
+			}
+			release()
+			if err == nil {
 				r.log.InfoContext(req.Context(), "blob mounted", "repository", rt.name, "from", from, "digest", d)
 				blobCreated(w, rt.name, d)
 				return nil
@@ -127,7 +131,12 @@ func (r *Registry) startUpload(w http.ResponseWriter, req *http.Request, rt rout
 }
 
 func (r *Registry) commit(w http.ResponseWriter, req *http.Request, name, id string, d digest.Digest) error {
+	release := r.holdWrites()
 	n, err := r.store.commitUpload(name, id, d)
+	if err == nil {
+		r.touchBlobs(d)
+	}
+	release()
 	switch {
 	case errdefs.IsNotFound(err):
 		return newError("BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", map[string]string{"uuid": id})

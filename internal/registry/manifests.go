@@ -216,10 +216,14 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 	if err != nil {
 		return err
 	}
-	if err := r.checkReferences(rt.name, mt, doc); err != nil {
-		return err
+	release := r.holdWrites()
+	err = r.checkReferences(rt.name, mt, doc)
+	if err == nil {
+		err = r.store.putManifest(rt.name, tag, d, mt, data)
+		r.touchManifest(d)
 	}
-	if err := r.store.putManifest(rt.name, tag, d, mt, data); err != nil {
+	release()
+	if err != nil {
 		return err
 	}
 	r.log.InfoContext(req.Context(), "manifest stored", "repository", rt.name, "reference", rt.ref, "digest", d, "mediaType", mt)

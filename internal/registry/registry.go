@@ -39,6 +39,8 @@ type Registry struct {
 	auth   authorizer
 	tokens http.Handler
 	optErr error // the first error an option met, returned by New
+	// gc coordinates online garbage collection with writes (gc.go).
+	gc gcState
 }
 
 var _ http.Handler = (*Registry)(nil)
