@@ -97,15 +97,7 @@ func (m *Manager) AddNetwork(ctx context.Context, n Network) error {
 			return fmt.Errorf("network %q: icc=false needs br_netfilter: %v: %w", n.Bridge, err, errdefs.ErrUnavailable)
 		}
 	}
-	obs, err := m.nft.observe()
-	if err != nil {
-		return err
-	}
-	c, err := planAddNetwork(obs, n)
-	if err != nil {
-		return err
-	}
-	if err := m.nft.apply(c); err != nil {
+	if _, err := m.applyPlan(ctx, func(obs observation) (change, error) { return planAddNetwork(obs, n) }); err != nil {
 		return err
 	}
 	if m.fwd != nil {
@@ -130,15 +122,8 @@ func (m *Manager) AddNetwork(ctx context.Context, n Network) error {
 func (m *Manager) RemoveNetwork(ctx context.Context, bridge string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	obs, err := m.nft.observe()
+	c, err := m.applyPlan(ctx, func(obs observation) (change, error) { return planRemoveNetwork(obs, bridge), nil })
 	if err != nil {
-		return err
-	}
-	c := planRemoveNetwork(obs, bridge)
-	if err := m.nft.apply(c); err != nil {
 		return err
 	}
 	if m.fwd != nil {
@@ -164,18 +149,7 @@ func (m *Manager) AddPort(ctx context.Context, p Port) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	obs, err := m.nft.observe()
-	if err != nil {
-		return err
-	}
-	c, err := planAddPort(obs, p)
-	if err != nil {
-		return err
-	}
-	if err := m.nft.apply(c); err != nil {
+	if _, err := m.applyPlan(ctx, func(obs observation) (change, error) { return planAddPort(obs, p) }); err != nil {
 		return err
 	}
 	if !p.HostIP.IsValid() || p.HostIP.IsLoopback() {
@@ -194,18 +168,28 @@ func (m *Manager) RemovePort(ctx context.Context, p Port) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	obs, err := m.nft.observe()
-	if err != nil {
-		return err
-	}
-	if err := m.nft.apply(planRemovePort(obs, p)); err != nil {
+	if _, err := m.applyPlan(ctx, func(obs observation) (change, error) { return planRemovePort(obs, p), nil }); err != nil {
 		return err
 	}
 	m.log.DebugContext(ctx, "firewall: port removed", "port", p.String())
 	return nil
+}
+
+// applyPlan reads what Berth owns from the kernel, computes a change from it and applies it in one netlink
+// transaction; the caller holds m.mu.
+func (m *Manager) applyPlan(ctx context.Context, plan func(observation) (change, error)) (change, error) {
+	if err := ctx.Err(); err != nil {
+		return change{}, err
+	}
+	obs, err := m.nft.observe()
+	if err != nil {
+		return change{}, err
+	}
+	c, err := plan(obs)
+	if err != nil {
+		return change{}, err
+	}
+	return c, m.nft.apply(c)
 }
 
 // Reset removes everything the Manager's table name owns: the nftables table and Berth's rules in iptables'
