@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,18 +18,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
-
-func newGCEnv(t *testing.T) (*env, *registry.Registry) {
-	t.Helper()
-	root := t.TempDir()
-	reg, err := registry.New(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(reg)
-	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, root: root}, reg
-}
 
 // later is a clock two hours ahead: everything on disk is past the grace period.
 func later() time.Time { return time.Now().Add(2 * time.Hour) }
@@ -50,7 +37,7 @@ func (e *env) status(method, path string) int {
 }
 
 func TestGCTaggedSurvivesUnreferencedDeleted(t *testing.T) {
-	e, reg := newGCEnv(t)
+	e, reg := newRegistryEnv(t)
 	md := e.pushImage("app", "v1")
 	layer := digest.FromBytes([]byte("layer-appv1"))
 	orphan := []byte("nobody references me")
@@ -82,7 +69,7 @@ func TestGCTaggedSurvivesUnreferencedDeleted(t *testing.T) {
 }
 
 func TestGCGracePeriod(t *testing.T) {
-	e, reg := newGCEnv(t)
+	e, reg := newRegistryEnv(t)
 	cfg, layer := []byte(`{"os":"linux"}`), []byte("layer pushed before its manifest")
 	e.pushBlob("app", cfg)
 	ld := e.pushBlob("app", layer)
@@ -121,7 +108,7 @@ func TestGCGracePeriod(t *testing.T) {
 }
 
 func TestGCDeleteUntagged(t *testing.T) {
-	e, reg := newGCEnv(t)
+	e, reg := newRegistryEnv(t)
 	tagged := e.pushImage("app", "v1")
 	cfg := []byte(`{"architecture":"amd64"}`) // shared with the tagged image
 	excl := []byte("only the untagged manifest uses this")
@@ -191,7 +178,7 @@ func TestGCDeleteUntagged(t *testing.T) {
 }
 
 func TestGCLeavesUploadInProgress(t *testing.T) {
-	e, reg := newGCEnv(t)
+	e, reg := newRegistryEnv(t)
 	data := []byte("a chunked upload that GC interrupts")
 	d := digest.FromBytes(data)
 	r := e.do("POST", "/v2/app/blobs/uploads/", nil, nil)
@@ -267,7 +254,7 @@ func (c raceClient) pushImage(name, tag string, cfg, layer []byte) (digest.Diges
 }
 
 func TestGCRace(t *testing.T) {
-	e, reg := newGCEnv(t)
+	e, reg := newRegistryEnv(t)
 	c := raceClient{c: e.srv.Client(), base: e.srv.URL}
 	const pushers, images = 4, 8
 	type pushed struct {

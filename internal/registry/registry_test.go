@@ -25,6 +25,13 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	e, _ := newRegistryEnv(t)
+	return e
+}
+
+// newRegistryEnv serves a fresh registry over httptest and also returns it, for tests that call it directly.
+func newRegistryEnv(t *testing.T) (*env, *registry.Registry) {
+	t.Helper()
 	root := t.TempDir()
 	reg, err := registry.New(root)
 	if err != nil {
@@ -32,7 +39,7 @@ func newEnv(t *testing.T) *env {
 	}
 	srv := httptest.NewServer(reg)
 	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, root: root}
+	return &env{t: t, srv: srv, root: root}, reg
 }
 
 func (e *env) do(method, path string, body []byte, hdr map[string]string) *http.Response {
