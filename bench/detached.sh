@@ -9,7 +9,7 @@ P=${P:-8}
 ROUNDS=${ROUNDS:-3}
 bench_install
 busybox_tar
-start_berth
+start_berth --bridge none
 start_docker
 start_podman
 

@@ -22,6 +22,15 @@ bench_install() {
 	fi
 }
 
+# BERTH_BRIDGE names the berth daemon's default bridge once a script knows it; clean_berth_network removes that
+# bridge, its firewall table and iptables accepts after the daemon stopped (a daemon keeps them, like docker0).
+BERTH_BRIDGE=
+clean_berth_network() {
+	[ -n "$BERTH_BRIDGE" ] || return 0
+	(cd "$REPO" && go run ./bench/internal/netclean "$BERTH_BRIDGE")
+	BERTH_BRIDGE=
+}
+
 cleanup() {
 	set +e
 	if [ -S "$BERTH_SOCK" ]; then
@@ -38,6 +47,7 @@ cleanup() {
 		for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$pid" 2>/dev/null
 	done
+	clean_berth_network
 	# Unmount whatever the engines left under the bench directory, deepest first.
 	awk -v d="$BENCH_DIR/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
 	rm -rf "$BENCH_DIR"
@@ -67,12 +77,14 @@ busybox_tar() {
 	tar -C "$rootfs" -c . >"$BENCH_DIR/busybox.tar"
 }
 
+# start_berth [DAEMON FLAGS...]: build and start a private berth daemon (run-rm and detached pass --bridge none:
+# they measure --network none, and then the daemon installs nothing on the host).
 start_berth() {
 	mkdir -p "$BIN"
 	(cd "$REPO" && go build -trimpath -ldflags='-s -w' -o "$BIN/berth" ./cmd/berth && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$BIN/berth-shim" ./cmd/berth-shim)
 	echo '{}' >"$BENCH_DIR/berth.json"
 	"$BIN/berth" daemon --data-root "$BENCH_DIR/berth" --exec-root "$BENCH_DIR/berth-exec" -H "unix://$BERTH_SOCK" \
-		--pidfile "$BENCH_DIR/berth.pid" --config-file "$BENCH_DIR/berth.json" >"$BENCH_DIR/berth.log" 2>&1 &
+		--pidfile "$BENCH_DIR/berth.pid" --config-file "$BENCH_DIR/berth.json" "$@" >"$BENCH_DIR/berth.log" 2>&1 &
 	PIDS+=($!)
 	for _ in $(seq 1 100); do berth version >/dev/null 2>&1 && break; sleep 0.1; done
 	berth import -c 'CMD ["sh"]' - busybox:latest <"$BENCH_DIR/busybox.tar" >/dev/null
@@ -106,17 +118,6 @@ crun_bundle() {
 	(cd "$b" && runc spec && sed -i 's/"terminal": true/"terminal": false/; s/"sh"$/"true"/' config.json)
 }
 
-# median_ms CMD...: median wall time in ms over $RUNS runs (after 3 warm-ups), via hyperfine's JSON export.
-median_ms() {
-	local out=$BENCH_DIR/hf.json
-	if ! hyperfine -N -w 3 -r "${RUNS:-30}" --export-json "$out" "$@" >"$BENCH_DIR/hf.log" 2>&1; then
-		echo "benchmark failed: $*" >&2
-		tail -5 "$BENCH_DIR/hf.log" >&2
-		return 1
-	fi
-	python3 -c 'import json,sys; print("%.1f" % (json.load(open(sys.argv[1]))["results"][0]["median"]*1000))' "$out"
-}
-
 # medians_ms CMD1 CMD2...: median wall times in ms of several commands benchmarked in one hyperfine call (so
 # they share the machine's conditions), space-separated in argument order.
 medians_ms() {
@@ -128,5 +129,8 @@ medians_ms() {
 	fi
 	python3 -c 'import json,sys; print(" ".join("%.1f" % (r["median"]*1000) for r in json.load(open(sys.argv[1]))["results"]))' "$out"
 }
+
+# median_ms CMD: the median of one command, as medians_ms measures it.
+median_ms() { medians_ms "$1"; }
 
 ratio() { python3 -c "import sys; print('%.2f' % (float(sys.argv[1])/float(sys.argv[2])))" "$1" "$2"; }

@@ -3,7 +3,8 @@
 # address (wrk against busybox httpd serving a 16 KiB file, on 127.0.0.1), and the time to create+start+remove a
 # container on a bridge network against --network none; Berth and docker (its bridge with the userland proxy,
 # and without) in one run. dockerd's iptables state is saved before and restored after, and docker0 removed.
-# Usage: bench/network.sh as root   (DURATION=5s per wrk run, RUNS=20 for the start timings)
+# Usage: bench/network.sh as root   (DURATION=5s per wrk run, ROUNDS=3 wrk rounds, median reported; RUNS=20 for
+# the start timings)
 source "$(dirname "$0")/lib.sh"
 DURATION=${DURATION:-5s}
 RUNS=${RUNS:-20}
@@ -15,9 +16,21 @@ mkdir -p "$BENCH_DIR/httpserve"
 (cd "$REPO" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$BENCH_DIR/httpserve/httpserve" ./bench/internal/httpserve)
 tar -C "$BENCH_DIR/httpserve" -cf "$BENCH_DIR/httpserve.tar" httpserve
 start_berth
+BERTH_BRIDGE=$(berth network inspect -f '{{index .Options "com.docker.network.bridge.name"}}' bridge)
 berth import -c 'CMD ["/httpserve"]' - httpserve:latest <"$BENCH_DIR/httpserve.tar" >/dev/null
 
-# wrk_rps URL: requests/s and mean latency (ms) over DURATION with 2 threads, 32 connections.
+# wrk_pair DIRECT_URL PORT_URL: ROUNDS interleaved wrk runs of each; prints the median round's requests/s and
+# mean latency for the direct URL, then for the published port (interleaving spreads the VM's noise evenly).
+wrk_pair() {
+	local d=() p=() i
+	for i in $(seq 1 "${ROUNDS:-3}"); do
+		d+=("$(wrk_run "$1")")
+		p+=("$(wrk_run "$2")")
+	done
+	echo "$(printf '%s\n' "${d[@]}" | sort -n | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}') $(printf '%s\n' "${p[@]}" | sort -n | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}')"
+}
+
+# wrk_run URL: requests/s and mean latency (ms) over DURATION with 2 threads, 32 connections.
 wrk_run() {
 	wrk -t2 -c32 -d"$DURATION" --latency "$1" 2>/dev/null | awk '
 		/Requests\/sec/ {rps=$2}
@@ -33,14 +46,12 @@ read -r b_bridge b_none <<<"$(medians_ms "$BIN/berth -H unix://$BERTH_SOCK run -
 berth run -d --name web -p 127.0.0.1:18180:80 httpserve >/dev/null
 ip=$(berth inspect -f '{{.NetworkSettings.Networks.bridge.IPAddress}}' web)
 sleep 0.5
-read -r b_direct b_direct_lat <<<"$(wrk_run "http://$ip/f")"
-read -r b_port b_port_lat <<<"$(wrk_run "http://127.0.0.1:18180/f")"
+read -r b_direct b_direct_lat b_port b_port_lat <<<"$(wrk_pair "http://$ip/f" "http://127.0.0.1:18180/f")"
 berth rm -f web >/dev/null
 # Remove Berth's default bridge and rules before dockerd runs (the bench must leave the host as it found it).
-berth_bridge=$(berth network inspect -f '{{index .Options "com.docker.network.bridge.name"}}' bridge)
 kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true
 PIDS=("${PIDS[@]:1}")
-(cd "$REPO" && go run ./bench/internal/netclean "$berth_bridge")
+clean_berth_network
 
 # docker with its bridge: with and without the userland proxy.
 saved=$BENCH_DIR/iptables.saved
@@ -62,8 +73,7 @@ docker_net() {
 	local dip
 	dip=$(dockercli inspect -f '{{.NetworkSettings.IPAddress}}' web)
 	sleep 0.5
-	read -r d_direct d_direct_lat <<<"$(wrk_run "http://$dip/f")"
-	read -r d_port d_port_lat <<<"$(wrk_run "http://127.0.0.1:18181/f")"
+	read -r d_direct d_direct_lat d_port d_port_lat <<<"$(wrk_pair "http://$dip/f" "http://127.0.0.1:18181/f")"
 	dockercli rm -f web >/dev/null
 	kill "$pid"; wait "$pid" 2>/dev/null || true
 	echo "$d_direct $d_direct_lat $d_port $d_port_lat ${d_bridge:-} ${d_none:-}"

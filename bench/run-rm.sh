@@ -5,7 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 bench_install
 busybox_tar
-start_berth
+start_berth --bridge none
 start_docker
 start_podman
 crun_bundle
@@ -13,8 +13,8 @@ crun_bundle
 berth_runc=$(median_ms "$BIN/berth -H unix://$BERTH_SOCK run --rm --network none busybox true")
 berth_crun=$(median_ms "$BIN/berth -H unix://$BERTH_SOCK run --rm --network none --runtime crun busybox true")
 docker_none=$(median_ms "env DOCKER_HOST=unix://$DOCKER_SOCK DOCKER_CONFIG=$BENCH_DIR/docker-config /usr/bin/docker run --rm --network none busybox true")
-podman=$(in_crun_ns bash -c "$(declare -f median_ms podman_cli); BENCH_DIR=$BENCH_DIR RUNS=${RUNS:-30}; median_ms \"env CONTAINERS_CONF=$BENCH_DIR/containers.conf podman --root $BENCH_DIR/podman --runroot $BENCH_DIR/podman-run --runtime crun --cgroup-manager cgroupfs --events-backend none run --rm --network none busybox true\"")
-crun=$(in_crun_ns bash -c "$(declare -f median_ms); BENCH_DIR=$BENCH_DIR RUNS=${RUNS:-30}; cd $BENCH_DIR/bundle; median_ms 'crun --root $BENCH_DIR/crun-state run bench-crun'")
+podman=$(in_crun_ns bash -c "$(declare -f median_ms medians_ms podman_cli); BENCH_DIR=$BENCH_DIR RUNS=${RUNS:-30}; median_ms \"env CONTAINERS_CONF=$BENCH_DIR/containers.conf podman --root $BENCH_DIR/podman --runroot $BENCH_DIR/podman-run --runtime crun --cgroup-manager cgroupfs --events-backend none run --rm --network none busybox true\"")
+crun=$(in_crun_ns bash -c "$(declare -f median_ms medians_ms); BENCH_DIR=$BENCH_DIR RUNS=${RUNS:-30}; cd $BENCH_DIR/bundle; median_ms 'crun --root $BENCH_DIR/crun-state run bench-crun'")
 runc=$(cd "$BENCH_DIR/bundle" && median_ms "runc --root $BENCH_DIR/runc-state run bench-runc")
 chroot_ms=$(median_ms "unshare --fork --pid --mount --uts --ipc --net chroot $BENCH_DIR/rootfs /bin/true")
 
