@@ -101,8 +101,8 @@ func startDaemon(t *testing.T) *Daemon {
 	}
 	d := &Daemon{t: t, Root: root, DataRoot: filepath.Join(root, "data"), ExecRoot: filepath.Join(root, "exec"), Sock: filepath.Join(root, "berth.sock")}
 	d.Host = "unix://" + d.Sock
+	t.Cleanup(d.cleanup) // before start: a daemon that fails to come up still has its root removed
 	d.start()
-	t.Cleanup(d.cleanup)
 	return d
 }
 
@@ -187,11 +187,13 @@ func (d *Daemon) removeNetworking() {
 
 func (d *Daemon) cleanup() {
 	// Remove every container (this also ends their shims), then stop the daemon and unmount what is left.
-	running := true
-	select {
-	case <-d.exited:
-		running = false
-	default:
+	running := d.exited != nil
+	if running {
+		select {
+		case <-d.exited:
+			running = false
+		default:
+		}
 	}
 	if running {
 		if out, err := d.berthErr("ps", "-aq"); err == nil {
