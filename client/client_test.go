@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -311,21 +312,26 @@ func TestContainerWaitRegistersBeforeReturning(t *testing.T) {
 		if r.URL.Query().Get("condition") != "next-exit" {
 			t.Errorf("condition = %q", r.URL.Query().Get("condition"))
 		}
+		// The daemon registers the waiter before it sends the headers.
+		close(registered)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(200)
 		w.(http.Flusher).Flush()
-		close(registered)
 		<-release
 		_ = json.NewEncoder(w).Encode(container.WaitResponse{StatusCode: 3})
 	}))
 	c := newTCPServer(t, h)
+	// Unblock the handler before the server's cleanup waits for it, even when the test fails early.
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock)
 	results, errs := c.ContainerWait(context.Background(), "x", container.WaitConditionNextExit)
 	select {
 	case <-registered:
 	default:
 		t.Fatal("ContainerWait returned before the daemon registered the waiter")
 	}
-	close(release)
+	unblock()
 	select {
 	case r := <-results:
 		if r.StatusCode != 3 {
