@@ -57,6 +57,8 @@ type Container struct {
 	netDone chan struct{}
 	// restartCancel stops a restart-policy delay in progress.
 	restartCancel func()
+	// healthStop stops the health-check monitor while one runs.
+	healthStop chan struct{}
 }
 
 // State is a container's run state.
@@ -68,6 +70,8 @@ type State struct {
 	StartedAt  time.Time
 	FinishedAt time.Time
 	OOMKilled  bool
+	// Health is the health-check state of a container with a health check, kept across stops as docker does.
+	Health *container.Health `json:",omitempty"`
 }
 
 // MountPoint is a resolved mount of a container.

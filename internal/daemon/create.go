@@ -44,6 +44,9 @@ func (d *Daemon) Create(ctx context.Context, opts CreateOptions) (container.Crea
 	if cfg.Image == "" {
 		return container.CreateResponse{}, errdefs.ErrInvalidArgument.WithMessage("No command specified")
 	}
+	if err := validateHealthcheck(cfg.Healthcheck); err != nil {
+		return container.CreateResponse{}, err
+	}
 	img, err := d.images.Get(ctx, cfg.Image)
 	if err != nil {
 		return container.CreateResponse{}, err
@@ -78,6 +81,7 @@ func (d *Daemon) Create(ctx context.Context, opts CreateOptions) (container.Crea
 	}()
 
 	merged := mergeImageConfig(cfg, imgCfg)
+	merged.Healthcheck = mergeHealthcheck(cfg.Healthcheck, img.Config.Config.Healthcheck)
 	if merged.Hostname == "" && hc.NetworkMode.IsHost() {
 		// docker gives a host-network container the host's name.
 		merged.Hostname, _ = os.Hostname()
@@ -259,6 +263,61 @@ func mergeImageConfig(user *container.Config, img *ocispec.Image) *container.Con
 		if port, err := network.ParsePort(p); err == nil {
 			c.ExposedPorts[port] = struct{}{}
 		}
+	}
+	return &c
+}
+
+// validateHealthcheck refuses what dockerd refuses, with its messages.
+func validateHealthcheck(hc *container.HealthConfig) error {
+	if hc == nil {
+		return nil
+	}
+	const minimum = time.Millisecond
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{{"Interval", hc.Interval}, {"Timeout", hc.Timeout}, {"StartPeriod", hc.StartPeriod}, {"StartInterval", hc.StartInterval}} {
+		if f.v != 0 && f.v < minimum {
+			return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s in Healthcheck cannot be less than %s", f.name, minimum))
+		}
+	}
+	if hc.Retries < 0 {
+		return errdefs.ErrInvalidArgument.WithMessage("Retries in Healthcheck cannot be negative")
+	}
+	return nil
+}
+
+// mergeHealthcheck is docker's merge of the user's health check over the image's: an unset one inherits the
+// image's, and an unset test or duration inherits the image's value.
+func mergeHealthcheck(user, img *container.HealthConfig) *container.HealthConfig {
+	if user == nil {
+		if img == nil {
+			return nil
+		}
+		c := *img
+		return &c
+	}
+	c := *user
+	if img == nil {
+		return &c
+	}
+	if len(c.Test) == 0 {
+		c.Test = img.Test
+	}
+	if c.Interval == 0 {
+		c.Interval = img.Interval
+	}
+	if c.Timeout == 0 {
+		c.Timeout = img.Timeout
+	}
+	if c.StartPeriod == 0 {
+		c.StartPeriod = img.StartPeriod
+	}
+	if c.StartInterval == 0 {
+		c.StartInterval = img.StartInterval
+	}
+	if c.Retries == 0 {
+		c.Retries = img.Retries
 	}
 	return &c
 }

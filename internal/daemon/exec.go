@@ -62,6 +62,18 @@ type execProcess struct {
 	started     bool
 	ptmx        *os.File
 	done        chan struct{}
+	// pidFile is where the runtime writes the process's pid once it runs; cmd is the runtime's exec command.
+	pidFile string
+	cmd     *exec.Cmd
+}
+
+// pid returns the exec process's host pid, reading the runtime's pid file the first time it is known;
+// the caller holds e.mu.
+func (e *execProcess) pid() int {
+	if e.Pid == 0 && e.pidFile != "" {
+		e.Pid = readPid(e.pidFile)
+	}
+	return e.Pid
 }
 
 type execStore struct {
@@ -70,6 +82,12 @@ type execStore struct {
 }
 
 func newExecStore() *execStore { return &execStore{m: map[string]*execProcess{}} }
+
+func (s *execStore) remove(id string) {
+	s.mu.Lock()
+	delete(s.m, id)
+	s.mu.Unlock()
+}
 
 func (s *execStore) get(id string) (*execProcess, error) {
 	s.mu.Lock()
@@ -122,6 +140,8 @@ type ExecStartOptions struct {
 	Detach bool
 	Stdin  io.Reader
 	Out    io.Writer
+	// Stdout and Stderr, when set, receive the process's output unframed (the daemon's own execs: health checks).
+	Stdout, Stderr io.Writer
 }
 
 // ExecStart runs the exec process and, unless detached, streams its stdio until it exits.
@@ -213,6 +233,12 @@ func (d *Daemon) ExecStart(ctx context.Context, id string, opts ExecStartOptions
 		if !cfg.AttachStderr {
 			stderr = io.Discard
 		}
+		if opts.Stdout != nil {
+			stdout = opts.Stdout
+		}
+		if opts.Stderr != nil {
+			stderr = opts.Stderr
+		}
 		cmd.Stdout = stdout
 		cmd.Stderr = io.MultiWriter(stderr, &errBuf)
 		if opts.Stdin != nil {
@@ -232,7 +258,8 @@ func (d *Daemon) ExecStart(ctx context.Context, id string, opts ExecStartOptions
 	e.mu.Lock()
 	e.Running = true
 	e.ptmx = ptmx
-	e.Pid = readPid(pidFile)
+	e.pidFile, e.cmd = pidFile, cmd
+	e.pid()
 	e.mu.Unlock()
 	d.containerEvent(c, events.Action("exec_start: "+strings.Join(cfg.Cmd, " ")), map[string]string{"execID": e.ID})
 
@@ -272,9 +299,11 @@ func (d *Daemon) ExecStart(ctx context.Context, id string, opts ExecStartOptions
 		if ptmx != nil {
 			ptmx.Close()
 		}
+		e.mu.Lock()
+		e.pid()
+		e.pidFile = ""
 		os.Remove(procFile)
 		os.Remove(pidFile)
-		e.mu.Lock()
 		e.Running = false
 		e.ExitCode = &code
 		e.ptmx = nil
@@ -331,7 +360,7 @@ func (d *Daemon) ExecInspect(ctx context.Context, id string) (container.ExecInsp
 		OpenStdout:  cfg.AttachStdout,
 		OpenStderr:  cfg.AttachStderr,
 		ContainerID: e.ContainerID,
-		Pid:         e.Pid,
+		Pid:         e.pid(),
 		DetachKeys:  []byte(cfg.DetachKeys),
 		ProcessConfig: &container.ExecProcessConfig{
 			Tty:        cfg.Tty,

@@ -49,6 +49,7 @@ func (d *Daemon) Inspect(ctx context.Context, ref string, size bool) (container.
 			Error:      st.Error,
 			StartedAt:  formatTime(st.StartedAt),
 			FinishedAt: formatTime(st.FinishedAt),
+			Health:     copyHealth(st.Health),
 		},
 		Image:          c.ImageID,
 		ResolvConfPath: c.ResolvConfPath,
@@ -115,6 +116,9 @@ func (d *Daemon) execIDs(containerID string) []string {
 func statusString(st State, now time.Time) string {
 	switch st.Status {
 	case container.StateRunning:
+		if st.Health != nil {
+			return "Up " + units.HumanDuration(now.Sub(st.StartedAt)) + " (" + healthString(st.Health) + ")"
+		}
 		return "Up " + units.HumanDuration(now.Sub(st.StartedAt))
 	case container.StatePaused:
 		return "Up " + units.HumanDuration(now.Sub(st.StartedAt)) + " (Paused)"
@@ -151,6 +155,11 @@ func (d *Daemon) List(ctx context.Context, opts ListOptions) ([]container.Summar
 		case "id", "name", "label", "status", "exited", "ancestor", "before", "since", "volume", "network", "is-task", "health", "publish", "expose":
 		default:
 			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid filter '%s'", k))
+		}
+	}
+	for _, h := range opts.Filters["health"] {
+		if err := container.ValidateHealthStatus(container.HealthStatus(h)); err != nil {
+			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Unrecognised filter value for health: %s", h))
 		}
 	}
 	for _, s := range opts.Filters["status"] {
@@ -249,7 +258,8 @@ func (d *Daemon) summary(ctx context.Context, c *Container, opts ListOptions, no
 			return false
 		}) &&
 		anyOf("network", func(v string) bool { return v == string(c.HostConfig.NetworkMode) }) &&
-		anyOf("is-task", func(v string) bool { return v == "false" })
+		anyOf("is-task", func(v string) bool { return v == "false" }) &&
+		anyOf("health", func(v string) bool { return v == string(healthStatus(c.State.Health)) })
 	if !match {
 		return container.Summary{}, false
 	}
@@ -281,8 +291,32 @@ func (d *Daemon) summary(ctx context.Context, c *Container, opts ListOptions, no
 		s.Labels = map[string]string{}
 	}
 	s.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
+	if h := c.State.Health; h != nil {
+		s.Health = &container.HealthSummary{Status: h.Status, FailingStreak: h.FailingStreak}
+	}
 	for _, m := range c.MountPoints {
 		s.Mounts = append(s.Mounts, m.MountPoint)
 	}
 	return s, true
+}
+
+// healthStatus is the value the "health" filter matches: the status, or "none" without a health check.
+func healthStatus(h *container.Health) container.HealthStatus {
+	if h == nil {
+		return container.NoHealthcheck
+	}
+	return h.Status
+}
+
+// copyHealth copies h for a response built while the container's lock is held.
+func copyHealth(h *container.Health) *container.Health {
+	if h == nil {
+		return nil
+	}
+	out := &container.Health{Status: h.Status, FailingStreak: h.FailingStreak, Log: make([]*container.HealthcheckResult, len(h.Log))}
+	for i, r := range h.Log {
+		rc := *r
+		out.Log[i] = &rc
+	}
+	return out
 }

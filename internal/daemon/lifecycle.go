@@ -313,6 +313,7 @@ func (d *Daemon) Pause(ctx context.Context, ref string) error {
 		return err
 	}
 	c.State.Status = container.StatePaused
+	d.stopHealth(c)
 	d.save(c)
 	c.notify()
 	d.containerEvent(c, events.ActionPause, nil)
@@ -349,6 +350,7 @@ func (d *Daemon) resume(ctx context.Context, c *Container) error {
 	c.mu.Lock()
 	if c.State.Status == container.StatePaused {
 		c.State.Status = container.StateRunning
+		d.resumeHealth(c)
 		d.save(c)
 		c.notify()
 	}

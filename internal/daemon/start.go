@@ -170,8 +170,9 @@ func (d *Daemon) start(ctx context.Context, c *Container, fromPolicy bool) (retE
 	if fromPolicy {
 		c.RestartCount++
 	}
-	c.State = State{Status: container.StateRunning, Pid: pid, StartedAt: time.Now().UTC()}
+	c.State = State{Status: container.StateRunning, Pid: pid, StartedAt: time.Now().UTC(), Health: c.State.Health}
 	c.HasBeenStarted = true
+	d.startHealth(c)
 	if err := d.save(c); err != nil {
 		slog.WarnContext(ctx, "saving container state", "container", c.ID, "error", err)
 	}
@@ -215,6 +216,9 @@ func (d *Daemon) reattach(ctx context.Context, c *Container) bool {
 			}
 		}
 		d.monitor(c, sc)
+		if c.State.Status == container.StateRunning {
+			d.startHealth(c)
+		}
 		return true
 	}
 	code, at, ok, _ := shim.ReadExit(stateDir)
@@ -264,6 +268,7 @@ func (d *Daemon) monitor(c *Container, sc *shim.Client) {
 func (d *Daemon) handleExit(c *Container, code int, at time.Time) {
 	ctx := d.ctx
 	c.mu.Lock()
+	d.stopHealth(c)
 	c.State.Status = container.StateExited
 	c.State.ExitCode = code
 	c.State.FinishedAt = at
