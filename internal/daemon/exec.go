@@ -83,6 +83,17 @@ type execStore struct {
 
 func newExecStore() *execStore { return &execStore{m: map[string]*execProcess{}} }
 
+// removeContainer forgets the exec records of a removed container.
+func (s *execStore) removeContainer(containerID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, e := range s.m {
+		if e.ContainerID == containerID {
+			delete(s.m, id)
+		}
+	}
+}
+
 func (s *execStore) remove(id string) {
 	s.mu.Lock()
 	delete(s.m, id)

@@ -252,6 +252,7 @@ func (d *Daemon) Remove(ctx context.Context, ref string, opts RemoveOptions) err
 		return fmt.Errorf("removing container %s: %w", c.ID, err)
 	}
 	d.containers.remove(c)
+	d.execs.removeContainer(c.ID)
 	stateDir := d.stateDir(c.ID)
 	d.cleanups.Add(1)
 	go func() {
