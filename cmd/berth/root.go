@@ -85,6 +85,7 @@ func newRootCommand(c *cli) *cobra.Command {
 		newUpdateCommand(c),
 		newWaitCommand(c),
 		newRegistryCommand(c),
+		newComposeCommand(c),
 	)
 	if daemonCmd != nil {
 		if d := daemonCmd(); d != nil {

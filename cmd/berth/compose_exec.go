@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/berth/berth/client"
+	"github.com/berth/berth/internal/compose"
+	"github.com/spf13/cobra"
+)
+
+func newComposeExecCommand(c *cli, o *composeOptions) *cobra.Command {
+	opts := execOptions{env: newListOpts(validateEnv), envFile: newListOpts(nil)}
+	var noTTY bool
+	var index int
+	cmd := &cobra.Command{
+		Use:   "exec [OPTIONS] SERVICE COMMAND [ARGS...]",
+		Short: "Execute a command in a running container",
+		Args:  requiresMinArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			name, _, err := o.projectName(ctx)
+			if err != nil {
+				return err
+			}
+			id, err := serviceContainer(ctx, c, name, args[0], index)
+			if err != nil {
+				return err
+			}
+			opts.interactive = true
+			opts.tty = !noTTY && c.in.IsTerminal()
+			return runExec(ctx, c, &opts, id, args[1:])
+		},
+	}
+	flags := cmd.Flags()
+	flags.SetInterspersed(false)
+	flags.BoolVarP(&opts.detach, "detach", "d", false, "Detached mode: Run command in the background")
+	flags.BoolVarP(&noTTY, "no-TTY", "T", false, "Disable pseudo-TTY allocation. By default `compose exec` allocates a TTY.")
+	flags.IntVar(&index, "index", 1, "Index of the container if service has multiple replicas")
+	flags.StringVarP(&opts.user, "user", "u", "", "Run the command as this user")
+	flags.BoolVar(&opts.privileged, "privileged", false, "Give extended privileges to the process")
+	flags.VarP(opts.env, "env", "e", "Set environment variables")
+	flags.StringVarP(&opts.workdir, "workdir", "w", "", "Path to workdir directory for this command")
+	return cmd
+}
+
+// serviceContainer finds replica index of a service's running containers.
+func serviceContainer(ctx context.Context, c *cli, project, service string, index int) (string, error) {
+	apiClient, err := c.Client()
+	if err != nil {
+		return "", err
+	}
+	f := client.Filters{}.Add("label", compose.LabelProject+"="+project, compose.LabelService+"="+service,
+		compose.LabelNumber+"="+strconv.Itoa(index), compose.LabelOneoff+"=False")
+	list, err := apiClient.ContainerList(ctx, client.ContainerListOptions{Filters: f})
+	if err != nil {
+		return "", err
+	}
+	if len(list) == 0 {
+		return "", fmt.Errorf("service %q is not running", service)
+	}
+	return list[0].ID, nil
+}

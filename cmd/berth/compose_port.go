@@ -1,0 +1,50 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+func newComposePortCommand(c *cli, o *composeOptions) *cobra.Command {
+	var protocol string
+	var index int
+	cmd := &cobra.Command{
+		Use:   "port [OPTIONS] SERVICE PRIVATE_PORT",
+		Short: "Print the public port for a port binding",
+		Args:  exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			name, _, err := o.projectName(ctx)
+			if err != nil {
+				return err
+			}
+			id, err := serviceContainer(ctx, c, name, args[0], index)
+			if err != nil {
+				return err
+			}
+			apiClient, _ := c.Client()
+			ctr, err := apiClient.ContainerInspect(ctx, id)
+			if err != nil {
+				return err
+			}
+			want := args[1] + "/" + protocol
+			if ctr.NetworkSettings != nil {
+				for port, bindings := range ctr.NetworkSettings.Ports {
+					if port.String() != want {
+						continue
+					}
+					for _, b := range bindings {
+						fmt.Fprintln(c.out, hostPort(b))
+						return nil
+					}
+				}
+			}
+			return fmt.Errorf("no port %s for container %s", strings.TrimSuffix(want, "/tcp"), strings.TrimPrefix(ctr.Name, "/"))
+		},
+	}
+	cmd.Flags().StringVar(&protocol, "protocol", "tcp", "tcp or udp")
+	cmd.Flags().IntVar(&index, "index", 1, "Index of the container if service has multiple replicas")
+	return cmd
+}

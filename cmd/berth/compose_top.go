@@ -1,0 +1,52 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/berth/berth/cmd/berth/internal/formatter"
+	"github.com/berth/berth/internal/compose"
+	"github.com/moby/moby/api/types/container"
+	"github.com/spf13/cobra"
+)
+
+func newComposeTopCommand(c *cli, o *composeOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "top [SERVICES...]",
+		Short: "Display the running processes",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			name, _, err := o.projectName(ctx)
+			if err != nil {
+				return err
+			}
+			svc, err := o.service(c, "")
+			if err != nil {
+				return err
+			}
+			apiClient, _ := c.Client()
+			list, _, err := svc.Containers(ctx, name, false)
+			if err != nil {
+				return err
+			}
+			for i, ctr := range list {
+				if ctr.State != container.StateRunning || (len(args) > 0 && !slices.Contains(args, ctr.Labels[compose.LabelService])) {
+					continue
+				}
+				top, err := apiClient.ContainerTop(ctx, ctr.ID, nil)
+				if err != nil {
+					return err
+				}
+				if i > 0 {
+					fmt.Fprintln(c.out)
+				}
+				fmt.Fprintln(c.out, strings.TrimPrefix(ctr.Names[0], "/"))
+				if err := formatter.WriteColumns(c.out, 3, top.Titles, top.Processes); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+}

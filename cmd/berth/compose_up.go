@@ -1,0 +1,52 @@
+package main
+
+import (
+	"github.com/berth/berth/internal/compose"
+	"github.com/spf13/cobra"
+)
+
+func newComposeUpCommand(c *cli, o *composeOptions) *cobra.Command {
+	var opts compose.UpOptions
+	var detach bool
+	var scale []string
+	var timeout int
+	cmd := &cobra.Command{
+		Use:   "up [OPTIONS] [SERVICE...]",
+		Short: "Create and start containers",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			p, err := o.load(ctx, args...)
+			if err != nil {
+				return err
+			}
+			if err := compose.ApplyScale(p, scale); err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("timeout") {
+				opts.Timeout = &timeout
+			}
+			svc, err := o.service(c, "Running")
+			if err != nil {
+				return err
+			}
+			if err := svc.Up(ctx, p, opts); err != nil {
+				return err
+			}
+			if detach {
+				return nil
+			}
+			// Attached: follow the services' logs until interrupted, as compose does.
+			return followLogs(ctx, c, p.Name, args, true, "all", false)
+		},
+	}
+	flags := cmd.Flags()
+	flags.BoolVarP(&detach, "detach", "d", false, "Detached mode: Run containers in the background")
+	flags.BoolVar(&opts.Build, "build", false, "Build images before starting containers")
+	flags.BoolVar(&opts.NoBuild, "no-build", false, "Don't build an image, even if it's policy")
+	flags.BoolVar(&opts.ForceRecreate, "force-recreate", false, "Recreate containers even if their configuration and image haven't changed")
+	flags.BoolVar(&opts.NoRecreate, "no-recreate", false, "If containers already exist, don't recreate them. Incompatible with --force-recreate.")
+	flags.BoolVar(&opts.RemoveOrphans, "remove-orphans", false, "Remove containers for services not defined in the Compose file")
+	flags.StringArrayVar(&scale, "scale", nil, "Scale SERVICE to NUM instances. Overrides the `scale` setting in the Compose file if present.")
+	flags.IntVarP(&timeout, "timeout", "t", 10, "Use this timeout in seconds for container shutdown when attached or when containers are already running")
+	return cmd
+}

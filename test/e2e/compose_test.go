@@ -1,0 +1,285 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// composeApp is the seed example: a web front end published on a host port, an API, and a database
+// stand-in with a named volume and a healthcheck that gates the web service.
+const composeApp = `
+services:
+  web:
+    image: busybox:latest
+    command: ["sh", "-c", "mkdir -p /www && echo hello-from-web > /www/index.html && exec httpd -f -p 80 -h /www"]
+    stop_signal: SIGKILL
+    ports:
+      - "${WEB_PORT}:80"
+    depends_on:
+      api:
+        condition: service_started
+      db:
+        condition: service_healthy
+  api:
+    image: busybox:latest
+    command: ["sh", "-c", "mkdir -p /www && echo api-ok > /www/index.html && exec httpd -f -p 8080 -h /www"]
+    stop_signal: SIGKILL
+    environment:
+      API_MODE: ${API_MODE:-one}
+  db:
+    image: busybox:latest
+    command: ["sh", "-c", "sleep 1 && echo ready > /data/state && exec sleep 1000000"]
+    stop_signal: SIGKILL
+    volumes:
+      - data:/data
+    healthcheck:
+      test: ["CMD", "test", "-f", "/data/state"]
+      interval: 1s
+      retries: 30
+volumes:
+  data: {}
+`
+
+// freePort returns a TCP port nothing listens on right now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// writeComposeApp writes the seed app into <tmp>/<project>/compose.yaml with a .env choosing its port.
+func writeComposeApp(t *testing.T, project string, port int, extraEnv string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), project)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(composeApp), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := fmt.Sprintf("WEB_PORT=%d\n%s", port, extraEnv)
+	if err := os.WriteFile(filepath.Join(dir, ".env"), []byte(env), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// compose runs `berth compose` in dir.
+func (d *Daemon) composeR(dir string, args ...string) result {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "berth"), append([]string{"-H", d.Host, "compose"}, args...)...)
+	cmd.Dir = dir
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		code = -1
+		errb.WriteString(err.Error())
+	}
+	return result{Stdout: out.String(), Stderr: errb.String(), Code: code}
+}
+
+func (d *Daemon) compose(t *testing.T, dir string, args ...string) result {
+	t.Helper()
+	r := d.composeR(dir, args...)
+	if r.Code != 0 {
+		t.Fatalf("berth compose %s: %s\ndaemon log:\n%s", strings.Join(args, " "), r, tail(d.log(), 3000))
+	}
+	return r
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	var body string
+	waitFor(t, 20*time.Second, "GET "+url, func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return resp.StatusCode == 200
+	})
+	return body
+}
+
+// projectIDs maps container names to IDs for the project's containers (all states).
+func (d *Daemon) projectIDs(t *testing.T, project string) map[string]string {
+	t.Helper()
+	out := d.berth(t, "ps", "-a", "--filter", "label=com.docker.compose.project="+project, "--format", "{{.Names}} {{.ID}}")
+	ids := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if name, id, ok := strings.Cut(line, " "); ok {
+			ids[name] = id
+		}
+	}
+	return ids
+}
+
+func keys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func hostLinks(t *testing.T) map[string]bool {
+	t.Helper()
+	out, err := exec.Command("ip", "-o", "link", "show").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	links := map[string]bool{}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 1 {
+			links[strings.TrimSuffix(strings.Split(f[1], "@")[0], ":")] = true
+		}
+	}
+	return links
+}
+
+func TestComposeApp(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox(t)
+	port := freePort(t)
+	dir := writeComposeApp(t, "demo", port, "")
+
+	cfg := d.compose(t, dir, "config", "--services")
+	if got := strings.Fields(cfg.Stdout); strings.Join(got, ",") != "api,db,web" {
+		t.Fatalf("config --services: %q", cfg.Stdout)
+	}
+
+	up := d.compose(t, dir, "up", "-d")
+	t.Logf("compose up:\n%s", up.Stderr)
+	for _, want := range []string{"Network demo_default  Created", `Volume "demo_data"  Created`,
+		"Container demo-db-1  Healthy", "Container demo-web-1  Started", "Container demo-api-1  Started"} {
+		if !strings.Contains(up.Stderr, want) {
+			t.Fatalf("up output lacks %q:\n%s", want, up.Stderr)
+		}
+	}
+	// The healthcheck gate: web starts only once db is healthy.
+	if h, s := strings.Index(up.Stderr, "Container demo-db-1  Healthy"), strings.Index(up.Stderr, "Container demo-web-1  Starting"); h < 0 || s < h {
+		t.Fatalf("web started before db was healthy:\n%s", up.Stderr)
+	}
+	if got := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); strings.TrimSpace(got) != "hello-from-web" {
+		t.Fatalf("web answered %q", got)
+	}
+	// Services find each other by service name on the project network.
+	r := d.compose(t, dir, "exec", "-T", "web", "wget", "-qO-", "http://api:8080/")
+	if strings.TrimSpace(r.Stdout) != "api-ok" {
+		t.Fatalf("web -> api: %s", r)
+	}
+	r = d.compose(t, dir, "exec", "-T", "api", "ping", "-c", "1", "-W", "2", "db")
+	if !strings.Contains(r.Stdout, "1 packets received") {
+		t.Fatalf("api -> db: %s", r)
+	}
+
+	// Labels and names as compose v2 makes them.
+	labels := d.berth(t, "inspect", "--format", `{{index .Config.Labels "com.docker.compose.project"}} {{index .Config.Labels "com.docker.compose.service"}} {{index .Config.Labels "com.docker.compose.container-number"}} {{index .Config.Labels "com.docker.compose.oneoff"}}`, "demo-web-1")
+	if strings.TrimSpace(labels) != "demo web 1 False" {
+		t.Fatalf("labels: %q", labels)
+	}
+	ps := d.compose(t, dir, "ps")
+	t.Logf("compose ps:\n%s", ps.Stdout)
+	for _, want := range []string{"NAME", "SERVICE", "demo-api-1", "demo-db-1", "demo-web-1", fmt.Sprintf("0.0.0.0:%d->80/tcp", port), "(healthy)"} {
+		if !strings.Contains(ps.Stdout, want) {
+			t.Fatalf("compose ps lacks %q:\n%s", want, ps.Stdout)
+		}
+	}
+
+	// A second up changes nothing.
+	before := d.projectIDs(t, "demo")
+	again := d.compose(t, dir, "up", "-d")
+	if after := d.projectIDs(t, "demo"); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("second up changed containers: %v -> %v\n%s", before, after, again.Stderr)
+	}
+	if strings.Contains(again.Stderr, "Created") || strings.Contains(again.Stderr, "Recreate") {
+		t.Fatalf("second up created something:\n%s", again.Stderr)
+	}
+
+	// Scale the API to three replicas; nothing else moves.
+	d.compose(t, dir, "up", "-d", "--scale", "api=3")
+	scaled := d.projectIDs(t, "demo")
+	if got := strings.Join(keys(scaled), ","); got != "demo-api-1,demo-api-2,demo-api-3,demo-db-1,demo-web-1" {
+		t.Fatalf("after scale: %s", got)
+	}
+	for _, n := range []string{"demo-api-1", "demo-db-1", "demo-web-1"} {
+		if scaled[n] != before[n] {
+			t.Fatalf("scaling api replaced %s", n)
+		}
+	}
+
+	// Change only the API's configuration (and scale back): only the API is recreated.
+	if err := os.WriteFile(filepath.Join(dir, ".env"), []byte(fmt.Sprintf("WEB_PORT=%d\nAPI_MODE=two\n", port)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	changed := d.compose(t, dir, "up", "-d")
+	now := d.projectIDs(t, "demo")
+	if got := strings.Join(keys(now), ","); got != "demo-api-1,demo-db-1,demo-web-1" {
+		t.Fatalf("after scaling back: %s\n%s", got, changed.Stderr)
+	}
+	if now["demo-api-1"] == before["demo-api-1"] {
+		t.Fatalf("changed api was not recreated:\n%s", changed.Stderr)
+	}
+	if now["demo-web-1"] != before["demo-web-1"] || now["demo-db-1"] != before["demo-db-1"] {
+		t.Fatalf("unchanged services were recreated:\n%s", changed.Stderr)
+	}
+	env := d.berth(t, "exec", "demo-api-1", "sh", "-c", "echo $API_MODE")
+	if strings.TrimSpace(env) != "two" {
+		t.Fatalf("recreated api has API_MODE=%q", env)
+	}
+
+	// down -v leaves nothing behind: containers, the network (and its bridge), the volume.
+	netID := strings.TrimSpace(d.berth(t, "network", "inspect", "--format", "{{.ID}}", "demo_default"))
+	bridge := "br-" + netID[:12]
+	if !hostLinks(t)[bridge] {
+		t.Fatalf("project network has no bridge %s", bridge)
+	}
+	down := d.compose(t, dir, "down", "-v")
+	for _, want := range []string{"Container demo-web-1  Removed", "Network demo_default  Removed", "Volume demo_data  Removed"} {
+		if !strings.Contains(down.Stderr, want) {
+			t.Fatalf("down output lacks %q:\n%s", want, down.Stderr)
+		}
+	}
+	if ids := d.projectIDs(t, "demo"); len(ids) != 0 {
+		t.Fatalf("containers left: %v", ids)
+	}
+	if out := d.berth(t, "network", "ls", "--format", "{{.Name}}"); strings.Contains(out, "demo") {
+		t.Fatalf("networks left:\n%s", out)
+	}
+	if out := d.berth(t, "volume", "ls", "-q"); strings.TrimSpace(out) != "" {
+		t.Fatalf("volumes left:\n%s", out)
+	}
+	if hostLinks(t)[bridge] {
+		t.Fatalf("bridge %s left on the host", bridge)
+	}
+	if out, _ := exec.Command("nft", "list", "ruleset").Output(); strings.Contains(string(out), bridge) {
+		t.Fatalf("nft rules for %s left", bridge)
+	}
+	if _, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port)); err == nil {
+		t.Fatalf("port %d still answers after down", port)
+	}
+}
