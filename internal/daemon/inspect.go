@@ -243,11 +243,8 @@ func (d *Daemon) summary(ctx context.Context, c *Container, opts ListOptions, no
 		anyOf("exited", func(v string) bool {
 			return st == container.StateExited && c.HasBeenStarted && strconv.Itoa(c.State.ExitCode) == v
 		}) &&
-		anyOf("label", func(v string) bool {
-			k, val, hasVal := strings.Cut(v, "=")
-			got, ok := c.Config.Labels[k]
-			return ok && (!hasVal || got == val)
-		}) &&
+		// Every label filter must match, as in docker (compose selects project AND service AND oneoff).
+		labelsMatch(c.Config.Labels, f["label"], nil) &&
 		(len(f["ancestor"]) == 0 || ancestors[c.ImageID]) &&
 		anyOf("volume", func(v string) bool {
 			for _, m := range c.MountPoints {

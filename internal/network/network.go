@@ -424,6 +424,10 @@ func (m *Manager) inspect(n *Network) network.Inspect {
 			cfg.IPRange = r
 		}
 		in.IPAM.Config = append(in.IPAM.Config, cfg)
+	}
+	if n.Name == Bridge {
+		// Like docker, only the default bridge reports its bridge's name unasked; a user network shows the
+		// options it was created with (docker-compose recreates networks whose options differ).
 		in.Options[BridgeNameOption] = n.Bridge
 	}
 	for id, ep := range n.Endpoints {

@@ -283,3 +283,77 @@ func TestComposeApp(t *testing.T) {
 		t.Fatalf("port %d still answers after down", port)
 	}
 }
+
+// TestComposeDockerCompose runs the same application with Debian's docker-compose 1.29 (Python, docker-py)
+// against Berth's socket.
+func TestComposeDockerCompose(t *testing.T) {
+	dc, err := exec.LookPath("docker-compose")
+	if err != nil {
+		t.Skip("docker-compose is not installed (apt-get install docker-compose)")
+	}
+	d := startDaemon(t)
+	d.importBusybox(t)
+	port := freePort(t)
+	dir := writeComposeApp(t, "demo2", port, "")
+	dcR := func(args ...string) result {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, dc, args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.Host)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			code = -1
+			errb.WriteString(err.Error())
+		}
+		return result{Stdout: out.String(), Stderr: errb.String(), Code: code}
+	}
+	mustDC := func(args ...string) result {
+		t.Helper()
+		r := dcR(args...)
+		if r.Code != 0 {
+			t.Fatalf("docker-compose %s: %s\ndaemon log:\n%s", strings.Join(args, " "), r, tail(d.log(), 3000))
+		}
+		return r
+	}
+	up := mustDC("up", "-d")
+	t.Logf("docker-compose up:\n%s", up.Stderr)
+	if got := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); strings.TrimSpace(got) != "hello-from-web" {
+		t.Fatalf("web answered %q", got)
+	}
+	r := mustDC("exec", "-T", "web", "wget", "-qO-", "http://api:8080/")
+	if strings.TrimSpace(r.Stdout) != "api-ok" {
+		t.Fatalf("web -> api: %s", r)
+	}
+	ps := mustDC("ps")
+	t.Logf("docker-compose ps:\n%s", ps.Stdout)
+	for _, want := range []string{"demo2_web_1", "demo2_api_1", "demo2_db_1", "(healthy)"} {
+		if !strings.Contains(ps.Stdout, want) {
+			t.Fatalf("docker-compose ps lacks %q:\n%s", want, ps.Stdout)
+		}
+	}
+	before := d.projectIDs(t, "demo2")
+	again := mustDC("up", "-d")
+	if after := d.projectIDs(t, "demo2"); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("second up changed containers: %v -> %v\n%s", before, after, again.Stderr)
+	}
+	mustDC("up", "-d", "--scale", "api=3")
+	if got := strings.Join(keys(d.projectIDs(t, "demo2")), ","); got != "demo2_api_1,demo2_api_2,demo2_api_3,demo2_db_1,demo2_web_1" {
+		t.Fatalf("after scale: %s", got)
+	}
+	mustDC("down", "-v")
+	if ids := d.projectIDs(t, "demo2"); len(ids) != 0 {
+		t.Fatalf("containers left: %v", ids)
+	}
+	if out := d.berth(t, "network", "ls", "--format", "{{.Name}}"); strings.Contains(out, "demo2") {
+		t.Fatalf("networks left:\n%s", out)
+	}
+	if out := d.berth(t, "volume", "ls", "-q"); strings.TrimSpace(out) != "" {
+		t.Fatalf("volumes left:\n%s", out)
+	}
+}

@@ -124,7 +124,7 @@ func TestNetworking(t *testing.T) {
 	t.Run("rm leaves nothing", func(t *testing.T) {
 		bridges := map[string]string{}
 		for _, n := range []string{"front", "back", "sealed"} {
-			bridges[n] = strings.TrimSpace(d.berth(t, "network", "inspect", "-f", `{{index .Options "com.docker.network.bridge.name"}}`, n))
+			bridges[n] = "br-" + strings.TrimSpace(d.berth(t, "network", "inspect", "-f", `{{.ID}}`, n))[:12]
 		}
 		r := d.berthR(nil, "network", "rm", "front")
 		if r.Code == 0 || !strings.Contains(r.Stderr, "has active endpoints") {
