@@ -580,14 +580,35 @@ func (m *Manager) detach(ctx context.Context, n *Network, containerID string) er
 	return m.save(n)
 }
 
-// DetachAll disconnects a container from every network and stops its DNS server.
+// DetachAll disconnects a container from every network and stops its DNS server. The veths are deleted
+// without holding the manager's lock: each deletion waits for the kernel (an RCU grace period), and
+// containers stopping together (compose down) then overlap those waits instead of queueing on the lock.
+// The endpoints stay recorded until their veths are gone, so a network cannot be removed under them.
 func (m *Manager) DetachAll(ctx context.Context, containerID string) {
 	m.StopDNS(containerID)
 	m.mu.Lock()
+	var veths []string
+	for _, n := range m.nets {
+		if ep, ok := n.Endpoints[containerID]; ok {
+			veths = append(veths, ep.HostVeth)
+		}
+	}
+	m.mu.Unlock()
+	for _, v := range veths {
+		if err := link.DetachVeth(ctx, v); err != nil {
+			slog.WarnContext(ctx, "removing veth", "veth", v, "error", err)
+		}
+	}
+	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, n := range m.nets {
-		if _, ok := n.Endpoints[containerID]; ok {
-			m.detach(ctx, n, containerID)
+		if ep, ok := n.Endpoints[containerID]; ok {
+			n.Pool.Release(ep.Addr.Addr())
+			m.reg.RemoveEndpoint(n.Name, containerID)
+			delete(n.Endpoints, containerID)
+			if err := m.save(n); err != nil {
+				slog.WarnContext(ctx, "saving network", "network", n.Name, "error", err)
+			}
 		}
 	}
 }
