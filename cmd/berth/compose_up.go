@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"fmt"
+
 	"github.com/berth/berth/internal/compose"
 	"github.com/spf13/cobra"
 )
@@ -35,8 +38,26 @@ func newComposeUpCommand(c *cli, o *composeOptions) *cobra.Command {
 			if detach {
 				return nil
 			}
-			// Attached: follow the services' logs until interrupted, as compose does.
-			return followLogs(ctx, c, p.Name, args, true, "all", false)
+			// Attached: follow the services' logs until they all exit or the user interrupts, then stop
+			// the containers, as compose does.
+			err = followLogs(ctx, c, p.Name, args, true, "all", false)
+			if ctx.Err() == nil {
+				return err
+			}
+			fmt.Fprintln(c.err, "Gracefully stopping... (press Ctrl+C again to force)")
+			stopCtx := context.WithoutCancel(ctx)
+			stopper, err := o.service(c, "Stopping")
+			if err != nil {
+				return err
+			}
+			var t *int
+			if cmd.Flags().Changed("timeout") {
+				t = &timeout
+			}
+			if err := stopper.Stop(stopCtx, p.Name, t); err != nil {
+				return err
+			}
+			return ctx.Err()
 		},
 	}
 	flags := cmd.Flags()

@@ -185,3 +185,29 @@ func ipamConfig(c *types.IPAMPool) (network.IPAMConfig, error) {
 	}
 	return out, nil
 }
+
+// Stop stops the project's running containers concurrently, leaving them in place (what an interrupted
+// attached `up` does).
+func (s *Service) Stop(ctx context.Context, project string, timeout *int) error {
+	defer s.progress.Close()
+	_, observed, err := s.Containers(ctx, project, false)
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, c := range observed {
+		if c.State != "running" && c.State != "paused" && c.State != "restarting" {
+			continue
+		}
+		g.Go(func() error {
+			res := containerRes(c.Name)
+			s.progress.Event(res, "Stopping", false)
+			if err := s.api.ContainerStop(gctx, c.ID, client.ContainerStopOptions{Timeout: timeout}); err != nil && !isNotFound(err) {
+				return err
+			}
+			s.progress.Event(res, "Stopped", true)
+			return nil
+		})
+	}
+	return g.Wait()
+}

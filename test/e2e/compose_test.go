@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -51,8 +52,8 @@ volumes:
   data: {}
 `
 
-// freePort returns a TCP port nothing listens on right now.
-func freePort(t *testing.T) int {
+// composeFreePort returns a TCP port nothing listens on right now.
+func composeFreePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -107,7 +108,7 @@ func (d *Daemon) compose(t *testing.T, dir string, args ...string) result {
 	return r
 }
 
-func httpGet(t *testing.T, url string) string {
+func composeHTTPGet(t *testing.T, url string) string {
 	t.Helper()
 	var body string
 	waitFor(t, 20*time.Second, "GET "+url, func() bool {
@@ -123,8 +124,8 @@ func httpGet(t *testing.T, url string) string {
 	return body
 }
 
-// projectIDs maps container names to IDs for the project's containers (all states).
-func (d *Daemon) projectIDs(t *testing.T, project string) map[string]string {
+// composeProjectIDs maps container names to IDs for the project's containers (all states).
+func (d *Daemon) composeProjectIDs(t *testing.T, project string) map[string]string {
 	t.Helper()
 	out := d.berth(t, "ps", "-a", "--filter", "label=com.docker.compose.project="+project, "--format", "{{.Names}} {{.ID}}")
 	ids := map[string]string{}
@@ -136,7 +137,7 @@ func (d *Daemon) projectIDs(t *testing.T, project string) map[string]string {
 	return ids
 }
 
-func keys(m map[string]string) []string {
+func composeKeys(m map[string]string) []string {
 	var out []string
 	for k := range m {
 		out = append(out, k)
@@ -145,7 +146,7 @@ func keys(m map[string]string) []string {
 	return out
 }
 
-func hostLinks(t *testing.T) map[string]bool {
+func composeHostLinks(t *testing.T) map[string]bool {
 	t.Helper()
 	out, err := exec.Command("ip", "-o", "link", "show").Output()
 	if err != nil {
@@ -164,7 +165,7 @@ func hostLinks(t *testing.T) map[string]bool {
 func TestComposeApp(t *testing.T) {
 	d := startDaemon(t)
 	d.importBusybox(t)
-	port := freePort(t)
+	port := composeFreePort(t)
 	dir := writeComposeApp(t, "demo", port, "")
 
 	cfg := d.compose(t, dir, "config", "--services")
@@ -184,7 +185,7 @@ func TestComposeApp(t *testing.T) {
 	if h, s := strings.Index(up.Stderr, "Container demo-db-1  Healthy"), strings.Index(up.Stderr, "Container demo-web-1  Starting"); h < 0 || s < h {
 		t.Fatalf("web started before db was healthy:\n%s", up.Stderr)
 	}
-	if got := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); strings.TrimSpace(got) != "hello-from-web" {
+	if got := composeHTTPGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); strings.TrimSpace(got) != "hello-from-web" {
 		t.Fatalf("web answered %q", got)
 	}
 	// Services find each other by service name on the project network.
@@ -224,9 +225,9 @@ func TestComposeApp(t *testing.T) {
 	}
 
 	// A second up changes nothing.
-	before := d.projectIDs(t, "demo")
+	before := d.composeProjectIDs(t, "demo")
 	again := d.compose(t, dir, "up", "-d")
-	if after := d.projectIDs(t, "demo"); fmt.Sprint(after) != fmt.Sprint(before) {
+	if after := d.composeProjectIDs(t, "demo"); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Fatalf("second up changed containers: %v -> %v\n%s", before, after, again.Stderr)
 	}
 	if strings.Contains(again.Stderr, "Created") || strings.Contains(again.Stderr, "Recreate") {
@@ -235,8 +236,8 @@ func TestComposeApp(t *testing.T) {
 
 	// Scale the API to three replicas; nothing else moves.
 	d.compose(t, dir, "up", "-d", "--scale", "api=3")
-	scaled := d.projectIDs(t, "demo")
-	if got := strings.Join(keys(scaled), ","); got != "demo-api-1,demo-api-2,demo-api-3,demo-db-1,demo-web-1" {
+	scaled := d.composeProjectIDs(t, "demo")
+	if got := strings.Join(composeKeys(scaled), ","); got != "demo-api-1,demo-api-2,demo-api-3,demo-db-1,demo-web-1" {
 		t.Fatalf("after scale: %s", got)
 	}
 	for _, n := range []string{"demo-api-1", "demo-db-1", "demo-web-1"} {
@@ -250,8 +251,8 @@ func TestComposeApp(t *testing.T) {
 		t.Fatal(err)
 	}
 	changed := d.compose(t, dir, "up", "-d")
-	now := d.projectIDs(t, "demo")
-	if got := strings.Join(keys(now), ","); got != "demo-api-1,demo-db-1,demo-web-1" {
+	now := d.composeProjectIDs(t, "demo")
+	if got := strings.Join(composeKeys(now), ","); got != "demo-api-1,demo-db-1,demo-web-1" {
 		t.Fatalf("after scaling back: %s\n%s", got, changed.Stderr)
 	}
 	if now["demo-api-1"] == before["demo-api-1"] {
@@ -268,7 +269,7 @@ func TestComposeApp(t *testing.T) {
 	// down -v leaves nothing behind: containers, the network (and its bridge), the volume.
 	netID := strings.TrimSpace(d.berth(t, "network", "inspect", "--format", "{{.ID}}", "demo_default"))
 	bridge := "br-" + netID[:12]
-	if !hostLinks(t)[bridge] {
+	if !composeHostLinks(t)[bridge] {
 		t.Fatalf("project network has no bridge %s", bridge)
 	}
 	down := d.compose(t, dir, "down", "-v")
@@ -277,7 +278,7 @@ func TestComposeApp(t *testing.T) {
 			t.Fatalf("down output lacks %q:\n%s", want, down.Stderr)
 		}
 	}
-	if ids := d.projectIDs(t, "demo"); len(ids) != 0 {
+	if ids := d.composeProjectIDs(t, "demo"); len(ids) != 0 {
 		t.Fatalf("containers left: %v", ids)
 	}
 	if out := d.berth(t, "network", "ls", "--format", "{{.Name}}"); strings.Contains(out, "demo") {
@@ -286,7 +287,7 @@ func TestComposeApp(t *testing.T) {
 	if out := d.berth(t, "volume", "ls", "-q"); strings.TrimSpace(out) != "" {
 		t.Fatalf("volumes left:\n%s", out)
 	}
-	if hostLinks(t)[bridge] {
+	if composeHostLinks(t)[bridge] {
 		t.Fatalf("bridge %s left on the host", bridge)
 	}
 	if out, _ := exec.Command("nft", "list", "ruleset").Output(); strings.Contains(string(out), bridge) {
@@ -306,7 +307,7 @@ func TestComposeDockerCompose(t *testing.T) {
 	}
 	d := startDaemon(t)
 	d.importBusybox(t)
-	port := freePort(t)
+	port := composeFreePort(t)
 	dir := writeComposeApp(t, "demo2", port, "")
 	dcR := func(args ...string) result {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -336,7 +337,7 @@ func TestComposeDockerCompose(t *testing.T) {
 	}
 	up := mustDC("up", "-d")
 	t.Logf("docker-compose up:\n%s", up.Stderr)
-	if got := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); strings.TrimSpace(got) != "hello-from-web" {
+	if got := composeHTTPGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); strings.TrimSpace(got) != "hello-from-web" {
 		t.Fatalf("web answered %q", got)
 	}
 	r := mustDC("exec", "-T", "web", "wget", "-qO-", "http://api:8080/")
@@ -350,17 +351,17 @@ func TestComposeDockerCompose(t *testing.T) {
 			t.Fatalf("docker-compose ps lacks %q:\n%s", want, ps.Stdout)
 		}
 	}
-	before := d.projectIDs(t, "demo2")
+	before := d.composeProjectIDs(t, "demo2")
 	again := mustDC("up", "-d")
-	if after := d.projectIDs(t, "demo2"); fmt.Sprint(after) != fmt.Sprint(before) {
+	if after := d.composeProjectIDs(t, "demo2"); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Fatalf("second up changed containers: %v -> %v\n%s", before, after, again.Stderr)
 	}
 	mustDC("up", "-d", "--scale", "api=3")
-	if got := strings.Join(keys(d.projectIDs(t, "demo2")), ","); got != "demo2_api_1,demo2_api_2,demo2_api_3,demo2_db_1,demo2_web_1" {
+	if got := strings.Join(composeKeys(d.composeProjectIDs(t, "demo2")), ","); got != "demo2_api_1,demo2_api_2,demo2_api_3,demo2_db_1,demo2_web_1" {
 		t.Fatalf("after scale: %s", got)
 	}
 	mustDC("down", "-v")
-	if ids := d.projectIDs(t, "demo2"); len(ids) != 0 {
+	if ids := d.composeProjectIDs(t, "demo2"); len(ids) != 0 {
 		t.Fatalf("containers left: %v", ids)
 	}
 	if out := d.berth(t, "network", "ls", "--format", "{{.Name}}"); strings.Contains(out, "demo2") {
@@ -404,4 +405,57 @@ func TestComposeBuild(t *testing.T) {
 	if out := d.berth(t, "images", "--format", "{{.Repository}}"); strings.Contains(out, "demo3-app") {
 		t.Fatalf("down --rmi local left demo3-app:\n%s", out)
 	}
+}
+
+// TestComposeUpAttached runs `compose up` in the foreground: it prints the services' output with their
+// prefixes and, interrupted, stops the containers.
+func TestComposeUpAttached(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox(t)
+	dir := filepath.Join(t.TempDir(), "fg")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(`services:
+  talker:
+    image: busybox:latest
+    command: ["sh", "-c", "echo talking; exec sleep 1000000"]
+    stop_signal: SIGKILL
+`), 0o644)
+	cmd := exec.Command(filepath.Join(binDir, "berth"), "-H", d.Host, "compose", "up")
+	cmd.Dir = dir
+	var out, errb composeBuffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the service's output", func() bool { return strings.Contains(out.String(), "| talking") })
+	if !strings.HasPrefix(out.String(), "talker-1 ") {
+		t.Fatalf("output %q lacks the talker-1 prefix", out.String())
+	}
+	cmd.Process.Signal(os.Interrupt)
+	cmd.Wait()
+	if !strings.Contains(errb.String(), "Gracefully stopping...") || !strings.Contains(errb.String(), "Container fg-talker-1  Stopped") {
+		t.Fatalf("stderr after interrupt:\n%s", errb.String())
+	}
+	if st := strings.TrimSpace(d.berth(t, "inspect", "--format", "{{.State.Status}}", "fg-talker-1")); st != "exited" {
+		t.Fatalf("fg-talker-1 is %s after the interrupt", st)
+	}
+	d.compose(t, dir, "down")
+}
+
+// composeBuffer is a bytes.Buffer safe for a process writing while the test reads.
+type composeBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *composeBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *composeBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
