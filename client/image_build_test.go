@@ -1,0 +1,65 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/containerd/errdefs"
+)
+
+func TestImageBuild(t *testing.T) {
+	c, rec := recordingServer(t, 200, `{"stream":"Step 1/1"}`+"\n", "application/json")
+	v := "1"
+	resp, err := c.ImageBuild(context.Background(), strings.NewReader("CONTEXT"), ImageBuildOptions{
+		Tags: []string{"demo-app", "demo-app:v1"}, Dockerfile: "Dockerfile.dev", Target: "prod",
+		BuildArgs: map[string]*string{"A": &v}, Labels: map[string]string{"l": "x"}, Remove: true, NoCache: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if rec.method != "POST" || rec.path != "/v1.47/build" || rec.body != "CONTEXT" || rec.header.Get("Content-Type") != "application/x-tar" {
+		t.Errorf("request %s %s body %q type %q", rec.method, rec.path, rec.body, rec.header.Get("Content-Type"))
+	}
+	q, _ := url.ParseQuery(rec.query)
+	for k, want := range map[string]string{"t": "demo-app", "dockerfile": "Dockerfile.dev", "target": "prod",
+		"buildargs": `{"A":"1"}`, "labels": `{"l":"x"}`, "rm": "true", "nocache": "1"} {
+		if q.Get(k) != want {
+			t.Errorf("%s=%q, want %q (query %s)", k, q.Get(k), want, rec.query)
+		}
+	}
+	if len(q["t"]) != 2 {
+		t.Errorf("tags %v", q["t"])
+	}
+	if !strings.Contains(string(out), "Step 1/1") {
+		t.Errorf("body %q", out)
+	}
+}
+
+func TestImageBuildNotImplemented(t *testing.T) {
+	c, _ := recordingServer(t, 501, `{"message":"build is not implemented"}`, "application/json")
+	_, err := c.ImageBuild(context.Background(), strings.NewReader(""), ImageBuildOptions{})
+	if !errors.Is(err, errdefs.ErrNotImplemented) || !strings.Contains(err.Error(), "build is not implemented") {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestImagePush(t *testing.T) {
+	c, rec := recordingServer(t, 200, `{"status":"Pushed"}`+"\n", "application/json")
+	rc, err := c.ImagePush(context.Background(), "localhost:5000/team/app:v2", ImagePushOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+	if rec.method != "POST" || rec.path != "/v1.47/images/localhost:5000/team/app/push" || rec.query != "tag=v2" {
+		t.Errorf("request %s %s?%s", rec.method, rec.path, rec.query)
+	}
+	if rec.header.Get("X-Registry-Auth") != "e30=" { // base64url("{}")
+		t.Errorf("X-Registry-Auth %q", rec.header.Get("X-Registry-Auth"))
+	}
+}
