@@ -459,3 +459,72 @@ func (s *composeBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestComposeIsolation: secrets and configs are mounted, an external network and volume are used but never
+// removed, and `down` of one project leaves another project alone.
+func TestComposeIsolation(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox(t)
+	d.berth(t, "network", "create", "shared")
+	d.berth(t, "volume", "create", "keepme")
+	file := `services:
+  app:
+    image: busybox:latest
+    command: ["sleep", "1000000"]
+    stop_signal: SIGKILL
+    secrets: [token]
+    configs: [site]
+    volumes: ["keep:/keep", "./bind:/bind"]
+    networks: [shared, default]
+networks:
+  shared:
+    external: true
+volumes:
+  keep:
+    external: true
+    name: keepme
+secrets:
+  token:
+    file: ./token.txt
+configs:
+  site:
+    file: ./site.conf
+`
+	mk := func(name string) string {
+		dir := filepath.Join(t.TempDir(), name)
+		os.MkdirAll(filepath.Join(dir, "bind"), 0o755)
+		os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(file), 0o644)
+		os.WriteFile(filepath.Join(dir, "token.txt"), []byte("s3cret-"+name), 0o644)
+		os.WriteFile(filepath.Join(dir, "site.conf"), []byte("conf-"+name), 0o644)
+		os.WriteFile(filepath.Join(dir, "bind", "hello"), []byte("bound-"+name), 0o644)
+		return dir
+	}
+	one, two := mk("one"), mk("two")
+	d.compose(t, one, "up", "-d")
+	d.compose(t, two, "up", "-d")
+	r := d.compose(t, one, "exec", "-T", "app", "sh", "-c", "cat /run/secrets/token /site /bind/hello; echo; touch /run/secrets/token 2>/dev/null || echo read-only")
+	if r.Stdout != "s3cret-oneconf-onebound-one\nread-only\n" {
+		t.Fatalf("secret, config and bind in the container: %q", r.Stdout)
+	}
+	// Both projects' containers reach each other over the external network by container name.
+	r = d.compose(t, one, "exec", "-T", "app", "ping", "-c", "1", "-W", "2", "two-app-1")
+	if !strings.Contains(r.Stdout, "1 packets received") {
+		t.Fatalf("one -> two over the external network: %s", r)
+	}
+	d.compose(t, one, "down", "-v")
+	if ids := d.composeProjectIDs(t, "two"); len(ids) != 1 {
+		t.Fatalf("down of project one touched project two: %v", ids)
+	}
+	nets := d.berth(t, "network", "ls", "--format", "{{.Name}}")
+	if !strings.Contains(nets, "shared") || !strings.Contains(nets, "two_default") || strings.Contains(nets, "one_default") {
+		t.Fatalf("networks after down of one:\n%s", nets)
+	}
+	if vols := d.berth(t, "volume", "ls", "-q"); !strings.Contains(vols, "keepme") {
+		t.Fatalf("external volume removed by down -v:\n%s", vols)
+	}
+	d.compose(t, two, "down", "-v")
+	if nets := d.berth(t, "network", "ls", "--format", "{{.Name}}"); !strings.Contains(nets, "shared") || strings.Contains(nets, "two_default") {
+		t.Fatalf("networks after down of two:\n%s", nets)
+	}
+	d.berth(t, "network", "rm", "shared")
+}
