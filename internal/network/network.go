@@ -530,7 +530,8 @@ func (m *Manager) Attach(ctx context.Context, containerID, name, nsPath, ref str
 		Gateway: n.Pool.Gateway(), MAC: ipam.MAC(addr).String(), HostVeth: "veth" + newID()[:7], Aliases: aliases,
 	}
 	gw := ep.Gateway
-	if n.Internal {
+	if n.Internal || m.hasGateway(containerID) {
+		// One default route per container, as docker has: the first network that gives one keeps it.
 		gw = netip.Addr{}
 	}
 	if err := link.AttachVeth(ctx, link.VethConfig{Bridge: n.Bridge, HostName: ep.HostVeth, NetNSPath: nsPath,
@@ -578,6 +579,17 @@ func (m *Manager) detach(ctx context.Context, n *Network, containerID string) er
 	m.reg.RemoveEndpoint(n.Name, containerID)
 	delete(n.Endpoints, containerID)
 	return m.save(n)
+}
+
+// hasGateway reports whether the container already has an endpoint that gave it a default route; the caller
+// holds m.mu.
+func (m *Manager) hasGateway(containerID string) bool {
+	for _, n := range m.nets {
+		if _, ok := n.Endpoints[containerID]; ok && !n.Internal {
+			return true
+		}
+	}
+	return false
 }
 
 // DetachAll disconnects a container from every network and stops its DNS server. The veths are deleted

@@ -129,9 +129,7 @@ func configurePeer(ctx context.Context, cfg VethConfig) error {
 	}
 	if cfg.Gateway.IsValid() {
 		route := &netlink.Route{LinkIndex: peer.Attrs().Index, Gw: cfg.Gateway.AsSlice(), Family: family(cfg.Gateway)}
-		// A namespace on several networks keeps the default route of the first that gave one (docker, too,
-		// has one gateway per container).
-		if err := h.RouteAdd(route); err != nil && !errors.Is(err, unix.EEXIST) {
+		if err := h.RouteAdd(route); err != nil {
 			return fmt.Errorf("add default route via %s in %s: %w", cfg.Gateway, cfg.NetNSPath, err)
 		}
 	}
