@@ -113,6 +113,11 @@ func TestLoad(t *testing.T) {
 		t.Errorf("--profile debug -p other: services %v, name %q", sortedNames(withProfile), withProfile.Name)
 	}
 
+	t.Setenv("COMPOSE_FILE", filepath.Join(dir, "compose.yaml"))
+	if p := load(t, dir, LoadOptions{}); p.Services["api"].Command != nil {
+		t.Errorf("COMPOSE_FILE naming only compose.yaml still merged the override: %v", p.Services["api"].Command)
+	}
+
 	t.Setenv("COMPOSE_PROJECT_NAME", "fromenv")
 	if p := load(t, dir, LoadOptions{}); p.Name != "fromenv" {
 		t.Errorf("COMPOSE_PROJECT_NAME: name %q", p.Name)
@@ -376,5 +381,29 @@ func TestApplyScale(t *testing.T) {
 		if err := ApplyScale(p, []string{bad}); err == nil {
 			t.Errorf("--scale %s accepted", bad)
 		}
+	}
+}
+
+func TestProgress(t *testing.T) {
+	var plain strings.Builder
+	p := NewProgress(&plain, false, "Running")
+	p.Event("Container demo-web-1", "Creating", false)
+	p.Event("Container demo-web-1", "Started", true)
+	p.Close()
+	if plain.String() != " Container demo-web-1  Creating\n Container demo-web-1  Started\n" {
+		t.Errorf("plain output %q", plain.String())
+	}
+	var tty strings.Builder
+	p = NewProgress(&tty, true, "Running")
+	p.Event("Network demo_default", "Created", true)
+	p.Event("Container demo-web-1", "Starting", false)
+	if tty.Len() != 0 {
+		t.Errorf("terminal output before Close: %q", tty.String())
+	}
+	p.Close()
+	lines := strings.Split(strings.TrimSpace(tty.String()), "\n")
+	if len(lines) != 3 || lines[0] != "[+] Running 1/2" || !strings.HasPrefix(lines[1], " ✔ Network demo_default  Created  ") ||
+		!strings.HasPrefix(lines[2], " ✘ Container demo-web-1  Starting  ") {
+		t.Errorf("terminal output %q", tty.String())
 	}
 }

@@ -99,6 +99,9 @@ func ContainerSpec(p *types.Project, s types.ServiceConfig, number int, hash str
 	labels[LabelVersion] = Version
 	labels[LabelImage] = ImageName(p.Name, s)
 	labels[LabelDependsOn] = dependsOnLabel(s)
+	for k, v := range s.CustomLabels { // set by Up: the image ID (com.docker.compose.image), outside the hash
+		labels[k] = v
+	}
 
 	env := make([]string, 0, len(s.Environment))
 	for k, v := range s.Environment {

@@ -71,6 +71,12 @@ func (s *Service) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 		}
 	}
 	plan := Plan(p, observed, hashes, images, PlanOptions{ForceRecreate: o.ForceRecreate, NoRecreate: o.NoRecreate})
+	for name, svc := range p.Services {
+		if images[name] != "" {
+			svc.CustomLabels = svc.CustomLabels.Add(LabelImage, images[name])
+			p.Services[name] = svc
+		}
+	}
 
 	// Each service starts once its dependencies meet their conditions; the rest runs concurrently.
 	done := map[string]chan struct{}{}

@@ -522,7 +522,14 @@ configs:
 	if vols := d.berth(t, "volume", "ls", "-q"); !strings.Contains(vols, "keepme") {
 		t.Fatalf("external volume removed by down -v:\n%s", vols)
 	}
-	d.compose(t, two, "down", "-v")
+	if img, id := strings.TrimSpace(d.berth(t, "inspect", "--format", `{{index .Config.Labels "com.docker.compose.image"}}`, "two-app-1")),
+		strings.TrimSpace(d.berth(t, "image", "inspect", "--format", "{{.ID}}", "busybox:latest")); img != id {
+		t.Fatalf("com.docker.compose.image = %q, want the image ID %q", img, id)
+	}
+	d.compose(t, two, "down", "-v", "--rmi", "all")
+	if r := d.berthR(nil, "image", "inspect", "busybox:latest"); r.Code == 0 {
+		t.Fatalf("down --rmi all kept busybox:latest")
+	}
 	if nets := d.berth(t, "network", "ls", "--format", "{{.Name}}"); !strings.Contains(nets, "shared") || strings.Contains(nets, "two_default") {
 		t.Fatalf("networks after down of two:\n%s", nets)
 	}
