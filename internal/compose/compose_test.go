@@ -397,13 +397,17 @@ func TestProgress(t *testing.T) {
 	p = NewProgress(&tty, true, "Running")
 	p.Event("Network demo_default", "Created", true)
 	p.Event("Container demo-web-1", "Starting", false)
-	if tty.Len() != 0 {
-		t.Errorf("terminal output before Close: %q", tty.String())
-	}
 	p.Close()
-	lines := strings.Split(strings.TrimSpace(tty.String()), "\n")
+	// The last frame (after the last cursor-up) is what the terminal shows.
+	out := tty.String()
+	frame := out[strings.LastIndex(out, "\x1b[3A")+len("\x1b[3A"):]
+	frame = strings.ReplaceAll(frame, "\x1b[2K", "")
+	lines := strings.Split(strings.TrimSpace(frame), "\n")
 	if len(lines) != 3 || lines[0] != "[+] Running 1/2" || !strings.HasPrefix(lines[1], " ✔ Network demo_default  Created  ") ||
 		!strings.HasPrefix(lines[2], " ✘ Container demo-web-1  Starting  ") {
-		t.Errorf("terminal output %q", tty.String())
+		t.Errorf("terminal frame %q", frame)
+	}
+	if strings.Count(out, "[+] Running") != 3 {
+		t.Errorf("want a frame per event and a final one: %q", out)
 	}
 }
