@@ -37,7 +37,7 @@ func newComposeLifecycleCommands(c *cli, o *composeOptions) []*cobra.Command {
 	isRunning := func(s container.ContainerState) bool {
 		return s == container.StateRunning || s == container.StateRestarting
 	}
-	any := func(container.ContainerState) bool { return true }
+	anyState := func(container.ContainerState) bool { return true }
 	var cmds []*cobra.Command
 	ops := []func(cmd *cobra.Command) lifecycleOp{
 		func(cmd *cobra.Command) lifecycleOp {
@@ -56,7 +56,7 @@ func newComposeLifecycleCommands(c *cli, o *composeOptions) []*cobra.Command {
 		},
 		func(cmd *cobra.Command) lifecycleOp {
 			return lifecycleOp{use: "restart [OPTIONS] [SERVICE...]", short: "Restart service containers", running: "Restarting", done: "Started",
-				want: any,
+				want: anyState,
 				run: func(ctx context.Context, api *client.Client, id string) error {
 					return api.ContainerRestart(ctx, id, client.ContainerStopOptions{Timeout: timeoutPtr(cmd)})
 				}}

@@ -351,6 +351,38 @@ func TestComposeDockerCompose(t *testing.T) {
 			t.Fatalf("docker-compose ps lacks %q:\n%s", want, ps.Stdout)
 		}
 	}
+	// The rest of docker-compose's everyday commands.
+	if r := mustDC("port", "web", "80"); strings.TrimSpace(r.Stdout) != fmt.Sprintf("0.0.0.0:%d", port) {
+		t.Fatalf("docker-compose port: %s", r)
+	}
+	if r := mustDC("run", "--rm", "-T", "web", "wget", "-qO-", "http://api:8080/"); strings.TrimSpace(r.Stdout) != "api-ok" {
+		t.Fatalf("docker-compose run: %s", r)
+	}
+	mustDC("exec", "-T", "api", "sh", "-c", "echo dc-log-line > /proc/1/fd/1")
+	if r := mustDC("logs", "--no-color", "api"); !strings.Contains(r.Stdout, "dc-log-line") {
+		t.Fatalf("docker-compose logs: %s", r)
+	}
+	if r := mustDC("top", "db"); !strings.Contains(r.Stdout, "sleep 1000000") {
+		t.Fatalf("docker-compose top: %s", r)
+	}
+	if r := mustDC("images"); !strings.Contains(r.Stdout, "demo2_web_1") || !strings.Contains(r.Stdout, "busybox") {
+		t.Fatalf("docker-compose images: %s", r)
+	}
+	mustDC("pause", "api")
+	if st := strings.TrimSpace(d.berth(t, "inspect", "--format", "{{.State.Status}}", "demo2_api_1")); st != "paused" {
+		t.Fatalf("after pause: %s", st)
+	}
+	mustDC("unpause", "api")
+	mustDC("stop", "api")
+	if st := strings.TrimSpace(d.berth(t, "inspect", "--format", "{{.State.Status}}", "demo2_api_1")); st != "exited" {
+		t.Fatalf("after stop: %s", st)
+	}
+	mustDC("start", "api")
+	mustDC("restart", "api")
+	if st := strings.TrimSpace(d.berth(t, "inspect", "--format", "{{.State.Status}}", "demo2_api_1")); st != "running" {
+		t.Fatalf("after start and restart: %s", st)
+	}
+
 	before := d.composeProjectIDs(t, "demo2")
 	again := mustDC("up", "-d")
 	if after := d.composeProjectIDs(t, "demo2"); fmt.Sprint(after) != fmt.Sprint(before) {
