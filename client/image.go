@@ -44,7 +44,7 @@ func (c *Client) ImageInspectWithRaw(ctx context.Context, ref string) (image.Ins
 	if ref == "" {
 		return image.InspectResponse{}, nil, emptyIDError("image")
 	}
-	raw, err := c.doRaw(ctx, &request{method: http.MethodGet, path: "/images/" + pathEscape(ref) + "/json"})
+	raw, err := c.doRaw(ctx, &request{method: http.MethodGet, path: "/images/" + ref + "/json"})
 	if err != nil {
 		return image.InspectResponse{}, nil, err
 	}
@@ -58,7 +58,7 @@ func (c *Client) ImageInspectWithRaw(ctx context.Context, ref string) (image.Ins
 // ImageHistory returns the layers' history of an image, newest first.
 func (c *Client) ImageHistory(ctx context.Context, ref string) ([]image.HistoryResponseItem, error) {
 	var h []image.HistoryResponseItem
-	err := c.doJSON(ctx, &request{method: http.MethodGet, path: "/images/" + pathEscape(ref) + "/history"}, &h)
+	err := c.doJSON(ctx, &request{method: http.MethodGet, path: "/images/" + ref + "/history"}, &h)
 	return h, err
 }
 
@@ -72,7 +72,7 @@ func (c *Client) ImageTag(ctx context.Context, source, target string) error {
 	if tag != "" {
 		q.Set("tag", tag)
 	}
-	return c.doJSON(ctx, &request{method: http.MethodPost, path: "/images/" + pathEscape(source) + "/tag", query: q}, nil)
+	return c.doJSON(ctx, &request{method: http.MethodPost, path: "/images/" + source + "/tag", query: q}, nil)
 }
 
 // ImageRemoveOptions are the options of DELETE /images/{name}.
@@ -89,7 +89,7 @@ func (c *Client) ImageRemove(ctx context.Context, ref string, opts ImageRemoveOp
 		q.Set("noprune", "1")
 	}
 	var resp []image.DeleteResponse
-	err := c.doJSON(ctx, &request{method: http.MethodDelete, path: "/images/" + pathEscape(ref), query: q}, &resp)
+	err := c.doJSON(ctx, &request{method: http.MethodDelete, path: "/images/" + ref, query: q}, &resp)
 	return resp, err
 }
 

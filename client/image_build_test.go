@@ -63,3 +63,18 @@ func TestImagePush(t *testing.T) {
 		t.Errorf("X-Registry-Auth %q", rec.header.Get("X-Registry-Auth"))
 	}
 }
+
+// Image references keep their slashes in paths, as docker's client sends them (url.URL escapes what needs it).
+func TestImagePathsKeepSlashes(t *testing.T) {
+	c, rec := recordingServer(t, 200, `{"Id":"sha256:1"}`, "application/json")
+	if _, err := c.ImageInspect(context.Background(), "localhost:5000/team/app:v1"); err != nil {
+		t.Fatal(err)
+	}
+	if rec.path != "/v1.47/images/localhost:5000/team/app:v1/json" {
+		t.Errorf("inspect path %q", rec.path)
+	}
+	c.ImageRemove(context.Background(), "example.org/a/b", ImageRemoveOptions{})
+	if rec.path != "/v1.47/images/example.org/a/b" {
+		t.Errorf("remove path %q", rec.path)
+	}
+}
