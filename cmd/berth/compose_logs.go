@@ -70,7 +70,7 @@ func followLogs(ctx context.Context, c *cli, project string, services []string, 
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	for i, id := range ids {
-		prefix := fmt.Sprintf("%-*s | ", width, names[i])
+		prefix := fmt.Sprintf("%-*s  | ", width, names[i])
 		g.Go(func() error {
 			body, err := apiClient.ContainerLogs(gctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true,
 				Follow: follow, Tail: tail, Timestamps: timestamps})
