@@ -32,11 +32,9 @@ type UpOptions struct {
 // independent services in parallel, waiting on depends_on conditions.
 func (s *Service) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 	defer s.progress.Close()
-	levels, err := Order(p)
-	if err != nil {
+	if _, err := Order(p); err != nil { // a dependency cycle fails before anything is created
 		return err
 	}
-	_ = levels
 	images, err := s.ensureImages(ctx, p, o.Build, o.NoBuild)
 	if err != nil {
 		return err
