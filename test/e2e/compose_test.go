@@ -567,3 +567,42 @@ configs:
 	}
 	d.berth(t, "network", "rm", "shared")
 }
+
+// TestComposeImageChange: a service whose image tag now points at another image is recreated by `up`; a
+// service on an unchanged image is kept.
+func TestComposeImageChange(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox(t)
+	d.berth(t, "tag", "busybox:latest", "steady:1")
+	dir := filepath.Join(t.TempDir(), "img")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(`services:
+  moving:
+    image: busybox:latest
+    command: ["sleep", "1000000"]
+    stop_signal: SIGKILL
+  steady:
+    image: steady:1
+    command: ["sleep", "1000000"]
+    stop_signal: SIGKILL
+`), 0o644)
+	d.compose(t, dir, "up", "-d")
+	before := d.composeProjectIDs(t, "img")
+	// A new image under busybox:latest (a commit of a container with one more file).
+	d.berth(t, "run", "--name", "maker", "busybox", "touch", "/marker")
+	d.berth(t, "commit", "maker", "busybox:latest")
+	d.berth(t, "rm", "maker")
+	up := d.compose(t, dir, "up", "-d")
+	after := d.composeProjectIDs(t, "img")
+	if after["img-moving-1"] == before["img-moving-1"] {
+		t.Fatalf("service on a changed image was kept:\n%s", up.Stderr)
+	}
+	if after["img-steady-1"] != before["img-steady-1"] {
+		t.Fatalf("service on an unchanged image was recreated:\n%s", up.Stderr)
+	}
+	if !strings.Contains(up.Stderr, "Container img-moving-1  Recreated") || !strings.Contains(up.Stderr, "Container img-steady-1  Running") {
+		t.Fatalf("up output:\n%s", up.Stderr)
+	}
+	d.berth(t, "exec", "img-moving-1", "test", "-f", "/marker")
+	d.compose(t, dir, "down")
+}
