@@ -227,12 +227,19 @@ func (s *Service) waitCondition(ctx context.Context, dep string, d types.Service
 		g.Go(func() error {
 			var name string
 			if d.Condition == types.ServiceConditionCompletedSuccessfully {
+				c, err := s.api.ContainerInspect(gctx, id)
+				if err != nil {
+					return err
+				}
+				res := containerRes(strings.TrimPrefix(c.Name, "/"))
+				s.progress.Event(res, "Waiting", false)
 				waitC, errC := s.api.ContainerWait(gctx, id, container.WaitConditionNotRunning)
 				select {
 				case w := <-waitC:
 					if w.StatusCode != 0 {
 						return fmt.Errorf("service %q didn't complete successfully: exit %d", dep, w.StatusCode)
 					}
+					s.progress.Event(res, "Exited", true)
 					return nil
 				case err := <-errC:
 					return err

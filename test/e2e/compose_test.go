@@ -606,3 +606,74 @@ func TestComposeImageChange(t *testing.T) {
 	d.berth(t, "exec", "img-moving-1", "test", "-f", "/marker")
 	d.compose(t, dir, "down")
 }
+
+// TestComposeCompletedSuccessfully: a service waits for a one-shot dependency to exit 0, and `up` fails
+// with compose's message when it exits otherwise.
+func TestComposeCompletedSuccessfully(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox(t)
+	dir := filepath.Join(t.TempDir(), "job")
+	os.MkdirAll(dir, 0o755)
+	file := func(code int) string {
+		return fmt.Sprintf(`services:
+  init:
+    image: busybox:latest
+    command: ["sh", "-c", "sleep 1; exit %d"]
+  app:
+    image: busybox:latest
+    command: ["sleep", "1000000"]
+    stop_signal: SIGKILL
+    depends_on:
+      init:
+        condition: service_completed_successfully
+`, code)
+	}
+	os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(file(0)), 0o644)
+	up := d.compose(t, dir, "up", "-d")
+	if e, s := strings.Index(up.Stderr, "Container job-init-1  Exited"), strings.Index(up.Stderr, "Container job-app-1  Starting"); e < 0 || s < e {
+		t.Fatalf("app started before init completed:\n%s", up.Stderr)
+	}
+	d.compose(t, dir, "down")
+
+	os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(file(3)), 0o644)
+	r := d.composeR(dir, "up", "-d")
+	if r.Code == 0 || !strings.Contains(r.Stderr, `service "init" didn't complete successfully: exit 3`) {
+		t.Fatalf("up with a failing dependency: %s", r)
+	}
+	if ids := d.composeProjectIDs(t, "job"); ids["job-app-1"] != "" {
+		t.Fatalf("app was created although init failed: %v", ids)
+	}
+	d.compose(t, dir, "down")
+}
+
+// TestComposeUnhealthyDependency: `up` fails, as compose does, when a service_healthy dependency turns unhealthy.
+func TestComposeUnhealthyDependency(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox(t)
+	dir := filepath.Join(t.TempDir(), "sick")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(`services:
+  db:
+    image: busybox:latest
+    command: ["sleep", "1000000"]
+    stop_signal: SIGKILL
+    healthcheck:
+      test: ["CMD", "false"]
+      interval: 1s
+      retries: 1
+  web:
+    image: busybox:latest
+    command: ["sleep", "1000000"]
+    depends_on:
+      db:
+        condition: service_healthy
+`), 0o644)
+	r := d.composeR(dir, "up", "-d")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "dependency failed to start: container sick-db-1 is unhealthy") {
+		t.Fatalf("up with an unhealthy dependency: %s", r)
+	}
+	if ids := d.composeProjectIDs(t, "sick"); ids["sick-web-1"] != "" {
+		t.Fatalf("web was created although db is unhealthy: %v", ids)
+	}
+	d.compose(t, dir, "down")
+}
