@@ -77,7 +77,7 @@ func (s *Service) Down(ctx context.Context, project string, p *types.Project, o 
 		maxRank = max(maxRank, r)
 	}
 	for r := maxRank; r >= 0; r-- {
-		if err := s.removeContainers(ctx, byRank[r], o.Timeout); err != nil {
+		if err := s.removeContainers(ctx, byRank[r], o.Timeout, o.Volumes); err != nil {
 			return err
 		}
 	}
@@ -141,8 +141,8 @@ func (s *Service) Down(ctx context.Context, project string, p *types.Project, o 
 	return g.Wait()
 }
 
-// removeContainers stops and removes containers concurrently.
-func (s *Service) removeContainers(ctx context.Context, list []Observed, timeout *int) error {
+// removeContainers stops and removes containers concurrently; anonymous volumes go too with volumes.
+func (s *Service) removeContainers(ctx context.Context, list []Observed, timeout *int, volumes bool) error {
 	g, gctx := errgroup.WithContext(ctx)
 	for _, c := range list {
 		g.Go(func() error {
@@ -155,7 +155,7 @@ func (s *Service) removeContainers(ctx context.Context, list []Observed, timeout
 				s.progress.Event(res, "Stopped", false)
 			}
 			s.progress.Event(res, "Removing", false)
-			if err := s.api.ContainerRemove(gctx, c.ID, client.ContainerRemoveOptions{Force: true}); err != nil && !isNotFound(err) {
+			if err := s.api.ContainerRemove(gctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: volumes}); err != nil && !isNotFound(err) {
 				return err
 			}
 			s.progress.Event(res, "Removed", true)

@@ -51,7 +51,7 @@ func (s *Service) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 	}
 	if orphans := Orphans(p, observed); len(orphans) > 0 {
 		if o.RemoveOrphans {
-			if err := s.removeContainers(ctx, orphans, nil); err != nil {
+			if err := s.removeContainers(ctx, orphans, nil, false); err != nil {
 				return err
 			}
 		} else {
@@ -154,7 +154,7 @@ func (s *Service) apply(ctx context.Context, p *types.Project, svc types.Service
 		s.progress.Event(res, "Started", true)
 		return a.Container.ID, nil
 	case Remove:
-		return "", s.removeContainers(ctx, []Observed{*a.Container}, timeout)
+		return "", s.removeContainers(ctx, []Observed{*a.Container}, timeout, false)
 	case Recreate:
 		res := containerRes(a.Container.Name)
 		s.progress.Event(res, "Recreate", false)
@@ -467,6 +467,62 @@ func (s *Service) ensureVolumes(ctx context.Context, p *types.Project) error {
 			}
 			s.progress.Event(res, "Created", true)
 			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// WaitHealthy blocks until every container of the project runs and, when it has a health check, is healthy
+// (`up --wait`); a container that exits or turns unhealthy fails it.
+func (s *Service) WaitHealthy(ctx context.Context, p *types.Project) error {
+	defer s.progress.Close()
+	_, observed, err := s.Containers(ctx, p.Name, false)
+	if err != nil {
+		return err
+	}
+	// One-shot services others wait on with service_completed_successfully may have exited 0.
+	oneShot := map[string]bool{}
+	for _, svc := range p.Services {
+		for dep, d := range svc.DependsOn {
+			if d.Condition == types.ServiceConditionCompletedSuccessfully {
+				oneShot[dep] = true
+			}
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, o := range observed {
+		if _, ok := p.Services[o.Service]; !ok {
+			continue
+		}
+		g.Go(func() error {
+			res := containerRes(o.Name)
+			s.progress.Event(res, "Waiting", false)
+			for {
+				c, err := s.api.ContainerInspect(gctx, o.ID)
+				if err != nil {
+					return err
+				}
+				switch {
+				case c.State != nil && !c.State.Running && c.State.ExitCode == 0 && oneShot[o.Service]:
+					s.progress.Event(res, "Exited", true)
+					return nil
+				case c.State == nil || !c.State.Running:
+					return fmt.Errorf("container %s exited (%d)", o.Name, c.State.ExitCode)
+				case c.State.Health == nil:
+					s.progress.Event(res, "Running", true)
+					return nil
+				case c.State.Health.Status == container.Healthy:
+					s.progress.Event(res, "Healthy", true)
+					return nil
+				case c.State.Health.Status == container.Unhealthy:
+					return fmt.Errorf("container %s is unhealthy", o.Name)
+				}
+				select {
+				case <-gctx.Done():
+					return gctx.Err()
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
 		})
 	}
 	return g.Wait()

@@ -460,8 +460,8 @@ func TestComposeUpAttached(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, "the service's output", func() bool { return strings.Contains(out.String(), "| talking") })
-	if !strings.HasPrefix(out.String(), "talker-1 ") {
-		t.Fatalf("output %q lacks the talker-1 prefix", out.String())
+	if !strings.HasPrefix(out.String(), "Attaching to talker-1\ntalker-1 ") {
+		t.Fatalf("output %q lacks the attach line or the talker-1 prefix", out.String())
 	}
 	cmd.Process.Signal(os.Interrupt)
 	cmd.Wait()
@@ -629,7 +629,10 @@ func TestComposeCompletedSuccessfully(t *testing.T) {
 `, code)
 	}
 	os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(file(0)), 0o644)
-	up := d.compose(t, dir, "up", "-d")
+	up := d.compose(t, dir, "up", "--wait")
+	if !strings.Contains(up.Stderr, "Container job-app-1  Running") {
+		t.Fatalf("up --wait output:\n%s", up.Stderr)
+	}
 	if e, s := strings.Index(up.Stderr, "Container job-init-1  Exited"), strings.Index(up.Stderr, "Container job-app-1  Starting"); e < 0 || s < e {
 		t.Fatalf("app started before init completed:\n%s", up.Stderr)
 	}
@@ -668,6 +671,10 @@ func TestComposeUnhealthyDependency(t *testing.T) {
       db:
         condition: service_healthy
 `), 0o644)
+	// --wait on the dependency alone fails the same way.
+	if r := d.composeR(dir, "up", "--wait", "db"); r.Code == 0 || !strings.Contains(r.Stderr, "container sick-db-1 is unhealthy") {
+		t.Fatalf("up --wait db: %s", r)
+	}
 	r := d.composeR(dir, "up", "-d")
 	if r.Code == 0 || !strings.Contains(r.Stderr, "dependency failed to start: container sick-db-1 is unhealthy") {
 		t.Fatalf("up with an unhealthy dependency: %s", r)
