@@ -38,6 +38,8 @@ func newComposeCommand(c *cli) *cobra.Command {
 		newComposeTopCommand(c, o),
 		newComposeImagesCommand(c, o),
 		newComposePortCommand(c, o),
+		newComposeLsCommand(c),
+		newComposeVersionCommand(c),
 	)
 	cmd.AddCommand(newComposeLifecycleCommands(c, o)...)
 	flags := cmd.Flags() // before the subcommand (the root traverses), as in docker compose: -f is also logs --follow

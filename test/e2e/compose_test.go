@@ -224,6 +224,10 @@ func TestComposeApp(t *testing.T) {
 		t.Fatalf("compose logs: %s", logs)
 	}
 
+	if ls := d.compose(t, dir, "ls"); !strings.Contains(ls.Stdout, "demo") || !strings.Contains(ls.Stdout, "running(3)") {
+		t.Fatalf("compose ls: %s", ls)
+	}
+
 	// A second up changes nothing.
 	before := d.composeProjectIDs(t, "demo")
 	again := d.compose(t, dir, "up", "-d")
