@@ -575,6 +575,11 @@ func (m *Manager) detach(ctx context.Context, n *Network, containerID string) er
 	if err := link.DetachVeth(ctx, ep.HostVeth); err != nil {
 		slog.WarnContext(ctx, "removing veth", "veth", ep.HostVeth, "error", err)
 	}
+	return m.forget(n, containerID, ep)
+}
+
+// forget releases an endpoint whose veth is gone: its address, its names and its record. The caller holds m.mu.
+func (m *Manager) forget(n *Network, containerID string, ep *Endpoint) error {
 	n.Pool.Release(ep.Addr.Addr())
 	m.reg.RemoveEndpoint(n.Name, containerID)
 	delete(n.Endpoints, containerID)
@@ -615,10 +620,7 @@ func (m *Manager) DetachAll(ctx context.Context, containerID string) {
 	defer m.mu.Unlock()
 	for _, n := range m.nets {
 		if ep, ok := n.Endpoints[containerID]; ok {
-			n.Pool.Release(ep.Addr.Addr())
-			m.reg.RemoveEndpoint(n.Name, containerID)
-			delete(n.Endpoints, containerID)
-			if err := m.save(n); err != nil {
+			if err := m.forget(n, containerID, ep); err != nil {
 				slog.WarnContext(ctx, "saving network", "network", n.Name, "error", err)
 			}
 		}
