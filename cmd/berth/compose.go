@@ -7,6 +7,7 @@ import (
 
 	"github.com/berth/berth/internal/compose"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/term"
 	"github.com/spf13/cobra"
 )
@@ -84,6 +85,24 @@ func (o *composeOptions) projectName(ctx context.Context) (string, *types.Projec
 		return n, nil, nil
 	}
 	return "", nil, err
+}
+
+// projectContainers returns a compose.Service for the project and the project's service containers (one-off
+// containers of `compose run` excluded).
+func (o *composeOptions) projectContainers(ctx context.Context, c *cli, title string) (*compose.Service, []container.Summary, error) {
+	name, _, err := o.projectName(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	svc, err := o.service(c, title)
+	if err != nil {
+		return nil, nil, err
+	}
+	list, _, err := svc.Containers(ctx, name, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	return svc, list, nil
 }
 
 // service returns a compose.Service reporting progress to stderr as compose does.

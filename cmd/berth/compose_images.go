@@ -71,19 +71,11 @@ func newComposeImagesCommand(c *cli, o *composeOptions) *cobra.Command {
 		Short: "List images used by the created containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			name, _, err := o.projectName(ctx)
-			if err != nil {
-				return err
-			}
-			svc, err := o.service(c, "")
+			_, list, err := o.projectContainers(ctx, c, "")
 			if err != nil {
 				return err
 			}
 			apiClient, _ := c.Client()
-			list, _, err := svc.Containers(ctx, name, false)
-			if err != nil {
-				return err
-			}
 			var rows [][]string
 			for _, ctr := range list {
 				img, err := apiClient.ImageInspect(ctx, ctr.ImageID)

@@ -114,19 +114,11 @@ func newComposeLifecycleCommands(c *cli, o *composeOptions) []*cobra.Command {
 }
 
 func runLifecycle(ctx context.Context, c *cli, o *composeOptions, op lifecycleOp, services []string) error {
-	name, _, err := o.projectName(ctx)
-	if err != nil {
-		return err
-	}
-	svc, err := o.service(c, strings.Fields(op.done)[0])
+	_, list, err := o.projectContainers(ctx, c, strings.Fields(op.done)[0])
 	if err != nil {
 		return err
 	}
 	apiClient, _ := c.Client()
-	list, _, err := svc.Containers(ctx, name, false)
-	if err != nil {
-		return err
-	}
 	progress := compose.NewProgress(c.err, false, op.done)
 	if o.progress == "quiet" {
 		progress = nil

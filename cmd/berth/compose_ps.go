@@ -20,15 +20,7 @@ func newComposePsCommand(c *cli, o *composeOptions) *cobra.Command {
 		Short: "List containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			name, _, err := o.projectName(ctx)
-			if err != nil {
-				return err
-			}
-			svc, err := o.service(c, "")
-			if err != nil {
-				return err
-			}
-			list, _, err := svc.Containers(ctx, name, false)
+			_, list, err := o.projectContainers(ctx, c, "")
 			if err != nil {
 				return err
 			}

@@ -17,19 +17,11 @@ func newComposeTopCommand(c *cli, o *composeOptions) *cobra.Command {
 		Short: "Display the running processes",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			name, _, err := o.projectName(ctx)
-			if err != nil {
-				return err
-			}
-			svc, err := o.service(c, "")
+			_, list, err := o.projectContainers(ctx, c, "")
 			if err != nil {
 				return err
 			}
 			apiClient, _ := c.Client()
-			list, _, err := svc.Containers(ctx, name, false)
-			if err != nil {
-				return err
-			}
 			for i, ctr := range list {
 				if ctr.State != container.StateRunning || (len(args) > 0 && !slices.Contains(args, ctr.Labels[compose.LabelService])) {
 					continue
