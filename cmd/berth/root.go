@@ -57,6 +57,7 @@ func newRootCommand(c *cli) *cobra.Command {
 		newSystemCommand(c),
 
 		newAttachCommand(c),
+		newBuildCommand(c),
 		newCommitCommand(c),
 		newCopyCommand(c),
 		newCreateCommand(c),

@@ -1,0 +1,72 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+)
+
+// ImageBuildOptions are POST /build's parameters (the classic builder's).
+type ImageBuildOptions struct {
+	Tags        []string
+	Dockerfile  string
+	BuildArgs   map[string]*string
+	Labels      map[string]string
+	Target      string
+	NoCache     bool
+	Pull        bool
+	Quiet       bool
+	NetworkMode string
+	Platform    string
+}
+
+// ImageBuild sends a build context tar to the daemon and returns the JSON message stream of the build.
+func (c *Client) ImageBuild(ctx context.Context, buildContext io.Reader, opts ImageBuildOptions) (io.ReadCloser, error) {
+	q := url.Values{}
+	for _, t := range opts.Tags {
+		q.Add("t", t)
+	}
+	if opts.Dockerfile != "" {
+		q.Set("dockerfile", opts.Dockerfile)
+	}
+	if len(opts.BuildArgs) > 0 {
+		b, err := json.Marshal(opts.BuildArgs)
+		if err != nil {
+			return nil, err
+		}
+		q.Set("buildargs", string(b))
+	}
+	if len(opts.Labels) > 0 {
+		b, err := json.Marshal(opts.Labels)
+		if err != nil {
+			return nil, err
+		}
+		q.Set("labels", string(b))
+	}
+	if opts.Target != "" {
+		q.Set("target", opts.Target)
+	}
+	if opts.NetworkMode != "" {
+		q.Set("networkmode", opts.NetworkMode)
+	}
+	if opts.Platform != "" {
+		q.Set("platform", opts.Platform)
+	}
+	boolQuery(q, "nocache", opts.NoCache)
+	boolQuery(q, "pull", opts.Pull)
+	boolQuery(q, "q", opts.Quiet)
+	q.Set("rm", "1")
+	resp, err := c.do(ctx, &request{
+		method:  http.MethodPost,
+		path:    "/build",
+		query:   q,
+		body:    buildContext,
+		headers: http.Header{"Content-Type": {"application/x-tar"}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
