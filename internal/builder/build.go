@@ -30,6 +30,9 @@ import (
 	"github.com/berth/berth/internal/image"
 )
 
+// defaultPath is the PATH a stage gets when its base image sets none.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 // Options are a build's parameters (POST /build's query).
 type Options struct {
 	// Dockerfile is the Dockerfile's path inside the context; "" means "Dockerfile".
@@ -257,6 +260,10 @@ func (x *executor) runStage(ctx context.Context, stage instructions.Stage) (stri
 		triggers = st.config.OnBuild
 	}
 	st.config.OnBuild = nil
+	if _, ok := envList(st.config.Env).Get("PATH"); !ok {
+		// Like docker, a stage without PATH gets the default one.
+		st.config.Env = append(st.config.Env, "PATH="+defaultPath)
+	}
 	if st.imageID != "" {
 		fmt.Fprintf(x.out, " ---> %s\n", shortID(st.imageID))
 	}
