@@ -63,7 +63,14 @@ func resolveSources(root string, patterns []string) ([]source, error) {
 			out = append(out, matches...)
 			continue
 		}
-		s, err := lookupSource(root, clean)
+		var s source
+		var err error
+		if strings.HasSuffix(p, "/") || strings.HasSuffix(p, "/.") {
+			// "dir/" names the directory itself: a symlink there is followed, inside root.
+			s, err = lookupFollow(root, clean)
+		} else {
+			s, err = lookupSource(root, clean)
+		}
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil, notFound(clean)
@@ -86,6 +93,19 @@ func lookupSource(root, rel string) (source, error) {
 		return source{}, err
 	}
 	abs := filepath.Join(dir, path.Base(rel))
+	fi, err := os.Lstat(abs)
+	if err != nil {
+		return source{}, err
+	}
+	return source{rel: rel, abs: abs, info: fi}, nil
+}
+
+// lookupFollow resolves rel under root following every symlink inside root.
+func lookupFollow(root, rel string) (source, error) {
+	abs, err := securejoin.SecureJoin(root, rel)
+	if err != nil {
+		return source{}, err
+	}
 	fi, err := os.Lstat(abs)
 	if err != nil {
 		return source{}, err
