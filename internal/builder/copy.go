@@ -90,7 +90,8 @@ func lookupSource(root, rel string) (source, error) {
 	}
 	dir, err := securejoin.SecureJoin(root, path.Dir(rel))
 	if err != nil {
-		return source{}, err
+		// a symlink loop on the way: nothing there
+		return source{}, &fs.PathError{Op: "stat", Path: rel, Err: fs.ErrNotExist}
 	}
 	abs := filepath.Join(dir, path.Base(rel))
 	fi, err := os.Lstat(abs)
@@ -104,7 +105,7 @@ func lookupSource(root, rel string) (source, error) {
 func lookupFollow(root, rel string) (source, error) {
 	abs, err := securejoin.SecureJoin(root, rel)
 	if err != nil {
-		return source{}, err
+		return source{}, &fs.PathError{Op: "stat", Path: rel, Err: fs.ErrNotExist}
 	}
 	fi, err := os.Lstat(abs)
 	if err != nil {

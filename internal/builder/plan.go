@@ -36,9 +36,6 @@ func ParseDockerfile(dockerfile []byte, buildArgs map[string]*string, target str
 	if err != nil {
 		return nil, errdefs.ErrInvalidArgument.WithMessage(strings.Replace(err.Error(), "dockerfile parse error on line", "Dockerfile parse error line", 1))
 	}
-	if len(res.AST.Children) == 0 {
-		return nil, errdefs.ErrInvalidArgument.WithMessage("the Dockerfile (Dockerfile) cannot be empty")
-	}
 	stages, metaArgs, err := instructions.Parse(res.AST, nil)
 	if err != nil {
 		return nil, parseError(err)
