@@ -20,6 +20,9 @@ type ImageBuildOptions struct {
 	Quiet       bool
 	NetworkMode string
 	Platform    string
+	// Manifest sends to Berth's extension endpoint, where large files may be references to content the daemon
+	// kept from an earlier build; an answer wrapping errdefs.ErrFailedPrecondition asks for the full context.
+	Manifest bool
 }
 
 // ImageBuild sends a build context tar to the daemon and returns the JSON message stream of the build.
@@ -58,9 +61,13 @@ func (c *Client) ImageBuild(ctx context.Context, buildContext io.Reader, opts Im
 	boolQuery(q, "pull", opts.Pull)
 	boolQuery(q, "q", opts.Quiet)
 	q.Set("rm", "1")
+	p := "/build"
+	if opts.Manifest {
+		p = "/berth/build"
+	}
 	resp, err := c.do(ctx, &request{
 		method:  http.MethodPost,
-		path:    "/build",
+		path:    p,
 		query:   q,
 		body:    buildContext,
 		headers: http.Header{"Content-Type": {"application/x-tar"}},
@@ -69,4 +76,15 @@ func (c *Client) ImageBuild(ctx context.Context, buildContext io.Reader, opts Im
 		return nil, err
 	}
 	return resp.Body, nil
+}
+
+// BuildCachePrune empties the daemon's build cache (POST /build/prune) and returns the bytes reclaimed.
+func (c *Client) BuildCachePrune(ctx context.Context) (int64, error) {
+	var resp struct {
+		SpaceReclaimed int64
+	}
+	if err := c.doJSON(ctx, &request{method: http.MethodPost, path: "/build/prune"}, &resp); err != nil {
+		return 0, err
+	}
+	return resp.SpaceReclaimed, nil
 }

@@ -12,13 +12,17 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+
+	"github.com/containerd/errdefs"
 
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
 	"github.com/spf13/cobra"
 
 	"github.com/berth/berth/client"
+	"github.com/berth/berth/internal/builder"
 )
 
 func newBuildCommand(c *cli) *cobra.Command {
@@ -61,28 +65,44 @@ func newBuildCommand(c *cli) *cobra.Command {
 					return fmt.Errorf("Removing image ID file: %w", err)
 				}
 			}
-			var body io.Reader
+			apiClient, err := c.Client()
+			if err != nil {
+				return err
+			}
+			var resp io.ReadCloser
 			if args[0] == "-" {
-				body = c.in
 				opts.Dockerfile = file
+				if resp, err = apiClient.ImageBuild(cmd.Context(), c.in, opts); err != nil {
+					return err
+				}
 			} else {
-				pr, pw := io.Pipe()
 				name, err := contextDockerfile(args[0], file)
 				if err != nil {
 					return err
 				}
 				opts.Dockerfile = name.inContext
-				go func() { pw.CloseWithError(writeBuildContext(pw, args[0], name)) }()
-				defer pr.Close()
-				body = pr
-			}
-			apiClient, err := c.Client()
-			if err != nil {
-				return err
-			}
-			resp, err := apiClient.ImageBuild(cmd.Context(), body, opts)
-			if err != nil {
-				return err
+				send := func(sums *sumCache) (io.ReadCloser, error) {
+					pr, pw := io.Pipe()
+					go func() { pw.CloseWithError(writeBuildContext(pw, args[0], name, sums)) }()
+					o := opts
+					o.Manifest = sums != nil
+					resp, err := apiClient.ImageBuild(cmd.Context(), pr, o)
+					if err != nil {
+						pr.CloseWithError(err) // stops the writer when the daemon answered early
+					}
+					return resp, err
+				}
+				// First a manifest naming large files by digest; the full context when the daemon lacks some
+				// (first build, pruned store) or is not Berth (404).
+				sums := openSumCache()
+				resp, err = send(sums)
+				sums.save()
+				if errors.Is(err, errdefs.ErrFailedPrecondition) || errors.Is(err, errdefs.ErrNotFound) && strings.Contains(err.Error(), "page not found") {
+					resp, err = send(nil)
+				}
+				if err != nil {
+					return err
+				}
 			}
 			defer resp.Close()
 			id, err := displayBuild(resp, c.out, opts.Quiet)
@@ -156,7 +176,10 @@ func contextDockerfile(dir, file string) (dockerfileName, error) {
 
 // writeBuildContext tars dir to w without what .dockerignore excludes (the Dockerfile and .dockerignore are always
 // sent), owned by root, symlinks as symlinks.
-func writeBuildContext(w io.Writer, dir string, df dockerfileName) error {
+//
+// With sums, regular files of at least builder.MinStoredFile bytes go without content, named by their sha256 in
+// PAX records (a manifest for Berth's /berth/build).
+func writeBuildContext(w io.Writer, dir string, df dockerfileName, sums *sumCache) error {
 	var excludes []string
 	if f, err := os.Open(filepath.Join(dir, ".dockerignore")); err == nil {
 		excludes, err = ignorefile.ReadAll(f)
@@ -190,6 +213,15 @@ func writeBuildContext(w io.Writer, dir string, df dockerfileName) error {
 		}
 		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
 		hdr.Format = tar.FormatPAX
+		if sums != nil && fi.Mode().IsRegular() && fi.Size() >= builder.MinStoredFile {
+			d, err := sums.sum(p, fi)
+			if err != nil {
+				return err
+			}
+			hdr.Size = 0
+			hdr.PAXRecords = map[string]string{builder.PAXDigest: d, builder.PAXSize: strconv.FormatInt(fi.Size(), 10)}
+			return tw.WriteHeader(hdr)
+		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err
 		}

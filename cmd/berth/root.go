@@ -51,6 +51,7 @@ func newRootCommand(c *cli) *cobra.Command {
 	}
 	root.AddCommand(
 		newContainerCommand(c),
+		newBuilderCommand(c),
 		newImageCommand(c),
 		newNetworkCommand(c),
 		newVolumeCommand(c),

@@ -48,6 +48,8 @@ type Options struct {
 	Platform    string
 	// Quiet suppresses the step output; the image ID is written at the end instead.
 	Quiet bool
+	// ContextManifest says the context tar may name large files by digest instead of carrying them (berth build).
+	ContextManifest bool
 }
 
 // RunError is a RUN that exited non-zero; Code is its exit code.
@@ -106,8 +108,9 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options,
 	if err != nil {
 		return "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("build context: %v", err))
 	}
-	if err := archive.ApplyUncompressedTo(ctx, dir, "/", r, false); err != nil {
-		return "", fmt.Errorf("build context: %w", err)
+	bc, err := b.receiveContext(ctx, r, dir, opts.ContextManifest)
+	if err != nil {
+		return "", err
 	}
 
 	name := opts.Dockerfile
@@ -132,7 +135,7 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options,
 	if opts.Quiet {
 		out = io.Discard
 	}
-	x := &executor{b: b, opts: opts, out: out, plan: plan, ctxDir: dir, used: map[string]bool{}, names: map[string]string{}}
+	x := &executor{b: b, opts: opts, out: out, plan: plan, ctxDir: dir, bc: bc, used: map[string]bool{}, names: map[string]string{}}
 	id, err := x.run(ctx)
 	if err != nil {
 		return "", err
@@ -187,6 +190,7 @@ type executor struct {
 	out    io.Writer
 	plan   *Plan
 	ctxDir string
+	bc     *buildContext
 	step   int
 	used   map[string]bool
 	// names maps stage names and indexes to their result images.
@@ -528,8 +532,9 @@ func (x *executor) copyStep(ctx context.Context, st *state, name string, sd inst
 	}
 
 	// Where the sources come from: the context, another stage or an image (mounted through a container).
-	srcRoot := x.ctxDir
+	srcRoot, bc := x.ctxDir, x.bc
 	if from != "" {
+		bc = nil
 		ref := from
 		if id := x.names[strings.ToLower(from)]; id != "" {
 			ref = id
@@ -585,7 +590,7 @@ func (x *executor) copyStep(ctx context.Context, st *state, name string, sd inst
 	if len(srcs) > 1 && !strings.HasSuffix(dest, "/") {
 		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("When using %s with more than one source file, the destination must be a directory and end with a /", name))
 	}
-	sum, srcName, err := hashSources(srcs)
+	sum, srcName, err := hashSources(srcs, bc)
 	if err != nil {
 		return err
 	}
@@ -596,7 +601,7 @@ func (x *executor) copyStep(ctx context.Context, st *state, name string, sd inst
 		return nil
 	}
 
-	opts := copyOptions{chmod: mode, unpack: unpack}
+	opts := copyOptions{chmod: mode, unpack: unpack, bc: bc}
 	apply := func(root string) error {
 		if chown != "" {
 			uid, gid, err := resolveChown(root, chown)

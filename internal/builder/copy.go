@@ -143,7 +143,7 @@ func globSources(root, pattern string) ([]source, error) {
 
 // hashSources is the cache checksum of the sources: path, type, mode, size, link target and content of every
 // file under them, in walk order. It also names them for history like docker: file:<hex>, dir:<hex>, multi:<hex>.
-func hashSources(srcs []source) (sum, name string, err error) {
+func hashSources(srcs []source, bc *buildContext) (sum, name string, err error) {
 	h := sha256.New()
 	buf := make([]byte, 256<<10)
 	for _, s := range srcs {
@@ -156,7 +156,8 @@ func hashSources(srcs []source) (sum, name string, err error) {
 				return err
 			}
 			rel, _ := filepath.Rel(s.abs, p)
-			fmt.Fprintf(h, "%s\x00%s\x00%o\x00%d\x00", s.rel, rel, fi.Mode(), fileSize(fi))
+			// A regular file's size and bytes are covered by its content digest below.
+			fmt.Fprintf(h, "%s\x00%s\x00%o\x00", s.rel, rel, fi.Mode())
 			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 				fmt.Fprintf(h, "%d:%d\x00", st.Uid, st.Gid)
 			}
@@ -168,15 +169,22 @@ func hashSources(srcs []source) (sum, name string, err error) {
 				}
 				h.Write([]byte(target))
 			case fi.Mode().IsRegular():
-				f, err := os.Open(p)
-				if err != nil {
-					return err
+				// The content's own digest goes in, known from the upload or hashed here.
+				d, ok := bc.digestOf(p)
+				if !ok {
+					fh := sha256.New()
+					f, err := os.Open(p)
+					if err != nil {
+						return err
+					}
+					_, err = io.CopyBuffer(fh, f, buf)
+					f.Close()
+					if err != nil {
+						return err
+					}
+					d = hex.EncodeToString(fh.Sum(nil))
 				}
-				_, err = io.CopyBuffer(h, f, buf)
-				f.Close()
-				if err != nil {
-					return err
-				}
+				h.Write([]byte(d))
 			}
 			h.Write([]byte{0})
 			return nil
@@ -197,19 +205,14 @@ func hashSources(srcs []source) (sum, name string, err error) {
 	return sum, name, nil
 }
 
-func fileSize(fi fs.FileInfo) int64 {
-	if fi.Mode().IsRegular() {
-		return fi.Size()
-	}
-	return 0
-}
-
 // copyOptions are a COPY's --chown and --chmod, resolved.
 type copyOptions struct {
 	uid, gid int
 	chmod    *fs.FileMode
 	// unpack extracts local tar archives (ADD).
 	unpack bool
+	// bc tells where a context file's content is (manifest placeholders); nil for other sources.
+	bc *buildContext
 }
 
 // copyInto copies srcs into the container root filesystem root at dest (absolute, inside the container), with
@@ -320,7 +323,7 @@ func copyEntry(root, src string, fi fs.FileInfo, target string, opts copyOptions
 				return err
 			}
 		}
-		if err := copyFile(src, hp); err != nil {
+		if err := copyFile(opts.bc.contentOf(src), hp); err != nil {
 			return err
 		}
 	default:

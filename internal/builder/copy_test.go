@@ -66,7 +66,7 @@ func TestHashSourcesSeesChanges(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, name, err := hashSources(srcs)
+		s, name, err := hashSources(srcs, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -33,14 +33,19 @@ func (d *Daemon) Builder() (*builder.Builder, error) {
 	return d.builder, d.builderErr
 }
 
-// BuildPrune empties the build cache index and returns the keys it dropped. The images stay (they are
-// untagged intermediate images that `image prune` handles).
-func (d *Daemon) BuildPrune(ctx context.Context) ([]string, error) {
+// BuildPrune empties the build cache index and the context file store, and returns the cache keys it dropped and
+// the bytes the store held. The images stay (untagged intermediate images, which `image prune` handles).
+func (d *Daemon) BuildPrune(ctx context.Context) ([]string, int64, error) {
 	b, err := d.Builder()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return b.Cache().Prune()
+	keys, err := b.Cache().Prune()
+	if err != nil {
+		return nil, 0, err
+	}
+	n, err := b.PruneStore()
+	return keys, n, err
 }
 
 // GetImage is the one place a build gets its base images. Pulling plugs in here: with opts.Pull, or when the

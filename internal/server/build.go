@@ -34,6 +34,8 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request) {
 		NetworkMode: q.Get("networkmode"),
 		Platform:    q.Get("platform"),
 		Quiet:       boolValue(r, "q"),
+		// only berth build uses this path: its context may name large files by digest
+		ContextManifest: r.URL.Path == "/berth/build",
 	}
 	if opts.NetworkMode == "default" {
 		opts.NetworkMode = ""

@@ -417,7 +417,7 @@ func (s *Server) networkRoutes() {
 		writeJSON(w, 200, network.PruneReport{NetworksDeleted: removed})
 	})
 	m.HandleFunc("POST /build/prune", func(w http.ResponseWriter, r *http.Request) {
-		keys, err := s.d.BuildPrune(r.Context())
+		keys, reclaimed, err := s.d.BuildPrune(r.Context())
 		if err != nil {
 			writeError(w, err)
 			return
@@ -425,6 +425,6 @@ func (s *Server) networkRoutes() {
 		if keys == nil {
 			keys = []string{}
 		}
-		writeJSON(w, 200, map[string]any{"CachesDeleted": keys, "SpaceReclaimed": 0})
+		writeJSON(w, 200, map[string]any{"CachesDeleted": keys, "SpaceReclaimed": reclaimed})
 	})
 }

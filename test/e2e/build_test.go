@@ -365,3 +365,65 @@ func TestBuildSymlinkOutsideContext(t *testing.T) {
 	}
 	noBuildContainers(t, d)
 }
+
+// TestBuildLargeContext covers berth build's context manifests: a large file is sent once, named by digest in
+// later builds, re-sent when the daemon no longer has it, and the cache is shared with the docker CLI's builds.
+func TestBuildLargeContext(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox(t)
+	dir := buildContext(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY big.bin /big.bin\nRUN sha256sum /big.bin | cut -c1-64 > /sum\nCMD [\"cat\", \"/sum\"]\n"})
+	big := filepath.Join(dir, "big.bin")
+	write := func(b byte) string {
+		data := []byte(strings.Repeat(string([]byte{b, b + 1, b + 2, '\n'}), 3<<18)) // 3 MiB
+		if err := os.WriteFile(big, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command("sha256sum", big).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out[:64]) + "\n"
+	}
+	home := t.TempDir() // the CLI's checksum cache
+	berth := func(args ...string) result {
+		cmd := append([]string{"-H", d.Host}, args...)
+		return run(t.Context(), nil, []string{"XDG_CACHE_HOME=" + home}, filepath.Join(binDir, "berth"), cmd...)
+	}
+	sum := write('a')
+	for i := range 2 {
+		if r := berth("build", "-t", "big", dir); r.Code != 0 {
+			t.Fatalf("build %d: %s", i, r)
+		}
+		if out := d.berth(t, "run", "--rm", "big"); out != sum {
+			t.Fatalf("build %d: content sum %q, want %q", i, out, sum)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(home, "berth", "build-sums.json")); err != nil {
+		t.Errorf("no checksum cache: %v", err)
+	}
+	// Same size, new content: the stat-keyed cache notices, the daemon gets the new bytes.
+	sum = write('x')
+	r := berth("build", "-t", "big", dir)
+	if r.Code != 0 || strings.Contains(r.Stdout, "Step 2/4 : COPY big.bin /big.bin\n ---> Using cache") {
+		t.Fatalf("edited large file: %s", r)
+	}
+	if out := d.berth(t, "run", "--rm", "big"); out != sum {
+		t.Fatalf("edited: content sum %q, want %q", out, sum)
+	}
+	// The docker CLI's plain context hits the same cache entries.
+	out := d.docker(t, "build", dir)
+	if n := strings.Count(out, "Using cache"); n != 3 {
+		t.Errorf("docker build after berth build: %d cached steps, want 3:\n%s", n, out)
+	}
+	// After a prune the daemon lacks the content and the CLI sends the whole context again.
+	d.berth(t, "builder", "prune", "-f")
+	d.berth(t, "rmi", "big")
+	d.berth(t, "image", "prune", "-f")
+	if r := berth("build", "-t", "big", dir); r.Code != 0 || strings.Contains(r.Stdout, "Using cache") {
+		t.Fatalf("build after prune: %s", r)
+	}
+	if out := d.berth(t, "run", "--rm", "big"); out != sum {
+		t.Fatalf("after prune: content sum %q, want %q", out, sum)
+	}
+	noBuildContainers(t, d)
+}
