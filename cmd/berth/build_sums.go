@@ -80,6 +80,11 @@ func (c *sumCache) save() {
 	if c == nil || !c.dirty || c.path == "" {
 		return
 	}
+	for p := range c.entries {
+		if _, err := os.Lstat(p); err != nil {
+			delete(c.entries, p) // files gone since (old contexts) are forgotten
+		}
+	}
 	b, err := json.Marshal(c.entries)
 	if err != nil {
 		return
