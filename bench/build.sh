@@ -25,6 +25,8 @@ EOF
 RUNS=${RUNS:-10}
 
 B="$BIN/berth -H unix://$BERTH_SOCK"
+# the docker 28 CLI against Berth: the classic protocol, the whole context sent every time
+DB="env DOCKER_HOST=unix://$BERTH_SOCK DOCKER_CONFIG=$BENCH_DIR/docker-config /usr/local/bin/docker"
 D="env DOCKER_HOST=unix://$DOCKER_SOCK DOCKER_CONFIG=$BENCH_DIR/docker-config /usr/bin/docker"
 P="env CONTAINERS_CONF=$BENCH_DIR/containers.conf podman --root $BENCH_DIR/podman --runroot $BENCH_DIR/podman-run --runtime crun --cgroup-manager cgroupfs --events-backend none"
 
@@ -42,16 +44,19 @@ hf() {
 
 # Warm every engine's cache once, so "cached" has something to hit.
 $B build -q --network none -t bench "$CTX" >/dev/null
+$DB build -q --network none -t bench-d "$CTX" >/dev/null 2>&1
 DOCKER_BUILDKIT=0 $D build -q --network none -t bench-classic "$CTX" >/dev/null
 DOCKER_BUILDKIT=1 $D build -q --network none -t bench-kit "$CTX" >/dev/null 2>&1
 in_crun_ns bash -c "$P build -q --network none -t bench $CTX" >/dev/null
 
-read -r berth_cached classic_cached kit_cached < <(hf "$BENCH_DIR/cached.json" \
+read -r berth_cached dberth_cached classic_cached kit_cached < <(hf "$BENCH_DIR/cached.json" \
 	"$B build -q --network none -t bench $CTX" \
+	"$DB build -q --network none -t bench-d $CTX" \
 	"env DOCKER_BUILDKIT=0 $D build -q --network none -t bench-classic $CTX" \
 	"env DOCKER_BUILDKIT=1 $D build -q --network none -t bench-kit $CTX")
-read -r berth_cold classic_cold kit_cold < <(hf "$BENCH_DIR/cold.json" \
+read -r berth_cold dberth_cold classic_cold kit_cold < <(hf "$BENCH_DIR/cold.json" \
 	-p "sh -c '$B rmi -f cold >/dev/null 2>&1; $B image prune -f >/dev/null'" "$B build -q --no-cache --network none -t cold $CTX" \
+	-p "sh -c '$B rmi -f cold-d >/dev/null 2>&1; $B image prune -f >/dev/null'" "$DB build -q --no-cache --network none -t cold-d $CTX" \
 	-p "sh -c '$D rmi -f cold-classic >/dev/null 2>&1; $D image prune -f >/dev/null'" "env DOCKER_BUILDKIT=0 $D build -q --no-cache --network none -t cold-classic $CTX" \
 	-p "sh -c '$D rmi -f cold-kit >/dev/null 2>&1; $D image prune -f >/dev/null'" "env DOCKER_BUILDKIT=1 $D build -q --no-cache --network none -t cold-kit $CTX")
 read -r podman_cached podman_cold < <(in_crun_ns bash -c "RUNS=$RUNS; $(declare -f hf); hf $BENCH_DIR/podman.json \
@@ -59,11 +64,13 @@ read -r podman_cached podman_cold < <(in_crun_ns bash -c "RUNS=$RUNS; $(declare 
 	-p \"sh -c '$P rmi -f cold >/dev/null 2>&1; $P image prune -f >/dev/null'\" '$P build -q --no-cache --network none -t cold $CTX'")
 
 printf '%-40s %10s %10s\n' "build, median ms" "cold" "cached"
-printf '%-40s %10s %10s\n' "berth" "$berth_cold" "$berth_cached"
+printf '%-40s %10s %10s\n' "berth (berth build)" "$berth_cold" "$berth_cached"
+printf '%-40s %10s %10s\n' "berth (docker 28 CLI, classic protocol)" "$dberth_cold" "$dberth_cached"
 printf '%-40s %10s %10s\n' "docker 20.10 classic builder" "$classic_cold" "$classic_cached"
 printf '%-40s %10s %10s\n' "docker 20.10 BuildKit" "$kit_cold" "$kit_cached"
 printf '%-40s %10s %10s\n' "podman build" "$podman_cold" "$podman_cached"
 echo
 echo "ratios (target: berth/BuildKit <= 1 cold and cached)"
 echo "cold:   berth / BuildKit = $(ratio "$berth_cold" "$kit_cold")   berth / classic = $(ratio "$berth_cold" "$classic_cold")   berth / podman = $(ratio "$berth_cold" "$podman_cold")"
+echo "docker CLI on berth: cold / BuildKit = $(ratio "$dberth_cold" "$kit_cold")   cached / BuildKit = $(ratio "$dberth_cached" "$kit_cached")"
 echo "cached: berth / BuildKit = $(ratio "$berth_cached" "$kit_cached")   berth / classic = $(ratio "$berth_cached" "$classic_cached")   berth / podman = $(ratio "$berth_cached" "$podman_cached")"
