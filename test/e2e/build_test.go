@@ -2,12 +2,16 @@ package e2e
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // writeTree writes files (path -> content) under dir.
@@ -426,4 +430,55 @@ func TestBuildLargeContext(t *testing.T) {
 		t.Fatalf("after prune: content sum %q, want %q", out, sum)
 	}
 	noBuildContainers(t, d)
+}
+
+// TestBuildAddURLAndHeredoc covers ADD of a URL (fetched by the daemon; file name from the URL, mode 0600) and a
+// RUN heredoc.
+func TestBuildAddURLAndHeredoc(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Last-Modified", "Mon, 02 Jan 2006 15:04:05 GMT")
+		io.WriteString(w, "downloaded "+r.URL.Path+"\n")
+	}))
+	defer srv.Close()
+	dir := buildContext(t, map[string]string{"Dockerfile": "FROM busybox\nADD " + srv.URL + "/files/remote.txt /dl/\nRUN <<EOF\nset -e\necho from a heredoc > /heredoc\nEOF\nCMD cat /dl/remote.txt /heredoc; stat -c '%a %Y' /dl/remote.txt\n"})
+	d.berth(t, "build", "-t", "addurl", dir)
+	out := d.berth(t, "run", "--rm", "addurl")
+	if want := "downloaded /files/remote.txt\nfrom a heredoc\n600 1136214245\n"; out != want {
+		t.Errorf("run = %q, want %q", out, want)
+	}
+	noBuildContainers(t, d)
+}
+
+// TestBuildClientGone: the CLI going away mid-RUN removes the intermediate container.
+func TestBuildClientGone(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox(t)
+	dir := buildContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo started; sleep 600\n"})
+	cmd := exec.Command(filepath.Join(binDir, "berth"), "-H", d.Host, "build", dir)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	var seen string
+	for !strings.Contains(seen, "started\n") {
+		n, err := stdout.Read(buf)
+		if err != nil {
+			t.Fatalf("build output ended early: %q %v", seen, err)
+		}
+		seen += string(buf[:n])
+	}
+	if out := strings.TrimSpace(d.berth(t, "ps", "-q")); out == "" {
+		t.Fatal("no running build container")
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	waitFor(t, 60*time.Second, "the build container to go", func() bool {
+		return strings.TrimSpace(d.berth(t, "ps", "-aq")) == ""
+	})
 }
