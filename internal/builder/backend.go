@@ -27,6 +27,8 @@ type Backend interface {
 	CreateStep(ctx context.Context, parentID string, layer io.Reader, cfg image.StepConfig) (string, error)
 	// TagImage points ref at the image id.
 	TagImage(ctx context.Context, id, ref string) error
+	// RemoveImage removes an untagged image a failed build made.
+	RemoveImage(ctx context.Context, id string) error
 
 	CreateContainer(ctx context.Context, spec ContainerSpec) (string, error)
 	StartContainer(ctx context.Context, id string) error

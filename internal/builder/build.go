@@ -138,6 +138,7 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options,
 	x := &executor{b: b, opts: opts, out: out, plan: plan, ctxDir: dir, bc: bc, used: map[string]bool{}, names: map[string]string{}}
 	id, err := x.run(ctx)
 	if err != nil {
+		x.discard(ctx)
 		return "", err
 	}
 	var unused []string
@@ -196,6 +197,22 @@ type executor struct {
 	// names maps stage names and indexes to their result images.
 	names map[string]string
 	meta  map[string]string
+	// made are the images this build created, oldest first, and their cache keys.
+	made []madeImage
+}
+
+type madeImage struct{ id, key string }
+
+// discard removes the images a failed build made, newest first, so a failure leaves no dangling image (steps
+// that an earlier successful build cached stay cached).
+func (x *executor) discard(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx)
+	for _, m := range slices.Backward(x.made) {
+		x.b.cache.Drop(m.key)
+		if err := x.b.backend.RemoveImage(ctx, m.id); err != nil {
+			slog.WarnContext(ctx, "builder: removing an image of a failed build", "image", m.id, "err", err)
+		}
+	}
 }
 
 func (x *executor) announce(text string) {
@@ -300,6 +317,7 @@ func (x *executor) runStage(ctx context.Context, stage instructions.Stage) (stri
 			return "", err
 		}
 		st.imageID = id
+		x.made = append(x.made, madeImage{id: id})
 	}
 	return st.imageID, nil
 }
@@ -404,6 +422,7 @@ func (x *executor) commit(ctx context.Context, st *state, layer io.Reader, creat
 		return err
 	}
 	st.imageID = id
+	x.made = append(x.made, madeImage{id, key})
 	if err := x.b.cache.Put(key, id); err != nil {
 		slog.WarnContext(ctx, "builder: cache index", "err", err)
 	}
@@ -489,6 +508,7 @@ func (x *executor) commitContainer(ctx context.Context, st *state, id, createdBy
 	}
 	remove()
 	st.imageID = newID
+	x.made = append(x.made, madeImage{newID, key})
 	if err := x.b.cache.Put(key, newID); err != nil {
 		slog.WarnContext(ctx, "builder: cache index", "err", err)
 	}

@@ -63,6 +63,11 @@ func (b buildBackend) TagImage(ctx context.Context, id, ref string) error {
 	return b.d.images.Tag(ctx, id, ref)
 }
 
+func (b buildBackend) RemoveImage(ctx context.Context, id string) error {
+	_, err := b.d.images.Delete(ctx, id, false, false, b.d.imageUsers)
+	return err
+}
+
 func (b buildBackend) CreateContainer(ctx context.Context, spec builder.ContainerSpec) (string, error) {
 	resp, err := b.d.Create(ctx, CreateOptions{
 		Config: &container.Config{

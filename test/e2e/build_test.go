@@ -316,7 +316,7 @@ func TestBuildErrors(t *testing.T) {
 		if r := build(nil, "build", dir); r.Code == 0 || !strings.Contains(r.Stderr, "Dockerfile parse error line 3: unknown instruction: FOO") {
 			t.Errorf("%s: unknown instruction: %s", cli, r)
 		}
-		dir = buildContext(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY missing.txt /\n"})
+		dir = buildContext(t, map[string]string{"Dockerfile": "FROM busybox\nENV A=" + cli + "\nCOPY missing.txt /\n"})
 		if r := build(nil, "build", dir); r.Code == 0 || !strings.Contains(r.Stderr, "COPY failed: file not found in build context or excluded by .dockerignore: stat missing.txt: file does not exist") {
 			t.Errorf("%s: missing file: %s", cli, r)
 		}
@@ -335,7 +335,9 @@ func TestBuildErrors(t *testing.T) {
 	if out := d.berth(t, "images", "-q", "failing"); out != "" {
 		t.Errorf("a failed build tagged an image: %s", out)
 	}
-	_ = before
+	if after := d.berth(t, "images", "-aq"); after != before {
+		t.Errorf("failed builds left images: before %q, after %q", before, after)
+	}
 	noBuildContainers(t, d)
 }
 
