@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"io"
+	"log/slog"
+	"os"
 	"path/filepath"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
@@ -28,7 +30,12 @@ func (d *Daemon) Builder() (*builder.Builder, error) {
 			d.builderErr = err
 			return
 		}
-		d.builder = builder.New(buildBackend{d}, cache, filepath.Join(dir, "tmp"))
+		// Contexts a previous daemon was unpacking when it stopped are garbage now.
+		tmp := filepath.Join(dir, "tmp")
+		if err := os.RemoveAll(tmp); err != nil {
+			slog.Warn("builder: cleaning contexts left over", "dir", tmp, "err", err)
+		}
+		d.builder = builder.New(buildBackend{d}, cache, tmp)
 	})
 	return d.builder, d.builderErr
 }
