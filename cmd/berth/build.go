@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/containerd/errdefs"
 
@@ -80,6 +81,12 @@ func newBuildCommand(c *cli) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				if file == "-" {
+					// -f -: the Dockerfile comes from stdin and travels inside the context tar
+					if name.data, err = io.ReadAll(c.in); err != nil {
+						return err
+					}
+				}
 				opts.Dockerfile = name.inContext
 				send := func(sums *sumCache) (io.ReadCloser, error) {
 					pr, pw := io.Pipe()
@@ -142,6 +149,7 @@ type dockerfileName struct {
 	host      string // host path
 	inContext string // name in the context tar
 	outside   bool   // not under the context directory: added as an extra entry
+	data      []byte // the Dockerfile's content when it is read from stdin (-f -)
 }
 
 // contextDockerfile finds the Dockerfile like the docker CLI: -f relative to the current directory, default
@@ -156,6 +164,9 @@ func contextDockerfile(dir, file string) (dockerfileName, error) {
 	} else if !fi.IsDir() {
 		return dockerfileName{}, fmt.Errorf("unable to prepare context: context must be a directory: %s", dir)
 	}
+	if file == "-" {
+		return dockerfileName{inContext: randomDockerfileName(), outside: true}, nil
+	}
 	host := filepath.Join(absDir, "Dockerfile")
 	if file != "" {
 		if host, err = filepath.Abs(file); err != nil {
@@ -167,11 +178,16 @@ func contextDockerfile(dir, file string) (dockerfileName, error) {
 	}
 	rel, err := filepath.Rel(absDir, host)
 	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
-		b := make([]byte, 10)
-		rand.Read(b)
-		return dockerfileName{host: host, inContext: ".dockerfile." + hex.EncodeToString(b), outside: true}, nil
+		return dockerfileName{host: host, inContext: randomDockerfileName(), outside: true}, nil
 	}
 	return dockerfileName{host: host, inContext: filepath.ToSlash(rel)}, nil
+}
+
+// randomDockerfileName names a Dockerfile from outside the context inside the context tar, as the docker CLI does.
+func randomDockerfileName() string {
+	b := make([]byte, 10)
+	rand.Read(b)
+	return ".dockerfile." + hex.EncodeToString(b)
 }
 
 // writeBuildContext tars dir to w without what .dockerignore excludes (the Dockerfile and .dockerignore are always
@@ -266,7 +282,15 @@ func writeBuildContext(w io.Writer, dir string, df dockerfileName, sums *sumCach
 	if err != nil {
 		return err
 	}
-	if df.outside {
+	if df.data != nil {
+		hdr := &tar.Header{Name: df.inContext, Mode: 0o644, Size: int64(len(df.data)), Typeflag: tar.TypeReg, ModTime: time.Now(), Format: tar.FormatPAX}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if _, err := tw.Write(df.data); err != nil {
+			return err
+		}
+	} else if df.outside {
 		fi, err := os.Stat(df.host)
 		if err != nil {
 			return err

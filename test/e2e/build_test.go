@@ -484,3 +484,23 @@ func TestBuildClientGone(t *testing.T) {
 		return strings.TrimSpace(d.berth(t, "ps", "-aq")) == ""
 	})
 }
+
+// TestBuildDockerfileFromStdin: -f - reads the Dockerfile from stdin, with the directory as the context.
+func TestBuildDockerfileFromStdin(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox(t)
+	dir := buildContext(t, map[string]string{"msg.txt": "from the context\n"})
+	for _, cli := range []string{"berth", "docker"} {
+		build := d.berthR
+		if cli == "docker" {
+			build = d.dockerR
+		}
+		df := "FROM busybox\nCOPY msg.txt /\nCMD [\"cat\", \"/msg.txt\"]\n"
+		if r := build(strings.NewReader(df), "build", "-t", "stdin-"+cli, "-f", "-", dir); r.Code != 0 {
+			t.Fatalf("%s build -f -: %s", cli, r)
+		}
+		if out := d.berth(t, "run", "--rm", "stdin-"+cli); out != "from the context\n" {
+			t.Errorf("%s: run = %q", cli, out)
+		}
+	}
+}
