@@ -395,7 +395,48 @@ func (x *executor) dispatch(ctx context.Context, st *state, cmd instructions.Com
 		st.imageID = id
 		return nil
 	}
+	if _, ok := cmd.(*instructions.WorkdirCommand); ok {
+		// Like docker, WORKDIR creates the directory in a layer (an empty one when it exists already).
+		return x.fsStep(ctx, st, createdBy, key, func(root string) error {
+			_, err := mkdirIn(root, st.config.WorkingDir, copyOptions{})
+			return err
+		})
+	}
 	return x.commit(ctx, st, nil, createdBy, key)
+}
+
+// fsStep runs a step that changes files with fn on the root filesystem of st's image (an empty directory for
+// FROM scratch) and commits the changes as the step's layer.
+func (x *executor) fsStep(ctx context.Context, st *state, createdBy, key string, fn func(root string) error) error {
+	if st.imageID == "" {
+		root, err := os.MkdirTemp(x.b.tmpDir, "scratch-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(root)
+		if err := fn(root); err != nil {
+			return err
+		}
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(archive.TarDir(ctx, pw, root, archive.TarOptions{})) }()
+		defer pr.CloseWithError(io.ErrClosedPipe)
+		return x.commit(ctx, st, pr, createdBy, key)
+	}
+	cid, remove, err := x.container(ctx, st, []string{"/nonexistent"}, nil)
+	if err != nil {
+		return err
+	}
+	defer remove(false)
+	root, release, err := x.b.backend.MountContainer(ctx, cid)
+	if err != nil {
+		return err
+	}
+	err = fn(root)
+	release()
+	if err != nil {
+		return err
+	}
+	return x.commitContainer(ctx, st, cid, createdBy, key, func() {})
 }
 
 // lookup returns the cached image for key, dropping an entry whose image is gone.
@@ -622,7 +663,7 @@ func (x *executor) copyStep(ctx context.Context, st *state, name string, sd inst
 	}
 
 	opts := copyOptions{chmod: mode, unpack: unpack, bc: bc}
-	apply := func(root string) error {
+	copySources := func(root string) error {
 		if chown != "" {
 			uid, gid, err := resolveChown(root, chown)
 			if err != nil {
@@ -653,37 +694,27 @@ func (x *executor) copyStep(ctx context.Context, st *state, name string, sd inst
 		return nil
 	}
 
-	if st.imageID == "" {
-		// FROM scratch: build the layer in an empty directory.
-		root, err := os.MkdirTemp(x.b.tmpDir, "scratch-")
-		if err != nil {
-			return err
+	apply := func(root string) error {
+		if err := copySources(root); err != nil {
+			return copyError{err}
 		}
-		defer os.RemoveAll(root)
-		if err := apply(root); err != nil {
-			return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s failed: %s", name, errMessage(err)))
-		}
-		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(archive.TarDir(ctx, pw, root, archive.TarOptions{})) }()
-		defer pr.CloseWithError(io.ErrClosedPipe)
-		return x.commit(ctx, st, pr, createdBy, key)
+		return nil
 	}
-	cid, remove, err := x.container(ctx, st, []string{"/nonexistent"}, nil)
-	if err != nil {
+	if err := x.fsStep(ctx, st, createdBy, key, apply); err != nil {
+		var ce copyError
+		if errors.As(err, &ce) {
+			return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s failed: %s", name, errMessage(ce.err)))
+		}
 		return err
 	}
-	defer remove(false)
-	root, release, err := x.b.backend.MountContainer(ctx, cid)
-	if err != nil {
-		return err
-	}
-	err = apply(root)
-	release()
-	if err != nil {
-		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("%s failed: %s", name, errMessage(err)))
-	}
-	return x.commitContainer(ctx, st, cid, createdBy, key, func() {})
+	return nil
 }
+
+// copyError marks a failure of the copy itself (not of the container around it).
+type copyError struct{ err error }
+
+func (e copyError) Error() string { return e.err.Error() }
+func (e copyError) Unwrap() error { return e.err }
 
 func errMessage(err error) string {
 	var pe *fs.PathError
