@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -502,5 +503,35 @@ func TestBuildDockerfileFromStdin(t *testing.T) {
 		if out := d.berth(t, "run", "--rm", "stdin-"+cli); out != "from the context\n" {
 			t.Errorf("%s: run = %q", cli, out)
 		}
+	}
+}
+
+// TestBuildBerthCLIAgainstDockerd: berth build against a real dockerd falls back from Berth's context manifests to
+// the plain classic protocol, so large files still arrive.
+func TestBuildBerthCLIAgainstDockerd(t *testing.T) {
+	requireRoot(t)
+	dockerd, err := exec.LookPath("dockerd")
+	if err != nil {
+		t.Fatal("dockerd is not installed (scripts/test.sh installs docker.io)")
+	}
+	d := startDaemon(t)
+	real := startDockerd(t, d, dockerd, "--bridge", "none", "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false")
+	if r := real(bytes.NewReader(busyboxTar(t)), "import", "-c", `CMD ["sh"]`, "-", "busybox:latest"); r.Code != 0 {
+		t.Fatalf("docker import: %s", r)
+	}
+	dir := buildContext(t, map[string]string{
+		"Dockerfile": "FROM busybox\nCOPY big.bin /big.bin\nCMD [\"wc\", \"-c\", \"/big.bin\"]\n",
+		"big.bin":    strings.Repeat("0123456789abcdef", 1<<17), // 2 MiB: sent by digest to a Berth daemon
+	})
+	sock := "unix://" + filepath.Join(d.Root, "docker.sock")
+	env := []string{"XDG_CACHE_HOME=" + t.TempDir()}
+	for i := range 2 {
+		r := run(t.Context(), nil, env, filepath.Join(binDir, "berth"), "-H", sock, "build", "--network", "none", "-t", "from-berth-cli", dir)
+		if r.Code != 0 {
+			t.Fatalf("berth build against dockerd (%d): %s", i, r)
+		}
+	}
+	if r := real(nil, "run", "--rm", "--network", "none", "from-berth-cli"); r.Code != 0 || r.Stdout != "2097152 /big.bin\n" {
+		t.Fatalf("docker run of the image berth built: %s", r)
 	}
 }
