@@ -277,10 +277,28 @@ func writeBuildContext(w io.Writer, dir string, df dockerfileName, sums *sumCach
 		if err != nil {
 			return err
 		}
+		if rel == ".dockerignore" && df.outside && fi.Mode().IsRegular() {
+			return nil // written below, with the Dockerfile's name added
+		}
 		return add(p, rel, fi)
 	})
 	if err != nil {
 		return err
+	}
+	if df.outside {
+		// Like the docker CLI: .dockerignore lists the extra Dockerfile, so the daemon keeps it out of `COPY .`.
+		ignore, err := os.ReadFile(filepath.Join(dir, ".dockerignore"))
+		if err != nil {
+			ignore = []byte(".dockerignore")
+		}
+		ignore = append(ignore, []byte("\n"+df.inContext+"\n")...)
+		hdr := &tar.Header{Name: ".dockerignore", Mode: 0o644, Size: int64(len(ignore)), Typeflag: tar.TypeReg, ModTime: time.Now(), Format: tar.FormatPAX}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if _, err := tw.Write(ignore); err != nil {
+			return err
+		}
 	}
 	if df.data != nil {
 		hdr := &tar.Header{Name: df.inContext, Mode: 0o644, Size: int64(len(df.data)), Typeflag: tar.TypeReg, ModTime: time.Now(), Format: tar.FormatPAX}

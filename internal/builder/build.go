@@ -24,6 +24,8 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth/berth/internal/archive"
@@ -121,6 +123,9 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options,
 	if err != nil {
 		return "", err
 	}
+	if err := removeIgnoredControlFiles(dir, name); err != nil {
+		return "", err
+	}
 	plan, err := ParseDockerfile(df, opts.BuildArgs, opts.Target)
 	if err != nil {
 		return "", err
@@ -159,6 +164,37 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options,
 		fmt.Fprintf(out, "Successfully tagged %s\n", t)
 	}
 	return id, nil
+}
+
+// removeIgnoredControlFiles removes the Dockerfile and .dockerignore from the context when .dockerignore lists
+// them, as dockerd does: that is how the docker CLI keeps a Dockerfile from outside the context (sent as
+// ".dockerfile.<random>" and listed in .dockerignore) out of `COPY .`. Clients apply .dockerignore to
+// everything else before sending.
+func removeIgnoredControlFiles(dir, dockerfile string) error {
+	f, err := os.Open(filepath.Join(dir, ".dockerignore"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	patterns, err := ignorefile.ReadAll(f)
+	f.Close()
+	if err != nil {
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("error reading .dockerignore: %v", err))
+	}
+	pm, err := patternmatcher.New(patterns)
+	if err != nil {
+		return errdefs.ErrInvalidArgument.WithMessage(err.Error())
+	}
+	for _, name := range []string{path.Clean(strings.TrimPrefix(filepath.ToSlash(dockerfile), "/")), ".dockerignore"} {
+		if ok, _ := pm.MatchesOrParentMatches(name); ok && !strings.HasPrefix(name, "../") {
+			if err := os.Remove(filepath.Join(dir, filepath.FromSlash(name))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // readContextFile reads the Dockerfile from the context, refusing paths outside it.

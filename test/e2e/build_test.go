@@ -251,7 +251,7 @@ ENTRYPOINT ["/hello"]
 
 FROM busybox AS inspect
 COPY . /ctx/
-CMD ["ls", "/ctx"]
+CMD ["ls", "-a", "/ctx"]
 `})
 	for _, cli := range []string{"berth", "docker"} {
 		t.Run(cli, func(t *testing.T) {
@@ -286,7 +286,7 @@ CMD ["ls", "/ctx"]
 				t.Fatalf("-q: %s", q)
 			}
 			ls := d.berth(t, "run", "--rm", strings.TrimSpace(q.Stdout))
-			if strings.Contains(ls, "secret.txt") || strings.Contains(ls, "debug.log") || !strings.Contains(ls, "keep.log") || !strings.Contains(ls, "hello") {
+			if strings.Contains(ls, "secret.txt") || strings.Contains(ls, "debug.log") || !strings.Contains(ls, "keep.log") || !strings.Contains(ls, "hello") || strings.Contains(ls, ".dockerfile.") {
 				t.Errorf(".dockerignore not applied: %s", ls)
 			}
 		})
