@@ -76,6 +76,22 @@ func (c *Cache) Drop(keys ...string) error {
 	return c.saveLocked()
 }
 
+// Sweep drops the entries whose image no longer exists.
+func (c *Cache) Sweep(exists func(id string) bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := len(c.m)
+	for k, id := range c.m {
+		if !exists(id) {
+			delete(c.m, k)
+		}
+	}
+	if len(c.m) == n {
+		return nil
+	}
+	return c.saveLocked()
+}
+
 // Prune empties the index and returns the keys it held.
 func (c *Cache) Prune() ([]string, error) {
 	c.mu.Lock()

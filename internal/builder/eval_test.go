@@ -242,6 +242,13 @@ func TestCacheIndex(t *testing.T) {
 	if _, ok := c2.Get("k1"); ok {
 		t.Error("dropped key still there")
 	}
+	c2.Put("k3", "sha256:gone")
+	if err := c2.Sweep(func(id string) bool { return id != "sha256:gone" }); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c2.Get("k3"); ok {
+		t.Error("sweep kept an entry whose image is gone")
+	}
 	keys, err := c2.Prune()
 	if err != nil || len(keys) != 1 {
 		t.Errorf("prune: %v %v", keys, err)

@@ -30,6 +30,13 @@ func (d *Daemon) Builder() (*builder.Builder, error) {
 			d.builderErr = err
 			return
 		}
+		// Entries for images deleted since are dropped (lookups would drop them too, one by one).
+		if err := cache.Sweep(func(id string) bool {
+			_, err := d.images.Get(d.ctx, id)
+			return err == nil
+		}); err != nil {
+			slog.Warn("builder: sweeping the cache index", "err", err)
+		}
 		// Contexts a previous daemon was unpacking when it stopped are garbage now.
 		tmp := filepath.Join(dir, "tmp")
 		if err := os.RemoveAll(tmp); err != nil {
