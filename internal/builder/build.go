@@ -119,11 +119,11 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options,
 	if name == "" {
 		name = "Dockerfile"
 	}
-	df, err := readContextFile(dir, name)
+	df, err := readContextFile(bc, name)
 	if err != nil {
 		return "", err
 	}
-	if err := removeIgnoredControlFiles(dir, name); err != nil {
+	if err := removeIgnoredControlFiles(bc, name); err != nil {
 		return "", err
 	}
 	plan, err := ParseDockerfile(df, opts.BuildArgs, opts.Target)
@@ -170,8 +170,9 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options,
 // them, as dockerd does: that is how the docker CLI keeps a Dockerfile from outside the context (sent as
 // ".dockerfile.<random>" and listed in .dockerignore) out of `COPY .`. Clients apply .dockerignore to
 // everything else before sending.
-func removeIgnoredControlFiles(dir, dockerfile string) error {
-	f, err := os.Open(filepath.Join(dir, ".dockerignore"))
+func removeIgnoredControlFiles(bc *buildContext, dockerfile string) error {
+	dir := bc.dir
+	f, err := os.Open(bc.contentOf(filepath.Join(dir, ".dockerignore")))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -198,7 +199,8 @@ func removeIgnoredControlFiles(dir, dockerfile string) error {
 }
 
 // readContextFile reads the Dockerfile from the context, refusing paths outside it.
-func readContextFile(dir, name string) ([]byte, error) {
+func readContextFile(bc *buildContext, name string) ([]byte, error) {
+	dir := bc.dir
 	clean := path.Clean(strings.TrimPrefix(filepath.ToSlash(name), "/"))
 	if clean == ".." || strings.HasPrefix(clean, "../") {
 		return nil, forbidden(name)
@@ -217,7 +219,7 @@ func readContextFile(dir, name string) ([]byte, error) {
 		}
 		return nil, err
 	}
-	return os.ReadFile(s.abs)
+	return os.ReadFile(bc.contentOf(s.abs))
 }
 
 // executor is one build in progress.

@@ -233,8 +233,8 @@ func copyInto(ctx context.Context, root string, srcs []source, dest string, opts
 			if err := copyTree(root, s.abs, dest, opts); err != nil {
 				return err
 			}
-		case opts.unpack && s.info.Mode().IsRegular() && isArchive(s.abs):
-			if err := unpackInto(ctx, root, s.abs, dest, opts); err != nil {
+		case opts.unpack && s.info.Mode().IsRegular() && isArchive(opts.bc.contentOf(s.abs)):
+			if err := unpackInto(ctx, root, opts.bc.contentOf(s.abs), dest, opts); err != nil {
 				return err
 			}
 		default:
