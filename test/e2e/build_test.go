@@ -72,6 +72,7 @@ LABEL org.example.name="demo" version=1
 WORKDIR $APP_HOME
 COPY --chown=1000:1000 --chmod=640 data/*.txt ./data/
 ADD archive.tar /unpacked/
+COPY --from=busybox:latest /etc/passwd /from-image/
 RUN echo "$GREETING from $MODE" > /app/greeting && \
     mkdir -p /data
 RUN ["/bin/sh", "-c", "echo exec-form > /app/exec"]
@@ -96,58 +97,19 @@ CMD ["cat /app/greeting /app/exec /app/data/a.txt /unpacked/inside.txt"]
 	}
 	os.RemoveAll(filepath.Join(dir, "src"))
 
-	out := d.berth(t, "build", "-t", "every:1", "-t", "every:2", "--build-arg", "GREETING=hi", "--label", "built.by=test", dir)
-	for _, want := range []string{"Step 1/20 : ARG BASE=busybox", "Step 2/20 : FROM --platform=linux/amd64 ${BASE}:latest AS base",
-		" ---> Running in ", "Removing intermediate container ", "Successfully built ", "Successfully tagged every:1", "Successfully tagged every:2"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("build output lacks %q:\n%s", want, out)
-		}
-	}
-	cfg := inspectConfig(t, d, "every:1")
-	check := func(key, want string) {
-		t.Helper()
-		b, _ := json.Marshal(cfg[key])
-		if string(b) != want {
-			t.Errorf("Config.%s = %s, want %s", key, b, want)
-		}
-	}
-	check("Env", `["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","APP_HOME=/app","MODE=prod"]`)
-	check("Labels", `{"built.by":"test","org.example.name":"demo","version":"1"}`)
-	check("WorkingDir", `"/app"`)
-	check("ExposedPorts", `{"8080/tcp":{},"9000/udp":{}}`)
-	check("User", `"1000:1000"`)
-	check("Volumes", `{"/data":{}}`)
-	check("StopSignal", `"SIGINT"`)
-	check("Healthcheck", `{"Interval":5000000000,"Test":["CMD-SHELL","true"],"Timeout":3000000000}`)
-	check("OnBuild", `["RUN echo triggered $((6*7))"]`)
-	check("Entrypoint", `["/bin/sh","-c"]`)
-	check("Cmd", `["cat /app/greeting /app/exec /app/data/a.txt /unpacked/inside.txt"]`)
-	check("Shell", `["/bin/sh","-c"]`)
-
-	run := d.berth(t, "run", "--rm", "every:1")
-	if run != "hi from prod\nexec-form\nfile a\nfrom the archive\n" {
-		t.Errorf("run output = %q", run)
-	}
-	ls := d.berth(t, "run", "--rm", "--entrypoint", "ls", "every:1", "-ln", "/app/data")
-	if !strings.Contains(ls, "-rw-r-----    1 1000     1000") || strings.Contains(ls, "c.md") || !strings.Contains(ls, "b.txt") {
-		t.Errorf("COPY --chown --chmod with a glob: %s", ls)
-	}
-
-	hist := d.berth(t, "history", "--no-trunc", "--format", "{{.CreatedBy}}|{{.Size}}", "every:1")
-	for _, re := range []string{
-		`(?m)^/bin/sh -c #\(nop\)  CMD \["cat /app/greeting /app/exec /app/data/a.txt /unpacked/inside.txt"\]\|0B$`,
-		`(?m)^\|1 GREETING=hi /bin/sh -c echo "\$GREETING from \$MODE" > /app/greeting &&     mkdir -p /data\|\d`,
-		`(?m)^/bin/sh -c #\(nop\) COPY multi:[0-9a-f]{64} in ./data/ \|`,
-		`(?m)^/bin/sh -c #\(nop\)  ENV APP_HOME=/app MODE=prod\|0B$`,
-	} {
-		if !regexp.MustCompile(re).MatchString(hist) {
-			t.Errorf("history lacks %s:\n%s", re, hist)
-		}
+	for _, cli := range []string{"berth", "docker"} {
+		t.Run(cli, func(t *testing.T) {
+			build := d.berthR
+			if cli == "docker" {
+				build = d.dockerR
+			}
+			everyInstruction(t, d, cli, build, dir)
+		})
 	}
 
 	// ONBUILD fires in a child build.
 	child := buildContext(t, map[string]string{"Dockerfile": "FROM every:1\nRUN true\n"})
-	out = d.docker(t, "build", "-t", "child", child)
+	out := d.docker(t, "build", "-t", "child", child)
 	if !strings.Contains(out, "# Executing 1 build trigger") || !strings.Contains(out, "triggered 42") {
 		t.Errorf("ONBUILD trigger did not run:\n%s", out)
 	}
@@ -533,5 +495,64 @@ func TestBuildBerthCLIAgainstDockerd(t *testing.T) {
 	}
 	if r := real(nil, "run", "--rm", "--network", "none", "from-berth-cli"); r.Code != 0 || r.Stdout != "2097152 /big.bin\n" {
 		t.Fatalf("docker run of the image berth built: %s", r)
+	}
+}
+
+func everyInstruction(t *testing.T, d *Daemon, cli string, build func(io.Reader, ...string) result, dir string) {
+	// --no-cache: the second CLI would otherwise get every step from the first one's build
+	r := build(nil, "build", "--no-cache", "-t", "every:1", "-t", "every:2", "--build-arg", "GREETING=hi", "--label", "built.by=test", dir)
+	if r.Code != 0 {
+		t.Fatalf("%s build: %s", cli, r)
+	}
+	out := r.Stdout
+	for _, want := range []string{"Step 1/21 : ARG BASE=busybox", "Step 2/21 : FROM --platform=linux/amd64 ${BASE}:latest AS base",
+		" ---> Running in ", "Removing intermediate container ", "Successfully built ", "Step 21/21 : LABEL built.by=test", "Successfully tagged every:1", "Successfully tagged every:2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("build output lacks %q:\n%s", want, out)
+		}
+	}
+	cfg := inspectConfig(t, d, "every:1")
+	check := func(key, want string) {
+		t.Helper()
+		b, _ := json.Marshal(cfg[key])
+		if string(b) != want {
+			t.Errorf("Config.%s = %s, want %s", key, b, want)
+		}
+	}
+	check("Env", `["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","APP_HOME=/app","MODE=prod"]`)
+	check("Labels", `{"built.by":"test","org.example.name":"demo","version":"1"}`)
+	check("WorkingDir", `"/app"`)
+	check("ExposedPorts", `{"8080/tcp":{},"9000/udp":{}}`)
+	check("User", `"1000:1000"`)
+	check("Volumes", `{"/data":{}}`)
+	check("StopSignal", `"SIGINT"`)
+	check("Healthcheck", `{"Interval":5000000000,"Test":["CMD-SHELL","true"],"Timeout":3000000000}`)
+	check("OnBuild", `["RUN echo triggered $((6*7))"]`)
+	check("Entrypoint", `["/bin/sh","-c"]`)
+	check("Cmd", `["cat /app/greeting /app/exec /app/data/a.txt /unpacked/inside.txt"]`)
+	check("Shell", `["/bin/sh","-c"]`)
+
+	run := d.berth(t, "run", "--rm", "every:1")
+	if run != "hi from prod\nexec-form\nfile a\nfrom the archive\n" {
+		t.Errorf("run output = %q", run)
+	}
+	if pw := d.berth(t, "run", "--rm", "--entrypoint", "cat", "every:1", "/from-image/passwd"); !strings.HasPrefix(pw, "root:x:0:0:") {
+		t.Errorf("COPY --from=image: %q", pw)
+	}
+	ls := d.berth(t, "run", "--rm", "--entrypoint", "ls", "every:1", "-ln", "/app/data")
+	if !strings.Contains(ls, "-rw-r-----    1 1000     1000") || strings.Contains(ls, "c.md") || !strings.Contains(ls, "b.txt") {
+		t.Errorf("COPY --chown --chmod with a glob: %s", ls)
+	}
+
+	hist := d.berth(t, "history", "--no-trunc", "--format", "{{.CreatedBy}}|{{.Size}}", "every:1")
+	for _, re := range []string{
+		`(?m)^/bin/sh -c #\(nop\)  CMD \["cat /app/greeting /app/exec /app/data/a.txt /unpacked/inside.txt"\]\|0B$`,
+		`(?m)^\|1 GREETING=hi /bin/sh -c echo "\$GREETING from \$MODE" > /app/greeting &&     mkdir -p /data\|\d`,
+		`(?m)^/bin/sh -c #\(nop\) COPY multi:[0-9a-f]{64} in ./data/ \|`,
+		`(?m)^/bin/sh -c #\(nop\)  ENV APP_HOME=/app MODE=prod\|0B$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(hist) {
+			t.Errorf("history lacks %s:\n%s", re, hist)
+		}
 	}
 }
