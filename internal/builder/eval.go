@@ -94,6 +94,10 @@ func (s *state) runArgs() []string {
 
 // runCommand returns the command line of a RUN, the extra environment (ARGs) and its created_by.
 func (s *state) runCommand(c *instructions.RunCommand) (cmd, env []string, createdBy string, err error) {
+	if len(c.FlagsUsed) > 0 {
+		// The classic builder's wording: RUN --mount, --network and --security are BuildKit's.
+		return nil, nil, "", errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("the --%s option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled", c.FlagsUsed[0]))
+	}
 	switch {
 	case len(c.Files) > 0:
 		if len(c.Files) != 1 || !c.PrependShell {

@@ -258,3 +258,15 @@ func TestCacheIndex(t *testing.T) {
 		t.Error("pruned key survived a reload")
 	}
 }
+
+func TestRunBuildKitFlags(t *testing.T) {
+	p, err := ParseDockerfile([]byte("FROM x\nRUN --mount=type=cache,target=/root/.cache true\n"), nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := newState('\\', nil, nil, nil)
+	_, _, _, err = st.runCommand(p.Stages[0].Commands[0].(*instructions.RunCommand))
+	if err == nil || !strings.Contains(err.Error(), "the --mount option requires BuildKit") {
+		t.Errorf("RUN --mount: %v", err)
+	}
+}
