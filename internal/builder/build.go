@@ -91,7 +91,7 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options,
 	for _, t := range opts.Tags {
 		named, err := reference.ParseNormalizedNamed(t)
 		if err != nil {
-			return "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid reference format: %s", t))
+			return "", errdefs.ErrInvalidArgument.WithMessage(err.Error())
 		}
 		if _, ok := named.(reference.Digested); ok {
 			return "", errdefs.ErrInvalidArgument.WithMessage("refusing to create a tag with a digest reference")

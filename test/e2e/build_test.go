@@ -287,7 +287,7 @@ func TestBuildErrors(t *testing.T) {
 		if r := build(nil, "build", dir); r.Code == 0 || !strings.Contains(r.Stderr, "forbidden path outside the build context: ../outside") {
 			t.Errorf("%s: ../ source: %s", cli, r)
 		}
-		if r := build(nil, "build", "-t", "Bad:Tag", dir); r.Code == 0 {
+		if r := build(nil, "build", "-t", "Bad:Tag", dir); r.Code == 0 || !strings.Contains(r.Stderr, "invalid reference format: repository name (library/Bad) must be lowercase") {
 			t.Errorf("%s: bad tag accepted: %s", cli, r)
 		}
 		dir = buildContext(t, map[string]string{"Dockerfile": "FROM nosuchimage\n"})
