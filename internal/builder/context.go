@@ -21,14 +21,11 @@ import (
 )
 
 // PAXDigest and PAXSize are the PAX records of a berth context manifest: a regular file sent without its content, named by its sha256 and size.
-// Only `berth build` sends them (see ContextManifest); the docker CLI sends plain tars.
+// Only `berth build` sends them, to POST /berth/build (Options.ContextManifest); the docker CLI sends plain tars.
 const (
 	PAXDigest = "BERTH.sha256"
 	PAXSize   = "BERTH.size"
 )
-
-// ContextManifest is Options.ContextManifest's query value: the context tar's large files may be references.
-const ContextManifest = "manifest"
 
 // MinStoredFile is the size from which context files are kept in the daemon's context file store, so that a
 // later `berth build` may send them as references. Smaller files always travel inline.
