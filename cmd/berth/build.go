@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -235,7 +234,7 @@ func writeBuildContext(w io.Writer, dir string, df dockerfileName, sums *sumCach
 				return err
 			}
 			hdr.Size = 0
-			hdr.PAXRecords = map[string]string{builder.PAXDigest: d, builder.PAXSize: strconv.FormatInt(fi.Size(), 10)}
+			hdr.PAXRecords = map[string]string{builder.PAXDigest: d}
 			return tw.WriteHeader(hdr)
 		}
 		if err := tw.WriteHeader(hdr); err != nil {

@@ -20,12 +20,10 @@ import (
 	"github.com/berth/berth/internal/archive"
 )
 
-// PAXDigest and PAXSize are the PAX records of a berth context manifest: a regular file sent without its content, named by its sha256 and size.
-// Only `berth build` sends them, to POST /berth/build (Options.ContextManifest); the docker CLI sends plain tars.
-const (
-	PAXDigest = "BERTH.sha256"
-	PAXSize   = "BERTH.size"
-)
+// PAXDigest is the PAX record of a berth context manifest naming a regular file sent without its content by its
+// sha256. Only `berth build` sends it, to POST /berth/build (Options.ContextManifest); the docker CLI sends plain
+// tars.
+const PAXDigest = "BERTH.sha256"
 
 // MinStoredFile is the size from which context files are kept in the daemon's context file store, so that a
 // later `berth build` may send them as references. Smaller files always travel inline.
@@ -144,7 +142,6 @@ func (b *Builder) receiveContext(ctx context.Context, r io.Reader, dir string, m
 					}
 				}
 				delete(hdr.PAXRecords, PAXDigest)
-				delete(hdr.PAXRecords, PAXSize)
 				if err := tw.WriteHeader(hdr); err != nil {
 					return err
 				}
