@@ -78,7 +78,8 @@ func (b buildBackend) TagImage(ctx context.Context, id, ref string) error {
 }
 
 func (b buildBackend) RemoveImage(ctx context.Context, id string) error {
-	_, err := b.d.images.Delete(ctx, id, false, false, b.d.imageUsers)
+	// noPrune: only what the build made goes; parents it found in the cache stay.
+	_, err := b.d.images.Delete(ctx, id, false, true, b.d.imageUsers)
 	return err
 }
 
