@@ -62,6 +62,8 @@ func categoryFor(status int) error {
 		return errdefs.ErrNotImplemented
 	case http.StatusServiceUnavailable:
 		return errdefs.ErrUnavailable
+	case http.StatusPreconditionFailed:
+		return errdefs.ErrFailedPrecondition
 	case http.StatusRequestedRangeNotSatisfiable:
 		return errdefs.ErrOutOfRange
 	case http.StatusInternalServerError:

@@ -16,19 +16,19 @@ func TestImageBuild(t *testing.T) {
 	v := "1"
 	resp, err := c.ImageBuild(context.Background(), strings.NewReader("CONTEXT"), ImageBuildOptions{
 		Tags: []string{"demo-app", "demo-app:v1"}, Dockerfile: "Dockerfile.dev", Target: "prod",
-		BuildArgs: map[string]*string{"A": &v}, Labels: map[string]string{"l": "x"}, Remove: true, NoCache: true,
+		BuildArgs: map[string]*string{"A": &v}, Labels: map[string]string{"l": "x"}, NoCache: true, ExtraHosts: []string{"db:10.0.0.2"},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	out, _ := io.ReadAll(resp)
+	resp.Close()
 	if rec.method != "POST" || rec.path != "/v1.47/build" || rec.body != "CONTEXT" || rec.header.Get("Content-Type") != "application/x-tar" {
 		t.Errorf("request %s %s body %q type %q", rec.method, rec.path, rec.body, rec.header.Get("Content-Type"))
 	}
 	q, _ := url.ParseQuery(rec.query)
 	for k, want := range map[string]string{"t": "demo-app", "dockerfile": "Dockerfile.dev", "target": "prod",
-		"buildargs": `{"A":"1"}`, "labels": `{"l":"x"}`, "rm": "true", "nocache": "1"} {
+		"buildargs": `{"A":"1"}`, "labels": `{"l":"x"}`, "rm": "1", "nocache": "1", "extrahosts": "db:10.0.0.2"} {
 		if q.Get(k) != want {
 			t.Errorf("%s=%q, want %q (query %s)", k, q.Get(k), want, rec.query)
 		}

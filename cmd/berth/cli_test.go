@@ -642,7 +642,7 @@ func TestDaemonHook(t *testing.T) {
 
 func TestHelpLayout(t *testing.T) {
 	out, _, code := runBerth(t, nil, "", "--help")
-	for _, want := range []string{"Usage:  berth [OPTIONS] COMMAND", "Common Commands:\n  run ", "Management Commands:\n  compose     Define and run multi-container applications\n  container   Manage containers", "Global Options:\n", "-H, --host string", "-v, --version"} {
+	for _, want := range []string{"Usage:  berth [OPTIONS] COMMAND", "Common Commands:\n  run ", "Management Commands:\n  builder     Manage builds\n  compose     Define and run multi-container applications\n  container   Manage containers", "Global Options:\n", "-H, --host string", "-v, --version"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("root help lacks %q:\n%s", want, out)
 		}

@@ -7,6 +7,7 @@ import (
 // newImageCommand is the `image` management group.
 func newImageCommand(c *cli) *cobra.Command {
 	return newGroupCommand("image", "Manage images",
+		newBuildCommand(c),
 		newHistoryCommand(c),
 		newImportCommand(c),
 		newImageInspectCommand(c),

@@ -42,6 +42,7 @@ func newRootCommand(c *cli) *cobra.Command {
 		newRunCommand(c),
 		newExecCommand(c),
 		newPsCommand(c),
+		newBuildCommand(c),
 		newImagesCommand(c),
 		newVersionCommand(c),
 		newInfoCommand(c),
@@ -51,6 +52,7 @@ func newRootCommand(c *cli) *cobra.Command {
 	}
 	root.AddCommand(
 		newContainerCommand(c),
+		newBuilderCommand(c),
 		newImageCommand(c),
 		newNetworkCommand(c),
 		newVolumeCommand(c),
@@ -260,8 +262,8 @@ func topCommands(cmd *cobra.Command) []*cobra.Command {
 			out = append(out, sub)
 		}
 	}
-	// Keep the order they were added in (run, exec, ps, images, version, info).
-	order := map[string]int{"run": 0, "exec": 1, "ps": 2, "images": 3, "version": 4, "info": 5}
+	// Keep docker's order (run, exec, ps, build, images, version, info).
+	order := map[string]int{"run": 0, "exec": 1, "ps": 2, "build": 3, "images": 4, "version": 5, "info": 6}
 	sort.SliceStable(out, func(i, j int) bool { return order[out[i].Name()] < order[out[j].Name()] })
 	return out
 }

@@ -370,17 +370,16 @@ func (s *Service) build(ctx context.Context, p *types.Project, svc types.Service
 		Labels:      labels,
 		NoCache:     b.NoCache,
 		PullParent:  b.Pull,
-		Remove:      true,
 		Platform:    svc.Platform,
 		NetworkMode: b.Network,
 		ExtraHosts:  b.ExtraHosts.AsList(":"),
 	}
-	resp, err := s.api.ImageBuild(ctx, pr, opts)
+	body, err := s.api.ImageBuild(ctx, pr, opts)
 	if err != nil {
 		return fmt.Errorf("building %s: %w", svc.Name, err)
 	}
-	defer resp.Body.Close()
-	if err := readStream(resp.Body); err != nil {
+	defer body.Close()
+	if err := readStream(body); err != nil {
 		return fmt.Errorf("building %s: %w", svc.Name, err)
 	}
 	s.progress.Event(res, "Built", true)

@@ -20,6 +20,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 
+	"github.com/berth/berth/internal/builder"
 	"github.com/berth/berth/internal/content"
 	berthevents "github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/image"
@@ -64,6 +65,11 @@ type Daemon struct {
 	// cleanups tracks removed containers' files being deleted in the background; image deletion waits for
 	// it, so no layer is still mounted by a container that is already gone.
 	cleanups inFlight
+
+	// builder is made on first use (see build.go).
+	builderOnce sync.Once
+	builder     *builder.Builder
+	builderErr  error
 }
 
 // inFlight counts background jobs; unlike a WaitGroup, waiting may overlap with new jobs starting.

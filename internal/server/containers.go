@@ -58,7 +58,8 @@ func (s *Server) routes() {
 	s.imageRoutes()
 	s.volumeRoutes()
 	s.networkRoutes()
-	m.HandleFunc("POST /build", notImplemented("building images is not supported by this daemon yet"))
+	m.HandleFunc("POST /build", s.build)
+	m.HandleFunc("POST /berth/build", s.build) // berth build's context manifests (see internal/builder)
 	m.HandleFunc("POST /session", notImplemented("BuildKit sessions are not supported"))
 	if s.d.Debug() {
 		// dockerd serves the Go profiler on its API socket in debug mode; so does Berth.

@@ -417,6 +417,14 @@ func (s *Server) networkRoutes() {
 		writeJSON(w, 200, network.PruneReport{NetworksDeleted: removed})
 	})
 	m.HandleFunc("POST /build/prune", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 200, map[string]any{"CachesDeleted": []string{}, "SpaceReclaimed": 0})
+		keys, reclaimed, err := s.d.BuildPrune(r.Context())
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if keys == nil {
+			keys = []string{}
+		}
+		writeJSON(w, 200, map[string]any{"CachesDeleted": keys, "SpaceReclaimed": reclaimed})
 	})
 }
