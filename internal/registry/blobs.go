@@ -82,24 +82,19 @@ func (r *Registry) startUpload(w http.ResponseWriter, req *http.Request, rt rout
 		if err != nil {
 			return err
 		}
-		if from := q.Get("from"); from != "" {
+		from := q.Get("from")
+		if from != "" {
 			if err := validateName(from); err != nil {
 				return err
 			}
-			release := r.holdWrites()
-			_, err := r.store.statBlob(from, d)
-			if err == nil {
-				err = r.store.linkBlob(rt.name, d)
-				r.touchBlobs(d)
-			}
-			release()
-			if err == nil {
-				r.log.InfoContext(req.Context(), "blob mounted", "repository", rt.name, "from", from, "digest", d)
-				blobCreated(w, rt.name, d)
-				return nil
-			} else if !errdefs.IsNotFound(err) {
-				return err
-			}
+		}
+		switch err := r.mount(rt.name, from, d); {
+		case err == nil:
+			r.log.InfoContext(req.Context(), "blob mounted", "repository", rt.name, "from", from, "digest", d)
+			blobCreated(w, rt.name, d)
+			return nil
+		case !errdefs.IsNotFound(err):
+			return err
 		}
 		// Not mountable: fall through to an ordinary upload session.
 	}
@@ -128,6 +123,28 @@ func (r *Registry) startUpload(w http.ResponseWriter, req *http.Request, rt rout
 		return err
 	}
 	return r.commit(w, req, rt.name, id, want)
+}
+
+// mount links blob d into repository name from repository from or, when from
+// is empty, from whichever repository holds it (the spec's automatic content
+// discovery; authorize already dropped the mount if the client may not read
+// every repository).
+func (r *Registry) mount(name, from string, d digest.Digest) error {
+	defer r.holdWrites()()
+	var err error
+	if from != "" {
+		_, err = r.store.statBlob(from, d)
+	} else {
+		_, err = r.store.statContent(d)
+	}
+	if err != nil {
+		return err
+	}
+	if err := r.store.linkBlob(name, d); err != nil {
+		return err
+	}
+	r.touchBlobs(d)
+	return nil
 }
 
 func (r *Registry) commit(w http.ResponseWriter, req *http.Request, name, id string, d digest.Digest) error {

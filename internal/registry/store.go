@@ -109,6 +109,15 @@ func (s *store) statBlob(name string, d digest.Digest) (int64, error) {
 	return fi.Size(), nil
 }
 
+// statContent returns the size of a blob stored for any repository.
+func (s *store) statContent(d digest.Digest) (int64, error) {
+	fi, err := os.Stat(s.blobPath(d))
+	if err != nil {
+		return 0, notFound("blob "+d.String(), err)
+	}
+	return fi.Size(), nil
+}
+
 // openBlob opens a blob visible in the repository.
 func (s *store) openBlob(name string, d digest.Digest) (*os.File, error) {
 	if _, err := os.Stat(s.layerLink(name, d)); err != nil {
@@ -246,7 +255,7 @@ type revision struct {
 	MediaType string `json:"mediaType"`
 }
 
-func (s *store) putManifest(name, tag string, d digest.Digest, mediaType string, data []byte) error {
+func (s *store) putManifest(name string, tags []string, d digest.Digest, mediaType string, data []byte) error {
 	if err := s.putContent(d, data); err != nil {
 		return err
 	}
@@ -257,8 +266,10 @@ func (s *store) putManifest(name, tag string, d digest.Digest, mediaType string,
 	if err := writeFileAtomic(s.revisionPath(name, d), rev); err != nil {
 		return err
 	}
-	if tag != "" {
-		return writeFileAtomic(s.tagPath(name, tag), []byte(d.String()))
+	for _, tag := range tags {
+		if err := writeFileAtomic(s.tagPath(name, tag), []byte(d.String())); err != nil {
+			return err
+		}
 	}
 	return nil
 }
