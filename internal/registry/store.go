@@ -228,18 +228,26 @@ func (s *store) commitUpload(name, id string, d digest.Digest) (int64, error) {
 		_ = os.RemoveAll(dir)
 		return 0, fmt.Errorf("upload %s has digest %s, not %s: %w", id, got, d, errdefs.ErrInvalidArgument)
 	}
+	return n, s.installUpload(name, id, d)
+}
+
+// installUpload makes an upload the caller verified to have digest d (and
+// synced) visible as a blob linked into the repository.
+func (s *store) installUpload(name, id string, d digest.Digest) error {
+	dir := s.uploadDir(name, id)
+	data := filepath.Join(dir, "data")
 	if _, err := os.Stat(s.blobPath(d)); err != nil {
 		if err := os.MkdirAll(filepath.Dir(s.blobPath(d)), 0o755); err != nil {
-			return 0, err
+			return err
 		}
 		if err := os.Rename(data, s.blobPath(d)); err != nil {
-			return 0, err
+			return err
 		}
 	}
 	if err := s.linkBlob(name, d); err != nil {
-		return 0, err
+		return err
 	}
-	return n, os.RemoveAll(dir)
+	return os.RemoveAll(dir)
 }
 
 func (s *store) cancelUpload(name, id string) error {
