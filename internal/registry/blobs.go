@@ -51,12 +51,20 @@ func (r *Registry) deleteBlob(w http.ResponseWriter, req *http.Request, rt route
 	return nil
 }
 
-// lockUpload serialises requests on one upload session.
-func (r *Registry) lockUpload(id string) func() {
-	m, _ := r.uploads.LoadOrStore(id, &sync.Mutex{})
-	mu := m.(*sync.Mutex)
-	mu.Lock()
-	return mu.Unlock
+// uploadState is what the registry keeps in memory about an upload session.
+type uploadState struct {
+	mu sync.Mutex // serialises requests on the session
+	// hash is the running sha256 of the bytes appended in order by this
+	// process, so a commit need not read the upload again.
+	hash runningHash
+}
+
+// lockUpload serialises requests on one upload session and returns its state.
+func (r *Registry) lockUpload(id string) (*uploadState, func()) {
+	m, _ := r.uploads.LoadOrStore(id, &uploadState{})
+	st := m.(*uploadState)
+	st.mu.Lock()
+	return st, st.mu.Unlock
 }
 
 func uploadLocation(name, id string) string { return "/v2/" + name + "/blobs/uploads/" + id }
@@ -116,13 +124,14 @@ func (r *Registry) startUpload(w http.ResponseWriter, req *http.Request, rt rout
 		return nil
 	}
 	// Monolithic upload: the whole blob is the POST body.
-	defer r.lockUpload(id)()
+	st, unlock := r.lockUpload(id)
+	defer unlock()
 	defer r.uploads.Delete(id)
-	if _, err := r.store.appendUpload(rt.name, id, req.Body, -1); err != nil {
+	if _, err := r.store.appendUpload(rt.name, id, req.Body, -1, &st.hash); err != nil {
 		_ = r.store.cancelUpload(rt.name, id)
 		return err
 	}
-	return r.commit(w, req, rt.name, id, want)
+	return r.commit(w, req, rt.name, id, want, &st.hash)
 }
 
 // mount links blob d into repository name from repository from or, when from
@@ -147,9 +156,9 @@ func (r *Registry) mount(name, from string, d digest.Digest) error {
 	return nil
 }
 
-func (r *Registry) commit(w http.ResponseWriter, req *http.Request, name, id string, d digest.Digest) error {
+func (r *Registry) commit(w http.ResponseWriter, req *http.Request, name, id string, d digest.Digest, h *runningHash) error {
 	release := r.holdWrites()
-	n, err := r.store.commitUpload(name, id, d)
+	n, err := r.store.commitUpload(name, id, d, h)
 	if err == nil {
 		r.touchBlobs(d)
 	}
@@ -205,7 +214,7 @@ func parseContentRange(s string) (start, end int64, ok bool) {
 }
 
 // appendChunk writes the request body to the upload, enforcing Content-Range.
-func (r *Registry) appendChunk(req *http.Request, rt route, size int64) (int64, error) {
+func (r *Registry) appendChunk(req *http.Request, rt route, size int64, h *runningHash) (int64, error) {
 	want := int64(-1)
 	if cr := req.Header.Get("Content-Range"); cr != "" {
 		start, end, ok := parseContentRange(cr)
@@ -215,7 +224,7 @@ func (r *Registry) appendChunk(req *http.Request, rt route, size int64) (int64, 
 		}
 		want = end - start + 1
 	}
-	n, err := r.store.appendUpload(rt.name, rt.ref, req.Body, want)
+	n, err := r.store.appendUpload(rt.name, rt.ref, req.Body, want, h)
 	if errdefs.IsInvalidArgument(err) {
 		return 0, &apiError{status: http.StatusRequestedRangeNotSatisfiable, code: "BLOB_UPLOAD_INVALID",
 			msg: "chunk length does not match Content-Range", detail: map[string]any{"offset": size}}
@@ -227,12 +236,13 @@ func (r *Registry) patchUpload(w http.ResponseWriter, req *http.Request, rt rout
 	if !validUploadID(rt.ref) {
 		return newError("BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", map[string]string{"uuid": rt.ref})
 	}
-	defer r.lockUpload(rt.ref)()
+	st, unlock := r.lockUpload(rt.ref)
+	defer unlock()
 	size, err := r.uploadID(rt)
 	if err != nil {
 		return err
 	}
-	n, err := r.appendChunk(req, rt, size)
+	n, err := r.appendChunk(req, rt, size, &st.hash)
 	if err != nil {
 		return err
 	}
@@ -249,23 +259,25 @@ func (r *Registry) putUpload(w http.ResponseWriter, req *http.Request, rt route)
 	if err != nil {
 		return err
 	}
-	defer r.lockUpload(rt.ref)()
+	st, unlock := r.lockUpload(rt.ref)
+	defer unlock()
 	defer r.uploads.Delete(rt.ref)
 	size, err := r.uploadID(rt)
 	if err != nil {
 		return err
 	}
-	if _, err := r.appendChunk(req, rt, size); err != nil {
+	if _, err := r.appendChunk(req, rt, size, &st.hash); err != nil {
 		return err
 	}
-	return r.commit(w, req, rt.name, rt.ref, d)
+	return r.commit(w, req, rt.name, rt.ref, d, &st.hash)
 }
 
 func (r *Registry) cancelUpload(w http.ResponseWriter, req *http.Request, rt route) error {
 	if !validUploadID(rt.ref) {
 		return newError("BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", map[string]string{"uuid": rt.ref})
 	}
-	defer r.lockUpload(rt.ref)()
+	_, unlock := r.lockUpload(rt.ref)
+	defer unlock()
 	defer r.uploads.Delete(rt.ref)
 	if err := r.store.cancelUpload(rt.name, rt.ref); errdefs.IsNotFound(err) {
 		return newError("BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", map[string]string{"uuid": rt.ref})

@@ -387,6 +387,7 @@ func (r *Registry) fetchBlob(w http.ResponseWriter, req *http.Request, repo stri
 		return err
 	}
 	defer f.Close()
+	wb := &writebackWriter{f: f}
 
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Docker-Content-Digest", d.String())
@@ -418,7 +419,7 @@ func (r *Registry) fetchBlob(w http.ResponseWriter, req *http.Request, repo stri
 		m, rerr := io.ReadFull(resp.Body, b)
 		if m > 0 {
 			h.Write(b[:m])
-			if _, err := f.Write(b[:m]); err != nil {
+			if _, err := wb.Write(b[:m]); err != nil {
 				return fail(err)
 			}
 			n += int64(m)
