@@ -235,10 +235,8 @@ func (r *Registry) refreshManifest(ctx context.Context, repo, ref string, want d
 			return err
 		}
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return &relayedError{status: resp.StatusCode, contentType: "application/json"}
-		}
-		if d, err := digest.Parse(resp.Header.Get("Docker-Content-Digest")); err == nil {
+		// A failed HEAD has no body to relay: the GET below fetches the error.
+		if d, err := digest.Parse(resp.Header.Get("Docker-Content-Digest")); err == nil && resp.StatusCode == http.StatusOK {
 			if cur, err := r.store.resolveTag(repo, ref); err == nil && cur == d && r.store.hasManifest(repo, d) {
 				return nil
 			}

@@ -383,3 +383,45 @@ func TestProxyConfigInvalid(t *testing.T) {
 		}
 	}
 }
+
+// TestProxyTokenUpstream: an upstream with docker's bearer-token flow (as Docker Hub has) is reached with the
+// proxy's credentials and per-repository scopes; what those credentials may not pull stays out of reach.
+func TestProxyTokenUpstream(t *testing.T) {
+	up := newTokenEnv(t, false)
+	push := func(repo string) digest.Digest {
+		cfg, layer := []byte(`{"os":"linux"}`), []byte("layer of "+repo)
+		for _, b := range [][]byte{cfg, layer} {
+			if r := up.clientDo("alice", "apw", "POST", "/v2/"+repo+"/blobs/uploads/?digest="+digest.FromBytes(b).String(), b); r.StatusCode != 201 {
+				t.Fatalf("upstream blob push: %d", r.StatusCode)
+			}
+		}
+		cd := desc(ocispec.MediaTypeImageConfig, cfg)
+		m := mustJSON(t, manifest{SchemaVersion: 2, MediaType: ocispec.MediaTypeImageManifest, Config: &cd,
+			Layers: []ocispec.Descriptor{desc(ocispec.MediaTypeImageLayerGzip, layer)}})
+		if r := up.clientDo("alice", "apw", "PUT", "/v2/"+repo+"/manifests/latest", m); r.StatusCode != 201 {
+			t.Fatalf("upstream manifest push: %d %s", r.StatusCode, readAll(t, r))
+		}
+		return digest.FromBytes(layer)
+	}
+	cLayer := push("c")
+	push("d")
+	// carol may pull c only.
+	reg, err := registry.New(t.TempDir(), registry.WithProxy(registry.ProxyConfig{
+		RemoteURL: up.srv.URL, Username: "carol", Password: "cpw",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(reg)
+	defer srv.Close()
+	p := &env{t: t, srv: srv}
+	if r := p.do("GET", "/v2/c/manifests/latest", nil, nil); r.StatusCode != 200 {
+		t.Fatalf("manifest of c: %d %s", r.StatusCode, readAll(t, r))
+	}
+	if r := p.do("GET", "/v2/c/blobs/"+cLayer.String(), nil, nil); r.StatusCode != 200 || string(readAll(t, r)) != "layer of c" {
+		t.Fatalf("blob of c: %d", r.StatusCode)
+	}
+	if r := p.do("GET", "/v2/d/manifests/latest", nil, nil); r.StatusCode != http.StatusForbidden || errCode(t, r) != "DENIED" {
+		t.Fatalf("manifest of d, which carol may not pull: %d, want the upstream's 403 DENIED", r.StatusCode)
+	}
+}
