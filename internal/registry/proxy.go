@@ -32,7 +32,8 @@ import (
 //     once, verified against their digest and stored; a blob is streamed to the
 //     client while it is fetched, but its last chunk is held back until the
 //     digest matched, so a client never receives the whole of tampered content;
-//   - concurrent requests for a blob being fetched wait for that fetch;
+//   - concurrent requests for a blob being fetched follow that fetch, reading
+//     what it has written (and verified, for the last chunk) as it goes;
 //   - pushes and deletes are refused (405 UNSUPPORTED).
 type ProxyConfig struct {
 	// RemoteURL is the upstream registry, e.g. https://registry-1.docker.io.
@@ -67,10 +68,34 @@ type proxy struct {
 	fetches    map[string]*blobFetch        // "<repo>@<digest>" -> fetch in flight
 }
 
-// blobFetch is one upstream blob download others can wait for; when done
-// is closed they look in the cache again.
+// blobFetch is one upstream blob download in flight. Other requests for the
+// blob follow it: they read the upload file as it grows, never past safe (the
+// bytes before the chunk held back until the digest is verified), and abort
+// when the fetch fails. When done is closed they look in the cache again.
 type blobFetch struct {
 	done chan struct{}
+
+	mu       sync.Mutex
+	cond     *sync.Cond // signalled on every change below
+	path     string     // the upload file, once the upstream answered 200
+	size     int64      // the upstream's Content-Length, or -1
+	safe     int64      // bytes followers may send
+	verified bool       // all bytes are safe
+	failed   bool       // the fetch was abandoned: followers abort
+}
+
+func newBlobFetch() *blobFetch {
+	f := &blobFetch{done: make(chan struct{}), size: -1}
+	f.cond = sync.NewCond(&f.mu)
+	return f
+}
+
+// update changes the fetch's state under its lock and wakes followers.
+func (f *blobFetch) update(change func()) {
+	f.mu.Lock()
+	change()
+	f.mu.Unlock()
+	f.cond.Broadcast()
 }
 
 func newProxy(cfg ProxyConfig) (*proxy, error) {
@@ -304,26 +329,89 @@ func (r *Registry) proxyBlob(w http.ResponseWriter, req *http.Request, rt route)
 		r.proxy.mu.Lock()
 		f := r.proxy.fetches[key]
 		if f == nil {
-			f = &blobFetch{done: make(chan struct{})}
+			f = newBlobFetch()
 			r.proxy.fetches[key] = f
 			r.proxy.mu.Unlock()
 			// fetchBlob panics to abort a response it started: release the
-			// waiters on every path.
+			// followers on every path.
 			defer func() {
 				r.proxy.mu.Lock()
 				delete(r.proxy.fetches, key)
 				r.proxy.mu.Unlock()
+				f.update(func() {
+					if !f.verified {
+						f.failed = true
+					}
+				})
 				close(f.done)
 			}()
-			return r.fetchBlob(w, req, rt.name, d)
+			return r.fetchBlob(w, req, rt.name, d, f)
 		}
 		r.proxy.mu.Unlock()
-		// Another request is fetching it: wait, then serve it from the cache
-		// (or, if that fetch failed, try again ourselves).
+		// Another request is fetching it: follow it, or, if it ends before
+		// there is anything to follow, look in the cache (and fetch) again.
+		if served, err := r.followFetch(w, req, d, f); served || err != nil {
+			return err
+		}
 		select {
 		case <-f.done:
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+	}
+}
+
+// followFetch streams a blob another request is fetching, as far as that
+// fetch has made it safe, to w. It reports false, having sent nothing, when
+// the fetch ended before its upload file could be opened.
+func (r *Registry) followFetch(w http.ResponseWriter, req *http.Request, d digest.Digest, f *blobFetch) (bool, error) {
+	ctx := req.Context()
+	stop := context.AfterFunc(ctx, func() { f.update(func() {}) }) // wake the wait below
+	defer stop()
+	f.mu.Lock()
+	for f.path == "" && !f.failed && !f.verified && ctx.Err() == nil {
+		f.cond.Wait()
+	}
+	path, size := f.path, f.size
+	f.mu.Unlock()
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	if path == "" {
+		return false, nil
+	}
+	file, err := os.Open(path)
+	if err != nil {
+		return false, nil // committed and moved meanwhile: the cache has it
+	}
+	defer file.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Docker-Content-Digest", d.String())
+	w.Header().Set("Etag", `"`+d.String()+`"`)
+	if size >= 0 {
+		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	}
+	w.WriteHeader(http.StatusOK)
+	var sent int64
+	for {
+		f.mu.Lock()
+		for f.safe <= sent && !f.verified && !f.failed && ctx.Err() == nil {
+			f.cond.Wait()
+		}
+		safe, verified, failed := f.safe, f.verified, f.failed
+		f.mu.Unlock()
+		if failed || ctx.Err() != nil {
+			panic(http.ErrAbortHandler) // a broken transfer, never a complete one
+		}
+		if safe > sent {
+			n, err := io.Copy(w, io.NewSectionReader(file, sent, safe-sent))
+			sent += n
+			if err != nil {
+				return true, nil // the client left
+			}
+		}
+		if verified && sent >= safe {
+			return true, nil
 		}
 	}
 }
@@ -356,7 +444,7 @@ const proxyChunk = 1 << 20
 // fetchBlob downloads d from the upstream into an upload session of repo,
 // streaming it to w, and commits it only if it matches d. The download goes on
 // if the client leaves, so the blob is fetched once.
-func (r *Registry) fetchBlob(w http.ResponseWriter, req *http.Request, repo string, d digest.Digest) error {
+func (r *Registry) fetchBlob(w http.ResponseWriter, req *http.Request, repo string, d digest.Digest, fl *blobFetch) error {
 	ctx := context.WithoutCancel(req.Context())
 	resp, err := r.proxy.do(ctx, http.MethodGet, repo, "/v2/"+repo+"/blobs/"+d.String(), nil)
 	if err != nil {
@@ -386,6 +474,7 @@ func (r *Registry) fetchBlob(w http.ResponseWriter, req *http.Request, repo stri
 	}
 	defer f.Close()
 	wb := &writebackWriter{f: f}
+	fl.update(func() { fl.path, fl.size = f.Name(), resp.ContentLength })
 
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Docker-Content-Digest", d.String())
@@ -425,6 +514,7 @@ func (r *Registry) fetchBlob(w http.ResponseWriter, req *http.Request, repo stri
 				send(held)
 			}
 			held = b[:m]
+			fl.update(func() { fl.safe = n - int64(m) })
 		}
 		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
 			break
@@ -452,6 +542,7 @@ func (r *Registry) fetchBlob(w http.ResponseWriter, req *http.Request, repo stri
 		return fail(err)
 	}
 	committed = true
+	fl.update(func() { fl.safe, fl.verified = n, true })
 	r.log.InfoContext(ctx, "blob cached", "repository", repo, "digest", d, "size", n)
 	send(held)
 	return nil

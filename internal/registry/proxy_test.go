@@ -33,6 +33,14 @@ type proxyEnv struct {
 	blobGets map[string]int
 	// gate, when set, holds upstream blob GETs until it is closed.
 	gate atomic.Pointer[chan struct{}]
+	// midGate, when set, makes upstream blob GETs send their first half,
+	// signal reached, and send the rest once gate is closed.
+	midGate atomic.Pointer[midGate]
+}
+
+type midGate struct {
+	reached, gate chan struct{}
+	once          sync.Once
 }
 
 func newProxyEnv(t *testing.T) *proxyEnv {
@@ -55,6 +63,24 @@ func newProxyEnv(t *testing.T) *proxyEnv {
 			if g := pe.gate.Load(); g != nil {
 				<-*g
 			}
+		}
+		if g := pe.midGate.Load(); g != nil && isBlob {
+			rec := httptest.NewRecorder()
+			upReg.ServeHTTP(rec, req)
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			body := rec.Body.Bytes()
+			if f := pe.tamper.Load(); f != nil {
+				body = (*f)(req.URL.Path, body)
+			}
+			_, _ = w.Write(body[:len(body)/2])
+			w.(http.Flusher).Flush()
+			g.once.Do(func() { close(g.reached) })
+			<-g.gate
+			_, _ = w.Write(body[len(body)/2:])
+			return
 		}
 		if f := pe.tamper.Load(); f != nil && req.Method == http.MethodGet && (isBlob || strings.Contains(req.URL.Path, "/manifests/")) {
 			rec := httptest.NewRecorder()
@@ -423,5 +449,99 @@ func TestProxyTokenUpstream(t *testing.T) {
 	}
 	if r := p.do("GET", "/v2/d/manifests/latest", nil, nil); r.StatusCode != http.StatusForbidden || errCode(t, r) != "DENIED" {
 		t.Fatalf("manifest of d, which carol may not pull: %d, want the upstream's 403 DENIED", r.StatusCode)
+	}
+}
+
+// TestProxyFollowerStreams: a second client of a blob being fetched receives its bytes while the fetch is still
+// going (the upstream is stopped half-way until that client has read some), and both get the whole blob.
+func TestProxyFollowerStreams(t *testing.T) {
+	pe := newProxyEnv(t)
+	layer := randomBytes(t, 6<<20)
+	_, ld := pe.pushUpstream("app", "v1", layer)
+	g := &midGate{reached: make(chan struct{}), gate: make(chan struct{})}
+	pe.midGate.Store(g)
+	url := pe.proxy.srv.URL + "/v2/app/blobs/" + ld.String()
+
+	first := make(chan []byte)
+	go func() {
+		resp, err := pe.proxy.srv.Client().Get(url)
+		if err != nil {
+			first <- nil
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		first <- b
+	}()
+	<-g.reached // the fetch is registered and cannot finish until the gate opens
+	resp, err := pe.proxy.srv.Client().Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ContentLength != int64(len(layer)) {
+		t.Fatalf("follower: %d, length %d", resp.StatusCode, resp.ContentLength)
+	}
+	// Hangs (until the test's timeout) if the follower only gets bytes after the fetch ends.
+	head := make([]byte, 1<<20)
+	if _, err := io.ReadFull(resp.Body, head); err != nil {
+		t.Fatalf("follower's first MiB: %v", err)
+	}
+	close(g.gate)
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil || !bytes.Equal(append(head, rest...), layer) {
+		t.Fatalf("follower's blob: %v, %d bytes", err, len(head)+len(rest))
+	}
+	if b := <-first; !bytes.Equal(b, layer) {
+		t.Fatalf("first client's blob: %d bytes", len(b))
+	}
+	pe.mu.Lock()
+	defer pe.mu.Unlock()
+	if n := pe.blobGets["/v2/app/blobs/"+ld.String()]; n != 1 {
+		t.Fatalf("upstream served the blob %d times, want once", n)
+	}
+}
+
+// TestProxyFollowerAbortsOnTamper: a client following a fetch of tampered content sees a broken transfer too.
+func TestProxyFollowerAbortsOnTamper(t *testing.T) {
+	pe := newProxyEnv(t)
+	layer := randomBytes(t, 4<<20)
+	_, ld := pe.pushUpstream("app", "v1", layer)
+	flip := func(_ string, b []byte) []byte {
+		c := bytes.Clone(b)
+		c[len(c)-1] ^= 0xff
+		return c
+	}
+	g := &midGate{reached: make(chan struct{}), gate: make(chan struct{})}
+	pe.midGate.Store(g)
+	pe.tamper.Store(&flip)
+	url := pe.proxy.srv.URL + "/v2/app/blobs/" + ld.String()
+	first := make(chan int)
+	go func() {
+		resp, err := pe.proxy.srv.Client().Get(url)
+		if err != nil {
+			first <- -1
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		first <- len(b)
+	}()
+	<-g.reached
+	// The fetch is under way, so this request follows it: its headers arrive now.
+	resp, err := pe.proxy.srv.Client().Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	close(g.gate)
+	if b, err := io.ReadAll(resp.Body); err == nil || len(b) == len(layer) {
+		t.Fatalf("follower of a tampered fetch: %v after %d bytes, want a broken transfer", err, len(b))
+	}
+	if n := <-first; n == len(layer) {
+		t.Fatal("the fetching client received the whole tampered blob")
+	}
+	if pe.cachedBlob(ld) {
+		t.Fatal("tampered blob cached")
 	}
 }
