@@ -11,6 +11,10 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
+// blobCacheControl lets HTTP caches keep blobs: their content never changes
+// under a digest (the reference registry sends the same).
+const blobCacheControl = "max-age=31536000"
+
 func (r *Registry) getBlob(w http.ResponseWriter, req *http.Request, rt route) error {
 	d, err := parseDigest(rt.ref)
 	if err != nil {
@@ -31,6 +35,7 @@ func (r *Registry) getBlob(w http.ResponseWriter, req *http.Request, rt route) e
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Docker-Content-Digest", d.String())
 	w.Header().Set("Etag", `"`+d.String()+`"`)
+	w.Header().Set("Cache-Control", blobCacheControl)
 	// ServeContent handles HEAD, Range and Content-Length.
 	http.ServeContent(w, req, "", fi.ModTime(), f)
 	return nil

@@ -388,6 +388,7 @@ func (r *Registry) followFetch(w http.ResponseWriter, req *http.Request, d diges
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Docker-Content-Digest", d.String())
 	w.Header().Set("Etag", `"`+d.String()+`"`)
+	w.Header().Set("Cache-Control", blobCacheControl)
 	if size >= 0 {
 		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 	}
@@ -479,6 +480,7 @@ func (r *Registry) fetchBlob(w http.ResponseWriter, req *http.Request, repo stri
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Docker-Content-Digest", d.String())
 	w.Header().Set("Etag", `"`+d.String()+`"`)
+	w.Header().Set("Cache-Control", blobCacheControl)
 	if resp.ContentLength >= 0 {
 		w.Header().Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
 	}
