@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"time"
 
@@ -23,7 +24,8 @@ func newRegistryCommand(c *cli) *cobra.Command {
 		Use:   "registry",
 		Short: "Run an OCI distribution registry",
 	}
-	var addr, root, cert, key, htpasswd, tokenRealm string
+	var addr, root, cert, key, htpasswd, tokenRealm, debugAddr string
+	var proxyURL, proxyUser, proxyPass string
 	var publicPull bool
 	var gcInterval time.Duration
 	serve := &cobra.Command{
@@ -48,6 +50,13 @@ func newRegistryCommand(c *cli) *cobra.Command {
 					slog.Warn("registry authentication without TLS sends credentials in the clear")
 				}
 			}
+			if proxyURL != "" {
+				opts = append(opts, registry.WithProxy(registry.ProxyConfig{
+					RemoteURL: proxyURL, Username: proxyUser, Password: proxyPass,
+				}))
+			} else if proxyUser != "" || proxyPass != "" {
+				return errors.New("--proxy-username and --proxy-password need --proxy-remote-url")
+			}
 			reg, err := registry.New(root, opts...)
 			if err != nil {
 				return err
@@ -61,6 +70,22 @@ func newRegistryCommand(c *cli) *cobra.Command {
 			}
 			srv := &http.Server{Handler: reg, ReadHeaderTimeout: 30 * time.Second}
 			ctx := cmd.Context()
+			if debugAddr != "" {
+				dl, err := net.Listen("tcp", debugAddr)
+				if err != nil {
+					return err
+				}
+				m := http.NewServeMux()
+				m.HandleFunc("GET /debug/pprof/", pprof.Index)
+				m.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+				m.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+				m.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+				m.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+				dbg := &http.Server{Handler: m, ReadHeaderTimeout: 30 * time.Second}
+				go dbg.Serve(dl)
+				defer dbg.Close()
+				slog.Info("registry debug server listening", "address", dl.Addr().String())
+			}
 			if gcInterval > 0 {
 				go reg.RunGC(ctx, gcInterval, registry.GCOptions{})
 			}
@@ -91,6 +116,10 @@ func newRegistryCommand(c *cli) *cobra.Command {
 	f.StringVar(&tokenRealm, "token-realm", "", "Enable token authentication; the URL clients reach this registry's /token at")
 	f.BoolVar(&publicPull, "public-pull", false, "With --token-realm, let anonymous clients pull")
 	f.DurationVar(&gcInterval, "gc-interval", 0, "Collect unreferenced blobs this often while serving (0 = never)")
+	f.StringVar(&proxyURL, "proxy-remote-url", "", "Serve as a pull-through cache of this registry (e.g. https://registry-1.docker.io); pushes are refused")
+	f.StringVar(&proxyUser, "proxy-username", "", "Username for the upstream registry of --proxy-remote-url")
+	f.StringVar(&proxyPass, "proxy-password", "", "Password for the upstream registry of --proxy-remote-url")
+	f.StringVar(&debugAddr, "debug-addr", "", "Serve Go's pprof at /debug/pprof/ on this address (e.g. 127.0.0.1:6060)")
 	cmd.AddCommand(serve)
 	return cmd
 }

@@ -106,6 +106,9 @@ type authorizer interface {
 	// allowed reports, without side effects, whether the request's
 	// credentials also cover need (used for the source of a cross-repo mount).
 	allowed(req *http.Request, need scope) bool
+	// pullsAll reports whether the request's credentials may pull every
+	// repository, which a mount without a source repository needs.
+	pullsAll(req *http.Request) bool
 }
 
 // requestScope maps a /v2/ request to the scope it needs: GET and HEAD pull,
@@ -140,8 +143,11 @@ func (r *Registry) authorize(req *http.Request) error {
 		return err
 	}
 	q := req.URL.Query()
-	if from := q.Get("from"); q.Get("mount") != "" && from != "" {
-		if !r.auth.allowed(req, scope{typ: "repository", name: from, action: "pull"}) {
+	if q.Get("mount") != "" {
+		from := q.Get("from")
+		ok := from == "" && r.auth.pullsAll(req) ||
+			from != "" && r.auth.allowed(req, scope{typ: "repository", name: from, action: "pull"})
+		if !ok {
 			q.Del("mount")
 			q.Del("from")
 			req.URL.RawQuery = q.Encode()
@@ -174,6 +180,8 @@ func (b *basicAuth) allowed(req *http.Request, _ scope) bool {
 	u, p, ok := req.BasicAuth()
 	return ok && b.users.Check(u, p)
 }
+
+func (b *basicAuth) pullsAll(req *http.Request) bool { return b.allowed(req, scope{}) }
 
 func (b *basicAuth) authorize(req *http.Request, need scope) error {
 	if !b.allowed(req, need) {

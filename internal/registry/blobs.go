@@ -11,6 +11,10 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
+// blobCacheControl lets HTTP caches keep blobs: their content never changes
+// under a digest (the reference registry sends the same).
+const blobCacheControl = "max-age=31536000"
+
 func (r *Registry) getBlob(w http.ResponseWriter, req *http.Request, rt route) error {
 	d, err := parseDigest(rt.ref)
 	if err != nil {
@@ -31,6 +35,7 @@ func (r *Registry) getBlob(w http.ResponseWriter, req *http.Request, rt route) e
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Docker-Content-Digest", d.String())
 	w.Header().Set("Etag", `"`+d.String()+`"`)
+	w.Header().Set("Cache-Control", blobCacheControl)
 	// ServeContent handles HEAD, Range and Content-Length.
 	http.ServeContent(w, req, "", fi.ModTime(), f)
 	return nil
@@ -51,12 +56,20 @@ func (r *Registry) deleteBlob(w http.ResponseWriter, req *http.Request, rt route
 	return nil
 }
 
-// lockUpload serialises requests on one upload session.
-func (r *Registry) lockUpload(id string) func() {
-	m, _ := r.uploads.LoadOrStore(id, &sync.Mutex{})
-	mu := m.(*sync.Mutex)
-	mu.Lock()
-	return mu.Unlock
+// uploadState is what the registry keeps in memory about an upload session.
+type uploadState struct {
+	mu sync.Mutex // serialises requests on the session
+	// hash is the running sha256 of the bytes appended in order by this
+	// process, so a commit need not read the upload again.
+	hash runningHash
+}
+
+// lockUpload serialises requests on one upload session and returns its state.
+func (r *Registry) lockUpload(id string) (*uploadState, func()) {
+	m, _ := r.uploads.LoadOrStore(id, &uploadState{})
+	st := m.(*uploadState)
+	st.mu.Lock()
+	return st, st.mu.Unlock
 }
 
 func uploadLocation(name, id string) string { return "/v2/" + name + "/blobs/uploads/" + id }
@@ -82,24 +95,19 @@ func (r *Registry) startUpload(w http.ResponseWriter, req *http.Request, rt rout
 		if err != nil {
 			return err
 		}
-		if from := q.Get("from"); from != "" {
+		from := q.Get("from")
+		if from != "" {
 			if err := validateName(from); err != nil {
 				return err
 			}
-			release := r.holdWrites()
-			_, err := r.store.statBlob(from, d)
-			if err == nil {
-				err = r.store.linkBlob(rt.name, d)
-				r.touchBlobs(d)
-			}
-			release()
-			if err == nil {
-				r.log.InfoContext(req.Context(), "blob mounted", "repository", rt.name, "from", from, "digest", d)
-				blobCreated(w, rt.name, d)
-				return nil
-			} else if !errdefs.IsNotFound(err) {
-				return err
-			}
+		}
+		switch err := r.mount(rt.name, from, d); {
+		case err == nil:
+			r.log.InfoContext(req.Context(), "blob mounted", "repository", rt.name, "from", from, "digest", d)
+			blobCreated(w, rt.name, d)
+			return nil
+		case !errdefs.IsNotFound(err):
+			return err
 		}
 		// Not mountable: fall through to an ordinary upload session.
 	}
@@ -121,18 +129,41 @@ func (r *Registry) startUpload(w http.ResponseWriter, req *http.Request, rt rout
 		return nil
 	}
 	// Monolithic upload: the whole blob is the POST body.
-	defer r.lockUpload(id)()
+	st, unlock := r.lockUpload(id)
+	defer unlock()
 	defer r.uploads.Delete(id)
-	if _, err := r.store.appendUpload(rt.name, id, req.Body, -1); err != nil {
+	if _, err := r.store.appendUpload(rt.name, id, req.Body, -1, &st.hash); err != nil {
 		_ = r.store.cancelUpload(rt.name, id)
 		return err
 	}
-	return r.commit(w, req, rt.name, id, want)
+	return r.commit(w, req, rt.name, id, want, &st.hash)
 }
 
-func (r *Registry) commit(w http.ResponseWriter, req *http.Request, name, id string, d digest.Digest) error {
+// mount links blob d into repository name from repository from or, when from
+// is empty, from whichever repository holds it (the spec's automatic content
+// discovery; authorize already dropped the mount if the client may not read
+// every repository).
+func (r *Registry) mount(name, from string, d digest.Digest) error {
+	defer r.holdWrites()()
+	var err error
+	if from != "" {
+		_, err = r.store.statBlob(from, d)
+	} else {
+		_, err = r.store.statContent(d)
+	}
+	if err != nil {
+		return err
+	}
+	if err := r.store.linkBlob(name, d); err != nil {
+		return err
+	}
+	r.touchBlobs(d)
+	return nil
+}
+
+func (r *Registry) commit(w http.ResponseWriter, req *http.Request, name, id string, d digest.Digest, h *runningHash) error {
 	release := r.holdWrites()
-	n, err := r.store.commitUpload(name, id, d)
+	n, err := r.store.commitUpload(name, id, d, h)
 	if err == nil {
 		r.touchBlobs(d)
 	}
@@ -188,7 +219,7 @@ func parseContentRange(s string) (start, end int64, ok bool) {
 }
 
 // appendChunk writes the request body to the upload, enforcing Content-Range.
-func (r *Registry) appendChunk(req *http.Request, rt route, size int64) (int64, error) {
+func (r *Registry) appendChunk(req *http.Request, rt route, size int64, h *runningHash) (int64, error) {
 	want := int64(-1)
 	if cr := req.Header.Get("Content-Range"); cr != "" {
 		start, end, ok := parseContentRange(cr)
@@ -198,7 +229,7 @@ func (r *Registry) appendChunk(req *http.Request, rt route, size int64) (int64, 
 		}
 		want = end - start + 1
 	}
-	n, err := r.store.appendUpload(rt.name, rt.ref, req.Body, want)
+	n, err := r.store.appendUpload(rt.name, rt.ref, req.Body, want, h)
 	if errdefs.IsInvalidArgument(err) {
 		return 0, &apiError{status: http.StatusRequestedRangeNotSatisfiable, code: "BLOB_UPLOAD_INVALID",
 			msg: "chunk length does not match Content-Range", detail: map[string]any{"offset": size}}
@@ -210,12 +241,13 @@ func (r *Registry) patchUpload(w http.ResponseWriter, req *http.Request, rt rout
 	if !validUploadID(rt.ref) {
 		return newError("BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", map[string]string{"uuid": rt.ref})
 	}
-	defer r.lockUpload(rt.ref)()
+	st, unlock := r.lockUpload(rt.ref)
+	defer unlock()
 	size, err := r.uploadID(rt)
 	if err != nil {
 		return err
 	}
-	n, err := r.appendChunk(req, rt, size)
+	n, err := r.appendChunk(req, rt, size, &st.hash)
 	if err != nil {
 		return err
 	}
@@ -232,23 +264,25 @@ func (r *Registry) putUpload(w http.ResponseWriter, req *http.Request, rt route)
 	if err != nil {
 		return err
 	}
-	defer r.lockUpload(rt.ref)()
+	st, unlock := r.lockUpload(rt.ref)
+	defer unlock()
 	defer r.uploads.Delete(rt.ref)
 	size, err := r.uploadID(rt)
 	if err != nil {
 		return err
 	}
-	if _, err := r.appendChunk(req, rt, size); err != nil {
+	if _, err := r.appendChunk(req, rt, size, &st.hash); err != nil {
 		return err
 	}
-	return r.commit(w, req, rt.name, rt.ref, d)
+	return r.commit(w, req, rt.name, rt.ref, d, &st.hash)
 }
 
 func (r *Registry) cancelUpload(w http.ResponseWriter, req *http.Request, rt route) error {
 	if !validUploadID(rt.ref) {
 		return newError("BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", map[string]string{"uuid": rt.ref})
 	}
-	defer r.lockUpload(rt.ref)()
+	_, unlock := r.lockUpload(rt.ref)
+	defer unlock()
 	defer r.uploads.Delete(rt.ref)
 	if err := r.store.cancelUpload(rt.name, rt.ref); errdefs.IsNotFound(err) {
 		return newError("BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", map[string]string{"uuid": rt.ref})

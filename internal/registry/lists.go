@@ -89,9 +89,8 @@ func (r *Registry) referrers(w http.ResponseWriter, req *http.Request, rt route)
 	if err != nil {
 		return err
 	}
-	if !r.store.repoExists(rt.name) {
-		return newError("NAME_UNKNOWN", "repository name not known to registry", map[string]string{"name": rt.name})
-	}
+	// An unknown repository has no referrers: the spec wants 200 with an
+	// empty index whenever the subject is unknown.
 	revs, err := r.store.listRevisions(rt.name)
 	if err != nil {
 		return err

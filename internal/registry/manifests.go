@@ -62,7 +62,9 @@ func (r *Registry) resolve(name, ref string) (digest.Digest, error) {
 		return d, nil
 	}
 	if !validTag(ref) {
-		return "", newError("TAG_INVALID", "invalid tag", map[string]string{"tag": ref})
+		// No manifest can have this name, so it is unknown (as in the
+		// reference registry); TAG_INVALID is for pushes.
+		return "", manifestUnknown(ref)
 	}
 	d, err := r.store.resolveTag(name, ref)
 	if errdefs.IsNotFound(err) {
@@ -196,7 +198,7 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 	if len(data) > maxManifestSize {
 		return &apiError{status: http.StatusRequestEntityTooLarge, code: "SIZE_INVALID", msg: "manifest too large"}
 	}
-	tag := ""
+	var tags []string
 	d := digest.SHA256.FromBytes(data)
 	if strings.Contains(rt.ref, ":") {
 		want, err := parseDigest(rt.ref)
@@ -206,11 +208,15 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 		if d = want.Algorithm().FromBytes(data); d != want {
 			return newError("DIGEST_INVALID", "manifest digest does not match reference", map[string]string{"digest": d.String(), "reference": want.String()})
 		}
+		// A push by digest may tag it too: ?tag=a&tag=b (distribution-spec 1.1+dev).
+		tags = req.URL.Query()["tag"]
 	} else {
-		if !validTag(rt.ref) {
-			return newError("TAG_INVALID", "invalid tag", map[string]string{"tag": rt.ref})
+		tags = []string{rt.ref}
+	}
+	for _, t := range tags {
+		if !validTag(t) {
+			return newError("TAG_INVALID", "invalid tag", map[string]string{"tag": t})
 		}
-		tag = rt.ref
 	}
 	doc, mt, err := parseManifest(req.Header.Get("Content-Type"), data)
 	if err != nil {
@@ -219,7 +225,7 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 	release := r.holdWrites()
 	err = r.checkReferences(rt.name, mt, doc)
 	if err == nil {
-		err = r.store.putManifest(rt.name, tag, d, mt, data)
+		err = r.store.putManifest(rt.name, tags, d, mt, data)
 		r.touchManifest(d)
 	}
 	release()
@@ -229,6 +235,11 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 	r.log.InfoContext(req.Context(), "manifest stored", "repository", rt.name, "reference", rt.ref, "digest", d, "mediaType", mt)
 	if doc.Subject != nil {
 		w.Header().Set("OCI-Subject", doc.Subject.Digest.String())
+	}
+	if strings.Contains(rt.ref, ":") {
+		for _, t := range tags {
+			w.Header().Add("OCI-Tag", t)
+		}
 	}
 	w.Header().Set("Location", "/v2/"+rt.name+"/manifests/"+d.String())
 	w.Header().Set("Docker-Content-Digest", d.String())

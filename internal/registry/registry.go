@@ -41,6 +41,8 @@ type Registry struct {
 	optErr error // the first error an option met, returned by New
 	// gc coordinates online garbage collection with writes (gc.go).
 	gc gcState
+	// proxy, when set, makes the registry a pull-through cache (proxy.go).
+	proxy *proxy
 }
 
 var _ http.Handler = (*Registry)(nil)
@@ -112,8 +114,21 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if err := r.serve(w, req); err != nil {
+		var re *relayedError
+		if errors.As(err, &re) {
+			if re.contentType != "" {
+				w.Header().Set("Content-Type", re.contentType)
+			}
+			w.Header().Set("Content-Length", fmt.Sprint(len(re.body)))
+			w.WriteHeader(re.status)
+			_, _ = w.Write(re.body)
+			return
+		}
 		var ae *apiError
-		if !errors.As(err, &ae) {
+		if errors.Is(err, errUpstreamUnreachable) {
+			r.log.WarnContext(req.Context(), "registry request failed", "method", req.Method, "path", req.URL.Path, "error", err)
+			ae = &apiError{status: http.StatusBadGateway, code: "UNKNOWN", msg: "upstream registry unreachable"}
+		} else if !errors.As(err, &ae) {
 			r.log.ErrorContext(req.Context(), "registry request failed",
 				"method", req.Method, "path", req.URL.Path, "error", err)
 			ae = &apiError{status: http.StatusInternalServerError, code: "UNKNOWN", msg: "internal error"}
@@ -152,6 +167,9 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request) error {
 	// Names are validated before anything touches the filesystem.
 	if err := validateName(rt.name); err != nil {
 		return err
+	}
+	if r.proxy != nil {
+		return r.serveProxy(w, req, rt)
 	}
 	methods := map[string]map[string]handlerFunc{
 		"blob": {

@@ -216,6 +216,10 @@ func (t *tokenAuth) allowed(req *http.Request, need scope) bool {
 	return err == nil && covers(c, need)
 }
 
+// pullsAll is false: a token names the repositories it grants, so a mount
+// without a source repository becomes a plain upload.
+func (t *tokenAuth) pullsAll(*http.Request) bool { return false }
+
 // authorize answers 401 with a challenge naming the needed scope when the
 // client has no valid token or one that is too narrow but could be widened,
 // and 403 when a signed-in user asks for what the ACL never grants them.
