@@ -43,6 +43,11 @@ func newRootCommand(c *cli) *cobra.Command {
 		newExecCommand(c),
 		newPsCommand(c),
 		newImagesCommand(c),
+		newPullCommand(c),
+		newPushCommand(c),
+		newLoginCommand(c),
+		newLogoutCommand(c),
+		newSearchCommand(c),
 		newVersionCommand(c),
 		newInfoCommand(c),
 	)
@@ -259,8 +264,8 @@ func topCommands(cmd *cobra.Command) []*cobra.Command {
 			out = append(out, sub)
 		}
 	}
-	// Keep the order they were added in (run, exec, ps, images, version, info).
-	order := map[string]int{"run": 0, "exec": 1, "ps": 2, "images": 3, "version": 4, "info": 5}
+	// docker's order: run, exec, ps, pull, push, images, login, logout, search, version, info.
+	order := map[string]int{"run": 0, "exec": 1, "ps": 2, "pull": 3, "push": 4, "images": 5, "login": 6, "logout": 7, "search": 8, "version": 9, "info": 10}
 	sort.SliceStable(out, func(i, j int) bool { return order[out[i].Name()] < order[out[j].Name()] })
 	return out
 }

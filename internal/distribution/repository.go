@@ -182,7 +182,7 @@ func (r *Repository) Exists(ctx context.Context, d digest.Digest) (bool, error) 
 	if err != nil {
 		return false, err
 	}
-	resp.Body.Close()
+	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusOK:
 		return true, nil
@@ -202,7 +202,7 @@ func (r *Repository) Mount(ctx context.Context, d digest.Digest, from string) (b
 	if err != nil {
 		return false, err
 	}
-	resp.Body.Close()
+	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusCreated:
 		return true, nil
@@ -221,12 +221,8 @@ func (r *Repository) Mount(ctx context.Context, d digest.Digest, from string) (b
 // while sending) and returns its digest and size.
 func (r *Repository) PushBlob(ctx context.Context, rd io.Reader) (digest.Digest, int64, error) {
 	resp, err := r.do(ctx, http.MethodPost, r.url("blobs/uploads/"), nil, nil)
-	if err != nil {
+	if err := check(resp, err, http.StatusAccepted); err != nil {
 		return "", 0, err
-	}
-	resp.Body.Close()
-	if err := transport.CheckError(resp, http.StatusAccepted); err != nil {
-		return "", 0, translate(err)
 	}
 	loc, err := resp.Location()
 	if err != nil {
@@ -235,12 +231,8 @@ func (r *Repository) PushBlob(ctx context.Context, rd io.Reader) (digest.Digest,
 	h := sha256.New()
 	cr := &countingReader{r: io.TeeReader(rd, h)}
 	resp, err = r.do(ctx, http.MethodPatch, loc.String(), cr, map[string]string{"Content-Type": "application/octet-stream"})
-	if err != nil {
+	if err := check(resp, err, http.StatusAccepted, http.StatusNoContent, http.StatusCreated); err != nil {
 		return "", 0, err
-	}
-	resp.Body.Close()
-	if err := transport.CheckError(resp, http.StatusAccepted, http.StatusNoContent, http.StatusCreated); err != nil {
-		return "", 0, translate(err)
 	}
 	if l, err := resp.Location(); err == nil {
 		loc = l
@@ -250,12 +242,8 @@ func (r *Repository) PushBlob(ctx context.Context, rd io.Reader) (digest.Digest,
 	q.Set("digest", dg.String())
 	loc.RawQuery = q.Encode()
 	resp, err = r.do(ctx, http.MethodPut, loc.String(), http.NoBody, map[string]string{"Content-Type": "application/octet-stream"})
-	if err != nil {
+	if err := check(resp, err, http.StatusCreated); err != nil {
 		return "", 0, err
-	}
-	resp.Body.Close()
-	if err := transport.CheckError(resp, http.StatusCreated); err != nil {
-		return "", 0, translate(err)
 	}
 	return dg, cr.n, nil
 }
@@ -265,11 +253,16 @@ func (r *Repository) PushManifest(ctx context.Context, tag, mediaType string, b 
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
 	resp, err := r.do(ctx, http.MethodPut, r.url("manifests/"+tag), bytes.NewReader(b), map[string]string{"Content-Type": mediaType})
+	return check(resp, err, http.StatusCreated, http.StatusOK)
+}
+
+// check turns a failed request or an unexpected status into an error, and closes the response body.
+func check(resp *http.Response, err error, codes ...int) error {
 	if err != nil {
 		return err
 	}
-	resp.Body.Close()
-	return translate(transport.CheckError(resp, http.StatusCreated, http.StatusOK))
+	defer resp.Body.Close()
+	return translate(transport.CheckError(resp, codes...))
 }
 
 type countingReader struct {
