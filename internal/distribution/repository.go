@@ -296,6 +296,9 @@ func translate(err error) error {
 		}
 	}
 	msg := strings.Join(parts, ", ")
+	if msg == "" && te.StatusCode == http.StatusUnauthorized {
+		msg = "unauthorized: authentication required" // a HEAD's 401 has no body to say it
+	}
 	if msg == "" {
 		msg = fmt.Sprintf("received unexpected HTTP status: %d %s", te.StatusCode, http.StatusText(te.StatusCode))
 	}

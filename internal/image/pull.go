@@ -400,7 +400,7 @@ func (s *Store) download(ctx context.Context, t *txn, f Fetcher, l ocispec.Descr
 	vr := newVerifier(io.MultiReader(io.NewSectionReader(file, 0, have), pr), l.Digest, l.Size)
 	rc, err := decompress(ctx, vr)
 	if err != nil {
-		return 0, s.downloadFailed(ctx, path, l.Digest, pr, vr, err)
+		return 0, s.downloadFailed(ctx, path, l.Digest, pr, err)
 	}
 	_, size, err := t.writeBlob(ctx, rc, diffID)
 	rc.Close()
@@ -409,7 +409,7 @@ func (s *Store) download(ctx context.Context, t *txn, f Fetcher, l ocispec.Descr
 		_, err = io.Copy(io.Discard, vr)
 	}
 	if err != nil {
-		return 0, s.downloadFailed(ctx, path, l.Digest, pr, vr, err)
+		return 0, s.downloadFailed(ctx, path, l.Digest, pr, err)
 	}
 	prog.send(Progress{ID: id, Status: "Verifying Checksum"})
 	prog.send(Progress{ID: id, Status: "Download complete"})
@@ -419,8 +419,9 @@ func (s *Store) download(ctx context.Context, t *txn, f Fetcher, l ocispec.Descr
 
 // downloadFailed discards a download whose content is wrong and keeps one the transfer cut short (a network
 // error, a short body, the pull cancelled) for resuming.
-func (s *Store) downloadFailed(ctx context.Context, path string, d digest.Digest, pr *progressReader, vr *verifier, err error) error {
-	transfer := ctx.Err() != nil || pr.err != nil || errors.Is(vr.result, io.ErrUnexpectedEOF) || errors.Is(err, io.ErrUnexpectedEOF) && vr.n < vr.size
+func (s *Store) downloadFailed(ctx context.Context, path string, d digest.Digest, pr *progressReader, err error) error {
+	// A body that ends early without an error is the registry's complete answer: wrong content.
+	transfer := ctx.Err() != nil || pr.err != nil
 	if !transfer {
 		os.Remove(path)
 		slog.Warn("image: layer failed verification", "layer", d, "err", err)

@@ -159,10 +159,7 @@ func (v *verifier) Read(p []byte) (int, error) {
 	}
 	if errors.Is(err, io.EOF) {
 		v.done = true
-		if v.size >= 0 && v.n < v.size {
-			// Cut short: the transfer's fault, not the content's, so a resume may complete it.
-			v.result = io.ErrUnexpectedEOF
-		} else if v.size >= 0 && v.n != v.size {
+		if v.size >= 0 && v.n != v.size {
 			v.result = fmt.Errorf("blob %s: got %d bytes, expected %d: %w", v.want, v.n, v.size, errVerify)
 		} else if got := digest.NewDigest(v.want.Algorithm(), v.h); got != v.want {
 			v.result = fmt.Errorf("blob %s has digest %s: %w", v.want, got, errVerify)
