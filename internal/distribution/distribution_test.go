@@ -201,7 +201,9 @@ func openRepo(t *testing.T, s *Service, host, path string, ac registry.AuthConfi
 }
 
 func TestLoginBasic(t *testing.T) {
-	host := serve(t, func(string) []berthreg.Option { return []berthreg.Option{berthreg.WithHtpasswd(writeHtpasswd(t, "alice", "s3cret"))} })
+	host := serve(t, func(string) []berthreg.Option {
+		return []berthreg.Option{berthreg.WithHtpasswd(writeHtpasswd(t, "alice", "s3cret"))}
+	})
 	s := newService(t, Config{})
 	resp, err := s.Login(context.Background(), registry.AuthConfig{Username: "alice", Password: "s3cret", ServerAddress: host})
 	if err != nil || resp.Status != "Login Succeeded" {

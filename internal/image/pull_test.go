@@ -384,7 +384,9 @@ func TestPushSkipsAndMounts(t *testing.T) {
 	reg := newMemRegistry()
 	ctx := context.Background()
 	env.importTar("app:1", map[string]string{"app": "v1"})
-	ref := func(s string) reference.NamedTagged { return reference.TagNameOnly(mustNamed(t, s)).(reference.NamedTagged) }
+	ref := func(s string) reference.NamedTagged {
+		return reference.TagNameOnly(mustNamed(t, s)).(reference.NamedTagged)
+	}
 
 	var log progressLog
 	if _, err := env.s.Push(ctx, reg.repo("team/app"), ref("mem.example/team/app:1"), PushOptions{Progress: log.add}); !errdefs.IsNotFound(err) ||
