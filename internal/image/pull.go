@@ -133,11 +133,38 @@ func (s *Store) Pull(ctx context.Context, f Fetcher, ref reference.Named, opts P
 			prog.send(Progress{ID: shortID(m.Layers[i].Digest.String()), Status: "Waiting"})
 		}
 	}
+	chains := ChainIDs(&cfg.Image)
+	parentOf := func(i int) digest.Digest {
+		if i == 0 {
+			return ""
+		}
+		return chains[i-1]
+	}
+	// The layers below the first one to download are present: unpack them now (a no-op when they are), so the
+	// first download can be unpacked while it streams instead of after all downloads.
+	streamed := -1
+	if len(todo) > 0 {
+		for i := 0; i < todo[0]; i++ {
+			t.holdChain(chains[i])
+			blob := layers[i].Digest
+			if err := s.layers.EnsureLayer(ctx, chains[i], parentOf(i), func() (io.ReadCloser, error) { return s.cs.Open(ctx, blob) }); err != nil {
+				return "", fmt.Errorf("failed to register layer: %w", err)
+			}
+		}
+		streamed = todo[0]
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(maxConcurrentDownloads)
 	for _, i := range todo {
 		g.Go(func() error {
-			size, err := s.download(gctx, t, f, m.Layers[i], cfg.RootFS.DiffIDs[i], prog)
+			var unpack func(open func() (io.ReadCloser, error)) error
+			if i == streamed {
+				t.holdChain(chains[i])
+				unpack = func(open func() (io.ReadCloser, error)) error {
+					return s.layers.EnsureLayer(gctx, chains[i], parentOf(i), open)
+				}
+			}
+			size, err := s.download(gctx, t, f, m.Layers[i], cfg.RootFS.DiffIDs[i], prog, unpack)
 			if err != nil {
 				return err
 			}
@@ -149,7 +176,6 @@ func (s *Store) Pull(ctx context.Context, f Fetcher, ref reference.Named, opts P
 		return "", err
 	}
 
-	chains := ChainIDs(&cfg.Image)
 	downloaded := map[int]bool{}
 	for _, i := range todo {
 		downloaded[i] = true
@@ -163,7 +189,7 @@ func (s *Store) Pull(ctx context.Context, f Fetcher, ref reference.Named, opts P
 		blob, id, size := layers[i].Digest, shortID(m.Layers[i].Digest.String()), layers[i].Size
 		open := func() (io.ReadCloser, error) {
 			rc, err := s.cs.Open(ctx, blob)
-			if err != nil || !downloaded[i] {
+			if err != nil || !downloaded[i] || i == streamed {
 				return rc, err
 			}
 			return struct {
@@ -355,7 +381,12 @@ func fetchSmall(ctx context.Context, f Fetcher, d ocispec.Descriptor) ([]byte, e
 // left there), verifying it while it streams, and decompresses it into the content store as the uncompressed
 // blob diffID, verified too. It returns the uncompressed size. Content that fails verification is discarded;
 // anything else that fails keeps the partial download for the next attempt.
-func (s *Store) download(ctx context.Context, t *txn, f Fetcher, l ocispec.Descriptor, diffID digest.Digest, prog ProgressFunc) (int64, error) {
+//
+// With unpack set, the uncompressed stream is also unpacked while it downloads: unpack is given an open function
+// whose reader ends with the verification's verdict (its Read and Close return the error when the content is
+// wrong), so a layer store that checks them never commits unverified content.
+func (s *Store) download(ctx context.Context, t *txn, f Fetcher, l ocispec.Descriptor, diffID digest.Digest, prog ProgressFunc,
+	unpack func(open func() (io.ReadCloser, error)) error) (int64, error) {
 	id := shortID(l.Digest.String())
 	unlock, err := s.dl.lock(ctx, l.Digest)
 	if err != nil {
@@ -402,11 +433,34 @@ func (s *Store) download(ctx context.Context, t *txn, f Fetcher, l ocispec.Descr
 	if err != nil {
 		return 0, s.downloadFailed(ctx, path, l.Digest, pr, err)
 	}
-	_, size, err := t.writeBlob(ctx, rc, diffID)
+	var src io.Reader = rc
+	var pw *io.PipeWriter
+	unpacked := make(chan error, 1)
+	if unpack != nil {
+		var pr *io.PipeReader
+		pr, pw = io.Pipe()
+		src = io.TeeReader(rc, pw)
+		go func() {
+			err := unpack(func() (io.ReadCloser, error) { return &verdictReader{pr}, nil })
+			io.Copy(io.Discard, pr) // the layer existed, or the unpacker stopped early: let the download finish
+			unpacked <- err
+		}()
+	}
+	_, size, err := t.writeBlob(ctx, src, diffID)
 	rc.Close()
 	if err == nil {
 		// The decompressor may stop before the compressed stream's end: read the rest so it is verified too.
 		_, err = io.Copy(io.Discard, vr)
+	}
+	if pw != nil {
+		verdict := err
+		if verdict != nil {
+			verdict = fmt.Errorf("layer %s: %w", l.Digest, errVerify)
+		}
+		pw.CloseWithError(verdict)
+		if uerr := <-unpacked; err == nil && uerr != nil {
+			return 0, fmt.Errorf("failed to register layer: %w", uerr)
+		}
 	}
 	if err != nil {
 		return 0, s.downloadFailed(ctx, path, l.Digest, pr, err)
@@ -419,6 +473,17 @@ func (s *Store) download(ctx context.Context, t *txn, f Fetcher, l ocispec.Descr
 
 // downloadFailed discards a download whose content is wrong and keeps one the transfer cut short (a network
 // error, a short body, the pull cancelled) for resuming.
+// verdictReader is the unpacking side of a streamed download: reading to the end returns the download's
+// verdict, and Close drains what the unpacker left unread (a tar's padding) and returns the verdict too.
+type verdictReader struct{ pr *io.PipeReader }
+
+func (v *verdictReader) Read(p []byte) (int, error) { return v.pr.Read(p) }
+
+func (v *verdictReader) Close() error {
+	_, err := io.Copy(io.Discard, v.pr)
+	return err
+}
+
 func (s *Store) downloadFailed(ctx context.Context, path string, d digest.Digest, pr *progressReader, err error) error {
 	// A body that ends early without an error is the registry's complete answer: wrong content.
 	transfer := ctx.Err() != nil || pr.err != nil

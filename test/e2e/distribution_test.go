@@ -383,3 +383,52 @@ func TestDistributionAuth(t *testing.T) {
 		t.Errorf("search: %s", r)
 	}
 }
+
+// hostIP returns a non-loopback IPv4 address of this host, or "" when there is none.
+func hostIP() string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return ""
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() && !ipn.IP.IsLinkLocalUnicast() {
+			return ipn.IP.String()
+		}
+	}
+	return ""
+}
+
+// TestDistributionInsecureRegistry: a plain-HTTP registry on a non-loopback address is refused (HTTPS only) until
+// it is listed with --insecure-registry.
+func TestDistributionInsecureRegistry(t *testing.T) {
+	ip := hostIP()
+	if ip == "" {
+		t.Skip("no non-loopback IPv4 address")
+	}
+	src := startDaemonWith(t, "", "--bridge", "none")
+	src.importBusybox(t)
+	l, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	startProcess(t, src.Root, "berth-registry", filepath.Join(binDir, "berth"), "registry", "serve", "--addr", addr, "--root", filepath.Join(src.Root, "reg"))
+	waitRegistry(t, addr)
+
+	src.docker(t, "tag", "busybox", addr+"/i/bb:1")
+	r := src.dockerR(nil, "push", addr+"/i/bb:1")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "http: server gave HTTP response to HTTPS client") {
+		t.Errorf("push to an HTTP registry not marked insecure: %s", r)
+	}
+
+	d := startDaemonWith(t, "", "--bridge", "none", "--insecure-registry", addr)
+	d.importBusybox(t)
+	d.docker(t, "tag", "busybox", addr+"/i/bb:1")
+	mustOK(t, d.dockerR(nil, "push", addr+"/i/bb:1"), "push to an insecure registry")
+	if out := d.docker(t, "info", "--format", "{{json .RegistryConfig.IndexConfigs}}"); !strings.Contains(out, `"`+addr+`":{"Name":"`+addr+`","Mirrors":[],"Secure":false`) {
+		t.Errorf("info IndexConfigs: %s", out)
+	}
+	d.docker(t, "rmi", addr+"/i/bb:1", "busybox")
+	mustOK(t, d.dockerR(nil, "pull", addr+"/i/bb:1"), "pull from an insecure registry")
+}
