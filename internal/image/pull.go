@@ -77,11 +77,10 @@ func (s *Store) Pull(ctx context.Context, f Fetcher, ref reference.Named, opts P
 	if err != nil {
 		return "", pullError(ref, err)
 	}
-	mdesc, m, err := s.selectManifest(ctx, f, top, mb, want, opts.Platform != nil, ref)
+	_, m, err := s.selectManifest(ctx, f, top, mb, want, opts.Platform != nil, ref)
 	if err != nil {
 		return "", err
 	}
-	_ = mdesc
 	raw, err := fetchSmall(ctx, f, m.Config)
 	if err != nil {
 		return "", err
@@ -393,6 +392,11 @@ func (s *Store) download(ctx context.Context, t *txn, f Fetcher, l ocispec.Descr
 		return 0, err
 	}
 	defer unlock()
+	if info, err := s.cs.Info(ctx, diffID); err == nil && unpack == nil {
+		// A concurrent pull of the same layer finished it while this one waited.
+		prog.send(Progress{ID: id, Status: "Download complete"})
+		return info.Size, nil
+	}
 	path := filepath.Join(s.downloadsDir(), l.Digest.Encoded())
 	file, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -429,20 +433,36 @@ func (s *Store) download(ctx context.Context, t *txn, f Fetcher, l ocispec.Descr
 	}
 	pr := &progressReader{r: io.TeeReader(body, file), n: have, total: l.Size, id: id, status: "Downloading", report: prog}
 	vr := newVerifier(io.MultiReader(io.NewSectionReader(file, 0, have), pr), l.Digest, l.Size)
-	rc, err := decompress(ctx, vr)
+
+	// Three stages, each on its own goroutine: receive, keep and verify the compressed bytes; decompress and
+	// store (hashing again, for the diffID); unpack (the first layer only). Chunk pipes connect them.
+	ab := newChunkPipe(4, 1<<20)
+	received := make(chan error, 1)
+	go func() {
+		_, err := io.CopyBuffer(ab, vr, make([]byte, 1<<20))
+		ab.CloseWithError(err)
+		received <- err
+	}()
+	finishReceive := func() error {
+		ab.CloseRead()
+		body.Close()
+		return <-received
+	}
+	rc, err := decompress(ctx, ab)
 	if err != nil {
-		return 0, s.downloadFailed(ctx, path, l.Digest, pr, err)
+		transfer := pr.failed()
+		finishReceive()
+		return 0, s.downloadFailed(ctx, path, l.Digest, transfer, err)
 	}
 	var src io.Reader = rc
-	var pw *io.PipeWriter
+	var bc *chunkPipe
 	unpacked := make(chan error, 1)
 	if unpack != nil {
-		var pr *io.PipeReader
-		pr, pw = io.Pipe()
-		src = io.TeeReader(rc, pw)
+		bc = newChunkPipe(4, 1<<20)
+		src = io.TeeReader(rc, bc)
 		go func() {
-			err := unpack(func() (io.ReadCloser, error) { return &verdictReader{pr}, nil })
-			io.Copy(io.Discard, pr) // the layer existed, or the unpacker stopped early: let the download finish
+			err := unpack(func() (io.ReadCloser, error) { return &verdictReader{bc}, nil })
+			io.Copy(io.Discard, bc) // the layer existed, or the unpacker stopped early: let the download finish
 			unpacked <- err
 		}()
 	}
@@ -450,20 +470,25 @@ func (s *Store) download(ctx context.Context, t *txn, f Fetcher, l ocispec.Descr
 	rc.Close()
 	if err == nil {
 		// The decompressor may stop before the compressed stream's end: read the rest so it is verified too.
-		_, err = io.Copy(io.Discard, vr)
+		_, err = io.Copy(io.Discard, ab)
 	}
-	if pw != nil {
+	// Whether the stream broke is decided before stopping the receiver, whose own failure would follow.
+	transfer := pr.failed()
+	if rerr := finishReceive(); err == nil && rerr != nil {
+		err = rerr
+	}
+	if bc != nil {
 		verdict := err
 		if verdict != nil {
 			verdict = fmt.Errorf("layer %s: %w", l.Digest, errVerify)
 		}
-		pw.CloseWithError(verdict)
+		bc.CloseWithError(verdict)
 		if uerr := <-unpacked; err == nil && uerr != nil {
 			return 0, fmt.Errorf("failed to register layer: %w", uerr)
 		}
 	}
 	if err != nil {
-		return 0, s.downloadFailed(ctx, path, l.Digest, pr, err)
+		return 0, s.downloadFailed(ctx, path, l.Digest, transfer, err)
 	}
 	prog.send(Progress{ID: id, Status: "Verifying Checksum"})
 	prog.send(Progress{ID: id, Status: "Download complete"})
@@ -475,7 +500,7 @@ func (s *Store) download(ctx context.Context, t *txn, f Fetcher, l ocispec.Descr
 // error, a short body, the pull cancelled) for resuming.
 // verdictReader is the unpacking side of a streamed download: reading to the end returns the download's
 // verdict, and Close drains what the unpacker left unread (a tar's padding) and returns the verdict too.
-type verdictReader struct{ pr *io.PipeReader }
+type verdictReader struct{ pr io.Reader }
 
 func (v *verdictReader) Read(p []byte) (int, error) { return v.pr.Read(p) }
 
@@ -484,10 +509,9 @@ func (v *verdictReader) Close() error {
 	return err
 }
 
-func (s *Store) downloadFailed(ctx context.Context, path string, d digest.Digest, pr *progressReader, err error) error {
+func (s *Store) downloadFailed(ctx context.Context, path string, d digest.Digest, transfer bool, err error) error {
 	// A body that ends early without an error is the registry's complete answer: wrong content.
-	transfer := ctx.Err() != nil || pr.err != nil
-	if !transfer {
+	if ctx.Err() == nil && !transfer {
 		os.Remove(path)
 		slog.Warn("image: layer failed verification", "layer", d, "err", err)
 		return verificationFailed(d)

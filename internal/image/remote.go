@@ -186,14 +186,26 @@ type progressReader struct {
 	report ProgressFunc
 	last   time.Time
 	// err is the first error the underlying reader returned other than io.EOF: a transfer failure.
+	mu  sync.Mutex
 	err error
+}
+
+// failed reports whether reading the underlying stream failed (a transfer failure, not bad content).
+func (p *progressReader) failed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err != nil
 }
 
 func (p *progressReader) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
 	p.n += int64(n)
-	if err != nil && !errors.Is(err, io.EOF) && p.err == nil {
-		p.err = err
+	if err != nil && !errors.Is(err, io.EOF) {
+		p.mu.Lock()
+		if p.err == nil {
+			p.err = err
+		}
+		p.mu.Unlock()
 	}
 	if now := time.Now(); err != nil || now.Sub(p.last) >= 100*time.Millisecond {
 		p.last = now

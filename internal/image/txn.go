@@ -31,18 +31,20 @@ type txn struct {
 
 func (s *Store) begin() *txn { return &txn{s: s} }
 
+// holdBlob and holdChain may be called from several goroutines of one operation (a pull's downloads): the
+// store's lock guards the txn's lists too.
 func (t *txn) holdBlob(d digest.Digest) {
 	t.s.mu.Lock()
 	t.s.heldBlobs[d]++
-	t.s.mu.Unlock()
 	t.blobs = append(t.blobs, d)
+	t.s.mu.Unlock()
 }
 
 func (t *txn) holdChain(c digest.Digest) {
 	t.s.mu.Lock()
 	t.s.heldChains[c]++
-	t.s.mu.Unlock()
 	t.chains = append(t.chains, c)
+	t.s.mu.Unlock()
 }
 
 // holdImageLocked claims an existing image's blobs and chains; s.mu is held for writing.
