@@ -477,6 +477,12 @@ func (s *Store) download(ctx context.Context, t *txn, f Fetcher, l ocispec.Descr
 	if rerr := finishReceive(); err == nil && rerr != nil {
 		err = rerr
 	}
+	if err == nil {
+		// Verified and stored: the compressed copy is no longer needed. Dropping it before the unpacked layer is
+		// committed (which syncs the filesystem) spares writing it to disk at all.
+		file.Close()
+		os.Remove(path)
+	}
 	if bc != nil {
 		verdict := err
 		if verdict != nil {

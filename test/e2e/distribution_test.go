@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -431,4 +434,108 @@ func TestDistributionInsecureRegistry(t *testing.T) {
 	}
 	d.docker(t, "rmi", addr+"/i/bb:1", "busybox")
 	mustOK(t, d.dockerR(nil, "pull", addr+"/i/bb:1"), "pull from an insecure registry")
+}
+
+// cuttingProxy forwards TCP connections to target and, while budget is positive, closes a connection once it has
+// sent budget bytes back to the client: a network failure in the middle of a blob.
+type cuttingProxy struct {
+	l      net.Listener
+	target string
+	mu     sync.Mutex
+	budget int64 // bytes per connection before cutting it; 0 = never cut
+}
+
+func startCuttingProxy(t *testing.T, target string) *cuttingProxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cuttingProxy{l: l, target: target}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go p.serve(c)
+		}
+	}()
+	return p
+}
+
+func (p *cuttingProxy) setBudget(n int64) {
+	p.mu.Lock()
+	p.budget = n
+	p.mu.Unlock()
+}
+
+func (p *cuttingProxy) serve(c net.Conn) {
+	defer c.Close()
+	u, err := net.Dial("tcp", p.target)
+	if err != nil {
+		return
+	}
+	defer u.Close()
+	go io.Copy(u, c)
+	p.mu.Lock()
+	budget := p.budget
+	p.mu.Unlock()
+	if budget > 0 {
+		io.CopyN(c, u, budget)
+		return
+	}
+	io.Copy(c, u)
+}
+
+// TestDistributionInterruptedPullResumes: a pull cut by a network failure leaves no image, keeps what it
+// received, and the next pull asks only for the rest (Range) and completes.
+func TestDistributionInterruptedPullResumes(t *testing.T) {
+	d := startDaemonWith(t, "", "--bridge", "none")
+	reg, _ := startReferenceRegistry(t, d)
+	proxy := startCuttingProxy(t, reg)
+	via := proxy.l.Addr().String()
+
+	// A 24 MiB layer of random bytes, pushed through the proxy (uncut).
+	big := make([]byte, 24<<20)
+	if _, err := io.ReadFull(rand.Reader, big); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "random.bin", Mode: 0o644, Size: int64(len(big)), Typeflag: tar.TypeReg})
+	tw.Write(big)
+	tw.Close()
+	mustOK(t, d.berthR(&buf, "import", "-", via+"/big/random:1"), "import")
+	mustOK(t, d.dockerR(nil, "push", via+"/big/random:1"), "push")
+	d.docker(t, "rmi", via+"/big/random:1")
+
+	proxy.setBudget(8 << 20)
+	r := d.dockerR(nil, "pull", via+"/big/random:1")
+	if r.Code == 0 {
+		t.Fatalf("pull through a cutting proxy succeeded: %s", r)
+	}
+	if out := d.docker(t, "images", "-a", "-q"); strings.TrimSpace(out) != "" {
+		t.Errorf("images after an interrupted pull: %q", out)
+	}
+	des, _ := os.ReadDir(filepath.Join(d.DataRoot, "image", "downloads"))
+	if len(des) != 1 {
+		t.Fatalf("downloads after an interrupted pull: %d files", len(des))
+	}
+	if fi, _ := des[0].Info(); fi == nil || fi.Size() == 0 {
+		t.Fatalf("partial download is empty")
+	}
+
+	proxy.setBudget(0)
+	out := mustOK(t, d.dockerR(nil, "pull", via+"/big/random:1"), "pull again")
+	if !strings.Contains(out, "Pull complete") {
+		t.Errorf("second pull:\n%s", out)
+	}
+	if !strings.Contains(d.log(), "image: resuming download") {
+		t.Error("the second pull did not resume the partial download")
+	}
+	if des, _ := os.ReadDir(filepath.Join(d.DataRoot, "image", "downloads")); len(des) != 0 {
+		t.Errorf("downloads after a completed pull: %d files", len(des))
+	}
 }
