@@ -466,7 +466,7 @@ func (s *Store) download(ctx context.Context, t *txn, f Fetcher, l ocispec.Descr
 			unpacked <- err
 		}()
 	}
-	_, size, err := t.writeBlob(ctx, src, diffID)
+	_, size, commit, err := t.ingest(ctx, src, diffID)
 	rc.Close()
 	if err == nil {
 		// The decompressor may stop before the compressed stream's end: read the rest so it is verified too.
@@ -478,8 +478,8 @@ func (s *Store) download(ctx context.Context, t *txn, f Fetcher, l ocispec.Descr
 		err = rerr
 	}
 	if err == nil {
-		// Verified and stored: the compressed copy is no longer needed. Dropping it before the unpacked layer is
-		// committed (which syncs the filesystem) spares writing it to disk at all.
+		// Verified: the compressed copy is no longer needed. Dropping it before the blob and the unpacked layer are
+		// committed (which sync to disk) spares writing it to disk at all.
 		file.Close()
 		os.Remove(path)
 	}
@@ -488,7 +488,15 @@ func (s *Store) download(ctx context.Context, t *txn, f Fetcher, l ocispec.Descr
 		if verdict != nil {
 			verdict = fmt.Errorf("layer %s: %w", l.Digest, errVerify)
 		}
+		// The unpacked layer commits (syncing the filesystem) while the blob does.
 		bc.CloseWithError(verdict)
+	}
+	if commit != nil {
+		if cerr := commit(err == nil); err == nil {
+			err = cerr
+		}
+	}
+	if bc != nil {
 		if uerr := <-unpacked; err == nil && uerr != nil {
 			return 0, fmt.Errorf("failed to register layer: %w", uerr)
 		}

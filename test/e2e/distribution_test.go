@@ -539,3 +539,44 @@ func TestDistributionInterruptedPullResumes(t *testing.T) {
 		t.Errorf("downloads after a completed pull: %d files", len(des))
 	}
 }
+
+// TestDistributionTokenAuth: docker's bearer-token flow against `berth registry serve --token-realm`: login
+// fetches a token with the credentials, push and pull carry scoped tokens, and anonymous access is refused.
+func TestDistributionTokenAuth(t *testing.T) {
+	d := startDaemonWith(t, "", "--bridge", "none")
+	d.importBusybox(t)
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	htpasswd := filepath.Join(d.Root, "htpasswd")
+	os.WriteFile(htpasswd, []byte("bob:"+string(hash)+"\n"), 0o600)
+	addr := freeAddr(t)
+	startProcess(t, d.Root, "token-registry", filepath.Join(binDir, "berth"), "registry", "serve", "--addr", addr,
+		"--root", filepath.Join(d.Root, "token-reg"), "--htpasswd", htpasswd, "--token-realm", "http://"+addr+"/token")
+	waitRegistry(t, addr)
+	repo := addr + "/bob/bb"
+	d.docker(t, "tag", "busybox", repo+":1")
+
+	r := d.dockerR(strings.NewReader("nope\n"), "login", "-u", "bob", "--password-stdin", addr)
+	if r.Code == 0 || !strings.Contains(r.Stderr, "Error response from daemon:") || !strings.Contains(r.Stderr, "unauthorized") {
+		t.Errorf("token login with a wrong password: %s", r)
+	}
+	r = d.dockerR(nil, "push", repo+":1")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "unauthorized") {
+		t.Errorf("anonymous push: %s", r)
+	}
+	r = d.dockerR(strings.NewReader("s3cret\n"), "login", "-u", "bob", "--password-stdin", addr)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "Login Succeeded") {
+		t.Fatalf("token login: %s", r)
+	}
+	mustOK(t, d.dockerR(nil, "push", repo+":1"), "push with a token")
+	d.docker(t, "rmi", repo+":1")
+	mustOK(t, d.dockerR(nil, "pull", repo+":1"), "pull with a token")
+	d.docker(t, "logout", addr)
+	d.docker(t, "rmi", repo+":1")
+	r = d.dockerR(nil, "pull", repo+":1")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "pull access denied for "+repo+", repository does not exist or may require 'docker login'") {
+		t.Errorf("anonymous pull: %s", r)
+	}
+}
