@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Push and pull of an image with one 200 MB layer of random data (it doesn't compress) through Berth, docker
 # (Debian's dockerd 20.10) and skopeo, against Debian's docker-registry (the CNCF reference registry) on
-# loopback, in one run. Each push goes to a fresh registry, so nothing is skipped or mounted; each pull starts
+# loopback, in one run. Each round uses a fresh registry, so nothing is skipped or mounted; each pull starts
 # from a store without the image. Every timed step starts after a `sync`, so no engine pays for writing back
 # what an earlier step left dirty (Berth's layer commit syncs its filesystem). Prints the median MiB/s of ROUNDS
 # rounds (default 3) and ratios.
@@ -49,35 +49,33 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1
 
 declare -a bpush bpull dpush dpull spush spull
 for round in $(seq 1 "$ROUNDS"); do
-	# Berth
+	# One fresh registry per round; the three pushes, then the three pulls, back to back so they share the
+	# machine's conditions (other work on this VM changes them from one minute to the next).
 	start_registry
 	berth tag big:latest "$REG/bench/berth:1"
+	dockercli tag big:latest "$REG/bench/docker:1"
 	sync; t0=$(now); berth push "$REG/bench/berth:1" >/dev/null; t1=$(now)
 	bpush+=("$(mibs "$t0" "$t1")")
-	berth rmi "$REG/bench/berth:1" big:latest >/dev/null
-	sync; t0=$(now); berth pull -q "$REG/bench/berth:1" >/dev/null; t1=$(now)
-	bpull+=("$(mibs "$t0" "$t1")")
-	berth tag "$REG/bench/berth:1" big:latest
-	berth rmi "$REG/bench/berth:1" >/dev/null
-
-	# docker
-	start_registry
-	dockercli tag big:latest "$REG/bench/docker:1"
 	sync; t0=$(now); dockercli push "$REG/bench/docker:1" >/dev/null; t1=$(now)
 	dpush+=("$(mibs "$t0" "$t1")")
-	dockercli rmi "$REG/bench/docker:1" big:latest >/dev/null
-	sync; t0=$(now); dockercli pull -q "$REG/bench/docker:1" >/dev/null; t1=$(now)
-	dpull+=("$(mibs "$t0" "$t1")")
-	dockercli tag "$REG/bench/docker:1" big:latest
-	dockercli rmi "$REG/bench/docker:1" >/dev/null
-
-	# skopeo: from the saved archive to the registry, and from the registry to a dir: layout
-	start_registry
 	sync; t0=$(now); skopeo copy -q --dest-tls-verify=false "docker-archive:$BENCH_DIR/big-archive.tar" "docker://$REG/bench/skopeo:1"; t1=$(now)
 	spush+=("$(mibs "$t0" "$t1")")
+
+	berth rmi "$REG/bench/berth:1" big:latest >/dev/null
+	dockercli rmi "$REG/bench/docker:1" big:latest >/dev/null
 	rm -rf "$BENCH_DIR/skopeo-dir"
+	sync; t0=$(now); berth pull -q "$REG/bench/berth:1" >/dev/null; t1=$(now)
+	bpull+=("$(mibs "$t0" "$t1")")
+	sync; t0=$(now); dockercli pull -q "$REG/bench/docker:1" >/dev/null; t1=$(now)
+	dpull+=("$(mibs "$t0" "$t1")")
 	sync; t0=$(now); skopeo copy -q --src-tls-verify=false "docker://$REG/bench/skopeo:1" "dir:$BENCH_DIR/skopeo-dir"; t1=$(now)
 	spull+=("$(mibs "$t0" "$t1")")
+
+	# Back to one local name, so the next round pushes and pulls everything again.
+	berth tag "$REG/bench/berth:1" big:latest
+	berth rmi "$REG/bench/berth:1" >/dev/null
+	dockercli tag "$REG/bench/docker:1" big:latest
+	dockercli rmi "$REG/bench/docker:1" >/dev/null
 	stop_registry
 done
 
