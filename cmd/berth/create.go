@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/moby/term"
 	"io"
 	"os"
 
@@ -161,7 +162,8 @@ func (c *cli) pullImage(ctx context.Context, img string, opts *createOptions) er
 	if opts.quiet {
 		out = io.Discard
 	}
-	return c.pull(ctx, ref, opts.platform, out)
+	_, isTerm := term.GetFdInfo(c.err)
+	return c.pull(ctx, ref, opts.platform, out, isTerm && !opts.quiet)
 }
 
 // jsonMessage is one line of a daemon progress stream (pull, import, load).

@@ -8,7 +8,6 @@ import (
 	"io"
 
 	"github.com/moby/moby/api/types/jsonstream"
-	"github.com/moby/term"
 )
 
 // progressMessage is one line of a daemon's JSON progress stream (pull, push, import, load).
@@ -26,8 +25,7 @@ type progressMessage struct {
 // renderProgress prints a progress stream as the docker CLI does: on a terminal, one line per layer ID updated
 // in place; otherwise plain lines, without the byte-count updates. aux, if set, receives aux messages. The
 // error the stream ends with, if any, is returned.
-func renderProgress(r io.Reader, out io.Writer, aux func(json.RawMessage)) error {
-	_, isTerm := term.GetFdInfo(out)
+func renderProgress(r io.Reader, out io.Writer, isTerm bool, aux func(json.RawMessage)) error {
 	dec := json.NewDecoder(bufio.NewReader(r))
 	ids := map[string]int{} // layer ID -> line, counted from the first layer line
 	for {

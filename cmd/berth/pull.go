@@ -34,7 +34,7 @@ func newPullCommand(c *cli) *cobra.Command {
 			if quiet {
 				out = io.Discard
 			}
-			if err := c.pull(cmd.Context(), reference.FamiliarString(named), platform, out); err != nil {
+			if err := c.pull(cmd.Context(), reference.FamiliarString(named), platform, out, c.out.IsTerminal()); err != nil {
 				return err
 			}
 			fmt.Fprintln(c.out, named.String())
@@ -50,7 +50,7 @@ func newPullCommand(c *cli) *cobra.Command {
 }
 
 // pull asks the daemon to pull ref with the stored credentials for its registry and renders the progress.
-func (c *cli) pull(ctx context.Context, ref, platform string, out io.Writer) error {
+func (c *cli) pull(ctx context.Context, ref, platform string, out io.Writer, isTerm bool) error {
 	apiClient, err := c.Client()
 	if err != nil {
 		return err
@@ -60,5 +60,5 @@ func (c *cli) pull(ctx context.Context, ref, platform string, out io.Writer) err
 		return err
 	}
 	defer body.Close()
-	return renderProgress(body, out, nil)
+	return renderProgress(body, out, isTerm, nil)
 }

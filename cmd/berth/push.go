@@ -40,7 +40,7 @@ func newPushCommand(c *cli) *cobra.Command {
 			if quiet {
 				out = io.Discard
 			}
-			if err := renderProgress(body, out, nil); err != nil {
+			if err := renderProgress(body, out, !quiet && c.out.IsTerminal(), nil); err != nil {
 				return err
 			}
 			if quiet {

@@ -71,7 +71,7 @@ func (s *Store) Pull(ctx context.Context, f Fetcher, ref reference.Named, opts P
 		ref = reference.TagNameOnly(ref)
 		tagOrDigest = ref.(reference.NamedTagged).Tag()
 	}
-	prog.send(Progress{ID: tagOrDigest, Status: "Pulling from " + reference.Path(ref)})
+	prog.send(Progress{ID: tagOrDigest, Status: "Pulling from " + reference.Path(ref), Plain: true})
 
 	top, mb, err := f.Resolve(ctx, tagOrDigest)
 	if err != nil {

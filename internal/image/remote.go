@@ -57,6 +57,9 @@ type Progress struct {
 	Total   int64
 	// Aux is the push result ({Tag, Digest, Size}) on the final push message.
 	Aux any
+	// Plain marks a message about the whole operation that still has an ID ("latest: Pulling from ..."):
+	// clients print it as a line of its own rather than as a layer's updatable line.
+	Plain bool
 }
 
 // ProgressFunc receives progress updates; it may be called from several goroutines at once.

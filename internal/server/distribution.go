@@ -68,7 +68,7 @@ func progressMessage(pr image.Progress) wireMessage {
 	case pr.Current > 0 || pr.Total > 0:
 		m.Progress = &jsonstream.Progress{Current: pr.Current, Total: pr.Total}
 		m.Bar = progressBar(pr.Current, pr.Total)
-	case pr.ID != "" || pr.Aux != nil:
+	case pr.ID != "" && !pr.Plain || pr.Aux != nil:
 		m.Progress = &jsonstream.Progress{}
 	}
 	return m
