@@ -255,6 +255,7 @@ func New(ctx context.Context, root string, cs ContentStore, layers LayerStore, o
 	if err := s.loadRefs(); err != nil {
 		return nil, err
 	}
+	s.cleanKept(ctx)
 	return s, nil
 }
 

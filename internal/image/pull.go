@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/berth/berth/internal/content"
 	"github.com/containerd/errdefs"
@@ -110,7 +112,16 @@ func (s *Store) Pull(ctx context.Context, f Fetcher, ref reference.Named, opts P
 	}
 
 	t := s.begin()
-	defer t.release(ctx)
+	// Layers downloaded completely survive a failed pull (see keepLayers), so pulling again skips them.
+	var completedMu sync.Mutex
+	var completed []digest.Digest
+	ok := false
+	defer func() {
+		if !ok {
+			s.keepLayers(t, completed)
+		}
+		t.release(ctx)
+	}()
 	layers := make([]ocispec.Descriptor, len(m.Layers))
 	var todo []int
 	for i, l := range m.Layers {
@@ -168,6 +179,9 @@ func (s *Store) Pull(ctx context.Context, f Fetcher, ref reference.Named, opts P
 				return err
 			}
 			layers[i] = ocispec.Descriptor{MediaType: MediaTypeLayer, Digest: cfg.RootFS.DiffIDs[i], Size: size}
+			completedMu.Lock()
+			completed = append(completed, cfg.RootFS.DiffIDs[i])
+			completedMu.Unlock()
 			return nil
 		})
 	}
@@ -244,6 +258,7 @@ func (s *Store) Pull(ctx context.Context, f Fetcher, ref reference.Named, opts P
 			slog.WarnContext(ctx, "image: recording layer source", "layer", l.Digest, "err", err)
 		}
 	}
+	ok = true
 	prog.send(Progress{Status: "Digest: " + top.Digest.String()})
 	if upToDate {
 		prog.send(Progress{Status: "Status: Image is up to date for " + reference.FamiliarString(ref)})
@@ -512,6 +527,46 @@ func (s *Store) download(ctx context.Context, t *txn, f Fetcher, l ocispec.Descr
 
 // downloadFailed discards a download whose content is wrong and keeps one the transfer cut short (a network
 // error, a short body, the pull cancelled) for resuming.
+// keptSuffix names the marker of a layer blob kept after a failed pull: <downloads>/<diffID hex>.kept.
+const keptSuffix = ".kept"
+
+// keepLayers keeps the verified layer blobs of a failed pull in the content store, each marked in the downloads
+// directory, so that the next pull finds them ("Already exists"). Marked blobs no image uses are deleted a day
+// later (cleanKept).
+func (s *Store) keepLayers(t *txn, diffIDs []digest.Digest) {
+	for _, d := range diffIDs {
+		if err := os.WriteFile(filepath.Join(s.downloadsDir(), d.Encoded()+keptSuffix), nil, 0o600); err != nil {
+			continue
+		}
+		t.keepBlob(d)
+	}
+}
+
+// cleanKept deletes the kept layer blobs of failed pulls older than a day that no image uses.
+func (s *Store) cleanKept(ctx context.Context) {
+	des, err := os.ReadDir(s.downloadsDir())
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	used, _ := s.referencedLocked()
+	for _, de := range des {
+		hex, isKept := strings.CutSuffix(de.Name(), keptSuffix)
+		fi, err := de.Info()
+		if !isKept || err != nil || time.Since(fi.ModTime()) < 24*time.Hour {
+			continue
+		}
+		d := digest.NewDigestFromEncoded(digest.SHA256, hex)
+		if content.ValidateDigest(d) == nil && !used[d] {
+			if err := s.cs.Delete(ctx, d); err != nil && !errdefs.IsNotFound(err) {
+				slog.WarnContext(ctx, "image: deleting a kept layer", "layer", d, "err", err)
+			}
+		}
+		os.Remove(filepath.Join(s.downloadsDir(), de.Name()))
+	}
+}
+
 // verdictReader is the unpacking side of a streamed download: reading to the end returns the download's
 // verdict, and Close drains what the unpacker left unread (a tar's padding) and returns the verdict too.
 type verdictReader struct{ pr io.Reader }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
@@ -32,6 +33,10 @@ type memRegistry struct {
 	offsets []int64
 	mounts  int
 	uploads int
+	// gate, when set for a blob, holds its fetch until the channel is closed.
+	gate map[digest.Digest]chan struct{}
+	// cutDigest, when set, limits cutAfter to that blob.
+	cutDigest digest.Digest
 }
 
 func newMemRegistry() *memRegistry {
@@ -88,6 +93,16 @@ func (failingReader) Read([]byte) (int, error) { return 0, errors.New("connectio
 
 func (r *memRepo) Fetch(ctx context.Context, d ocispec.Descriptor, offset int64) (io.ReadCloser, int64, error) {
 	r.m.mu.Lock()
+	g := r.m.gate[d.Digest]
+	r.m.mu.Unlock()
+	if g != nil {
+		select {
+		case <-g:
+		case <-ctx.Done():
+			return nil, 0, ctx.Err()
+		}
+	}
+	r.m.mu.Lock()
 	defer r.m.mu.Unlock()
 	b, ok := r.m.blobs[r.path][d.Digest]
 	if !ok {
@@ -95,7 +110,7 @@ func (r *memRepo) Fetch(ctx context.Context, d ocispec.Descriptor, offset int64)
 	}
 	r.m.offsets = append(r.m.offsets, offset)
 	b = b[offset:]
-	if n := r.m.cutAfter; n > 0 && n < int64(len(b)) {
+	if n := r.m.cutAfter; n > 0 && n < int64(len(b)) && (r.m.cutDigest == "" || r.m.cutDigest == d.Digest) {
 		r.m.cutAfter = 0
 		return io.NopCloser(io.MultiReader(bytes.NewReader(b[:n]), failingReader{})), offset, nil
 	}
@@ -295,14 +310,21 @@ func TestPullPlatform(t *testing.T) {
 // assertNothingLeft checks that a failed pull left no image, layer or blob behind.
 func assertNothingLeft(t *testing.T, env *testEnv) {
 	t.Helper()
+	// Layers a failed pull completed are kept, marked, for the next pull: they are not leftovers.
+	var blobs []string
+	for _, b := range env.blobs() {
+		if _, err := os.Stat(env.s.downloadsDir() + "/" + strings.TrimPrefix(b, "sha256:") + keptSuffix); err != nil {
+			blobs = append(blobs, b)
+		}
+	}
 	if list, _ := env.s.List(context.Background(), true, nil); len(list) != 0 {
 		t.Errorf("%d images after a failed pull", len(list))
 	}
 	if env.layers.count() != 0 {
 		t.Errorf("%d layers after a failed pull", env.layers.count())
 	}
-	if b := env.blobs(); len(b) != 0 {
-		t.Errorf("blobs after a failed pull: %v", b)
+	if len(blobs) != 0 {
+		t.Errorf("blobs after a failed pull: %v", blobs)
 	}
 }
 
@@ -456,5 +478,79 @@ func TestPushSkipsAndMounts(t *testing.T) {
 	id, err := env2.s.Pull(ctx, reg.repo("team/app"), mustNamed(t, "mem.example/team/app:1"), PullOptions{})
 	if err != nil || id != img.ID {
 		t.Errorf("pull back: %s %v, want %s", id, err, img.ID)
+	}
+}
+
+// A failed pull keeps the layers it completed: the next one reports them as present and fetches only the rest.
+func TestPullKeepsCompletedLayers(t *testing.T) {
+	env := newEnv(t)
+	reg := newMemRegistry()
+	big := make([]byte, 300000)
+	for i := range big {
+		big[i] = byte(i*7919 + i/13)
+	}
+	img := publish(t, reg, "r", "latest", runtime.GOARCH, map[string]string{"small": "s"}, map[string]string{"big": string(big)})
+	ctx := context.Background()
+	// Layer 1 is fetched only once layer 0 is complete, then cut.
+	gate := make(chan struct{})
+	reg.gate = map[digest.Digest]chan struct{}{img.layers[1].Digest: gate}
+	reg.cutDigest, reg.cutAfter = img.layers[1].Digest, 1000
+	var once sync.Once
+	progress := func(p Progress) {
+		if p.ID == shortID(img.layers[0].Digest.String()) && p.Status == "Download complete" {
+			once.Do(func() { close(gate) })
+		}
+	}
+	if _, err := env.s.Pull(ctx, reg.repo("r"), mustNamed(t, "r"), PullOptions{Progress: progress}); err == nil {
+		t.Fatal("cut pull succeeded")
+	}
+	if list, _ := env.s.List(ctx, true, nil); len(list) != 0 {
+		t.Fatalf("%d images after a failed pull", len(list))
+	}
+	reg.gate = nil
+	var log progressLog
+	if _, err := env.s.Pull(ctx, reg.repo("r"), mustNamed(t, "r"), PullOptions{Progress: log.add}); err != nil {
+		t.Fatal(err)
+	}
+	l0, l1 := shortID(img.layers[0].Digest.String()), shortID(img.layers[1].Digest.String())
+	if !strings.Contains(log.text(), l0+": Already exists") || !strings.Contains(log.text(), l1+": Pull complete") {
+		t.Errorf("second pull:\n%s", log.text())
+	}
+	if last := reg.offsets[len(reg.offsets)-1]; last != 1000 {
+		t.Errorf("layer 1 fetched from %d, want 1000 (resumed)", last)
+	}
+}
+
+// A kept layer nobody pulled again is deleted a day later, when the store opens.
+func TestKeptLayersExpire(t *testing.T) {
+	env := newEnv(t)
+	reg := newMemRegistry()
+	img := publish(t, reg, "r", "latest", runtime.GOARCH, map[string]string{"small": "s"}, map[string]string{"big": strings.Repeat("b", 100000)})
+	gate := make(chan struct{})
+	reg.gate = map[digest.Digest]chan struct{}{img.layers[1].Digest: gate}
+	reg.cutDigest, reg.cutAfter = img.layers[1].Digest, 10
+	var once sync.Once
+	progress := func(p Progress) {
+		if p.ID == shortID(img.layers[0].Digest.String()) && p.Status == "Download complete" {
+			once.Do(func() { close(gate) })
+		}
+	}
+	if _, err := env.s.Pull(context.Background(), reg.repo("r"), mustNamed(t, "r"), PullOptions{Progress: progress}); err == nil {
+		t.Fatal("cut pull succeeded")
+	}
+	marker := env.s.downloadsDir() + "/" + img.diffIDs[0].Encoded() + keptSuffix
+	if _, err := env.cs.Info(context.Background(), img.diffIDs[0]); err != nil {
+		t.Fatalf("completed layer not kept: %v", err)
+	}
+	old := time.Now().Add(-48 * time.Hour)
+	if err := os.Chtimes(marker, old, old); err != nil {
+		t.Fatal(err)
+	}
+	env.s = env.open()
+	if _, err := env.cs.Info(context.Background(), img.diffIDs[0]); !errdefs.IsNotFound(err) {
+		t.Errorf("expired kept layer still stored: %v", err)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("marker left")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -263,6 +264,9 @@ func (s *Store) cleanDownloads() {
 		return
 	}
 	for _, de := range des {
+		if strings.HasSuffix(de.Name(), keptSuffix) {
+			continue // cleanKept's, once the images are loaded
+		}
 		if fi, err := de.Info(); err == nil && time.Since(fi.ModTime()) > 24*time.Hour {
 			os.Remove(filepath.Join(s.downloadsDir(), de.Name()))
 		}

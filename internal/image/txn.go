@@ -48,6 +48,21 @@ func (t *txn) holdChain(c digest.Digest) {
 	t.s.mu.Unlock()
 }
 
+// keepBlob drops t's claims on blob d without collecting it: a failed pull keeps the layers it completed.
+func (t *txn) keepBlob(d digest.Digest) {
+	t.s.mu.Lock()
+	defer t.s.mu.Unlock()
+	t.blobs = slices.DeleteFunc(t.blobs, func(b digest.Digest) bool {
+		if b != d {
+			return false
+		}
+		if t.s.heldBlobs[d]--; t.s.heldBlobs[d] <= 0 {
+			delete(t.s.heldBlobs, d)
+		}
+		return true
+	})
+}
+
 // holdImageLocked claims an existing image's blobs and chains; s.mu is held for writing.
 func (t *txn) holdImageLocked(e *entry) {
 	for _, b := range e.blobs() {
