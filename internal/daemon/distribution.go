@@ -45,7 +45,16 @@ func (d *Daemon) PullImage(ctx context.Context, ref reference.Named, platform *o
 		}
 		slog.InfoContext(ctx, "pull from mirror failed, trying the next endpoint", "mirror", ep.Host, "ref", ref.String(), "err", err)
 	}
-	return "", lastErr
+	return "", registryError(lastErr)
+}
+
+// registryError keeps a registry's refusal of credentials from reaching the client as 401: the docker CLI takes
+// a 401 from pull or push as the daemon asking it to log in, and prompts. dockerd answers 500 there too.
+func registryError(err error) error {
+	if err != nil && errdefs.IsUnauthorized(err) {
+		return errdefs.ErrUnknown.WithMessage(err.Error())
+	}
+	return err
 }
 
 // PushImage pushes ref (name:tag) to its registry with ac's credentials.
@@ -65,10 +74,10 @@ func (d *Daemon) PushImage(ctx context.Context, ref reference.NamedTagged, ac re
 	mounts := d.images.MountCandidates(ctx, ref, domain)
 	repo, err := d.registries.Open(ctx, ep, reference.Path(ref), ac, true, mounts...)
 	if err != nil {
-		return err
+		return registryError(err)
 	}
 	_, err = d.images.Push(ctx, repo, ref, image.PushOptions{Registry: domain, Progress: progress})
-	return err
+	return registryError(err)
 }
 
 // Login checks credentials against a registry, for POST /auth.
@@ -91,7 +100,7 @@ func (d *Daemon) SearchImages(ctx context.Context, term string, limit int, ac re
 	}
 	results, err := d.registries.Search(ctx, host, text, limit, ac)
 	if err != nil {
-		return nil, err
+		return nil, registryError(err)
 	}
 	sort.SliceStable(results.Results, func(i, j int) bool { return results.Results[i].Name < results.Results[j].Name })
 	return results, nil

@@ -73,12 +73,12 @@ func (s *Store) Pull(ctx context.Context, f Fetcher, ref reference.Named, opts P
 		ref = reference.TagNameOnly(ref)
 		tagOrDigest = ref.(reference.NamedTagged).Tag()
 	}
-	prog.send(Progress{ID: tagOrDigest, Status: "Pulling from " + reference.Path(ref), Plain: true})
-
 	top, mb, err := f.Resolve(ctx, tagOrDigest)
 	if err != nil {
 		return "", pullError(ref, err)
 	}
+	// Only now, as dockerd: a refusal before it is the API's error response ("Error response from daemon").
+	prog.send(Progress{ID: tagOrDigest, Status: "Pulling from " + reference.Path(ref), Plain: true})
 	_, m, err := s.selectManifest(ctx, f, top, mb, want, opts.Platform != nil, ref)
 	if err != nil {
 		return "", err
@@ -354,14 +354,17 @@ func formatPlatform(p ocispec.Platform) string {
 	return s
 }
 
-// pullError words a registry's refusal as dockerd does.
+// pullError words a registry's refusal as dockerd does (moby's TranslatePullError): DENIED is "pull access
+// denied", NAME_UNKNOWN "repository not found", MANIFEST_UNKNOWN "manifest not found"; anything else, such as
+// "unauthorized: authentication required", is the registry's own words.
 func pullError(ref reference.Named, err error) error {
 	msg := err.Error()
 	switch {
-	case errdefs.IsUnauthorized(err), errdefs.IsPermissionDenied(err),
-		errdefs.IsNotFound(err) && (strings.HasPrefix(msg, "name unknown") || strings.HasPrefix(msg, "denied")):
+	case strings.HasPrefix(msg, "denied"):
 		return errdefs.ErrNotFound.WithMessage(fmt.Sprintf("pull access denied for %s, repository does not exist or may require 'docker login': %s",
 			reference.FamiliarName(ref), msg))
+	case strings.HasPrefix(msg, "name unknown"):
+		return errdefs.ErrNotFound.WithMessage(fmt.Sprintf("repository %s not found: %s", reference.FamiliarName(ref), msg))
 	case errdefs.IsNotFound(err):
 		return errdefs.ErrNotFound.WithMessage(fmt.Sprintf("manifest for %s not found: %s", reference.FamiliarString(ref), msg))
 	}
