@@ -443,6 +443,8 @@ type cuttingProxy struct {
 	target string
 	mu     sync.Mutex
 	budget int64 // bytes per connection before cutting it; 0 = never cut
+	// stall, when set, holds a connection that used up its budget open until the channel is closed.
+	stall chan struct{}
 }
 
 func startCuttingProxy(t *testing.T, target string) *cuttingProxy {
@@ -484,6 +486,12 @@ func (p *cuttingProxy) serve(c net.Conn) {
 	p.mu.Unlock()
 	if budget > 0 {
 		io.CopyN(c, u, budget)
+		p.mu.Lock()
+		stall := p.stall
+		p.mu.Unlock()
+		if stall != nil {
+			<-stall
+		}
 		return
 	}
 	io.Copy(c, u)
@@ -578,5 +586,66 @@ func TestDistributionTokenAuth(t *testing.T) {
 	r = d.dockerR(nil, "pull", repo+":1")
 	if r.Code == 0 || !strings.Contains(r.Stderr, "Error response from daemon:") || !strings.Contains(r.Stderr, "unauthorized") {
 		t.Errorf("anonymous pull: %s", r)
+	}
+}
+
+// TestDistributionDaemonKilledMidPull: kill -9 of the daemon in the middle of a layer leaves no image; the
+// restarted daemon resumes the layer from what it had received.
+func TestDistributionDaemonKilledMidPull(t *testing.T) {
+	d := startDaemonWith(t, "", "--bridge", "none")
+	reg, _ := startReferenceRegistry(t, d)
+	proxy := startCuttingProxy(t, reg)
+	via := proxy.l.Addr().String()
+	big := make([]byte, 24<<20)
+	if _, err := io.ReadFull(rand.Reader, big); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "random.bin", Mode: 0o644, Size: int64(len(big)), Typeflag: tar.TypeReg})
+	tw.Write(big)
+	tw.Close()
+	mustOK(t, d.berthR(&buf, "import", "-", via+"/big/killed:1"), "import")
+	mustOK(t, d.dockerR(nil, "push", via+"/big/killed:1"), "push")
+	d.docker(t, "rmi", via+"/big/killed:1")
+
+	// The blob stalls after 8 MiB; kill the daemon once the partial download holds data.
+	stall := make(chan struct{})
+	proxy.mu.Lock()
+	proxy.budget, proxy.stall = 8<<20, stall
+	proxy.mu.Unlock()
+	defer func() {
+		select {
+		case <-stall:
+		default:
+			close(stall)
+		}
+	}()
+	pulled := make(chan result, 1)
+	go func() { pulled <- d.dockerR(nil, "pull", via+"/big/killed:1") }()
+	downloads := filepath.Join(d.DataRoot, "image", "downloads")
+	waitFor(t, 60*time.Second, "a partial download", func() bool {
+		des, _ := os.ReadDir(downloads)
+		for _, de := range des {
+			if fi, err := de.Info(); err == nil && fi.Size() >= 4<<20 {
+				return true
+			}
+		}
+		return false
+	})
+	d.kill9()
+	if r := <-pulled; r.Code == 0 {
+		t.Fatalf("pull survived the daemon's death: %s", r)
+	}
+	close(stall)
+	proxy.setBudget(0)
+
+	d.start()
+	if out := d.docker(t, "images", "-a", "-q"); strings.TrimSpace(out) != "" {
+		t.Errorf("images after the daemon died mid-pull: %q", out)
+	}
+	mustOK(t, d.dockerR(nil, "pull", via+"/big/killed:1"), "pull after restart")
+	if !strings.Contains(d.log(), "image: resuming download") {
+		t.Error("the pull after the restart did not resume the partial download")
 	}
 }
