@@ -9,6 +9,7 @@ import (
 	"github.com/moby/term"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/berth/berth/client"
 	"github.com/containerd/errdefs"
@@ -130,7 +131,10 @@ func (c *cli) createContainer(ctx context.Context, cfg *containerConfig, opts *c
 	}
 	id, warnings, err := create()
 	if err != nil {
-		if !errdefs.IsNotFound(err) || namedRef == nil || opts.pull != pullMissing && opts.pull != "" {
+		// Pull only for a missing image: the docker CLI pulls after any 404 (an unknown network, say), which here
+		// would hide the real error behind a failed pull.
+		if !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), "No such image") || namedRef == nil ||
+			opts.pull != pullMissing && opts.pull != "" {
 			return "", err
 		}
 		if !opts.quiet {

@@ -118,14 +118,21 @@ func newLogoutCommand(c *cli) *cobra.Command {
 			if len(args) == 1 {
 				server = serverKey(args[0])
 			}
-			cf := c.loadConfigFile()
-			if _, ok := cf.GetAuthConfigs()[server]; !ok {
-				fmt.Fprintf(c.out, "Not logged in to %s\n", server)
-				return nil
+			// As docker's CLI: erase every spelling of the server, and say so even when nothing was stored.
+			regs := []string{server}
+			if server != dockerHubServer {
+				regs = append(regs, "http://"+server, "https://"+server)
 			}
 			fmt.Fprintf(c.out, "Removing login credentials for %s\n", server)
-			if err := cf.GetCredentialsStore(server).Erase(server); err != nil {
-				fmt.Fprintf(c.err, "WARNING: could not erase credentials: %s: %v\n", server, err)
+			cf := c.loadConfigFile()
+			failed := 0
+			for _, r := range regs {
+				if err := cf.GetCredentialsStore(r).Erase(r); err != nil {
+					failed++
+				}
+			}
+			if failed == len(regs) {
+				fmt.Fprintf(c.err, "WARNING: could not erase credentials for %s\n", server)
 			}
 			return nil
 		},
