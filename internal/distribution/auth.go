@@ -76,7 +76,7 @@ func (s *Service) Login(ctx context.Context, ac registry.AuthConfig) (registry.A
 	}
 	tr, err := transport.NewWithContext(ctx, reg, authenticator(ac), ep.Transport, nil)
 	if err != nil {
-		return registry.AuthResponse{}, loginError(reg, err)
+		return registry.AuthResponse{}, loginError(err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+reg.RegistryStr()+"/v2/", nil)
 	if err != nil {
@@ -94,7 +94,7 @@ func (s *Service) Login(ctx context.Context, ac registry.AuthConfig) (registry.A
 	return registry.AuthResponse{Status: "Login Succeeded"}, nil
 }
 
-func loginError(reg name.Registry, err error) error {
+func loginError(err error) error {
 	var te *transport.Error
 	if errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden) {
 		return errdefs.ErrUnauthenticated.WithMessage(translate(err).Error())
@@ -107,12 +107,9 @@ func (ep Endpoint) registry() (name.Registry, error) {
 	if ep.Insecure {
 		opts = append(opts, name.Insecure)
 	}
-	host := ep.Host
-	if host == DockerHubHost {
-		// go-containerregistry rewrites docker.io to index.docker.io; address the API host directly.
-		host = "registry-1.docker.io"
-	}
-	reg, err := name.NewRegistry(host, opts...)
+	// Endpoints name Docker Hub by its API host, which go-containerregistry leaves alone (it would rewrite
+	// "docker.io" to index.docker.io).
+	reg, err := name.NewRegistry(ep.Host, opts...)
 	if err != nil {
 		return name.Registry{}, errdefs.ErrInvalidArgument.WithMessage(err.Error())
 	}
