@@ -410,8 +410,14 @@ func (s *Store) download(ctx context.Context, t *txn, f Fetcher, l ocispec.Descr
 		return 0, err
 	}
 	defer unlock()
-	if info, err := s.cs.Info(ctx, diffID); err == nil && unpack == nil {
+	if info, err := s.cs.Info(ctx, diffID); err == nil {
 		// A concurrent pull of the same layer finished it while this one waited.
+		t.holdBlob(diffID)
+		if unpack != nil {
+			if err := unpack(func() (io.ReadCloser, error) { return s.cs.Open(ctx, diffID) }); err != nil {
+				return 0, fmt.Errorf("failed to register layer: %w", err)
+			}
+		}
 		prog.send(Progress{ID: id, Status: "Download complete"})
 		return info.Size, nil
 	}
