@@ -231,6 +231,10 @@ func (c *Client) buildURL(r *request) string {
 	if !r.unversioned {
 		u.Path = "/v" + c.Version() + r.path
 	}
+	// Paths carry escaped segments (pathEscape): keep them escaped once, not twice ("a%2Fb", not "a%252Fb").
+	if p, err := url.PathUnescape(u.Path); err == nil && p != u.Path {
+		u.RawPath, u.Path = u.Path, p
+	}
 	if len(r.query) > 0 {
 		u.RawQuery = r.query.Encode()
 	}

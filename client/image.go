@@ -148,22 +148,10 @@ func (c *Client) ImageImport(ctx context.Context, source io.Reader, sourceURL, r
 	return resp.Body, nil
 }
 
-// ImagePull asks the daemon to fetch ref (POST /images/create?fromImage=...) and returns its JSON progress
-// stream. Berth does not pull yet; `run` uses this to report the daemon's answer as docker would.
+// ImagePull asks the daemon to pull ref anonymously and returns its JSON progress stream (see
+// ImagePullWithOptions).
 func (c *Client) ImagePull(ctx context.Context, ref, platform string) (io.ReadCloser, error) {
-	repo, tag := splitRepoTag(ref)
-	q := url.Values{"fromImage": {repo}}
-	if tag != "" {
-		q.Set("tag", tag)
-	}
-	if platform != "" {
-		q.Set("platform", platform)
-	}
-	resp, err := c.do(ctx, &request{method: http.MethodPost, path: "/images/create", query: q})
-	if err != nil {
-		return nil, err
-	}
-	return resp.Body, nil
+	return c.ImagePullWithOptions(ctx, ref, PullOptions{Platform: platform})
 }
 
 // ImageSave streams a tar archive of the named images (GET /images/get?names=...). The caller closes it.

@@ -7,7 +7,7 @@ export PATH=/usr/local/go/bin:$PATH
 export GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
 if [ "$(id -u)" = 0 ]; then
 	need=()
-	for pkg in runc crun busybox-static tini iproute2 procps iptables nftables docker.io docker-compose skopeo; do
+	for pkg in runc crun busybox-static tini iproute2 procps iptables nftables docker.io docker-compose docker-registry skopeo; do
 		dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 	done
 	if [ ${#need[@]} -gt 0 ]; then

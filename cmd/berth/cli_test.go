@@ -658,3 +658,18 @@ func TestHelpLayout(t *testing.T) {
 		t.Errorf("group help:\n%s", out)
 	}
 }
+
+// A 404 that is not about the image (an unknown network) is reported as is, without a pull.
+func TestRunNotFoundOtherThanImage(t *testing.T) {
+	d := newFakeRunDaemon(t)
+	d.handle("POST /containers/create", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "network nosuchnet not found"})
+	})
+	d.handle("POST /images/create", func(w http.ResponseWriter, r *http.Request) {
+		t.Error("pulled after a 404 about a network")
+	})
+	_, errOut, code := runBerth(t, d.fakeDaemon, "", "run", "--network", "nosuchnet", "alpine")
+	if code != 125 || errOut != "berth: Error response from daemon: network nosuchnet not found\n\nRun 'berth run --help' for more information\n" {
+		t.Errorf("exit %d err %q", code, errOut)
+	}
+}

@@ -122,5 +122,7 @@ func (o *composeOptions) service(c *cli, title string) (*compose.Service, error)
 		_, isTerm := term.GetFdInfo(c.err)
 		progress = compose.NewProgress(c.err, isTerm, title)
 	}
-	return compose.New(apiClient, progress), nil
+	svc := compose.New(apiClient, progress)
+	svc.RegistryAuth = c.registryAuthFor
+	return svc, nil
 }

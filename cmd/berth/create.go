@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/moby/term"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/berth/berth/client"
 	"github.com/containerd/errdefs"
@@ -129,7 +131,10 @@ func (c *cli) createContainer(ctx context.Context, cfg *containerConfig, opts *c
 	}
 	id, warnings, err := create()
 	if err != nil {
-		if !errdefs.IsNotFound(err) || namedRef == nil || opts.pull != pullMissing && opts.pull != "" {
+		// Pull only for a missing image: the docker CLI pulls after any 404 (an unknown network, say), which here
+		// would hide the real error behind a failed pull.
+		if !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), "No such image") || namedRef == nil ||
+			opts.pull != pullMissing && opts.pull != "" {
 			return "", err
 		}
 		if !opts.quiet {
@@ -148,27 +153,21 @@ func (c *cli) createContainer(ctx context.Context, cfg *containerConfig, opts *c
 	return id, cid.Write(id)
 }
 
-// pullImage asks the daemon to fetch img and relays its progress on stderr. Berth's daemon does not pull
-// yet; its refusal is returned as the error, as docker's pull failure would be.
+// pullImage pulls img for run/create (--pull), relaying the progress on stderr as docker does.
 func (c *cli) pullImage(ctx context.Context, img string, opts *createOptions) error {
-	apiClient, err := c.Client()
-	if err != nil {
-		return err
-	}
 	ref := img
 	if named, err := reference.ParseNormalizedNamed(img); err == nil {
-		ref = reference.FamiliarString(reference.TagNameOnly(named))
+		if _, ok := named.(reference.Canonical); !ok {
+			named = reference.TagNameOnly(named)
+		}
+		ref = reference.FamiliarString(named)
 	}
-	body, err := apiClient.ImagePull(ctx, ref, opts.platform)
-	if err != nil {
-		return err
-	}
-	defer body.Close()
 	var out io.Writer = c.err
 	if opts.quiet {
 		out = io.Discard
 	}
-	return displayJSONMessages(body, out)
+	_, isTerm := term.GetFdInfo(c.err)
+	return c.pull(ctx, ref, opts.platform, out, isTerm && !opts.quiet)
 }
 
 // jsonMessage is one line of a daemon progress stream (pull, import, load).

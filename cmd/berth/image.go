@@ -14,6 +14,8 @@ func newImageCommand(c *cli) *cobra.Command {
 		newLoadCommand(c),
 		newListImagesCommand(c),
 		newImagePruneCommand(c),
+		newPullCommand(c),
+		newPushCommand(c),
 		newRemoveImagesCommand(c),
 		newSaveCommand(c),
 		newTagCommand(c),

@@ -44,6 +44,11 @@ func newRootCommand(c *cli) *cobra.Command {
 		newPsCommand(c),
 		newBuildCommand(c),
 		newImagesCommand(c),
+		newPullCommand(c),
+		newPushCommand(c),
+		newLoginCommand(c),
+		newLogoutCommand(c),
+		newSearchCommand(c),
 		newVersionCommand(c),
 		newInfoCommand(c),
 	)
@@ -262,8 +267,8 @@ func topCommands(cmd *cobra.Command) []*cobra.Command {
 			out = append(out, sub)
 		}
 	}
-	// Keep docker's order (run, exec, ps, build, images, version, info).
-	order := map[string]int{"run": 0, "exec": 1, "ps": 2, "build": 3, "images": 4, "version": 5, "info": 6}
+	// docker's order: run, exec, ps, build, pull, push, images, login, logout, search, version, info.
+	order := map[string]int{"run": 0, "exec": 1, "ps": 2, "build": 3, "pull": 4, "push": 5, "images": 6, "login": 7, "logout": 8, "search": 9, "version": 10, "info": 11}
 	sort.SliceStable(out, func(i, j int) bool { return order[out[i].Name()] < order[out[j].Name()] })
 	return out
 }

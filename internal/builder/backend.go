@@ -49,6 +49,8 @@ type GetImageOptions struct {
 	Pull bool
 	// Platform is FROM --platform or --platform, "" for the daemon's.
 	Platform string
+	// Out receives the pull's progress as lines, when a pull happens.
+	Out io.Writer
 }
 
 // ContainerSpec is a build container: the parent image and the command with its environment.

@@ -311,7 +311,7 @@ func (x *executor) runStage(ctx context.Context, stage instructions.Stage) (stri
 				return "", errdefs.ErrInvalidArgument.WithMessage(err.Error())
 			}
 		}
-		img, err := x.b.backend.GetImage(ctx, base, GetImageOptions{Pull: x.opts.Pull, Platform: platform})
+		img, err := x.b.backend.GetImage(ctx, base, GetImageOptions{Pull: x.opts.Pull, Platform: platform, Out: x.out})
 		if err != nil {
 			return "", err
 		}

@@ -60,7 +60,7 @@ func (s *Service) Push(ctx context.Context, p *types.Project, services []string)
 		g.Go(func() error {
 			res := "Image " + svc.Image
 			s.progress.Event(res, "Pushing", false)
-			body, err := s.api.ImagePush(gctx, svc.Image, client.ImagePushOptions{})
+			body, err := s.api.ImagePush(gctx, svc.Image, client.ImagePushOptions{RegistryAuth: s.RegistryAuth(svc.Image)})
 			if err != nil {
 				return err
 			}

@@ -20,11 +20,14 @@ import (
 type Service struct {
 	api      *client.Client
 	progress *Progress
+	// RegistryAuth returns the X-Registry-Auth value for an image reference's registry ("" for anonymous):
+	// the credentials `berth login` stored, for pull and push.
+	RegistryAuth func(ref string) string
 }
 
 // New returns a Service that reports progress to progress (nil: silent).
 func New(api *client.Client, progress *Progress) *Service {
-	return &Service{api: api, progress: progress}
+	return &Service{api: api, progress: progress, RegistryAuth: func(string) string { return "" }}
 }
 
 // projectFilter selects a project's objects by label.

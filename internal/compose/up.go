@@ -331,7 +331,7 @@ func (s *Service) ensureImages(ctx context.Context, p *types.Project, build, noB
 func (s *Service) pull(ctx context.Context, ref, platform string) error {
 	res := "Image " + ref
 	s.progress.Event(res, "Pulling", false)
-	body, err := s.api.ImagePull(ctx, ref, platform)
+	body, err := s.api.ImagePullWithOptions(ctx, ref, client.PullOptions{Platform: platform, RegistryAuth: s.RegistryAuth(ref)})
 	if err != nil {
 		return err
 	}

@@ -2,16 +2,23 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
+
+	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
+	"github.com/moby/moby/api/types/registry"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/berth/berth/internal/archive"
 	"github.com/berth/berth/internal/builder"
+	"github.com/berth/berth/internal/distribution"
 	"github.com/berth/berth/internal/image"
 )
 
@@ -62,10 +69,52 @@ func (d *Daemon) BuildPrune(ctx context.Context) ([]string, int64, error) {
 	return keys, n, err
 }
 
-// GetImage is the one place a build gets its base images. Pulling plugs in here: with opts.Pull, or when the
-// image is missing, a puller would fetch ref first; until then a missing image is the store's "No such image".
+// GetImage is the one place a build gets its base images: the local one, or with opts.Pull or when it is
+// missing, the one pulled from its registry (anonymously), as docker's classic builder does.
 func (b buildBackend) GetImage(ctx context.Context, ref string, opts builder.GetImageOptions) (*image.Image, error) {
-	return b.d.images.Get(ctx, ref)
+	if !opts.Pull {
+		img, err := b.d.images.Get(ctx, ref)
+		if err == nil || !errdefs.IsNotFound(err) {
+			return img, err
+		}
+	}
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return b.d.images.Get(ctx, ref) // an ID, or nothing a registry could have: the store's answer
+	}
+	if _, ok := named.(reference.Canonical); !ok {
+		named = reference.TagNameOnly(named)
+	}
+	platform, err := distribution.ParsePlatform(opts.Platform)
+	if err != nil {
+		return nil, err
+	}
+	id, err := b.d.PullImage(ctx, named, platform, registry.AuthConfig{}, pullLines(opts.Out))
+	if err != nil {
+		return nil, err
+	}
+	return b.d.images.Get(ctx, id.String())
+}
+
+// pullLines writes a pull's status messages as the lines the classic builder shows; byte counts are left out.
+func pullLines(w io.Writer) image.ProgressFunc {
+	if w == nil {
+		return nil
+	}
+	var mu sync.Mutex
+	return func(p image.Progress) {
+		switch p.Status {
+		case "Downloading", "Extracting", "Waiting", "Verifying Checksum", "Download complete", "Pulling fs layer", "":
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if p.ID != "" {
+			fmt.Fprintf(w, "%s: %s\n", p.ID, p.Status)
+		} else {
+			fmt.Fprintln(w, p.Status)
+		}
+	}
 }
 
 func (b buildBackend) CreateStep(ctx context.Context, parentID string, layer io.Reader, cfg image.StepConfig) (string, error) {

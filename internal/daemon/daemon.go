@@ -22,6 +22,7 @@ import (
 
 	"github.com/berth/berth/internal/builder"
 	"github.com/berth/berth/internal/content"
+	"github.com/berth/berth/internal/distribution"
 	berthevents "github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/image"
 	berthnet "github.com/berth/berth/internal/network"
@@ -45,6 +46,7 @@ type Daemon struct {
 	cfg        Config
 	containers *containerStore
 	images     *image.Store
+	registries *distribution.Service
 	content    *content.Store
 	snapshots  *snapshot.Store
 	volumes    *volume.Store
@@ -153,6 +155,9 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	var err error
+	if d.registries, err = distribution.New(distribution.Config{Insecure: cfg.InsecureRegistries, Mirrors: cfg.RegistryMirrors}); err != nil {
+		return nil, err
+	}
 	if d.content, err = content.Open(filepath.Join(cfg.DataRoot, "content")); err != nil {
 		return nil, err
 	}

@@ -23,8 +23,11 @@ func (l *layerStore) EnsureLayer(ctx context.Context, chainID, parent digest.Dig
 		if err != nil {
 			return err
 		}
-		defer rc.Close()
 		_, err = archive.Apply(ctx, dir, rc)
+		// A streamed layer's reader reports at Close whether its content verified: only then is it committed.
+		if cerr := rc.Close(); err == nil {
+			err = cerr
+		}
 		return err
 	})
 	return err

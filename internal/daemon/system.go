@@ -86,6 +86,7 @@ func (d *Daemon) Info(ctx context.Context) system.Info {
 		SecurityOptions:    []string{"name=cgroupns"},
 		Warnings:           []string{},
 		Labels:             []string{},
+		RegistryConfig:     d.registries.ServiceConfig(),
 	}
 	if d.cgroupV2 {
 		info.CgroupVersion = "2"

@@ -6,8 +6,8 @@ import (
 	"slices"
 	"testing"
 
-	imagetypes "github.com/moby/moby/api/types/image"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/opencontainers/go-digest"
 )
 

@@ -168,6 +168,9 @@ type Store struct {
 	// held counts in-flight operations using a blob or a chain; such blobs and chains are never collected.
 	heldBlobs  map[digest.Digest]int
 	heldChains map[digest.Digest]int
+
+	srcMu sync.Mutex // layer sources (see LayerSource)
+	dl    keyedMutex // partial downloads, by blob digest
 }
 
 // entry is an image in memory.
@@ -237,7 +240,7 @@ func New(ctx context.Context, root string, cs ContentStore, layers LayerStore, o
 	for _, o := range opts {
 		o(s)
 	}
-	for _, d := range []string{s.imagesDir(), s.tmpDir()} {
+	for _, d := range []string{s.imagesDir(), s.tmpDir(), s.downloadsDir()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("image store: %w", err)
 		}
@@ -245,12 +248,14 @@ func New(ctx context.Context, root string, cs ContentStore, layers LayerStore, o
 	if err := cleanDir(s.tmpDir()); err != nil {
 		return nil, fmt.Errorf("image store: %w", err)
 	}
+	s.cleanDownloads()
 	if err := s.loadRecords(ctx); err != nil {
 		return nil, err
 	}
 	if err := s.loadRefs(); err != nil {
 		return nil, err
 	}
+	s.cleanKept(ctx)
 	return s, nil
 }
 

@@ -1,6 +1,7 @@
 package image
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -31,18 +32,35 @@ type txn struct {
 
 func (s *Store) begin() *txn { return &txn{s: s} }
 
+// holdBlob and holdChain may be called from several goroutines of one operation (a pull's downloads): the
+// store's lock guards the txn's lists too.
 func (t *txn) holdBlob(d digest.Digest) {
 	t.s.mu.Lock()
 	t.s.heldBlobs[d]++
-	t.s.mu.Unlock()
 	t.blobs = append(t.blobs, d)
+	t.s.mu.Unlock()
 }
 
 func (t *txn) holdChain(c digest.Digest) {
 	t.s.mu.Lock()
 	t.s.heldChains[c]++
-	t.s.mu.Unlock()
 	t.chains = append(t.chains, c)
+	t.s.mu.Unlock()
+}
+
+// keepBlob drops t's claims on blob d without collecting it: a failed pull keeps the layers it completed.
+func (t *txn) keepBlob(d digest.Digest) {
+	t.s.mu.Lock()
+	defer t.s.mu.Unlock()
+	t.blobs = slices.DeleteFunc(t.blobs, func(b digest.Digest) bool {
+		if b != d {
+			return false
+		}
+		if t.s.heldBlobs[d]--; t.s.heldBlobs[d] <= 0 {
+			delete(t.s.heldBlobs, d)
+		}
+		return true
+	})
 }
 
 // holdImageLocked claims an existing image's blobs and chains; s.mu is held for writing.
@@ -127,29 +145,57 @@ func (s *Store) removeImageLocked(ctx context.Context, e *entry) ([]digest.Diges
 // writeBlob stores r as a blob, claimed by t. With expected set, content that does not match is refused: the
 // error wraps errdefs.ErrFailedPrecondition and the returned digest is what the content hashed to.
 func (t *txn) writeBlob(ctx context.Context, r io.Reader, expected digest.Digest) (digest.Digest, int64, error) {
+	got, size, commit, err := t.ingest(ctx, r, expected)
+	if err != nil {
+		return got, size, err
+	}
+	if err := commit(true); err != nil {
+		return "", 0, err
+	}
+	return got, size, nil
+}
+
+// ingest is writeBlob in two steps: it writes and verifies r, and the returned commit makes the blob visible.
+// Callers that act on the verdict before the commit's fsync (a streamed layer's unpacking) use it. A failed
+// ingest needs no cleanup; a successful one must be finished with commit(true), or commit(false) to discard it.
+func (t *txn) ingest(ctx context.Context, r io.Reader, expected digest.Digest) (digest.Digest, int64, func(keep bool) error, error) {
 	if expected != "" {
 		if err := content.ValidateDigest(expected); err != nil {
-			return "", 0, err
+			return "", 0, nil, err
 		}
 	}
 	w, err := t.s.cs.Writer(ctx, content.WithExpectedDigest(expected))
 	if err != nil {
-		return "", 0, err
+		return "", 0, nil, err
 	}
-	defer w.Close()
-	if _, err := io.Copy(w, &ctxReader{ctx: ctx, r: r}); err != nil {
-		return "", 0, err
+	// Big writes: decompressors hand out 32 KiB at a time, and every write is a system call.
+	bw := bufio.NewWriterSize(w, 1<<20)
+	if _, err := io.Copy(bw, &ctxReader{ctx: ctx, r: r}); err != nil {
+		w.Close()
+		return "", 0, nil, err
+	}
+	if err := bw.Flush(); err != nil {
+		w.Close()
+		return "", 0, nil, err
 	}
 	got, size := w.Digest(), w.Size()
 	if expected != "" && got != expected {
-		return got, size, fmt.Errorf("content digest %s, expected %s: %w", got, expected, errdefs.ErrFailedPrecondition)
+		w.Close()
+		return got, size, nil, fmt.Errorf("content digest %s, expected %s: %w", got, expected, errdefs.ErrFailedPrecondition)
 	}
-	// Claim before commit: from here on a concurrent delete cannot collect the blob, even if it existed before.
-	t.holdBlob(got)
-	if err := w.Commit(ctx, size, got); err != nil && !errdefs.IsAlreadyExists(err) {
-		return "", 0, err
+	commit := func(keep bool) error {
+		defer w.Close()
+		if !keep {
+			return nil
+		}
+		// Claim before commit: from here on a concurrent delete cannot collect the blob, even if it existed before.
+		t.holdBlob(got)
+		if err := w.Commit(ctx, size, got); err != nil && !errdefs.IsAlreadyExists(err) {
+			return err
+		}
+		return nil
 	}
-	return got, size, nil
+	return got, size, commit, nil
 }
 
 // ensureLayers unpacks layers bottom-up through the LayerStore, claiming each chain. The layer blobs must already

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/containerd/errdefs"
-	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/network"
@@ -24,7 +23,8 @@ func (s *Server) imageRoutes() {
 	m.HandleFunc("POST /images/prune", s.imagePrune)
 	m.HandleFunc("POST /images/load", s.imageLoad)
 	m.HandleFunc("GET /images/get", s.imageSave)
-	m.HandleFunc("GET /images/search", notImplemented("searching registries is not supported yet"))
+	m.HandleFunc("GET /images/search", s.imageSearch)
+	m.HandleFunc("POST /auth", s.auth)
 	m.HandleFunc("GET /images/{rest...}", s.imageGet)
 	m.HandleFunc("POST /images/{rest...}", s.imagePost)
 	m.HandleFunc("DELETE /images/{rest...}", s.imageDelete)
@@ -59,25 +59,8 @@ func (s *Server) imageList(w http.ResponseWriter, r *http.Request) {
 // imageCreate is `docker import` (fromSrc) and `docker pull` (fromImage).
 func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if from := q.Get("fromImage"); from != "" {
-		ref := from
-		if tag := q.Get("tag"); tag != "" {
-			if strings.HasPrefix(tag, "sha256:") {
-				ref += "@" + tag
-			} else {
-				ref += ":" + tag
-			}
-		}
-		if named, err := reference.ParseNormalizedNamed(ref); err == nil {
-			ref = reference.FamiliarString(reference.TagNameOnly(named))
-		}
-		if img, err := s.d.Images().Get(r.Context(), ref); err == nil {
-			// The docker CLI pulls after any 404 from create (an unknown network, say) and then retries: answer
-			// with what is here so the retry reports the real error.
-			writeJSON(w, 200, map[string]string{"status": fmt.Sprintf("Image %s is present locally (%s); registries are not consulted yet", ref, img.ID)})
-			return
-		}
-		writeError(w, errdefs.ErrNotFound.WithMessage(fmt.Sprintf("No such image: %s (this daemon cannot pull from registries yet)", ref)))
+	if q.Get("fromImage") != "" {
+		s.imagePull(w, r)
 		return
 	}
 	src := q.Get("fromSrc")
@@ -200,7 +183,7 @@ func (s *Server) imagePost(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(http.StatusCreated)
 	case "push":
-		writeError(w, errdefs.ErrNotImplemented.WithMessage("pushing images is not supported yet"))
+		s.imagePush(w, r, name)
 	default:
 		writeError(w, errdefs.ErrNotFound.WithMessage("page not found"))
 	}

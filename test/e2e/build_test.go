@@ -556,3 +556,41 @@ func everyInstruction(t *testing.T, d *Daemon, cli string, build func(io.Reader,
 		}
 	}
 }
+
+// TestBuildPullsMissingBase builds FROM an image that is only in a registry: the build pulls it (and --pull pulls
+// again), through both CLIs.
+func TestBuildPullsMissingBase(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox(t)
+	reg := startBerthRegistry(t, d)
+	base := reg + "/base/busybox:1"
+	d.berth(t, "tag", "busybox", base)
+	mustOK(t, d.berthR(nil, "push", base), "push")
+	d.berth(t, "rmi", base)
+
+	dir := buildContext(t, map[string]string{"Dockerfile": "FROM " + base + "\nRUN echo built > /built\n"})
+	out := mustOK(t, d.dockerR(nil, "build", "-t", "pulled:1", dir), "docker build")
+	for _, want := range []string{"Step 1/2 : FROM " + base, "Pulling from base/busybox", "Status: Downloaded newer image for " + base, "Successfully tagged pulled:1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("build output lacks %q:\n%s", want, out)
+		}
+	}
+	if got := d.berth(t, "run", "--rm", "pulled:1", "cat", "/built"); got != "built\n" {
+		t.Fatalf("built image: %q", got)
+	}
+	if d.berth(t, "image", "inspect", "-f", "{{.ID}}", base) == "" {
+		t.Fatal("the base image was not kept")
+	}
+	out = mustOK(t, d.berthR(nil, "build", "--pull", "-t", "pulled:2", dir), "berth build --pull")
+	if !strings.Contains(out, "Status: Image is up to date for "+base) {
+		t.Errorf("--pull did not ask the registry:\n%s", out)
+	}
+
+	// A base that is nowhere is the registry's error, and the build leaves nothing.
+	bad := buildContext(t, map[string]string{"Dockerfile": "FROM " + reg + "/nowhere/x:1\nRUN true\n"})
+	r := d.dockerR(nil, "build", "-t", "bad:1", bad)
+	if r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, "not found") {
+		t.Fatalf("missing base: %s", r)
+	}
+	noBuildContainers(t, d)
+}

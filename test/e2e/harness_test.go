@@ -90,9 +90,18 @@ type Daemon struct {
 	cmd      *exec.Cmd
 	exited   chan struct{}
 	logFile  *os.File
+	// daemonJSON and extraArgs configure the daemon (see startDaemonWith).
+	daemonJSON string
+	extraArgs  []string
 }
 
 func startDaemon(t *testing.T) *Daemon {
+	t.Helper()
+	return startDaemonWith(t, "")
+}
+
+// startDaemonWith starts a daemon whose daemon.json is daemonJSON ("{}" when empty) and with extra flags.
+func startDaemonWith(t *testing.T, daemonJSON string, args ...string) *Daemon {
 	t.Helper()
 	requireRoot(t)
 	root, err := os.MkdirTemp("", "berth-e2e-")
@@ -101,6 +110,7 @@ func startDaemon(t *testing.T) *Daemon {
 	}
 	d := &Daemon{t: t, Root: root, DataRoot: filepath.Join(root, "data"), ExecRoot: filepath.Join(root, "exec"), Sock: filepath.Join(root, "berth.sock")}
 	d.Host = "unix://" + d.Sock
+	d.daemonJSON, d.extraArgs = daemonJSON, args
 	t.Cleanup(d.cleanup) // before start: a daemon that fails to come up still has its root removed
 	d.start()
 	return d
@@ -113,11 +123,16 @@ func (d *Daemon) start() {
 		d.t.Fatal(err)
 	}
 	d.logFile = lf
-	if err := os.WriteFile(filepath.Join(d.Root, "daemon.json"), []byte("{}\n"), 0o644); err != nil {
+	daemonJSON := d.daemonJSON
+	if daemonJSON == "" {
+		daemonJSON = "{}\n"
+	}
+	if err := os.WriteFile(filepath.Join(d.Root, "daemon.json"), []byte(daemonJSON), 0o644); err != nil {
 		d.t.Fatal(err)
 	}
-	d.cmd = exec.Command(filepath.Join(binDir, "berth"), "daemon", "--data-root", d.DataRoot, "--exec-root", d.ExecRoot,
-		"-H", d.Host, "--pidfile", filepath.Join(d.Root, "berth.pid"), "--config-file", filepath.Join(d.Root, "daemon.json"), "--log-level", "debug")
+	d.cmd = exec.Command(filepath.Join(binDir, "berth"), append([]string{"daemon", "--data-root", d.DataRoot, "--exec-root", d.ExecRoot,
+		"-H", d.Host, "--pidfile", filepath.Join(d.Root, "berth.pid"), "--config-file", filepath.Join(d.Root, "daemon.json"), "--log-level", "debug"},
+		d.extraArgs...)...)
 	d.cmd.Stdout, d.cmd.Stderr = lf, lf
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatal(err)
