@@ -283,6 +283,55 @@ func TestDistributionMirror(t *testing.T) {
 	}
 }
 
+// TestDistributionProxyMirror: Berth's engine uses `berth registry serve --proxy-remote-url` as its docker.io
+// mirror; the image comes from the upstream through the cache, and pulling it again works once the upstream is
+// gone.
+func TestDistributionProxyMirror(t *testing.T) {
+	src := startDaemonWith(t, "", "--bridge", "none")
+	src.importBusybox(t)
+	upstreamRoot := filepath.Join(src.Root, "upstream")
+	upstream := freeAddr(t)
+	stop := startStoppableRegistry(t, src, upstream, upstreamRoot)
+	src.docker(t, "tag", "busybox", upstream+"/library/alpine:3")
+	mustOK(t, src.dockerR(nil, "push", upstream+"/library/alpine:3"), "push to upstream")
+	proxy := startBerthRegistry(t, src, "--proxy-remote-url", "http://"+upstream)
+
+	d := startDaemonWith(t, `{"registry-mirrors": ["http://`+proxy+`"]}`, "--bridge", "none")
+	out := mustOK(t, d.dockerR(nil, "pull", "alpine:3"), "pull through the proxy mirror")
+	if !strings.Contains(out, "Status: Downloaded newer image for alpine:3") {
+		t.Errorf("pull:\n%s", out)
+	}
+	if got := d.docker(t, "run", "--rm", "alpine:3", "echo", "via proxy"); got != "via proxy\n" {
+		t.Fatalf("run: %q", got)
+	}
+	stop()
+	d.docker(t, "rmi", "alpine:3")
+	mustOK(t, d.dockerR(nil, "pull", "alpine:3"), "pull from the proxy's cache with the upstream gone")
+}
+
+// startStoppableRegistry runs `berth registry serve` on addr and returns a function that stops it.
+func startStoppableRegistry(t *testing.T, d *Daemon, addr, root string) func() {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "berth"), "registry", "serve", "--addr", addr, "--root", root)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	stop := func() {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		cmd.Process.Kill()
+		<-done
+	}
+	t.Cleanup(stop)
+	waitRegistry(t, addr)
+	return stop
+}
+
 // TestDistributionTamperedBlob: a layer whose bytes changed in the registry is refused and nothing is left.
 func TestDistributionTamperedBlob(t *testing.T) {
 	d := startDaemonWith(t, "", "--bridge", "none")
