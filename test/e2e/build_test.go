@@ -307,30 +307,35 @@ func TestBuildErrors(t *testing.T) {
 func TestBuildSymlinkOutsideContext(t *testing.T) {
 	d := startDaemon(t)
 	d.importBusybox(t)
-	// COPY through a symlinked directory finds nothing outside the context.
-	for _, src := range []string{"link/shadow", "link/", "link/*"} {
-		dir := buildContext(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY " + src + " /viadir/\n"})
-		if err := os.Symlink("/etc", filepath.Join(dir, "link")); err != nil {
+	shadow, _ := os.ReadFile("/etc/shadow")
+	for _, c := range []struct {
+		name string
+		run  func(io.Reader, ...string) result
+	}{{"docker", d.dockerR}, {"berth", d.berthR}} {
+		// COPY through a symlinked directory finds nothing outside the context.
+		for _, src := range []string{"link/shadow", "link/", "link/*"} {
+			dir := buildContext(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY " + src + " /viadir/\n"})
+			if err := os.Symlink("/etc", filepath.Join(dir, "link")); err != nil {
+				t.Fatal(err)
+			}
+			r := c.run(nil, "build", "-t", "leak", dir)
+			if r.Code == 0 || !strings.Contains(r.Stderr, "COPY failed") {
+				t.Fatalf("%s: COPY %s through a symlink to /etc: %s", c.name, src, r)
+			}
+		}
+		// COPY of the symlink itself copies a symlink.
+		dir2 := buildContext(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY x /x\n"})
+		if err := os.Symlink("/etc/shadow", filepath.Join(dir2, "x")); err != nil {
 			t.Fatal(err)
 		}
-		r := d.dockerR(nil, "build", "-t", "leak", dir)
-		if r.Code == 0 || !strings.Contains(r.Stderr, "COPY failed") {
-			t.Fatalf("COPY %s through a symlink to /etc: %s", src, r)
+		mustOK(t, c.run(nil, "build", "-t", "leak", dir2), c.name+" build")
+		out := d.berth(t, "run", "--rm", "leak", "sh", "-c", "readlink /x; cat /x 2>&1; true")
+		if len(shadow) > 0 && strings.Contains(out, strings.SplitN(string(shadow), "\n", 2)[0]) {
+			t.Fatalf("%s: host /etc/shadow leaked into the image: %s", c.name, out)
 		}
-	}
-	// COPY of the symlink itself copies a symlink.
-	dir2 := buildContext(t, map[string]string{"Dockerfile": "FROM busybox\nCOPY x /x\n"})
-	if err := os.Symlink("/etc/shadow", filepath.Join(dir2, "x")); err != nil {
-		t.Fatal(err)
-	}
-	d.docker(t, "build", "-t", "leak", dir2)
-	out := d.berth(t, "run", "--rm", "leak", "sh", "-c", "readlink /x; cat /x 2>&1; true")
-	shadow, _ := os.ReadFile("/etc/shadow")
-	if len(shadow) > 0 && strings.Contains(out, strings.SplitN(string(shadow), "\n", 2)[0]) {
-		t.Fatalf("host /etc/shadow leaked into the image: %s", out)
-	}
-	if !strings.HasPrefix(out, "/etc/shadow\n") {
-		t.Errorf("x is not copied as a symlink: %q", out)
+		if !strings.HasPrefix(out, "/etc/shadow\n") {
+			t.Errorf("%s: x is not copied as a symlink: %q", c.name, out)
+		}
 	}
 	noBuildContainers(t, d)
 }
