@@ -117,6 +117,16 @@ CMD ["cat /app/greeting /app/exec /app/data/a.txt /unpacked/inside.txt"]
 		t.Errorf("child keeps OnBuild: %s", b)
 	}
 	noBuildContainers(t, d)
+
+	// The engine runs the image's HEALTHCHECK (its test, with a shorter interval from the command line).
+	d.berth(t, "run", "-d", "--name", "hc-img", "--health-interval", "200ms", "every:1", "sleep 600")
+	waitFor(t, 10*time.Second, "the image's health check to pass", func() bool {
+		return strings.TrimSpace(d.berth(t, "inspect", "-f", "{{.State.Health.Status}}", "hc-img")) == "healthy"
+	})
+	if ps := d.berth(t, "ps", "--filter", "name=hc-img", "--format", "{{.Status}}"); !strings.Contains(ps, "(healthy)") {
+		t.Errorf("ps status %q", ps)
+	}
+	d.berth(t, "rm", "-f", "hc-img")
 }
 
 func TestBuildCache(t *testing.T) {
