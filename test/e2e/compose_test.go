@@ -17,13 +17,12 @@ import (
 	"time"
 )
 
-// composeApp is the seed example: a web front end published on a host port, an API, and a database
-// stand-in with a named volume and a healthcheck that gates the web service.
+// composeApp is the seed example: a web front end built from ./web and published on a host port, an API, and
+// a database stand-in with a named volume and a healthcheck that gates the web service.
 const composeApp = `
 services:
   web:
-    image: busybox:latest
-    command: ["sh", "-c", "mkdir -p /www && echo hello-from-web > /www/index.html && exec httpd -f -p 80 -h /www"]
+    build: ./web
     stop_signal: SIGKILL
     ports:
       - "${WEB_PORT}:80"
@@ -73,6 +72,10 @@ func writeComposeApp(t *testing.T, project string, port int, extraEnv string) st
 	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(composeApp), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	writeTree(t, filepath.Join(dir, "web"), map[string]string{
+		"index.html": "hello-from-web\n",
+		"Dockerfile": "FROM busybox:latest\nCOPY index.html /www/index.html\nCMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n",
+	})
 	env := fmt.Sprintf("WEB_PORT=%d\n%s", port, extraEnv)
 	if err := os.WriteFile(filepath.Join(dir, ".env"), []byte(env), 0o644); err != nil {
 		t.Fatal(err)
