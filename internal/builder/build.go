@@ -596,8 +596,8 @@ func (x *executor) commitContainer(ctx context.Context, st *state, id, createdBy
 }
 
 func (x *executor) copyStep(ctx context.Context, st *state, name string, sd instructions.SourcesAndDest, from, chown, chmod string, unpack bool) error {
-	if len(sd.SourceContents) > 0 {
-		return errdefs.ErrNotImplemented.WithMessage(name + " from a heredoc is not supported")
+	if err := sd.ExpandRaw(st.rawExpander()); err != nil {
+		return errdefs.ErrInvalidArgument.WithMessage(err.Error())
 	}
 	var mode *fs.FileMode
 	if chmod != "" {
@@ -674,11 +674,23 @@ func (x *executor) copyStep(ctx context.Context, st *state, name string, sd inst
 			os.Remove(d.file)
 		}
 	}()
+	// Sources from URLs and from heredocs (COPY <<EOF /dest) both arrive as files in the builder's temp dir.
+	var fetched []download
 	for _, u := range remote {
 		d, err := x.download(ctx, u)
 		if err != nil {
 			return err
 		}
+		fetched = append(fetched, d)
+	}
+	for _, c := range sd.SourceContents {
+		d, err := x.heredocFile(c)
+		if err != nil {
+			return err
+		}
+		fetched = append(fetched, d)
+	}
+	for _, d := range fetched {
 		downloads = append(downloads, d)
 		fi, err := os.Lstat(d.file)
 		if err != nil {
@@ -716,7 +728,7 @@ func (x *executor) copyStep(ctx context.Context, st *state, name string, sd inst
 				if strings.HasSuffix(dest, "/") || isDirIn(root, dest) {
 					target = path.Join(dest, d.name)
 				}
-				if err := writeDownload(root, d.file, target, d.mtime, opts); err != nil {
+				if err := writeDownload(root, d.file, target, d.mode, d.mtime, opts); err != nil {
 					return err
 				}
 				continue
@@ -766,8 +778,27 @@ func isURL(s string) bool {
 	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
 }
 
+// heredocFile writes a heredoc source to a temp file named for the file it becomes.
+func (x *executor) heredocFile(c instructions.SourceContent) (download, error) {
+	f, err := os.CreateTemp(x.b.tmpDir, "heredoc-")
+	if err != nil {
+		return download{}, err
+	}
+	defer f.Close()
+	if _, err := f.WriteString(c.Data); err != nil {
+		os.Remove(f.Name())
+		return download{}, err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		os.Remove(f.Name())
+		return download{}, err
+	}
+	return download{file: f.Name(), name: path.Base(path.Clean("/" + c.Path)), mode: 0o644}, nil
+}
+
 type download struct {
 	file, name string
+	mode       fs.FileMode // 0600 for a URL, as docker's ADD; 0644 for a heredoc, as BuildKit's
 	mtime      time.Time
 }
 
@@ -810,7 +841,7 @@ func (x *executor) download(ctx context.Context, rawURL string) (download, error
 	if lm := resp.Header.Get("Last-Modified"); lm != "" {
 		mtime, _ = http.ParseTime(lm)
 	}
-	return download{file: f.Name(), name: name, mtime: mtime}, nil
+	return download{file: f.Name(), name: name, mode: 0o600, mtime: mtime}, nil
 }
 
 // resolveChown resolves --chown=user[:group] with the image's /etc/passwd and /etc/group.

@@ -449,12 +449,11 @@ func unpackInto(ctx context.Context, root, src, dest string, opts copyOptions) e
 }
 
 // writeDownload writes an ADD <url> download to container path target (mode 0600, mtime from Last-Modified).
-func writeDownload(root, file, target string, mtime time.Time, opts copyOptions) error {
+func writeDownload(root, file, target string, mode fs.FileMode, mtime time.Time, opts copyOptions) error {
 	fi, err := os.Stat(file)
 	if err != nil {
 		return err
 	}
-	mode := fs.FileMode(0o600)
 	if opts.chmod != nil {
 		mode = *opts.chmod
 	}

@@ -65,6 +65,17 @@ func (s *state) expander() instructions.SingleWordExpander {
 	}
 }
 
+// rawExpander expands $VAR in heredoc contents as buildkit does: quotes and unset variables are left as they are.
+func (s *state) rawExpander() instructions.SingleWordExpander {
+	lex := shell.NewLex(s.escape)
+	lex.SkipProcessQuotes, lex.SkipUnsetEnv = true, true
+	env := s.env()
+	return func(word string) (string, error) {
+		v, _, err := lex.ProcessWord(word, env)
+		return v, err
+	}
+}
+
 // expand expands the instruction's words in place, if it supports expansion.
 func (s *state) expand(cmd instructions.Command) error {
 	if ex, ok := cmd.(instructions.SupportsSingleWordExpansion); ok {

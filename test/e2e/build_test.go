@@ -413,8 +413,8 @@ func TestBuildLargeContext(t *testing.T) {
 	noBuildContainers(t, d)
 }
 
-// TestBuildAddURLAndHeredoc covers ADD of a URL (fetched by the daemon; file name from the URL, mode 0600) and a
-// RUN heredoc.
+// TestBuildAddURLAndHeredoc covers ADD of a URL (fetched by the daemon; file name from the URL, mode 0600), a
+// RUN heredoc and COPY heredocs.
 func TestBuildAddURLAndHeredoc(t *testing.T) {
 	d := startDaemon(t)
 	d.importBusybox(t)
@@ -428,6 +428,22 @@ func TestBuildAddURLAndHeredoc(t *testing.T) {
 	out := d.berth(t, "run", "--rm", "addurl")
 	if want := "downloaded /files/remote.txt\nfrom a heredoc\n600 1136214245\n"; out != want {
 		t.Errorf("run = %q, want %q", out, want)
+	}
+
+	// COPY heredocs: a file (variables expanded), a quoted delimiter (kept as written), into a directory.
+	dir = buildContext(t, map[string]string{"Dockerfile": "FROM busybox\nARG WHO=world\n" +
+		"COPY <<EOF /greeting\nhello $WHO\nEOF\n" +
+		"COPY <<\"EOT\" /etc/conf/\nraw $WHO\nEOT\n" +
+		"CMD cat /greeting /etc/conf/EOT; stat -c '%a' /greeting\n"})
+	for _, build := range []func(io.Reader, ...string) result{d.berthR, d.dockerR} {
+		mustOK(t, build(nil, "build", "--build-arg", "WHO=berth", "-t", "heredoc", dir), "COPY heredoc build")
+		if out, want := d.berth(t, "run", "--rm", "heredoc"), "hello berth\nraw $WHO\n644\n"; out != want {
+			t.Errorf("COPY heredoc: run = %q, want %q", out, want)
+		}
+	}
+	out = mustOK(t, d.berthR(nil, "build", "--build-arg", "WHO=berth", "-t", "heredoc", dir), "cached COPY heredoc build")
+	if strings.Count(out, "Using cache") < 3 {
+		t.Errorf("COPY heredoc steps not cached:\n%s", out)
 	}
 	noBuildContainers(t, d)
 }
