@@ -49,7 +49,7 @@ func statKey(fi fs.FileInfo) (sumEntry, bool) {
 }
 
 // sum returns the sha256 of the regular file at p, from the cache when its stat is unchanged.
-func (c *sumCache) sum(p string, fi fs.FileInfo) (string, error) {
+func (c *sumCache) Sum(p string, fi fs.FileInfo) (string, error) {
 	key, ok := statKey(fi)
 	if e, hit := c.entries[p]; ok && hit && e.Sha256 != "" {
 		e2 := e

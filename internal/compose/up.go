@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/berth/berth/client"
-	"github.com/berth/berth/internal/archive"
+	"github.com/berth/berth/internal/buildcontext"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
@@ -353,9 +353,24 @@ func (s *Service) build(ctx context.Context, p *types.Project, svc types.Service
 	if !filepath.IsAbs(dir) {
 		dir = filepath.Join(p.WorkingDir, dir)
 	}
+	// build.dockerfile is relative to the context (compose's rule); it may lie outside it.
+	dockerfile := b.Dockerfile
+	if dockerfile == "" {
+		dockerfile = "Dockerfile"
+	}
+	if !filepath.IsAbs(dockerfile) {
+		dockerfile = filepath.Join(dir, dockerfile)
+	}
+	df := buildcontext.Dockerfile{InContext: ".dockerfile.inline", Outside: true, Data: []byte(b.DockerfileInline)}
+	if b.DockerfileInline == "" {
+		var err error
+		if df, err = buildcontext.Locate(dir, dockerfile); err != nil {
+			return fmt.Errorf("building %s: %w", svc.Name, err)
+		}
+	}
 	pr, pw := io.Pipe()
 	go func() {
-		pw.CloseWithError(archive.TarDir(ctx, pw, dir, archive.TarOptions{}))
+		pw.CloseWithError(buildcontext.Write(pw, dir, df, nil))
 	}()
 	defer pr.Close()
 	labels := map[string]string{LabelProject: p.Name, LabelService: svc.Name, LabelVersion: Version}
@@ -364,7 +379,7 @@ func (s *Service) build(ctx context.Context, p *types.Project, svc types.Service
 	}
 	opts := client.ImageBuildOptions{
 		Tags:        append([]string{ref}, b.Tags...),
-		Dockerfile:  b.Dockerfile,
+		Dockerfile:  df.InContext,
 		Target:      b.Target,
 		BuildArgs:   map[string]*string(b.Args),
 		Labels:      labels,

@@ -73,8 +73,10 @@ func writeComposeApp(t *testing.T, project string, port int, extraEnv string) st
 		t.Fatal(err)
 	}
 	writeTree(t, filepath.Join(dir, "web"), map[string]string{
-		"index.html": "hello-from-web\n",
-		"Dockerfile": "FROM busybox:latest\nCOPY index.html /www/index.html\nCMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n",
+		"index.html":    "hello-from-web\n",
+		"token.secret":  "must not be in the image\n",
+		".dockerignore": "*.secret\n",
+		"Dockerfile":    "FROM busybox:latest\nCOPY . /www/\nRUN test ! -e /www/token.secret\nCMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n",
 	})
 	env := fmt.Sprintf("WEB_PORT=%d\n%s", port, extraEnv)
 	if err := os.WriteFile(filepath.Join(dir, ".env"), []byte(env), 0o644); err != nil {
