@@ -51,17 +51,6 @@ volumes:
   data: {}
 `
 
-// composeFreePort returns a TCP port nothing listens on right now.
-func composeFreePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // writeComposeApp writes the seed app into <tmp>/<project>/compose.yaml with a .env choosing its port.
 func writeComposeApp(t *testing.T, project string, port int, extraEnv string) string {
 	t.Helper()
@@ -170,7 +159,7 @@ func composeHostLinks(t *testing.T) map[string]bool {
 func TestComposeApp(t *testing.T) {
 	d := startDaemon(t)
 	d.importBusybox(t)
-	port := composeFreePort(t)
+	port := freePort(t)
 	dir := writeComposeApp(t, "demo", port, "")
 
 	cfg := d.compose(t, dir, "config", "--services")
@@ -316,7 +305,7 @@ func TestComposeDockerCompose(t *testing.T) {
 	}
 	d := startDaemon(t)
 	d.importBusybox(t)
-	port := composeFreePort(t)
+	port := freePort(t)
 	dir := writeComposeApp(t, "demo2", port, "")
 	dcR := func(args ...string) result {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

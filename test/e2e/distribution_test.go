@@ -25,12 +25,7 @@ import (
 // freeAddr returns 127.0.0.1:<a port free right now>.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return fmt.Sprintf("127.0.0.1:%d", freePort(t))
 }
 
 // startProcess runs a background server for the test, logging to dir/name.log, and stops it at the end.

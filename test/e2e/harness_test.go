@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -369,6 +370,17 @@ func (d *Daemon) importBusybox(t *testing.T) {
 	if r.Code != 0 {
 		t.Fatalf("import: %s", r)
 	}
+}
+
+// freePort returns a TCP port on 127.0.0.1 nothing listens on right now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 // waitFor polls cond until it holds or the timeout passes.

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,17 +17,6 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 )
-
-// freePort returns a TCP port on 127.0.0.1 nothing listens on right now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // startRegistry runs `berth registry serve` on a free port with the extra flags and returns its host:port and a
 // function stopping it (also run at the end of the test).
