@@ -24,6 +24,7 @@ func newBuildCommand(c *cli) *cobra.Command {
 		tags      = newListOpts(nil)
 		buildArgs = newListOpts(nil)
 		labels    = newListOpts(nil)
+		addHosts  = newListOpts(nil)
 		iidfile   string
 		file      string
 	)
@@ -34,6 +35,7 @@ func newBuildCommand(c *cli) *cobra.Command {
 		Annotations: map[string]string{"aliases": joinAliases("image build", "build", "builder build")},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Tags = tags.Values()
+			opts.ExtraHosts = addHosts.Values()
 			opts.BuildArgs = map[string]*string{}
 			for _, a := range buildArgs.Values() {
 				k, v, ok := strings.Cut(a, "=")
@@ -128,6 +130,7 @@ func newBuildCommand(c *cli) *cobra.Command {
 	flags.StringVarP(&file, "file", "f", "", `Name of the Dockerfile (Default is "PATH/Dockerfile")`)
 	flags.Var(buildArgs, "build-arg", "Set build-time variables")
 	flags.Var(labels, "label", "Set metadata for an image")
+	flags.Var(addHosts, "add-host", `Add a custom host-to-IP mapping ("host:ip")`)
 	flags.StringVar(&opts.Target, "target", "", "Set the target build stage to build.")
 	flags.BoolVar(&opts.NoCache, "no-cache", false, "Do not use cache when building the image")
 	flags.BoolVar(&opts.PullParent, "pull", false, "Always attempt to pull a newer version of the image")

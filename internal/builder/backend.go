@@ -62,4 +62,6 @@ type ContainerSpec struct {
 	WorkingDir string
 	// Network is the RUN network (--network): "" for the daemon's default bridge.
 	Network string
+	// ExtraHosts are host:ip entries for /etc/hosts (--add-host).
+	ExtraHosts []string
 }

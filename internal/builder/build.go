@@ -47,7 +47,9 @@ type Options struct {
 	Pull       bool
 	// NetworkMode is the network RUN containers join ("" = the default bridge).
 	NetworkMode string
-	Platform    string
+	// ExtraHosts are host:ip lines added to RUN containers' /etc/hosts (--add-host).
+	ExtraHosts []string
+	Platform   string
 	// Quiet suppresses the step output; the image ID is written at the end instead.
 	Quiet bool
 	// ContextManifest says the context tar may name large files by digest instead of carrying them (berth build).
@@ -517,7 +519,7 @@ func (x *executor) container(ctx context.Context, st *state, cmd, env []string) 
 	}
 	id, err := x.b.backend.CreateContainer(ctx, ContainerSpec{
 		Image: st.imageID, Cmd: cmd, Env: append(slices.Clone(st.config.Env), env...), User: st.config.User,
-		WorkingDir: st.config.WorkingDir, Network: x.opts.NetworkMode,
+		WorkingDir: st.config.WorkingDir, Network: x.opts.NetworkMode, ExtraHosts: x.opts.ExtraHosts,
 	})
 	if err != nil {
 		return "", nil, err

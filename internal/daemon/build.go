@@ -141,7 +141,7 @@ func (b buildBackend) CreateContainer(ctx context.Context, spec builder.Containe
 			User:       spec.User,
 			WorkingDir: spec.WorkingDir,
 		},
-		HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode(spec.Network)},
+		HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode(spec.Network), ExtraHosts: spec.ExtraHosts},
 	})
 	if err != nil {
 		return "", err

@@ -33,6 +33,7 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request) {
 		Pull:        boolValue(r, "pull"),
 		NetworkMode: q.Get("networkmode"),
 		Platform:    q.Get("platform"),
+		ExtraHosts:  q["extrahosts"],
 		Quiet:       boolValue(r, "q"),
 		// only berth build uses this path: its context may name large files by digest
 		ContextManifest: r.URL.Path == "/berth/build",

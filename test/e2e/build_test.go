@@ -626,3 +626,17 @@ func TestBuildPullsMissingBase(t *testing.T) {
 	}
 	noBuildContainers(t, d)
 }
+
+// TestBuildAddHost: --add-host entries reach RUN containers' /etc/hosts through both CLIs.
+func TestBuildAddHost(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox(t)
+	dir := buildContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN grep -q '10.1.2.3[[:space:]]*buildhost' /etc/hosts\n"})
+	for _, build := range []func(io.Reader, ...string) result{d.berthR, d.dockerR} {
+		mustOK(t, build(nil, "build", "--no-cache", "--add-host", "buildhost:10.1.2.3", dir), "build --add-host")
+		if r := build(nil, "build", "--no-cache", dir); r.Code == 0 {
+			t.Fatalf("the RUN found buildhost without --add-host: %s", r)
+		}
+	}
+	noBuildContainers(t, d)
+}
