@@ -13,8 +13,9 @@ func TestHealthcheck(t *testing.T) {
 	d := startDaemon(t)
 	d.importBusybox(t)
 
+	// Failures during the start period don't count, so the container stays "starting" for its first 3s.
 	d.berth(t, "run", "-d", "--name", "hc", "--health-cmd", "cat /tmp/ok", "--health-interval", "300ms",
-		"--health-retries", "2", "busybox", "sleep", "600")
+		"--health-retries", "2", "--health-start-period", "3s", "busybox", "sleep", "600")
 	status := func(name string) string {
 		return strings.TrimSpace(d.berth(t, "inspect", "-f", "{{.State.Health.Status}}", name))
 	}
