@@ -205,4 +205,3 @@ func Write(w io.Writer, dir string, df Dockerfile, sums Summer) error {
 	}
 	return bw.Flush()
 }
-
