@@ -541,15 +541,10 @@ func (p *cuttingProxy) serve(c net.Conn) {
 	io.Copy(c, u)
 }
 
-// TestDistributionInterruptedPullResumes: a pull cut by a network failure leaves no image, keeps what it
-// received, and the next pull asks only for the rest (Range) and completes.
-func TestDistributionInterruptedPullResumes(t *testing.T) {
-	d := startDaemonWith(t, "", "--bridge", "none")
-	reg, _ := startReferenceRegistry(t, d)
-	proxy := startCuttingProxy(t, reg)
-	via := proxy.l.Addr().String()
-
-	// A 24 MiB layer of random bytes, pushed through the proxy (uncut).
+// pushRandomLayer pushes ref, an image of one 24 MiB layer of random bytes, and removes it locally, so that the
+// next pull downloads it.
+func pushRandomLayer(t *testing.T, d *Daemon, ref string) {
+	t.Helper()
 	big := make([]byte, 24<<20)
 	if _, err := io.ReadFull(rand.Reader, big); err != nil {
 		t.Fatal(err)
@@ -559,9 +554,20 @@ func TestDistributionInterruptedPullResumes(t *testing.T) {
 	tw.WriteHeader(&tar.Header{Name: "random.bin", Mode: 0o644, Size: int64(len(big)), Typeflag: tar.TypeReg})
 	tw.Write(big)
 	tw.Close()
-	mustOK(t, d.berthR(&buf, "import", "-", via+"/big/random:1"), "import")
-	mustOK(t, d.dockerR(nil, "push", via+"/big/random:1"), "push")
-	d.docker(t, "rmi", via+"/big/random:1")
+	mustOK(t, d.berthR(&buf, "import", "-", ref), "import")
+	mustOK(t, d.dockerR(nil, "push", ref), "push")
+	d.docker(t, "rmi", ref)
+}
+
+// TestDistributionInterruptedPullResumes: a pull cut by a network failure leaves no image, keeps what it
+// received, and the next pull asks only for the rest (Range) and completes.
+func TestDistributionInterruptedPullResumes(t *testing.T) {
+	d := startDaemonWith(t, "", "--bridge", "none")
+	reg, _ := startReferenceRegistry(t, d)
+	proxy := startCuttingProxy(t, reg)
+	via := proxy.l.Addr().String()
+
+	pushRandomLayer(t, d, via+"/big/random:1")
 
 	proxy.setBudget(8 << 20)
 	r := d.dockerR(nil, "pull", via+"/big/random:1")
@@ -640,18 +646,7 @@ func TestDistributionDaemonKilledMidPull(t *testing.T) {
 	reg, _ := startReferenceRegistry(t, d)
 	proxy := startCuttingProxy(t, reg)
 	via := proxy.l.Addr().String()
-	big := make([]byte, 24<<20)
-	if _, err := io.ReadFull(rand.Reader, big); err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	tw.WriteHeader(&tar.Header{Name: "random.bin", Mode: 0o644, Size: int64(len(big)), Typeflag: tar.TypeReg})
-	tw.Write(big)
-	tw.Close()
-	mustOK(t, d.berthR(&buf, "import", "-", via+"/big/killed:1"), "import")
-	mustOK(t, d.dockerR(nil, "push", via+"/big/killed:1"), "push")
-	d.docker(t, "rmi", via+"/big/killed:1")
+	pushRandomLayer(t, d, via+"/big/killed:1")
 
 	// The blob stalls after 8 MiB; kill the daemon once the partial download holds data.
 	stall := make(chan struct{})
