@@ -78,19 +78,7 @@ func writeComposeApp(t *testing.T, project string, port int, extraEnv string) st
 func (d *Daemon) composeR(dir string, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "berth"), append([]string{"-H", d.Host, "compose"}, args...)...)
-	cmd.Dir = dir
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		code = -1
-		errb.WriteString(err.Error())
-	}
-	return result{Stdout: out.String(), Stderr: errb.String(), Code: code}
+	return runIn(ctx, dir, nil, nil, filepath.Join(binDir, "berth"), append([]string{"-H", d.Host, "compose"}, args...)...)
 }
 
 func (d *Daemon) compose(t *testing.T, dir string, args ...string) result {
@@ -310,20 +298,7 @@ func TestComposeDockerCompose(t *testing.T) {
 	dcR := func(args ...string) result {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, dc, args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.Host)
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			code = -1
-			errb.WriteString(err.Error())
-		}
-		return result{Stdout: out.String(), Stderr: errb.String(), Code: code}
+		return runIn(ctx, dir, nil, []string{"DOCKER_HOST=" + d.Host}, dc, args...)
 	}
 	mustDC := func(args ...string) result {
 		t.Helper()

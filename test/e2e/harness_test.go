@@ -265,7 +265,13 @@ func (r result) String() string {
 }
 
 func run(ctx context.Context, stdin io.Reader, env []string, name string, args ...string) result {
+	return runIn(ctx, "", stdin, env, name, args...)
+}
+
+// runIn is run in the working directory dir ("" for the test's).
+func runIn(ctx context.Context, dir string, stdin io.Reader, env []string, name string, args ...string) result {
 	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr, cmd.Stdin = &out, &errb, stdin
