@@ -10,6 +10,13 @@ import (
 
 // Build builds the images of the named services (all when none) that have a build section.
 func (s *Service) Build(ctx context.Context, p *types.Project, services []string) error {
+	return s.eachService(ctx, p, services, func(svc types.ServiceConfig) bool { return svc.Build != nil },
+		func(ctx context.Context, svc types.ServiceConfig) error { return s.build(ctx, p, svc) })
+}
+
+// eachService runs do, in parallel, for the named services (all when none) that want selects, then closes the
+// progress display.
+func (s *Service) eachService(ctx context.Context, p *types.Project, services []string, want func(types.ServiceConfig) bool, do func(context.Context, types.ServiceConfig) error) error {
 	defer s.progress.Close()
 	names, err := ServiceNamesOrAll(p, services)
 	if err != nil {
@@ -17,50 +24,26 @@ func (s *Service) Build(ctx context.Context, p *types.Project, services []string
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, n := range names {
-		svc := p.Services[n]
-		if svc.Build == nil {
-			continue
+		if svc := p.Services[n]; want(svc) {
+			g.Go(func() error { return do(gctx, svc) })
 		}
-		g.Go(func() error { return s.build(gctx, p, svc) })
 	}
 	return g.Wait()
 }
 
 // Pull pulls the images of the named services that have an image: name.
 func (s *Service) Pull(ctx context.Context, p *types.Project, services []string) error {
-	defer s.progress.Close()
-	names, err := ServiceNamesOrAll(p, services)
-	if err != nil {
-		return err
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	for _, n := range names {
-		svc := p.Services[n]
-		if svc.Image == "" {
-			continue
-		}
-		g.Go(func() error { return s.pull(gctx, svc.Image, svc.Platform) })
-	}
-	return g.Wait()
+	return s.eachService(ctx, p, services, func(svc types.ServiceConfig) bool { return svc.Image != "" },
+		func(ctx context.Context, svc types.ServiceConfig) error { return s.pull(ctx, svc.Image, svc.Platform) })
 }
 
 // Push pushes the images of the named services that are built and named.
 func (s *Service) Push(ctx context.Context, p *types.Project, services []string) error {
-	defer s.progress.Close()
-	names, err := ServiceNamesOrAll(p, services)
-	if err != nil {
-		return err
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	for _, n := range names {
-		svc := p.Services[n]
-		if svc.Build == nil || svc.Image == "" {
-			continue
-		}
-		g.Go(func() error {
+	return s.eachService(ctx, p, services, func(svc types.ServiceConfig) bool { return svc.Build != nil && svc.Image != "" },
+		func(ctx context.Context, svc types.ServiceConfig) error {
 			res := "Image " + svc.Image
 			s.progress.Event(res, "Pushing", false)
-			body, err := s.api.ImagePush(gctx, svc.Image, client.ImagePushOptions{RegistryAuth: s.RegistryAuth(svc.Image)})
+			body, err := s.api.ImagePush(ctx, svc.Image, client.ImagePushOptions{RegistryAuth: s.RegistryAuth(svc.Image)})
 			if err != nil {
 				return err
 			}
@@ -71,6 +54,4 @@ func (s *Service) Push(ctx context.Context, p *types.Project, services []string)
 			s.progress.Event(res, "Pushed", true)
 			return nil
 		})
-	}
-	return g.Wait()
 }
