@@ -27,6 +27,9 @@ type CreateOptions struct {
 	Platform         string
 }
 
+// createPrimeTime is how long a create holds the cgroup primer, for the start that usually follows.
+const createPrimeTime = 50 * time.Millisecond
+
 // Create makes a container from an image: a record, a copy-on-write snapshot and its volumes. Nothing runs yet.
 // On any error nothing is left behind.
 func (d *Daemon) Create(ctx context.Context, opts CreateOptions) (container.CreateResponse, error) {
@@ -55,6 +58,10 @@ func (d *Daemon) Create(ctx context.Context, opts CreateOptions) (container.Crea
 	if err != nil {
 		return container.CreateResponse{}, err
 	}
+
+	// A created container is usually started within milliseconds (`run`): begin the grace period its runtime's
+	// cgroup migration will need now (see cgroups.Primer); the start holds the primer again for itself.
+	time.AfterFunc(createPrimeTime, d.primer.Hold())
 
 	id := newID()
 	name := opts.Name

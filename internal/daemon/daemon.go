@@ -21,6 +21,7 @@ import (
 	"github.com/moby/moby/api/types/events"
 
 	"github.com/berth/berth/internal/builder"
+	"github.com/berth/berth/internal/cgroups"
 	"github.com/berth/berth/internal/content"
 	"github.com/berth/berth/internal/distribution"
 	berthevents "github.com/berth/berth/internal/events"
@@ -55,6 +56,7 @@ type Daemon struct {
 	runtimes   map[string]*runtime.Runtime
 	execs      *execStore
 	cgroupV2   bool
+	primer     *cgroups.Primer // keeps the runtime's cgroup migrations off a grace-period wait during starts
 	// defaultNetwork is what `run` without --network joins: "bridge", or "none" with --bridge none.
 	defaultNetwork string
 	daemonCaps     []string
@@ -148,6 +150,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.cgroupV2 = isCgroupV2()
+	d.primer = cgroups.NewPrimer()
 	if caps, err := oci.CurrentCapabilities(); err == nil {
 		d.daemonCaps = caps
 	}

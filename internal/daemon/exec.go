@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/creack/pty"
@@ -155,6 +156,10 @@ type ExecStartOptions struct {
 	Stdout, Stderr io.Writer
 }
 
+// execPrimeTime is how long an exec start holds the cgroup primer: past the runtime's move of the process into
+// the container's cgroup (~10–30 ms after the runtime starts).
+const execPrimeTime = 100 * time.Millisecond
+
 // ExecStart runs the exec process and, unless detached, streams its stdio until it exits.
 func (d *Daemon) ExecStart(ctx context.Context, id string, opts ExecStartOptions) error {
 	e, err := d.execs.get(id)
@@ -202,6 +207,8 @@ func (d *Daemon) ExecStart(ctx context.Context, id string, opts ExecStartOptions
 		return err
 	}
 	pidFile := filepath.Join(stateDir, "exec-"+e.ID+".pid")
+	// The runtime moves the exec'd process into the container's cgroup within its first tens of milliseconds.
+	time.AfterFunc(execPrimeTime, d.primer.Hold())
 	cmd := rt.ExecCommand(c.ID, procFile, pidFile)
 	var errBuf tailBuffer
 	var ptmx *os.File

@@ -71,6 +71,9 @@ func (d *Daemon) start(ctx context.Context, c *Container, fromPolicy bool) (retE
 	}()
 
 	t0 := time.Now()
+	// The runtime moves the container's init into its cgroup: start the kernel's grace period for that now.
+	releasePrimer := d.primer.Hold()
+	defer releasePrimer()
 	rootfs, err := d.snapshots.Mount(ctx, c.ID)
 	if err != nil {
 		return err
@@ -153,6 +156,7 @@ func (d *Daemon) start(ctx context.Context, c *Container, fromPolicy bool) (retE
 	}
 	tPrep := time.Now()
 	pid, err := shim.Spawn(ctx, d.cfg.ShimPath, stateDir, scfg)
+	releasePrimer()
 	if err != nil {
 		return fmt.Errorf("failed to create task for container: OCI runtime create failed: %s: %w", err, errdefs.ErrUnknown)
 	}
