@@ -255,6 +255,10 @@ func (d *Daemon) setupRuntimes() error {
 		if hybrid {
 			rt.ShimPath, rt.HideMounts = real, []string{"/sys/fs/cgroup/unified"}
 		}
+		// runc and crun copy themselves into a sealed memfd on every call unless they run from one already.
+		if rt.Sealed, err = runtime.Seal(real, filepath.Join(d.cfg.ExecRoot, "runtime-bin")); err != nil {
+			slog.Warn("running the runtime from its file", "runtime", name, "error", err)
+		}
 	}
 	for name, rc := range d.cfg.Runtimes {
 		if _, err := add(name, rc.Path, rc.RuntimeArgs); err != nil {

@@ -151,6 +151,12 @@ func (d *Daemon) start(ctx context.Context, c *Container, fromPolicy bool) (retE
 		Stdin:       c.Config.OpenStdin,
 		StdinOnce:   c.Config.StdinOnce && !c.Config.Tty, // docker keeps a tty's stdin open when a client leaves
 	}
+	if rt.Sealed != nil {
+		// Without the copy (the file changed and could not be copied) the shim runs the file itself.
+		if f, err := rt.Sealed.File(); err == nil {
+			scfg.RuntimeBinary = f
+		}
+	}
 	if cs := c.HostConfig.ConsoleSize; cs[0] > 0 && cs[1] > 0 {
 		scfg.ConsoleHeight, scfg.ConsoleWidth = uint16(cs[0]), uint16(cs[1])
 	}

@@ -28,6 +28,9 @@ type Runtime struct {
 	// mount namespace without HideMounts (Path is then a wrapper doing the same for the daemon's own calls).
 	ShimPath   string
 	HideMounts []string
+	// Sealed, when set, is a sealed in-memory copy of the binary shims run (ShimPath, else Path): shims and the
+	// daemon's own calls execute it instead of the file (see SealedBinary).
+	Sealed *SealedBinary
 }
 
 // GlobalArgs is the argument prefix for every invocation: extra args then --root.
@@ -37,7 +40,20 @@ func (r *Runtime) GlobalArgs() []string {
 }
 
 func (r *Runtime) command(ctx context.Context, args ...string) *exec.Cmd {
-	return exec.CommandContext(ctx, r.Path, append(r.GlobalArgs(), args...)...)
+	cmd := exec.CommandContext(ctx, r.Path, append(r.GlobalArgs(), args...)...)
+	r.useSealed(cmd)
+	return cmd
+}
+
+// useSealed points cmd at the sealed copy of the binary when Path is that binary; argv[0] stays Path (crun
+// reads its own name).
+func (r *Runtime) useSealed(cmd *exec.Cmd) {
+	if r.Sealed == nil || r.ShimPath != "" {
+		return
+	}
+	if exe, err := r.Sealed.Exe(); err == nil {
+		cmd.Path = exe
+	}
 }
 
 func (r *Runtime) run(ctx context.Context, args ...string) ([]byte, error) {
@@ -168,6 +184,7 @@ func (r *Runtime) ExecCommand(id, processFile, pidFile string) *exec.Cmd {
 	}
 	cmd := exec.Command(r.Path, append(args, id)...)
 	cmd.Env = os.Environ()
+	r.useSealed(cmd)
 	return cmd
 }
 

@@ -40,6 +40,11 @@ func Spawn(ctx context.Context, shimBinary, stateDir string, cfg Config) (initPi
 			return 0, err
 		}
 	}
+	extra := []*os.File{nil} // fd 3: the ready pipe
+	if cfg.RuntimeBinary != nil {
+		extra = append(extra, cfg.RuntimeBinary)
+		cfg.RuntimeFD = 3 + len(extra) - 1
+	}
 	data, err := json.Marshal(cfg)
 	if err != nil {
 		return 0, err
@@ -55,7 +60,8 @@ func Spawn(ctx context.Context, shimBinary, stateDir string, cfg Config) (initPi
 	defer r.Close()
 	pidfd := -1
 	cmd := exec.Command(shimBinary, dir) // not CommandContext: the shim must outlive ctx
-	cmd.ExtraFiles = []*os.File{w}       // fd 3
+	extra[0] = w
+	cmd.ExtraFiles = extra
 	if _, ok := os.LookupEnv("GOMAXPROCS"); !ok {
 		// One P from the runtime's start saves the other Ps' caches and threads (~170 KiB per shim); Run
 		// drops the variable again so that the OCI runtime does not inherit it.

@@ -24,12 +24,17 @@ const (
 
 // Config is what the daemon tells a shim about its container; Spawn stores it as <state-dir>/shim.json.
 type Config struct {
-	ID          string   `json:"id"`
-	Bundle      string   `json:"bundle"`                 // directory holding config.json
-	Runtime     string   `json:"runtime"`                // path of the OCI runtime binary (runc, crun)
-	RuntimeArgs []string `json:"runtime_args,omitempty"` // global args before the subcommand, e.g. --systemd-cgroup
-	RuntimeRoot string   `json:"runtime_root,omitempty"` // the runtime's --root
-	LogPath     string   `json:"log_path,omitempty"`     // json-file log of the container's output; "" = none
+	ID      string `json:"id"`
+	Bundle  string `json:"bundle"`  // directory holding config.json
+	Runtime string `json:"runtime"` // path of the OCI runtime binary (runc, crun)
+	// RuntimeFD, set by Spawn, is the shim's descriptor of RuntimeBinary: the runtime is executed from it, with
+	// Runtime as its argv[0].
+	RuntimeFD int `json:"runtime_fd,omitempty"`
+	// RuntimeBinary, when set, is a sealed copy of the runtime binary for the shim to run (runtime.SealedBinary).
+	RuntimeBinary *os.File `json:"-"`
+	RuntimeArgs   []string `json:"runtime_args,omitempty"` // global args before the subcommand, e.g. --systemd-cgroup
+	RuntimeRoot   string   `json:"runtime_root,omitempty"` // the runtime's --root
+	LogPath       string   `json:"log_path,omitempty"`     // json-file log of the container's output; "" = none
 
 	Tty       bool `json:"tty,omitempty"`
 	Stdin     bool `json:"stdin,omitempty"`      // keep a stdin the attached clients write into

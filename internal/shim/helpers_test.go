@@ -19,6 +19,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/internal/shim"
 	"github.com/berth/berth/internal/testutil"
@@ -32,6 +33,9 @@ var shimBinary string
 func TestMain(m *testing.M) {
 	if os.Getenv(fakeDaemonEnv) != "" {
 		os.Exit(fakeDaemon())
+	}
+	if rec := os.Getenv(recordingRuntimeEnv); rec != "" {
+		os.Exit(recordingRuntime(rec))
 	}
 	code := func() int {
 		if os.Geteuid() != 0 {
@@ -322,4 +326,25 @@ func fakeDaemon() int {
 	fmt.Println("started")
 	time.Sleep(time.Hour)
 	return 0
+}
+
+// recordingRuntimeEnv names the file where this test binary, run as a container's runtime, records how it was
+// run (the seals of its own executable and its process name) before it executes runc with its arguments.
+const recordingRuntimeEnv = "BERTH_SHIM_TEST_RECORD_RUNTIME"
+
+func recordingRuntime(rec string) int {
+	seals := -1
+	if f, err := os.Open("/proc/self/exe"); err == nil {
+		seals, _ = unix.FcntlInt(f.Fd(), unix.F_GET_SEALS, 0)
+		f.Close()
+	}
+	comm, _ := os.ReadFile("/proc/self/comm")
+	line := fmt.Sprintf("seals=%d comm=%s args=%s\n", seals, strings.TrimSpace(string(comm)), strings.Join(os.Args[1:], " "))
+	if f, err := os.OpenFile(rec, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
+		f.WriteString(line)
+		f.Close()
+	}
+	err := syscall.Exec(runcPath, append([]string{runcPath}, os.Args[1:]...), os.Environ())
+	fmt.Fprintln(os.Stderr, "exec runc:", err)
+	return 1
 }

@@ -36,12 +36,12 @@ func newReaper() *reaper {
 	return r
 }
 
-// start forks and execs argv with files as its fds 0, 1, 2 and returns a channel that receives its status.
+// start forks and execs path with argv and files as its fds 0, 1, 2, and returns a channel that receives its status.
 // Holding mu across the fork means the child cannot be reaped before its waiter is registered.
-func (r *reaper) start(argv []string, files [3]int) (<-chan syscall.WaitStatus, error) {
+func (r *reaper) start(path string, argv []string, files [3]int) (<-chan syscall.WaitStatus, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	pid, err := syscall.ForkExec(argv[0], argv, &syscall.ProcAttr{
+	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{
 		Env:   os.Environ(),
 		Files: []uintptr{uintptr(files[0]), uintptr(files[1]), uintptr(files[2])},
 	})

@@ -47,7 +47,7 @@ func reaperScenario() error {
 		script string
 		want   int
 	}{{"exit 3", 3}, {"kill -KILL $$", 137}, {"kill -TERM $$", 143}} {
-		done, err := r.start([]string{"/bin/sh", "-c", tc.script}, files)
+		done, err := r.start("/bin/sh", []string{"/bin/sh", "-c", tc.script}, files)
 		if err != nil {
 			return err
 		}
@@ -74,7 +74,7 @@ func reaperScenario() error {
 	}
 
 	// Orphans reparented to the subreaper are reaped too, and not kept once init is claimed.
-	done, err := r.start([]string{"/bin/sh", "-c", "sleep 0.2 & exit 0"}, files)
+	done, err := r.start("/bin/sh", []string{"/bin/sh", "-c", "sleep 0.2 & exit 0"}, files)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ func (s *shim) runtimeCmd(files [3]int, args ...string) error {
 	if st, err := os.Stat(logPath); err == nil {
 		off = st.Size()
 	}
-	done, err := s.reaper.start(argv, files)
+	done, err := s.reaper.start(s.runtimeExe, argv, files)
 	if err != nil {
 		return errors.New("exec " + s.cfg.Runtime + ": " + err.Error())
 	}

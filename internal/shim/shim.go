@@ -49,10 +49,11 @@ const (
 )
 
 type shim struct {
-	dir    string
-	cfg    Config
-	reaper *reaper
-	log    *jsonfile.Writer // nil without a log
+	dir        string
+	cfg        Config
+	runtimeExe string // what runs the runtime: cfg.Runtime, or a link to its sealed copy
+	reaper     *reaper
+	log        *jsonfile.Writer // nil without a log
 
 	null    int        // /dev/null, the stdio of runtime commands other than create
 	console *os.File   // tty: the pty master
@@ -121,6 +122,19 @@ func Run(stateDir string) int {
 	if err != nil {
 		return fail(err.Error())
 	}
+	runtimeExe := cfg.Runtime
+	if cfg.RuntimeFD > 0 {
+		// The runtime is executed through a link to /proc/self/fd/N named like the runtime (the name the kernel
+		// gives the process). That works for an ELF binary with close-on-exec set, so the runtime does not
+		// inherit the descriptor.
+		link := filepath.Join(dir, "bin", filepath.Base(cfg.Runtime))
+		if _, err := unix.FcntlInt(uintptr(cfg.RuntimeFD), unix.F_GETFD, 0); err == nil &&
+			os.Mkdir(filepath.Dir(link), 0o700) == nil &&
+			os.Symlink("/proc/self/fd/"+strconv.Itoa(cfg.RuntimeFD), link) == nil {
+			syscall.CloseOnExec(cfg.RuntimeFD)
+			runtimeExe = link
+		}
+	}
 	for _, m := range cfg.HideMounts {
 		// Spawn started this process in a private mount namespace: the detach is invisible outside it.
 		if err := unix.Unmount(m, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
@@ -131,7 +145,7 @@ func Run(stateDir string) int {
 	if err != nil {
 		return fail(err.Error())
 	}
-	s := &shim{dir: dir, cfg: cfg, reaper: newReaper(), null: null, exited: make(chan struct{}), startReq: make(chan struct{}), replayOn: cfg.RunDetached}
+	s := &shim{dir: dir, cfg: cfg, runtimeExe: runtimeExe, reaper: newReaper(), null: null, exited: make(chan struct{}), startReq: make(chan struct{}), replayOn: cfg.RunDetached}
 	// The shim's pid is informational (the daemon knows it from Spawn): no fsync.
 	if err := writeFileAtomic(filepath.Join(dir, PidFile), []byte(strconv.Itoa(os.Getpid())), 0o644, false); err != nil {
 		return fail(err.Error())

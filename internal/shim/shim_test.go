@@ -21,6 +21,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/berth/berth/internal/logger/jsonfile"
+	"github.com/berth/berth/internal/runtime"
 	"github.com/berth/berth/internal/shim"
 )
 
@@ -545,5 +546,75 @@ func TestRunDetachedReplaysEarlyOutput(t *testing.T) {
 	}
 	if code, err := cl.Wait(ctx); err != nil || code != 0 {
 		t.Fatalf("Wait = %d, %v", code, err)
+	}
+}
+
+// A shim given a sealed copy of its runtime runs every runtime command from it (so the runtime skips copying
+// itself), under the runtime's own name.
+func TestSealedRuntime(t *testing.T) {
+	c := newContainer(t, []string{"sh", "-c", "echo sealed"})
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := filepath.Join(dir, "runc") // this test binary, recording how it runs, then runc
+	if err := os.WriteFile(fake, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := runtime.Seal(fake, filepath.Join(dir, "links"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.cfg.RuntimeBinary, err = sealed.File(); err != nil {
+		t.Fatal(err)
+	}
+	c.cfg.Runtime = fake
+	c.cfg.RunDetached = true // as the daemon starts containers
+	rec := filepath.Join(dir, "record")
+	t.Setenv(recordingRuntimeEnv, rec)
+
+	ctx := testContext(t, 30*time.Second)
+	_, cl := c.spawn(ctx)
+	if err := cl.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := cl.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("Wait = %d, %v", code, err)
+	}
+	if !waitGone(c.shimPid(), 5*time.Second) {
+		t.Fatal("shim still running")
+	}
+	data, err = os.ReadFile(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	var verbs []string
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "seals=15 comm=runc ") {
+			t.Errorf("runtime ran as %q, want from the sealed copy (seals=15) named runc", l)
+		}
+		for _, a := range strings.Fields(l) {
+			if a == "run" || a == "delete" {
+				verbs = append(verbs, a)
+				break
+			}
+		}
+	}
+	if strings.Join(verbs, " ") != "run delete" {
+		t.Errorf("runtime commands %q, want run then delete:\n%s", verbs, data)
+	}
+	var out []string
+	jsonfile.Read(ctx, c.cfg.LogPath, jsonfile.ReadConfig{Tail: -1}, func(m jsonfile.Message) error {
+		out = append(out, string(m.Line))
+		return nil
+	})
+	if strings.Join(out, "") != "sealed\n" {
+		t.Errorf("container output %q", out)
 	}
 }
