@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/berth/berth/cmd/berth/internal/clientgc"
 	"github.com/berth/berth/internal/daemon"
 	"github.com/berth/berth/internal/server"
 )
@@ -34,6 +35,7 @@ func newDaemonCommand() *cobra.Command {
 		Short: "Run the Berth engine (the daemon serving the Docker Engine API)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			clientgc.Restore() // a server, not a short-lived command
 			flagFor := map[string]string{
 				"data-root": "data-root", "exec-root": "exec-root", "hosts": "host", "pidfile": "pidfile",
 				"log-level": "log-level", "debug": "debug", "default-runtime": "default-runtime", "tls": "tls",

@@ -4,6 +4,8 @@ package main
 import (
 	"context"
 	"os"
+
+	_ "github.com/berth/berth/cmd/berth/internal/clientgc" // before the other packages' initialisation
 )
 
 func main() {

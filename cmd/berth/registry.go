@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/berth/berth/cmd/berth/internal/clientgc"
 	"github.com/berth/berth/internal/registry"
 )
 
@@ -33,6 +34,7 @@ func newRegistryCommand(c *cli) *cobra.Command {
 		Short: "Serve an OCI distribution (v2) registry from a directory",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			clientgc.Restore() // a server, not a short-lived command
 			if (cert == "") != (key == "") {
 				return errors.New("--tls-cert and --tls-key go together")
 			}

@@ -2,15 +2,21 @@ package registry
 
 import (
 	"regexp"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 )
 
+// Compiled on first use: every berth command links this package, only the registry server uses them.
 var (
-	nameRE = regexp.MustCompile(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`)
-	tagRE  = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
-	uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+	nameRE = lazyRegexp(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`)
+	tagRE  = lazyRegexp(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
+	uuidRE = lazyRegexp(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 )
+
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
 
 // maxNameLen bounds repository names, as common registries do.
 const maxNameLen = 255
@@ -18,7 +24,7 @@ const maxNameLen = 255
 // validateName rejects anything that is not a spec repository name; since no
 // component may be empty or start with '.', a valid name cannot escape the root.
 func validateName(name string) error {
-	if len(name) > maxNameLen || !nameRE.MatchString(name) {
+	if len(name) > maxNameLen || !nameRE().MatchString(name) {
 		return newError("NAME_INVALID", "invalid repository name", map[string]string{"name": name})
 	}
 	return nil
@@ -33,6 +39,6 @@ func parseDigest(s string) (digest.Digest, error) {
 	return d, nil
 }
 
-func validTag(tag string) bool { return tagRE.MatchString(tag) }
+func validTag(tag string) bool { return tagRE().MatchString(tag) }
 
-func validUploadID(id string) bool { return uuidRE.MatchString(id) }
+func validUploadID(id string) bool { return uuidRE().MatchString(id) }

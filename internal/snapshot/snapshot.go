@@ -84,7 +84,10 @@ const (
 	maxChainDepth = 500     // overlayfs stacks at most 500 lower layers
 )
 
-var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+// validID is compiled on first use: every berth command links this package, only the daemon uses it.
+var validID = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+})
 
 // New opens the store rooted at root (normally <data-root>/overlay), creating its directories and removing
 // what an interrupted create or remove left behind.
@@ -158,7 +161,7 @@ func checkChainID(chainID digest.Digest) error {
 }
 
 func checkID(id string) error {
-	if !validID.MatchString(id) || strings.Contains(id, tmpInfix) || strings.Contains(id, rmInfix) {
+	if !validID().MatchString(id) || strings.Contains(id, tmpInfix) || strings.Contains(id, rmInfix) {
 		return fmt.Errorf("snapshot: invalid container snapshot id %q: %w", id, errdefs.ErrInvalidArgument)
 	}
 	return nil
