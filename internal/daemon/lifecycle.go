@@ -242,7 +242,6 @@ func (d *Daemon) Remove(ctx context.Context, ref string, opts RemoveOptions) err
 	}
 	c.mu.Lock()
 	c.State.Status = container.StateRemoving
-	d.save(c)
 	c.mu.Unlock()
 
 	// One rename makes the removal durable: a restarted daemon finds no record and deletes what is left. The

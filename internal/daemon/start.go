@@ -153,8 +153,10 @@ func (d *Daemon) start(ctx context.Context, c *Container, fromPolicy bool) (retE
 	}
 	if rt.Sealed != nil {
 		// Without the copy (the file changed and could not be copied) the shim runs the file itself.
-		if f, err := rt.Sealed.File(); err == nil {
-			scfg.RuntimeBinary = f
+		f, err := rt.Sealed.File()
+		exe, lerr := rt.Sealed.ChildExe(shim.RuntimeBinaryFD)
+		if err == nil && lerr == nil {
+			scfg.RuntimeBinary, scfg.RuntimeExe = f, exe
 		}
 	}
 	if cs := c.HostConfig.ConsoleSize; cs[0] > 0 && cs[1] > 0 {
@@ -290,10 +292,13 @@ func (d *Daemon) handleExit(c *Container, code int, at time.Time) {
 	if restart {
 		c.State.Status = container.StateRestarting
 	}
-	d.save(c)
+	autoRemove := c.HostConfig.AutoRemove && !c.removing
+	if !autoRemove {
+		// An auto-removed container's record is renamed away next: writing its exit first would cost a file.
+		d.save(c)
+	}
 	c.notify()
 	d.containerEvent(c, events.ActionDie, map[string]string{"exitCode": strconv.Itoa(code)})
-	autoRemove := c.HostConfig.AutoRemove && !c.removing
 	delay := restartDelay(c.RestartCount, ranFor)
 	c.mu.Unlock()
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 
@@ -29,12 +30,13 @@ type SealedBinary struct {
 	path    string
 	linkDir string
 
-	mu       sync.Mutex
-	file     *os.File
-	key      fileKey
-	retired  []*os.File // earlier copies: a path built from their fd may still be on its way to exec
-	link     string     // Exe's link and the copy it points to
-	linkFile *os.File
+	mu         sync.Mutex
+	file       *os.File
+	key        fileKey
+	retired    []*os.File // earlier copies: a path built from their fd may still be on its way to exec
+	link       string     // Exe's link and the copy it points to
+	linkFile   *os.File
+	childLinks map[string]bool // ChildExe's links made so far
 }
 
 type fileKey struct {
@@ -82,6 +84,28 @@ func (b *SealedBinary) Exe() (string, error) {
 		b.link, b.linkFile = link, f
 	}
 	return b.link, nil
+}
+
+// ChildExe returns a path that executes the sealed copy in a child process that holds it as descriptor fd: a
+// link named like the binary to /proc/self/fd/<fd>, the same for every such child. The link is made once.
+func (b *SealedBinary) ChildExe(fd int) (string, error) {
+	link := filepath.Join(b.linkDir, "fd"+strconv.Itoa(fd), filepath.Base(b.path))
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.childLinks[link] {
+		return link, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(link), 0o700); err != nil {
+		return "", err
+	}
+	if err := LinkFD(link, "/proc/self/fd/"+strconv.Itoa(fd)); err != nil {
+		return "", err
+	}
+	if b.childLinks == nil {
+		b.childLinks = map[string]bool{}
+	}
+	b.childLinks[link] = true
+	return link, nil
 }
 
 // LinkFD makes link a symbolic link to target (a /proc/.../fd/N path), replacing what was there atomically.

@@ -118,3 +118,39 @@ func TestSealRefusesScripts(t *testing.T) {
 		t.Fatalf("Seal of a missing file = %v, want not exist", err)
 	}
 }
+
+// A child holding the copy as descriptor 4 runs it through ChildExe's link, named like the binary.
+func TestSealedBinaryChildExe(t *testing.T) {
+	dir := t.TempDir()
+	sh := copyBinary(t, "/bin/dash", dir, "crun")
+	b, err := Seal(sh, filepath.Join(dir, "links"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := b.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe, err := b.ChildExe(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := b.ChildExe(4); err != nil || again != exe {
+		t.Fatalf("second ChildExe = %q, %v; want %q", again, err, exe)
+	}
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	cmd := exec.Command(exe, "-c", `cat /proc/$$/comm; readlink /proc/$$/exe`)
+	cmd.ExtraFiles = []*os.File{null, f} // fds 3 and 4
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 2 || lines[0] != "crun" || !strings.HasPrefix(lines[1], "/memfd:berth-sealed:crun") {
+		t.Fatalf("comm and exe = %q, want crun and the sealed memfd", lines)
+	}
+}

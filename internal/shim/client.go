@@ -41,9 +41,9 @@ func Spawn(ctx context.Context, shimBinary, stateDir string, cfg Config) (initPi
 		}
 	}
 	extra := []*os.File{nil} // fd 3: the ready pipe
-	if cfg.RuntimeBinary != nil {
-		extra = append(extra, cfg.RuntimeBinary)
-		cfg.RuntimeFD = 3 + len(extra) - 1
+	if cfg.RuntimeBinary != nil && cfg.RuntimeExe != "" {
+		extra = append(extra, cfg.RuntimeBinary) // fd 4, RuntimeBinaryFD
+		cfg.RuntimeFD = RuntimeBinaryFD
 	}
 	data, err := json.Marshal(cfg)
 	if err != nil {

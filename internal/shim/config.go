@@ -10,6 +10,9 @@ import (
 	"time"
 )
 
+// RuntimeBinaryFD is the descriptor a shim holds Config.RuntimeBinary as (3 is the ready pipe).
+const RuntimeBinaryFD = 4
+
 // Files in a shim's state directory.
 const (
 	ConfigFile     = "shim.json"   // Config, written by Spawn
@@ -27,11 +30,12 @@ type Config struct {
 	ID      string `json:"id"`
 	Bundle  string `json:"bundle"`  // directory holding config.json
 	Runtime string `json:"runtime"` // path of the OCI runtime binary (runc, crun)
-	// RuntimeFD, set by Spawn, is the shim's descriptor of RuntimeBinary: the runtime is executed from it, with
-	// Runtime as its argv[0].
-	RuntimeFD int `json:"runtime_fd,omitempty"`
-	// RuntimeBinary, when set, is a sealed copy of the runtime binary for the shim to run (runtime.SealedBinary).
+	// RuntimeBinary, when set, is a sealed copy of the runtime binary for the shim to run (runtime.SealedBinary):
+	// Spawn passes it as descriptor RuntimeBinaryFD, and the shim executes it through RuntimeExe, a path that
+	// resolves to that descriptor in the shim's children (a link to /proc/self/fd/4), with Runtime as argv[0].
 	RuntimeBinary *os.File `json:"-"`
+	RuntimeExe    string   `json:"runtime_exe,omitempty"`
+	RuntimeFD     int      `json:"runtime_fd,omitempty"`   // set by Spawn
 	RuntimeArgs   []string `json:"runtime_args,omitempty"` // global args before the subcommand, e.g. --systemd-cgroup
 	RuntimeRoot   string   `json:"runtime_root,omitempty"` // the runtime's --root
 	LogPath       string   `json:"log_path,omitempty"`     // json-file log of the container's output; "" = none

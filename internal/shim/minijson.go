@@ -289,6 +289,8 @@ func decodeConfig(data []byte) (Config, error) {
 			c.RuntimeArgs, err = r.strs()
 		case "runtime_root":
 			c.RuntimeRoot, err = r.str()
+		case "runtime_exe":
+			c.RuntimeExe, err = r.str()
 		case "runtime_fd":
 			v, err = r.uint(31)
 			c.RuntimeFD = int(v)

@@ -16,7 +16,7 @@ func TestDecodeConfigRoundTrip(t *testing.T) {
 			ID: "weird \"id\" \\ <&> \t\n\x01 é 😀 \u2028", Bundle: "/run/x y", Runtime: "/bin/crun",
 			RuntimeArgs: []string{"--systemd-cgroup", "", "a\"b"}, RuntimeRoot: "/run/berth/runtime/runc",
 			LogPath: "/var/lib/berth/containers/c1/c1-json.log", Tty: true, Stdin: true, StdinOnce: true,
-			ConsoleWidth: 65535, ConsoleHeight: 1, RuntimeFD: 4,
+			ConsoleWidth: 65535, ConsoleHeight: 1, RuntimeFD: 4, RuntimeExe: "/run/berth/runtime-bin/fd4/runc",
 		},
 		{ID: "x", Bundle: "b", Runtime: "r", RuntimeArgs: []string{"only"}},
 	}

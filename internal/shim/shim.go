@@ -123,16 +123,12 @@ func Run(stateDir string) int {
 		return fail(err.Error())
 	}
 	runtimeExe := cfg.Runtime
-	if cfg.RuntimeFD > 0 {
-		// The runtime is executed through a link to /proc/self/fd/N named like the runtime (the name the kernel
-		// gives the process). That works for an ELF binary with close-on-exec set, so the runtime does not
+	if cfg.RuntimeFD > 0 && cfg.RuntimeExe != "" {
+		// Executing an ELF binary through /proc/self/fd works with close-on-exec set: the runtime does not
 		// inherit the descriptor.
-		link := filepath.Join(dir, "bin", filepath.Base(cfg.Runtime))
-		if _, err := unix.FcntlInt(uintptr(cfg.RuntimeFD), unix.F_GETFD, 0); err == nil &&
-			os.Mkdir(filepath.Dir(link), 0o700) == nil &&
-			os.Symlink("/proc/self/fd/"+strconv.Itoa(cfg.RuntimeFD), link) == nil {
+		if _, err := unix.FcntlInt(uintptr(cfg.RuntimeFD), unix.F_GETFD, 0); err == nil {
 			syscall.CloseOnExec(cfg.RuntimeFD)
-			runtimeExe = link
+			runtimeExe = cfg.RuntimeExe
 		}
 	}
 	for _, m := range cfg.HideMounts {

@@ -573,6 +573,9 @@ func TestSealedRuntime(t *testing.T) {
 	if c.cfg.RuntimeBinary, err = sealed.File(); err != nil {
 		t.Fatal(err)
 	}
+	if c.cfg.RuntimeExe, err = sealed.ChildExe(shim.RuntimeBinaryFD); err != nil {
+		t.Fatal(err)
+	}
 	c.cfg.Runtime = fake
 	c.cfg.RunDetached = true // as the daemon starts containers
 	rec := filepath.Join(dir, "record")
