@@ -329,7 +329,8 @@ func fakeDaemon() int {
 }
 
 // recordingRuntimeEnv names the file where this test binary, run as a container's runtime, records how it was
-// run (the seals of its own executable and its process name) before it executes runc with its arguments.
+// run (the seals of its own executable, its process name and nice value) before it executes runc with its
+// arguments.
 const recordingRuntimeEnv = "BERTH_SHIM_TEST_RECORD_RUNTIME"
 
 func recordingRuntime(rec string) int {
@@ -339,7 +340,17 @@ func recordingRuntime(rec string) int {
 		f.Close()
 	}
 	comm, _ := os.ReadFile("/proc/self/comm")
-	line := fmt.Sprintf("seals=%d comm=%s args=%s\n", seals, strings.TrimSpace(string(comm)), strings.Join(os.Args[1:], " "))
+	nice := "?"
+	if stat, err := os.ReadFile("/proc/self/stat"); err == nil {
+		// The fields after the parenthesised command name: state is field 3, nice field 19.
+		if i := bytes.LastIndexByte(stat, ')'); i >= 0 {
+			if f := strings.Fields(string(stat[i+1:])); len(f) > 16 {
+				nice = f[16]
+			}
+		}
+	}
+	line := fmt.Sprintf("seals=%d comm=%s nice=%s args=%s\n", seals, strings.TrimSpace(string(comm)), nice,
+		strings.Join(os.Args[1:], " "))
 	if f, err := os.OpenFile(rec, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
 		f.WriteString(line)
 		f.Close()
