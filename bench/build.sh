@@ -28,7 +28,7 @@ B="$BIN/berth -H unix://$BERTH_SOCK"
 # the docker 28 CLI against Berth: the classic protocol, the whole context sent every time
 DB="env DOCKER_HOST=unix://$BERTH_SOCK DOCKER_CONFIG=$BENCH_DIR/docker-config /usr/local/bin/docker"
 D="env DOCKER_HOST=unix://$DOCKER_SOCK DOCKER_CONFIG=$BENCH_DIR/docker-config /usr/bin/docker"
-P="env CONTAINERS_CONF=$BENCH_DIR/containers.conf podman --root $BENCH_DIR/podman --runroot $BENCH_DIR/podman-run --runtime crun --cgroup-manager cgroupfs --events-backend none"
+P="env CONTAINERS_CONF=$BENCH_DIR/containers.conf podman --root $BENCH_DIR/podman --runroot $RUN_DIR/podman --runtime crun --cgroup-manager cgroupfs --events-backend none"
 
 # hf OUT [-p PREPARE CMD]...: hyperfine with per-command prepare steps; prints the medians in ms in order.
 hf() {

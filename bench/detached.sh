@@ -39,7 +39,7 @@ run_berth() { seq "$N" | xargs -P "$P" -I{} "$BIN/berth" -H "unix://$BERTH_SOCK"
 run_berth_crun() { seq "$N" | xargs -P "$P" -I{} "$BIN/berth" -H "unix://$BERTH_SOCK" run -d --runtime crun busybox sleep 100000 >/dev/null; }
 run_docker() { seq "$N" | DOCKER_HOST="unix://$DOCKER_SOCK" DOCKER_CONFIG=$BENCH_DIR/docker-config xargs -P "$P" -I{} /usr/bin/docker run -d --network none busybox sleep 100000 >/dev/null; }
 run_podman() {
-	in_crun_ns bash -c "seq $N | xargs -P $P -I{} env CONTAINERS_CONF=$BENCH_DIR/containers.conf podman --root $BENCH_DIR/podman --runroot $BENCH_DIR/podman-run --runtime crun --cgroup-manager cgroupfs --events-backend none run -d --network none busybox sleep 100000 >/dev/null"
+	in_crun_ns bash -c "seq $N | xargs -P $P -I{} env CONTAINERS_CONF=$BENCH_DIR/containers.conf podman --root $BENCH_DIR/podman --runroot $RUN_DIR/podman --runtime crun --cgroup-manager cgroupfs --events-backend none run -d --network none busybox sleep 100000 >/dev/null"
 }
 
 clean_berth() { for id in $(berth ps -aq); do berth rm -f "$id" >/dev/null; done; }

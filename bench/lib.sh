@@ -7,6 +7,17 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH_DIR=$(mktemp -d /tmp/berth-bench-XXXXXX)
 BIN=$BENCH_DIR/bin
+# What a standard host keeps under /run, a tmpfs (every engine's exec root, podman's runroot, the plain
+# runtimes' --root), goes to a tmpfs here too. This VM's /run is on its root ext4, which has no journal: there
+# creating a file costs ~200 us (ext4 scans past recently deleted inodes) against ~5 us on tmpfs.
+run_tmpfs() {
+	local d
+	for d in /run /dev/shm; do
+		[ "$(stat -f -c %T "$d" 2>/dev/null)" = tmpfs ] && { echo "$d"; return; }
+	done
+	echo /tmp
+}
+RUN_DIR=$(mktemp -d "$(run_tmpfs)/berth-bench-run-XXXXXX")
 BERTH_SOCK=$BENCH_DIR/berth.sock
 DOCKER_SOCK=$BENCH_DIR/docker.sock
 PIDS=()
@@ -48,22 +59,23 @@ cleanup() {
 		kill -9 "$pid" 2>/dev/null
 	done
 	clean_berth_network
-	# Unmount whatever the engines left under the bench directory, deepest first.
-	awk -v d="$BENCH_DIR/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
-	rm -rf "$BENCH_DIR"
+	# Unmount whatever the engines left under the bench directories, deepest first.
+	awk -v d="$BENCH_DIR/" -v r="$RUN_DIR/" 'index($5, d) == 1 || index($5, r) == 1 {print $5}' /proc/self/mountinfo |
+		sort -r | xargs -r -n1 umount -l 2>/dev/null
+	rm -rf "$BENCH_DIR" "$RUN_DIR"
 }
 trap cleanup EXIT
 
 berth() { "$BIN/berth" -H "unix://$BERTH_SOCK" "$@"; }
 dockercli() { DOCKER_HOST="unix://$DOCKER_SOCK" DOCKER_CONFIG=$BENCH_DIR/docker-config /usr/bin/docker "$@"; }
 podman_cli() {
-	CONTAINERS_CONF=$BENCH_DIR/containers.conf podman --root "$BENCH_DIR/podman" --runroot "$BENCH_DIR/podman-run" \
+	CONTAINERS_CONF=$BENCH_DIR/containers.conf podman --root "$BENCH_DIR/podman" --runroot "$RUN_DIR/podman" \
 		--runtime crun --cgroup-manager cgroupfs --events-backend none "$@"
 }
 # crun 1.8 refuses this host's hybrid cgroup layout unless the cgroup2 mount is out of sight: run a command in a
 # private mount namespace without it (a no-op on a pure v1 or v2 host).
 in_crun_ns() {
-	unshare --mount --propagation private bash -c "umount -l /sys/fs/cgroup/unified 2>/dev/null; $(declare -f podman_cli); BENCH_DIR=$BENCH_DIR; \"\$@\"" _ "$@"
+	unshare --mount --propagation private bash -c "umount -l /sys/fs/cgroup/unified 2>/dev/null; $(declare -f podman_cli); BENCH_DIR=$BENCH_DIR; RUN_DIR=$RUN_DIR; \"\$@\"" _ "$@"
 }
 
 busybox_tar() {
@@ -83,7 +95,7 @@ start_berth() {
 	mkdir -p "$BIN"
 	(cd "$REPO" && go build -trimpath -ldflags='-s -w' -o "$BIN/berth" ./cmd/berth && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$BIN/berth-shim" ./cmd/berth-shim)
 	echo '{}' >"$BENCH_DIR/berth.json"
-	"$BIN/berth" daemon --data-root "$BENCH_DIR/berth" --exec-root "$BENCH_DIR/berth-exec" -H "unix://$BERTH_SOCK" \
+	"$BIN/berth" daemon --data-root "$BENCH_DIR/berth" --exec-root "$RUN_DIR/berth" -H "unix://$BERTH_SOCK" \
 		--pidfile "$BENCH_DIR/berth.pid" --config-file "$BENCH_DIR/berth.json" "$@" >"$BENCH_DIR/berth.log" 2>&1 &
 	PIDS+=($!)
 	for _ in $(seq 1 100); do berth version >/dev/null 2>&1 && break; sleep 0.1; done
@@ -92,7 +104,7 @@ start_berth() {
 
 start_docker() {
 	# No bridge and no iptables: nothing is left on the host, and `--network none` is what is measured.
-	dockerd --data-root "$BENCH_DIR/docker" --exec-root "$BENCH_DIR/docker-exec" -H "unix://$DOCKER_SOCK" \
+	dockerd --data-root "$BENCH_DIR/docker" --exec-root "$RUN_DIR/docker" -H "unix://$DOCKER_SOCK" \
 		--pidfile "$BENCH_DIR/docker.pid" --bridge none --iptables=false --ip6tables=false --ip-forward=false \
 		--ip-masq=false --userland-proxy=false --config-file "$BENCH_DIR/berth.json" >"$BENCH_DIR/docker.log" 2>&1 &
 	PIDS+=($!)
@@ -132,5 +144,22 @@ medians_ms() {
 
 # median_ms CMD: the median of one command, as medians_ms measures it.
 median_ms() { medians_ms "$1"; }
+
+# sample_ms NAME RUNS CMD: run CMD RUNS times (after one warm-up) and append the wall times in ms to
+# $BENCH_DIR/samples/NAME. Scripts call it once per engine in each of several rounds, so that a slow spell of this
+# shared VM weighs on every engine alike; median_of NAME then gives the median of all of NAME's samples.
+sample_ms() {
+	local out=$BENCH_DIR/hf-$1.json
+	mkdir -p "$BENCH_DIR/samples"
+	if ! hyperfine -N -w 1 -r "$2" --export-json "$out" "$3" >"$BENCH_DIR/hf.log" 2>&1; then
+		echo "benchmark failed: $3" >&2
+		tail -5 "$BENCH_DIR/hf.log" >&2
+		return 1
+	fi
+	python3 -c 'import json,sys; print("\n".join("%.3f" % (t*1000) for t in json.load(open(sys.argv[1]))["results"][0]["times"]))' "$out" >>"$BENCH_DIR/samples/$1"
+}
+median_of() {
+	python3 -c 'import statistics,sys; print("%.1f" % statistics.median(float(l) for l in open(sys.argv[1])))' "$BENCH_DIR/samples/$1"
+}
 
 ratio() { python3 -c "import sys; print('%.2f' % (float(sys.argv[1])/float(sys.argv[2])))" "$1" "$2"; }

@@ -59,7 +59,7 @@ iptables-save >"$saved"
 tables_before=$(nft list tables)
 docker_net() {
 	local proxy=$1
-	dockerd --data-root "$BENCH_DIR/dockernet" --exec-root "$BENCH_DIR/dockernet-exec" -H "unix://$DOCKER_SOCK" \
+	dockerd --data-root "$BENCH_DIR/dockernet" --exec-root "$RUN_DIR/dockernet" -H "unix://$DOCKER_SOCK" \
 		--pidfile "$BENCH_DIR/dockernet.pid" --userland-proxy="$proxy" --config-file "$BENCH_DIR/berth.json" \
 		>"$BENCH_DIR/dockernet.log" 2>&1 &
 	local pid=$!

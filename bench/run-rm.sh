@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `run --rm busybox true`: Berth (runc and crun) against docker (--network none), podman+crun, a plain
 # `crun run` of a bundle and unshare+chroot, side by side in one run. Prints medians and ratios.
-# Usage: bench/run-rm.sh as root   (RUNS=N to change the number of runs, default 30)
+# Usage: bench/run-rm.sh as root   (RUNS=N runs per engine, default 30, in ROUNDS=5 interleaved rounds)
 source "$(dirname "$0")/lib.sh"
 bench_install
 busybox_tar
@@ -10,13 +10,26 @@ start_docker
 start_podman
 crun_bundle
 
-berth_runc=$(median_ms "$BIN/berth -H unix://$BERTH_SOCK run --rm --network none busybox true")
-berth_crun=$(median_ms "$BIN/berth -H unix://$BERTH_SOCK run --rm --network none --runtime crun busybox true")
-docker_none=$(median_ms "env DOCKER_HOST=unix://$DOCKER_SOCK DOCKER_CONFIG=$BENCH_DIR/docker-config /usr/bin/docker run --rm --network none busybox true")
-podman=$(in_crun_ns bash -c "$(declare -f median_ms medians_ms podman_cli); BENCH_DIR=$BENCH_DIR RUNS=${RUNS:-30}; median_ms \"env CONTAINERS_CONF=$BENCH_DIR/containers.conf podman --root $BENCH_DIR/podman --runroot $BENCH_DIR/podman-run --runtime crun --cgroup-manager cgroupfs --events-backend none run --rm --network none busybox true\"")
-crun=$(in_crun_ns bash -c "$(declare -f median_ms medians_ms); BENCH_DIR=$BENCH_DIR RUNS=${RUNS:-30}; cd $BENCH_DIR/bundle; median_ms 'crun --root $BENCH_DIR/crun-state run bench-crun'")
-runc=$(cd "$BENCH_DIR/bundle" && median_ms "runc --root $BENCH_DIR/runc-state run bench-runc")
-chroot_ms=$(median_ms "unshare --fork --pid --mount --uts --ipc --net chroot $BENCH_DIR/rootfs /bin/true")
+# ROUNDS rounds of RUNS/ROUNDS runs per engine, interleaved: the VM's slow spells hit every engine alike.
+ROUNDS=${ROUNDS:-5}
+per=$(( (${RUNS:-30} + ROUNDS - 1) / ROUNDS ))
+in_ns() { in_crun_ns bash -c "$(declare -f sample_ms); BENCH_DIR=$BENCH_DIR; $1"; }
+for _ in $(seq "$ROUNDS"); do
+	sample_ms berth_runc "$per" "$BIN/berth -H unix://$BERTH_SOCK run --rm --network none busybox true"
+	sample_ms berth_crun "$per" "$BIN/berth -H unix://$BERTH_SOCK run --rm --network none --runtime crun busybox true"
+	sample_ms docker "$per" "env DOCKER_HOST=unix://$DOCKER_SOCK DOCKER_CONFIG=$BENCH_DIR/docker-config /usr/bin/docker run --rm --network none busybox true"
+	in_ns "sample_ms podman $per \"env CONTAINERS_CONF=$BENCH_DIR/containers.conf podman --root $BENCH_DIR/podman --runroot $RUN_DIR/podman --runtime crun --cgroup-manager cgroupfs --events-backend none run --rm --network none busybox true\""
+	in_ns "cd $BENCH_DIR/bundle && sample_ms crun $per 'crun --root $RUN_DIR/crun run bench-crun'"
+	(cd "$BENCH_DIR/bundle" && sample_ms runc "$per" "runc --root $RUN_DIR/runc run bench-runc")
+	sample_ms chroot "$per" "unshare --fork --pid --mount --uts --ipc --net chroot $BENCH_DIR/rootfs /bin/true"
+done
+berth_runc=$(median_of berth_runc)
+berth_crun=$(median_of berth_crun)
+docker_none=$(median_of docker)
+podman=$(median_of podman)
+crun=$(median_of crun)
+runc=$(median_of runc)
+chroot_ms=$(median_of chroot)
 
 printf '%-44s %10s\n' "run --rm busybox true (median)" "ms"
 printf '%-44s %10s\n' "berth (runc) --network none" "$berth_runc"

@@ -146,9 +146,10 @@ func (d *Daemon) Create(ctx context.Context, opts CreateOptions) (container.Crea
 		State:          State{Status: container.StateCreated},
 		MountPoints:    mounts,
 		LogPath:        filepath.Join(dir, id+"-json.log"),
-		ResolvConfPath: filepath.Join(dir, "resolv.conf"),
-		HostnamePath:   filepath.Join(dir, "hostname"),
-		HostsPath:      filepath.Join(dir, "hosts"),
+		// Written at each start: with the run state (normally on tmpfs), not the data root.
+		ResolvConfPath: filepath.Join(d.stateDir(id), "resolv.conf"),
+		HostnamePath:   filepath.Join(d.stateDir(id), "hostname"),
+		HostsPath:      filepath.Join(d.stateDir(id), "hosts"),
 		Runtime:        hc.Runtime,
 	}
 	if opts.NetworkingConfig != nil && usesBridge(hc) {

@@ -87,6 +87,15 @@ func (d *Daemon) start(ctx context.Context, c *Container, fromPolicy bool) (retE
 			d.teardownNetwork(context.WithoutCancel(ctx), c)
 		}
 	}()
+	stateDir := d.stateDir(c.ID)
+	// The previous shim may still be deleting the runtime's record of this ID: let it finish first.
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	shim.WaitGone(wctx, stateDir)
+	cancel()
+	os.RemoveAll(stateDir)
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return err
+	}
 	if err := d.writeHostFiles(c); err != nil {
 		return err
 	}
@@ -116,15 +125,6 @@ func (d *Daemon) start(ctx context.Context, c *Container, fromPolicy bool) (retE
 	}
 	// The oldest version every supported runtime accepts (crun 1.8 rejects newer ones); Berth uses no newer field.
 	spec.Version = "1.0.2"
-	stateDir := d.stateDir(c.ID)
-	// The previous shim may still be deleting the runtime's record of this ID: let it finish first.
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	shim.WaitGone(wctx, stateDir)
-	cancel()
-	os.RemoveAll(stateDir)
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		return err
-	}
 	b, err := json.Marshal(spec)
 	if err != nil {
 		return err
