@@ -135,17 +135,17 @@ func (d *Daemon) Create(ctx context.Context, opts CreateOptions) (container.Crea
 	cleanups = append(cleanups, func() { d.snapshots.Remove(context.WithoutCancel(ctx), id) })
 
 	c := &Container{
-		ID:             id,
-		Name:           name,
-		Created:        time.Now().UTC(),
-		Path:           args[0],
-		Args:           args[1:],
-		Config:         merged,
-		HostConfig:     hc,
-		ImageID:        img.ID.String(),
-		State:          State{Status: container.StateCreated},
-		MountPoints:    mounts,
-		LogPath:        filepath.Join(dir, id+"-json.log"),
+		ID:          id,
+		Name:        name,
+		Created:     time.Now().UTC(),
+		Path:        args[0],
+		Args:        args[1:],
+		Config:      merged,
+		HostConfig:  hc,
+		ImageID:     img.ID.String(),
+		State:       State{Status: container.StateCreated},
+		MountPoints: mounts,
+		LogPath:     filepath.Join(dir, id+"-json.log"),
 		// Written at each start: with the run state (normally on tmpfs), not the data root.
 		ResolvConfPath: filepath.Join(d.stateDir(id), "resolv.conf"),
 		HostnamePath:   filepath.Join(d.stateDir(id), "hostname"),
