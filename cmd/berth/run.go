@@ -79,13 +79,17 @@ func (c *cli) runContainer(ctx context.Context, opts *runOptions, copts *contain
 		return err
 	}
 
+	var proxy *signalProxy
+	if opts.sigProxy && !opts.detach { // a detached run ends with the start: nothing to forward
+		proxy = startSignalProxy(ctx, apiClient) // registering takes a few ms: alongside the create
+		defer proxy.stop()
+	}
 	id, err := c.createContainer(ctx, cfg, &opts.createOptions)
 	if err != nil {
 		return runStatusError(err)
 	}
-	if opts.sigProxy {
-		stop := proxySignals(ctx, apiClient, id)
-		defer stop()
+	if proxy != nil {
+		proxy.forwardTo(id)
 	}
 
 	// Streams and the wait outlive an interrupt of the CLI: the signal goes to the container instead,
@@ -129,6 +133,9 @@ func (c *cli) runContainer(ctx context.Context, opts *runOptions, copts *contain
 	defer cancelWait()
 	statusC := c.waitExitOrRemoved(waitCtx, apiClient, id, copts.autoRemove)
 
+	if proxy != nil {
+		proxy.wait() // a signal after the start reaches the container
+	}
 	if err := apiClient.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		if attach {
 			cancelStream()

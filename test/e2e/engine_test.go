@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/json"
@@ -50,6 +51,45 @@ func TestEngine(t *testing.T) {
 		r = d.dockerR(nil, "run", "--rm", "busybox", "nosuchcommand")
 		if r.Code != 127 || !strings.Contains(r.Stderr, "executable file not found") {
 			t.Fatalf("docker missing command: %s", r)
+		}
+	})
+
+	t.Run("signals are proxied", func(t *testing.T) {
+		// run (sig-proxy by default) forwards a signal the CLI gets to the container: its trap exits with 7.
+		script := `trap "echo got-usr1; exit 7" USR1; echo ready; while true; do sleep 0.1; done`
+		for _, cli := range []struct {
+			name string
+			cmd  *exec.Cmd
+		}{
+			{"berth", exec.Command(filepath.Join(binDir, "berth"), "-H", d.Host, "run", "--rm", "busybox", "sh", "-c", script)},
+			{"docker", d.dockerCmd("run", "--rm", "busybox", "sh", "-c", script)},
+		} {
+			stdout, err := cli.cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cli.cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			lines := bufio.NewScanner(stdout)
+			if !lines.Scan() || lines.Text() != "ready" {
+				cli.cmd.Process.Kill()
+				cli.cmd.Wait()
+				t.Fatalf("%s: no ready line: %q", cli.name, lines.Text())
+			}
+			cli.cmd.Process.Signal(syscall.SIGUSR1)
+			var rest []string
+			for lines.Scan() {
+				rest = append(rest, lines.Text())
+			}
+			err = cli.cmd.Wait()
+			code := -1
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			}
+			if code != 7 || strings.Join(rest, "\n") != "got-usr1" {
+				t.Fatalf("%s after SIGUSR1: exit %d (%v), output %q; want 7 and got-usr1", cli.name, code, err, rest)
+			}
 		}
 	})
 

@@ -311,6 +311,13 @@ func (d *Daemon) berthR(stdin io.Reader, args ...string) result {
 }
 
 // docker runs the real docker CLI against this daemon.
+// dockerCmd is the docker CLI against this daemon, for a test that drives the process itself.
+func (d *Daemon) dockerCmd(args ...string) *exec.Cmd {
+	cmd := exec.Command(dockerCLI, args...)
+	cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.Host, "DOCKER_CONFIG="+filepath.Join(d.Root, "docker-config"))
+	return cmd
+}
+
 func (d *Daemon) dockerR(stdin io.Reader, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
