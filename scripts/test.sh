@@ -10,11 +10,27 @@ if [ "$(id -u)" = 0 ]; then
 	for pkg in runc crun busybox-static tini iproute2 procps iptables nftables docker.io docker-compose docker-registry skopeo; do
 		dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 	done
+	dpkg -s qemu-system-x86 >/dev/null 2>&1 || need+=(qemu-system-x86)
 	if [ ${#need[@]} -gt 0 ]; then
 		export DEBIAN_FRONTEND=noninteractive
 		apt-get update -qq
-		apt-get install -y -qq "${need[@]}" >/dev/null
+		apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 	fi
+	# A Debian kernel for the cgroup v2 test's qemu guest (test/e2e/cgroupv2_test.go), unpacked from its package
+	# into a cache directory: nothing is installed into this host's /boot.
+	kernel_pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
+	if [ -z "$kernel_pkg" ]; then
+		apt-get update -qq
+		kernel_pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')
+	fi
+	kernel_dir=/var/cache/berth-test/$kernel_pkg
+	if [ ! -d "$kernel_dir/boot" ]; then
+		rm -rf "$kernel_dir.tmp" && mkdir -p "$kernel_dir.tmp"
+		(cd "$kernel_dir.tmp" && apt-get download -qq "$kernel_pkg" 2>/dev/null && dpkg-deb -x ./*.deb x && rm -f ./*.deb)
+		rm -rf "$kernel_dir" && mv "$kernel_dir.tmp/x" "$kernel_dir" && rm -rf "$kernel_dir.tmp"
+	fi
+	export BERTH_TEST_KERNEL=$(ls "$kernel_dir"/boot/vmlinuz-*)
+	export BERTH_TEST_KERNEL_MODULES=$(ls -d "$kernel_dir"/lib/modules/*)
 fi
 go vet ./...
 # Unit tests get a short timeout so a hang is reported (with every goroutine's stack) long before the
