@@ -23,9 +23,10 @@ import (
 // sealed and skips the copy, with the same protection. Berth makes the copy once per binary and makes a new one
 // when the file on disk changes (a package upgrade), so a start always runs what is installed.
 //
-//	b, err := runtime.Seal("/usr/bin/crun", "/run/berth/runtime/bin")
-//	cmd := exec.Command(b.Exe())  // /run/berth/runtime/bin/crun, a link to this process's descriptor
-//	f, err := b.File()            // the copy itself, for a shim to inherit
+//	b, err := runtime.Seal("/usr/bin/crun", "/run/berth/runtime-bin")
+//	exe, err := b.Exe()          // /run/berth/runtime-bin/crun, a link to this process's descriptor
+//	f, err := b.File()           // the copy itself, for a child to inherit as descriptor 4,
+//	exe4, err := b.ChildExe(4)   // and the path that runs it there: runtime-bin/fd4/crun -> /proc/self/fd/4
 type SealedBinary struct {
 	path    string
 	linkDir string

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -332,6 +333,9 @@ func (s *shim) exit(code int, exitedAt time.Time) {
 	// The delete runs while the daemon handles the exit (and `run --rm` waits for it): at a lower priority
 	// it takes the CPU the rest leaves (runc's delete is a Go process start, ~10 ms of CPU). Nice 10, not
 	// SCHED_IDLE, so that a loaded host cannot starve it: a restart of this container waits for it.
+	// Linux's nice is per thread and the child inherits the forking thread's: lock this goroutine to the thread
+	// it lowers (the shim exits soon after).
+	runtime.LockOSThread()
 	syscall.Setpriority(syscall.PRIO_PROCESS, 0, 10)
 	s.runtimeCmd(s.nullFiles(), "delete", "--force", s.cfg.ID)
 
