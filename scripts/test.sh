@@ -31,6 +31,7 @@ if [ "$(id -u)" = 0 ]; then
 	fi
 	export BERTH_TEST_KERNEL=$(ls "$kernel_dir"/boot/vmlinuz-*)
 	export BERTH_TEST_KERNEL_MODULES=$(ls -d "$kernel_dir"/lib/modules/*)
+	export BERTH_TEST_REQUIRE_VM=1
 fi
 go vet ./...
 # Unit tests get a short timeout so a hang is reported (with every goroutine's stack) long before the
