@@ -83,26 +83,39 @@ func TestSealedBinary(t *testing.T) {
 	}
 }
 
-// The process started from Exe runs from the sealed copy and is named like the binary, not like a descriptor.
-func TestSealedBinaryProcess(t *testing.T) {
+// sealedShell seals a copy of dash named name and returns it.
+func sealedShell(t *testing.T, name string) *SealedBinary {
+	t.Helper()
 	dir := t.TempDir()
-	sh := copyBinary(t, "/bin/dash", dir, "myruntime")
-	b, err := Seal(sh, filepath.Join(dir, "links"))
+	b, err := Seal(copyBinary(t, "/bin/dash", dir, name), filepath.Join(dir, "links"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	exe, err := b.Exe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(exe, "-c", `cat /proc/$$/comm; readlink /proc/$$/exe`).Output()
+	return b
+}
+
+// assertRunsSealed runs cmd (a shell) and checks that its process is named name and executes the sealed copy.
+func assertRunsSealed(t *testing.T, cmd *exec.Cmd, name string) {
+	t.Helper()
+	cmd.Args = append(cmd.Args, "-c", `cat /proc/$$/comm; readlink /proc/$$/exe`)
+	out, err := cmd.Output()
 	if err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) != 2 || lines[0] != "myruntime" || !strings.HasPrefix(lines[1], "/memfd:berth-sealed:myruntime") {
-		t.Fatalf("comm and exe = %q, want myruntime and the sealed memfd", lines)
+	if len(lines) != 2 || lines[0] != name || !strings.HasPrefix(lines[1], "/memfd:berth-sealed:"+name) {
+		t.Fatalf("comm and exe = %q, want %s and the sealed memfd", lines, name)
 	}
+}
+
+// The process started from Exe runs from the sealed copy and is named like the binary, not like a descriptor.
+func TestSealedBinaryProcess(t *testing.T) {
+	b := sealedShell(t, "myruntime")
+	exe, err := b.Exe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertRunsSealed(t, exec.Command(exe), "myruntime")
 }
 
 func TestSealRefusesScripts(t *testing.T) {
@@ -121,12 +134,7 @@ func TestSealRefusesScripts(t *testing.T) {
 
 // A child holding the copy as descriptor 4 runs it through ChildExe's link, named like the binary.
 func TestSealedBinaryChildExe(t *testing.T) {
-	dir := t.TempDir()
-	sh := copyBinary(t, "/bin/dash", dir, "crun")
-	b, err := Seal(sh, filepath.Join(dir, "links"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := sealedShell(t, "crun")
 	f, err := b.File()
 	if err != nil {
 		t.Fatal(err)
@@ -143,14 +151,7 @@ func TestSealedBinaryChildExe(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer null.Close()
-	cmd := exec.Command(exe, "-c", `cat /proc/$$/comm; readlink /proc/$$/exe`)
+	cmd := exec.Command(exe)
 	cmd.ExtraFiles = []*os.File{null, f} // fds 3 and 4
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) != 2 || lines[0] != "crun" || !strings.HasPrefix(lines[1], "/memfd:berth-sealed:crun") {
-		t.Fatalf("comm and exe = %q, want crun and the sealed memfd", lines)
-	}
+	assertRunsSealed(t, cmd, "crun")
 }
