@@ -17,7 +17,7 @@ import (
 //
 // Moving a process into a cgroup (writing its pid to cgroup.procs, which runc and crun do for every container
 // init and exec) takes the kernel's global cgroup_threadgroup_rwsem for writing. Unless a hierarchy is mounted
-// with favordynmods, the first writer after a quiet period waits for an RCU grace period (7–10 ms measured on
+// with favordynmods, the first writer after a quiet period waits for an RCU grace period (5–18 ms measured on
 // the project's VM), while a writer arriving within a grace period of the last one passes at once. A container
 // start therefore spends that wait serially, inside the runtime, after its other work.
 //
@@ -40,7 +40,7 @@ type Primer struct {
 	running bool
 }
 
-// primeInterval is shorter than the shortest grace period measured (~7 ms), so the lock never goes idle while
+// primeInterval is shorter than the shortest grace period measured (~5 ms), so the lock never goes idle while
 // a start is in flight; each write in the fast path costs ~0.1 ms.
 const primeInterval = 3 * time.Millisecond
 
