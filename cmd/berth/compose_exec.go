@@ -20,11 +20,7 @@ func newComposeExecCommand(c *cli, o *composeOptions) *cobra.Command {
 		Args:  requiresMinArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			name, _, err := o.projectName(ctx)
-			if err != nil {
-				return err
-			}
-			id, err := serviceContainer(ctx, c, name, args[0], index)
+			id, err := o.serviceContainer(ctx, c, args[0], index)
 			if err != nil {
 				return err
 			}
@@ -45,8 +41,12 @@ func newComposeExecCommand(c *cli, o *composeOptions) *cobra.Command {
 	return cmd
 }
 
-// serviceContainer finds replica index of a service's running containers.
-func serviceContainer(ctx context.Context, c *cli, project, service string, index int) (string, error) {
+// serviceContainer finds replica index of a service's running containers in the project.
+func (o *composeOptions) serviceContainer(ctx context.Context, c *cli, service string, index int) (string, error) {
+	project, _, err := o.projectName(ctx)
+	if err != nil {
+		return "", err
+	}
 	apiClient, err := c.Client()
 	if err != nil {
 		return "", err

@@ -1,65 +1,48 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
-	"github.com/berth/berth/cmd/berth/internal/formatter"
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/spf13/cobra"
+
+	"github.com/berth/berth/cmd/berth/internal/formatter"
+	"github.com/berth/berth/internal/compose"
 )
 
 // compose build, pull, push and images.
 
 func newComposeBuildCommand(c *cli, o *composeOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:   "build [OPTIONS] [SERVICE...]",
-		Short: "Build or rebuild services",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := o.load(cmd.Context())
-			if err != nil {
-				return err
-			}
-			svc, err := o.service(c, "Building")
-			if err != nil {
-				return err
-			}
-			return svc.Build(cmd.Context(), p, args)
-		},
-	}
+	return newComposeImageStepCommand(c, o, "build", "Build or rebuild services", "Building", (*compose.Service).Build)
 }
 
 func newComposePullCommand(c *cli, o *composeOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:   "pull [OPTIONS] [SERVICE...]",
-		Short: "Pull service images",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := o.load(cmd.Context())
-			if err != nil {
-				return err
-			}
-			svc, err := o.service(c, "Pulling")
-			if err != nil {
-				return err
-			}
-			return svc.Pull(cmd.Context(), p, args)
-		},
-	}
+	return newComposeImageStepCommand(c, o, "pull", "Pull service images", "Pulling", (*compose.Service).Pull)
 }
 
 func newComposePushCommand(c *cli, o *composeOptions) *cobra.Command {
+	return newComposeImageStepCommand(c, o, "push", "Push service images", "Pushing", (*compose.Service).Push)
+}
+
+// newComposeImageStepCommand is `compose <verb> [SERVICE...]`: load the project, then run step over the
+// services with compose's progress, whose lines say what is under way ("Building").
+func newComposeImageStepCommand(c *cli, o *composeOptions, verb, short, progress string,
+	step func(*compose.Service, context.Context, *types.Project, []string) error) *cobra.Command {
 	return &cobra.Command{
-		Use:   "push [OPTIONS] [SERVICE...]",
-		Short: "Push service images",
+		Use:   verb + " [OPTIONS] [SERVICE...]",
+		Short: short,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := o.load(cmd.Context())
 			if err != nil {
 				return err
 			}
-			svc, err := o.service(c, "Pushing")
+			svc, err := o.service(c, progress)
 			if err != nil {
 				return err
 			}
-			return svc.Push(cmd.Context(), p, args)
+			return step(svc, cmd.Context(), p, args)
 		},
 	}
 }

@@ -16,11 +16,7 @@ func newComposePortCommand(c *cli, o *composeOptions) *cobra.Command {
 		Args:  exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			name, _, err := o.projectName(ctx)
-			if err != nil {
-				return err
-			}
-			id, err := serviceContainer(ctx, c, name, args[0], index)
+			id, err := o.serviceContainer(ctx, c, args[0], index)
 			if err != nil {
 				return err
 			}
