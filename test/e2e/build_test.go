@@ -594,7 +594,7 @@ func everyInstruction(t *testing.T, d *Daemon, cli string, build func(io.Reader,
 func TestBuildPullsMissingBase(t *testing.T) {
 	d := startDaemon(t)
 	d.importBusybox(t)
-	reg := startBerthRegistry(t, d)
+	reg, _ := startBerthRegistry(t, d)
 	base := reg + "/base/busybox:1"
 	d.berth(t, "tag", "busybox", base)
 	mustOK(t, d.berthR(nil, "push", base), "push")

@@ -15,47 +15,14 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/bcrypt"
 )
 
 // freeAddr returns 127.0.0.1:<a port free right now>.
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	return fmt.Sprintf("127.0.0.1:%d", freePort(t))
-}
-
-// startProcess runs a background server for the test, logging to dir/name.log, and stops it at the end.
-func startProcess(t *testing.T, dir, name string, argv ...string) {
-	t.Helper()
-	logf, err := os.Create(filepath.Join(dir, name+".log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-		logf.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			t.Logf("%s log:\n%s", name, tail(string(b), 4000))
-		}
-	})
 }
 
 // waitRegistry waits until addr answers GET /v2/ (any status).
@@ -71,14 +38,15 @@ func waitRegistry(t *testing.T, addr string) {
 	})
 }
 
-// startBerthRegistry runs `berth registry serve` on a free loopback port and returns its address.
-func startBerthRegistry(t *testing.T, d *Daemon, extra ...string) string {
+// startBerthRegistry runs `berth registry serve` on a free loopback port and returns its address and a function
+// that stops it (before the end of the test).
+func startBerthRegistry(t *testing.T, d *Daemon, extra ...string) (string, func()) {
 	t.Helper()
 	addr := freeAddr(t)
 	root := filepath.Join(d.Root, "registry-"+strings.ReplaceAll(addr, ":", "-"))
-	startProcess(t, d.Root, "berth-registry", append([]string{filepath.Join(binDir, "berth"), "registry", "serve", "--addr", addr, "--root", root}, extra...)...)
+	stop := startProcess(t, d.Root, "berth-registry", 10*time.Second, append([]string{filepath.Join(binDir, "berth"), "registry", "serve", "--addr", addr, "--root", root}, extra...)...)
 	waitRegistry(t, addr)
-	return addr
+	return addr, stop
 }
 
 // startReferenceRegistry runs Debian's docker-registry (the CNCF distribution registry) with filesystem storage
@@ -95,7 +63,7 @@ func startReferenceRegistry(t *testing.T, d *Daemon) (string, string) {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	startProcess(t, d.Root, "docker-registry", "docker-registry", "serve", cfgPath)
+	startProcess(t, d.Root, "docker-registry", 10*time.Second, "docker-registry", "serve", cfgPath)
 	waitRegistry(t, addr)
 	return addr, storage
 }
@@ -129,7 +97,7 @@ func inspectImage(t *testing.T, d *Daemon, ref string) map[string]any {
 func TestDistributionBerthRegistry(t *testing.T) {
 	d := startDaemonWith(t, "", "--bridge", "none")
 	d.importBusybox(t)
-	reg := startBerthRegistry(t, d)
+	reg, _ := startBerthRegistry(t, d)
 	repo := reg + "/team/busybox"
 
 	d.docker(t, "tag", "busybox", repo+":v1")
@@ -256,7 +224,7 @@ func TestDistributionReferenceRegistry(t *testing.T) {
 func TestDistributionMirror(t *testing.T) {
 	src := startDaemonWith(t, "", "--bridge", "none")
 	src.importBusybox(t)
-	reg := startBerthRegistry(t, src)
+	reg, _ := startBerthRegistry(t, src)
 	src.docker(t, "tag", "busybox", reg+"/library/alpine:latest")
 	mustOK(t, src.dockerR(nil, "push", reg+"/library/alpine:latest"), "push alpine")
 
@@ -284,12 +252,10 @@ func TestDistributionMirror(t *testing.T) {
 func TestDistributionProxyMirror(t *testing.T) {
 	src := startDaemonWith(t, "", "--bridge", "none")
 	src.importBusybox(t)
-	upstreamRoot := filepath.Join(src.Root, "upstream")
-	upstream := freeAddr(t)
-	stop := startStoppableRegistry(t, src, upstream, upstreamRoot)
+	upstream, stop := startBerthRegistry(t, src)
 	src.docker(t, "tag", "busybox", upstream+"/library/alpine:3")
 	mustOK(t, src.dockerR(nil, "push", upstream+"/library/alpine:3"), "push to upstream")
-	proxy := startBerthRegistry(t, src, "--proxy-remote-url", "http://"+upstream)
+	proxy, _ := startBerthRegistry(t, src, "--proxy-remote-url", "http://"+upstream)
 
 	d := startDaemonWith(t, `{"registry-mirrors": ["http://`+proxy+`"]}`, "--bridge", "none")
 	out := mustOK(t, d.dockerR(nil, "pull", "alpine:3"), "pull through the proxy mirror")
@@ -302,29 +268,6 @@ func TestDistributionProxyMirror(t *testing.T) {
 	stop()
 	d.docker(t, "rmi", "alpine:3")
 	mustOK(t, d.dockerR(nil, "pull", "alpine:3"), "pull from the proxy's cache with the upstream gone")
-}
-
-// startStoppableRegistry runs `berth registry serve` on addr and returns a function that stops it.
-func startStoppableRegistry(t *testing.T, d *Daemon, addr, root string) func() {
-	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, "berth"), "registry", "serve", "--addr", addr, "--root", root)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	stop := func() {
-		select {
-		case <-done:
-			return
-		default:
-		}
-		cmd.Process.Kill()
-		<-done
-	}
-	t.Cleanup(stop)
-	waitRegistry(t, addr)
-	return stop
 }
 
 // TestDistributionTamperedBlob: a layer whose bytes changed in the registry is refused and nothing is left.
@@ -376,13 +319,8 @@ func TestDistributionTamperedBlob(t *testing.T) {
 func TestDistributionAuth(t *testing.T) {
 	d := startDaemonWith(t, "", "--bridge", "none")
 	d.importBusybox(t)
-	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	htpasswd := filepath.Join(d.Root, "htpasswd")
-	os.WriteFile(htpasswd, []byte("alice:"+string(hash)+"\n"), 0o600)
-	reg := startBerthRegistry(t, d, "--htpasswd", htpasswd)
+	htpasswd := writeHtpasswd(t, d.Root, "alice", "s3cret")
+	reg, _ := startBerthRegistry(t, d, "--htpasswd", htpasswd)
 	repo := reg + "/alice/bb"
 	d.docker(t, "tag", "busybox", repo+":1")
 
@@ -460,7 +398,7 @@ func TestDistributionInsecureRegistry(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	startProcess(t, src.Root, "berth-registry", filepath.Join(binDir, "berth"), "registry", "serve", "--addr", addr, "--root", filepath.Join(src.Root, "reg"))
+	startProcess(t, src.Root, "berth-registry", 10*time.Second, filepath.Join(binDir, "berth"), "registry", "serve", "--addr", addr, "--root", filepath.Join(src.Root, "reg"))
 	waitRegistry(t, addr)
 
 	src.docker(t, "tag", "busybox", addr+"/i/bb:1")
@@ -603,14 +541,9 @@ func TestDistributionInterruptedPullResumes(t *testing.T) {
 func TestDistributionTokenAuth(t *testing.T) {
 	d := startDaemonWith(t, "", "--bridge", "none")
 	d.importBusybox(t)
-	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	htpasswd := filepath.Join(d.Root, "htpasswd")
-	os.WriteFile(htpasswd, []byte("bob:"+string(hash)+"\n"), 0o600)
+	htpasswd := writeHtpasswd(t, d.Root, "bob", "s3cret")
 	addr := freeAddr(t)
-	startProcess(t, d.Root, "token-registry", filepath.Join(binDir, "berth"), "registry", "serve", "--addr", addr,
+	startProcess(t, d.Root, "token-registry", 10*time.Second, filepath.Join(binDir, "berth"), "registry", "serve", "--addr", addr,
 		"--root", filepath.Join(d.Root, "token-reg"), "--htpasswd", htpasswd, "--token-realm", "http://"+addr+"/token")
 	waitRegistry(t, addr)
 	repo := addr + "/bob/bb"

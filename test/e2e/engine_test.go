@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/creack/pty"
-	"golang.org/x/crypto/bcrypt"
 )
 
 // TestEngine runs docker's everyday scenario against one daemon, through berth and through the real docker CLI.
@@ -824,14 +823,9 @@ func TestNothingLeftBehind(t *testing.T) {
 // TestRegistryServe: `berth registry serve` answers the distribution API: a blob pushed in one POST comes back.
 func TestRegistryServe(t *testing.T) {
 	requireRoot(t)
-	root := t.TempDir()
-	cmd := exec.Command(filepath.Join(binDir, "berth"), "registry", "serve", "--addr", "127.0.0.1:15099", "--root", root)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	addr, _ := startRegistry(t)
 	waitFor(t, 10*time.Second, "the registry", func() bool {
-		resp, err := http.Get("http://127.0.0.1:15099/v2/")
+		resp, err := http.Get("http://" + addr + "/v2/")
 		if err != nil {
 			return false
 		}
@@ -840,7 +834,7 @@ func TestRegistryServe(t *testing.T) {
 	})
 	blob := []byte("hello registry")
 	dgst := fmt.Sprintf("sha256:%x", sha256.Sum256(blob))
-	resp, err := http.Post("http://127.0.0.1:15099/v2/demo/app/blobs/uploads/?digest="+dgst, "application/octet-stream", bytes.NewReader(blob))
+	resp, err := http.Post("http://"+addr+"/v2/demo/app/blobs/uploads/?digest="+dgst, "application/octet-stream", bytes.NewReader(blob))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -848,7 +842,7 @@ func TestRegistryServe(t *testing.T) {
 	if resp.StatusCode != 201 {
 		t.Fatalf("monolithic upload: %s", resp.Status)
 	}
-	resp, err = http.Get("http://127.0.0.1:15099/v2/demo/app/blobs/" + dgst)
+	resp, err = http.Get("http://" + addr + "/v2/demo/app/blobs/" + dgst)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -862,21 +856,11 @@ func TestRegistryServe(t *testing.T) {
 // TestRegistryServeAuth: with --htpasswd the registry asks for credentials as docker expects and accepts them.
 func TestRegistryServeAuth(t *testing.T) {
 	requireRoot(t)
-	dir := t.TempDir()
-	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	htpasswd := filepath.Join(dir, "htpasswd")
-	os.WriteFile(htpasswd, []byte("alice:"+string(hash)+"\n"), 0o600)
-	cmd := exec.Command(filepath.Join(binDir, "berth"), "registry", "serve", "--addr", "127.0.0.1:15098", "--root", filepath.Join(dir, "root"), "--htpasswd", htpasswd)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	addr, _ := startRegistry(t, "--htpasswd", writeHtpasswd(t, t.TempDir(), "alice", "s3cret"))
 	var resp *http.Response
+	var err error
 	waitFor(t, 10*time.Second, "the registry", func() bool {
-		resp, err = http.Get("http://127.0.0.1:15098/v2/")
+		resp, err = http.Get("http://" + addr + "/v2/")
 		return err == nil
 	})
 	body, _ := io.ReadAll(resp.Body)
@@ -884,7 +868,7 @@ func TestRegistryServeAuth(t *testing.T) {
 	if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != `Basic realm="berth-registry"` || !strings.Contains(string(body), `"UNAUTHORIZED"`) {
 		t.Fatalf("unauthenticated: %s %q %s", resp.Status, resp.Header.Get("WWW-Authenticate"), body)
 	}
-	req, _ := http.NewRequest("GET", "http://127.0.0.1:15098/v2/", nil)
+	req, _ := http.NewRequest("GET", "http://"+addr+"/v2/", nil)
 	req.SetBasicAuth("alice", "wrong")
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
 		t.Fatalf("wrong password: %v %v", resp, err)

@@ -16,9 +16,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/berth/berth/internal/network/firewall"
 	"github.com/berth/berth/internal/network/link"
@@ -409,6 +412,59 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	t.Fatalf("timed out waiting for %s", what)
 }
 
+// startProcess runs a background server for the test, logging to dir/name.log, and returns a function that
+// stops it (SIGTERM, then SIGKILL after stopWait), called at the end of the test too. A failed test shows the
+// end of its log.
+func startProcess(t *testing.T, dir, name string, stopWait time.Duration, argv ...string) (stop func()) {
+	t.Helper()
+	logf, err := os.Create(filepath.Join(dir, name+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(stopWait):
+				cmd.Process.Kill()
+				<-exited
+			}
+			logf.Close()
+		})
+	}
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("%s log:\n%s", name, tail(string(b), 4000))
+		}
+	})
+	return stop
+}
+
+// writeHtpasswd writes dir/htpasswd with one bcrypt entry and returns its path.
+func writeHtpasswd(t *testing.T, dir, user, password string) string {
+	t.Helper()
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "htpasswd")
+	if err := os.WriteFile(p, []byte(user+":"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // startDockerd runs a real dockerd (Debian's docker.io) with private roots beside the test's berth daemon, stops
 // it at the end of the test, and returns a function running the docker CLI against it.
 func startDockerd(t *testing.T, d *Daemon, dockerd string, extra ...string) func(stdin io.Reader, args ...string) result {
@@ -418,24 +474,7 @@ func startDockerd(t *testing.T, d *Daemon, dockerd string, extra ...string) func
 	os.WriteFile(filepath.Join(d.Root, "dockerd.json"), []byte("{}"), 0o644)
 	args := append([]string{"--data-root", root + "/data", "--exec-root", root + "/exec", "-H", "unix://" + sock,
 		"--pidfile", root + "/docker.pid", "--config-file", filepath.Join(d.Root, "dockerd.json")}, extra...)
-	cmd := exec.Command(dockerd, args...)
-	logf, _ := os.Create(filepath.Join(d.Root, "dockerd.log"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-		logf.Close()
-	})
+	startProcess(t, d.Root, "dockerd", 20*time.Second, append([]string{dockerd}, args...)...)
 	real := func(stdin io.Reader, args ...string) result {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()

@@ -11,11 +11,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/bcrypt"
 )
 
 // startRegistry runs `berth registry serve` on a free port with the extra flags and returns its host:port and a
@@ -24,32 +21,8 @@ func startRegistry(t *testing.T, extra ...string) (string, func()) {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	dir := t.TempDir()
-	args := append([]string{"registry", "serve", "--addr", addr, "--root", filepath.Join(dir, "root")}, extra...)
-	cmd := exec.Command(filepath.Join(binDir, "berth"), args...)
-	logf, err := os.Create(filepath.Join(dir, "registry.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			cmd.Process.Signal(syscall.SIGTERM)
-			cmd.Wait()
-			logf.Close()
-		}
-	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			t.Logf("registry %s log:\n%s", addr, tail(string(b), 30))
-		}
-	})
+	argv := append([]string{filepath.Join(binDir, "berth"), "registry", "serve", "--addr", addr, "--root", filepath.Join(dir, "root")}, extra...)
+	stop := startProcess(t, dir, "registry", 10*time.Second, argv...)
 	waitFor(t, 10*time.Second, "the registry on "+addr, func() bool {
 		resp, err := http.Get("http://" + addr + "/v2/")
 		if err != nil {
@@ -166,14 +139,7 @@ func layoutManifest(t *testing.T, dir string) string {
 func TestRegistryProxySkopeo(t *testing.T) {
 	requireRoot(t)
 	dir := t.TempDir()
-	hash, err := bcrypt.GenerateFromPassword([]byte("mirrorpw"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	htpasswd := filepath.Join(dir, "htpasswd")
-	if err := os.WriteFile(htpasswd, []byte("mirror:"+string(hash)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	htpasswd := writeHtpasswd(t, dir, "mirror", "mirrorpw")
 	upstream, stopUpstream := startRegistry(t, "--htpasswd", htpasswd)
 	proxy, _ := startRegistry(t, "--proxy-remote-url", "http://"+upstream, "--proxy-username", "mirror", "--proxy-password", "mirrorpw")
 
