@@ -51,27 +51,26 @@ volumes:
   data: {}
 `
 
+// composeProject writes files into <tmp>/<project> (the directory's name is compose's project name) and
+// returns the directory.
+func composeProject(t *testing.T, project string, files map[string]string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), project)
+	writeTree(t, dir, files)
+	return dir
+}
+
 // writeComposeApp writes the seed app into <tmp>/<project>/compose.yaml with a .env choosing its port.
 func writeComposeApp(t *testing.T, project string, port int, extraEnv string) string {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), project)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(composeApp), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	writeTree(t, filepath.Join(dir, "web"), map[string]string{
-		"index.html":    "hello-from-web\n",
-		"token.secret":  "must not be in the image\n",
-		".dockerignore": "*.secret\n",
-		"Dockerfile":    "FROM busybox:latest\nCOPY . /www/\nRUN test ! -e /www/token.secret\nCMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n",
+	return composeProject(t, project, map[string]string{
+		"compose.yaml":      composeApp,
+		".env":              fmt.Sprintf("WEB_PORT=%d\n%s", port, extraEnv),
+		"web/index.html":    "hello-from-web\n",
+		"web/token.secret":  "must not be in the image\n",
+		"web/.dockerignore": "*.secret\n",
+		"web/Dockerfile":    "FROM busybox:latest\nCOPY . /www/\nRUN test ! -e /www/token.secret\nCMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n",
 	})
-	env := fmt.Sprintf("WEB_PORT=%d\n%s", port, extraEnv)
-	if err := os.WriteFile(filepath.Join(dir, ".env"), []byte(env), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
 }
 
 // compose runs `berth compose` in dir.
@@ -394,11 +393,11 @@ func TestComposeBuild(t *testing.T) {
 	if resp.StatusCode == http.StatusNotImplemented {
 		t.Skip("POST /build answers 501 Not Implemented: the image builder is not in this tree yet")
 	}
-	dir := filepath.Join(t.TempDir(), "demo3")
-	os.MkdirAll(dir, 0o755)
-	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox:latest\nCOPY msg.txt /msg.txt\nCMD [\"sleep\", \"1000000\"]\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "msg.txt"), []byte("built-by-compose\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte("services:\n  app:\n    build: .\n    stop_signal: SIGKILL\n"), 0o644)
+	dir := composeProject(t, "demo3", map[string]string{
+		"Dockerfile":   "FROM busybox:latest\nCOPY msg.txt /msg.txt\nCMD [\"sleep\", \"1000000\"]\n",
+		"msg.txt":      "built-by-compose\n",
+		"compose.yaml": "services:\n  app:\n    build: .\n    stop_signal: SIGKILL\n",
+	})
 	d.compose(t, dir, "up", "-d", "--build")
 	if r := d.compose(t, dir, "exec", "-T", "app", "cat", "/msg.txt"); strings.TrimSpace(r.Stdout) != "built-by-compose" {
 		t.Fatalf("built image content: %s", r)
@@ -417,14 +416,12 @@ func TestComposeBuild(t *testing.T) {
 func TestComposeUpAttached(t *testing.T) {
 	d := startDaemon(t)
 	d.importBusybox(t)
-	dir := filepath.Join(t.TempDir(), "fg")
-	os.MkdirAll(dir, 0o755)
-	os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(`services:
+	dir := composeProject(t, "fg", map[string]string{"compose.yaml": `services:
   talker:
     image: busybox:latest
     command: ["sh", "-c", "echo talking; exec sleep 1000000"]
     stop_signal: SIGKILL
-`), 0o644)
+`})
 	cmd := exec.Command(filepath.Join(binDir, "berth"), "-H", d.Host, "compose", "up")
 	cmd.Dir = dir
 	var out, errb composeBuffer
@@ -496,13 +493,9 @@ configs:
     file: ./site.conf
 `
 	mk := func(name string) string {
-		dir := filepath.Join(t.TempDir(), name)
-		os.MkdirAll(filepath.Join(dir, "bind"), 0o755)
-		os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(file), 0o644)
-		os.WriteFile(filepath.Join(dir, "token.txt"), []byte("s3cret-"+name), 0o644)
-		os.WriteFile(filepath.Join(dir, "site.conf"), []byte("conf-"+name), 0o644)
-		os.WriteFile(filepath.Join(dir, "bind", "hello"), []byte("bound-"+name), 0o644)
-		return dir
+		return composeProject(t, name, map[string]string{
+			"compose.yaml": file, "token.txt": "s3cret-" + name, "site.conf": "conf-" + name, "bind/hello": "bound-" + name,
+		})
 	}
 	one, two := mk("one"), mk("two")
 	d.compose(t, one, "up", "-d")
@@ -547,9 +540,7 @@ func TestComposeImageChange(t *testing.T) {
 	d := startDaemon(t)
 	d.importBusybox(t)
 	d.berth(t, "tag", "busybox:latest", "steady:1")
-	dir := filepath.Join(t.TempDir(), "img")
-	os.MkdirAll(dir, 0o755)
-	os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(`services:
+	dir := composeProject(t, "img", map[string]string{"compose.yaml": `services:
   moving:
     image: busybox:latest
     command: ["sleep", "1000000"]
@@ -558,7 +549,7 @@ func TestComposeImageChange(t *testing.T) {
     image: steady:1
     command: ["sleep", "1000000"]
     stop_signal: SIGKILL
-`), 0o644)
+`})
 	d.compose(t, dir, "up", "-d")
 	before := d.composeProjectIDs(t, "img")
 	// A new image under busybox:latest (a commit of a container with one more file).
@@ -585,8 +576,6 @@ func TestComposeImageChange(t *testing.T) {
 func TestComposeCompletedSuccessfully(t *testing.T) {
 	d := startDaemon(t)
 	d.importBusybox(t)
-	dir := filepath.Join(t.TempDir(), "job")
-	os.MkdirAll(dir, 0o755)
 	file := func(code int) string {
 		return fmt.Sprintf(`services:
   init:
@@ -601,7 +590,7 @@ func TestComposeCompletedSuccessfully(t *testing.T) {
         condition: service_completed_successfully
 `, code)
 	}
-	os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(file(0)), 0o644)
+	dir := composeProject(t, "job", map[string]string{"compose.yaml": file(0)})
 	up := d.compose(t, dir, "up", "--wait")
 	if !strings.Contains(up.Stderr, "Container job-app-1  Running") {
 		t.Fatalf("up --wait output:\n%s", up.Stderr)
@@ -611,7 +600,7 @@ func TestComposeCompletedSuccessfully(t *testing.T) {
 	}
 	d.compose(t, dir, "down")
 
-	os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(file(3)), 0o644)
+	writeTree(t, dir, map[string]string{"compose.yaml": file(3)})
 	r := d.composeR(dir, "up", "-d")
 	if r.Code == 0 || !strings.Contains(r.Stderr, `service "init" didn't complete successfully: exit 3`) {
 		t.Fatalf("up with a failing dependency: %s", r)
@@ -626,9 +615,7 @@ func TestComposeCompletedSuccessfully(t *testing.T) {
 func TestComposeUnhealthyDependency(t *testing.T) {
 	d := startDaemon(t)
 	d.importBusybox(t)
-	dir := filepath.Join(t.TempDir(), "sick")
-	os.MkdirAll(dir, 0o755)
-	os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(`services:
+	dir := composeProject(t, "sick", map[string]string{"compose.yaml": `services:
   db:
     image: busybox:latest
     command: ["sleep", "1000000"]
@@ -643,7 +630,7 @@ func TestComposeUnhealthyDependency(t *testing.T) {
     depends_on:
       db:
         condition: service_healthy
-`), 0o644)
+`})
 	// --wait on the dependency alone fails the same way.
 	if r := d.composeR(dir, "up", "--wait", "db"); r.Code == 0 || !strings.Contains(r.Stderr, "container sick-db-1 is unhealthy") {
 		t.Fatalf("up --wait db: %s", r)
