@@ -2,6 +2,8 @@ package atomicfile
 
 import (
 	"errors"
+	"go/parser"
+	"go/token"
 	"io"
 	"os"
 	"path/filepath"
@@ -322,5 +324,29 @@ func TestFile(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLeaf holds the package to the imports the lean shim can afford: fmt alone adds 160 KB to berth-shim.
+func TestLeaf(t *testing.T) {
+	allowed := map[string]bool{"errors": true, "io": true, "os": true, "path/filepath": true}
+	des, err := os.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, de := range des {
+		name := de.Name()
+		if !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range f.Imports {
+			if p := strings.Trim(imp.Path.Value, `"`); !allowed[p] {
+				t.Errorf("%s imports %s; the shim links this package, keep it to %v", name, p, allowed)
+			}
+		}
 	}
 }
