@@ -131,7 +131,7 @@ func (f *File) CommitAs(path string) error {
 		return err
 	}
 	if f.sync {
-		return syncDir(filepath.Dir(path))
+		return SyncDir(filepath.Dir(path))
 	}
 	return nil
 }
@@ -149,8 +149,9 @@ func (f *File) Close() error {
 	return err
 }
 
-// syncDir makes a rename in dir durable: the new name is in the directory's blocks on disk.
-func syncDir(dir string) error {
+// SyncDir makes the names in dir durable: after a rename, link or remove in dir (of a file or a directory),
+// this is what makes the change survive a crash.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
