@@ -71,13 +71,19 @@ func FromJSON(s string) (Args, error) {
 	if err := json.Unmarshal([]byte(s), &lists); err != nil {
 		return a, errdefs.ErrInvalidArgument.WithMessage("invalid filter")
 	}
-	for k, vs := range lists {
+	return FromMap(lists), nil
+}
+
+// FromMap returns Args holding m, the legacy shape in memory (as client.Filters holds it).
+func FromMap(m map[string][]string) Args {
+	a := NewArgs()
+	for k, vs := range m {
 		a.fields[k] = map[string]bool{}
 		for _, v := range vs {
 			a.fields[k][v] = true
 		}
 	}
-	return a, nil
+	return a
 }
 
 // Add adds value to key's values.
