@@ -8,6 +8,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth/berth/internal/archive"
+	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/image"
 	"github.com/berth/berth/internal/snapshot"
 )
@@ -81,9 +82,9 @@ func (d *Daemon) ImageDelete(ctx context.Context, ref string, force, noPrune boo
 }
 
 // ImagePrune removes dangling images (all unused ones with all), never one a container uses.
-func (d *Daemon) ImagePrune(ctx context.Context, all bool, filters map[string][]string) (imagetypes.PruneReport, error) {
+func (d *Daemon) ImagePrune(ctx context.Context, all bool, f filters.Args) (imagetypes.PruneReport, error) {
 	d.cleanups.Wait()
-	return d.images.Prune(ctx, all, filters, d.imageUsers)
+	return d.images.Prune(ctx, all, f, d.imageUsers)
 }
 
 func (d *Daemon) imageSize(ctx context.Context, id string) int64 {

@@ -16,6 +16,7 @@ import (
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 
+	"github.com/berth/berth/internal/filters"
 	berthnet "github.com/berth/berth/internal/network"
 )
 
@@ -283,10 +284,10 @@ func (d *Daemon) NetworkRemove(ctx context.Context, ref string) error {
 	return nil
 }
 
-// NetworkPrune removes user-defined networks without endpoints.
-func (d *Daemon) NetworkPrune(ctx context.Context, labels []string) ([]string, error) {
+// NetworkPrune removes user-defined networks without endpoints (filters: label, label!, until).
+func (d *Daemon) NetworkPrune(ctx context.Context, f filters.Args) ([]string, error) {
 	d.cleanups.Wait()
-	return d.networks.Prune(ctx, labels)
+	return d.networks.Prune(ctx, f)
 }
 
 // Networks exposes the network manager to the API server.

@@ -12,6 +12,8 @@ import (
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/internal/filters"
 )
 
 func numCPU() int { return goruntime.NumCPU() }
@@ -110,7 +112,7 @@ func (d *Daemon) Info(ctx context.Context) system.Info {
 		}
 		c.mu.Unlock()
 	}
-	if list, err := d.images.List(ctx, false, nil); err == nil {
+	if list, err := d.images.List(ctx, false, filters.Args{}); err == nil {
 		info.Images = len(list)
 	}
 	return info
@@ -124,16 +126,15 @@ func unameMachine() string {
 	return unix.ByteSliceToString(u.Machine[:])
 }
 
-// PruneContainers removes every stopped container matching the filters (label, until).
-func (d *Daemon) PruneContainers(ctx context.Context, filters map[string][]string) (container.PruneReport, error) {
+// PruneContainers removes every stopped container matching the filters (label, label!, until), as Docker.
+func (d *Daemon) PruneContainers(ctx context.Context, f filters.Args) (container.PruneReport, error) {
 	report := container.PruneReport{ContainersDeleted: []string{}}
-	until := time.Time{}
-	if v := filters["until"]; len(v) > 0 {
-		t, err := parseFilterTime(v[0])
-		if err != nil {
-			return report, err
-		}
-		until = t
+	if err := f.Validate("label", "label!", "until"); err != nil {
+		return report, err
+	}
+	until, err := f.Until(time.Now())
+	if err != nil {
+		return report, err
 	}
 	for _, c := range d.containers.list() {
 		c.mu.Lock()
@@ -144,10 +145,10 @@ func (d *Daemon) PruneContainers(ctx context.Context, filters map[string][]strin
 		if st == container.StateRunning || st == container.StatePaused || st == container.StateRestarting || st == container.StateRemoving {
 			continue
 		}
-		if !until.IsZero() && !created.Before(until) {
+		if !until.IsZero() && created.After(until) {
 			continue
 		}
-		if !labelsMatch(labels, filters["label"], filters["label!"]) {
+		if !f.MatchLabels(labels) {
 			continue
 		}
 		size := d.snapshots.Usage(ctx, c.ID)
@@ -159,39 +160,6 @@ func (d *Daemon) PruneContainers(ctx context.Context, filters map[string][]strin
 	}
 	d.events.Publish(events.ContainerEventType, events.ActionPrune, "", map[string]string{"reclaimed": itoa(int64(report.SpaceReclaimed))})
 	return report, nil
-}
-
-func labelsMatch(labels map[string]string, want, notWant []string) bool {
-	has := func(f string) bool {
-		k, v, hasV := strings.Cut(f, "=")
-		got, ok := labels[k]
-		return ok && (!hasV || got == v)
-	}
-	for _, f := range want {
-		if !has(f) {
-			return false
-		}
-	}
-	for _, f := range notWant {
-		if has(f) {
-			return false
-		}
-	}
-	return true
-}
-
-// parseFilterTime parses docker's "until"/"since" filter values: unix timestamps, RFC3339 or durations like 24h.
-func parseFilterTime(v string) (time.Time, error) {
-	if dur, err := time.ParseDuration(v); err == nil {
-		return time.Now().Add(-dur), nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse("2006-01-02", v); err == nil {
-		return t, nil
-	}
-	return parseUnixTime(v)
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

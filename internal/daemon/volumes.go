@@ -5,6 +5,8 @@ import (
 
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/volume"
+
+	"github.com/berth/berth/internal/filters"
 )
 
 // VolumeCreate creates a named volume (or returns the existing one of that name, as docker does).
@@ -21,8 +23,8 @@ func (d *Daemon) VolumeCreate(ctx context.Context, req volume.CreateRequest) (vo
 }
 
 // VolumeList lists volumes matching docker's filters (name, label, driver, dangling).
-func (d *Daemon) VolumeList(ctx context.Context, filters map[string][]string) ([]volume.Volume, error) {
-	return d.volumes.List(ctx, filters)
+func (d *Daemon) VolumeList(ctx context.Context, f filters.Args) ([]volume.Volume, error) {
+	return d.volumes.List(ctx, f)
 }
 
 // VolumeInspect describes one volume.
@@ -40,8 +42,8 @@ func (d *Daemon) VolumeRemove(ctx context.Context, name string, force bool) erro
 }
 
 // VolumePrune removes unused anonymous volumes (every unused volume with the all=true filter).
-func (d *Daemon) VolumePrune(ctx context.Context, filters map[string][]string) (volume.PruneReport, error) {
-	rep, err := d.volumes.Prune(ctx, filters, d.containersUsingVolume)
+func (d *Daemon) VolumePrune(ctx context.Context, f filters.Args) (volume.PruneReport, error) {
+	rep, err := d.volumes.Prune(ctx, f, d.containersUsingVolume)
 	if err != nil {
 		return rep, err
 	}

@@ -14,6 +14,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth/berth/internal/daemon"
+	"github.com/berth/berth/internal/filters"
 )
 
 func (s *Server) imageRoutes() {
@@ -46,7 +47,7 @@ func (s *Server) imageList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if v := r.URL.Query().Get("filter"); v != "" {
-		f["reference"] = append(f["reference"], v)
+		f.Add("reference", v)
 	}
 	list, err := s.d.Images().List(r.Context(), boolValue(r, "all"), f)
 	if err != nil {
@@ -96,12 +97,7 @@ func (s *Server) imagePrune(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	all := false
-	if v := f["dangling"]; len(v) > 0 && (v[0] == "false" || v[0] == "0") {
-		all = true
-	}
-	delete(f, "dangling")
-	rep, err := s.d.ImagePrune(r.Context(), all, f)
+	rep, err := s.d.ImagePrune(r.Context(), false, f) // dangling=false in f prunes all unused images
 	if err != nil {
 		writeError(w, err)
 		return
@@ -277,7 +273,7 @@ type legacyDiskUsage struct {
 
 func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	imgs, err := s.d.Images().List(ctx, false, nil)
+	imgs, err := s.d.Images().List(ctx, false, filters.Args{})
 	if err != nil {
 		writeError(w, err)
 		return
@@ -287,7 +283,7 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	vols, err := s.d.VolumeList(ctx, nil)
+	vols, err := s.d.VolumeList(ctx, filters.Args{})
 	if err != nil {
 		writeError(w, err)
 		return
@@ -325,7 +321,11 @@ func (s *Server) networkRoutes() {
 			writeError(w, err)
 			return
 		}
-		list := s.d.Networks().List(f)
+		list, err := s.d.Networks().List(f)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
 		if list == nil {
 			list = []network.Inspect{}
 		}
@@ -389,7 +389,7 @@ func (s *Server) networkRoutes() {
 			writeError(w, err)
 			return
 		}
-		removed, err := s.d.NetworkPrune(r.Context(), f["label"])
+		removed, err := s.d.NetworkPrune(r.Context(), f)
 		if err != nil {
 			writeError(w, err)
 			return

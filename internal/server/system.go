@@ -3,29 +3,20 @@ package server
 import (
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"time"
 
-	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/events"
 
 	berthevents "github.com/berth/berth/internal/events"
+	"github.com/berth/berth/internal/filters"
 )
 
-// parseEventTime parses the docker CLI's since/until values ("1700000000.000000000").
+// parseEventTime parses the docker CLI's since/until values ("1700000000.000000000"), or RFC 3339.
 func parseEventTime(v string) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, nil
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
 	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil {
-		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-			return t, nil
-		}
-		return time.Time{}, errdefs.ErrInvalidArgument.WithMessage("invalid timestamp: " + v)
-	}
-	sec := int64(f)
-	return time.Unix(sec, int64((f-float64(sec))*1e9)), nil
+	return filters.ParseUnixTimestamp(v)
 }
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
