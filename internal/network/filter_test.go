@@ -25,20 +25,11 @@ func filterNetworks() []*Network {
 	}
 }
 
-func matching(t *testing.T, nf filter) []string {
-	t.Helper()
-	var out []string
-	for _, n := range filterNetworks() {
-		if nf.matches(n) {
-			out = append(out, n.Name)
-		}
-	}
-	return out
-}
-
-func TestListFilter(t *testing.T) {
+func TestFilter(t *testing.T) {
+	now := time.Date(2026, 1, 4, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name    string
+		prune   bool   // POST /networks/prune's filter, else GET /networks'
 		filters string // the query parameter
 		want    []string
 		wantErr string
@@ -64,45 +55,14 @@ func TestListFilter(t *testing.T) {
 		{name: "two dangling values", filters: `{"dangling":["1","true"]}`, wantErr: `got more than one value for filter key "dangling"`},
 		{name: "until is for prune", filters: `{"until":["1h"]}`, wantErr: "invalid filter 'until'"},
 		{name: "label! is for prune", filters: `{"label!":["tier"]}`, wantErr: "invalid filter 'label!'"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f, err := filters.FromJSON(tt.filters)
-			if err != nil {
-				t.Fatal(err)
-			}
-			nf, err := newListFilter(f)
-			if tt.wantErr != "" {
-				if !errdefs.IsInvalidArgument(err) || err.Error() != tt.wantErr {
-					t.Fatalf("err = %v, want ErrInvalidArgument %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := matching(t, nf); !slices.Equal(got, tt.want) {
-				t.Errorf("got %q, want %q", got, tt.want)
-			}
-		})
-	}
-}
 
-func TestPruneFilter(t *testing.T) {
-	now := time.Date(2026, 1, 4, 0, 0, 0, 0, time.UTC)
-	tests := []struct {
-		name    string
-		filters string
-		want    []string
-		wantErr string
-	}{
-		{name: "unused user-defined networks", want: []string{"shop-db", "old"}},
-		{name: "label", filters: `{"label":["com.docker.compose.project=shop"]}`, want: []string{"shop-db"}},
-		{name: "label!", filters: `{"label!":["com.docker.compose.project"]}`, want: []string{"old"}},
-		{name: "until a duration ago", filters: `{"until":["48h"]}`, want: []string{"old"}},
-		{name: "until a local date-time", filters: `{"until":["2026-01-02T00:00:00"]}`, want: []string{"old"}},
-		{name: "two until values", filters: `{"until":["1h","2h"]}`, wantErr: "more than one until filter specified"},
-		{name: "name is for list", filters: `{"name":["old"]}`, wantErr: "invalid filter 'name'"},
+		{name: "prune: unused user-defined networks", prune: true, want: []string{"shop-db", "old"}},
+		{name: "prune: label", prune: true, filters: `{"label":["com.docker.compose.project=shop"]}`, want: []string{"shop-db"}},
+		{name: "prune: label!", prune: true, filters: `{"label!":["com.docker.compose.project"]}`, want: []string{"old"}},
+		{name: "prune: until a duration ago", prune: true, filters: `{"until":["48h"]}`, want: []string{"old"}},
+		{name: "prune: until a local date-time", prune: true, filters: `{"until":["2026-01-02T00:00:00"]}`, want: []string{"old"}},
+		{name: "prune: two until values", prune: true, filters: `{"until":["1h","2h"]}`, wantErr: "more than one until filter specified"},
+		{name: "prune: name is for list", prune: true, filters: `{"name":["old"]}`, wantErr: "invalid filter 'name'"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -110,7 +70,12 @@ func TestPruneFilter(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			nf, err := newPruneFilter(f, now)
+			var nf filter
+			if tt.prune {
+				nf, err = newPruneFilter(f, now)
+			} else {
+				nf, err = newListFilter(f)
+			}
 			if tt.wantErr != "" {
 				if !errdefs.IsInvalidArgument(err) || err.Error() != tt.wantErr {
 					t.Fatalf("err = %v, want ErrInvalidArgument %q", err, tt.wantErr)
@@ -120,7 +85,13 @@ func TestPruneFilter(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := matching(t, nf); !slices.Equal(got, tt.want) {
+			var got []string
+			for _, n := range filterNetworks() {
+				if nf.matches(n) {
+					got = append(got, n.Name)
+				}
+			}
+			if !slices.Equal(got, tt.want) {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})
