@@ -15,27 +15,12 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/events"
 
+	"github.com/berth/berth/internal/containers"
 	"github.com/berth/berth/internal/shim"
 )
 
-// AttachOptions are the parameters of POST /containers/{id}/attach.
-type AttachOptions struct {
-	Stdin          io.Reader // the client's input; nil when stdin is not attached
-	CloseWrite     func()    // half-closes the client connection after output ends (may be nil)
-	Out            io.Writer // the client's output: stdcopy frames, or raw bytes for a tty
-	Stdout, Stderr bool
-	DetachKeys     string
-	Logs           bool
-	// Ready, if set, is called once the stream is registered (with the shim, or for the next start) and before
-	// any output flows: the API answers the hijack there, so a client's start request cannot overtake it.
-	Ready func() error
-}
-
-// ErrDetached reports that the client typed the detach key sequence.
-var ErrDetached = errors.New("detached from container")
-
 type attachStream struct {
-	opts   AttachOptions
+	opts   containers.AttachOptions
 	tty    bool
 	keys   []byte
 	result chan error
@@ -58,7 +43,7 @@ func (d *Daemon) AttachTTY(ref string) (bool, error) {
 // Attach connects the client to the container's stdio until the container exits, the client detaches, or the
 // client goes away. A container that is not running is attached at its next start, as `docker start -a` and
 // `docker run` expect.
-func (d *Daemon) Attach(ctx context.Context, ref string, opts AttachOptions) error {
+func (d *Daemon) Attach(ctx context.Context, ref string, opts containers.AttachOptions) error {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return err
@@ -162,9 +147,9 @@ func (d *Daemon) pipeConn(conn net.Conn, s *attachStream) {
 	if s.opts.Stdin != nil {
 		go func() {
 			err := copyDetach(conn, s.opts.Stdin, s.keys)
-			if errors.Is(err, ErrDetached) {
+			if errors.Is(err, containers.ErrDetached) {
 				conn.Close()
-				s.finish(ErrDetached)
+				s.finish(containers.ErrDetached)
 				return
 			}
 			if cw, ok := conn.(interface{ CloseWrite() error }); ok {
@@ -211,7 +196,7 @@ func ignoreClosed(err error) error {
 	return err
 }
 
-// copyDetach copies client input to dst until EOF, stopping with ErrDetached when the detach sequence is typed.
+// copyDetach copies client input to dst until EOF, stopping with containers.ErrDetached when the detach sequence is typed.
 // Bytes that begin a sequence but do not complete it are passed through.
 func copyDetach(dst io.Writer, src io.Reader, keys []byte) error {
 	buf := make([]byte, 32*1024)
@@ -227,7 +212,7 @@ func copyDetach(dst io.Writer, src io.Reader, keys []byte) error {
 						if len(out) > 0 {
 							dst.Write(out)
 						}
-						return ErrDetached
+						return containers.ErrDetached
 					}
 					continue
 				}

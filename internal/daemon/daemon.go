@@ -22,6 +22,7 @@ import (
 
 	"github.com/berth/berth/internal/builder"
 	"github.com/berth/berth/internal/cgroups"
+	"github.com/berth/berth/internal/containers"
 	"github.com/berth/berth/internal/content"
 	"github.com/berth/berth/internal/distribution"
 	berthevents "github.com/berth/berth/internal/events"
@@ -31,15 +32,6 @@ import (
 	"github.com/berth/berth/internal/runtime"
 	"github.com/berth/berth/internal/snapshot"
 	"github.com/berth/berth/internal/volume"
-)
-
-// Version is Berth's version, reported by /version and `berth version`.
-var Version = "0.1.0"
-
-// APIVersion is the Docker Engine API version Berth speaks; MinAPIVersion the oldest it accepts.
-const (
-	APIVersion    = "1.47"
-	MinAPIVersion = "1.24"
 )
 
 // Daemon is one running Berth engine.
@@ -301,7 +293,7 @@ func (d *Daemon) Close() error {
 // Debug reports whether the daemon runs in debug mode (-D).
 func (d *Daemon) Debug() bool { return d.cfg.Debug || d.cfg.LogLevel == "debug" }
 
-// Events exposes the event bus to the API server.
+// Events is the engine's event bus.
 func (d *Daemon) Events() *berthevents.Bus { return d.events }
 
 func (d *Daemon) containerEvent(c *Container, action events.Action, extra map[string]string) {
@@ -363,7 +355,7 @@ func (d *Daemon) restore(ctx context.Context) error {
 			}
 		case container.StateRemoving:
 			c.mu.Unlock()
-			go d.Remove(context.WithoutCancel(ctx), c.ID, RemoveOptions{Force: true, Volumes: false})
+			go d.Remove(context.WithoutCancel(ctx), c.ID, containers.RemoveOptions{Force: true, Volumes: false})
 			continue
 		case container.StateCreated:
 		default:

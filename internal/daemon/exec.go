@@ -22,6 +22,7 @@ import (
 	"github.com/moby/moby/api/types/events"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berth/berth/internal/containers"
 	"github.com/berth/berth/internal/oci"
 )
 
@@ -147,21 +148,12 @@ func (d *Daemon) execAllowed(c *Container) error {
 	return errdefs.ErrConflict.WithMessage(fmt.Sprintf("container %s is not running", c.ID))
 }
 
-// ExecStartOptions are the client's streams for POST /exec/{id}/start; all nil when detached.
-type ExecStartOptions struct {
-	Detach bool
-	Stdin  io.Reader
-	Out    io.Writer
-	// Stdout and Stderr, when set, receive the process's output unframed (the daemon's own execs: health checks).
-	Stdout, Stderr io.Writer
-}
-
 // execPrimeTime is how long an exec start holds the cgroup primer: past the runtime's move of the process into
 // the container's cgroup (~10–30 ms after the runtime starts).
 const execPrimeTime = 100 * time.Millisecond
 
 // ExecStart runs the exec process and, unless detached, streams its stdio until it exits.
-func (d *Daemon) ExecStart(ctx context.Context, id string, opts ExecStartOptions) error {
+func (d *Daemon) ExecStart(ctx context.Context, id string, opts containers.ExecStartOptions) error {
 	e, err := d.execs.get(id)
 	if err != nil {
 		return err
@@ -285,7 +277,7 @@ func (d *Daemon) ExecStart(ctx context.Context, id string, opts ExecStartOptions
 	if ptmx != nil && opts.Stdin != nil {
 		keys, _ := parseDetachKeys(cfg.DetachKeys)
 		go func() {
-			if errors.Is(copyDetach(ptmx, opts.Stdin, keys), ErrDetached) {
+			if errors.Is(copyDetach(ptmx, opts.Stdin, keys), containers.ErrDetached) {
 				close(detached)
 			}
 		}()

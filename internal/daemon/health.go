@@ -11,6 +11,8 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+
+	"github.com/berth/berth/internal/containers"
 )
 
 // Docker's health-check defaults (daemon/health.go in moby).
@@ -203,7 +205,9 @@ func (d *Daemon) probe(ctx context.Context, c *Container, hc *container.HealthCo
 	defer d.execs.remove(id)
 	out := &limitedBuffer{}
 	started := make(chan error, 1)
-	go func() { started <- d.ExecStart(ctx, id, ExecStartOptions{Detach: true, Stdout: out, Stderr: out}) }()
+	go func() {
+		started <- d.ExecStart(ctx, id, containers.ExecStartOptions{Detach: true, Stdout: out, Stderr: out})
+	}()
 	if err := <-started; err != nil {
 		return fail(err.Error())
 	}

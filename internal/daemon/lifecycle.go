@@ -14,6 +14,7 @@ import (
 
 	"log/slog"
 
+	"github.com/berth/berth/internal/containers"
 	"github.com/berth/berth/internal/oci"
 	"github.com/berth/berth/internal/shim"
 )
@@ -196,15 +197,8 @@ func (d *Daemon) Restart(ctx context.Context, ref, signal string, timeout *int) 
 	return nil
 }
 
-// RemoveOptions are the parameters of DELETE /containers/{id}.
-type RemoveOptions struct {
-	Force   bool
-	Volumes bool
-	Link    bool
-}
-
 // Remove deletes a container, its snapshot and logs, and with Volumes its anonymous volumes.
-func (d *Daemon) Remove(ctx context.Context, ref string, opts RemoveOptions) error {
+func (d *Daemon) Remove(ctx context.Context, ref string, opts containers.RemoveOptions) error {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"github.com/moby/moby/api/types/mount"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berth/berth/internal/containers"
 	"github.com/berth/berth/internal/oci"
 	"github.com/berth/berth/internal/shim"
 	"github.com/berth/berth/internal/volume"
@@ -65,7 +66,7 @@ func (d *Daemon) start(ctx context.Context, c *Container, fromPolicy bool) (retE
 			c.notify()
 			if c.HostConfig.AutoRemove {
 				// docker removes an auto-remove container whose start failed; `run --rm` waits for that.
-				go d.Remove(context.WithoutCancel(ctx), c.ID, RemoveOptions{Force: true, Volumes: true})
+				go d.Remove(context.WithoutCancel(ctx), c.ID, containers.RemoveOptions{Force: true, Volumes: true})
 			}
 		}
 	}()
@@ -304,7 +305,7 @@ func (d *Daemon) handleExit(c *Container, code int, at time.Time) {
 
 	if autoRemove {
 		t0 := time.Now()
-		if err := d.Remove(ctx, c.ID, RemoveOptions{Force: true, Volumes: true}); err != nil && !errdefs.IsNotFound(err) {
+		if err := d.Remove(ctx, c.ID, containers.RemoveOptions{Force: true, Volumes: true}); err != nil && !errdefs.IsNotFound(err) {
 			slog.Warn("auto-remove failed", "container", c.ID, "error", err)
 		}
 		slog.Debug("auto-removed", "container", c.ID, "exit-to-removed", time.Since(at), "remove", time.Since(t0))
