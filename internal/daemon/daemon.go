@@ -20,6 +20,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 
+	"github.com/berth/berth/internal/atomicfile"
 	"github.com/berth/berth/internal/builder"
 	"github.com/berth/berth/internal/cgroups"
 	"github.com/berth/berth/internal/containers"
@@ -235,7 +236,7 @@ func (d *Daemon) setupRuntimes() error {
 			}
 			script := "#!/bin/sh\n# crun rejects hybrid cgroups: run it without the cgroup2 mount, in a private mount namespace.\n" +
 				"exec unshare --mount --propagation private sh -c 'umount -l /sys/fs/cgroup/unified 2>/dev/null; exec \"$0\" \"$@\"' " + p + " \"$@\"\n"
-			if err := atomicWrite(w, []byte(script), 0o700); err != nil {
+			if err := atomicfile.WriteFile(w, []byte(script), 0o700); err != nil {
 				return err
 			}
 			p = w

@@ -22,6 +22,7 @@ import (
 	"github.com/moby/moby/api/types/events"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berth/berth/internal/atomicfile"
 	"github.com/berth/berth/internal/containers"
 	"github.com/berth/berth/internal/oci"
 )
@@ -195,7 +196,8 @@ func (d *Daemon) ExecStart(ctx context.Context, id string, opts containers.ExecS
 		return err
 	}
 	procFile := filepath.Join(stateDir, "exec-"+e.ID+".json")
-	if err := replaceFile(procFile, pb, 0o600); err != nil {
+	// Read once by the runtime and gone with the state directory: atomic, no fsync.
+	if err := atomicfile.WriteFile(procFile, pb, 0o600, atomicfile.NoSync()); err != nil {
 		return err
 	}
 	pidFile := filepath.Join(stateDir, "exec-"+e.ID+".pid")

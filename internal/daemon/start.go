@@ -17,6 +17,7 @@ import (
 	"github.com/moby/moby/api/types/mount"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berth/berth/internal/atomicfile"
 	"github.com/berth/berth/internal/containers"
 	"github.com/berth/berth/internal/oci"
 	"github.com/berth/berth/internal/shim"
@@ -130,7 +131,9 @@ func (d *Daemon) start(ctx context.Context, c *Container, fromPolicy bool) (retE
 	if err != nil {
 		return err
 	}
-	if err := replaceFile(filepath.Join(stateDir, "config.json"), b, 0o600); err != nil {
+	// The bundle is regenerated at every start: the runtime must never read it half-written, but it need not
+	// survive a host crash, and an fsync here would be on every start's path.
+	if err := atomicfile.WriteFile(filepath.Join(stateDir, "config.json"), b, 0o600, atomicfile.NoSync()); err != nil {
 		return err
 	}
 	// A stale runtime record (e.g. after a host crash) would make create fail with "already exists".
