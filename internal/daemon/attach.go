@@ -16,7 +16,7 @@ import (
 	"github.com/moby/moby/api/types/events"
 
 	"github.com/berth/berth/internal/containers"
-	"github.com/berth/berth/internal/shim"
+	"github.com/berth/berth/internal/task"
 )
 
 type attachStream struct {
@@ -57,13 +57,10 @@ func (d *Daemon) Attach(ctx context.Context, ref string, opts containers.AttachO
 	if opts.Stdin != nil && !c.Config.OpenStdin {
 		s.opts.Stdin = nil
 	}
-	if c.running() {
-		sc, err := shim.Dial(ctx, d.stateDir(c.ID))
+	if c.running() && c.task != nil {
+		t := c.task
 		c.mu.Unlock()
-		if err != nil {
-			return err
-		}
-		conn, err := sc.Attach(ctx, s.opts.Stdin != nil, s.opts.Stdout, s.opts.Stderr)
+		conn, err := t.Attach(ctx, s.opts.Stdin != nil, s.opts.Stdout, s.opts.Stderr)
 		if err != nil {
 			return err
 		}
@@ -106,17 +103,12 @@ func (d *Daemon) dropPending(c *Container, s *attachStream) {
 	}
 }
 
-// connectPending joins streams that were waiting for this start to the new shim; the caller holds c.mu.
+// connectPending joins streams that were waiting for this start to the new task; the caller holds c.mu.
 func (d *Daemon) connectPending(ctx context.Context, c *Container) {
 	pending := c.pending
 	c.pending = nil
 	for _, s := range pending {
-		sc, err := shim.Dial(ctx, d.stateDir(c.ID))
-		if err != nil {
-			s.finish(err)
-			continue
-		}
-		d.pipe(ctx, sc, s)
+		d.pipe(ctx, c.task, s)
 	}
 }
 
@@ -128,9 +120,9 @@ func (d *Daemon) failPending(c *Container) {
 	c.pending = nil
 }
 
-// pipe copies between one client stream and the shim until output ends or the client detaches.
-func (d *Daemon) pipe(ctx context.Context, sc *shim.Client, s *attachStream) {
-	conn, err := sc.Attach(ctx, s.opts.Stdin != nil, s.opts.Stdout, s.opts.Stderr)
+// pipe copies between one client stream and the task until output ends or the client detaches.
+func (d *Daemon) pipe(ctx context.Context, t task.Task, s *attachStream) {
+	conn, err := t.Attach(ctx, s.opts.Stdin != nil, s.opts.Stdout, s.opts.Stderr)
 	if err != nil {
 		s.finish(err)
 		return
@@ -138,7 +130,7 @@ func (d *Daemon) pipe(ctx context.Context, sc *shim.Client, s *attachStream) {
 	d.pipeConn(conn, s)
 }
 
-func (d *Daemon) pipeConn(conn net.Conn, s *attachStream) {
+func (d *Daemon) pipeConn(conn io.ReadWriteCloser, s *attachStream) {
 	go func() {
 		err := copyFrames(s.opts.Out, conn, s.tty)
 		conn.Close()
@@ -271,19 +263,15 @@ func (d *Daemon) Resize(ctx context.Context, ref string, h, w uint16) error {
 		return err
 	}
 	c.mu.Lock()
-	running, tty := c.running(), c.Config.Tty
+	running, tty, t := c.running(), c.Config.Tty, c.task
 	c.mu.Unlock()
-	if !running {
+	if !running || t == nil {
 		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is not running", c.ID))
 	}
 	if !tty {
 		return nil
 	}
-	sc, err := shim.Dial(ctx, d.stateDir(c.ID))
-	if err != nil {
-		return err
-	}
-	if err := sc.Resize(ctx, w, h); err != nil {
+	if err := t.Resize(ctx, w, h); err != nil {
 		slog.DebugContext(ctx, "resize", "container", c.ID, "error", err)
 		return err
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/berth/berth/internal/oci"
 	"github.com/berth/berth/internal/runtime"
 	"github.com/berth/berth/internal/snapshot"
+	"github.com/berth/berth/internal/task"
 	"github.com/berth/berth/internal/volume"
 )
 
@@ -47,6 +48,7 @@ type Daemon struct {
 	networks   *berthnet.Manager
 	events     *berthevents.Bus
 	runtimes   map[string]*runtime.Runtime
+	tasks      map[string]task.Runtime // by runtime name
 	execs      *execStore
 	cgroupV2   bool
 	primer     *cgroups.Primer // keeps the runtime's cgroup migrations off a grace-period wait during starts
@@ -212,6 +214,7 @@ func isCgroupV2() bool {
 // cgroup2 mount, through a small wrapper script.
 func (d *Daemon) setupRuntimes() error {
 	d.runtimes = map[string]*runtime.Runtime{}
+	d.tasks = map[string]task.Runtime{}
 	rtRoot := filepath.Join(d.cfg.ExecRoot, "runtime")
 	add := func(name, path string, args []string) (*runtime.Runtime, error) {
 		root := filepath.Join(rtRoot, name)
@@ -220,6 +223,7 @@ func (d *Daemon) setupRuntimes() error {
 		}
 		rt := &runtime.Runtime{Name: name, Path: path, Args: args, Root: root}
 		d.runtimes[name] = rt
+		d.tasks[name] = runtime.NewTasks(rt, d.cfg.ShimPath)
 		return rt, nil
 	}
 	for _, name := range []string{"runc", "crun"} {
@@ -270,6 +274,18 @@ func (d *Daemon) setupRuntimes() error {
 func isDir(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.IsDir()
+}
+
+// taskRuntime returns the task runtime of the OCI runtime name ("" for the default).
+func (d *Daemon) taskRuntime(name string) (task.Runtime, error) {
+	if name == "" {
+		name = d.cfg.DefaultRuntime
+	}
+	t, ok := d.tasks[name]
+	if !ok {
+		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("unknown or invalid runtime name: %s", name))
+	}
+	return t, nil
 }
 
 func (d *Daemon) runtime(name string) (*runtime.Runtime, error) {

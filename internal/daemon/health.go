@@ -280,14 +280,12 @@ func healthString(h *container.Health) string {
 	return string(h.Status)
 }
 
-// kill ends a running exec process (a probe past its timeout): the process in the container if its pid is
-// known yet, else the runtime's exec command.
+// kill ends a running exec process (a probe past its timeout).
 func (e *execProcess) kill() {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if pid := e.pid(); pid > 0 {
-		syscall.Kill(pid, syscall.SIGKILL)
-	} else if e.cmd != nil && e.cmd.Process != nil {
-		e.cmd.Process.Kill()
+	p := e.proc
+	e.mu.Unlock()
+	if p != nil {
+		p.Kill(context.Background(), syscall.SIGKILL)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth/berth/internal/cgroups"
 	"github.com/berth/berth/internal/containers"
 	"github.com/berth/berth/internal/version"
 )
@@ -65,7 +66,7 @@ func (d *Daemon) Info(ctx context.Context) system.Info {
 		Architecture:       unameMachine(),
 		IndexServerAddress: "https://index.docker.io/v1/",
 		NCPU:               numCPU(),
-		MemTotal:           int64(hostMemory()),
+		MemTotal:           int64(cgroups.HostMemory()),
 		DockerRootDir:      d.cfg.DataRoot,
 		ServerVersion:      version.Version,
 		Runtimes:           map[string]system.RuntimeWithStatus{},

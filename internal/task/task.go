@@ -104,6 +104,9 @@ type Task interface {
 	Update(ctx context.Context, res *specs.LinuxResources) error
 	// Pids lists the task's processes (host pids).
 	Pids(ctx context.Context) ([]int, error)
+	// Spec returns the OCI spec the task runs, its Root.Path naming where the root filesystem is (for the
+	// defaults of an exec'd process: user, environment, capabilities).
+	Spec(ctx context.Context) (*specs.Spec, error)
 	// Metrics samples the task's resource usage.
 	Metrics(ctx context.Context) (*Metrics, error)
 	// Attach joins the init's stdio from now on. Read output from the returned stream as frames of 8-byte
