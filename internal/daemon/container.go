@@ -16,6 +16,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/berth/berth/internal/atomicfile"
+	"github.com/berth/berth/internal/task"
 )
 
 // Container is the daemon's record of one container, persisted as config.v2.json in its directory.
@@ -60,6 +61,8 @@ type Container struct {
 	restartCancel func()
 	// healthStop stops the health-check monitor while one runs.
 	healthStop chan struct{}
+	// task is the running (or exited, not yet reaped) task; nil when none.
+	task task.Task
 }
 
 // State is a container's run state.

@@ -13,7 +13,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
 
-	"github.com/berth/berth/internal/filters"
+	"github.com/berth/berth/internal/containers"
 )
 
 func formatTime(t time.Time) string {
@@ -139,16 +139,8 @@ func statusString(st State, now time.Time) string {
 	return string(st.Status)
 }
 
-// ListOptions are the parameters of GET /containers/json.
-type ListOptions struct {
-	All     bool
-	Limit   int
-	Size    bool
-	Filters filters.Args
-}
-
 // List returns containers, newest first, with docker's filters (see psFilter).
-func (d *Daemon) List(ctx context.Context, opts ListOptions) ([]container.Summary, error) {
+func (d *Daemon) List(ctx context.Context, opts containers.ListOptions) ([]container.Summary, error) {
 	all := d.containers.list()
 	sort.Slice(all, func(i, j int) bool { return all[i].Created.After(all[j].Created) })
 	ids := make([]string, len(all))

@@ -104,6 +104,15 @@ func (a Args) Get(key string) []string {
 	return out
 }
 
+// String renders a as Go prints the legacy shape, map[key:[values]], keys and values sorted: for logs and tests.
+func (a Args) String() string {
+	m := make(map[string][]string, len(a.fields))
+	for k := range a.fields {
+		m[k] = a.Get(k)
+	}
+	return fmt.Sprint(m)
+}
+
 // Contains reports whether key was given, even with no values.
 func (a Args) Contains(key string) bool {
 	_, ok := a.fields[key]

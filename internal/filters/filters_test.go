@@ -54,6 +54,13 @@ func TestFromJSON(t *testing.T) {
 	}
 }
 
+func TestString(t *testing.T) {
+	a := mustJSON(t, `{"name":["web","db"],"label":["a=b"],"dangling":[]}`)
+	if got, want := a.String(), "map[dangling:[] label:[a=b] name:[db web]]"; got != want {
+		t.Errorf("String = %q, want %q", got, want)
+	}
+}
+
 func TestValidate(t *testing.T) {
 	tests := []struct {
 		name     string
