@@ -100,11 +100,11 @@ func (s NetworkService) Remove(ctx context.Context, ref string) error {
 }
 
 func (s NetworkService) Connect(ctx context.Context, netRef, containerRef string, cfg *network.EndpointSettings) error {
-	return s.d.NetworkConnect(ctx, netRef, containerRef, cfg)
+	return s.d.containers.NetworkConnect(ctx, netRef, containerRef, cfg)
 }
 
 func (s NetworkService) Disconnect(ctx context.Context, netRef, containerRef string, force bool) error {
-	return s.d.NetworkDisconnect(ctx, netRef, containerRef, force)
+	return s.d.containers.NetworkDisconnect(ctx, netRef, containerRef, force)
 }
 
 func (s NetworkService) Prune(ctx context.Context, f filters.Args) ([]string, error) {

@@ -4,17 +4,13 @@ import (
 	"context"
 	"os"
 	goruntime "runtime"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/internal/cgroups"
-	"github.com/berth/berth/internal/containers"
 	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/version"
 )
@@ -49,7 +45,7 @@ func (d *Daemon) Info(ctx context.Context) system.Info {
 		DriverStatus:       [][2]string{{"Backing Filesystem", "extfs"}, {"Supports d_type", "true"}},
 		Plugins:            system.PluginsInfo{Volume: []string{"local"}, Network: []string{"host", "null"}, Log: []string{"json-file"}},
 		MemoryLimit:        true,
-		SwapLimit:          swapSupported(d.cgroupV2),
+		SwapLimit:          cgroups.SwapSupported(d.cgroupV2),
 		CPUCfsPeriod:       true,
 		CPUCfsQuota:        true,
 		CPUShares:          true,
@@ -63,7 +59,7 @@ func (d *Daemon) Info(ctx context.Context) system.Info {
 		CgroupVersion:      "1",
 		KernelVersion:      kernelVersion(),
 		OperatingSystem:    operatingSystem(),
-		OSType:             platformOS,
+		OSType:             "linux",
 		Architecture:       unameMachine(),
 		IndexServerAddress: "https://index.docker.io/v1/",
 		NCPU:               numCPU(),
@@ -88,19 +84,7 @@ func (d *Daemon) Info(ctx context.Context) system.Info {
 	for name, rt := range d.runtimes {
 		info.Runtimes[name] = system.RuntimeWithStatus{Runtime: system.Runtime{Path: rt.Path, Args: rt.Args}}
 	}
-	for _, c := range d.containers.list() {
-		c.mu.Lock()
-		info.Containers++
-		switch c.State.Status {
-		case container.StateRunning:
-			info.ContainersRunning++
-		case container.StatePaused:
-			info.ContainersPaused++
-		default:
-			info.ContainersStopped++
-		}
-		c.mu.Unlock()
-	}
+	info.Containers, info.ContainersRunning, info.ContainersPaused, info.ContainersStopped = d.containers.Counts()
 	if list, err := d.images.List(ctx, false, filters.Args{}); err == nil {
 		info.Images = len(list)
 	}
@@ -110,45 +94,12 @@ func (d *Daemon) Info(ctx context.Context) system.Info {
 func unameMachine() string {
 	var u unix.Utsname
 	if err := unix.Uname(&u); err != nil {
-		return platformArch
+		return goruntime.GOARCH
 	}
 	return unix.ByteSliceToString(u.Machine[:])
 }
 
-// PruneContainers removes every stopped container matching the filters (label, label!, until), as Docker.
-func (d *Daemon) PruneContainers(ctx context.Context, f filters.Args) (container.PruneReport, error) {
-	report := container.PruneReport{ContainersDeleted: []string{}}
-	if err := f.Validate("label", "label!", "until"); err != nil {
-		return report, err
-	}
-	until, err := f.Until(time.Now())
-	if err != nil {
-		return report, err
-	}
-	for _, c := range d.containers.list() {
-		c.mu.Lock()
-		st := c.State.Status
-		labels := c.Config.Labels
-		created := c.Created
-		c.mu.Unlock()
-		if st == container.StateRunning || st == container.StatePaused || st == container.StateRestarting || st == container.StateRemoving {
-			continue
-		}
-		if !until.IsZero() && created.After(until) {
-			continue
-		}
-		if !f.MatchLabels(labels) {
-			continue
-		}
-		size := d.snapshots.Usage(ctx, c.ID)
-		if err := d.Remove(ctx, c.ID, containers.RemoveOptions{}); err != nil {
-			continue
-		}
-		report.ContainersDeleted = append(report.ContainersDeleted, c.ID)
-		report.SpaceReclaimed += uint64(size)
-	}
-	d.events.Publish(events.ContainerEventType, events.ActionPrune, "", map[string]string{"reclaimed": itoa(int64(report.SpaceReclaimed))})
-	return report, nil
+func readString(path string) string {
+	b, _ := os.ReadFile(path)
+	return strings.TrimSpace(string(b))
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -11,7 +11,11 @@ import (
 
 // VolumeCreate creates a named volume (or returns the existing one of that name, as docker does).
 func (d *Daemon) VolumeCreate(ctx context.Context, req volume.CreateRequest) (volume.Volume, error) {
-	existed := req.Name != "" && d.volumeExists(ctx, req.Name)
+	existed := false
+	if req.Name != "" {
+		_, err := d.volumes.Get(ctx, req.Name)
+		existed = err == nil
+	}
 	v, err := d.volumes.Create(ctx, req.Name, req.Labels, req.DriverOpts)
 	if err != nil {
 		return volume.Volume{}, err
@@ -34,7 +38,7 @@ func (d *Daemon) VolumeInspect(ctx context.Context, name string) (volume.Volume,
 
 // VolumeRemove deletes a volume no container uses.
 func (d *Daemon) VolumeRemove(ctx context.Context, name string, force bool) error {
-	if err := d.volumes.Remove(ctx, name, force, d.containersUsingVolume); err != nil {
+	if err := d.volumes.Remove(ctx, name, force, d.containers.VolumeUsers); err != nil {
 		return err
 	}
 	d.events.Publish(events.VolumeEventType, events.ActionDestroy, name, map[string]string{"driver": "local"})
@@ -43,7 +47,7 @@ func (d *Daemon) VolumeRemove(ctx context.Context, name string, force bool) erro
 
 // VolumePrune removes unused anonymous volumes (every unused volume with the all=true filter).
 func (d *Daemon) VolumePrune(ctx context.Context, f filters.Args) (volume.PruneReport, error) {
-	rep, err := d.volumes.Prune(ctx, f, d.containersUsingVolume)
+	rep, err := d.volumes.Prune(ctx, f, d.containers.VolumeUsers)
 	if err != nil {
 		return rep, err
 	}
@@ -59,6 +63,6 @@ func (d *Daemon) VolumeUsage(ctx context.Context, name string) (volume.UsageData
 	if err != nil {
 		return u, err
 	}
-	u.RefCount = int64(len(d.containersUsingVolume(name)))
+	u.RefCount = int64(len(d.containers.VolumeUsers(name)))
 	return u, nil
 }

@@ -1,4 +1,4 @@
-package daemon
+package containers
 
 import (
 	"context"
@@ -8,14 +8,13 @@ import (
 
 	"github.com/containerd/errdefs"
 
-	"github.com/berth/berth/internal/containers"
 	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/logger/jsonfile"
 )
 
 // Logs writes the container's json-file log to out: stdcopy frames, or raw lines for a tty container. With
 // Follow it keeps going until the container stops or ctx ends.
-func (d *Daemon) Logs(ctx context.Context, ref string, opts containers.LogsOptions, out io.Writer) error {
+func (d *Service) Logs(ctx context.Context, ref string, opts LogsOptions, out io.Writer) error {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return err

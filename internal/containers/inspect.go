@@ -1,4 +1,4 @@
-package daemon
+package containers
 
 import (
 	"context"
@@ -12,8 +12,6 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
-
-	"github.com/berth/berth/internal/containers"
 )
 
 func formatTime(t time.Time) string {
@@ -24,7 +22,7 @@ func formatTime(t time.Time) string {
 }
 
 // Inspect returns docker's inspect document for a container.
-func (d *Daemon) Inspect(ctx context.Context, ref string, size bool) (container.InspectResponse, error) {
+func (d *Service) Inspect(ctx context.Context, ref string, size bool) (container.InspectResponse, error) {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return container.InspectResponse{}, err
@@ -80,10 +78,11 @@ func (d *Daemon) Inspect(ctx context.Context, ref string, size bool) (container.
 	}
 	resp.ExecIDs = d.execIDs(c.ID)
 	if lowers, err := d.snapshots.LowersOf(ctx, c.ID); err == nil {
-		dir := filepath.Join(d.cfg.DataRoot, "overlay", "containers", c.ID)
+		upper := d.snapshots.Upper(c.ID)
+		dir := filepath.Dir(upper)
 		resp.GraphDriver = &storage.DriverData{Name: "overlay2", Data: map[string]string{
 			"LowerDir":  strings.Join(lowers, ":"),
-			"UpperDir":  filepath.Join(dir, "upper"),
+			"UpperDir":  upper,
 			"WorkDir":   filepath.Join(dir, "work"),
 			"MergedDir": filepath.Join(dir, "merged"),
 		}}
@@ -98,7 +97,7 @@ func (d *Daemon) Inspect(ctx context.Context, ref string, size bool) (container.
 	return resp, nil
 }
 
-func (d *Daemon) execIDs(containerID string) []string {
+func (d *Service) execIDs(containerID string) []string {
 	d.execs.mu.Lock()
 	defer d.execs.mu.Unlock()
 	var ids []string
@@ -140,7 +139,7 @@ func statusString(st State, now time.Time) string {
 }
 
 // List returns containers, newest first, with docker's filters (see psFilter).
-func (d *Daemon) List(ctx context.Context, opts containers.ListOptions) ([]container.Summary, error) {
+func (d *Service) List(ctx context.Context, opts ListOptions) ([]container.Summary, error) {
 	all := d.containers.list()
 	sort.Slice(all, func(i, j int) bool { return all[i].Created.After(all[j].Created) })
 	ids := make([]string, len(all))
@@ -191,7 +190,7 @@ func (d *Daemon) List(ctx context.Context, opts containers.ListOptions) ([]conta
 }
 
 // summary builds c's row and applies the filters; the caller holds c.mu.
-func (d *Daemon) summary(ctx context.Context, c *Container, filter *psFilter, now time.Time) (container.Summary, bool) {
+func (d *Service) summary(ctx context.Context, c *Container, filter *psFilter, now time.Time) (container.Summary, bool) {
 	st := c.State.Status
 	if c.removed {
 		return container.Summary{}, false
