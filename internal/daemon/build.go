@@ -179,3 +179,19 @@ func (b buildBackend) ContainerChanges(ctx context.Context, id string, w io.Writ
 func (b buildBackend) RemoveContainer(ctx context.Context, id string) error {
 	return b.d.containers.Remove(ctx, id, containers.RemoveOptions{Force: true, Volumes: true})
 }
+
+// BuildService builds images with the daemon's builder.
+type BuildService struct{ d *Daemon }
+
+// BuildService returns the daemon's build service.
+func (d *Daemon) BuildService() BuildService { return BuildService{d} }
+
+func (s BuildService) Build(ctx context.Context, r io.Reader, opts builder.Options, out io.Writer) (string, error) {
+	b, err := s.d.Builder()
+	if err != nil {
+		return "", err
+	}
+	return b.Build(ctx, r, opts, out)
+}
+
+func (s BuildService) Prune(ctx context.Context) ([]string, int64, error) { return s.d.BuildPrune(ctx) }

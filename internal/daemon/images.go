@@ -73,3 +73,22 @@ func (d *Daemon) ImagePrune(ctx context.Context, all bool, f filters.Args) (imag
 	d.containers.Settle()
 	return d.images.Prune(ctx, all, f, d.containers.ImageUsers)
 }
+
+// ImageService is the local image store, with deletions and prunes that know which containers use an image.
+type ImageService struct {
+	*image.Store
+	d *Daemon
+}
+
+// ImageService returns the daemon's image service.
+func (d *Daemon) ImageService() ImageService { return ImageService{Store: d.images, d: d} }
+
+// Delete removes an image reference or the image, refusing images that containers use unless forced.
+func (s ImageService) Delete(ctx context.Context, ref string, force, noPrune bool) ([]imagetypes.DeleteResponse, error) {
+	return s.d.ImageDelete(ctx, ref, force, noPrune)
+}
+
+// Prune removes dangling (or, with all, unused) images.
+func (s ImageService) Prune(ctx context.Context, all bool, f filters.Args) (imagetypes.PruneReport, error) {
+	return s.d.ImagePrune(ctx, all, f)
+}

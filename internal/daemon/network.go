@@ -49,3 +49,37 @@ func (d *Daemon) NetworkPrune(ctx context.Context, f filters.Args) ([]string, er
 }
 
 func (d *Daemon) Networks() *berthnet.Manager { return d.networks }
+
+// NetworkService is networks and containers' attachments to them.
+type NetworkService struct{ d *Daemon }
+
+// NetworkService returns the daemon's network service.
+func (d *Daemon) NetworkService() NetworkService { return NetworkService{d} }
+
+func (s NetworkService) List(ctx context.Context, f filters.Args) ([]network.Inspect, error) {
+	return s.d.networks.List(f)
+}
+
+func (s NetworkService) Inspect(ctx context.Context, ref string) (network.Inspect, error) {
+	return s.d.networks.Inspect(ref)
+}
+
+func (s NetworkService) Create(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error) {
+	return s.d.NetworkCreate(ctx, req)
+}
+
+func (s NetworkService) Remove(ctx context.Context, ref string) error {
+	return s.d.NetworkRemove(ctx, ref)
+}
+
+func (s NetworkService) Connect(ctx context.Context, netRef, containerRef string, cfg *network.EndpointSettings) error {
+	return s.d.containers.NetworkConnect(ctx, netRef, containerRef, cfg)
+}
+
+func (s NetworkService) Disconnect(ctx context.Context, netRef, containerRef string, force bool) error {
+	return s.d.containers.NetworkDisconnect(ctx, netRef, containerRef, force)
+}
+
+func (s NetworkService) Prune(ctx context.Context, f filters.Args) ([]string, error) {
+	return s.d.NetworkPrune(ctx, f)
+}

@@ -66,3 +66,33 @@ func (d *Daemon) VolumeUsage(ctx context.Context, name string) (volume.UsageData
 	u.RefCount = int64(len(d.containers.VolumeUsers(name)))
 	return u, nil
 }
+
+// VolumeService is named volumes.
+type VolumeService struct{ d *Daemon }
+
+// VolumeService returns the daemon's volume service.
+func (d *Daemon) VolumeService() VolumeService { return VolumeService{d} }
+
+func (s VolumeService) List(ctx context.Context, f filters.Args) ([]volume.Volume, error) {
+	return s.d.VolumeList(ctx, f)
+}
+
+func (s VolumeService) Inspect(ctx context.Context, name string) (volume.Volume, error) {
+	return s.d.VolumeInspect(ctx, name)
+}
+
+func (s VolumeService) Create(ctx context.Context, req volume.CreateRequest) (volume.Volume, error) {
+	return s.d.VolumeCreate(ctx, req)
+}
+
+func (s VolumeService) Remove(ctx context.Context, name string, force bool) error {
+	return s.d.VolumeRemove(ctx, name, force)
+}
+
+func (s VolumeService) Prune(ctx context.Context, f filters.Args) (volume.PruneReport, error) {
+	return s.d.VolumePrune(ctx, f)
+}
+
+func (s VolumeService) Usage(ctx context.Context, name string) (volume.UsageData, error) {
+	return s.d.VolumeUsage(ctx, name)
+}
