@@ -128,7 +128,7 @@ func (d *Service) Create(ctx context.Context, opts CreateOptions) (container.Cre
 	c := &Container{
 		ID:          id,
 		Name:        name,
-		Created:     time.Now().UTC(),
+		Created:     d.clock.Now().UTC(),
 		Path:        args[0],
 		Args:        args[1:],
 		Config:      merged,
@@ -170,6 +170,9 @@ func (d *Service) Create(ctx context.Context, opts CreateOptions) (container.Cre
 	}
 	ok = true
 	d.containers.add(c)
+	c.mu.Lock()
+	d.publish(c)
+	c.mu.Unlock()
 	d.containerEvent(c, events.ActionCreate, nil)
 	return container.CreateResponse{ID: id, Warnings: []string{}}, nil
 }

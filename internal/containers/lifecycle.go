@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/jonboulle/clockwork"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 
@@ -78,7 +79,7 @@ func (d *Service) stop(ctx context.Context, c *Container, signal string, timeout
 		d.resume(ctx, c)
 	}
 	if t >= 0 {
-		wctx, cancel := context.WithTimeout(ctx, time.Duration(t)*time.Second)
+		wctx, cancel := clockwork.WithTimeout(ctx, d.clock, time.Duration(t)*time.Second)
 		defer cancel()
 		if d.waitStopped(wctx, c) == nil {
 			return nil
@@ -245,6 +246,7 @@ func (d *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 		return fmt.Errorf("removing container %s: %w", c.ID, err)
 	}
 	d.containers.remove(c)
+	d.views.Delete(c.ID)
 	d.execs.removeContainer(c.ID)
 	stateDir := d.stateDir(c.ID)
 	d.cleanups.Add(1)
@@ -274,7 +276,7 @@ func (d *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 	c.State.Status = container.StateRemoving
 	c.removed = true
 	d.failPending(c)
-	c.notify()
+	d.notifyChange(c)
 	c.mu.Unlock()
 	d.containerEvent(c, events.ActionDestroy, nil)
 	return nil
@@ -304,7 +306,7 @@ func (d *Service) Pause(ctx context.Context, ref string) error {
 	c.State.Status = container.StatePaused
 	d.stopHealth(c)
 	d.save(c)
-	c.notify()
+	d.notifyChange(c)
 	d.containerEvent(c, events.ActionPause, nil)
 	return nil
 }
@@ -343,7 +345,7 @@ func (d *Service) resume(ctx context.Context, c *Container) error {
 		c.State.Status = container.StateRunning
 		d.resumeHealth(c)
 		d.save(c)
-		c.notify()
+		d.notifyChange(c)
 	}
 	c.mu.Unlock()
 	return nil
@@ -378,6 +380,7 @@ func (d *Service) Rename(ctx context.Context, ref, newName string) error {
 		d.containers.release(newName)
 		c.mu.Lock()
 		c.Name = old
+		d.publish(c)
 		c.mu.Unlock()
 		return err
 	}

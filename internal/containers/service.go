@@ -3,6 +3,7 @@ package containers
 import (
 	goruntime "runtime"
 
+	"github.com/jonboulle/clockwork"
 	volumetypes "github.com/moby/moby/api/types/volume"
 
 	"context"
@@ -16,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
@@ -25,6 +25,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	berthnet "github.com/berth/berth/internal/network"
+	"github.com/berth/berth/internal/state"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -111,14 +112,20 @@ type Config struct {
 	Caps []string
 	// CgroupV2 says the host uses the unified hierarchy alone.
 	CgroupV2 bool
-	// Primer, when set, is held while tasks start (see cgroups.Primer).
+	// Primer, when set, is held while tasks start and exec (see cgroups.Primer); nil does without.
 	Primer *cgroups.Primer
+	// Clock times restart back-off, health checks, stop timeouts and the times recorded in containers; the
+	// default is the real clock (tests drive a fake one).
+	Clock clockwork.Clock
 }
 
 // Service is the containers service. Create it with New, then Restore.
 type Service struct {
 	cfg        Config
 	containers *containerStore
+	// views holds an immutable copy of every container, updated at each change: listings read it without
+	// taking the containers' locks (a start holds one across the task's creation).
+	views      *state.Store[*Container]
 	execs      *execStore
 	images     Images
 	snapshots  Snapshots
@@ -128,6 +135,7 @@ type Service struct {
 	primer     *cgroups.Primer
 	daemonCaps []string
 	cgroupV2   bool
+	clock      clockwork.Clock
 
 	// ctx is the service's lifetime, for monitors and restart timers; cancelled by Close.
 	ctx    context.Context
@@ -151,20 +159,21 @@ func New(cfg Config, images Images, snapshots Snapshots, volumes Volumes, networ
 	if cfg.DefaultNetwork == "" {
 		cfg.DefaultNetwork = "none"
 	}
-	primer := cfg.Primer
-	if primer == nil {
-		primer = cgroups.NewPrimer()
+	if cfg.Clock == nil {
+		cfg.Clock = clockwork.NewRealClock()
 	}
 	d := &Service{
 		cfg:        cfg,
+		clock:      cfg.Clock,
 		containers: newContainerStore(),
+		views:      state.New[*Container](),
 		execs:      newExecStore(),
 		images:     images,
 		snapshots:  snapshots,
 		volumes:    volumes,
 		networks:   networks,
 		events:     events,
-		primer:     primer,
+		primer:     cfg.Primer,
 		daemonCaps: cfg.Caps,
 		cgroupV2:   cfg.CgroupV2,
 	}
@@ -300,6 +309,7 @@ func (d *Service) restore(ctx context.Context) error {
 			continue
 		}
 		d.containers.add(c)
+		d.publish(c)
 		c.mu.Lock()
 		switch c.State.Status {
 		case container.StateRunning, container.StatePaused, container.StateRestarting:
@@ -380,7 +390,7 @@ func (d *Service) PruneContainers(ctx context.Context, f filters.Args) (containe
 	if err := f.Validate("label", "label!", "until"); err != nil {
 		return report, err
 	}
-	until, err := f.Until(time.Now())
+	until, err := f.Until(d.clock.Now())
 	if err != nil {
 		return report, err
 	}

@@ -60,11 +60,11 @@ func (d *Service) start(ctx context.Context, c *Container, fromPolicy bool) (ret
 			if c.State.ExitCode == 0 {
 				c.State.ExitCode = startFailureCode(retErr.Error())
 			}
-			c.State.FinishedAt = time.Now().UTC()
+			c.State.FinishedAt = d.clock.Now().UTC()
 			d.save(c)
 			d.snapshots.Unmount(context.WithoutCancel(ctx), c.ID)
 			d.failPending(c)
-			c.notify()
+			d.notifyChange(c)
 			if c.HostConfig.AutoRemove {
 				// docker removes an auto-remove container whose start failed; `run --rm` waits for that.
 				go d.Remove(context.WithoutCancel(ctx), c.ID, RemoveOptions{Force: true, Volumes: true})
@@ -156,13 +156,13 @@ func (d *Service) start(ctx context.Context, c *Container, fromPolicy bool) (ret
 	if fromPolicy {
 		c.RestartCount++
 	}
-	c.State = State{Status: container.StateRunning, Pid: t.Pid(), StartedAt: time.Now().UTC(), Health: c.State.Health}
+	c.State = State{Status: container.StateRunning, Pid: t.Pid(), StartedAt: d.clock.Now().UTC(), Health: c.State.Health}
 	c.HasBeenStarted = true
 	d.startHealth(c)
 	if err := d.save(c); err != nil {
 		slog.WarnContext(ctx, "saving container state", "container", c.ID, "error", err)
 	}
-	c.notify()
+	d.notifyChange(c)
 	slog.DebugContext(ctx, "container started", "container", c.ID, "prepare", tPrep.Sub(t0), "create", tSpawn.Sub(tPrep), "start", time.Since(tSpawn))
 	d.containerEvent(c, events.ActionStart, nil)
 	d.monitor(c, t)
@@ -208,7 +208,7 @@ func (d *Service) reattach(ctx context.Context, c *Container) bool {
 	exit, ok := runtime.ReadExit(bundle)
 	msg := ""
 	if !ok {
-		exit = task.Exit{Code: 255, At: time.Now().UTC()}
+		exit = task.Exit{Code: 255, At: d.clock.Now().UTC()}
 		msg = "container's shim is gone"
 	}
 	d.recordExit(ctx, c, exit, msg)
@@ -244,7 +244,7 @@ func (d *Service) monitor(c *Container, t task.Task) {
 			return // the daemon is shutting down; the task lives on
 		}
 		if err != nil {
-			exit = task.Exit{Code: 255, At: time.Now().UTC()}
+			exit = task.Exit{Code: 255, At: d.clock.Now().UTC()}
 		}
 		slog.Debug("container exited", "container", c.ID, "code", exit.Code, "reported-after", time.Since(exit.At))
 		d.handleExit(c, exit.Code, exit.At)
@@ -272,7 +272,7 @@ func (d *Service) handleExit(c *Container, code int, at time.Time) {
 		// An auto-removed container's record is renamed away next: writing its exit first would cost a file.
 		d.save(c)
 	}
-	c.notify()
+	d.notifyChange(c)
 	d.containerEvent(c, events.ActionDie, map[string]string{"exitCode": strconv.Itoa(code)})
 	delay := restartDelay(c.RestartCount, ranFor)
 	c.mu.Unlock()
@@ -293,13 +293,13 @@ func (d *Service) handleExit(c *Container, code int, at time.Time) {
 	c.restartCancel = cancel
 	c.mu.Unlock()
 	select {
-	case <-time.After(delay):
+	case <-d.clock.After(delay):
 	case <-rctx.Done():
 		c.mu.Lock()
 		if c.State.Status == container.StateRestarting {
 			c.State.Status = container.StateExited
 			d.save(c)
-			c.notify()
+			d.notifyChange(c)
 		}
 		c.mu.Unlock()
 		return

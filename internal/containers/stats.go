@@ -36,7 +36,7 @@ func (d *Service) Stats(ctx context.Context, ref string, stream, oneShot bool, o
 			pre = cur
 			first = false
 			select {
-			case <-time.After(time.Second):
+			case <-d.clock.After(time.Second):
 			case <-ctx.Done():
 				return nil
 			}
@@ -54,7 +54,7 @@ func (d *Service) Stats(ctx context.Context, ref string, stream, oneShot bool, o
 		pre = cur
 		first = false
 		select {
-		case <-time.After(time.Second):
+		case <-d.clock.After(time.Second):
 		case <-ctx.Done():
 			return nil
 		}
@@ -67,7 +67,7 @@ func (d *Service) sample(ctx context.Context, c *Container) container.StatsRespo
 	c.mu.Lock()
 	id, name, running, t := c.ID, c.Name, c.running(), c.task
 	c.mu.Unlock()
-	s := container.StatsResponse{ID: id, Name: name, OSType: platformOS, Read: time.Now().UTC()}
+	s := container.StatsResponse{ID: id, Name: name, OSType: platformOS, Read: d.clock.Now().UTC()}
 	if !running || t == nil {
 		return s
 	}

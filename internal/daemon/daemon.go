@@ -139,6 +139,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		InitPath:       cfg.InitPath,
 		Caps:           d.daemonCaps,
 		CgroupV2:       d.cgroupV2,
+		Primer:         cgroups.NewPrimer(),
 	}, d.images, d.snapshots, d.volumes, d.networks, d.events); err != nil {
 		return nil, err
 	}
