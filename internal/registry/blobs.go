@@ -149,22 +149,25 @@ func (r *Registry) mount(ctx context.Context, name, from string, d digest.Digest
 	return nil
 }
 
-// commit verifies what cw holds against d, makes it visible as a blob linked into repository name, and ends the
-// upload session id (if any): a blob that is there already counts, one that does not match is discarded.
+// commitBlob verifies what cw holds against d (and size, unless negative) and links the blob into repository
+// name: a blob that is there already counts, one that does not match is discarded (ErrFailedPrecondition). It
+// holds off a GC sweep from the commit to the link (see gcState).
+func (r *Registry) commitBlob(ctx context.Context, name string, cw content.Writer, size int64, d digest.Digest) error {
+	defer r.holdWrites()()
+	if err := cw.Commit(ctx, size, d); err != nil && !errdefs.IsAlreadyExists(err) {
+		return err
+	}
+	if err := r.store.linkBlob(name, d); err != nil {
+		return err
+	}
+	r.touchBlobs(d)
+	return nil
+}
+
+// commit ends an upload: commitBlob, then the end of the upload session id (if any) and the answer.
 func (r *Registry) commit(w http.ResponseWriter, req *http.Request, name, id string, cw content.Writer, d digest.Digest) error {
 	n := cw.Size()
-	release := r.holdWrites()
-	err := cw.Commit(req.Context(), -1, d)
-	if errdefs.IsAlreadyExists(err) {
-		err = nil
-	}
-	if err == nil {
-		err = r.store.linkBlob(name, d)
-	}
-	if err == nil {
-		r.touchBlobs(d)
-	}
-	release()
+	err := r.commitBlob(req.Context(), name, cw, -1, d)
 	if id != "" && (err == nil || errdefs.IsFailedPrecondition(err)) {
 		if eerr := r.store.endUpload(name, id); err == nil {
 			err = eerr

@@ -531,20 +531,8 @@ func (r *Registry) fetchBlob(w http.ResponseWriter, req *http.Request, repo stri
 		return fail(fmt.Errorf("upstream sent %d bytes of %d", n, resp.ContentLength))
 	}
 	// The commit verifies the digest: the held-back chunk goes out only if it matched.
-	release := r.holdWrites()
-	committed = true // whatever Commit returns, the writer is done with
-	err = cw.Commit(ctx, n, d)
-	if errdefs.IsAlreadyExists(err) {
-		err = nil
-	}
-	if err == nil {
-		err = r.store.linkBlob(repo, d)
-	}
-	if err == nil {
-		r.touchBlobs(d)
-	}
-	release()
-	if err != nil {
+	committed = true // whatever the commit returns, the writer is done with
+	if err := r.commitBlob(ctx, repo, cw, n, d); err != nil {
 		_ = r.store.blobs.Abort(ctx, ref) // kept by a commit that failed for another reason than a mismatch
 		return fail(err)
 	}

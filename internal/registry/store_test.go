@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -87,14 +86,7 @@ func TestBlobBackendConformance(t *testing.T) {
 func TestOpenOldRoot(t *testing.T) {
 	root := t.TempDir()
 	o := writeOldRoot(t, root, true)
-	reg, err := registry.New(root, registry.WithLogger(quietLogger()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(reg)
-	t.Cleanup(srv.Close)
-	e := &env{t: t, srv: srv, root: root}
-
+	e, _ := serveRoot(t, root, registry.WithLogger(quietLogger()))
 	if got := mustGet(t, e, "/v2/library/app/blobs/"+digest.FromBytes(o.layer).String()); !bytes.Equal(got, o.layer) {
 		t.Fatalf("old blob read back %q", got)
 	}
@@ -131,23 +123,14 @@ func TestUploadSurvivesRestart(t *testing.T) {
 	root := t.TempDir()
 	data := bytes.Repeat([]byte("0123456789"), 5000)
 	d := digest.FromBytes(data)
-	serve := func() *env {
-		reg, err := registry.New(root, registry.WithLogger(quietLogger()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := httptest.NewServer(reg)
-		t.Cleanup(srv.Close)
-		return &env{t: t, srv: srv, root: root}
-	}
-	e := serve()
+	e, _ := serveRoot(t, root, registry.WithLogger(quietLogger()))
 	loc := e.do("POST", "/v2/app/blobs/uploads/", nil, nil).Header.Get("Location")
 	if r := e.do("PATCH", loc, data[:30_000], map[string]string{"Content-Range": "0-29999"}); r.StatusCode != 202 {
 		t.Fatalf("PATCH: %d", r.StatusCode)
 	}
 	e.srv.Close()
 
-	e = serve()
+	e, _ = serveRoot(t, root, registry.WithLogger(quietLogger()))
 	if r := e.do("GET", loc, nil, nil); r.StatusCode != 204 || r.Header.Get("Range") != "0-29999" {
 		t.Fatalf("status after restart: %d %q", r.StatusCode, r.Header.Get("Range"))
 	}
@@ -167,13 +150,7 @@ func TestUploadSurvivesRestart(t *testing.T) {
 func TestOpenDiscardsOrphanIngests(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
-	reg, err := registry.New(root, registry.WithLogger(quietLogger()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(reg)
-	t.Cleanup(srv.Close)
-	e := &env{t: t, srv: srv, root: root}
+	e, reg := serveRoot(t, root, registry.WithLogger(quietLogger()))
 	session := e.do("POST", "/v2/app/blobs/uploads/", nil, nil).Header.Get("Docker-Upload-UUID")
 	blobs := registry.BlobBackend(reg)
 	for _, ref := range []string{
@@ -188,9 +165,9 @@ func TestOpenDiscardsOrphanIngests(t *testing.T) {
 		w.Write([]byte("left over"))
 		w.Close()
 	}
-	srv.Close()
+	e.srv.Close()
 
-	reg, err = registry.New(root, registry.WithLogger(quietLogger()))
+	reg, err := registry.New(root, registry.WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
