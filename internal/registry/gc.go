@@ -61,9 +61,9 @@ type GCReport struct {
 //     blob has no links, so a manifest referencing it is refused
 //     (MANIFEST_BLOB_UNKNOWN) and an upload of it recreates it.
 //
-// Uploads in progress live under _uploads, which GC never touches; whatever
+// Uploads in progress are content ingests, which GC never touches; whatever
 // digest they finally commit to is protected by (1)-(4). Pulls take no lock:
-// they only ever read files that are renamed into place whole.
+// the content store makes a blob visible only whole and verified.
 type gcState struct {
 	lock sync.RWMutex
 	run  sync.Mutex // one GC at a time
