@@ -107,7 +107,13 @@ func (s *Store) resume(ctx context.Context, ref string, alg digest.Algorithm) (*
 			return nil, fmt.Errorf("ingest %q: %w", ref, err)
 		}
 	}
-	return &writer{s: s, f: f, path: path, ref: ref, alg: alg, h: h, n: size, wbOff: size}, nil
+	w := &writer{s: s, f: f, path: path, ref: ref, alg: alg, h: h, n: size, wbOff: size}
+	if m, ok := h.(encoding.BinaryMarshaler); ok {
+		if state, err := m.MarshalBinary(); err == nil {
+			w.start = savedHash{alg: alg, offset: size, state: state}
+		}
+	}
+	return w, nil
 }
 
 // lockIngest opens the data file of the named ingest for writing, creating the ingest if needed, and takes its

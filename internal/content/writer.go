@@ -55,7 +55,10 @@ type writer struct {
 	n    int64
 	// wbOff and wbPending track what was handed to the kernel's writeback and what was written since.
 	wbOff, wbPending int64
-	closed           bool
+	// start is the hash as it was when the writer was opened: truncating back to there (a registry chunk that
+	// failed) restores it instead of reading the bytes again.
+	start  savedHash
+	closed bool
 }
 
 func (w *writer) Write(p []byte) (int, error) {
@@ -95,10 +98,12 @@ func (w *writer) Truncate(size int64) error {
 	if _, err := w.f.Seek(size, io.SeekStart); err != nil {
 		return fmt.Errorf("content writer: %w", err)
 	}
-	// A hash cannot be wound back: hash the bytes that are left again.
-	w.h.Reset()
-	if err := hashPrefix(context.Background(), w.h, w.f, size); err != nil {
-		return fmt.Errorf("content writer: %w", err)
+	// A hash cannot be wound back: restore it as it was at the start, or hash the bytes that are left again.
+	if !w.start.restore(w.h, w.alg, size) {
+		w.h.Reset()
+		if err := hashPrefix(context.Background(), w.h, w.f, size); err != nil {
+			return fmt.Errorf("content writer: %w", err)
+		}
 	}
 	w.n = size
 	w.wbOff, w.wbPending = min(w.wbOff, size), 0

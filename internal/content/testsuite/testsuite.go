@@ -694,7 +694,12 @@ func testTruncate(t *testing.T, open Opener) {
 				if st, err := b.Status(ctx, "truncate"); err != nil || st.Offset != 600 {
 					t.Fatalf("Status after truncate = %+v, %v", st, err)
 				}
+				// Resumed at 600, a chunk goes wrong again and is rolled back to where this writer started.
 				w = mustWriter(t, b, opts...)
+				write(t, w, []byte("another bad chunk"))
+				if err := w.Truncate(600); err != nil || w.Digest() != digest.FromBytes(data[:600]) {
+					t.Fatalf("Truncate(600) after resume: %v, digest %s", err, w.Digest())
+				}
 			}
 			write(t, w, data[600:])
 			if err := w.Commit(ctx, 1000, d); err != nil {
