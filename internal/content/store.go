@@ -192,12 +192,3 @@ func (s *Store) Walk(ctx context.Context, fn WalkFunc) error {
 	}
 	return nil
 }
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}

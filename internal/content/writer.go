@@ -13,6 +13,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/internal/atomicfile"
 )
 
 // writebackChunk is how much is written before the kernel is asked to start writing it out, so that the fsync at
@@ -164,7 +166,7 @@ func (w *writer) Commit(ctx context.Context, expectedSize int64, expected digest
 	}
 	// The blob is in place: whatever happens next, the ingest is done with.
 	derr := w.discard()
-	if err := syncDir(filepath.Dir(target)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(target)); err != nil {
 		return fmt.Errorf("commit %s: %w", got, err)
 	}
 	return derr
