@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berth/berth/cmd/berth/internal/formatter"
+	"github.com/berth/berth/cmd/internal/formatter"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"

@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/berth/berth/client"
-	"github.com/berth/berth/cmd/berth/internal/formatter"
+	"github.com/berth/berth/cmd/internal/formatter"
 	"github.com/berth/berth/internal/compose"
 	"github.com/spf13/cobra"
 )

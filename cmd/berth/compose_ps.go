@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/berth/berth/cmd/berth/internal/formatter"
+	"github.com/berth/berth/cmd/internal/formatter"
 	"github.com/berth/berth/internal/compose"
 	"github.com/spf13/cobra"
 )

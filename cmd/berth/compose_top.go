@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/berth/berth/cmd/berth/internal/formatter"
+	"github.com/berth/berth/cmd/internal/formatter"
 	"github.com/berth/berth/internal/compose"
 	"github.com/moby/moby/api/types/container"
 	"github.com/spf13/cobra"

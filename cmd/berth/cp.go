@@ -12,8 +12,8 @@ import (
 	"sync/atomic"
 
 	"github.com/berth/berth/client"
-	"github.com/berth/berth/cmd/berth/internal/archive"
-	"github.com/berth/berth/cmd/berth/internal/formatter"
+	"github.com/berth/berth/cmd/internal/archive"
+	"github.com/berth/berth/cmd/internal/formatter"
 	"github.com/spf13/cobra"
 )
 

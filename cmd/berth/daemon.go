@@ -15,7 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/berth/berth/cmd/berth/internal/clientgc"
+	"github.com/berth/berth/cmd/internal/clientgc"
 	"github.com/berth/berth/internal/daemon"
 	"github.com/berth/berth/internal/server"
 )

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"github.com/berth/berth/cmd/berth/internal/formatter"
+	"github.com/berth/berth/cmd/internal/formatter"
 	"github.com/spf13/cobra"
 )
 

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/berth/berth/client"
-	"github.com/berth/berth/cmd/berth/internal/formatter"
+	"github.com/berth/berth/cmd/internal/formatter"
 	"github.com/moby/moby/api/types/events"
 	"github.com/spf13/cobra"
 )

@@ -4,7 +4,7 @@ import (
 	"errors"
 
 	"github.com/berth/berth/client"
-	"github.com/berth/berth/cmd/berth/internal/formatter"
+	"github.com/berth/berth/cmd/internal/formatter"
 	"github.com/spf13/cobra"
 )
 

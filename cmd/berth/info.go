@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/berth/berth/cmd/berth/internal/formatter"
+	"github.com/berth/berth/cmd/internal/formatter"
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/system"
 	"github.com/spf13/cobra"

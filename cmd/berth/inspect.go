@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/berth/berth/cmd/berth/internal/formatter"
+	"github.com/berth/berth/cmd/internal/formatter"
 	"github.com/containerd/errdefs"
 	"github.com/spf13/cobra"
 )

@@ -5,7 +5,7 @@ import (
 	"context"
 	"os"
 
-	_ "github.com/berth/berth/cmd/berth/internal/clientgc" // before the other packages' initialisation
+	_ "github.com/berth/berth/cmd/internal/clientgc" // before the other packages' initialisation
 )
 
 func main() {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/berth/berth/client"
-	"github.com/berth/berth/cmd/berth/internal/formatter"
+	"github.com/berth/berth/cmd/internal/formatter"
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"

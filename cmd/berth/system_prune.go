@@ -6,7 +6,7 @@ import (
 	"sort"
 	"text/template"
 
-	"github.com/berth/berth/cmd/berth/internal/formatter"
+	"github.com/berth/berth/cmd/internal/formatter"
 	"github.com/spf13/cobra"
 )
 

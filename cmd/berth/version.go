@@ -7,7 +7,7 @@ import (
 	"text/template"
 
 	"github.com/berth/berth/client"
-	"github.com/berth/berth/cmd/berth/internal/formatter"
+	"github.com/berth/berth/cmd/internal/formatter"
 	"github.com/moby/moby/api/types/system"
 	"github.com/spf13/cobra"
 )

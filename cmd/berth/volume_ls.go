@@ -3,7 +3,7 @@ package main
 import (
 	"sort"
 
-	"github.com/berth/berth/cmd/berth/internal/formatter"
+	"github.com/berth/berth/cmd/internal/formatter"
 	"github.com/spf13/cobra"
 )
 
