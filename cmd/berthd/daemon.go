@@ -17,6 +17,7 @@ import (
 
 	"github.com/berth/berth/internal/daemon"
 	"github.com/berth/berth/internal/server"
+	berthversion "github.com/berth/berth/internal/version"
 )
 
 const defaultDaemonConfigFile = "/etc/berth/daemon.json"
@@ -136,7 +137,19 @@ func runDaemon(ctx context.Context, cfg daemon.Config) error {
 		return err
 	}
 	defer d.Close()
-	srv := server.New(d)
+	srv := server.New(server.Backends{
+		Containers:   d,
+		Streams:      d,
+		Files:        d,
+		Exec:         d,
+		Images:       d.ImageService(),
+		Distribution: d.DistributionService(),
+		Build:        d.BuildService(),
+		Networks:     d.NetworkService(),
+		Volumes:      d.VolumeService(),
+		System:       d,
+		Events:       d.Events(),
+	}, server.WithDebug(d.Debug()))
 	errc := make(chan error, len(cfg.Hosts))
 	for _, h := range cfg.Hosts {
 		l, err := server.Listen(h, tlsCfg)
@@ -146,7 +159,7 @@ func runDaemon(ctx context.Context, cfg daemon.Config) error {
 		slog.Info("API listening", "address", h)
 		go func() { errc <- srv.Serve(ctx, l) }()
 	}
-	slog.Info("Berth daemon started", "version", daemon.Version, "data-root", cfg.DataRoot, "exec-root", cfg.ExecRoot)
+	slog.Info("Berth daemon started", "version", berthversion.Version, "data-root", cfg.DataRoot, "exec-root", cfg.ExecRoot)
 	select {
 	case <-ctx.Done():
 		slog.Info("shutting down; running containers keep running")

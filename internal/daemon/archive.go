@@ -17,6 +17,7 @@ import (
 	"github.com/moby/moby/api/types/mount"
 
 	"github.com/berth/berth/internal/archive"
+	"github.com/berth/berth/internal/containers"
 	"github.com/berth/berth/internal/image"
 )
 
@@ -216,19 +217,8 @@ func (d *Daemon) Changes(ctx context.Context, ref string) ([]container.Filesyste
 	return out, nil
 }
 
-// CommitOptions are the parameters of POST /commit.
-type CommitOptions struct {
-	Container string
-	Repo, Tag string
-	Comment   string
-	Author    string
-	Changes   []string
-	Pause     bool
-	Config    *container.Config
-}
-
 // Commit makes a new image from the container's changes.
-func (d *Daemon) Commit(ctx context.Context, opts CommitOptions) (string, error) {
+func (d *Daemon) Commit(ctx context.Context, opts containers.CommitOptions) (string, error) {
 	c, err := d.containers.get(opts.Container)
 	if err != nil {
 		return "", err

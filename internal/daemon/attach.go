@@ -15,27 +15,12 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/events"
 
-	"github.com/berth/berth/internal/shim"
+	"github.com/berth/berth/internal/containers"
+	"github.com/berth/berth/internal/task"
 )
 
-// AttachOptions are the parameters of POST /containers/{id}/attach.
-type AttachOptions struct {
-	Stdin          io.Reader // the client's input; nil when stdin is not attached
-	CloseWrite     func()    // half-closes the client connection after output ends (may be nil)
-	Out            io.Writer // the client's output: stdcopy frames, or raw bytes for a tty
-	Stdout, Stderr bool
-	DetachKeys     string
-	Logs           bool
-	// Ready, if set, is called once the stream is registered (with the shim, or for the next start) and before
-	// any output flows: the API answers the hijack there, so a client's start request cannot overtake it.
-	Ready func() error
-}
-
-// ErrDetached reports that the client typed the detach key sequence.
-var ErrDetached = errors.New("detached from container")
-
 type attachStream struct {
-	opts   AttachOptions
+	opts   containers.AttachOptions
 	tty    bool
 	keys   []byte
 	result chan error
@@ -58,7 +43,7 @@ func (d *Daemon) AttachTTY(ref string) (bool, error) {
 // Attach connects the client to the container's stdio until the container exits, the client detaches, or the
 // client goes away. A container that is not running is attached at its next start, as `docker start -a` and
 // `docker run` expect.
-func (d *Daemon) Attach(ctx context.Context, ref string, opts AttachOptions) error {
+func (d *Daemon) Attach(ctx context.Context, ref string, opts containers.AttachOptions) error {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return err
@@ -72,13 +57,10 @@ func (d *Daemon) Attach(ctx context.Context, ref string, opts AttachOptions) err
 	if opts.Stdin != nil && !c.Config.OpenStdin {
 		s.opts.Stdin = nil
 	}
-	if c.running() {
-		sc, err := shim.Dial(ctx, d.stateDir(c.ID))
+	if c.running() && c.task != nil {
+		t := c.task
 		c.mu.Unlock()
-		if err != nil {
-			return err
-		}
-		conn, err := sc.Attach(ctx, s.opts.Stdin != nil, s.opts.Stdout, s.opts.Stderr)
+		conn, err := t.Attach(ctx, s.opts.Stdin != nil, s.opts.Stdout, s.opts.Stderr)
 		if err != nil {
 			return err
 		}
@@ -121,17 +103,12 @@ func (d *Daemon) dropPending(c *Container, s *attachStream) {
 	}
 }
 
-// connectPending joins streams that were waiting for this start to the new shim; the caller holds c.mu.
+// connectPending joins streams that were waiting for this start to the new task; the caller holds c.mu.
 func (d *Daemon) connectPending(ctx context.Context, c *Container) {
 	pending := c.pending
 	c.pending = nil
 	for _, s := range pending {
-		sc, err := shim.Dial(ctx, d.stateDir(c.ID))
-		if err != nil {
-			s.finish(err)
-			continue
-		}
-		d.pipe(ctx, sc, s)
+		d.pipe(ctx, c.task, s)
 	}
 }
 
@@ -143,9 +120,9 @@ func (d *Daemon) failPending(c *Container) {
 	c.pending = nil
 }
 
-// pipe copies between one client stream and the shim until output ends or the client detaches.
-func (d *Daemon) pipe(ctx context.Context, sc *shim.Client, s *attachStream) {
-	conn, err := sc.Attach(ctx, s.opts.Stdin != nil, s.opts.Stdout, s.opts.Stderr)
+// pipe copies between one client stream and the task until output ends or the client detaches.
+func (d *Daemon) pipe(ctx context.Context, t task.Task, s *attachStream) {
+	conn, err := t.Attach(ctx, s.opts.Stdin != nil, s.opts.Stdout, s.opts.Stderr)
 	if err != nil {
 		s.finish(err)
 		return
@@ -153,7 +130,7 @@ func (d *Daemon) pipe(ctx context.Context, sc *shim.Client, s *attachStream) {
 	d.pipeConn(conn, s)
 }
 
-func (d *Daemon) pipeConn(conn net.Conn, s *attachStream) {
+func (d *Daemon) pipeConn(conn io.ReadWriteCloser, s *attachStream) {
 	go func() {
 		err := copyFrames(s.opts.Out, conn, s.tty)
 		conn.Close()
@@ -162,9 +139,9 @@ func (d *Daemon) pipeConn(conn net.Conn, s *attachStream) {
 	if s.opts.Stdin != nil {
 		go func() {
 			err := copyDetach(conn, s.opts.Stdin, s.keys)
-			if errors.Is(err, ErrDetached) {
+			if errors.Is(err, containers.ErrDetached) {
 				conn.Close()
-				s.finish(ErrDetached)
+				s.finish(containers.ErrDetached)
 				return
 			}
 			if cw, ok := conn.(interface{ CloseWrite() error }); ok {
@@ -211,7 +188,7 @@ func ignoreClosed(err error) error {
 	return err
 }
 
-// copyDetach copies client input to dst until EOF, stopping with ErrDetached when the detach sequence is typed.
+// copyDetach copies client input to dst until EOF, stopping with containers.ErrDetached when the detach sequence is typed.
 // Bytes that begin a sequence but do not complete it are passed through.
 func copyDetach(dst io.Writer, src io.Reader, keys []byte) error {
 	buf := make([]byte, 32*1024)
@@ -227,7 +204,7 @@ func copyDetach(dst io.Writer, src io.Reader, keys []byte) error {
 						if len(out) > 0 {
 							dst.Write(out)
 						}
-						return ErrDetached
+						return containers.ErrDetached
 					}
 					continue
 				}
@@ -286,19 +263,15 @@ func (d *Daemon) Resize(ctx context.Context, ref string, h, w uint16) error {
 		return err
 	}
 	c.mu.Lock()
-	running, tty := c.running(), c.Config.Tty
+	running, tty, t := c.running(), c.Config.Tty, c.task
 	c.mu.Unlock()
-	if !running {
+	if !running || t == nil {
 		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is not running", c.ID))
 	}
 	if !tty {
 		return nil
 	}
-	sc, err := shim.Dial(ctx, d.stateDir(c.ID))
-	if err != nil {
-		return err
-	}
-	if err := sc.Resize(ctx, w, h); err != nil {
+	if err := t.Resize(ctx, w, h); err != nil {
 		slog.DebugContext(ctx, "resize", "container", c.ID, "error", err)
 		return err
 	}

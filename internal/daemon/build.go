@@ -18,6 +18,7 @@ import (
 
 	"github.com/berth/berth/internal/archive"
 	"github.com/berth/berth/internal/builder"
+	"github.com/berth/berth/internal/containers"
 	"github.com/berth/berth/internal/distribution"
 	"github.com/berth/berth/internal/image"
 )
@@ -133,7 +134,7 @@ func (b buildBackend) RemoveImage(ctx context.Context, id string) error {
 }
 
 func (b buildBackend) CreateContainer(ctx context.Context, spec builder.ContainerSpec) (string, error) {
-	resp, err := b.d.Create(ctx, CreateOptions{
+	resp, err := b.d.Create(ctx, containers.CreateOptions{
 		Config: &container.Config{
 			Image:      spec.Image,
 			Entrypoint: spec.Cmd, // the command replaces the image's entrypoint, as the classic builder's RUN does
@@ -154,7 +155,7 @@ func (b buildBackend) StartContainer(ctx context.Context, id string) error { ret
 func (b buildBackend) ContainerOutput(ctx context.Context, id string, stdout, stderr io.Writer) error {
 	pr, pw := io.Pipe()
 	go func() {
-		pw.CloseWithError(b.d.Logs(ctx, id, LogsOptions{Stdout: true, Stderr: true, Follow: true}, pw))
+		pw.CloseWithError(b.d.Logs(ctx, id, containers.LogsOptions{Stdout: true, Stderr: true, Follow: true}, pw))
 	}()
 	_, err := stdcopy.StdCopy(stdout, stderr, pr)
 	pr.CloseWithError(io.ErrClosedPipe)
@@ -179,5 +180,5 @@ func (b buildBackend) ContainerChanges(ctx context.Context, id string, w io.Writ
 }
 
 func (b buildBackend) RemoveContainer(ctx context.Context, id string) error {
-	return b.d.Remove(ctx, id, RemoveOptions{Force: true, Volumes: true})
+	return b.d.Remove(ctx, id, containers.RemoveOptions{Force: true, Volumes: true})
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -15,6 +14,9 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
+
+	"github.com/berth/berth/internal/atomicfile"
+	"github.com/berth/berth/internal/task"
 )
 
 // Container is the daemon's record of one container, persisted as config.v2.json in its directory.
@@ -59,6 +61,8 @@ type Container struct {
 	restartCancel func()
 	// healthStop stops the health-check monitor while one runs.
 	healthStop chan struct{}
+	// task is the running (or exited, not yet reaped) task; nil when none.
+	task task.Task
 }
 
 // State is a container's run state.
@@ -206,43 +210,6 @@ func (s *containerStore) list() []*Container {
 	return out
 }
 
-// atomicWrite writes b to path via a temp file in the same directory, fsync and rename: after a crash the
-// file is either old or new, never torn.
-func atomicWrite(path string, b []byte, mode os.FileMode) error {
-	return writeAtomic(path, b, mode, true)
-}
-
-// replaceFile writes b to path via a temp file and rename, without fsync: for files regenerated at every start
-// (a container's hosts, hostname, resolv.conf, its OCI bundle), which readers must never see half-written but
-// which need not survive a host crash.
-func replaceFile(path string, b []byte, mode os.FileMode) error {
-	return writeAtomic(path, b, mode, false)
-}
-
-func writeAtomic(path string, b []byte, mode os.FileMode, sync bool) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	if _, err := f.Write(b); err == nil && sync {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, mode)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
-}
-
 // save persists c after a state change (start, exit, pause): atomically, but without fsync. Only a daemon crash
 // must find it, and the page cache survives that; after a host crash every container is stopped anyway and
 // restore says so. The caller holds c.mu.
@@ -260,7 +227,11 @@ func (d *Daemon) write(c *Container, durable bool) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(d.containerDir(c.ID), "config.v2.json"), b, 0o600, durable)
+	var opts []atomicfile.Option
+	if !durable {
+		opts = append(opts, atomicfile.NoSync())
+	}
+	return atomicfile.WriteFile(filepath.Join(d.containerDir(c.ID), "config.v2.json"), b, 0o600, opts...)
 }
 
 func (d *Daemon) containerDir(id string) string {

@@ -16,23 +16,16 @@ import (
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-)
 
-// CreateOptions are the parameters of POST /containers/create.
-type CreateOptions struct {
-	Name             string
-	Config           *container.Config
-	HostConfig       *container.HostConfig
-	NetworkingConfig *network.NetworkingConfig
-	Platform         string
-}
+	"github.com/berth/berth/internal/containers"
+)
 
 // createPrimeTime is how long a create holds the cgroup primer, for the start that usually follows.
 const createPrimeTime = 50 * time.Millisecond
 
 // Create makes a container from an image: a record, a copy-on-write snapshot and its volumes. Nothing runs yet.
 // On any error nothing is left behind.
-func (d *Daemon) Create(ctx context.Context, opts CreateOptions) (container.CreateResponse, error) {
+func (d *Daemon) Create(ctx context.Context, opts containers.CreateOptions) (container.CreateResponse, error) {
 	cfg := opts.Config
 	if cfg == nil {
 		return container.CreateResponse{}, errdefs.ErrInvalidArgument.WithMessage("config cannot be empty in order to create a container")

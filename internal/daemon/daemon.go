@@ -20,8 +20,10 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 
+	"github.com/berth/berth/internal/atomicfile"
 	"github.com/berth/berth/internal/builder"
 	"github.com/berth/berth/internal/cgroups"
+	"github.com/berth/berth/internal/containers"
 	"github.com/berth/berth/internal/content"
 	"github.com/berth/berth/internal/distribution"
 	berthevents "github.com/berth/berth/internal/events"
@@ -30,16 +32,8 @@ import (
 	"github.com/berth/berth/internal/oci"
 	"github.com/berth/berth/internal/runtime"
 	"github.com/berth/berth/internal/snapshot"
+	"github.com/berth/berth/internal/task"
 	"github.com/berth/berth/internal/volume"
-)
-
-// Version is Berth's version, reported by /version and `berth version`.
-var Version = "0.1.0"
-
-// APIVersion is the Docker Engine API version Berth speaks; MinAPIVersion the oldest it accepts.
-const (
-	APIVersion    = "1.47"
-	MinAPIVersion = "1.24"
 )
 
 // Daemon is one running Berth engine.
@@ -54,6 +48,7 @@ type Daemon struct {
 	networks   *berthnet.Manager
 	events     *berthevents.Bus
 	runtimes   map[string]*runtime.Runtime
+	tasks      map[string]task.Runtime // by runtime name
 	execs      *execStore
 	cgroupV2   bool
 	primer     *cgroups.Primer // keeps the runtime's cgroup migrations off a grace-period wait during starts
@@ -219,6 +214,7 @@ func isCgroupV2() bool {
 // cgroup2 mount, through a small wrapper script.
 func (d *Daemon) setupRuntimes() error {
 	d.runtimes = map[string]*runtime.Runtime{}
+	d.tasks = map[string]task.Runtime{}
 	rtRoot := filepath.Join(d.cfg.ExecRoot, "runtime")
 	add := func(name, path string, args []string) (*runtime.Runtime, error) {
 		root := filepath.Join(rtRoot, name)
@@ -227,6 +223,7 @@ func (d *Daemon) setupRuntimes() error {
 		}
 		rt := &runtime.Runtime{Name: name, Path: path, Args: args, Root: root}
 		d.runtimes[name] = rt
+		d.tasks[name] = runtime.NewTasks(rt, d.cfg.ShimPath)
 		return rt, nil
 	}
 	for _, name := range []string{"runc", "crun"} {
@@ -243,7 +240,7 @@ func (d *Daemon) setupRuntimes() error {
 			}
 			script := "#!/bin/sh\n# crun rejects hybrid cgroups: run it without the cgroup2 mount, in a private mount namespace.\n" +
 				"exec unshare --mount --propagation private sh -c 'umount -l /sys/fs/cgroup/unified 2>/dev/null; exec \"$0\" \"$@\"' " + p + " \"$@\"\n"
-			if err := atomicWrite(w, []byte(script), 0o700); err != nil {
+			if err := atomicfile.WriteFile(w, []byte(script), 0o700); err != nil {
 				return err
 			}
 			p = w
@@ -279,6 +276,18 @@ func isDir(p string) bool {
 	return err == nil && st.IsDir()
 }
 
+// taskRuntime returns the task runtime of the OCI runtime name ("" for the default).
+func (d *Daemon) taskRuntime(name string) (task.Runtime, error) {
+	if name == "" {
+		name = d.cfg.DefaultRuntime
+	}
+	t, ok := d.tasks[name]
+	if !ok {
+		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("unknown or invalid runtime name: %s", name))
+	}
+	return t, nil
+}
+
 func (d *Daemon) runtime(name string) (*runtime.Runtime, error) {
 	if name == "" {
 		name = d.cfg.DefaultRuntime
@@ -301,7 +310,7 @@ func (d *Daemon) Close() error {
 // Debug reports whether the daemon runs in debug mode (-D).
 func (d *Daemon) Debug() bool { return d.cfg.Debug || d.cfg.LogLevel == "debug" }
 
-// Events exposes the event bus to the API server.
+// Events is the engine's event bus.
 func (d *Daemon) Events() *berthevents.Bus { return d.events }
 
 func (d *Daemon) containerEvent(c *Container, action events.Action, extra map[string]string) {
@@ -363,7 +372,7 @@ func (d *Daemon) restore(ctx context.Context) error {
 			}
 		case container.StateRemoving:
 			c.mu.Unlock()
-			go d.Remove(context.WithoutCancel(ctx), c.ID, RemoveOptions{Force: true, Volumes: false})
+			go d.Remove(context.WithoutCancel(ctx), c.ID, containers.RemoveOptions{Force: true, Volumes: false})
 			continue
 		case container.StateCreated:
 		default:

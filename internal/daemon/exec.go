@@ -1,28 +1,23 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/containerd/errdefs"
-	"github.com/creack/pty"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berth/berth/internal/containers"
 	"github.com/berth/berth/internal/oci"
+	"github.com/berth/berth/internal/task"
 )
 
 // frameWriter writes docker's multiplexed stream format: an 8-byte header (stream, 0, 0, 0, uint32 BE length)
@@ -61,18 +56,15 @@ type execProcess struct {
 	ExitCode    *int
 	Pid         int
 	started     bool
-	ptmx        *os.File
 	done        chan struct{}
-	// pidFile is where the runtime writes the process's pid once it runs; cmd is the runtime's exec command.
-	pidFile string
-	cmd     *exec.Cmd
+	// proc is the running process; nil before it starts and after it exits.
+	proc task.Process
 }
 
-// pid returns the exec process's host pid, reading the runtime's pid file the first time it is known;
-// the caller holds e.mu.
+// pid returns the exec process's host pid once the runtime has reported it; the caller holds e.mu.
 func (e *execProcess) pid() int {
-	if e.Pid == 0 && e.pidFile != "" {
-		e.Pid = readPid(e.pidFile)
+	if e.Pid == 0 && e.proc != nil {
+		e.Pid = e.proc.Pid()
 	}
 	return e.Pid
 }
@@ -147,21 +139,12 @@ func (d *Daemon) execAllowed(c *Container) error {
 	return errdefs.ErrConflict.WithMessage(fmt.Sprintf("container %s is not running", c.ID))
 }
 
-// ExecStartOptions are the client's streams for POST /exec/{id}/start; all nil when detached.
-type ExecStartOptions struct {
-	Detach bool
-	Stdin  io.Reader
-	Out    io.Writer
-	// Stdout and Stderr, when set, receive the process's output unframed (the daemon's own execs: health checks).
-	Stdout, Stderr io.Writer
-}
-
 // execPrimeTime is how long an exec start holds the cgroup primer: past the runtime's move of the process into
 // the container's cgroup (~10–30 ms after the runtime starts).
 const execPrimeTime = 100 * time.Millisecond
 
 // ExecStart runs the exec process and, unless detached, streams its stdio until it exits.
-func (d *Daemon) ExecStart(ctx context.Context, id string, opts ExecStartOptions) error {
+func (d *Daemon) ExecStart(ctx context.Context, id string, opts containers.ExecStartOptions) error {
 	e, err := d.execs.get(id)
 	if err != nil {
 		return err
@@ -180,154 +163,90 @@ func (d *Daemon) ExecStart(ctx context.Context, id string, opts ExecStartOptions
 	if err := d.execAllowed(c); err != nil {
 		return err
 	}
-	rt, err := d.runtime(c.Runtime)
-	if err != nil {
-		return err
+	c.mu.Lock()
+	t := c.task
+	c.mu.Unlock()
+	if t == nil {
+		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("container %s is not running", c.ID))
 	}
-	stateDir := d.stateDir(c.ID)
-	var base specs.Spec
-	b, err := os.ReadFile(filepath.Join(stateDir, "config.json"))
+	base, err := t.Spec(ctx)
 	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(b, &base); err != nil {
 		return err
 	}
 	cfg := e.Config
-	proc, err := oci.ExecProcess(&base, oci.ExecConfig{Cmd: cfg.Cmd, Env: cfg.Env, User: cfg.User, WorkingDir: cfg.WorkingDir, Tty: cfg.Tty, Privileged: cfg.Privileged, DaemonCaps: d.daemonCaps}, base.Root.Path)
+	proc, err := oci.ExecProcess(base, oci.ExecConfig{Cmd: cfg.Cmd, Env: cfg.Env, User: cfg.User, WorkingDir: cfg.WorkingDir, Tty: cfg.Tty, Privileged: cfg.Privileged, DaemonCaps: d.daemonCaps}, base.Root.Path)
 	if err != nil {
 		return err
 	}
-	pb, err := json.Marshal(proc)
-	if err != nil {
-		return err
+	if cfg.Tty && cfg.ConsoleSize != nil && cfg.ConsoleSize[0] > 0 {
+		proc.ConsoleSize = &specs.Box{Height: cfg.ConsoleSize[0], Width: cfg.ConsoleSize[1]}
 	}
-	procFile := filepath.Join(stateDir, "exec-"+e.ID+".json")
-	if err := replaceFile(procFile, pb, 0o600); err != nil {
-		return err
-	}
-	pidFile := filepath.Join(stateDir, "exec-"+e.ID+".pid")
 	// The runtime moves the exec'd process into the container's cgroup within its first tens of milliseconds.
 	time.AfterFunc(execPrimeTime, d.primer.Hold())
-	cmd := rt.ExecCommand(c.ID, procFile, pidFile)
-	var errBuf tailBuffer
-	var ptmx *os.File
-	var copyDone sync.WaitGroup
 	if opts.Detach {
 		opts.Stdin, opts.Out = nil, io.Discard
 	}
 	if !cfg.AttachStdin {
 		opts.Stdin = nil
 	}
-	if cfg.Tty {
-		master, slave, err := pty.Open()
-		if err != nil {
-			return err
+	detached := make(chan struct{})
+	var stdin io.Reader
+	if opts.Stdin != nil {
+		var keys []byte
+		if cfg.Tty {
+			keys, _ = parseDetachKeys(cfg.DetachKeys)
 		}
-		ptmx = master
-		if cfg.ConsoleSize != nil && cfg.ConsoleSize[0] > 0 {
-			pty.Setsize(master, &pty.Winsize{Rows: uint16(cfg.ConsoleSize[0]), Cols: uint16(cfg.ConsoleSize[1])})
-		}
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-		if err := cmd.Start(); err != nil {
-			slave.Close()
-			master.Close()
-			return err
-		}
-		slave.Close()
-		copyDone.Add(1)
+		pr, pw := io.Pipe()
+		stdin = pr
 		go func() {
-			defer copyDone.Done()
-			io.Copy(io.MultiWriter(opts.Out, &errBuf), master)
+			if errors.Is(copyDetach(pw, opts.Stdin, keys), containers.ErrDetached) {
+				close(detached)
+			}
+			pw.Close()
 		}()
+	}
+	spec := task.ExecSpec{ID: e.ID, Process: proc, Stdin: stdin}
+	if cfg.Tty {
+		spec.Stdout = opts.Out
 	} else {
 		var mu sync.Mutex
-		stdout := io.Writer(&frameWriter{mu: &mu, w: opts.Out, stream: 1})
-		stderr := io.Writer(&frameWriter{mu: &mu, w: opts.Out, stream: 2})
-		if !cfg.AttachStdout {
-			stdout = io.Discard
+		spec.Stdout, spec.Stderr = io.Discard, io.Discard
+		if cfg.AttachStdout {
+			spec.Stdout = &frameWriter{mu: &mu, w: opts.Out, stream: 1}
 		}
-		if !cfg.AttachStderr {
-			stderr = io.Discard
+		if cfg.AttachStderr {
+			spec.Stderr = &frameWriter{mu: &mu, w: opts.Out, stream: 2}
 		}
 		if opts.Stdout != nil {
-			stdout = opts.Stdout
+			spec.Stdout = opts.Stdout
 		}
 		if opts.Stderr != nil {
-			stderr = opts.Stderr
+			spec.Stderr = opts.Stderr
 		}
-		cmd.Stdout = stdout
-		cmd.Stderr = io.MultiWriter(stderr, &errBuf)
-		if opts.Stdin != nil {
-			w, err := cmd.StdinPipe()
-			if err != nil {
-				return err
-			}
-			go func() {
-				copyDetach(w, opts.Stdin, nil)
-				w.Close()
-			}()
-		}
-		if err := cmd.Start(); err != nil {
-			return err
-		}
+	}
+	p, err := t.Exec(ctx, spec)
+	if err != nil {
+		return err
 	}
 	e.mu.Lock()
 	e.Running = true
-	e.ptmx = ptmx
-	e.pidFile, e.cmd = pidFile, cmd
-	e.pid()
+	e.proc = p
+	e.Pid = p.Pid()
 	e.mu.Unlock()
 	d.containerEvent(c, events.Action("exec_start: "+strings.Join(cfg.Cmd, " ")), map[string]string{"execID": e.ID})
 
-	detached := make(chan struct{})
-	if ptmx != nil && opts.Stdin != nil {
-		keys, _ := parseDetachKeys(cfg.DetachKeys)
-		go func() {
-			if errors.Is(copyDetach(ptmx, opts.Stdin, keys), ErrDetached) {
-				close(detached)
-			}
-		}()
-	}
 	finish := func() {
-		err := cmd.Wait()
-		copyDone.Wait()
-		code := 0
-		if err != nil {
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				code = ee.ExitCode()
-				if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-					code = 128 + int(ws.Signal())
-				}
-			} else {
-				code = 126
-			}
-		}
-		if code == 255 {
-			// The runtime could not start the process: docker reports 126, or 127 for a missing command.
-			msg := errBuf.String()
-			if strings.Contains(msg, "executable file not found") || strings.Contains(msg, "no such file or directory") {
-				code = 127
-			} else if strings.Contains(msg, "exec failed") || strings.Contains(msg, "unable to start") {
-				code = 126
-			}
-		}
-		if ptmx != nil {
-			ptmx.Close()
-		}
+		exit, _ := p.Wait(context.WithoutCancel(ctx))
 		e.mu.Lock()
-		e.pid()
-		e.pidFile = ""
-		os.Remove(procFile)
-		os.Remove(pidFile)
+		if e.Pid == 0 {
+			e.Pid = p.Pid()
+		}
 		e.Running = false
-		e.ExitCode = &code
-		e.ptmx = nil
+		e.ExitCode = &exit.Code
+		e.proc = nil
 		e.mu.Unlock()
 		close(e.done)
-		d.containerEvent(c, events.Action("exec_die"), map[string]string{"execID": e.ID, "exitCode": fmt.Sprint(code)})
+		d.containerEvent(c, events.Action("exec_die"), map[string]string{"execID": e.ID, "exitCode": fmt.Sprint(exit.Code)})
 	}
 	if opts.Detach {
 		go finish()
@@ -350,14 +269,12 @@ func (d *Daemon) ExecResize(ctx context.Context, id string, h, w uint16) error {
 		return err
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.ptmx == nil {
-		if !e.Running {
-			return errdefs.ErrConflict.WithMessage(fmt.Sprintf("Exec %s is not running, so it can not be resized.", id))
-		}
-		return nil
+	p := e.proc
+	e.mu.Unlock()
+	if p == nil {
+		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("Exec %s is not running, so it can not be resized.", id))
 	}
-	return pty.Setsize(e.ptmx, &pty.Winsize{Rows: h, Cols: w})
+	return p.Resize(ctx, w, h)
 }
 
 // ExecInspect describes an exec process.
@@ -398,36 +315,4 @@ func (d *Daemon) ExecTTY(id string) (bool, error) {
 		return false, err
 	}
 	return e.Config.Tty, nil
-}
-
-func readPid(path string) int {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	var pid int
-	fmt.Sscan(string(bytes.TrimSpace(b)), &pid)
-	return pid
-}
-
-// tailBuffer keeps the last few KiB written, to classify a runtime's failure message.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > 4096 {
-		t.buf = t.buf[len(t.buf)-4096:]
-	}
-	t.mu.Unlock()
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.buf)
 }

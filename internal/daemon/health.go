@@ -11,6 +11,8 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+
+	"github.com/berth/berth/internal/containers"
 )
 
 // Docker's health-check defaults (daemon/health.go in moby).
@@ -203,7 +205,9 @@ func (d *Daemon) probe(ctx context.Context, c *Container, hc *container.HealthCo
 	defer d.execs.remove(id)
 	out := &limitedBuffer{}
 	started := make(chan error, 1)
-	go func() { started <- d.ExecStart(ctx, id, ExecStartOptions{Detach: true, Stdout: out, Stderr: out}) }()
+	go func() {
+		started <- d.ExecStart(ctx, id, containers.ExecStartOptions{Detach: true, Stdout: out, Stderr: out})
+	}()
 	if err := <-started; err != nil {
 		return fail(err.Error())
 	}
@@ -276,14 +280,12 @@ func healthString(h *container.Health) string {
 	return string(h.Status)
 }
 
-// kill ends a running exec process (a probe past its timeout): the process in the container if its pid is
-// known yet, else the runtime's exec command.
+// kill ends a running exec process (a probe past its timeout).
 func (e *execProcess) kill() {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if pid := e.pid(); pid > 0 {
-		syscall.Kill(pid, syscall.SIGKILL)
-	} else if e.cmd != nil && e.cmd.Process != nil {
-		e.cmd.Process.Kill()
+	p := e.proc
+	e.mu.Unlock()
+	if p != nil {
+		p.Kill(context.Background(), syscall.SIGKILL)
 	}
 }

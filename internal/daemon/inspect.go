@@ -14,6 +14,8 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
+
+	"github.com/berth/berth/internal/containers"
 )
 
 func formatTime(t time.Time) string {
@@ -139,17 +141,9 @@ func statusString(st State, now time.Time) string {
 	return string(st.Status)
 }
 
-// ListOptions are the parameters of GET /containers/json.
-type ListOptions struct {
-	All     bool
-	Limit   int
-	Size    bool
-	Filters map[string][]string
-}
-
 // List returns containers, newest first, with docker's filters: id, name, label, status, exited, ancestor,
 // before, since, volume, network, is-task.
-func (d *Daemon) List(ctx context.Context, opts ListOptions) ([]container.Summary, error) {
+func (d *Daemon) List(ctx context.Context, opts containers.ListOptions) ([]container.Summary, error) {
 	for k := range opts.Filters {
 		switch k {
 		case "id", "name", "label", "status", "exited", "ancestor", "before", "since", "volume", "network", "is-task", "health", "publish", "expose":
@@ -215,7 +209,7 @@ func (d *Daemon) List(ctx context.Context, opts ListOptions) ([]container.Summar
 }
 
 // summary builds c's row and applies the filters; the caller holds c.mu.
-func (d *Daemon) summary(ctx context.Context, c *Container, opts ListOptions, now, beforeT, sinceT time.Time, ancestors map[string]bool) (container.Summary, bool) {
+func (d *Daemon) summary(ctx context.Context, c *Container, opts containers.ListOptions, now, beforeT, sinceT time.Time, ancestors map[string]bool) (container.Summary, bool) {
 	f := opts.Filters
 	st := c.State.Status
 	if c.removed {

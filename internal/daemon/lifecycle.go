@@ -14,8 +14,8 @@ import (
 
 	"log/slog"
 
+	"github.com/berth/berth/internal/containers"
 	"github.com/berth/berth/internal/oci"
-	"github.com/berth/berth/internal/shim"
 )
 
 // defaultStopTimeout is docker's grace period between the stop signal and SIGKILL.
@@ -111,11 +111,13 @@ func (d *Daemon) waitStopped(ctx context.Context, c *Container) error {
 }
 
 func (d *Daemon) signal(ctx context.Context, c *Container, sig syscall.Signal) error {
-	rt, err := d.runtime(c.Runtime)
-	if err != nil {
-		return err
+	c.mu.Lock()
+	t := c.task
+	c.mu.Unlock()
+	if t == nil {
+		return errdefs.ErrNotFound.WithMessage(fmt.Sprintf("container %s is not running", c.ID))
 	}
-	err = rt.Kill(ctx, c.ID, sig, false)
+	err := t.Kill(ctx, sig, false)
 	if err != nil {
 		// The container may have exited (and its shim deleted it) between our check and the signal.
 		c.mu.Lock()
@@ -196,15 +198,8 @@ func (d *Daemon) Restart(ctx context.Context, ref, signal string, timeout *int) 
 	return nil
 }
 
-// RemoveOptions are the parameters of DELETE /containers/{id}.
-type RemoveOptions struct {
-	Force   bool
-	Volumes bool
-	Link    bool
-}
-
 // Remove deletes a container, its snapshot and logs, and with Volumes its anonymous volumes.
-func (d *Daemon) Remove(ctx context.Context, ref string, opts RemoveOptions) error {
+func (d *Daemon) Remove(ctx context.Context, ref string, opts containers.RemoveOptions) error {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return err
@@ -261,13 +256,9 @@ func (d *Daemon) Remove(ctx context.Context, ref string, opts RemoveOptions) err
 			slog.Warn("removing a container's filesystem", "container", c.ID, "error", err)
 		}
 		os.RemoveAll(trash)
-		// The shim may still be running the runtime's delete (it reports the exit first).
-		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		shim.WaitGone(wctx, stateDir)
-		cancel()
-		// Normally the shim deleted the runtime's record; a shim that died did not.
-		if rt, err := d.runtime(c.Runtime); err == nil {
-			rt.Delete(ctx, c.ID)
+		// The task's shim may still be finishing (it reports the exit first); one that died left a record.
+		if tasks, err := d.taskRuntime(c.Runtime); err == nil {
+			tasks.Delete(ctx, c.ID, stateDir)
 		}
 		os.RemoveAll(stateDir)
 	}()
@@ -305,11 +296,10 @@ func (d *Daemon) Pause(ctx context.Context, ref string) error {
 	default:
 		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("container %s is not running", c.ID))
 	}
-	rt, err := d.runtime(c.Runtime)
-	if err != nil {
-		return err
+	if c.task == nil {
+		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("container %s is not running", c.ID))
 	}
-	if err := rt.Pause(ctx, c.ID); err != nil {
+	if err := c.task.Pause(ctx); err != nil {
 		return err
 	}
 	c.State.Status = container.StatePaused
@@ -340,11 +330,13 @@ func (d *Daemon) Unpause(ctx context.Context, ref string) error {
 }
 
 func (d *Daemon) resume(ctx context.Context, c *Container) error {
-	rt, err := d.runtime(c.Runtime)
-	if err != nil {
-		return err
+	c.mu.Lock()
+	t := c.task
+	c.mu.Unlock()
+	if t == nil {
+		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("container %s is not running", c.ID))
 	}
-	if err := rt.Resume(ctx, c.ID); err != nil {
+	if err := t.Resume(ctx); err != nil {
 		return err
 	}
 	c.mu.Lock()

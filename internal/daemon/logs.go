@@ -10,22 +10,13 @@ import (
 
 	"github.com/containerd/errdefs"
 
+	"github.com/berth/berth/internal/containers"
 	"github.com/berth/berth/internal/logger/jsonfile"
 )
 
-// LogsOptions are the parameters of GET /containers/{id}/logs.
-type LogsOptions struct {
-	Stdout, Stderr bool
-	Follow         bool
-	Tail           string // "all" or a number
-	Since, Until   string // unix timestamps with optional fraction, as the docker CLI sends
-	Timestamps     bool
-	Details        bool
-}
-
 // Logs writes the container's json-file log to out: stdcopy frames, or raw lines for a tty container. With
 // Follow it keeps going until the container stops or ctx ends.
-func (d *Daemon) Logs(ctx context.Context, ref string, opts LogsOptions, out io.Writer) error {
+func (d *Daemon) Logs(ctx context.Context, ref string, opts containers.LogsOptions, out io.Writer) error {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return err

@@ -2,14 +2,14 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	berthmount "github.com/berth/berth/internal/mount"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
@@ -17,8 +17,10 @@ import (
 	"github.com/moby/moby/api/types/mount"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berth/berth/internal/containers"
 	"github.com/berth/berth/internal/oci"
-	"github.com/berth/berth/internal/shim"
+	"github.com/berth/berth/internal/runtime"
+	"github.com/berth/berth/internal/task"
 	"github.com/berth/berth/internal/volume"
 )
 
@@ -47,7 +49,7 @@ func (d *Daemon) start(ctx context.Context, c *Container, fromPolicy bool) (retE
 	if c.State.Status == container.StateRunning {
 		return errdefs.ErrNotModified.WithMessage("container already started")
 	}
-	rt, err := d.runtime(c.Runtime)
+	tasks, err := d.taskRuntime(c.Runtime)
 	if err != nil {
 		return err
 	}
@@ -65,7 +67,7 @@ func (d *Daemon) start(ctx context.Context, c *Container, fromPolicy bool) (retE
 			c.notify()
 			if c.HostConfig.AutoRemove {
 				// docker removes an auto-remove container whose start failed; `run --rm` waits for that.
-				go d.Remove(context.WithoutCancel(ctx), c.ID, RemoveOptions{Force: true, Volumes: true})
+				go d.Remove(context.WithoutCancel(ctx), c.ID, containers.RemoveOptions{Force: true, Volumes: true})
 			}
 		}
 	}()
@@ -87,15 +89,14 @@ func (d *Daemon) start(ctx context.Context, c *Container, fromPolicy bool) (retE
 			d.teardownNetwork(context.WithoutCancel(ctx), c)
 		}
 	}()
-	stateDir := d.stateDir(c.ID)
-	// The previous shim may still be deleting the runtime's record of this ID: let it finish first.
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	shim.WaitGone(wctx, stateDir)
-	cancel()
-	os.RemoveAll(stateDir)
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+	bundle := d.stateDir(c.ID)
+	// The previous task may still be finishing (its shim deletes the runtime's record after the exit).
+	tasks.Delete(ctx, c.ID, bundle)
+	os.RemoveAll(bundle)
+	if err := os.MkdirAll(bundle, 0o700); err != nil {
 		return err
 	}
+	// hostname, hosts and resolv.conf live in the task's bundle, with the run state (normally on tmpfs).
 	if err := d.writeHostFiles(c); err != nil {
 		return err
 	}
@@ -117,72 +118,45 @@ func (d *Daemon) start(ctx context.Context, c *Container, fromPolicy bool) (retE
 		DaemonCaps:    d.daemonCaps,
 		InitPath:      d.cfg.InitPath,
 		SwapSupported: swapSupported(d.cgroupV2),
+		NetNSPath:     nsPath,
 	}
-	in.NetNSPath = nsPath
 	spec, err := oci.Generate(in)
 	if err != nil {
 		return err
 	}
-	// The oldest version every supported runtime accepts (crun 1.8 rejects newer ones); Berth uses no newer field.
-	spec.Version = "1.0.2"
-	b, err := json.Marshal(spec)
-	if err != nil {
-		return err
-	}
-	if err := replaceFile(filepath.Join(stateDir, "config.json"), b, 0o600); err != nil {
-		return err
-	}
-	// A stale runtime record (e.g. after a host crash) would make create fail with "already exists".
-	rt.Delete(ctx, c.ID)
-	rtPath := rt.Path
-	if rt.ShimPath != "" {
-		rtPath = rt.ShimPath
-	}
-	scfg := shim.Config{
-		ID:          c.ID,
-		HideMounts:  rt.HideMounts,
-		RunDetached: true,
-		Bundle:      stateDir,
-		Runtime:     rtPath,
-		RuntimeArgs: rt.Args,
-		RuntimeRoot: rt.Root,
-		LogPath:     c.LogPath,
-		Tty:         c.Config.Tty,
-		Stdin:       c.Config.OpenStdin,
-		StdinOnce:   c.Config.StdinOnce && !c.Config.Tty, // docker keeps a tty's stdin open when a client leaves
-	}
-	if rt.Sealed != nil {
-		// Without the copy (the file changed and could not be copied) the shim runs the file itself.
-		f, err := rt.Sealed.File()
-		exe, lerr := rt.Sealed.ChildExe(shim.RuntimeBinaryFD)
-		if err == nil && lerr == nil {
-			scfg.RuntimeBinary, scfg.RuntimeExe = f, exe
-		}
+	tspec := task.Spec{
+		ID:     c.ID,
+		Bundle: bundle,
+		OCI:    spec,
+		Rootfs: []berthmount.Mount{berthmount.Bind(rootfs, false)},
+		IO: task.IO{
+			Terminal:  c.Config.Tty,
+			Stdin:     c.Config.OpenStdin,
+			StdinOnce: c.Config.StdinOnce && !c.Config.Tty, // docker keeps a tty's stdin open when a client leaves
+			LogPath:   c.LogPath,
+		},
 	}
 	if cs := c.HostConfig.ConsoleSize; cs[0] > 0 && cs[1] > 0 {
-		scfg.ConsoleHeight, scfg.ConsoleWidth = uint16(cs[0]), uint16(cs[1])
+		tspec.IO.ConsoleHeight, tspec.IO.ConsoleWidth = uint16(cs[0]), uint16(cs[1])
 	}
 	tPrep := time.Now()
-	pid, err := shim.Spawn(ctx, d.cfg.ShimPath, stateDir, scfg)
+	t, err := tasks.Create(ctx, tspec)
 	releasePrimer()
 	if err != nil {
-		return fmt.Errorf("failed to create task for container: OCI runtime create failed: %s: %w", err, errdefs.ErrUnknown)
-	}
-	sc, err := shim.Dial(ctx, stateDir)
-	if err != nil {
-		rt.Delete(context.WithoutCancel(ctx), c.ID)
 		return err
 	}
 	tSpawn := time.Now()
+	c.task = t
 	d.connectPending(ctx, c)
-	if err := sc.Start(ctx); err != nil {
-		rt.Delete(context.WithoutCancel(ctx), c.ID)
-		return fmt.Errorf("failed to start container: %s: %w", err, errdefs.ErrUnknown)
+	if err := t.Start(ctx); err != nil {
+		c.task = nil
+		tasks.Delete(context.WithoutCancel(ctx), c.ID, bundle)
+		return err
 	}
 	if fromPolicy {
 		c.RestartCount++
 	}
-	c.State = State{Status: container.StateRunning, Pid: pid, StartedAt: time.Now().UTC(), Health: c.State.Health}
+	c.State = State{Status: container.StateRunning, Pid: t.Pid(), StartedAt: time.Now().UTC(), Health: c.State.Health}
 	c.HasBeenStarted = true
 	d.startHealth(c)
 	if err := d.save(c); err != nil {
@@ -191,7 +165,7 @@ func (d *Daemon) start(ctx context.Context, c *Container, fromPolicy bool) (retE
 	c.notify()
 	slog.DebugContext(ctx, "container started", "container", c.ID, "prepare", tPrep.Sub(t0), "create", tSpawn.Sub(tPrep), "start", time.Since(tSpawn))
 	d.containerEvent(c, events.ActionStart, nil)
-	d.monitor(c, sc)
+	d.monitor(c, t)
 	return nil
 }
 
@@ -214,66 +188,74 @@ func swapSupported(v2 bool) bool {
 	return err == nil
 }
 
-// reattach reconnects to the shim of a container that was running when the daemon stopped. It reports whether the
-// container is still running; otherwise it records the exit the shim left behind. The caller holds c.mu.
+// reattach reconnects to the task of a container that was running when the daemon stopped. It reports whether
+// the container is still running; otherwise it records the exit the task left behind. The caller holds c.mu.
 func (d *Daemon) reattach(ctx context.Context, c *Container) bool {
-	stateDir := d.stateDir(c.ID)
-	if sc, err := shim.Dial(ctx, stateDir); err == nil {
-		slog.InfoContext(ctx, "reattached to running container", "container", c.ID)
-		if usesBridge(c.HostConfig) {
-			// The embedded DNS lived in the old daemon: serve the container's names again.
-			d.networks.Restore(c.ID)
-			if err := d.networks.ServeDNS(ctx, c.ID, d.networks.SandboxPath(c.ID), upstreamResolvers(c)); err != nil {
-				slog.WarnContext(ctx, "restarting embedded DNS", "container", c.ID, "error", err)
+	bundle := d.stateDir(c.ID)
+	tasks, terr := d.taskRuntime(c.Runtime)
+	if terr == nil {
+		// A task that exited meanwhile is found too: its Wait reports the exit, and the monitor applies the
+		// restart policy or the auto-removal as for any exit.
+		if t, err := tasks.Connect(ctx, c.ID, bundle); err == nil {
+			slog.InfoContext(ctx, "reattached to container", "container", c.ID)
+			c.task = t
+			if usesBridge(c.HostConfig) {
+				// The embedded DNS lived in the old daemon: serve the container's names again.
+				d.networks.Restore(c.ID)
+				if err := d.networks.ServeDNS(ctx, c.ID, d.networks.SandboxPath(c.ID), upstreamResolvers(c)); err != nil {
+					slog.WarnContext(ctx, "restarting embedded DNS", "container", c.ID, "error", err)
+				}
 			}
+			d.monitor(c, t)
+			if c.State.Status == container.StateRunning {
+				d.startHealth(c)
+			}
+			return true
 		}
-		d.monitor(c, sc)
-		if c.State.Status == container.StateRunning {
-			d.startHealth(c)
-		}
-		return true
 	}
-	code, at, ok, _ := shim.ReadExit(stateDir)
+	exit, ok := runtime.ReadExit(bundle)
+	msg := ""
 	if !ok {
-		code, at = 255, time.Now().UTC()
-		c.State.Error = "container's shim is gone"
+		exit = task.Exit{Code: 255, At: time.Now().UTC()}
+		msg = "container's shim is gone"
+	}
+	d.recordExit(ctx, c, exit, msg)
+	return false
+}
+
+// recordExit records the exit of a container whose task is gone; the caller holds c.mu.
+func (d *Daemon) recordExit(ctx context.Context, c *Container, exit task.Exit, msg string) {
+	if msg != "" {
+		c.State.Error = msg
 	}
 	c.State.Status = container.StateExited
-	c.State.ExitCode = code
-	c.State.FinishedAt = at
+	c.State.ExitCode = exit.Code
+	c.State.FinishedAt = exit.At
 	c.State.Pid = 0
 	d.snapshots.Unmount(ctx, c.ID)
 	d.teardownNetwork(ctx, c)
-	if rt, err := d.runtime(c.Runtime); err == nil {
-		rt.Delete(ctx, c.ID)
+	if tasks, err := d.taskRuntime(c.Runtime); err == nil {
+		tasks.Delete(ctx, c.ID, d.stateDir(c.ID))
 	}
 	d.save(c)
-	d.containerEvent(c, events.ActionDie, map[string]string{"exitCode": strconv.Itoa(code)})
-	return false
+	d.containerEvent(c, events.ActionDie, map[string]string{"exitCode": strconv.Itoa(exit.Code)})
 }
 
 // monitor waits for the container's exit in the background and then applies AutoRemove or the restart policy.
 // The caller holds c.mu.
-func (d *Daemon) monitor(c *Container, sc *shim.Client) {
+func (d *Daemon) monitor(c *Container, t task.Task) {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		code, err := sc.Wait(d.ctx)
+		exit, err := t.Wait(d.ctx)
 		if d.ctx.Err() != nil {
-			return // the daemon is shutting down; the shim lives on
+			return // the daemon is shutting down; the task lives on
 		}
-		at := time.Now().UTC()
 		if err != nil {
-			var ok bool
-			code, at, ok, _ = shim.ReadExit(d.stateDir(c.ID))
-			if !ok {
-				code, at = 255, time.Now().UTC()
-			}
-		} else if _, exitedAt, ok, _ := shim.ReadExit(d.stateDir(c.ID)); ok {
-			slog.Debug("container exited", "container", c.ID, "code", code, "reported-after", at.Sub(exitedAt))
-			at = exitedAt
+			exit = task.Exit{Code: 255, At: time.Now().UTC()}
 		}
-		d.handleExit(c, code, at)
+		slog.Debug("container exited", "container", c.ID, "code", exit.Code, "reported-after", time.Since(exit.At))
+		d.handleExit(c, exit.Code, exit.At)
 	}()
 }
 
@@ -285,6 +267,7 @@ func (d *Daemon) handleExit(c *Container, code int, at time.Time) {
 	c.State.ExitCode = code
 	c.State.FinishedAt = at
 	c.State.Pid = 0
+	c.task = nil
 	ranFor := at.Sub(c.State.StartedAt)
 	d.snapshots.Unmount(ctx, c.ID)
 	d.teardownNetwork(ctx, c)
@@ -304,7 +287,7 @@ func (d *Daemon) handleExit(c *Container, code int, at time.Time) {
 
 	if autoRemove {
 		t0 := time.Now()
-		if err := d.Remove(ctx, c.ID, RemoveOptions{Force: true, Volumes: true}); err != nil && !errdefs.IsNotFound(err) {
+		if err := d.Remove(ctx, c.ID, containers.RemoveOptions{Force: true, Volumes: true}); err != nil && !errdefs.IsNotFound(err) {
 			slog.Warn("auto-remove failed", "container", c.ID, "error", err)
 		}
 		slog.Debug("auto-removed", "container", c.ID, "exit-to-removed", time.Since(at), "remove", time.Since(t0))

@@ -1,14 +1,12 @@
 package daemon
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -16,9 +14,6 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 )
-
-// clockTicks is USER_HZ, the unit of /proc/stat.
-const clockTicks = 100
 
 // Stats streams docker's stats document for a container once a second (or once, when !stream).
 func (d *Daemon) Stats(ctx context.Context, ref string, stream, oneShot bool, out io.Writer) error {
@@ -31,7 +26,7 @@ func (d *Daemon) Stats(ctx context.Context, ref string, stream, oneShot bool, ou
 	var pre container.StatsResponse
 	first := true
 	for {
-		cur := d.sample(c)
+		cur := d.sample(ctx, c)
 		if !first || !stream && !oneShot {
 			cur.PreCPUStats = pre.CPUStats
 			cur.PreRead = pre.Read
@@ -66,121 +61,32 @@ func (d *Daemon) Stats(ctx context.Context, ref string, stream, oneShot bool, ou
 	}
 }
 
-// sample reads the container's cgroup counters. A stopped container reports zeros, as docker does.
-func (d *Daemon) sample(c *Container) container.StatsResponse {
+// sample converts the task's metrics into docker's stats document. A stopped container reports zeros, as
+// docker does.
+func (d *Daemon) sample(ctx context.Context, c *Container) container.StatsResponse {
 	c.mu.Lock()
-	id, name, running := c.ID, c.Name, c.running()
+	id, name, running, t := c.ID, c.Name, c.running(), c.task
 	c.mu.Unlock()
 	s := container.StatsResponse{ID: id, Name: name, OSType: platformOS, Read: time.Now().UTC()}
-	if !running {
+	if !running || t == nil {
 		return s
 	}
-	cg := "berth/" + id
-	s.CPUStats.OnlineCPUs = uint32(numCPU())
-	s.CPUStats.SystemUsage = systemCPUUsage()
-	if d.cgroupV2 {
-		base := filepath.Join("/sys/fs/cgroup", cg)
-		kv := readKV(filepath.Join(base, "cpu.stat"))
-		s.CPUStats.CPUUsage.TotalUsage = kv["usage_usec"] * 1000
-		s.CPUStats.CPUUsage.UsageInUsermode = kv["user_usec"] * 1000
-		s.CPUStats.CPUUsage.UsageInKernelmode = kv["system_usec"] * 1000
-		s.MemoryStats.Usage = readUint(filepath.Join(base, "memory.current"))
-		s.MemoryStats.Limit = readLimit(filepath.Join(base, "memory.max"))
-		s.MemoryStats.Stats = readKV(filepath.Join(base, "memory.stat"))
-		s.PidsStats.Current = readUint(filepath.Join(base, "pids.current"))
-		s.PidsStats.Limit = readLimit(filepath.Join(base, "pids.max"))
-	} else {
-		s.CPUStats.CPUUsage.TotalUsage = readUint(filepath.Join("/sys/fs/cgroup/cpuacct", cg, "cpuacct.usage"))
-		kv := readKV(filepath.Join("/sys/fs/cgroup/cpuacct", cg, "cpuacct.stat"))
-		s.CPUStats.CPUUsage.UsageInUsermode = kv["user"] * (1e9 / clockTicks)
-		s.CPUStats.CPUUsage.UsageInKernelmode = kv["system"] * (1e9 / clockTicks)
-		for _, f := range strings.Fields(readString(filepath.Join("/sys/fs/cgroup/cpuacct", cg, "cpuacct.usage_percpu"))) {
-			v, _ := strconv.ParseUint(f, 10, 64)
-			s.CPUStats.CPUUsage.PercpuUsage = append(s.CPUStats.CPUUsage.PercpuUsage, v)
-		}
-		mem := filepath.Join("/sys/fs/cgroup/memory", cg)
-		s.MemoryStats.Usage = readUint(filepath.Join(mem, "memory.usage_in_bytes"))
-		s.MemoryStats.MaxUsage = readUint(filepath.Join(mem, "memory.max_usage_in_bytes"))
-		s.MemoryStats.Failcnt = readUint(filepath.Join(mem, "memory.failcnt"))
-		s.MemoryStats.Limit = readUint(filepath.Join(mem, "memory.limit_in_bytes"))
-		s.MemoryStats.Stats = readKV(filepath.Join(mem, "memory.stat"))
-		s.PidsStats.Current = readUint(filepath.Join("/sys/fs/cgroup/pids", cg, "pids.current"))
-		s.PidsStats.Limit = readLimit(filepath.Join("/sys/fs/cgroup/pids", cg, "pids.max"))
-	}
-	if total := hostMemory(); s.MemoryStats.Limit == 0 || s.MemoryStats.Limit > total {
-		s.MemoryStats.Limit = total
-	}
-	return s
-}
-
-func readString(path string) string {
-	b, _ := os.ReadFile(path)
-	return strings.TrimSpace(string(b))
-}
-
-func readUint(path string) uint64 {
-	v, _ := strconv.ParseUint(readString(path), 10, 64)
-	return v
-}
-
-// readLimit reads a limit file where "max" means unlimited (0).
-func readLimit(path string) uint64 {
-	s := readString(path)
-	if s == "max" {
-		return 0
-	}
-	v, _ := strconv.ParseUint(s, 10, 64)
-	return v
-}
-
-func readKV(path string) map[string]uint64 {
-	out := map[string]uint64{}
-	for _, line := range strings.Split(readString(path), "\n") {
-		k, v, ok := strings.Cut(line, " ")
-		if !ok {
-			continue
-		}
-		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-		if err == nil {
-			out[k] = n
-		}
-	}
-	return out
-}
-
-// systemCPUUsage is the host's total CPU time in nanoseconds, as docker computes it from /proc/stat.
-func systemCPUUsage() uint64 {
-	f, err := os.Open("/proc/stat")
+	m, err := t.Metrics(ctx)
 	if err != nil {
-		return 0
+		return s
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 0 && fields[0] == "cpu" {
-			var total uint64
-			for _, x := range fields[1:8] {
-				v, _ := strconv.ParseUint(x, 10, 64)
-				total += v
-			}
-			return total * (1e9 / clockTicks)
-		}
+	s.Read = m.Read
+	s.CPUStats = container.CPUStats{
+		CPUUsage: container.CPUUsage{TotalUsage: m.CPU.Total, UsageInUsermode: m.CPU.User, UsageInKernelmode: m.CPU.Kernel,
+			PercpuUsage: m.CPU.PerCPU},
+		SystemUsage:    m.CPU.System,
+		OnlineCPUs:     m.CPU.OnlineCPUs,
+		ThrottlingData: container.ThrottlingData{Periods: m.CPU.Periods, ThrottledPeriods: m.CPU.ThrottledPeriods, ThrottledTime: m.CPU.ThrottledTime},
 	}
-	return 0
-}
-
-func hostMemory() uint64 {
-	for _, line := range strings.Split(readString("/proc/meminfo"), "\n") {
-		if strings.HasPrefix(line, "MemTotal:") {
-			f := strings.Fields(line)
-			if len(f) >= 2 {
-				v, _ := strconv.ParseUint(f[1], 10, 64)
-				return v * 1024
-			}
-		}
-	}
-	return 0
+	s.MemoryStats = container.MemoryStats{Usage: m.Memory.Usage, MaxUsage: m.Memory.MaxUsage, Failcnt: m.Memory.Failcnt,
+		Limit: m.Memory.Limit, Stats: m.Memory.Stats}
+	s.PidsStats = container.PidsStats{Current: m.Pids.Current, Limit: m.Pids.Limit}
+	return s
 }
 
 // Top lists the container's processes with ps (default args "-ef"), keeping the rows whose PID belongs to it.
@@ -198,11 +104,13 @@ func (d *Daemon) Top(ctx context.Context, ref, psArgs string) (container.TopResp
 	if paused {
 		return container.TopResponse{}, errdefs.ErrConflict.WithMessage(fmt.Sprintf("Container %s is paused, unpause the container before top", c.ID))
 	}
-	rt, err := d.runtime(c.Runtime)
-	if err != nil {
-		return container.TopResponse{}, err
+	c.mu.Lock()
+	t := c.task
+	c.mu.Unlock()
+	if t == nil {
+		return container.TopResponse{}, errdefs.ErrConflict.WithMessage(fmt.Sprintf("container %s is not running", c.ID))
 	}
-	pids, err := rt.Pids(ctx, c.ID)
+	pids, err := t.Pids(ctx)
 	if err != nil {
 		return container.TopResponse{}, err
 	}
@@ -252,4 +160,9 @@ func parsePS(out string, pids []int) (container.TopResponse, error) {
 		resp.Processes = append(resp.Processes, row)
 	}
 	return resp, nil
+}
+
+func readString(path string) string {
+	b, _ := os.ReadFile(path)
+	return strings.TrimSpace(string(b))
 }

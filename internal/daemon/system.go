@@ -12,6 +12,10 @@ import (
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/internal/cgroups"
+	"github.com/berth/berth/internal/containers"
+	"github.com/berth/berth/internal/version"
 )
 
 func numCPU() int { return goruntime.NumCPU() }
@@ -33,22 +37,8 @@ func operatingSystem() string {
 	return "Linux"
 }
 
-// Version describes this daemon for GET /version.
-func (d *Daemon) Version() system.VersionResponse {
-	return system.VersionResponse{
-		Platform:      system.PlatformInfo{Name: "Berth Engine"},
-		Version:       Version,
-		APIVersion:    APIVersion,
-		MinAPIVersion: MinAPIVersion,
-		Os:            platformOS,
-		Arch:          platformArch,
-		GoVersion:     goruntime.Version(),
-		KernelVersion: kernelVersion(),
-		Components: []system.ComponentVersion{
-			{Name: "Engine", Version: Version, Details: map[string]string{"ApiVersion": APIVersion, "MinAPIVersion": MinAPIVersion, "Os": platformOS, "Arch": platformArch, "GoVersion": goruntime.Version(), "KernelVersion": kernelVersion()}},
-		},
-	}
-}
+// KernelVersion is the host kernel's release.
+func (d *Daemon) KernelVersion() string { return kernelVersion() }
 
 // Info describes this daemon for GET /info.
 func (d *Daemon) Info(ctx context.Context) system.Info {
@@ -76,9 +66,9 @@ func (d *Daemon) Info(ctx context.Context) system.Info {
 		Architecture:       unameMachine(),
 		IndexServerAddress: "https://index.docker.io/v1/",
 		NCPU:               numCPU(),
-		MemTotal:           int64(hostMemory()),
+		MemTotal:           int64(cgroups.HostMemory()),
 		DockerRootDir:      d.cfg.DataRoot,
-		ServerVersion:      Version,
+		ServerVersion:      version.Version,
 		Runtimes:           map[string]system.RuntimeWithStatus{},
 		DefaultRuntime:     d.cfg.DefaultRuntime,
 		LiveRestoreEnabled: true,
@@ -151,7 +141,7 @@ func (d *Daemon) PruneContainers(ctx context.Context, filters map[string][]strin
 			continue
 		}
 		size := d.snapshots.Usage(ctx, c.ID)
-		if err := d.Remove(ctx, c.ID, RemoveOptions{}); err != nil {
+		if err := d.Remove(ctx, c.ID, containers.RemoveOptions{}); err != nil {
 			continue
 		}
 		report.ContainersDeleted = append(report.ContainersDeleted, c.ID)

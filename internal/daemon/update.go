@@ -2,10 +2,9 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
-	"os"
-	"path/filepath"
+	"fmt"
 
+	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -59,17 +58,10 @@ func (d *Daemon) Update(ctx context.Context, ref string, u container.UpdateConfi
 		if hc.PidsLimit != nil && *hc.PidsLimit > 0 {
 			res.Pids = &specs.LinuxPids{Limit: hc.PidsLimit}
 		}
-		b, _ := json.Marshal(res)
-		f := filepath.Join(d.stateDir(c.ID), "update.json")
-		if err := os.WriteFile(f, b, 0o600); err != nil {
-			return nil, err
+		if c.task == nil {
+			return nil, errdefs.ErrConflict.WithMessage(fmt.Sprintf("container %s is not running", c.ID))
 		}
-		defer os.Remove(f)
-		rt, err := d.runtime(c.Runtime)
-		if err != nil {
-			return nil, err
-		}
-		if err := rt.Update(ctx, c.ID, f); err != nil {
+		if err := c.task.Update(ctx, res); err != nil {
 			return nil, err
 		}
 	}

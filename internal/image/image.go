@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth/berth/internal/atomicfile"
 	"github.com/berth/berth/internal/content"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
@@ -377,7 +378,7 @@ func (s *Store) saveRefsLocked() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(s.refsFile(), b)
+	return atomicfile.WriteFile(s.refsFile(), b, 0o600)
 }
 
 func (s *Store) recordPath(id digest.Digest) string {
@@ -389,43 +390,7 @@ func (s *Store) saveRecordLocked(rec record) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(s.recordPath(rec.ID), b)
-}
-
-// writeFileAtomic replaces path with data: a temp file in the same directory, fsync, rename, fsync the directory.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.WriteFile(s.recordPath(rec.ID), b, 0o600)
 }
 
 func cleanDir(dir string) error {

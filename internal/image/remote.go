@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth/berth/internal/atomicfile"
 	"github.com/berth/berth/internal/content"
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
@@ -125,7 +126,7 @@ func (s *Store) addLayerSource(diffID digest.Digest, src LayerSource) error {
 	if err := os.MkdirAll(s.sourcesDir(), 0o700); err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(s.sourcesDir(), diffID.Encoded()+".json"), b)
+	return atomicfile.WriteFile(filepath.Join(s.sourcesDir(), diffID.Encoded()+".json"), b, 0o600)
 }
 
 // errVerify marks content that does not match its digest.

@@ -32,6 +32,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/network"
 
+	"github.com/berth/berth/internal/atomicfile"
 	"github.com/berth/berth/internal/network/dns"
 	"github.com/berth/berth/internal/network/firewall"
 	"github.com/berth/berth/internal/network/ipam"
@@ -156,17 +157,14 @@ func newID() string {
 	return hex.EncodeToString(b)
 }
 
-func (m *Manager) save(n *Network) error {
+// save records n. Creating a network is durable; opts are atomicfile.NoSync for the endpoint changes of every
+// container start and stop, which a host crash makes stale anyway.
+func (m *Manager) save(n *Network, opts ...atomicfile.Option) error {
 	b, err := json.Marshal(n)
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(m.cfg.Root, n.ID+".json")
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(filepath.Join(m.cfg.Root, n.ID+".json"), b, 0o600, opts...)
 }
 
 func (m *Manager) add(n *Network) error {
@@ -544,7 +542,7 @@ func (m *Manager) Attach(ctx context.Context, containerID, name, nsPath, ref str
 		m.reg.AddEndpoint(n.Name, dns.Endpoint{ContainerID: containerID, Name: name, Aliases: aliases, Addr: addr})
 	}
 	n.Endpoints[containerID] = &ep
-	if err := m.save(n); err != nil {
+	if err := m.save(n, atomicfile.NoSync()); err != nil {
 		slog.WarnContext(ctx, "saving network", "network", n.Name, "error", err)
 	}
 	return ep, nil
@@ -583,7 +581,7 @@ func (m *Manager) forget(n *Network, containerID string, ep *Endpoint) error {
 	n.Pool.Release(ep.Addr.Addr())
 	m.reg.RemoveEndpoint(n.Name, containerID)
 	delete(n.Endpoints, containerID)
-	return m.save(n)
+	return m.save(n, atomicfile.NoSync())
 }
 
 // hasGateway reports whether the container already has an endpoint that gave it a default route; the caller
@@ -696,7 +694,7 @@ func (m *Manager) Rename(containerID, newName string) {
 		if n.Name != Bridge {
 			m.reg.AddEndpoint(n.Name, dns.Endpoint{ContainerID: containerID, Name: newName, Aliases: ep.Aliases, Addr: ep.Addr.Addr()})
 		}
-		m.save(n)
+		m.save(n, atomicfile.NoSync())
 	}
 }
 

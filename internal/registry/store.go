@@ -18,6 +18,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/internal/atomicfile"
 )
 
 // store is the filesystem layout:
@@ -57,30 +59,13 @@ func (s *store) uploadDir(name, id string) string {
 	return s.repoPath(name, "_uploads", id)
 }
 
-// writeFileAtomic writes data to a temp file beside path, fsyncs and renames it.
+// writeFileAtomic replaces path with data (mode 0600, as the store's files always were), durably, creating
+// its directory first.
 func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op once renamed
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(path, data, 0o600)
 }
 
 func notFound(what string, err error) error {

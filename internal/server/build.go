@@ -52,13 +52,8 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	b, err := s.d.Builder()
-	if err != nil {
-		writeError(w, err)
-		return
-	}
 	out := &streamWriter{w: w, f: http.NewResponseController(w)}
-	id, err := b.Build(r.Context(), r.Body, opts, out)
+	id, err := s.b.Build.Build(r.Context(), r.Body, opts, out)
 	if err != nil {
 		if !out.started() {
 			writeError(w, err)

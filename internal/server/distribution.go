@@ -130,7 +130,7 @@ func (s *Server) imagePull(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ps := newProgressStream(w)
-	if _, err := s.d.PullImage(r.Context(), named, platform, authFromRequest(r), ps.send); err != nil {
+	if _, err := s.b.Distribution.Pull(r.Context(), named, platform, authFromRequest(r), ps.send); err != nil {
 		ps.fail(err)
 	}
 }
@@ -152,7 +152,7 @@ func (s *Server) imagePush(w http.ResponseWriter, r *http.Request, name string) 
 		return
 	}
 	ps := newProgressStream(w)
-	if err := s.d.PushImage(r.Context(), tagged, authFromRequest(r), ps.send); err != nil {
+	if err := s.b.Distribution.Push(r.Context(), tagged, authFromRequest(r), ps.send); err != nil {
 		ps.fail(err)
 	}
 }
@@ -164,7 +164,7 @@ func (s *Server) auth(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	resp, err := s.d.Login(r.Context(), ac)
+	resp, err := s.b.Distribution.Login(r.Context(), ac)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -184,7 +184,7 @@ func (s *Server) imageSearch(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	res, err := s.d.SearchImages(r.Context(), q.Get("term"), limit, authFromRequest(r))
+	res, err := s.b.Distribution.Search(r.Context(), q.Get("term"), limit, authFromRequest(r))
 	if err != nil {
 		writeError(w, err)
 		return

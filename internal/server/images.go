@@ -13,7 +13,7 @@ import (
 	"github.com/moby/moby/api/types/volume"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/berth/berth/internal/daemon"
+	"github.com/berth/berth/internal/containers"
 )
 
 func (s *Server) imageRoutes() {
@@ -48,7 +48,7 @@ func (s *Server) imageList(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("filter"); v != "" {
 		f["reference"] = append(f["reference"], v)
 	}
-	list, err := s.d.Images().List(r.Context(), boolValue(r, "all"), f)
+	list, err := s.b.Images.List(r.Context(), boolValue(r, "all"), f)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -82,7 +82,7 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) {
 		arch, variant, _ := strings.Cut(arch, "/")
 		platform = &ocispec.Platform{OS: os, Architecture: arch, Variant: variant}
 	}
-	id, err := s.d.Images().Import(r.Context(), r.Body, ref, q["changes"], q.Get("message"), platform)
+	id, err := s.b.Images.Import(r.Context(), r.Body, ref, q["changes"], q.Get("message"), platform)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -101,7 +101,7 @@ func (s *Server) imagePrune(w http.ResponseWriter, r *http.Request) {
 		all = true
 	}
 	delete(f, "dangling")
-	rep, err := s.d.ImagePrune(r.Context(), all, f)
+	rep, err := s.b.Images.Prune(r.Context(), all, f)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -113,7 +113,7 @@ func (s *Server) imagePrune(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) imageLoad(w http.ResponseWriter, r *http.Request) {
-	lines, err := s.d.Images().Load(r.Context(), r.Body)
+	lines, err := s.b.Images.Load(r.Context(), r.Body)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -133,14 +133,14 @@ func (s *Server) imageSave(w http.ResponseWriter, r *http.Request) {
 func (s *Server) save(w http.ResponseWriter, r *http.Request, names []string) {
 	// Resolve every name first so a bad one is a JSON error, not a broken tar.
 	for _, n := range names {
-		if _, err := s.d.Images().Get(r.Context(), n); err != nil {
+		if _, err := s.b.Images.Get(r.Context(), n); err != nil {
 			writeError(w, err)
 			return
 		}
 	}
 	w.Header().Set("Content-Type", "application/x-tar")
 	sw := &startWriter{w: w}
-	if err := s.d.Images().Save(r.Context(), sw, names); err != nil && !sw.started {
+	if err := s.b.Images.Save(r.Context(), sw, names); err != nil && !sw.started {
 		writeError(w, err)
 	}
 }
@@ -149,14 +149,14 @@ func (s *Server) imageGet(w http.ResponseWriter, r *http.Request) {
 	name, action := splitAction(r.PathValue("rest"))
 	switch action {
 	case "json":
-		resp, err := s.d.Images().Inspect(r.Context(), name)
+		resp, err := s.b.Images.Inspect(r.Context(), name)
 		if err != nil {
 			writeError(w, err)
 			return
 		}
 		writeJSON(w, 200, resp)
 	case "history":
-		resp, err := s.d.Images().History(r.Context(), name)
+		resp, err := s.b.Images.History(r.Context(), name)
 		if err != nil {
 			writeError(w, err)
 			return
@@ -177,7 +177,7 @@ func (s *Server) imagePost(w http.ResponseWriter, r *http.Request) {
 		if tag := r.URL.Query().Get("tag"); tag != "" {
 			target += ":" + tag
 		}
-		if err := s.d.Images().Tag(r.Context(), name, target); err != nil {
+		if err := s.b.Images.Tag(r.Context(), name, target); err != nil {
 			writeError(w, err)
 			return
 		}
@@ -190,7 +190,7 @@ func (s *Server) imagePost(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) imageDelete(w http.ResponseWriter, r *http.Request) {
-	resp, err := s.d.ImageDelete(r.Context(), r.PathValue("rest"), boolValue(r, "force"), boolValue(r, "noprune"))
+	resp, err := s.b.Images.Delete(r.Context(), r.PathValue("rest"), boolValue(r, "force"), boolValue(r, "noprune"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -206,7 +206,7 @@ func (s *Server) volumeRoutes() {
 			writeError(w, err)
 			return
 		}
-		list, err := s.d.VolumeList(r.Context(), f)
+		list, err := s.b.Volumes.List(r.Context(), f)
 		if err != nil {
 			writeError(w, err)
 			return
@@ -226,7 +226,7 @@ func (s *Server) volumeRoutes() {
 			writeError(w, errdefs.ErrNotFound.WithMessage(fmt.Sprintf("error looking up volume plugin %s: plugin %q not found", req.Driver, req.Driver)))
 			return
 		}
-		v, err := s.d.VolumeCreate(r.Context(), req)
+		v, err := s.b.Volumes.Create(r.Context(), req)
 		if err != nil {
 			writeError(w, err)
 			return
@@ -239,7 +239,7 @@ func (s *Server) volumeRoutes() {
 			writeError(w, err)
 			return
 		}
-		rep, err := s.d.VolumePrune(r.Context(), f)
+		rep, err := s.b.Volumes.Prune(r.Context(), f)
 		if err != nil {
 			writeError(w, err)
 			return
@@ -250,7 +250,7 @@ func (s *Server) volumeRoutes() {
 		writeJSON(w, 200, rep)
 	})
 	m.HandleFunc("GET /volumes/{name}", func(w http.ResponseWriter, r *http.Request) {
-		v, err := s.d.VolumeInspect(r.Context(), r.PathValue("name"))
+		v, err := s.b.Volumes.Inspect(r.Context(), r.PathValue("name"))
 		if err != nil {
 			writeError(w, err)
 			return
@@ -258,7 +258,7 @@ func (s *Server) volumeRoutes() {
 		writeJSON(w, 200, v)
 	})
 	m.HandleFunc("DELETE /volumes/{name}", func(w http.ResponseWriter, r *http.Request) {
-		if err := s.d.VolumeRemove(r.Context(), r.PathValue("name"), boolValue(r, "force")); err != nil {
+		if err := s.b.Volumes.Remove(r.Context(), r.PathValue("name"), boolValue(r, "force")); err != nil {
 			writeError(w, err)
 			return
 		}
@@ -277,17 +277,17 @@ type legacyDiskUsage struct {
 
 func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	imgs, err := s.d.Images().List(ctx, false, nil)
+	imgs, err := s.b.Images.List(ctx, false, nil)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	ctrs, err := s.d.List(ctx, daemon.ListOptions{All: true, Size: true})
+	ctrs, err := s.b.Containers.List(ctx, containers.ListOptions{All: true, Size: true})
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	vols, err := s.d.VolumeList(ctx, nil)
+	vols, err := s.b.Volumes.List(ctx, nil)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -307,7 +307,7 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) {
 		du.Images[i].Containers = n
 	}
 	for i := range du.Volumes {
-		if u, err := s.d.VolumeUsage(ctx, du.Volumes[i].Name); err == nil {
+		if u, err := s.b.Volumes.Usage(ctx, du.Volumes[i].Name); err == nil {
 			du.Volumes[i].UsageData = &u
 		}
 	}
@@ -325,14 +325,18 @@ func (s *Server) networkRoutes() {
 			writeError(w, err)
 			return
 		}
-		list := s.d.Networks().List(f)
+		list, err := s.b.Networks.List(r.Context(), f)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
 		if list == nil {
 			list = []network.Inspect{}
 		}
 		writeJSON(w, 200, list)
 	})
 	m.HandleFunc("GET /networks/{id}", func(w http.ResponseWriter, r *http.Request) {
-		n, err := s.d.Networks().Inspect(r.PathValue("id"))
+		n, err := s.b.Networks.Inspect(r.Context(), r.PathValue("id"))
 		if err != nil {
 			writeError(w, err)
 			return
@@ -345,7 +349,7 @@ func (s *Server) networkRoutes() {
 			writeError(w, err)
 			return
 		}
-		resp, err := s.d.NetworkCreate(r.Context(), req)
+		resp, err := s.b.Networks.Create(r.Context(), req)
 		if err != nil {
 			writeError(w, err)
 			return
@@ -353,7 +357,7 @@ func (s *Server) networkRoutes() {
 		writeJSON(w, http.StatusCreated, resp)
 	})
 	m.HandleFunc("DELETE /networks/{id}", func(w http.ResponseWriter, r *http.Request) {
-		if err := s.d.NetworkRemove(r.Context(), r.PathValue("id")); err != nil {
+		if err := s.b.Networks.Remove(r.Context(), r.PathValue("id")); err != nil {
 			writeError(w, err)
 			return
 		}
@@ -365,7 +369,7 @@ func (s *Server) networkRoutes() {
 			writeError(w, err)
 			return
 		}
-		if err := s.d.NetworkConnect(r.Context(), r.PathValue("id"), req.Container, req.EndpointConfig); err != nil {
+		if err := s.b.Networks.Connect(r.Context(), r.PathValue("id"), req.Container, req.EndpointConfig); err != nil {
 			writeError(w, err)
 			return
 		}
@@ -377,7 +381,7 @@ func (s *Server) networkRoutes() {
 			writeError(w, err)
 			return
 		}
-		if err := s.d.NetworkDisconnect(r.Context(), r.PathValue("id"), req.Container, req.Force); err != nil {
+		if err := s.b.Networks.Disconnect(r.Context(), r.PathValue("id"), req.Container, req.Force); err != nil {
 			writeError(w, err)
 			return
 		}
@@ -389,7 +393,7 @@ func (s *Server) networkRoutes() {
 			writeError(w, err)
 			return
 		}
-		removed, err := s.d.NetworkPrune(r.Context(), f["label"])
+		removed, err := s.b.Networks.Prune(r.Context(), f)
 		if err != nil {
 			writeError(w, err)
 			return
@@ -400,7 +404,7 @@ func (s *Server) networkRoutes() {
 		writeJSON(w, 200, network.PruneReport{NetworksDeleted: removed})
 	})
 	m.HandleFunc("POST /build/prune", func(w http.ResponseWriter, r *http.Request) {
-		keys, reclaimed, err := s.d.BuildPrune(r.Context())
+		keys, reclaimed, err := s.b.Build.Prune(r.Context())
 		if err != nil {
 			writeError(w, err)
 			return

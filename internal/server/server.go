@@ -1,4 +1,4 @@
-// Package server is the Docker Engine HTTP API over the daemon's services: routing, API versions, hijacked
+// Package server is the Docker Engine HTTP API over the engine's services: routing, API versions, hijacked
 // streams, and the one place where error categories become HTTP statuses.
 package server
 
@@ -21,18 +21,34 @@ import (
 
 	"github.com/containerd/errdefs"
 
-	"github.com/berth/berth/internal/daemon"
+	"github.com/berth/berth/internal/version"
 )
 
-// Server serves the API for one daemon.
+// APIVersion is the Docker Engine API version Berth speaks; MinAPIVersion the oldest it accepts.
+const (
+	APIVersion    = "1.47"
+	MinAPIVersion = "1.24"
+)
+
+// Server serves the Docker Engine API over the engine's services.
 type Server struct {
-	d   *daemon.Daemon
-	mux *http.ServeMux
+	b     Backends
+	debug bool
+	mux   *http.ServeMux
 }
 
-// New builds the API handler for d.
-func New(d *daemon.Daemon) *Server {
-	s := &Server{d: d, mux: http.NewServeMux()}
+// Option configures a Server.
+type Option func(*Server)
+
+// WithDebug serves Go's profiler at /debug/pprof/, as dockerd does in debug mode.
+func WithDebug(on bool) Option { return func(s *Server) { s.debug = on } }
+
+// New builds the API handler over b.
+func New(b Backends, opts ...Option) *Server {
+	s := &Server{b: b, mux: http.NewServeMux()}
+	for _, o := range opts {
+		o(s)
+	}
 	s.routes()
 	return s
 }
@@ -42,18 +58,18 @@ var versionPrefix = regexp.MustCompile(`^/v([0-9]+\.[0-9]+)(/.*)$`)
 // ServeHTTP strips and checks the /vX.Y prefix, sets docker's response headers and dispatches.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Api-Version", daemon.APIVersion)
+	h.Set("Api-Version", APIVersion)
 	h.Set("Docker-Experimental", "false")
 	h.Set("Ostype", "linux")
-	h.Set("Server", "Berth/"+daemon.Version+" (linux)")
+	h.Set("Server", "Berth/"+version.Version+" (linux)")
 	if m := versionPrefix.FindStringSubmatch(r.URL.Path); m != nil {
 		v := m[1]
-		if versionLess(daemon.APIVersion, v) {
-			writeError(w, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("client version %s is too new. Maximum supported API version is %s", v, daemon.APIVersion)))
+		if versionLess(APIVersion, v) {
+			writeError(w, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("client version %s is too new. Maximum supported API version is %s", v, APIVersion)))
 			return
 		}
-		if versionLess(v, daemon.MinAPIVersion) {
-			writeError(w, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("client version %s is too old. Minimum supported API version is %s, please upgrade your client to a newer version", v, daemon.MinAPIVersion)))
+		if versionLess(v, MinAPIVersion) {
+			writeError(w, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("client version %s is too old. Minimum supported API version is %s, please upgrade your client to a newer version", v, MinAPIVersion)))
 			return
 		}
 		r2 := r.Clone(r.Context())
@@ -213,7 +229,7 @@ func hijack(w http.ResponseWriter, r *http.Request, contentType string) (*hijack
 	} else {
 		hdr = "HTTP/1.1 200 OK\r\nContent-Type: " + contentType + "\r\n"
 	}
-	hdr += "Api-Version: " + daemon.APIVersion + "\r\n\r\n"
+	hdr += "Api-Version: " + APIVersion + "\r\n\r\n"
 	if _, err := conn.Write([]byte(hdr)); err != nil {
 		conn.Close()
 		return nil, err

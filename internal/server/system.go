@@ -3,13 +3,16 @@ package server
 import (
 	"encoding/json"
 	"net/http"
+	goruntime "runtime"
 	"strconv"
 	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/system"
 
 	berthevents "github.com/berth/berth/internal/events"
+	"github.com/berth/berth/internal/version"
 )
 
 // parseEventTime parses the docker CLI's since/until values ("1700000000.000000000").
@@ -44,7 +47,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	past, ch, cancel := s.d.Events().Subscribe(since)
+	past, ch, cancel := s.b.Events.Subscribe(since)
 	defer cancel()
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
@@ -86,5 +89,24 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		}
+	}
+}
+
+// version is GET /version: Berth's version and the API versions it speaks.
+func (s *Server) version() system.VersionResponse {
+	kernel := s.b.System.KernelVersion()
+	return system.VersionResponse{
+		Platform:      system.PlatformInfo{Name: "Berth Engine"},
+		Version:       version.Version,
+		APIVersion:    APIVersion,
+		MinAPIVersion: MinAPIVersion,
+		Os:            "linux",
+		Arch:          goruntime.GOARCH,
+		GoVersion:     goruntime.Version(),
+		KernelVersion: kernel,
+		Components: []system.ComponentVersion{{Name: "Engine", Version: version.Version, Details: map[string]string{
+			"ApiVersion": APIVersion, "MinAPIVersion": MinAPIVersion, "Os": "linux", "Arch": goruntime.GOARCH,
+			"GoVersion": goruntime.Version(), "KernelVersion": kernel,
+		}}},
 	}
 }

@@ -35,6 +35,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/volume"
 	"github.com/moby/sys/mountinfo"
+
+	"github.com/berth/berth/internal/atomicfile"
 )
 
 const (
@@ -214,7 +216,7 @@ func (s *Store) Create(ctx context.Context, name string, labels, opts map[string
 	if err != nil {
 		return volume.Volume{}, fmt.Errorf("create %s: %w", name, err)
 	}
-	if err := writeFileAtomic(filepath.Join(tmp, metaFile), data, 0o600); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(tmp, metaFile), data, 0o600); err != nil {
 		return volume.Volume{}, fmt.Errorf("create %s: %w", name, err)
 	}
 	// The volume appears whole or not at all.
@@ -222,7 +224,7 @@ func (s *Store) Create(ctx context.Context, name string, labels, opts map[string
 		return volume.Volume{}, fmt.Errorf("create %s: %w", name, err)
 	}
 	committed = true
-	if err := syncDir(s.root); err != nil {
+	if err := atomicfile.SyncDir(s.root); err != nil {
 		return volume.Volume{}, fmt.Errorf("create %s: %w", name, err)
 	}
 	slog.Debug("volume created", "volume", name)
@@ -346,7 +348,7 @@ func (s *Store) removeLocked(name string, force bool, inUse func(string) []strin
 		_ = os.Remove(trash)
 		return fmt.Errorf("remove %s: %w", name, err)
 	}
-	if err := syncDir(s.root); err != nil {
+	if err := atomicfile.SyncDir(s.root); err != nil {
 		slog.Warn("sync volume root", "error", err)
 	}
 	if err := removeUnmounted(trash); err != nil {
@@ -494,48 +496,4 @@ func checkUnmounted(path string) error {
 		return fmt.Errorf("%s is still mounted: %w", mounts[0].Mountpoint, errdefs.ErrFailedPrecondition)
 	}
 	return nil
-}
-
-// writeFileAtomic writes data to path through a synced temp file in the same directory, then renames it.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if tmp != "" {
-			_ = os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	tmp = ""
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

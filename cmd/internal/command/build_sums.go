@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/berth/berth/internal/atomicfile"
 )
 
 // sumCache is `berth build`'s stat-keyed checksum cache: a large context file whose inode, size, mtime and ctime
@@ -92,14 +94,5 @@ func (c *sumCache) save() {
 	if err := os.MkdirAll(filepath.Dir(c.path), 0o700); err != nil {
 		return
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(c.path), ".build-sums-*")
-	if err != nil {
-		return
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err == nil && tmp.Sync() == nil && tmp.Close() == nil {
-		os.Rename(tmp.Name(), c.path)
-	} else {
-		tmp.Close()
-	}
+	atomicfile.WriteFile(c.path, b, 0o600)
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/berth/berth/internal/atomicfile"
 )
 
 var errRefuseTerminal = errors.New("cowardly refusing to save to a terminal. Use the -o flag or redirect")
@@ -21,24 +23,13 @@ func (c *CLI) writeArchive(path string, r io.Reader) error {
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return fmt.Errorf("failed to save to %s: directory %s does not exist", path, dir)
 	}
-	tmp, err := os.CreateTemp(dir, ".berth_temp_")
+	f, err := atomicfile.Create(path, 0o644)
 	if err != nil {
 		return fmt.Errorf("failed to create a temporary file: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, r); err != nil {
-		tmp.Close()
+	defer f.Close()
+	if _, err := io.Copy(f, r); err != nil {
 		return fmt.Errorf("failed to write to %s: %w", path, err)
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return f.Commit()
 }

@@ -1,4 +1,4 @@
-package snapshot
+package mount
 
 import (
 	"errors"
@@ -12,8 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// useFsconfig lets tests force the /proc/self/fd fallback for long lowerdir lists.
-var useFsconfig = true
+// UseFsconfig lets tests force the /proc/self/fd fallback for long lowerdir lists.
+var UseFsconfig = true
 
 // mountOverlay mounts an overlay of lowers (top-first), upper and work on target. mount(2) takes its options
 // in one page, which about 50 absolute layer paths fill; longer lists are passed one path at a time through
@@ -28,7 +28,7 @@ func mountOverlay(target string, lowers []string, upper, work string) error {
 	if len(opts) < pageSize {
 		return unix.Mount("overlay", target, "overlay", 0, opts)
 	}
-	if useFsconfig {
+	if UseFsconfig {
 		err := mountFsconfig(target, lowers, upper, work, extra)
 		if !errors.Is(err, errNoLowerdirPlus) {
 			return err
@@ -147,16 +147,16 @@ func fsLog(fsfd int) string {
 	return " (" + strings.Join(msgs, "; ") + ")"
 }
 
-// unmount unmounts target until nothing is mounted there, detaching lazily when it is busy. A missing or
+// Unmount unmounts target until nothing is mounted there, detaching lazily when it is busy. A missing or
 // unmounted target is not an error.
-func unmount(target string) error {
+func Unmount(target string) error {
 	for range 16 { // mounts may be stacked
 		mounted, err := mountinfo.Mounted(target)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil
 			}
-			return fmt.Errorf("snapshot: %w", err)
+			return fmt.Errorf("mount: %w", err)
 		}
 		if !mounted {
 			return nil
@@ -166,8 +166,8 @@ func unmount(target string) error {
 			err = unix.Unmount(target, unix.MNT_DETACH)
 		}
 		if err != nil && !errors.Is(err, unix.EINVAL) {
-			return fmt.Errorf("snapshot: unmounting %s: %w", target, err)
+			return fmt.Errorf("mount: unmounting %s: %w", target, err)
 		}
 	}
-	return fmt.Errorf("snapshot: %s is still mounted", target)
+	return fmt.Errorf("mount: %s is still mounted", target)
 }
