@@ -53,16 +53,3 @@ func TestEnvironmentWins(t *testing.T) {
 		t.Fatalf("with GOMEMLIMIT=1GiB: %q", got)
 	}
 }
-
-func TestRestore(t *testing.T) {
-	tuned = true
-	debug.SetGCPercent(-1)
-	debug.SetMemoryLimit(cliMemoryLimit)
-	Restore()
-	if gc := debug.SetGCPercent(100); gc != 100 {
-		t.Errorf("GC percent after Restore = %d", gc)
-	}
-	if limit := debug.SetMemoryLimit(-1); limit != math.MaxInt64 {
-		t.Errorf("memory limit after Restore = %d", limit)
-	}
-}
