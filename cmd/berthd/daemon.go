@@ -138,10 +138,10 @@ func runDaemon(ctx context.Context, cfg daemon.Config) error {
 	}
 	defer d.Close()
 	srv := server.New(server.Backends{
-		Containers:   d,
-		Streams:      d,
-		Files:        d,
-		Exec:         d,
+		Containers:   d.Containers(),
+		Streams:      d.Containers(),
+		Files:        d.Containers(),
+		Exec:         d.Containers(),
 		Images:       d.ImageService(),
 		Distribution: d.DistributionService(),
 		Build:        d.BuildService(),

@@ -138,3 +138,13 @@ func HostMemory() uint64 {
 	}
 	return 0
 }
+
+// SwapSupported says whether the kernel can limit a cgroup's swap (always on v2; on v1 when
+// memory.memsw.limit_in_bytes exists). Without it a container's MemorySwap is ignored, as docker does.
+func SwapSupported(v2 bool) bool {
+	if v2 {
+		return true
+	}
+	_, err := os.Stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
+	return err == nil
+}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
+
+	"github.com/berth/berth/internal/filters"
 )
 
 // CreateOptions are the parameters of a container's creation (POST /containers/create).
@@ -25,7 +27,7 @@ type ListOptions struct {
 	All     bool
 	Limit   int
 	Size    bool
-	Filters map[string][]string
+	Filters filters.Args
 }
 
 // RemoveOptions are the parameters of a container's removal (DELETE /containers/{id}).

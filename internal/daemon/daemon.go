@@ -4,20 +4,15 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
-	goruntime "runtime"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/containerd/errdefs"
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 
 	"github.com/berth/berth/internal/atomicfile"
@@ -39,7 +34,7 @@ import (
 // Daemon is one running Berth engine.
 type Daemon struct {
 	cfg        Config
-	containers *containerStore
+	containers *containers.Service
 	images     *image.Store
 	registries *distribution.Service
 	content    *content.Store
@@ -49,64 +44,19 @@ type Daemon struct {
 	events     *berthevents.Bus
 	runtimes   map[string]*runtime.Runtime
 	tasks      map[string]task.Runtime // by runtime name
-	execs      *execStore
 	cgroupV2   bool
-	primer     *cgroups.Primer // keeps the runtime's cgroup migrations off a grace-period wait during starts
-	// defaultNetwork is what `run` without --network joins: "bridge", or "none" with --bridge none.
-	defaultNetwork string
-	daemonCaps     []string
-	started        time.Time
+	daemonCaps []string
+	started    time.Time
 
-	// ctx is the daemon's lifetime, for monitors and restart timers; cancelled by Close.
+	// ctx is the daemon's lifetime, for the builder's background work; cancelled by Close.
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	// cleanups tracks removed containers' files being deleted in the background; image deletion waits for
-	// it, so no layer is still mounted by a container that is already gone.
-	cleanups inFlight
 
 	// builder is made on first use (see build.go).
 	builderOnce sync.Once
 	builder     *builder.Builder
 	builderErr  error
 }
-
-// inFlight counts background jobs; unlike a WaitGroup, waiting may overlap with new jobs starting.
-type inFlight struct {
-	mu   sync.Mutex
-	cond *sync.Cond
-	n    int
-}
-
-func (f *inFlight) Add(n int) {
-	f.mu.Lock()
-	f.n += n
-	f.mu.Unlock()
-}
-
-func (f *inFlight) Done() {
-	f.mu.Lock()
-	f.n--
-	if f.n == 0 && f.cond != nil {
-		f.cond.Broadcast()
-	}
-	f.mu.Unlock()
-}
-
-// Wait blocks until no job is in flight.
-func (f *inFlight) Wait() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.cond == nil {
-		f.cond = sync.NewCond(&f.mu)
-	}
-	for f.n > 0 {
-		f.cond.Wait()
-	}
-}
-
-// trashSuffix marks a removed container's directory whose deletion is under way.
-const trashSuffix = ".removed"
 
 // New opens (or creates) the daemon's state under cfg.DataRoot and cfg.ExecRoot and restores its containers.
 func New(ctx context.Context, cfg Config) (*Daemon, error) {
@@ -137,15 +87,12 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		}
 	}
 	d := &Daemon{
-		cfg:        cfg,
-		containers: newContainerStore(),
-		events:     berthevents.New(),
-		execs:      newExecStore(),
-		started:    time.Now(),
+		cfg:     cfg,
+		events:  berthevents.New(),
+		started: time.Now(),
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
-	d.cgroupV2 = isCgroupV2()
-	d.primer = cgroups.NewPrimer()
+	d.cgroupV2 = cgroups.V2()
 	if caps, err := oci.CurrentCapabilities(); err == nil {
 		d.daemonCaps = caps
 	}
@@ -179,15 +126,30 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		ExecRoot: cfg.ExecRoot, DefaultBridge: bridge, Table: table}); err != nil {
 		return nil, err
 	}
-	d.defaultNetwork = "none"
+	defaultNetwork := "none"
 	if bridge != "none" {
-		d.defaultNetwork = berthnet.Bridge
+		defaultNetwork = berthnet.Bridge
 	}
-	if err := d.restore(ctx); err != nil {
+	if d.containers, err = containers.New(containers.Config{
+		Root:           filepath.Join(cfg.DataRoot, "containers"),
+		RunRoot:        filepath.Join(cfg.ExecRoot, "containers"),
+		Runtimes:       d.tasks,
+		DefaultRuntime: cfg.DefaultRuntime,
+		DefaultNetwork: defaultNetwork,
+		InitPath:       cfg.InitPath,
+		Caps:           d.daemonCaps,
+		CgroupV2:       d.cgroupV2,
+	}, d.images, d.snapshots, d.volumes, d.networks, d.events); err != nil {
+		return nil, err
+	}
+	if err := d.containers.Restore(ctx); err != nil {
 		return nil, err
 	}
 	return d, nil
 }
+
+// Containers is the containers service.
+func (d *Daemon) Containers() *containers.Service { return d.containers }
 
 // findBinary looks for name next to the running executable, then in $PATH.
 func findBinary(name string) (string, error) {
@@ -202,11 +164,6 @@ func findBinary(name string) (string, error) {
 		return "", fmt.Errorf("%s not found next to the berth binary or in $PATH: %w", name, errdefs.ErrNotFound)
 	}
 	return p, nil
-}
-
-func isCgroupV2() bool {
-	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
-	return err == nil
 }
 
 // setupRuntimes registers runc and crun (when installed) plus daemon.json's runtimes. crun refuses a hybrid
@@ -276,18 +233,6 @@ func isDir(p string) bool {
 	return err == nil && st.IsDir()
 }
 
-// taskRuntime returns the task runtime of the OCI runtime name ("" for the default).
-func (d *Daemon) taskRuntime(name string) (task.Runtime, error) {
-	if name == "" {
-		name = d.cfg.DefaultRuntime
-	}
-	t, ok := d.tasks[name]
-	if !ok {
-		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("unknown or invalid runtime name: %s", name))
-	}
-	return t, nil
-}
-
 func (d *Daemon) runtime(name string) (*runtime.Runtime, error) {
 	if name == "" {
 		name = d.cfg.DefaultRuntime
@@ -299,12 +244,10 @@ func (d *Daemon) runtime(name string) (*runtime.Runtime, error) {
 	return rt, nil
 }
 
-// Close stops background work. Running containers keep running: their shims own them.
+// Close stops background work. Running containers keep running: their tasks outlive the daemon.
 func (d *Daemon) Close() error {
 	d.cancel()
-	d.wg.Wait()
-	d.cleanups.Wait()
-	return nil
+	return d.containers.Close()
 }
 
 // Debug reports whether the daemon runs in debug mode (-D).
@@ -313,20 +256,6 @@ func (d *Daemon) Debug() bool { return d.cfg.Debug || d.cfg.LogLevel == "debug" 
 // Events is the engine's event bus.
 func (d *Daemon) Events() *berthevents.Bus { return d.events }
 
-func (d *Daemon) containerEvent(c *Container, action events.Action, extra map[string]string) {
-	attrs := map[string]string{"name": strings.TrimPrefix(c.Name, "/")}
-	if c.Config != nil {
-		attrs["image"] = c.Config.Image
-		for k, v := range c.Config.Labels {
-			attrs[k] = v
-		}
-	}
-	for k, v := range extra {
-		attrs[k] = v
-	}
-	d.events.Publish(events.ContainerEventType, action, c.ID, attrs)
-}
-
 func (d *Daemon) imageEvent(action, id, ref string) {
 	attrs := map[string]string{}
 	if ref != "" {
@@ -334,102 +263,3 @@ func (d *Daemon) imageEvent(action, id, ref string) {
 	}
 	d.events.Publish(events.ImageEventType, events.Action(action), id, attrs)
 }
-
-// restore loads every container record and reconciles it with its shim: running containers whose shim is alive
-// are monitored again; those that exited while the daemon was away get their exit code, and restart policies
-// resume.
-func (d *Daemon) restore(ctx context.Context) error {
-	entries, err := os.ReadDir(filepath.Join(d.cfg.DataRoot, "containers"))
-	if err != nil {
-		return err
-	}
-	var toStart []*Container
-	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), trashSuffix) {
-			os.RemoveAll(filepath.Join(d.cfg.DataRoot, "containers", e.Name()))
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(d.cfg.DataRoot, "containers", e.Name(), "config.v2.json"))
-		if err != nil {
-			slog.WarnContext(ctx, "skipping container without a readable record", "container", e.Name(), "error", err)
-			continue
-		}
-		c := &Container{}
-		if err := json.Unmarshal(b, c); err != nil {
-			slog.WarnContext(ctx, "skipping container with a corrupt record", "container", e.Name(), "error", err)
-			continue
-		}
-		d.containers.add(c)
-		c.mu.Lock()
-		switch c.State.Status {
-		case container.StateRunning, container.StatePaused, container.StateRestarting:
-			if d.reattach(ctx, c) {
-				c.mu.Unlock()
-				continue
-			}
-			if c.shouldRestart() {
-				toStart = append(toStart, c)
-			}
-		case container.StateRemoving:
-			c.mu.Unlock()
-			go d.Remove(context.WithoutCancel(ctx), c.ID, containers.RemoveOptions{Force: true, Volumes: false})
-			continue
-		case container.StateCreated:
-		default:
-			// An exited container with restart=always that was running when the host rebooted is restarted by
-			// docker only if it was running; Berth follows the recorded state above.
-		}
-		c.mu.Unlock()
-	}
-	// Snapshots of containers that no longer exist (the daemon stopped while deleting them).
-	if ids, err := d.snapshots.Containers(ctx); err == nil {
-		for _, id := range ids {
-			if _, err := d.containers.get(id); err != nil || len(id) != 64 {
-				if err := d.snapshots.Remove(ctx, id); err != nil {
-					slog.WarnContext(ctx, "removing a leftover container filesystem", "container", id, "error", err)
-				}
-			}
-		}
-	}
-	// State directories of containers that no longer exist (removed while their shim was finishing).
-	if dirs, err := os.ReadDir(filepath.Join(d.cfg.ExecRoot, "containers")); err == nil {
-		for _, e := range dirs {
-			if _, err := d.containers.get(e.Name()); err != nil || len(e.Name()) != 64 {
-				os.RemoveAll(filepath.Join(d.cfg.ExecRoot, "containers", e.Name()))
-			}
-		}
-	}
-	for _, c := range toStart {
-		c := c
-		d.wg.Add(1)
-		go func() {
-			defer d.wg.Done()
-			if err := d.start(d.ctx, c, true); err != nil {
-				slog.Warn("restart policy: start failed", "container", c.ID, "error", err)
-			}
-		}()
-	}
-	return nil
-}
-
-// containersUsingVolume lists the containers that mount volume name.
-func (d *Daemon) containersUsingVolume(name string) []string {
-	var ids []string
-	for _, c := range d.containers.list() {
-		c.mu.Lock()
-		for _, m := range c.MountPoints {
-			if m.Type == "volume" && m.Name == name {
-				ids = append(ids, c.ID)
-				break
-			}
-		}
-		c.mu.Unlock()
-	}
-	sort.Strings(ids)
-	return ids
-}
-
-// platformOS is the OS reported everywhere.
-const platformOS = "linux"
-
-var platformArch = goruntime.GOARCH

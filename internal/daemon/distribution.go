@@ -105,3 +105,25 @@ func (d *Daemon) SearchImages(ctx context.Context, term string, limit int, ac re
 	sort.SliceStable(results.Results, func(i, j int) bool { return results.Results[i].Name < results.Results[j].Name })
 	return results, nil
 }
+
+// DistributionService pulls, pushes, logs in to and searches registries.
+type DistributionService struct{ d *Daemon }
+
+// DistributionService returns the daemon's distribution service.
+func (d *Daemon) DistributionService() DistributionService { return DistributionService{d} }
+
+func (s DistributionService) Pull(ctx context.Context, ref reference.Named, platform *ocispec.Platform, auth registry.AuthConfig, progress image.ProgressFunc) (digest.Digest, error) {
+	return s.d.PullImage(ctx, ref, platform, auth, progress)
+}
+
+func (s DistributionService) Push(ctx context.Context, ref reference.NamedTagged, auth registry.AuthConfig, progress image.ProgressFunc) error {
+	return s.d.PushImage(ctx, ref, auth, progress)
+}
+
+func (s DistributionService) Login(ctx context.Context, auth registry.AuthConfig) (registry.AuthResponse, error) {
+	return s.d.Login(ctx, auth)
+}
+
+func (s DistributionService) Search(ctx context.Context, term string, limit int, auth registry.AuthConfig) (*registry.SearchResults, error) {
+	return s.d.SearchImages(ctx, term, limit, auth)
+}

@@ -8,6 +8,8 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth/berth/internal/archive"
+	"github.com/berth/berth/internal/containers"
+	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/image"
 	"github.com/berth/berth/internal/snapshot"
 )
@@ -35,8 +37,8 @@ func (l *layerStore) EnsureLayer(ctx context.Context, chainID, parent digest.Dig
 
 func (l *layerStore) RemoveLayer(ctx context.Context, chainID digest.Digest) error {
 	// The init layer made over this chain (see initLayer) goes with it, unless a container still sits on it.
-	if dir, ok := l.s.Layer(ctx, initChainID(chainID)); ok && !l.containerOn(ctx, dir) {
-		if err := l.s.RemoveLayer(ctx, initChainID(chainID)); err != nil {
+	if dir, ok := l.s.Layer(ctx, containers.InitChainID(chainID)); ok && !l.containerOn(ctx, dir) {
+		if err := l.s.RemoveLayer(ctx, containers.InitChainID(chainID)); err != nil {
 			return err
 		}
 	}
@@ -60,33 +62,33 @@ func (l *layerStore) containerOn(ctx context.Context, dir string) bool {
 // Images exposes the image store to the API server.
 func (d *Daemon) Images() *image.Store { return d.images }
 
-// imageUsers reports the containers that use an image, for delete and prune conflicts. The image store calls it
-// under its own lock, so it must not call back into the store.
-func (d *Daemon) imageUsers(imageID string) []image.ContainerUse {
-	var out []image.ContainerUse
-	for _, c := range d.containers.list() {
-		c.mu.Lock()
-		if c.ImageID == imageID && !c.removed {
-			out = append(out, image.ContainerUse{ID: c.ID, Running: c.running() || c.State.Status == "restarting"})
-		}
-		c.mu.Unlock()
-	}
-	return out
-}
-
 // ImageDelete removes or untags an image (docker rmi), refusing images that containers use unless forced.
 func (d *Daemon) ImageDelete(ctx context.Context, ref string, force, noPrune bool) ([]imagetypes.DeleteResponse, error) {
-	d.cleanups.Wait()
-	return d.images.Delete(ctx, ref, force, noPrune, d.imageUsers)
+	d.containers.Settle()
+	return d.images.Delete(ctx, ref, force, noPrune, d.containers.ImageUsers)
 }
 
 // ImagePrune removes dangling images (all unused ones with all), never one a container uses.
-func (d *Daemon) ImagePrune(ctx context.Context, all bool, filters map[string][]string) (imagetypes.PruneReport, error) {
-	d.cleanups.Wait()
-	return d.images.Prune(ctx, all, filters, d.imageUsers)
+func (d *Daemon) ImagePrune(ctx context.Context, all bool, f filters.Args) (imagetypes.PruneReport, error) {
+	d.containers.Settle()
+	return d.images.Prune(ctx, all, f, d.containers.ImageUsers)
 }
 
-func (d *Daemon) imageSize(ctx context.Context, id string) int64 {
-	n, _ := d.images.Size(ctx, id)
-	return n
+// ImageService is the local image store, with deletions and prunes that know which containers use an image.
+type ImageService struct {
+	*image.Store
+	d *Daemon
+}
+
+// ImageService returns the daemon's image service.
+func (d *Daemon) ImageService() ImageService { return ImageService{Store: d.images, d: d} }
+
+// Delete removes an image reference or the image, refusing images that containers use unless forced.
+func (s ImageService) Delete(ctx context.Context, ref string, force, noPrune bool) ([]imagetypes.DeleteResponse, error) {
+	return s.d.ImageDelete(ctx, ref, force, noPrune)
+}
+
+// Prune removes dangling (or, with all, unused) images.
+func (s ImageService) Prune(ctx context.Context, all bool, f filters.Args) (imagetypes.PruneReport, error) {
+	return s.d.ImagePrune(ctx, all, f)
 }

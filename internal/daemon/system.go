@@ -4,17 +4,14 @@ import (
 	"context"
 	"os"
 	goruntime "runtime"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/internal/cgroups"
-	"github.com/berth/berth/internal/containers"
+	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/version"
 )
 
@@ -48,7 +45,7 @@ func (d *Daemon) Info(ctx context.Context) system.Info {
 		DriverStatus:       [][2]string{{"Backing Filesystem", "extfs"}, {"Supports d_type", "true"}},
 		Plugins:            system.PluginsInfo{Volume: []string{"local"}, Network: []string{"host", "null"}, Log: []string{"json-file"}},
 		MemoryLimit:        true,
-		SwapLimit:          swapSupported(d.cgroupV2),
+		SwapLimit:          cgroups.SwapSupported(d.cgroupV2),
 		CPUCfsPeriod:       true,
 		CPUCfsQuota:        true,
 		CPUShares:          true,
@@ -62,7 +59,7 @@ func (d *Daemon) Info(ctx context.Context) system.Info {
 		CgroupVersion:      "1",
 		KernelVersion:      kernelVersion(),
 		OperatingSystem:    operatingSystem(),
-		OSType:             platformOS,
+		OSType:             "linux",
 		Architecture:       unameMachine(),
 		IndexServerAddress: "https://index.docker.io/v1/",
 		NCPU:               numCPU(),
@@ -87,20 +84,8 @@ func (d *Daemon) Info(ctx context.Context) system.Info {
 	for name, rt := range d.runtimes {
 		info.Runtimes[name] = system.RuntimeWithStatus{Runtime: system.Runtime{Path: rt.Path, Args: rt.Args}}
 	}
-	for _, c := range d.containers.list() {
-		c.mu.Lock()
-		info.Containers++
-		switch c.State.Status {
-		case container.StateRunning:
-			info.ContainersRunning++
-		case container.StatePaused:
-			info.ContainersPaused++
-		default:
-			info.ContainersStopped++
-		}
-		c.mu.Unlock()
-	}
-	if list, err := d.images.List(ctx, false, nil); err == nil {
+	info.Containers, info.ContainersRunning, info.ContainersPaused, info.ContainersStopped = d.containers.Counts()
+	if list, err := d.images.List(ctx, false, filters.Args{}); err == nil {
 		info.Images = len(list)
 	}
 	return info
@@ -109,79 +94,12 @@ func (d *Daemon) Info(ctx context.Context) system.Info {
 func unameMachine() string {
 	var u unix.Utsname
 	if err := unix.Uname(&u); err != nil {
-		return platformArch
+		return goruntime.GOARCH
 	}
 	return unix.ByteSliceToString(u.Machine[:])
 }
 
-// PruneContainers removes every stopped container matching the filters (label, until).
-func (d *Daemon) PruneContainers(ctx context.Context, filters map[string][]string) (container.PruneReport, error) {
-	report := container.PruneReport{ContainersDeleted: []string{}}
-	until := time.Time{}
-	if v := filters["until"]; len(v) > 0 {
-		t, err := parseFilterTime(v[0])
-		if err != nil {
-			return report, err
-		}
-		until = t
-	}
-	for _, c := range d.containers.list() {
-		c.mu.Lock()
-		st := c.State.Status
-		labels := c.Config.Labels
-		created := c.Created
-		c.mu.Unlock()
-		if st == container.StateRunning || st == container.StatePaused || st == container.StateRestarting || st == container.StateRemoving {
-			continue
-		}
-		if !until.IsZero() && !created.Before(until) {
-			continue
-		}
-		if !labelsMatch(labels, filters["label"], filters["label!"]) {
-			continue
-		}
-		size := d.snapshots.Usage(ctx, c.ID)
-		if err := d.Remove(ctx, c.ID, containers.RemoveOptions{}); err != nil {
-			continue
-		}
-		report.ContainersDeleted = append(report.ContainersDeleted, c.ID)
-		report.SpaceReclaimed += uint64(size)
-	}
-	d.events.Publish(events.ContainerEventType, events.ActionPrune, "", map[string]string{"reclaimed": itoa(int64(report.SpaceReclaimed))})
-	return report, nil
+func readString(path string) string {
+	b, _ := os.ReadFile(path)
+	return strings.TrimSpace(string(b))
 }
-
-func labelsMatch(labels map[string]string, want, notWant []string) bool {
-	has := func(f string) bool {
-		k, v, hasV := strings.Cut(f, "=")
-		got, ok := labels[k]
-		return ok && (!hasV || got == v)
-	}
-	for _, f := range want {
-		if !has(f) {
-			return false
-		}
-	}
-	for _, f := range notWant {
-		if has(f) {
-			return false
-		}
-	}
-	return true
-}
-
-// parseFilterTime parses docker's "until"/"since" filter values: unix timestamps, RFC3339 or durations like 24h.
-func parseFilterTime(v string) (time.Time, error) {
-	if dur, err := time.ParseDuration(v); err == nil {
-		return time.Now().Add(-dur), nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse("2006-01-02", v); err == nil {
-		return t, nil
-	}
-	return parseUnixTime(v)
-}
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -9,6 +9,8 @@ import (
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/berth/berth/internal/filters"
 )
 
 func TestCreateStep(t *testing.T) {
@@ -62,8 +64,8 @@ func TestCreateStep(t *testing.T) {
 		t.Errorf("history %v", got)
 	}
 	// Intermediate images are hidden from `images` (untagged parents), shown with -a.
-	list, _ := env.s.List(ctx, false, nil)
-	all, _ := env.s.List(ctx, true, nil)
+	list, _ := env.s.List(ctx, false, filters.Args{})
+	all, _ := env.s.List(ctx, true, filters.Args{})
 	if n := count(list, s1); n != 0 || count(all, s1) != 1 {
 		t.Errorf("intermediate image listed %d times without -a", n)
 	}

@@ -10,6 +10,8 @@ import (
 	"github.com/distribution/reference"
 	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/berth/berth/internal/filters"
 )
 
 // ContainerUse is a container that uses an image.
@@ -243,6 +245,27 @@ func (s *Store) hasChildrenLocked(id digest.Digest) bool {
 	return false
 }
 
+// Descendants returns the ID of the image refOrID names and of every image built on it (whose parent chain
+// reaches it): what `docker ps --filter ancestor=<image>` matches. Only images built or committed here have a
+// parent; a pulled image built FROM another is not its descendant, as in Docker.
+func (s *Store) Descendants(ctx context.Context, refOrID string) ([]digest.Digest, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, err := s.resolveLocked(refOrID)
+	if err != nil {
+		return nil, err
+	}
+	out := []digest.Digest{e.rec.ID}
+	for i := 0; i < len(out); i++ {
+		for id, c := range s.images {
+			if c.rec.Parent == out[i] {
+				out = append(out, id)
+			}
+		}
+	}
+	return out, nil
+}
+
 func (s *Store) isDanglingLocked(id digest.Digest) bool {
 	return len(s.refsOfLocked(id)) == 0 && !s.hasChildrenLocked(id)
 }
@@ -271,19 +294,16 @@ func isSingleReference(refs []reference.Named) bool {
 
 // Prune deletes unused images like `docker image prune`: dangling ones (no tags, no children), or with all (or
 // filter dangling=false) every image no container uses. Filters: dangling, until, label, label!.
-func (s *Store) Prune(ctx context.Context, all bool, filters map[string][]string, usedBy UsageFunc) (imagetypes.PruneReport, error) {
-	if err := validateFilters(filters, "dangling", "until", "label", "label!"); err != nil {
+func (s *Store) Prune(ctx context.Context, all bool, f filters.Args, usedBy UsageFunc) (imagetypes.PruneReport, error) {
+	if err := f.Validate("dangling", "until", "label", "label!"); err != nil {
 		return imagetypes.PruneReport{}, err
 	}
-	danglingOnly := !all
-	if vs := filters["dangling"]; len(vs) > 0 {
-		d, err := parseBoolFilter("dangling", vs)
-		if err != nil {
-			return imagetypes.PruneReport{}, err
-		}
-		danglingOnly = danglingOnly && d
+	d, err := f.GetBoolOrDefault("dangling", true)
+	if err != nil {
+		return imagetypes.PruneReport{}, err
 	}
-	until, err := untilFilter(filters, s.now())
+	danglingOnly := !all && d
+	until, err := f.Until(s.now())
 	if err != nil {
 		return imagetypes.PruneReport{}, err
 	}
@@ -302,10 +322,7 @@ func (s *Store) Prune(ctx context.Context, all bool, filters map[string][]string
 		if !until.IsZero() && (e.config.Created == nil || e.created().After(until)) {
 			continue
 		}
-		if !matchKVList(filters["label"], e.config.Config.Labels) {
-			continue
-		}
-		if len(filters["label!"]) > 0 && matchKVList(filters["label!"], e.config.Config.Labels) {
+		if !f.MatchLabels(e.config.Config.Labels) {
 			continue
 		}
 		if usedBy != nil && len(usedBy(id.String())) > 0 {

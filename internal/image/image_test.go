@@ -18,6 +18,8 @@ import (
 	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
+
+	"github.com/berth/berth/internal/filters"
 )
 
 func TestImport(t *testing.T) {
@@ -643,19 +645,28 @@ func TestListFilters(t *testing.T) {
 		{name: "reference familiar", filters: map[string][]string{"reference": {"app"}}, want: []digest.Digest{a}},
 		{name: "reference pattern", filters: map[string][]string{"reference": {"example.com/*/*:5"}}, want: []digest.Digest{b}},
 		{name: "reference alternatives", filters: map[string][]string{"reference": {"app", "child:*"}}, want: []digest.Digest{child, a}},
+		{name: "reference with the default tag", filters: map[string][]string{"reference": {"app:latest"}}, want: []digest.Digest{a}},
+		{name: "reference canonical name", filters: map[string][]string{"reference": {"docker.io/library/app"}}, want: []digest.Digest{a}},
+		{name: "reference canonical glob", filters: map[string][]string{"reference": {"docker.io/library/*"}}, want: []digest.Digest{child, a}},
+		{name: "reference is not a substring", filters: map[string][]string{"reference": {"ap"}}, want: nil},
+		{name: "bad reference pattern", filters: map[string][]string{"reference": {"[app"}}, isErr: errdefs.IsInvalidArgument},
 		{name: "label key", filters: map[string][]string{"label": {"tier"}}, want: []digest.Digest{b, a}},
 		{name: "label key=value", filters: map[string][]string{"label": {"tier=db"}}, want: []digest.Digest{b}},
 		{name: "labels all match", filters: map[string][]string{"label": {"tier=db", "extra"}}, want: []digest.Digest{b}},
 		{name: "before", filters: map[string][]string{"before": {d.String()}}, want: []digest.Digest{b, a}},
 		{name: "since", filters: map[string][]string{"since": {"app"}}, want: []digest.Digest{child, d, b}},
 		{name: "until", filters: map[string][]string{"until": {"2024-01-01T00:00:04Z"}}, want: []digest.Digest{b, a}},
+		{name: "several before: the earliest", filters: map[string][]string{"before": {d.String(), "example.com/tools/db:5"}}, want: []digest.Digest{a}},
+		{name: "several since: the latest", filters: map[string][]string{"since": {"app", "example.com/tools/db:5"}}, want: []digest.Digest{child, d}},
+		{name: "until and before: the earliest", filters: map[string][]string{"until": {"2024-01-01T00:00:04Z"}, "before": {"example.com/tools/db:5"}}, want: []digest.Digest{a}},
+		{name: "bad until", filters: map[string][]string{"until": {"soon"}}, isErr: errdefs.IsInvalidArgument},
 		{name: "invalid key", filters: map[string][]string{"color": {"red"}}, isErr: errdefs.IsInvalidArgument},
 		{name: "invalid dangling", filters: map[string][]string{"dangling": {"maybe"}}, isErr: errdefs.IsInvalidArgument},
 		{name: "before unknown", filters: map[string][]string{"before": {"nothere"}}, isErr: errdefs.IsNotFound},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := env.s.List(ctx, tc.all, tc.filters)
+			got, err := env.s.List(ctx, tc.all, filters.FromMap(tc.filters))
 			if tc.isErr != nil {
 				if !tc.isErr(err) {
 					t.Fatalf("err = %v", err)
@@ -675,7 +686,7 @@ func TestListFilters(t *testing.T) {
 		})
 	}
 
-	all, _ := env.s.List(ctx, true, nil)
+	all, _ := env.s.List(ctx, true, filters.Args{})
 	for _, s := range all {
 		switch digest.Digest(s.ID) {
 		case d:
@@ -760,7 +771,7 @@ func TestPrune(t *testing.T) {
 				}
 				return nil
 			}
-			rep, err := env.s.Prune(ctx, tc.all, tc.filters, usedBy)
+			rep, err := env.s.Prune(ctx, tc.all, filters.FromMap(tc.filters), usedBy)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -783,9 +794,57 @@ func TestPrune(t *testing.T) {
 	}
 }
 
+func TestDescendants(t *testing.T) {
+	ctx := context.Background()
+	env := newEnv(t)
+	a := env.importTar("app", map[string]string{"f": "a"})
+	child, err := env.s.Commit(ctx, a.String(), bytes.NewReader(makeTar(t, map[string]string{"g": "1"})), CommitConfig{Ref: "child"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grandchild, err := env.s.Commit(ctx, child.String(), bytes.NewReader(makeTar(t, map[string]string{"h": "1"})), CommitConfig{Ref: "grandchild:v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := env.importTar("other", map[string]string{"f": "o"})
+	tests := []struct {
+		name  string
+		ref   string
+		want  []digest.Digest
+		isErr func(error) bool
+	}{
+		{name: "by name: the image and everything built on it", ref: "app", want: []digest.Digest{a, child, grandchild}},
+		{name: "by name:tag", ref: "child:latest", want: []digest.Digest{child, grandchild}},
+		{name: "by ID", ref: grandchild.String(), want: []digest.Digest{grandchild}},
+		{name: "by short ID", ref: child.Encoded()[:12], want: []digest.Digest{child, grandchild}},
+		{name: "unrelated image", ref: "other", want: []digest.Digest{other}},
+		{name: "unknown", ref: "nothere", isErr: errdefs.IsNotFound},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := env.s.Descendants(ctx, tc.ref)
+			if tc.isErr != nil {
+				if !tc.isErr(err) {
+					t.Fatalf("err = %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(got)
+			want := slices.Clone(tc.want)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Fatalf("Descendants(%s) = %v, want %v", tc.ref, got, want)
+			}
+		})
+	}
+}
+
 func TestPruneInvalidFilter(t *testing.T) {
 	env := newEnv(t)
-	if _, err := env.s.Prune(context.Background(), false, map[string][]string{"reference": {"x"}}, nil); !errdefs.IsInvalidArgument(err) {
+	if _, err := env.s.Prune(context.Background(), false, filters.NewArgs(filters.Arg("reference", "x")), nil); !errdefs.IsInvalidArgument(err) {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -805,7 +864,7 @@ func TestConcurrentImportDelete(t *testing.T) {
 				errs <- err
 				return
 			}
-			if _, err := env.s.List(ctx, false, nil); err != nil {
+			if _, err := env.s.List(ctx, false, filters.Args{}); err != nil {
 				errs <- err
 			}
 			if i%2 == 0 {
@@ -820,7 +879,7 @@ func TestConcurrentImportDelete(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	imgs, _ := env.s.List(ctx, true, nil)
+	imgs, _ := env.s.List(ctx, true, filters.Args{})
 	if len(imgs) != 8 {
 		t.Fatalf("%d images left, want 8", len(imgs))
 	}

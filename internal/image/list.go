@@ -2,6 +2,7 @@ package image
 
 import (
 	"context"
+	"fmt"
 	"path"
 	"sort"
 	"time"
@@ -9,50 +10,58 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	imagetypes "github.com/moby/moby/api/types/image"
+
+	"github.com/berth/berth/internal/filters"
 )
 
 // List returns the images as `docker images` shows them, newest first. Without all, intermediate images
-// (untagged parents of other images) are hidden. Filters: dangling=true|false, reference=<pattern>,
-// label=<key>[=<value>], before=<image>, since=<image>, until=<timestamp>. A dangling image has empty RepoTags
-// (the CLI shows <none>:<none>).
-func (s *Store) List(ctx context.Context, all bool, filters map[string][]string) ([]imagetypes.Summary, error) {
-	if err := validateFilters(filters, "dangling", "reference", "label", "before", "since", "until"); err != nil {
+// (untagged parents of other images) are hidden. Filters, as Docker's: dangling=true|false, reference=<glob>
+// (against name:tag, name, and their canonical forms), label=<key>[=<value>], before=<image>, since=<image>,
+// until=<timestamp>. Several before/until values mean the earliest, several since the latest. A dangling
+// image has empty RepoTags (the CLI shows <none>:<none>).
+func (s *Store) List(ctx context.Context, all bool, f filters.Args) ([]imagetypes.Summary, error) {
+	if err := f.Validate("dangling", "reference", "label", "before", "since", "until"); err != nil {
 		return nil, err
 	}
-	var danglingOnly bool
-	if vs := filters["dangling"]; len(vs) > 0 {
-		d, err := parseBoolFilter("dangling", vs)
-		if err != nil {
-			return nil, err
-		}
-		danglingOnly = d
-	}
-	until, err := untilFilter(filters, s.now())
+	danglingOnly, err := f.GetBoolOrDefault("dangling", false)
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range filters["reference"] {
+	var before, since time.Time
+	for _, v := range f.Get("until") {
+		t, err := filters.ParseTimestamp(v, s.now())
+		if err != nil {
+			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid value for 'until' filter: %v", err))
+		}
+		if before.IsZero() || t.Before(before) {
+			before = t
+		}
+	}
+	for _, p := range f.Get("reference") {
 		if _, err := path.Match(p, ""); err != nil {
-			return nil, invalidFilter("invalid filter 'reference=%s': %v", p, err)
+			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid filter 'reference=%s': %v", p, err))
 		}
 	}
 
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var before, since time.Time
-	for _, b := range filters["before"] {
+	for _, b := range f.Get("before") {
 		e, err := s.resolveLocked(b)
 		if err != nil {
 			return nil, err
 		}
-		before = e.created()
+		if c := e.created(); before.IsZero() || c.Before(before) {
+			before = c
+		}
 	}
-	for _, b := range filters["since"] {
+	for _, b := range f.Get("since") {
 		e, err := s.resolveLocked(b)
 		if err != nil {
 			return nil, err
 		}
-		since = e.created()
+		if c := e.created(); c.After(since) {
+			since = c
+		}
 	}
 
 	out := []imagetypes.Summary{}
@@ -65,31 +74,19 @@ func (s *Store) List(ctx context.Context, all bool, filters map[string][]string)
 			continue
 		}
 		created := e.created()
-		if len(filters["before"]) > 0 && !created.Before(before) {
+		if !before.IsZero() && !created.Before(before) {
 			continue
 		}
-		if len(filters["since"]) > 0 && !created.After(since) {
+		if !since.IsZero() && !created.After(since) {
 			continue
 		}
-		if !until.IsZero() && created.After(until) {
-			continue
-		}
-		if !matchKVList(filters["label"], e.config.Config.Labels) {
+		if !f.MatchKVList("label", e.config.Config.Labels) {
 			continue
 		}
 		tags, digests := []string{}, []string{}
 		for _, r := range s.refsOfLocked(id) {
-			if ps := filters["reference"]; len(ps) > 0 {
-				found := false
-				for _, p := range ps {
-					if ok, _ := reference.FamiliarMatch(p, r); ok {
-						found = true
-						break
-					}
-				}
-				if !found {
-					continue
-				}
+			if ps := f.Get("reference"); len(ps) > 0 && !matchReference(ps, r) {
+				continue
 			}
 			if _, ok := r.(reference.Canonical); ok {
 				digests = append(digests, reference.FamiliarString(r))
@@ -101,10 +98,10 @@ func (s *Store) List(ctx context.Context, all bool, filters map[string][]string)
 			if !all && hasChildren {
 				continue
 			}
-			if len(filters["dangling"]) > 0 && !danglingOnly {
+			if f.Contains("dangling") && !danglingOnly {
 				continue
 			}
-			if len(filters["reference"]) > 0 {
+			if f.Contains("reference") {
 				continue
 			}
 		} else if danglingOnly && len(tags) > 0 {
@@ -129,6 +126,20 @@ func (s *Store) List(ctx context.Context, all bool, filters map[string][]string)
 		return out[i].ID < out[j].ID
 	})
 	return out, nil
+}
+
+// matchReference reports whether one of the glob patterns matches r as Docker matches it: its familiar form
+// with and without the tag ("app:1", "app") or its full name with and without it ("docker.io/library/app:1").
+func matchReference(patterns []string, r reference.Named) bool {
+	targets := []string{reference.FamiliarString(r), reference.FamiliarName(r), reference.TagNameOnly(r).String(), r.Name()}
+	for _, p := range patterns {
+		for _, t := range targets {
+			if ok, _ := path.Match(p, t); ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Inspect returns `docker image inspect` for the image refOrID names (see Get).

@@ -17,6 +17,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth/berth/internal/filters"
 )
 
 func TestSaveFormat(t *testing.T) {
@@ -183,7 +185,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 			if _, err := dst.s.Load(ctx, bytes.NewReader(input)); err != nil {
 				t.Fatal(err)
 			}
-			all, _ := dst.s.List(ctx, true, nil)
+			all, _ := dst.s.List(ctx, true, filters.Args{})
 			if len(all) != 2 {
 				t.Errorf("%d images after second load", len(all))
 			}
@@ -210,7 +212,7 @@ func TestLoadRetagsExisting(t *testing.T) {
 	if !slices.Equal(lines, want) {
 		t.Errorf("lines %q", lines)
 	}
-	dangling, _ := dst.s.List(ctx, false, map[string][]string{"dangling": {"true"}})
+	dangling, _ := dst.s.List(ctx, false, filters.NewArgs(filters.Arg("dangling", "true")))
 	if len(dangling) != 1 || dangling[0].ID != old.String() {
 		t.Errorf("old image should be dangling: %+v", dangling)
 	}
@@ -312,7 +314,7 @@ func TestLoadOCILayoutOnly(t *testing.T) {
 // assertEmpty checks a failed load left nothing visible or stored.
 func assertEmpty(t *testing.T, env *testEnv) {
 	t.Helper()
-	imgs, err := env.s.List(context.Background(), true, nil)
+	imgs, err := env.s.List(context.Background(), true, filters.Args{})
 	if err != nil {
 		t.Fatal(err)
 	}

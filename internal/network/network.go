@@ -33,6 +33,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/berth/berth/internal/atomicfile"
+	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/network/dns"
 	"github.com/berth/berth/internal/network/firewall"
 	"github.com/berth/berth/internal/network/ipam"
@@ -354,13 +355,18 @@ func (m *Manager) remove(ctx context.Context, n *Network) error {
 	return nil
 }
 
-// Prune removes every user-defined network without endpoints.
-func (m *Manager) Prune(ctx context.Context, labels []string) ([]string, error) {
+// Prune removes every user-defined network without endpoints that matches docker's prune filters (label,
+// label!, until).
+func (m *Manager) Prune(ctx context.Context, f filters.Args) ([]string, error) {
+	nf, err := newPruneFilter(f, time.Now())
+	if err != nil {
+		return nil, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var removed []string
 	for _, n := range m.sorted() {
-		if n.Name == Bridge || n.Name == Host || n.Name == None || len(n.Endpoints) > 0 || !hasLabels(n.Labels, labels) {
+		if !nf.matches(n) {
 			continue
 		}
 		if err := m.remove(ctx, n); err == nil {
@@ -368,17 +374,6 @@ func (m *Manager) Prune(ctx context.Context, labels []string) ([]string, error) 
 		}
 	}
 	return removed, nil
-}
-
-func hasLabels(have map[string]string, want []string) bool {
-	for _, w := range want {
-		k, v, withValue := strings.Cut(w, "=")
-		got, ok := have[k]
-		if !ok || (withValue && got != v) {
-			return false
-		}
-	}
-	return true
 }
 
 func (m *Manager) sorted() []*Network {
@@ -435,40 +430,22 @@ func (m *Manager) inspect(n *Network) network.Inspect {
 	return in
 }
 
-// List returns every network matching docker's filters (name, id, driver, label, type).
-func (m *Manager) List(filters map[string][]string) []network.Inspect {
+// List returns every network matching docker's filters (dangling, driver, id, label, name, scope, type).
+func (m *Manager) List(f filters.Args) ([]network.Inspect, error) {
+	nf, err := newListFilter(f)
+	if err != nil {
+		return nil, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []network.Inspect
 	for _, n := range m.sorted() {
-		if !matches(n, filters) {
+		if !nf.matches(n) {
 			continue
 		}
 		out = append(out, m.inspect(n))
 	}
-	return out
-}
-
-func matches(n *Network, f map[string][]string) bool {
-	anyOf := func(key string, ok func(string) bool) bool {
-		vals := f[key]
-		if len(vals) == 0 {
-			return true
-		}
-		for _, v := range vals {
-			if ok(v) {
-				return true
-			}
-		}
-		return false
-	}
-	builtin := n.Name == Bridge || n.Name == Host || n.Name == None
-	return anyOf("name", func(v string) bool { return strings.Contains(n.Name, v) }) &&
-		anyOf("id", func(v string) bool { return strings.HasPrefix(n.ID, v) }) &&
-		anyOf("driver", func(v string) bool { return v == n.Driver }) &&
-		anyOf("type", func(v string) bool { return (v == "builtin") == builtin }) &&
-		anyOf("dangling", func(v string) bool { return (v == "true" || v == "1") == (len(n.Endpoints) == 0 && !builtin) }) &&
-		hasLabels(n.Labels, f["label"])
+	return out, nil
 }
 
 func (m *Manager) nsPath(containerID string) string {

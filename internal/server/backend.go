@@ -18,6 +18,7 @@ import (
 
 	"github.com/berth/berth/internal/builder"
 	"github.com/berth/berth/internal/containers"
+	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/image"
 )
 
@@ -58,7 +59,7 @@ type ContainerBackend interface {
 	Remove(ctx context.Context, ref string, opts containers.RemoveOptions) error
 	// Wait blocks until cond holds and returns the exit code; ready is called once the wait is registered.
 	Wait(ctx context.Context, ref string, cond container.WaitCondition, ready func()) (int, error)
-	PruneContainers(ctx context.Context, filters map[string][]string) (container.PruneReport, error)
+	PruneContainers(ctx context.Context, f filters.Args) (container.PruneReport, error)
 }
 
 // ContainerStreamBackend is what streams a container's I/O and figures to a client.
@@ -94,7 +95,7 @@ type ExecBackend interface {
 
 // ImageBackend is the local image store.
 type ImageBackend interface {
-	List(ctx context.Context, all bool, filters map[string][]string) ([]imagetypes.Summary, error)
+	List(ctx context.Context, all bool, f filters.Args) ([]imagetypes.Summary, error)
 	Get(ctx context.Context, ref string) (*image.Image, error)
 	Inspect(ctx context.Context, ref string) (imagetypes.InspectResponse, error)
 	History(ctx context.Context, ref string) ([]imagetypes.HistoryResponseItem, error)
@@ -103,7 +104,7 @@ type ImageBackend interface {
 	Load(ctx context.Context, r io.Reader) ([]string, error)
 	Save(ctx context.Context, w io.Writer, names []string) error
 	Delete(ctx context.Context, ref string, force, noPrune bool) ([]imagetypes.DeleteResponse, error)
-	Prune(ctx context.Context, all bool, filters map[string][]string) (imagetypes.PruneReport, error)
+	Prune(ctx context.Context, all bool, f filters.Args) (imagetypes.PruneReport, error)
 }
 
 // DistributionBackend moves images between the store and registries.
@@ -124,22 +125,22 @@ type BuildBackend interface {
 
 // NetworkBackend is networks and containers' attachments to them.
 type NetworkBackend interface {
-	List(ctx context.Context, filters map[string][]string) ([]network.Inspect, error)
+	List(ctx context.Context, f filters.Args) ([]network.Inspect, error)
 	Inspect(ctx context.Context, ref string) (network.Inspect, error)
 	Create(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error)
 	Remove(ctx context.Context, ref string) error
 	Connect(ctx context.Context, netRef, containerRef string, cfg *network.EndpointSettings) error
 	Disconnect(ctx context.Context, netRef, containerRef string, force bool) error
-	Prune(ctx context.Context, filters map[string][]string) ([]string, error)
+	Prune(ctx context.Context, f filters.Args) ([]string, error)
 }
 
 // VolumeBackend is named volumes.
 type VolumeBackend interface {
-	List(ctx context.Context, filters map[string][]string) ([]volume.Volume, error)
+	List(ctx context.Context, f filters.Args) ([]volume.Volume, error)
 	Inspect(ctx context.Context, name string) (volume.Volume, error)
 	Create(ctx context.Context, req volume.CreateRequest) (volume.Volume, error)
 	Remove(ctx context.Context, name string, force bool) error
-	Prune(ctx context.Context, filters map[string][]string) (volume.PruneReport, error)
+	Prune(ctx context.Context, f filters.Args) (volume.PruneReport, error)
 	Usage(ctx context.Context, name string) (volume.UsageData, error)
 }
 

@@ -58,9 +58,7 @@ func (s *Server) routes() {
 	s.imageRoutes()
 	s.volumeRoutes()
 	s.networkRoutes()
-	m.HandleFunc("POST /build", s.build)
-	m.HandleFunc("POST /berth/build", s.build) // berth build's context manifests (see internal/builder)
-	m.HandleFunc("POST /session", notImplemented("BuildKit sessions are not supported"))
+	s.buildRoutes()
 	if s.debug {
 		// dockerd serves the Go profiler on its API socket in debug mode; so does Berth.
 		m.HandleFunc("GET /debug/pprof/", pprof.Index)

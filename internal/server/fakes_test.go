@@ -22,6 +22,7 @@ import (
 	"github.com/berth/berth/internal/builder"
 	"github.com/berth/berth/internal/containers"
 	berthevents "github.com/berth/berth/internal/events"
+	"github.com/berth/berth/internal/filters"
 )
 
 // The fakes below stand in for the engine's services. They keep just enough state to answer like the real ones
@@ -289,10 +290,10 @@ type fakeImages struct {
 	calls []string
 }
 
-func (f *fakeImages) List(ctx context.Context, all bool, filters map[string][]string) ([]imagetypes.Summary, error) {
+func (f *fakeImages) List(ctx context.Context, all bool, args filters.Args) ([]imagetypes.Summary, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, fmt.Sprintf("list all=%v filters=%v", all, filters))
+	f.calls = append(f.calls, fmt.Sprintf("list all=%v filters=%v", all, args))
 	out := []imagetypes.Summary{}
 	for ref, id := range f.tags {
 		out = append(out, imagetypes.Summary{ID: id, RepoTags: []string{ref}, Size: 100})
@@ -338,7 +339,7 @@ func (f *fakeVolumes) Create(ctx context.Context, req volume.CreateRequest) (vol
 	return v, nil
 }
 
-func (f *fakeVolumes) List(ctx context.Context, filters map[string][]string) ([]volume.Volume, error) {
+func (f *fakeVolumes) List(ctx context.Context, args filters.Args) ([]volume.Volume, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []volume.Volume
@@ -366,7 +367,7 @@ type fakeNetworks struct {
 	NetworkBackend
 }
 
-func (fakeNetworks) List(ctx context.Context, filters map[string][]string) ([]network.Inspect, error) {
+func (fakeNetworks) List(ctx context.Context, args filters.Args) ([]network.Inspect, error) {
 	return []network.Inspect{{Network: network.Network{Name: "bridge", ID: "n1", Driver: "bridge", Scope: "local"}}}, nil
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/containerd/errdefs"
 
+	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/version"
 )
 
@@ -156,30 +157,9 @@ func boolValue(r *http.Request, k string) bool {
 	return !(v == "" || v == "0" || v == "no" || v == "false" || v == "none")
 }
 
-// filtersParam parses docker's "filters" query parameter, in either of its JSON shapes:
-// {"key":["v1","v2"]} or {"key":{"v1":true}}.
-func filtersParam(r *http.Request) (map[string][]string, error) {
-	raw := r.URL.Query().Get("filters")
-	out := map[string][]string{}
-	if raw == "" {
-		return out, nil
-	}
-	var lists map[string][]string
-	if err := json.Unmarshal([]byte(raw), &lists); err == nil {
-		return lists, nil
-	}
-	var sets map[string]map[string]bool
-	if err := json.Unmarshal([]byte(raw), &sets); err != nil {
-		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid filter: %v", err))
-	}
-	for k, vs := range sets {
-		for v, ok := range vs {
-			if ok {
-				out[k] = append(out[k], v)
-			}
-		}
-	}
-	return out, nil
+// filtersParam parses docker's "filters" query parameter, in either of its JSON shapes.
+func filtersParam(r *http.Request) (filters.Args, error) {
+	return filters.FromJSON(r.URL.Query().Get("filters"))
 }
 
 // flushWriter flushes after every write, for streamed responses.

@@ -97,7 +97,7 @@ func TestFiltersParam(t *testing.T) {
 	for _, raw := range []string{`{"status":["exited","created"]}`, `{"status":{"exited":true,"created":true}}`} {
 		r := httptest.NewRequest("GET", "/containers/json?filters="+url.QueryEscape(raw), nil)
 		f, err := filtersParam(r)
-		if err != nil || len(f["status"]) != 2 {
+		if err != nil || len(f.Get("status")) != 2 {
 			t.Fatalf("filtersParam(%s) = %v, %v", raw, f, err)
 		}
 	}

@@ -4,31 +4,26 @@ import (
 	"encoding/json"
 	"net/http"
 	goruntime "runtime"
-	"strconv"
 	"time"
 
-	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/system"
+	"github.com/moby/moby/api/types/volume"
 
+	"github.com/berth/berth/internal/containers"
 	berthevents "github.com/berth/berth/internal/events"
+	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/version"
 )
 
-// parseEventTime parses the docker CLI's since/until values ("1700000000.000000000").
+// parseEventTime parses the docker CLI's since/until values ("1700000000.000000000"), or RFC 3339.
 func parseEventTime(v string) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, nil
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
 	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil {
-		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-			return t, nil
-		}
-		return time.Time{}, errdefs.ErrInvalidArgument.WithMessage("invalid timestamp: " + v)
-	}
-	sec := int64(f)
-	return time.Unix(sec, int64((f-float64(sec))*1e9)), nil
+	return filters.ParseUnixTimestamp(v)
 }
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
@@ -109,4 +104,55 @@ func (s *Server) version() system.VersionResponse {
 			"GoVersion": goruntime.Version(), "KernelVersion": kernel,
 		}}},
 	}
+}
+
+// legacyDiskUsage is /system/df as API versions before 1.52 shape it (the docker CLI 28 reads this one).
+type legacyDiskUsage struct {
+	LayersSize int64
+	Images     []image.Summary
+	Containers []container.Summary
+	Volumes    []volume.Volume
+	BuildCache []struct{}
+}
+
+func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	imgs, err := s.b.Images.List(ctx, false, filters.Args{})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	ctrs, err := s.b.Containers.List(ctx, containers.ListOptions{All: true, Size: true})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	vols, err := s.b.Volumes.List(ctx, filters.Args{})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	du := legacyDiskUsage{Images: imgs, Containers: ctrs, Volumes: vols, BuildCache: []struct{}{}}
+	if du.Images == nil {
+		du.Images = []image.Summary{}
+	}
+	for i := range du.Images {
+		du.LayersSize += du.Images[i].Size
+		n := int64(0)
+		for _, c := range ctrs {
+			if c.ImageID == du.Images[i].ID {
+				n++
+			}
+		}
+		du.Images[i].Containers = n
+	}
+	for i := range du.Volumes {
+		if u, err := s.b.Volumes.Usage(ctx, du.Volumes[i].Name); err == nil {
+			du.Volumes[i].UsageData = &u
+		}
+	}
+	if du.Volumes == nil {
+		du.Volumes = []volume.Volume{}
+	}
+	writeJSON(w, 200, du)
 }

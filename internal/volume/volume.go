@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -37,6 +38,7 @@ import (
 	"github.com/moby/sys/mountinfo"
 
 	"github.com/berth/berth/internal/atomicfile"
+	"github.com/berth/berth/internal/filters"
 )
 
 const (
@@ -270,8 +272,11 @@ func (s *Store) names() ([]string, error) {
 // List returns the volumes matching filters, sorted by name. Filters are Docker's: name (exact or regular
 // expression), label ("key" or "key=value", all must match), driver, and dangling ("true"/"1" for volumes no
 // container uses, "false"/"0" for used ones; needs WithInUse).
-func (s *Store) List(ctx context.Context, filters map[string][]string) ([]volume.Volume, error) {
-	f, err := parseFilters(filters, "name", "label", "driver", "dangling")
+func (s *Store) List(ctx context.Context, f filters.Args) ([]volume.Volume, error) {
+	if err := f.Validate("name", "label", "driver", "dangling"); err != nil {
+		return nil, err
+	}
+	dangling, err := f.GetBoolOrDefault("dangling", false)
 	if err != nil {
 		return nil, err
 	}
@@ -291,12 +296,12 @@ func (s *Store) List(ctx context.Context, filters map[string][]string) ([]volume
 			}
 			continue
 		}
-		if !f.matchName(name) || !f.matchLabels(m.Labels) || !f.matchDriver(m.Driver) {
+		if !f.Match("name", name) || !f.MatchKVList("label", m.Labels) || !f.ExactMatch("driver", m.Driver) {
 			continue
 		}
-		if f.dangling != nil {
+		if f.Contains("dangling") {
 			used := s.inUse != nil && len(s.inUse(name)) > 0
-			if used == *f.dangling {
+			if used == dangling {
 				continue
 			}
 		}
@@ -360,11 +365,22 @@ func (s *Store) removeLocked(name string, force bool, inUse func(string) []strin
 
 // Prune removes the volumes no container uses: only anonymous ones unless the filter all=true (Docker ≥ 23),
 // narrowed by label and label! filters.
-func (s *Store) Prune(ctx context.Context, filters map[string][]string, inUse func(name string) []string) (volume.PruneReport, error) {
+func (s *Store) Prune(ctx context.Context, f filters.Args, inUse func(name string) []string) (volume.PruneReport, error) {
 	report := volume.PruneReport{}
-	f, err := parseFilters(filters, "label", "label!", "all")
-	if err != nil {
+	if err := f.Validate("label", "label!", "all"); err != nil {
 		return report, err
+	}
+	all := false
+	switch vs := f.Get("all"); {
+	case len(vs) > 1:
+		return report, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid filter 'all=%s': only one value is expected", vs))
+	case len(vs) == 1:
+		// Docker reads this one with strconv.ParseBool, unlike its other boolean filters.
+		b, err := strconv.ParseBool(vs[0])
+		if err != nil {
+			return report, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid filter 'all': %v", err))
+		}
+		all = b
 	}
 	if inUse == nil {
 		inUse = s.inUse
@@ -383,10 +399,10 @@ func (s *Store) Prune(ctx context.Context, filters map[string][]string, inUse fu
 		if err != nil {
 			continue
 		}
-		if _, anon := m.Labels[AnonymousLabel]; !anon && !f.all {
+		if _, anon := m.Labels[AnonymousLabel]; !anon && !all {
 			continue
 		}
-		if !f.matchLabels(m.Labels) || !f.matchNotLabels(m.Labels) {
+		if !f.MatchLabels(m.Labels) {
 			continue
 		}
 		if inUse != nil && len(inUse(name)) > 0 {

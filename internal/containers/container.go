@@ -1,4 +1,4 @@
-package daemon
+package containers
 
 import (
 	"crypto/rand"
@@ -213,16 +213,16 @@ func (s *containerStore) list() []*Container {
 // save persists c after a state change (start, exit, pause): atomically, but without fsync. Only a daemon crash
 // must find it, and the page cache survives that; after a host crash every container is stopped anyway and
 // restore says so. The caller holds c.mu.
-func (d *Daemon) save(c *Container) error {
+func (d *Service) save(c *Container) error {
 	return d.write(c, false)
 }
 
 // saveDurable persists c and flushes it to disk: for what a user asked for (create, rename, update).
-func (d *Daemon) saveDurable(c *Container) error {
+func (d *Service) saveDurable(c *Container) error {
 	return d.write(c, true)
 }
 
-func (d *Daemon) write(c *Container, durable bool) error {
+func (d *Service) write(c *Container, durable bool) error {
 	b, err := json.Marshal(c)
 	if err != nil {
 		return err
@@ -234,7 +234,7 @@ func (d *Daemon) write(c *Container, durable bool) error {
 	return atomicfile.WriteFile(filepath.Join(d.containerDir(c.ID), "config.v2.json"), b, 0o600, opts...)
 }
 
-func (d *Daemon) containerDir(id string) string {
-	return filepath.Join(d.cfg.DataRoot, "containers", id)
+func (d *Service) containerDir(id string) string {
+	return filepath.Join(d.cfg.Root, id)
 }
-func (d *Daemon) stateDir(id string) string { return filepath.Join(d.cfg.ExecRoot, "containers", id) }
+func (d *Service) stateDir(id string) string { return filepath.Join(d.cfg.RunRoot, id) }

@@ -1,4 +1,4 @@
-package daemon
+package containers
 
 import (
 	"context"
@@ -20,8 +20,8 @@ var initPaths = []struct {
 }
 
 // initLayer returns the chain ID of the init layer over an image's top layer, creating it once per image.
-func (d *Daemon) initLayer(ctx context.Context, parent digest.Digest) (digest.Digest, error) {
-	id := initChainID(parent)
+func (d *Service) initLayer(ctx context.Context, parent digest.Digest) (digest.Digest, error) {
+	id := InitChainID(parent)
 	var lowers []string
 	if parent != "" {
 		l, err := d.snapshots.Lowers(ctx, parent)
@@ -73,8 +73,8 @@ func (d *Daemon) initLayer(ctx context.Context, parent digest.Digest) (digest.Di
 	return id, err
 }
 
-// initChainID names the init layer over an image whose top layer has chain ID parent ("" for no layers).
-func initChainID(parent digest.Digest) digest.Digest {
+// InitChainID names the init layer over an image whose top layer has chain ID parent ("" for no layers).
+func InitChainID(parent digest.Digest) digest.Digest {
 	return digest.FromString(string(parent) + " berth-init")
 }
 

@@ -1,22 +1,20 @@
-package daemon
+package containers
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/containerd/errdefs"
 
-	"github.com/berth/berth/internal/containers"
+	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/logger/jsonfile"
 )
 
 // Logs writes the container's json-file log to out: stdcopy frames, or raw lines for a tty container. With
 // Follow it keeps going until the container stops or ctx ends.
-func (d *Daemon) Logs(ctx context.Context, ref string, opts containers.LogsOptions, out io.Writer) error {
+func (d *Service) Logs(ctx context.Context, ref string, opts LogsOptions, out io.Writer) error {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return err
@@ -77,22 +75,10 @@ func (d *Daemon) Logs(ctx context.Context, ref string, opts containers.LogsOptio
 	})
 }
 
-// parseUnixTime parses the docker CLI's "seconds.nanoseconds" timestamps.
+// parseUnixTime parses the docker CLI's "seconds.nanoseconds" timestamps; "0" is no bound, as in Docker.
 func parseUnixTime(s string) (time.Time, error) {
-	if s == "" || s == "0" {
+	if s == "0" {
 		return time.Time{}, nil
 	}
-	sec, frac, _ := strings.Cut(s, ".")
-	secs, err := strconv.ParseInt(sec, 10, 64)
-	if err != nil {
-		return time.Time{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid timestamp %q", s))
-	}
-	var nsec int64
-	if frac != "" {
-		frac = (frac + "000000000")[:9]
-		if nsec, err = strconv.ParseInt(frac, 10, 64); err != nil {
-			return time.Time{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid timestamp %q", s))
-		}
-	}
-	return time.Unix(secs, nsec), nil
+	return filters.ParseUnixTimestamp(s)
 }

@@ -1,4 +1,4 @@
-package daemon
+package containers
 
 import (
 	"context"
@@ -29,7 +29,7 @@ const portRangeLo, portRangeHi = 32768, 60999
 
 // publishPorts forwards the container's published ports (-p, -P) to its address on its primary network. A
 // host port in use is an error and nothing stays half set up. The caller holds c.mu.
-func (d *Daemon) publishPorts(ctx context.Context, c *Container) (err error) {
+func (d *Service) publishPorts(ctx context.Context, c *Container) (err error) {
 	c.Ports = nil
 	wanted := map[network.Port][]network.PortBinding{}
 	for p, bs := range c.HostConfig.PortBindings {
@@ -133,7 +133,7 @@ func pickHostPort(proto string, ip netip.Addr, spec string) (uint16, error) {
 }
 
 // unpublishPorts removes the container's forwards; the caller holds c.mu.
-func (d *Daemon) unpublishPorts(ctx context.Context, c *Container) {
+func (d *Service) unpublishPorts(ctx context.Context, c *Container) {
 	if len(c.Ports) == 0 {
 		return
 	}

@@ -1,4 +1,4 @@
-package daemon
+package containers
 
 import (
 	"context"
@@ -14,7 +14,6 @@ import (
 
 	"log/slog"
 
-	"github.com/berth/berth/internal/containers"
 	"github.com/berth/berth/internal/oci"
 )
 
@@ -23,7 +22,7 @@ const defaultStopTimeout = 10
 
 // Stop sends the container's stop signal, waits up to timeout seconds (nil: the container's StopTimeout or 10;
 // negative: forever), then kills it. Stopping a stopped container is not an error (304).
-func (d *Daemon) Stop(ctx context.Context, ref string, signal string, timeout *int) error {
+func (d *Service) Stop(ctx context.Context, ref string, signal string, timeout *int) error {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return err
@@ -48,7 +47,7 @@ func (d *Daemon) Stop(ctx context.Context, ref string, signal string, timeout *i
 	return nil
 }
 
-func (d *Daemon) stop(ctx context.Context, c *Container, signal string, timeout *int) error {
+func (d *Service) stop(ctx context.Context, c *Container, signal string, timeout *int) error {
 	c.mu.Lock()
 	if signal == "" {
 		signal = c.Config.StopSignal
@@ -93,7 +92,7 @@ func (d *Daemon) stop(ctx context.Context, c *Container, signal string, timeout 
 }
 
 // waitStopped blocks until c is not running.
-func (d *Daemon) waitStopped(ctx context.Context, c *Container) error {
+func (d *Service) waitStopped(ctx context.Context, c *Container) error {
 	for {
 		c.mu.Lock()
 		if !c.running() {
@@ -110,7 +109,7 @@ func (d *Daemon) waitStopped(ctx context.Context, c *Container) error {
 	}
 }
 
-func (d *Daemon) signal(ctx context.Context, c *Container, sig syscall.Signal) error {
+func (d *Service) signal(ctx context.Context, c *Container, sig syscall.Signal) error {
 	c.mu.Lock()
 	t := c.task
 	c.mu.Unlock()
@@ -131,7 +130,7 @@ func (d *Daemon) signal(ctx context.Context, c *Container, sig syscall.Signal) e
 }
 
 // Kill sends a signal (default SIGKILL) to a running container.
-func (d *Daemon) Kill(ctx context.Context, ref, signal string) error {
+func (d *Service) Kill(ctx context.Context, ref, signal string) error {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return err
@@ -167,7 +166,7 @@ func (d *Daemon) Kill(ctx context.Context, ref, signal string) error {
 }
 
 // Restart stops (if running) and starts the container.
-func (d *Daemon) Restart(ctx context.Context, ref, signal string, timeout *int) error {
+func (d *Service) Restart(ctx context.Context, ref, signal string, timeout *int) error {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return err
@@ -199,7 +198,7 @@ func (d *Daemon) Restart(ctx context.Context, ref, signal string, timeout *int) 
 }
 
 // Remove deletes a container, its snapshot and logs, and with Volumes its anonymous volumes.
-func (d *Daemon) Remove(ctx context.Context, ref string, opts containers.RemoveOptions) error {
+func (d *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) error {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return err
@@ -282,7 +281,7 @@ func (d *Daemon) Remove(ctx context.Context, ref string, opts containers.RemoveO
 }
 
 // Pause freezes every process of a running container.
-func (d *Daemon) Pause(ctx context.Context, ref string) error {
+func (d *Service) Pause(ctx context.Context, ref string) error {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return err
@@ -311,7 +310,7 @@ func (d *Daemon) Pause(ctx context.Context, ref string) error {
 }
 
 // Unpause thaws a paused container.
-func (d *Daemon) Unpause(ctx context.Context, ref string) error {
+func (d *Service) Unpause(ctx context.Context, ref string) error {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return err
@@ -329,7 +328,7 @@ func (d *Daemon) Unpause(ctx context.Context, ref string) error {
 	return nil
 }
 
-func (d *Daemon) resume(ctx context.Context, c *Container) error {
+func (d *Service) resume(ctx context.Context, c *Container) error {
 	c.mu.Lock()
 	t := c.task
 	c.mu.Unlock()
@@ -351,7 +350,7 @@ func (d *Daemon) resume(ctx context.Context, c *Container) error {
 }
 
 // Rename gives a container a new name.
-func (d *Daemon) Rename(ctx context.Context, ref, newName string) error {
+func (d *Service) Rename(ctx context.Context, ref, newName string) error {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return err
@@ -390,7 +389,7 @@ func (d *Daemon) Rename(ctx context.Context, ref, newName string) error {
 
 // Wait blocks until the container meets condition ("not-running" default, "next-exit", "removed") and returns
 // its exit code. ready is called once the wait is registered, so the API can flush headers before a start.
-func (d *Daemon) Wait(ctx context.Context, ref string, condition container.WaitCondition, ready func()) (int, error) {
+func (d *Service) Wait(ctx context.Context, ref string, condition container.WaitCondition, ready func()) (int, error) {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return -1, err

@@ -1,4 +1,4 @@
-package daemon
+package containers
 
 import (
 	"context"
@@ -16,8 +16,6 @@ import (
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-
-	"github.com/berth/berth/internal/containers"
 )
 
 // createPrimeTime is how long a create holds the cgroup primer, for the start that usually follows.
@@ -25,7 +23,7 @@ const createPrimeTime = 50 * time.Millisecond
 
 // Create makes a container from an image: a record, a copy-on-write snapshot and its volumes. Nothing runs yet.
 // On any error nothing is left behind.
-func (d *Daemon) Create(ctx context.Context, opts containers.CreateOptions) (container.CreateResponse, error) {
+func (d *Service) Create(ctx context.Context, opts CreateOptions) (container.CreateResponse, error) {
 	cfg := opts.Config
 	if cfg == nil {
 		return container.CreateResponse{}, errdefs.ErrInvalidArgument.WithMessage("config cannot be empty in order to create a container")
@@ -93,14 +91,14 @@ func (d *Daemon) Create(ctx context.Context, opts containers.CreateOptions) (con
 	if len(args) == 0 {
 		return container.CreateResponse{}, errdefs.ErrInvalidArgument.WithMessage("no command specified")
 	}
-	if _, err := d.runtime(hc.Runtime); err != nil {
+	if _, err := d.taskRuntime(hc.Runtime); err != nil {
 		return container.CreateResponse{}, err
 	}
 	if hc.Runtime == "" {
 		hc.Runtime = d.cfg.DefaultRuntime
 	}
 	if hc.NetworkMode == "" || hc.NetworkMode == "default" {
-		hc.NetworkMode = container.NetworkMode(d.defaultNetwork)
+		hc.NetworkMode = container.NetworkMode(d.cfg.DefaultNetwork)
 	}
 	if hc.LogConfig.Type == "" {
 		hc.LogConfig.Type = "json-file"
@@ -176,7 +174,7 @@ func (d *Daemon) Create(ctx context.Context, opts containers.CreateOptions) (con
 	return container.CreateResponse{ID: id, Warnings: []string{}}, nil
 }
 
-func (d *Daemon) validateHostConfig(hc *container.HostConfig) error {
+func (d *Service) validateHostConfig(hc *container.HostConfig) error {
 	rp := hc.RestartPolicy
 	switch rp.Name {
 	case "", container.RestartPolicyDisabled, container.RestartPolicyAlways, container.RestartPolicyUnlessStopped:
@@ -344,7 +342,7 @@ func mergeEnv(base, over []string) []string {
 
 // resolveMounts turns -v, --mount, --tmpfs and the image's VOLUMEs into mount points, creating the named and
 // anonymous volumes they need. The returned cleanup removes volumes this call created.
-func (d *Daemon) resolveMounts(ctx context.Context, id string, cfg *container.Config, hc *container.HostConfig) ([]MountPoint, func(), error) {
+func (d *Service) resolveMounts(ctx context.Context, id string, cfg *container.Config, hc *container.HostConfig) ([]MountPoint, func(), error) {
 	var created []string
 	cleanup := func() {
 		for _, v := range created {
@@ -488,7 +486,7 @@ func (d *Daemon) resolveMounts(ctx context.Context, id string, cfg *container.Co
 	return mps, cleanup, nil
 }
 
-func (d *Daemon) volumeExists(ctx context.Context, name string) bool {
+func (d *Service) volumeExists(ctx context.Context, name string) bool {
 	_, err := d.volumes.Get(ctx, name)
 	return err == nil
 }
@@ -541,7 +539,7 @@ var (
 )
 
 // generateName picks an unused docker-style name like "brave_turing".
-func (d *Daemon) generateName() string {
+func (d *Service) generateName() string {
 	for i := 0; ; i++ {
 		name := nameLeft[rand.IntN(len(nameLeft))] + "_" + nameRight[rand.IntN(len(nameRight))]
 		if i > 10 {

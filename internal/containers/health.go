@@ -1,4 +1,4 @@
-package daemon
+package containers
 
 import (
 	"bytes"
@@ -11,8 +11,6 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
-
-	"github.com/berth/berth/internal/containers"
 )
 
 // Docker's health-check defaults (daemon/health.go in moby).
@@ -105,7 +103,7 @@ func nextProbeIn(hc *container.HealthConfig, status container.HealthStatus, sinc
 
 // startHealth (re)starts c's health monitor with status "starting"; the caller holds c.mu and has just made c
 // running. A container without a health check gets none.
-func (d *Daemon) startHealth(c *Container) {
+func (d *Service) startHealth(c *Container) {
 	d.stopHealth(c)
 	cmd := healthProbeCmd(c.Config)
 	if cmd == nil {
@@ -121,7 +119,7 @@ func (d *Daemon) startHealth(c *Container) {
 }
 
 // resumeHealth runs c's monitor again after a pause or a daemon restart, keeping its status; the caller holds c.mu.
-func (d *Daemon) resumeHealth(c *Container) {
+func (d *Service) resumeHealth(c *Container) {
 	if c.State.Health == nil || healthProbeCmd(c.Config) == nil || c.healthStop != nil {
 		return
 	}
@@ -135,14 +133,14 @@ func (d *Daemon) resumeHealth(c *Container) {
 }
 
 // stopHealth stops c's monitor, if any; a probe in flight is killed. The caller holds c.mu.
-func (d *Daemon) stopHealth(c *Container) {
+func (d *Service) stopHealth(c *Container) {
 	if c.healthStop != nil {
 		close(c.healthStop)
 		c.healthStop = nil
 	}
 }
 
-func (d *Daemon) healthMonitor(c *Container, stop chan struct{}) {
+func (d *Service) healthMonitor(c *Container, stop chan struct{}) {
 	c.mu.Lock()
 	hc := *c.Config.Healthcheck
 	started := c.State.StartedAt
@@ -189,7 +187,7 @@ func (d *Daemon) healthMonitor(c *Container, stop chan struct{}) {
 }
 
 // probe runs the health command once as an exec in c and returns its result. The exec leaves no record behind.
-func (d *Daemon) probe(ctx context.Context, c *Container, hc *container.HealthConfig) *container.HealthcheckResult {
+func (d *Service) probe(ctx context.Context, c *Container, hc *container.HealthConfig) *container.HealthcheckResult {
 	start := time.Now()
 	fail := func(msg string) *container.HealthcheckResult {
 		return &container.HealthcheckResult{Start: start, End: time.Now(), ExitCode: -1, Output: msg}
@@ -206,7 +204,7 @@ func (d *Daemon) probe(ctx context.Context, c *Container, hc *container.HealthCo
 	out := &limitedBuffer{}
 	started := make(chan error, 1)
 	go func() {
-		started <- d.ExecStart(ctx, id, containers.ExecStartOptions{Detach: true, Stdout: out, Stderr: out})
+		started <- d.ExecStart(ctx, id, ExecStartOptions{Detach: true, Stdout: out, Stderr: out})
 	}()
 	if err := <-started; err != nil {
 		return fail(err.Error())

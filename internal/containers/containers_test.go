@@ -1,4 +1,4 @@
-package daemon
+package containers
 
 import (
 	"bytes"
@@ -10,8 +10,6 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-
-	"github.com/berth/berth/internal/containers"
 )
 
 func TestParseBind(t *testing.T) {
@@ -81,7 +79,7 @@ func TestCopyDetach(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
 			err := copyDetach(&out, strings.NewReader(tt.in), keys)
-			if errors.Is(err, containers.ErrDetached) != tt.detached || out.String() != tt.out {
+			if errors.Is(err, ErrDetached) != tt.detached || out.String() != tt.out {
 				t.Fatalf("copyDetach(%q) wrote %q, err %v", tt.in, out.String(), err)
 			}
 		})
@@ -206,7 +204,7 @@ func TestRestartPolicy(t *testing.T) {
 }
 
 func TestValidateHostConfig(t *testing.T) {
-	d := &Daemon{}
+	d := &Service{}
 	tests := []struct {
 		name string
 		hc   container.HostConfig

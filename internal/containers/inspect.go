@@ -1,21 +1,17 @@
-package daemon
+package containers
 
 import (
 	"context"
 	"fmt"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/containerd/errdefs"
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
-
-	"github.com/berth/berth/internal/containers"
 )
 
 func formatTime(t time.Time) string {
@@ -26,7 +22,7 @@ func formatTime(t time.Time) string {
 }
 
 // Inspect returns docker's inspect document for a container.
-func (d *Daemon) Inspect(ctx context.Context, ref string, size bool) (container.InspectResponse, error) {
+func (d *Service) Inspect(ctx context.Context, ref string, size bool) (container.InspectResponse, error) {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return container.InspectResponse{}, err
@@ -82,10 +78,11 @@ func (d *Daemon) Inspect(ctx context.Context, ref string, size bool) (container.
 	}
 	resp.ExecIDs = d.execIDs(c.ID)
 	if lowers, err := d.snapshots.LowersOf(ctx, c.ID); err == nil {
-		dir := filepath.Join(d.cfg.DataRoot, "overlay", "containers", c.ID)
+		upper := d.snapshots.Upper(c.ID)
+		dir := filepath.Dir(upper)
 		resp.GraphDriver = &storage.DriverData{Name: "overlay2", Data: map[string]string{
 			"LowerDir":  strings.Join(lowers, ":"),
-			"UpperDir":  filepath.Join(dir, "upper"),
+			"UpperDir":  upper,
 			"WorkDir":   filepath.Join(dir, "work"),
 			"MergedDir": filepath.Join(dir, "merged"),
 		}}
@@ -100,7 +97,7 @@ func (d *Daemon) Inspect(ctx context.Context, ref string, size bool) (container.
 	return resp, nil
 }
 
-func (d *Daemon) execIDs(containerID string) []string {
+func (d *Service) execIDs(containerID string) []string {
 	d.execs.mu.Lock()
 	defer d.execs.mu.Unlock()
 	var ids []string
@@ -141,57 +138,41 @@ func statusString(st State, now time.Time) string {
 	return string(st.Status)
 }
 
-// List returns containers, newest first, with docker's filters: id, name, label, status, exited, ancestor,
-// before, since, volume, network, is-task.
-func (d *Daemon) List(ctx context.Context, opts containers.ListOptions) ([]container.Summary, error) {
-	for k := range opts.Filters {
-		switch k {
-		case "id", "name", "label", "status", "exited", "ancestor", "before", "since", "volume", "network", "is-task", "health", "publish", "expose":
-		default:
-			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid filter '%s'", k))
-		}
-	}
-	for _, h := range opts.Filters["health"] {
-		if err := container.ValidateHealthStatus(container.HealthStatus(h)); err != nil {
-			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("Unrecognised filter value for health: %s", h))
-		}
-	}
-	for _, s := range opts.Filters["status"] {
-		switch s {
-		case "created", "restarting", "running", "removing", "paused", "exited", "dead":
-		default:
-			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid filter 'status=%s'", s))
-		}
-	}
+// List returns containers, newest first, with docker's filters (see psFilter).
+func (d *Service) List(ctx context.Context, opts ListOptions) ([]container.Summary, error) {
 	all := d.containers.list()
 	sort.Slice(all, func(i, j int) bool { return all[i].Created.After(all[j].Created) })
-	var beforeT, sinceT time.Time
-	if v := opts.Filters["before"]; len(v) > 0 {
-		c, err := d.containers.get(v[0])
-		if err != nil {
-			return nil, err
-		}
-		beforeT = c.Created
-	}
-	if v := opts.Filters["since"]; len(v) > 0 {
-		c, err := d.containers.get(v[0])
-		if err != nil {
-			return nil, err
-		}
-		sinceT = c.Created
+	ids := make([]string, len(all))
+	for i, c := range all {
+		ids[i] = c.ID
 	}
 	// Resolve ancestors before taking container locks: the image store calls back into containers under its lock.
-	ancestors := map[string]bool{}
-	for _, v := range opts.Filters["ancestor"] {
-		if img, err := d.images.Get(ctx, v); err == nil {
-			ancestors[img.ID.String()] = true
-		}
+	filter, err := newPsFilter(opts.Filters, opts.All, opts.Limit, psLookup{
+		ids: ids,
+		created: func(ref string) (time.Time, error) {
+			c, err := d.containers.get(ref)
+			if err != nil {
+				return time.Time{}, err
+			}
+			return c.Created, nil
+		},
+		lineage: func(ref string) ([]string, error) {
+			ds, err := d.images.Descendants(ctx, ref)
+			out := make([]string, len(ds))
+			for i, id := range ds {
+				out[i] = id.String()
+			}
+			return out, err
+		},
+	})
+	if err != nil {
+		return nil, err
 	}
 	now := time.Now()
 	out := []container.Summary{}
 	for _, c := range all {
 		c.mu.Lock()
-		s, ok := d.summary(ctx, c, opts, now, beforeT, sinceT, ancestors)
+		s, ok := d.summary(ctx, c, filter, now)
 		c.mu.Unlock()
 		if !ok {
 			continue
@@ -209,55 +190,17 @@ func (d *Daemon) List(ctx context.Context, opts containers.ListOptions) ([]conta
 }
 
 // summary builds c's row and applies the filters; the caller holds c.mu.
-func (d *Daemon) summary(ctx context.Context, c *Container, opts containers.ListOptions, now, beforeT, sinceT time.Time, ancestors map[string]bool) (container.Summary, bool) {
-	f := opts.Filters
+func (d *Service) summary(ctx context.Context, c *Container, filter *psFilter, now time.Time) (container.Summary, bool) {
 	st := c.State.Status
 	if c.removed {
 		return container.Summary{}, false
 	}
-	if !opts.All && len(f["status"]) == 0 && len(f["exited"]) == 0 && st != container.StateRunning && st != container.StatePaused && st != container.StateRestarting {
-		return container.Summary{}, false
+	row := psRow{ID: c.ID, Name: c.Name, ImageID: c.ImageID, State: st, Started: c.HasBeenStarted, ExitCode: c.State.ExitCode,
+		Created: c.Created, Labels: c.Config.Labels, Health: healthStatus(c.State.Health)}
+	for _, m := range c.MountPoints {
+		row.Mounts = append(row.Mounts, m.MountPoint)
 	}
-	anyOf := func(key string, ok func(string) bool) bool {
-		vals := f[key]
-		if len(vals) == 0 {
-			return true
-		}
-		for _, v := range vals {
-			if ok(v) {
-				return true
-			}
-		}
-		return false
-	}
-	name := strings.TrimPrefix(c.Name, "/")
-	match := anyOf("id", func(v string) bool { return strings.HasPrefix(c.ID, v) }) &&
-		anyOf("name", func(v string) bool { return strings.Contains(name, strings.TrimPrefix(v, "/")) }) &&
-		anyOf("status", func(v string) bool { return v == string(st) }) &&
-		anyOf("exited", func(v string) bool {
-			return st == container.StateExited && c.HasBeenStarted && strconv.Itoa(c.State.ExitCode) == v
-		}) &&
-		// Every label filter must match, as in docker (compose selects project AND service AND oneoff).
-		labelsMatch(c.Config.Labels, f["label"], nil) &&
-		(len(f["ancestor"]) == 0 || ancestors[c.ImageID]) &&
-		anyOf("volume", func(v string) bool {
-			for _, m := range c.MountPoints {
-				if m.Name == v || m.Destination == v || m.Source == v {
-					return true
-				}
-			}
-			return false
-		}) &&
-		anyOf("network", func(v string) bool { return v == string(c.HostConfig.NetworkMode) }) &&
-		anyOf("is-task", func(v string) bool { return v == "false" }) &&
-		anyOf("health", func(v string) bool { return v == string(healthStatus(c.State.Health)) })
-	if !match {
-		return container.Summary{}, false
-	}
-	if !beforeT.IsZero() && !c.Created.Before(beforeT) {
-		return container.Summary{}, false
-	}
-	if !sinceT.IsZero() && !c.Created.After(sinceT) {
+	if !filter.include(row) {
 		return container.Summary{}, false
 	}
 	cmd := c.Path
@@ -288,7 +231,7 @@ func (d *Daemon) summary(ctx context.Context, c *Container, opts containers.List
 	for _, m := range c.MountPoints {
 		s.Mounts = append(s.Mounts, m.MountPoint)
 	}
-	return s, true
+	return s, filter.includeSummary(s)
 }
 
 // healthStatus is the value the "health" filter matches: the status, or "none" without a health check.

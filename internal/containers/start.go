@@ -1,4 +1,4 @@
-package daemon
+package containers
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth/berth/internal/cgroups"
 	berthmount "github.com/berth/berth/internal/mount"
 
 	"github.com/containerd/errdefs"
@@ -17,7 +18,6 @@ import (
 	"github.com/moby/moby/api/types/mount"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/berth/berth/internal/containers"
 	"github.com/berth/berth/internal/oci"
 	"github.com/berth/berth/internal/runtime"
 	"github.com/berth/berth/internal/task"
@@ -25,7 +25,7 @@ import (
 )
 
 // Start runs a created or stopped container. Starting a running container is not an error (304 in the API).
-func (d *Daemon) Start(ctx context.Context, ref string) error {
+func (d *Service) Start(ctx context.Context, ref string) error {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return err
@@ -37,7 +37,7 @@ func (d *Daemon) Start(ctx context.Context, ref string) error {
 }
 
 // start brings c up through a new shim. fromPolicy marks a start by the restart policy.
-func (d *Daemon) start(ctx context.Context, c *Container, fromPolicy bool) (retErr error) {
+func (d *Service) start(ctx context.Context, c *Container, fromPolicy bool) (retErr error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.removing {
@@ -67,7 +67,7 @@ func (d *Daemon) start(ctx context.Context, c *Container, fromPolicy bool) (retE
 			c.notify()
 			if c.HostConfig.AutoRemove {
 				// docker removes an auto-remove container whose start failed; `run --rm` waits for that.
-				go d.Remove(context.WithoutCancel(ctx), c.ID, containers.RemoveOptions{Force: true, Volumes: true})
+				go d.Remove(context.WithoutCancel(ctx), c.ID, RemoveOptions{Force: true, Volumes: true})
 			}
 		}
 	}()
@@ -117,7 +117,7 @@ func (d *Daemon) start(ctx context.Context, c *Container, fromPolicy bool) (retE
 		CgroupV2:      d.cgroupV2,
 		DaemonCaps:    d.daemonCaps,
 		InitPath:      d.cfg.InitPath,
-		SwapSupported: swapSupported(d.cgroupV2),
+		SwapSupported: cgroups.SwapSupported(d.cgroupV2),
 		NetNSPath:     nsPath,
 	}
 	spec, err := oci.Generate(in)
@@ -180,17 +180,9 @@ func startFailureCode(msg string) int {
 	return 128
 }
 
-func swapSupported(v2 bool) bool {
-	if v2 {
-		return true
-	}
-	_, err := os.Stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
-	return err == nil
-}
-
 // reattach reconnects to the task of a container that was running when the daemon stopped. It reports whether
 // the container is still running; otherwise it records the exit the task left behind. The caller holds c.mu.
-func (d *Daemon) reattach(ctx context.Context, c *Container) bool {
+func (d *Service) reattach(ctx context.Context, c *Container) bool {
 	bundle := d.stateDir(c.ID)
 	tasks, terr := d.taskRuntime(c.Runtime)
 	if terr == nil {
@@ -224,7 +216,7 @@ func (d *Daemon) reattach(ctx context.Context, c *Container) bool {
 }
 
 // recordExit records the exit of a container whose task is gone; the caller holds c.mu.
-func (d *Daemon) recordExit(ctx context.Context, c *Container, exit task.Exit, msg string) {
+func (d *Service) recordExit(ctx context.Context, c *Container, exit task.Exit, msg string) {
 	if msg != "" {
 		c.State.Error = msg
 	}
@@ -243,7 +235,7 @@ func (d *Daemon) recordExit(ctx context.Context, c *Container, exit task.Exit, m
 
 // monitor waits for the container's exit in the background and then applies AutoRemove or the restart policy.
 // The caller holds c.mu.
-func (d *Daemon) monitor(c *Container, t task.Task) {
+func (d *Service) monitor(c *Container, t task.Task) {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
@@ -259,7 +251,7 @@ func (d *Daemon) monitor(c *Container, t task.Task) {
 	}()
 }
 
-func (d *Daemon) handleExit(c *Container, code int, at time.Time) {
+func (d *Service) handleExit(c *Container, code int, at time.Time) {
 	ctx := d.ctx
 	c.mu.Lock()
 	d.stopHealth(c)
@@ -287,7 +279,7 @@ func (d *Daemon) handleExit(c *Container, code int, at time.Time) {
 
 	if autoRemove {
 		t0 := time.Now()
-		if err := d.Remove(ctx, c.ID, containers.RemoveOptions{Force: true, Volumes: true}); err != nil && !errdefs.IsNotFound(err) {
+		if err := d.Remove(ctx, c.ID, RemoveOptions{Force: true, Volumes: true}); err != nil && !errdefs.IsNotFound(err) {
 			slog.Warn("auto-remove failed", "container", c.ID, "error", err)
 		}
 		slog.Debug("auto-removed", "container", c.ID, "exit-to-removed", time.Since(at), "remove", time.Since(t0))
@@ -354,7 +346,7 @@ func (c *Container) shouldRestart() bool {
 }
 
 // writeHostFiles writes /etc/hostname, /etc/hosts and /etc/resolv.conf for the container, as docker does.
-func (d *Daemon) writeHostFiles(c *Container) error {
+func (d *Service) writeHostFiles(c *Container) error {
 	host := c.HostConfig.NetworkMode.IsHost()
 	hostname := c.Config.Hostname
 	if host {
@@ -418,7 +410,7 @@ func writeHostFile(path string, b []byte, mode os.FileMode) error {
 }
 
 // specMounts turns the container's mount points into OCI mounts, copying image content into empty volumes first.
-func (d *Daemon) specMounts(ctx context.Context, c *Container, rootfs string) ([]specs.Mount, error) {
+func (d *Service) specMounts(ctx context.Context, c *Container, rootfs string) ([]specs.Mount, error) {
 	var out []specs.Mount
 	for _, m := range c.MountPoints {
 		opts := []string{"rbind"}

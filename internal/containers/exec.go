@@ -1,4 +1,4 @@
-package daemon
+package containers
 
 import (
 	"context"
@@ -15,7 +15,6 @@ import (
 	"github.com/moby/moby/api/types/events"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/berth/berth/internal/containers"
 	"github.com/berth/berth/internal/oci"
 	"github.com/berth/berth/internal/task"
 )
@@ -103,7 +102,7 @@ func (s *execStore) get(id string) (*execProcess, error) {
 }
 
 // ExecCreate registers a process to run in a running container.
-func (d *Daemon) ExecCreate(ctx context.Context, ref string, cfg container.ExecCreateRequest) (string, error) {
+func (d *Service) ExecCreate(ctx context.Context, ref string, cfg container.ExecCreateRequest) (string, error) {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return "", err
@@ -125,7 +124,7 @@ func (d *Daemon) ExecCreate(ctx context.Context, ref string, cfg container.ExecC
 	return e.ID, nil
 }
 
-func (d *Daemon) execAllowed(c *Container) error {
+func (d *Service) execAllowed(c *Container) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch c.State.Status {
@@ -144,7 +143,7 @@ func (d *Daemon) execAllowed(c *Container) error {
 const execPrimeTime = 100 * time.Millisecond
 
 // ExecStart runs the exec process and, unless detached, streams its stdio until it exits.
-func (d *Daemon) ExecStart(ctx context.Context, id string, opts containers.ExecStartOptions) error {
+func (d *Service) ExecStart(ctx context.Context, id string, opts ExecStartOptions) error {
 	e, err := d.execs.get(id)
 	if err != nil {
 		return err
@@ -199,7 +198,7 @@ func (d *Daemon) ExecStart(ctx context.Context, id string, opts containers.ExecS
 		pr, pw := io.Pipe()
 		stdin = pr
 		go func() {
-			if errors.Is(copyDetach(pw, opts.Stdin, keys), containers.ErrDetached) {
+			if errors.Is(copyDetach(pw, opts.Stdin, keys), ErrDetached) {
 				close(detached)
 			}
 			pw.Close()
@@ -263,7 +262,7 @@ func (d *Daemon) ExecStart(ctx context.Context, id string, opts containers.ExecS
 }
 
 // ExecResize changes the tty size of a running exec process.
-func (d *Daemon) ExecResize(ctx context.Context, id string, h, w uint16) error {
+func (d *Service) ExecResize(ctx context.Context, id string, h, w uint16) error {
 	e, err := d.execs.get(id)
 	if err != nil {
 		return err
@@ -278,7 +277,7 @@ func (d *Daemon) ExecResize(ctx context.Context, id string, h, w uint16) error {
 }
 
 // ExecInspect describes an exec process.
-func (d *Daemon) ExecInspect(ctx context.Context, id string) (container.ExecInspectResponse, error) {
+func (d *Service) ExecInspect(ctx context.Context, id string) (container.ExecInspectResponse, error) {
 	e, err := d.execs.get(id)
 	if err != nil {
 		return container.ExecInspectResponse{}, err
@@ -309,7 +308,7 @@ func (d *Daemon) ExecInspect(ctx context.Context, id string) (container.ExecInsp
 }
 
 // ExecTTY reports whether the exec process uses a tty (raw stream).
-func (d *Daemon) ExecTTY(id string) (bool, error) {
+func (d *Service) ExecTTY(id string) (bool, error) {
 	e, err := d.execs.get(id)
 	if err != nil {
 		return false, err

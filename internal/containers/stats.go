@@ -1,4 +1,4 @@
-package daemon
+package containers
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 )
 
 // Stats streams docker's stats document for a container once a second (or once, when !stream).
-func (d *Daemon) Stats(ctx context.Context, ref string, stream, oneShot bool, out io.Writer) error {
+func (d *Service) Stats(ctx context.Context, ref string, stream, oneShot bool, out io.Writer) error {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return err
@@ -63,7 +63,7 @@ func (d *Daemon) Stats(ctx context.Context, ref string, stream, oneShot bool, ou
 
 // sample converts the task's metrics into docker's stats document. A stopped container reports zeros, as
 // docker does.
-func (d *Daemon) sample(ctx context.Context, c *Container) container.StatsResponse {
+func (d *Service) sample(ctx context.Context, c *Container) container.StatsResponse {
 	c.mu.Lock()
 	id, name, running, t := c.ID, c.Name, c.running(), c.task
 	c.mu.Unlock()
@@ -90,7 +90,7 @@ func (d *Daemon) sample(ctx context.Context, c *Container) container.StatsRespon
 }
 
 // Top lists the container's processes with ps (default args "-ef"), keeping the rows whose PID belongs to it.
-func (d *Daemon) Top(ctx context.Context, ref, psArgs string) (container.TopResponse, error) {
+func (d *Service) Top(ctx context.Context, ref, psArgs string) (container.TopResponse, error) {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return container.TopResponse{}, err

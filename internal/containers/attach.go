@@ -1,4 +1,4 @@
-package daemon
+package containers
 
 import (
 	"bufio"
@@ -15,12 +15,11 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/events"
 
-	"github.com/berth/berth/internal/containers"
 	"github.com/berth/berth/internal/task"
 )
 
 type attachStream struct {
-	opts   containers.AttachOptions
+	opts   AttachOptions
 	tty    bool
 	keys   []byte
 	result chan error
@@ -30,7 +29,7 @@ type attachStream struct {
 func (s *attachStream) finish(err error) { s.once.Do(func() { s.result <- err }) }
 
 // AttachTTY reports whether the container has a tty (output is raw, not multiplexed).
-func (d *Daemon) AttachTTY(ref string) (bool, error) {
+func (d *Service) AttachTTY(ref string) (bool, error) {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return false, err
@@ -43,7 +42,7 @@ func (d *Daemon) AttachTTY(ref string) (bool, error) {
 // Attach connects the client to the container's stdio until the container exits, the client detaches, or the
 // client goes away. A container that is not running is attached at its next start, as `docker start -a` and
 // `docker run` expect.
-func (d *Daemon) Attach(ctx context.Context, ref string, opts containers.AttachOptions) error {
+func (d *Service) Attach(ctx context.Context, ref string, opts AttachOptions) error {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return err
@@ -92,7 +91,7 @@ func (d *Daemon) Attach(ctx context.Context, ref string, opts containers.AttachO
 	}
 }
 
-func (d *Daemon) dropPending(c *Container, s *attachStream) {
+func (d *Service) dropPending(c *Container, s *attachStream) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, p := range c.pending {
@@ -104,7 +103,7 @@ func (d *Daemon) dropPending(c *Container, s *attachStream) {
 }
 
 // connectPending joins streams that were waiting for this start to the new task; the caller holds c.mu.
-func (d *Daemon) connectPending(ctx context.Context, c *Container) {
+func (d *Service) connectPending(ctx context.Context, c *Container) {
 	pending := c.pending
 	c.pending = nil
 	for _, s := range pending {
@@ -113,7 +112,7 @@ func (d *Daemon) connectPending(ctx context.Context, c *Container) {
 }
 
 // failPending ends streams waiting for a start that failed; the caller holds c.mu.
-func (d *Daemon) failPending(c *Container) {
+func (d *Service) failPending(c *Container) {
 	for _, s := range c.pending {
 		s.finish(nil)
 	}
@@ -121,7 +120,7 @@ func (d *Daemon) failPending(c *Container) {
 }
 
 // pipe copies between one client stream and the task until output ends or the client detaches.
-func (d *Daemon) pipe(ctx context.Context, t task.Task, s *attachStream) {
+func (d *Service) pipe(ctx context.Context, t task.Task, s *attachStream) {
 	conn, err := t.Attach(ctx, s.opts.Stdin != nil, s.opts.Stdout, s.opts.Stderr)
 	if err != nil {
 		s.finish(err)
@@ -130,7 +129,7 @@ func (d *Daemon) pipe(ctx context.Context, t task.Task, s *attachStream) {
 	d.pipeConn(conn, s)
 }
 
-func (d *Daemon) pipeConn(conn io.ReadWriteCloser, s *attachStream) {
+func (d *Service) pipeConn(conn io.ReadWriteCloser, s *attachStream) {
 	go func() {
 		err := copyFrames(s.opts.Out, conn, s.tty)
 		conn.Close()
@@ -139,9 +138,9 @@ func (d *Daemon) pipeConn(conn io.ReadWriteCloser, s *attachStream) {
 	if s.opts.Stdin != nil {
 		go func() {
 			err := copyDetach(conn, s.opts.Stdin, s.keys)
-			if errors.Is(err, containers.ErrDetached) {
+			if errors.Is(err, ErrDetached) {
 				conn.Close()
-				s.finish(containers.ErrDetached)
+				s.finish(ErrDetached)
 				return
 			}
 			if cw, ok := conn.(interface{ CloseWrite() error }); ok {
@@ -188,7 +187,7 @@ func ignoreClosed(err error) error {
 	return err
 }
 
-// copyDetach copies client input to dst until EOF, stopping with containers.ErrDetached when the detach sequence is typed.
+// copyDetach copies client input to dst until EOF, stopping with ErrDetached when the detach sequence is typed.
 // Bytes that begin a sequence but do not complete it are passed through.
 func copyDetach(dst io.Writer, src io.Reader, keys []byte) error {
 	buf := make([]byte, 32*1024)
@@ -204,7 +203,7 @@ func copyDetach(dst io.Writer, src io.Reader, keys []byte) error {
 						if len(out) > 0 {
 							dst.Write(out)
 						}
-						return containers.ErrDetached
+						return ErrDetached
 					}
 					continue
 				}
@@ -257,7 +256,7 @@ func parseDetachKeys(s string) ([]byte, error) {
 }
 
 // Resize changes the container's tty size.
-func (d *Daemon) Resize(ctx context.Context, ref string, h, w uint16) error {
+func (d *Service) Resize(ctx context.Context, ref string, h, w uint16) error {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package daemon
+package containers
 
 import (
 	"context"
@@ -17,7 +17,6 @@ import (
 	"github.com/moby/moby/api/types/mount"
 
 	"github.com/berth/berth/internal/archive"
-	"github.com/berth/berth/internal/containers"
 	"github.com/berth/berth/internal/image"
 )
 
@@ -28,7 +27,7 @@ func secureJoin(root, p string) (string, error) {
 // containerRoot returns a host path that shows the container's filesystem with its mounts, and a release func.
 // A running container is reached through /proc/<pid>/root (its own mount namespace, mounts included); a stopped
 // one through its snapshot, with bind and volume mounts mapped by hand.
-func (d *Daemon) containerRoot(ctx context.Context, c *Container) (string, []MountPoint, func(), error) {
+func (d *Service) containerRoot(ctx context.Context, c *Container) (string, []MountPoint, func(), error) {
 	c.mu.Lock()
 	running, pid, mps := c.running(), c.State.Pid, append([]MountPoint{}, c.MountPoints...)
 	c.mu.Unlock()
@@ -72,7 +71,7 @@ func splitMount(root string, mps []MountPoint, p string) (string, string) {
 }
 
 // StatPath describes a path in the container (HEAD /containers/{id}/archive).
-func (d *Daemon) StatPath(ctx context.Context, ref, p string) (container.PathStat, error) {
+func (d *Service) StatPath(ctx context.Context, ref, p string) (container.PathStat, error) {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return container.PathStat{}, err
@@ -105,7 +104,7 @@ func statHost(host, p string) (container.PathStat, error) {
 }
 
 // ArchivePath writes a tar of path p in the container to w, after calling stat with the path's description.
-func (d *Daemon) ArchivePath(ctx context.Context, ref, p string, stat func(container.PathStat), w io.Writer) error {
+func (d *Service) ArchivePath(ctx context.Context, ref, p string, stat func(container.PathStat), w io.Writer) error {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return err
@@ -132,7 +131,7 @@ func (d *Daemon) ArchivePath(ctx context.Context, ref, p string, stat func(conta
 }
 
 // ExtractToPath unpacks a tar into directory p of the container (PUT /containers/{id}/archive).
-func (d *Daemon) ExtractToPath(ctx context.Context, ref, p string, noOverwriteDirNonDir bool, r io.Reader) error {
+func (d *Service) ExtractToPath(ctx context.Context, ref, p string, noOverwriteDirNonDir bool, r io.Reader) error {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return err
@@ -173,7 +172,7 @@ func (d *Daemon) ExtractToPath(ctx context.Context, ref, p string, noOverwriteDi
 }
 
 // Export writes a tar of the container's whole filesystem (its snapshot, without volumes).
-func (d *Daemon) Export(ctx context.Context, ref string, w io.Writer) error {
+func (d *Service) Export(ctx context.Context, ref string, w io.Writer) error {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return err
@@ -197,7 +196,7 @@ func (d *Daemon) Export(ctx context.Context, ref string, w io.Writer) error {
 }
 
 // Changes lists what the container changed in its filesystem (docker diff).
-func (d *Daemon) Changes(ctx context.Context, ref string) ([]container.FilesystemChange, error) {
+func (d *Service) Changes(ctx context.Context, ref string) ([]container.FilesystemChange, error) {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return nil, err
@@ -218,7 +217,7 @@ func (d *Daemon) Changes(ctx context.Context, ref string) ([]container.Filesyste
 }
 
 // Commit makes a new image from the container's changes.
-func (d *Daemon) Commit(ctx context.Context, opts containers.CommitOptions) (string, error) {
+func (d *Service) Commit(ctx context.Context, opts CommitOptions) (string, error) {
 	c, err := d.containers.get(opts.Container)
 	if err != nil {
 		return "", err
@@ -286,4 +285,15 @@ func (d *Daemon) Commit(ctx context.Context, opts containers.CommitOptions) (str
 	}
 	d.containerEvent(c, events.ActionCommit, nil)
 	return id.String(), nil
+}
+
+// Mount makes container ref's root filesystem available on the host, with its volumes and binds, for the
+// builder's COPY steps; release undoes what it mounted.
+func (d *Service) Mount(ctx context.Context, ref string) (root string, release func(), err error) {
+	c, err := d.containers.get(ref)
+	if err != nil {
+		return "", nil, err
+	}
+	root, _, release, err = d.containerRoot(ctx, c)
+	return root, release, err
 }

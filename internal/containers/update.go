@@ -1,4 +1,4 @@
-package daemon
+package containers
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 
 // Update changes a container's restart policy and resource limits (docker update). Limits of a running container
 // are applied through the runtime's update command.
-func (d *Daemon) Update(ctx context.Context, ref string, u container.UpdateConfig) ([]string, error) {
+func (d *Service) Update(ctx context.Context, ref string, u container.UpdateConfig) ([]string, error) {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return nil, err
