@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -38,6 +39,9 @@ func (c Credentials) String() string {
 	}
 	return fmt.Sprintf("user %q (secrets hidden)", c.Username)
 }
+
+// LogValue keeps the secrets out of structured logs too.
+func (c Credentials) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
 // LoginResult is what a successful login yields.
 type LoginResult struct {

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -160,7 +161,9 @@ func pemCert(der []byte) []byte {
 
 func TestCredentialsHideSecrets(t *testing.T) {
 	c := Credentials{Username: "alice", Password: "s3cret", IdentityToken: "tok", RegistryToken: "bearer"}
-	for _, v := range []string{c.String(), fmt.Sprint(c), fmt.Sprintf("%v", c)} {
+	var logged bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("pull", "auth", c)
+	for _, v := range []string{c.String(), fmt.Sprint(c), fmt.Sprintf("%+v", c), logged.String()} {
 		if strings.Contains(v, "s3cret") || strings.Contains(v, "tok") || strings.Contains(v, "bearer") {
 			t.Errorf("credentials printed as %q", v)
 		}
