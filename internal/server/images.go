@@ -14,7 +14,7 @@ import (
 	"github.com/berth/berth/internal/image"
 )
 
-// storageDriver is what inspect's GraphDriver and /info name: image layers are overlay snapshots.
+// storageDriver is the GraphDriver inspect reports (the daemon's /info says the same): layers are overlay snapshots.
 const storageDriver = "overlay2"
 
 // imageSummary is one entry of GET /images/json. Containers and SharedSize are -1, Docker's "not computed"
