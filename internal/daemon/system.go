@@ -7,10 +7,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/internal/cgroups"
+	"github.com/berth/berth/internal/distribution"
 	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/version"
 )
@@ -73,7 +75,7 @@ func (d *Daemon) Info(ctx context.Context) system.Info {
 		SecurityOptions:    []string{"name=cgroupns"},
 		Warnings:           []string{},
 		Labels:             []string{},
-		RegistryConfig:     d.registries.ServiceConfig(),
+		RegistryConfig:     registryConfig(d.registries.Settings()),
 	}
 	if d.cgroupV2 {
 		info.CgroupVersion = "2"
@@ -89,6 +91,24 @@ func (d *Daemon) Info(ctx context.Context) system.Info {
 		info.Images = len(list)
 	}
 	return info
+}
+
+// registryConfig is Info's RegistryConfig, shaped like dockerd's: docker.io is official and secure, each
+// insecure registry gets an index entry of its own.
+func registryConfig(st distribution.Settings) *registry.ServiceConfig {
+	sc := &registry.ServiceConfig{
+		InsecureRegistryCIDRs: st.InsecureCIDRs,
+		IndexConfigs:          map[string]*registry.IndexInfo{},
+		Mirrors:               []string{},
+	}
+	for _, m := range st.Mirrors {
+		sc.Mirrors = append(sc.Mirrors, m.String()+"/")
+	}
+	sc.IndexConfigs[distribution.DockerHubDomain] = &registry.IndexInfo{Name: distribution.DockerHubDomain, Mirrors: sc.Mirrors, Secure: true, Official: true}
+	for _, h := range st.InsecureHosts {
+		sc.IndexConfigs[h] = &registry.IndexInfo{Name: h, Mirrors: []string{}, Secure: false}
+	}
+	return sc
 }
 
 func unameMachine() string {

@@ -8,9 +8,7 @@ import (
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
-	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/network"
-	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/api/types/volume"
 	"github.com/opencontainers/go-digest"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/berth/berth/internal/builder"
 	"github.com/berth/berth/internal/containers"
+	"github.com/berth/berth/internal/distribution"
 	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/image"
 )
@@ -93,26 +92,30 @@ type ExecBackend interface {
 	ExecInspect(ctx context.Context, id string) (container.ExecInspectResponse, error)
 }
 
-// ImageBackend is the local image store.
+// ImageBackend is the local image store. Get is inspect's record; the routes turn the records into Docker's
+// shapes (images.go).
 type ImageBackend interface {
-	List(ctx context.Context, all bool, f filters.Args) ([]imagetypes.Summary, error)
+	List(ctx context.Context, all bool, f filters.Args) ([]image.Summary, error)
 	Get(ctx context.Context, ref string) (*image.Image, error)
-	Inspect(ctx context.Context, ref string) (imagetypes.InspectResponse, error)
-	History(ctx context.Context, ref string) ([]imagetypes.HistoryResponseItem, error)
+	History(ctx context.Context, ref string) ([]image.HistoryEntry, error)
 	Tag(ctx context.Context, source, target string) error
 	Import(ctx context.Context, r io.Reader, ref string, changes []string, message string, platform *ocispec.Platform) (digest.Digest, error)
 	Load(ctx context.Context, r io.Reader) ([]string, error)
 	Save(ctx context.Context, w io.Writer, names []string) error
-	Delete(ctx context.Context, ref string, force, noPrune bool) ([]imagetypes.DeleteResponse, error)
-	Prune(ctx context.Context, all bool, f filters.Args) (imagetypes.PruneReport, error)
+	// Delete and Prune refuse, or skip, images that containers use.
+	Delete(ctx context.Context, ref string, force, noPrune bool) ([]image.DeleteItem, error)
+	Prune(ctx context.Context, all bool, f filters.Args) (image.PruneResult, error)
 }
 
-// DistributionBackend moves images between the store and registries.
+// DistributionBackend moves images between the store and registries, with the credentials the client sent
+// (decoded from X-Registry-Auth or the login body by the routes).
 type DistributionBackend interface {
-	Pull(ctx context.Context, ref reference.Named, platform *ocispec.Platform, auth registry.AuthConfig, progress image.ProgressFunc) (digest.Digest, error)
-	Push(ctx context.Context, ref reference.NamedTagged, auth registry.AuthConfig, progress image.ProgressFunc) error
-	Login(ctx context.Context, auth registry.AuthConfig) (registry.AuthResponse, error)
-	Search(ctx context.Context, term string, limit int, auth registry.AuthConfig) (*registry.SearchResults, error)
+	Pull(ctx context.Context, ref reference.Named, platform *ocispec.Platform, auth distribution.Credentials, progress image.ProgressFunc) (digest.Digest, error)
+	Push(ctx context.Context, ref reference.NamedTagged, auth distribution.Credentials, progress image.ProgressFunc) error
+	Login(ctx context.Context, auth distribution.Credentials) (distribution.LoginResult, error)
+	// Search takes Docker's term ("text" for Docker Hub, "host/text" for a registry) and at most limit
+	// results, 0 for the default.
+	Search(ctx context.Context, term string, limit int, auth distribution.Credentials) ([]distribution.SearchResult, error)
 }
 
 // BuildBackend builds images from a context and a Dockerfile.

@@ -12,17 +12,21 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/container"
-	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/api/types/volume"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth/berth/client"
 	"github.com/berth/berth/internal/builder"
 	"github.com/berth/berth/internal/containers"
+	"github.com/berth/berth/internal/distribution"
 	berthevents "github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/filters"
+	"github.com/berth/berth/internal/image"
 )
 
 // The fakes below stand in for the engine's services. They keep just enough state to answer like the real ones
@@ -283,32 +287,69 @@ func (f *fakeContainers) ExecStart(ctx context.Context, id string, opts containe
 	return err
 }
 
+// fakeImages answers from tags (reference -> image ID) and, for richer answers, from records (by image ID);
+// List, History, Delete and Prune answer what the test put in summaries, history, deleted and pruned.
 type fakeImages struct {
 	ImageBackend
-	mu    sync.Mutex
-	tags  map[string]string // reference -> image ID
-	calls []string
+	mu        sync.Mutex
+	tags      map[string]string // reference -> image ID
+	records   map[string]*image.Image
+	summaries []image.Summary
+	history   []image.HistoryEntry
+	deleted   []image.DeleteItem
+	pruned    image.PruneResult
+	calls     []string
 }
 
-func (f *fakeImages) List(ctx context.Context, all bool, args filters.Args) ([]imagetypes.Summary, error) {
+func (f *fakeImages) record(format string, args ...any) {
+	f.calls = append(f.calls, fmt.Sprintf(format, args...))
+}
+
+func (f *fakeImages) List(ctx context.Context, all bool, args filters.Args) ([]image.Summary, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, fmt.Sprintf("list all=%v filters=%v", all, args))
-	out := []imagetypes.Summary{}
+	f.record("list all=%v filters=%v", all, args)
+	if f.summaries != nil {
+		return f.summaries, nil
+	}
+	out := []image.Summary{}
 	for ref, id := range f.tags {
-		out = append(out, imagetypes.Summary{ID: id, RepoTags: []string{ref}, Size: 100})
+		out = append(out, image.Summary{ID: digest.Digest(id), RepoTags: []string{ref}, Size: 100})
 	}
 	return out, nil
 }
 
-func (f *fakeImages) Inspect(ctx context.Context, ref string) (imagetypes.InspectResponse, error) {
+func (f *fakeImages) resolveLocked(ref string) (string, error) {
+	if id, ok := f.tags[ref]; ok {
+		return id, nil
+	}
+	if _, ok := f.records[ref]; ok {
+		return ref, nil
+	}
+	return "", errdefs.ErrNotFound.WithMessage("No such image: " + ref)
+}
+
+func (f *fakeImages) Get(ctx context.Context, ref string) (*image.Image, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	id, ok := f.tags[ref]
-	if !ok {
-		return imagetypes.InspectResponse{}, errdefs.ErrNotFound.WithMessage("No such image: " + ref)
+	id, err := f.resolveLocked(ref)
+	if err != nil {
+		return nil, err
 	}
-	return imagetypes.InspectResponse{ID: id, RepoTags: []string{ref}}, nil
+	if rec, ok := f.records[id]; ok {
+		img := *rec
+		return &img, nil
+	}
+	return &image.Image{ID: digest.Digest(id), RepoTags: []string{ref}, RepoDigests: []string{}}, nil
+}
+
+func (f *fakeImages) History(ctx context.Context, ref string) ([]image.HistoryEntry, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, err := f.resolveLocked(ref); err != nil {
+		return nil, err
+	}
+	return f.history, nil
 }
 
 func (f *fakeImages) Tag(ctx context.Context, source, target string) error {
@@ -320,6 +361,70 @@ func (f *fakeImages) Tag(ctx context.Context, source, target string) error {
 	}
 	f.tags[target] = id
 	return nil
+}
+
+func (f *fakeImages) Delete(ctx context.Context, ref string, force, noPrune bool) ([]image.DeleteItem, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("delete %s force=%v noprune=%v", ref, force, noPrune)
+	if _, err := f.resolveLocked(ref); err != nil {
+		return nil, err
+	}
+	return f.deleted, nil
+}
+
+func (f *fakeImages) Prune(ctx context.Context, all bool, args filters.Args) (image.PruneResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("prune all=%v filters=%v", all, args)
+	return f.pruned, nil
+}
+
+// fakeDistribution records the credentials each call was given; a login succeeds for alice:s3cret only.
+type fakeDistribution struct {
+	mu      sync.Mutex
+	auths   []distribution.Credentials
+	results []distribution.SearchResult
+}
+
+func (f *fakeDistribution) got(c distribution.Credentials) {
+	f.mu.Lock()
+	f.auths = append(f.auths, c)
+	f.mu.Unlock()
+}
+
+func (f *fakeDistribution) last() distribution.Credentials {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.auths) == 0 {
+		return distribution.Credentials{ServerAddress: "no call"}
+	}
+	return f.auths[len(f.auths)-1]
+}
+
+func (f *fakeDistribution) Pull(ctx context.Context, ref reference.Named, platform *ocispec.Platform, auth distribution.Credentials, progress image.ProgressFunc) (digest.Digest, error) {
+	f.got(auth)
+	progress(image.Progress{Status: "Status: Downloaded newer image for " + reference.FamiliarString(ref)})
+	return "sha256:pulled", nil
+}
+
+func (f *fakeDistribution) Push(ctx context.Context, ref reference.NamedTagged, auth distribution.Credentials, progress image.ProgressFunc) error {
+	f.got(auth)
+	progress(image.Progress{Pushed: &image.PushResult{Tag: ref.Tag(), Digest: "sha256:abc", Size: 527}})
+	return nil
+}
+
+func (f *fakeDistribution) Login(ctx context.Context, auth distribution.Credentials) (distribution.LoginResult, error) {
+	f.got(auth)
+	if auth.Username != "alice" || auth.Password != "s3cret" {
+		return distribution.LoginResult{}, errdefs.ErrUnauthenticated.WithMessage("login attempt to https://r.example/v2/ failed with status: 401 Unauthorized")
+	}
+	return distribution.LoginResult{}, nil
+}
+
+func (f *fakeDistribution) Search(ctx context.Context, term string, limit int, auth distribution.Credentials) ([]distribution.SearchResult, error) {
+	f.got(auth)
+	return f.results, nil
 }
 
 type fakeVolumes struct {
@@ -398,6 +503,7 @@ func (fakeSystem) KernelVersion() string { return "6.0.0-fake" }
 type fakeEngine struct {
 	containers *fakeContainers
 	images     *fakeImages
+	dist       *fakeDistribution
 	volumes    *fakeVolumes
 	bus        *berthevents.Bus
 	build      fakeBuild
@@ -407,7 +513,8 @@ func newFakeEngine() *fakeEngine {
 	bus := berthevents.New()
 	return &fakeEngine{
 		containers: newFakeContainers(bus),
-		images:     &fakeImages{tags: map[string]string{"busybox:latest": "sha256:img"}},
+		images:     &fakeImages{tags: map[string]string{"busybox:latest": "sha256:img"}, records: map[string]*image.Image{}},
+		dist:       &fakeDistribution{},
 		volumes:    &fakeVolumes{vols: map[string]volume.Volume{}},
 		bus:        bus,
 	}
@@ -415,16 +522,17 @@ func newFakeEngine() *fakeEngine {
 
 func (e *fakeEngine) backends() Backends {
 	return Backends{
-		Containers: e.containers,
-		Streams:    e.containers,
-		Files:      e.containers,
-		Exec:       e.containers,
-		Images:     e.images,
-		Build:      e.build,
-		Networks:   fakeNetworks{},
-		Volumes:    e.volumes,
-		System:     fakeSystem{},
-		Events:     e.bus,
+		Containers:   e.containers,
+		Streams:      e.containers,
+		Files:        e.containers,
+		Exec:         e.containers,
+		Images:       e.images,
+		Distribution: e.dist,
+		Build:        e.build,
+		Networks:     fakeNetworks{},
+		Volumes:      e.volumes,
+		System:       fakeSystem{},
+		Events:       e.bus,
 	}
 }
 

@@ -132,9 +132,9 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	du := legacyDiskUsage{Images: imgs, Containers: ctrs, Volumes: vols, BuildCache: []struct{}{}}
-	if du.Images == nil {
-		du.Images = []image.Summary{}
+	du := legacyDiskUsage{Images: []image.Summary{}, Containers: ctrs, Volumes: vols, BuildCache: []struct{}{}}
+	for _, img := range imgs {
+		du.Images = append(du.Images, imageSummary(img))
 	}
 	for i := range du.Images {
 		du.LayersSize += du.Images[i].Size
