@@ -82,8 +82,7 @@ var dockerAPIUsers = []string{"internal/server/...", "internal/containers/...", 
 
 // dockerAPIConverting are engine packages whose conversion to Berth's own types is in progress on other
 // branches; each goes from this list when its conversion lands.
-var dockerAPIConverting = []string{"internal/daemon", "internal/image", "internal/distribution", "internal/events",
-	"internal/network", "internal/volume"}
+var dockerAPIConverting = []string{"internal/daemon", "internal/events", "internal/network", "internal/volume"}
 
 type binary struct {
 	pkg      string
