@@ -110,6 +110,8 @@ type Config struct {
 	InitPath string
 	// Caps are the capabilities the daemon holds: no container gets more.
 	Caps []string
+	// SeccompProfile and AppArmorProfile are the containers' default confinement (see oci.Input).
+	SeccompProfile, AppArmorProfile string
 	// CgroupV2 says the host uses the unified hierarchy alone.
 	CgroupV2 bool
 	// Primer, when set, is held while tasks start and exec (see cgroups.Primer); nil does without.

@@ -119,6 +119,9 @@ func (d *Service) start(ctx context.Context, c *Container, fromPolicy bool) (ret
 		InitPath:      d.cfg.InitPath,
 		SwapSupported: cgroups.SwapSupported(d.cgroupV2),
 		NetNSPath:     nsPath,
+
+		SeccompProfile:  d.cfg.SeccompProfile,
+		AppArmorProfile: d.cfg.AppArmorProfile,
 	}
 	spec, err := oci.Generate(in)
 	if err != nil {

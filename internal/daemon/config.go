@@ -28,6 +28,9 @@ type Config struct {
 	InsecureRegistries []string `json:"insecure-registries,omitempty"`
 	RegistryMirrors    []string `json:"registry-mirrors,omitempty"`
 	LiveRestore        bool     `json:"live-restore,omitempty"`
+	// SeccompProfile is the path of the containers' default seccomp profile, "unconfined" or "builtin"
+	// (docker's default profile, also when empty).
+	SeccompProfile string `json:"seccomp-profile,omitempty"`
 
 	// ShimPath is the berth-shim binary; InitPath a static init for --init. Not daemon.json keys.
 	ShimPath string `json:"-"`

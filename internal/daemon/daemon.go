@@ -47,6 +47,8 @@ type Daemon struct {
 	cgroupV2   bool
 	daemonCaps []string
 	started    time.Time
+	// appArmorProfile is the profile containers get by default; "" on a host without AppArmor.
+	appArmorProfile string
 
 	// ctx is the daemon's lifetime, for the builder's background work; cancelled by Close.
 	ctx    context.Context
@@ -126,20 +128,27 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		ExecRoot: cfg.ExecRoot, DefaultBridge: bridge, Table: table}); err != nil {
 		return nil, err
 	}
+	seccompProfile, err := loadSeccompProfile(cfg.SeccompProfile)
+	if err != nil {
+		return nil, err
+	}
+	d.appArmorProfile = setupAppArmor()
 	defaultNetwork := "none"
 	if bridge != "none" {
 		defaultNetwork = berthnet.Bridge
 	}
 	if d.containers, err = containers.New(containers.Config{
-		Root:           filepath.Join(cfg.DataRoot, "containers"),
-		RunRoot:        filepath.Join(cfg.ExecRoot, "containers"),
-		Runtimes:       d.tasks,
-		DefaultRuntime: cfg.DefaultRuntime,
-		DefaultNetwork: defaultNetwork,
-		InitPath:       cfg.InitPath,
-		Caps:           d.daemonCaps,
-		CgroupV2:       d.cgroupV2,
-		Primer:         cgroups.NewPrimer(),
+		Root:            filepath.Join(cfg.DataRoot, "containers"),
+		RunRoot:         filepath.Join(cfg.ExecRoot, "containers"),
+		Runtimes:        d.tasks,
+		DefaultRuntime:  cfg.DefaultRuntime,
+		DefaultNetwork:  defaultNetwork,
+		InitPath:        cfg.InitPath,
+		Caps:            d.daemonCaps,
+		CgroupV2:        d.cgroupV2,
+		Primer:          cgroups.NewPrimer(),
+		SeccompProfile:  seccompProfile,
+		AppArmorProfile: d.appArmorProfile,
 	}, d.images, d.snapshots, d.volumes, d.networks, d.events); err != nil {
 		return nil, err
 	}
