@@ -3,6 +3,7 @@ package containers
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,7 +69,8 @@ func TestScenarios(t *testing.T) {
 			}
 			result := func(err error) string {
 				if err != nil {
-					return "error: " + err.Error() + "\n"
+					// Container IDs are random: scripts see them as <id>.
+					return "error: " + hexID.ReplaceAllString(err.Error(), "<id>") + "\n"
 				}
 				return ts.describe(ctx, name) + "\n"
 			}
@@ -263,6 +265,9 @@ func TestScenarios(t *testing.T) {
 		})
 	})
 }
+
+// hexID matches a container's full ID.
+var hexID = regexp.MustCompile(`\b[0-9a-f]{64}\b`)
 
 // id is a container's full ID.
 func (ts *testService) id(t *testing.T, name string) string {
