@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -37,6 +38,7 @@ func newDaemonCommand() *cobra.Command {
 				"log-level": "log-level", "debug": "debug", "default-runtime": "default-runtime", "tls": "tls",
 				"tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey",
 				"insecure-registries": "insecure-registry", "registry-mirrors": "registry-mirror", "bridge": "bridge",
+				"group": "group", "seccomp-profile": "seccomp-profile",
 			}
 			if cmd.Flags().Changed("config-file") || fileExists(configFile) {
 				err := daemon.LoadConfigFile(configFile, &cfg, func(key string) bool {
@@ -79,6 +81,7 @@ func newDaemonCommand() *cobra.Command {
 	f.StringSliceVar(&cfg.InsecureRegistries, "insecure-registry", nil, "Enable insecure registry communication")
 	f.StringSliceVar(&cfg.RegistryMirrors, "registry-mirror", nil, "Preferred registry mirror")
 	f.BoolVar(&cfg.LiveRestore, "live-restore", true, "Keep containers alive while the daemon is down (always on in Berth)")
+	f.StringVarP(&cfg.Group, "group", "G", "", `Group for the unix socket (default "docker")`)
 	f.StringVar(&cfg.SeccompProfile, "seccomp-profile", "", `Path to a seccomp profile for containers ("unconfined" for none; default: docker's)`)
 	return cmd
 }
@@ -151,9 +154,13 @@ func runDaemon(ctx context.Context, cfg daemon.Config) error {
 		System:       d,
 		Events:       d.Events(),
 	}, server.WithDebug(d.Debug()))
+	gid, err := socketGroup(cfg.Group)
+	if err != nil {
+		return err
+	}
 	errc := make(chan error, len(cfg.Hosts))
 	for _, h := range cfg.Hosts {
-		l, err := server.Listen(h, tlsCfg)
+		l, err := server.Listen(h, tlsCfg, gid)
 		if err != nil {
 			return err
 		}
@@ -185,4 +192,25 @@ func writePidfile(path string) error {
 		return err
 	}
 	return os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())), 0o644)
+}
+
+// socketGroup resolves -G (a group name or ID; "" for the default, docker) to the gid owning the API's unix
+// sockets. The default group may be missing: the sockets are then root's only, as dockerd does; a group asked
+// for that does not exist is an error.
+func socketGroup(name string) (int, error) {
+	explicit := name != ""
+	if !explicit {
+		name = "docker"
+	}
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		if g, err = user.LookupGroupId(name); err != nil {
+			if !explicit {
+				slog.Debug("no docker group: the API socket is root's only")
+				return 0, nil
+			}
+			return 0, fmt.Errorf("group %s not found", name)
+		}
+	}
+	return strconv.Atoi(g.Gid)
 }

@@ -28,6 +28,8 @@ type Config struct {
 	InsecureRegistries []string `json:"insecure-registries,omitempty"`
 	RegistryMirrors    []string `json:"registry-mirrors,omitempty"`
 	LiveRestore        bool     `json:"live-restore,omitempty"`
+	// Group owns the unix sockets (dockerd's -G, default "docker": root's group when there is none).
+	Group string `json:"group,omitempty"`
 	// SeccompProfile is the path of the containers' default seccomp profile, "unconfined" or "builtin"
 	// (docker's default profile, also when empty).
 	SeccompProfile string `json:"seccomp-profile,omitempty"`
@@ -84,6 +86,8 @@ func LoadConfigFile(path string, c *Config, flagsSet func(key string) bool) erro
 	merge(&c.TLSCACert, fc.TLSCACert)
 	merge(&c.TLSCert, fc.TLSCert)
 	merge(&c.TLSKey, fc.TLSKey)
+	merge(&c.Group, fc.Group)
+	merge(&c.SeccompProfile, fc.SeccompProfile)
 	if len(fc.Hosts) > 0 {
 		c.Hosts = fc.Hosts
 	}

@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"os/user"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -26,4 +30,49 @@ func TestKillThenRemove(t *testing.T) {
 		t.Errorf("after SIGHUP: %s", st)
 	}
 	d.docker(t, "rm", "-f", "hup")
+}
+
+// TestSocketGroup: the API socket is mode 0660, root's and the group's given with -G (docker's default group is
+// docker), so a user of that group can use the docker CLI without root and another user cannot; a group that
+// does not exist is refused.
+func TestSocketGroup(t *testing.T) {
+	requireRoot(t)
+	const group, member, stranger = "berthsock", "berthsockm", "berthsocks"
+	for _, c := range [][]string{
+		{"groupadd", "-f", group},
+		{"useradd", "-M", "-N", "-g", group, member},
+		{"useradd", "-M", "-N", stranger},
+	} {
+		if r := run(context.Background(), nil, nil, c[0], c[1:]...); r.Code != 0 && !strings.Contains(r.Stderr, "already exists") {
+			t.Fatalf("%v: %s", c, r)
+		}
+	}
+	t.Cleanup(func() {
+		run(context.Background(), nil, nil, "userdel", member)
+		run(context.Background(), nil, nil, "userdel", stranger)
+		run(context.Background(), nil, nil, "groupdel", group)
+	})
+	d := startDaemonWith(t, "", "-G", group)
+	st, err := os.Stat(d.Sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := user.LookupGroup(group)
+	if st.Mode().Perm() != 0o660 || fmt.Sprint(st.Sys().(*syscall.Stat_t).Gid) != g.Gid {
+		t.Fatalf("socket mode %v gid %d, want 0660 and %s's %s", st.Mode().Perm(), st.Sys().(*syscall.Stat_t).Gid, group, g.Gid)
+	}
+	as := func(who string) result {
+		u, err := user.Lookup(who)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return run(context.Background(), nil, []string{"DOCKER_HOST=" + d.Host, "HOME=/tmp", "DOCKER_CONFIG=" + t.TempDir()},
+			"setpriv", "--reuid="+u.Uid, "--regid="+u.Gid, "--init-groups", "docker", "version", "--format", "{{.Server.Version}}")
+	}
+	if r := as(member); r.Code != 0 || strings.TrimSpace(r.Stdout) == "" {
+		t.Errorf("a member of %s: %s", group, r)
+	}
+	if r := as(stranger); r.Code == 0 || !strings.Contains(r.Stderr, "permission denied") {
+		t.Errorf("a user outside %s: %s", group, r)
+	}
 }
