@@ -208,6 +208,9 @@ func (d *Service) validateHostConfig(hc *container.HostConfig) error {
 			return err
 		}
 	}
+	if err := validatePortBindings(hc); err != nil {
+		return err
+	}
 	if hc.Memory != 0 && hc.Memory < 6*1024*1024 {
 		return errdefs.ErrInvalidArgument.WithMessage("Minimum memory limit allowed is 6MB")
 	}

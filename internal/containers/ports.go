@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
@@ -114,14 +115,17 @@ func pickHostPort(proto string, ip netip.Addr, spec string) (uint16, error) {
 		return true
 	}
 	if spec != "" && spec != "0" {
-		n, err := strconv.ParseUint(spec, 10, 16)
-		if err != nil || n == 0 {
-			return 0, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid host port: %q", spec))
+		lo, hi, err := parseHostPort(spec)
+		if err != nil {
+			return 0, err
 		}
-		if !free(uint16(n)) {
-			return 0, errdefs.ErrConflict.WithMessage(fmt.Sprintf("driver failed programming external connectivity: Bind for %s failed: port is already allocated", hostAddr(ip, uint16(n))))
+		// A range takes its first free port, as docker's allocator does.
+		for p := lo; p >= lo && p <= hi; p++ {
+			if free(p) {
+				return p, nil
+			}
 		}
-		return uint16(n), nil
+		return 0, errdefs.ErrConflict.WithMessage(fmt.Sprintf("driver failed programming external connectivity: Bind for %s failed: port is already allocated", hostAddr(ip, lo)))
 	}
 	for range 64 {
 		p := uint16(portRangeLo + rand.IntN(portRangeHi-portRangeLo))
@@ -130,6 +134,38 @@ func pickHostPort(proto string, ip netip.Addr, spec string) (uint16, error) {
 		}
 	}
 	return 0, errdefs.ErrUnavailable.WithMessage("no free host port in the ephemeral range")
+}
+
+// parseHostPort reads a binding's HostPort: a port or a range "LO-HI" of ports 1–65535, with docker's error.
+func parseHostPort(spec string) (lo, hi uint16, err error) {
+	invalid := errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid port specification: %q", spec))
+	a, b, isRange := strings.Cut(spec, "-")
+	l, err := strconv.ParseUint(a, 10, 16)
+	if err != nil || l == 0 {
+		return 0, 0, invalid
+	}
+	h := l
+	if isRange {
+		if h, err = strconv.ParseUint(b, 10, 16); err != nil || h < l {
+			return 0, 0, invalid
+		}
+	}
+	return uint16(l), uint16(h), nil
+}
+
+// validatePortBindings refuses, at create, host ports a start could not honour (docker answers 400 there).
+func validatePortBindings(hc *container.HostConfig) error {
+	for _, bs := range hc.PortBindings {
+		for _, b := range bs {
+			if b.HostPort == "" || b.HostPort == "0" {
+				continue
+			}
+			if _, _, err := parseHostPort(b.HostPort); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // unpublishPorts removes the container's forwards; the caller holds c.mu.

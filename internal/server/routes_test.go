@@ -366,3 +366,32 @@ func TestSystemDiskUsage(t *testing.T) {
 		t.Errorf("version: %+v, %v", v, err)
 	}
 }
+
+// A JSON body past the limit is refused with a 400 that says so, and nothing is created.
+func TestJSONBodyLimit(t *testing.T) {
+	e := newFakeEngine()
+	srv, c := e.serve(t)
+	huge := `{"Image":"busybox","Labels":{"big":"` + strings.Repeat("x", maxJSONBody) + `"}}`
+	resp, err := http.Post(srv.URL+"/v1.47/containers/create", "application/json", strings.NewReader(huge))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(string(body), "request body too large") {
+		t.Errorf("status %d: %s", resp.StatusCode, body)
+	}
+	if list, _ := c.ContainerList(context.Background(), client.ContainerListOptions{All: true}); len(list) != 0 {
+		t.Errorf("a container was created: %+v", list)
+	}
+	// A big but reasonable configuration passes.
+	fine := `{"Image":"busybox","Labels":{"big":"` + strings.Repeat("x", 1<<20) + `"}}`
+	resp, err = http.Post(srv.URL+"/v1.47/containers/create", "application/json", strings.NewReader(fine))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Errorf("a 1 MiB label: status %d", resp.StatusCode)
+	}
+}

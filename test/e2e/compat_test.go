@@ -76,3 +76,59 @@ func TestSocketGroup(t *testing.T) {
 		t.Errorf("a user outside %s: %s", group, r)
 	}
 }
+
+// dockerPy runs a Python script with Debian's python3-docker (docker-py 5), the client scripts use, against d;
+// the script's stdout is returned. scripts/test.sh installs python3-docker: its absence fails the test.
+func dockerPy(t *testing.T, d *Daemon, script string) result {
+	t.Helper()
+	if r := run(context.Background(), nil, nil, "/usr/bin/python3", "-c", "import docker"); r.Code != 0 {
+		t.Fatalf("python3-docker is missing (scripts/test.sh installs it): %s", r)
+	}
+	return run(context.Background(), strings.NewReader(script), []string{"DOCKER_HOST=" + d.Host}, "/usr/bin/python3", "-")
+}
+
+// TestPortBindingValidation: a host port out of range is refused at create with docker's 400 and words (it was
+// accepted and then failed at start); a host port range binds the first free port of it, as docker's allocator.
+func TestPortBindingValidation(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox(t)
+	r := dockerPy(t, d, `
+import docker
+c = docker.from_env()
+try:
+    c.containers.create("busybox", "true", ports={"80/tcp": 99999})
+    print("created")
+except docker.errors.APIError as e:
+    print(e.status_code, e.explanation)
+`)
+	if got := strings.TrimSpace(r.Stdout); got != `400 invalid port specification: "99999"` {
+		t.Errorf("HostPort 99999: %q (%s)", got, r)
+	}
+	base := freePort(t)
+	out := d.docker(t, "run", "-d", "-p", fmt.Sprintf("%d-%d:80", base, base+2), "busybox", "sleep", "300")
+	id := strings.TrimSpace(out)
+	defer d.docker(t, "rm", "-f", id)
+	if got := strings.TrimSpace(d.docker(t, "port", id, "80")); !strings.HasSuffix(got, fmt.Sprintf(":%d", base)) {
+		t.Errorf("range binding: %q, want port %d", got, base)
+	}
+}
+
+// TestHugeConfigRefused: a 20 MB label is refused with a 400 that says why, and nothing is created (a 100 MB one
+// used to be kept and served with every listing).
+func TestHugeConfigRefused(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox(t)
+	r := dockerPy(t, d, `
+import docker
+c = docker.from_env()
+try:
+    c.containers.create("busybox", "true", labels={"big": "x" * (20 << 20)})
+    print("created")
+except docker.errors.APIError as e:
+    print(e.status_code, e.explanation)
+print(len(c.containers.list(all=True)))
+`)
+	if got := strings.Fields(r.Stdout); len(got) < 2 || got[0] != "400" || !strings.Contains(r.Stdout, "request body too large") || got[len(got)-1] != "0" {
+		t.Errorf("a 20 MB label: %s", r)
+	}
+}
