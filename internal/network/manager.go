@@ -39,8 +39,9 @@ type Option func(*Manager)
 // WithDriver registers a driver under name (what `network create -d` names). host and null are built in.
 func WithDriver(name string, d Driver) Option { return func(m *Manager) { m.drivers[name] = d } }
 
-// WithIPAM sets the IPAM of local networks; by default an ipam.Allocator over <root>/ipam/local.json with
-// docker's default pools.
+// WithIPAM sets the IPAM of local networks, which the Manager reconciles with its records at start (it must be
+// this Manager's alone); by default an ipam.Allocator over <root>/ipam/local.json (pools written, addresses
+// restored from the records) with docker's default pools.
 func WithIPAM(a ipam.IPAM) Option { return func(m *Manager) { m.ipam = a } }
 
 // WithDefaultPools sets the subnets the default IPAM gives networks without --subnet (daemon.json's
@@ -87,7 +88,9 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 		o(m)
 	}
 	if m.ipam == nil {
-		store, err := ipam.OpenLocal(filepath.Join(cfg.Root, "ipam", "local.json"))
+		// The records hold every endpoint's address and reconcileIPAM hands them back: the IPAM's file need not
+		// be rewritten at each container start and stop.
+		store, err := ipam.OpenLocal(filepath.Join(cfg.Root, "ipam", "local.json"), ipam.AddressesInMemory())
 		if err != nil {
 			return nil, fmt.Errorf("local IPAM: %w", err)
 		}

@@ -58,24 +58,38 @@ func (m *MemoryStore) CompareAndSwap(ctx context.Context, rev uint64, s State) (
 // LocalStore is a Store in a file on this node, rewritten atomically on every change. A change to the pools
 // (a network created or removed) is synced before CompareAndSwap returns; a change of addresses only (a
 // container started or stopped) is not, like the network records of endpoints: a host crash takes the
-// containers with it, and the daemon reconciles the addresses with its endpoints when it starts.
+// containers with it. With AddressesInMemory, address-only changes are not written at all.
 type LocalStore struct {
-	path string
+	path       string
+	addrWrites bool
 
 	mu  sync.Mutex
 	s   State
 	rev uint64
 }
 
+// LocalOption configures a LocalStore.
+type LocalOption func(*LocalStore)
+
+// AddressesInMemory keeps changes of addresses only in memory (the file gets them with the next change of
+// pools), for an owner that records its addresses anyway and hands them back after a restart: the network
+// Manager keeps each endpoint's address in its network's record, and every write saved here would be a second
+// file replaced at each container start and stop (a new inode each, which costs more than the rest of the
+// change on ext4).
+func AddressesInMemory() LocalOption { return func(l *LocalStore) { l.addrWrites = false } }
+
 var _ Store = (*LocalStore)(nil)
 
 // OpenLocal opens the store at path, creating its directory. A missing file is an empty state; a file that
 // cannot be read back is an error, reported with its path.
-func OpenLocal(path string) (*LocalStore, error) {
+func OpenLocal(path string, opts ...LocalOption) (*LocalStore, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
-	l := &LocalStore{path: path}
+	l := &LocalStore{path: path, addrWrites: true}
+	for _, o := range opts {
+		o(l)
+	}
 	b, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -104,16 +118,18 @@ func (l *LocalStore) CompareAndSwap(ctx context.Context, rev uint64, s State) (u
 	if rev != l.rev {
 		return 0, ErrModified
 	}
-	b, err := json.Marshal(s)
-	if err != nil {
-		return 0, err
-	}
 	var opts []atomicfile.Option
 	if samePools(l.s, s) {
 		opts = append(opts, atomicfile.NoSync())
 	}
-	if err := atomicfile.WriteFile(l.path, b, 0o600, opts...); err != nil {
-		return 0, err
+	if len(opts) == 0 || l.addrWrites {
+		b, err := json.Marshal(s)
+		if err != nil {
+			return 0, err
+		}
+		if err := atomicfile.WriteFile(l.path, b, 0o600, opts...); err != nil {
+			return 0, err
+		}
 	}
 	l.s, l.rev = s, l.rev+1
 	return l.rev, nil

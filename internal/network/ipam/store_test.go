@@ -31,6 +31,16 @@ func TestLocalStore(t *testing.T) {
 	})
 }
 
+func TestLocalStoreAddressesInMemoryConforms(t *testing.T) {
+	ipamtest.TestStore(t, func(t *testing.T) ipam.Store {
+		s, err := ipam.OpenLocal(filepath.Join(t.TempDir(), "local.json"), ipam.AddressesInMemory())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
 func TestLocalStoreSurvivesReopen(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "ipam", "local.json")
@@ -216,5 +226,40 @@ func TestSplitPools(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLocalStoreAddressesInMemory: with AddressesInMemory, a change of addresses only leaves the file alone; the
+// next change of pools writes everything.
+func TestLocalStoreAddressesInMemory(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "local.json")
+	s, err := ipam.OpenLocal(path, ipam.AddressesInMemory())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := ipam.NewAllocator(s)
+	p, _ := a.RequestPool(ctx, ipam.PoolRequest{Subnet: netip.MustParsePrefix("10.7.0.0/24")})
+	before, _ := os.ReadFile(path)
+	ip, err := a.RequestAddress(ctx, p.ID, netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.ReadFile(path); string(after) != string(before) {
+		t.Fatalf("an address change was written:\n%s\n%s", before, after)
+	}
+	if got, _ := a.Allocated(ctx, p.ID); !slices.Equal(got, []netip.Addr{ip}) {
+		t.Fatalf("in memory: %v", got)
+	}
+	reopened, _ := ipam.OpenLocal(path)
+	if got, _ := ipam.NewAllocator(reopened).Allocated(ctx, p.ID); len(got) != 0 {
+		t.Fatalf("the file has addresses it was not given: %v", got)
+	}
+	if _, err := a.RequestPool(ctx, ipam.PoolRequest{Subnet: netip.MustParsePrefix("10.8.0.0/24")}); err != nil {
+		t.Fatal(err)
+	}
+	reopened, _ = ipam.OpenLocal(path)
+	if got, _ := ipam.NewAllocator(reopened).Allocated(ctx, p.ID); !slices.Equal(got, []netip.Addr{ip}) {
+		t.Fatalf("after a pool change the file has %v, want [%s]", got, ip)
 	}
 }
