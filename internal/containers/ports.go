@@ -3,6 +3,7 @@ package containers
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -14,7 +15,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 
-	"github.com/berth/berth/internal/network/firewall"
+	berthnet "github.com/berth/berth/internal/network"
 )
 
 // PublishedPort is one host port forwarded to a container port while the container runs.
@@ -51,11 +52,9 @@ func (d *Service) publishPorts(ctx context.Context, c *Container) (err error) {
 		return nil
 	}
 	primary := string(c.HostConfig.NetworkMode)
-	ep, ok := d.networks.Endpoints(c.ID)[primary]
-	if !ok {
+	if _, ok := d.networks.Endpoints(c.ID)[primary]; !ok {
 		return errdefs.ErrInvalidArgument.WithMessage("no endpoint to publish ports on")
 	}
-	n, _ := d.networks.Get(primary)
 	defer func() {
 		if err != nil {
 			d.unpublishPorts(context.WithoutCancel(ctx), c)
@@ -74,8 +73,8 @@ func (d *Service) publishPorts(ctx context.Context, c *Container) (err error) {
 				return err
 			}
 			pp := PublishedPort{Proto: proto, HostIP: b.HostIP, HostPort: hostPort, ContainerPort: p.Num()}
-			if err := d.networks.AddPort(ctx, firewall.Port{Proto: proto, HostIP: b.HostIP, HostPort: hostPort,
-				ContainerIP: ep.Addr.Addr(), ContainerPort: p.Num(), Bridge: n.Bridge}); err != nil {
+			if err := d.networks.PublishPort(ctx, c.ID, primary, berthnet.Port{Proto: proto, HostIP: b.HostIP, HostPort: hostPort,
+				ContainerPort: p.Num()}); err != nil {
 				if errdefs.IsConflict(err) {
 					return errdefs.ErrConflict.WithMessage(fmt.Sprintf("driver failed programming external connectivity on endpoint %s: Bind for %s failed: port is already allocated", c.Name[1:], hostAddr(b.HostIP, hostPort)))
 				}
@@ -174,12 +173,10 @@ func (d *Service) unpublishPorts(ctx context.Context, c *Container) {
 		return
 	}
 	primary := string(c.HostConfig.NetworkMode)
-	n, err := d.networks.Get(primary)
-	ep := d.networks.Endpoints(c.ID)[primary]
 	for _, p := range c.Ports {
-		if err == nil {
-			d.networks.RemovePort(ctx, firewall.Port{Proto: p.Proto, HostIP: p.HostIP, HostPort: p.HostPort,
-				ContainerIP: ep.Addr.Addr(), ContainerPort: p.ContainerPort, Bridge: n.Bridge})
+		if err := d.networks.UnpublishPort(ctx, c.ID, primary, berthnet.Port{Proto: p.Proto, HostIP: p.HostIP, HostPort: p.HostPort,
+			ContainerPort: p.ContainerPort}); err != nil {
+			slog.WarnContext(ctx, "withdrawing a published port", "container", c.ID, "port", p.HostPort, "error", err)
 		}
 	}
 	c.Ports = nil

@@ -21,7 +21,6 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
-	"github.com/moby/moby/api/types/network"
 	"github.com/opencontainers/go-digest"
 
 	berthnet "github.com/berth/berth/internal/network"
@@ -32,7 +31,6 @@ import (
 	"github.com/berth/berth/internal/cgroups"
 	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/image"
-	"github.com/berth/berth/internal/network/firewall"
 	"github.com/berth/berth/internal/task"
 )
 
@@ -79,7 +77,7 @@ type Networks interface {
 	NewSandbox(ctx context.Context, containerID string) (string, error)
 	DeleteSandbox(ctx context.Context, containerID string) error
 	SandboxPath(containerID string) string
-	Attach(ctx context.Context, containerID, name, nsPath, ref string, cfg *network.EndpointSettings, ifIndex int) (berthnet.Endpoint, error)
+	Attach(ctx context.Context, sb berthnet.Sandbox, ref string, opts berthnet.EndpointOptions) (berthnet.Endpoint, error)
 	Detach(ctx context.Context, containerID, ref string) error
 	DetachAll(ctx context.Context, containerID string)
 	Endpoints(containerID string) map[string]berthnet.Endpoint
@@ -87,8 +85,8 @@ type Networks interface {
 	Rename(containerID, newName string)
 	ServeDNS(ctx context.Context, containerID, nsPath string, upstream []string) error
 	StopDNS(containerID string)
-	AddPort(ctx context.Context, p firewall.Port) error
-	RemovePort(ctx context.Context, p firewall.Port) error
+	PublishPort(ctx context.Context, containerID, ref string, p berthnet.Port) error
+	UnpublishPort(ctx context.Context, containerID, ref string, p berthnet.Port) error
 }
 
 // Publisher takes the service's events.

@@ -10,20 +10,22 @@ import (
 
 // Config is the daemon's configuration: flags of `berth daemon`, with the same keys as dockerd's daemon.json.
 type Config struct {
-	DataRoot       string                   `json:"data-root,omitempty"`
-	ExecRoot       string                   `json:"exec-root,omitempty"`
-	Hosts          []string                 `json:"hosts,omitempty"`
-	Pidfile        string                   `json:"pidfile,omitempty"`
-	LogLevel       string                   `json:"log-level,omitempty"`
-	Debug          bool                     `json:"debug,omitempty"`
-	DefaultRuntime string                   `json:"default-runtime,omitempty"`
-	Bridge         string                   `json:"bridge,omitempty"` // "none" disables the default bridge network
-	Runtimes       map[string]RuntimeConfig `json:"runtimes,omitempty"`
-	TLS            bool                     `json:"tls,omitempty"`
-	TLSVerify      bool                     `json:"tlsverify,omitempty"`
-	TLSCACert      string                   `json:"tlscacert,omitempty"`
-	TLSCert        string                   `json:"tlscert,omitempty"`
-	TLSKey         string                   `json:"tlskey,omitempty"`
+	DataRoot       string   `json:"data-root,omitempty"`
+	ExecRoot       string   `json:"exec-root,omitempty"`
+	Hosts          []string `json:"hosts,omitempty"`
+	Pidfile        string   `json:"pidfile,omitempty"`
+	LogLevel       string   `json:"log-level,omitempty"`
+	Debug          bool     `json:"debug,omitempty"`
+	DefaultRuntime string   `json:"default-runtime,omitempty"`
+	Bridge         string   `json:"bridge,omitempty"` // "none" disables the default bridge network
+	// DefaultAddressPools are the subnets networks without --subnet get, docker's default otherwise.
+	DefaultAddressPools []AddressPool            `json:"default-address-pools,omitempty"`
+	Runtimes            map[string]RuntimeConfig `json:"runtimes,omitempty"`
+	TLS                 bool                     `json:"tls,omitempty"`
+	TLSVerify           bool                     `json:"tlsverify,omitempty"`
+	TLSCACert           string                   `json:"tlscacert,omitempty"`
+	TLSCert             string                   `json:"tlscert,omitempty"`
+	TLSKey              string                   `json:"tlskey,omitempty"`
 	// Keys of dockerd's daemon.json that later features use; accepted so a docker daemon.json loads unchanged.
 	InsecureRegistries []string `json:"insecure-registries,omitempty"`
 	RegistryMirrors    []string `json:"registry-mirrors,omitempty"`
@@ -37,6 +39,13 @@ type Config struct {
 	// ShimPath is the berth-shim binary; InitPath a static init for --init. Not daemon.json keys.
 	ShimPath string `json:"-"`
 	InitPath string `json:"-"`
+}
+
+// AddressPool is one entry of daemon.json's "default-address-pools": {"base":"10.10.0.0/16","size":24} gives
+// networks the /24s of 10.10.0.0/16.
+type AddressPool struct {
+	Base string `json:"base"`
+	Size int    `json:"size"`
 }
 
 // RuntimeConfig is one entry of daemon.json's "runtimes".
@@ -95,6 +104,9 @@ func LoadConfigFile(path string, c *Config, flagsSet func(key string) bool) erro
 	c.TLS = c.TLS || fc.TLS
 	c.TLSVerify = c.TLSVerify || fc.TLSVerify
 	c.LiveRestore = c.LiveRestore || fc.LiveRestore
+	if len(fc.DefaultAddressPools) > 0 {
+		c.DefaultAddressPools = fc.DefaultAddressPools
+	}
 	c.InsecureRegistries = append(c.InsecureRegistries, fc.InsecureRegistries...)
 	c.RegistryMirrors = append(c.RegistryMirrors, fc.RegistryMirrors...)
 	for name, rt := range fc.Runtimes {

@@ -118,14 +118,8 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if d.volumes, err = volume.New(filepath.Join(cfg.DataRoot, "volumes")); err != nil {
 		return nil, err
 	}
-	bridge, table := networkNames(cfg.DataRoot)
-	if cfg.Bridge == "none" {
-		bridge = "none"
-	} else if cfg.Bridge != "" {
-		bridge = cfg.Bridge
-	}
-	if d.networks, err = berthnet.New(ctx, berthnet.Config{Root: filepath.Join(cfg.DataRoot, "network"),
-		ExecRoot: cfg.ExecRoot, DefaultBridge: bridge, Table: table}); err != nil {
+	defaultNetwork, err := d.openNetworks(ctx)
+	if err != nil {
 		return nil, err
 	}
 	seccompProfile, err := loadSeccompProfile(cfg.SeccompProfile)
@@ -133,10 +127,6 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	d.appArmorProfile = setupAppArmor()
-	defaultNetwork := "none"
-	if bridge != "none" {
-		defaultNetwork = berthnet.Bridge
-	}
 	if d.containers, err = containers.New(containers.Config{
 		Root:            filepath.Join(cfg.DataRoot, "containers"),
 		RunRoot:         filepath.Join(cfg.ExecRoot, "containers"),
