@@ -227,6 +227,10 @@ func (d *Service) recordExit(ctx context.Context, c *Container, exit task.Exit, 
 	c.State.ExitCode = exit.Code
 	c.State.FinishedAt = exit.At
 	c.State.Pid = 0
+	c.State.OOMKilled = exit.OOMKilled
+	if exit.OOMKilled {
+		d.containerEvent(c, events.ActionOOM, nil)
+	}
 	d.snapshots.Unmount(ctx, c.ID)
 	d.teardownNetwork(ctx, c)
 	if tasks, err := d.taskRuntime(c.Runtime); err == nil {
@@ -250,18 +254,24 @@ func (d *Service) monitor(c *Container, t task.Task) {
 			exit = task.Exit{Code: 255, At: d.clock.Now().UTC()}
 		}
 		slog.Debug("container exited", "container", c.ID, "code", exit.Code, "reported-after", time.Since(exit.At))
-		d.handleExit(c, exit.Code, exit.At)
+		d.handleExit(c, exit)
 	}()
 }
 
-func (d *Service) handleExit(c *Container, code int, at time.Time) {
+func (d *Service) handleExit(c *Container, exit task.Exit) {
 	ctx := d.ctx
+	code, at := exit.Code, exit.At
 	c.mu.Lock()
 	d.stopHealth(c)
 	c.State.Status = container.StateExited
 	c.State.ExitCode = code
 	c.State.FinishedAt = at
 	c.State.Pid = 0
+	c.State.OOMKilled = exit.OOMKilled
+	if exit.OOMKilled {
+		// docker reports the kernel's OOM kill as an event of its own, before the exit.
+		d.containerEvent(c, events.ActionOOM, nil)
+	}
 	c.task = nil
 	ranFor := at.Sub(c.State.StartedAt)
 	d.snapshots.Unmount(ctx, c.ID)

@@ -117,6 +117,9 @@ func (t *Tasks) Create(ctx context.Context, spec task.Spec) (task.Task, error) {
 		}
 	}
 	scfg.ConsoleWidth, scfg.ConsoleHeight = spec.IO.ConsoleWidth, spec.IO.ConsoleHeight
+	if oci.Linux != nil && oci.Linux.CgroupsPath != "" {
+		scfg.OOMFile = cgroups.OOMFile(oci.Linux.CgroupsPath, t.v2)
+	}
 	pid, err := shim.Spawn(ctx, t.shimPath, spec.Bundle, scfg)
 	if err != nil {
 		return nil, fmt.Errorf("failed to create task for container: OCI runtime create failed: %s: %w", err, errdefs.ErrUnknown)
@@ -186,8 +189,8 @@ func (t *Tasks) Delete(ctx context.Context, id, bundle string) error {
 
 // ReadExit returns the exit recorded in a task's bundle, for a task whose shim is gone.
 func ReadExit(bundle string) (task.Exit, bool) {
-	code, at, ok, _ := shim.ReadExit(bundle)
-	return task.Exit{Code: code, At: at}, ok
+	rec, ok, _ := shim.ReadExitRecord(bundle)
+	return task.Exit{Code: rec.ExitCode, At: rec.ExitedAt, OOMKilled: rec.OOMKilled}, ok
 }
 
 // ociTask is one task of a Tasks.
@@ -226,11 +229,11 @@ func (o *ociTask) Wait(ctx context.Context) (task.Exit, error) {
 		}
 		return task.Exit{}, err
 	}
-	at := time.Now().UTC()
+	exit := task.Exit{Code: code, At: time.Now().UTC()}
 	if e, ok := ReadExit(o.bundle); ok {
-		at = e.At
+		exit.At, exit.OOMKilled = e.At, e.OOMKilled
 	}
-	return task.Exit{Code: code, At: at}, nil
+	return exit, nil
 }
 
 func (o *ociTask) Kill(ctx context.Context, sig syscall.Signal, all bool) error {

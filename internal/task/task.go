@@ -68,6 +68,8 @@ type Exit struct {
 	Code int
 	// At is when the exit was observed (by the shim, not by a late waiter).
 	At time.Time
+	// OOMKilled says the kernel killed a process of the task for memory during its life.
+	OOMKilled bool
 }
 
 // Runtime creates tasks and finds existing ones.

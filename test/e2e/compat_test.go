@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestKillThenRemove: docker kill returns once the container is dead, so the remove that scripts run right after
@@ -130,5 +132,38 @@ print(len(c.containers.list(all=True)))
 `)
 	if got := strings.Fields(r.Stdout); len(got) < 2 || got[0] != "400" || !strings.Contains(r.Stdout, "request body too large") || got[len(got)-1] != "0" {
 		t.Errorf("a 20 MB label: %s", r)
+	}
+}
+
+// TestOOMKilled: a container the kernel kills for memory says so (State.OOMKilled, exit 137) and an oom event
+// precedes its die event, as docker reports them; docker-py reads the same.
+func TestOOMKilled(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox(t)
+	since := time.Now().Add(-time.Second).Format(time.RFC3339Nano)
+	r := d.dockerR(nil, "run", "--name", "hog", "--memory", "8m", "busybox", "sh", "-c", `x=$(head -c 200000000 /dev/zero | tr '\0' a); echo survived`)
+	if r.Code != 137 || strings.Contains(r.Stdout, "survived") {
+		t.Fatalf("a container over its memory limit: %s", r)
+	}
+	if got := strings.TrimSpace(d.docker(t, "inspect", "-f", "{{.State.OOMKilled}} {{.State.ExitCode}}", "hog")); got != "true 137" {
+		t.Errorf("inspect: %q, want \"true 137\"", got)
+	}
+	evs := d.docker(t, "events", "--since", since, "--until", time.Now().Format(time.RFC3339Nano), "--filter", "container=hog", "--format", "{{.Action}}")
+	acts := strings.Fields(evs)
+	oom, die := slices.Index(acts, "oom"), slices.Index(acts, "die")
+	if oom < 0 || die < 0 || oom > die {
+		t.Errorf("events %v: want oom before die", acts)
+	}
+	// A container that stays within its limit is not marked.
+	d.docker(t, "run", "--name", "fine", "--memory", "64m", "busybox", "true")
+	if got := strings.TrimSpace(d.docker(t, "inspect", "-f", "{{.State.OOMKilled}}", "fine")); got != "false" {
+		t.Errorf("fine: OOMKilled %s", got)
+	}
+	py := dockerPy(t, d, `
+import docker
+print(docker.from_env().containers.get("hog").attrs["State"]["OOMKilled"])
+`)
+	if strings.TrimSpace(py.Stdout) != "True" {
+		t.Errorf("docker-py: %s", py)
 	}
 }
