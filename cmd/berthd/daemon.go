@@ -38,7 +38,7 @@ func newDaemonCommand() *cobra.Command {
 				"log-level": "log-level", "debug": "debug", "default-runtime": "default-runtime", "tls": "tls",
 				"tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey",
 				"insecure-registries": "insecure-registry", "registry-mirrors": "registry-mirror", "bridge": "bridge",
-				"group": "group", "seccomp-profile": "seccomp-profile",
+				"group": "group", "seccomp-profile": "seccomp-profile", "host-gateway-ip": "host-gateway-ip",
 			}
 			if cmd.Flags().Changed("config-file") || fileExists(configFile) {
 				err := daemon.LoadConfigFile(configFile, &cfg, func(key string) bool {
@@ -81,6 +81,7 @@ func newDaemonCommand() *cobra.Command {
 	f.StringSliceVar(&cfg.InsecureRegistries, "insecure-registry", nil, "Enable insecure registry communication")
 	f.StringSliceVar(&cfg.RegistryMirrors, "registry-mirror", nil, "Preferred registry mirror")
 	f.BoolVar(&cfg.LiveRestore, "live-restore", true, "Keep containers alive while the daemon is down (always on in Berth)")
+	f.StringVar(&cfg.HostGatewayIP, "host-gateway-ip", "", "IP address that the special 'host-gateway' string in --add-host resolves to (default: the default bridge's gateway)")
 	f.StringVarP(&cfg.Group, "group", "G", "", `Group for the unix socket (default "docker")`)
 	f.StringVar(&cfg.SeccompProfile, "seccomp-profile", "", `Path to a seccomp profile for containers ("unconfined" for none; default: docker's)`)
 	return cmd

@@ -1,6 +1,7 @@
 package containers
 
 import (
+	"net/netip"
 	goruntime "runtime"
 
 	"github.com/jonboulle/clockwork"
@@ -108,6 +109,9 @@ type Config struct {
 	InitPath string
 	// Caps are the capabilities the daemon holds: no container gets more.
 	Caps []string
+	// HostGatewayIP is what --add-host NAME:host-gateway maps to (daemon.json host-gateway-ip); when unset, the
+	// default bridge's gateway.
+	HostGatewayIP netip.Addr
 	// SeccompProfile and AppArmorProfile are the containers' default confinement (see oci.Input).
 	SeccompProfile, AppArmorProfile string
 	// CgroupV2 says the host uses the unified hierarchy alone.

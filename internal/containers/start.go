@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -384,8 +385,12 @@ func (d *Service) writeHostFiles(c *Container) error {
 		if !ok {
 			name, ip, _ = strings.Cut(h, "=")
 		}
-		if ip == "host-gateway" {
-			ip = "127.0.0.1"
+		if ip == hostGatewayName {
+			gw, err := d.hostGateway()
+			if err != nil {
+				return err
+			}
+			ip = gw.String()
 		}
 		hosts = append(hosts, fmt.Sprintf("%s\t%s\n", ip, name)...)
 	}
@@ -475,4 +480,23 @@ func copyIntoEmptyVolume(rootfs, dst, volDir string) error {
 		return nil
 	}
 	return volume.CopyImageData(src, volDir)
+}
+
+// hostGatewayName in --add-host NAME:host-gateway stands for the host, as seen from containers.
+const hostGatewayName = "host-gateway"
+
+// hostGateway is the address host-gateway stands for, as dockerd derives it: the daemon's host-gateway-ip, else
+// the default bridge's gateway (the host's address on it).
+func (d *Service) hostGateway() (netip.Addr, error) {
+	if d.cfg.HostGatewayIP.IsValid() {
+		return d.cfg.HostGatewayIP, nil
+	}
+	if n, err := d.networks.Get("bridge"); err == nil {
+		for _, c := range n.IPAM.Config {
+			if c.Gateway.IsValid() {
+				return c.Gateway, nil
+			}
+		}
+	}
+	return netip.Addr{}, errdefs.ErrInvalidArgument.WithMessage("unable to derive the IP value for host-gateway")
 }

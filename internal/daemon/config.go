@@ -20,6 +20,8 @@ type Config struct {
 	Bridge         string   `json:"bridge,omitempty"` // "none" disables the default bridge network
 	// DefaultAddressPools are the subnets networks without --subnet get, docker's default otherwise.
 	DefaultAddressPools []AddressPool            `json:"default-address-pools,omitempty"`
+	// HostGatewayIP is what --add-host NAME:host-gateway maps to; the default bridge's gateway when unset.
+	HostGatewayIP string `json:"host-gateway-ip,omitempty"`
 	Runtimes            map[string]RuntimeConfig `json:"runtimes,omitempty"`
 	TLS                 bool                     `json:"tls,omitempty"`
 	TLSVerify           bool                     `json:"tlsverify,omitempty"`
@@ -96,6 +98,7 @@ func LoadConfigFile(path string, c *Config, flagsSet func(key string) bool) erro
 	merge(&c.TLSCert, fc.TLSCert)
 	merge(&c.TLSKey, fc.TLSKey)
 	merge(&c.Group, fc.Group)
+	merge(&c.HostGatewayIP, fc.HostGatewayIP)
 	merge(&c.SeccompProfile, fc.SeccompProfile)
 	if len(fc.Hosts) > 0 {
 		c.Hosts = fc.Hosts

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,6 +127,12 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	var hostGateway netip.Addr
+	if cfg.HostGatewayIP != "" {
+		if hostGateway, err = netip.ParseAddr(cfg.HostGatewayIP); err != nil {
+			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid host-gateway-ip %q: %v", cfg.HostGatewayIP, err))
+		}
+	}
 	d.appArmorProfile = setupAppArmor()
 	if d.containers, err = containers.New(containers.Config{
 		Root:            filepath.Join(cfg.DataRoot, "containers"),
@@ -138,6 +145,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		CgroupV2:        d.cgroupV2,
 		Primer:          cgroups.NewPrimer(),
 		SeccompProfile:  seccompProfile,
+		HostGatewayIP:   hostGateway,
 		AppArmorProfile: d.appArmorProfile,
 	}, d.images, d.snapshots, d.volumes, d.networks, d.events); err != nil {
 		return nil, err

@@ -3,6 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/user"
 	"slices"
@@ -165,5 +168,36 @@ print(docker.from_env().containers.get("hog").attrs["State"]["OOMKilled"])
 `)
 	if strings.TrimSpace(py.Stdout) != "True" {
 		t.Errorf("docker-py: %s", py)
+	}
+}
+
+// TestHostGateway: --add-host NAME:host-gateway maps NAME to the host's address on the default bridge (it was
+// 127.0.0.1, the container's own loopback), so host.docker.internal reaches a server on the host; daemon.json
+// host-gateway-ip overrides it.
+func TestHostGateway(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox(t)
+	gw := strings.TrimSpace(d.docker(t, "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", "bridge"))
+	if net.ParseIP(gw) == nil {
+		t.Fatalf("bridge gateway %q", gw)
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(gw, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello from the host") })}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	port := l.Addr().(*net.TCPAddr).Port
+	out := d.docker(t, "run", "--rm", "--add-host", "host.docker.internal:host-gateway", "busybox", "sh", "-c",
+		fmt.Sprintf("grep host.docker.internal /etc/hosts; wget -qO- http://host.docker.internal:%d/", port))
+	if !strings.Contains(out, gw+"\thost.docker.internal") || !strings.Contains(out, "hello from the host") {
+		t.Errorf("host-gateway: %q (gateway %s)", out, gw)
+	}
+
+	d2 := startDaemonWith(t, `{"host-gateway-ip": "192.0.2.7"}`)
+	d2.importBusybox(t)
+	if out := d2.docker(t, "run", "--rm", "--add-host", "gw:host-gateway", "busybox", "grep", "gw", "/etc/hosts"); strings.TrimSpace(out) != "192.0.2.7\tgw" {
+		t.Errorf("host-gateway-ip: %q", out)
 	}
 }
