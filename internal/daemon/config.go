@@ -19,15 +19,15 @@ type Config struct {
 	DefaultRuntime string   `json:"default-runtime,omitempty"`
 	Bridge         string   `json:"bridge,omitempty"` // "none" disables the default bridge network
 	// DefaultAddressPools are the subnets networks without --subnet get, docker's default otherwise.
-	DefaultAddressPools []AddressPool            `json:"default-address-pools,omitempty"`
+	DefaultAddressPools []AddressPool `json:"default-address-pools,omitempty"`
 	// HostGatewayIP is what --add-host NAME:host-gateway maps to; the default bridge's gateway when unset.
-	HostGatewayIP string `json:"host-gateway-ip,omitempty"`
-	Runtimes            map[string]RuntimeConfig `json:"runtimes,omitempty"`
-	TLS                 bool                     `json:"tls,omitempty"`
-	TLSVerify           bool                     `json:"tlsverify,omitempty"`
-	TLSCACert           string                   `json:"tlscacert,omitempty"`
-	TLSCert             string                   `json:"tlscert,omitempty"`
-	TLSKey              string                   `json:"tlskey,omitempty"`
+	HostGatewayIP string                   `json:"host-gateway-ip,omitempty"`
+	Runtimes      map[string]RuntimeConfig `json:"runtimes,omitempty"`
+	TLS           bool                     `json:"tls,omitempty"`
+	TLSVerify     bool                     `json:"tlsverify,omitempty"`
+	TLSCACert     string                   `json:"tlscacert,omitempty"`
+	TLSCert       string                   `json:"tlscert,omitempty"`
+	TLSKey        string                   `json:"tlskey,omitempty"`
 	// Keys of dockerd's daemon.json that later features use; accepted so a docker daemon.json loads unchanged.
 	InsecureRegistries []string `json:"insecure-registries,omitempty"`
 	RegistryMirrors    []string `json:"registry-mirrors,omitempty"`
