@@ -255,7 +255,11 @@ func (d *Daemon) runtime(name string) (*runtime.Runtime, error) {
 // Close stops background work. Running containers keep running: their tasks outlive the daemon.
 func (d *Daemon) Close() error {
 	d.cancel()
-	return d.containers.Close()
+	err := d.containers.Close()
+	if nerr := d.networks.Close(); err == nil {
+		err = nerr
+	}
+	return err
 }
 
 // Debug reports whether the daemon runs in debug mode (-D).

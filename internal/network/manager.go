@@ -799,3 +799,9 @@ func (m *Manager) IsUserDefined(ref string) bool {
 
 // predefined reports whether name is one of the networks every daemon has.
 func predefined(name string) bool { return name == Bridge || name == Host || name == None }
+
+// Close releases what the manager holds on the host that nothing needs once the daemon stops: the bind mount of
+// <exec-root>/netns when no container's namespace is left in it.
+func (m *Manager) Close() error {
+	return link.ReleaseNetNSDir(filepath.Join(m.cfg.ExecRoot, "netns"))
+}

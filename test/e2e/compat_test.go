@@ -8,11 +8,14 @@ import (
 	"net/http"
 	"os"
 	"os/user"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/moby/sys/mountinfo"
 )
 
 // TestKillThenRemove: docker kill returns once the container is dead, so the remove that scripts run right after
@@ -200,4 +203,31 @@ func TestHostGateway(t *testing.T) {
 	if out := d2.docker(t, "run", "--rm", "--add-host", "gw:host-gateway", "busybox", "grep", "gw", "/etc/hosts"); strings.TrimSpace(out) != "192.0.2.7\tgw" {
 		t.Errorf("host-gateway-ip: %q", out)
 	}
+}
+
+// TestStopLeavesNoNetnsMount: a daemon stopped with no container left leaves no bind mount of
+// <exec-root>/netns behind; one stopped while a container runs keeps it, for the container's namespace.
+func TestStopLeavesNoNetnsMount(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox(t)
+	dir := filepath.Join(d.ExecRoot, "netns")
+	mounted := func() bool {
+		ok, err := mountinfo.Mounted(dir)
+		return err == nil && ok
+	}
+	d.docker(t, "run", "-d", "--name", "keep", "busybox", "sleep", "300")
+	if !mounted() {
+		t.Fatalf("%s is not a mount while a container runs", dir)
+	}
+	d.stopDaemon()
+	if !mounted() {
+		t.Fatalf("stopping the daemon took %s from a running container", dir)
+	}
+	d.start()
+	d.docker(t, "rm", "-f", "keep")
+	d.stopDaemon()
+	if mounted() {
+		t.Errorf("%s is still mounted after the daemon stopped with no container", dir)
+	}
+	d.start() // the harness's cleanup stops it again
 }
