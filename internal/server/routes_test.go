@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/volume"
 
 	"github.com/berth/berth/client"
@@ -393,5 +395,36 @@ func TestJSONBodyLimit(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 201 {
 		t.Errorf("a 1 MiB label: status %d", resp.StatusCode)
+	}
+}
+
+// Inspect carries the default bridge endpoint's legacy top-level NetworkSettings fields (API < 1.52).
+func TestInspectLegacyNetworkFields(t *testing.T) {
+	ep := &network.EndpointSettings{NetworkID: "n1", EndpointID: "e1", Gateway: netip.MustParseAddr("10.88.0.1"),
+		IPAddress: netip.MustParseAddr("10.88.0.2"), IPPrefixLen: 16}
+	mac, _ := net.ParseMAC("02:42:0a:58:00:02")
+	ep.MacAddress = network.HardwareAddr(mac)
+	resp := container.InspectResponse{ID: "c1", NetworkSettings: &container.NetworkSettings{SandboxKey: "/run/netns/c1",
+		Networks: map[string]*network.EndpointSettings{"bridge": ep}}}
+	b, err := json.Marshal(inspectJSON(resp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		ID              string `json:"Id"`
+		NetworkSettings map[string]any
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	ns := got.NetworkSettings
+	for k, want := range map[string]any{"IPAddress": "10.88.0.2", "IPPrefixLen": 16.0, "Gateway": "10.88.0.1",
+		"MacAddress": "02:42:0a:58:00:02", "EndpointID": "e1", "SandboxKey": "/run/netns/c1", "Bridge": "", "GlobalIPv6Address": ""} {
+		if ns[k] != want {
+			t.Errorf("%s = %v, want %v", k, ns[k], want)
+		}
+	}
+	if got.ID != "c1" || ns["Networks"] == nil {
+		t.Errorf("the rest of the document: %s", b)
 	}
 }

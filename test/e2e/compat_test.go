@@ -231,3 +231,25 @@ func TestStopLeavesNoNetnsMount(t *testing.T) {
 	}
 	d.start() // the harness's cleanup stops it again
 }
+
+// TestInspectLegacyNetworkFields: docker inspect -f '{{.NetworkSettings.IPAddress}}' prints the default bridge
+// address and docker-py's attrs["NetworkSettings"]["IPAddress"] exists (it raised KeyError), as with dockerd's
+// API up to 1.51.
+func TestInspectLegacyNetworkFields(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox(t)
+	d.docker(t, "run", "-d", "--name", "web", "busybox", "sleep", "300")
+	ip := strings.TrimSpace(d.docker(t, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"))
+	want := strings.TrimSpace(d.docker(t, "inspect", "-f", "{{.NetworkSettings.Networks.bridge.IPAddress}}", "web"))
+	if ip == "" || ip != want {
+		t.Errorf("NetworkSettings.IPAddress %q, want the bridge endpoint's %q", ip, want)
+	}
+	r := dockerPy(t, d, `
+import docker
+ns = docker.from_env().containers.get("web").attrs["NetworkSettings"]
+print(ns["IPAddress"], ns["Gateway"], ns["MacAddress"] != "", ns["SandboxKey"] != "")
+`)
+	if f := strings.Fields(r.Stdout); len(f) != 4 || f[0] != want || net.ParseIP(f[1]) == nil || f[2] != "True" || f[3] != "True" {
+		t.Errorf("docker-py: %s", r)
+	}
+}
