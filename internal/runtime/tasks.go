@@ -285,7 +285,36 @@ func (o *ociTask) Metrics(ctx context.Context) (*task.Metrics, error) {
 	if o.cgroup == "" {
 		return nil, fmt.Errorf("task %s: no cgroup: %w", o.id, errdefs.ErrNotFound)
 	}
-	return cgroups.ReadMetrics(o.cgroup, o.tasks.v2), nil
+	m := cgroups.ReadMetrics(o.cgroup, o.tasks.v2)
+	if o.pid > 0 {
+		m.Networks = netDev(fmt.Sprintf("/proc/%d/net/dev", o.pid))
+	}
+	return m, nil
+}
+
+// netDev reads a network namespace's interface counters from its /proc/<pid>/net/dev (loopback left out).
+func netDev(path string) map[string]task.NetworkMetrics {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	out := map[string]task.NetworkMetrics{}
+	for _, line := range strings.Split(string(data), "\n")[2:] {
+		name, rest, ok := strings.Cut(line, ":")
+		name = strings.TrimSpace(name)
+		if !ok || name == "lo" {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) < 16 {
+			continue
+		}
+		n := func(i int) uint64 { v, _ := strconv.ParseUint(f[i], 10, 64); return v }
+		// Receive: bytes packets errs drop fifo frame compressed multicast; transmit: bytes packets errs drop ...
+		out[name] = task.NetworkMetrics{RxBytes: n(0), RxPackets: n(1), RxErrors: n(2), RxDropped: n(3),
+			TxBytes: n(8), TxPackets: n(9), TxErrors: n(10), TxDropped: n(11)}
+	}
+	return out
 }
 
 func (o *ociTask) Attach(ctx context.Context, stdin, stdout, stderr bool) (io.ReadWriteCloser, error) {

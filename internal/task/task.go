@@ -158,6 +158,14 @@ type Metrics struct {
 	// Memory in bytes.
 	Memory MemoryMetrics
 	Pids   PidsMetrics
+	// Networks are the task's network interfaces' counters, by interface name (loopback left out).
+	Networks map[string]NetworkMetrics
+}
+
+// NetworkMetrics are one interface's counters since it was created.
+type NetworkMetrics struct {
+	RxBytes, RxPackets, RxErrors, RxDropped uint64
+	TxBytes, TxPackets, TxErrors, TxDropped uint64
 }
 
 // CPUMetrics are CPU time counters in nanoseconds.

@@ -253,3 +253,25 @@ print(ns["IPAddress"], ns["Gateway"], ns["MacAddress"] != "", ns["SandboxKey"] !
 		t.Errorf("docker-py: %s", r)
 	}
 }
+
+// TestStatsNetIO: docker stats shows a container's network traffic (NET I/O was always 0B / 0B).
+func TestStatsNetIO(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox(t)
+	gw := strings.TrimSpace(d.docker(t, "network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", "bridge"))
+	d.docker(t, "run", "-d", "--name", "talker", "busybox", "sh", "-c", "ping -c 20 -s 1000 -i 0.01 "+gw+"; sleep 300")
+	waitFor(t, 10*time.Second, "the pings", func() bool { return strings.Contains(d.docker(t, "logs", "talker"), "packets transmitted") })
+	io := strings.TrimSpace(d.docker(t, "stats", "--no-stream", "--format", "{{.NetIO}}", "talker"))
+	in, out, ok := strings.Cut(io, " / ")
+	if !ok || strings.HasPrefix(in, "0B") || strings.HasPrefix(out, "0B") {
+		t.Errorf("NET I/O %q after 20 kB of pings", io)
+	}
+	r := dockerPy(t, d, `
+import docker
+s = docker.from_env().containers.get("talker").stats(stream=False)
+print(s["networks"]["eth0"]["tx_bytes"] > 20000, s["networks"]["eth0"]["rx_bytes"] > 20000)
+`)
+	if strings.TrimSpace(r.Stdout) != "True True" {
+		t.Errorf("docker-py stats networks: %s", r)
+	}
+}
