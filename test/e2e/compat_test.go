@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -274,4 +275,31 @@ print(s["networks"]["eth0"]["tx_bytes"] > 20000, s["networks"]["eth0"]["rx_bytes
 	if strings.TrimSpace(r.Stdout) != "True True" {
 		t.Errorf("docker-py stats networks: %s", r)
 	}
+}
+
+// TestGPUsAndPlatformRefused: --gpus fails as on a docker host without a GPU driver, and an image of another
+// platform than --platform asks for is refused (no emulation) — both leave no container behind.
+func TestGPUsAndPlatformRefused(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox(t)
+	r := d.dockerR(nil, "run", "--rm", "--gpus", "all", "busybox", "true")
+	if r.Code != 125 || !strings.Contains(r.Stderr, `could not select device driver "" with capabilities: [[gpu]]`) {
+		t.Errorf("--gpus all: %s", r)
+	}
+	other := "linux/arm64"
+	if goruntime.GOARCH == "arm64" {
+		other = "linux/amd64"
+	}
+	// --pull never: the CLI shows the daemon's refusal instead of trying a pull (this machine reaches no
+	// registry).
+	r = d.dockerR(nil, "create", "--pull", "never", "--platform", other, "busybox", "true")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "image with reference busybox was found but its platform (linux/") ||
+		!strings.Contains(r.Stderr, "does not match the specified platform ("+other+")") {
+		t.Errorf("create --platform %s: %s", other, r)
+	}
+	if ids := strings.TrimSpace(d.docker(t, "ps", "-aq")); ids != "" {
+		t.Errorf("containers left: %s", ids)
+	}
+	// The platform the image has is fine.
+	d.docker(t, "run", "--rm", "--platform", "linux/"+goruntime.GOARCH, "busybox", "true")
 }
