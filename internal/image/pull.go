@@ -14,12 +14,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/berth/berth/internal/content"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/berth/berth/internal/content"
 )
 
 // Media types of registry manifests and layers that Pull understands besides the OCI ones.
