@@ -13,10 +13,10 @@ import (
 	"github.com/containerd/errdefs"
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/mount"
 
 	"github.com/berth/berth/internal/archive"
+	"github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/image"
 )
 

@@ -11,8 +11,9 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
+
+	"github.com/berth/berth/internal/events"
 )
 
 // networkNames derives the default bridge's and the firewall table's names from the data root, so that daemons

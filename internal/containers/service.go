@@ -20,7 +20,6 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 	"github.com/opencontainers/go-digest"
 
@@ -29,6 +28,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth/berth/internal/cgroups"
+	"github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/image"
 	"github.com/berth/berth/internal/network/firewall"

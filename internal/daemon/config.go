@@ -28,6 +28,9 @@ type Config struct {
 	InsecureRegistries []string `json:"insecure-registries,omitempty"`
 	RegistryMirrors    []string `json:"registry-mirrors,omitempty"`
 	LiveRestore        bool     `json:"live-restore,omitempty"`
+	// EventsHistory is how many events the daemon keeps for `events --since` and for subscribers that fall
+	// behind (Berth's key; default events.DefaultHistory). A subscriber further behind is told it lost events.
+	EventsHistory int `json:"events-history,omitempty"`
 
 	// ShimPath is the berth-shim binary; InitPath a static init for --init. Not daemon.json keys.
 	ShimPath string `json:"-"`
@@ -88,6 +91,12 @@ func LoadConfigFile(path string, c *Config, flagsSet func(key string) bool) erro
 	c.TLS = c.TLS || fc.TLS
 	c.TLSVerify = c.TLSVerify || fc.TLSVerify
 	c.LiveRestore = c.LiveRestore || fc.LiveRestore
+	if fc.EventsHistory < 0 {
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("unable to configure the Berth daemon with file %s: events-history must not be negative", path))
+	}
+	if fc.EventsHistory > 0 {
+		c.EventsHistory = fc.EventsHistory
+	}
 	c.InsecureRegistries = append(c.InsecureRegistries, fc.InsecureRegistries...)
 	c.RegistryMirrors = append(c.RegistryMirrors, fc.RegistryMirrors...)
 	for name, rt := range fc.Runtimes {

@@ -5,9 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 
-	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 
+	"github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/filters"
 	berthnet "github.com/berth/berth/internal/network"
 )

@@ -3,9 +3,9 @@ package daemon
 import (
 	"context"
 
-	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/volume"
 
+	"github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/filters"
 )
 

@@ -3,11 +3,9 @@ package server
 import (
 	"context"
 	"io"
-	"time"
 
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
 	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/registry"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/berth/berth/internal/builder"
 	"github.com/berth/berth/internal/containers"
+	"github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/image"
 )
@@ -153,7 +152,7 @@ type SystemBackend interface {
 
 // EventsBackend is the engine's event stream.
 type EventsBackend interface {
-	// Subscribe returns the events at or after since (zero: none of the past) and a channel of new ones; cancel
-	// ends the subscription.
-	Subscribe(since time.Time) (past []events.Message, ch <-chan events.Message, cancel func())
+	// Subscribe places a subscription in the event history (see events.Options); it fails with an
+	// events.LostError when the events asked for are no longer all held.
+	Subscribe(opts events.Options) (*events.Subscription, error)
 }
