@@ -3,8 +3,6 @@ package containers
 import (
 	goruntime "runtime"
 
-	volumetypes "github.com/moby/moby/api/types/volume"
-
 	"context"
 	"encoding/json"
 	"fmt"
@@ -33,6 +31,7 @@ import (
 	"github.com/berth/berth/internal/image"
 	"github.com/berth/berth/internal/network/firewall"
 	"github.com/berth/berth/internal/task"
+	"github.com/berth/berth/internal/volume"
 )
 
 // The containers service owns the container records (their store and locks), the processes' lifecycle through
@@ -66,8 +65,8 @@ type Snapshots interface {
 
 // Volumes are named volumes, created for a container's mounts and removed with it (rm -v).
 type Volumes interface {
-	Create(ctx context.Context, name string, labels, opts map[string]string) (volumetypes.Volume, error)
-	Get(ctx context.Context, name string) (volumetypes.Volume, error)
+	Create(ctx context.Context, name string, labels, opts map[string]string) (volume.Volume, error)
+	Get(ctx context.Context, name string) (volume.Volume, error)
 	Remove(ctx context.Context, name string, force bool, inUse func(name string) []string) error
 }
 

@@ -10,7 +10,6 @@ import (
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/system"
-	"github.com/moby/moby/api/types/volume"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/image"
+	"github.com/berth/berth/internal/volume"
 )
 
 // The server reaches the engine only through the role interfaces below, one per area of the API (as moby's
@@ -137,10 +137,12 @@ type NetworkBackend interface {
 type VolumeBackend interface {
 	List(ctx context.Context, f filters.Args) ([]volume.Volume, error)
 	Inspect(ctx context.Context, name string) (volume.Volume, error)
-	Create(ctx context.Context, req volume.CreateRequest) (volume.Volume, error)
+	// Create makes a volume (anonymous when name is empty) or returns the existing one of that name.
+	Create(ctx context.Context, name string, labels, opts map[string]string) (volume.Volume, error)
 	Remove(ctx context.Context, name string, force bool) error
 	Prune(ctx context.Context, f filters.Args) (volume.PruneReport, error)
-	Usage(ctx context.Context, name string) (volume.UsageData, error)
+	// Usage is the size of a volume's data and how many containers use it.
+	Usage(ctx context.Context, name string) (volume.Usage, error)
 }
 
 // SystemBackend describes the engine.

@@ -16,13 +16,13 @@ import (
 	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/system"
-	"github.com/moby/moby/api/types/volume"
 
 	"github.com/berth/berth/client"
 	"github.com/berth/berth/internal/builder"
 	"github.com/berth/berth/internal/containers"
 	berthevents "github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/filters"
+	"github.com/berth/berth/internal/volume"
 )
 
 // The fakes below stand in for the engine's services. They keep just enough state to answer like the real ones
@@ -328,14 +328,15 @@ type fakeVolumes struct {
 	vols map[string]volume.Volume
 }
 
-func (f *fakeVolumes) Create(ctx context.Context, req volume.CreateRequest) (volume.Volume, error) {
-	if strings.Contains(req.Name, "/") {
-		return volume.Volume{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("create %s: %q includes invalid characters for a local volume name", req.Name, req.Name))
+func (f *fakeVolumes) Create(ctx context.Context, name string, labels, opts map[string]string) (volume.Volume, error) {
+	if strings.Contains(name, "/") {
+		return volume.Volume{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("create %s: %q includes invalid characters for a local volume name", name, name))
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	v := volume.Volume{Name: req.Name, Driver: "local", Labels: req.Labels, Scope: "local"}
-	f.vols[req.Name] = v
+	v := volume.Volume{Name: name, Driver: "local", Labels: labels, Options: opts, Mountpoint: "/var/lib/berth/volumes/" + name + "/_data",
+		CreatedAt: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)}
+	f.vols[name] = v
 	return v, nil
 }
 
@@ -346,6 +347,7 @@ func (f *fakeVolumes) List(ctx context.Context, args filters.Args) ([]volume.Vol
 	for _, v := range f.vols {
 		out = append(out, v)
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 
@@ -359,8 +361,21 @@ func (f *fakeVolumes) Inspect(ctx context.Context, name string) (volume.Volume, 
 	return v, nil
 }
 
-func (f *fakeVolumes) Usage(ctx context.Context, name string) (volume.UsageData, error) {
-	return volume.UsageData{Size: 42, RefCount: 1}, nil
+func (f *fakeVolumes) Prune(ctx context.Context, args filters.Args) (volume.PruneReport, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	rep := volume.PruneReport{}
+	for name := range f.vols {
+		rep.Deleted = append(rep.Deleted, name)
+		rep.SpaceReclaimed += 42
+	}
+	sort.Strings(rep.Deleted)
+	clear(f.vols)
+	return rep, nil
+}
+
+func (f *fakeVolumes) Usage(ctx context.Context, name string) (volume.Usage, error) {
+	return volume.Usage{Size: 42, RefCount: 1}, nil
 }
 
 type fakeNetworks struct {

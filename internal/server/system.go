@@ -7,7 +7,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/system"
-	"github.com/moby/moby/api/types/volume"
+	volumetypes "github.com/moby/moby/api/types/volume"
 
 	"github.com/berth/berth/internal/containers"
 	"github.com/berth/berth/internal/filters"
@@ -38,7 +38,7 @@ type legacyDiskUsage struct {
 	LayersSize int64
 	Images     []image.Summary
 	Containers []container.Summary
-	Volumes    []volume.Volume
+	Volumes    []volumetypes.Volume
 	BuildCache []struct{}
 }
 
@@ -59,7 +59,7 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	du := legacyDiskUsage{Images: imgs, Containers: ctrs, Volumes: vols, BuildCache: []struct{}{}}
+	du := legacyDiskUsage{Images: imgs, Containers: ctrs, Volumes: make([]volumetypes.Volume, len(vols)), BuildCache: []struct{}{}}
 	if du.Images == nil {
 		du.Images = []image.Summary{}
 	}
@@ -73,13 +73,11 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) {
 		}
 		du.Images[i].Containers = n
 	}
-	for i := range du.Volumes {
-		if u, err := s.b.Volumes.Usage(ctx, du.Volumes[i].Name); err == nil {
-			du.Volumes[i].UsageData = &u
+	for i, v := range vols {
+		du.Volumes[i] = volumeResponse(v)
+		if u, err := s.b.Volumes.Usage(ctx, v.Name); err == nil {
+			du.Volumes[i].UsageData = &volumetypes.UsageData{Size: u.Size, RefCount: int64(u.RefCount)}
 		}
-	}
-	if du.Volumes == nil {
-		du.Volumes = []volume.Volume{}
 	}
 	writeJSON(w, 200, du)
 }
