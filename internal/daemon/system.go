@@ -4,15 +4,18 @@ import (
 	"context"
 	"os"
 	goruntime "runtime"
+	"sort"
 	"strings"
 	"time"
 
-	"github.com/moby/moby/api/types/system"
+	"github.com/moby/moby/api/types/registry"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/internal/cgroups"
 	"github.com/berth/berth/internal/filters"
+	"github.com/berth/berth/internal/sysinfo"
 	"github.com/berth/berth/internal/version"
+	"github.com/berth/berth/internal/volume"
 )
 
 func numCPU() int { return goruntime.NumCPU() }
@@ -37,58 +40,67 @@ func operatingSystem() string {
 // KernelVersion is the host kernel's release.
 func (d *Daemon) KernelVersion() string { return kernelVersion() }
 
-// Info describes this daemon for GET /info.
-func (d *Daemon) Info(ctx context.Context) system.Info {
-	info := system.Info{
-		ID:                 "berth",
-		Driver:             "overlay2",
-		DriverStatus:       [][2]string{{"Backing Filesystem", "extfs"}, {"Supports d_type", "true"}},
-		Plugins:            system.PluginsInfo{Volume: []string{"local"}, Network: []string{"host", "null"}, Log: []string{"json-file"}},
-		MemoryLimit:        true,
-		SwapLimit:          cgroups.SwapSupported(d.cgroupV2),
-		CPUCfsPeriod:       true,
-		CPUCfsQuota:        true,
-		CPUShares:          true,
-		CPUSet:             true,
-		PidsLimit:          true,
-		Debug:              d.cfg.Debug,
-		NGoroutines:        goruntime.NumGoroutine(),
-		SystemTime:         time.Now().Format(time.RFC3339Nano),
-		LoggingDriver:      "json-file",
-		CgroupDriver:       "cgroupfs",
-		CgroupVersion:      "1",
-		KernelVersion:      kernelVersion(),
-		OperatingSystem:    operatingSystem(),
-		OSType:             "linux",
-		Architecture:       unameMachine(),
-		IndexServerAddress: "https://index.docker.io/v1/",
-		NCPU:               numCPU(),
-		MemTotal:           int64(cgroups.HostMemory()),
-		DockerRootDir:      d.cfg.DataRoot,
-		ServerVersion:      version.Version,
-		Runtimes:           map[string]system.RuntimeWithStatus{},
-		DefaultRuntime:     d.cfg.DefaultRuntime,
-		LiveRestoreEnabled: true,
-		InitBinary:         "docker-init",
-		SecurityOptions:    []string{"name=cgroupns"},
-		Warnings:           []string{},
-		Labels:             []string{},
-		RegistryConfig:     d.registries.ServiceConfig(),
+// Info describes this daemon in Berth's terms; the server builds docker's /info from it.
+func (d *Daemon) Info(ctx context.Context) sysinfo.Info {
+	info := sysinfo.Info{
+		ID:          "berth",
+		Version:     version.Version,
+		DataRoot:    d.cfg.DataRoot,
+		Debug:       d.cfg.Debug,
+		LiveRestore: true,
+		Time:        time.Now(),
+		Goroutines:  goruntime.NumGoroutine(),
+		Host: sysinfo.Host{
+			Kernel:          kernelVersion(),
+			OperatingSystem: operatingSystem(),
+			OS:              "linux",
+			Architecture:    unameMachine(),
+			CPUs:            numCPU(),
+			Memory:          int64(cgroups.HostMemory()),
+		},
+		Storage: sysinfo.Storage{Driver: "overlay2", Status: [][2]string{{"Backing Filesystem", "extfs"}, {"Supports d_type", "true"}}},
+		Cgroups: sysinfo.Cgroups{
+			Driver: "cgroupfs", Version: "1",
+			MemoryLimit: true, SwapLimit: cgroups.SwapSupported(d.cgroupV2),
+			CPUCfsPeriod: true, CPUCfsQuota: true, CPUShares: true, CPUSet: true, PidsLimit: true,
+		},
+		Runtimes:        map[string]sysinfo.Runtime{},
+		DefaultRuntime:  d.cfg.DefaultRuntime,
+		InitBinary:      "docker-init",
+		LoggingDriver:   "json-file",
+		VolumeDrivers:   []string{volume.DriverName},
+		NetworkDrivers:  []string{"bridge", "host", "null"},
+		LogDrivers:      []string{"json-file"},
+		SecurityOptions: []string{"name=cgroupns"},
+		Registries:      registriesInfo(d.registries.ServiceConfig()),
 	}
 	if d.cgroupV2 {
-		info.CgroupVersion = "2"
+		info.Cgroups.Version = "2"
 	}
 	if h, err := os.Hostname(); err == nil {
 		info.Name = h
 	}
 	for name, rt := range d.runtimes {
-		info.Runtimes[name] = system.RuntimeWithStatus{Runtime: system.Runtime{Path: rt.Path, Args: rt.Args}}
+		info.Runtimes[name] = sysinfo.Runtime{Path: rt.Path, Args: rt.Args}
 	}
-	info.Containers, info.ContainersRunning, info.ContainersPaused, info.ContainersStopped = d.containers.Counts()
+	c := &info.Containers
+	c.Total, c.Running, c.Paused, c.Stopped = d.containers.Counts()
 	if list, err := d.images.List(ctx, false, filters.Args{}); err == nil {
 		info.Images = len(list)
 	}
 	return info
+}
+
+// registriesInfo reads the distribution service's registry settings, which it gives in docker's shape.
+func registriesInfo(sc *registry.ServiceConfig) sysinfo.Registries {
+	r := sysinfo.Registries{InsecureCIDRs: sc.InsecureRegistryCIDRs, Mirrors: sc.Mirrors}
+	for name, ic := range sc.IndexConfigs {
+		if !ic.Secure {
+			r.InsecureHosts = append(r.InsecureHosts, name)
+		}
+	}
+	sort.Strings(r.InsecureHosts)
+	return r
 }
 
 func unameMachine() string {

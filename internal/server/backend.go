@@ -9,7 +9,6 @@ import (
 	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/registry"
-	"github.com/moby/moby/api/types/system"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/image"
+	"github.com/berth/berth/internal/sysinfo"
 	"github.com/berth/berth/internal/volume"
 )
 
@@ -147,7 +147,7 @@ type VolumeBackend interface {
 
 // SystemBackend describes the engine.
 type SystemBackend interface {
-	Info(ctx context.Context) system.Info
+	Info(ctx context.Context) sysinfo.Info
 	// KernelVersion is the host kernel's release, for /version.
 	KernelVersion() string
 }

@@ -15,13 +15,13 @@ import (
 	"github.com/moby/moby/api/types/container"
 	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/network"
-	"github.com/moby/moby/api/types/system"
 
 	"github.com/berth/berth/client"
 	"github.com/berth/berth/internal/builder"
 	"github.com/berth/berth/internal/containers"
 	berthevents "github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/filters"
+	"github.com/berth/berth/internal/sysinfo"
 	"github.com/berth/berth/internal/volume"
 )
 
@@ -402,12 +402,10 @@ func (f fakeBuild) Build(ctx context.Context, r io.Reader, opts builder.Options,
 	return "sha256:built", nil
 }
 
-type fakeSystem struct{}
+type fakeSystem struct{ info sysinfo.Info }
 
-func (fakeSystem) Info(ctx context.Context) system.Info {
-	return system.Info{ID: "fake", Containers: 1}
-}
-func (fakeSystem) KernelVersion() string { return "6.0.0-fake" }
+func (f fakeSystem) Info(ctx context.Context) sysinfo.Info { return f.info }
+func (fakeSystem) KernelVersion() string                   { return "6.0.0-fake" }
 
 // fakeEngine is a whole set of fakes, wired as the daemon wires the real services.
 type fakeEngine struct {
@@ -416,6 +414,7 @@ type fakeEngine struct {
 	volumes    *fakeVolumes
 	bus        *berthevents.Bus
 	build      fakeBuild
+	system     fakeSystem
 }
 
 func newFakeEngine() *fakeEngine {
@@ -438,7 +437,7 @@ func (e *fakeEngine) backends() Backends {
 		Build:      e.build,
 		Networks:   fakeNetworks{},
 		Volumes:    e.volumes,
-		System:     fakeSystem{},
+		System:     e.system,
 		Events:     e.bus,
 	}
 }

@@ -3,16 +3,101 @@ package server
 import (
 	"net/http"
 	goruntime "runtime"
+	"slices"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/registry"
+	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/api/types/system"
 	volumetypes "github.com/moby/moby/api/types/volume"
 
 	"github.com/berth/berth/internal/containers"
 	"github.com/berth/berth/internal/filters"
+	"github.com/berth/berth/internal/sysinfo"
 	"github.com/berth/berth/internal/version"
 )
+
+// info is GET /info: the engine's description, in docker's shape.
+func (s *Server) info(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, 200, infoResponse(s.b.System.Info(r.Context())))
+}
+
+// infoResponse builds docker's Info from Berth's description of the engine.
+func infoResponse(in sysinfo.Info) system.Info {
+	info := system.Info{
+		ID:                 in.ID,
+		Name:               in.Name,
+		ServerVersion:      in.Version,
+		DockerRootDir:      in.DataRoot,
+		Debug:              in.Debug,
+		LiveRestoreEnabled: in.LiveRestore,
+		SystemTime:         in.Time.Format(time.RFC3339Nano),
+		NGoroutines:        in.Goroutines,
+		KernelVersion:      in.Host.Kernel,
+		OperatingSystem:    in.Host.OperatingSystem,
+		OSType:             in.Host.OS,
+		Architecture:       in.Host.Architecture,
+		NCPU:               in.Host.CPUs,
+		MemTotal:           in.Host.Memory,
+		Driver:             in.Storage.Driver,
+		DriverStatus:       in.Storage.Status,
+		CgroupDriver:       in.Cgroups.Driver,
+		CgroupVersion:      in.Cgroups.Version,
+		MemoryLimit:        in.Cgroups.MemoryLimit,
+		SwapLimit:          in.Cgroups.SwapLimit,
+		CPUCfsPeriod:       in.Cgroups.CPUCfsPeriod,
+		CPUCfsQuota:        in.Cgroups.CPUCfsQuota,
+		CPUShares:          in.Cgroups.CPUShares,
+		CPUSet:             in.Cgroups.CPUSet,
+		PidsLimit:          in.Cgroups.PidsLimit,
+		Containers:         in.Containers.Total,
+		ContainersRunning:  in.Containers.Running,
+		ContainersPaused:   in.Containers.Paused,
+		ContainersStopped:  in.Containers.Stopped,
+		Images:             in.Images,
+		Runtimes:           map[string]system.RuntimeWithStatus{},
+		DefaultRuntime:     in.DefaultRuntime,
+		InitBinary:         in.InitBinary,
+		LoggingDriver:      in.LoggingDriver,
+		Plugins:            system.PluginsInfo{Volume: in.VolumeDrivers, Network: in.NetworkDrivers, Log: in.LogDrivers},
+		SecurityOptions:    nonNil(in.SecurityOptions),
+		IndexServerAddress: "https://index.docker.io/v1/",
+		RegistryConfig:     registryConfig(in.Registries),
+		// Berth has no swarm mode yet: docker's words for a daemon outside one.
+		Swarm:    swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive},
+		Labels:   nonNil(in.Labels),
+		Warnings: nonNil(in.Warnings),
+	}
+	for name, rt := range in.Runtimes {
+		info.Runtimes[name] = system.RuntimeWithStatus{Runtime: system.Runtime{Path: rt.Path, Args: rt.Args}}
+	}
+	return info
+}
+
+// registryConfig is docker's view of the registry settings: Docker Hub's index with its mirrors, and one
+// insecure index per insecure host.
+func registryConfig(r sysinfo.Registries) *registry.ServiceConfig {
+	sc := &registry.ServiceConfig{
+		InsecureRegistryCIDRs: slices.Clone(r.InsecureCIDRs),
+		IndexConfigs:          map[string]*registry.IndexInfo{},
+		Mirrors:               nonNil(slices.Clone(r.Mirrors)),
+	}
+	sc.IndexConfigs["docker.io"] = &registry.IndexInfo{Name: "docker.io", Mirrors: sc.Mirrors, Secure: true, Official: true}
+	for _, h := range r.InsecureHosts {
+		sc.IndexConfigs[h] = &registry.IndexInfo{Name: h, Mirrors: []string{}, Secure: false}
+	}
+	return sc
+}
+
+// nonNil is s, or an empty slice: docker sends [] rather than null for these lists.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
 
 // version is GET /version: Berth's version and the API versions it speaks.
 func (s *Server) version() system.VersionResponse {
