@@ -161,10 +161,10 @@ type Bus struct {
 
 	mu      sync.Mutex
 	rev     int64
-	ring    []Event // the last len(ring) events at most
-	start   int     // index of the oldest event held
-	n       int     // events held
-	evicted time.Time
+	ring    []Event   // the last len(ring) events at most
+	start   int       // index of the oldest event held
+	n       int       // events held
+	evicted time.Time // time of the newest event dropped from the history (zero: none dropped yet)
 	// changed is closed (and replaced) by every Publish: subscriptions waiting for the next event select on it.
 	changed chan struct{}
 }
@@ -206,10 +206,10 @@ func (b *Bus) Publish(typ Type, action Action, id string, attrs map[string]strin
 	b.publish(Event{Type: typ, Action: action, Actor: Actor{ID: id, Attributes: maps.Clone(attrs)}, Scope: ScopeLocal})
 }
 
-func (b *Bus) publish(ev Event) Event {
-	ev.Time = b.now()
+func (b *Bus) publish(ev Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	ev.Time = b.now() // under the lock: a later revision never has an earlier time (unless the clock goes back)
 	b.rev++
 	ev.Rev = b.rev
 	size := len(b.ring)
@@ -223,7 +223,6 @@ func (b *Bus) publish(ev Event) Event {
 	}
 	close(b.changed)
 	b.changed = make(chan struct{})
-	return ev
 }
 
 // Rev is the revision of the last event published (0: none yet).
