@@ -7,7 +7,7 @@ export PATH=/usr/local/go/bin:$PATH
 export GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
 if [ "$(id -u)" = 0 ]; then
 	need=()
-	for pkg in runc crun busybox-static tini iproute2 procps iptables nftables docker.io docker-compose docker-registry skopeo; do
+	for pkg in runc crun busybox-static tini iproute2 procps iptables nftables docker.io docker-compose docker-registry skopeo python3-docker; do
 		dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 	done
 	dpkg -s qemu-system-x86 >/dev/null 2>&1 || need+=(qemu-system-x86)

@@ -19,16 +19,16 @@ import (
 
 	"github.com/berth/berth/internal/archive"
 	"github.com/berth/berth/internal/atomicfile"
+	"github.com/berth/berth/internal/buildcontext"
 )
 
-// PAXDigest is the PAX record of a berth context manifest naming a regular file sent without its content by its
-// sha256. Only `berth build` sends it, to POST /berth/build (Options.ContextManifest); the docker CLI sends plain
-// tars.
-const PAXDigest = "BERTH.sha256"
-
-// MinStoredFile is the size from which context files are kept in the daemon's context file store, so that a
-// later `berth build` may send them as references. Smaller files always travel inline.
-const MinStoredFile = 1 << 20
+// PAXDigest and MinStoredFile are the build context manifest's format, which the CLI's side (buildcontext) owns:
+// a regular file named by its sha256 in this PAX record travels without its content; files of MinStoredFile
+// bytes or more are kept in the daemon's context file store for later builds to name.
+const (
+	PAXDigest     = buildcontext.PAXDigest
+	MinStoredFile = buildcontext.MinStoredFile
+)
 
 // ErrMissingContent is the error (a failed precondition) of a manifest naming files the daemon does not have; the
 // client then sends the full context.

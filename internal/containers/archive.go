@@ -12,6 +12,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	securejoin "github.com/cyphar/filepath-securejoin"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 
@@ -272,7 +273,7 @@ func (d *Service) Commit(ctx context.Context, opts CommitOptions) (string, error
 		pw.CloseWithError(archive.WriteDiff(ctx, pw, d.snapshots.Upper(c.ID)))
 	}()
 	id, err := d.images.Commit(ctx, imageID, pr, image.CommitConfig{
-		Config:      &cfg,
+		Config:      commitConfig(&cfg),
 		ContainerID: c.ID,
 		Comment:     opts.Comment,
 		Author:      opts.Author,
@@ -285,6 +286,31 @@ func (d *Service) Commit(ctx context.Context, opts CommitOptions) (string, error
 	}
 	d.containerEvent(c, events.ActionCommit, nil)
 	return id.String(), nil
+}
+
+// commitConfig is the part of a container's config an image keeps, in the image config's terms. An empty but
+// non-nil Entrypoint stays so (it clears the image's: run --entrypoint "").
+func commitConfig(c *container.Config) *dockerspec.DockerOCIImageConfig {
+	out := &dockerspec.DockerOCIImageConfig{}
+	out.User = c.User
+	out.Env = c.Env
+	out.Entrypoint = c.Entrypoint
+	out.Cmd = c.Cmd
+	out.Volumes = c.Volumes
+	out.WorkingDir = c.WorkingDir
+	out.Labels = c.Labels
+	out.StopSignal = c.StopSignal
+	out.ArgsEscaped = c.ArgsEscaped
+	out.Healthcheck = c.Healthcheck
+	out.OnBuild = c.OnBuild
+	out.Shell = c.Shell
+	if len(c.ExposedPorts) > 0 {
+		out.ExposedPorts = make(map[string]struct{}, len(c.ExposedPorts))
+		for p := range c.ExposedPorts {
+			out.ExposedPorts[p.String()] = struct{}{}
+		}
+	}
+	return out
 }
 
 // Mount makes container ref's root filesystem available on the host, with its volumes and binds, for the

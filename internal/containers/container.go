@@ -5,8 +5,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -83,6 +85,21 @@ type MountPoint struct {
 	container.MountPoint
 	Anonymous bool   `json:",omitempty"` // an anonymous volume removed with rm -v
 	TmpfsOpts string `json:",omitempty"`
+}
+
+// view returns an immutable copy of what listings read of c, for the service's view store; the caller holds
+// c.mu. Config and HostConfig are shared: they are replaced, never changed in place.
+func (c *Container) view() *Container {
+	v := &Container{
+		ID: c.ID, Name: c.Name, Created: c.Created, Path: c.Path, Args: slices.Clone(c.Args),
+		Config: c.Config, HostConfig: c.HostConfig, ImageID: c.ImageID, State: c.State,
+		RestartCount: c.RestartCount, MountPoints: slices.Clone(c.MountPoints), LogPath: c.LogPath,
+		ResolvConfPath: c.ResolvConfPath, HostnamePath: c.HostnamePath, HostsPath: c.HostsPath, Runtime: c.Runtime,
+		EndpointsConfig: maps.Clone(c.EndpointsConfig), Detached: maps.Clone(c.Detached), Ports: slices.Clone(c.Ports),
+		ManuallyStopped: c.ManuallyStopped, HasBeenStarted: c.HasBeenStarted,
+	}
+	v.State.Health = copyHealth(c.State.Health)
+	return v
 }
 
 // notify wakes every waiter; the caller holds c.mu.
@@ -223,6 +240,7 @@ func (d *Service) saveDurable(c *Container) error {
 }
 
 func (d *Service) write(c *Container, durable bool) error {
+	d.publish(c)
 	b, err := json.Marshal(c)
 	if err != nil {
 		return err
@@ -232,6 +250,21 @@ func (d *Service) write(c *Container, durable bool) error {
 		opts = append(opts, atomicfile.NoSync())
 	}
 	return atomicfile.WriteFile(filepath.Join(d.containerDir(c.ID), "config.v2.json"), b, 0o600, opts...)
+}
+
+// publish records c's current state in the view store, which listings read without taking containers' locks;
+// the caller holds c.mu. A removed container has no view.
+func (d *Service) publish(c *Container) {
+	if c.removed {
+		return
+	}
+	d.views.Put(c.ID, c.view())
+}
+
+// notifyChange publishes c's new state and wakes its waiters; the caller holds c.mu.
+func (d *Service) notifyChange(c *Container) {
+	d.publish(c)
+	c.notify()
 }
 
 func (d *Service) containerDir(id string) string {

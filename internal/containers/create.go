@@ -129,7 +129,7 @@ func (d *Service) Create(ctx context.Context, opts CreateOptions) (container.Cre
 	c := &Container{
 		ID:          id,
 		Name:        name,
-		Created:     time.Now().UTC(),
+		Created:     d.clock.Now().UTC(),
 		Path:        args[0],
 		Args:        args[1:],
 		Config:      merged,
@@ -171,6 +171,9 @@ func (d *Service) Create(ctx context.Context, opts CreateOptions) (container.Cre
 	}
 	ok = true
 	d.containers.add(c)
+	c.mu.Lock()
+	d.publish(c)
+	c.mu.Unlock()
 	d.containerEvent(c, events.ActionCreate, nil)
 	return container.CreateResponse{ID: id, Warnings: []string{}}, nil
 }
@@ -205,6 +208,9 @@ func (d *Service) validateHostConfig(hc *container.HostConfig) error {
 		if err := networkExists(d, nm); err != nil {
 			return err
 		}
+	}
+	if err := validatePortBindings(hc); err != nil {
+		return err
 	}
 	if hc.Memory != 0 && hc.Memory < 6*1024*1024 {
 		return errdefs.ErrInvalidArgument.WithMessage("Minimum memory limit allowed is 6MB")

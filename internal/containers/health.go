@@ -85,21 +85,13 @@ func recordProbe(h *container.Health, hc *container.HealthConfig, startedAt time
 	return old != h.Status
 }
 
-// nextProbeIn is how long the monitor waits before the next probe: the start interval while the container is
-// starting within its start period, never past the period's end, and the interval after.
+// nextProbeIn is how long the monitor waits before the next probe, as docker's monitor decides it: the start
+// interval while the container is starting within its start period, the interval otherwise.
 func nextProbeIn(hc *container.HealthConfig, status container.HealthStatus, sinceStart time.Duration) time.Duration {
-	interval := orDefault(hc.Interval, defaultProbeInterval)
-	if sinceStart >= hc.StartPeriod {
-		return interval
+	if sinceStart >= hc.StartPeriod || status != container.Starting {
+		return orDefault(hc.Interval, defaultProbeInterval)
 	}
-	remaining := hc.StartPeriod - sinceStart
-	if remaining < interval {
-		return remaining
-	}
-	if status == container.Starting {
-		return orDefault(hc.StartInterval, defaultStartInterval)
-	}
-	return interval
+	return orDefault(hc.StartInterval, defaultStartInterval)
 }
 
 // startHealth (re)starts c's health monitor with status "starting"; the caller holds c.mu and has just made c
@@ -147,7 +139,7 @@ func (d *Service) healthMonitor(c *Container, stop chan struct{}) {
 	started := c.State.StartedAt
 	status := c.State.Health.Status
 	c.mu.Unlock()
-	timer := time.NewTimer(nextProbeIn(&hc, status, time.Since(started)))
+	timer := d.clock.NewTimer(nextProbeIn(&hc, status, d.clock.Since(started)))
 	defer timer.Stop()
 	for {
 		select {
@@ -155,7 +147,7 @@ func (d *Service) healthMonitor(c *Container, stop chan struct{}) {
 			return
 		case <-d.ctx.Done():
 			return
-		case <-timer.C:
+		case <-timer.Chan():
 		}
 		ctx, cancel := context.WithCancel(d.ctx)
 		done := make(chan struct{})
@@ -183,15 +175,15 @@ func (d *Service) healthMonitor(c *Container, stop chan struct{}) {
 			d.containerEvent(c, events.Action("health_status: "+string(status)), nil)
 		}
 		c.mu.Unlock()
-		timer.Reset(nextProbeIn(&hc, status, time.Since(started)))
+		timer.Reset(nextProbeIn(&hc, status, d.clock.Since(started)))
 	}
 }
 
 // probe runs the health command once as an exec in c and returns its result. The exec leaves no record behind.
 func (d *Service) probe(ctx context.Context, c *Container, hc *container.HealthConfig) *container.HealthcheckResult {
-	start := time.Now()
+	start := d.clock.Now()
 	fail := func(msg string) *container.HealthcheckResult {
-		return &container.HealthcheckResult{Start: start, End: time.Now(), ExitCode: -1, Output: msg}
+		return &container.HealthcheckResult{Start: start, End: d.clock.Now(), ExitCode: -1, Output: msg}
 	}
 	c.mu.Lock()
 	cmd := healthProbeCmd(c.Config)
@@ -215,11 +207,11 @@ func (d *Service) probe(ctx context.Context, c *Container, hc *container.HealthC
 		return fail(err.Error())
 	}
 	timeout := orDefault(hc.Timeout, defaultProbeTimeout)
-	tm := time.NewTimer(timeout)
+	tm := d.clock.NewTimer(timeout)
 	defer tm.Stop()
 	select {
 	case <-e.done:
-	case <-tm.C:
+	case <-tm.Chan():
 		e.kill()
 		<-e.done
 		msg := fmt.Sprintf("Health check exceeded timeout (%v)", timeout)
@@ -238,8 +230,8 @@ func (d *Service) probe(ctx context.Context, c *Container, hc *container.HealthC
 		code = *e.ExitCode
 	}
 	e.mu.Unlock()
-	slog.Debug("health check", "container", c.ID, "exitCode", code, "took", time.Since(start))
-	return &container.HealthcheckResult{Start: start, End: time.Now(), ExitCode: code, Output: out.String()}
+	slog.Debug("health check", "container", c.ID, "exitCode", code, "took", d.clock.Since(start))
+	return &container.HealthcheckResult{Start: start, End: d.clock.Now(), ExitCode: code, Output: out.String()}
 }
 
 // limitedBuffer keeps the first maxHealthOutputLength bytes written to it, and marks a truncation with "...".

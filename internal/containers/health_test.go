@@ -107,7 +107,7 @@ func TestNextProbeIn(t *testing.T) {
 		{"defaults", &container.HealthConfig{}, container.Starting, 0, 30 * time.Second},
 		{"start interval while starting", hc, container.Starting, 2 * time.Second, time.Second},
 		{"interval once healthy", hc, container.Healthy, 2 * time.Second, 10 * time.Second},
-		{"never past the start period's end", hc, container.Starting, 25 * time.Second, 5 * time.Second},
+		{"start interval up to the start period's end", hc, container.Starting, 29 * time.Second, time.Second},
 		{"interval after the start period", hc, container.Starting, 31 * time.Second, 10 * time.Second},
 		{"default start interval", &container.HealthConfig{StartPeriod: time.Minute}, container.Starting, 0, 5 * time.Second},
 	} {

@@ -8,10 +8,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/containerd/errdefs"
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
+
+	"github.com/berth/berth/internal/state"
 )
 
 func formatTime(t time.Time) string {
@@ -138,15 +141,16 @@ func statusString(st State, now time.Time) string {
 	return string(st.Status)
 }
 
-// List returns containers, newest first, with docker's filters (see psFilter).
+// List returns containers, newest first, with docker's filters (see psFilter). It reads the view store's
+// snapshot: no container's lock is taken, so a listing never waits behind a start or a stop.
 func (d *Service) List(ctx context.Context, opts ListOptions) ([]container.Summary, error) {
-	all := d.containers.list()
+	snap := d.views.Snapshot()
+	all := snap.List()
 	sort.Slice(all, func(i, j int) bool { return all[i].Created.After(all[j].Created) })
 	ids := make([]string, len(all))
 	for i, c := range all {
 		ids[i] = c.ID
 	}
-	// Resolve ancestors before taking container locks: the image store calls back into containers under its lock.
 	filter, err := newPsFilter(opts.Filters, opts.All, opts.Limit, psLookup{
 		ids: ids,
 		created: func(ref string) (time.Time, error) {
@@ -154,7 +158,11 @@ func (d *Service) List(ctx context.Context, opts ListOptions) ([]container.Summa
 			if err != nil {
 				return time.Time{}, err
 			}
-			return c.Created, nil
+			v, _, ok := snap.Get(c.ID)
+			if !ok {
+				return time.Time{}, errdefs.ErrNotFound.WithMessage("No such container: " + ref)
+			}
+			return v.Created, nil
 		},
 		lineage: func(ref string) ([]string, error) {
 			ds, err := d.images.Descendants(ctx, ref)
@@ -168,12 +176,10 @@ func (d *Service) List(ctx context.Context, opts ListOptions) ([]container.Summa
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
+	now := d.clock.Now()
 	out := []container.Summary{}
 	for _, c := range all {
-		c.mu.Lock()
 		s, ok := d.summary(ctx, c, filter, now)
-		c.mu.Unlock()
 		if !ok {
 			continue
 		}
@@ -189,7 +195,13 @@ func (d *Service) List(ctx context.Context, opts ListOptions) ([]container.Summa
 	return out, nil
 }
 
-// summary builds c's row and applies the filters; the caller holds c.mu.
+// Snapshot returns every container's view at one revision of the view store: consistent, and immutable.
+func (d *Service) Snapshot() *state.Snapshot[*Container] { return d.views.Snapshot() }
+
+// Watch streams the changes of the containers' views after revision rev (0: from now on); see state.Watch.
+func (d *Service) Watch(rev int64) *state.Watch[*Container] { return d.views.Watch(rev) }
+
+// summary builds the row of c, a view, and applies the filters.
 func (d *Service) summary(ctx context.Context, c *Container, filter *psFilter, now time.Time) (container.Summary, bool) {
 	st := c.State.Status
 	if c.removed {

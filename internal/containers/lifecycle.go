@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/jonboulle/clockwork"
 	"github.com/moby/moby/api/types/container"
 
 	"log/slog"
@@ -78,7 +79,7 @@ func (d *Service) stop(ctx context.Context, c *Container, signal string, timeout
 		d.resume(ctx, c)
 	}
 	if t >= 0 {
-		wctx, cancel := context.WithTimeout(ctx, time.Duration(t)*time.Second)
+		wctx, cancel := clockwork.WithTimeout(ctx, d.clock, time.Duration(t)*time.Second)
 		defer cancel()
 		if d.waitStopped(wctx, c) == nil {
 			return nil
@@ -146,10 +147,6 @@ func (d *Service) Kill(ctx context.Context, ref, signal string) error {
 		c.mu.Unlock()
 		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("cannot kill container: %s: container %s is not running", strings.TrimPrefix(ref, "/"), c.ID))
 	}
-	if sig == syscall.SIGKILL || sig == syscall.SIGTERM || sig == syscall.SIGINT {
-		// docker treats a kill with a terminating signal as a manual stop for unless-stopped... only SIGKILL
-		// without a restart policy; keep the restart policy in force, like docker.
-	}
 	paused := c.State.Status == container.StatePaused
 	c.mu.Unlock()
 	d.containerEvent(c, events.ActionKill, map[string]string{"signal": fmt.Sprint(int(sig))})
@@ -159,11 +156,27 @@ func (d *Service) Kill(ctx context.Context, ref, signal string) error {
 		}
 		return err
 	}
-	if paused && sig == syscall.SIGKILL {
+	if sig != syscall.SIGKILL {
+		return nil
+	}
+	if paused {
 		d.resume(ctx, c)
+	}
+	// As docker's: a SIGKILL returns once the exit is observed, so a remove right after it finds the container
+	// stopped (a restart policy may already be restarting it).
+	wctx, cancel := clockwork.WithTimeout(ctx, d.clock, killWait)
+	defer cancel()
+	if err := d.waitStopped(wctx, c); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("tried to kill container %s, but did not receive an exit event: %w", c.ID, errdefs.ErrUnknown)
 	}
 	return nil
 }
+
+// killWait is how long a SIGKILL waits for the exit, docker's bound.
+const killWait = 10 * time.Second
 
 // Restart stops (if running) and starts the container.
 func (d *Service) Restart(ctx context.Context, ref, signal string, timeout *int) error {
@@ -245,6 +258,7 @@ func (d *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 		return fmt.Errorf("removing container %s: %w", c.ID, err)
 	}
 	d.containers.remove(c)
+	d.views.Delete(c.ID)
 	d.execs.removeContainer(c.ID)
 	stateDir := d.stateDir(c.ID)
 	d.cleanups.Add(1)
@@ -274,7 +288,7 @@ func (d *Service) Remove(ctx context.Context, ref string, opts RemoveOptions) er
 	c.State.Status = container.StateRemoving
 	c.removed = true
 	d.failPending(c)
-	c.notify()
+	d.notifyChange(c)
 	c.mu.Unlock()
 	d.containerEvent(c, events.ActionDestroy, nil)
 	return nil
@@ -304,7 +318,7 @@ func (d *Service) Pause(ctx context.Context, ref string) error {
 	c.State.Status = container.StatePaused
 	d.stopHealth(c)
 	d.save(c)
-	c.notify()
+	d.notifyChange(c)
 	d.containerEvent(c, events.ActionPause, nil)
 	return nil
 }
@@ -343,7 +357,7 @@ func (d *Service) resume(ctx context.Context, c *Container) error {
 		c.State.Status = container.StateRunning
 		d.resumeHealth(c)
 		d.save(c)
-		c.notify()
+		d.notifyChange(c)
 	}
 	c.mu.Unlock()
 	return nil
@@ -378,6 +392,7 @@ func (d *Service) Rename(ctx context.Context, ref, newName string) error {
 		d.containers.release(newName)
 		c.mu.Lock()
 		c.Name = old
+		d.publish(c)
 		c.mu.Unlock()
 		return err
 	}

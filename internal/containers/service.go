@@ -1,7 +1,10 @@
 package containers
 
 import (
+	"net/netip"
 	goruntime "runtime"
+
+	"github.com/jonboulle/clockwork"
 
 	"context"
 	"encoding/json"
@@ -14,14 +17,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/network"
 	"github.com/opencontainers/go-digest"
 
 	berthnet "github.com/berth/berth/internal/network"
+	"github.com/berth/berth/internal/state"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -29,7 +31,6 @@ import (
 	"github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/image"
-	"github.com/berth/berth/internal/network/firewall"
 	"github.com/berth/berth/internal/task"
 	"github.com/berth/berth/internal/volume"
 )
@@ -77,7 +78,7 @@ type Networks interface {
 	NewSandbox(ctx context.Context, containerID string) (string, error)
 	DeleteSandbox(ctx context.Context, containerID string) error
 	SandboxPath(containerID string) string
-	Attach(ctx context.Context, containerID, name, nsPath, ref string, cfg *network.EndpointSettings, ifIndex int) (berthnet.Endpoint, error)
+	Attach(ctx context.Context, sb berthnet.Sandbox, ref string, opts berthnet.EndpointOptions) (berthnet.Endpoint, error)
 	Detach(ctx context.Context, containerID, ref string) error
 	DetachAll(ctx context.Context, containerID string)
 	Endpoints(containerID string) map[string]berthnet.Endpoint
@@ -85,8 +86,8 @@ type Networks interface {
 	Rename(containerID, newName string)
 	ServeDNS(ctx context.Context, containerID, nsPath string, upstream []string) error
 	StopDNS(containerID string)
-	AddPort(ctx context.Context, p firewall.Port) error
-	RemovePort(ctx context.Context, p firewall.Port) error
+	PublishPort(ctx context.Context, containerID, ref string, p berthnet.Port) error
+	UnpublishPort(ctx context.Context, containerID, ref string, p berthnet.Port) error
 }
 
 // Publisher takes the service's events.
@@ -108,16 +109,27 @@ type Config struct {
 	InitPath string
 	// Caps are the capabilities the daemon holds: no container gets more.
 	Caps []string
+	// HostGatewayIP is what --add-host NAME:host-gateway maps to (daemon.json host-gateway-ip); when unset, the
+	// default bridge's gateway.
+	HostGatewayIP netip.Addr
+	// SeccompProfile and AppArmorProfile are the containers' default confinement (see oci.Input).
+	SeccompProfile, AppArmorProfile string
 	// CgroupV2 says the host uses the unified hierarchy alone.
 	CgroupV2 bool
-	// Primer, when set, is held while tasks start (see cgroups.Primer).
+	// Primer, when set, is held while tasks start and exec (see cgroups.Primer); nil does without.
 	Primer *cgroups.Primer
+	// Clock times restart back-off, health checks, stop timeouts and the times recorded in containers; the
+	// default is the real clock (tests drive a fake one).
+	Clock clockwork.Clock
 }
 
 // Service is the containers service. Create it with New, then Restore.
 type Service struct {
 	cfg        Config
 	containers *containerStore
+	// views holds an immutable copy of every container, updated at each change: listings read it without
+	// taking the containers' locks (a start holds one across the task's creation).
+	views      *state.Store[*Container]
 	execs      *execStore
 	images     Images
 	snapshots  Snapshots
@@ -127,6 +139,7 @@ type Service struct {
 	primer     *cgroups.Primer
 	daemonCaps []string
 	cgroupV2   bool
+	clock      clockwork.Clock
 
 	// ctx is the service's lifetime, for monitors and restart timers; cancelled by Close.
 	ctx    context.Context
@@ -150,20 +163,21 @@ func New(cfg Config, images Images, snapshots Snapshots, volumes Volumes, networ
 	if cfg.DefaultNetwork == "" {
 		cfg.DefaultNetwork = "none"
 	}
-	primer := cfg.Primer
-	if primer == nil {
-		primer = cgroups.NewPrimer()
+	if cfg.Clock == nil {
+		cfg.Clock = clockwork.NewRealClock()
 	}
 	d := &Service{
 		cfg:        cfg,
+		clock:      cfg.Clock,
 		containers: newContainerStore(),
+		views:      state.New[*Container](),
 		execs:      newExecStore(),
 		images:     images,
 		snapshots:  snapshots,
 		volumes:    volumes,
 		networks:   networks,
 		events:     events,
-		primer:     primer,
+		primer:     cfg.Primer,
 		daemonCaps: cfg.Caps,
 		cgroupV2:   cfg.CgroupV2,
 	}
@@ -299,6 +313,7 @@ func (d *Service) restore(ctx context.Context) error {
 			continue
 		}
 		d.containers.add(c)
+		d.publish(c)
 		c.mu.Lock()
 		switch c.State.Status {
 		case container.StateRunning, container.StatePaused, container.StateRestarting:
@@ -379,7 +394,7 @@ func (d *Service) PruneContainers(ctx context.Context, f filters.Args) (containe
 	if err := f.Validate("label", "label!", "until"); err != nil {
 		return report, err
 	}
-	until, err := f.Until(time.Now())
+	until, err := f.Until(d.clock.Now())
 	if err != nil {
 		return report, err
 	}

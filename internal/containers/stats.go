@@ -36,7 +36,7 @@ func (d *Service) Stats(ctx context.Context, ref string, stream, oneShot bool, o
 			pre = cur
 			first = false
 			select {
-			case <-time.After(time.Second):
+			case <-d.clock.After(time.Second):
 			case <-ctx.Done():
 				return nil
 			}
@@ -54,7 +54,7 @@ func (d *Service) Stats(ctx context.Context, ref string, stream, oneShot bool, o
 		pre = cur
 		first = false
 		select {
-		case <-time.After(time.Second):
+		case <-d.clock.After(time.Second):
 		case <-ctx.Done():
 			return nil
 		}
@@ -67,7 +67,7 @@ func (d *Service) sample(ctx context.Context, c *Container) container.StatsRespo
 	c.mu.Lock()
 	id, name, running, t := c.ID, c.Name, c.running(), c.task
 	c.mu.Unlock()
-	s := container.StatsResponse{ID: id, Name: name, OSType: platformOS, Read: time.Now().UTC()}
+	s := container.StatsResponse{ID: id, Name: name, OSType: platformOS, Read: d.clock.Now().UTC()}
 	if !running || t == nil {
 		return s
 	}
@@ -86,6 +86,13 @@ func (d *Service) sample(ctx context.Context, c *Container) container.StatsRespo
 	s.MemoryStats = container.MemoryStats{Usage: m.Memory.Usage, MaxUsage: m.Memory.MaxUsage, Failcnt: m.Memory.Failcnt,
 		Limit: m.Memory.Limit, Stats: m.Memory.Stats}
 	s.PidsStats = container.PidsStats{Current: m.Pids.Current, Limit: m.Pids.Limit}
+	if len(m.Networks) > 0 {
+		s.Networks = map[string]container.NetworkStats{}
+		for name, n := range m.Networks {
+			s.Networks[name] = container.NetworkStats{RxBytes: n.RxBytes, RxPackets: n.RxPackets, RxErrors: n.RxErrors,
+				RxDropped: n.RxDropped, TxBytes: n.TxBytes, TxPackets: n.TxPackets, TxErrors: n.TxErrors, TxDropped: n.TxDropped}
+		}
+	}
 	return s
 }
 

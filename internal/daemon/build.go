@@ -11,8 +11,6 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
-	"github.com/moby/moby/api/types/registry"
-
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 
@@ -90,7 +88,7 @@ func (b buildBackend) GetImage(ctx context.Context, ref string, opts builder.Get
 	if err != nil {
 		return nil, err
 	}
-	id, err := b.d.PullImage(ctx, named, platform, registry.AuthConfig{}, pullLines(opts.Out))
+	id, err := b.d.PullImage(ctx, named, platform, distribution.Credentials{}, pullLines(opts.Out))
 	if err != nil {
 		return nil, err
 	}

@@ -10,24 +10,33 @@ import (
 
 // Config is the daemon's configuration: flags of `berth daemon`, with the same keys as dockerd's daemon.json.
 type Config struct {
-	DataRoot       string                   `json:"data-root,omitempty"`
-	ExecRoot       string                   `json:"exec-root,omitempty"`
-	Hosts          []string                 `json:"hosts,omitempty"`
-	Pidfile        string                   `json:"pidfile,omitempty"`
-	LogLevel       string                   `json:"log-level,omitempty"`
-	Debug          bool                     `json:"debug,omitempty"`
-	DefaultRuntime string                   `json:"default-runtime,omitempty"`
-	Bridge         string                   `json:"bridge,omitempty"` // "none" disables the default bridge network
-	Runtimes       map[string]RuntimeConfig `json:"runtimes,omitempty"`
-	TLS            bool                     `json:"tls,omitempty"`
-	TLSVerify      bool                     `json:"tlsverify,omitempty"`
-	TLSCACert      string                   `json:"tlscacert,omitempty"`
-	TLSCert        string                   `json:"tlscert,omitempty"`
-	TLSKey         string                   `json:"tlskey,omitempty"`
+	DataRoot       string   `json:"data-root,omitempty"`
+	ExecRoot       string   `json:"exec-root,omitempty"`
+	Hosts          []string `json:"hosts,omitempty"`
+	Pidfile        string   `json:"pidfile,omitempty"`
+	LogLevel       string   `json:"log-level,omitempty"`
+	Debug          bool     `json:"debug,omitempty"`
+	DefaultRuntime string   `json:"default-runtime,omitempty"`
+	Bridge         string   `json:"bridge,omitempty"` // "none" disables the default bridge network
+	// DefaultAddressPools are the subnets networks without --subnet get, docker's default otherwise.
+	DefaultAddressPools []AddressPool `json:"default-address-pools,omitempty"`
+	// HostGatewayIP is what --add-host NAME:host-gateway maps to; the default bridge's gateway when unset.
+	HostGatewayIP string                   `json:"host-gateway-ip,omitempty"`
+	Runtimes      map[string]RuntimeConfig `json:"runtimes,omitempty"`
+	TLS           bool                     `json:"tls,omitempty"`
+	TLSVerify     bool                     `json:"tlsverify,omitempty"`
+	TLSCACert     string                   `json:"tlscacert,omitempty"`
+	TLSCert       string                   `json:"tlscert,omitempty"`
+	TLSKey        string                   `json:"tlskey,omitempty"`
 	// Keys of dockerd's daemon.json that later features use; accepted so a docker daemon.json loads unchanged.
 	InsecureRegistries []string `json:"insecure-registries,omitempty"`
 	RegistryMirrors    []string `json:"registry-mirrors,omitempty"`
 	LiveRestore        bool     `json:"live-restore,omitempty"`
+	// Group owns the unix sockets (dockerd's -G, default "docker": root's group when there is none).
+	Group string `json:"group,omitempty"`
+	// SeccompProfile is the path of the containers' default seccomp profile, "unconfined" or "builtin"
+	// (docker's default profile, also when empty).
+	SeccompProfile string `json:"seccomp-profile,omitempty"`
 	// EventsHistory is how many events the daemon keeps for `events --since` and for subscribers that fall
 	// behind (Berth's key; default events.DefaultHistory). A subscriber further behind is told it lost events.
 	EventsHistory int `json:"events-history,omitempty"`
@@ -35,6 +44,13 @@ type Config struct {
 	// ShimPath is the berth-shim binary; InitPath a static init for --init. Not daemon.json keys.
 	ShimPath string `json:"-"`
 	InitPath string `json:"-"`
+}
+
+// AddressPool is one entry of daemon.json's "default-address-pools": {"base":"10.10.0.0/16","size":24} gives
+// networks the /24s of 10.10.0.0/16.
+type AddressPool struct {
+	Base string `json:"base"`
+	Size int    `json:"size"`
 }
 
 // RuntimeConfig is one entry of daemon.json's "runtimes".
@@ -84,6 +100,9 @@ func LoadConfigFile(path string, c *Config, flagsSet func(key string) bool) erro
 	merge(&c.TLSCACert, fc.TLSCACert)
 	merge(&c.TLSCert, fc.TLSCert)
 	merge(&c.TLSKey, fc.TLSKey)
+	merge(&c.Group, fc.Group)
+	merge(&c.HostGatewayIP, fc.HostGatewayIP)
+	merge(&c.SeccompProfile, fc.SeccompProfile)
 	if len(fc.Hosts) > 0 {
 		c.Hosts = fc.Hosts
 	}
@@ -96,6 +115,9 @@ func LoadConfigFile(path string, c *Config, flagsSet func(key string) bool) erro
 	}
 	if fc.EventsHistory > 0 {
 		c.EventsHistory = fc.EventsHistory
+	}
+	if len(fc.DefaultAddressPools) > 0 {
+		c.DefaultAddressPools = fc.DefaultAddressPools
 	}
 	c.InsecureRegistries = append(c.InsecureRegistries, fc.InsecureRegistries...)
 	c.RegistryMirrors = append(c.RegistryMirrors, fc.RegistryMirrors...)

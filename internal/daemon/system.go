@@ -4,15 +4,15 @@ import (
 	"context"
 	"os"
 	goruntime "runtime"
-	"sort"
 	"strings"
 	"time"
 
-	"github.com/moby/moby/api/types/registry"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/internal/cgroups"
+	"github.com/berth/berth/internal/distribution"
 	"github.com/berth/berth/internal/filters"
+	"github.com/berth/berth/internal/oci"
 	"github.com/berth/berth/internal/sysinfo"
 	"github.com/berth/berth/internal/version"
 	"github.com/berth/berth/internal/volume"
@@ -71,8 +71,8 @@ func (d *Daemon) Info(ctx context.Context) sysinfo.Info {
 		VolumeDrivers:   []string{volume.DriverName},
 		NetworkDrivers:  []string{"bridge", "host", "null"},
 		LogDrivers:      []string{"json-file"},
-		SecurityOptions: []string{"name=cgroupns"},
-		Registries:      registriesInfo(d.registries.ServiceConfig()),
+		SecurityOptions: d.securityOptions(),
+		Registries:      registriesInfo(d.registries.Settings()),
 	}
 	if d.cgroupV2 {
 		info.Cgroups.Version = "2"
@@ -91,15 +91,12 @@ func (d *Daemon) Info(ctx context.Context) sysinfo.Info {
 	return info
 }
 
-// registriesInfo reads the distribution service's registry settings, which it gives in docker's shape.
-func registriesInfo(sc *registry.ServiceConfig) sysinfo.Registries {
-	r := sysinfo.Registries{InsecureCIDRs: sc.InsecureRegistryCIDRs, Mirrors: sc.Mirrors}
-	for name, ic := range sc.IndexConfigs {
-		if !ic.Secure {
-			r.InsecureHosts = append(r.InsecureHosts, name)
-		}
+// registriesInfo is the registry settings in the description's terms.
+func registriesInfo(st distribution.Settings) sysinfo.Registries {
+	r := sysinfo.Registries{InsecureCIDRs: st.InsecureCIDRs, InsecureHosts: st.InsecureHosts}
+	for _, m := range st.Mirrors {
+		r.Mirrors = append(r.Mirrors, m.String())
 	}
-	sort.Strings(r.InsecureHosts)
 	return r
 }
 
@@ -114,4 +111,21 @@ func unameMachine() string {
 func readString(path string) string {
 	b, _ := os.ReadFile(path)
 	return strings.TrimSpace(string(b))
+}
+
+// securityOptions are /info's: the seccomp profile in force, AppArmor when the host has it, the cgroup namespace.
+func (d *Daemon) securityOptions() []string {
+	var out []string
+	if d.appArmorProfile != "" {
+		out = append(out, "name=apparmor")
+	}
+	switch d.cfg.SeccompProfile {
+	case "", oci.SeccompBuiltin:
+		out = append(out, "name=seccomp,profile=builtin")
+	case oci.SeccompUnconfined:
+		out = append(out, "name=seccomp,profile=unconfined")
+	default:
+		out = append(out, "name=seccomp,profile="+d.cfg.SeccompProfile)
+	}
+	return append(out, "name=cgroupns")
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
-	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth/berth/internal/filters"
@@ -26,16 +25,31 @@ type ContainerUse struct {
 // it with its lock held, so it must not call back into the store.
 type UsageFunc func(imageID string) []ContainerUse
 
+// DeleteItem is one thing a delete or prune removed: a reference (Untagged, in its familiar form) or an image
+// or unpacked layer (Deleted, the image ID or the layer's chain ID). Exactly one of the two is set.
+type DeleteItem struct {
+	Untagged string
+	Deleted  digest.Digest
+}
+
+// PruneResult is what a prune removed, in order, and the bytes that freed on disk.
+type PruneResult struct {
+	Deleted []DeleteItem
+	// Reclaimed counts the blobs (configs, manifests, layer tars) deleted from the content store and the files
+	// of the unpacked layers removed.
+	Reclaimed int64
+}
+
 // delOp accumulates what one delete did.
 type delOp struct {
-	records     []imagetypes.DeleteResponse
+	records     []DeleteItem
 	events      []event
 	reclaimed   int64
 	refsChanged bool
 }
 
 func (op *delOp) untag(id digest.Digest, ref reference.Named) {
-	op.records = append(op.records, imagetypes.DeleteResponse{Untagged: reference.FamiliarString(ref)})
+	op.records = append(op.records, DeleteItem{Untagged: reference.FamiliarString(ref)})
 	op.events = append(op.events, event{"untag", id.String(), id.String()})
 	op.refsChanged = true
 }
@@ -48,8 +62,9 @@ func (op *delOp) untag(id digest.Digest, ref reference.Named) {
 //     dependent child images, always.
 //
 // Deleting an image removes the blobs and layers no remaining image uses and, unless noPrune, its untagged
-// parents. It returns the Untagged/Deleted records Docker returns. Conflicts wrap errdefs.ErrConflict.
-func (s *Store) Delete(ctx context.Context, refOrID string, force, noPrune bool, usedBy UsageFunc) ([]imagetypes.DeleteResponse, error) {
+// parents. It returns what went, in Docker's order: references untagged, then images and layers deleted.
+// Conflicts wrap errdefs.ErrConflict.
+func (s *Store) Delete(ctx context.Context, refOrID string, force, noPrune bool, usedBy UsageFunc) ([]DeleteItem, error) {
 	op := &delOp{}
 	s.mu.Lock()
 	err := s.deleteLocked(ctx, op, refOrID, force, !noPrune, usedBy)
@@ -170,9 +185,9 @@ func (s *Store) deleteImageLocked(ctx context.Context, op *delOp, e *entry, forc
 	}
 	op.reclaimed += reclaimed
 	op.events = append(op.events, event{"delete", id.String(), id.String()})
-	op.records = append(op.records, imagetypes.DeleteResponse{Deleted: id.String()})
+	op.records = append(op.records, DeleteItem{Deleted: id})
 	for _, c := range removed {
-		op.records = append(op.records, imagetypes.DeleteResponse{Deleted: c.String()})
+		op.records = append(op.records, DeleteItem{Deleted: c})
 	}
 	if !prune || e.rec.Parent == "" {
 		return nil
@@ -294,18 +309,18 @@ func isSingleReference(refs []reference.Named) bool {
 
 // Prune deletes unused images like `docker image prune`: dangling ones (no tags, no children), or with all (or
 // filter dangling=false) every image no container uses. Filters: dangling, until, label, label!.
-func (s *Store) Prune(ctx context.Context, all bool, f filters.Args, usedBy UsageFunc) (imagetypes.PruneReport, error) {
+func (s *Store) Prune(ctx context.Context, all bool, f filters.Args, usedBy UsageFunc) (PruneResult, error) {
 	if err := f.Validate("dangling", "until", "label", "label!"); err != nil {
-		return imagetypes.PruneReport{}, err
+		return PruneResult{}, err
 	}
 	d, err := f.GetBoolOrDefault("dangling", true)
 	if err != nil {
-		return imagetypes.PruneReport{}, err
+		return PruneResult{}, err
 	}
 	danglingOnly := !all && d
 	until, err := f.Until(s.now())
 	if err != nil {
-		return imagetypes.PruneReport{}, err
+		return PruneResult{}, err
 	}
 
 	op := &delOp{}
@@ -357,7 +372,10 @@ func (s *Store) Prune(ctx context.Context, all bool, f filters.Args, usedBy Usag
 		}
 		if shouldDelete {
 			for _, r := range refs {
-				s.pruneOneLocked(ctx, op, r.String(), usedBy)
+				// Untagging a repository's last tag takes its digest references along: skip those.
+				if _, ok := s.refs[r.String()]; ok {
+					s.pruneOneLocked(ctx, op, r.String(), usedBy)
+				}
 			}
 		}
 	}
@@ -367,7 +385,7 @@ func (s *Store) Prune(ctx context.Context, all bool, f filters.Args, usedBy Usag
 	}
 	s.mu.Unlock()
 	s.emit(op.events...)
-	report := imagetypes.PruneReport{ImagesDeleted: op.records, SpaceReclaimed: uint64(op.reclaimed)}
+	report := PruneResult{Deleted: op.records, Reclaimed: op.reclaimed}
 	if err2 != nil {
 		return report, fmt.Errorf("prune: %w", err2)
 	}

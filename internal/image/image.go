@@ -2,7 +2,8 @@
 // manifest blob, parent) and repository references kept as files under <data-root>/image, the blobs themselves
 // in internal/content, and the unpacked layers behind the LayerStore interface. It implements the Docker image
 // operations that work on local images (import, commit, tag, delete, list, inspect, history, prune, save, load)
-// and answers with the Engine API's wire types.
+// and answers with its own records (Image, Summary, HistoryEntry, DeleteItem, PruneResult): the Docker API's
+// shapes are internal/server's business.
 //
 // Images are Docker images: the image ID is the digest of the config blob; every image also has a schema2
 // manifest blob whose layers are uncompressed tars (media type application/vnd.docker.image.rootfs.diff.tar), so
@@ -31,7 +32,6 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
-	"github.com/moby/moby/api/types/storage"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -64,9 +64,9 @@ const maxJSONBlob = 32 << 20
 type LayerStore interface {
 	// EnsureLayer makes the layer with chainID available, unpacking the tar from open() on top of parent if needed.
 	EnsureLayer(ctx context.Context, chainID, parent digest.Digest, open func() (io.ReadCloser, error)) error
-	// RemoveLayer removes the unpacked layer chainID. The implementation may refuse (a container still uses it);
-	// the image store then logs and leaves the layer.
-	RemoveLayer(ctx context.Context, chainID digest.Digest) error
+	// RemoveLayer removes the unpacked layer chainID and returns the bytes its files took. The implementation may
+	// refuse (a container still uses it); the image store then logs and leaves the layer.
+	RemoveLayer(ctx context.Context, chainID digest.Digest) (int64, error)
 }
 
 // ContentStore is the part of internal/content the image store needs; *content.Store implements it.
@@ -139,14 +139,6 @@ func WithEventHook(fn EventHook) Option {
 	return func(s *Store) { s.hook = fn }
 }
 
-// GraphDriverFunc describes where an image's layers live, for the GraphDriver field of inspect.
-type GraphDriverFunc func(chainIDs []digest.Digest) *storage.DriverData
-
-// WithGraphDriver sets how Inspect fills GraphDriver; by default it reports driver "overlay2" with no data.
-func WithGraphDriver(fn GraphDriverFunc) Option {
-	return func(s *Store) { s.graphDriver = fn }
-}
-
 // WithClock sets the clock used for creation and tag times (for tests).
 func WithClock(now func() time.Time) Option {
 	return func(s *Store) { s.now = now }
@@ -156,12 +148,11 @@ func WithClock(now func() time.Time) Option {
 // streaming a save) happens outside the lock, protected from concurrent deletes by holds on the blobs and
 // chains in use (see txn).
 type Store struct {
-	root        string
-	cs          ContentStore
-	layers      LayerStore
-	hook        EventHook
-	graphDriver GraphDriverFunc
-	now         func() time.Time
+	root   string
+	cs     ContentStore
+	layers LayerStore
+	hook   EventHook
+	now    func() time.Time
 
 	mu     sync.RWMutex
 	images map[digest.Digest]*entry
@@ -234,9 +225,6 @@ func New(ctx context.Context, root string, cs ContentStore, layers LayerStore, o
 		refs:       map[string]refEntry{},
 		heldBlobs:  map[digest.Digest]int{},
 		heldChains: map[digest.Digest]int{},
-	}
-	s.graphDriver = func([]digest.Digest) *storage.DriverData {
-		return &storage.DriverData{Name: "overlay2", Data: map[string]string{}}
 	}
 	for _, o := range opts {
 		o(s)

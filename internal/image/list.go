@@ -3,23 +3,40 @@ package image
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path"
 	"sort"
 	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
-	imagetypes "github.com/moby/moby/api/types/image"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/berth/berth/internal/filters"
 )
+
+// Summary is one image as a listing shows it.
+type Summary struct {
+	// ID is the image ID ("sha256:<hex>"); ParentID the image it was built or committed from, "" if none.
+	ID       digest.Digest
+	ParentID digest.Digest
+	// RepoTags and RepoDigests are the familiar references naming the image that the listing's filters kept;
+	// both empty for a dangling image.
+	RepoTags    []string
+	RepoDigests []string
+	// Created is the config's creation time, zero when the config has none.
+	Created time.Time
+	// Size is the sum of the layers' sizes in bytes.
+	Size   int64
+	Labels map[string]string
+}
 
 // List returns the images as `docker images` shows them, newest first. Without all, intermediate images
 // (untagged parents of other images) are hidden. Filters, as Docker's: dangling=true|false, reference=<glob>
 // (against name:tag, name, and their canonical forms), label=<key>[=<value>], before=<image>, since=<image>,
 // until=<timestamp>. Several before/until values mean the earliest, several since the latest. A dangling
 // image has empty RepoTags (the CLI shows <none>:<none>).
-func (s *Store) List(ctx context.Context, all bool, f filters.Args) ([]imagetypes.Summary, error) {
+func (s *Store) List(ctx context.Context, all bool, f filters.Args) ([]Summary, error) {
 	if err := f.Validate("dangling", "reference", "label", "before", "since", "until"); err != nil {
 		return nil, err
 	}
@@ -64,7 +81,7 @@ func (s *Store) List(ctx context.Context, all bool, f filters.Args) ([]imagetype
 		}
 	}
 
-	out := []imagetypes.Summary{}
+	out := []Summary{}
 	for id, e := range s.images {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -107,21 +124,20 @@ func (s *Store) List(ctx context.Context, all bool, f filters.Args) ([]imagetype
 		} else if danglingOnly && len(tags) > 0 {
 			continue
 		}
-		out = append(out, imagetypes.Summary{
-			Containers:  -1,
-			Created:     created.Unix(),
-			ID:          id.String(),
-			Labels:      e.config.Config.Labels,
-			ParentID:    e.rec.Parent.String(),
-			RepoDigests: digests,
+		out = append(out, Summary{
+			ID:          id,
+			ParentID:    e.rec.Parent,
 			RepoTags:    tags,
-			SharedSize:  -1,
+			RepoDigests: digests,
+			Created:     created,
 			Size:        e.size(),
+			Labels:      maps.Clone(e.config.Config.Labels),
 		})
 	}
+	// Newest first; Docker compares seconds, so images created in the same second are ordered by ID.
 	sort.Slice(out, func(i, j int) bool {
-		if out[i].Created != out[j].Created {
-			return out[i].Created > out[j].Created
+		if ci, cj := out[i].Created.Unix(), out[j].Created.Unix(); ci != cj {
+			return ci > cj
 		}
 		return out[i].ID < out[j].ID
 	})
@@ -142,56 +158,31 @@ func matchReference(patterns []string, r reference.Named) bool {
 	return false
 }
 
-// Inspect returns `docker image inspect` for the image refOrID names (see Get).
-func (s *Store) Inspect(ctx context.Context, refOrID string) (imagetypes.InspectResponse, error) {
-	img, err := s.Get(ctx, refOrID)
-	if err != nil {
-		return imagetypes.InspectResponse{}, err
-	}
-	cfg := img.Config
-	comment := cfg.Comment
-	if comment == "" && len(cfg.History) > 0 {
-		comment = cfg.History[len(cfg.History)-1].Comment
-	}
-	var created string
-	if cfg.Created != nil {
-		created = cfg.Created.Format(time.RFC3339Nano)
-	}
-	layers := make([]string, 0, len(cfg.RootFS.DiffIDs))
-	for _, d := range cfg.RootFS.DiffIDs {
-		layers = append(layers, d.String())
-	}
-	imgCfg := cloneConfig(cfg.Config)
-	resp := imagetypes.InspectResponse{
-		ID:           img.ID.String(),
-		RepoTags:     img.RepoTags,
-		RepoDigests:  img.RepoDigests,
-		Comment:      comment,
-		Created:      created,
-		Author:       cfg.Author,
-		Config:       &imgCfg,
-		Architecture: cfg.Architecture,
-		Variant:      cfg.Variant,
-		Os:           cfg.OS,
-		OsVersion:    cfg.OSVersion,
-		Size:         img.Size,
-		GraphDriver:  s.graphDriver(img.ChainIDs()),
-		RootFS:       imagetypes.RootFS{Type: cfg.RootFS.Type, Layers: layers},
-		Metadata:     imagetypes.Metadata{LastTagTime: img.LastTagTime},
-	}
-	return resp, nil
+// HistoryEntry is one step of an image's history.
+type HistoryEntry struct {
+	// ID is the image this step produced, when that image is known locally (the image itself and its parent
+	// chain); "" otherwise.
+	ID digest.Digest
+	// Created is when the step ran, zero when the config does not say.
+	Created   time.Time
+	CreatedBy string
+	Comment   string
+	// Size is the size of the layer the step added, 0 for a step that added none.
+	Size int64
+	// Tags are the familiar tags of ID, if any.
+	Tags []string
 }
 
-// History returns `docker history` for the image refOrID names: newest entry first; the top entry carries the
-// image's ID and tags, the next ones its parent's and so on up the parent chain, the rest "<missing>", as Docker.
-func (s *Store) History(ctx context.Context, refOrID string) ([]imagetypes.HistoryResponseItem, error) {
+// History returns the history of the image refOrID names, newest entry first: the top entry carries the
+// image's ID and tags, the next ones its parent's and so on up the parent chain, the rest no ID, as Docker.
+func (s *Store) History(ctx context.Context, refOrID string) ([]HistoryEntry, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	e, err := s.resolveLocked(refOrID)
 	if err != nil {
 		return nil, err
 	}
-	var out []imagetypes.HistoryResponseItem
+	out := []HistoryEntry{}
 	layer := 0
 	for _, h := range e.config.History {
 		var size int64
@@ -202,24 +193,18 @@ func (s *Store) History(ctx context.Context, refOrID string) ([]imagetypes.Histo
 			size = e.layers[layer].Size
 			layer++
 		}
-		var created int64
+		var created time.Time
 		if h.Created != nil {
-			created = h.Created.Unix()
+			created = *h.Created
 		}
-		out = append(out, imagetypes.HistoryResponseItem{
-			ID:        "<missing>",
-			Created:   created,
-			CreatedBy: h.CreatedBy,
-			Comment:   h.Comment,
-			Size:      size,
-		})
+		out = append(out, HistoryEntry{Created: created, CreatedBy: h.CreatedBy, Comment: h.Comment, Size: size})
 	}
 	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
 		out[i], out[j] = out[j], out[i]
 	}
 	cur := e
 	for i := range out {
-		out[i].ID = cur.rec.ID.String()
+		out[i].ID = cur.rec.ID
 		tags, _ := s.familiarRefsLocked(cur.rec.ID)
 		if len(tags) > 0 {
 			out[i].Tags = tags
@@ -230,9 +215,6 @@ func (s *Store) History(ctx context.Context, refOrID string) ([]imagetypes.Histo
 		if cur = s.images[cur.rec.Parent]; cur == nil {
 			break
 		}
-	}
-	if out == nil {
-		out = []imagetypes.HistoryResponseItem{}
 	}
 	return out, nil
 }

@@ -57,8 +57,8 @@ type Progress struct {
 	Status  string
 	Current int64
 	Total   int64
-	// Aux is the push result ({Tag, Digest, Size}) on the final push message.
-	Aux any
+	// Pushed is set on a push's final message.
+	Pushed *PushResult
 	// Plain marks a message about the whole operation that still has an ID ("latest: Pulling from ..."):
 	// clients print it as a line of its own rather than as a layer's updatable line.
 	Plain bool

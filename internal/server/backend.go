@@ -6,17 +6,16 @@ import (
 
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/container"
-	imagetypes "github.com/moby/moby/api/types/image"
-	"github.com/moby/moby/api/types/network"
-	"github.com/moby/moby/api/types/registry"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth/berth/internal/builder"
 	"github.com/berth/berth/internal/containers"
+	"github.com/berth/berth/internal/distribution"
 	"github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/image"
+	berthnet "github.com/berth/berth/internal/network"
 	"github.com/berth/berth/internal/sysinfo"
 	"github.com/berth/berth/internal/volume"
 )
@@ -92,26 +91,30 @@ type ExecBackend interface {
 	ExecInspect(ctx context.Context, id string) (container.ExecInspectResponse, error)
 }
 
-// ImageBackend is the local image store.
+// ImageBackend is the local image store. Get is inspect's record; the routes turn the records into Docker's
+// shapes (images.go).
 type ImageBackend interface {
-	List(ctx context.Context, all bool, f filters.Args) ([]imagetypes.Summary, error)
+	List(ctx context.Context, all bool, f filters.Args) ([]image.Summary, error)
 	Get(ctx context.Context, ref string) (*image.Image, error)
-	Inspect(ctx context.Context, ref string) (imagetypes.InspectResponse, error)
-	History(ctx context.Context, ref string) ([]imagetypes.HistoryResponseItem, error)
+	History(ctx context.Context, ref string) ([]image.HistoryEntry, error)
 	Tag(ctx context.Context, source, target string) error
 	Import(ctx context.Context, r io.Reader, ref string, changes []string, message string, platform *ocispec.Platform) (digest.Digest, error)
 	Load(ctx context.Context, r io.Reader) ([]string, error)
 	Save(ctx context.Context, w io.Writer, names []string) error
-	Delete(ctx context.Context, ref string, force, noPrune bool) ([]imagetypes.DeleteResponse, error)
-	Prune(ctx context.Context, all bool, f filters.Args) (imagetypes.PruneReport, error)
+	// Delete and Prune refuse, or skip, images that containers use.
+	Delete(ctx context.Context, ref string, force, noPrune bool) ([]image.DeleteItem, error)
+	Prune(ctx context.Context, all bool, f filters.Args) (image.PruneResult, error)
 }
 
-// DistributionBackend moves images between the store and registries.
+// DistributionBackend moves images between the store and registries, with the credentials the client sent
+// (decoded from X-Registry-Auth or the login body by the routes).
 type DistributionBackend interface {
-	Pull(ctx context.Context, ref reference.Named, platform *ocispec.Platform, auth registry.AuthConfig, progress image.ProgressFunc) (digest.Digest, error)
-	Push(ctx context.Context, ref reference.NamedTagged, auth registry.AuthConfig, progress image.ProgressFunc) error
-	Login(ctx context.Context, auth registry.AuthConfig) (registry.AuthResponse, error)
-	Search(ctx context.Context, term string, limit int, auth registry.AuthConfig) (*registry.SearchResults, error)
+	Pull(ctx context.Context, ref reference.Named, platform *ocispec.Platform, auth distribution.Credentials, progress image.ProgressFunc) (digest.Digest, error)
+	Push(ctx context.Context, ref reference.NamedTagged, auth distribution.Credentials, progress image.ProgressFunc) error
+	Login(ctx context.Context, auth distribution.Credentials) (distribution.LoginResult, error)
+	// Search takes Docker's term ("text" for Docker Hub, "host/text" for a registry) and at most limit
+	// results, 0 for the default.
+	Search(ctx context.Context, term string, limit int, auth distribution.Credentials) ([]distribution.SearchResult, error)
 }
 
 // BuildBackend builds images from a context and a Dockerfile.
@@ -122,13 +125,13 @@ type BuildBackend interface {
 	Prune(ctx context.Context) ([]string, int64, error)
 }
 
-// NetworkBackend is networks and containers' attachments to them.
+// NetworkBackend is networks and containers' attachments to them, in Berth's types (the routes convert).
 type NetworkBackend interface {
-	List(ctx context.Context, f filters.Args) ([]network.Inspect, error)
-	Inspect(ctx context.Context, ref string) (network.Inspect, error)
-	Create(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error)
+	List(ctx context.Context, f filters.Args) ([]berthnet.Network, error)
+	Inspect(ctx context.Context, ref string) (berthnet.Network, error)
+	Create(ctx context.Context, opts berthnet.CreateOptions) (berthnet.Network, error)
 	Remove(ctx context.Context, ref string) error
-	Connect(ctx context.Context, netRef, containerRef string, cfg *network.EndpointSettings) error
+	Connect(ctx context.Context, netRef, containerRef string, opts berthnet.EndpointOptions) error
 	Disconnect(ctx context.Context, netRef, containerRef string, force bool) error
 	Prune(ctx context.Context, f filters.Args) ([]string, error)
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http/httptest"
+	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -12,15 +15,19 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/container"
-	imagetypes "github.com/moby/moby/api/types/image"
-	"github.com/moby/moby/api/types/network"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth/berth/client"
 	"github.com/berth/berth/internal/builder"
 	"github.com/berth/berth/internal/containers"
+	"github.com/berth/berth/internal/distribution"
 	berthevents "github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/filters"
+	"github.com/berth/berth/internal/image"
+	berthnet "github.com/berth/berth/internal/network"
 	"github.com/berth/berth/internal/sysinfo"
 	"github.com/berth/berth/internal/volume"
 )
@@ -283,32 +290,69 @@ func (f *fakeContainers) ExecStart(ctx context.Context, id string, opts containe
 	return err
 }
 
+// fakeImages answers from tags (reference -> image ID) and, for richer answers, from records (by image ID);
+// List, History, Delete and Prune answer what the test put in summaries, history, deleted and pruned.
 type fakeImages struct {
 	ImageBackend
-	mu    sync.Mutex
-	tags  map[string]string // reference -> image ID
-	calls []string
+	mu        sync.Mutex
+	tags      map[string]string // reference -> image ID
+	records   map[string]*image.Image
+	summaries []image.Summary
+	history   []image.HistoryEntry
+	deleted   []image.DeleteItem
+	pruned    image.PruneResult
+	calls     []string
 }
 
-func (f *fakeImages) List(ctx context.Context, all bool, args filters.Args) ([]imagetypes.Summary, error) {
+func (f *fakeImages) record(format string, args ...any) {
+	f.calls = append(f.calls, fmt.Sprintf(format, args...))
+}
+
+func (f *fakeImages) List(ctx context.Context, all bool, args filters.Args) ([]image.Summary, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, fmt.Sprintf("list all=%v filters=%v", all, args))
-	out := []imagetypes.Summary{}
+	f.record("list all=%v filters=%v", all, args)
+	if f.summaries != nil {
+		return f.summaries, nil
+	}
+	out := []image.Summary{}
 	for ref, id := range f.tags {
-		out = append(out, imagetypes.Summary{ID: id, RepoTags: []string{ref}, Size: 100})
+		out = append(out, image.Summary{ID: digest.Digest(id), RepoTags: []string{ref}, Size: 100})
 	}
 	return out, nil
 }
 
-func (f *fakeImages) Inspect(ctx context.Context, ref string) (imagetypes.InspectResponse, error) {
+func (f *fakeImages) resolveLocked(ref string) (string, error) {
+	if id, ok := f.tags[ref]; ok {
+		return id, nil
+	}
+	if _, ok := f.records[ref]; ok {
+		return ref, nil
+	}
+	return "", errdefs.ErrNotFound.WithMessage("No such image: " + ref)
+}
+
+func (f *fakeImages) Get(ctx context.Context, ref string) (*image.Image, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	id, ok := f.tags[ref]
-	if !ok {
-		return imagetypes.InspectResponse{}, errdefs.ErrNotFound.WithMessage("No such image: " + ref)
+	id, err := f.resolveLocked(ref)
+	if err != nil {
+		return nil, err
 	}
-	return imagetypes.InspectResponse{ID: id, RepoTags: []string{ref}}, nil
+	if rec, ok := f.records[id]; ok {
+		img := *rec
+		return &img, nil
+	}
+	return &image.Image{ID: digest.Digest(id), RepoTags: []string{ref}, RepoDigests: []string{}}, nil
+}
+
+func (f *fakeImages) History(ctx context.Context, ref string) ([]image.HistoryEntry, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, err := f.resolveLocked(ref); err != nil {
+		return nil, err
+	}
+	return f.history, nil
 }
 
 func (f *fakeImages) Tag(ctx context.Context, source, target string) error {
@@ -320,6 +364,70 @@ func (f *fakeImages) Tag(ctx context.Context, source, target string) error {
 	}
 	f.tags[target] = id
 	return nil
+}
+
+func (f *fakeImages) Delete(ctx context.Context, ref string, force, noPrune bool) ([]image.DeleteItem, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("delete %s force=%v noprune=%v", ref, force, noPrune)
+	if _, err := f.resolveLocked(ref); err != nil {
+		return nil, err
+	}
+	return f.deleted, nil
+}
+
+func (f *fakeImages) Prune(ctx context.Context, all bool, args filters.Args) (image.PruneResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("prune all=%v filters=%v", all, args)
+	return f.pruned, nil
+}
+
+// fakeDistribution records the credentials each call was given; a login succeeds for alice:s3cret only.
+type fakeDistribution struct {
+	mu      sync.Mutex
+	auths   []distribution.Credentials
+	results []distribution.SearchResult
+}
+
+func (f *fakeDistribution) got(c distribution.Credentials) {
+	f.mu.Lock()
+	f.auths = append(f.auths, c)
+	f.mu.Unlock()
+}
+
+func (f *fakeDistribution) last() distribution.Credentials {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.auths) == 0 {
+		return distribution.Credentials{ServerAddress: "no call"}
+	}
+	return f.auths[len(f.auths)-1]
+}
+
+func (f *fakeDistribution) Pull(ctx context.Context, ref reference.Named, platform *ocispec.Platform, auth distribution.Credentials, progress image.ProgressFunc) (digest.Digest, error) {
+	f.got(auth)
+	progress(image.Progress{Status: "Status: Downloaded newer image for " + reference.FamiliarString(ref)})
+	return "sha256:pulled", nil
+}
+
+func (f *fakeDistribution) Push(ctx context.Context, ref reference.NamedTagged, auth distribution.Credentials, progress image.ProgressFunc) error {
+	f.got(auth)
+	progress(image.Progress{Pushed: &image.PushResult{Tag: ref.Tag(), Digest: "sha256:abc", Size: 527}})
+	return nil
+}
+
+func (f *fakeDistribution) Login(ctx context.Context, auth distribution.Credentials) (distribution.LoginResult, error) {
+	f.got(auth)
+	if auth.Username != "alice" || auth.Password != "s3cret" {
+		return distribution.LoginResult{}, errdefs.ErrUnauthenticated.WithMessage("login attempt to https://r.example/v2/ failed with status: 401 Unauthorized")
+	}
+	return distribution.LoginResult{}, nil
+}
+
+func (f *fakeDistribution) Search(ctx context.Context, term string, limit int, auth distribution.Credentials) ([]distribution.SearchResult, error) {
+	f.got(auth)
+	return f.results, nil
 }
 
 type fakeVolumes struct {
@@ -378,12 +486,85 @@ func (f *fakeVolumes) Usage(ctx context.Context, name string) (volume.Usage, err
 	return volume.Usage{Size: 42, RefCount: 1}, nil
 }
 
+// fakeNetworks keeps networks in a map and records what the routes pass, in words.
 type fakeNetworks struct {
-	NetworkBackend
+	mu    sync.Mutex
+	nets  map[string]berthnet.Network // by name
+	calls []string
+	err   error // returned by the next call that changes something
 }
 
-func (fakeNetworks) List(ctx context.Context, args filters.Args) ([]network.Inspect, error) {
-	return []network.Inspect{{Network: network.Network{Name: "bridge", ID: "n1", Driver: "bridge", Scope: "local"}}}, nil
+func newFakeNetworks() *fakeNetworks {
+	return &fakeNetworks{nets: map[string]berthnet.Network{
+		"bridge": {Name: "bridge", ID: "n1", Driver: "bridge", Scope: "local", EnableIPv4: true,
+			IPAM: berthnet.IPAM{Driver: "default", Config: []berthnet.IPAMConfig{{Subnet: netip.MustParsePrefix("172.17.0.0/16"), Gateway: netip.MustParseAddr("172.17.0.1")}}}},
+	}}
+}
+
+func (f *fakeNetworks) record(format string, args ...any) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fmt.Sprintf(format, args...))
+	err := f.err
+	f.err = nil
+	return err
+}
+
+func (f *fakeNetworks) lastCall() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.calls) == 0 {
+		return ""
+	}
+	return f.calls[len(f.calls)-1]
+}
+
+func (f *fakeNetworks) List(ctx context.Context, args filters.Args) ([]berthnet.Network, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []berthnet.Network
+	for _, name := range slices.Sorted(maps.Keys(f.nets)) {
+		if args.Match("name", name) {
+			out = append(out, f.nets[name])
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeNetworks) Inspect(ctx context.Context, ref string) (berthnet.Network, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n, ok := f.nets[ref]; ok {
+		return n, nil
+	}
+	return berthnet.Network{}, errdefs.ErrNotFound.WithMessage("network " + ref + " not found")
+}
+
+func (f *fakeNetworks) Create(ctx context.Context, o berthnet.CreateOptions) (berthnet.Network, error) {
+	if err := f.record("create %s driver=%q internal=%v attachable=%v ipv6=%v labels=%v options=%v ipam=%+v", o.Name, o.Driver, o.Internal, o.Attachable, o.EnableIPv6, o.Labels, o.Options, o.IPAM); err != nil {
+		return berthnet.Network{}, err
+	}
+	n := berthnet.Network{Name: o.Name, ID: "id-" + o.Name, Driver: o.Driver, Scope: "local"}
+	f.mu.Lock()
+	f.nets[o.Name] = n
+	f.mu.Unlock()
+	return n, nil
+}
+
+func (f *fakeNetworks) Remove(ctx context.Context, ref string) error {
+	return f.record("remove %s", ref)
+}
+
+func (f *fakeNetworks) Connect(ctx context.Context, netRef, containerRef string, o berthnet.EndpointOptions) error {
+	return f.record("connect %s %s aliases=%v ip=%v ip6=%v mac=%v links=%v driveropts=%v gwprio=%d", netRef, containerRef, o.Aliases, o.IPv4Address, o.IPv6Address, o.MacAddress, o.Links, o.DriverOpts, o.GwPriority)
+}
+
+func (f *fakeNetworks) Disconnect(ctx context.Context, netRef, containerRef string, force bool) error {
+	return f.record("disconnect %s %s force=%v", netRef, containerRef, force)
+}
+
+func (f *fakeNetworks) Prune(ctx context.Context, args filters.Args) ([]string, error) {
+	return []string{"old"}, f.record("prune %v", args)
 }
 
 type fakeBuild struct {
@@ -411,7 +592,9 @@ func (fakeSystem) KernelVersion() string                   { return "6.0.0-fake"
 type fakeEngine struct {
 	containers *fakeContainers
 	images     *fakeImages
+	dist       *fakeDistribution
 	volumes    *fakeVolumes
+	networks   *fakeNetworks
 	bus        *berthevents.Bus
 	build      fakeBuild
 	system     fakeSystem
@@ -421,24 +604,27 @@ func newFakeEngine() *fakeEngine {
 	bus := berthevents.New()
 	return &fakeEngine{
 		containers: newFakeContainers(bus),
-		images:     &fakeImages{tags: map[string]string{"busybox:latest": "sha256:img"}},
+		images:     &fakeImages{tags: map[string]string{"busybox:latest": "sha256:img"}, records: map[string]*image.Image{}},
+		dist:       &fakeDistribution{},
 		volumes:    &fakeVolumes{vols: map[string]volume.Volume{}},
+		networks:   newFakeNetworks(),
 		bus:        bus,
 	}
 }
 
 func (e *fakeEngine) backends() Backends {
 	return Backends{
-		Containers: e.containers,
-		Streams:    e.containers,
-		Files:      e.containers,
-		Exec:       e.containers,
-		Images:     e.images,
-		Build:      e.build,
-		Networks:   fakeNetworks{},
-		Volumes:    e.volumes,
-		System:     e.system,
-		Events:     e.bus,
+		Containers:   e.containers,
+		Streams:      e.containers,
+		Files:        e.containers,
+		Exec:         e.containers,
+		Images:       e.images,
+		Distribution: e.dist,
+		Build:        e.build,
+		Networks:     e.networks,
+		Volumes:      e.volumes,
+		System:       e.system,
+		Events:       e.bus,
 	}
 }
 

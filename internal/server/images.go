@@ -4,11 +4,129 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/containerd/errdefs"
-	"github.com/moby/moby/api/types/image"
+	imagetypes "github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/storage"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth/berth/internal/image"
 )
+
+// storageDriver is the GraphDriver inspect reports (the daemon's /info says the same): layers are overlay snapshots.
+const storageDriver = "overlay2"
+
+// imageSummary is one entry of GET /images/json. Containers and SharedSize are -1, Docker's "not computed"
+// (only /system/df counts them).
+func imageSummary(s image.Summary) imagetypes.Summary {
+	out := imagetypes.Summary{
+		Containers:  -1,
+		Created:     unixOrZero(s.Created),
+		ID:          s.ID.String(),
+		Labels:      s.Labels,
+		ParentID:    s.ParentID.String(),
+		RepoDigests: s.RepoDigests,
+		RepoTags:    s.RepoTags,
+		SharedSize:  -1,
+		Size:        s.Size,
+	}
+	if out.RepoDigests == nil {
+		out.RepoDigests = []string{}
+	}
+	if out.RepoTags == nil {
+		out.RepoTags = []string{}
+	}
+	return out
+}
+
+// unixOrZero is t in Unix seconds, 0 for an unknown time (not year 1), as dockerd reports a missing date.
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+// imageInspect is GET /images/{name}/json: the record's config blob, references and sizes in Docker's shape.
+// The comment is the config's (an import's or a commit's message), else the last history entry's.
+func imageInspect(img *image.Image) imagetypes.InspectResponse {
+	cfg := img.Config
+	comment := cfg.Comment
+	if comment == "" && len(cfg.History) > 0 {
+		comment = cfg.History[len(cfg.History)-1].Comment
+	}
+	var created string
+	if cfg.Created != nil {
+		created = cfg.Created.Format(time.RFC3339Nano)
+	}
+	layers := make([]string, 0, len(cfg.RootFS.DiffIDs))
+	for _, d := range cfg.RootFS.DiffIDs {
+		layers = append(layers, d.String())
+	}
+	out := imagetypes.InspectResponse{
+		ID:           img.ID.String(),
+		RepoTags:     img.RepoTags,
+		RepoDigests:  img.RepoDigests,
+		Comment:      comment,
+		Created:      created,
+		Author:       cfg.Author,
+		Config:       &cfg.Config,
+		Architecture: cfg.Architecture,
+		Variant:      cfg.Variant,
+		Os:           cfg.OS,
+		OsVersion:    cfg.OSVersion,
+		Size:         img.Size,
+		GraphDriver:  &storage.DriverData{Name: storageDriver, Data: map[string]string{}},
+		RootFS:       imagetypes.RootFS{Type: cfg.RootFS.Type, Layers: layers},
+		Metadata:     imagetypes.Metadata{LastTagTime: img.LastTagTime},
+	}
+	if out.RepoTags == nil {
+		out.RepoTags = []string{}
+	}
+	if out.RepoDigests == nil {
+		out.RepoDigests = []string{}
+	}
+	return out
+}
+
+// imageHistory is GET /images/{name}/history: a step whose image is not known locally has the ID "<missing>".
+func imageHistory(entries []image.HistoryEntry) []imagetypes.HistoryResponseItem {
+	out := make([]imagetypes.HistoryResponseItem, 0, len(entries))
+	for _, e := range entries {
+		id := "<missing>"
+		if e.ID != "" {
+			id = e.ID.String()
+		}
+		out = append(out, imagetypes.HistoryResponseItem{
+			ID:        id,
+			Created:   unixOrZero(e.Created),
+			CreatedBy: e.CreatedBy,
+			Comment:   e.Comment,
+			Size:      e.Size,
+			Tags:      e.Tags,
+		})
+	}
+	return out
+}
+
+// deleteResponses are the "Untagged"/"Deleted" records of DELETE /images/{name} and of a prune, never null.
+func deleteResponses(items []image.DeleteItem) []imagetypes.DeleteResponse {
+	out := make([]imagetypes.DeleteResponse, 0, len(items))
+	for _, it := range items {
+		out = append(out, imagetypes.DeleteResponse{Untagged: it.Untagged, Deleted: it.Deleted.String()})
+	}
+	return out
+}
+
+// pruneReport is POST /images/prune's answer; the CLI prints SpaceReclaimed as "Total reclaimed space".
+func pruneReport(r image.PruneResult) imagetypes.PruneReport {
+	rep := imagetypes.PruneReport{ImagesDeleted: deleteResponses(r.Deleted)}
+	if r.Reclaimed > 0 {
+		rep.SpaceReclaimed = uint64(r.Reclaimed)
+	}
+	return rep
+}
 
 func (s *Server) imageRoutes() {
 	m := s.mux
@@ -47,7 +165,11 @@ func (s *Server) imageList(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, 200, list)
+	out := make([]imagetypes.Summary, 0, len(list))
+	for _, img := range list {
+		out = append(out, imageSummary(img))
+	}
+	writeJSON(w, 200, out)
 }
 
 // imageCreate is `docker import` (fromSrc) and `docker pull` (fromImage).
@@ -95,10 +217,7 @@ func (s *Server) imagePrune(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if rep.ImagesDeleted == nil {
-		rep.ImagesDeleted = []image.DeleteResponse{}
-	}
-	writeJSON(w, 200, rep)
+	writeJSON(w, 200, pruneReport(rep))
 }
 
 func (s *Server) imageLoad(w http.ResponseWriter, r *http.Request) {
@@ -138,19 +257,19 @@ func (s *Server) imageGet(w http.ResponseWriter, r *http.Request) {
 	name, action := splitAction(r.PathValue("rest"))
 	switch action {
 	case "json":
-		resp, err := s.b.Images.Inspect(r.Context(), name)
+		img, err := s.b.Images.Get(r.Context(), name)
 		if err != nil {
 			writeError(w, err)
 			return
 		}
-		writeJSON(w, 200, resp)
+		writeJSON(w, 200, imageInspect(img))
 	case "history":
-		resp, err := s.b.Images.History(r.Context(), name)
+		entries, err := s.b.Images.History(r.Context(), name)
 		if err != nil {
 			writeError(w, err)
 			return
 		}
-		writeJSON(w, 200, resp)
+		writeJSON(w, 200, imageHistory(entries))
 	case "get":
 		s.save(w, r, []string{name})
 	default:
@@ -179,10 +298,10 @@ func (s *Server) imagePost(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) imageDelete(w http.ResponseWriter, r *http.Request) {
-	resp, err := s.b.Images.Delete(r.Context(), r.PathValue("rest"), boolValue(r, "force"), boolValue(r, "noprune"))
+	items, err := s.b.Images.Delete(r.Context(), r.PathValue("rest"), boolValue(r, "force"), boolValue(r, "noprune"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, 200, resp)
+	writeJSON(w, 200, deleteResponses(items))
 }

@@ -14,6 +14,7 @@ import (
 	volumetypes "github.com/moby/moby/api/types/volume"
 
 	"github.com/berth/berth/internal/containers"
+	"github.com/berth/berth/internal/distribution"
 	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/sysinfo"
 	"github.com/berth/berth/internal/version"
@@ -82,9 +83,12 @@ func registryConfig(r sysinfo.Registries) *registry.ServiceConfig {
 	sc := &registry.ServiceConfig{
 		InsecureRegistryCIDRs: slices.Clone(r.InsecureCIDRs),
 		IndexConfigs:          map[string]*registry.IndexInfo{},
-		Mirrors:               nonNil(slices.Clone(r.Mirrors)),
+		Mirrors:               []string{},
 	}
-	sc.IndexConfigs["docker.io"] = &registry.IndexInfo{Name: "docker.io", Mirrors: sc.Mirrors, Secure: true, Official: true}
+	for _, m := range r.Mirrors {
+		sc.Mirrors = append(sc.Mirrors, m+"/") // dockerd shows mirrors with a trailing slash
+	}
+	sc.IndexConfigs[distribution.DockerHubDomain] = &registry.IndexInfo{Name: distribution.DockerHubDomain, Mirrors: sc.Mirrors, Secure: true, Official: true}
 	for _, h := range r.InsecureHosts {
 		sc.IndexConfigs[h] = &registry.IndexInfo{Name: h, Mirrors: []string{}, Secure: false}
 	}
@@ -144,9 +148,9 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	du := legacyDiskUsage{Images: imgs, Containers: ctrs, Volumes: make([]volumetypes.Volume, len(vols)), BuildCache: []struct{}{}}
-	if du.Images == nil {
-		du.Images = []image.Summary{}
+	du := legacyDiskUsage{Images: []image.Summary{}, Containers: ctrs, Volumes: make([]volumetypes.Volume, len(vols)), BuildCache: []struct{}{}}
+	for _, img := range imgs {
+		du.Images = append(du.Images, imageSummary(img))
 	}
 	for i := range du.Images {
 		du.LayersSize += du.Images[i].Size

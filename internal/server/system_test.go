@@ -38,7 +38,7 @@ func TestInfoRoute(t *testing.T) {
 		LogDrivers:      []string{"json-file"},
 		SecurityOptions: []string{"name=cgroupns"},
 		Registries: sysinfo.Registries{InsecureCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-			InsecureHosts: []string{"reg.local:5000"}, Mirrors: []string{"https://mirror.example/"}},
+			InsecureHosts: []string{"reg.local:5000"}, Mirrors: []string{"https://mirror.example"}},
 	}
 	_, c := e.serve(t)
 	got, err := c.Info(context.Background())

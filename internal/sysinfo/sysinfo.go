@@ -90,6 +90,6 @@ type Registries struct {
 	// InsecureCIDRs and InsecureHosts are the registries reached without TLS verification.
 	InsecureCIDRs []netip.Prefix
 	InsecureHosts []string
-	// Mirrors are Docker Hub's pull-through mirrors, in order.
+	// Mirrors are the URLs of Docker Hub's pull-through mirrors, in the order they are tried.
 	Mirrors []string
 }
