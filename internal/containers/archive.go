@@ -14,10 +14,10 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/mount"
 
 	"github.com/berth/berth/internal/archive"
+	"github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/image"
 )
 

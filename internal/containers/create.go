@@ -12,12 +12,12 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth/berth/internal/distribution"
+	"github.com/berth/berth/internal/events"
 )
 
 // createPrimeTime is how long a create holds the cgroup primer, for the start that usually follows.

@@ -16,16 +16,16 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/jonboulle/clockwork"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
-	volumetypes "github.com/moby/moby/api/types/volume"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/image"
 	berthnet "github.com/berth/berth/internal/network"
 	"github.com/berth/berth/internal/oci"
 	"github.com/berth/berth/internal/task"
+	"github.com/berth/berth/internal/volume"
 )
 
 // The fakes stand in for the rest of the engine so that the containers service runs without root, processes or
@@ -327,23 +327,23 @@ func (fakeImages) Commit(ctx context.Context, parentID string, layer io.Reader, 
 type fakeVolumes struct {
 	mu   sync.Mutex
 	root string
-	vols map[string]volumetypes.Volume
+	vols map[string]volume.Volume
 	n    int
 }
 
-func (v *fakeVolumes) Create(ctx context.Context, name string, labels, opts map[string]string) (volumetypes.Volume, error) {
+func (v *fakeVolumes) Create(ctx context.Context, name string, labels, opts map[string]string) (volume.Volume, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if name == "" {
 		v.n++
 		name = fmt.Sprintf("anon%d", v.n)
 	}
-	vol := volumetypes.Volume{Name: name, Driver: "local", Mountpoint: filepath.Join(v.root, name)}
+	vol := volume.Volume{Name: name, Driver: "local", Mountpoint: filepath.Join(v.root, name)}
 	os.MkdirAll(vol.Mountpoint, 0o755)
 	v.vols[name] = vol
 	return vol, nil
 }
-func (v *fakeVolumes) Get(ctx context.Context, name string) (volumetypes.Volume, error) {
+func (v *fakeVolumes) Get(ctx context.Context, name string) (volume.Volume, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	vol, ok := v.vols[name]
@@ -441,7 +441,7 @@ func newTestService(t *testing.T) *testService {
 		Caps:           oci.AllCapabilities(),
 		Clock:          ts.clock,
 	}, fakeImages{}, &fakeSnapshots{root: filepath.Join(dir, "snapshots")},
-		&fakeVolumes{root: filepath.Join(dir, "volumes"), vols: map[string]volumetypes.Volume{}}, fakeNetworks{}, ts.events)
+		&fakeVolumes{root: filepath.Join(dir, "volumes"), vols: map[string]volume.Volume{}}, fakeNetworks{}, ts.events)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,10 +11,10 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/jonboulle/clockwork"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
 
 	"log/slog"
 
+	"github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/oci"
 )
 

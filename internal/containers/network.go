@@ -12,9 +12,9 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 
+	"github.com/berth/berth/internal/events"
 	berthnet "github.com/berth/berth/internal/network"
 )
 

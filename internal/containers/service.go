@@ -5,7 +5,6 @@ import (
 	goruntime "runtime"
 
 	"github.com/jonboulle/clockwork"
-	volumetypes "github.com/moby/moby/api/types/volume"
 
 	"context"
 	"encoding/json"
@@ -21,7 +20,6 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
 	"github.com/opencontainers/go-digest"
 
 	berthnet "github.com/berth/berth/internal/network"
@@ -30,9 +28,11 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth/berth/internal/cgroups"
+	"github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/image"
 	"github.com/berth/berth/internal/task"
+	"github.com/berth/berth/internal/volume"
 )
 
 // The containers service owns the container records (their store and locks), the processes' lifecycle through
@@ -66,8 +66,8 @@ type Snapshots interface {
 
 // Volumes are named volumes, created for a container's mounts and removed with it (rm -v).
 type Volumes interface {
-	Create(ctx context.Context, name string, labels, opts map[string]string) (volumetypes.Volume, error)
-	Get(ctx context.Context, name string) (volumetypes.Volume, error)
+	Create(ctx context.Context, name string, labels, opts map[string]string) (volume.Volume, error)
+	Get(ctx context.Context, name string) (volume.Volume, error)
 	Remove(ctx context.Context, name string, force bool, inUse func(name string) []string) error
 }
 

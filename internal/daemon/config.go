@@ -37,6 +37,9 @@ type Config struct {
 	// SeccompProfile is the path of the containers' default seccomp profile, "unconfined" or "builtin"
 	// (docker's default profile, also when empty).
 	SeccompProfile string `json:"seccomp-profile,omitempty"`
+	// EventsHistory is how many events the daemon keeps for `events --since` and for subscribers that fall
+	// behind (Berth's key; default events.DefaultHistory). A subscriber further behind is told it lost events.
+	EventsHistory int `json:"events-history,omitempty"`
 
 	// ShimPath is the berth-shim binary; InitPath a static init for --init. Not daemon.json keys.
 	ShimPath string `json:"-"`
@@ -107,6 +110,12 @@ func LoadConfigFile(path string, c *Config, flagsSet func(key string) bool) erro
 	c.TLS = c.TLS || fc.TLS
 	c.TLSVerify = c.TLSVerify || fc.TLSVerify
 	c.LiveRestore = c.LiveRestore || fc.LiveRestore
+	if fc.EventsHistory < 0 {
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("unable to configure the Berth daemon with file %s: events-history must not be negative", path))
+	}
+	if fc.EventsHistory > 0 {
+		c.EventsHistory = fc.EventsHistory
+	}
 	if len(fc.DefaultAddressPools) > 0 {
 		c.DefaultAddressPools = fc.DefaultAddressPools
 	}

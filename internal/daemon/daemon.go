@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
-	"github.com/moby/moby/api/types/events"
 
 	"github.com/berth/berth/internal/atomicfile"
 	"github.com/berth/berth/internal/builder"
@@ -91,7 +90,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	}
 	d := &Daemon{
 		cfg:     cfg,
-		events:  berthevents.New(),
+		events:  berthevents.New(berthevents.WithHistory(cfg.EventsHistory)),
 		started: time.Now(),
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
@@ -273,5 +272,5 @@ func (d *Daemon) imageEvent(action, id, ref string) {
 	if ref != "" {
 		attrs["name"] = ref
 	}
-	d.events.Publish(events.ImageEventType, events.Action(action), id, attrs)
+	d.events.Publish(berthevents.ImageEventType, berthevents.Action(action), id, attrs)
 }

@@ -8,8 +8,7 @@ import (
 	"net/netip"
 	"path/filepath"
 
-	"github.com/moby/moby/api/types/events"
-
+	"github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/filters"
 	berthnet "github.com/berth/berth/internal/network"
 	"github.com/berth/berth/internal/network/bridge"

@@ -21,7 +21,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /_ping", s.ping)
 	m.HandleFunc("HEAD /_ping", s.ping)
 	m.HandleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, s.version()) })
-	m.HandleFunc("GET /info", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, s.b.System.Info(r.Context())) })
+	m.HandleFunc("GET /info", s.info)
 	m.HandleFunc("GET /events", s.events)
 	m.HandleFunc("GET /system/df", s.systemDF)
 

@@ -17,8 +17,6 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/system"
-	"github.com/moby/moby/api/types/volume"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -30,6 +28,8 @@ import (
 	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/image"
 	berthnet "github.com/berth/berth/internal/network"
+	"github.com/berth/berth/internal/sysinfo"
+	"github.com/berth/berth/internal/volume"
 )
 
 // The fakes below stand in for the engine's services. They keep just enough state to answer like the real ones
@@ -436,14 +436,15 @@ type fakeVolumes struct {
 	vols map[string]volume.Volume
 }
 
-func (f *fakeVolumes) Create(ctx context.Context, req volume.CreateRequest) (volume.Volume, error) {
-	if strings.Contains(req.Name, "/") {
-		return volume.Volume{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("create %s: %q includes invalid characters for a local volume name", req.Name, req.Name))
+func (f *fakeVolumes) Create(ctx context.Context, name string, labels, opts map[string]string) (volume.Volume, error) {
+	if strings.Contains(name, "/") {
+		return volume.Volume{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("create %s: %q includes invalid characters for a local volume name", name, name))
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	v := volume.Volume{Name: req.Name, Driver: "local", Labels: req.Labels, Scope: "local"}
-	f.vols[req.Name] = v
+	v := volume.Volume{Name: name, Driver: "local", Labels: labels, Options: opts, Mountpoint: "/var/lib/berth/volumes/" + name + "/_data",
+		CreatedAt: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)}
+	f.vols[name] = v
 	return v, nil
 }
 
@@ -454,6 +455,7 @@ func (f *fakeVolumes) List(ctx context.Context, args filters.Args) ([]volume.Vol
 	for _, v := range f.vols {
 		out = append(out, v)
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 
@@ -467,8 +469,21 @@ func (f *fakeVolumes) Inspect(ctx context.Context, name string) (volume.Volume, 
 	return v, nil
 }
 
-func (f *fakeVolumes) Usage(ctx context.Context, name string) (volume.UsageData, error) {
-	return volume.UsageData{Size: 42, RefCount: 1}, nil
+func (f *fakeVolumes) Prune(ctx context.Context, args filters.Args) (volume.PruneReport, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	rep := volume.PruneReport{}
+	for name := range f.vols {
+		rep.Deleted = append(rep.Deleted, name)
+		rep.SpaceReclaimed += 42
+	}
+	sort.Strings(rep.Deleted)
+	clear(f.vols)
+	return rep, nil
+}
+
+func (f *fakeVolumes) Usage(ctx context.Context, name string) (volume.Usage, error) {
+	return volume.Usage{Size: 42, RefCount: 1}, nil
 }
 
 // fakeNetworks keeps networks in a map and records what the routes pass, in words.
@@ -568,12 +583,10 @@ func (f fakeBuild) Build(ctx context.Context, r io.Reader, opts builder.Options,
 	return "sha256:built", nil
 }
 
-type fakeSystem struct{}
+type fakeSystem struct{ info sysinfo.Info }
 
-func (fakeSystem) Info(ctx context.Context) system.Info {
-	return system.Info{ID: "fake", Containers: 1}
-}
-func (fakeSystem) KernelVersion() string { return "6.0.0-fake" }
+func (f fakeSystem) Info(ctx context.Context) sysinfo.Info { return f.info }
+func (fakeSystem) KernelVersion() string                   { return "6.0.0-fake" }
 
 // fakeEngine is a whole set of fakes, wired as the daemon wires the real services.
 type fakeEngine struct {
@@ -584,6 +597,7 @@ type fakeEngine struct {
 	networks   *fakeNetworks
 	bus        *berthevents.Bus
 	build      fakeBuild
+	system     fakeSystem
 }
 
 func newFakeEngine() *fakeEngine {
@@ -609,7 +623,7 @@ func (e *fakeEngine) backends() Backends {
 		Build:        e.build,
 		Networks:     e.networks,
 		Volumes:      e.volumes,
-		System:       fakeSystem{},
+		System:       e.system,
 		Events:       e.bus,
 	}
 }

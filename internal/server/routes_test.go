@@ -12,11 +12,9 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/volume"
 
@@ -199,48 +197,6 @@ func TestAttachWithoutUpgrade(t *testing.T) {
 	got := make([]byte, 2)
 	if _, err := io.ReadFull(br, got); err != nil || string(got) != "hi" {
 		t.Fatalf("tty echo %q, %v", got, err)
-	}
-}
-
-// Events: past events replay from since, new ones stream as they are published, filters apply, until ends it.
-func TestEventsRoute(t *testing.T) {
-	e := newFakeEngine()
-	_, c := e.serve(t)
-	start := time.Now()
-	e.bus.Publish(events.ContainerEventType, events.ActionCreate, "c1", map[string]string{"name": "one"})
-	e.bus.Publish(events.ImageEventType, events.ActionTag, "sha256:img", nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	msgs, errs := c.Events(ctx, client.EventsOptions{Since: start.Add(-time.Second).Format(time.RFC3339Nano), Filters: client.Filters{"type": {"container"}}})
-	next := func() events.Message {
-		t.Helper()
-		select {
-		case m := <-msgs:
-			return m
-		case err := <-errs:
-			t.Fatal(err)
-		case <-time.After(5 * time.Second):
-			t.Fatal("no event")
-		}
-		return events.Message{}
-	}
-	if m := next(); m.Actor.ID != "c1" || m.Action != events.ActionCreate {
-		t.Fatalf("replayed %+v", m)
-	}
-	e.bus.Publish(events.ImageEventType, events.ActionTag, "sha256:img2", nil)
-	e.bus.Publish(events.ContainerEventType, events.ActionStart, "c1", map[string]string{"name": "one"})
-	if m := next(); m.Actor.ID != "c1" || m.Action != events.ActionStart {
-		t.Fatalf("streamed %+v (the image event should have been filtered out)", m)
-	}
-
-	// until in the past: the stream replays and ends.
-	msgs2, errs2 := c.Events(context.Background(), client.EventsOptions{Since: start.Add(-time.Second).Format(time.RFC3339Nano), Until: time.Now().Format(time.RFC3339Nano)})
-	n := 0
-	for range msgs2 {
-		n++
-	}
-	if err := <-errs2; !errors.Is(err, io.EOF) || n != 4 {
-		t.Fatalf("bounded stream: %d events, end %v", n, err)
 	}
 }
 
