@@ -41,10 +41,7 @@ func (d *Service) Logs(ctx context.Context, ref string, opts LogsOptions, out io
 	default:
 		return errdefs.ErrNotImplemented.WithMessage("configured logging driver does not support reading")
 	}
-	rot, err := logRotation(lc)
-	if err != nil {
-		return err
-	}
+	rot, _ := logRotation(lc) // options a container could not start with leave one file to read
 	rc := logread.ReadConfig{Tail: -1, Follow: opts.Follow, Stdout: opts.Stdout, Stderr: opts.Stderr, MaxFiles: rot.MaxFiles}
 	if opts.Tail != "" && opts.Tail != "all" {
 		n, err := strconv.Atoi(opts.Tail)
