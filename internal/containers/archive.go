@@ -80,7 +80,7 @@ func splitMount(root string, mps []MountPoint, p string) (base, dest, rel string
 // since they ask for what a symlink leads to, or for a directory's contents (archive.PreserveTrailingDotOrSeparator).
 func containerPath(p string) string {
 	abs := path.Join("/", p)
-	if path.Base(abs) != "." && (p == "" || path.Base(p) == ".") {
+	if path.Base(p) == "." { // "", ".", "dir/."
 		abs = strings.TrimSuffix(abs, "/") + "/."
 	}
 	if !strings.HasSuffix(abs, "/") && strings.HasSuffix(p, "/") {
