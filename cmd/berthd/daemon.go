@@ -27,7 +27,7 @@ const defaultDaemonConfigFile = "/etc/berth/daemon.json"
 func newDaemonCommand() *cobra.Command {
 	var cfg daemon.Config
 	var configFile string
-	var runtimes []string
+	var runtimes, logOpts []string
 	cmd := &cobra.Command{
 		Use:   "daemon [OPTIONS]",
 		Short: "Run the Berth engine (the daemon serving the Docker Engine API)",
@@ -39,6 +39,7 @@ func newDaemonCommand() *cobra.Command {
 				"tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey",
 				"insecure-registries": "insecure-registry", "registry-mirrors": "registry-mirror", "bridge": "bridge",
 				"group": "group", "seccomp-profile": "seccomp-profile", "host-gateway-ip": "host-gateway-ip",
+				"log-driver": "log-driver", "log-opts": "log-opt",
 			}
 			if cmd.Flags().Changed("config-file") || fileExists(configFile) {
 				err := daemon.LoadConfigFile(configFile, &cfg, func(key string) bool {
@@ -48,6 +49,16 @@ func newDaemonCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
+			}
+			for _, o := range logOpts {
+				k, v, ok := strings.Cut(o, "=")
+				if !ok {
+					return fmt.Errorf("invalid --log-opt %q: expected KEY=VALUE", o)
+				}
+				if cfg.LogOpts == nil {
+					cfg.LogOpts = map[string]string{}
+				}
+				cfg.LogOpts[k] = v
 			}
 			for _, rt := range runtimes {
 				name, path, ok := strings.Cut(rt, "=")
@@ -73,6 +84,8 @@ func newDaemonCommand() *cobra.Command {
 	f.StringVar(&cfg.DefaultRuntime, "default-runtime", "runc", "Default OCI runtime for containers")
 	f.StringVarP(&cfg.Bridge, "bridge", "b", "", `Linux bridge of the default "bridge" network ("none" disables it)`)
 	f.StringArrayVar(&runtimes, "add-runtime", nil, "Register an additional OCI compatible runtime (NAME=PATH)")
+	f.StringVar(&cfg.LogDriver, "log-driver", "json-file", "Default driver for container logs")
+	f.StringArrayVar(&logOpts, "log-opt", nil, "Default log driver options for containers (KEY=VALUE)")
 	f.BoolVar(&cfg.TLS, "tls", false, "Use TLS; implied by --tlsverify")
 	f.BoolVar(&cfg.TLSVerify, "tlsverify", false, "Use TLS and verify the remote")
 	f.StringVar(&cfg.TLSCACert, "tlscacert", "", "Trust certs signed only by this CA")

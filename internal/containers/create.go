@@ -105,8 +105,8 @@ func (d *Service) Create(ctx context.Context, opts CreateOptions) (container.Cre
 	if hc.NetworkMode == "" || hc.NetworkMode == "default" {
 		hc.NetworkMode = container.NetworkMode(d.cfg.DefaultNetwork)
 	}
-	if hc.LogConfig.Type == "" {
-		hc.LogConfig.Type = "json-file"
+	if err := d.mergeLogConfig(&hc.LogConfig); err != nil {
+		return container.CreateResponse{}, errdefs.ErrInvalidArgument.WithMessage(err.Error())
 	}
 
 	dir := d.containerDir(id)
@@ -141,7 +141,7 @@ func (d *Service) Create(ctx context.Context, opts CreateOptions) (container.Cre
 		ImageID:     img.ID.String(),
 		State:       State{Status: container.StateCreated},
 		MountPoints: mounts,
-		LogPath:     filepath.Join(dir, id+"-json.log"),
+		LogPath:     jsonLogPath(dir, id, hc.LogConfig.Type),
 		// Written at each start: with the run state (normally on tmpfs), not the data root.
 		ResolvConfPath: filepath.Join(d.stateDir(id), "resolv.conf"),
 		HostnamePath:   filepath.Join(d.stateDir(id), "hostname"),

@@ -78,7 +78,7 @@ func (f *fakeTasks) Create(ctx context.Context, spec task.Spec) (task.Task, erro
 	root := *oci.Root
 	root.Path, _ = spec.Rootfs[0].BindSource()
 	oci.Root = &root
-	t := &fakeTask{rt: f, id: spec.ID, pid: f.pid, spec: &oci, exited: make(chan struct{})}
+	t := &fakeTask{rt: f, id: spec.ID, pid: f.pid, spec: &oci, io: spec.IO, exited: make(chan struct{})}
 	f.tasks[spec.ID] = t
 	return t, nil
 }
@@ -111,6 +111,7 @@ type fakeTask struct {
 	id   string
 	pid  int
 	spec *specs.Spec
+	io   task.IO
 
 	mu      sync.Mutex
 	started bool

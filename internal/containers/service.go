@@ -105,6 +105,10 @@ type Config struct {
 	DefaultRuntime string
 	// DefaultNetwork is what a container without --network joins: "bridge", or "none".
 	DefaultNetwork string
+	// LogDriver and LogOpts are the log driver and options of containers that name none (daemon.json's
+	// log-driver and log-opts); json-file when LogDriver is empty.
+	LogDriver string
+	LogOpts   map[string]string
 	// InitPath is a static init (tini) for --init.
 	InitPath string
 	// Caps are the capabilities the daemon holds: no container gets more.

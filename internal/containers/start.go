@@ -128,6 +128,10 @@ func (d *Service) start(ctx context.Context, c *Container, fromPolicy bool) (ret
 	if err != nil {
 		return err
 	}
+	logPath, logOpts, err := d.logSettings(c)
+	if err != nil {
+		return err
+	}
 	tspec := task.Spec{
 		ID:     c.ID,
 		Bundle: bundle,
@@ -137,7 +141,8 @@ func (d *Service) start(ctx context.Context, c *Container, fromPolicy bool) (ret
 			Terminal:  c.Config.Tty,
 			Stdin:     c.Config.OpenStdin,
 			StdinOnce: c.Config.StdinOnce && !c.Config.Tty, // docker keeps a tty's stdin open when a client leaves
-			LogPath:   c.LogPath,
+			LogPath:   logPath,
+			Log:       logOpts,
 		},
 	}
 	if cs := c.HostConfig.ConsoleSize; cs[0] > 0 && cs[1] > 0 {

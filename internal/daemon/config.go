@@ -28,6 +28,10 @@ type Config struct {
 	TLSCACert     string                   `json:"tlscacert,omitempty"`
 	TLSCert       string                   `json:"tlscert,omitempty"`
 	TLSKey        string                   `json:"tlskey,omitempty"`
+	// LogDriver and LogOpts are the log driver and options of containers that name none (dockerd's
+	// --log-driver and --log-opt).
+	LogDriver string            `json:"log-driver,omitempty"`
+	LogOpts   map[string]string `json:"log-opts,omitempty"`
 	// Keys of dockerd's daemon.json that later features use; accepted so a docker daemon.json loads unchanged.
 	InsecureRegistries []string `json:"insecure-registries,omitempty"`
 	RegistryMirrors    []string `json:"registry-mirrors,omitempty"`
@@ -103,6 +107,13 @@ func LoadConfigFile(path string, c *Config, flagsSet func(key string) bool) erro
 	merge(&c.Group, fc.Group)
 	merge(&c.HostGatewayIP, fc.HostGatewayIP)
 	merge(&c.SeccompProfile, fc.SeccompProfile)
+	merge(&c.LogDriver, fc.LogDriver)
+	for k, v := range fc.LogOpts {
+		if c.LogOpts == nil {
+			c.LogOpts = map[string]string{}
+		}
+		c.LogOpts[k] = v
+	}
 	if len(fc.Hosts) > 0 {
 		c.Hosts = fc.Hosts
 	}

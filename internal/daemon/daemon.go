@@ -68,6 +68,10 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if cfg.ExecRoot == "" {
 		cfg.ExecRoot = DefaultExecRoot
 	}
+	// Before anything is made: a daemon that will not start leaves nothing behind.
+	if err := containers.ValidateLogDriver(cfg.LogDriver, cfg.LogOpts); err != nil {
+		return nil, fmt.Errorf("default log config: %w: %w", err, errdefs.ErrInvalidArgument)
+	}
 	for _, dir := range []string{cfg.DataRoot, cfg.ExecRoot, filepath.Join(cfg.DataRoot, "containers"), filepath.Join(cfg.ExecRoot, "containers")} {
 		if err := os.MkdirAll(dir, 0o710); err != nil {
 			return nil, err
@@ -146,6 +150,8 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		SeccompProfile:  seccompProfile,
 		HostGatewayIP:   hostGateway,
 		AppArmorProfile: d.appArmorProfile,
+		LogDriver:       cfg.LogDriver,
+		LogOpts:         cfg.LogOpts,
 	}, d.images, d.snapshots, d.volumes, d.networks, d.events); err != nil {
 		return nil, err
 	}

@@ -463,11 +463,21 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) {
 	if tty {
 		ct = "application/vnd.docker.raw-stream"
 	}
-	w.Header().Set("Content-Type", ct)
-	w.WriteHeader(200)
 	fw := newFlushWriter(w)
-	fw.Flush()
+	answered := false
+	// The status goes out once the log is found readable (a driver that cannot be read is an error status, as
+	// docker's), and at once, before any record: a follow of a quiet container still gets its response.
+	opts.Ready = func() {
+		answered = true
+		w.Header().Set("Content-Type", ct)
+		w.WriteHeader(200)
+		fw.Flush()
+	}
 	if err := s.b.Streams.Logs(r.Context(), id, opts, fw); err != nil {
+		if !answered {
+			writeError(w, err)
+			return
+		}
 		fw.Write([]byte(err.Error()))
 	}
 }

@@ -238,6 +238,12 @@ func (f *fakeContainers) Logs(ctx context.Context, ref string, opts containers.L
 	if err != nil {
 		return err
 	}
+	if c.logs == "\x00unreadable" {
+		return errdefs.ErrNotImplemented.WithMessage("configured logging driver does not support reading")
+	}
+	if opts.Ready != nil {
+		opts.Ready()
+	}
 	_, err = io.WriteString(out, c.logs)
 	return err
 }

@@ -118,6 +118,17 @@ func TestLogsRoute(t *testing.T) {
 		if resp.StatusCode != 400 {
 			t.Errorf("logs without a stream: %d, want 400", resp.StatusCode)
 		}
+		// A log that cannot be read (--log-driver none) is the response's status, not a body after a 200.
+		ctr.logs = "\x00unreadable"
+		resp, err = http.Get(srv.URL + "/containers/" + created.ID + "/logs?stdout=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 501 || !strings.Contains(string(body), `"message":"configured logging driver does not support reading"`) {
+			t.Errorf("unreadable log: %d %s", resp.StatusCode, body)
+		}
 	}
 }
 

@@ -41,7 +41,16 @@ type Config struct {
 	RuntimeFD     int      `json:"runtime_fd,omitempty"`   // set by Spawn
 	RuntimeArgs   []string `json:"runtime_args,omitempty"` // global args before the subcommand, e.g. --systemd-cgroup
 	RuntimeRoot   string   `json:"runtime_root,omitempty"` // the runtime's --root
-	LogPath       string   `json:"log_path,omitempty"`     // json-file log of the container's output; "" = none
+	LogPath       string   `json:"log_path,omitempty"`     // log of the container's output; "" = none
+	// LogFormat is the log's format: "json-file" (the default) or "local" (docker's drivers).
+	LogFormat string `json:"log_format,omitempty"`
+	// LogMaxSize, LogMaxFiles and LogCompress rotate the log as docker's max-size, max-file and compress
+	// log-opts do (internal/logger/logfile.Options); a zero LogMaxSize never rotates.
+	LogMaxSize  int64 `json:"log_max_size,omitempty"`
+	LogMaxFiles int   `json:"log_max_files,omitempty"`
+	LogCompress bool  `json:"log_compress,omitempty"`
+	// LogAttrs are stored with every record (docker's labels, env and tag log-opts).
+	LogAttrs map[string]string `json:"log_attrs,omitempty"`
 
 	Tty       bool `json:"tty,omitempty"`
 	Stdin     bool `json:"stdin,omitempty"`      // keep a stdin the attached clients write into

@@ -20,6 +20,8 @@ func TestDecodeConfigRoundTrip(t *testing.T) {
 			OOMFile: "/sys/fs/cgroup/memory/berth/c1/memory.oom_control",
 		},
 		{ID: "x", Bundle: "b", Runtime: "r", RuntimeArgs: []string{"only"}},
+		{ID: "l", Bundle: "b", Runtime: "r", LogPath: "/l/container.log", LogFormat: "local", LogMaxSize: 20 << 30,
+			LogMaxFiles: 5, LogCompress: true, LogAttrs: map[string]string{"team": "web", "é \"q\"": "", "tag": "{{.Name}}"}},
 	}
 	for _, want := range cfgs {
 		data, err := json.Marshal(want)
@@ -45,6 +47,8 @@ func TestDecodeConfigLikeEncodingJSON(t *testing.T) {
 		` { "id" : "a" , "bundle":"b","runtime":"r", "unknown": {"x": [1, 2.5e3, -3, true, null, {"y": "z"}]},
 		   "tty": true, "stdin": null, "console_width": 80, "runtime_args": null } `,
 		`{"id":"\b\f\n\r\t","bundle":"b","runtime":"r","runtime_args":["a", "b"]}`,
+		`{"id":"a","bundle":"b","runtime":"r","log_attrs":{},"log_max_size":10000000,"log_max_files":3}`,
+		`{"id":"a","bundle":"b","runtime":"r","log_attrs":null,"log_compress":false}`,
 	}
 	for _, in := range inputs {
 		var want Config
