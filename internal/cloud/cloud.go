@@ -43,6 +43,8 @@ type Identity struct {
 	DisplayName string
 	// UserName is the IAM user's name; empty for the account's root.
 	UserName string
+	// UserID is the IAM user's unique ID (AIDA…), or the account ID for the root (aws:userid).
+	UserID string
 	// ARN is arn:aws:iam::ACCOUNT:root or arn:aws:iam::ACCOUNT:user/NAME.
 	ARN string
 	// AccessKeyID is the key that signed the request.
@@ -69,6 +71,14 @@ type RequestInfo struct {
 	Bucket string
 	// Presigned marks a request authenticated by query parameters.
 	Presigned bool
+	// SignatureVersion is "AWS4-HMAC-SHA256" (SigV4), "AWS" (SigV2), or "" for an anonymous request
+	// (s3:signatureversion).
+	SignatureVersion string
+	// RequestID is the request's ID, sent as x-amz-request-id (and x-amzn-RequestId by the query services);
+	// services put it in their error bodies (<RequestId>).
+	RequestID string
+	// HostID is the request's x-amz-id-2 (S3's <HostId>).
+	HostID string
 }
 
 type infoKey struct{}
