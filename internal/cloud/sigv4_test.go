@@ -249,4 +249,3 @@ func TestStreamingReferenceExamples(t *testing.T) {
 		}
 	})
 }
-

@@ -1,6 +1,5 @@
 package cloud
 
-
 // sigV4SuiteVectors are AWS's published Signature Version 4 test suite (aws-sig-v4-test-suite, 2015-08-30
 // edition): each request as it appears on the wire, the Authorization AWS computed for it, and the canonical
 // request. Left out: get-header-value-multiline (obsolete line folding, which net/http rejects),
