@@ -41,7 +41,7 @@ func Combine(decisions ...Decision) Decision {
 
 func (st *statement) applies(kind Kind, ec *evalContext) bool {
 	if kind == Resource && st.principals != nil {
-		if st.notPrincipal == false && !st.principals.matches(ec.req.Principal) {
+		if !st.notPrincipal && !st.principals.matches(ec.req.Principal) {
 			return false
 		}
 		if st.notPrincipal && st.principals.excludes(ec.req.Principal) {
