@@ -190,22 +190,26 @@ func parseV2Query(q url.Values) (*v2Auth, *Error) {
 
 // requestTime returns the signing time a header-signed request claims: X-Amz-Date, else Date.
 func requestTime(r *http.Request) (time.Time, string, bool) {
-	if v := r.Header.Get("X-Amz-Date"); v != "" {
-		if t, err := time.Parse(amzDateFormat, v); err == nil {
-			return t, v, true
-		}
-		if t, err := http.ParseTime(v); err == nil {
-			return t, v, true
-		}
-		return time.Time{}, v, false
+	v := r.Header.Get("X-Amz-Date")
+	if v == "" {
+		v = r.Header.Get("Date")
 	}
-	if v := r.Header.Get("Date"); v != "" {
-		if t, err := http.ParseTime(v); err == nil {
-			return t, v, true
-		}
-		return time.Time{}, v, false
+	if v == "" {
+		return time.Time{}, "", false
 	}
-	return time.Time{}, "", false
+	t, ok := parseHTTPDate(v)
+	return t, v, ok
+}
+
+// parseHTTPDate accepts SigV4's basic ISO 8601 and the HTTP date formats clients put in Date and (SigV2)
+// x-amz-date, including RFC 1123 with a numeric zone as s3cmd writes it.
+func parseHTTPDate(v string) (time.Time, bool) {
+	for _, layout := range []string{amzDateFormat, http.TimeFormat, time.RFC1123Z, time.RFC1123, time.RFC850, time.ANSIC} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // verified is what a successful signature check hands on: who signed, and how to check the body.
