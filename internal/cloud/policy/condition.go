@@ -160,13 +160,20 @@ func parseConditionValue(op operator, raw string, vars bool) (condValue, bool) {
 	return condValue{}, false
 }
 
-// parseNumber reads an integer or decimal number ("10", "1.2", "-3", "1e3").
+// parseNumber reads an integer or decimal number ("10", "1.2", "-3", "1e3"). Long numbers and large exponents are
+// refused: big.Rat would otherwise build 10^1000000000 from "1e1000000000".
 func parseNumber(s string) (*big.Rat, bool) {
 	s = strings.TrimSpace(s)
-	if s == "" || strings.ContainsFunc(s, func(r rune) bool {
+	if s == "" || len(s) > 64 || strings.ContainsFunc(s, func(r rune) bool {
 		return !(r >= '0' && r <= '9' || r == '.' || r == '-' || r == '+' || r == 'e' || r == 'E')
 	}) {
 		return nil, false
+	}
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		exp, err := strconv.Atoi(s[i+1:])
+		if err != nil || exp > 64 || exp < -64 {
+			return nil, false
+		}
 	}
 	r, ok := new(big.Rat).SetString(s)
 	return r, ok

@@ -65,6 +65,8 @@ func TestConditions(t *testing.T) {
 		{name: "NumericLessThanEquals equal", condition: `{"NumericLessThanEquals": {"s3:max-keys": "10"}}`, context: ctx("s3:max-keys", "10"), want: true},
 		{name: "NumericGreaterThan", condition: `{"NumericGreaterThan": {"aws:MultiFactorAuthAge": 3600}}`, context: ctx("aws:MultiFactorAuthAge", "3601"), want: true},
 		{name: "NumericGreaterThanEquals", condition: `{"NumericGreaterThanEquals": {"s3:TlsVersion": 1.2}}`, context: ctx("s3:TlsVersion", "1.2"), want: true},
+		{name: "request number with a huge exponent is no number", condition: `{"NumericGreaterThan": {"s3:max-keys": "10"}}`,
+			context: ctx("s3:max-keys", "1e1000000000"), want: false},
 		{name: "NumericLessThan on an absent key is false", condition: `{"NumericLessThan": {"s3:max-keys": "10"}}`, want: false},
 		{name: "NumericLessThanIfExists on an absent key is true", condition: `{"NumericLessThanIfExists": {"s3:max-keys": "10"}}`, want: true},
 		{name: "NumericLessThanIfExists on a present key still compares", condition: `{"NumericLessThanIfExists": {"s3:max-keys": "10"}}`,

@@ -98,6 +98,8 @@ func TestParseRejectsBucketPolicy(t *testing.T) {
 			want: "Policy has an invalid condition key"},
 		{name: "numeric value not a number", doc: stmt(okPrincipal + okRest + `,"Condition":{"NumericLessThan":{"s3:max-keys":"ten"}}`),
 			want: "Policy has an invalid condition value: ten"},
+		{name: "numeric value with a huge exponent", doc: stmt(okPrincipal + okRest + `,"Condition":{"NumericLessThan":{"s3:max-keys":"1e1000000000"}}`),
+			want: "Policy has an invalid condition value: 1e1000000000"},
 		{name: "IP address with wildcards", doc: stmt(okPrincipal + okRest + `,"Condition":{"IpAddress":{"aws:SourceIp":"10.207.*.*"}}`),
 			want: "Policy has an invalid condition value: 10.207.*.*"},
 		{name: "IPv4 prefix too long", doc: stmt(okPrincipal + okRest + `,"Condition":{"NotIpAddress":{"aws:SourceIp":"192.0.2.0/33"}}`),
