@@ -103,7 +103,6 @@ type s3ErrorDoc struct {
 	Code      string `xml:"Code"`
 	Message   string `xml:"Message"`
 	RequestID string `xml:"RequestId"`
-	Region    string `xml:"Region"`
 	Extra     []struct {
 		XMLName xml.Name
 		Value   string `xml:",chardata"`
