@@ -106,7 +106,9 @@ func TestAuthenticationErrors(t *testing.T) {
 			r.Header.Del("X-Amz-Content-Sha256")
 			return r
 		}, wantStatus: 400, wantCode: "InvalidRequest", wantMsg: "Missing required header for this request: x-amz-content-sha256"},
-		{name: "x-amz-content-sha256 not a hash", req: func(t *testing.T) *http.Request { return sdkSigned(t, "PUT", "/b/k", "s3", "us-east-1", "nonsense", "x", nil) },
+		{name: "x-amz-content-sha256 not a hash", req: func(t *testing.T) *http.Request {
+			return sdkSigned(t, "PUT", "/b/k", "s3", "us-east-1", "nonsense", "x", nil)
+		},
 			wantStatus: 400, wantCode: "InvalidArgument"},
 		{name: "SigV4a streaming", req: func(t *testing.T) *http.Request {
 			return sdkSigned(t, "PUT", "/b/k", "s3", "us-east-1", payloadStreamingECDSA, "x", nil)
