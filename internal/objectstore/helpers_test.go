@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -40,7 +41,7 @@ func newTestStore(t testing.TB, opts ...Option) *Store {
 
 func openTestStore(t testing.TB, dir string, opts ...Option) *Store {
 	t.Helper()
-	opts = append([]Option{WithClock(newTestClock().Now), WithSweepInterval(0)}, opts...)
+	opts = append([]Option{WithClock(newTestClock().Now), WithSweepInterval(0), WithLogger(slog.New(slog.DiscardHandler))}, opts...)
 	s, err := Open(dir, opts...)
 	if err != nil {
 		t.Fatal(err)

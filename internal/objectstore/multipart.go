@@ -443,6 +443,8 @@ func assemble(parts *bolt.Bucket, u *uploadRecord, seq uint64, in CompleteUpload
 	md := md5.New()
 	var raws [][]byte
 	var sizes []int64
+	// Every listed part must exist with its ETag before sizes are looked at, as S3 checks.
+	found := make([]*partEntry, len(in.Parts))
 	for i, cp := range in.Parts {
 		v := parts.Get(partKey(seq, cp.PartNumber))
 		invalid := ErrInvalidPart.With("One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.").
@@ -460,6 +462,10 @@ func assemble(parts *bolt.Bucket, u *uploadRecord, seq uint64, in CompleteUpload
 		if cp.Checksum != "" && (u.Algorithm == "" || cp.Checksum != p.Checksum) {
 			return nil, invalid
 		}
+		found[i] = p
+	}
+	for i, p := range found {
+		cp := in.Parts[i]
 		if i < len(in.Parts)-1 && p.Size < MinPartSize {
 			return nil, ErrEntityTooSmall.With("Your proposed upload is smaller than the minimum allowed object size.").
 				WithExtra("ProposedSize", itoa(p.Size)).WithExtra("MinSizeAllowed", itoa(MinPartSize)).
