@@ -1177,3 +1177,51 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+// TestDerivedKeys checks the global condition keys derived from the caller when the request does not set them,
+// with the values the IAM User Guide's "AWS global condition context keys" page gives them.
+func TestDerivedKeys(t *testing.T) {
+	pathUser := Principal{AccountID: "111122223333", ARN: "arn:aws:iam::111122223333:user/division/Ana"}
+	tests := []struct {
+		name      string
+		principal Principal
+		key       string
+		context   map[string][]string
+		want      string // "" for absent
+	}{
+		{name: "account of a user", principal: johnDoe, key: "aws:PrincipalAccount", want: "111122223333"},
+		{name: "ARN of a user", principal: johnDoe, key: "AWS:PrincipalArn", want: "arn:aws:iam::111122223333:user/JohnDoe"},
+		{name: "type of a user", principal: johnDoe, key: "aws:PrincipalType", want: "User"},
+		{name: "type of a root", principal: ownerRoot, key: "aws:PrincipalType", want: "Account"},
+		{name: "type of anonymous", principal: anonymous, key: "aws:PrincipalType", want: "Anonymous"},
+		{name: "type of an assumed role", principal: Principal{AccountID: "111122223333", ARN: "arn:aws:sts::111122223333:assumed-role/r/s"},
+			key: "aws:PrincipalType", want: "AssumedRole"},
+		{name: "type of a federated user", principal: Principal{AccountID: "111122223333", ARN: "arn:aws:sts::111122223333:federated-user/f"},
+			key: "aws:PrincipalType", want: "FederatedUser"},
+		{name: "user name without its path", principal: pathUser, key: "aws:username", want: "Ana"},
+		{name: "a root has no user name", principal: ownerRoot, key: "aws:username"},
+		{name: "user ID of a root", principal: ownerRoot, key: "aws:userid", want: "111122223333"},
+		{name: "a user's unique ID is not known", principal: johnDoe, key: "aws:userid"},
+		{name: "a user is no AWS service", principal: johnDoe, key: "aws:PrincipalIsAWSService", want: "false"},
+		{name: "a service is one", principal: logging, key: "aws:PrincipalIsAWSService", want: "true"},
+		{name: "service name", principal: logging, key: "aws:PrincipalServiceName", want: "logging.s3.amazonaws.com"},
+		{name: "anonymous has no account", principal: anonymous, key: "aws:PrincipalAccount"},
+		{name: "the request's value wins", principal: johnDoe, key: "aws:username", context: ctx("AWS:UserName", "other"), want: "other"},
+		{name: "an unknown key", principal: johnDoe, key: "aws:SourceIp"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ec := &evalContext{req: &Request{Principal: tc.principal, Context: tc.context}}
+			got := ec.values(tc.key)
+			if tc.want == "" {
+				if len(got) != 0 {
+					t.Errorf("values(%q) = %q, want absent", tc.key, got)
+				}
+				return
+			}
+			if len(got) != 1 || got[0] != tc.want {
+				t.Errorf("values(%q) = %q, want [%q]", tc.key, got, tc.want)
+			}
+		})
+	}
+}

@@ -299,3 +299,23 @@ func TestPrincipals(t *testing.T) {
 		t.Errorf("Version, ID = %q, %q; want empty", p.Version(), p.ID())
 	}
 }
+
+// TestMalformed checks the error a caller builds for its own checks, and how a MalformedError prints.
+func TestMalformed(t *testing.T) {
+	tests := []struct {
+		name string
+		kind Kind
+		want string
+	}{
+		{name: "bucket policy", kind: Resource, want: "MalformedPolicy: Invalid principal in policy"},
+		{name: "IAM policy", kind: Identity, want: "MalformedPolicyDocument: Invalid principal in policy"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := Malformed(tc.kind, MsgInvalidPrincipal)
+			if err.Error() != tc.want || !errdefs.IsInvalidArgument(err) {
+				t.Errorf("Malformed = %q (invalid argument: %v), want %q", err.Error(), errdefs.IsInvalidArgument(err), tc.want)
+			}
+		})
+	}
+}
