@@ -286,7 +286,7 @@ func removeUser(ctx context.Context, c *iam.Client, name string, force bool) err
 // keyRow is an access key as `user key` templates see it.
 type keyRow struct {
 	user, id, secret, status string
-	created              time.Time
+	created                  time.Time
 }
 
 var keyHeader = formatter.Header{"User": "USER", "AccessKeyID": "ACCESS KEY ID", "SecretAccessKey": "SECRET ACCESS KEY", "Status": "STATUS", "Created": "CREATED"}
