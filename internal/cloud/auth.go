@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -332,13 +333,42 @@ func (e *Endpoint) verifyV4(r *http.Request, a *v4Auth, service string) (*verifi
 		dropQuery:     map[bool]string{true: querySignature}[a.presigned],
 	})
 	sts := stringToSign(amzDate, a.scope, creq)
-	key := signingKey(secret, a.scope)
+	key := e.keys.get(a.accessKey, secret, a.scope)
 	want := hmacSHA256(key, sts)
 	got, decErr := hex.DecodeString(a.signature)
 	if decErr != nil || !hmac.Equal(want, got) {
 		return nil, errSignatureDoesNotMatch(a.accessKey, sts, a.signature, creq)
 	}
 	return &verified{identity: id, payload: payload, key: key, amzDate: amzDate, scope: a.scope, seed: a.signature, creq: creq}, nil
+}
+
+// keyCache remembers derived signing keys: a key is good for one access key, secret and scope (a day, a region,
+// a service), and deriving it costs four HMACs per request otherwise.
+type keyCache struct {
+	mu sync.Mutex
+	m  map[string]cachedKey
+}
+
+type cachedKey struct {
+	secret string
+	key    []byte
+}
+
+const keyCacheSize = 4096
+
+func (c *keyCache) get(akid, secret string, s scope) []byte {
+	id := akid + "/" + s.String()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if k, ok := c.m[id]; ok && k.secret == secret {
+		return k.key
+	}
+	if c.m == nil || len(c.m) >= keyCacheSize {
+		c.m = make(map[string]cachedKey) // dates move on: dropping everything now and then keeps it small
+	}
+	k := signingKey(secret, s)
+	c.m[id] = cachedKey{secret: secret, key: k}
+	return k
 }
 
 // checkPayloadValue validates x-amz-content-sha256 before anything else is done with it.

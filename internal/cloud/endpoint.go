@@ -61,6 +61,7 @@ type Endpoint struct {
 
 	mu       sync.RWMutex
 	services map[string]Service
+	keys     keyCache
 }
 
 var _ http.Handler = (*Endpoint)(nil)
