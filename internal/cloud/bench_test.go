@@ -23,7 +23,9 @@ func (discard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(400)
 	}
 }
-func (discard) WriteError(w http.ResponseWriter, r *http.Request, err error) { w.WriteHeader(AsError(err).Status) }
+func (discard) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	w.WriteHeader(AsError(err).Status)
+}
 
 // BenchmarkSigV4HeaderRequest measures the endpoint's work for one small header-signed request (parse, scope,
 // canonical request, HMAC chain, signature compare), the cost every 4 KiB PUT or GET pays.
