@@ -147,6 +147,7 @@ type Store struct {
 	// up, and a bbolt read, three JSON records and an AES-GCM open cost ~10 µs. Every write empties it.
 	cacheMu sync.RWMutex
 	cache   map[string]cachedLookup
+	gen     uint64 // counts writes, so a lookup that raced one does not cache what it read before it
 }
 
 type cachedLookup struct {
@@ -159,6 +160,7 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 	err := s.db.Update(fn)
 	s.cacheMu.Lock()
 	s.cache = nil
+	s.gen++
 	s.cacheMu.Unlock()
 	return err
 }
@@ -331,6 +333,7 @@ func (s *Store) ensureConfigRootKey(tx *bolt.Tx, account string) error {
 func (s *Store) Lookup(ctx context.Context, accessKeyID string) (cloud.Identity, string, error) {
 	s.cacheMu.RLock()
 	c, ok := s.cache[accessKeyID]
+	gen := s.gen
 	s.cacheMu.RUnlock()
 	if ok {
 		return c.id, c.secret, nil
@@ -340,6 +343,10 @@ func (s *Store) Lookup(ctx context.Context, accessKeyID string) (cloud.Identity,
 		return id, secret, err
 	}
 	s.cacheMu.Lock()
+	if s.gen != gen {
+		s.cacheMu.Unlock()
+		return id, secret, nil
+	}
 	if s.cache == nil {
 		s.cache = map[string]cachedLookup{}
 	}
