@@ -19,16 +19,19 @@ import (
 // surfaces as a read error wrapping an *Error, before io.EOF, so a service that fails on a read error never
 // commits what it read.
 
-// sha256Reader checks a body against the x-amz-content-sha256 the signature covered.
+// sha256Reader checks a body against the x-amz-content-sha256 the signature covered. The check runs on the read
+// that delivers the body's last byte (by Content-Length), not only at EOF: a service that reads exactly
+// ContentLength bytes (io.CopyN) must see a mismatch too.
 type sha256Reader struct {
 	body io.ReadCloser
 	h    hash.Hash
 	want string
+	left int64 // bytes still to come; -1 when the length is unknown (chunked transfer)
 	err  error
 }
 
-func newSHA256Reader(body io.ReadCloser, want string) *sha256Reader {
-	return &sha256Reader{body: body, h: sha256.New(), want: strings.ToLower(want)}
+func newSHA256Reader(body io.ReadCloser, want string, length int64) *sha256Reader {
+	return &sha256Reader{body: body, h: sha256.New(), want: strings.ToLower(want), left: length}
 }
 
 func (s *sha256Reader) Read(p []byte) (int, error) {
@@ -37,17 +40,22 @@ func (s *sha256Reader) Read(p []byte) (int, error) {
 	}
 	n, err := s.body.Read(p)
 	s.h.Write(p[:n])
-	if err == io.EOF {
+	if s.left >= 0 {
+		s.left -= int64(n)
+	}
+	if err != nil && err != io.EOF {
+		s.err = bodyReadError(err)
+		return 0, s.err
+	}
+	if err == io.EOF || s.left == 0 {
 		if got := hex.EncodeToString(s.h.Sum(nil)); got != s.want {
 			s.err = errContentSHA256Mismatch(s.want, got)
 			return 0, s.err
 		}
 		s.err = io.EOF
-	} else if err != nil {
-		s.err = bodyReadError(err)
-		return n, s.err
+		return n, nil
 	}
-	return n, err
+	return n, nil
 }
 
 func (s *sha256Reader) Close() error { return s.body.Close() }
@@ -146,6 +154,14 @@ func (c *chunkedReader) Read(p []byte) (int, error) {
 		if err := c.endChunk(); err != nil {
 			c.err = err
 			return 0, err
+		}
+		// With the payload complete, read the final chunk and the trailer now, so that a service reading exactly
+		// ContentLength bytes still has every signature checked and r.Trailer filled.
+		if c.decoded == 0 {
+			if err := c.nextChunk(); err != nil {
+				c.err = err
+				return 0, err
+			}
 		}
 	}
 	return n, nil

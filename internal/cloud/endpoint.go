@@ -212,7 +212,7 @@ func (e *Endpoint) wrapBody(r *http.Request, v *verified) error {
 		return nil
 	default: // a hex SHA-256 (checkPayloadValue vetted it)
 		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = newSHA256Reader(r.Body, v.payload)
+			r.Body = newSHA256Reader(r.Body, v.payload, r.ContentLength)
 		} else if !strings.EqualFold(v.payload, emptySHA256) {
 			return errContentSHA256Mismatch(v.payload, emptySHA256)
 		}

@@ -362,3 +362,66 @@ func TestSecretsStayOutOfLogsAndErrors(t *testing.T) {
 		}
 	}
 }
+
+// exactReader reads exactly ContentLength bytes and never asks for EOF, as a service using io.CopyN does.
+type exactReader struct {
+	recorder
+}
+
+func (s *exactReader) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	buf := make([]byte, r.ContentLength)
+	_, err := io.ReadFull(r.Body, buf)
+	s.mu.Lock()
+	s.last, s.n = &seen{info: InfoFrom(r.Context()), body: buf, readErr: err, trailer: r.Trailer.Clone(), length: r.ContentLength}, s.n+1
+	s.mu.Unlock()
+	if err != nil {
+		s.WriteError(w, r, err)
+	}
+}
+
+// TestChecksAtTheLastByte: a service that reads exactly ContentLength bytes still gets every check (the payload
+// hash, the final chunk, the trailer and its signature) and the trailer values.
+func TestChecksAtTheLastByte(t *testing.T) {
+	svc := &exactReader{}
+	ep := NewEndpoint(testCreds(testKey, testSecret), WithClock(fixedClock(signTime.Add(time.Second))))
+	ep.Register("s3", svc)
+
+	r := sdkSigned(t, "PUT", "/b/k", "s3", "us-east-1", hexSHA256([]byte("signed body")), "signed body", nil)
+	r.Body = io.NopCloser(strings.NewReader("other body!"))
+	w := httptest.NewRecorder()
+	ep.ServeHTTP(w, r)
+	if AsError(svc.seen().readErr).Code != codeContentSHA256Mismatch || w.Code != 400 {
+		t.Fatalf("tampered body read to its length: %v, %d", svc.seen().readErr, w.Code)
+	}
+
+	body := bytes.Repeat([]byte("z"), 100000)
+	srv := httptest.NewServer(ep)
+	defer srv.Close()
+	ep2 := NewEndpoint(testCreds(testKey, testSecret))
+	ep2.Register("s3", svc)
+	srv.Config.Handler = ep2
+	for _, tamper := range []bool{false, true} {
+		req := signedStreamingUpload(t, srv.URL+"/b/k", body, 30000, true, func(b []byte) []byte {
+			if tamper {
+				i := bytes.LastIndex(b, []byte("x-amz-trailer-signature:")) + len("x-amz-trailer-signature:")
+				b[i] ^= 1
+			}
+			return b
+		})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		s := svc.seen()
+		if tamper {
+			if AsError(s.readErr).Code != codeSignatureDoesNotMatch {
+				t.Fatalf("bad trailer signature, read to the length: %v", s.readErr)
+			}
+			continue
+		}
+		if s.readErr != nil || !bytes.Equal(s.body, body) || s.trailer.Get("X-Amz-Checksum-Crc32") != "AAAAAA==" {
+			t.Fatalf("read %d bytes (%v), trailer %v", len(s.body), s.readErr, s.trailer)
+		}
+	}
+}
