@@ -211,3 +211,6 @@ func combineComposite(a ChecksumAlgorithm, raws [][]byte) string {
 	}
 	return encodeChecksum(h.Sum(nil)) + "-" + strconv.Itoa(len(raws))
 }
+
+// NewChecksumHash returns a new hash of the algorithm (nil for an unknown one).
+func NewChecksumHash(a ChecksumAlgorithm) hash.Hash { return a.newHash() }

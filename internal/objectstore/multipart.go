@@ -499,7 +499,7 @@ func assemble(parts *bolt.Bucket, u *uploadRecord, seq uint64, in CompleteUpload
 		} else {
 			rec.Checksum.Value = combineComposite(u.Algorithm, raws)
 		}
-		if want := in.Checksum.Value; want != "" && in.Checksum.Algorithm == u.Algorithm && want != rec.Checksum.Value {
+		if want := in.Checksum.Value; want != "" && u.Type == FullObject && in.Checksum.Algorithm == u.Algorithm && want != rec.Checksum.Value {
 			return nil, ErrBadDigest.With("The %s you specified did not match the calculated checksum.", u.Algorithm.HeaderName())
 		}
 	}

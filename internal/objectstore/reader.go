@@ -286,6 +286,20 @@ func (o *Object) closeFile() {
 	}
 }
 
+// Prefetch reads and verifies the first bytes of the read, so a corrupt start is an error before anything is
+// sent (a server can still answer with an error status); the bytes are returned by the next Read or WriteTo.
+func (o *Object) Prefetch() error {
+	if len(o.rest) > 0 {
+		return nil
+	}
+	b, err := o.next()
+	if err == io.EOF {
+		return nil
+	}
+	o.rest = b
+	return err
+}
+
 // Read implements io.Reader.
 func (o *Object) Read(p []byte) (int, error) {
 	if len(o.rest) == 0 {
