@@ -24,7 +24,7 @@ const (
 	// 10,000 parts fit).
 	maxXMLBody = 4 << 20
 	// maxSmallXMLBody bounds configuration documents (versioning, CreateBucket's location).
-	maxSmallXMLBody = 64 << 10
+	maxSmallXMLBody    = 64 << 10
 	defaultContentType = "binary/octet-stream"
 )
 
@@ -240,7 +240,9 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 }
 
 // newChecksumHash returns the hash of an algorithm (the engine's, for bodies the API reads itself).
-func newChecksumHash(a objectstore.ChecksumAlgorithm) hash.Hash { return objectstore.NewChecksumHash(a) }
+func newChecksumHash(a objectstore.ChecksumAlgorithm) hash.Hash {
+	return objectstore.NewChecksumHash(a)
+}
 
 // bodyReadError words a failed read of a small body: the endpoint's refusal of a tampered chunk as it is, a
 // client gone mid-body as IncompleteBody.
