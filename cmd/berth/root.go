@@ -92,6 +92,7 @@ func newRootCommand(c *cli) *cobra.Command {
 		newUpdateCommand(c),
 		newWaitCommand(c),
 		newRegistryCommand(c),
+		newS3Command(c),
 		newComposeCommand(c),
 	)
 	if daemonCmd != nil {
