@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -73,14 +75,36 @@ func (s *Store) CreateBucket(ctx context.Context, in CreateBucketInput) (Bucket,
 	return rec.bucket(in.Name), nil
 }
 
+// decodedBuckets remembers decoded bucket records by their encoded bytes: every request reads its bucket's
+// record, which rarely changes. Keyed by content, it cannot go stale.
+var decodedBuckets sync.Map // string(encoded) -> bucketRecord
+
+func decodeBucket(v []byte) (bucketRecord, error) {
+	if rec, ok := decodedBuckets.Load(string(v)); ok {
+		return rec.(bucketRecord), nil
+	}
+	var rec bucketRecord
+	if err := json.Unmarshal(v, &rec); err != nil {
+		return rec, err
+	}
+	if decodedBucketsN.Add(1) > 10000 {
+		decodedBuckets.Clear()
+		decodedBucketsN.Store(0)
+	}
+	decodedBuckets.Store(string(v), rec)
+	return rec, nil
+}
+
+var decodedBucketsN atomic.Int64
+
 // getBucket reads a bucket's record and its data in tx.
 func getBucket(tx *bolt.Tx, name string) (*bucketRecord, *bolt.Bucket, error) {
 	v := tx.Bucket(bucketsName).Get([]byte(name))
 	if v == nil {
 		return nil, nil, noSuchBucket(name)
 	}
-	var rec bucketRecord
-	if err := json.Unmarshal(v, &rec); err != nil {
+	rec, err := decodeBucket(v)
+	if err != nil {
 		return nil, nil, fmt.Errorf("index: bucket %q: %w", name, err)
 	}
 	data := tx.Bucket(bucketDataName(name))

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"strconv"
 )
@@ -127,10 +126,11 @@ func splitUploadKey(k []byte) (string, uint64, bool) {
 }
 
 // Version and upload IDs carry the entry's seq, so a lookup by ID is a seek; the random tail keeps an ID from
-// a deleted and re-created bucket from naming a new version.
+// a deleted and re-created bucket from naming a new version. The seq is scrambled by an invertible
+// multiplication so IDs do not all start alike.
 func newID(seq uint64, random int) string {
 	b := make([]byte, 8+random)
-	binary.BigEndian.PutUint64(b, seq)
+	binary.BigEndian.PutUint64(b, seq*idMix)
 	rand.Read(b[8:])
 	return base64.RawURLEncoding.EncodeToString(b)
 }
@@ -141,8 +141,19 @@ func seqOfID(id string, random int) (uint64, bool) {
 	if err != nil || len(b) != 8+random {
 		return 0, false
 	}
-	return binary.BigEndian.Uint64(b), true
+	return binary.BigEndian.Uint64(b) * idUnmix, true
 }
+
+// idMix is odd, so multiplying by it is a bijection of uint64; idUnmix is its inverse modulo 2^64.
+const idMix = 0x9e3779b97f4a7c15
+
+var idUnmix = func() uint64 {
+	x := uint64(idMix) // Newton's iteration doubles the correct low bits each step: 3 -> 6 -> … -> 96
+	for range 5 {
+		x *= 2 - idMix*x
+	}
+	return x
+}()
 
 const (
 	versionIDRandom = 4
@@ -171,71 +182,33 @@ func parseBlobID(s string) (blobID, error) {
 
 // chunk is a piece of an object's content: a whole blob.
 type chunk struct {
-	Blob string `json:"b"` // hex sha256
-	Size int64  `json:"s"`
+	Blob string // hex sha256
+	Size int64
 }
 
 // partRecord is a multipart object's part, as Complete saw it.
 type partRecord struct {
-	Size     int64  `json:"s"`
-	ETag     string `json:"e"`
-	Checksum string `json:"c,omitempty"`
+	Size     int64
+	ETag     string
+	Checksum string
 }
 
 // record is a version (or delete marker) as the index stores it. The content is either inline (the bytes after the
 // JSON, with InlineCRC) or Chunks, in order.
 type record struct {
-	VersionID    string            `json:"v"`
-	DeleteMarker bool              `json:"dm,omitempty"`
-	Size         int64             `json:"s,omitempty"`
-	ETag         string            `json:"e,omitempty"`
-	Modified     int64             `json:"t"`
-	Meta         Metadata          `json:"m"`
-	Checksum     Checksum          `json:"ck"`
-	Chunks       []chunk           `json:"d,omitempty"`
-	Parts        []partRecord      `json:"p,omitempty"`
-	InlineCRC    uint32            `json:"ic,omitempty"`
-	Owner        Owner             `json:"o"`
-	Sub          map[string][]byte `json:"x,omitempty"`
-	inline       []byte            // not in the JSON
-}
-
-const recordFormat = 1
-
-// encodeRecord lays out a record: a format byte, the JSON's length, the JSON, then the inline content.
-func encodeRecord(r *record) ([]byte, error) {
-	j, err := json.Marshal(r)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]byte, 0, 1+binary.MaxVarintLen64+len(j)+len(r.inline))
-	out = append(out, recordFormat)
-	out = binary.AppendUvarint(out, uint64(len(j)))
-	out = append(out, j...)
-	return append(out, r.inline...), nil
-}
-
-// decodeRecord parses a stored record; the inline content is copied only when withData is set, because the
-// stored bytes are valid only during the transaction.
-func decodeRecord(b []byte, withData bool) (*record, error) {
-	if len(b) < 2 || b[0] != recordFormat {
-		return nil, fmt.Errorf("index: unknown record format")
-	}
-	n, w := binary.Uvarint(b[1:])
-	if w <= 0 || uint64(len(b)-1-w) < n {
-		return nil, fmt.Errorf("index: truncated record")
-	}
-	r := &record{}
-	if err := json.Unmarshal(b[1+w:1+w+int(n)], r); err != nil {
-		return nil, fmt.Errorf("index: %w", err)
-	}
-	if withData {
-		r.inline = bytes.Clone(b[1+w+int(n):])
-		if r.inline == nil {
-			r.inline = []byte{}
-		}
-	}
-	return r, nil
+	VersionID    string
+	DeleteMarker bool
+	Size         int64
+	ETag         string
+	Modified     int64
+	Meta         Metadata
+	Checksum     Checksum
+	Chunks       []chunk
+	Parts        []partRecord
+	InlineCRC    uint32
+	Owner        Owner
+	Sub          map[string][]byte
+	inline       []byte // the content of an inline object (after the encoded fields)
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -305,10 +305,10 @@ func TestCrashRecovery(t *testing.T) {
 		sc := bufio.NewScanner(out)
 		want := 60 + round*60
 		n := 0
-		for n < want && sc.Scan() {
-			f := strings.Fields(sc.Text())
+		record := func(line string) {
+			f := strings.Fields(line)
 			if len(f) != 3 {
-				continue
+				return
 			}
 			state := f[2]
 			if state == "-" {
@@ -323,8 +323,15 @@ func TestCrashRecovery(t *testing.T) {
 				n++
 			}
 		}
+		for n < want && sc.Scan() {
+			record(sc.Text())
+		}
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
+		}
+		// What the writer printed before it died is still in the pipe.
+		for sc.Scan() {
+			record(sc.Text())
 		}
 		cmd.Wait()
 		if n < want {

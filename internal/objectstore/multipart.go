@@ -385,10 +385,6 @@ func (s *Store) CompleteMultipartUpload(ctx context.Context, in CompleteUploadIn
 			return err
 		}
 		// The listed parts' references pass to the object; the others are dropped with the upload.
-		used := map[string]bool{}
-		for _, c := range rec.Chunks {
-			used[c.Blob] = true
-		}
 		parts := data.Bucket(partsName)
 		prefix := binary.BigEndian.AppendUint64(nil, seq)
 		var keys [][]byte

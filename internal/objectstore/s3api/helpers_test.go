@@ -41,9 +41,9 @@ type env struct {
 	aliceOwner objectstore.Owner
 }
 
-func newEnv(t *testing.T) *env { return newEnvWith(t, false) }
+func newEnv(t testing.TB) *env { return newEnvWith(t, false) }
 
-func newEnvWith(t *testing.T, useTLS bool) *env {
+func newEnvWith(t testing.TB, useTLS bool) *env {
 	t.Helper()
 	quiet := slog.New(slog.DiscardHandler)
 	ids, err := iam.Open(t.TempDir(), iam.WithRootCredentials(aliceKey, aliceSecret), iam.WithLogger(quiet))
