@@ -14,7 +14,7 @@ func TestRecordCodec(t *testing.T) {
 		{name: "empty", rec: record{VersionID: NullVersion}},
 		{name: "delete marker", rec: record{VersionID: "abc", DeleteMarker: true, Modified: 1234, Owner: alice}},
 		{name: "inline", rec: record{VersionID: NullVersion, Size: 5, ETag: "e", Modified: -5, InlineCRC: 0xdeadbeef, inline: []byte("hello"),
-			Meta: Metadata{ContentType: "text/plain", Expires: "x", User: map[string]string{"b": "2", "a": "1", "": ""}},
+			Meta:     Metadata{ContentType: "text/plain", Expires: "x", User: map[string]string{"b": "2", "a": "1", "": ""}},
 			Checksum: Checksum{Algorithm: CRC32, Type: FullObject, Value: "AAAAAA=="}, Owner: bob,
 			Sub: map[string][]byte{"acl": []byte("<x/>"), "tagging": {}}}},
 		{name: "multipart", rec: record{VersionID: "v", Size: 1 << 40, ETag: "abc-2",
