@@ -175,8 +175,15 @@ func (s *Store) update(fn func(*bolt.Tx) error) error {
 	return <-op.done
 }
 
+// commitLinger is how long a commit waits for the rest of a group of concurrent writers once some arrived: the
+// writers of the previous group are busy for a moment after it committed (answering, receiving the next body),
+// and one commit with all of them costs an fsync where two would cost two.
+const commitLinger = 300 * time.Microsecond
+
 func (s *Store) committer() {
 	defer s.done.Done()
+	group := 1 // how many writers the previous commit served
+	var linger *time.Timer
 	for op := range s.ops {
 		batch := []*txOp{op}
 	gather:
@@ -191,6 +198,27 @@ func (s *Store) committer() {
 				break gather
 			}
 		}
+		if len(batch) < group {
+			if linger == nil {
+				linger = time.NewTimer(commitLinger)
+			} else {
+				linger.Reset(commitLinger)
+			}
+		wait:
+			for len(batch) < group {
+				select {
+				case o, ok := <-s.ops:
+					if !ok {
+						break wait
+					}
+					batch = append(batch, o)
+				case <-linger.C:
+					break wait
+				}
+			}
+			linger.Stop()
+		}
+		group = len(batch)
 		s.commit(batch)
 	}
 }
