@@ -76,7 +76,8 @@ type Writer interface {
 type WriterOpt func(*writerOptions)
 
 type writerOptions struct {
-	algorithm digest.Algorithm
+	algorithm   digest.Algorithm
+	writeBehind int64
 }
 
 // WithExpectedDigest makes the writer hash with expected's algorithm, so a sha512 blob can be verified.
@@ -87,6 +88,13 @@ func WithExpectedDigest(expected digest.Digest) WriterOpt {
 			o.algorithm = expected.Algorithm()
 		}
 	}
+}
+
+// WithWriteBehind makes the writer hand what it wrote to the disk every n bytes, without waiting, so a large blob
+// is written while it streams in and Commit's fsync has little left to do (where the platform allows; Linux's
+// sync_file_range). Zero, the default, leaves write-back to the kernel until Commit.
+func WithWriteBehind(n int64) WriterOpt {
+	return func(o *writerOptions) { o.writeBehind = n }
 }
 
 // Ingester starts blob writes.

@@ -191,7 +191,7 @@ func (s *Store) Writer(ctx context.Context, opts ...WriterOpt) (Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("content writer: %w", err)
 	}
-	return &writer{s: s, f: f, alg: o.algorithm, h: o.algorithm.Hash()}, nil
+	return &writer{s: s, f: f, alg: o.algorithm, h: o.algorithm.Hash(), behind: o.writeBehind}, nil
 }
 
 type writer struct {
@@ -201,6 +201,8 @@ type writer struct {
 	h      hash.Hash
 	n      int64
 	closed bool
+	// behind is the write-behind interval (0: none) and flushed how much of the file was handed to the disk.
+	behind, flushed int64
 }
 
 func (w *writer) Write(p []byte) (int, error) {
@@ -210,6 +212,10 @@ func (w *writer) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)
 	w.h.Write(p[:n])
 	w.n += int64(n)
+	if w.behind > 0 && w.n-w.flushed >= w.behind {
+		startWriteBack(w.f, w.flushed, w.n-w.flushed)
+		w.flushed = w.n
+	}
 	return n, err
 }
 
