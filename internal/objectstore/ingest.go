@@ -14,6 +14,8 @@ import (
 	"sync"
 
 	"github.com/containerd/errdefs"
+
+	"github.com/berth/berth/internal/content"
 )
 
 // ChecksumInput is a write's additional checksum: the algorithm to compute and, when the client sent one, the value
@@ -50,6 +52,9 @@ func (in *ingested) pinned() []blobID {
 	}
 	return []blobID{in.blob.id}
 }
+
+// writeBehind is how much of a blob is written before it is handed to the disk.
+const writeBehind = 8 << 20
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
@@ -103,7 +108,8 @@ func (s *Store) ingest(ctx context.Context, body io.Reader, size, limit int64, i
 		head = buf[:got]
 	}
 
-	w, err := s.blobs.Writer(ctx)
+	// Data goes to the disk as it streams in, so the fsync before the answer has little left to write.
+	w, err := s.blobs.Writer(ctx, content.WithWriteBehind(writeBehind))
 	if err != nil {
 		return nil, err
 	}
