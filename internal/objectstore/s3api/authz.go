@@ -74,6 +74,10 @@ func (s *Server) bucketFor(rq *request, action, key, versionID string) (*objects
 	if err != nil {
 		return nil, err
 	}
+	// x-amz-expected-bucket-owner guards a client against writing to a bucket someone else owns.
+	if want := rq.r.Header.Get("X-Amz-Expected-Bucket-Owner"); want != "" && want != b.Owner.AccountID {
+		return nil, errAccessDenied
+	}
 	if err := s.authorize(rq, action, &b, key, versionID); err != nil {
 		return nil, err
 	}

@@ -109,7 +109,7 @@ func (s *Server) uploadPartCopy(rq *request, n int, uploadID string) error {
 	if err != nil {
 		return err
 	}
-	sb, err := s.store.Bucket(rq.ctx, srcBucket)
+	sb, err := s.sourceBucket(rq, srcBucket)
 	if err != nil {
 		return err
 	}

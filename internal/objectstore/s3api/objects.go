@@ -323,7 +323,7 @@ func (s *Server) copyObject(rq *request) error {
 	if err := objectstore.ValidateKey(rq.key); err != nil {
 		return err
 	}
-	sb, err := s.store.Bucket(rq.ctx, srcBucket)
+	sb, err := s.sourceBucket(rq, srcBucket)
 	if err != nil {
 		return err
 	}
@@ -386,4 +386,16 @@ func (s *Server) copyObject(rq *request) error {
 		res.ChecksumType = string(out.Object.Checksum.Type)
 	}
 	return writeXML(rq.w, res)
+}
+
+// sourceBucket looks up a copy's source bucket, checking x-amz-source-expected-bucket-owner.
+func (s *Server) sourceBucket(rq *request, name string) (objectstore.Bucket, error) {
+	b, err := s.store.Bucket(rq.ctx, name)
+	if err != nil {
+		return b, err
+	}
+	if want := rq.r.Header.Get("X-Amz-Source-Expected-Bucket-Owner"); want != "" && want != b.Owner.AccountID {
+		return b, errAccessDenied
+	}
+	return b, nil
 }

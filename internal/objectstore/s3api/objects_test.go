@@ -502,7 +502,10 @@ func TestAccessDenied(t *testing.T) {
 			}
 		})
 	}
-	out, err := alice.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("private"), Key: aws.String("k")})
+	if _, err := alice.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("private"), Key: aws.String("k"), ExpectedBucketOwner: aws.String("999999999999")}); apiCode(err) != "AccessDenied" {
+		t.Errorf("expected bucket owner: %v", err)
+	}
+	out, err := alice.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("private"), Key: aws.String("k"), ExpectedBucketOwner: aws.String(e.aliceOwner.AccountID)})
 	if b := getBody(t, out, err); string(b) != "secret" {
 		t.Errorf("object changed: %q", b)
 	}
