@@ -40,7 +40,9 @@ func serveS3(t *testing.T, dataDir string) (string, func() int) {
 	logs := &syncBuffer{}
 	c := newCLI(strings.NewReader(""), io.Discard, logs)
 	code := make(chan int, 1)
-	go func() { code <- execute(ctx, c, []string{"s3", "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir}) }()
+	go func() {
+		code <- execute(ctx, c, []string{"s3", "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir})
+	}()
 	addr := regexp.MustCompile(`msg="s3 listening" address=(\S+)`)
 	for i := 0; ; i++ {
 		if m := addr.FindStringSubmatch(logs.String()); m != nil {
