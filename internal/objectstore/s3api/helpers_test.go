@@ -82,7 +82,7 @@ func newEnvWith(t testing.TB, useTLS bool) *env {
 // httpClient sends every connection to the test server, whatever the Host (virtual-host-style buckets).
 func (e *env) httpClient() *http.Client {
 	addr := e.srv.Listener.Addr().String()
-	tr := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+	tr := &http.Transport{MaxIdleConnsPerHost: 64, DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, network, addr)
 	}}
 	if e.srv.TLS != nil {
