@@ -39,6 +39,8 @@ type env struct {
 	bobKey     string
 	bobSecret  string
 	aliceOwner objectstore.Owner
+	// closed receives when the server closed a connection (its handler, if any, has returned).
+	closed chan struct{}
 }
 
 func newEnv(t testing.TB) *env { return newEnvWith(t, false) }
@@ -69,14 +71,24 @@ func newEnvWith(t testing.TB, useTLS bool) *env {
 	ep := cloud.NewEndpoint(ids, cloud.WithLogger(quiet))
 	ep.Register("s3", New(store, WithLogger(quiet)))
 	srv := httptest.NewUnstartedServer(ep)
+	e := &env{srv: srv, store: store, dir: dir, bobKey: bobKey.ID, bobSecret: bobKey.Secret,
+		aliceOwner: objectstore.Owner{AccountID: first.ID, ID: first.CanonicalID, DisplayName: first.Name},
+		closed: make(chan struct{}, 100)}
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateClosed {
+			select {
+			case e.closed <- struct{}{}:
+			default:
+			}
+		}
+	}
 	if useTLS {
 		srv.StartTLS()
 	} else {
 		srv.Start()
 	}
 	t.Cleanup(srv.Close)
-	return &env{srv: srv, store: store, dir: dir, bobKey: bobKey.ID, bobSecret: bobKey.Secret,
-		aliceOwner: objectstore.Owner{AccountID: first.ID, ID: first.CanonicalID, DisplayName: first.Name}}
+	return e
 }
 
 // httpClient sends every connection to the test server, whatever the Host (virtual-host-style buckets).

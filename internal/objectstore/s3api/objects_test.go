@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"hash/crc32"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
@@ -508,5 +510,44 @@ func TestAccessDenied(t *testing.T) {
 	out, err := alice.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("private"), Key: aws.String("k"), ExpectedBucketOwner: aws.String(e.aliceOwner.AccountID)})
 	if b := getBody(t, out, err); string(b) != "secret" {
 		t.Errorf("object changed: %q", b)
+	}
+}
+
+// TestInterruptedUpload: a client that goes away mid-body leaves nothing behind: no object, no data.
+func TestInterruptedUpload(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.alice()
+	mustCreate(t, c, "bkt")
+	for _, size := range []int{10 << 10, 3 << 20} { // inline and blob
+		req, err := http.NewRequest("PUT", e.srv.URL+"/bkt/cut", io.LimitReader(bytes.NewReader(pattern(size, 1)), int64(size/2)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = int64(size)
+		req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+		if err := v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: aliceKey, SecretAccessKey: aliceSecret}, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", nowUTC()); err != nil {
+			t.Fatal(err)
+		}
+		for len(e.closed) > 0 {
+			<-e.closed
+		}
+		conn, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Write(conn) // fails once the body runs out, half-way
+		conn.Close()
+		// The server answers nothing to a client that is gone; it closes the connection once its handler gave up.
+		<-e.closed
+		if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("bkt"), Key: aws.String("cut")}); httpStatus(err) != 404 {
+			t.Errorf("%d bytes cut short: head %v", size, err)
+		}
+		if left, _ := filepath.Glob(filepath.Join(e.dir, "content", "*", "*", "*")); len(left) != 0 {
+			t.Errorf("%d bytes cut short: data left %v", size, left)
+		}
+		if left, _ := filepath.Glob(filepath.Join(e.dir, "content", "ingest", "*")); len(left) != 0 {
+			t.Errorf("%d bytes cut short: ingest files left %v", size, left)
+		}
 	}
 }
