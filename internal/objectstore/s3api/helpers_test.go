@@ -73,7 +73,7 @@ func newEnvWith(t testing.TB, useTLS bool) *env {
 	srv := httptest.NewUnstartedServer(ep)
 	e := &env{srv: srv, store: store, dir: dir, bobKey: bobKey.ID, bobSecret: bobKey.Secret,
 		aliceOwner: objectstore.Owner{AccountID: first.ID, ID: first.CanonicalID, DisplayName: first.Name},
-		closed: make(chan struct{}, 100)}
+		closed:     make(chan struct{}, 100)}
 	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
 		if st == http.StateClosed {
 			select {
