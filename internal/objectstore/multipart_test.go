@@ -312,6 +312,10 @@ func TestMultipartChecksums(t *testing.T) {
 			if info.Checksum != tc.want {
 				t.Errorf("checksum %+v, want %+v", info.Checksum, tc.want)
 			}
+			stored, err := s.ObjectParts(ctx, "bkt", key, "")
+			if err != nil || len(stored) != 2 || stored[1].Size != int64(len(p2)) || stored[0].Checksum.Value != parts[0].Checksum || stored[0].Checksum.Algorithm != tc.alg {
+				t.Errorf("parts %+v %v", stored, err)
+			}
 		})
 	}
 	// A part sent with another algorithm than the upload's is refused; a part checksum that does not match is

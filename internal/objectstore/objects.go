@@ -469,3 +469,24 @@ func (s *Store) SetSubresource(ctx context.Context, bucket, key, versionID, name
 	})
 	return info, err
 }
+
+// ObjectParts lists the parts of a multipart version (none for another object), with their sizes, ETags and,
+// when the upload had a checksum algorithm, their checksums.
+func (s *Store) ObjectParts(ctx context.Context, bucket, key, versionID string) ([]Part, error) {
+	var parts []Part
+	err := s.view(func(tx *bolt.Tx) error {
+		rec, _, err := lookup(tx, bucket, key, GetOptions{VersionID: versionID}, false)
+		if err != nil {
+			return err
+		}
+		for i, p := range rec.Parts {
+			part := Part{PartNumber: i + 1, Size: p.Size, ETag: p.ETag, LastModified: time.Unix(0, rec.Modified).UTC()}
+			if p.Checksum != "" {
+				part.Checksum = Checksum{Algorithm: rec.Checksum.Algorithm, Value: p.Checksum}
+			}
+			parts = append(parts, part)
+		}
+		return nil
+	})
+	return parts, err
+}

@@ -172,6 +172,7 @@ type ObjectReader interface {
 	GetObject(ctx context.Context, bucket, key string, opts GetOptions) (*Object, error)
 	ListObjects(ctx context.Context, bucket string, in ListObjectsInput) (ListObjectsOutput, error)
 	ListObjectVersions(ctx context.Context, bucket string, in ListVersionsInput) (ListVersionsOutput, error)
+	ObjectParts(ctx context.Context, bucket, key, versionID string) ([]Part, error)
 }
 
 // ObjectWriter writes and removes objects.

@@ -106,9 +106,12 @@ func TestMultipart(t *testing.T) {
 	if got := getBody(t, out, err); !bytes.Equal(got, whole) || aws.ToString(out.ContentType) != "application/zip" || out.Metadata["k"] != "v" {
 		t.Fatalf("object: %d bytes, %q %v", len(got), aws.ToString(out.ContentType), out.Metadata)
 	}
-	part2, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("bkt"), Key: aws.String("big"), PartNumber: aws.Int32(2)})
+	part2, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("bkt"), Key: aws.String("big"), PartNumber: aws.Int32(2), ChecksumMode: types.ChecksumModeEnabled})
 	if got := getBody(t, part2, err); !bytes.Equal(got, p2) || aws.ToInt32(part2.PartsCount) != 3 {
 		t.Errorf("part 2: %d bytes, parts count %d", len(got), aws.ToInt32(part2.PartsCount))
+	}
+	if aws.ToString(part2.ChecksumCRC32) != aws.ToString(parts[1].ChecksumCRC32) {
+		t.Errorf("part 2 checksum %q, want %q", aws.ToString(part2.ChecksumCRC32), aws.ToString(parts[1].ChecksumCRC32))
 	}
 	if _, err := complete(parts); apiCode(err) != "NoSuchUpload" || httpStatus(err) != 404 {
 		t.Errorf("complete twice: %v", err)

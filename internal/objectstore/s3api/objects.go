@@ -182,8 +182,16 @@ func (s *Server) readObject(rq *request, head bool) error {
 	if opts.PartNumber > 0 && info.PartsCount > 0 {
 		h.Set("x-amz-mp-parts-count", strconv.Itoa(info.PartsCount))
 	}
-	if strings.EqualFold(rq.r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") && !partial {
-		writeChecksum(h, info.Checksum)
+	if strings.EqualFold(rq.r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") {
+		switch {
+		case !partial:
+			writeChecksum(h, info.Checksum)
+		case opts.PartNumber > 0 && info.PartsCount > 0:
+			// A part of a multipart object comes with that part's checksum.
+			if parts, err := s.store.ObjectParts(rq.ctx, rq.bucket, rq.key, info.VersionID); err == nil && opts.PartNumber <= len(parts) {
+				writeChecksum(h, parts[opts.PartNumber-1].Checksum)
+			}
+		}
 	}
 	for p, name := range responseOverrides {
 		if v := rq.q.Get(p); v != "" {
