@@ -357,7 +357,13 @@ func decodeRefs(b []byte) (uint64, int64) {
 
 func (s *Store) sweeper() {
 	defer s.done.Done()
-	if err := s.Sweep(context.Background()); err != nil {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-s.stop
+		cancel()
+	}()
+	if err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
 		s.log.Error("object store: collecting unreferenced blobs", "error", err)
 	}
 	if s.sweepEvery <= 0 {
@@ -370,7 +376,7 @@ func (s *Store) sweeper() {
 		case <-s.stop:
 			return
 		case <-t.C:
-			if err := s.Sweep(context.Background()); err != nil {
+			if err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("object store: collecting unreferenced blobs", "error", err)
 			}
 		}
@@ -418,7 +424,15 @@ func (s *Store) Sweep(ctx context.Context) error {
 	if len(candidates) > 0 {
 		s.log.Info("object store: removing unreferenced blobs", "count", len(candidates))
 	}
-	// release checks each again under the pin lock: a write may have linked one since.
-	s.release(candidates...)
+	// release checks each again under the pin lock: a write may have linked one since. A few at a time, so
+	// writes waiting for the lock are not held up by a long list.
+	for len(candidates) > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n := min(len(candidates), 256)
+		s.release(candidates[:n]...)
+		candidates = candidates[n:]
+	}
 	return nil
 }
