@@ -134,7 +134,7 @@ var routes = []route{
 	{http.MethodPost, objectLevel, "uploadId", (*Server).completeMultipartUpload},
 }
 
-// paramsOf are sub-resource-looking parameters that are plain parameters of some operations.
+// plainParams are sub-resource-looking parameters that are plain parameters at a level (GetObject?partNumber).
 var plainParams = map[level]map[string]bool{
 	objectLevel: {"partNumber": true},
 }
