@@ -132,6 +132,14 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	s.blobs = blobs
+	// The files and directories just created must survive a power cut as the data written into them will:
+	// sync the directories that name them.
+	for _, d := range []string{filepath.Join(dir, "content", "blobs"), filepath.Join(dir, "content"), dir, filepath.Dir(dir)} {
+		if err := syncDir(d); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("object store: %w", err)
+		}
+	}
 	s.done.Add(2)
 	go s.committer()
 	go s.sweeper()
@@ -435,4 +443,13 @@ func (s *Store) Sweep(ctx context.Context) error {
 		candidates = candidates[n:]
 	}
 	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
