@@ -92,8 +92,7 @@ busybox_tar() {
 # start_berth [DAEMON FLAGS...]: build and start a private berth daemon (run-rm and detached pass --bridge none:
 # they measure --network none, and then the daemon installs nothing on the host).
 start_berth() {
-	mkdir -p "$BIN"
-	(cd "$REPO" && go build -trimpath -ldflags='-s -w' -o "$BIN/berth" ./cmd/berth && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$BIN/berth-shim" ./cmd/berth-shim)
+	"$REPO/scripts/build.sh" "$BIN"
 	echo '{}' >"$BENCH_DIR/berth.json"
 	"$BIN/berth" daemon --data-root "$BENCH_DIR/berth" --exec-root "$RUN_DIR/berth" -H "unix://$BERTH_SOCK" \
 		--pidfile "$BENCH_DIR/berth.pid" --config-file "$BENCH_DIR/berth.json" "$@" >"$BENCH_DIR/berth.log" 2>&1 &

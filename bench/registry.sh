@@ -19,7 +19,7 @@ fi
 # Debian's package starts a registry on :5000; only our own instances are measured, it is left alone.
 
 mkdir -p "$BIN"
-(cd "$REPO" && go build -trimpath -ldflags='-s -w' -o "$BIN/berth" ./cmd/berth)
+"$REPO/scripts/build.sh" "$BIN"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$1/v2/" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "registry on $1 did not start" >&2; return 1; }

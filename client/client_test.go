@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -438,6 +439,8 @@ func TestGetTimestamp(t *testing.T) {
 		{in: "1500", want: "1500"},
 		{in: "1500.25", want: "1500.25"},
 		{in: "1970-01-01T00:10:00Z", want: "600.000000000"},
+		{in: "1970-01-01T01:10:00+01:00", want: "600.000000000"},
+		{in: "1970-01-01T00:10", want: strconv.FormatInt(time.Date(1970, 1, 1, 0, 10, 0, 0, time.Local).Unix(), 10) + ".000000000"},
 		{in: "not a time", wantErr: true},
 	}
 	for _, tt := range tests {

@@ -4,46 +4,26 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/berth/berth/internal/filters"
 )
 
 // GetTimestamp converts a user's --since/--until value into the API's "seconds[.nanoseconds]" form.
-// It accepts a Go duration relative to now ("10m", "1h30m"), an RFC 3339 date or date-time (with or
-// without zone, read as local time), or a Unix timestamp (passed through).
+// It accepts what the daemon's filters do (filters.ParseTimestamp): a Go duration relative to now ("10m",
+// "1h30m"), an RFC 3339 date or date-time (with or without zone, read as now's local time), or a Unix
+// timestamp (passed through).
 func GetTimestamp(value string, now time.Time) (string, error) {
 	if value == "" {
 		return "", nil
 	}
-	if d, err := time.ParseDuration(value); err == nil && !isNumeric(value) {
-		return formatUnix(now.Add(-d)), nil
-	}
 	if isNumeric(value) {
 		return value, nil
 	}
-	layouts := []string{
-		time.RFC3339Nano,
-		"2006-01-02T15:04:05.999999999",
-		"2006-01-02T15:04:05Z07:00",
-		"2006-01-02T15:04:05",
-		"2006-01-02T15:04Z07:00",
-		"2006-01-02T15:04",
-		"2006-01-02T15Z07:00",
-		"2006-01-02T15",
-		"2006-01-02Z07:00",
-		"2006-01-02",
+	t, err := filters.ParseTimestamp(value, now)
+	if err != nil {
+		return "", err
 	}
-	for _, layout := range layouts {
-		var t time.Time
-		var err error
-		if strings.Contains(layout, "Z07:00") {
-			t, err = time.Parse(layout, value)
-		} else {
-			t, err = time.ParseInLocation(layout, value, time.Local)
-		}
-		if err == nil {
-			return formatUnix(t), nil
-		}
-	}
-	return "", fmt.Errorf("failed to parse value as time or duration: %q", value)
+	return formatUnix(t), nil
 }
 
 func isNumeric(s string) bool {

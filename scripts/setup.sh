@@ -20,10 +20,8 @@ export PATH=/usr/local/go/bin:$PATH
 # An older Go from Debian fetches the toolchain go.mod asks for through the module proxy.
 export GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
 
-mkdir -p bin
-go build -trimpath -ldflags='-s -w' -o bin/berth ./cmd/berth
-CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o bin/berth-shim ./cmd/berth-shim
-install -m 0755 bin/berth bin/berth-shim /usr/local/bin/
+scripts/build.sh bin
+install -m 0755 bin/berth bin/berthd bin/berth-compose bin/berth-shim /usr/local/bin/
 
 if ! berth version >/dev/null 2>&1; then
 	mkdir -p /var/log

@@ -1,17 +1,15 @@
-// Command berth is the Berth CLI: docker's command tree over the client package, plus `berth daemon`.
+// Command berth is the Berth CLI: docker's command tree over the client package (cmd/internal/command). Like
+// the docker CLI it links neither the engine nor compose: `berth daemon` and `berth registry` exec berthd, and
+// `berth compose` execs berth-compose, each found next to berth or in $PATH.
 package main
 
 import (
-	"context"
 	"os"
 
-	_ "github.com/berth/berth/cmd/berth/internal/clientgc" // before the other packages' initialisation
+	_ "github.com/berth/berth/cmd/internal/clientgc" // before the other packages' initialisation
+	"github.com/berth/berth/cmd/internal/command"
 )
 
 func main() {
-	c := newCLI(os.Stdin, os.Stdout, os.Stderr)
-	ctx, stop := c.signalContext(context.Background())
-	code := execute(ctx, c, os.Args[1:])
-	stop()
-	os.Exit(code)
+	os.Exit(command.Main(os.Args[1:]))
 }

@@ -18,9 +18,17 @@ import (
 
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
-
-	"github.com/berth/berth/internal/builder"
 )
+
+// PAXDigest is the PAX record of a berth context manifest naming a regular file sent without its content by its
+// sha256. Only `berth build` sends it, to POST /berth/build (the builder's Options.ContextManifest); the docker
+// CLI sends plain tars. The format is this package's: the builder, which receives it, imports it from here, so
+// the CLI links no part of the engine.
+const PAXDigest = "BERTH.sha256"
+
+// MinStoredFile is the size from which context files are kept in the daemon's context file store, so that a
+// later `berth build` may send them as references. Smaller files always travel inline.
+const MinStoredFile = 1 << 20
 
 // Dockerfile is where the Dockerfile is on the host and under which name it goes into the context.
 type Dockerfile struct {
@@ -76,7 +84,7 @@ func randomDockerfileName() string {
 // Write tars dir to w without what .dockerignore excludes (the Dockerfile and .dockerignore are always
 // sent), owned by root, symlinks as symlinks.
 //
-// With sums, regular files of at least builder.MinStoredFile bytes go without content, named by their sha256 in
+// With sums, regular files of at least MinStoredFile bytes go without content, named by their sha256 in
 // PAX records (a manifest for Berth's /berth/build).
 func Write(w io.Writer, dir string, df Dockerfile, sums Summer) error {
 	var excludes []string
@@ -112,13 +120,13 @@ func Write(w io.Writer, dir string, df Dockerfile, sums Summer) error {
 		}
 		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
 		hdr.Format = tar.FormatPAX
-		if sums != nil && fi.Mode().IsRegular() && fi.Size() >= builder.MinStoredFile {
+		if sums != nil && fi.Mode().IsRegular() && fi.Size() >= MinStoredFile {
 			d, err := sums.Sum(p, fi)
 			if err != nil {
 				return err
 			}
 			hdr.Size = 0
-			hdr.PAXRecords = map[string]string{builder.PAXDigest: d}
+			hdr.PAXRecords = map[string]string{PAXDigest: d}
 			return tw.WriteHeader(hdr)
 		}
 		if err := tw.WriteHeader(hdr); err != nil {

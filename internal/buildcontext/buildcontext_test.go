@@ -10,8 +10,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-
-	"github.com/berth/berth/internal/builder"
 )
 
 func write(t *testing.T, dir string, files map[string]string) {
@@ -46,8 +44,8 @@ func entries(t *testing.T, b []byte) map[string]string {
 		switch {
 		case h.Typeflag == tar.TypeSymlink:
 			out[h.Name] = "-> " + h.Linkname
-		case h.PAXRecords[builder.PAXDigest] != "":
-			out[h.Name] = "@" + h.PAXRecords[builder.PAXDigest]
+		case h.PAXRecords[PAXDigest] != "":
+			out[h.Name] = "@" + h.PAXRecords[PAXDigest]
 		default:
 			data, _ := io.ReadAll(tr)
 			out[h.Name] = string(data)
@@ -130,7 +128,7 @@ func (f fixedSums) Sum(p string, _ fs.FileInfo) (string, error) { return f[filep
 
 func TestWriteSummer(t *testing.T) {
 	dir := t.TempDir()
-	big := strings.Repeat("x", int(builder.MinStoredFile))
+	big := strings.Repeat("x", int(MinStoredFile))
 	write(t, dir, map[string]string{"Dockerfile": "FROM scratch\n", "big.bin": big, "small": "s\n"})
 	df, _ := Locate(dir, "")
 	var buf bytes.Buffer

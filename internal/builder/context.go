@@ -18,16 +18,17 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/berth/berth/internal/archive"
+	"github.com/berth/berth/internal/atomicfile"
+	"github.com/berth/berth/internal/buildcontext"
 )
 
-// PAXDigest is the PAX record of a berth context manifest naming a regular file sent without its content by its
-// sha256. Only `berth build` sends it, to POST /berth/build (Options.ContextManifest); the docker CLI sends plain
-// tars.
-const PAXDigest = "BERTH.sha256"
-
-// MinStoredFile is the size from which context files are kept in the daemon's context file store, so that a
-// later `berth build` may send them as references. Smaller files always travel inline.
-const MinStoredFile = 1 << 20
+// PAXDigest and MinStoredFile are the build context manifest's format, which the CLI's side (buildcontext) owns:
+// a regular file named by its sha256 in this PAX record travels without its content; files of MinStoredFile
+// bytes or more are kept in the daemon's context file store for later builds to name.
+const (
+	PAXDigest     = buildcontext.PAXDigest
+	MinStoredFile = buildcontext.MinStoredFile
+)
 
 // ErrMissingContent is the error (a failed precondition) of a manifest naming files the daemon does not have; the
 // client then sends the full context.
@@ -234,7 +235,7 @@ func (b *Builder) storeFile(r io.Reader, size int64, budget *int, buf []byte) (s
 		if _, err := os.Stat(b.storePath(d)); err == nil {
 			return d, nil // the usual rebuild: nothing to write
 		}
-		return d, b.commitStoreFile(d, func(f *os.File) error {
+		return d, b.commitStoreFile(d, func(f io.Writer) error {
 			for _, c := range held {
 				if _, err := f.Write(c); err != nil {
 					return err
@@ -243,49 +244,36 @@ func (b *Builder) storeFile(r io.Reader, size int64, budget *int, buf []byte) (s
 			return nil
 		})
 	}
-	tmp, err := os.CreateTemp(b.storeDir(), ".ingest-")
+	// Spooled under a provisional name; the content names the file once it is all read.
+	f, err := atomicfile.Create(filepath.Join(b.storeDir(), "ingest"), 0o600)
 	if err != nil {
 		return "", err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.CopyBuffer(io.MultiWriter(tmp, h), io.LimitReader(r, size), buf); err != nil {
-		tmp.Close()
+	defer f.Close()
+	if n, err := io.CopyBuffer(io.MultiWriter(f, h), io.LimitReader(r, size), buf); err != nil {
 		return "", err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return "", err
-	}
-	if err := tmp.Close(); err != nil {
-		return "", err
+	} else if n < size {
+		return "", io.ErrUnexpectedEOF
 	}
 	d := hex.EncodeToString(h.Sum(nil))
 	if _, err := os.Stat(b.storePath(d)); err == nil {
 		return d, nil
 	}
-	return d, os.Rename(tmp.Name(), b.storePath(d))
+	return d, f.CommitAs(b.storePath(d))
 }
 
-// commitStoreFile writes a store file atomically (temp file, rename); the content was hashed before.
-func (b *Builder) commitStoreFile(d string, write func(*os.File) error) error {
-	tmp, err := os.CreateTemp(b.storeDir(), ".ingest-")
+// commitStoreFile writes a store file atomically and durably; the content was hashed before. A store file
+// outlives the build and is trusted by its name: it must be whole before it has that name.
+func (b *Builder) commitStoreFile(d string, write func(io.Writer) error) error {
+	f, err := atomicfile.Create(b.storePath(d), 0o600)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
+	defer f.Close()
+	if err := write(f); err != nil {
 		return err
 	}
-	// A store file outlives the build and is trusted by its name: it must be whole before it has that name.
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), b.storePath(d))
+	return f.Commit()
 }
 
 // storePath is where the context file store keeps content with the given sha256.

@@ -104,3 +104,69 @@ func TestReceiveContext(t *testing.T) {
 		t.Errorf("PruneStore = %d %v", n, err)
 	}
 }
+
+// TestStoreFile covers both ways a large context file reaches the store: held in memory while the budget
+// lasts, spooled through a temp file past it. Either way the store holds whole files named by their sha256.
+func TestStoreFile(t *testing.T) {
+	body := strings.Repeat("content ", 1000)
+	sum := sha256.Sum256([]byte(body))
+	want := hex.EncodeToString(sum[:])
+	tests := []struct {
+		name    string
+		budget  int
+		input   string // what the reader yields; shorter than body means the stream was cut
+		present bool   // the store already holds the content
+		wantErr bool
+	}{
+		{name: "held in memory", budget: len(body), input: body},
+		{name: "spooled past the budget", budget: 0, input: body},
+		{name: "spooled, already stored", budget: 0, input: body, present: true},
+		{name: "spooled stream cut short", budget: 0, input: body[:100], wantErr: true},
+		{name: "in-memory stream cut short", budget: len(body), input: body[:100], wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			b := New(nil, nil, filepath.Join(root, "tmp"))
+			if err := os.MkdirAll(b.storeDir(), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if tt.present {
+				if err := os.WriteFile(b.storePath(want), []byte(body), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			budget := tt.budget
+			d, err := b.storeFile(strings.NewReader(tt.input), int64(len(body)), &budget, make([]byte, 4096))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("storeFile: %v, want error %v", err, tt.wantErr)
+			}
+			if budget != tt.budget {
+				t.Errorf("budget = %d afterwards, want %d back", budget, tt.budget)
+			}
+			des, err := os.ReadDir(b.storeDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, de := range des {
+				names = append(names, de.Name())
+			}
+			if tt.wantErr {
+				if len(names) != 0 {
+					t.Errorf("store holds %q after a failed ingest, want nothing", names)
+				}
+				return
+			}
+			if d != want {
+				t.Errorf("digest = %s, want %s", d, want)
+			}
+			if len(names) != 1 || names[0] != want {
+				t.Errorf("store holds %q, want only %s", names, want)
+			}
+			if got, _ := os.ReadFile(b.storePath(want)); string(got) != body {
+				t.Errorf("stored content is %d bytes, want the %d written", len(got), len(body))
+			}
+		})
+	}
+}

@@ -1,7 +1,11 @@
-// Package content owns Berth's digest-addressed blob store: manifests, image configs and uncompressed layer tars
-// kept as files named by their digest under <root>/blobs/<algorithm>/<hex>. Writes go through <root>/ingest,
-// are hashed while written, and only become visible by an atomic link into place after the digest (and size)
-// verify, so a reader never sees a partial or corrupt blob.
+// Package content owns Berth's digest-addressed blob store: manifests, image configs and layers, registry blobs,
+// and object data, kept as files named by their digest under <root>/blobs/<algorithm>/<hex>. Writes go through
+// <root>/ingest, are hashed while written, and only become visible by an atomic link into place after the digest
+// (and size) verify, so a reader never sees a partial or corrupt blob.
+//
+// The store is split into small roles: Provider reads, Ingester writes, Manager lists and deletes, IngestManager
+// tracks unfinished writes named by a ref. Backend is all of them: every blob backend implements it and passes
+// the conformance suite in internal/content/testsuite.
 //
 // A blob's lifecycle:
 //
@@ -13,6 +17,20 @@
 //	store.Delete(ctx, dgst)            // gone
 //
 // WriteBlob wraps the write for the common case and treats an existing blob as success.
+//
+// An ingest named with WithRef outlives its writer, and the process: Close keeps what was written, and a later
+// Writer with the same ref resumes at the end of it, with the running hash restored (without reading the bytes
+// again when the same process wrote them). That is how a registry upload spans several HTTP requests:
+//
+//	w, _ := store.Writer(ctx, WithRef("upload-1")) // a new ingest, or the one of that name
+//	io.Copy(w, chunk)                              // appends
+//	w.Close()                                      // keeps it; store.Status(ctx, "upload-1") reports the offset
+//	w, _ = store.Writer(ctx, WithRef("upload-1"))  // resumes: w.Size() is the offset, w.Digest() covers it all
+//	io.Copy(w, lastChunk)
+//	err := w.Commit(ctx, -1, dgst)                 // verified and visible; the ingest is gone
+//	// or: store.Abort(ctx, "upload-1")            // discard it
+//
+// One writer at a time holds a ref: another Writer for it fails with ErrUnavailable until the first is closed.
 package content
 
 import (
@@ -56,7 +74,8 @@ type Provider interface {
 }
 
 // Writer is an in-flight blob write. Bytes written are hashed; Commit verifies them and makes the blob visible.
-// Close must always be called: before Commit it discards the write, after Commit it does nothing.
+// Close must always be called: before Commit it discards the write (or, for a writer named with WithRef, keeps it
+// to be resumed), after Commit it does nothing.
 type Writer interface {
 	io.Writer
 	// Digest is the digest of the bytes written so far.
@@ -65,10 +84,16 @@ type Writer interface {
 	Size() int64
 	// Commit verifies the written bytes against expectedSize (unchecked when negative) and expected (computed
 	// when empty), then atomically makes the blob visible. A mismatch returns an error wrapping
-	// errdefs.ErrFailedPrecondition and leaves nothing behind; a blob that already exists returns an error
-	// wrapping errdefs.ErrAlreadyExists (the content is the same, by digest).
+	// errdefs.ErrFailedPrecondition and leaves nothing behind, not even a named ingest; a blob that already
+	// exists returns an error wrapping errdefs.ErrAlreadyExists (the content is the same, by digest). An expected
+	// digest in another algorithm than the writer's is an error wrapping errdefs.ErrInvalidArgument. Commit
+	// releases the writer whatever it returns; a named ingest whose commit failed for another reason than a
+	// mismatch (a done context, an I/O error) is kept, to be resumed.
 	Commit(ctx context.Context, expectedSize int64, expected digest.Digest) error
-	// Close releases the writer, discarding uncommitted data.
+	// Truncate discards everything written after the first size bytes (0 <= size <= Size(), else an error
+	// wrapping errdefs.ErrInvalidArgument); writing goes on from there, and the digest covers what is left.
+	Truncate(size int64) error
+	// Close releases the writer: it discards uncommitted data, or keeps a named ingest for a later Writer.
 	Close() error
 }
 
@@ -77,6 +102,7 @@ type WriterOpt func(*writerOptions)
 
 type writerOptions struct {
 	algorithm   digest.Algorithm
+	ref         string
 	writeBehind int64
 }
 
@@ -90,17 +116,72 @@ func WithExpectedDigest(expected digest.Digest) WriterOpt {
 	}
 }
 
-// WithWriteBehind makes the writer hand what it wrote to the disk every n bytes, without waiting, so a large blob
-// is written while it streams in and Commit's fsync has little left to do (where the platform allows; Linux's
-// sync_file_range). Zero, the default, leaves write-back to the kernel until Commit.
+// WithRef names the write, making it a resumable ingest: Close keeps it, and a Writer with the same ref resumes
+// it, until it is committed or aborted. Refs are any non-empty string; the caller scopes them (the registry uses
+// "upload/<repository>/<uuid>"). A writer opened with WithExpectedDigest of another algorithm than the ingest
+// was hashed with so far hashes what is there again.
+func WithRef(ref string) WriterOpt {
+	return func(o *writerOptions) { o.ref = ref }
+}
+
+// WithWriteBehind makes the writer hand what it wrote to the disk every n bytes instead of every 8 MiB, without
+// waiting, so that a large blob is written while it streams in and Commit's fsync has little left to do. It is
+// only a hint: durability still comes from Commit's fsync.
 func WithWriteBehind(n int64) WriterOpt {
-	return func(o *writerOptions) { o.writeBehind = n }
+	return func(o *writerOptions) {
+		if n > 0 {
+			o.writeBehind = n
+		}
+	}
 }
 
 // Ingester starts blob writes.
 type Ingester interface {
-	// Writer starts a new write.
+	// Writer starts a new write, or resumes the ingest named by WithRef. A ref another writer holds returns an
+	// error wrapping errdefs.ErrUnavailable; a done context returns its error.
 	Writer(ctx context.Context, opts ...WriterOpt) (Writer, error)
+}
+
+// Status describes an unfinished ingest named by a ref.
+type Status struct {
+	// Ref names the ingest.
+	Ref string
+	// Offset is how many bytes it holds.
+	Offset int64
+	// StartedAt is when it was started.
+	StartedAt time.Time
+	// UpdatedAt is when it was last written to.
+	UpdatedAt time.Time
+}
+
+// IngestManager tracks the unfinished ingests named by refs.
+type IngestManager interface {
+	// Status describes the ingest, or returns an error wrapping errdefs.ErrNotFound.
+	Status(ctx context.Context, ref string) (Status, error)
+	// ListStatuses describes every ingest whose ref starts with prefix ("" lists all).
+	ListStatuses(ctx context.Context, prefix string) ([]Status, error)
+	// Abort discards the ingest; it returns an error wrapping errdefs.ErrNotFound when there is none and
+	// errdefs.ErrUnavailable while a writer holds it.
+	Abort(ctx context.Context, ref string) error
+}
+
+// IngestProvider reads what an unfinished ingest holds so far, for a reader that follows a write in progress
+// (the registry's pull-through cache serves a blob to several clients while it is fetched). It is optional:
+// callers check for it with a type assertion.
+type IngestProvider interface {
+	// IngestReaderAt returns a reader over the ingest's bytes; its Size is the offset when it was opened, and
+	// reads beyond it see what was written since. It returns an error wrapping errdefs.ErrNotFound when the
+	// ingest is not there (never started, committed, or aborted).
+	IngestReaderAt(ctx context.Context, ref string) (ReaderAt, error)
+}
+
+// Backend is a whole blob backend: what the engine's images, the registry and the object store keep their data
+// in. Every implementation passes internal/content/testsuite.
+type Backend interface {
+	Provider
+	Ingester
+	Manager
+	IngestManager
 }
 
 // WalkFunc is called for each committed blob; returning an error stops the walk with that error.
@@ -119,13 +200,14 @@ type Manager interface {
 // ValidateDigest reports whether dgst is a well-formed sha256 or sha512 digest, the only algorithms stored.
 // Other digests return an error wrapping errdefs.ErrInvalidArgument.
 func ValidateDigest(dgst digest.Digest) error {
+	// Validate first: Algorithm panics on a string without a separator.
+	if err := dgst.Validate(); err != nil {
+		return fmt.Errorf("invalid digest %q: %v: %w", dgst, err, errdefs.ErrInvalidArgument)
+	}
 	switch dgst.Algorithm() {
 	case digest.SHA256, digest.SHA512:
 	default:
 		return fmt.Errorf("invalid digest %q: unsupported algorithm: %w", dgst, errdefs.ErrInvalidArgument)
-	}
-	if err := dgst.Validate(); err != nil {
-		return fmt.Errorf("invalid digest %q: %v: %w", dgst, err, errdefs.ErrInvalidArgument)
 	}
 	return nil
 }

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
@@ -17,18 +17,32 @@ import (
 
 // Store is the local blob store rooted at a directory. It is safe for concurrent use: every write has its own
 // temp file and blobs appear by an atomic link, so two writers of the same blob both succeed.
+//
+// Layout:
+//
+//	<root>/blobs/<alg>/<hex>        committed blobs, read-only files
+//	<root>/ingest/ingest-*          unnamed writes in progress (removed by Open: nothing can resume them)
+//	<root>/ingest/<sha256(ref)>/    a named ingest: "ref" (its name; its mtime is when it started) and "data"
 type Store struct {
 	root string
+
+	mu sync.Mutex
+	// hashes holds the running hash of named ingests whose writer was closed, so that the next writer resumes
+	// without reading the bytes again; an ingest not in it (after a restart) is hashed again on resume.
+	hashes map[string]savedHash
 }
 
 var (
-	_ Provider = (*Store)(nil)
-	_ Ingester = (*Store)(nil)
-	_ Manager  = (*Store)(nil)
+	_ Provider       = (*Store)(nil)
+	_ Ingester       = (*Store)(nil)
+	_ Manager        = (*Store)(nil)
+	_ IngestManager  = (*Store)(nil)
+	_ IngestProvider = (*Store)(nil)
+	_ Backend        = (*Store)(nil)
 )
 
 // Open opens (creating if needed) the store rooted at root, with blobs under root/blobs and in-flight writes
-// under root/ingest. Leftover in-flight writes from a previous run are removed.
+// under root/ingest. Leftover unnamed writes from a previous run are removed; named ingests are kept.
 func Open(root string) (*Store, error) {
 	for _, d := range []string{
 		filepath.Join(root, "blobs", digest.SHA256.String()),
@@ -39,13 +53,16 @@ func Open(root string) (*Store, error) {
 			return nil, fmt.Errorf("content store: %w", err)
 		}
 	}
-	s := &Store{root: root}
+	s := &Store{root: root, hashes: map[string]savedHash{}}
 	entries, err := os.ReadDir(s.ingestDir())
 	if err != nil {
 		return nil, fmt.Errorf("content store: %w", err)
 	}
 	for _, e := range entries {
-		// A crash mid-write leaves a temp file that no one will ever commit.
+		if s.isNamedIngest(e) {
+			continue
+		}
+		// A crash mid-write leaves a temp file that no one will ever commit (or a named ingest half created).
 		if err := os.RemoveAll(filepath.Join(s.ingestDir(), e.Name())); err != nil {
 			slog.Warn("content: removing stale ingest", "name", e.Name(), "err", err)
 		}
@@ -174,121 +191,4 @@ func (s *Store) Walk(ctx context.Context, fn WalkFunc) error {
 		}
 	}
 	return nil
-}
-
-// Writer implements Ingester.
-func (s *Store) Writer(ctx context.Context, opts ...WriterOpt) (Writer, error) {
-	o := writerOptions{algorithm: digest.SHA256}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	switch o.algorithm {
-	case digest.SHA256, digest.SHA512:
-	default:
-		return nil, fmt.Errorf("digest algorithm %q: %w", o.algorithm, errdefs.ErrInvalidArgument)
-	}
-	f, err := os.CreateTemp(s.ingestDir(), "ingest-*")
-	if err != nil {
-		return nil, fmt.Errorf("content writer: %w", err)
-	}
-	return &writer{s: s, f: f, alg: o.algorithm, h: o.algorithm.Hash(), behind: o.writeBehind}, nil
-}
-
-type writer struct {
-	s      *Store
-	f      *os.File
-	alg    digest.Algorithm
-	h      hash.Hash
-	n      int64
-	closed bool
-	// behind is the write-behind interval (0: none) and flushed how much of the file was handed to the disk.
-	behind, flushed int64
-}
-
-func (w *writer) Write(p []byte) (int, error) {
-	if w.closed {
-		return 0, fmt.Errorf("write to closed content writer: %w", errdefs.ErrFailedPrecondition)
-	}
-	n, err := w.f.Write(p)
-	w.h.Write(p[:n])
-	w.n += int64(n)
-	if w.behind > 0 && w.n-w.flushed >= w.behind {
-		startWriteBack(w.f, w.flushed, w.n-w.flushed)
-		w.flushed = w.n
-	}
-	return n, err
-}
-
-func (w *writer) Digest() digest.Digest { return digest.NewDigest(w.alg, w.h) }
-
-func (w *writer) Size() int64 { return w.n }
-
-func (w *writer) Commit(ctx context.Context, expectedSize int64, expected digest.Digest) error {
-	if w.closed {
-		return fmt.Errorf("commit of closed content writer: %w", errdefs.ErrFailedPrecondition)
-	}
-	// Whatever happens below, the temp file goes: either it is linked into place or it is refused.
-	defer w.Close()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	got := w.Digest()
-	if expected != "" {
-		if err := ValidateDigest(expected); err != nil {
-			return err
-		}
-		if expected.Algorithm() != w.alg {
-			return fmt.Errorf("commit: expected digest %s does not use the writer's algorithm %s: %w",
-				expected, w.alg, errdefs.ErrInvalidArgument)
-		}
-		if got != expected {
-			return fmt.Errorf("unexpected commit digest %s, expected %s: %w", got, expected, errdefs.ErrFailedPrecondition)
-		}
-	}
-	if expectedSize >= 0 && expectedSize != w.n {
-		return fmt.Errorf("unexpected commit size %d, expected %d: %w", w.n, expectedSize, errdefs.ErrFailedPrecondition)
-	}
-	if err := w.f.Sync(); err != nil {
-		return fmt.Errorf("commit %s: %w", got, err)
-	}
-	if err := w.f.Chmod(0o444); err != nil {
-		return fmt.Errorf("commit %s: %w", got, err)
-	}
-	target, err := w.s.blobPath(got)
-	if err != nil {
-		return err
-	}
-	// link, not rename: it fails on an existing blob, so concurrent writers of one blob cannot clobber each other
-	// and the loser learns the blob is already there.
-	if err := os.Link(w.f.Name(), target); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("content %s: %w", got, errdefs.ErrAlreadyExists)
-		}
-		return fmt.Errorf("commit %s: %w", got, err)
-	}
-	if err := syncDir(filepath.Dir(target)); err != nil {
-		return fmt.Errorf("commit %s: %w", got, err)
-	}
-	return nil
-}
-
-func (w *writer) Close() error {
-	if w.closed {
-		return nil
-	}
-	w.closed = true
-	err := w.f.Close()
-	if rerr := os.Remove(w.f.Name()); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
-		err = rerr
-	}
-	return err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

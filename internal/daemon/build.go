@@ -11,13 +11,12 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
-	"github.com/moby/moby/api/types/registry"
-
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/berth/berth/internal/archive"
 	"github.com/berth/berth/internal/builder"
+	"github.com/berth/berth/internal/containers"
 	"github.com/berth/berth/internal/distribution"
 	"github.com/berth/berth/internal/image"
 )
@@ -89,7 +88,7 @@ func (b buildBackend) GetImage(ctx context.Context, ref string, opts builder.Get
 	if err != nil {
 		return nil, err
 	}
-	id, err := b.d.PullImage(ctx, named, platform, registry.AuthConfig{}, pullLines(opts.Out))
+	id, err := b.d.PullImage(ctx, named, platform, distribution.Credentials{}, pullLines(opts.Out))
 	if err != nil {
 		return nil, err
 	}
@@ -128,12 +127,12 @@ func (b buildBackend) TagImage(ctx context.Context, id, ref string) error {
 
 func (b buildBackend) RemoveImage(ctx context.Context, id string) error {
 	// noPrune: only what the build made goes; parents it found in the cache stay.
-	_, err := b.d.images.Delete(ctx, id, false, true, b.d.imageUsers)
+	_, err := b.d.images.Delete(ctx, id, false, true, b.d.containers.ImageUsers)
 	return err
 }
 
 func (b buildBackend) CreateContainer(ctx context.Context, spec builder.ContainerSpec) (string, error) {
-	resp, err := b.d.Create(ctx, CreateOptions{
+	resp, err := b.d.containers.Create(ctx, containers.CreateOptions{
 		Config: &container.Config{
 			Image:      spec.Image,
 			Entrypoint: spec.Cmd, // the command replaces the image's entrypoint, as the classic builder's RUN does
@@ -149,12 +148,14 @@ func (b buildBackend) CreateContainer(ctx context.Context, spec builder.Containe
 	return resp.ID, nil
 }
 
-func (b buildBackend) StartContainer(ctx context.Context, id string) error { return b.d.Start(ctx, id) }
+func (b buildBackend) StartContainer(ctx context.Context, id string) error {
+	return b.d.containers.Start(ctx, id)
+}
 
 func (b buildBackend) ContainerOutput(ctx context.Context, id string, stdout, stderr io.Writer) error {
 	pr, pw := io.Pipe()
 	go func() {
-		pw.CloseWithError(b.d.Logs(ctx, id, LogsOptions{Stdout: true, Stderr: true, Follow: true}, pw))
+		pw.CloseWithError(b.d.containers.Logs(ctx, id, containers.LogsOptions{Stdout: true, Stderr: true, Follow: true}, pw))
 	}()
 	_, err := stdcopy.StdCopy(stdout, stderr, pr)
 	pr.CloseWithError(io.ErrClosedPipe)
@@ -162,16 +163,11 @@ func (b buildBackend) ContainerOutput(ctx context.Context, id string, stdout, st
 }
 
 func (b buildBackend) WaitContainer(ctx context.Context, id string) (int, error) {
-	return b.d.Wait(ctx, id, container.WaitConditionNotRunning, nil)
+	return b.d.containers.Wait(ctx, id, container.WaitConditionNotRunning, nil)
 }
 
 func (b buildBackend) MountContainer(ctx context.Context, id string) (string, func(), error) {
-	c, err := b.d.containers.get(id)
-	if err != nil {
-		return "", nil, err
-	}
-	root, _, release, err := b.d.containerRoot(ctx, c)
-	return root, release, err
+	return b.d.containers.Mount(ctx, id)
 }
 
 func (b buildBackend) ContainerChanges(ctx context.Context, id string, w io.Writer) error {
@@ -179,5 +175,21 @@ func (b buildBackend) ContainerChanges(ctx context.Context, id string, w io.Writ
 }
 
 func (b buildBackend) RemoveContainer(ctx context.Context, id string) error {
-	return b.d.Remove(ctx, id, RemoveOptions{Force: true, Volumes: true})
+	return b.d.containers.Remove(ctx, id, containers.RemoveOptions{Force: true, Volumes: true})
 }
+
+// BuildService builds images with the daemon's builder.
+type BuildService struct{ d *Daemon }
+
+// BuildService returns the daemon's build service.
+func (d *Daemon) BuildService() BuildService { return BuildService{d} }
+
+func (s BuildService) Build(ctx context.Context, r io.Reader, opts builder.Options, out io.Writer) (string, error) {
+	b, err := s.d.Builder()
+	if err != nil {
+		return "", err
+	}
+	return b.Build(ctx, r, opts, out)
+}
+
+func (s BuildService) Prune(ctx context.Context) ([]string, int64, error) { return s.d.BuildPrune(ctx) }

@@ -4,24 +4,21 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
-	goruntime "runtime"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/containerd/errdefs"
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 
+	"github.com/berth/berth/internal/atomicfile"
 	"github.com/berth/berth/internal/builder"
 	"github.com/berth/berth/internal/cgroups"
+	"github.com/berth/berth/internal/containers"
 	"github.com/berth/berth/internal/content"
 	"github.com/berth/berth/internal/distribution"
 	berthevents "github.com/berth/berth/internal/events"
@@ -30,22 +27,14 @@ import (
 	"github.com/berth/berth/internal/oci"
 	"github.com/berth/berth/internal/runtime"
 	"github.com/berth/berth/internal/snapshot"
+	"github.com/berth/berth/internal/task"
 	"github.com/berth/berth/internal/volume"
-)
-
-// Version is Berth's version, reported by /version and `berth version`.
-var Version = "0.1.0"
-
-// APIVersion is the Docker Engine API version Berth speaks; MinAPIVersion the oldest it accepts.
-const (
-	APIVersion    = "1.47"
-	MinAPIVersion = "1.24"
 )
 
 // Daemon is one running Berth engine.
 type Daemon struct {
 	cfg        Config
-	containers *containerStore
+	containers *containers.Service
 	images     *image.Store
 	registries *distribution.Service
 	content    *content.Store
@@ -54,64 +43,20 @@ type Daemon struct {
 	networks   *berthnet.Manager
 	events     *berthevents.Bus
 	runtimes   map[string]*runtime.Runtime
-	execs      *execStore
+	tasks      map[string]task.Runtime // by runtime name
 	cgroupV2   bool
-	primer     *cgroups.Primer // keeps the runtime's cgroup migrations off a grace-period wait during starts
-	// defaultNetwork is what `run` without --network joins: "bridge", or "none" with --bridge none.
-	defaultNetwork string
-	daemonCaps     []string
-	started        time.Time
+	daemonCaps []string
+	started    time.Time
 
-	// ctx is the daemon's lifetime, for monitors and restart timers; cancelled by Close.
+	// ctx is the daemon's lifetime, for the builder's background work; cancelled by Close.
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	// cleanups tracks removed containers' files being deleted in the background; image deletion waits for
-	// it, so no layer is still mounted by a container that is already gone.
-	cleanups inFlight
 
 	// builder is made on first use (see build.go).
 	builderOnce sync.Once
 	builder     *builder.Builder
 	builderErr  error
 }
-
-// inFlight counts background jobs; unlike a WaitGroup, waiting may overlap with new jobs starting.
-type inFlight struct {
-	mu   sync.Mutex
-	cond *sync.Cond
-	n    int
-}
-
-func (f *inFlight) Add(n int) {
-	f.mu.Lock()
-	f.n += n
-	f.mu.Unlock()
-}
-
-func (f *inFlight) Done() {
-	f.mu.Lock()
-	f.n--
-	if f.n == 0 && f.cond != nil {
-		f.cond.Broadcast()
-	}
-	f.mu.Unlock()
-}
-
-// Wait blocks until no job is in flight.
-func (f *inFlight) Wait() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.cond == nil {
-		f.cond = sync.NewCond(&f.mu)
-	}
-	for f.n > 0 {
-		f.cond.Wait()
-	}
-}
-
-// trashSuffix marks a removed container's directory whose deletion is under way.
-const trashSuffix = ".removed"
 
 // New opens (or creates) the daemon's state under cfg.DataRoot and cfg.ExecRoot and restores its containers.
 func New(ctx context.Context, cfg Config) (*Daemon, error) {
@@ -142,15 +87,12 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		}
 	}
 	d := &Daemon{
-		cfg:        cfg,
-		containers: newContainerStore(),
-		events:     berthevents.New(),
-		execs:      newExecStore(),
-		started:    time.Now(),
+		cfg:     cfg,
+		events:  berthevents.New(),
+		started: time.Now(),
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
-	d.cgroupV2 = isCgroupV2()
-	d.primer = cgroups.NewPrimer()
+	d.cgroupV2 = cgroups.V2()
 	if caps, err := oci.CurrentCapabilities(); err == nil {
 		d.daemonCaps = caps
 	}
@@ -184,15 +126,31 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		ExecRoot: cfg.ExecRoot, DefaultBridge: bridge, Table: table}); err != nil {
 		return nil, err
 	}
-	d.defaultNetwork = "none"
+	defaultNetwork := "none"
 	if bridge != "none" {
-		d.defaultNetwork = berthnet.Bridge
+		defaultNetwork = berthnet.Bridge
 	}
-	if err := d.restore(ctx); err != nil {
+	if d.containers, err = containers.New(containers.Config{
+		Root:           filepath.Join(cfg.DataRoot, "containers"),
+		RunRoot:        filepath.Join(cfg.ExecRoot, "containers"),
+		Runtimes:       d.tasks,
+		DefaultRuntime: cfg.DefaultRuntime,
+		DefaultNetwork: defaultNetwork,
+		InitPath:       cfg.InitPath,
+		Caps:           d.daemonCaps,
+		CgroupV2:       d.cgroupV2,
+		Primer:         cgroups.NewPrimer(),
+	}, d.images, d.snapshots, d.volumes, d.networks, d.events); err != nil {
+		return nil, err
+	}
+	if err := d.containers.Restore(ctx); err != nil {
 		return nil, err
 	}
 	return d, nil
 }
+
+// Containers is the containers service.
+func (d *Daemon) Containers() *containers.Service { return d.containers }
 
 // findBinary looks for name next to the running executable, then in $PATH.
 func findBinary(name string) (string, error) {
@@ -209,16 +167,12 @@ func findBinary(name string) (string, error) {
 	return p, nil
 }
 
-func isCgroupV2() bool {
-	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
-	return err == nil
-}
-
 // setupRuntimes registers runc and crun (when installed) plus daemon.json's runtimes. crun refuses a hybrid
 // cgroup layout (v1 controllers plus a v2 mount): on such hosts it runs in a private mount namespace without the
 // cgroup2 mount, through a small wrapper script.
 func (d *Daemon) setupRuntimes() error {
 	d.runtimes = map[string]*runtime.Runtime{}
+	d.tasks = map[string]task.Runtime{}
 	rtRoot := filepath.Join(d.cfg.ExecRoot, "runtime")
 	add := func(name, path string, args []string) (*runtime.Runtime, error) {
 		root := filepath.Join(rtRoot, name)
@@ -227,6 +181,7 @@ func (d *Daemon) setupRuntimes() error {
 		}
 		rt := &runtime.Runtime{Name: name, Path: path, Args: args, Root: root}
 		d.runtimes[name] = rt
+		d.tasks[name] = runtime.NewTasks(rt, d.cfg.ShimPath)
 		return rt, nil
 	}
 	for _, name := range []string{"runc", "crun"} {
@@ -243,7 +198,7 @@ func (d *Daemon) setupRuntimes() error {
 			}
 			script := "#!/bin/sh\n# crun rejects hybrid cgroups: run it without the cgroup2 mount, in a private mount namespace.\n" +
 				"exec unshare --mount --propagation private sh -c 'umount -l /sys/fs/cgroup/unified 2>/dev/null; exec \"$0\" \"$@\"' " + p + " \"$@\"\n"
-			if err := atomicWrite(w, []byte(script), 0o700); err != nil {
+			if err := atomicfile.WriteFile(w, []byte(script), 0o700); err != nil {
 				return err
 			}
 			p = w
@@ -290,33 +245,17 @@ func (d *Daemon) runtime(name string) (*runtime.Runtime, error) {
 	return rt, nil
 }
 
-// Close stops background work. Running containers keep running: their shims own them.
+// Close stops background work. Running containers keep running: their tasks outlive the daemon.
 func (d *Daemon) Close() error {
 	d.cancel()
-	d.wg.Wait()
-	d.cleanups.Wait()
-	return nil
+	return d.containers.Close()
 }
 
 // Debug reports whether the daemon runs in debug mode (-D).
 func (d *Daemon) Debug() bool { return d.cfg.Debug || d.cfg.LogLevel == "debug" }
 
-// Events exposes the event bus to the API server.
+// Events is the engine's event bus.
 func (d *Daemon) Events() *berthevents.Bus { return d.events }
-
-func (d *Daemon) containerEvent(c *Container, action events.Action, extra map[string]string) {
-	attrs := map[string]string{"name": strings.TrimPrefix(c.Name, "/")}
-	if c.Config != nil {
-		attrs["image"] = c.Config.Image
-		for k, v := range c.Config.Labels {
-			attrs[k] = v
-		}
-	}
-	for k, v := range extra {
-		attrs[k] = v
-	}
-	d.events.Publish(events.ContainerEventType, action, c.ID, attrs)
-}
 
 func (d *Daemon) imageEvent(action, id, ref string) {
 	attrs := map[string]string{}
@@ -325,102 +264,3 @@ func (d *Daemon) imageEvent(action, id, ref string) {
 	}
 	d.events.Publish(events.ImageEventType, events.Action(action), id, attrs)
 }
-
-// restore loads every container record and reconciles it with its shim: running containers whose shim is alive
-// are monitored again; those that exited while the daemon was away get their exit code, and restart policies
-// resume.
-func (d *Daemon) restore(ctx context.Context) error {
-	entries, err := os.ReadDir(filepath.Join(d.cfg.DataRoot, "containers"))
-	if err != nil {
-		return err
-	}
-	var toStart []*Container
-	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), trashSuffix) {
-			os.RemoveAll(filepath.Join(d.cfg.DataRoot, "containers", e.Name()))
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(d.cfg.DataRoot, "containers", e.Name(), "config.v2.json"))
-		if err != nil {
-			slog.WarnContext(ctx, "skipping container without a readable record", "container", e.Name(), "error", err)
-			continue
-		}
-		c := &Container{}
-		if err := json.Unmarshal(b, c); err != nil {
-			slog.WarnContext(ctx, "skipping container with a corrupt record", "container", e.Name(), "error", err)
-			continue
-		}
-		d.containers.add(c)
-		c.mu.Lock()
-		switch c.State.Status {
-		case container.StateRunning, container.StatePaused, container.StateRestarting:
-			if d.reattach(ctx, c) {
-				c.mu.Unlock()
-				continue
-			}
-			if c.shouldRestart() {
-				toStart = append(toStart, c)
-			}
-		case container.StateRemoving:
-			c.mu.Unlock()
-			go d.Remove(context.WithoutCancel(ctx), c.ID, RemoveOptions{Force: true, Volumes: false})
-			continue
-		case container.StateCreated:
-		default:
-			// An exited container with restart=always that was running when the host rebooted is restarted by
-			// docker only if it was running; Berth follows the recorded state above.
-		}
-		c.mu.Unlock()
-	}
-	// Snapshots of containers that no longer exist (the daemon stopped while deleting them).
-	if ids, err := d.snapshots.Containers(ctx); err == nil {
-		for _, id := range ids {
-			if _, err := d.containers.get(id); err != nil || len(id) != 64 {
-				if err := d.snapshots.Remove(ctx, id); err != nil {
-					slog.WarnContext(ctx, "removing a leftover container filesystem", "container", id, "error", err)
-				}
-			}
-		}
-	}
-	// State directories of containers that no longer exist (removed while their shim was finishing).
-	if dirs, err := os.ReadDir(filepath.Join(d.cfg.ExecRoot, "containers")); err == nil {
-		for _, e := range dirs {
-			if _, err := d.containers.get(e.Name()); err != nil || len(e.Name()) != 64 {
-				os.RemoveAll(filepath.Join(d.cfg.ExecRoot, "containers", e.Name()))
-			}
-		}
-	}
-	for _, c := range toStart {
-		c := c
-		d.wg.Add(1)
-		go func() {
-			defer d.wg.Done()
-			if err := d.start(d.ctx, c, true); err != nil {
-				slog.Warn("restart policy: start failed", "container", c.ID, "error", err)
-			}
-		}()
-	}
-	return nil
-}
-
-// containersUsingVolume lists the containers that mount volume name.
-func (d *Daemon) containersUsingVolume(name string) []string {
-	var ids []string
-	for _, c := range d.containers.list() {
-		c.mu.Lock()
-		for _, m := range c.MountPoints {
-			if m.Type == "volume" && m.Name == name {
-				ids = append(ids, c.ID)
-				break
-			}
-		}
-		c.mu.Unlock()
-	}
-	sort.Strings(ids)
-	return ids
-}
-
-// platformOS is the OS reported everywhere.
-const platformOS = "linux"
-
-var platformArch = goruntime.GOARCH

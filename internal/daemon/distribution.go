@@ -9,7 +9,6 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
-	"github.com/moby/moby/api/types/registry"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -17,9 +16,9 @@ import (
 	"github.com/berth/berth/internal/image"
 )
 
-// PullImage pulls ref (name[:tag] or name@digest) with ac's credentials, trying docker.io's mirrors before
+// PullImage pulls ref (name[:tag] or name@digest) with credentials ac, trying docker.io's mirrors before
 // docker.io itself; a mirror that fails for any reason falls back to the next endpoint, as dockerd does.
-func (d *Daemon) PullImage(ctx context.Context, ref reference.Named, platform *ocispec.Platform, ac registry.AuthConfig, progress image.ProgressFunc) (digest.Digest, error) {
+func (d *Daemon) PullImage(ctx context.Context, ref reference.Named, platform *ocispec.Platform, ac distribution.Credentials, progress image.ProgressFunc) (digest.Digest, error) {
 	domain := reference.Domain(ref)
 	eps, err := d.registries.Endpoints(domain)
 	if err != nil {
@@ -29,7 +28,7 @@ func (d *Daemon) PullImage(ctx context.Context, ref reference.Named, platform *o
 	for _, ep := range eps {
 		auth := ac
 		if ep.Mirror {
-			auth = registry.AuthConfig{}
+			auth = distribution.Credentials{} // a mirror gets no docker.io secrets
 		}
 		repo, err := d.registries.Open(ctx, ep, reference.Path(ref), auth, false)
 		if err == nil {
@@ -57,8 +56,8 @@ func registryError(err error) error {
 	return err
 }
 
-// PushImage pushes ref (name:tag) to its registry with ac's credentials.
-func (d *Daemon) PushImage(ctx context.Context, ref reference.NamedTagged, ac registry.AuthConfig, progress image.ProgressFunc) error {
+// PushImage pushes ref (name:tag) to its registry with credentials ac.
+func (d *Daemon) PushImage(ctx context.Context, ref reference.NamedTagged, ac distribution.Credentials, progress image.ProgressFunc) error {
 	if _, err := d.images.Get(ctx, reference.FamiliarString(ref)); err != nil {
 		if errdefs.IsNotFound(err) {
 			return errdefs.ErrNotFound.WithMessage("An image does not exist locally with the tag: " + reference.FamiliarName(ref))
@@ -81,13 +80,13 @@ func (d *Daemon) PushImage(ctx context.Context, ref reference.NamedTagged, ac re
 }
 
 // Login checks credentials against a registry, for POST /auth.
-func (d *Daemon) Login(ctx context.Context, ac registry.AuthConfig) (registry.AuthResponse, error) {
+func (d *Daemon) Login(ctx context.Context, ac distribution.Credentials) (distribution.LoginResult, error) {
 	return d.registries.Login(ctx, ac)
 }
 
 // SearchImages answers GET /images/search: term "host/text" searches that registry's catalog; a bare term goes
 // to Docker Hub's search index, like dockerd.
-func (d *Daemon) SearchImages(ctx context.Context, term string, limit int, ac registry.AuthConfig) (*registry.SearchResults, error) {
+func (d *Daemon) SearchImages(ctx context.Context, term string, limit int, ac distribution.Credentials) ([]distribution.SearchResult, error) {
 	if limit <= 0 {
 		limit = 25
 	}
@@ -102,6 +101,28 @@ func (d *Daemon) SearchImages(ctx context.Context, term string, limit int, ac re
 	if err != nil {
 		return nil, registryError(err)
 	}
-	sort.SliceStable(results.Results, func(i, j int) bool { return results.Results[i].Name < results.Results[j].Name })
+	sort.SliceStable(results, func(i, j int) bool { return results[i].Name < results[j].Name })
 	return results, nil
+}
+
+// DistributionService pulls, pushes, logs in to and searches registries.
+type DistributionService struct{ d *Daemon }
+
+// DistributionService returns the daemon's distribution service.
+func (d *Daemon) DistributionService() DistributionService { return DistributionService{d} }
+
+func (s DistributionService) Pull(ctx context.Context, ref reference.Named, platform *ocispec.Platform, auth distribution.Credentials, progress image.ProgressFunc) (digest.Digest, error) {
+	return s.d.PullImage(ctx, ref, platform, auth, progress)
+}
+
+func (s DistributionService) Push(ctx context.Context, ref reference.NamedTagged, auth distribution.Credentials, progress image.ProgressFunc) error {
+	return s.d.PushImage(ctx, ref, auth, progress)
+}
+
+func (s DistributionService) Login(ctx context.Context, auth distribution.Credentials) (distribution.LoginResult, error) {
+	return s.d.Login(ctx, auth)
+}
+
+func (s DistributionService) Search(ctx context.Context, term string, limit int, auth distribution.Credentials) ([]distribution.SearchResult, error) {
+	return s.d.SearchImages(ctx, term, limit, auth)
 }

@@ -2,12 +2,18 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"io"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
 
-	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/internal/archive"
+	"github.com/berth/berth/internal/containers"
+	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/image"
 	"github.com/berth/berth/internal/snapshot"
 )
@@ -33,14 +39,59 @@ func (l *layerStore) EnsureLayer(ctx context.Context, chainID, parent digest.Dig
 	return err
 }
 
-func (l *layerStore) RemoveLayer(ctx context.Context, chainID digest.Digest) error {
+// RemoveLayer removes layer chainID and returns the bytes its files took, measured just before, so that
+// `image prune` reports what it freed. A layer's files are its diff directory and the snapshot store's
+// bookkeeping beside it (the directory above).
+func (l *layerStore) RemoveLayer(ctx context.Context, chainID digest.Digest) (int64, error) {
+	var freed int64
 	// The init layer made over this chain (see initLayer) goes with it, unless a container still sits on it.
-	if dir, ok := l.s.Layer(ctx, initChainID(chainID)); ok && !l.containerOn(ctx, dir) {
-		if err := l.s.RemoveLayer(ctx, initChainID(chainID)); err != nil {
+	if dir, ok := l.s.Layer(ctx, containers.InitChainID(chainID)); ok && !l.containerOn(ctx, dir) {
+		n := dirUsage(ctx, filepath.Dir(dir))
+		if err := l.s.RemoveLayer(ctx, containers.InitChainID(chainID)); err != nil {
+			return 0, err
+		}
+		freed += n
+	}
+	var n int64
+	if dir, ok := l.s.Layer(ctx, chainID); ok {
+		n = dirUsage(ctx, filepath.Dir(dir))
+	}
+	if err := l.s.RemoveLayer(ctx, chainID); err != nil {
+		return freed, err
+	}
+	return freed + n, nil
+}
+
+// dirUsage is the size of the files under dir, each hard-linked file counted once: what deleting dir frees, as
+// the sizes `docker ps --size` and `system df` show (file sizes, not blocks). It is best effort: an error is
+// logged and counts what was seen.
+func dirUsage(ctx context.Context, dir string) int64 {
+	var size int64
+	seen := map[uint64]bool{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
 			return err
 		}
+		if d.IsDir() {
+			return ctx.Err()
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			return nil
+		}
+		if st.Nlink > 1 {
+			if seen[st.Ino] {
+				return nil
+			}
+			seen[st.Ino] = true
+		}
+		size += st.Size
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		slog.WarnContext(ctx, "image: measuring a layer", "dir", dir, "err", err)
 	}
-	return l.s.RemoveLayer(ctx, chainID)
+	return size
 }
 
 // containerOn reports whether some container snapshot has layer dir as its top lower layer.
@@ -60,33 +111,33 @@ func (l *layerStore) containerOn(ctx context.Context, dir string) bool {
 // Images exposes the image store to the API server.
 func (d *Daemon) Images() *image.Store { return d.images }
 
-// imageUsers reports the containers that use an image, for delete and prune conflicts. The image store calls it
-// under its own lock, so it must not call back into the store.
-func (d *Daemon) imageUsers(imageID string) []image.ContainerUse {
-	var out []image.ContainerUse
-	for _, c := range d.containers.list() {
-		c.mu.Lock()
-		if c.ImageID == imageID && !c.removed {
-			out = append(out, image.ContainerUse{ID: c.ID, Running: c.running() || c.State.Status == "restarting"})
-		}
-		c.mu.Unlock()
-	}
-	return out
-}
-
 // ImageDelete removes or untags an image (docker rmi), refusing images that containers use unless forced.
-func (d *Daemon) ImageDelete(ctx context.Context, ref string, force, noPrune bool) ([]imagetypes.DeleteResponse, error) {
-	d.cleanups.Wait()
-	return d.images.Delete(ctx, ref, force, noPrune, d.imageUsers)
+func (d *Daemon) ImageDelete(ctx context.Context, ref string, force, noPrune bool) ([]image.DeleteItem, error) {
+	d.containers.Settle()
+	return d.images.Delete(ctx, ref, force, noPrune, d.containers.ImageUsers)
 }
 
 // ImagePrune removes dangling images (all unused ones with all), never one a container uses.
-func (d *Daemon) ImagePrune(ctx context.Context, all bool, filters map[string][]string) (imagetypes.PruneReport, error) {
-	d.cleanups.Wait()
-	return d.images.Prune(ctx, all, filters, d.imageUsers)
+func (d *Daemon) ImagePrune(ctx context.Context, all bool, f filters.Args) (image.PruneResult, error) {
+	d.containers.Settle()
+	return d.images.Prune(ctx, all, f, d.containers.ImageUsers)
 }
 
-func (d *Daemon) imageSize(ctx context.Context, id string) int64 {
-	n, _ := d.images.Size(ctx, id)
-	return n
+// ImageService is the local image store, with deletions and prunes that know which containers use an image.
+type ImageService struct {
+	*image.Store
+	d *Daemon
+}
+
+// ImageService returns the daemon's image service.
+func (d *Daemon) ImageService() ImageService { return ImageService{Store: d.images, d: d} }
+
+// Delete removes an image reference or the image, refusing images that containers use unless forced.
+func (s ImageService) Delete(ctx context.Context, ref string, force, noPrune bool) ([]image.DeleteItem, error) {
+	return s.d.ImageDelete(ctx, ref, force, noPrune)
+}
+
+// Prune removes dangling (or, with all, unused) images.
+func (s ImageService) Prune(ctx context.Context, all bool, f filters.Args) (image.PruneResult, error) {
+	return s.d.ImagePrune(ctx, all, f)
 }

@@ -4,14 +4,17 @@ import (
 	"context"
 	"os"
 	goruntime "runtime"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/internal/cgroups"
+	"github.com/berth/berth/internal/distribution"
+	"github.com/berth/berth/internal/filters"
+	"github.com/berth/berth/internal/version"
 )
 
 func numCPU() int { return goruntime.NumCPU() }
@@ -33,22 +36,8 @@ func operatingSystem() string {
 	return "Linux"
 }
 
-// Version describes this daemon for GET /version.
-func (d *Daemon) Version() system.VersionResponse {
-	return system.VersionResponse{
-		Platform:      system.PlatformInfo{Name: "Berth Engine"},
-		Version:       Version,
-		APIVersion:    APIVersion,
-		MinAPIVersion: MinAPIVersion,
-		Os:            platformOS,
-		Arch:          platformArch,
-		GoVersion:     goruntime.Version(),
-		KernelVersion: kernelVersion(),
-		Components: []system.ComponentVersion{
-			{Name: "Engine", Version: Version, Details: map[string]string{"ApiVersion": APIVersion, "MinAPIVersion": MinAPIVersion, "Os": platformOS, "Arch": platformArch, "GoVersion": goruntime.Version(), "KernelVersion": kernelVersion()}},
-		},
-	}
-}
+// KernelVersion is the host kernel's release.
+func (d *Daemon) KernelVersion() string { return kernelVersion() }
 
 // Info describes this daemon for GET /info.
 func (d *Daemon) Info(ctx context.Context) system.Info {
@@ -58,7 +47,7 @@ func (d *Daemon) Info(ctx context.Context) system.Info {
 		DriverStatus:       [][2]string{{"Backing Filesystem", "extfs"}, {"Supports d_type", "true"}},
 		Plugins:            system.PluginsInfo{Volume: []string{"local"}, Network: []string{"host", "null"}, Log: []string{"json-file"}},
 		MemoryLimit:        true,
-		SwapLimit:          swapSupported(d.cgroupV2),
+		SwapLimit:          cgroups.SwapSupported(d.cgroupV2),
 		CPUCfsPeriod:       true,
 		CPUCfsQuota:        true,
 		CPUShares:          true,
@@ -72,13 +61,13 @@ func (d *Daemon) Info(ctx context.Context) system.Info {
 		CgroupVersion:      "1",
 		KernelVersion:      kernelVersion(),
 		OperatingSystem:    operatingSystem(),
-		OSType:             platformOS,
+		OSType:             "linux",
 		Architecture:       unameMachine(),
 		IndexServerAddress: "https://index.docker.io/v1/",
 		NCPU:               numCPU(),
-		MemTotal:           int64(hostMemory()),
+		MemTotal:           int64(cgroups.HostMemory()),
 		DockerRootDir:      d.cfg.DataRoot,
-		ServerVersion:      Version,
+		ServerVersion:      version.Version,
 		Runtimes:           map[string]system.RuntimeWithStatus{},
 		DefaultRuntime:     d.cfg.DefaultRuntime,
 		LiveRestoreEnabled: true,
@@ -86,7 +75,7 @@ func (d *Daemon) Info(ctx context.Context) system.Info {
 		SecurityOptions:    []string{"name=cgroupns"},
 		Warnings:           []string{},
 		Labels:             []string{},
-		RegistryConfig:     d.registries.ServiceConfig(),
+		RegistryConfig:     registryConfig(d.registries.Settings()),
 	}
 	if d.cgroupV2 {
 		info.CgroupVersion = "2"
@@ -97,101 +86,40 @@ func (d *Daemon) Info(ctx context.Context) system.Info {
 	for name, rt := range d.runtimes {
 		info.Runtimes[name] = system.RuntimeWithStatus{Runtime: system.Runtime{Path: rt.Path, Args: rt.Args}}
 	}
-	for _, c := range d.containers.list() {
-		c.mu.Lock()
-		info.Containers++
-		switch c.State.Status {
-		case container.StateRunning:
-			info.ContainersRunning++
-		case container.StatePaused:
-			info.ContainersPaused++
-		default:
-			info.ContainersStopped++
-		}
-		c.mu.Unlock()
-	}
-	if list, err := d.images.List(ctx, false, nil); err == nil {
+	info.Containers, info.ContainersRunning, info.ContainersPaused, info.ContainersStopped = d.containers.Counts()
+	if list, err := d.images.List(ctx, false, filters.Args{}); err == nil {
 		info.Images = len(list)
 	}
 	return info
 }
 
+// registryConfig is Info's RegistryConfig, shaped like dockerd's: docker.io is official and secure, each
+// insecure registry gets an index entry of its own.
+func registryConfig(st distribution.Settings) *registry.ServiceConfig {
+	sc := &registry.ServiceConfig{
+		InsecureRegistryCIDRs: st.InsecureCIDRs,
+		IndexConfigs:          map[string]*registry.IndexInfo{},
+		Mirrors:               []string{},
+	}
+	for _, m := range st.Mirrors {
+		sc.Mirrors = append(sc.Mirrors, m.String()+"/")
+	}
+	sc.IndexConfigs[distribution.DockerHubDomain] = &registry.IndexInfo{Name: distribution.DockerHubDomain, Mirrors: sc.Mirrors, Secure: true, Official: true}
+	for _, h := range st.InsecureHosts {
+		sc.IndexConfigs[h] = &registry.IndexInfo{Name: h, Mirrors: []string{}, Secure: false}
+	}
+	return sc
+}
+
 func unameMachine() string {
 	var u unix.Utsname
 	if err := unix.Uname(&u); err != nil {
-		return platformArch
+		return goruntime.GOARCH
 	}
 	return unix.ByteSliceToString(u.Machine[:])
 }
 
-// PruneContainers removes every stopped container matching the filters (label, until).
-func (d *Daemon) PruneContainers(ctx context.Context, filters map[string][]string) (container.PruneReport, error) {
-	report := container.PruneReport{ContainersDeleted: []string{}}
-	until := time.Time{}
-	if v := filters["until"]; len(v) > 0 {
-		t, err := parseFilterTime(v[0])
-		if err != nil {
-			return report, err
-		}
-		until = t
-	}
-	for _, c := range d.containers.list() {
-		c.mu.Lock()
-		st := c.State.Status
-		labels := c.Config.Labels
-		created := c.Created
-		c.mu.Unlock()
-		if st == container.StateRunning || st == container.StatePaused || st == container.StateRestarting || st == container.StateRemoving {
-			continue
-		}
-		if !until.IsZero() && !created.Before(until) {
-			continue
-		}
-		if !labelsMatch(labels, filters["label"], filters["label!"]) {
-			continue
-		}
-		size := d.snapshots.Usage(ctx, c.ID)
-		if err := d.Remove(ctx, c.ID, RemoveOptions{}); err != nil {
-			continue
-		}
-		report.ContainersDeleted = append(report.ContainersDeleted, c.ID)
-		report.SpaceReclaimed += uint64(size)
-	}
-	d.events.Publish(events.ContainerEventType, events.ActionPrune, "", map[string]string{"reclaimed": itoa(int64(report.SpaceReclaimed))})
-	return report, nil
+func readString(path string) string {
+	b, _ := os.ReadFile(path)
+	return strings.TrimSpace(string(b))
 }
-
-func labelsMatch(labels map[string]string, want, notWant []string) bool {
-	has := func(f string) bool {
-		k, v, hasV := strings.Cut(f, "=")
-		got, ok := labels[k]
-		return ok && (!hasV || got == v)
-	}
-	for _, f := range want {
-		if !has(f) {
-			return false
-		}
-	}
-	for _, f := range notWant {
-		if has(f) {
-			return false
-		}
-	}
-	return true
-}
-
-// parseFilterTime parses docker's "until"/"since" filter values: unix timestamps, RFC3339 or durations like 24h.
-func parseFilterTime(v string) (time.Time, error) {
-	if dur, err := time.ParseDuration(v); err == nil {
-		return time.Now().Add(-dur), nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse("2006-01-02", v); err == nil {
-		return t, nil
-	}
-	return parseUnixTime(v)
-}
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -2,10 +2,9 @@ package distribution
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -13,41 +12,56 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
-	"github.com/moby/moby/api/types/registry"
 )
 
-// DecodeAuthHeader decodes the X-Registry-Auth header as dockerd does: base64url (padded or not) JSON
-// AuthConfig. An empty header is anonymous; an undecodable one is ignored, like dockerd, rather than failing.
-func DecodeAuthHeader(h string) registry.AuthConfig {
-	var ac registry.AuthConfig
-	if h == "" {
-		return ac
-	}
-	b, err := base64.URLEncoding.DecodeString(h)
-	if err != nil {
-		b, err = base64.RawURLEncoding.DecodeString(strings.TrimRight(h, "="))
-	}
-	if err != nil {
-		return registry.AuthConfig{}
-	}
-	if json.Unmarshal(b, &ac) != nil {
-		return registry.AuthConfig{}
-	}
-	return ac
+// Credentials are what a client gives to reach a registry: a user name and password, or a token the registry's
+// auth service issued. The zero value is anonymous. They are secrets: never log them.
+type Credentials struct {
+	Username string
+	Password string
+	// IdentityToken is an OAuth refresh token, exchanged for access tokens in place of the password.
+	IdentityToken string
+	// RegistryToken is a bearer token sent to the registry as is.
+	RegistryToken string
+	// ServerAddress is the registry a login is for: a host[:port] or URL; "" is Docker Hub.
+	ServerAddress string
 }
 
-// authenticator turns an AuthConfig into go-containerregistry's credentials.
-func authenticator(ac registry.AuthConfig) authn.Authenticator {
-	if ac.Username == "" && ac.Password == "" && ac.Auth == "" && ac.IdentityToken == "" && ac.RegistryToken == "" {
+// Anonymous reports whether c carries no secret.
+func (c Credentials) Anonymous() bool {
+	return c.Username == "" && c.Password == "" && c.IdentityToken == "" && c.RegistryToken == ""
+}
+
+// String hides the secrets, so credentials printed by mistake leak nothing.
+func (c Credentials) String() string {
+	if c.Anonymous() {
+		return "anonymous"
+	}
+	return fmt.Sprintf("user %q (secrets hidden)", c.Username)
+}
+
+// LogValue keeps the secrets out of structured logs too.
+func (c Credentials) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// LoginResult is what a successful login yields.
+type LoginResult struct {
+	// IdentityToken is a refresh token the client may keep instead of the password. It is empty: Berth checks
+	// the password and does not ask the auth service for a refresh token (dockerd does for Docker Hub).
+	IdentityToken string
+}
+
+// authenticator turns credentials into go-containerregistry's.
+func authenticator(c Credentials) authn.Authenticator {
+	if c.Anonymous() {
 		return authn.Anonymous
 	}
 	return authn.FromConfig(authn.AuthConfig{
-		Username: ac.Username, Password: ac.Password, Auth: ac.Auth,
-		IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken,
+		Username: c.Username, Password: c.Password,
+		IdentityToken: c.IdentityToken, RegistryToken: c.RegistryToken,
 	})
 }
 
-// LoginHost returns the registry host an AuthConfig's ServerAddress names ("" or Hub's index is docker.io).
+// LoginHost returns the registry host a login's ServerAddress names ("" or Hub's index is docker.io).
 func LoginHost(serverAddress string) string {
 	a := strings.TrimSpace(serverAddress)
 	a = strings.TrimPrefix(strings.TrimPrefix(a, "https://"), "http://")
@@ -59,39 +73,40 @@ func LoginHost(serverAddress string) string {
 	return a
 }
 
-// Login verifies ac's credentials against the registry ac.ServerAddress names, the way `docker login` asks
+// Login verifies the credentials against the registry their ServerAddress names, the way `docker login` asks
 // dockerd to: ping /v2/, then authenticate (basic, or fetch a token with the credentials) and GET /v2/ again.
-func (s *Service) Login(ctx context.Context, ac registry.AuthConfig) (registry.AuthResponse, error) {
+// Refused credentials are an error wrapping errdefs.ErrUnauthenticated.
+func (s *Service) Login(ctx context.Context, ac Credentials) (LoginResult, error) {
 	host := LoginHost(ac.ServerAddress)
 	eps, err := s.Endpoints(host)
 	if err != nil {
-		return registry.AuthResponse{}, err
+		return LoginResult{}, err
 	}
 	ep := eps[len(eps)-1] // never log in to a mirror
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
 	reg, err := ep.registry()
 	if err != nil {
-		return registry.AuthResponse{}, err
+		return LoginResult{}, err
 	}
 	tr, err := transport.NewWithContext(ctx, reg, authenticator(ac), ep.Transport, nil)
 	if err != nil {
-		return registry.AuthResponse{}, loginError(err)
+		return LoginResult{}, loginError(err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+reg.RegistryStr()+"/v2/", nil)
 	if err != nil {
-		return registry.AuthResponse{}, err
+		return LoginResult{}, err
 	}
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
-		return registry.AuthResponse{}, errdefs.ErrUnavailable.WithMessage(err.Error())
+		return LoginResult{}, errdefs.ErrUnavailable.WithMessage(err.Error())
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return registry.AuthResponse{}, errdefs.ErrUnauthenticated.WithMessage(fmt.Sprintf("login attempt to %s://%s/v2/ failed with status: %d %s",
+		return LoginResult{}, errdefs.ErrUnauthenticated.WithMessage(fmt.Sprintf("login attempt to %s://%s/v2/ failed with status: %d %s",
 			resp.Request.URL.Scheme, reg.RegistryStr(), resp.StatusCode, http.StatusText(resp.StatusCode)))
 	}
-	return registry.AuthResponse{Status: "Login Succeeded"}, nil
+	return LoginResult{}, nil
 }
 
 func loginError(err error) error {

@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
-	"github.com/moby/moby/api/types/registry"
 )
 
 // Docker Hub's names: how references spell it, the host that serves its API, and its search index.
@@ -227,21 +226,27 @@ func (g *schemeGuard) RoundTrip(r *http.Request) (*http.Response, error) {
 	return g.inner.RoundTrip(r)
 }
 
-// ServiceConfig is the RegistryConfig of /info, shaped like dockerd's.
-func (s *Service) ServiceConfig() *registry.ServiceConfig {
-	sc := &registry.ServiceConfig{
-		InsecureRegistryCIDRs: append([]netip.Prefix(nil), s.insecureCIDRs...),
-		IndexConfigs:          map[string]*registry.IndexInfo{},
-		Mirrors:               []string{},
-	}
-	for _, m := range s.mirrors {
-		sc.Mirrors = append(sc.Mirrors, m.String()+"/")
-	}
-	sc.IndexConfigs[DockerHubDomain] = &registry.IndexInfo{Name: DockerHubDomain, Mirrors: sc.Mirrors, Secure: true, Official: true}
+// Settings are the registry rules a Service applies, as `docker info` shows them.
+type Settings struct {
+	// InsecureCIDRs and InsecureHosts are reached without verified TLS; loopback is always insecure.
+	InsecureCIDRs []netip.Prefix
+	InsecureHosts []string
+	// Mirrors are the docker.io mirrors' URLs, in the order they are tried.
+	Mirrors []*url.URL
+}
+
+// Settings returns the rules s applies; the caller may keep and change the copy.
+func (s *Service) Settings() Settings {
+	out := Settings{InsecureCIDRs: slices.Clone(s.insecureCIDRs), InsecureHosts: []string{}, Mirrors: []*url.URL{}}
 	for h := range s.insecureHosts {
-		sc.IndexConfigs[h] = &registry.IndexInfo{Name: h, Mirrors: []string{}, Secure: false}
+		out.InsecureHosts = append(out.InsecureHosts, h)
 	}
-	return sc
+	slices.Sort(out.InsecureHosts)
+	for _, m := range s.mirrors {
+		u := *m
+		out.Mirrors = append(out.Mirrors, &u)
+	}
+	return out
 }
 
 // withTimeout bounds control requests (pings, manifests, HEADs); blob streams are bounded by ctx only.

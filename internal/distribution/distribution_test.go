@@ -8,16 +8,18 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/containerd/errdefs"
-	"github.com/moby/moby/api/types/registry"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -82,12 +84,16 @@ func TestEndpointsAndInsecureRules(t *testing.T) {
 		t.Errorf("quay.io endpoints: %v", eps)
 	}
 
-	sc := s.ServiceConfig()
-	if len(sc.Mirrors) != 2 || sc.Mirrors[0] != "http://127.0.0.1:5001/" || sc.IndexConfigs["docker.io"] == nil || !sc.IndexConfigs["docker.io"].Official {
-		t.Errorf("ServiceConfig: %+v", sc)
+	st := s.Settings()
+	if len(st.Mirrors) != 2 || st.Mirrors[0].String() != "http://127.0.0.1:5001" || st.Mirrors[1].String() != "https://mirror.example" {
+		t.Errorf("mirrors: %v", st.Mirrors)
 	}
-	if ic := sc.IndexConfigs["reg.example:5000"]; ic == nil || ic.Secure {
-		t.Errorf("insecure index config: %+v", ic)
+	if !slices.Equal(st.InsecureHosts, []string{"reg.example:5000"}) || fmt.Sprint(st.InsecureCIDRs) != "[127.0.0.0/8 10.20.0.0/16]" {
+		t.Errorf("insecure: %v %v", st.InsecureHosts, st.InsecureCIDRs)
+	}
+	st.Mirrors[0].Host = "changed"
+	if s.Settings().Mirrors[0].Host != "127.0.0.1:5001" {
+		t.Error("a caller's change to the settings reached the service")
 	}
 
 	for _, bad := range []Config{{Mirrors: []string{"ftp://x"}}, {Mirrors: []string{"http://x/path"}}, {Insecure: []string{"a/b/c"}}} {
@@ -153,16 +159,17 @@ func pemCert(der []byte) []byte {
 	return b.Bytes()
 }
 
-func TestDecodeAuthHeader(t *testing.T) {
-	ac := registry.AuthConfig{Username: "alice", Password: "p+/=?", ServerAddress: "r:5000"}
-	b, _ := json.Marshal(ac)
-	for _, h := range []string{base64.URLEncoding.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b)} {
-		if got := DecodeAuthHeader(h); got != ac {
-			t.Errorf("DecodeAuthHeader(%q) = %+v", h, got)
+func TestCredentialsHideSecrets(t *testing.T) {
+	c := Credentials{Username: "alice", Password: "s3cret", IdentityToken: "tok", RegistryToken: "bearer"}
+	var logged bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("pull", "auth", c)
+	for _, v := range []string{c.String(), fmt.Sprint(c), fmt.Sprintf("%+v", c), logged.String()} {
+		if strings.Contains(v, "s3cret") || strings.Contains(v, "tok") || strings.Contains(v, "bearer") {
+			t.Errorf("credentials printed as %q", v)
 		}
 	}
-	if got := DecodeAuthHeader("!!!"); got != (registry.AuthConfig{}) {
-		t.Errorf("garbage header decoded to %+v", got)
+	if !(Credentials{ServerAddress: "r:5000"}).Anonymous() || c.Anonymous() {
+		t.Error("Anonymous")
 	}
 }
 
@@ -191,7 +198,7 @@ func serve(t *testing.T, opts func(url string) []berthreg.Option) string {
 	return strings.TrimPrefix(srv.URL, "http://")
 }
 
-func openRepo(t *testing.T, s *Service, host, path string, ac registry.AuthConfig, push bool, mounts ...string) (*Repository, error) {
+func openRepo(t *testing.T, s *Service, host, path string, ac Credentials, push bool, mounts ...string) (*Repository, error) {
 	t.Helper()
 	eps, err := s.Endpoints(host)
 	if err != nil {
@@ -205,17 +212,16 @@ func TestLoginBasic(t *testing.T) {
 		return []berthreg.Option{berthreg.WithHtpasswd(writeHtpasswd(t, "alice", "s3cret"))}
 	})
 	s := newService(t, Config{})
-	resp, err := s.Login(context.Background(), registry.AuthConfig{Username: "alice", Password: "s3cret", ServerAddress: host})
-	if err != nil || resp.Status != "Login Succeeded" {
-		t.Fatalf("login: %+v %v", resp, err)
+	if _, err := s.Login(context.Background(), Credentials{Username: "alice", Password: "s3cret", ServerAddress: host}); err != nil {
+		t.Fatalf("login: %v", err)
 	}
-	_, err = s.Login(context.Background(), registry.AuthConfig{Username: "alice", Password: "nope", ServerAddress: "http://" + host})
+	_, err := s.Login(context.Background(), Credentials{Username: "alice", Password: "nope", ServerAddress: "http://" + host})
 	want := "login attempt to http://" + host + "/v2/ failed with status: 401 Unauthorized"
 	if !errdefs.IsUnauthorized(err) || err.Error() != want {
 		t.Errorf("wrong password: %v, want %q", err, want)
 	}
 	// Anonymous access to the repository fails with the registry's words.
-	repo, err := openRepo(t, s, host, "alice/x", registry.AuthConfig{}, true)
+	repo, err := openRepo(t, s, host, "alice/x", Credentials{}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,12 +247,12 @@ func TestTokenAuthPushPullMount(t *testing.T) {
 	})
 	s := newService(t, Config{})
 	ctx := context.Background()
-	alice := registry.AuthConfig{Username: "alice", Password: "s3cret", ServerAddress: host}
+	alice := Credentials{Username: "alice", Password: "s3cret", ServerAddress: host}
 
 	if _, err := s.Login(ctx, alice); err != nil {
 		t.Fatalf("token login: %v", err)
 	}
-	if _, err := s.Login(ctx, registry.AuthConfig{Username: "alice", Password: "bad", ServerAddress: host}); !errdefs.IsUnauthorized(err) {
+	if _, err := s.Login(ctx, Credentials{Username: "alice", Password: "bad", ServerAddress: host}); !errdefs.IsUnauthorized(err) {
 		t.Errorf("token login with a bad password: %v", err)
 	}
 
@@ -312,8 +318,8 @@ func TestTokenAuthPushPullMount(t *testing.T) {
 	}
 
 	// Anonymous: refused with the registry's words.
-	if _, err := openRepo(t, s, host, "a/one", registry.AuthConfig{}, false); err == nil {
-		repo, _ := openRepo(t, s, host, "a/one", registry.AuthConfig{}, false)
+	if _, err := openRepo(t, s, host, "a/one", Credentials{}, false); err == nil {
+		repo, _ := openRepo(t, s, host, "a/one", Credentials{}, false)
 		if _, _, err := repo.Resolve(ctx, "v1"); !errdefs.IsUnauthorized(err) && !errdefs.IsPermissionDenied(err) {
 			t.Errorf("anonymous resolve: %v", err)
 		}
@@ -321,7 +327,10 @@ func TestTokenAuthPushPullMount(t *testing.T) {
 
 	// Search goes through the catalog.
 	res, err := s.Search(ctx, host, "a/", 10, alice)
-	if err != nil || res.NumResults != 2 || res.Results[0].Name != host+"/a/one" {
+	if err != nil || len(res) != 2 || res[0].Name != host+"/a/one" {
 		t.Errorf("Search = %+v %v", res, err)
+	}
+	if res, err := s.Search(ctx, host, "a/", 1, alice); err != nil || len(res) != 1 {
+		t.Errorf("Search with limit 1 = %+v %v", res, err)
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
-	"github.com/moby/moby/api/types/registry"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -41,10 +40,10 @@ type Repository struct {
 	client *http.Client
 }
 
-// Open connects to repository path on ep with ac's credentials: it pings the registry and, for token auth,
+// Open connects to repository path on ep with credentials ac: it pings the registry and, for token auth,
 // fetches a token for pull (and push when push is set) on path, plus pull on each of mountFrom (repositories
 // a push may mount blobs from).
-func (s *Service) Open(ctx context.Context, ep Endpoint, path string, ac registry.AuthConfig, push bool, mountFrom ...string) (*Repository, error) {
+func (s *Service) Open(ctx context.Context, ep Endpoint, path string, ac Credentials, push bool, mountFrom ...string) (*Repository, error) {
 	reg, err := ep.registry()
 	if err != nil {
 		return nil, err
@@ -69,7 +68,7 @@ func (s *Service) Open(ctx context.Context, ep Endpoint, path string, ac registr
 }
 
 // transportFor pings the registry and negotiates credentials for scopes.
-func transportFor(ctx context.Context, reg name.Registry, ep Endpoint, ac registry.AuthConfig, scopes []string) (http.RoundTripper, error) {
+func transportFor(ctx context.Context, reg name.Registry, ep Endpoint, ac Credentials, scopes []string) (http.RoundTripper, error) {
 	tr, err := transport.NewWithContext(ctx, reg, authenticator(ac), ep.Transport, scopes)
 	if err != nil {
 		var te *transport.Error

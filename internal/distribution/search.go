@@ -10,13 +10,35 @@ import (
 	"strings"
 
 	"github.com/containerd/errdefs"
-	"github.com/moby/moby/api/types/registry"
 )
 
-// Search finds repositories on host whose names contain text. Docker Hub is asked through its v1 search index,
-// as dockerd does; other registries through their catalog (GET /v2/_catalog), which is what the distribution
-// API offers.
-func (s *Service) Search(ctx context.Context, host, text string, limit int, ac registry.AuthConfig) (*registry.SearchResults, error) {
+// SearchResult is one repository a search found.
+type SearchResult struct {
+	// Name is the repository's name: host/path for a registry's catalog, Hub's own name ("nginx", "user/app")
+	// for Docker Hub.
+	Name        string
+	Description string
+	// Stars, Official and Automated are what Docker Hub says of the repository; a catalog says nothing.
+	Stars     int
+	Official  bool
+	Automated bool
+}
+
+// hubResults is the answer of Docker Hub's v1 search index.
+type hubResults struct {
+	Results []struct {
+		Name        string `json:"name"`
+		Description string `json:"description"`
+		StarCount   int    `json:"star_count"`
+		IsOfficial  bool   `json:"is_official"`
+		IsAutomated bool   `json:"is_automated"`
+	} `json:"results"`
+}
+
+// Search finds at most limit repositories on host whose names contain text. Docker Hub is asked through its v1
+// search index, as dockerd does; other registries through their catalog (GET /v2/_catalog), which is what the
+// distribution API offers.
+func (s *Service) Search(ctx context.Context, host, text string, limit int, ac Credentials) ([]SearchResult, error) {
 	if host == DockerHubDomain {
 		return s.searchHub(ctx, text, limit)
 	}
@@ -40,17 +62,16 @@ func (s *Service) Search(ctx context.Context, host, text string, limit int, ac r
 	if err != nil {
 		return nil, err
 	}
-	out := &registry.SearchResults{Query: text, Results: []registry.SearchResult{}}
+	out := []SearchResult{}
 	for _, n := range names {
-		if strings.Contains(n, text) && len(out.Results) < limit {
-			out.Results = append(out.Results, registry.SearchResult{Name: host + "/" + n})
+		if strings.Contains(n, text) && len(out) < limit {
+			out = append(out, SearchResult{Name: host + "/" + n})
 		}
 	}
-	out.NumResults = len(out.Results)
 	return out, nil
 }
 
-func catalogClient(ctx context.Context, ep Endpoint, ac registry.AuthConfig) (*http.Client, error) {
+func catalogClient(ctx context.Context, ep Endpoint, ac Credentials) (*http.Client, error) {
 	reg, err := ep.registry()
 	if err != nil {
 		return nil, err
@@ -62,7 +83,7 @@ func catalogClient(ctx context.Context, ep Endpoint, ac registry.AuthConfig) (*h
 	return &http.Client{Transport: tr}, nil
 }
 
-func (s *Service) searchHub(ctx context.Context, text string, limit int) (*registry.SearchResults, error) {
+func (s *Service) searchHub(ctx context.Context, text string, limit int) ([]SearchResult, error) {
 	eps, err := s.Endpoints(DockerHubDomain)
 	if err != nil {
 		return nil, err
@@ -82,9 +103,13 @@ func (s *Service) searchHub(ctx context.Context, text string, limit int) (*regis
 	if resp.StatusCode != http.StatusOK {
 		return nil, errdefs.ErrUnavailable.WithMessage(fmt.Sprintf("Unexpected status code %d", resp.StatusCode))
 	}
-	var out registry.SearchResults
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+	var hub hubResults
+	if err := json.NewDecoder(resp.Body).Decode(&hub); err != nil {
 		return nil, errdefs.ErrUnavailable.WithMessage(err.Error())
 	}
-	return &out, nil
+	out := make([]SearchResult, 0, len(hub.Results))
+	for _, r := range hub.Results {
+		out = append(out, SearchResult{Name: r.Name, Description: r.Description, Stars: r.StarCount, Official: r.IsOfficial, Automated: r.IsAutomated})
+	}
+	return out, nil
 }

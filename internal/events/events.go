@@ -6,7 +6,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/events"
+
+	"github.com/berth/berth/internal/filters"
 )
 
 // historySize bounds how many past events are kept for --since replays.
@@ -73,43 +76,46 @@ func (b *Bus) Subscribe(since time.Time) ([]events.Message, <-chan events.Messag
 	}
 }
 
-// Match reports whether msg passes docker's event filters (type, event/action, container, image, volume, label).
-// Values of one key are ORed; keys are ANDed.
-func Match(msg events.Message, filters map[string][]string) bool {
-	anyOf := func(key string, ok func(string) bool) bool {
-		vals, set := filters[key]
-		if !set || len(vals) == 0 {
-			return true
-		}
-		for _, v := range vals {
-			if ok(v) {
-				return true
-			}
-		}
-		return false
-	}
+// Match reports whether msg passes docker's event filters, with Docker's semantics: type, scope and event
+// exact (event a prefix when a value is health_status, exec_create or exec_start, whose actions carry a
+// suffix); container, network, volume, daemon, plugin, node, service, secret and config an ID or name prefix of
+// the event's actor, whatever its type; image the actor or its image attribute, with or without tag; label the
+// actor's attributes. Values of one key are ORed; keys are ANDed.
+func Match(msg events.Message, f filters.Args) bool {
 	attrs := msg.Actor.Attributes
-	idOrName := func(v string) bool {
-		return v == msg.Actor.ID || (len(v) >= 1 && len(v) <= len(msg.Actor.ID) && msg.Actor.ID[:len(v)] == v) || v == attrs["name"]
+	actor := func(key string) bool { return f.FuzzyMatch(key, msg.Actor.ID) || f.FuzzyMatch(key, attrs["name"]) }
+	event := f.ExactMatch("event", string(msg.Action))
+	for _, v := range f.Get("event") {
+		if v == "health_status" || v == "exec_create" || v == "exec_start" {
+			event = f.FuzzyMatch("event", string(msg.Action))
+			break
+		}
 	}
-	return anyOf("type", func(v string) bool { return v == string(msg.Type) }) &&
-		anyOf("event", func(v string) bool { return v == string(msg.Action) || hasPrefixColon(string(msg.Action), v) }) &&
-		anyOf("container", func(v string) bool { return msg.Type == events.ContainerEventType && idOrName(v) }) &&
-		anyOf("image", func(v string) bool {
-			return (msg.Type == events.ImageEventType && idOrName(v)) || attrs["image"] == v
-		}) &&
-		anyOf("volume", func(v string) bool { return msg.Type == events.VolumeEventType && msg.Actor.ID == v }) &&
-		anyOf("label", func(v string) bool {
-			for k, val := range attrs {
-				if v == k || v == k+"="+val {
-					return true
-				}
-			}
-			return false
-		})
+	return event &&
+		f.ExactMatch("type", string(msg.Type)) &&
+		f.ExactMatch("scope", msg.Scope) &&
+		actor("daemon") && actor("container") && actor("plugin") && actor("volume") && actor("network") &&
+		actor("service") && actor("node") && actor("secret") && actor("config") &&
+		matchImage(msg, f) &&
+		f.MatchKVList("label", attrs)
 }
 
-// hasPrefixColon matches "exec_start" against an action like "exec_start: sh -c ...".
-func hasPrefixColon(action, v string) bool {
-	return len(action) > len(v) && action[:len(v)] == v && action[len(v)] == ':'
+// matchImage is the image filter: an image event's actor, or a container event's image, by ID or by name with
+// or without its tag.
+func matchImage(msg events.Message, f filters.Args) bool {
+	name := msg.Actor.Attributes["image"]
+	if msg.Type == events.ImageEventType {
+		name = msg.Actor.Attributes["name"]
+	}
+	return f.ExactMatch("image", msg.Actor.ID) || f.ExactMatch("image", name) ||
+		f.ExactMatch("image", stripTag(msg.Actor.ID)) || f.ExactMatch("image", stripTag(name))
+}
+
+// stripTag is image's familiar name without tag or digest ("busybox" for "docker.io/library/busybox:1.36").
+func stripTag(image string) string {
+	ref, err := reference.ParseNormalizedNamed(image)
+	if err != nil {
+		return image
+	}
+	return reference.FamiliarName(ref)
 }

@@ -7,8 +7,9 @@ import (
 	"testing"
 
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
-	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/berth/berth/internal/filters"
 )
 
 func TestCreateStep(t *testing.T) {
@@ -56,14 +57,14 @@ func TestCreateStep(t *testing.T) {
 	}
 	var got []string
 	for _, e := range hist {
-		got = append(got, e.ID[:19]+" "+e.CreatedBy)
+		got = append(got, e.ID.String()[:19]+" "+e.CreatedBy)
 	}
-	if len(hist) != 4 || hist[0].ID != s3.String() || hist[1].ID != s2.String() || hist[2].ID != s1.String() || hist[3].ID != base.String() || hist[1].Size == 0 || hist[0].Size != 0 {
+	if len(hist) != 4 || hist[0].ID != s3 || hist[1].ID != s2 || hist[2].ID != s1 || hist[3].ID != base || hist[1].Size == 0 || hist[0].Size != 0 {
 		t.Errorf("history %v", got)
 	}
 	// Intermediate images are hidden from `images` (untagged parents), shown with -a.
-	list, _ := env.s.List(ctx, false, nil)
-	all, _ := env.s.List(ctx, true, nil)
+	list, _ := env.s.List(ctx, false, filters.Args{})
+	all, _ := env.s.List(ctx, true, filters.Args{})
 	if n := count(list, s1); n != 0 || count(all, s1) != 1 {
 		t.Errorf("intermediate image listed %d times without -a", n)
 	}
@@ -79,10 +80,10 @@ func TestCreateStep(t *testing.T) {
 	}
 }
 
-func count(list []imagetypes.Summary, id digest.Digest) int {
+func count(list []Summary, id digest.Digest) int {
 	n := 0
 	for _, s := range list {
-		if s.ID == id.String() {
+		if s.ID == id {
 			n++
 		}
 	}

@@ -15,8 +15,6 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
-	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/network"
 	"golang.org/x/sys/unix"
 )
 
@@ -165,17 +163,46 @@ func exposePort(cfg *dockerspec.DockerOCIImageConfig, spec string) error {
 	if i := strings.LastIndexByte(spec, ':'); i >= 0 {
 		spec = spec[i+1:]
 	}
-	pr, err := network.ParsePortRange(spec)
+	ports, err := parsePortRange(spec)
 	if err != nil {
 		return invalidChange("invalid containerPort: %s", spec)
 	}
 	if cfg.ExposedPorts == nil {
 		cfg.ExposedPorts = map[string]struct{}{}
 	}
-	for p := range pr.All() {
-		cfg.ExposedPorts[p.String()] = struct{}{}
+	for _, p := range ports {
+		cfg.ExposedPorts[p] = struct{}{}
 	}
 	return nil
+}
+
+// parsePortRange expands "port[-port][/proto]" into "port/proto" keys, as Docker's port ranges parse: the
+// protocol defaults to tcp and is lower-cased, and a range may not run backwards.
+func parsePortRange(spec string) ([]string, error) {
+	rng, proto, _ := strings.Cut(spec, "/")
+	proto = strings.ToLower(proto)
+	if proto == "" {
+		proto = "tcp"
+	}
+	first, last, isRange := strings.Cut(rng, "-")
+	start, err := strconv.ParseUint(first, 10, 16)
+	if err != nil {
+		return nil, fmt.Errorf("invalid start port %q", first)
+	}
+	end := start
+	if isRange {
+		if end, err = strconv.ParseUint(last, 10, 16); err != nil {
+			return nil, fmt.Errorf("invalid end port %q", last)
+		}
+		if end < start {
+			return nil, fmt.Errorf("invalid port range: %s", spec)
+		}
+	}
+	out := make([]string, 0, end-start+1)
+	for p := start; p <= end; p++ {
+		out = append(out, strconv.FormatUint(p, 10)+"/"+proto)
+	}
+	return out, nil
 }
 
 var rtSignal = regexp.MustCompile(`^RT(MIN(\+[0-9]+)?|MAX(-[0-9]+)?)$`)
@@ -228,7 +255,7 @@ func setEnv(env []string, key, value string) []string {
 // mergeContainerConfig returns the config of an image committed from a container: c's non-empty fields over
 // base (the parent image's config), with Docker's merge rules — environment and labels and ports and volumes
 // are unions with c winning, and an image Cmd is inherited only when c sets no Entrypoint and no Cmd.
-func mergeContainerConfig(base dockerspec.DockerOCIImageConfig, c *container.Config) dockerspec.DockerOCIImageConfig {
+func mergeContainerConfig(base dockerspec.DockerOCIImageConfig, c *dockerspec.DockerOCIImageConfig) dockerspec.DockerOCIImageConfig {
 	out := cloneConfig(base)
 	if c == nil {
 		return out
@@ -240,7 +267,7 @@ func mergeContainerConfig(base dockerspec.DockerOCIImageConfig, c *container.Con
 		if out.ExposedPorts == nil {
 			out.ExposedPorts = map[string]struct{}{}
 		}
-		out.ExposedPorts[p.String()] = struct{}{}
+		out.ExposedPorts[p] = struct{}{}
 	}
 	if len(c.Env) > 0 {
 		env := slices.Clone(c.Env)

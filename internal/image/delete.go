@@ -8,8 +8,9 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
-	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/berth/berth/internal/filters"
 )
 
 // ContainerUse is a container that uses an image.
@@ -24,16 +25,31 @@ type ContainerUse struct {
 // it with its lock held, so it must not call back into the store.
 type UsageFunc func(imageID string) []ContainerUse
 
+// DeleteItem is one thing a delete or prune removed: a reference (Untagged, in its familiar form) or an image
+// or unpacked layer (Deleted, the image ID or the layer's chain ID). Exactly one of the two is set.
+type DeleteItem struct {
+	Untagged string
+	Deleted  digest.Digest
+}
+
+// PruneResult is what a prune removed, in order, and the bytes that freed on disk.
+type PruneResult struct {
+	Deleted []DeleteItem
+	// Reclaimed counts the blobs (configs, manifests, layer tars) deleted from the content store and the files
+	// of the unpacked layers removed.
+	Reclaimed int64
+}
+
 // delOp accumulates what one delete did.
 type delOp struct {
-	records     []imagetypes.DeleteResponse
+	records     []DeleteItem
 	events      []event
 	reclaimed   int64
 	refsChanged bool
 }
 
 func (op *delOp) untag(id digest.Digest, ref reference.Named) {
-	op.records = append(op.records, imagetypes.DeleteResponse{Untagged: reference.FamiliarString(ref)})
+	op.records = append(op.records, DeleteItem{Untagged: reference.FamiliarString(ref)})
 	op.events = append(op.events, event{"untag", id.String(), id.String()})
 	op.refsChanged = true
 }
@@ -46,8 +62,9 @@ func (op *delOp) untag(id digest.Digest, ref reference.Named) {
 //     dependent child images, always.
 //
 // Deleting an image removes the blobs and layers no remaining image uses and, unless noPrune, its untagged
-// parents. It returns the Untagged/Deleted records Docker returns. Conflicts wrap errdefs.ErrConflict.
-func (s *Store) Delete(ctx context.Context, refOrID string, force, noPrune bool, usedBy UsageFunc) ([]imagetypes.DeleteResponse, error) {
+// parents. It returns what went, in Docker's order: references untagged, then images and layers deleted.
+// Conflicts wrap errdefs.ErrConflict.
+func (s *Store) Delete(ctx context.Context, refOrID string, force, noPrune bool, usedBy UsageFunc) ([]DeleteItem, error) {
 	op := &delOp{}
 	s.mu.Lock()
 	err := s.deleteLocked(ctx, op, refOrID, force, !noPrune, usedBy)
@@ -168,9 +185,9 @@ func (s *Store) deleteImageLocked(ctx context.Context, op *delOp, e *entry, forc
 	}
 	op.reclaimed += reclaimed
 	op.events = append(op.events, event{"delete", id.String(), id.String()})
-	op.records = append(op.records, imagetypes.DeleteResponse{Deleted: id.String()})
+	op.records = append(op.records, DeleteItem{Deleted: id})
 	for _, c := range removed {
-		op.records = append(op.records, imagetypes.DeleteResponse{Deleted: c.String()})
+		op.records = append(op.records, DeleteItem{Deleted: c})
 	}
 	if !prune || e.rec.Parent == "" {
 		return nil
@@ -243,6 +260,27 @@ func (s *Store) hasChildrenLocked(id digest.Digest) bool {
 	return false
 }
 
+// Descendants returns the ID of the image refOrID names and of every image built on it (whose parent chain
+// reaches it): what `docker ps --filter ancestor=<image>` matches. Only images built or committed here have a
+// parent; a pulled image built FROM another is not its descendant, as in Docker.
+func (s *Store) Descendants(ctx context.Context, refOrID string) ([]digest.Digest, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, err := s.resolveLocked(refOrID)
+	if err != nil {
+		return nil, err
+	}
+	out := []digest.Digest{e.rec.ID}
+	for i := 0; i < len(out); i++ {
+		for id, c := range s.images {
+			if c.rec.Parent == out[i] {
+				out = append(out, id)
+			}
+		}
+	}
+	return out, nil
+}
+
 func (s *Store) isDanglingLocked(id digest.Digest) bool {
 	return len(s.refsOfLocked(id)) == 0 && !s.hasChildrenLocked(id)
 }
@@ -271,21 +309,18 @@ func isSingleReference(refs []reference.Named) bool {
 
 // Prune deletes unused images like `docker image prune`: dangling ones (no tags, no children), or with all (or
 // filter dangling=false) every image no container uses. Filters: dangling, until, label, label!.
-func (s *Store) Prune(ctx context.Context, all bool, filters map[string][]string, usedBy UsageFunc) (imagetypes.PruneReport, error) {
-	if err := validateFilters(filters, "dangling", "until", "label", "label!"); err != nil {
-		return imagetypes.PruneReport{}, err
+func (s *Store) Prune(ctx context.Context, all bool, f filters.Args, usedBy UsageFunc) (PruneResult, error) {
+	if err := f.Validate("dangling", "until", "label", "label!"); err != nil {
+		return PruneResult{}, err
 	}
-	danglingOnly := !all
-	if vs := filters["dangling"]; len(vs) > 0 {
-		d, err := parseBoolFilter("dangling", vs)
-		if err != nil {
-			return imagetypes.PruneReport{}, err
-		}
-		danglingOnly = danglingOnly && d
-	}
-	until, err := untilFilter(filters, s.now())
+	d, err := f.GetBoolOrDefault("dangling", true)
 	if err != nil {
-		return imagetypes.PruneReport{}, err
+		return PruneResult{}, err
+	}
+	danglingOnly := !all && d
+	until, err := f.Until(s.now())
+	if err != nil {
+		return PruneResult{}, err
 	}
 
 	op := &delOp{}
@@ -302,10 +337,7 @@ func (s *Store) Prune(ctx context.Context, all bool, filters map[string][]string
 		if !until.IsZero() && (e.config.Created == nil || e.created().After(until)) {
 			continue
 		}
-		if !matchKVList(filters["label"], e.config.Config.Labels) {
-			continue
-		}
-		if len(filters["label!"]) > 0 && matchKVList(filters["label!"], e.config.Config.Labels) {
+		if !f.MatchLabels(e.config.Config.Labels) {
 			continue
 		}
 		if usedBy != nil && len(usedBy(id.String())) > 0 {
@@ -340,7 +372,10 @@ func (s *Store) Prune(ctx context.Context, all bool, filters map[string][]string
 		}
 		if shouldDelete {
 			for _, r := range refs {
-				s.pruneOneLocked(ctx, op, r.String(), usedBy)
+				// Untagging a repository's last tag takes its digest references along: skip those.
+				if _, ok := s.refs[r.String()]; ok {
+					s.pruneOneLocked(ctx, op, r.String(), usedBy)
+				}
 			}
 		}
 	}
@@ -350,7 +385,7 @@ func (s *Store) Prune(ctx context.Context, all bool, filters map[string][]string
 	}
 	s.mu.Unlock()
 	s.emit(op.events...)
-	report := imagetypes.PruneReport{ImagesDeleted: op.records, SpaceReclaimed: uint64(op.reclaimed)}
+	report := PruneResult{Deleted: op.records, Reclaimed: op.reclaimed}
 	if err2 != nil {
 		return report, fmt.Errorf("prune: %w", err2)
 	}

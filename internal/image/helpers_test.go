@@ -19,15 +19,19 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// fakeLayers is a LayerStore that records calls and remembers which chains exist.
+// fakeLayers is a LayerStore that records calls and remembers which chains exist. An unpacked layer "takes" as
+// many bytes as its tar had, which RemoveLayer reports as freed.
 type fakeLayers struct {
 	mu      sync.Mutex
 	chains  map[digest.Digest]digest.Digest // chain -> parent
+	sizes   map[digest.Digest]int64         // chain -> bytes unpacked
 	ensured []digest.Digest                 // chains actually unpacked, in order
 	removed []digest.Digest
 }
 
-func newFakeLayers() *fakeLayers { return &fakeLayers{chains: map[digest.Digest]digest.Digest{}} }
+func newFakeLayers() *fakeLayers {
+	return &fakeLayers{chains: map[digest.Digest]digest.Digest{}, sizes: map[digest.Digest]int64{}}
+}
 
 func (f *fakeLayers) EnsureLayer(ctx context.Context, chainID, parent digest.Digest, open func() (io.ReadCloser, error)) error {
 	f.mu.Lock()
@@ -45,28 +49,32 @@ func (f *fakeLayers) EnsureLayer(ctx context.Context, chainID, parent digest.Dig
 		return err
 	}
 	defer rc.Close()
-	if _, err := io.Copy(io.Discard, rc); err != nil {
+	n, err := io.Copy(io.Discard, rc)
+	if err != nil {
 		return err
 	}
 	f.chains[chainID] = parent
+	f.sizes[chainID] = n
 	f.ensured = append(f.ensured, chainID)
 	return nil
 }
 
-func (f *fakeLayers) RemoveLayer(ctx context.Context, chainID digest.Digest) error {
+func (f *fakeLayers) RemoveLayer(ctx context.Context, chainID digest.Digest) (int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.chains[chainID]; !ok {
-		return errdefs.ErrNotFound
+		return 0, errdefs.ErrNotFound
 	}
 	for c, p := range f.chains {
 		if p == chainID {
-			return errdefs.ErrFailedPrecondition.WithMessage("layer has children: " + c.String())
+			return 0, errdefs.ErrFailedPrecondition.WithMessage("layer has children: " + c.String())
 		}
 	}
+	n := f.sizes[chainID]
 	delete(f.chains, chainID)
+	delete(f.sizes, chainID)
 	f.removed = append(f.removed, chainID)
-	return nil
+	return n, nil
 }
 
 func (f *fakeLayers) has(c digest.Digest) bool {
@@ -167,6 +175,24 @@ func (env *testEnv) blobs() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// usage is the bytes the store's images take: the blobs in the content store and the unpacked layers.
+func (env *testEnv) usage() int64 {
+	env.t.Helper()
+	var n int64
+	if err := env.cs.Walk(context.Background(), func(i content.Info) error {
+		n += i.Size
+		return nil
+	}); err != nil {
+		env.t.Fatal(err)
+	}
+	env.layers.mu.Lock()
+	defer env.layers.mu.Unlock()
+	for _, size := range env.layers.sizes {
+		n += size
+	}
+	return n
 }
 
 // makeTar builds a tar of regular files, in name order.

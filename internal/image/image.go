@@ -2,7 +2,8 @@
 // manifest blob, parent) and repository references kept as files under <data-root>/image, the blobs themselves
 // in internal/content, and the unpacked layers behind the LayerStore interface. It implements the Docker image
 // operations that work on local images (import, commit, tag, delete, list, inspect, history, prune, save, load)
-// and answers with the Engine API's wire types.
+// and answers with its own records (Image, Summary, HistoryEntry, DeleteItem, PruneResult): the Docker API's
+// shapes are internal/server's business.
 //
 // Images are Docker images: the image ID is the digest of the config blob; every image also has a schema2
 // manifest blob whose layers are uncompressed tars (media type application/vnd.docker.image.rootfs.diff.tar), so
@@ -26,11 +27,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth/berth/internal/atomicfile"
 	"github.com/berth/berth/internal/content"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
-	"github.com/moby/moby/api/types/storage"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -63,9 +64,9 @@ const maxJSONBlob = 32 << 20
 type LayerStore interface {
 	// EnsureLayer makes the layer with chainID available, unpacking the tar from open() on top of parent if needed.
 	EnsureLayer(ctx context.Context, chainID, parent digest.Digest, open func() (io.ReadCloser, error)) error
-	// RemoveLayer removes the unpacked layer chainID. The implementation may refuse (a container still uses it);
-	// the image store then logs and leaves the layer.
-	RemoveLayer(ctx context.Context, chainID digest.Digest) error
+	// RemoveLayer removes the unpacked layer chainID and returns the bytes its files took. The implementation may
+	// refuse (a container still uses it); the image store then logs and leaves the layer.
+	RemoveLayer(ctx context.Context, chainID digest.Digest) (int64, error)
 }
 
 // ContentStore is the part of internal/content the image store needs; *content.Store implements it.
@@ -138,14 +139,6 @@ func WithEventHook(fn EventHook) Option {
 	return func(s *Store) { s.hook = fn }
 }
 
-// GraphDriverFunc describes where an image's layers live, for the GraphDriver field of inspect.
-type GraphDriverFunc func(chainIDs []digest.Digest) *storage.DriverData
-
-// WithGraphDriver sets how Inspect fills GraphDriver; by default it reports driver "overlay2" with no data.
-func WithGraphDriver(fn GraphDriverFunc) Option {
-	return func(s *Store) { s.graphDriver = fn }
-}
-
 // WithClock sets the clock used for creation and tag times (for tests).
 func WithClock(now func() time.Time) Option {
 	return func(s *Store) { s.now = now }
@@ -155,12 +148,11 @@ func WithClock(now func() time.Time) Option {
 // streaming a save) happens outside the lock, protected from concurrent deletes by holds on the blobs and
 // chains in use (see txn).
 type Store struct {
-	root        string
-	cs          ContentStore
-	layers      LayerStore
-	hook        EventHook
-	graphDriver GraphDriverFunc
-	now         func() time.Time
+	root   string
+	cs     ContentStore
+	layers LayerStore
+	hook   EventHook
+	now    func() time.Time
 
 	mu     sync.RWMutex
 	images map[digest.Digest]*entry
@@ -233,9 +225,6 @@ func New(ctx context.Context, root string, cs ContentStore, layers LayerStore, o
 		refs:       map[string]refEntry{},
 		heldBlobs:  map[digest.Digest]int{},
 		heldChains: map[digest.Digest]int{},
-	}
-	s.graphDriver = func([]digest.Digest) *storage.DriverData {
-		return &storage.DriverData{Name: "overlay2", Data: map[string]string{}}
 	}
 	for _, o := range opts {
 		o(s)
@@ -377,7 +366,7 @@ func (s *Store) saveRefsLocked() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(s.refsFile(), b)
+	return atomicfile.WriteFile(s.refsFile(), b, 0o600)
 }
 
 func (s *Store) recordPath(id digest.Digest) string {
@@ -389,43 +378,7 @@ func (s *Store) saveRecordLocked(rec record) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(s.recordPath(rec.ID), b)
-}
-
-// writeFileAtomic replaces path with data: a temp file in the same directory, fsync, rename, fsync the directory.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.WriteFile(s.recordPath(rec.ID), b, 0o600)
 }
 
 func cleanDir(dir string) error {

@@ -11,13 +11,15 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/containerd/errdefs"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
-	"github.com/moby/moby/api/types/container"
-	imagetypes "github.com/moby/moby/api/types/image"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth/berth/internal/filters"
 )
 
 func TestImport(t *testing.T) {
@@ -109,15 +111,15 @@ func TestImportMessageAndPlatform(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	insp, err := env.s.Inspect(ctx, id.String())
+	img, err := env.s.Get(ctx, id.String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if insp.Comment != "Imported from http://example.com/rootfs.tar" {
-		t.Errorf("comment %q", insp.Comment)
+	if img.Config.Comment != "Imported from http://example.com/rootfs.tar" {
+		t.Errorf("comment %q", img.Config.Comment)
 	}
-	if len(insp.RepoTags) != 0 || insp.RepoTags == nil {
-		t.Errorf("RepoTags %#v, want empty non-nil", insp.RepoTags)
+	if len(img.RepoTags) != 0 || img.RepoTags == nil {
+		t.Errorf("RepoTags %#v, want empty non-nil", img.RepoTags)
 	}
 	if _, err := env.s.Import(ctx, bytes.NewReader(layer), "", nil, "", nil); err != nil {
 		t.Fatal(err)
@@ -180,6 +182,13 @@ func TestApplyChanges(t *testing.T) {
 		{name: "not a change command", changes: []string{"RUN echo"}, wantErr: "RUN is not a valid change command"},
 		{name: "bad signal", changes: []string{"STOPSIGNAL SIGFOO"}, wantErr: "Invalid signal: SIGFOO"},
 		{name: "bad port", changes: []string{"EXPOSE abc"}, wantErr: "invalid containerPort: abc"},
+		{name: "expose: publish form, protocol case, one-port range", changes: []string{"EXPOSE 127.0.0.1:8080:80/UDP 9000-9000"},
+			check: func(c dockerspec.DockerOCIImageConfig) bool {
+				return reflect.DeepEqual(c.ExposedPorts, map[string]struct{}{"80/udp": {}, "9000/tcp": {}})
+			}},
+		{name: "backwards port range", changes: []string{"EXPOSE 90-80"}, wantErr: "invalid containerPort: 90-80"},
+		{name: "port out of range", changes: []string{"EXPOSE 70000"}, wantErr: "invalid containerPort: 70000"},
+		{name: "empty end of range", changes: []string{"EXPOSE 80-"}, wantErr: "invalid containerPort: 80-"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -196,6 +205,82 @@ func TestApplyChanges(t *testing.T) {
 			}
 			if !tc.check(c) {
 				t.Fatalf("unexpected config %+v", c)
+			}
+		})
+	}
+}
+
+// A commit's config is the container's over the parent image's, with Docker's merge rules.
+func TestMergeContainerConfig(t *testing.T) {
+	base := dockerspec.DockerOCIImageConfig{
+		ImageConfig: ocispec.ImageConfig{
+			Env: []string{"PATH=/bin", "A=0"}, Entrypoint: []string{"/entry"}, Cmd: []string{"serve"},
+			ExposedPorts: map[string]struct{}{"80/tcp": {}}, Labels: map[string]string{"a": "1"}, WorkingDir: "/srv",
+		},
+		DockerOCIImageConfigExt: dockerspec.DockerOCIImageConfigExt{
+			Healthcheck: &dockerspec.HealthcheckConfig{Test: []string{"CMD", "true"}, Interval: time.Second, Retries: 3},
+		},
+	}
+	cfg := func(f func(c *dockerspec.DockerOCIImageConfig)) *dockerspec.DockerOCIImageConfig {
+		var c dockerspec.DockerOCIImageConfig
+		f(&c)
+		return &c
+	}
+	tests := []struct {
+		name  string
+		c     *dockerspec.DockerOCIImageConfig
+		check func(out dockerspec.DockerOCIImageConfig) bool
+	}{
+		{name: "nil keeps the parent's", c: nil,
+			check: func(out dockerspec.DockerOCIImageConfig) bool { return reflect.DeepEqual(out, base) }},
+		{name: "env is a union, the container's first and winning",
+			c: cfg(func(c *dockerspec.DockerOCIImageConfig) { c.Env = []string{"A=1", "B=2"} }),
+			check: func(out dockerspec.DockerOCIImageConfig) bool {
+				return slices.Equal(out.Env, []string{"A=1", "B=2", "PATH=/bin"})
+			}},
+		{name: "cmd alone keeps the entrypoint",
+			c: cfg(func(c *dockerspec.DockerOCIImageConfig) { c.Cmd = []string{"other"} }),
+			check: func(out dockerspec.DockerOCIImageConfig) bool {
+				return slices.Equal(out.Entrypoint, []string{"/entry"}) && slices.Equal(out.Cmd, []string{"other"})
+			}},
+		{name: "an entrypoint drops the parent's cmd",
+			c: cfg(func(c *dockerspec.DockerOCIImageConfig) { c.Entrypoint = []string{"/new"} }),
+			check: func(out dockerspec.DockerOCIImageConfig) bool {
+				return slices.Equal(out.Entrypoint, []string{"/new"}) && out.Cmd == nil
+			}},
+		{name: "an empty non-nil entrypoint clears the parent's",
+			c: cfg(func(c *dockerspec.DockerOCIImageConfig) { c.Entrypoint = []string{} }),
+			check: func(out dockerspec.DockerOCIImageConfig) bool {
+				return out.Entrypoint == nil && slices.Equal(out.Cmd, []string{"serve"})
+			}},
+		{name: "ports, labels and volumes are unions",
+			c: cfg(func(c *dockerspec.DockerOCIImageConfig) {
+				c.ExposedPorts = map[string]struct{}{"53/udp": {}}
+				c.Labels = map[string]string{"a": "2", "b": "3"}
+				c.Volumes = map[string]struct{}{"/data": {}}
+			}),
+			check: func(out dockerspec.DockerOCIImageConfig) bool {
+				return reflect.DeepEqual(out.ExposedPorts, map[string]struct{}{"80/tcp": {}, "53/udp": {}}) &&
+					reflect.DeepEqual(out.Labels, map[string]string{"a": "2", "b": "3"}) && len(out.Volumes) == 1
+			}},
+		{name: "a healthcheck inherits the fields it leaves zero",
+			c: cfg(func(c *dockerspec.DockerOCIImageConfig) {
+				c.Healthcheck = &dockerspec.HealthcheckConfig{Timeout: 2 * time.Second}
+			}),
+			check: func(out dockerspec.DockerOCIImageConfig) bool {
+				h := out.Healthcheck
+				return slices.Equal(h.Test, []string{"CMD", "true"}) && h.Interval == time.Second && h.Timeout == 2*time.Second && h.Retries == 3
+			}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := cloneConfig(base)
+			out := mergeContainerConfig(base, tc.c)
+			if !tc.check(out) {
+				t.Errorf("merged %+v", out)
+			}
+			if !reflect.DeepEqual(base, before) {
+				t.Errorf("the parent's config changed: %+v", base)
 			}
 		})
 	}
@@ -396,7 +481,7 @@ func TestTagAndDelete(t *testing.T) {
 						got = append(got, "Untagged: "+r.Untagged)
 					}
 					if r.Deleted != "" {
-						got = append(got, "Deleted: "+r.Deleted)
+						got = append(got, "Deleted: "+r.Deleted.String())
 					}
 				}
 				var want []string
@@ -485,7 +570,7 @@ func TestCommitAndHistory(t *testing.T) {
 
 	layer := makeTar(t, map[string]string{"hello.txt": "hi"})
 	id, err := env.s.Commit(ctx, "base", bytes.NewReader(layer), CommitConfig{
-		Config:      &container.Config{Cmd: []string{"/bin/sh", "-c", "echo hi > hello.txt"}, Env: []string{"PATH=/bin", "X=1"}},
+		Config:      &dockerspec.DockerOCIImageConfig{ImageConfig: ocispec.ImageConfig{Cmd: []string{"/bin/sh", "-c", "echo hi > hello.txt"}, Env: []string{"PATH=/bin", "X=1"}}},
 		ContainerID: "c0ffee",
 		Comment:     "my change",
 		Author:      "me",
@@ -523,7 +608,7 @@ func TestCommitAndHistory(t *testing.T) {
 	// An unchanged container commits an empty layer: no new diff ID, an empty_layer history entry.
 	emptyTar := makeTar(t, nil)
 	id2, err := env.s.Commit(ctx, id.String(), bytes.NewReader(emptyTar), CommitConfig{
-		Config: &container.Config{Cmd: []string{"true"}},
+		Config: &dockerspec.DockerOCIImageConfig{ImageConfig: ocispec.ImageConfig{Cmd: []string{"true"}}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -538,23 +623,26 @@ func TestCommitAndHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []imagetypes.HistoryResponseItem{
-		{ID: id2.String(), CreatedBy: "true", Size: 0},
-		{ID: id.String(), CreatedBy: "/bin/sh -c echo hi > hello.txt", Comment: "my change", Size: int64(len(layer)), Tags: []string{"child:v1"}},
-		{ID: base.String(), Comment: "Imported from -", Size: baseImg.Size, Tags: []string{"base:latest"}},
+	want := []HistoryEntry{
+		{ID: id2, CreatedBy: "true", Size: 0},
+		{ID: id, CreatedBy: "/bin/sh -c echo hi > hello.txt", Comment: "my change", Size: int64(len(layer)), Tags: []string{"child:v1"}},
+		{ID: base, Comment: "Imported from -", Size: baseImg.Size, Tags: []string{"base:latest"}},
 	}
 	if len(hist) != len(want) {
 		t.Fatalf("history %+v", hist)
 	}
 	for i := range want {
-		hist[i].Created = 0
+		if hist[i].Created.IsZero() {
+			t.Errorf("history[%d] has no creation time", i)
+		}
+		hist[i].Created = time.Time{}
 		if !reflect.DeepEqual(hist[i], want[i]) {
 			t.Errorf("history[%d] = %+v, want %+v", i, hist[i], want[i])
 		}
 	}
 	// A loaded image has no parent chain: only the top entry has an ID.
 	histBase, _ := env.s.History(ctx, "base")
-	if len(histBase) != 1 || histBase[0].ID != base.String() {
+	if len(histBase) != 1 || histBase[0].ID != base {
 		t.Errorf("base history %+v", histBase)
 	}
 
@@ -571,13 +659,13 @@ func TestCommitAndHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var deleted []string
+	var deleted []digest.Digest
 	for _, r := range recs {
 		if r.Deleted != "" {
 			deleted = append(deleted, r.Deleted)
 		}
 	}
-	if !slices.Equal(deleted, []string{id2.String(), id.String(), wantChain.String()}) {
+	if !slices.Equal(deleted, []digest.Digest{id2, id, wantChain}) {
 		t.Errorf("deleted %v", deleted)
 	}
 	if _, err := env.s.Get(ctx, "base"); err != nil {
@@ -643,19 +731,28 @@ func TestListFilters(t *testing.T) {
 		{name: "reference familiar", filters: map[string][]string{"reference": {"app"}}, want: []digest.Digest{a}},
 		{name: "reference pattern", filters: map[string][]string{"reference": {"example.com/*/*:5"}}, want: []digest.Digest{b}},
 		{name: "reference alternatives", filters: map[string][]string{"reference": {"app", "child:*"}}, want: []digest.Digest{child, a}},
+		{name: "reference with the default tag", filters: map[string][]string{"reference": {"app:latest"}}, want: []digest.Digest{a}},
+		{name: "reference canonical name", filters: map[string][]string{"reference": {"docker.io/library/app"}}, want: []digest.Digest{a}},
+		{name: "reference canonical glob", filters: map[string][]string{"reference": {"docker.io/library/*"}}, want: []digest.Digest{child, a}},
+		{name: "reference is not a substring", filters: map[string][]string{"reference": {"ap"}}, want: nil},
+		{name: "bad reference pattern", filters: map[string][]string{"reference": {"[app"}}, isErr: errdefs.IsInvalidArgument},
 		{name: "label key", filters: map[string][]string{"label": {"tier"}}, want: []digest.Digest{b, a}},
 		{name: "label key=value", filters: map[string][]string{"label": {"tier=db"}}, want: []digest.Digest{b}},
 		{name: "labels all match", filters: map[string][]string{"label": {"tier=db", "extra"}}, want: []digest.Digest{b}},
 		{name: "before", filters: map[string][]string{"before": {d.String()}}, want: []digest.Digest{b, a}},
 		{name: "since", filters: map[string][]string{"since": {"app"}}, want: []digest.Digest{child, d, b}},
 		{name: "until", filters: map[string][]string{"until": {"2024-01-01T00:00:04Z"}}, want: []digest.Digest{b, a}},
+		{name: "several before: the earliest", filters: map[string][]string{"before": {d.String(), "example.com/tools/db:5"}}, want: []digest.Digest{a}},
+		{name: "several since: the latest", filters: map[string][]string{"since": {"app", "example.com/tools/db:5"}}, want: []digest.Digest{child, d}},
+		{name: "until and before: the earliest", filters: map[string][]string{"until": {"2024-01-01T00:00:04Z"}, "before": {"example.com/tools/db:5"}}, want: []digest.Digest{a}},
+		{name: "bad until", filters: map[string][]string{"until": {"soon"}}, isErr: errdefs.IsInvalidArgument},
 		{name: "invalid key", filters: map[string][]string{"color": {"red"}}, isErr: errdefs.IsInvalidArgument},
 		{name: "invalid dangling", filters: map[string][]string{"dangling": {"maybe"}}, isErr: errdefs.IsInvalidArgument},
 		{name: "before unknown", filters: map[string][]string{"before": {"nothere"}}, isErr: errdefs.IsNotFound},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := env.s.List(ctx, tc.all, tc.filters)
+			got, err := env.s.List(ctx, tc.all, filters.FromMap(tc.filters))
 			if tc.isErr != nil {
 				if !tc.isErr(err) {
 					t.Fatalf("err = %v", err)
@@ -667,7 +764,7 @@ func TestListFilters(t *testing.T) {
 			}
 			var ids []digest.Digest
 			for _, s := range got {
-				ids = append(ids, digest.Digest(s.ID))
+				ids = append(ids, s.ID)
 			}
 			if !slices.Equal(ids, tc.want) {
 				t.Fatalf("got %v, want %v", ids, tc.want)
@@ -675,56 +772,72 @@ func TestListFilters(t *testing.T) {
 		})
 	}
 
-	all, _ := env.s.List(ctx, true, nil)
+	all, _ := env.s.List(ctx, true, filters.Args{})
 	for _, s := range all {
-		switch digest.Digest(s.ID) {
+		switch s.ID {
 		case d:
 			if s.RepoTags == nil || len(s.RepoTags) != 0 || s.RepoDigests == nil {
 				t.Errorf("dangling summary %+v", s)
 			}
 		case b:
 			if !slices.Equal(s.RepoTags, []string{"example.com/tools/db:5"}) || s.Labels["tier"] != "db" || s.Size <= 0 ||
-				s.Containers != -1 || s.SharedSize != -1 {
+				s.Created.IsZero() || s.ParentID != "" {
 				t.Errorf("summary %+v", s)
 			}
+			// The labels are the caller's copy.
+			s.Labels["tier"] = "changed"
 		case child:
-			if s.ParentID != parent.String() {
-				t.Errorf("child ParentId %q", s.ParentID)
+			if s.ParentID != parent {
+				t.Errorf("child ParentID %q", s.ParentID)
 			}
 		}
 	}
+	again, _ := env.s.List(ctx, true, filters.FromMap(map[string][]string{"label": {"tier=db"}}))
+	if len(again) != 1 || again[0].ID != b {
+		t.Errorf("a caller's change to a summary's labels reached the store: %+v", again)
+	}
 }
 
-func TestInspect(t *testing.T) {
+// Get returns the whole record inspect is made of: ID, references, config, sizes and tag time.
+func TestGetImage(t *testing.T) {
 	ctx := context.Background()
 	env := newEnv(t)
 	id := env.importTar("busybox", map[string]string{"f": "x"}, `CMD ["sh"]`, "EXPOSE 80", "LABEL a=b")
-	insp, err := env.s.Inspect(ctx, "busybox")
+	img, err := env.s.Get(ctx, "busybox")
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, _ := env.s.Get(ctx, "busybox")
-	if insp.ID != id.String() || !slices.Equal(insp.RepoTags, []string{"busybox:latest"}) || insp.RepoDigests == nil {
-		t.Errorf("ids/tags: %+v", insp)
+	if img.ID != id || !slices.Equal(img.RepoTags, []string{"busybox:latest"}) || img.RepoDigests == nil {
+		t.Errorf("ids/tags: %+v", img)
 	}
-	if insp.Os != "linux" || insp.Architecture != runtime.GOARCH || insp.Size != img.Size || insp.Comment != "Imported from -" {
-		t.Errorf("fields: %+v", insp)
+	cfg := img.Config
+	if cfg.OS != "linux" || cfg.Architecture != runtime.GOARCH || cfg.Comment != "Imported from -" || cfg.Created == nil {
+		t.Errorf("config: %+v", cfg)
 	}
-	if insp.RootFS.Type != "layers" || len(insp.RootFS.Layers) != 1 || insp.RootFS.Layers[0] != img.Config.RootFS.DiffIDs[0].String() {
-		t.Errorf("rootfs: %+v", insp.RootFS)
+	if img.Size != env.layers.sizes[img.TopChainID()] || img.Size != img.Layers[0].Size {
+		t.Errorf("size %d, layers %+v", img.Size, img.Layers)
 	}
-	if insp.Config == nil || !slices.Equal(insp.Config.Cmd, []string{"sh"}) || insp.Config.Labels["a"] != "b" {
-		t.Errorf("config: %+v", insp.Config)
+	if cfg.RootFS.Type != "layers" || len(cfg.RootFS.DiffIDs) != 1 || img.TopChainID() != cfg.RootFS.DiffIDs[0] {
+		t.Errorf("rootfs: %+v", cfg.RootFS)
 	}
-	if _, ok := insp.Config.ExposedPorts["80/tcp"]; !ok {
-		t.Errorf("exposed ports: %v", insp.Config.ExposedPorts)
+	if !slices.Equal(cfg.Config.Cmd, []string{"sh"}) || cfg.Config.Labels["a"] != "b" {
+		t.Errorf("config: %+v", cfg.Config)
 	}
-	if insp.Created == "" || insp.Metadata.LastTagTime.IsZero() || insp.GraphDriver == nil || insp.GraphDriver.Name != "overlay2" {
-		t.Errorf("created %q metadata %+v graphdriver %+v", insp.Created, insp.Metadata, insp.GraphDriver)
+	if _, ok := cfg.Config.ExposedPorts["80/tcp"]; !ok {
+		t.Errorf("exposed ports: %v", cfg.Config.ExposedPorts)
 	}
-	cfg, err := env.s.Config(ctx, id.String())
-	if err != nil || !slices.Equal(cfg.Config.Cmd, []string{"sh"}) || len(ChainIDs(cfg)) != 1 {
-		t.Errorf("Config: %+v, %v", cfg, err)
+	if img.LastTagTime.IsZero() || img.Manifest.Digest == "" {
+		t.Errorf("tag time %v manifest %+v", img.LastTagTime, img.Manifest)
+	}
+	// The record is the caller's: changing it changes nothing in the store.
+	img.Config.Config.Labels["a"] = "changed"
+	img.RepoTags[0] = "changed"
+	if again, _ := env.s.Get(ctx, "busybox"); again.Config.Config.Labels["a"] != "b" || again.RepoTags[0] != "busybox:latest" {
+		t.Errorf("a caller's change reached the store: %+v", again)
+	}
+	ocicfg, err := env.s.Config(ctx, id.String())
+	if err != nil || !slices.Equal(ocicfg.Config.Cmd, []string{"sh"}) || len(ChainIDs(ocicfg)) != 1 {
+		t.Errorf("Config: %+v, %v", ocicfg, err)
 	}
 	if n, err := env.s.Size(ctx, "busybox"); err != nil || n != img.Size {
 		t.Errorf("Size = %d, %v", n, err)
@@ -760,9 +873,13 @@ func TestPrune(t *testing.T) {
 				}
 				return nil
 			}
-			rep, err := env.s.Prune(ctx, tc.all, tc.filters, usedBy)
+			before := env.usage()
+			rep, err := env.s.Prune(ctx, tc.all, filters.FromMap(tc.filters), usedBy)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if freed := before - env.usage(); rep.Reclaimed != freed {
+				t.Errorf("reclaimed %d bytes, %d were freed", rep.Reclaimed, freed)
 			}
 			var left []string
 			for name, id := range ids {
@@ -776,8 +893,109 @@ func TestPrune(t *testing.T) {
 			if !slices.Equal(left, want) {
 				t.Fatalf("left %v, want %v (report %+v)", left, want, rep)
 			}
-			if len(left) < 4 && (rep.SpaceReclaimed == 0 || len(rep.ImagesDeleted) == 0) {
+			if len(left) < 4 && (rep.Reclaimed == 0 || len(rep.Deleted) == 0) {
 				t.Errorf("report %+v", rep)
+			}
+		})
+	}
+}
+
+// Prune reports the bytes it freed on disk, blobs and unpacked layers, including when only an image's config and
+// manifest go (a rebuilt image that shares its layers): such a prune frees little, but not nothing.
+func TestPruneReclaimed(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name       string
+		setup      func(env *testEnv) (pruned digest.Digest)
+		layersGone bool
+	}{
+		{name: "a dangling image sharing its layer", setup: func(env *testEnv) digest.Digest {
+			env.importTar("kept", map[string]string{"f": "same"})
+			return env.importTar("", map[string]string{"f": "same"})
+		}},
+		{name: "a dangling image with a layer of its own", layersGone: true, setup: func(env *testEnv) digest.Digest {
+			env.importTar("kept", map[string]string{"f": "one"})
+			return env.importTar("", map[string]string{"f": strings.Repeat("two", 1000)})
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newEnv(t)
+			id := tc.setup(env)
+			img, _ := env.s.Get(ctx, id.String())
+			cfg, err := env.cs.Info(ctx, img.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			blobs := img.Manifest.Size + cfg.Size
+			before := env.usage()
+			rep, err := env.s.Prune(ctx, false, filters.Args{}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Deleted) == 0 || rep.Deleted[0].Deleted != id {
+				t.Fatalf("deleted %+v, want %s first", rep.Deleted, id)
+			}
+			if freed := before - env.usage(); rep.Reclaimed != freed {
+				t.Errorf("reclaimed %d bytes, %d were freed", rep.Reclaimed, freed)
+			}
+			want := blobs
+			if tc.layersGone {
+				want += 2 * img.Size // the layer's blob and its unpacked files
+			}
+			if rep.Reclaimed != want {
+				t.Errorf("reclaimed %d, want %d", rep.Reclaimed, want)
+			}
+			if present := env.layers.has(img.TopChainID()); present == tc.layersGone {
+				t.Errorf("layer present after prune: %v", present)
+			}
+		})
+	}
+}
+
+func TestDescendants(t *testing.T) {
+	ctx := context.Background()
+	env := newEnv(t)
+	a := env.importTar("app", map[string]string{"f": "a"})
+	child, err := env.s.Commit(ctx, a.String(), bytes.NewReader(makeTar(t, map[string]string{"g": "1"})), CommitConfig{Ref: "child"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grandchild, err := env.s.Commit(ctx, child.String(), bytes.NewReader(makeTar(t, map[string]string{"h": "1"})), CommitConfig{Ref: "grandchild:v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := env.importTar("other", map[string]string{"f": "o"})
+	tests := []struct {
+		name  string
+		ref   string
+		want  []digest.Digest
+		isErr func(error) bool
+	}{
+		{name: "by name: the image and everything built on it", ref: "app", want: []digest.Digest{a, child, grandchild}},
+		{name: "by name:tag", ref: "child:latest", want: []digest.Digest{child, grandchild}},
+		{name: "by ID", ref: grandchild.String(), want: []digest.Digest{grandchild}},
+		{name: "by short ID", ref: child.Encoded()[:12], want: []digest.Digest{child, grandchild}},
+		{name: "unrelated image", ref: "other", want: []digest.Digest{other}},
+		{name: "unknown", ref: "nothere", isErr: errdefs.IsNotFound},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := env.s.Descendants(ctx, tc.ref)
+			if tc.isErr != nil {
+				if !tc.isErr(err) {
+					t.Fatalf("err = %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(got)
+			want := slices.Clone(tc.want)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Fatalf("Descendants(%s) = %v, want %v", tc.ref, got, want)
 			}
 		})
 	}
@@ -785,7 +1003,7 @@ func TestPrune(t *testing.T) {
 
 func TestPruneInvalidFilter(t *testing.T) {
 	env := newEnv(t)
-	if _, err := env.s.Prune(context.Background(), false, map[string][]string{"reference": {"x"}}, nil); !errdefs.IsInvalidArgument(err) {
+	if _, err := env.s.Prune(context.Background(), false, filters.NewArgs(filters.Arg("reference", "x")), nil); !errdefs.IsInvalidArgument(err) {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -805,7 +1023,7 @@ func TestConcurrentImportDelete(t *testing.T) {
 				errs <- err
 				return
 			}
-			if _, err := env.s.List(ctx, false, nil); err != nil {
+			if _, err := env.s.List(ctx, false, filters.Args{}); err != nil {
 				errs <- err
 			}
 			if i%2 == 0 {
@@ -820,13 +1038,13 @@ func TestConcurrentImportDelete(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	imgs, _ := env.s.List(ctx, true, nil)
+	imgs, _ := env.s.List(ctx, true, filters.Args{})
 	if len(imgs) != 8 {
 		t.Fatalf("%d images left, want 8", len(imgs))
 	}
 	layer := digest.FromBytes(makeTar(t, shared))
 	for _, s := range imgs {
-		img, err := env.s.Get(ctx, s.ID)
+		img, err := env.s.Get(ctx, s.ID.String())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,7 +11,6 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
-	"github.com/moby/moby/api/types/container"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -86,8 +85,9 @@ func (s *Store) Import(ctx context.Context, r io.Reader, ref string, changes []s
 
 // CommitConfig describes a `docker commit`.
 type CommitConfig struct {
-	// Config is the container's config; its non-empty fields override the parent image's config.
-	Config *container.Config
+	// Config is the container's config in image terms; its non-empty fields override the parent image's config,
+	// and a non-nil empty Entrypoint clears the parent's (docker run --entrypoint "").
+	Config *dockerspec.DockerOCIImageConfig
 	// ContainerID is recorded as the config's "container".
 	ContainerID string
 	// Comment is the history comment (-m); Author the image author (-a).

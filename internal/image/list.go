@@ -2,60 +2,86 @@ package image
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"path"
 	"sort"
 	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
-	imagetypes "github.com/moby/moby/api/types/image"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth/berth/internal/filters"
 )
 
+// Summary is one image as a listing shows it.
+type Summary struct {
+	// ID is the image ID ("sha256:<hex>"); ParentID the image it was built or committed from, "" if none.
+	ID       digest.Digest
+	ParentID digest.Digest
+	// RepoTags and RepoDigests are the familiar references naming the image that the listing's filters kept;
+	// both empty for a dangling image.
+	RepoTags    []string
+	RepoDigests []string
+	// Created is the config's creation time, zero when the config has none.
+	Created time.Time
+	// Size is the sum of the layers' sizes in bytes.
+	Size   int64
+	Labels map[string]string
+}
+
 // List returns the images as `docker images` shows them, newest first. Without all, intermediate images
-// (untagged parents of other images) are hidden. Filters: dangling=true|false, reference=<pattern>,
-// label=<key>[=<value>], before=<image>, since=<image>, until=<timestamp>. A dangling image has empty RepoTags
-// (the CLI shows <none>:<none>).
-func (s *Store) List(ctx context.Context, all bool, filters map[string][]string) ([]imagetypes.Summary, error) {
-	if err := validateFilters(filters, "dangling", "reference", "label", "before", "since", "until"); err != nil {
+// (untagged parents of other images) are hidden. Filters, as Docker's: dangling=true|false, reference=<glob>
+// (against name:tag, name, and their canonical forms), label=<key>[=<value>], before=<image>, since=<image>,
+// until=<timestamp>. Several before/until values mean the earliest, several since the latest. A dangling
+// image has empty RepoTags (the CLI shows <none>:<none>).
+func (s *Store) List(ctx context.Context, all bool, f filters.Args) ([]Summary, error) {
+	if err := f.Validate("dangling", "reference", "label", "before", "since", "until"); err != nil {
 		return nil, err
 	}
-	var danglingOnly bool
-	if vs := filters["dangling"]; len(vs) > 0 {
-		d, err := parseBoolFilter("dangling", vs)
-		if err != nil {
-			return nil, err
-		}
-		danglingOnly = d
-	}
-	until, err := untilFilter(filters, s.now())
+	danglingOnly, err := f.GetBoolOrDefault("dangling", false)
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range filters["reference"] {
+	var before, since time.Time
+	for _, v := range f.Get("until") {
+		t, err := filters.ParseTimestamp(v, s.now())
+		if err != nil {
+			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid value for 'until' filter: %v", err))
+		}
+		if before.IsZero() || t.Before(before) {
+			before = t
+		}
+	}
+	for _, p := range f.Get("reference") {
 		if _, err := path.Match(p, ""); err != nil {
-			return nil, invalidFilter("invalid filter 'reference=%s': %v", p, err)
+			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid filter 'reference=%s': %v", p, err))
 		}
 	}
 
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var before, since time.Time
-	for _, b := range filters["before"] {
+	for _, b := range f.Get("before") {
 		e, err := s.resolveLocked(b)
 		if err != nil {
 			return nil, err
 		}
-		before = e.created()
+		if c := e.created(); before.IsZero() || c.Before(before) {
+			before = c
+		}
 	}
-	for _, b := range filters["since"] {
+	for _, b := range f.Get("since") {
 		e, err := s.resolveLocked(b)
 		if err != nil {
 			return nil, err
 		}
-		since = e.created()
+		if c := e.created(); c.After(since) {
+			since = c
+		}
 	}
 
-	out := []imagetypes.Summary{}
+	out := []Summary{}
 	for id, e := range s.images {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -65,31 +91,19 @@ func (s *Store) List(ctx context.Context, all bool, filters map[string][]string)
 			continue
 		}
 		created := e.created()
-		if len(filters["before"]) > 0 && !created.Before(before) {
+		if !before.IsZero() && !created.Before(before) {
 			continue
 		}
-		if len(filters["since"]) > 0 && !created.After(since) {
+		if !since.IsZero() && !created.After(since) {
 			continue
 		}
-		if !until.IsZero() && created.After(until) {
-			continue
-		}
-		if !matchKVList(filters["label"], e.config.Config.Labels) {
+		if !f.MatchKVList("label", e.config.Config.Labels) {
 			continue
 		}
 		tags, digests := []string{}, []string{}
 		for _, r := range s.refsOfLocked(id) {
-			if ps := filters["reference"]; len(ps) > 0 {
-				found := false
-				for _, p := range ps {
-					if ok, _ := reference.FamiliarMatch(p, r); ok {
-						found = true
-						break
-					}
-				}
-				if !found {
-					continue
-				}
+			if ps := f.Get("reference"); len(ps) > 0 && !matchReference(ps, r) {
+				continue
 			}
 			if _, ok := r.(reference.Canonical); ok {
 				digests = append(digests, reference.FamiliarString(r))
@@ -101,86 +115,74 @@ func (s *Store) List(ctx context.Context, all bool, filters map[string][]string)
 			if !all && hasChildren {
 				continue
 			}
-			if len(filters["dangling"]) > 0 && !danglingOnly {
+			if f.Contains("dangling") && !danglingOnly {
 				continue
 			}
-			if len(filters["reference"]) > 0 {
+			if f.Contains("reference") {
 				continue
 			}
 		} else if danglingOnly && len(tags) > 0 {
 			continue
 		}
-		out = append(out, imagetypes.Summary{
-			Containers:  -1,
-			Created:     created.Unix(),
-			ID:          id.String(),
-			Labels:      e.config.Config.Labels,
-			ParentID:    e.rec.Parent.String(),
-			RepoDigests: digests,
+		out = append(out, Summary{
+			ID:          id,
+			ParentID:    e.rec.Parent,
 			RepoTags:    tags,
-			SharedSize:  -1,
+			RepoDigests: digests,
+			Created:     created,
 			Size:        e.size(),
+			Labels:      maps.Clone(e.config.Config.Labels),
 		})
 	}
+	// Newest first; Docker compares seconds, so images created in the same second are ordered by ID.
 	sort.Slice(out, func(i, j int) bool {
-		if out[i].Created != out[j].Created {
-			return out[i].Created > out[j].Created
+		if ci, cj := out[i].Created.Unix(), out[j].Created.Unix(); ci != cj {
+			return ci > cj
 		}
 		return out[i].ID < out[j].ID
 	})
 	return out, nil
 }
 
-// Inspect returns `docker image inspect` for the image refOrID names (see Get).
-func (s *Store) Inspect(ctx context.Context, refOrID string) (imagetypes.InspectResponse, error) {
-	img, err := s.Get(ctx, refOrID)
-	if err != nil {
-		return imagetypes.InspectResponse{}, err
+// matchReference reports whether one of the glob patterns matches r as Docker matches it: its familiar form
+// with and without the tag ("app:1", "app") or its full name with and without it ("docker.io/library/app:1").
+func matchReference(patterns []string, r reference.Named) bool {
+	targets := []string{reference.FamiliarString(r), reference.FamiliarName(r), reference.TagNameOnly(r).String(), r.Name()}
+	for _, p := range patterns {
+		for _, t := range targets {
+			if ok, _ := path.Match(p, t); ok {
+				return true
+			}
+		}
 	}
-	cfg := img.Config
-	comment := cfg.Comment
-	if comment == "" && len(cfg.History) > 0 {
-		comment = cfg.History[len(cfg.History)-1].Comment
-	}
-	var created string
-	if cfg.Created != nil {
-		created = cfg.Created.Format(time.RFC3339Nano)
-	}
-	layers := make([]string, 0, len(cfg.RootFS.DiffIDs))
-	for _, d := range cfg.RootFS.DiffIDs {
-		layers = append(layers, d.String())
-	}
-	imgCfg := cloneConfig(cfg.Config)
-	resp := imagetypes.InspectResponse{
-		ID:           img.ID.String(),
-		RepoTags:     img.RepoTags,
-		RepoDigests:  img.RepoDigests,
-		Comment:      comment,
-		Created:      created,
-		Author:       cfg.Author,
-		Config:       &imgCfg,
-		Architecture: cfg.Architecture,
-		Variant:      cfg.Variant,
-		Os:           cfg.OS,
-		OsVersion:    cfg.OSVersion,
-		Size:         img.Size,
-		GraphDriver:  s.graphDriver(img.ChainIDs()),
-		RootFS:       imagetypes.RootFS{Type: cfg.RootFS.Type, Layers: layers},
-		Metadata:     imagetypes.Metadata{LastTagTime: img.LastTagTime},
-	}
-	return resp, nil
+	return false
 }
 
-// History returns `docker history` for the image refOrID names: newest entry first; the top entry carries the
-// image's ID and tags, the next ones its parent's and so on up the parent chain, the rest "<missing>", as Docker.
-func (s *Store) History(ctx context.Context, refOrID string) ([]imagetypes.HistoryResponseItem, error) {
+// HistoryEntry is one step of an image's history.
+type HistoryEntry struct {
+	// ID is the image this step produced, when that image is known locally (the image itself and its parent
+	// chain); "" otherwise.
+	ID digest.Digest
+	// Created is when the step ran, zero when the config does not say.
+	Created   time.Time
+	CreatedBy string
+	Comment   string
+	// Size is the size of the layer the step added, 0 for a step that added none.
+	Size int64
+	// Tags are the familiar tags of ID, if any.
+	Tags []string
+}
+
+// History returns the history of the image refOrID names, newest entry first: the top entry carries the
+// image's ID and tags, the next ones its parent's and so on up the parent chain, the rest no ID, as Docker.
+func (s *Store) History(ctx context.Context, refOrID string) ([]HistoryEntry, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	e, err := s.resolveLocked(refOrID)
 	if err != nil {
 		return nil, err
 	}
-	var out []imagetypes.HistoryResponseItem
+	out := []HistoryEntry{}
 	layer := 0
 	for _, h := range e.config.History {
 		var size int64
@@ -191,24 +193,18 @@ func (s *Store) History(ctx context.Context, refOrID string) ([]imagetypes.Histo
 			size = e.layers[layer].Size
 			layer++
 		}
-		var created int64
+		var created time.Time
 		if h.Created != nil {
-			created = h.Created.Unix()
+			created = *h.Created
 		}
-		out = append(out, imagetypes.HistoryResponseItem{
-			ID:        "<missing>",
-			Created:   created,
-			CreatedBy: h.CreatedBy,
-			Comment:   h.Comment,
-			Size:      size,
-		})
+		out = append(out, HistoryEntry{Created: created, CreatedBy: h.CreatedBy, Comment: h.Comment, Size: size})
 	}
 	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
 		out[i], out[j] = out[j], out[i]
 	}
 	cur := e
 	for i := range out {
-		out[i].ID = cur.rec.ID.String()
+		out[i].ID = cur.rec.ID
 		tags, _ := s.familiarRefsLocked(cur.rec.ID)
 		if len(tags) > 0 {
 			out[i].Tags = tags
@@ -219,9 +215,6 @@ func (s *Store) History(ctx context.Context, refOrID string) ([]imagetypes.Histo
 		if cur = s.images[cur.rec.Parent]; cur == nil {
 			break
 		}
-	}
-	if out == nil {
-		out = []imagetypes.HistoryResponseItem{}
 	}
 	return out, nil
 }

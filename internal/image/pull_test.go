@@ -19,6 +19,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth/berth/internal/filters"
 )
 
 // memRegistry is an in-memory registry: repositories of tags and blobs, with fault injection. It implements
@@ -317,7 +319,7 @@ func assertNothingLeft(t *testing.T, env *testEnv) {
 			blobs = append(blobs, b)
 		}
 	}
-	if list, _ := env.s.List(context.Background(), true, nil); len(list) != 0 {
+	if list, _ := env.s.List(context.Background(), true, filters.Args{}); len(list) != 0 {
 		t.Errorf("%d images after a failed pull", len(list))
 	}
 	if env.layers.count() != 0 {
@@ -504,7 +506,7 @@ func TestPullKeepsCompletedLayers(t *testing.T) {
 	if _, err := env.s.Pull(ctx, reg.repo("r"), mustNamed(t, "r"), PullOptions{Progress: progress}); err == nil {
 		t.Fatal("cut pull succeeded")
 	}
-	if list, _ := env.s.List(ctx, true, nil); len(list) != 0 {
+	if list, _ := env.s.List(ctx, true, filters.Args{}); len(list) != 0 {
 		t.Fatalf("%d images after a failed pull", len(list))
 	}
 	reg.gate = nil

@@ -28,11 +28,11 @@ type PushOptions struct {
 	Progress ProgressFunc
 }
 
-// PushResult is the aux message of a finished push, as dockerd sends it.
+// PushResult is what a finished push wrote: the tag, and the digest and size of its manifest.
 type PushResult struct {
 	Tag    string
-	Digest string
-	Size   int
+	Digest digest.Digest
+	Size   int64
 }
 
 // MountCandidates lists the repositories of registry that hold a layer of the image ref names, so a push can
@@ -147,7 +147,7 @@ func (s *Store) Push(ctx context.Context, p Pusher, ref reference.NamedTagged, o
 	}
 	s.emit(event{"push", img.ID.String(), reference.FamiliarString(ref)})
 	prog.send(Progress{Status: fmt.Sprintf("%s: digest: %s size: %d", ref.Tag(), md, len(mb))})
-	prog.send(Progress{Aux: PushResult{Tag: ref.Tag(), Digest: md.String(), Size: len(mb)}})
+	prog.send(Progress{Pushed: &PushResult{Tag: ref.Tag(), Digest: md, Size: int64(len(mb))}})
 	return md, nil
 }
 

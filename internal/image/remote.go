@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth/berth/internal/atomicfile"
 	"github.com/berth/berth/internal/content"
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
@@ -56,8 +57,8 @@ type Progress struct {
 	Status  string
 	Current int64
 	Total   int64
-	// Aux is the push result ({Tag, Digest, Size}) on the final push message.
-	Aux any
+	// Pushed is set on a push's final message.
+	Pushed *PushResult
 	// Plain marks a message about the whole operation that still has an ID ("latest: Pulling from ..."):
 	// clients print it as a line of its own rather than as a layer's updatable line.
 	Plain bool
@@ -125,7 +126,7 @@ func (s *Store) addLayerSource(diffID digest.Digest, src LayerSource) error {
 	if err := os.MkdirAll(s.sourcesDir(), 0o700); err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(s.sourcesDir(), diffID.Encoded()+".json"), b)
+	return atomicfile.WriteFile(filepath.Join(s.sourcesDir(), diffID.Encoded()+".json"), b, 0o600)
 }
 
 // errVerify marks content that does not match its digest.

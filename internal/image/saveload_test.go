@@ -10,13 +10,15 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containerd/errdefs"
-	"github.com/moby/moby/api/types/container"
-	imagetypes "github.com/moby/moby/api/types/image"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth/berth/internal/filters"
 )
 
 func TestSaveFormat(t *testing.T) {
@@ -130,7 +132,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	src := newEnv(t)
 	base := src.importTar("busybox", map[string]string{"bin/sh": "sh", "etc/hosts": "localhost"}, `CMD ["sh"]`)
 	child, err := src.s.Commit(ctx, "busybox", bytes.NewReader(makeTar(t, map[string]string{"app": "1"})),
-		CommitConfig{Config: &container.Config{Cmd: []string{"app"}}})
+		CommitConfig{Config: &dockerspec.DockerOCIImageConfig{ImageConfig: ocispec.ImageConfig{Cmd: []string{"app"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,16 +158,16 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 				t.Errorf("lines %q, want %q", lines, want)
 			}
 			for _, id := range []digest.Digest{base, child} {
-				a, _ := src.s.Inspect(ctx, id.String())
-				b, err := dst.s.Inspect(ctx, id.String())
+				a, _ := src.s.Get(ctx, id.String())
+				b, err := dst.s.Get(ctx, id.String())
 				if err != nil {
 					t.Fatalf("loaded image %s: %v", id, err)
 				}
-				a.Metadata, b.Metadata = imagetypes.Metadata{}, imagetypes.Metadata{} // tag times are local
+				a.LastTagTime, b.LastTagTime = time.Time{}, time.Time{} // tag times are local
 				aj, _ := json.Marshal(a)
 				bj, _ := json.Marshal(b)
 				if !bytes.Equal(aj, bj) {
-					t.Errorf("inspect differs:\n%s\n%s", aj, bj)
+					t.Errorf("image differs:\n%s\n%s", aj, bj)
 				}
 			}
 			// Saved together, the parent link survives.
@@ -183,7 +185,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 			if _, err := dst.s.Load(ctx, bytes.NewReader(input)); err != nil {
 				t.Fatal(err)
 			}
-			all, _ := dst.s.List(ctx, true, nil)
+			all, _ := dst.s.List(ctx, true, filters.Args{})
 			if len(all) != 2 {
 				t.Errorf("%d images after second load", len(all))
 			}
@@ -210,8 +212,8 @@ func TestLoadRetagsExisting(t *testing.T) {
 	if !slices.Equal(lines, want) {
 		t.Errorf("lines %q", lines)
 	}
-	dangling, _ := dst.s.List(ctx, false, map[string][]string{"dangling": {"true"}})
-	if len(dangling) != 1 || dangling[0].ID != old.String() {
+	dangling, _ := dst.s.List(ctx, false, filters.NewArgs(filters.Arg("dangling", "true")))
+	if len(dangling) != 1 || dangling[0].ID != old {
 		t.Errorf("old image should be dangling: %+v", dangling)
 	}
 }
@@ -312,7 +314,7 @@ func TestLoadOCILayoutOnly(t *testing.T) {
 // assertEmpty checks a failed load left nothing visible or stored.
 func assertEmpty(t *testing.T, env *testEnv) {
 	t.Helper()
-	imgs, err := env.s.List(context.Background(), true, nil)
+	imgs, err := env.s.List(context.Background(), true, filters.Args{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,14 +90,14 @@ func (t *txn) release(ctx context.Context) {
 			delete(s.heldChains, c)
 		}
 	}
-	s.collectLocked(ctx, t.blobs, t.chains, nil)
+	s.collectLocked(ctx, t.blobs, t.chains)
 	t.blobs, t.chains = nil, nil
 }
 
 // collectLocked deletes the given blobs and chains that no image uses and no operation holds. Chains are given
-// bottom-up and removed top-down. It returns the removed chains and the bytes their layers took (sizes from
-// layerSize, by chain). s.mu is held for writing.
-func (s *Store) collectLocked(ctx context.Context, blobs, chains []digest.Digest, layerSize map[digest.Digest]int64) (removed []digest.Digest, reclaimed int64) {
+// bottom-up and removed top-down. It returns the removed chains and the bytes freed: the deleted blobs' sizes
+// and what the layer store reports for the removed layers. s.mu is held for writing.
+func (s *Store) collectLocked(ctx context.Context, blobs, chains []digest.Digest) (removed []digest.Digest, reclaimed int64) {
 	usedBlobs, usedChains := s.referencedLocked()
 	seen := map[digest.Digest]bool{}
 	for _, b := range blobs {
@@ -105,8 +105,15 @@ func (s *Store) collectLocked(ctx context.Context, blobs, chains []digest.Digest
 			continue
 		}
 		seen[b] = true
-		if err := s.cs.Delete(ctx, b); err != nil && !errdefs.IsNotFound(err) {
-			slog.WarnContext(ctx, "image: deleting blob", "digest", b, "err", err)
+		info, infoErr := s.cs.Info(ctx, b)
+		if err := s.cs.Delete(ctx, b); err != nil {
+			if !errdefs.IsNotFound(err) {
+				slog.WarnContext(ctx, "image: deleting blob", "digest", b, "err", err)
+			}
+			continue
+		}
+		if infoErr == nil {
+			reclaimed += info.Size
 		}
 	}
 	seenChain := map[digest.Digest]bool{}
@@ -115,30 +122,27 @@ func (s *Store) collectLocked(ctx context.Context, blobs, chains []digest.Digest
 			continue
 		}
 		seenChain[c] = true
-		if err := s.layers.RemoveLayer(ctx, c); err != nil {
+		n, err := s.layers.RemoveLayer(ctx, c)
+		if err != nil {
 			if !errdefs.IsNotFound(err) {
 				slog.WarnContext(ctx, "image: removing layer", "chain", c, "err", err)
 			}
 			continue
 		}
 		removed = append(removed, c)
-		reclaimed += layerSize[c]
+		reclaimed += n
 	}
 	return removed, reclaimed
 }
 
 // removeImageLocked forgets image e (its references must be gone already) and collects its blobs and layers.
-// It returns the removed chains and reclaimed bytes. s.mu is held for writing.
+// It returns the removed chains and the bytes freed. s.mu is held for writing.
 func (s *Store) removeImageLocked(ctx context.Context, e *entry) ([]digest.Digest, int64, error) {
 	if err := os.Remove(s.recordPath(e.rec.ID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, 0, fmt.Errorf("delete image %s: %w", e.rec.ID, err)
 	}
 	delete(s.images, e.rec.ID)
-	sizes := map[digest.Digest]int64{}
-	for i, c := range e.chainIDs {
-		sizes[c] = e.layers[i].Size
-	}
-	removed, reclaimed := s.collectLocked(ctx, e.blobs(), e.chainIDs, sizes)
+	removed, reclaimed := s.collectLocked(ctx, e.blobs(), e.chainIDs)
 	return removed, reclaimed, nil
 }
 

@@ -32,6 +32,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/network"
 
+	"github.com/berth/berth/internal/atomicfile"
+	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/network/dns"
 	"github.com/berth/berth/internal/network/firewall"
 	"github.com/berth/berth/internal/network/ipam"
@@ -156,17 +158,14 @@ func newID() string {
 	return hex.EncodeToString(b)
 }
 
-func (m *Manager) save(n *Network) error {
+// save records n. Creating a network is durable; opts are atomicfile.NoSync for the endpoint changes of every
+// container start and stop, which a host crash makes stale anyway.
+func (m *Manager) save(n *Network, opts ...atomicfile.Option) error {
 	b, err := json.Marshal(n)
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(m.cfg.Root, n.ID+".json")
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(filepath.Join(m.cfg.Root, n.ID+".json"), b, 0o600, opts...)
 }
 
 func (m *Manager) add(n *Network) error {
@@ -356,13 +355,18 @@ func (m *Manager) remove(ctx context.Context, n *Network) error {
 	return nil
 }
 
-// Prune removes every user-defined network without endpoints.
-func (m *Manager) Prune(ctx context.Context, labels []string) ([]string, error) {
+// Prune removes every user-defined network without endpoints that matches docker's prune filters (label,
+// label!, until).
+func (m *Manager) Prune(ctx context.Context, f filters.Args) ([]string, error) {
+	nf, err := newPruneFilter(f, time.Now())
+	if err != nil {
+		return nil, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var removed []string
 	for _, n := range m.sorted() {
-		if n.Name == Bridge || n.Name == Host || n.Name == None || len(n.Endpoints) > 0 || !hasLabels(n.Labels, labels) {
+		if !nf.matches(n) {
 			continue
 		}
 		if err := m.remove(ctx, n); err == nil {
@@ -370,17 +374,6 @@ func (m *Manager) Prune(ctx context.Context, labels []string) ([]string, error) 
 		}
 	}
 	return removed, nil
-}
-
-func hasLabels(have map[string]string, want []string) bool {
-	for _, w := range want {
-		k, v, withValue := strings.Cut(w, "=")
-		got, ok := have[k]
-		if !ok || (withValue && got != v) {
-			return false
-		}
-	}
-	return true
 }
 
 func (m *Manager) sorted() []*Network {
@@ -437,40 +430,22 @@ func (m *Manager) inspect(n *Network) network.Inspect {
 	return in
 }
 
-// List returns every network matching docker's filters (name, id, driver, label, type).
-func (m *Manager) List(filters map[string][]string) []network.Inspect {
+// List returns every network matching docker's filters (dangling, driver, id, label, name, scope, type).
+func (m *Manager) List(f filters.Args) ([]network.Inspect, error) {
+	nf, err := newListFilter(f)
+	if err != nil {
+		return nil, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []network.Inspect
 	for _, n := range m.sorted() {
-		if !matches(n, filters) {
+		if !nf.matches(n) {
 			continue
 		}
 		out = append(out, m.inspect(n))
 	}
-	return out
-}
-
-func matches(n *Network, f map[string][]string) bool {
-	anyOf := func(key string, ok func(string) bool) bool {
-		vals := f[key]
-		if len(vals) == 0 {
-			return true
-		}
-		for _, v := range vals {
-			if ok(v) {
-				return true
-			}
-		}
-		return false
-	}
-	builtin := n.Name == Bridge || n.Name == Host || n.Name == None
-	return anyOf("name", func(v string) bool { return strings.Contains(n.Name, v) }) &&
-		anyOf("id", func(v string) bool { return strings.HasPrefix(n.ID, v) }) &&
-		anyOf("driver", func(v string) bool { return v == n.Driver }) &&
-		anyOf("type", func(v string) bool { return (v == "builtin") == builtin }) &&
-		anyOf("dangling", func(v string) bool { return (v == "true" || v == "1") == (len(n.Endpoints) == 0 && !builtin) }) &&
-		hasLabels(n.Labels, f["label"])
+	return out, nil
 }
 
 func (m *Manager) nsPath(containerID string) string {
@@ -544,7 +519,7 @@ func (m *Manager) Attach(ctx context.Context, containerID, name, nsPath, ref str
 		m.reg.AddEndpoint(n.Name, dns.Endpoint{ContainerID: containerID, Name: name, Aliases: aliases, Addr: addr})
 	}
 	n.Endpoints[containerID] = &ep
-	if err := m.save(n); err != nil {
+	if err := m.save(n, atomicfile.NoSync()); err != nil {
 		slog.WarnContext(ctx, "saving network", "network", n.Name, "error", err)
 	}
 	return ep, nil
@@ -583,7 +558,7 @@ func (m *Manager) forget(n *Network, containerID string, ep *Endpoint) error {
 	n.Pool.Release(ep.Addr.Addr())
 	m.reg.RemoveEndpoint(n.Name, containerID)
 	delete(n.Endpoints, containerID)
-	return m.save(n)
+	return m.save(n, atomicfile.NoSync())
 }
 
 // hasGateway reports whether the container already has an endpoint that gave it a default route; the caller
@@ -696,7 +671,7 @@ func (m *Manager) Rename(containerID, newName string) {
 		if n.Name != Bridge {
 			m.reg.AddEndpoint(n.Name, dns.Endpoint{ContainerID: containerID, Name: newName, Aliases: ep.Aliases, Addr: ep.Addr.Addr()})
 		}
-		m.save(n)
+		m.save(n, atomicfile.NoSync())
 	}
 }
 

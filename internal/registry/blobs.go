@@ -1,12 +1,15 @@
 package registry
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/berth/berth/internal/content"
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 )
@@ -20,24 +23,20 @@ func (r *Registry) getBlob(w http.ResponseWriter, req *http.Request, rt route) e
 	if err != nil {
 		return err
 	}
-	f, err := r.store.openBlob(rt.name, d)
+	rs, closer, info, err := r.store.openBlob(req.Context(), rt.name, d)
 	if errdefs.IsNotFound(err) {
 		return newError("BLOB_UNKNOWN", "blob unknown to registry", map[string]string{"digest": d.String()})
 	}
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
+	defer closer.Close()
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Docker-Content-Digest", d.String())
 	w.Header().Set("Etag", `"`+d.String()+`"`)
 	w.Header().Set("Cache-Control", blobCacheControl)
 	// ServeContent handles HEAD, Range and Content-Length.
-	http.ServeContent(w, req, "", fi.ModTime(), f)
+	http.ServeContent(w, req, "", info.CreatedAt, rs)
 	return nil
 }
 
@@ -56,20 +55,12 @@ func (r *Registry) deleteBlob(w http.ResponseWriter, req *http.Request, rt route
 	return nil
 }
 
-// uploadState is what the registry keeps in memory about an upload session.
-type uploadState struct {
-	mu sync.Mutex // serialises requests on the session
-	// hash is the running sha256 of the bytes appended in order by this
-	// process, so a commit need not read the upload again.
-	hash runningHash
-}
-
-// lockUpload serialises requests on one upload session and returns its state.
-func (r *Registry) lockUpload(id string) (*uploadState, func()) {
-	m, _ := r.uploads.LoadOrStore(id, &uploadState{})
-	st := m.(*uploadState)
-	st.mu.Lock()
-	return st, st.mu.Unlock
+// lockUpload serialises requests on one upload session; call the returned func to unlock.
+func (r *Registry) lockUpload(id string) func() {
+	m, _ := r.uploads.LoadOrStore(id, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
 }
 
 func uploadLocation(name, id string) string { return "/v2/" + name + "/blobs/uploads/" + id }
@@ -101,7 +92,7 @@ func (r *Registry) startUpload(w http.ResponseWriter, req *http.Request, rt rout
 				return err
 			}
 		}
-		switch err := r.mount(rt.name, from, d); {
+		switch err := r.mount(req.Context(), rt.name, from, d); {
 		case err == nil:
 			r.log.InfoContext(req.Context(), "blob mounted", "repository", rt.name, "from", from, "digest", d)
 			blobCreated(w, rt.name, d)
@@ -111,45 +102,42 @@ func (r *Registry) startUpload(w http.ResponseWriter, req *http.Request, rt rout
 		}
 		// Not mountable: fall through to an ordinary upload session.
 	}
-	var want digest.Digest
 	if s := q.Get("digest"); s != "" {
+		// Monolithic upload: the whole blob is the POST body, written and committed without a session.
 		d, err := parseDigest(s)
 		if err != nil {
 			return err
 		}
-		want = d
+		cw, err := r.store.blobs.Writer(req.Context(), content.WithExpectedDigest(d))
+		if err != nil {
+			return err
+		}
+		defer cw.Close()
+		if _, err := io.Copy(cw, req.Body); err != nil {
+			return err
+		}
+		return r.commit(w, req, rt.name, "", cw, d)
 	}
-	id, err := r.store.newUpload(rt.name)
+	id, err := r.store.newUpload(req.Context(), rt.name)
 	if err != nil {
 		return err
 	}
-	if want == "" {
-		setUploadHeaders(w, rt.name, id, 0)
-		w.WriteHeader(http.StatusAccepted)
-		return nil
-	}
-	// Monolithic upload: the whole blob is the POST body.
-	st, unlock := r.lockUpload(id)
-	defer unlock()
-	defer r.uploads.Delete(id)
-	if _, err := r.store.appendUpload(rt.name, id, req.Body, -1, &st.hash); err != nil {
-		_ = r.store.cancelUpload(rt.name, id)
-		return err
-	}
-	return r.commit(w, req, rt.name, id, want, &st.hash)
+	setUploadHeaders(w, rt.name, id, 0)
+	w.WriteHeader(http.StatusAccepted)
+	return nil
 }
 
 // mount links blob d into repository name from repository from or, when from
 // is empty, from whichever repository holds it (the spec's automatic content
 // discovery; authorize already dropped the mount if the client may not read
 // every repository).
-func (r *Registry) mount(name, from string, d digest.Digest) error {
+func (r *Registry) mount(ctx context.Context, name, from string, d digest.Digest) error {
 	defer r.holdWrites()()
 	var err error
 	if from != "" {
-		_, err = r.store.statBlob(from, d)
+		_, err = r.store.statBlob(ctx, from, d)
 	} else {
-		_, err = r.store.statContent(d)
+		_, err = r.store.statContent(ctx, d)
 	}
 	if err != nil {
 		return err
@@ -161,17 +149,32 @@ func (r *Registry) mount(name, from string, d digest.Digest) error {
 	return nil
 }
 
-func (r *Registry) commit(w http.ResponseWriter, req *http.Request, name, id string, d digest.Digest, h *runningHash) error {
-	release := r.holdWrites()
-	n, err := r.store.commitUpload(name, id, d, h)
-	if err == nil {
-		r.touchBlobs(d)
+// commitBlob verifies what cw holds against d (and size, unless negative) and links the blob into repository
+// name: a blob that is there already counts, one that does not match is discarded (ErrFailedPrecondition). It
+// holds off a GC sweep from the commit to the link (see gcState).
+func (r *Registry) commitBlob(ctx context.Context, name string, cw content.Writer, size int64, d digest.Digest) error {
+	defer r.holdWrites()()
+	if err := cw.Commit(ctx, size, d); err != nil && !errdefs.IsAlreadyExists(err) {
+		return err
 	}
-	release()
+	if err := r.store.linkBlob(name, d); err != nil {
+		return err
+	}
+	r.touchBlobs(d)
+	return nil
+}
+
+// commit ends an upload: commitBlob, then the end of the upload session id (if any) and the answer.
+func (r *Registry) commit(w http.ResponseWriter, req *http.Request, name, id string, cw content.Writer, d digest.Digest) error {
+	n := cw.Size()
+	err := r.commitBlob(req.Context(), name, cw, -1, d)
+	if id != "" && (err == nil || errdefs.IsFailedPrecondition(err)) {
+		if eerr := r.store.endUpload(name, id); err == nil {
+			err = eerr
+		}
+	}
 	switch {
-	case errdefs.IsNotFound(err):
-		return newError("BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", map[string]string{"uuid": id})
-	case errdefs.IsInvalidArgument(err):
+	case errdefs.IsFailedPrecondition(err):
 		return newError("DIGEST_INVALID", "provided digest did not match uploaded content", map[string]string{"digest": d.String()})
 	case err != nil:
 		return err
@@ -182,19 +185,23 @@ func (r *Registry) commit(w http.ResponseWriter, req *http.Request, name, id str
 }
 
 // uploadID validates the upload id and checks the session exists.
-func (r *Registry) uploadID(rt route) (int64, error) {
+func (r *Registry) uploadID(req *http.Request, rt route) (int64, error) {
 	if !validUploadID(rt.ref) {
-		return 0, newError("BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", map[string]string{"uuid": rt.ref})
+		return 0, uploadUnknown(rt.ref)
 	}
-	size, err := r.store.uploadSize(rt.name, rt.ref)
+	size, err := r.store.uploadSize(req.Context(), rt.name, rt.ref)
 	if errdefs.IsNotFound(err) {
-		return 0, newError("BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", map[string]string{"uuid": rt.ref})
+		return 0, uploadUnknown(rt.ref)
 	}
 	return size, err
 }
 
+func uploadUnknown(id string) error {
+	return newError("BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", map[string]string{"uuid": id})
+}
+
 func (r *Registry) uploadStatus(w http.ResponseWriter, req *http.Request, rt route) error {
-	size, err := r.uploadID(rt)
+	size, err := r.uploadID(req, rt)
 	if err != nil {
 		return err
 	}
@@ -218,9 +225,10 @@ func parseContentRange(s string) (start, end int64, ok bool) {
 	return start, end, true
 }
 
-// appendChunk writes the request body to the upload, enforcing Content-Range.
-func (r *Registry) appendChunk(req *http.Request, rt route, size int64, h *runningHash) (int64, error) {
+// appendChunk writes the request body to the upload's writer, enforcing Content-Range.
+func appendChunk(req *http.Request, cw content.Writer) (int64, error) {
 	want := int64(-1)
+	size := cw.Size()
 	if cr := req.Header.Get("Content-Range"); cr != "" {
 		start, end, ok := parseContentRange(cr)
 		if !ok || start != size {
@@ -229,7 +237,7 @@ func (r *Registry) appendChunk(req *http.Request, rt route, size int64, h *runni
 		}
 		want = end - start + 1
 	}
-	n, err := r.store.appendUpload(rt.name, rt.ref, req.Body, want, h)
+	n, err := appendUpload(cw, req.Body, want)
 	if errdefs.IsInvalidArgument(err) {
 		return 0, &apiError{status: http.StatusRequestedRangeNotSatisfiable, code: "BLOB_UPLOAD_INVALID",
 			msg: "chunk length does not match Content-Range", detail: map[string]any{"offset": size}}
@@ -237,17 +245,25 @@ func (r *Registry) appendChunk(req *http.Request, rt route, size int64, h *runni
 	return n, err
 }
 
+// resumeUpload checks the session exists and opens its ingest; d, when set, is the digest the upload ends with.
+func (r *Registry) resumeUpload(req *http.Request, rt route, d digest.Digest) (content.Writer, error) {
+	if _, err := r.uploadID(req, rt); err != nil {
+		return nil, err
+	}
+	return r.store.openUpload(req.Context(), rt.name, rt.ref, d)
+}
+
 func (r *Registry) patchUpload(w http.ResponseWriter, req *http.Request, rt route) error {
 	if !validUploadID(rt.ref) {
-		return newError("BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", map[string]string{"uuid": rt.ref})
+		return uploadUnknown(rt.ref)
 	}
-	st, unlock := r.lockUpload(rt.ref)
-	defer unlock()
-	size, err := r.uploadID(rt)
+	defer r.lockUpload(rt.ref)()
+	cw, err := r.resumeUpload(req, rt, "")
 	if err != nil {
 		return err
 	}
-	n, err := r.appendChunk(req, rt, size, &st.hash)
+	defer cw.Close()
+	n, err := appendChunk(req, cw)
 	if err != nil {
 		return err
 	}
@@ -258,34 +274,33 @@ func (r *Registry) patchUpload(w http.ResponseWriter, req *http.Request, rt rout
 
 func (r *Registry) putUpload(w http.ResponseWriter, req *http.Request, rt route) error {
 	if !validUploadID(rt.ref) {
-		return newError("BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", map[string]string{"uuid": rt.ref})
+		return uploadUnknown(rt.ref)
 	}
 	d, err := parseDigest(req.URL.Query().Get("digest"))
 	if err != nil {
 		return err
 	}
-	st, unlock := r.lockUpload(rt.ref)
-	defer unlock()
+	defer r.lockUpload(rt.ref)()
 	defer r.uploads.Delete(rt.ref)
-	size, err := r.uploadID(rt)
+	cw, err := r.resumeUpload(req, rt, d)
 	if err != nil {
 		return err
 	}
-	if _, err := r.appendChunk(req, rt, size, &st.hash); err != nil {
+	defer cw.Close()
+	if _, err := appendChunk(req, cw); err != nil {
 		return err
 	}
-	return r.commit(w, req, rt.name, rt.ref, d, &st.hash)
+	return r.commit(w, req, rt.name, rt.ref, cw, d)
 }
 
 func (r *Registry) cancelUpload(w http.ResponseWriter, req *http.Request, rt route) error {
 	if !validUploadID(rt.ref) {
-		return newError("BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", map[string]string{"uuid": rt.ref})
+		return uploadUnknown(rt.ref)
 	}
-	_, unlock := r.lockUpload(rt.ref)
-	defer unlock()
+	defer r.lockUpload(rt.ref)()
 	defer r.uploads.Delete(rt.ref)
-	if err := r.store.cancelUpload(rt.name, rt.ref); errdefs.IsNotFound(err) {
-		return newError("BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", map[string]string{"uuid": rt.ref})
+	if err := r.store.cancelUpload(req.Context(), rt.name, rt.ref); errdefs.IsNotFound(err) {
+		return uploadUnknown(rt.ref)
 	} else if err != nil {
 		return err
 	}

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/berth/berth/internal/content"
+	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -61,9 +61,9 @@ type GCReport struct {
 //     blob has no links, so a manifest referencing it is refused
 //     (MANIFEST_BLOB_UNKNOWN) and an upload of it recreates it.
 //
-// Uploads in progress live under _uploads, which GC never touches; whatever
+// Uploads in progress are content ingests, which GC never touches; whatever
 // digest they finally commit to is protected by (1)-(4). Pulls take no lock:
-// they only ever read files that are renamed into place whole.
+// the content store makes a blob visible only whole and verified.
 type gcState struct {
 	lock sync.RWMutex
 	run  sync.Mutex // one GC at a time
@@ -162,7 +162,7 @@ func (r *Registry) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 	if err != nil {
 		return GCReport{}, err
 	}
-	blobs, err := r.listBlobs()
+	blobs, err := r.listBlobs(ctx)
 	if err != nil {
 		return GCReport{}, err
 	}
@@ -176,7 +176,7 @@ func (r *Registry) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 		live[d] = true
 	}
 	for d := range touched.manifests {
-		r.markClosure(live, d)
+		r.markClosure(ctx, live, d)
 	}
 
 	var rep GCReport
@@ -209,8 +209,8 @@ func (r *Registry) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 		if live[d] {
 			continue
 		}
-		fi, err := os.Stat(r.store.blobPath(d))
-		if err != nil || fi.ModTime().After(cutoff) {
+		info, err := r.store.blobs.Info(ctx, d)
+		if err != nil || info.CreatedAt.After(cutoff) {
 			continue // gone already, or written within the grace period
 		}
 		if r.linkedSince(repos, d, cutoff) {
@@ -222,12 +222,12 @@ func (r *Registry) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 					return rep, err
 				}
 			}
-			if err := os.Remove(r.store.blobPath(d)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := r.store.blobs.Delete(ctx, d); err != nil && !errdefs.IsNotFound(err) {
 				return rep, err
 			}
 		}
 		rep.BlobsDeleted = append(rep.BlobsDeleted, d)
-		rep.BytesFreed += fi.Size()
+		rep.BytesFreed += info.Size
 	}
 	return rep, nil
 }
@@ -256,7 +256,7 @@ func (r *Registry) mark(ctx context.Context, deleteUntagged bool, cutoff time.Ti
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
 		}
-		d, err := r.markRepo(repo, deleteUntagged, cutoff, live)
+		d, err := r.markRepo(ctx, repo, deleteUntagged, cutoff, live)
 		if err != nil {
 			return nil, nil, fmt.Errorf("repository %s: %w", repo, err)
 		}
@@ -265,7 +265,7 @@ func (r *Registry) mark(ctx context.Context, deleteUntagged bool, cutoff time.Ti
 	return live, dead, nil
 }
 
-func (r *Registry) markRepo(repo string, deleteUntagged bool, cutoff time.Time, live map[digest.Digest]bool) ([]revisionRef, error) {
+func (r *Registry) markRepo(ctx context.Context, repo string, deleteUntagged bool, cutoff time.Time, live map[digest.Digest]bool) ([]revisionRef, error) {
 	links, err := r.store.listLinks(repo)
 	if err != nil {
 		return nil, err
@@ -282,7 +282,7 @@ func (r *Registry) markRepo(repo string, deleteUntagged bool, cutoff time.Time, 
 	docs := map[digest.Digest]*manifestDoc{}
 	kept := map[digest.Digest]bool{}
 	for _, d := range revs {
-		data, mt, err := r.store.getManifest(repo, d)
+		data, mt, err := r.store.getManifest(ctx, repo, d)
 		if err == nil {
 			if doc, _, perr := parseManifest(mt, data); perr == nil {
 				docs[d] = doc
@@ -354,7 +354,7 @@ func markRefs(live map[digest.Digest]bool, doc *manifestDoc) {
 
 // markClosure marks a manifest and, reading the global blobs, everything it
 // references recursively.
-func (r *Registry) markClosure(live map[digest.Digest]bool, d digest.Digest) {
+func (r *Registry) markClosure(ctx context.Context, live map[digest.Digest]bool, d digest.Digest) {
 	seen := map[digest.Digest]bool{}
 	var walk func(d digest.Digest)
 	walk = func(d digest.Digest) {
@@ -363,9 +363,9 @@ func (r *Registry) markClosure(live map[digest.Digest]bool, d digest.Digest) {
 		}
 		seen[d] = true
 		live[d] = true
-		data, err := os.ReadFile(r.store.blobPath(d))
+		data, err := content.ReadBlob(ctx, r.store.blobs, d, maxManifestSize)
 		if err != nil {
-			return
+			return // a layer, or gone
 		}
 		doc, _, err := parseManifest("", data)
 		if err != nil {
@@ -380,27 +380,14 @@ func (r *Registry) markClosure(live map[digest.Digest]bool, d digest.Digest) {
 }
 
 // listBlobs returns every global blob's digest.
-func (r *Registry) listBlobs() ([]digest.Digest, error) {
+func (r *Registry) listBlobs(ctx context.Context) ([]digest.Digest, error) {
 	var out []digest.Digest
-	for _, alg := range []digest.Algorithm{digest.SHA256, digest.SHA512} {
-		entries, err := os.ReadDir(filepath.Join(r.store.root, "blobs", alg.String()))
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range entries {
-			if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
-				continue
-			}
-			if d := digest.NewDigestFromEncoded(alg, e.Name()); d.Validate() == nil {
-				out = append(out, d)
-			}
-		}
-	}
+	err := r.store.blobs.Walk(ctx, func(i content.Info) error {
+		out = append(out, i.Digest)
+		return nil
+	})
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out, nil
+	return out, err
 }
 
 // listLinks returns the repository's blob links and when each was written.

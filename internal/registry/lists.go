@@ -98,7 +98,7 @@ func (r *Registry) referrers(w http.ResponseWriter, req *http.Request, rt route)
 	filter := req.URL.Query().Get("artifactType")
 	descs := []ocispec.Descriptor{}
 	for _, d := range revs {
-		data, mt, err := r.store.getManifest(rt.name, d)
+		data, mt, err := r.store.getManifest(req.Context(), rt.name, d)
 		if errdefs.IsNotFound(err) {
 			continue // deleted concurrently
 		}

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -78,7 +79,7 @@ func (r *Registry) getManifest(w http.ResponseWriter, req *http.Request, rt rout
 	if err != nil {
 		return err
 	}
-	data, mt, err := r.store.getManifest(rt.name, d)
+	data, mt, err := r.store.getManifest(req.Context(), rt.name, d)
 	if errdefs.IsNotFound(err) {
 		return manifestUnknown(rt.ref)
 	}
@@ -164,7 +165,7 @@ func parseManifest(contentType string, data []byte) (*manifestDoc, string, error
 }
 
 // checkReferences requires every referenced blob or child manifest to be in the repository.
-func (r *Registry) checkReferences(name, mt string, doc *manifestDoc) error {
+func (r *Registry) checkReferences(ctx context.Context, name, mt string, doc *manifestDoc) error {
 	unknown := func(d digest.Digest) error {
 		return newError("MANIFEST_BLOB_UNKNOWN", "manifest references an unknown blob", map[string]string{"digest": d.String()})
 	}
@@ -181,7 +182,7 @@ func (r *Registry) checkReferences(name, mt string, doc *manifestDoc) error {
 		if d.MediaType == mediaTypeDockerForeignLayer || len(d.URLs) > 0 {
 			continue // fetched from elsewhere by design
 		}
-		if _, err := r.store.statBlob(name, d.Digest); errdefs.IsNotFound(err) {
+		if _, err := r.store.statBlob(ctx, name, d.Digest); errdefs.IsNotFound(err) {
 			return unknown(d.Digest)
 		} else if err != nil {
 			return err
@@ -223,9 +224,9 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 		return err
 	}
 	release := r.holdWrites()
-	err = r.checkReferences(rt.name, mt, doc)
+	err = r.checkReferences(req.Context(), rt.name, mt, doc)
 	if err == nil {
-		err = r.store.putManifest(rt.name, tags, d, mt, data)
+		err = r.store.putManifest(req.Context(), rt.name, tags, d, mt, data)
 		r.touchManifest(d)
 	}
 	release()

@@ -7,12 +7,11 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/berth/berth/internal/content"
 	"github.com/containerd/errdefs"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -69,7 +68,7 @@ type proxy struct {
 }
 
 // blobFetch is one upstream blob download in flight. Other requests for the
-// blob follow it: they read the upload file as it grows, never past safe (the
+// blob follow it: they read its ingest as it grows, never past safe (the
 // bytes before the chunk held back until the digest is verified), and abort
 // when the fetch fails. When done is closed they look in the cache again.
 type blobFetch struct {
@@ -77,7 +76,7 @@ type blobFetch struct {
 
 	mu       sync.Mutex
 	cond     *sync.Cond // signalled on every change below
-	path     string     // the upload file, once the upstream answered 200
+	ref      string     // the content ingest, once the upstream answered 200
 	size     int64      // the upstream's Content-Length, or -1
 	safe     int64      // bytes followers may send
 	verified bool       // all bytes are safe
@@ -303,7 +302,7 @@ func (r *Registry) refreshManifest(ctx context.Context, repo, ref string, want d
 		tags = []string{ref}
 	}
 	release := r.holdWrites()
-	err = r.store.putManifest(repo, tags, d, mt, data)
+	err = r.store.putManifest(ctx, repo, tags, d, mt, data)
 	r.touchManifest(d)
 	release()
 	if err == nil {
@@ -319,7 +318,7 @@ func (r *Registry) proxyBlob(w http.ResponseWriter, req *http.Request, rt route)
 		return err
 	}
 	for {
-		if _, err := r.store.statBlob(rt.name, d); err == nil {
+		if _, err := r.store.statBlob(ctx, rt.name, d); err == nil {
 			return r.getBlob(w, req, rt)
 		}
 		if req.Method == http.MethodHead {
@@ -363,26 +362,31 @@ func (r *Registry) proxyBlob(w http.ResponseWriter, req *http.Request, rt route)
 
 // followFetch streams a blob another request is fetching, as far as that
 // fetch has made it safe, to w. It reports false, having sent nothing, when
-// the fetch ended before its upload file could be opened.
+// the fetch ended before its ingest could be opened, or the content store
+// cannot read unfinished ingests.
 func (r *Registry) followFetch(w http.ResponseWriter, req *http.Request, d digest.Digest, f *blobFetch) (bool, error) {
 	ctx := req.Context()
 	stop := context.AfterFunc(ctx, func() { f.update(func() {}) }) // wake the wait below
 	defer stop()
+	ip, ok := r.store.blobs.(content.IngestProvider)
+	if !ok {
+		return false, nil
+	}
 	f.mu.Lock()
-	for f.path == "" && !f.failed && !f.verified && ctx.Err() == nil {
+	for f.ref == "" && !f.failed && !f.verified && ctx.Err() == nil {
 		f.cond.Wait()
 	}
-	path, size := f.path, f.size
+	ref, size := f.ref, f.size
 	f.mu.Unlock()
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
-	if path == "" {
+	if ref == "" {
 		return false, nil
 	}
-	file, err := os.Open(path)
+	file, err := ip.IngestReaderAt(ctx, ref)
 	if err != nil {
-		return false, nil // committed and moved meanwhile: the cache has it
+		return false, nil // committed meanwhile: the cache has it
 	}
 	defer file.Close()
 	w.Header().Set("Content-Type", "application/octet-stream")
@@ -442,7 +446,7 @@ func (r *Registry) proxyBlobHead(w http.ResponseWriter, req *http.Request, rt ro
 // last chunk read is held back until the digest is verified.
 const proxyChunk = 1 << 20
 
-// fetchBlob downloads d from the upstream into an upload session of repo,
+// fetchBlob downloads d from the upstream into an ingest of the content store,
 // streaming it to w, and commits it only if it matches d. The download goes on
 // if the client leaves, so the blob is fetched once.
 func (r *Registry) fetchBlob(w http.ResponseWriter, req *http.Request, repo string, d digest.Digest, fl *blobFetch) error {
@@ -459,23 +463,23 @@ func (r *Registry) fetchBlob(w http.ResponseWriter, req *http.Request, repo stri
 	default:
 		return upstreamError(resp)
 	}
-	id, err := r.store.newUpload(repo)
+	// Named, so that followers can read it; one fetch per repository and digest at a time.
+	ref := proxyRefPrefix + repo + "@" + d.String()
+	cw, err := r.store.blobs.Writer(ctx, content.WithRef(ref), content.WithExpectedDigest(d))
 	if err != nil {
 		return err
 	}
 	committed := false
 	defer func() {
 		if !committed {
-			_ = r.store.cancelUpload(repo, id)
+			cw.Close()
+			_ = r.store.blobs.Abort(ctx, ref)
 		}
 	}()
-	f, err := os.OpenFile(filepath.Join(r.store.uploadDir(repo, id), "data"), os.O_WRONLY, 0)
-	if err != nil {
+	if err := cw.Truncate(0); err != nil { // what an earlier fetch of it left
 		return err
 	}
-	defer f.Close()
-	wb := &writebackWriter{f: f}
-	fl.update(func() { fl.path, fl.size = f.Name(), resp.ContentLength })
+	fl.update(func() { fl.ref, fl.size = ref, resp.ContentLength })
 
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Docker-Content-Digest", d.String())
@@ -499,7 +503,6 @@ func (r *Registry) fetchBlob(w http.ResponseWriter, req *http.Request, repo stri
 		r.log.ErrorContext(ctx, "proxy blob fetch failed", "repository", repo, "digest", d, "error", err)
 		panic(http.ErrAbortHandler)
 	}
-	h := d.Algorithm().Hash()
 	bufs := [2][]byte{make([]byte, proxyChunk), make([]byte, proxyChunk)}
 	var held []byte
 	var n int64
@@ -507,8 +510,7 @@ func (r *Registry) fetchBlob(w http.ResponseWriter, req *http.Request, repo stri
 		b := bufs[i%2]
 		m, rerr := io.ReadFull(resp.Body, b)
 		if m > 0 {
-			h.Write(b[:m])
-			if _, err := wb.Write(b[:m]); err != nil {
+			if _, err := cw.Write(b[:m]); err != nil {
 				return fail(err)
 			}
 			n += int64(m)
@@ -528,22 +530,12 @@ func (r *Registry) fetchBlob(w http.ResponseWriter, req *http.Request, repo stri
 	if resp.ContentLength >= 0 && n != resp.ContentLength {
 		return fail(fmt.Errorf("upstream sent %d bytes of %d", n, resp.ContentLength))
 	}
-	if got := digest.NewDigest(d.Algorithm(), h); got != d {
-		return fail(fmt.Errorf("upstream blob has digest %s", got))
-	}
-	if err := f.Sync(); err != nil {
+	// The commit verifies the digest: the held-back chunk goes out only if it matched.
+	committed = true // whatever the commit returns, the writer is done with
+	if err := r.commitBlob(ctx, repo, cw, n, d); err != nil {
+		_ = r.store.blobs.Abort(ctx, ref) // kept by a commit that failed for another reason than a mismatch
 		return fail(err)
 	}
-	release := r.holdWrites()
-	err = r.store.installUpload(repo, id, d)
-	if err == nil {
-		r.touchBlobs(d)
-	}
-	release()
-	if err != nil {
-		return fail(err)
-	}
-	committed = true
 	fl.update(func() { fl.safe, fl.verified = n, true })
 	r.log.InfoContext(ctx, "blob cached", "repository", repo, "digest", d, "size", n)
 	send(held)

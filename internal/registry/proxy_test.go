@@ -279,43 +279,55 @@ func TestProxyUnknown(t *testing.T) {
 }
 
 func TestProxyTamperedBlob(t *testing.T) {
-	for _, size := range []int{100, 2<<20 + 5} {
-		t.Run(fmt.Sprintf("%d bytes", size), func(t *testing.T) {
-			pe := newProxyEnv(t)
-			layer := randomBytes(t, size)
-			_, ld := pe.pushUpstream("app", "v1", layer)
-			flip := func(_ string, b []byte) []byte {
-				c := bytes.Clone(b)
-				c[len(c)-1] ^= 0xff // same length, different content
-				return c
-			}
-			pe.tamper.Store(&flip)
-			// The client sees a broken transfer: no response at all, or a
-			// body cut short of its Content-Length.
-			resp, err := pe.proxy.srv.Client().Get(pe.proxy.srv.URL + "/v2/app/blobs/" + ld.String())
-			if err == nil {
-				got, rerr := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if rerr == nil && resp.StatusCode == 200 {
-					t.Fatalf("tampered blob delivered whole (%d bytes, want a broken transfer)", len(got))
-				}
-				if len(got) == len(layer) {
-					t.Fatalf("client received all %d bytes of tampered content", len(got))
-				}
-			}
-			if pe.cachedBlob(ld) {
-				t.Fatal("tampered blob was cached")
-			}
-			if uploads, _ := filepath.Glob(filepath.Join(pe.proxy.root, "repositories", "app", "_uploads", "*")); len(uploads) != 0 {
-				t.Fatalf("fetch left %d upload sessions behind", len(uploads))
-			}
-			// The upstream heals: the next pull fetches and verifies again.
-			pe.tamper.Store(nil)
-			r := pe.proxy.do("GET", "/v2/app/blobs/"+ld.String(), nil, nil)
-			if b := readAll(t, r); r.StatusCode != 200 || !bytes.Equal(b, layer) {
-				t.Fatalf("pull after the upstream healed: %d", r.StatusCode)
-			}
-		})
+	tampers := []struct {
+		name   string
+		tamper func(path string, b []byte) []byte
+	}{
+		{name: "flipped", tamper: func(_ string, b []byte) []byte {
+			c := bytes.Clone(b)
+			c[len(c)-1] ^= 0xff // same length, different content
+			return c
+		}},
+		{name: "cut short", tamper: func(_ string, b []byte) []byte { return b[:len(b)/2] }},
+	}
+	for _, tc := range tampers {
+		for _, size := range []int{100, 2<<20 + 5} {
+			t.Run(fmt.Sprintf("%s/%d bytes", tc.name, size), func(t *testing.T) {
+				testProxyTamperedBlob(t, size, tc.tamper)
+			})
+		}
+	}
+}
+
+func testProxyTamperedBlob(t *testing.T, size int, tamper func(path string, b []byte) []byte) {
+	pe := newProxyEnv(t)
+	layer := randomBytes(t, size)
+	_, ld := pe.pushUpstream("app", "v1", layer)
+	pe.tamper.Store(&tamper)
+	// The client sees a broken transfer: no response at all, or a
+	// body cut short of its Content-Length.
+	resp, err := pe.proxy.srv.Client().Get(pe.proxy.srv.URL + "/v2/app/blobs/" + ld.String())
+	if err == nil {
+		got, rerr := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if rerr == nil && resp.StatusCode == 200 {
+			t.Fatalf("tampered blob delivered whole (%d bytes, want a broken transfer)", len(got))
+		}
+		if len(got) == len(layer) {
+			t.Fatalf("client received all %d bytes of tampered content", len(got))
+		}
+	}
+	if pe.cachedBlob(ld) {
+		t.Fatal("tampered blob was cached")
+	}
+	if ingests, _ := os.ReadDir(filepath.Join(pe.proxy.root, "ingest")); len(ingests) != 0 {
+		t.Fatalf("fetch left %d ingests behind", len(ingests))
+	}
+	// The upstream heals: the next pull fetches and verifies again.
+	pe.tamper.Store(nil)
+	r := pe.proxy.do("GET", "/v2/app/blobs/"+ld.String(), nil, nil)
+	if b := readAll(t, r); r.StatusCode != 200 || !bytes.Equal(b, layer) {
+		t.Fatalf("pull after the upstream healed: %d", r.StatusCode)
 	}
 }
 

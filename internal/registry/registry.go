@@ -1,10 +1,11 @@
 // Package registry serves the OCI distribution API (v1.1) under /v2/ from a
-// filesystem root: content-addressed blobs shared by every repository, and
-// per-repository link files that decide which blobs and manifests each
-// repository can see.
+// filesystem root: content-addressed blobs shared by every repository, kept in
+// an internal/content store at the root, and per-repository link files that
+// decide which blobs and manifests each repository can see.
 package registry
 
 import (
+	"context"
 	_ "crypto/sha256" // register the digest algorithms go-digest relies on
 	_ "crypto/sha512"
 	"encoding/json"
@@ -56,17 +57,18 @@ func New(root string, opts ...Option) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry root %q: %w", root, err)
 	}
-	for _, dir := range []string{"blobs", "repositories"} {
-		if err := os.MkdirAll(filepath.Join(abs, dir), 0o755); err != nil {
-			return nil, fmt.Errorf("registry root %q: %w", root, err)
-		}
+	if err := os.MkdirAll(filepath.Join(abs, "repositories"), 0o755); err != nil {
+		return nil, fmt.Errorf("registry root %q: %w", root, err)
 	}
-	r := &Registry{store: &store{root: abs}, log: slog.Default()}
+	r := &Registry{log: slog.Default()}
 	for _, o := range opts {
 		o(r)
 	}
 	if r.optErr != nil {
 		return nil, r.optErr
+	}
+	if r.store, err = openStore(context.Background(), abs, r.log); err != nil {
+		return nil, fmt.Errorf("registry root %q: %w", root, err)
 	}
 	return r, nil
 }

@@ -32,8 +32,13 @@ func newEnv(t *testing.T) *env {
 // newRegistryEnv serves a fresh registry over httptest and also returns it, for tests that call it directly.
 func newRegistryEnv(t *testing.T) (*env, *registry.Registry) {
 	t.Helper()
-	root := t.TempDir()
-	reg, err := registry.New(root)
+	return serveRoot(t, t.TempDir())
+}
+
+// serveRoot serves the registry kept under root over httptest.
+func serveRoot(t *testing.T, root string, opts ...registry.Option) (*env, *registry.Registry) {
+	t.Helper()
+	reg, err := registry.New(root, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

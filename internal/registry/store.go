@@ -1,12 +1,12 @@
 package registry
 
 import (
+	"bytes"
+	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -17,24 +17,26 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
-	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/internal/atomicfile"
+	"github.com/berth/berth/internal/content"
 )
 
-// store is the filesystem layout:
+// store is the registry's data under its root. Blob content lives in a content store rooted at the same
+// directory, so that its files are where they always were; the registry keeps, beside it, which repository
+// sees what:
 //
-//	<root>/blobs/<alg>/<hex>                                  content, written only after verification
+//	<root>/blobs/<alg>/<hex>                                  content (internal/content), visible only verified
+//	<root>/ingest/...                                         uploads in progress (content's named ingests)
 //	<root>/repositories/<name>/_layers/<alg>/<hex>            blob link (contains the digest)
 //	<root>/repositories/<name>/_manifests/revisions/<alg>/<hex> manifest link (JSON: media type)
 //	<root>/repositories/<name>/_manifests/tags/<tag>          tag link (contains the digest)
-//	<root>/repositories/<name>/_uploads/<uuid>/{data,startedat}
+//	<root>/repositories/<name>/_uploads/<uuid>/startedat      upload session (its bytes: the ingest uploadRef names)
 //
 // Callers validate names, tags, digests and upload ids before calling in.
 type store struct {
-	root string
-}
-
-func (s *store) blobPath(d digest.Digest) string {
-	return filepath.Join(s.root, "blobs", d.Algorithm().String(), d.Encoded())
+	root  string
+	blobs content.Backend
 }
 
 func (s *store) repoPath(name string, elem ...string) string {
@@ -57,30 +59,13 @@ func (s *store) uploadDir(name, id string) string {
 	return s.repoPath(name, "_uploads", id)
 }
 
-// writeFileAtomic writes data to a temp file beside path, fsyncs and renames it.
+// writeFileAtomic replaces path with data (mode 0600, as the store's files always were), durably, creating
+// its directory first.
 func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op once renamed
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(path, data, 0o600)
 }
 
 func notFound(what string, err error) error {
@@ -101,36 +86,45 @@ func (s *store) repoExists(name string) bool {
 }
 
 // statBlob returns the size of a blob visible in the repository.
-func (s *store) statBlob(name string, d digest.Digest) (int64, error) {
+func (s *store) statBlob(ctx context.Context, name string, d digest.Digest) (int64, error) {
 	if _, err := os.Stat(s.layerLink(name, d)); err != nil {
 		return 0, notFound("blob "+d.String(), err)
 	}
-	fi, err := os.Stat(s.blobPath(d))
-	if err != nil {
-		return 0, notFound("blob "+d.String(), err)
-	}
-	return fi.Size(), nil
+	return s.statContent(ctx, d)
 }
 
 // statContent returns the size of a blob stored for any repository.
-func (s *store) statContent(d digest.Digest) (int64, error) {
-	fi, err := os.Stat(s.blobPath(d))
+func (s *store) statContent(ctx context.Context, d digest.Digest) (int64, error) {
+	info, err := s.blobs.Info(ctx, d)
 	if err != nil {
-		return 0, notFound("blob "+d.String(), err)
+		return 0, err
 	}
-	return fi.Size(), nil
+	return info.Size, nil
 }
 
-// openBlob opens a blob visible in the repository.
-func (s *store) openBlob(name string, d digest.Digest) (*os.File, error) {
+// openBlob opens a blob visible in the repository for serving: http.ServeContent seeks, and serves with
+// sendfile when what it gets is the *os.File the local content store's Open returns.
+func (s *store) openBlob(ctx context.Context, name string, d digest.Digest) (io.ReadSeeker, io.Closer, content.Info, error) {
 	if _, err := os.Stat(s.layerLink(name, d)); err != nil {
-		return nil, notFound("blob "+d.String(), err)
+		return nil, nil, content.Info{}, notFound("blob "+d.String(), err)
 	}
-	f, err := os.Open(s.blobPath(d))
+	info, err := s.blobs.Info(ctx, d)
 	if err != nil {
-		return nil, notFound("blob "+d.String(), err)
+		return nil, nil, content.Info{}, err
 	}
-	return f, nil
+	rc, err := s.blobs.Open(ctx, d)
+	if err != nil {
+		return nil, nil, content.Info{}, err
+	}
+	if rs, ok := rc.(io.ReadSeeker); ok {
+		return rs, rc, info, nil
+	}
+	rc.Close()
+	ra, err := s.blobs.ReaderAt(ctx, d)
+	if err != nil {
+		return nil, nil, content.Info{}, err
+	}
+	return io.NewSectionReader(ra, 0, ra.Size()), ra, info, nil
 }
 
 func (s *store) linkBlob(name string, d digest.Digest) error {
@@ -142,11 +136,12 @@ func (s *store) unlinkBlob(name string, d digest.Digest) error {
 }
 
 // putContent stores bytes whose digest the caller has already computed.
-func (s *store) putContent(d digest.Digest, data []byte) error {
-	if _, err := os.Stat(s.blobPath(d)); err == nil {
+func (s *store) putContent(ctx context.Context, d digest.Digest, data []byte) error {
+	if _, err := s.blobs.Info(ctx, d); err == nil {
 		return nil
 	}
-	return writeFileAtomic(s.blobPath(d), data)
+	_, _, err := content.WriteBlob(ctx, s.blobs, bytes.NewReader(data), d)
+	return err
 }
 
 func newUUID() string {
@@ -157,170 +152,76 @@ func newUUID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
+// uploadRefPrefix and proxyRefPrefix scope the registry's ingests in the content store.
+const (
+	uploadRefPrefix = "upload/"
+	proxyRefPrefix  = "proxy/"
+)
+
+// uploadRef names the ingest holding an upload session's bytes; the repository is part of it, so a session is
+// unknown in any other repository.
+func uploadRef(name, id string) string { return uploadRefPrefix + name + "/" + id }
+
 // newUpload starts an empty upload session and returns its id.
-func (s *store) newUpload(name string) (string, error) {
+func (s *store) newUpload(ctx context.Context, name string) (string, error) {
 	id := newUUID()
-	dir := s.uploadDir(name, id)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := writeFileAtomic(filepath.Join(s.uploadDir(name, id), "startedat"), []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "data"), nil, 0o644); err != nil {
+	w, err := s.blobs.Writer(ctx, content.WithRef(uploadRef(name, id)))
+	if err != nil {
+		_ = os.RemoveAll(s.uploadDir(name, id))
 		return "", err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "startedat"), []byte(time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
-		return "", err
-	}
-	return id, nil
+	return id, w.Close()
 }
 
 // uploadSize returns how many bytes the upload holds.
-func (s *store) uploadSize(name, id string) (int64, error) {
-	fi, err := os.Stat(filepath.Join(s.uploadDir(name, id), "data"))
-	if err != nil {
-		return 0, notFound("upload "+id, err)
-	}
-	return fi.Size(), nil
-}
-
-// runningHash is the sha256 of an upload's first n bytes, valid while every
-// append went through it; the zero value is an empty hash.
-type runningHash struct {
-	h       hash.Hash
-	n       int64
-	invalid bool
-}
-
-// writebackChunk is how much is appended before the kernel is asked to start
-// writing it out, so that the fsync at commit finds little left to flush.
-const writebackChunk = 8 << 20
-
-// writebackWriter writes to f and starts asynchronous writeback of every
-// writebackChunk written (sync_file_range(SYNC_FILE_RANGE_WRITE); it neither
-// waits nor replaces the fsync at commit).
-type writebackWriter struct {
-	f            *os.File
-	off, pending int64
-}
-
-func (w *writebackWriter) Write(p []byte) (int, error) {
-	n, err := w.f.Write(p)
-	w.pending += int64(n)
-	if w.pending >= writebackChunk {
-		_ = unix.SyncFileRange(int(w.f.Fd()), w.off, w.pending, unix.SYNC_FILE_RANGE_WRITE)
-		w.off += w.pending
-		w.pending = 0
-	}
-	return n, err
-}
-
-// appendUpload appends r to the upload, feeding rh (if not nil) when the
-// upload is hashed so far. If want >= 0 exactly want bytes must arrive;
-// otherwise the upload is truncated back and ErrInvalidArgument returned.
-func (s *store) appendUpload(name, id string, r io.Reader, want int64, rh *runningHash) (int64, error) {
-	f, err := os.OpenFile(filepath.Join(s.uploadDir(name, id), "data"), os.O_WRONLY, 0)
-	if err != nil {
-		return 0, notFound("upload "+id, err)
-	}
-	defer f.Close()
-	start, err := f.Seek(0, io.SeekEnd)
+func (s *store) uploadSize(ctx context.Context, name, id string) (int64, error) {
+	st, err := s.blobs.Status(ctx, uploadRef(name, id))
 	if err != nil {
 		return 0, err
 	}
+	return st.Offset, nil
+}
+
+// openUpload resumes an upload session's ingest for appending. With d set the writer hashes with d's algorithm,
+// for the commit that ends the session.
+func (s *store) openUpload(ctx context.Context, name, id string, d digest.Digest) (content.Writer, error) {
+	return s.blobs.Writer(ctx, content.WithRef(uploadRef(name, id)), content.WithExpectedDigest(d))
+}
+
+// appendUpload appends r to w. If want >= 0 exactly want bytes must arrive; otherwise what arrived is truncated
+// away and ErrInvalidArgument returned. It returns the upload's size.
+func appendUpload(w content.Writer, r io.Reader, want int64) (int64, error) {
+	start := w.Size()
 	src := r
 	if want >= 0 {
 		src = io.LimitReader(r, want+1)
 	}
-	var dst io.Writer = &writebackWriter{f: f, off: start}
-	if rh != nil {
-		if rh.h == nil && start == 0 {
-			rh.h = sha256.New()
-		}
-		if rh.invalid || rh.h == nil || rh.n != start {
-			rh.invalid = true
-		} else {
-			dst = io.MultiWriter(dst, rh.h)
-		}
-	}
-	n, err := io.Copy(dst, src)
+	n, err := io.Copy(w, src)
 	if err == nil && want >= 0 && n != want {
 		err = fmt.Errorf("chunk is %d bytes, range says %d: %w", n, want, errdefs.ErrInvalidArgument)
 	}
 	if err != nil {
-		_ = f.Truncate(start)
-		if rh != nil {
-			rh.invalid = true // it saw bytes the truncate took back
+		if terr := w.Truncate(start); terr != nil {
+			return start, errors.Join(err, terr)
 		}
 		return start, err
-	}
-	if rh != nil {
-		rh.n = start + n
 	}
 	return start + n, nil
 }
 
-// commitUpload verifies the upload against d and only then makes it visible as
-// a blob linked into the repository. On mismatch the upload is discarded. rh,
-// if it covers the whole upload, saves reading it again for a sha256 digest.
-func (s *store) commitUpload(name, id string, d digest.Digest, rh *runningHash) (int64, error) {
-	dir := s.uploadDir(name, id)
-	data := filepath.Join(dir, "data")
-	f, err := os.Open(data)
-	if err != nil {
-		return 0, notFound("upload "+id, err)
-	}
-	var got digest.Digest
-	fi, err := f.Stat()
-	n := int64(0)
-	if err == nil {
-		n = fi.Size()
-		if rh != nil && !rh.invalid && rh.h != nil && rh.n == n && d.Algorithm() == digest.SHA256 {
-			got = digest.NewDigest(digest.SHA256, rh.h)
-		} else {
-			v := d.Algorithm().Hash()
-			if n, err = io.Copy(v, f); err == nil {
-				got = digest.NewDigest(d.Algorithm(), v)
-			}
-		}
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	f.Close()
-	if err != nil {
-		return 0, err
-	}
-	if got != d {
-		_ = os.RemoveAll(dir)
-		return 0, fmt.Errorf("upload %s has digest %s, not %s: %w", id, got, d, errdefs.ErrInvalidArgument)
-	}
-	return n, s.installUpload(name, id, d)
+// endUpload removes what is left of a session once its ingest was committed or discarded.
+func (s *store) endUpload(name, id string) error {
+	return os.RemoveAll(s.uploadDir(name, id))
 }
 
-// installUpload makes an upload the caller verified to have digest d (and
-// synced) visible as a blob linked into the repository.
-func (s *store) installUpload(name, id string, d digest.Digest) error {
-	dir := s.uploadDir(name, id)
-	data := filepath.Join(dir, "data")
-	if _, err := os.Stat(s.blobPath(d)); err != nil {
-		if err := os.MkdirAll(filepath.Dir(s.blobPath(d)), 0o755); err != nil {
-			return err
-		}
-		if err := os.Rename(data, s.blobPath(d)); err != nil {
-			return err
-		}
-	}
-	if err := s.linkBlob(name, d); err != nil {
+func (s *store) cancelUpload(ctx context.Context, name, id string) error {
+	if err := s.blobs.Abort(ctx, uploadRef(name, id)); err != nil {
 		return err
 	}
-	return os.RemoveAll(dir)
-}
-
-func (s *store) cancelUpload(name, id string) error {
-	dir := s.uploadDir(name, id)
-	if _, err := os.Stat(dir); err != nil {
-		return notFound("upload "+id, err)
-	}
-	return os.RemoveAll(dir)
+	return s.endUpload(name, id)
 }
 
 // revision is the content of a manifest link.
@@ -328,8 +229,8 @@ type revision struct {
 	MediaType string `json:"mediaType"`
 }
 
-func (s *store) putManifest(name string, tags []string, d digest.Digest, mediaType string, data []byte) error {
-	if err := s.putContent(d, data); err != nil {
+func (s *store) putManifest(ctx context.Context, name string, tags []string, d digest.Digest, mediaType string, data []byte) error {
+	if err := s.putContent(ctx, d, data); err != nil {
 		return err
 	}
 	rev, err := json.Marshal(revision{MediaType: mediaType})
@@ -356,7 +257,7 @@ func (s *store) resolveTag(name, tag string) (digest.Digest, error) {
 }
 
 // getManifest returns the manifest bytes and media type of a revision in the repository.
-func (s *store) getManifest(name string, d digest.Digest) ([]byte, string, error) {
+func (s *store) getManifest(ctx context.Context, name string, d digest.Digest) ([]byte, string, error) {
 	b, err := os.ReadFile(s.revisionPath(name, d))
 	if err != nil {
 		return nil, "", notFound("manifest "+d.String(), err)
@@ -365,9 +266,9 @@ func (s *store) getManifest(name string, d digest.Digest) ([]byte, string, error
 	if err := json.Unmarshal(b, &rev); err != nil {
 		return nil, "", fmt.Errorf("manifest link %s: %w", d, err)
 	}
-	data, err := os.ReadFile(s.blobPath(d))
+	data, err := content.ReadBlob(ctx, s.blobs, d, maxManifestSize)
 	if err != nil {
-		return nil, "", notFound("manifest "+d.String(), err)
+		return nil, "", fmt.Errorf("manifest %s: %w", d, err)
 	}
 	return data, rev.MediaType, nil
 }

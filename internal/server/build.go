@@ -52,13 +52,8 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	b, err := s.d.Builder()
-	if err != nil {
-		writeError(w, err)
-		return
-	}
 	out := &streamWriter{w: w, f: http.NewResponseController(w)}
-	id, err := b.Build(r.Context(), r.Body, opts, out)
+	id, err := s.b.Build.Build(r.Context(), r.Body, opts, out)
 	if err != nil {
 		if !out.started() {
 			writeError(w, err)
@@ -112,4 +107,22 @@ func (s *streamWriter) message(v any) error {
 	}
 	s.f.Flush()
 	return nil
+}
+
+func (s *Server) buildRoutes() {
+	m := s.mux
+	m.HandleFunc("POST /build", s.build)
+	m.HandleFunc("POST /berth/build", s.build) // berth build's context manifests (see internal/builder)
+	m.HandleFunc("POST /session", notImplemented("BuildKit sessions are not supported"))
+	m.HandleFunc("POST /build/prune", func(w http.ResponseWriter, r *http.Request) {
+		keys, reclaimed, err := s.b.Build.Prune(r.Context())
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if keys == nil {
+			keys = []string{}
+		}
+		writeJSON(w, 200, map[string]any{"CachesDeleted": keys, "SpaceReclaimed": reclaimed})
+	})
 }

@@ -13,15 +13,15 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 
-	"github.com/berth/berth/internal/daemon"
+	"github.com/berth/berth/internal/containers"
 )
 
 func (s *Server) routes() {
 	m := s.mux
 	m.HandleFunc("GET /_ping", s.ping)
 	m.HandleFunc("HEAD /_ping", s.ping)
-	m.HandleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, s.d.Version()) })
-	m.HandleFunc("GET /info", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, s.d.Info(r.Context())) })
+	m.HandleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, s.version()) })
+	m.HandleFunc("GET /info", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, s.b.System.Info(r.Context())) })
 	m.HandleFunc("GET /events", s.events)
 	m.HandleFunc("GET /system/df", s.systemDF)
 
@@ -33,8 +33,8 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /containers/{id}/stop", s.containerStop)
 	m.HandleFunc("POST /containers/{id}/restart", s.containerRestart)
 	m.HandleFunc("POST /containers/{id}/kill", s.containerKill)
-	m.HandleFunc("POST /containers/{id}/pause", s.simple(func(ctx context.Context, id string) error { return s.d.Pause(ctx, id) }))
-	m.HandleFunc("POST /containers/{id}/unpause", s.simple(func(ctx context.Context, id string) error { return s.d.Unpause(ctx, id) }))
+	m.HandleFunc("POST /containers/{id}/pause", s.simple(func(ctx context.Context, id string) error { return s.b.Containers.Pause(ctx, id) }))
+	m.HandleFunc("POST /containers/{id}/unpause", s.simple(func(ctx context.Context, id string) error { return s.b.Containers.Unpause(ctx, id) }))
 	m.HandleFunc("POST /containers/{id}/rename", s.containerRename)
 	m.HandleFunc("POST /containers/{id}/wait", s.containerWait)
 	m.HandleFunc("POST /containers/{id}/attach", s.containerAttach)
@@ -58,10 +58,8 @@ func (s *Server) routes() {
 	s.imageRoutes()
 	s.volumeRoutes()
 	s.networkRoutes()
-	m.HandleFunc("POST /build", s.build)
-	m.HandleFunc("POST /berth/build", s.build) // berth build's context manifests (see internal/builder)
-	m.HandleFunc("POST /session", notImplemented("BuildKit sessions are not supported"))
-	if s.d.Debug() {
+	s.buildRoutes()
+	if s.debug {
 		// dockerd serves the Go profiler on its API socket in debug mode; so does Berth.
 		m.HandleFunc("GET /debug/pprof/", pprof.Index)
 		m.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
@@ -119,7 +117,7 @@ func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	resp, err := s.d.Create(r.Context(), daemon.CreateOptions{
+	resp, err := s.b.Containers.Create(r.Context(), containers.CreateOptions{
 		Name:             r.URL.Query().Get("name"),
 		Config:           &req.Config,
 		HostConfig:       req.HostConfig,
@@ -140,7 +138,7 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
-	list, err := s.d.List(r.Context(), daemon.ListOptions{All: boolValue(r, "all"), Limit: limit, Size: boolValue(r, "size"), Filters: f})
+	list, err := s.b.Containers.List(r.Context(), containers.ListOptions{All: boolValue(r, "all"), Limit: limit, Size: boolValue(r, "size"), Filters: f})
 	if err != nil {
 		writeError(w, err)
 		return
@@ -154,7 +152,7 @@ func (s *Server) containerPrune(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	rep, err := s.d.PruneContainers(r.Context(), f)
+	rep, err := s.b.Containers.PruneContainers(r.Context(), f)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -163,7 +161,7 @@ func (s *Server) containerPrune(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) {
-	resp, err := s.d.Inspect(r.Context(), r.PathValue("id"), boolValue(r, "size"))
+	resp, err := s.b.Containers.Inspect(r.Context(), r.PathValue("id"), boolValue(r, "size"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -172,7 +170,7 @@ func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) containerStart(w http.ResponseWriter, r *http.Request) {
-	if err := s.d.Start(r.Context(), r.PathValue("id")); err != nil {
+	if err := s.b.Containers.Start(r.Context(), r.PathValue("id")); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -197,7 +195,7 @@ func timeoutParam(r *http.Request) (*int, error) {
 func (s *Server) containerStop(w http.ResponseWriter, r *http.Request) {
 	t, err := timeoutParam(r)
 	if err == nil {
-		err = s.d.Stop(r.Context(), r.PathValue("id"), r.URL.Query().Get("signal"), t)
+		err = s.b.Containers.Stop(r.Context(), r.PathValue("id"), r.URL.Query().Get("signal"), t)
 	}
 	if err != nil {
 		writeError(w, err)
@@ -209,7 +207,7 @@ func (s *Server) containerStop(w http.ResponseWriter, r *http.Request) {
 func (s *Server) containerRestart(w http.ResponseWriter, r *http.Request) {
 	t, err := timeoutParam(r)
 	if err == nil {
-		err = s.d.Restart(r.Context(), r.PathValue("id"), r.URL.Query().Get("signal"), t)
+		err = s.b.Containers.Restart(r.Context(), r.PathValue("id"), r.URL.Query().Get("signal"), t)
 	}
 	if err != nil {
 		writeError(w, err)
@@ -219,7 +217,7 @@ func (s *Server) containerRestart(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) containerKill(w http.ResponseWriter, r *http.Request) {
-	if err := s.d.Kill(r.Context(), r.PathValue("id"), r.URL.Query().Get("signal")); err != nil {
+	if err := s.b.Containers.Kill(r.Context(), r.PathValue("id"), r.URL.Query().Get("signal")); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -227,7 +225,7 @@ func (s *Server) containerKill(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) containerRename(w http.ResponseWriter, r *http.Request) {
-	if err := s.d.Rename(r.Context(), r.PathValue("id"), r.URL.Query().Get("name")); err != nil {
+	if err := s.b.Containers.Rename(r.Context(), r.PathValue("id"), r.URL.Query().Get("name")); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -235,7 +233,7 @@ func (s *Server) containerRename(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) containerRemove(w http.ResponseWriter, r *http.Request) {
-	err := s.d.Remove(r.Context(), r.PathValue("id"), daemon.RemoveOptions{Force: boolValue(r, "force"), Volumes: boolValue(r, "v"), Link: boolValue(r, "link")})
+	err := s.b.Containers.Remove(r.Context(), r.PathValue("id"), containers.RemoveOptions{Force: boolValue(r, "force"), Volumes: boolValue(r, "v"), Link: boolValue(r, "link")})
 	if err != nil {
 		writeError(w, err)
 		return
@@ -253,7 +251,7 @@ func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) {
 	}
 	fw := newFlushWriter(w)
 	headerSent := false
-	code, err := s.d.Wait(r.Context(), r.PathValue("id"), cond, func() {
+	code, err := s.b.Containers.Wait(r.Context(), r.PathValue("id"), cond, func() {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(200)
 		fw.Flush()
@@ -272,7 +270,7 @@ func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	tty, err := s.d.AttachTTY(id)
+	tty, err := s.b.Streams.AttachTTY(id)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -291,7 +289,7 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) {
 	// The connection is hijacked only once the daemon has registered the stream (Ready), so the client's next
 	// request (start) cannot overtake it; until then the stream's ends wait for the connection.
 	lz := newLazyStream()
-	opts := daemon.AttachOptions{
+	opts := containers.AttachOptions{
 		Out:        lz,
 		Stdout:     boolValue(r, "stdout"),
 		Stderr:     boolValue(r, "stderr"),
@@ -310,7 +308,7 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) {
 		opts.Stdin = lz
 	}
 	// The client's context ends when the hijacked connection is done; detach from the request.
-	err = s.d.Attach(context.WithoutCancel(r.Context()), id, opts)
+	err = s.b.Streams.Attach(context.WithoutCancel(r.Context()), id, opts)
 	h := lz.get()
 	if h == nil {
 		if err != nil {
@@ -319,7 +317,7 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.conn.Close()
-	if err != nil && !errors.Is(err, daemon.ErrDetached) {
+	if err != nil && !errors.Is(err, containers.ErrDetached) {
 		h.Write([]byte(err.Error() + "\n"))
 	}
 }
@@ -360,7 +358,7 @@ func (l *lazyStream) Write(p []byte) (int, error) {
 func (s *Server) containerResize(w http.ResponseWriter, r *http.Request) {
 	hgt, _ := strconv.Atoi(r.URL.Query().Get("h"))
 	wid, _ := strconv.Atoi(r.URL.Query().Get("w"))
-	if err := s.d.Resize(r.Context(), r.PathValue("id"), uint16(hgt), uint16(wid)); err != nil {
+	if err := s.b.Streams.Resize(r.Context(), r.PathValue("id"), uint16(hgt), uint16(wid)); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -373,7 +371,7 @@ func (s *Server) containerUpdate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	warnings, err := s.d.Update(r.Context(), r.PathValue("id"), req)
+	warnings, err := s.b.Containers.Update(r.Context(), r.PathValue("id"), req)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -383,13 +381,13 @@ func (s *Server) containerUpdate(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	tty, err := s.d.AttachTTY(id)
+	tty, err := s.b.Streams.AttachTTY(id)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	q := r.URL.Query()
-	opts := daemon.LogsOptions{
+	opts := containers.LogsOptions{
 		Stdout: boolValue(r, "stdout"), Stderr: boolValue(r, "stderr"), Follow: boolValue(r, "follow"),
 		Tail: q.Get("tail"), Since: q.Get("since"), Until: q.Get("until"),
 		Timestamps: boolValue(r, "timestamps"), Details: boolValue(r, "details"),
@@ -406,13 +404,13 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(200)
 	fw := newFlushWriter(w)
 	fw.Flush()
-	if err := s.d.Logs(r.Context(), id, opts, fw); err != nil {
+	if err := s.b.Streams.Logs(r.Context(), id, opts, fw); err != nil {
 		fw.Write([]byte(err.Error()))
 	}
 }
 
 func (s *Server) containerTop(w http.ResponseWriter, r *http.Request) {
-	resp, err := s.d.Top(r.Context(), r.PathValue("id"), r.URL.Query().Get("ps_args"))
+	resp, err := s.b.Streams.Top(r.Context(), r.PathValue("id"), r.URL.Query().Get("ps_args"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -422,18 +420,18 @@ func (s *Server) containerTop(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) containerStats(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, err := s.d.AttachTTY(id); err != nil {
+	if _, err := s.b.Streams.AttachTTY(id); err != nil {
 		writeError(w, err)
 		return
 	}
 	stream := r.URL.Query().Get("stream") == "" || boolValue(r, "stream")
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
-	s.d.Stats(r.Context(), id, stream, boolValue(r, "one-shot"), newFlushWriter(w))
+	s.b.Streams.Stats(r.Context(), id, stream, boolValue(r, "one-shot"), newFlushWriter(w))
 }
 
 func (s *Server) containerChanges(w http.ResponseWriter, r *http.Request) {
-	ch, err := s.d.Changes(r.Context(), r.PathValue("id"))
+	ch, err := s.b.Files.Changes(r.Context(), r.PathValue("id"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -444,7 +442,7 @@ func (s *Server) containerChanges(w http.ResponseWriter, r *http.Request) {
 func (s *Server) containerExport(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-tar")
 	sw := &startWriter{w: w}
-	if err := s.d.Export(r.Context(), r.PathValue("id"), sw); err != nil && !sw.started {
+	if err := s.b.Files.Export(r.Context(), r.PathValue("id"), sw); err != nil && !sw.started {
 		writeError(w, err)
 	}
 }
@@ -466,7 +464,7 @@ func statHeader(st container.PathStat) string {
 }
 
 func (s *Server) archiveHead(w http.ResponseWriter, r *http.Request) {
-	st, err := s.d.StatPath(r.Context(), r.PathValue("id"), r.URL.Query().Get("path"))
+	st, err := s.b.Files.StatPath(r.Context(), r.PathValue("id"), r.URL.Query().Get("path"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -477,7 +475,7 @@ func (s *Server) archiveHead(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) archiveGet(w http.ResponseWriter, r *http.Request) {
 	sw := &startWriter{w: w}
-	err := s.d.ArchivePath(r.Context(), r.PathValue("id"), r.URL.Query().Get("path"), func(st container.PathStat) {
+	err := s.b.Files.ArchivePath(r.Context(), r.PathValue("id"), r.URL.Query().Get("path"), func(st container.PathStat) {
 		w.Header().Set("X-Docker-Container-Path-Stat", statHeader(st))
 		w.Header().Set("Content-Type", "application/x-tar")
 	}, sw)
@@ -488,7 +486,7 @@ func (s *Server) archiveGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) archivePut(w http.ResponseWriter, r *http.Request) {
-	err := s.d.ExtractToPath(r.Context(), r.PathValue("id"), r.URL.Query().Get("path"), boolValue(r, "noOverwriteDirNonDir"), r.Body)
+	err := s.b.Files.ExtractToPath(r.Context(), r.PathValue("id"), r.URL.Query().Get("path"), boolValue(r, "noOverwriteDirNonDir"), r.Body)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -502,7 +500,7 @@ func (s *Server) execCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	id, err := s.d.ExecCreate(r.Context(), r.PathValue("id"), req)
+	id, err := s.b.Exec.ExecCreate(r.Context(), r.PathValue("id"), req)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -517,13 +515,13 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	tty, err := s.d.ExecTTY(id)
+	tty, err := s.b.Exec.ExecTTY(id)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	if req.Detach {
-		if err := s.d.ExecStart(r.Context(), id, daemon.ExecStartOptions{Detach: true}); err != nil {
+		if err := s.b.Exec.ExecStart(r.Context(), id, containers.ExecStartOptions{Detach: true}); err != nil {
 			writeError(w, err)
 			return
 		}
@@ -539,7 +537,7 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.conn.Close()
-	if err := s.d.ExecStart(context.WithoutCancel(r.Context()), id, daemon.ExecStartOptions{Stdin: h, Out: h}); err != nil {
+	if err := s.b.Exec.ExecStart(context.WithoutCancel(r.Context()), id, containers.ExecStartOptions{Stdin: h, Out: h}); err != nil {
 		h.Write([]byte(err.Error() + "\n"))
 	}
 }
@@ -547,7 +545,7 @@ func (s *Server) execStart(w http.ResponseWriter, r *http.Request) {
 func (s *Server) execResize(w http.ResponseWriter, r *http.Request) {
 	hgt, _ := strconv.Atoi(r.URL.Query().Get("h"))
 	wid, _ := strconv.Atoi(r.URL.Query().Get("w"))
-	if err := s.d.ExecResize(r.Context(), r.PathValue("id"), uint16(hgt), uint16(wid)); err != nil {
+	if err := s.b.Exec.ExecResize(r.Context(), r.PathValue("id"), uint16(hgt), uint16(wid)); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -555,7 +553,7 @@ func (s *Server) execResize(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) execInspect(w http.ResponseWriter, r *http.Request) {
-	resp, err := s.d.ExecInspect(r.Context(), r.PathValue("id"))
+	resp, err := s.b.Exec.ExecInspect(r.Context(), r.PathValue("id"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -575,7 +573,7 @@ func (s *Server) commit(w http.ResponseWriter, r *http.Request) {
 		cfg = &c
 	}
 	pause := q.Get("pause") == "" || boolValue(r, "pause")
-	id, err := s.d.Commit(r.Context(), daemon.CommitOptions{
+	id, err := s.b.Files.Commit(r.Context(), containers.CommitOptions{
 		Container: q.Get("container"), Repo: q.Get("repo"), Tag: q.Get("tag"), Comment: q.Get("comment"),
 		Author: q.Get("author"), Changes: q["changes"], Pause: pause, Config: cfg,
 	})

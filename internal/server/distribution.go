@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -61,13 +62,23 @@ type wireMessage struct {
 	Aux      any                  `json:"aux,omitempty"`
 }
 
+// pushAux is the aux message ending a push, which the docker CLI reads for `docker push`'s digest line.
+type pushAux struct {
+	Tag    string
+	Digest string
+	Size   int64
+}
+
 func progressMessage(pr image.Progress) wireMessage {
-	m := wireMessage{Status: pr.Status, ID: pr.ID, Aux: pr.Aux}
+	m := wireMessage{Status: pr.Status, ID: pr.ID}
+	if pr.Pushed != nil {
+		m.Aux = pushAux{Tag: pr.Pushed.Tag, Digest: pr.Pushed.Digest.String(), Size: pr.Pushed.Size}
+	}
 	switch {
 	case pr.Current > 0 || pr.Total > 0:
 		m.Progress = &jsonstream.Progress{Current: pr.Current, Total: pr.Total}
 		m.Bar = progressBar(pr.Current, pr.Total)
-	case pr.ID != "" && !pr.Plain || pr.Aux != nil:
+	case pr.ID != "" && !pr.Plain || pr.Pushed != nil:
 		m.Progress = &jsonstream.Progress{}
 	}
 	return m
@@ -101,8 +112,44 @@ func (p *progressStream) fail(err error) {
 	p.enc.Encode(wireMessage{Error: &jsonstream.Error{Message: err.Error()}, ErrorMsg: err.Error()})
 }
 
-func authFromRequest(r *http.Request) registry.AuthConfig {
-	return distribution.DecodeAuthHeader(r.Header.Get(registry.AuthHeader))
+// authFromRequest is the credentials a pull, push or search carries in X-Registry-Auth.
+func authFromRequest(r *http.Request) distribution.Credentials {
+	return credentialsFromHeader(r.Header.Get(registry.AuthHeader))
+}
+
+// credentialsFromHeader decodes X-Registry-Auth as dockerd does: base64url (padded or not) of an AuthConfig's
+// JSON. An empty header is anonymous; an undecodable one is ignored, like dockerd, rather than failing.
+func credentialsFromHeader(h string) distribution.Credentials {
+	if h == "" {
+		return distribution.Credentials{}
+	}
+	b, err := base64.URLEncoding.DecodeString(h)
+	if err != nil {
+		b, err = base64.RawURLEncoding.DecodeString(strings.TrimRight(h, "="))
+	}
+	var ac registry.AuthConfig
+	if err != nil || json.Unmarshal(b, &ac) != nil {
+		return distribution.Credentials{}
+	}
+	return credentials(ac)
+}
+
+// credentials converts Docker's AuthConfig. Its "auth" field (base64 of user:password, as config.json keeps it)
+// stands in for a missing user name and password; one that does not decode is ignored.
+func credentials(ac registry.AuthConfig) distribution.Credentials {
+	c := distribution.Credentials{
+		Username: ac.Username, Password: ac.Password,
+		IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken,
+		ServerAddress: ac.ServerAddress,
+	}
+	if c.Username == "" && c.Password == "" && ac.Auth != "" {
+		if b, err := base64.StdEncoding.DecodeString(ac.Auth); err == nil {
+			if user, pass, ok := strings.Cut(string(b), ":"); ok {
+				c.Username, c.Password = user, pass
+			}
+		}
+	}
+	return c
 }
 
 // imagePull is POST /images/create?fromImage=NAME&tag=TAG|DIGEST&platform=P.
@@ -130,7 +177,7 @@ func (s *Server) imagePull(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ps := newProgressStream(w)
-	if _, err := s.d.PullImage(r.Context(), named, platform, authFromRequest(r), ps.send); err != nil {
+	if _, err := s.b.Distribution.Pull(r.Context(), named, platform, authFromRequest(r), ps.send); err != nil {
 		ps.fail(err)
 	}
 }
@@ -152,7 +199,7 @@ func (s *Server) imagePush(w http.ResponseWriter, r *http.Request, name string) 
 		return
 	}
 	ps := newProgressStream(w)
-	if err := s.d.PushImage(r.Context(), tagged, authFromRequest(r), ps.send); err != nil {
+	if err := s.b.Distribution.Push(r.Context(), tagged, authFromRequest(r), ps.send); err != nil {
 		ps.fail(err)
 	}
 }
@@ -164,12 +211,12 @@ func (s *Server) auth(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	resp, err := s.d.Login(r.Context(), ac)
+	res, err := s.b.Distribution.Login(r.Context(), credentials(ac))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, resp)
+	writeJSON(w, http.StatusOK, registry.AuthResponse{Status: "Login Succeeded", IdentityToken: res.IdentityToken})
 }
 
 // imageSearch is GET /images/search?term=&limit=.
@@ -184,10 +231,15 @@ func (s *Server) imageSearch(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	res, err := s.d.SearchImages(r.Context(), q.Get("term"), limit, authFromRequest(r))
+	res, err := s.b.Distribution.Search(r.Context(), q.Get("term"), limit, authFromRequest(r))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, res.Results)
+	out := make([]registry.SearchResult, 0, len(res))
+	for _, r := range res {
+		out = append(out, registry.SearchResult{Name: r.Name, Description: r.Description, StarCount: r.Stars,
+			IsOfficial: r.Official, IsAutomated: r.Automated})
+	}
+	writeJSON(w, http.StatusOK, out)
 }

@@ -2,19 +2,131 @@ package server
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/containerd/errdefs"
-	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/image"
-	"github.com/moby/moby/api/types/network"
-	"github.com/moby/moby/api/types/volume"
+	imagetypes "github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/storage"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/berth/berth/internal/daemon"
+	"github.com/berth/berth/internal/image"
 )
+
+// storageDriver is the GraphDriver inspect reports (the daemon's /info says the same): layers are overlay snapshots.
+const storageDriver = "overlay2"
+
+// imageSummary is one entry of GET /images/json. Containers and SharedSize are -1, Docker's "not computed"
+// (only /system/df counts them).
+func imageSummary(s image.Summary) imagetypes.Summary {
+	out := imagetypes.Summary{
+		Containers:  -1,
+		Created:     unixOrZero(s.Created),
+		ID:          s.ID.String(),
+		Labels:      s.Labels,
+		ParentID:    s.ParentID.String(),
+		RepoDigests: s.RepoDigests,
+		RepoTags:    s.RepoTags,
+		SharedSize:  -1,
+		Size:        s.Size,
+	}
+	if out.RepoDigests == nil {
+		out.RepoDigests = []string{}
+	}
+	if out.RepoTags == nil {
+		out.RepoTags = []string{}
+	}
+	return out
+}
+
+// unixOrZero is t in Unix seconds, 0 for an unknown time (not year 1), as dockerd reports a missing date.
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+// imageInspect is GET /images/{name}/json: the record's config blob, references and sizes in Docker's shape.
+// The comment is the config's (an import's or a commit's message), else the last history entry's.
+func imageInspect(img *image.Image) imagetypes.InspectResponse {
+	cfg := img.Config
+	comment := cfg.Comment
+	if comment == "" && len(cfg.History) > 0 {
+		comment = cfg.History[len(cfg.History)-1].Comment
+	}
+	var created string
+	if cfg.Created != nil {
+		created = cfg.Created.Format(time.RFC3339Nano)
+	}
+	layers := make([]string, 0, len(cfg.RootFS.DiffIDs))
+	for _, d := range cfg.RootFS.DiffIDs {
+		layers = append(layers, d.String())
+	}
+	out := imagetypes.InspectResponse{
+		ID:           img.ID.String(),
+		RepoTags:     img.RepoTags,
+		RepoDigests:  img.RepoDigests,
+		Comment:      comment,
+		Created:      created,
+		Author:       cfg.Author,
+		Config:       &cfg.Config,
+		Architecture: cfg.Architecture,
+		Variant:      cfg.Variant,
+		Os:           cfg.OS,
+		OsVersion:    cfg.OSVersion,
+		Size:         img.Size,
+		GraphDriver:  &storage.DriverData{Name: storageDriver, Data: map[string]string{}},
+		RootFS:       imagetypes.RootFS{Type: cfg.RootFS.Type, Layers: layers},
+		Metadata:     imagetypes.Metadata{LastTagTime: img.LastTagTime},
+	}
+	if out.RepoTags == nil {
+		out.RepoTags = []string{}
+	}
+	if out.RepoDigests == nil {
+		out.RepoDigests = []string{}
+	}
+	return out
+}
+
+// imageHistory is GET /images/{name}/history: a step whose image is not known locally has the ID "<missing>".
+func imageHistory(entries []image.HistoryEntry) []imagetypes.HistoryResponseItem {
+	out := make([]imagetypes.HistoryResponseItem, 0, len(entries))
+	for _, e := range entries {
+		id := "<missing>"
+		if e.ID != "" {
+			id = e.ID.String()
+		}
+		out = append(out, imagetypes.HistoryResponseItem{
+			ID:        id,
+			Created:   unixOrZero(e.Created),
+			CreatedBy: e.CreatedBy,
+			Comment:   e.Comment,
+			Size:      e.Size,
+			Tags:      e.Tags,
+		})
+	}
+	return out
+}
+
+// deleteResponses are the "Untagged"/"Deleted" records of DELETE /images/{name} and of a prune, never null.
+func deleteResponses(items []image.DeleteItem) []imagetypes.DeleteResponse {
+	out := make([]imagetypes.DeleteResponse, 0, len(items))
+	for _, it := range items {
+		out = append(out, imagetypes.DeleteResponse{Untagged: it.Untagged, Deleted: it.Deleted.String()})
+	}
+	return out
+}
+
+// pruneReport is POST /images/prune's answer; the CLI prints SpaceReclaimed as "Total reclaimed space".
+func pruneReport(r image.PruneResult) imagetypes.PruneReport {
+	rep := imagetypes.PruneReport{ImagesDeleted: deleteResponses(r.Deleted)}
+	if r.Reclaimed > 0 {
+		rep.SpaceReclaimed = uint64(r.Reclaimed)
+	}
+	return rep
+}
 
 func (s *Server) imageRoutes() {
 	m := s.mux
@@ -46,14 +158,18 @@ func (s *Server) imageList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if v := r.URL.Query().Get("filter"); v != "" {
-		f["reference"] = append(f["reference"], v)
+		f.Add("reference", v)
 	}
-	list, err := s.d.Images().List(r.Context(), boolValue(r, "all"), f)
+	list, err := s.b.Images.List(r.Context(), boolValue(r, "all"), f)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, 200, list)
+	out := make([]imagetypes.Summary, 0, len(list))
+	for _, img := range list {
+		out = append(out, imageSummary(img))
+	}
+	writeJSON(w, 200, out)
 }
 
 // imageCreate is `docker import` (fromSrc) and `docker pull` (fromImage).
@@ -82,7 +198,7 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) {
 		arch, variant, _ := strings.Cut(arch, "/")
 		platform = &ocispec.Platform{OS: os, Architecture: arch, Variant: variant}
 	}
-	id, err := s.d.Images().Import(r.Context(), r.Body, ref, q["changes"], q.Get("message"), platform)
+	id, err := s.b.Images.Import(r.Context(), r.Body, ref, q["changes"], q.Get("message"), platform)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -96,24 +212,16 @@ func (s *Server) imagePrune(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	all := false
-	if v := f["dangling"]; len(v) > 0 && (v[0] == "false" || v[0] == "0") {
-		all = true
-	}
-	delete(f, "dangling")
-	rep, err := s.d.ImagePrune(r.Context(), all, f)
+	rep, err := s.b.Images.Prune(r.Context(), false, f) // dangling=false in f prunes all unused images
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	if rep.ImagesDeleted == nil {
-		rep.ImagesDeleted = []image.DeleteResponse{}
-	}
-	writeJSON(w, 200, rep)
+	writeJSON(w, 200, pruneReport(rep))
 }
 
 func (s *Server) imageLoad(w http.ResponseWriter, r *http.Request) {
-	lines, err := s.d.Images().Load(r.Context(), r.Body)
+	lines, err := s.b.Images.Load(r.Context(), r.Body)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -133,14 +241,14 @@ func (s *Server) imageSave(w http.ResponseWriter, r *http.Request) {
 func (s *Server) save(w http.ResponseWriter, r *http.Request, names []string) {
 	// Resolve every name first so a bad one is a JSON error, not a broken tar.
 	for _, n := range names {
-		if _, err := s.d.Images().Get(r.Context(), n); err != nil {
+		if _, err := s.b.Images.Get(r.Context(), n); err != nil {
 			writeError(w, err)
 			return
 		}
 	}
 	w.Header().Set("Content-Type", "application/x-tar")
 	sw := &startWriter{w: w}
-	if err := s.d.Images().Save(r.Context(), sw, names); err != nil && !sw.started {
+	if err := s.b.Images.Save(r.Context(), sw, names); err != nil && !sw.started {
 		writeError(w, err)
 	}
 }
@@ -149,19 +257,19 @@ func (s *Server) imageGet(w http.ResponseWriter, r *http.Request) {
 	name, action := splitAction(r.PathValue("rest"))
 	switch action {
 	case "json":
-		resp, err := s.d.Images().Inspect(r.Context(), name)
+		img, err := s.b.Images.Get(r.Context(), name)
 		if err != nil {
 			writeError(w, err)
 			return
 		}
-		writeJSON(w, 200, resp)
+		writeJSON(w, 200, imageInspect(img))
 	case "history":
-		resp, err := s.d.Images().History(r.Context(), name)
+		entries, err := s.b.Images.History(r.Context(), name)
 		if err != nil {
 			writeError(w, err)
 			return
 		}
-		writeJSON(w, 200, resp)
+		writeJSON(w, 200, imageHistory(entries))
 	case "get":
 		s.save(w, r, []string{name})
 	default:
@@ -177,7 +285,7 @@ func (s *Server) imagePost(w http.ResponseWriter, r *http.Request) {
 		if tag := r.URL.Query().Get("tag"); tag != "" {
 			target += ":" + tag
 		}
-		if err := s.d.Images().Tag(r.Context(), name, target); err != nil {
+		if err := s.b.Images.Tag(r.Context(), name, target); err != nil {
 			writeError(w, err)
 			return
 		}
@@ -190,224 +298,10 @@ func (s *Server) imagePost(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) imageDelete(w http.ResponseWriter, r *http.Request) {
-	resp, err := s.d.ImageDelete(r.Context(), r.PathValue("rest"), boolValue(r, "force"), boolValue(r, "noprune"))
+	items, err := s.b.Images.Delete(r.Context(), r.PathValue("rest"), boolValue(r, "force"), boolValue(r, "noprune"))
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, 200, resp)
-}
-
-func (s *Server) volumeRoutes() {
-	m := s.mux
-	m.HandleFunc("GET /volumes", func(w http.ResponseWriter, r *http.Request) {
-		f, err := filtersParam(r)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		list, err := s.d.VolumeList(r.Context(), f)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		if list == nil {
-			list = []volume.Volume{}
-		}
-		writeJSON(w, 200, volume.ListResponse{Volumes: list, Warnings: []string{}})
-	})
-	m.HandleFunc("POST /volumes/create", func(w http.ResponseWriter, r *http.Request) {
-		var req volume.CreateRequest
-		if err := decodeBody(r, &req); err != nil {
-			writeError(w, err)
-			return
-		}
-		if req.Driver != "" && req.Driver != "local" {
-			writeError(w, errdefs.ErrNotFound.WithMessage(fmt.Sprintf("error looking up volume plugin %s: plugin %q not found", req.Driver, req.Driver)))
-			return
-		}
-		v, err := s.d.VolumeCreate(r.Context(), req)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		writeJSON(w, http.StatusCreated, v)
-	})
-	m.HandleFunc("POST /volumes/prune", func(w http.ResponseWriter, r *http.Request) {
-		f, err := filtersParam(r)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		rep, err := s.d.VolumePrune(r.Context(), f)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		if rep.VolumesDeleted == nil {
-			rep.VolumesDeleted = []string{}
-		}
-		writeJSON(w, 200, rep)
-	})
-	m.HandleFunc("GET /volumes/{name}", func(w http.ResponseWriter, r *http.Request) {
-		v, err := s.d.VolumeInspect(r.Context(), r.PathValue("name"))
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		writeJSON(w, 200, v)
-	})
-	m.HandleFunc("DELETE /volumes/{name}", func(w http.ResponseWriter, r *http.Request) {
-		if err := s.d.VolumeRemove(r.Context(), r.PathValue("name"), boolValue(r, "force")); err != nil {
-			writeError(w, err)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	})
-}
-
-// legacyDiskUsage is /system/df as API versions before 1.52 shape it (the docker CLI 28 reads this one).
-type legacyDiskUsage struct {
-	LayersSize int64
-	Images     []image.Summary
-	Containers []container.Summary
-	Volumes    []volume.Volume
-	BuildCache []struct{}
-}
-
-func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	imgs, err := s.d.Images().List(ctx, false, nil)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	ctrs, err := s.d.List(ctx, daemon.ListOptions{All: true, Size: true})
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	vols, err := s.d.VolumeList(ctx, nil)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	du := legacyDiskUsage{Images: imgs, Containers: ctrs, Volumes: vols, BuildCache: []struct{}{}}
-	if du.Images == nil {
-		du.Images = []image.Summary{}
-	}
-	for i := range du.Images {
-		du.LayersSize += du.Images[i].Size
-		n := int64(0)
-		for _, c := range ctrs {
-			if c.ImageID == du.Images[i].ID {
-				n++
-			}
-		}
-		du.Images[i].Containers = n
-	}
-	for i := range du.Volumes {
-		if u, err := s.d.VolumeUsage(ctx, du.Volumes[i].Name); err == nil {
-			du.Volumes[i].UsageData = &u
-		}
-	}
-	if du.Volumes == nil {
-		du.Volumes = []volume.Volume{}
-	}
-	writeJSON(w, 200, du)
-}
-
-func (s *Server) networkRoutes() {
-	m := s.mux
-	m.HandleFunc("GET /networks", func(w http.ResponseWriter, r *http.Request) {
-		f, err := filtersParam(r)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		list := s.d.Networks().List(f)
-		if list == nil {
-			list = []network.Inspect{}
-		}
-		writeJSON(w, 200, list)
-	})
-	m.HandleFunc("GET /networks/{id}", func(w http.ResponseWriter, r *http.Request) {
-		n, err := s.d.Networks().Inspect(r.PathValue("id"))
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		writeJSON(w, 200, n)
-	})
-	m.HandleFunc("POST /networks/create", func(w http.ResponseWriter, r *http.Request) {
-		var req network.CreateRequest
-		if err := decodeBody(r, &req); err != nil {
-			writeError(w, err)
-			return
-		}
-		resp, err := s.d.NetworkCreate(r.Context(), req)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		writeJSON(w, http.StatusCreated, resp)
-	})
-	m.HandleFunc("DELETE /networks/{id}", func(w http.ResponseWriter, r *http.Request) {
-		if err := s.d.NetworkRemove(r.Context(), r.PathValue("id")); err != nil {
-			writeError(w, err)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	})
-	m.HandleFunc("POST /networks/{id}/connect", func(w http.ResponseWriter, r *http.Request) {
-		var req network.ConnectRequest
-		if err := decodeBody(r, &req); err != nil {
-			writeError(w, err)
-			return
-		}
-		if err := s.d.NetworkConnect(r.Context(), r.PathValue("id"), req.Container, req.EndpointConfig); err != nil {
-			writeError(w, err)
-			return
-		}
-		w.WriteHeader(200)
-	})
-	m.HandleFunc("POST /networks/{id}/disconnect", func(w http.ResponseWriter, r *http.Request) {
-		var req network.DisconnectRequest
-		if err := decodeBody(r, &req); err != nil {
-			writeError(w, err)
-			return
-		}
-		if err := s.d.NetworkDisconnect(r.Context(), r.PathValue("id"), req.Container, req.Force); err != nil {
-			writeError(w, err)
-			return
-		}
-		w.WriteHeader(200)
-	})
-	m.HandleFunc("POST /networks/prune", func(w http.ResponseWriter, r *http.Request) {
-		f, err := filtersParam(r)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		removed, err := s.d.NetworkPrune(r.Context(), f["label"])
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		if removed == nil {
-			removed = []string{}
-		}
-		writeJSON(w, 200, network.PruneReport{NetworksDeleted: removed})
-	})
-	m.HandleFunc("POST /build/prune", func(w http.ResponseWriter, r *http.Request) {
-		keys, reclaimed, err := s.d.BuildPrune(r.Context())
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		if keys == nil {
-			keys = []string{}
-		}
-		writeJSON(w, 200, map[string]any{"CachesDeleted": keys, "SpaceReclaimed": reclaimed})
-	})
+	writeJSON(w, 200, deleteResponses(items))
 }

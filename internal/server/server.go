@@ -1,4 +1,4 @@
-// Package server is the Docker Engine HTTP API over the daemon's services: routing, API versions, hijacked
+// Package server is the Docker Engine HTTP API over the engine's services: routing, API versions, hijacked
 // streams, and the one place where error categories become HTTP statuses.
 package server
 
@@ -21,18 +21,35 @@ import (
 
 	"github.com/containerd/errdefs"
 
-	"github.com/berth/berth/internal/daemon"
+	"github.com/berth/berth/internal/filters"
+	"github.com/berth/berth/internal/version"
 )
 
-// Server serves the API for one daemon.
+// APIVersion is the Docker Engine API version Berth speaks; MinAPIVersion the oldest it accepts.
+const (
+	APIVersion    = "1.47"
+	MinAPIVersion = "1.24"
+)
+
+// Server serves the Docker Engine API over the engine's services.
 type Server struct {
-	d   *daemon.Daemon
-	mux *http.ServeMux
+	b     Backends
+	debug bool
+	mux   *http.ServeMux
 }
 
-// New builds the API handler for d.
-func New(d *daemon.Daemon) *Server {
-	s := &Server{d: d, mux: http.NewServeMux()}
+// Option configures a Server.
+type Option func(*Server)
+
+// WithDebug serves Go's profiler at /debug/pprof/, as dockerd does in debug mode.
+func WithDebug(on bool) Option { return func(s *Server) { s.debug = on } }
+
+// New builds the API handler over b.
+func New(b Backends, opts ...Option) *Server {
+	s := &Server{b: b, mux: http.NewServeMux()}
+	for _, o := range opts {
+		o(s)
+	}
 	s.routes()
 	return s
 }
@@ -42,18 +59,18 @@ var versionPrefix = regexp.MustCompile(`^/v([0-9]+\.[0-9]+)(/.*)$`)
 // ServeHTTP strips and checks the /vX.Y prefix, sets docker's response headers and dispatches.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Api-Version", daemon.APIVersion)
+	h.Set("Api-Version", APIVersion)
 	h.Set("Docker-Experimental", "false")
 	h.Set("Ostype", "linux")
-	h.Set("Server", "Berth/"+daemon.Version+" (linux)")
+	h.Set("Server", "Berth/"+version.Version+" (linux)")
 	if m := versionPrefix.FindStringSubmatch(r.URL.Path); m != nil {
 		v := m[1]
-		if versionLess(daemon.APIVersion, v) {
-			writeError(w, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("client version %s is too new. Maximum supported API version is %s", v, daemon.APIVersion)))
+		if versionLess(APIVersion, v) {
+			writeError(w, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("client version %s is too new. Maximum supported API version is %s", v, APIVersion)))
 			return
 		}
-		if versionLess(v, daemon.MinAPIVersion) {
-			writeError(w, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("client version %s is too old. Minimum supported API version is %s, please upgrade your client to a newer version", v, daemon.MinAPIVersion)))
+		if versionLess(v, MinAPIVersion) {
+			writeError(w, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("client version %s is too old. Minimum supported API version is %s, please upgrade your client to a newer version", v, MinAPIVersion)))
 			return
 		}
 		r2 := r.Clone(r.Context())
@@ -140,30 +157,9 @@ func boolValue(r *http.Request, k string) bool {
 	return !(v == "" || v == "0" || v == "no" || v == "false" || v == "none")
 }
 
-// filtersParam parses docker's "filters" query parameter, in either of its JSON shapes:
-// {"key":["v1","v2"]} or {"key":{"v1":true}}.
-func filtersParam(r *http.Request) (map[string][]string, error) {
-	raw := r.URL.Query().Get("filters")
-	out := map[string][]string{}
-	if raw == "" {
-		return out, nil
-	}
-	var lists map[string][]string
-	if err := json.Unmarshal([]byte(raw), &lists); err == nil {
-		return lists, nil
-	}
-	var sets map[string]map[string]bool
-	if err := json.Unmarshal([]byte(raw), &sets); err != nil {
-		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid filter: %v", err))
-	}
-	for k, vs := range sets {
-		for v, ok := range vs {
-			if ok {
-				out[k] = append(out[k], v)
-			}
-		}
-	}
-	return out, nil
+// filtersParam parses docker's "filters" query parameter, in either of its JSON shapes.
+func filtersParam(r *http.Request) (filters.Args, error) {
+	return filters.FromJSON(r.URL.Query().Get("filters"))
 }
 
 // flushWriter flushes after every write, for streamed responses.
@@ -213,7 +209,7 @@ func hijack(w http.ResponseWriter, r *http.Request, contentType string) (*hijack
 	} else {
 		hdr = "HTTP/1.1 200 OK\r\nContent-Type: " + contentType + "\r\n"
 	}
-	hdr += "Api-Version: " + daemon.APIVersion + "\r\n\r\n"
+	hdr += "Api-Version: " + APIVersion + "\r\n\r\n"
 	if _, err := conn.Write([]byte(hdr)); err != nil {
 		conn.Close()
 		return nil, err

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,28 +10,10 @@ import (
 	"testing"
 
 	"github.com/containerd/errdefs"
-
-	"github.com/berth/berth/internal/daemon"
-	"github.com/berth/berth/internal/testutil"
 )
 
-// newTestServer serves the API of a real daemon whose state lives in temp dirs.
-func newTestServer(t *testing.T) *httptest.Server {
-	t.Helper()
-	testutil.RequiresRoot(t)
-	dir := t.TempDir()
-	d, err := daemon.New(context.Background(), daemon.Config{DataRoot: dir + "/data", ExecRoot: dir + "/exec", ShimPath: "/nonexistent/berth-shim", Bridge: "none"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	srv := httptest.NewServer(New(d))
-	t.Cleanup(srv.Close)
-	return srv
-}
-
 func TestAPIBasics(t *testing.T) {
-	srv := newTestServer(t)
+	srv, _ := newFakeEngine().serve(t)
 	tests := []struct {
 		name, method, path string
 		body               string
@@ -43,16 +24,23 @@ func TestAPIBasics(t *testing.T) {
 		{name: "ping head", method: "HEAD", path: "/_ping", status: 200},
 		{name: "versioned ping", method: "GET", path: "/v1.44/_ping", status: 200},
 		{name: "version", method: "GET", path: "/v1.47/version", status: 200},
-		{name: "too new", method: "GET", path: "/v1.99/version", status: 400, message: "client version 1.99 is too new. Maximum supported API version is " + daemon.APIVersion},
+		{name: "too new", method: "GET", path: "/v1.99/version", status: 400, message: "client version 1.99 is too new. Maximum supported API version is " + APIVersion},
 		{name: "too old", method: "GET", path: "/v1.12/version", status: 400},
 		{name: "no such container", method: "GET", path: "/containers/nope/json", status: 404, message: "No such container: nope"},
-		{name: "no such image", method: "GET", path: "/images/nope/json", status: 404, message: "No such image: nope:latest"},
-		{name: "create from missing image", method: "POST", path: "/containers/create", body: `{"Image":"nope"}`, status: 404, message: "No such image: nope:latest"},
+		{name: "no such image", method: "GET", path: "/images/nope/json", status: 404, message: "No such image: nope"},
+		{name: "create without image", method: "POST", path: "/containers/create", body: `{}`, status: 400, message: "No command specified"},
 		{name: "bad json", method: "POST", path: "/containers/create", body: `{`, status: 400},
-		{name: "bad filter", method: "GET", path: "/containers/json?filters=" + url.QueryEscape(`{"bogus":["x"]}`), status: 400, message: "invalid filter 'bogus'"},
+		{name: "bad filter JSON", method: "GET", path: "/containers/json?filters=" + url.QueryEscape(`{"bogus":`), status: 400},
 		{name: "list", method: "GET", path: "/containers/json?all=1&filters=" + url.QueryEscape(`{"status":{"exited":true}}`), status: 200},
 		{name: "volume create", method: "POST", path: "/volumes/create", body: `{"Name":"v1"}`, status: 201},
 		{name: "volume bad name", method: "POST", path: "/volumes/create", body: `{"Name":"a/b"}`, status: 400},
+		{name: "volume of a plugin", method: "POST", path: "/volumes/create", body: `{"Name":"v2","Driver":"nfs"}`, status: 404, message: `error looking up volume plugin nfs: plugin "nfs" not found`},
+		{name: "start missing", method: "POST", path: "/containers/nope/start", status: 404, message: "No such container: nope"},
+		{name: "wait bad condition", method: "POST", path: "/containers/nope/wait?condition=bogus", status: 400, message: "invalid condition: bogus"},
+		{name: "stop bad timeout", method: "POST", path: "/containers/nope/stop?t=soon", status: 400, message: "invalid value for timeout: soon"},
+		{name: "exec of missing instance", method: "POST", path: "/exec/nope/start", body: `{}`, status: 404, message: "No such exec instance: nope"},
+		{name: "BuildKit refused", method: "POST", path: "/build?version=2", status: 501},
+		{name: "BuildKit session refused", method: "POST", path: "/session", status: 501},
 		{name: "volume missing", method: "GET", path: "/volumes/nope", status: 404},
 		{name: "unknown route", method: "GET", path: "/nope", status: 404, message: "page not found"},
 		{name: "system df", method: "GET", path: "/system/df", status: 200},
@@ -71,7 +59,7 @@ func TestAPIBasics(t *testing.T) {
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, body)
 			}
-			if resp.Header.Get("Api-Version") != daemon.APIVersion {
+			if resp.Header.Get("Api-Version") != APIVersion {
 				t.Fatalf("Api-Version header %q", resp.Header.Get("Api-Version"))
 			}
 			if tt.message != "" {
@@ -109,7 +97,7 @@ func TestFiltersParam(t *testing.T) {
 	for _, raw := range []string{`{"status":["exited","created"]}`, `{"status":{"exited":true,"created":true}}`} {
 		r := httptest.NewRequest("GET", "/containers/json?filters="+url.QueryEscape(raw), nil)
 		f, err := filtersParam(r)
-		if err != nil || len(f["status"]) != 2 {
+		if err != nil || len(f.Get("status")) != 2 {
 			t.Fatalf("filtersParam(%s) = %v, %v", raw, f, err)
 		}
 	}

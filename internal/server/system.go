@@ -3,29 +3,27 @@ package server
 import (
 	"encoding/json"
 	"net/http"
-	"strconv"
+	goruntime "runtime"
 	"time"
 
-	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/system"
+	"github.com/moby/moby/api/types/volume"
 
+	"github.com/berth/berth/internal/containers"
 	berthevents "github.com/berth/berth/internal/events"
+	"github.com/berth/berth/internal/filters"
+	"github.com/berth/berth/internal/version"
 )
 
-// parseEventTime parses the docker CLI's since/until values ("1700000000.000000000").
+// parseEventTime parses the docker CLI's since/until values ("1700000000.000000000"), or RFC 3339.
 func parseEventTime(v string) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, nil
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
 	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil {
-		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-			return t, nil
-		}
-		return time.Time{}, errdefs.ErrInvalidArgument.WithMessage("invalid timestamp: " + v)
-	}
-	sec := int64(f)
-	return time.Unix(sec, int64((f-float64(sec))*1e9)), nil
+	return filters.ParseUnixTimestamp(v)
 }
 
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
@@ -44,7 +42,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	past, ch, cancel := s.d.Events().Subscribe(since)
+	past, ch, cancel := s.b.Events.Subscribe(since)
 	defer cancel()
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
@@ -87,4 +85,74 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// version is GET /version: Berth's version and the API versions it speaks.
+func (s *Server) version() system.VersionResponse {
+	kernel := s.b.System.KernelVersion()
+	return system.VersionResponse{
+		Platform:      system.PlatformInfo{Name: "Berth Engine"},
+		Version:       version.Version,
+		APIVersion:    APIVersion,
+		MinAPIVersion: MinAPIVersion,
+		Os:            "linux",
+		Arch:          goruntime.GOARCH,
+		GoVersion:     goruntime.Version(),
+		KernelVersion: kernel,
+		Components: []system.ComponentVersion{{Name: "Engine", Version: version.Version, Details: map[string]string{
+			"ApiVersion": APIVersion, "MinAPIVersion": MinAPIVersion, "Os": "linux", "Arch": goruntime.GOARCH,
+			"GoVersion": goruntime.Version(), "KernelVersion": kernel,
+		}}},
+	}
+}
+
+// legacyDiskUsage is /system/df as API versions before 1.52 shape it (the docker CLI 28 reads this one).
+type legacyDiskUsage struct {
+	LayersSize int64
+	Images     []image.Summary
+	Containers []container.Summary
+	Volumes    []volume.Volume
+	BuildCache []struct{}
+}
+
+func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	imgs, err := s.b.Images.List(ctx, false, filters.Args{})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	ctrs, err := s.b.Containers.List(ctx, containers.ListOptions{All: true, Size: true})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	vols, err := s.b.Volumes.List(ctx, filters.Args{})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	du := legacyDiskUsage{Images: []image.Summary{}, Containers: ctrs, Volumes: vols, BuildCache: []struct{}{}}
+	for _, img := range imgs {
+		du.Images = append(du.Images, imageSummary(img))
+	}
+	for i := range du.Images {
+		du.LayersSize += du.Images[i].Size
+		n := int64(0)
+		for _, c := range ctrs {
+			if c.ImageID == du.Images[i].ID {
+				n++
+			}
+		}
+		du.Images[i].Containers = n
+	}
+	for i := range du.Volumes {
+		if u, err := s.b.Volumes.Usage(ctx, du.Volumes[i].Name); err == nil {
+			du.Volumes[i].UsageData = &u
+		}
+	}
+	if du.Volumes == nil {
+		du.Volumes = []volume.Volume{}
+	}
+	writeJSON(w, 200, du)
 }

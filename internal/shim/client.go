@@ -17,6 +17,8 @@ import (
 
 	"github.com/containerd/errdefs"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/internal/atomicfile"
 )
 
 // maxReply bounds a reply line from the shim (an error can carry the runtime's message).
@@ -49,7 +51,8 @@ func Spawn(ctx context.Context, shimBinary, stateDir string, cfg Config) (initPi
 	if err != nil {
 		return 0, err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, ConfigFile), data, 0o600, false); err != nil {
+	// Read once by the shim started below, in a state directory that does not outlive a reboot: no fsync.
+	if err := atomicfile.WriteFile(filepath.Join(dir, ConfigFile), data, 0o600, atomicfile.NoSync()); err != nil {
 		return 0, err
 	}
 

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/berth/berth/internal/atomicfile"
 )
 
 // RuntimeBinaryFD is the descriptor a shim holds Config.RuntimeBinary as (3 is the ready pipe).
@@ -82,7 +84,7 @@ func writeExit(dir string, code int, at time.Time) error {
 	data := []byte(`{"exit_code":` + strconv.Itoa(code) + `,"exited_at":"` + at.UTC().Format(time.RFC3339Nano) + `"}`)
 	// No fsync: the exit file serves a restarted daemon (the page cache outlives a daemon crash); the state
 	// directory itself does not outlive a reboot.
-	return writeFileAtomic(filepath.Join(dir, ExitFile), data, 0o644, false)
+	return atomicfile.WriteFile(filepath.Join(dir, ExitFile), data, 0o644, atomicfile.NoSync())
 }
 
 // ReadExit reads the exit file of the shim state directory stateDir. ok is false (and err nil) while the
@@ -100,34 +102,6 @@ func ReadExit(stateDir string) (code int, exitedAt time.Time, ok bool, err error
 		return 0, time.Time{}, false, errors.New(ExitFile + ": " + err.Error())
 	}
 	return rec.ExitCode, rec.ExitedAt, true, nil
-}
-
-// writeFileAtomic writes data to path so that readers see either the old file or the whole new one; with sync,
-// the new content is also on disk before it becomes visible.
-func writeFileAtomic(path string, data []byte, perm os.FileMode, sync bool) error {
-	dir, base := filepath.Split(path)
-	f, err := os.CreateTemp(dir, "."+base+".*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil && sync {
-		err = f.Sync()
-	}
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }
 
 // maxSockPath is the longest path that fits in sockaddr_un (108 bytes with the terminating NUL).

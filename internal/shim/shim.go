@@ -28,6 +28,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berth/berth/internal/atomicfile"
 	"github.com/berth/berth/internal/logger/jsonfile"
 	"golang.org/x/sys/unix"
 )
@@ -144,7 +145,7 @@ func Run(stateDir string) int {
 	}
 	s := &shim{dir: dir, cfg: cfg, runtimeExe: runtimeExe, reaper: newReaper(), null: null, exited: make(chan struct{}), startReq: make(chan struct{}), replayOn: cfg.RunDetached}
 	// The shim's pid is informational (the daemon knows it from Spawn): no fsync.
-	if err := writeFileAtomic(filepath.Join(dir, PidFile), []byte(strconv.Itoa(os.Getpid())), 0o644, false); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, PidFile), []byte(strconv.Itoa(os.Getpid())), 0o644, atomicfile.NoSync()); err != nil {
 		return fail(err.Error())
 	}
 	if cfg.LogPath != "" {

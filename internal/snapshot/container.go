@@ -14,6 +14,8 @@ import (
 	"github.com/moby/sys/mountinfo"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/internal/mount"
 )
 
 // Create makes the container snapshot id over layer chainID ("" for an empty root filesystem): empty upper and
@@ -161,18 +163,41 @@ func (s *Store) Mount(ctx context.Context, id string) (string, error) {
 	} else if mounted {
 		return merged, nil
 	}
-	lowers, err := s.LowersOf(ctx, id)
+	m, err := s.overlay(ctx, id, p)
 	if err != nil {
 		return "", err
+	}
+	if err := m.Mount(merged); err != nil {
+		return "", fmt.Errorf("snapshot: mounting container snapshot %s: %w", id, err)
+	}
+	slog.Debug("snapshot: mounted", "container", id)
+	return merged, nil
+}
+
+// Mounts describes the root filesystem of container snapshot id as mounts, without mounting anything: an
+// overlay of its layers and its upper directory. A runtime that does not mount on this host (a VM sharing the
+// directories with its guest) takes these.
+func (s *Store) Mounts(ctx context.Context, id string) ([]mount.Mount, error) {
+	p, err := s.dir(id)
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.overlay(ctx, id, p)
+	if err != nil {
+		return nil, err
+	}
+	return []mount.Mount{m}, nil
+}
+
+func (s *Store) overlay(ctx context.Context, id, dir string) (mount.Mount, error) {
+	lowers, err := s.LowersOf(ctx, id)
+	if err != nil {
+		return mount.Mount{}, err
 	}
 	if len(lowers) == 0 {
 		lowers = []string{filepath.Join(s.root, emptyDir)}
 	}
-	if err := mountOverlay(merged, lowers, filepath.Join(p, upperDir), filepath.Join(p, workDir)); err != nil {
-		return "", fmt.Errorf("snapshot: mounting container snapshot %s: %w", id, err)
-	}
-	slog.Debug("snapshot: mounted", "container", id, "layers", len(lowers))
-	return merged, nil
+	return mount.Overlay(lowers, filepath.Join(dir, upperDir), filepath.Join(dir, workDir)), nil
 }
 
 // Mounted reports whether the overlay of container snapshot id is mounted.
@@ -196,7 +221,7 @@ func (s *Store) Unmount(ctx context.Context, id string) error {
 	}
 	unlock := s.lock("container/" + id)
 	defer unlock()
-	return unmount(filepath.Join(s.containerPath(id), mergedDir))
+	return mount.Unmount(filepath.Join(s.containerPath(id), mergedDir))
 }
 
 // Remove unmounts container snapshot id if needed and deletes it. Removing a missing snapshot is not an error.
@@ -207,7 +232,7 @@ func (s *Store) Remove(ctx context.Context, id string) error {
 	unlock := s.lock("container/" + id)
 	defer unlock()
 	p := s.containerPath(id)
-	if err := unmount(filepath.Join(p, mergedDir)); err != nil {
+	if err := mount.Unmount(filepath.Join(p, mergedDir)); err != nil {
 		return err
 	}
 	if err := s.removeDir(p); err != nil {

@@ -1,4 +1,6 @@
 package snapshot
 
+import "github.com/berth/berth/internal/mount"
+
 // UseFsconfig lets tests force the /proc/self/fd mount fallback.
-var UseFsconfig = &useFsconfig
+var UseFsconfig = &mount.UseFsconfig

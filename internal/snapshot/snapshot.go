@@ -19,6 +19,8 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/internal/mount"
 )
 
 // Store manages layer snapshots and container snapshots on overlayfs.
@@ -114,7 +116,7 @@ func New(root string) (*Store, error) {
 		for _, e := range ents {
 			if n := e.Name(); strings.Contains(n, tmpInfix) || strings.Contains(n, rmInfix) {
 				p := filepath.Join(abs, d, n)
-				err := unmount(filepath.Join(p, mergedDir))
+				err := mount.Unmount(filepath.Join(p, mergedDir))
 				if err == nil {
 					err = s.removeDir(p)
 				}

@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -35,6 +36,9 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/volume"
 	"github.com/moby/sys/mountinfo"
+
+	"github.com/berth/berth/internal/atomicfile"
+	"github.com/berth/berth/internal/filters"
 )
 
 const (
@@ -214,7 +218,7 @@ func (s *Store) Create(ctx context.Context, name string, labels, opts map[string
 	if err != nil {
 		return volume.Volume{}, fmt.Errorf("create %s: %w", name, err)
 	}
-	if err := writeFileAtomic(filepath.Join(tmp, metaFile), data, 0o600); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(tmp, metaFile), data, 0o600); err != nil {
 		return volume.Volume{}, fmt.Errorf("create %s: %w", name, err)
 	}
 	// The volume appears whole or not at all.
@@ -222,7 +226,7 @@ func (s *Store) Create(ctx context.Context, name string, labels, opts map[string
 		return volume.Volume{}, fmt.Errorf("create %s: %w", name, err)
 	}
 	committed = true
-	if err := syncDir(s.root); err != nil {
+	if err := atomicfile.SyncDir(s.root); err != nil {
 		return volume.Volume{}, fmt.Errorf("create %s: %w", name, err)
 	}
 	slog.Debug("volume created", "volume", name)
@@ -268,8 +272,11 @@ func (s *Store) names() ([]string, error) {
 // List returns the volumes matching filters, sorted by name. Filters are Docker's: name (exact or regular
 // expression), label ("key" or "key=value", all must match), driver, and dangling ("true"/"1" for volumes no
 // container uses, "false"/"0" for used ones; needs WithInUse).
-func (s *Store) List(ctx context.Context, filters map[string][]string) ([]volume.Volume, error) {
-	f, err := parseFilters(filters, "name", "label", "driver", "dangling")
+func (s *Store) List(ctx context.Context, f filters.Args) ([]volume.Volume, error) {
+	if err := f.Validate("name", "label", "driver", "dangling"); err != nil {
+		return nil, err
+	}
+	dangling, err := f.GetBoolOrDefault("dangling", false)
 	if err != nil {
 		return nil, err
 	}
@@ -289,12 +296,12 @@ func (s *Store) List(ctx context.Context, filters map[string][]string) ([]volume
 			}
 			continue
 		}
-		if !f.matchName(name) || !f.matchLabels(m.Labels) || !f.matchDriver(m.Driver) {
+		if !f.Match("name", name) || !f.MatchKVList("label", m.Labels) || !f.ExactMatch("driver", m.Driver) {
 			continue
 		}
-		if f.dangling != nil {
+		if f.Contains("dangling") {
 			used := s.inUse != nil && len(s.inUse(name)) > 0
-			if used == *f.dangling {
+			if used == dangling {
 				continue
 			}
 		}
@@ -346,7 +353,7 @@ func (s *Store) removeLocked(name string, force bool, inUse func(string) []strin
 		_ = os.Remove(trash)
 		return fmt.Errorf("remove %s: %w", name, err)
 	}
-	if err := syncDir(s.root); err != nil {
+	if err := atomicfile.SyncDir(s.root); err != nil {
 		slog.Warn("sync volume root", "error", err)
 	}
 	if err := removeUnmounted(trash); err != nil {
@@ -358,11 +365,22 @@ func (s *Store) removeLocked(name string, force bool, inUse func(string) []strin
 
 // Prune removes the volumes no container uses: only anonymous ones unless the filter all=true (Docker ≥ 23),
 // narrowed by label and label! filters.
-func (s *Store) Prune(ctx context.Context, filters map[string][]string, inUse func(name string) []string) (volume.PruneReport, error) {
+func (s *Store) Prune(ctx context.Context, f filters.Args, inUse func(name string) []string) (volume.PruneReport, error) {
 	report := volume.PruneReport{}
-	f, err := parseFilters(filters, "label", "label!", "all")
-	if err != nil {
+	if err := f.Validate("label", "label!", "all"); err != nil {
 		return report, err
+	}
+	all := false
+	switch vs := f.Get("all"); {
+	case len(vs) > 1:
+		return report, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid filter 'all=%s': only one value is expected", vs))
+	case len(vs) == 1:
+		// Docker reads this one with strconv.ParseBool, unlike its other boolean filters.
+		b, err := strconv.ParseBool(vs[0])
+		if err != nil {
+			return report, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid filter 'all': %v", err))
+		}
+		all = b
 	}
 	if inUse == nil {
 		inUse = s.inUse
@@ -381,10 +399,10 @@ func (s *Store) Prune(ctx context.Context, filters map[string][]string, inUse fu
 		if err != nil {
 			continue
 		}
-		if _, anon := m.Labels[AnonymousLabel]; !anon && !f.all {
+		if _, anon := m.Labels[AnonymousLabel]; !anon && !all {
 			continue
 		}
-		if !f.matchLabels(m.Labels) || !f.matchNotLabels(m.Labels) {
+		if !f.MatchLabels(m.Labels) {
 			continue
 		}
 		if inUse != nil && len(inUse(name)) > 0 {
@@ -494,48 +512,4 @@ func checkUnmounted(path string) error {
 		return fmt.Errorf("%s is still mounted: %w", mounts[0].Mountpoint, errdefs.ErrFailedPrecondition)
 	}
 	return nil
-}
-
-// writeFileAtomic writes data to path through a synced temp file in the same directory, then renames it.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if tmp != "" {
-			_ = os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	tmp = ""
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

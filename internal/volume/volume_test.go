@@ -14,6 +14,8 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/volume"
+
+	"github.com/berth/berth/internal/filters"
 )
 
 func newStore(t *testing.T, opts ...Option) (*Store, string) {
@@ -248,12 +250,15 @@ func TestList(t *testing.T) {
 		{name: "other driver", filters: map[string][]string{"driver": {"nfs"}}, want: nil},
 		{name: "dangling", filters: map[string][]string{"dangling": {"true"}}, want: []string{"cache", "db-data"}},
 		{name: "not dangling", filters: map[string][]string{"dangling": {"0"}}, want: []string{"web-data"}},
-		{name: "bad dangling", filters: map[string][]string{"dangling": {"maybe"}}, wantErr: "invalid filter 'dangling=maybe'"},
+		{name: "name regex any character", filters: map[string][]string{"name": {"db.data"}}, want: []string{"db-data"}},
+		{name: "name anchored", filters: map[string][]string{"name": {"^data$"}}, want: nil},
+		{name: "bad dangling", filters: map[string][]string{"dangling": {"maybe"}}, wantErr: "invalid filter 'dangling=[maybe]'"},
+		{name: "conflicting dangling", filters: map[string][]string{"dangling": {"true", "0"}}, wantErr: "invalid filter 'dangling=[0 true]'"},
 		{name: "unknown filter", filters: map[string][]string{"until": {"1h"}}, wantErr: "invalid filter 'until'"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			vs, err := s.List(ctx, tt.filters)
+			vs, err := s.List(ctx, filters.FromMap(tt.filters))
 			if tt.wantErr != "" {
 				if !errdefs.IsInvalidArgument(err) || err.Error() != tt.wantErr {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
@@ -358,6 +363,11 @@ func TestPrune(t *testing.T) {
 		{name: "all with label", filters: map[string][]string{"all": {"1"}, "label": {"keep=no"}}, wantDeleted: []string{"labelled"}},
 		{name: "all with label!", filters: map[string][]string{"all": {"true"}, "label!": {"keep"}}, wantDeleted: []string{"anon", "named"}},
 		{name: "all false", filters: map[string][]string{"all": {"false"}}, wantDeleted: []string{"anon"}},
+		{name: "all as strconv reads it", filters: map[string][]string{"all": {"T"}}, wantDeleted: []string{"anon", "named", "labelled"}},
+		{name: "label! excludes only when every one matches", filters: map[string][]string{"all": {"true"}, "label!": {"keep", "other"}},
+			wantDeleted: []string{"anon", "named", "labelled"}},
+		{name: "bad all", filters: map[string][]string{"all": {"maybe"}}, wantErr: `invalid filter 'all': strconv.ParseBool: parsing "maybe": invalid syntax`},
+		{name: "two all values", filters: map[string][]string{"all": {"true", "1"}}, wantErr: "invalid filter 'all=[1 true]': only one value is expected"},
 		{name: "bad filter", filters: map[string][]string{"dangling": {"true"}}, wantErr: "invalid filter 'dangling'"},
 	}
 	for _, tt := range tests {
@@ -385,7 +395,7 @@ func TestPrune(t *testing.T) {
 				}
 				return nil
 			}
-			rep, err := s.Prune(ctx, tt.filters, inUse)
+			rep, err := s.Prune(ctx, filters.FromMap(tt.filters), inUse)
 			if tt.wantErr != "" {
 				if !errdefs.IsInvalidArgument(err) || err.Error() != tt.wantErr {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)

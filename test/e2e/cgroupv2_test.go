@@ -96,6 +96,7 @@ func TestCgroupV2InVM(t *testing.T) {
 	for _, f := range []struct{ src, dst string }{
 		{"/bin/busybox", "bin/busybox"},
 		{filepath.Join(binDir, "berth"), "usr/local/bin/berth"},
+		{filepath.Join(binDir, "berthd"), "usr/local/bin/berthd"},
 		{filepath.Join(binDir, "berth-shim"), "usr/local/bin/berth-shim"},
 		{"/usr/bin/tini-static", "usr/bin/tini-static"},
 	} {

@@ -28,7 +28,7 @@ import (
 )
 
 var (
-	binDir    string // built berth and berth-shim
+	binDir    string // built berth, berthd, berth-compose and berth-shim
 	dockerCLI = "/usr/local/bin/docker"
 )
 
@@ -43,16 +43,18 @@ func TestMain(m *testing.M) {
 	}
 	binDir = dir
 	root := repoRoot()
-	for _, b := range []struct{ out, pkg string }{{"berth", "./cmd/berth"}, {"berth-shim", "./cmd/berth-shim"}} {
-		args := []string{"build", "-ldflags=-s -w", "-o", filepath.Join(dir, b.out)}
-		if os.Getenv("BERTH_E2E_RACE") != "" && b.out == "berth" {
+	// The binaries as scripts/build.sh builds them, side by side: berth runs berthd (`berth daemon`, `berth
+	// registry`) and berth-compose (`berth compose`) from its own directory.
+	for _, b := range []string{"berth", "berthd", "berth-compose", "berth-shim"} {
+		args := []string{"build", "-ldflags=-s -w", "-o", filepath.Join(dir, b)}
+		if os.Getenv("BERTH_E2E_RACE") != "" && b == "berthd" {
 			// A race-detecting daemon: its reports land in the daemon log, which a failing test prints.
 			args = append(args, "-race")
 		}
-		cmd := exec.Command("go", append(args, b.pkg)...)
+		cmd := exec.Command("go", append(args, "./cmd/"+b)...)
 		cmd.Dir = root
 		// The shim is built static, as the setup builds it: that is what keeps its memory small.
-		if b.out == "berth-shim" {
+		if b == "berth-shim" {
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		}
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth/berth/internal/daemon"
+	"github.com/berth/berth/internal/server"
+	berthversion "github.com/berth/berth/internal/version"
+)
+
+const defaultDaemonConfigFile = "/etc/berth/daemon.json"
+
+// newDaemonCommand is `berth daemon`, and berthd's root when run as itself: dockerd's flags.
+func newDaemonCommand() *cobra.Command {
+	var cfg daemon.Config
+	var configFile string
+	var runtimes []string
+	cmd := &cobra.Command{
+		Use:   "daemon [OPTIONS]",
+		Short: "Run the Berth engine (the daemon serving the Docker Engine API)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			flagFor := map[string]string{
+				"data-root": "data-root", "exec-root": "exec-root", "hosts": "host", "pidfile": "pidfile",
+				"log-level": "log-level", "debug": "debug", "default-runtime": "default-runtime", "tls": "tls",
+				"tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey",
+				"insecure-registries": "insecure-registry", "registry-mirrors": "registry-mirror", "bridge": "bridge",
+			}
+			if cmd.Flags().Changed("config-file") || fileExists(configFile) {
+				err := daemon.LoadConfigFile(configFile, &cfg, func(key string) bool {
+					f, ok := flagFor[key]
+					return ok && cmd.Flags().Changed(f)
+				})
+				if err != nil {
+					return err
+				}
+			}
+			for _, rt := range runtimes {
+				name, path, ok := strings.Cut(rt, "=")
+				if !ok {
+					return fmt.Errorf("invalid --add-runtime %q: expected NAME=PATH", rt)
+				}
+				if cfg.Runtimes == nil {
+					cfg.Runtimes = map[string]daemon.RuntimeConfig{}
+				}
+				cfg.Runtimes[name] = daemon.RuntimeConfig{Path: path}
+			}
+			return runDaemon(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataRoot, "data-root", daemon.DefaultDataRoot, "Root directory of persistent Berth state")
+	f.StringVar(&cfg.ExecRoot, "exec-root", daemon.DefaultExecRoot, "Root directory for execution state files")
+	f.StringSliceVarP(&cfg.Hosts, "host", "H", nil, "Daemon socket(s) to connect to")
+	f.StringVarP(&cfg.Pidfile, "pidfile", "p", "", "Path to use for daemon PID file (default: <exec-root>/berth.pid)")
+	f.StringVarP(&cfg.LogLevel, "log-level", "l", "info", `Set the logging level ("debug"|"info"|"warn"|"error"|"fatal")`)
+	f.BoolVarP(&cfg.Debug, "debug", "D", false, "Enable debug mode")
+	f.StringVar(&configFile, "config-file", defaultDaemonConfigFile, "Daemon configuration file")
+	f.StringVar(&cfg.DefaultRuntime, "default-runtime", "runc", "Default OCI runtime for containers")
+	f.StringVarP(&cfg.Bridge, "bridge", "b", "", `Linux bridge of the default "bridge" network ("none" disables it)`)
+	f.StringArrayVar(&runtimes, "add-runtime", nil, "Register an additional OCI compatible runtime (NAME=PATH)")
+	f.BoolVar(&cfg.TLS, "tls", false, "Use TLS; implied by --tlsverify")
+	f.BoolVar(&cfg.TLSVerify, "tlsverify", false, "Use TLS and verify the remote")
+	f.StringVar(&cfg.TLSCACert, "tlscacert", "", "Trust certs signed only by this CA")
+	f.StringVar(&cfg.TLSCert, "tlscert", "", "Path to TLS certificate file")
+	f.StringVar(&cfg.TLSKey, "tlskey", "", "Path to TLS key file")
+	f.StringSliceVar(&cfg.InsecureRegistries, "insecure-registry", nil, "Enable insecure registry communication")
+	f.StringSliceVar(&cfg.RegistryMirrors, "registry-mirror", nil, "Preferred registry mirror")
+	f.BoolVar(&cfg.LiveRestore, "live-restore", true, "Keep containers alive while the daemon is down (always on in Berth)")
+	return cmd
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func runDaemon(ctx context.Context, cfg daemon.Config) error {
+	level := slog.LevelInfo
+	switch strings.ToLower(cfg.LogLevel) {
+	case "debug":
+		level = slog.LevelDebug
+	case "info", "":
+	case "warn", "warning":
+		level = slog.LevelWarn
+	case "error", "fatal", "panic":
+		level = slog.LevelError
+	default:
+		return fmt.Errorf("unable to parse logging level: %s", cfg.LogLevel)
+	}
+	if cfg.Debug {
+		level = slog.LevelDebug
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+	if os.Geteuid() != 0 {
+		return errors.New("berth daemon needs to be run as root")
+	}
+	if len(cfg.Hosts) == 0 {
+		cfg.Hosts = []string{daemon.DefaultHost}
+	}
+	if cfg.Pidfile == "" {
+		cfg.Pidfile = filepath.Join(cfg.ExecRoot, "berth.pid")
+	}
+	if err := writePidfile(cfg.Pidfile); err != nil {
+		return err
+	}
+	defer os.Remove(cfg.Pidfile)
+
+	var tlsCfg *tls.Config
+	if cfg.TLSVerify || cfg.TLS {
+		if !cfg.TLSVerify {
+			return errors.New("--tls without --tlsverify is refused: the API must authenticate clients by certificate")
+		}
+		c, err := server.TLSConfig(cfg.TLSCACert, cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return err
+		}
+		tlsCfg = c
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	d, err := daemon.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	srv := server.New(server.Backends{
+		Containers:   d.Containers(),
+		Streams:      d.Containers(),
+		Files:        d.Containers(),
+		Exec:         d.Containers(),
+		Images:       d.ImageService(),
+		Distribution: d.DistributionService(),
+		Build:        d.BuildService(),
+		Networks:     d.NetworkService(),
+		Volumes:      d.VolumeService(),
+		System:       d,
+		Events:       d.Events(),
+	}, server.WithDebug(d.Debug()))
+	errc := make(chan error, len(cfg.Hosts))
+	for _, h := range cfg.Hosts {
+		l, err := server.Listen(h, tlsCfg)
+		if err != nil {
+			return err
+		}
+		slog.Info("API listening", "address", h)
+		go func() { errc <- srv.Serve(ctx, l) }()
+	}
+	slog.Info("Berth daemon started", "version", berthversion.Version, "data-root", cfg.DataRoot, "exec-root", cfg.ExecRoot)
+	select {
+	case <-ctx.Done():
+		slog.Info("shutting down; running containers keep running")
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
+
+// writePidfile refuses to start over a pidfile whose process is alive, as dockerd does.
+func writePidfile(path string) error {
+	if b, err := os.ReadFile(path); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
+			if err := syscall.Kill(pid, 0); err == nil {
+				if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+					return fmt.Errorf("pid file found, ensure berth is not running or delete %s", path)
+				}
+			}
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())), 0o644)
+}
