@@ -47,6 +47,8 @@ func TestCommandLine(t *testing.T) {
 			want: []string{"unknown flag: --bogus\n\nUsage:  berth s3 serve [OPTIONS]\n\nRun 'berth s3 serve --help' for more information\n"}},
 		{name: "as itself: s3 serve", args: []string{"s3", "serve", "--help"},
 			want: []string{"Usage:  berthd s3 serve [OPTIONS]", "--tls-cert string"}},
+		{name: "the daemon's cloud endpoint flags", args: []string{"--help"},
+			want: []string{"--cloud-addr string", "--cloud-domain strings", "--cloud-region string", "--cloud-tlscert string", "--cloud-tlskey string"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -59,3 +59,6 @@ func OpenCloud(cfg CloudConfig) (*Cloud, error) {
 func (c *Cloud) Close() error {
 	return errors.Join(c.Objects.Close(), c.Identities.Close())
 }
+
+// Cloud is the state of the daemon's cloud endpoint, under <data-root>/cloud; nil unless CloudAddr is set.
+func (d *Daemon) Cloud() *Cloud { return d.cloud }

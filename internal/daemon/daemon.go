@@ -4,6 +4,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -40,6 +41,7 @@ type Daemon struct {
 	content    *content.Store
 	snapshots  *snapshot.Store
 	volumes    *volume.Store
+	cloud      *Cloud // nil unless the cloud endpoint is on
 	networks   *berthnet.Manager
 	events     *berthevents.Bus
 	runtimes   map[string]*runtime.Runtime
@@ -96,10 +98,18 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if caps, err := oci.CurrentCapabilities(); err == nil {
 		d.daemonCaps = caps
 	}
+	var err error
+	if cfg.CloudAddr != "" {
+		// First, so that a cloud that cannot open (a second daemon on this data root holds its database) stops
+		// the start before anything touches the host.
+		if d.cloud, err = OpenCloud(CloudConfig{Dir: filepath.Join(cfg.DataRoot, "cloud"),
+			RootAccessKeyID: cfg.CloudRootAccessKeyID, RootSecretAccessKey: cfg.CloudRootSecretAccessKey}); err != nil {
+			return nil, err
+		}
+	}
 	if err := d.setupRuntimes(); err != nil {
 		return nil, err
 	}
-	var err error
 	if d.registries, err = distribution.New(distribution.Config{Insecure: cfg.InsecureRegistries, Mirrors: cfg.RegistryMirrors}); err != nil {
 		return nil, err
 	}
@@ -248,7 +258,11 @@ func (d *Daemon) runtime(name string) (*runtime.Runtime, error) {
 // Close stops background work. Running containers keep running: their tasks outlive the daemon.
 func (d *Daemon) Close() error {
 	d.cancel()
-	return d.containers.Close()
+	err := d.containers.Close()
+	if d.cloud != nil {
+		err = errors.Join(err, d.cloud.Close())
+	}
+	return err
 }
 
 // Debug reports whether the daemon runs in debug mode (-D).
