@@ -114,13 +114,12 @@ func writeMetadata(h http.Header, m objectstore.Metadata) {
 			h.Set(name, v)
 		}
 	}
+	// Lower case, as S3 sends them: botocore (the aws CLI, boto3) keeps the case of the name it receives, so a
+	// canonicalised X-Amz-Meta-Color would reach its users as "Color", not the "color" S3 gives them.
 	for k, v := range m.User {
-		h["X-Amz-Meta-"+canonicalSuffix(k)] = []string{v}
+		h["x-amz-meta-"+k] = []string{v}
 	}
 }
-
-// canonicalSuffix writes a metadata name the way net/http canonicalises header names.
-func canonicalSuffix(k string) string { return http.CanonicalHeaderKey(k) }
 
 // readContentMD5 decodes Content-MD5; a malformed one is InvalidDigest.
 func readContentMD5(h http.Header) ([]byte, error) {
