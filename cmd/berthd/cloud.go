@@ -31,6 +31,7 @@ type cloudOptions struct {
 	region    string   // "" for us-east-1
 	domains   []string // nil for s3.localhost
 	debugName string   // what the logs call it: "s3" (berth s3 serve) or "cloud endpoint" (the daemon's)
+	logAttrs  []any    // more attributes of the "listening" line
 }
 
 // newCloudEndpoint is the endpoint over c's identities, serving IAM, STS and S3.
@@ -88,7 +89,7 @@ func serveCloud(ctx context.Context, l net.Listener, tlsCfg *tls.Config, h http.
 		defer cancel()
 		srv.Shutdown(shut)
 	}()
-	log.Info(o.debugName+" listening", "address", l.Addr().String(), "region", cmp.Or(o.region, cloud.DefaultRegion), "tls", tlsCfg != nil)
+	log.Info(o.debugName+" listening", append([]any{"address", l.Addr().String(), "region", cmp.Or(o.region, cloud.DefaultRegion), "tls", tlsCfg != nil}, o.logAttrs...)...)
 	var err error
 	if tlsCfg != nil {
 		err = srv.ServeTLS(l, "", "")

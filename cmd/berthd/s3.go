@@ -50,7 +50,7 @@ BERTH_ROOT_SECRET_ACCESS_KEY, or generated and written once to DATA_DIR/root-cre
 				return err
 			}
 			defer c.Close()
-			log.Info("s3 data", "data_dir", dataDir)
+			o.logAttrs = []any{"data_dir", dataDir}
 			return serveCloud(cmd.Context(), l, tlsCfg, newCloudEndpoint(c, o, log), o, log)
 		},
 	}
