@@ -456,12 +456,16 @@ func s3Multipart(t *testing.T, s *s3Server, tools s3Tools, st *s3State) {
 	var e1, e2 struct{ ETag string }
 	s.awsJSON(t, tools, root, &e1, "s3api", "upload-part", "--bucket", st.labBucket, "--key", "manual.bin", "--upload-id", up.UploadId, "--part-number", "1", "--body", p1)
 	s.awsJSON(t, tools, root, &e2, "s3api", "upload-part", "--bucket", st.labBucket, "--key", "manual.bin", "--upload-id", up.UploadId, "--part-number", "2", "--body", p2)
-	var uploads struct{ Uploads []struct{ Key, UploadId string } }
+	var uploads struct {
+		Uploads []struct{ Key, UploadId string }
+	}
 	s.awsJSON(t, tools, root, &uploads, "s3api", "list-multipart-uploads", "--bucket", st.labBucket)
 	if len(uploads.Uploads) != 1 || uploads.Uploads[0].UploadId != up.UploadId {
 		t.Fatalf("list-multipart-uploads: %+v", uploads)
 	}
-	var parts struct{ Parts []struct{ PartNumber, Size int } }
+	var parts struct {
+		Parts []struct{ PartNumber, Size int }
+	}
 	s.awsJSON(t, tools, root, &parts, "s3api", "list-parts", "--bucket", st.labBucket, "--key", "manual.bin", "--upload-id", up.UploadId)
 	if len(parts.Parts) != 2 || parts.Parts[0].Size != 5<<20 || parts.Parts[1].Size != 1<<20 {
 		t.Fatalf("list-parts: %+v", parts)
@@ -562,7 +566,9 @@ func s3Accounts(t *testing.T, s *s3Server, tools s3Tools, st *s3State) {
 		t.Fatalf("alice is %q", aliceID.Arn)
 	}
 	s.awsOK(t, tools, root, "iam", "create-user", "--user-name", "bob")
-	var bobKey struct{ AccessKey struct{ AccessKeyId, SecretAccessKey, Status string } }
+	var bobKey struct {
+		AccessKey struct{ AccessKeyId, SecretAccessKey, Status string }
+	}
 	s.awsJSON(t, tools, root, &bobKey, "iam", "create-access-key", "--user-name", "bob")
 	if bobKey.AccessKey.Status != "Active" || len(bobKey.AccessKey.SecretAccessKey) != 40 {
 		t.Fatalf("create-access-key: %+v", bobKey)
