@@ -226,9 +226,9 @@ func TestCrossAccount(t *testing.T) {
 
 	// A policy naming an account or a user that does not exist is refused.
 	for name, principal := range map[string]string{
-		"unknown account": `{"AWS":"999999999999"}`,
-		"unknown user":    `{"AWS":"arn:aws:iam::` + bobAccount + `:user/nobody"}`,
-		"a role":          `{"AWS":"arn:aws:iam::` + bobAccount + `:role/admin"}`,
+		"unknown account":        `{"AWS":"999999999999"}`,
+		"unknown user":           `{"AWS":"arn:aws:iam::` + bobAccount + `:user/nobody"}`,
+		"a role":                 `{"AWS":"arn:aws:iam::` + bobAccount + `:role/admin"}`,
 		"unknown canonical user": `{"CanonicalUser":"` + strings.Repeat("0", 64) + `"}`,
 	} {
 		doc := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":` + principal + `,"Action":"s3:GetObject","Resource":"arn:aws:s3:::shared/*"}]}`
