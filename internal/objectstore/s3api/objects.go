@@ -461,7 +461,9 @@ func (s *Server) writeACLAccess(rq *request, b *objectstore.Bucket) (*bucketStat
 		return nil, objectstore.Owner{}, nil, err
 	}
 	owner := objectOwner(st, rq.owner(), rq.r.Header)
-	if hasACLHeaders(rq.r.Header) && st.ownership.ACLsEnabled() {
+	// An IAM user of the bucket owner's account setting an ACL needs s3:PutObjectAcl too. A caller of another
+	// account sets the ACL of what it will own, as the bucket's grants to it allow.
+	if id := rq.info.Identity; hasACLHeaders(rq.r.Header) && st.ownership.ACLsEnabled() && !id.Anonymous && !id.Root() && id.AccountID == b.Owner.AccountID {
 		if err := s.authorize(rq, "s3:PutObjectAcl", b, rq.key, ""); err != nil {
 			return nil, objectstore.Owner{}, nil, err
 		}
