@@ -44,7 +44,8 @@ func newCloudEndpoint(c *daemon.Cloud, o cloudOptions, log *slog.Logger) *cloud.
 		opts = append(opts, cloud.WithVirtualHostDomain(o.domains...))
 	}
 	ep := cloud.NewEndpoint(c.Identities, opts...)
-	ep.Register("s3", s3api.New(c.Objects, s3api.WithLogger(log)))
+	// The identities are the principals a bucket policy or an ACL may name: S3 refuses one that does not exist.
+	ep.Register("s3", s3api.New(c.Objects, s3api.WithLogger(log), s3api.WithPrincipals(c.Identities)))
 	ep.Register("iam", iam.NewIAMService(c.Identities, iam.WithServiceLogger(log)))
 	ep.Register("sts", iam.NewSTSService(c.Identities, iam.WithServiceLogger(log)))
 	return ep

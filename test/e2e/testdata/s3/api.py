@@ -495,6 +495,233 @@ def anonymous_and_errors():
     expect(r.status == 403 and xml_code(body) == "InvalidAccessKeyId", (r.status, body[:200]))
 
 
+def public_bucket(name, ownership=None):
+    """A bucket with Block Public Access lifted (and Object Ownership set when given)."""
+    b = bucket(name)
+    s3.delete_public_access_block(Bucket=b)
+    if ownership:
+        s3.put_bucket_ownership_controls(Bucket=b, OwnershipControls={"Rules": [{"ObjectOwnership": ownership}]})
+    return b
+
+
+ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
+
+
+@check
+def acls():
+    # A new bucket: ACLs disabled (BucketOwnerEnforced), every public access blocked, as S3 makes them today.
+    b = bucket("acl-default")
+    rules = s3.get_bucket_ownership_controls(Bucket=b)["OwnershipControls"]["Rules"]
+    expect(rules == [{"ObjectOwnership": "BucketOwnerEnforced"}], rules)
+    pab = s3.get_public_access_block(Bucket=b)["PublicAccessBlockConfiguration"]
+    expect(all(pab[k] for k in ["BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"]), pab)
+    expect_error("AccessControlListNotSupported", 400, s3.put_object, Bucket=b, Key="k", Body=b"x", ACL="public-read")
+    s3.put_object(Bucket=b, Key="k", Body=b"x", ACL="bucket-owner-full-control")
+    acl = s3.get_object_acl(Bucket=b, Key="k")
+    expect([g["Permission"] for g in acl["Grants"]] == ["FULL_CONTROL"], acl["Grants"])
+    # ACLs on: canned ACLs on objects and buckets, read by anonymous callers.
+    b = public_bucket("acl-on", "ObjectWriter")
+    s3.put_object(Bucket=b, Key="public", Body=b"for everyone", ACL="public-read")
+    s3.put_object(Bucket=b, Key="private", Body=b"for me")
+    grants = s3.get_object_acl(Bucket=b, Key="public")["Grants"]
+    expect({"Type": "Group", "URI": ALL_USERS} in [g["Grantee"] for g in grants if g["Permission"] == "READ"], grants)
+    status, _, body = anonymous("GET", f"/{b}/public")
+    expect(status == 200 and body == b"for everyone", (status, body[:200]))
+    status, _, body = anonymous("GET", f"/{b}/private")
+    expect(status == 403 and xml_code(body) == "AccessDenied", (status, body[:200]))
+    status, _, body = anonymous("GET", f"/{b}?list-type=2")
+    expect(status == 403, (status, body[:200]))
+    s3.put_bucket_acl(Bucket=b, ACL="public-read")
+    status, _, body = anonymous("GET", f"/{b}?list-type=2")
+    expect(status == 200 and b"<Key>public</Key>" in body, (status, body[:200]))
+    s3.put_object_acl(Bucket=b, Key="public", ACL="private")
+    status, _, _ = anonymous("GET", f"/{b}/public")
+    expect(status == 403, f"after put-object-acl private: {status}")
+    s3.put_object_acl(Bucket=b, Key="private", ACL="authenticated-read")
+    status, _, _ = anonymous("GET", f"/{b}/private")
+    expect(status == 403, f"authenticated-read, anonymous: {status}")
+    # Public ACLs are refused while BlockPublicAcls is on.
+    s3.put_public_access_block(Bucket=b, PublicAccessBlockConfiguration={"BlockPublicAcls": True, "IgnorePublicAcls": False,
+                                                                           "BlockPublicPolicy": False, "RestrictPublicBuckets": False})
+    expect_error("AccessDenied", 403, s3.put_object, Bucket=b, Key="k", Body=b"x", ACL="public-read")
+
+
+@check
+def bucket_policies():
+    b = bucket("policy")
+    s3.put_object(Bucket=b, Key="public/a", Body=b"a")
+    s3.put_object(Bucket=b, Key="denied/b", Body=b"b")
+    expect_error("NoSuchBucketPolicy", 404, s3.get_bucket_policy, Bucket=b)
+    public = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "Read", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{b}/public/*"},
+        {"Sid": "NoOne", "Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{b}/denied/*"},
+    ]}
+    # Block Public Access refuses a public policy until lifted.
+    expect_error("AccessDenied", 403, s3.put_bucket_policy, Bucket=b, Policy=json.dumps(public))
+    s3.put_public_access_block(Bucket=b, PublicAccessBlockConfiguration={"BlockPublicAcls": True, "IgnorePublicAcls": True,
+                                                                           "BlockPublicPolicy": False, "RestrictPublicBuckets": True})
+    s3.put_bucket_policy(Bucket=b, Policy=json.dumps(public))
+    expect(json.loads(s3.get_bucket_policy(Bucket=b)["Policy"]) == public, "GetBucketPolicy")
+    expect(s3.get_bucket_policy_status(Bucket=b)["PolicyStatus"]["IsPublic"] is True, "policy status")
+    # RestrictPublicBuckets: a public policy grants only the bucket's own account.
+    status, _, _ = anonymous("GET", f"/{b}/public/a")
+    expect(status == 403, f"RestrictPublicBuckets let an anonymous read: {status}")
+    s3.delete_public_access_block(Bucket=b)
+    expect_error("NoSuchPublicAccessBlockConfiguration", 404, s3.get_public_access_block, Bucket=b)
+    status, _, body = anonymous("GET", f"/{b}/public/a")
+    expect(status == 200 and body == b"a", (status, body))
+    # An explicit deny wins, even over the owner.
+    expect_error("AccessDenied", 403, s3.get_object, Bucket=b, Key="denied/b")
+    # Conditions: an IP range the caller is in, aws:SecureTransport (this endpoint is plain HTTP).
+    s3.put_bucket_policy(Bucket=b, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{b}/public/*",
+         "Condition": {"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}}},
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{b}/denied/*",
+         "Condition": {"Bool": {"aws:SecureTransport": "true"}}},
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{b}",
+         "Condition": {"NumericLessThan": {"s3:max-keys": "10"}, "StringLike": {"s3:prefix": "public/*"}}},
+    ]}))
+    status, _, _ = anonymous("GET", f"/{b}/public/a")
+    expect(status == 200, f"IpAddress 127.0.0.0/8: {status}")
+    status, _, _ = anonymous("GET", f"/{b}/denied/b")
+    expect(status == 403, f"SecureTransport over http: {status}")
+    status, _, body = anonymous("GET", f"/{b}?list-type=2&prefix=public/&max-keys=5")
+    expect(status == 200 and b"<Key>public/a</Key>" in body, (status, body[:200]))
+    status, _, _ = anonymous("GET", f"/{b}?list-type=2&prefix=public/&max-keys=50")
+    expect(status == 403, f"s3:max-keys 50 < 10: {status}")
+    status, _, _ = anonymous("GET", f"/{b}?list-type=2&prefix=denied/&max-keys=5")
+    expect(status == 403, f"s3:prefix denied/: {status}")
+    for doc, what in [("not json", "not JSON"),
+                      ('{"Statement": []}', "an empty statement"),
+                      (json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::other-bucket/*"}]}), "another bucket"),
+                      (json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Maybe", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{b}/*"}]}), "a bad effect")]:
+        try:
+            s3.put_bucket_policy(Bucket=b, Policy=doc)
+            raise AssertionError(f"a policy with {what} was accepted")
+        except botocore.exceptions.ClientError as e:
+            expect(e.response["Error"]["Code"] == "MalformedPolicy", f"{what}: {e.response['Error']}")
+    s3.delete_bucket_policy(Bucket=b)
+    expect_error("NoSuchBucketPolicy", 404, s3.get_bucket_policy, Bucket=b)
+    status, _, _ = anonymous("GET", f"/{b}/public/a")
+    expect(status == 403, f"after DeleteBucketPolicy: {status}")
+
+
+@check
+def cors():
+    b = bucket("cors")
+    s3.put_object(Bucket=b, Key="page", Body=b"cors")
+    expect_error("NoSuchCORSConfiguration", 404, s3.get_bucket_cors, Bucket=b)
+    rules = [{"AllowedOrigins": ["https://app.example.com", "https://*.example.org"], "AllowedMethods": ["GET", "PUT"],
+              "AllowedHeaders": ["content-type", "x-amz-*"], "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 600}]
+    s3.put_bucket_cors(Bucket=b, CORSConfiguration={"CORSRules": rules})
+    got = s3.get_bucket_cors(Bucket=b)["CORSRules"]
+    expect(got[0]["AllowedOrigins"] == rules[0]["AllowedOrigins"] and got[0]["MaxAgeSeconds"] == 600, got)
+    status, h, body = anonymous("OPTIONS", f"/{b}/page", {"Origin": "https://app.example.com", "Access-Control-Request-Method": "PUT",
+                                                          "Access-Control-Request-Headers": "content-type, x-amz-meta-a"})
+    expect(status == 200, (status, body[:300]))
+    expect(h.get("access-control-allow-origin") == "https://app.example.com", h)
+    expect("PUT" in h.get("access-control-allow-methods", ""), h)
+    expect(h.get("access-control-max-age") == "600", h)
+    status, h, _ = anonymous("OPTIONS", f"/{b}/page", {"Origin": "https://x.example.org", "Access-Control-Request-Method": "GET"})
+    expect(status == 200 and h.get("access-control-allow-origin") == "https://x.example.org", (status, h))
+    status, _, body = anonymous("OPTIONS", f"/{b}/page", {"Origin": "https://evil.example.net", "Access-Control-Request-Method": "GET"})
+    expect(status == 403 and xml_code(body) == "AccessForbidden", (status, body[:300]))
+    status, _, _ = anonymous("OPTIONS", f"/{b}/page", {"Origin": "https://app.example.com", "Access-Control-Request-Method": "DELETE"})
+    expect(status == 403, f"a method no rule allows: {status}")
+    # An actual request from an allowed origin carries the CORS headers.
+    def with_origin(params, **_):
+        params["headers"]["Origin"] = "https://app.example.com"
+    s3.meta.events.register_first("before-call.s3.GetObject", with_origin)
+    try:
+        r = s3.get_object(Bucket=b, Key="page")
+    finally:
+        s3.meta.events.unregister("before-call.s3.GetObject", with_origin)
+    hh = r["ResponseMetadata"]["HTTPHeaders"]
+    expect(hh.get("access-control-allow-origin") == "https://app.example.com" and "ETag" in hh.get("access-control-expose-headers", ""), hh)
+    expect_error("MalformedXML", 400, s3.put_bucket_cors, Bucket=b, CORSConfiguration={"CORSRules": []})
+    expect_error("InvalidRequest", 400, s3.put_bucket_cors, Bucket=b,
+                 CORSConfiguration={"CORSRules": [{"AllowedOrigins": ["*"], "AllowedMethods": ["PATCH"]}]})
+    s3.delete_bucket_cors(Bucket=b)
+    expect_error("NoSuchCORSConfiguration", 404, s3.get_bucket_cors, Bucket=b)
+    status, _, _ = anonymous("OPTIONS", f"/{b}/page", {"Origin": "https://app.example.com", "Access-Control-Request-Method": "GET"})
+    expect(status == 403, f"preflight without CORS: {status}")
+
+
+@check
+def tagging():
+    b = bucket("tagging")
+    s3.put_object(Bucket=b, Key="t", Body=b"tagged", Tagging="project=lab&team=a%20b")
+    tags = s3.get_object_tagging(Bucket=b, Key="t")["TagSet"]
+    expect(sorted((t["Key"], t["Value"]) for t in tags) == [("project", "lab"), ("team", "a b")], tags)
+    expect(s3.get_object(Bucket=b, Key="t")["TagCount"] == 2, "x-amz-tagging-count")
+    s3.put_object_tagging(Bucket=b, Key="t", Tagging={"TagSet": [{"Key": "k", "Value": "v"}]})
+    expect(s3.get_object_tagging(Bucket=b, Key="t")["TagSet"] == [{"Key": "k", "Value": "v"}], "replaced tags")
+    # A copy keeps the tags unless told to replace them.
+    s3.copy_object(Bucket=b, Key="copy", CopySource={"Bucket": b, "Key": "t"})
+    expect(s3.get_object_tagging(Bucket=b, Key="copy")["TagSet"] == [{"Key": "k", "Value": "v"}], "copied tags")
+    s3.copy_object(Bucket=b, Key="copy2", CopySource={"Bucket": b, "Key": "t"}, TaggingDirective="REPLACE", Tagging="x=y")
+    expect(s3.get_object_tagging(Bucket=b, Key="copy2")["TagSet"] == [{"Key": "x", "Value": "y"}], "replaced on copy")
+    s3.delete_object_tagging(Bucket=b, Key="t")
+    expect(s3.get_object_tagging(Bucket=b, Key="t")["TagSet"] == [], "deleted tags")
+    # S3's own words for this one: BadRequest, "Object tags cannot be greater than 10".
+    expect_error("BadRequest", 400, s3.put_object_tagging, Bucket=b, Key="t",
+                 Tagging={"TagSet": [{"Key": f"k{i}", "Value": "v"} for i in range(11)]})
+    expect_error("NoSuchTagSet", 404, s3.get_bucket_tagging, Bucket=b)
+    s3.put_bucket_tagging(Bucket=b, Tagging={"TagSet": [{"Key": "cost-center", "Value": "42"}]})
+    expect(s3.get_bucket_tagging(Bucket=b)["TagSet"] == [{"Key": "cost-center", "Value": "42"}], "bucket tags")
+    s3.delete_bucket_tagging(Bucket=b)
+    expect_error("NoSuchTagSet", 404, s3.get_bucket_tagging, Bucket=b)
+
+
+@check
+def lifecycle():
+    b = bucket("lifecycle")
+    expect_error("NoSuchLifecycleConfiguration", 404, s3.get_bucket_lifecycle_configuration, Bucket=b)
+    rules = [{"ID": "tmp", "Filter": {"Prefix": "tmp/"}, "Status": "Enabled", "Expiration": {"Days": 1}},
+             {"ID": "old", "Filter": {"Prefix": ""}, "Status": "Enabled", "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
+              "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}}]
+    s3.put_bucket_lifecycle_configuration(Bucket=b, LifecycleConfiguration={"Rules": rules})
+    got = s3.get_bucket_lifecycle_configuration(Bucket=b)["Rules"]
+    expect([r["ID"] for r in got] == ["tmp", "old"] and got[0]["Expiration"] == {"Days": 1}, got)
+    put = s3.put_object(Bucket=b, Key="tmp/scratch", Body=b"soon gone")
+    expect('rule-id="tmp"' in put.get("Expiration", ""), f"x-amz-expiration on PUT: {put.get('Expiration')}")
+    head = s3.head_object(Bucket=b, Key="tmp/scratch")
+    expect('rule-id="tmp"' in head.get("Expiration", "") and "expiry-date=" in head["Expiration"], head.get("Expiration"))
+    s3.put_object(Bucket=b, Key="kept", Body=b"kept")
+    expect("Expiration" not in s3.head_object(Bucket=b, Key="kept"), "no rule expires kept")
+    expect_error("InvalidArgument", 400, s3.put_bucket_lifecycle_configuration, Bucket=b, LifecycleConfiguration={"Rules": [
+        {"ID": "bad", "Filter": {"Prefix": ""}, "Status": "Enabled", "Expiration": {"Days": 0}}]})
+    s3.delete_bucket_lifecycle(Bucket=b)
+    expect_error("NoSuchLifecycleConfiguration", 404, s3.get_bucket_lifecycle_configuration, Bucket=b)
+
+
+@check
+def object_attributes():
+    b = bucket("attributes")
+    data = b"attributes\n" * 100
+    put = s3.put_object(Bucket=b, Key="one", Body=data, ChecksumAlgorithm="SHA256")
+    a = s3.get_object_attributes(Bucket=b, Key="one", ObjectAttributes=["ETag", "ObjectSize", "StorageClass", "Checksum"])
+    expect(a["ETag"] == put["ETag"].strip('"') and a["ObjectSize"] == len(data) and a["StorageClass"] == "STANDARD", a)
+    expect(a["Checksum"]["ChecksumSHA256"] == b64(hashlib.sha256(data).digest()), a.get("Checksum"))
+    # A multipart object's parts are listed (with their checksums) when it was uploaded with a checksum, as in S3.
+    p1, p2 = part(3, 5 << 20), part(4, 100)
+    sha = [b64(hashlib.sha256(p).digest()) for p in (p1, p2)]
+    up = s3.create_multipart_upload(Bucket=b, Key="parts", ChecksumAlgorithm="SHA256")["UploadId"]
+    e1 = s3.upload_part(Bucket=b, Key="parts", UploadId=up, PartNumber=1, Body=p1, ChecksumAlgorithm="SHA256")["ETag"]
+    e2 = s3.upload_part(Bucket=b, Key="parts", UploadId=up, PartNumber=2, Body=p2, ChecksumAlgorithm="SHA256")["ETag"]
+    s3.complete_multipart_upload(Bucket=b, Key="parts", UploadId=up, MultipartUpload={"Parts": [
+        {"PartNumber": 1, "ETag": e1, "ChecksumSHA256": sha[0]}, {"PartNumber": 2, "ETag": e2, "ChecksumSHA256": sha[1]}]})
+    a = s3.get_object_attributes(Bucket=b, Key="parts", ObjectAttributes=["ObjectParts", "ObjectSize", "Checksum"], MaxParts=1)
+    op = a["ObjectParts"]
+    expect(a["ObjectSize"] == len(p1) + len(p2) and op["TotalPartsCount"] == 2 and op["IsTruncated"] is True, a)
+    expect([(p["PartNumber"], p["Size"], p["ChecksumSHA256"]) for p in op["Parts"]] == [(1, len(p1), sha[0])], op)
+    composite = b64(hashlib.sha256(base64.b64decode(sha[0]) + base64.b64decode(sha[1])).digest()) + "-2"
+    expect(a["Checksum"]["ChecksumSHA256"] == composite, f"composite checksum {a['Checksum']}, want {composite}")
+    a = s3.get_object_attributes(Bucket=b, Key="parts", ObjectAttributes=["ObjectParts"], PartNumberMarker=op["NextPartNumberMarker"])
+    expect([(p["PartNumber"], p["Size"]) for p in a["ObjectParts"]["Parts"]] == [(2, len(p2))], a)
+    expect_error("NoSuchKey", 404, s3.get_object_attributes, Bucket=b, Key="missing", ObjectAttributes=["ETag"])
+
+
 def main():
     results = []
     for fn in CHECKS:
