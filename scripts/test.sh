@@ -10,7 +10,7 @@ if [ "$(id -u)" = 0 ]; then
 	# s3cmd, boto3 (for /usr/bin/python3) and curl drive the S3 tests (test/e2e/s3_test.go), with the aws CLI:
 	# whatever `aws` is on PATH, else Debian's awscli.
 	for pkg in runc crun busybox-static tini iproute2 procps iptables nftables docker.io docker-compose docker-registry skopeo \
-		s3cmd python3-boto3 curl; do
+		python3-docker s3cmd python3-boto3 curl; do
 		dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 	done
 	command -v aws >/dev/null 2>&1 || need+=(awscli)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -41,6 +42,7 @@ func newDaemonCommand() *cobra.Command {
 				"insecure-registries": "insecure-registry", "registry-mirrors": "registry-mirror", "bridge": "bridge",
 				"cloud-addr": "cloud-addr", "cloud-tlscert": "cloud-tlscert", "cloud-tlskey": "cloud-tlskey",
 				"cloud-region": "cloud-region", "cloud-domains": "cloud-domain",
+				"group": "group", "seccomp-profile": "seccomp-profile", "host-gateway-ip": "host-gateway-ip",
 			}
 			if cmd.Flags().Changed("config-file") || fileExists(configFile) {
 				err := daemon.LoadConfigFile(configFile, &cfg, func(key string) bool {
@@ -88,6 +90,9 @@ func newDaemonCommand() *cobra.Command {
 	f.StringVar(&cfg.CloudTLSKey, "cloud-tlskey", "", "TLS key file of the cloud endpoint")
 	f.StringVar(&cfg.CloudRegion, "cloud-region", "", `Region of the cloud endpoint (default "us-east-1")`)
 	f.StringSliceVar(&cfg.CloudDomains, "cloud-domain", nil, `Domain under which BUCKET.DOMAIN names a bucket on the cloud endpoint (default "s3.localhost"); repeat for more`)
+	f.StringVar(&cfg.HostGatewayIP, "host-gateway-ip", "", "IP address that the special 'host-gateway' string in --add-host resolves to (default: the default bridge's gateway)")
+	f.StringVarP(&cfg.Group, "group", "G", "", `Group for the unix socket (default "docker")`)
+	f.StringVar(&cfg.SeccompProfile, "seccomp-profile", "", `Path to a seccomp profile for containers ("unconfined" for none; default: docker's)`)
 	return cmd
 }
 
@@ -183,6 +188,10 @@ func runDaemon(ctx context.Context, cfg daemon.Config) error {
 		System:       d,
 		Events:       d.Events(),
 	}, server.WithDebug(d.Debug()))
+	gid, err := socketGroup(cfg.Group)
+	if err != nil {
+		return err
+	}
 	errc := make(chan error, len(cfg.Hosts)+1)
 	// cloudDone is closed when the cloud endpoint has stopped serving: its stores close (d.Close) after that.
 	cloudDone := make(chan struct{})
@@ -200,7 +209,7 @@ func runDaemon(ctx context.Context, cfg daemon.Config) error {
 	}
 	defer func() { stop(); <-cloudDone }()
 	for _, h := range cfg.Hosts {
-		l, err := server.Listen(h, tlsCfg)
+		l, err := server.Listen(h, tlsCfg, gid)
 		if err != nil {
 			return err
 		}
@@ -232,4 +241,25 @@ func writePidfile(path string) error {
 		return err
 	}
 	return os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())), 0o644)
+}
+
+// socketGroup resolves -G (a group name or ID; "" for the default, docker) to the gid owning the API's unix
+// sockets. The default group may be missing: the sockets are then root's only, as dockerd does; a group asked
+// for that does not exist is an error.
+func socketGroup(name string) (int, error) {
+	explicit := name != ""
+	if !explicit {
+		name = "docker"
+	}
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		if g, err = user.LookupGroupId(name); err != nil {
+			if !explicit {
+				slog.Debug("no docker group: the API socket is root's only")
+				return 0, nil
+			}
+			return 0, fmt.Errorf("group %s not found", name)
+		}
+	}
+	return strconv.Atoi(g.Gid)
 }

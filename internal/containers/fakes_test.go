@@ -131,7 +131,9 @@ func (t *fakeTask) Start(ctx context.Context) error {
 }
 
 // exitWith ends the task; later calls do nothing.
-func (t *fakeTask) exitWith(code int) {
+func (t *fakeTask) exitWith(code int) { t.end(task.Exit{Code: code}) }
+
+func (t *fakeTask) end(e task.Exit) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	select {
@@ -139,7 +141,8 @@ func (t *fakeTask) exitWith(code int) {
 		return
 	default:
 	}
-	t.exit = task.Exit{Code: code, At: t.rt.clock.Now()}
+	e.At = t.rt.clock.Now()
+	t.exit = e
 	close(t.exited)
 }
 
@@ -457,6 +460,9 @@ func (ts *testService) describe(ctx context.Context, name string) string {
 	line := fmt.Sprintf("%s: %s restarts=%d", name, st.Status, resp.RestartCount)
 	if st.Status == container.StateExited || st.Status == container.StateRestarting {
 		line += fmt.Sprintf(" exit=%d", st.ExitCode)
+	}
+	if st.OOMKilled {
+		line += " oom-killed"
 	}
 	if st.Health != nil {
 		line += fmt.Sprintf(" health=%s streak=%d", st.Health.Status, st.Health.FailingStreak)

@@ -254,6 +254,9 @@ func ReadBlob(ctx context.Context, p Provider, dgst digest.Digest, limit int64) 
 	return b, nil
 }
 
+// ContextReader returns a reader of r that stops a copy once ctx is done.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader { return &ctxReader{ctx: ctx, r: r} }
+
 // ctxReader stops a copy once its context is done.
 type ctxReader struct {
 	ctx context.Context

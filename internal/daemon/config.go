@@ -10,20 +10,24 @@ import (
 
 // Config is the daemon's configuration: flags of `berth daemon`, with the same keys as dockerd's daemon.json.
 type Config struct {
-	DataRoot       string                   `json:"data-root,omitempty"`
-	ExecRoot       string                   `json:"exec-root,omitempty"`
-	Hosts          []string                 `json:"hosts,omitempty"`
-	Pidfile        string                   `json:"pidfile,omitempty"`
-	LogLevel       string                   `json:"log-level,omitempty"`
-	Debug          bool                     `json:"debug,omitempty"`
-	DefaultRuntime string                   `json:"default-runtime,omitempty"`
-	Bridge         string                   `json:"bridge,omitempty"` // "none" disables the default bridge network
-	Runtimes       map[string]RuntimeConfig `json:"runtimes,omitempty"`
-	TLS            bool                     `json:"tls,omitempty"`
-	TLSVerify      bool                     `json:"tlsverify,omitempty"`
-	TLSCACert      string                   `json:"tlscacert,omitempty"`
-	TLSCert        string                   `json:"tlscert,omitempty"`
-	TLSKey         string                   `json:"tlskey,omitempty"`
+	DataRoot       string   `json:"data-root,omitempty"`
+	ExecRoot       string   `json:"exec-root,omitempty"`
+	Hosts          []string `json:"hosts,omitempty"`
+	Pidfile        string   `json:"pidfile,omitempty"`
+	LogLevel       string   `json:"log-level,omitempty"`
+	Debug          bool     `json:"debug,omitempty"`
+	DefaultRuntime string   `json:"default-runtime,omitempty"`
+	Bridge         string   `json:"bridge,omitempty"` // "none" disables the default bridge network
+	// DefaultAddressPools are the subnets networks without --subnet get, docker's default otherwise.
+	DefaultAddressPools []AddressPool `json:"default-address-pools,omitempty"`
+	// HostGatewayIP is what --add-host NAME:host-gateway maps to; the default bridge's gateway when unset.
+	HostGatewayIP string                   `json:"host-gateway-ip,omitempty"`
+	Runtimes      map[string]RuntimeConfig `json:"runtimes,omitempty"`
+	TLS           bool                     `json:"tls,omitempty"`
+	TLSVerify     bool                     `json:"tlsverify,omitempty"`
+	TLSCACert     string                   `json:"tlscacert,omitempty"`
+	TLSCert       string                   `json:"tlscert,omitempty"`
+	TLSKey        string                   `json:"tlskey,omitempty"`
 	// CloudAddr turns the cloud endpoint on: S3, IAM and STS (later EC2) on one AWS-style HTTP address, over
 	// <data-root>/cloud. Off when empty. CloudTLSCert and CloudTLSKey serve it over HTTPS.
 	CloudAddr    string   `json:"cloud-addr,omitempty"`
@@ -35,6 +39,11 @@ type Config struct {
 	InsecureRegistries []string `json:"insecure-registries,omitempty"`
 	RegistryMirrors    []string `json:"registry-mirrors,omitempty"`
 	LiveRestore        bool     `json:"live-restore,omitempty"`
+	// Group owns the unix sockets (dockerd's -G, default "docker": root's group when there is none).
+	Group string `json:"group,omitempty"`
+	// SeccompProfile is the path of the containers' default seccomp profile, "unconfined" or "builtin"
+	// (docker's default profile, also when empty).
+	SeccompProfile string `json:"seccomp-profile,omitempty"`
 
 	// ShimPath is the berth-shim binary; InitPath a static init for --init. Not daemon.json keys.
 	ShimPath string `json:"-"`
@@ -43,6 +52,13 @@ type Config struct {
 	// (BERTH_ROOT_ACCESS_KEY_ID, BERTH_ROOT_SECRET_ACCESS_KEY): a secret stays out of daemon.json.
 	CloudRootAccessKeyID     string `json:"-"`
 	CloudRootSecretAccessKey string `json:"-"`
+}
+
+// AddressPool is one entry of daemon.json's "default-address-pools": {"base":"10.10.0.0/16","size":24} gives
+// networks the /24s of 10.10.0.0/16.
+type AddressPool struct {
+	Base string `json:"base"`
+	Size int    `json:"size"`
 }
 
 // RuntimeConfig is one entry of daemon.json's "runtimes".
@@ -99,6 +115,9 @@ func LoadConfigFile(path string, c *Config, flagsSet func(key string) bool) erro
 	if len(fc.CloudDomains) > 0 {
 		c.CloudDomains = fc.CloudDomains
 	}
+	merge(&c.Group, fc.Group)
+	merge(&c.HostGatewayIP, fc.HostGatewayIP)
+	merge(&c.SeccompProfile, fc.SeccompProfile)
 	if len(fc.Hosts) > 0 {
 		c.Hosts = fc.Hosts
 	}
@@ -106,6 +125,9 @@ func LoadConfigFile(path string, c *Config, flagsSet func(key string) bool) erro
 	c.TLS = c.TLS || fc.TLS
 	c.TLSVerify = c.TLSVerify || fc.TLSVerify
 	c.LiveRestore = c.LiveRestore || fc.LiveRestore
+	if len(fc.DefaultAddressPools) > 0 {
+		c.DefaultAddressPools = fc.DefaultAddressPools
+	}
 	c.InsecureRegistries = append(c.InsecureRegistries, fc.InsecureRegistries...)
 	c.RegistryMirrors = append(c.RegistryMirrors, fc.RegistryMirrors...)
 	for name, rt := range fc.Runtimes {

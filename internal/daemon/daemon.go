@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,6 +50,8 @@ type Daemon struct {
 	cgroupV2   bool
 	daemonCaps []string
 	started    time.Time
+	// appArmorProfile is the profile containers get by default; "" on a host without AppArmor.
+	appArmorProfile string
 
 	// ctx is the daemon's lifetime, for the builder's background work; cancelled by Close.
 	ctx    context.Context
@@ -126,30 +129,34 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if d.volumes, err = volume.New(filepath.Join(cfg.DataRoot, "volumes")); err != nil {
 		return nil, err
 	}
-	bridge, table := networkNames(cfg.DataRoot)
-	if cfg.Bridge == "none" {
-		bridge = "none"
-	} else if cfg.Bridge != "" {
-		bridge = cfg.Bridge
-	}
-	if d.networks, err = berthnet.New(ctx, berthnet.Config{Root: filepath.Join(cfg.DataRoot, "network"),
-		ExecRoot: cfg.ExecRoot, DefaultBridge: bridge, Table: table}); err != nil {
+	defaultNetwork, err := d.openNetworks(ctx)
+	if err != nil {
 		return nil, err
 	}
-	defaultNetwork := "none"
-	if bridge != "none" {
-		defaultNetwork = berthnet.Bridge
+	seccompProfile, err := loadSeccompProfile(cfg.SeccompProfile)
+	if err != nil {
+		return nil, err
 	}
+	var hostGateway netip.Addr
+	if cfg.HostGatewayIP != "" {
+		if hostGateway, err = netip.ParseAddr(cfg.HostGatewayIP); err != nil {
+			return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid host-gateway-ip %q: %v", cfg.HostGatewayIP, err))
+		}
+	}
+	d.appArmorProfile = setupAppArmor()
 	if d.containers, err = containers.New(containers.Config{
-		Root:           filepath.Join(cfg.DataRoot, "containers"),
-		RunRoot:        filepath.Join(cfg.ExecRoot, "containers"),
-		Runtimes:       d.tasks,
-		DefaultRuntime: cfg.DefaultRuntime,
-		DefaultNetwork: defaultNetwork,
-		InitPath:       cfg.InitPath,
-		Caps:           d.daemonCaps,
-		CgroupV2:       d.cgroupV2,
-		Primer:         cgroups.NewPrimer(),
+		Root:            filepath.Join(cfg.DataRoot, "containers"),
+		RunRoot:         filepath.Join(cfg.ExecRoot, "containers"),
+		Runtimes:        d.tasks,
+		DefaultRuntime:  cfg.DefaultRuntime,
+		DefaultNetwork:  defaultNetwork,
+		InitPath:        cfg.InitPath,
+		Caps:            d.daemonCaps,
+		CgroupV2:        d.cgroupV2,
+		Primer:          cgroups.NewPrimer(),
+		SeccompProfile:  seccompProfile,
+		HostGatewayIP:   hostGateway,
+		AppArmorProfile: d.appArmorProfile,
 	}, d.images, d.snapshots, d.volumes, d.networks, d.events); err != nil {
 		return nil, err
 	}
@@ -259,6 +266,9 @@ func (d *Daemon) runtime(name string) (*runtime.Runtime, error) {
 func (d *Daemon) Close() error {
 	d.cancel()
 	err := d.containers.Close()
+	if nerr := d.networks.Close(); err == nil {
+		err = nerr
+	}
 	if d.cloud != nil {
 		err = errors.Join(err, d.cloud.Close())
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/berth/berth/internal/cgroups"
 	"github.com/berth/berth/internal/distribution"
 	"github.com/berth/berth/internal/filters"
+	"github.com/berth/berth/internal/oci"
 	"github.com/berth/berth/internal/version"
 )
 
@@ -72,7 +73,7 @@ func (d *Daemon) Info(ctx context.Context) system.Info {
 		DefaultRuntime:     d.cfg.DefaultRuntime,
 		LiveRestoreEnabled: true,
 		InitBinary:         "docker-init",
-		SecurityOptions:    []string{"name=cgroupns"},
+		SecurityOptions:    d.securityOptions(),
 		Warnings:           []string{},
 		Labels:             []string{},
 		RegistryConfig:     registryConfig(d.registries.Settings()),
@@ -122,4 +123,21 @@ func unameMachine() string {
 func readString(path string) string {
 	b, _ := os.ReadFile(path)
 	return strings.TrimSpace(string(b))
+}
+
+// securityOptions are /info's: the seccomp profile in force, AppArmor when the host has it, the cgroup namespace.
+func (d *Daemon) securityOptions() []string {
+	var out []string
+	if d.appArmorProfile != "" {
+		out = append(out, "name=apparmor")
+	}
+	switch d.cfg.SeccompProfile {
+	case "", oci.SeccompBuiltin:
+		out = append(out, "name=seccomp,profile=builtin")
+	case oci.SeccompUnconfined:
+		out = append(out, "name=seccomp,profile=unconfined")
+	default:
+		out = append(out, "name=seccomp,profile="+d.cfg.SeccompProfile)
+	}
+	return append(out, "name=cgroupns")
 }

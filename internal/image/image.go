@@ -27,14 +27,15 @@ import (
 	"sync"
 	"time"
 
-	"github.com/berth/berth/internal/atomicfile"
-	"github.com/berth/berth/internal/content"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth/berth/internal/atomicfile"
+	"github.com/berth/berth/internal/content"
 )
 
 // Media types of the manifests and blobs the store writes.

@@ -117,6 +117,9 @@ func (t *Tasks) Create(ctx context.Context, spec task.Spec) (task.Task, error) {
 		}
 	}
 	scfg.ConsoleWidth, scfg.ConsoleHeight = spec.IO.ConsoleWidth, spec.IO.ConsoleHeight
+	if oci.Linux != nil && oci.Linux.CgroupsPath != "" {
+		scfg.OOMFile = cgroups.OOMFile(oci.Linux.CgroupsPath, t.v2)
+	}
 	pid, err := shim.Spawn(ctx, t.shimPath, spec.Bundle, scfg)
 	if err != nil {
 		return nil, fmt.Errorf("failed to create task for container: OCI runtime create failed: %s: %w", err, errdefs.ErrUnknown)
@@ -186,8 +189,8 @@ func (t *Tasks) Delete(ctx context.Context, id, bundle string) error {
 
 // ReadExit returns the exit recorded in a task's bundle, for a task whose shim is gone.
 func ReadExit(bundle string) (task.Exit, bool) {
-	code, at, ok, _ := shim.ReadExit(bundle)
-	return task.Exit{Code: code, At: at}, ok
+	rec, ok, _ := shim.ReadExitRecord(bundle)
+	return task.Exit{Code: rec.ExitCode, At: rec.ExitedAt, OOMKilled: rec.OOMKilled}, ok
 }
 
 // ociTask is one task of a Tasks.
@@ -226,11 +229,11 @@ func (o *ociTask) Wait(ctx context.Context) (task.Exit, error) {
 		}
 		return task.Exit{}, err
 	}
-	at := time.Now().UTC()
+	exit := task.Exit{Code: code, At: time.Now().UTC()}
 	if e, ok := ReadExit(o.bundle); ok {
-		at = e.At
+		exit.At, exit.OOMKilled = e.At, e.OOMKilled
 	}
-	return task.Exit{Code: code, At: at}, nil
+	return exit, nil
 }
 
 func (o *ociTask) Kill(ctx context.Context, sig syscall.Signal, all bool) error {
@@ -282,7 +285,36 @@ func (o *ociTask) Metrics(ctx context.Context) (*task.Metrics, error) {
 	if o.cgroup == "" {
 		return nil, fmt.Errorf("task %s: no cgroup: %w", o.id, errdefs.ErrNotFound)
 	}
-	return cgroups.ReadMetrics(o.cgroup, o.tasks.v2), nil
+	m := cgroups.ReadMetrics(o.cgroup, o.tasks.v2)
+	if o.pid > 0 {
+		m.Networks = netDev(fmt.Sprintf("/proc/%d/net/dev", o.pid))
+	}
+	return m, nil
+}
+
+// netDev reads a network namespace's interface counters from its /proc/<pid>/net/dev (loopback left out).
+func netDev(path string) map[string]task.NetworkMetrics {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	out := map[string]task.NetworkMetrics{}
+	for _, line := range strings.Split(string(data), "\n")[2:] {
+		name, rest, ok := strings.Cut(line, ":")
+		name = strings.TrimSpace(name)
+		if !ok || name == "lo" {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) < 16 {
+			continue
+		}
+		n := func(i int) uint64 { v, _ := strconv.ParseUint(f[i], 10, 64); return v }
+		// Receive: bytes packets errs drop fifo frame compressed multicast; transmit: bytes packets errs drop ...
+		out[name] = task.NetworkMetrics{RxBytes: n(0), RxPackets: n(1), RxErrors: n(2), RxDropped: n(3),
+			TxBytes: n(8), TxPackets: n(9), TxErrors: n(10), TxDropped: n(11)}
+	}
+	return out
 }
 
 func (o *ociTask) Attach(ctx context.Context, stdin, stdout, stderr bool) (io.ReadWriteCloser, error) {

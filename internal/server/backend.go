@@ -8,7 +8,6 @@ import (
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
-	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/api/types/volume"
 	"github.com/opencontainers/go-digest"
@@ -19,6 +18,7 @@ import (
 	"github.com/berth/berth/internal/distribution"
 	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/image"
+	berthnet "github.com/berth/berth/internal/network"
 )
 
 // The server reaches the engine only through the role interfaces below, one per area of the API (as moby's
@@ -126,13 +126,13 @@ type BuildBackend interface {
 	Prune(ctx context.Context) ([]string, int64, error)
 }
 
-// NetworkBackend is networks and containers' attachments to them.
+// NetworkBackend is networks and containers' attachments to them, in Berth's types (the routes convert).
 type NetworkBackend interface {
-	List(ctx context.Context, f filters.Args) ([]network.Inspect, error)
-	Inspect(ctx context.Context, ref string) (network.Inspect, error)
-	Create(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error)
+	List(ctx context.Context, f filters.Args) ([]berthnet.Network, error)
+	Inspect(ctx context.Context, ref string) (berthnet.Network, error)
+	Create(ctx context.Context, opts berthnet.CreateOptions) (berthnet.Network, error)
 	Remove(ctx context.Context, ref string) error
-	Connect(ctx context.Context, netRef, containerRef string, cfg *network.EndpointSettings) error
+	Connect(ctx context.Context, netRef, containerRef string, opts berthnet.EndpointOptions) error
 	Disconnect(ctx context.Context, netRef, containerRef string, force bool) error
 	Prune(ctx context.Context, f filters.Args) ([]string, error)
 }

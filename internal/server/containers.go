@@ -166,7 +166,70 @@ func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, 200, resp)
+	writeJSON(w, 200, inspectJSON(resp))
+}
+
+// legacyInspect is a container's inspect document as the API versions Berth speaks (up to 1.51) shape it:
+// NetworkSettings still carries the default bridge endpoint's fields at its top level, which docker-py
+// (attrs["NetworkSettings"]["IPAddress"]) and `inspect -f '{{.NetworkSettings.IPAddress}}'` read. moby's Go
+// types dropped them with API 1.52.
+type legacyInspect struct {
+	container.InspectResponse
+	NetworkSettings *legacyNetworkSettings `json:",omitempty"`
+}
+
+type legacyNetworkSettings struct {
+	Bridge                 string
+	SandboxID              string
+	SandboxKey             string
+	HairpinMode            bool
+	LinkLocalIPv6Address   string
+	LinkLocalIPv6PrefixLen int
+	Ports                  network.PortMap
+	SecondaryIPAddresses   []legacyAddress
+	SecondaryIPv6Addresses []legacyAddress
+	EndpointID             string
+	Gateway                string
+	GlobalIPv6Address      string
+	GlobalIPv6PrefixLen    int
+	IPAddress              string
+	IPPrefixLen            int
+	IPv6Gateway            string
+	MacAddress             string
+	Networks               map[string]*network.EndpointSettings
+}
+
+// legacyAddress is an address and its prefix length, as the legacy secondary address lists hold them.
+type legacyAddress struct {
+	Addr      string
+	PrefixLen int
+}
+
+func inspectJSON(resp container.InspectResponse) legacyInspect {
+	out := legacyInspect{InspectResponse: resp}
+	ns := resp.NetworkSettings
+	if ns == nil {
+		return out
+	}
+	l := &legacyNetworkSettings{SandboxID: ns.SandboxID, SandboxKey: ns.SandboxKey, Ports: ns.Ports, Networks: ns.Networks}
+	// As dockerd: the top-level fields describe the endpoint on the default bridge network, empty otherwise.
+	if ep := ns.Networks["bridge"]; ep != nil {
+		l.EndpointID, l.MacAddress = ep.EndpointID, ep.MacAddress.String()
+		if ep.IPAddress.IsValid() {
+			l.IPAddress, l.IPPrefixLen = ep.IPAddress.String(), ep.IPPrefixLen
+		}
+		if ep.Gateway.IsValid() {
+			l.Gateway = ep.Gateway.String()
+		}
+		if ep.GlobalIPv6Address.IsValid() {
+			l.GlobalIPv6Address, l.GlobalIPv6PrefixLen = ep.GlobalIPv6Address.String(), ep.GlobalIPv6PrefixLen
+		}
+		if ep.IPv6Gateway.IsValid() {
+			l.IPv6Gateway = ep.IPv6Gateway.String()
+		}
+	}
+	out.NetworkSettings = l
+	return out
 }
 
 func (s *Server) containerStart(w http.ResponseWriter, r *http.Request) {

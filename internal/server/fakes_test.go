@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http/httptest"
+	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -14,7 +17,6 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/api/types/volume"
 	"github.com/opencontainers/go-digest"
@@ -27,6 +29,7 @@ import (
 	berthevents "github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/image"
+	berthnet "github.com/berth/berth/internal/network"
 )
 
 // The fakes below stand in for the engine's services. They keep just enough state to answer like the real ones
@@ -468,12 +471,85 @@ func (f *fakeVolumes) Usage(ctx context.Context, name string) (volume.UsageData,
 	return volume.UsageData{Size: 42, RefCount: 1}, nil
 }
 
+// fakeNetworks keeps networks in a map and records what the routes pass, in words.
 type fakeNetworks struct {
-	NetworkBackend
+	mu    sync.Mutex
+	nets  map[string]berthnet.Network // by name
+	calls []string
+	err   error // returned by the next call that changes something
 }
 
-func (fakeNetworks) List(ctx context.Context, args filters.Args) ([]network.Inspect, error) {
-	return []network.Inspect{{Network: network.Network{Name: "bridge", ID: "n1", Driver: "bridge", Scope: "local"}}}, nil
+func newFakeNetworks() *fakeNetworks {
+	return &fakeNetworks{nets: map[string]berthnet.Network{
+		"bridge": {Name: "bridge", ID: "n1", Driver: "bridge", Scope: "local", EnableIPv4: true,
+			IPAM: berthnet.IPAM{Driver: "default", Config: []berthnet.IPAMConfig{{Subnet: netip.MustParsePrefix("172.17.0.0/16"), Gateway: netip.MustParseAddr("172.17.0.1")}}}},
+	}}
+}
+
+func (f *fakeNetworks) record(format string, args ...any) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fmt.Sprintf(format, args...))
+	err := f.err
+	f.err = nil
+	return err
+}
+
+func (f *fakeNetworks) lastCall() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.calls) == 0 {
+		return ""
+	}
+	return f.calls[len(f.calls)-1]
+}
+
+func (f *fakeNetworks) List(ctx context.Context, args filters.Args) ([]berthnet.Network, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []berthnet.Network
+	for _, name := range slices.Sorted(maps.Keys(f.nets)) {
+		if args.Match("name", name) {
+			out = append(out, f.nets[name])
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeNetworks) Inspect(ctx context.Context, ref string) (berthnet.Network, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n, ok := f.nets[ref]; ok {
+		return n, nil
+	}
+	return berthnet.Network{}, errdefs.ErrNotFound.WithMessage("network " + ref + " not found")
+}
+
+func (f *fakeNetworks) Create(ctx context.Context, o berthnet.CreateOptions) (berthnet.Network, error) {
+	if err := f.record("create %s driver=%q internal=%v attachable=%v ipv6=%v labels=%v options=%v ipam=%+v", o.Name, o.Driver, o.Internal, o.Attachable, o.EnableIPv6, o.Labels, o.Options, o.IPAM); err != nil {
+		return berthnet.Network{}, err
+	}
+	n := berthnet.Network{Name: o.Name, ID: "id-" + o.Name, Driver: o.Driver, Scope: "local"}
+	f.mu.Lock()
+	f.nets[o.Name] = n
+	f.mu.Unlock()
+	return n, nil
+}
+
+func (f *fakeNetworks) Remove(ctx context.Context, ref string) error {
+	return f.record("remove %s", ref)
+}
+
+func (f *fakeNetworks) Connect(ctx context.Context, netRef, containerRef string, o berthnet.EndpointOptions) error {
+	return f.record("connect %s %s aliases=%v ip=%v ip6=%v mac=%v links=%v driveropts=%v gwprio=%d", netRef, containerRef, o.Aliases, o.IPv4Address, o.IPv6Address, o.MacAddress, o.Links, o.DriverOpts, o.GwPriority)
+}
+
+func (f *fakeNetworks) Disconnect(ctx context.Context, netRef, containerRef string, force bool) error {
+	return f.record("disconnect %s %s force=%v", netRef, containerRef, force)
+}
+
+func (f *fakeNetworks) Prune(ctx context.Context, args filters.Args) ([]string, error) {
+	return []string{"old"}, f.record("prune %v", args)
 }
 
 type fakeBuild struct {
@@ -505,6 +581,7 @@ type fakeEngine struct {
 	images     *fakeImages
 	dist       *fakeDistribution
 	volumes    *fakeVolumes
+	networks   *fakeNetworks
 	bus        *berthevents.Bus
 	build      fakeBuild
 }
@@ -516,6 +593,7 @@ func newFakeEngine() *fakeEngine {
 		images:     &fakeImages{tags: map[string]string{"busybox:latest": "sha256:img"}, records: map[string]*image.Image{}},
 		dist:       &fakeDistribution{},
 		volumes:    &fakeVolumes{vols: map[string]volume.Volume{}},
+		networks:   newFakeNetworks(),
 		bus:        bus,
 	}
 }
@@ -529,7 +607,7 @@ func (e *fakeEngine) backends() Backends {
 		Images:       e.images,
 		Distribution: e.dist,
 		Build:        e.build,
-		Networks:     fakeNetworks{},
+		Networks:     e.networks,
 		Volumes:      e.volumes,
 		System:       fakeSystem{},
 		Events:       e.bus,

@@ -312,6 +312,8 @@ func decodeConfig(data []byte) (Config, error) {
 			c.HideMounts, err = r.strs()
 		case "run_detached":
 			c.RunDetached, err = r.boolean()
+		case "oom_file":
+			c.OOMFile, err = r.str()
 		default:
 			err = r.skip()
 		}

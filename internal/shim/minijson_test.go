@@ -17,6 +17,7 @@ func TestDecodeConfigRoundTrip(t *testing.T) {
 			RuntimeArgs: []string{"--systemd-cgroup", "", "a\"b"}, RuntimeRoot: "/run/berth/runtime/runc",
 			LogPath: "/var/lib/berth/containers/c1/c1-json.log", Tty: true, Stdin: true, StdinOnce: true,
 			ConsoleWidth: 65535, ConsoleHeight: 1, RuntimeFD: 4, RuntimeExe: "/run/berth/runtime-bin/fd4/runc",
+			OOMFile: "/sys/fs/cgroup/memory/berth/c1/memory.oom_control",
 		},
 		{ID: "x", Bundle: "b", Runtime: "r", RuntimeArgs: []string{"only"}},
 	}
@@ -98,15 +99,40 @@ func TestExitFile(t *testing.T) {
 		t.Fatalf("no exit file: ok=%v err=%v", ok, err)
 	}
 	at := time.Date(2024, 5, 6, 7, 8, 9, 10, time.UTC)
-	if err := writeExit(dir, 137, at); err != nil {
+	if err := writeExit(dir, 137, at, true); err != nil {
 		t.Fatal(err)
 	}
 	data, _ := os.ReadFile(filepath.Join(dir, ExitFile))
-	if string(data) != `{"exit_code":137,"exited_at":"2024-05-06T07:08:09.00000001Z"}` {
+	if string(data) != `{"exit_code":137,"exited_at":"2024-05-06T07:08:09.00000001Z","oom_killed":true}` {
 		t.Errorf("exit file %s", data)
 	}
 	code, got, ok, err := ReadExit(dir)
 	if err != nil || !ok || code != 137 || !got.Equal(at) {
 		t.Errorf("ReadExit = %d %v %v %v", code, got, ok, err)
+	}
+	if rec, ok, err := ReadExitRecord(dir); err != nil || !ok || !rec.OOMKilled {
+		t.Errorf("ReadExitRecord = %+v %v %v", rec, ok, err)
+	}
+}
+
+// The OOM counter of both hierarchies' files: memory.events (v2) and memory.oom_control (v1, kernel ≥ 4.13).
+func TestOOMKills(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		name, content string
+		want          int
+	}{
+		{"v2 memory.events", "low 0\nhigh 0\nmax 12\noom 2\noom_kill 2\noom_group_kill 0\n", 2},
+		{"v1 memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n", 1},
+		{"none", "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n", 0},
+	} {
+		f := filepath.Join(dir, tt.name)
+		os.WriteFile(f, []byte(tt.content), 0o644)
+		if got := oomKills(f); got != tt.want {
+			t.Errorf("%s: %d, want %d", tt.name, got, tt.want)
+		}
+	}
+	if oomKills(filepath.Join(dir, "missing")) != 0 || oomKills("") != 0 {
+		t.Error("a missing file counts kills")
 	}
 }

@@ -328,7 +328,7 @@ func (s *shim) exit(code int, exitedAt time.Time) {
 	// Report the exit first, then delete: the runtime's delete (a process start, ~15 ms) is off the path of
 	// `run --rm`. The daemon waits for this process to end before it reuses the container's ID or state
 	// directory, so the late delete cannot race a restart.
-	writeExit(s.dir, code, exitedAt)
+	writeExit(s.dir, code, exitedAt, oomKills(s.cfg.OOMFile) > 0)
 	s.exitCode = code
 	close(s.exited)
 	// The delete runs while the daemon handles the exit (and `run --rm` waits for it): at a lower priority

@@ -68,6 +68,8 @@ type Exit struct {
 	Code int
 	// At is when the exit was observed (by the shim, not by a late waiter).
 	At time.Time
+	// OOMKilled says the kernel killed a process of the task for memory during its life.
+	OOMKilled bool
 }
 
 // Runtime creates tasks and finds existing ones.
@@ -156,6 +158,14 @@ type Metrics struct {
 	// Memory in bytes.
 	Memory MemoryMetrics
 	Pids   PidsMetrics
+	// Networks are the task's network interfaces' counters, by interface name (loopback left out).
+	Networks map[string]NetworkMetrics
+}
+
+// NetworkMetrics are one interface's counters since it was created.
+type NetworkMetrics struct {
+	RxBytes, RxPackets, RxErrors, RxDropped uint64
+	TxBytes, TxPackets, TxErrors, TxDropped uint64
 }
 
 // CPUMetrics are CPU time counters in nanoseconds.
