@@ -32,6 +32,8 @@ type cloudOptions struct {
 	domains   []string // nil for s3.localhost
 	debugName string   // what the logs call it: "s3" (berth s3 serve) or "cloud endpoint" (the daemon's)
 	logAttrs  []any    // more attributes of the "listening" line
+	// legacyBucketDefaults creates buckets as S3 did before April 2023: ACLs on, no Block Public Access.
+	legacyBucketDefaults bool
 }
 
 // newCloudEndpoint is the endpoint over c's identities, serving IAM, STS and S3.
@@ -45,7 +47,11 @@ func newCloudEndpoint(c *daemon.Cloud, o cloudOptions, log *slog.Logger) *cloud.
 	}
 	ep := cloud.NewEndpoint(c.Identities, opts...)
 	// The identities are the principals a bucket policy or an ACL may name: S3 refuses one that does not exist.
-	ep.Register("s3", s3api.New(c.Objects, s3api.WithLogger(log), s3api.WithPrincipals(c.Identities)))
+	s3opts := []s3api.Option{s3api.WithLogger(log), s3api.WithPrincipals(c.Identities)}
+	if o.legacyBucketDefaults {
+		s3opts = append(s3opts, s3api.WithLegacyBucketDefaults())
+	}
+	ep.Register("s3", s3api.New(c.Objects, s3opts...))
 	ep.Register("iam", iam.NewIAMService(c.Identities, iam.WithServiceLogger(log)))
 	ep.Register("sts", iam.NewSTSService(c.Identities, iam.WithServiceLogger(log)))
 	return ep

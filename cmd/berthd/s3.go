@@ -61,5 +61,6 @@ BERTH_ROOT_SECRET_ACCESS_KEY, or generated and written once to DATA_DIR/root-cre
 	f.StringVar(&o.tlsKey, "tls-key", "", "TLS key file")
 	f.StringVar(&o.region, "region", cloud.DefaultRegion, "The region the endpoint serves (requests must be signed for it)")
 	f.StringSliceVar(&o.domains, "domain", []string{"s3.localhost"}, "Domain under which BUCKET.DOMAIN names a bucket (virtual-host style); repeat for more")
+	f.BoolVar(&o.legacyBucketDefaults, "legacy-bucket-defaults", false, "Create buckets with ACLs enabled and no Block Public Access, as S3 did before April 2023")
 	return cmd
 }
