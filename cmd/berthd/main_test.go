@@ -46,7 +46,7 @@ func TestCommandLine(t *testing.T) {
 		{name: "run by berth: s3 serve flag error", asPlugin: true, args: []string{"s3", "serve", "--bogus"}, code: 125,
 			want: []string{"unknown flag: --bogus\n\nUsage:  berth s3 serve [OPTIONS]\n\nRun 'berth s3 serve --help' for more information\n"}},
 		{name: "as itself: s3 serve", args: []string{"s3", "serve", "--help"},
-			want: []string{"Usage:  berthd s3 serve [OPTIONS]", "--tls-cert string"}},
+			want: []string{"Usage:  berthd s3 serve [OPTIONS]", "--tls-cert string", "--legacy-bucket-defaults"}},
 		{name: "the daemon's cloud endpoint flags", args: []string{"--help"},
 			want: []string{"--cloud-addr string", "--cloud-domain strings", "--cloud-region string", "--cloud-tlscert string", "--cloud-tlskey string"}},
 	}
