@@ -679,7 +679,7 @@ func s3Restart(t *testing.T, s *s3Server, tools s3Tools, st *s3State) {
 	if body := s.awsOK(t, tools, st.tenant, "s3", "cp", "s3://"+st.labBucket+"/shared/for-tenant2.txt", "-"); body != "tenant two's\n" {
 		t.Errorf("tenant2's grant after restart: %q", body)
 	}
-	if out := s.awsOK(t, tools, root, "iam", "list-users", "--query", "Users[].UserName", "--output", "text"); strings.Fields(out)[0] != "alice" {
+	if out := s.awsOK(t, tools, root, "iam", "list-users", "--query", "Users[].UserName", "--output", "text"); strings.Join(strings.Fields(out), " ") != "alice bob" {
 		t.Errorf("users after restart: %q", out)
 	}
 }
