@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"os/user"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/berth/berth/internal/cloud/iam"
 	"github.com/berth/berth/internal/daemon"
 	"github.com/berth/berth/internal/server"
 	berthversion "github.com/berth/berth/internal/version"
@@ -38,6 +40,8 @@ func newDaemonCommand() *cobra.Command {
 				"log-level": "log-level", "debug": "debug", "default-runtime": "default-runtime", "tls": "tls",
 				"tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey",
 				"insecure-registries": "insecure-registry", "registry-mirrors": "registry-mirror", "bridge": "bridge",
+				"cloud-addr": "cloud-addr", "cloud-tlscert": "cloud-tlscert", "cloud-tlskey": "cloud-tlskey",
+				"cloud-region": "cloud-region", "cloud-domains": "cloud-domain",
 				"group": "group", "seccomp-profile": "seccomp-profile", "host-gateway-ip": "host-gateway-ip",
 				"log-driver": "log-driver", "log-opts": "log-opt",
 			}
@@ -94,6 +98,11 @@ func newDaemonCommand() *cobra.Command {
 	f.StringSliceVar(&cfg.InsecureRegistries, "insecure-registry", nil, "Enable insecure registry communication")
 	f.StringSliceVar(&cfg.RegistryMirrors, "registry-mirror", nil, "Preferred registry mirror")
 	f.BoolVar(&cfg.LiveRestore, "live-restore", true, "Keep containers alive while the daemon is down (always on in Berth)")
+	f.StringVar(&cfg.CloudAddr, "cloud-addr", "", "Serve the cloud endpoint (S3, IAM, STS) on this address, e.g. 127.0.0.1:9000 (off by default)")
+	f.StringVar(&cfg.CloudTLSCert, "cloud-tlscert", "", "TLS certificate file of the cloud endpoint (serve HTTPS)")
+	f.StringVar(&cfg.CloudTLSKey, "cloud-tlskey", "", "TLS key file of the cloud endpoint")
+	f.StringVar(&cfg.CloudRegion, "cloud-region", "", `Region of the cloud endpoint (default "us-east-1")`)
+	f.StringSliceVar(&cfg.CloudDomains, "cloud-domain", nil, `Domain under which BUCKET.DOMAIN names a bucket on the cloud endpoint (default "s3.localhost"); repeat for more`)
 	f.StringVar(&cfg.HostGatewayIP, "host-gateway-ip", "", "IP address that the special 'host-gateway' string in --add-host resolves to (default: the default bridge's gateway)")
 	f.StringVarP(&cfg.Group, "group", "G", "", `Group for the unix socket (default "docker")`)
 	f.StringVar(&cfg.SeccompProfile, "seccomp-profile", "", `Path to a seccomp profile for containers ("unconfined" for none; default: docker's)`)
@@ -148,6 +157,30 @@ func runDaemon(ctx context.Context, cfg daemon.Config) error {
 		tlsCfg = c
 	}
 
+	// The cloud endpoint's settings are checked and its port taken before the daemon starts: a bad one stops
+	// the start with nothing changed.
+	var cloudL net.Listener
+	var cloudTLS *tls.Config
+	cloudOpts := cloudOptions{addr: cfg.CloudAddr, tlsCert: cfg.CloudTLSCert, tlsKey: cfg.CloudTLSKey,
+		region: cfg.CloudRegion, domains: cfg.CloudDomains, debugName: "cloud endpoint"}
+	if cfg.CloudAddr == "" && (cfg.CloudTLSCert != "" || cfg.CloudTLSKey != "" || cfg.CloudRegion != "" || len(cfg.CloudDomains) > 0) {
+		return errors.New("the cloud endpoint's settings need --cloud-addr (or \"cloud-addr\" in daemon.json)")
+	}
+	if cfg.CloudAddr != "" {
+		if (cfg.CloudTLSCert == "") != (cfg.CloudTLSKey == "") {
+			return errors.New("--cloud-tlscert and --cloud-tlskey go together")
+		}
+		var err error
+		if cloudL, cloudTLS, err = cloudListener(cloudOpts); err != nil {
+			return fmt.Errorf("cloud endpoint: %w", err)
+		}
+		defer cloudL.Close()
+		cfg.CloudRootAccessKeyID, cfg.CloudRootSecretAccessKey, err = iam.RootCredentialsFromEnv()
+		if err != nil {
+			return err
+		}
+	}
+
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	d, err := daemon.New(ctx, cfg)
@@ -172,7 +205,22 @@ func runDaemon(ctx context.Context, cfg daemon.Config) error {
 	if err != nil {
 		return err
 	}
-	errc := make(chan error, len(cfg.Hosts))
+	errc := make(chan error, len(cfg.Hosts)+1)
+	// cloudDone is closed when the cloud endpoint has stopped serving: its stores close (d.Close) after that.
+	cloudDone := make(chan struct{})
+	if cloudL != nil {
+		ep := newCloudEndpoint(d.Cloud(), cloudOpts, slog.Default())
+		// Other services of the endpoint register here, over the daemon's services (the EC2 API next).
+		go func() {
+			defer close(cloudDone)
+			if err := serveCloud(ctx, cloudL, cloudTLS, ep, cloudOpts, slog.Default()); err != nil {
+				errc <- fmt.Errorf("cloud endpoint: %w", err)
+			}
+		}()
+	} else {
+		close(cloudDone)
+	}
+	defer func() { stop(); <-cloudDone }()
 	for _, h := range cfg.Hosts {
 		l, err := server.Listen(h, tlsCfg, gid)
 		if err != nil {

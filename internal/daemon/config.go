@@ -32,6 +32,13 @@ type Config struct {
 	// --log-driver and --log-opt).
 	LogDriver string            `json:"log-driver,omitempty"`
 	LogOpts   map[string]string `json:"log-opts,omitempty"`
+	// CloudAddr turns the cloud endpoint on: S3, IAM and STS (later EC2) on one AWS-style HTTP address, over
+	// <data-root>/cloud. Off when empty. CloudTLSCert and CloudTLSKey serve it over HTTPS.
+	CloudAddr    string   `json:"cloud-addr,omitempty"`
+	CloudTLSCert string   `json:"cloud-tlscert,omitempty"`
+	CloudTLSKey  string   `json:"cloud-tlskey,omitempty"`
+	CloudRegion  string   `json:"cloud-region,omitempty"`  // the region requests are signed for (default us-east-1)
+	CloudDomains []string `json:"cloud-domains,omitempty"` // BUCKET.DOMAIN names a bucket (default s3.localhost)
 	// Keys of dockerd's daemon.json that later features use; accepted so a docker daemon.json loads unchanged.
 	InsecureRegistries []string `json:"insecure-registries,omitempty"`
 	RegistryMirrors    []string `json:"registry-mirrors,omitempty"`
@@ -48,6 +55,10 @@ type Config struct {
 	// ShimPath is the berth-shim binary; InitPath a static init for --init. Not daemon.json keys.
 	ShimPath string `json:"-"`
 	InitPath string `json:"-"`
+	// CloudRootAccessKeyID and CloudRootSecretAccessKey are the cloud's first root key, from the environment
+	// (BERTH_ROOT_ACCESS_KEY_ID, BERTH_ROOT_SECRET_ACCESS_KEY): a secret stays out of daemon.json.
+	CloudRootAccessKeyID     string `json:"-"`
+	CloudRootSecretAccessKey string `json:"-"`
 }
 
 // AddressPool is one entry of daemon.json's "default-address-pools": {"base":"10.10.0.0/16","size":24} gives
@@ -104,6 +115,13 @@ func LoadConfigFile(path string, c *Config, flagsSet func(key string) bool) erro
 	merge(&c.TLSCACert, fc.TLSCACert)
 	merge(&c.TLSCert, fc.TLSCert)
 	merge(&c.TLSKey, fc.TLSKey)
+	merge(&c.CloudAddr, fc.CloudAddr)
+	merge(&c.CloudTLSCert, fc.CloudTLSCert)
+	merge(&c.CloudTLSKey, fc.CloudTLSKey)
+	merge(&c.CloudRegion, fc.CloudRegion)
+	if len(fc.CloudDomains) > 0 {
+		c.CloudDomains = fc.CloudDomains
+	}
 	merge(&c.Group, fc.Group)
 	merge(&c.HostGatewayIP, fc.HostGatewayIP)
 	merge(&c.SeccompProfile, fc.SeccompProfile)

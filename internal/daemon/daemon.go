@@ -4,6 +4,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -40,6 +41,7 @@ type Daemon struct {
 	content    *content.Store
 	snapshots  *snapshot.Store
 	volumes    *volume.Store
+	cloud      *Cloud // nil unless the cloud endpoint is on
 	networks   *berthnet.Manager
 	events     *berthevents.Bus
 	runtimes   map[string]*runtime.Runtime
@@ -102,10 +104,18 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if caps, err := oci.CurrentCapabilities(); err == nil {
 		d.daemonCaps = caps
 	}
+	var err error
+	if cfg.CloudAddr != "" {
+		// First, so that a cloud that cannot open (a second daemon on this data root holds its database) stops
+		// the start before anything touches the host.
+		if d.cloud, err = OpenCloud(CloudConfig{Dir: filepath.Join(cfg.DataRoot, "cloud"),
+			RootAccessKeyID: cfg.CloudRootAccessKeyID, RootSecretAccessKey: cfg.CloudRootSecretAccessKey}); err != nil {
+			return nil, err
+		}
+	}
 	if err := d.setupRuntimes(); err != nil {
 		return nil, err
 	}
-	var err error
 	if d.registries, err = distribution.New(distribution.Config{Insecure: cfg.InsecureRegistries, Mirrors: cfg.RegistryMirrors}); err != nil {
 		return nil, err
 	}
@@ -263,6 +273,9 @@ func (d *Daemon) Close() error {
 	err := d.containers.Close()
 	if nerr := d.networks.Close(); err == nil {
 		err = nerr
+	}
+	if d.cloud != nil {
+		err = errors.Join(err, d.cloud.Close())
 	}
 	return err
 }

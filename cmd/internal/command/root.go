@@ -37,6 +37,7 @@ func newRootCommand(c *CLI) *cobra.Command {
 		newNetworkCommand(c),
 		newVolumeCommand(c),
 		newSystemCommand(c),
+		newS3Command(c),
 
 		newAttachCommand(c),
 		newCommitCommand(c),
@@ -67,9 +68,7 @@ func newRootCommand(c *CLI) *cobra.Command {
 		newUpdateCommand(c),
 		newWaitCommand(c),
 	)
-	for _, p := range plugins {
-		root.AddCommand(newPluginCommand(c, p))
-	}
+	addPlugins(c, root)
 
 	cli.SetupHelp(root)
 	return root

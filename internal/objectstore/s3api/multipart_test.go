@@ -1,0 +1,186 @@
+package s3api
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+const mib = 1 << 20
+
+func TestMultipart(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.alice()
+	mustCreate(t, c, "bkt")
+	p1, p2, p3 := pattern(5*mib, 1), pattern(5*mib, 2), pattern(1234, 3)
+
+	create, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("bkt"), Key: aws.String("big"),
+		ContentType: aws.String("application/zip"), Metadata: map[string]string{"k": "v"}, ChecksumAlgorithm: types.ChecksumAlgorithmCrc32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := create.UploadId
+	var parts []types.CompletedPart
+	for i, p := range [][]byte{p1, p2, p3} {
+		out, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("bkt"), Key: aws.String("big"), UploadId: id,
+			PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(p), ChecksumAlgorithm: types.ChecksumAlgorithmCrc32})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if aws.ToString(out.ETag) != `"`+md5hex(p)+`"` || aws.ToString(out.ChecksumCRC32) == "" {
+			t.Fatalf("part %d: %+v", i+1, out)
+		}
+		parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.ETag, ChecksumCRC32: out.ChecksumCRC32})
+	}
+
+	uploads, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("bkt")})
+	if err != nil || len(uploads.Uploads) != 1 || aws.ToString(uploads.Uploads[0].UploadId) != aws.ToString(id) ||
+		aws.ToString(uploads.Uploads[0].Initiator.ID) != e.aliceOwner.ID {
+		t.Fatalf("uploads %+v %v", uploads, err)
+	}
+	listed, err := c.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String("bkt"), Key: aws.String("big"), UploadId: id, MaxParts: aws.Int32(2)})
+	if err != nil || len(listed.Parts) != 2 || !aws.ToBool(listed.IsTruncated) || aws.ToString(listed.NextPartNumberMarker) != "2" ||
+		listed.ChecksumAlgorithm != types.ChecksumAlgorithmCrc32 {
+		t.Fatalf("parts %+v %v", listed, err)
+	}
+
+	// Complete's checks.
+	complete := func(ps []types.CompletedPart) (*s3.CompleteMultipartUploadOutput, error) {
+		return c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("bkt"), Key: aws.String("big"), UploadId: id,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: ps}})
+	}
+	wrongETag := parts[1]
+	wrongETag.ETag = aws.String(`"` + strings.Repeat("0", 32) + `"`)
+	small := []types.CompletedPart{parts[0], parts[2], parts[1]}
+	tests := []struct {
+		name  string
+		parts []types.CompletedPart
+		code  string
+	}{
+		{name: "order", parts: []types.CompletedPart{parts[1], parts[0]}, code: "InvalidPartOrder"},
+		{name: "etag", parts: []types.CompletedPart{parts[0], wrongETag}, code: "InvalidPart"},
+		{name: "missing part", parts: []types.CompletedPart{parts[0], {PartNumber: aws.Int32(9), ETag: parts[0].ETag}}, code: "InvalidPart"},
+		{name: "order before sizes", parts: small, code: "InvalidPartOrder"},
+	}
+	for _, tc := range tests {
+		if _, err := complete(tc.parts); apiCode(err) != tc.code || httpStatus(err) != 400 {
+			t.Errorf("%s: %v, want %s", tc.name, err, tc.code)
+		}
+	}
+	// A small part in the middle: upload part 3's content as part 2 of a new list.
+	if out, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("bkt"), Key: aws.String("big"), UploadId: id,
+		PartNumber: aws.Int32(4), Body: bytes.NewReader(p3)}); err != nil {
+		t.Fatal(err)
+	} else if _, err := complete([]types.CompletedPart{parts[0], parts[2], {PartNumber: aws.Int32(4), ETag: out.ETag}}); apiCode(err) != "EntityTooSmall" {
+		t.Errorf("small middle part: %v", err)
+	}
+
+	done, err := complete(parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := md5.New()
+	for _, p := range [][]byte{p1, p2, p3} {
+		s := md5.Sum(p)
+		h.Write(s[:])
+	}
+	if want := `"` + hex.EncodeToString(h.Sum(nil)) + `-3"`; aws.ToString(done.ETag) != want {
+		t.Errorf("ETag %s, want %s", aws.ToString(done.ETag), want)
+	}
+	if !strings.HasSuffix(aws.ToString(done.ChecksumCRC32), "-3") || done.ChecksumType != types.ChecksumTypeComposite {
+		t.Errorf("checksum %q %q", aws.ToString(done.ChecksumCRC32), done.ChecksumType)
+	}
+	if !strings.HasSuffix(aws.ToString(done.Location), "/bkt/big") {
+		t.Errorf("location %q", aws.ToString(done.Location))
+	}
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("bkt"), Key: aws.String("big")})
+	whole := bytes.Join([][]byte{p1, p2, p3}, nil)
+	if got := getBody(t, out, err); !bytes.Equal(got, whole) || aws.ToString(out.ContentType) != "application/zip" || out.Metadata["k"] != "v" {
+		t.Fatalf("object: %d bytes, %q %v", len(got), aws.ToString(out.ContentType), out.Metadata)
+	}
+	part2, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("bkt"), Key: aws.String("big"), PartNumber: aws.Int32(2), ChecksumMode: types.ChecksumModeEnabled})
+	if got := getBody(t, part2, err); !bytes.Equal(got, p2) || aws.ToInt32(part2.PartsCount) != 3 {
+		t.Errorf("part 2: %d bytes, parts count %d", len(got), aws.ToInt32(part2.PartsCount))
+	}
+	if aws.ToString(part2.ChecksumCRC32) != aws.ToString(parts[1].ChecksumCRC32) {
+		t.Errorf("part 2 checksum %q, want %q", aws.ToString(part2.ChecksumCRC32), aws.ToString(parts[1].ChecksumCRC32))
+	}
+	if _, err := complete(parts); apiCode(err) != "NoSuchUpload" || httpStatus(err) != 404 {
+		t.Errorf("complete twice: %v", err)
+	}
+
+	// Abort, and UploadPartCopy.
+	ab, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("bkt"), Key: aws.String("copy")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := c.UploadPartCopy(ctx, &s3.UploadPartCopyInput{Bucket: aws.String("bkt"), Key: aws.String("copy"), UploadId: ab.UploadId,
+		PartNumber: aws.Int32(1), CopySource: aws.String("bkt/big"), CopySourceRange: aws.String("bytes=0-5242879")})
+	if err != nil || aws.ToString(cp.CopyPartResult.ETag) != `"`+md5hex(p1)+`"` {
+		t.Fatalf("upload part copy: %+v %v", cp, err)
+	}
+	if _, err := c.UploadPartCopy(ctx, &s3.UploadPartCopyInput{Bucket: aws.String("bkt"), Key: aws.String("copy"), UploadId: ab.UploadId,
+		PartNumber: aws.Int32(2), CopySource: aws.String("bkt/big"), CopySourceRange: aws.String("bytes=0-99999999")}); apiCode(err) != "InvalidArgument" {
+		t.Errorf("copy range past the end: %v", err)
+	}
+	if _, err := c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String("bkt"), Key: aws.String("copy"), UploadId: ab.UploadId}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String("bkt"), Key: aws.String("copy"), UploadId: ab.UploadId}); apiCode(err) != "NoSuchUpload" {
+		t.Errorf("abort twice: %v", err)
+	}
+	if _, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("bkt"), Key: aws.String("copy"), UploadId: ab.UploadId,
+		PartNumber: aws.Int32(10001), Body: strings.NewReader("x")}); apiCode(err) != "InvalidArgument" {
+		t.Errorf("part 10001: %v", err)
+	}
+	uploads, err = c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("bkt")})
+	if err != nil || len(uploads.Uploads) != 0 {
+		t.Errorf("uploads left %+v %v", uploads.Uploads, err)
+	}
+}
+
+// TestFullObjectChecksum: an upload with a CRC64NVME (full-object) checksum, as recent SDKs make by default.
+func TestFullObjectChecksum(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.alice()
+	mustCreate(t, c, "bkt")
+	create, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("bkt"), Key: aws.String("k"),
+		ChecksumAlgorithm: types.ChecksumAlgorithmCrc64nvme, ChecksumType: types.ChecksumTypeFullObject})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1, p2 := pattern(5*mib, 5), pattern(100, 6)
+	var parts []types.CompletedPart
+	for i, p := range [][]byte{p1, p2} {
+		out, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("bkt"), Key: aws.String("k"), UploadId: create.UploadId,
+			PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(p), ChecksumAlgorithm: types.ChecksumAlgorithmCrc64nvme})
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.ETag, ChecksumCRC64NVME: out.ChecksumCRC64NVME})
+	}
+	// The whole object's CRC64NVME, as the client computed it, by uploading the same bytes at once.
+	whole := append(bytes.Clone(p1), p2...)
+	ref, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bkt"), Key: aws.String("ref"), Body: bytes.NewReader(whole), ChecksumAlgorithm: types.ChecksumAlgorithmCrc64nvme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("bkt"), Key: aws.String("k"), UploadId: create.UploadId,
+		ChecksumCRC64NVME: ref.ChecksumCRC64NVME, ChecksumType: types.ChecksumTypeFullObject,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(done.ChecksumCRC64NVME) != aws.ToString(ref.ChecksumCRC64NVME) || done.ChecksumType != types.ChecksumTypeFullObject {
+		t.Errorf("checksum %q (%s), want %q", aws.ToString(done.ChecksumCRC64NVME), done.ChecksumType, aws.ToString(ref.ChecksumCRC64NVME))
+	}
+}
