@@ -184,6 +184,17 @@ func (e *entry) size() int64 {
 	return n
 }
 
+// layerSizes pairs each layer's chain ID with its size.
+func (e *entry) layerSizes() []Layer {
+	out := make([]Layer, 0, len(e.layers))
+	for i, l := range e.layers {
+		if i < len(e.chainIDs) {
+			out = append(out, Layer{ChainID: e.chainIDs[i], Size: l.Size})
+		}
+	}
+	return out
+}
+
 func (e *entry) created() time.Time {
 	if e.config.Created == nil {
 		return time.Time{}

@@ -12,6 +12,7 @@ import (
 	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/api/types/system"
 	volumetypes "github.com/moby/moby/api/types/volume"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/berth/berth/internal/containers"
 	"github.com/berth/berth/internal/distribution"
@@ -149,11 +150,27 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	du := legacyDiskUsage{Images: []image.Summary{}, Containers: ctrs, Volumes: make([]volumetypes.Volume, len(vols)), BuildCache: []struct{}{}}
+	// An image's SharedSize counts its layers that other images use too; LayersSize counts each layer once, as
+	// dockerd's disk usage does.
+	users := map[digest.Digest]int{}
 	for _, img := range imgs {
-		du.Images = append(du.Images, imageSummary(img))
+		for _, l := range img.Layers {
+			if users[l.ChainID]++; users[l.ChainID] == 1 {
+				du.LayersSize += l.Size
+			}
+		}
+	}
+	for _, img := range imgs {
+		sum := imageSummary(img)
+		sum.SharedSize = 0
+		for _, l := range img.Layers {
+			if users[l.ChainID] > 1 {
+				sum.SharedSize += l.Size
+			}
+		}
+		du.Images = append(du.Images, sum)
 	}
 	for i := range du.Images {
-		du.LayersSize += du.Images[i].Size
 		n := int64(0)
 		for _, c := range ctrs {
 			if c.ImageID == du.Images[i].ID {

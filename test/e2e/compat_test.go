@@ -303,3 +303,29 @@ func TestGPUsAndPlatformRefused(t *testing.T) {
 	// The platform the image has is fine.
 	d.docker(t, "run", "--rm", "--platform", "linux/"+goruntime.GOARCH, "busybox", "true")
 }
+
+// TestSystemDFShared: docker system df -v shows each image's SHARED SIZE and UNIQUE SIZE (they were N/A), and
+// the images' total counts a layer two images share once.
+func TestSystemDFShared(t *testing.T) {
+	d := startDaemon(t)
+	d.importBusybox(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox\nRUN head -c 300000 /dev/urandom > /blob\n"), 0o644)
+	d.docker(t, "build", "-q", "-t", "derived", dir)
+	out := d.docker(t, "system", "df", "-v", "--format", "{{range .Images}}{{.Repository}} {{.SharedSize}} {{.UniqueSize}} {{.Size}}\n{{end}}")
+	rows := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 4 {
+			rows[f[0]] = f[1:]
+		}
+	}
+	bb, der := rows["busybox"], rows["derived"]
+	if bb == nil || der == nil || strings.Contains(out, "N/A") {
+		t.Fatalf("system df -v:\n%s", out)
+	}
+	// busybox's one layer is shared with derived: all of busybox is shared, derived's own layer is unique.
+	if bb[0] == "0B" || bb[1] != "0B" || der[0] != bb[0] || der[1] == "0B" {
+		t.Errorf("shared/unique sizes: busybox %v, derived %v", bb, der)
+	}
+}
