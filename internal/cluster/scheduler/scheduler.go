@@ -93,6 +93,7 @@ const (
 // concurrent use.
 type Scheduler struct {
 	nodes []nodeInfo       // by slot; a removed node's slot is reused
+	hot   []nodeHot        // by slot, beside nodes
 	free  []int32          // slots of removed nodes
 	byID  map[string]int32 // node ID -> slot
 	tasks map[string]taskInfo
@@ -105,16 +106,76 @@ type Scheduler struct {
 	gen       uint32
 	fails     []int32 // recent failures of the group's service version on each slot, when any node has some
 	cands     []int32
+	mark      []uint32 // a slot is a candidate of the group when mark[slot] == gen
 	constrain map[specKey][]placement.Constraint
+	// rank orders the node slots by ID, so that ties compare integers; rebuilt when nodes come or go.
+	rank      []int32
+	rankStale bool
+	// spread caches, per spread descriptor, the value each node reads, so that building a group's tree does
+	// not read the nodes' labels again.
+	spread map[string]*spreadCache
+	// failing are the slots with failures recorded.
+	failing map[int32]struct{}
+}
+
+// spreadCache interns the values one descriptor reads on the nodes.
+type spreadCache struct {
+	val   []int32 // per slot: the value's index in names, or -1 when not read yet
+	names []string
+	ids   map[string]int32
+}
+
+// spreadCache returns the cache of descriptor d, grown to the number of slots.
+func (s *Scheduler) spreadCache(d string) *spreadCache {
+	c := s.spread[d]
+	if c == nil {
+		c = &spreadCache{ids: make(map[string]int32)}
+		s.spread[d] = c
+	}
+	for len(c.val) < len(s.nodes) {
+		c.val = append(c.val, -1)
+	}
+	return c
+}
+
+// value is the interned value the cache's descriptor d reads on a node slot.
+func (c *spreadCache) value(s *Scheduler, d string, slot int32) int32 {
+	if v := c.val[slot]; v >= 0 {
+		return v
+	}
+	name, _ := placement.SpreadValue(d, &s.nodes[slot].node)
+	id, ok := c.ids[name]
+	if !ok {
+		id = int32(len(c.names))
+		c.names = append(c.names, name)
+		c.ids[name] = id
+	}
+	c.val[slot] = id
+	return id
+}
+
+func (s *Scheduler) forgetSpread(slot int32) {
+	for _, c := range s.spread {
+		if int(slot) < len(c.val) {
+			c.val[slot] = -1
+		}
+	}
 }
 
 type nodeInfo struct {
 	node     placement.Node
-	live     bool
 	reserved placement.Resources // reservations of the tasks on the node, stopping ones included
-	active   int32               // tasks on the node that are not stopping
 	ports    map[HostPort]int32
 	failures map[specKey][]time.Time
+}
+
+// nodeHot is what filtering and ranking read of every node for every group, kept small and apart from the
+// rest so that a pass over ten thousand nodes stays in the cache.
+type nodeHot struct {
+	live   bool
+	usable bool  // node.Usable()
+	active int32 // tasks on the node that are not stopping
+	free   placement.Resources
 }
 
 type taskInfo struct {
@@ -138,6 +199,8 @@ func New() *Scheduler {
 		tasks:     make(map[string]taskInfo),
 		services:  make(map[string]map[int32]int32),
 		constrain: make(map[specKey][]placement.Constraint),
+		spread:    make(map[string]*spreadCache),
+		failing:   make(map[int32]struct{}),
 	}
 }
 
@@ -159,19 +222,54 @@ func Place(nodes []placement.Node, onNodes []Task, pending []Task, now time.Time
 func (s *Scheduler) SetNode(n placement.Node) {
 	if slot, ok := s.byID[n.ID]; ok {
 		s.nodes[slot].node = n
+		s.settleHot(slot)
+		s.forgetSpread(slot)
 		return
 	}
 	var slot int32
 	if k := len(s.free); k > 0 {
 		slot, s.free = s.free[k-1], s.free[:k-1]
-		s.nodes[slot] = nodeInfo{node: n, live: true}
+		s.nodes[slot] = nodeInfo{node: n}
+		s.hot[slot] = nodeHot{live: true}
 	} else {
 		slot = int32(len(s.nodes))
-		s.nodes = append(s.nodes, nodeInfo{node: n, live: true})
+		s.nodes = append(s.nodes, nodeInfo{node: n})
+		s.hot = append(s.hot, nodeHot{live: true})
 		s.svcCount = append(s.svcCount, 0)
 		s.svcGen = append(s.svcGen, 0)
+		s.mark = append(s.mark, 0)
+		s.rank = append(s.rank, 0)
 	}
+	s.settleHot(slot)
 	s.byID[n.ID] = slot
+	s.rankStale = true
+	s.forgetSpread(slot)
+}
+
+// settleHot recomputes what the hot array holds of a node from its description and reservations.
+func (s *Scheduler) settleHot(slot int32) {
+	ni, h := &s.nodes[slot], &s.hot[slot]
+	h.usable = ni.node.Usable()
+	h.free = placement.Resources{
+		NanoCPUs:    ni.node.Resources.NanoCPUs - ni.reserved.NanoCPUs,
+		MemoryBytes: ni.node.Resources.MemoryBytes - ni.reserved.MemoryBytes,
+	}
+}
+
+// ranks orders the live nodes' slots by ID.
+func (s *Scheduler) ranks() {
+	if !s.rankStale {
+		return
+	}
+	slots := make([]int32, 0, len(s.byID))
+	for _, slot := range s.byID {
+		slots = append(slots, slot)
+	}
+	slices.SortFunc(slots, func(a, b int32) int { return strings.Compare(s.nodes[a].node.ID, s.nodes[b].node.ID) })
+	for i, slot := range slots {
+		s.rank[slot] = int32(i)
+	}
+	s.rankStale = false
 }
 
 // RemoveNode forgets a node and the tasks recorded on it.
@@ -187,7 +285,11 @@ func (s *Scheduler) RemoveNode(id string) {
 	}
 	delete(s.byID, id)
 	s.nodes[slot] = nodeInfo{}
+	s.hot[slot] = nodeHot{}
 	s.free = append(s.free, slot)
+	s.rankStale = true
+	s.forgetSpread(slot)
+	delete(s.failing, slot)
 }
 
 // Node returns what the scheduler knows of a node: its description, the resources the tasks on it reserve and the
@@ -198,7 +300,7 @@ func (s *Scheduler) Node(id string) (n placement.Node, reserved placement.Resour
 		return placement.Node{}, placement.Resources{}, 0, false
 	}
 	ni := &s.nodes[slot]
-	return ni.node, ni.reserved, int(ni.active), true
+	return ni.node, ni.reserved, int(s.hot[slot].active), true
 }
 
 // AddTask records a task that holds resources on its node (replacing what was recorded under its ID). A task on
@@ -213,9 +315,11 @@ func (s *Scheduler) AddTask(t Task) {
 }
 
 func (s *Scheduler) add(id string, slot int32, t *Task, preassigned bool) {
-	ni := &s.nodes[slot]
+	ni, h := &s.nodes[slot], &s.hot[slot]
 	ni.reserved.NanoCPUs += t.Reservations.NanoCPUs
 	ni.reserved.MemoryBytes += t.Reservations.MemoryBytes
+	h.free.NanoCPUs -= t.Reservations.NanoCPUs
+	h.free.MemoryBytes -= t.Reservations.MemoryBytes
 	for _, p := range t.HostPorts {
 		if p.Port == 0 {
 			continue
@@ -226,7 +330,7 @@ func (s *Scheduler) add(id string, slot int32, t *Task, preassigned bool) {
 		ni.ports[p]++
 	}
 	if !t.Stopping {
-		ni.active++
+		h.active++
 		m := s.services[t.ServiceID]
 		if m == nil {
 			m = make(map[int32]int32)
@@ -244,9 +348,11 @@ func (s *Scheduler) RemoveTask(id string) {
 		return
 	}
 	delete(s.tasks, id)
-	ni := &s.nodes[ti.slot]
+	ni, h := &s.nodes[ti.slot], &s.hot[ti.slot]
 	ni.reserved.NanoCPUs -= ti.res.NanoCPUs
 	ni.reserved.MemoryBytes -= ti.res.MemoryBytes
+	h.free.NanoCPUs += ti.res.NanoCPUs
+	h.free.MemoryBytes += ti.res.MemoryBytes
 	for _, p := range ti.ports {
 		if p.Port == 0 {
 			continue
@@ -256,7 +362,7 @@ func (s *Scheduler) RemoveTask(id string) {
 		}
 	}
 	if !ti.stopping {
-		ni.active--
+		h.active--
 		if m := s.services[ti.service]; m != nil {
 			if m[ti.slot]--; m[ti.slot] <= 0 {
 				delete(m, ti.slot)
@@ -289,6 +395,7 @@ func (s *Scheduler) RecordFailure(nodeID, serviceID string, specVersion uint64, 
 		i++
 	}
 	ni.failures[k] = append(times[i:], at)
+	s.failing[slot] = struct{}{}
 	// Drop other versions' lists that are entirely out of the window.
 	for key, ts := range ni.failures {
 		if key != k && (len(ts) == 0 || at.Sub(ts[len(ts)-1]) >= failureWindow) {
@@ -375,18 +482,24 @@ func (s *Scheduler) placeGroup(pending []Task, idx []int, out []Decision, now ti
 	key := specKey{first.ServiceID, first.SpecVersion}
 
 	// The service's tasks per node, and recent failures when any node has some for this version.
+	s.ranks()
 	s.gen++
 	if s.gen == 0 { // wrapped: clear the generations
 		clear(s.svcGen)
+		clear(s.mark)
 		s.gen = 1
 	}
 	for slot, c := range s.services[first.ServiceID] {
 		s.svcCount[slot], s.svcGen[slot] = c, s.gen
 	}
 	var fails []int32
-	for slot := range s.nodes {
+	for slot := range s.failing {
 		ni := &s.nodes[slot]
-		if ni.live && len(ni.failures) > 0 {
+		if !s.hot[slot].live || len(ni.failures) == 0 {
+			delete(s.failing, slot)
+			continue
+		}
+		{
 			if f := ni.recentFailures(key, now); f > 0 {
 				if fails == nil {
 					if cap(s.fails) < len(s.nodes) {
@@ -404,7 +517,7 @@ func (s *Scheduler) placeGroup(pending []Task, idx []int, out []Decision, now ti
 	// Filter.
 	cands := s.cands[:0]
 	for slot := range s.nodes {
-		if !s.nodes[slot].live {
+		if !s.hot[slot].live {
 			continue
 		}
 		if f := p.check(s, int32(slot)); f != filterNone {
@@ -416,7 +529,7 @@ func (s *Scheduler) placeGroup(pending []Task, idx []int, out []Decision, now ti
 	s.cands = cands
 
 	// Rank: the preferences' tree (a single leaf without preferences), each leaf a heap of its candidates.
-	root := s.buildTree(first, cands, &r)
+	root := s.buildTree(first, cands, len(idx), &r)
 
 	// Select, one task at a time: down the tree to the branch with the fewest tasks of the service, then the
 	// best node of that leaf.
@@ -475,11 +588,10 @@ func (r *ranker) less(a, b int32) bool {
 	if ca, cb := r.s.count(a), r.s.count(b); ca != cb {
 		return ca < cb
 	}
-	na, nb := &r.s.nodes[a], &r.s.nodes[b]
-	if na.active != nb.active {
-		return na.active < nb.active
+	if aa, ab := r.s.hot[a].active, r.s.hot[b].active; aa != ab {
+		return aa < ab
 	}
-	return na.node.ID < nb.node.ID
+	return r.s.rank[a] < r.s.rank[b]
 }
 
 // tree is a level of the placement preferences: a branch per value of its descriptor, or, at the bottom, a leaf
@@ -490,70 +602,82 @@ type tree struct {
 	// them for spreading.
 	tasks int64
 	full  bool
-	// children in a heap by (tasks, value), the full ones taken out.
+	// children sorted by (tasks, value), the full ones taken out; index finds them by value while building.
 	children []*tree
+	index    []*tree
 	// leaf: the candidates, a heap by the ranker's order.
 	nodes []int32
 	leaf  bool
 }
 
-func (s *Scheduler) buildTree(t *Task, cands []int32, r *ranker) *tree {
+// buildTree arranges the candidates under the preferences' branches. A leaf keeps only its k best candidates (k
+// the number of tasks to place): a node past them could only be given a task after each of them was, and there
+// are not enough tasks for that (swarmkit keeps as many).
+func (s *Scheduler) buildTree(t *Task, cands []int32, k int, r *ranker) *tree {
 	var descs []string
+	var caches []*spreadCache
 	for _, p := range t.Placement.Preferences {
 		var probe placement.Node
 		if _, ok := placement.SpreadValue(p.Spread, &probe); ok {
 			descs = append(descs, p.Spread)
+			caches = append(caches, s.spreadCache(p.Spread))
 		}
 	}
 	root := &tree{}
 	if len(descs) == 0 {
 		root.leaf = true
-		root.nodes = append(make([]int32, 0, len(cands)), cands...)
+		root.nodes = make([]int32, 0, min(k, len(cands)))
+		for _, c := range cands {
+			root.nodes = boundedPush(root.nodes, c, k, r)
+		}
 		heapInit(root.nodes, r)
 		root.full = len(root.nodes) == 0
 		return root
 	}
-	// Every live node counts its tasks into its branches, so that spreading sees the tasks of nodes that are
-	// no candidates now; only candidates go into the leaves.
-	isCand := make(map[int32]bool, len(cands))
+	// A branch counts the service's tasks on all its nodes, candidates or not, as swarmkit counts them for
+	// spreading; only candidates go into the leaves. Nodes that are neither add nothing and are skipped.
 	for _, c := range cands {
-		isCand[c] = true
+		s.mark[c] = s.gen
 	}
-	index := make(map[*tree]map[string]*tree)
-	for slot := range s.nodes {
-		ni := &s.nodes[slot]
-		if !ni.live {
-			continue
-		}
-		c := int64(s.count(int32(slot)))
+	leafOf := func(slot int32, tasks int64) *tree {
 		cur := root
-		cur.tasks += c
-		for _, d := range descs {
-			v, _ := placement.SpreadValue(d, &ni.node)
-			m := index[cur]
-			if m == nil {
-				m = make(map[string]*tree)
-				index[cur] = m
-			}
-			next := m[v]
-			if next == nil {
-				next = &tree{value: v}
-				m[v] = next
-				cur.children = append(cur.children, next)
-			}
-			next.tasks += c
+		cur.tasks += tasks
+		for i, d := range descs {
+			next := cur.child(caches[i], caches[i].value(s, d, slot))
+			next.tasks += tasks
 			cur = next
 		}
 		cur.leaf = true
-		if isCand[int32(slot)] {
-			cur.nodes = append(cur.nodes, int32(slot))
+		return cur
+	}
+	for _, c := range cands {
+		leaf := leafOf(c, int64(s.count(c)))
+		leaf.nodes = boundedPush(leaf.nodes, c, k, r)
+	}
+	for slot, c := range s.services[t.ServiceID] {
+		if s.mark[slot] != s.gen && s.hot[slot].live {
+			leafOf(slot, int64(c))
 		}
 	}
 	root.settle(r)
 	return root
 }
 
-// settle heapifies the leaves and the children, takes out what has no candidate, and says if t is full.
+// child returns the branch under t of the value interned as v in c, made if need be.
+func (t *tree) child(c *spreadCache, v int32) *tree {
+	for int(v) >= len(t.index) {
+		t.index = append(t.index, nil)
+	}
+	b := t.index[v]
+	if b == nil {
+		b = &tree{value: c.names[v]}
+		t.index[v] = b
+		t.children = append(t.children, b)
+	}
+	return b
+}
+
+// settle turns the leaves' candidates into heaps, takes out what has no candidate, and says if t is full.
 func (t *tree) settle(r *ranker) bool {
 	if t.leaf {
 		heapInit(t.nodes, r)
@@ -648,6 +772,43 @@ func heapDown(h []int32, i int, r *ranker) {
 	}
 }
 
+// boundedPush keeps in h, a max-heap by the ranker's order (the worst on top), the k best nodes seen.
+func boundedPush(h []int32, x int32, k int, r *ranker) []int32 {
+	if len(h) < k {
+		h = append(h, x)
+		for i := len(h) - 1; i > 0; {
+			p := (i - 1) / 2
+			if !r.less(h[p], h[i]) {
+				break
+			}
+			h[p], h[i] = h[i], h[p]
+			i = p
+		}
+		return h
+	}
+	if k == 0 || !r.less(x, h[0]) {
+		return h
+	}
+	h[0] = x
+	n := len(h)
+	for i := 0; ; {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		m := l
+		if rt := l + 1; rt < n && r.less(h[l], h[rt]) {
+			m = rt
+		}
+		if !r.less(h[i], h[m]) {
+			break
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+	return h
+}
+
 func heapPop(h *[]int32, r *ranker) {
 	old := *h
 	n := len(old) - 1
@@ -727,20 +888,20 @@ func (s *Scheduler) pipeline(t *Task) pipeline {
 
 // check runs every filter on a node: the first that turns it away, or filterNone.
 func (p *pipeline) check(s *Scheduler, slot int32) filter {
-	ni := &s.nodes[slot]
-	if !ni.node.Usable() {
+	h := &s.hot[slot]
+	if !h.usable {
 		return filterReady
 	}
-	if !p.fitsResources(ni) {
+	if !p.fitsResources(h) {
 		return filterResources
 	}
-	if len(p.constraints) > 0 && !placement.Match(p.constraints, &ni.node) {
+	if len(p.constraints) > 0 && !placement.Match(p.constraints, &s.nodes[slot].node) {
 		return filterConstraints
 	}
-	if !placement.PlatformMatch(p.task.Placement.Platforms, ni.node.Platform) {
+	if len(p.task.Placement.Platforms) > 0 && !placement.PlatformMatch(p.task.Placement.Platforms, s.nodes[slot].node.Platform) {
 		return filterPlatform
 	}
-	if !p.portsFree(ni) {
+	if len(p.task.HostPorts) > 0 && !p.portsFree(&s.nodes[slot]) {
 		return filterHostPort
 	}
 	if m := p.task.Placement.MaxReplicas; m > 0 && uint64(p.count(s, slot)) >= m {
@@ -759,11 +920,10 @@ func (p *pipeline) count(s *Scheduler, slot int32) int32 {
 
 // checkDynamic runs the filters whose answer changes as tasks are placed on a node.
 func (p *pipeline) checkDynamic(s *Scheduler, slot int32) filter {
-	ni := &s.nodes[slot]
-	if !p.fitsResources(ni) {
+	if !p.fitsResources(&s.hot[slot]) {
 		return filterResources
 	}
-	if !p.portsFree(ni) {
+	if len(p.task.HostPorts) > 0 && !p.portsFree(&s.nodes[slot]) {
 		return filterHostPort
 	}
 	if m := p.task.Placement.MaxReplicas; m > 0 && uint64(p.count(s, slot)) >= m {
@@ -772,13 +932,12 @@ func (p *pipeline) checkDynamic(s *Scheduler, slot int32) filter {
 	return filterNone
 }
 
-func (p *pipeline) fitsResources(ni *nodeInfo) bool {
-	r := p.task.Reservations
+func (p *pipeline) fitsResources(h *nodeHot) bool {
+	r := &p.task.Reservations
 	if r.IsZero() {
 		return true
 	}
-	return r.NanoCPUs <= ni.node.Resources.NanoCPUs-ni.reserved.NanoCPUs &&
-		r.MemoryBytes <= ni.node.Resources.MemoryBytes-ni.reserved.MemoryBytes
+	return r.NanoCPUs <= h.free.NanoCPUs && r.MemoryBytes <= h.free.MemoryBytes
 }
 
 func (p *pipeline) portsFree(ni *nodeInfo) bool {
