@@ -126,8 +126,11 @@ func newReconciler(snap *Snapshot, now time.Time) *reconciler {
 		r.byID[s.ID] = w
 	}
 	slices.SortFunc(r.services, func(a, b *wservice) int { return cmp.Compare(a.ID, b.ID) })
+	ws := make([]wtask, len(snap.Tasks)) // one allocation for the snapshot's tasks
+	r.tasks = make([]*wtask, 0, len(snap.Tasks))
 	for i := range snap.Tasks {
-		t := &wtask{Task: snap.Tasks[i], orig: &snap.Tasks[i]}
+		t := &ws[i]
+		*t = wtask{Task: snap.Tasks[i], orig: &snap.Tasks[i]}
 		r.tasks = append(r.tasks, t)
 		if svc := r.byID[t.ServiceID]; svc != nil {
 			svc.tasks = append(svc.tasks, t)
@@ -192,29 +195,38 @@ func keyOf(mode Mode, t *wtask) slotKey {
 	return slotKey{slot: t.Slot}
 }
 
-// slots groups a service's tasks by slot, each slot's tasks oldest first.
+// slots groups a service's tasks by slot, each slot's tasks oldest first; keys are in order (slot number, then
+// node). The groups share one sorted array.
 func (r *reconciler) slots(svc *wservice) (map[slotKey][]*wtask, []slotKey) {
-	m := make(map[slotKey][]*wtask)
-	var keys []slotKey
+	ts := make([]*wtask, 0, len(svc.tasks))
 	for _, t := range svc.tasks {
-		if t.gone {
-			continue
+		if !t.gone {
+			ts = append(ts, t)
 		}
-		k := keyOf(svc.Spec.Mode, t)
-		if _, ok := m[k]; !ok {
-			keys = append(keys, k)
-		}
-		m[k] = append(m[k], t)
 	}
-	for _, ts := range m {
-		slices.SortStableFunc(ts, byCreation)
-	}
-	slices.SortFunc(keys, func(a, b slotKey) int {
-		if c := cmp.Compare(a.slot, b.slot); c != 0 {
+	global := svc.Spec.Mode.global()
+	slices.SortFunc(ts, func(a, b *wtask) int {
+		if global {
+			if c := cmp.Compare(a.NodeID, b.NodeID); c != 0 {
+				return c
+			}
+		} else if c := cmp.Compare(a.Slot, b.Slot); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.node, b.node)
+		return byCreation(a, b)
 	})
+	m := make(map[slotKey][]*wtask)
+	var keys []slotKey
+	for i := 0; i < len(ts); {
+		k := keyOf(svc.Spec.Mode, ts[i])
+		j := i + 1
+		for j < len(ts) && keyOf(svc.Spec.Mode, ts[j]) == k {
+			j++
+		}
+		m[k] = ts[i:j:j]
+		keys = append(keys, k)
+		i = j
+	}
 	return m, keys
 }
 
@@ -482,6 +494,9 @@ func (r *reconciler) removed() {
 // plan is the difference between the snapshot and the reconciled tasks and services.
 func (r *reconciler) plan() Plan {
 	p := Plan{Wake: r.wake}
+	if made := len(r.tasks) - len(r.orphans); made > 0 {
+		p.Create = make([]Task, 0, made/2)
+	}
 	for _, t := range r.tasks {
 		switch {
 		case t.orig == nil:
