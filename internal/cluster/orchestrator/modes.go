@@ -38,6 +38,9 @@ func (r *reconciler) replicated(svc *wservice) {
 	switch n := uint64(len(running)); {
 	case want > n:
 		r.update(svc, running)
+		if svc.rollback {
+			break // the tasks to add are made from the spec the rollback returns to, in the next pass
+		}
 		slot := uint64(0)
 		for range want - n {
 			for slot++; runningSlot[slot]; slot++ {

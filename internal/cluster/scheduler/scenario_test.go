@@ -29,7 +29,7 @@ import (
 //	               [pref=DESCRIPTOR]… [max=N] [cpus=N] [mem=SIZE] [port=P/proto] [platform=os/arch]…; prints
 //	               each task's decision, or with counts each service's tasks per node and why some stayed pending
 //	stop TASK…     the tasks stopped: they hold nothing any more
-//	fail NODE SERVICE [version=V] [times=N]   tasks of the service failed on the node now
+//	fail TASK…     the tasks failed now: they hold nothing, and count against their node
 //	advance D      moves the clock
 //	state          each node's tasks, per service, and its reservations
 //
@@ -107,18 +107,8 @@ func (h *harness) run(d *datadriven.TestData) (string, error) {
 		}
 		return h.state(), nil
 	case "fail":
-		if len(d.CmdArgs) < 2 {
-			return "", fmt.Errorf("fail NODE SERVICE [version=V] [times=N]")
-		}
-		version, times := uint64(0), 1
-		if a, ok := d.Arg("version"); ok {
-			version, _ = strconv.ParseUint(a.Vals[0], 10, 64)
-		}
-		if a, ok := d.Arg("times"); ok {
-			times, _ = strconv.Atoi(a.Vals[0])
-		}
-		for range times {
-			h.s.RecordFailure(d.CmdArgs[0].Key, d.CmdArgs[1].Key, version, h.now)
+		for _, a := range d.CmdArgs {
+			h.s.TaskFailed(a.Key, h.now)
 		}
 		return "", nil
 	case "advance":

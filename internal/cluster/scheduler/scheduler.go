@@ -16,7 +16,8 @@
 //	ds := s.Schedule(pending, now)    // tasks in PENDING: place them, or say why not
 //	// the shell writes each decision; one that fails its compare-and-swap is undone with s.RemoveTask(id)
 //	s.RemoveTask(id)                  // a task stopped (past RUNNING) or was deleted
-//	s.RecordFailure(node, svc, v, at) // a task failed on a node: five in five minutes push the service elsewhere
+//	s.TaskFailed(id, at)              // one failed or was rejected: five on a node in five minutes push the
+//	                                  // service elsewhere
 //
 // Place does the same for one snapshot. Which of the store's tasks the shell hands over follows swarmkit:
 // tasks between ASSIGNED and RUNNING go to AddTask (Stopping when their desired state is past COMPLETE, so they
@@ -181,6 +182,7 @@ type nodeHot struct {
 type taskInfo struct {
 	slot      int32
 	service   string
+	version   uint64
 	res       placement.Resources
 	ports     []HostPort
 	stopping  bool
@@ -338,7 +340,8 @@ func (s *Scheduler) add(id string, slot int32, t *Task, preassigned bool) {
 		}
 		m[slot]++
 	}
-	s.tasks[id] = taskInfo{slot: slot, service: t.ServiceID, res: t.Reservations, ports: t.HostPorts, stopping: t.Stopping, preassign: preassigned}
+	s.tasks[id] = taskInfo{slot: slot, service: t.ServiceID, version: t.SpecVersion, res: t.Reservations, ports: t.HostPorts,
+		stopping: t.Stopping, preassign: preassigned}
 }
 
 // RemoveTask forgets a task: it no longer holds its node's resources.
@@ -374,20 +377,27 @@ func (s *Scheduler) RemoveTask(id string) {
 	}
 }
 
-// RecordFailure notes that a task of a service's spec version failed (or was rejected) on a node at a time. A
-// node with maxFailures such failures in the last five minutes ranks below the others for that service version,
-// so that a service failing in a loop on one node moves elsewhere. Failures of tasks the scheduler placed only by
-// confirming a preassignment are for the shell to leave out, as swarmkit does.
-func (s *Scheduler) RecordFailure(nodeID, serviceID string, specVersion uint64, at time.Time) {
-	slot, ok := s.byID[nodeID]
+// TaskFailed forgets a task that failed or was rejected (its observed state went to FAILED or REJECTED) at a
+// time, and counts the failure against its node: a node with maxFailures failures of a service's spec version in
+// the last five minutes ranks below the others for it, so that a service failing in a loop on one node moves
+// elsewhere. A task placed by confirming a preassignment does not count (the scheduler did not choose its node),
+// as swarmkit has it.
+func (s *Scheduler) TaskFailed(id string, at time.Time) {
+	ti, ok := s.tasks[id]
 	if !ok {
 		return
 	}
+	s.RemoveTask(id)
+	if !ti.preassign {
+		s.recordFailure(ti.slot, specKey{ti.service, ti.version}, at)
+	}
+}
+
+func (s *Scheduler) recordFailure(slot int32, k specKey, at time.Time) {
 	ni := &s.nodes[slot]
 	if ni.failures == nil {
 		ni.failures = make(map[specKey][]time.Time)
 	}
-	k := specKey{serviceID, specVersion}
 	times := ni.failures[k]
 	// Forget failures that left the window, so the list stays short.
 	i := 0
