@@ -516,7 +516,8 @@ func (r *reconciler) plan() Plan {
 	}
 	for _, s := range r.services {
 		if s.changed || s.rollback {
-			p.Services = append(p.Services, ServiceUpdate{ID: s.ID, Version: s.Version, UpdateStatus: s.UpdateStatus, Rollback: s.rollback})
+			p.Services = append(p.Services, ServiceUpdate{ID: s.ID, Version: s.Version, UpdateStatus: s.UpdateStatus,
+				Rollback: s.rollback})
 		}
 	}
 	return p

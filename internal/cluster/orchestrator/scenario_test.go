@@ -160,7 +160,8 @@ func (c *cluster) run(d *datadriven.TestData) (string, error) {
 		}
 		return b.String(), nil
 	case "fail", "complete", "reject", "shutdown":
-		state := map[string]TaskState{"fail": TaskStateFailed, "complete": TaskStateComplete, "reject": TaskStateRejected, "shutdown": TaskStateShutdown}[d.Cmd]
+		state := map[string]TaskState{"fail": TaskStateFailed, "complete": TaskStateComplete,
+			"reject": TaskStateRejected, "shutdown": TaskStateShutdown}[d.Cmd]
 		for _, name := range pos {
 			t := c.find(name)
 			if t == nil {
@@ -195,7 +196,8 @@ func (c *cluster) run(d *datadriven.TestData) (string, error) {
 		}
 		out := fmt.Sprintf("spec version %d (%s), previous %d\n", s.SpecVersion, s.Spec.Task.Digest, s.PreviousSpecVersion)
 		if st := s.UpdateStatus; st != nil {
-			out += fmt.Sprintf("update: %s %q started %s completed %s\n", st.State, st.Message, c.rel(st.StartedAt), c.rel(st.CompletedAt))
+			out += fmt.Sprintf("update: %s %q started %s completed %s\n", st.State, st.Message,
+				c.rel(st.StartedAt), c.rel(st.CompletedAt))
 		}
 		return out, nil
 	}

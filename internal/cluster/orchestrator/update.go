@@ -267,7 +267,8 @@ func (r *reconciler) failureAction(svc *wservice, cfg UpdateConfig, ups map[slot
 		}
 		if svc.PreviousSpec == nil {
 			st.State = UpdatePaused
-			st.Message = fmt.Sprintf("update paused due to failure or early termination of task %s (no previous spec to roll back to)", first.ID)
+			st.Message = fmt.Sprintf("update paused due to failure or early termination of task %s "+
+				"(no previous spec to roll back to)", first.ID)
 			break
 		}
 		st = UpdateStatus{State: UpdateRollbackStarted, StartedAt: r.now,

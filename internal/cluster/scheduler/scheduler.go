@@ -509,17 +509,15 @@ func (s *Scheduler) placeGroup(pending []Task, idx []int, out []Decision, now ti
 			delete(s.failing, slot)
 			continue
 		}
-		{
-			if f := ni.recentFailures(key, now); f > 0 {
-				if fails == nil {
-					if cap(s.fails) < len(s.nodes) {
-						s.fails = make([]int32, len(s.nodes))
-					}
-					fails = s.fails[:len(s.nodes)]
-					clear(fails)
+		if f := ni.recentFailures(key, now); f > 0 {
+			if fails == nil {
+				if cap(s.fails) < len(s.nodes) {
+					s.fails = make([]int32, len(s.nodes))
 				}
-				fails[slot] = f
+				fails = s.fails[:len(s.nodes)]
+				clear(fails)
 			}
+			fails[slot] = f
 		}
 	}
 	r := ranker{s: s, fails: fails}
