@@ -258,8 +258,8 @@ type Snapshot struct {
 	Services []Service
 	Tasks    []Task
 	Nodes    []placement.Node
-	// TaskHistoryLimit is the cluster's task history retention limit (`swarm update --task-history-limit`):
-	// how many tasks a slot keeps; negative to keep all.
+	// TaskHistoryLimit is the cluster's task history retention limit (`swarm update --task-history-limit`,
+	// 5 unless changed): how many tasks a slot keeps; 0 keeps only the tasks that still run, negative keeps all.
 	TaskHistoryLimit int64
 }
 
