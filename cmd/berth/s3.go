@@ -31,6 +31,7 @@ func newS3Command(c *cli) *cobra.Command {
 type s3ServeOptions struct {
 	addr, dataDir, cert, key, region string
 	domains                          []string
+	legacyBucketDefaults             bool
 }
 
 func newS3ServeCommand(c *cli) *cobra.Command {
@@ -55,6 +56,7 @@ BERTH_ROOT_SECRET_ACCESS_KEY, or generated and written once to DATA_DIR/root-cre
 	f.StringVar(&o.key, "tls-key", "", "TLS key file")
 	f.StringVar(&o.region, "region", cloud.DefaultRegion, "The region the endpoint serves (requests must be signed for it)")
 	f.StringSliceVar(&o.domains, "domain", []string{"s3.localhost"}, "Domain under which BUCKET.DOMAIN names a bucket (virtual-host style); repeat for more")
+	f.BoolVar(&o.legacyBucketDefaults, "legacy-bucket-defaults", false, "Create buckets with ACLs enabled and no Block Public Access, as S3 did before April 2023")
 	return cmd
 }
 
@@ -86,7 +88,11 @@ func runS3Serve(ctx context.Context, c *cli, o *s3ServeOptions) error {
 	defer store.Close()
 
 	ep := cloud.NewEndpoint(ids, cloud.WithLogger(log), cloud.WithRegion(o.region), cloud.WithVirtualHostDomain(o.domains...))
-	ep.Register("s3", s3api.New(store, s3api.WithLogger(log)))
+	s3opts := []s3api.Option{s3api.WithLogger(log), s3api.WithPrincipals(ids)}
+	if o.legacyBucketDefaults {
+		s3opts = append(s3opts, s3api.WithLegacyBucketDefaults())
+	}
+	ep.Register("s3", s3api.New(store, s3opts...))
 	ep.Register("iam", iam.NewIAMService(ids, iam.WithServiceLogger(log)))
 	ep.Register("sts", iam.NewSTSService(ids, iam.WithServiceLogger(log)))
 

@@ -51,6 +51,11 @@ type v2Auth struct {
 // classify finds the request's authentication scheme and parses it far enough to route the request: a SigV4
 // scope names the service. The returned *Error (if any) is worded for S3 unless service says otherwise.
 func classify(r *http.Request) (kind authKind, v4 *v4Auth, v2 *v2Auth, service string, err *Error) {
+	if r.Method == http.MethodOptions {
+		// A CORS preflight is never signed: a browser sends it, without credentials, to the URL it is about to
+		// use, a presigned one included. S3 answers it from the bucket's CORS rules alone.
+		return authNone, nil, nil, "s3", nil
+	}
 	authz := r.Header.Get("Authorization")
 	q := r.URL.Query()
 	hasV4Query := q.Has(queryAlgorithm) || q.Has(queryCredential) || q.Has(querySignature)

@@ -19,10 +19,13 @@ type bucketRecord struct {
 	Created    int64      `json:"t"`
 	Region     string     `json:"r,omitempty"`
 	Versioning Versioning `json:"v,omitempty"`
+	// ConfigVersion counts the changes of the bucket's configuration documents.
+	ConfigVersion uint64 `json:"cv,omitempty"`
 }
 
 func (b *bucketRecord) bucket(name string) Bucket {
-	return Bucket{Name: name, Owner: b.Owner, CreatedAt: time.Unix(0, b.Created).UTC(), Region: b.Region, Versioning: b.Versioning}
+	return Bucket{Name: name, Owner: b.Owner, CreatedAt: time.Unix(0, b.Created).UTC(), Region: b.Region, Versioning: b.Versioning,
+		ConfigVersion: b.ConfigVersion}
 }
 
 // CreateBucketInput names a new bucket, its owner and its region.
@@ -30,6 +33,9 @@ type CreateBucketInput struct {
 	Name   string
 	Owner  Owner
 	Region string
+	// Configs are configuration documents stored with the bucket as it is created (an ACL, ownership controls, a
+	// public access block): the bucket never exists without them.
+	Configs map[string][]byte
 }
 
 // CreateBucket creates a bucket. A name in use is ErrBucketAlreadyOwnedByYou when owner's account has it and
@@ -64,6 +70,15 @@ func (s *Store) CreateBucket(ctx context.Context, in CreateBucketInput) (Bucket,
 		}
 		for _, n := range [][]byte{versionsName, uploadsName, partsName, configName} {
 			if _, err := data.CreateBucket(n); err != nil {
+				return err
+			}
+		}
+		cfg := data.Bucket(configName)
+		for name, doc := range in.Configs {
+			if name == "" || doc == nil {
+				return fmt.Errorf("configuration %q: %w", name, errdefs.ErrInvalidArgument)
+			}
+			if err := cfg.Put([]byte(name), doc); err != nil {
 				return err
 			}
 		}
@@ -234,26 +249,93 @@ func (s *Store) BucketConfig(ctx context.Context, bucket, name string) ([]byte, 
 
 // PutBucketConfig stores (replacing) the bucket's configuration document called name.
 func (s *Store) PutBucketConfig(ctx context.Context, bucket, name string, doc []byte) error {
-	if name == "" {
+	if name == "" || doc == nil {
 		return fmt.Errorf("configuration name: %w", errdefs.ErrInvalidArgument)
 	}
-	return s.update(func(tx *bolt.Tx) error {
-		_, data, err := getBucket(tx, bucket)
-		if err != nil {
-			return err
-		}
-		return data.Bucket(configName).Put([]byte(name), doc)
+	return s.UpdateBucketConfigs(ctx, bucket, func(docs map[string][]byte) error {
+		docs[name] = doc
+		return nil
 	})
 }
 
 // DeleteBucketConfig removes the bucket's configuration document called name; removing an absent one is not an
 // error.
 func (s *Store) DeleteBucketConfig(ctx context.Context, bucket, name string) error {
-	return s.update(func(tx *bolt.Tx) error {
-		_, data, err := getBucket(tx, bucket)
+	return s.UpdateBucketConfigs(ctx, bucket, func(docs map[string][]byte) error {
+		delete(docs, name)
+		return nil
+	})
+}
+
+// BucketConfigs returns the bucket and every configuration document it has, read together.
+func (s *Store) BucketConfigs(ctx context.Context, bucket string) (Bucket, map[string][]byte, error) {
+	var b Bucket
+	var docs map[string][]byte
+	err := s.view(func(tx *bolt.Tx) error {
+		rec, data, err := getBucket(tx, bucket)
 		if err != nil {
 			return err
 		}
-		return data.Bucket(configName).Delete([]byte(name))
+		b = rec.bucket(bucket)
+		docs = map[string][]byte{}
+		return data.Bucket(configName).ForEach(func(k, v []byte) error {
+			docs[string(k)] = bytes.Clone(v)
+			return nil
+		})
+	})
+	return b, docs, err
+}
+
+// UpdateBucketConfigs changes the bucket's configuration documents atomically: fn gets every document the
+// bucket has, by name, and edits the map (adding, replacing, deleting); what changed is stored in one
+// transaction, so a check made by fn (an ACL that ownership controls forbid) holds when the change is written. An
+// error from fn is returned and nothing is stored. fn may run more than once and must act only on the map.
+func (s *Store) UpdateBucketConfigs(ctx context.Context, bucket string, fn func(docs map[string][]byte) error) error {
+	return s.update(func(tx *bolt.Tx) error {
+		rec, data, err := getBucket(tx, bucket)
+		if err != nil {
+			return err
+		}
+		cfg := data.Bucket(configName)
+		old := map[string][]byte{}
+		if err := cfg.ForEach(func(k, v []byte) error {
+			old[string(k)] = bytes.Clone(v)
+			return nil
+		}); err != nil {
+			return err
+		}
+		docs := make(map[string][]byte, len(old))
+		for k, v := range old {
+			docs[k] = bytes.Clone(v)
+		}
+		if err := fn(docs); err != nil {
+			return err
+		}
+		changed := false
+		for name, doc := range docs {
+			if name == "" || doc == nil {
+				return fmt.Errorf("configuration %q: %w", name, errdefs.ErrInvalidArgument)
+			}
+			if prev, ok := old[name]; ok && bytes.Equal(prev, doc) {
+				continue
+			}
+			if err := cfg.Put([]byte(name), doc); err != nil {
+				return err
+			}
+			changed = true
+		}
+		for name := range old {
+			if _, ok := docs[name]; !ok {
+				if err := cfg.Delete([]byte(name)); err != nil {
+					return err
+				}
+				changed = true
+			}
+		}
+		if !changed {
+			return nil
+		}
+		rec.ConfigVersion++
+		return putBucketRecord(tx, bucket, rec)
 	})
 }

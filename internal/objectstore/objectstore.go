@@ -61,6 +61,9 @@ type Bucket struct {
 	CreatedAt  time.Time
 	Region     string
 	Versioning Versioning
+	// ConfigVersion changes whenever one of the bucket's configuration documents does (BucketConfig): a cache of
+	// what they say is current while it matches.
+	ConfigVersion uint64
 }
 
 // Metadata is what a writer says about an object: the standard headers S3 stores and returns, and user metadata.
@@ -164,6 +167,10 @@ type Buckets interface {
 	BucketConfig(ctx context.Context, bucket, name string) ([]byte, error)
 	PutBucketConfig(ctx context.Context, bucket, name string, doc []byte) error
 	DeleteBucketConfig(ctx context.Context, bucket, name string) error
+	// BucketConfigs returns the bucket and all its configuration documents, read together.
+	BucketConfigs(ctx context.Context, bucket string) (Bucket, map[string][]byte, error)
+	// UpdateBucketConfigs edits the configuration documents atomically (a check and the change it allows).
+	UpdateBucketConfigs(ctx context.Context, bucket string, fn func(docs map[string][]byte) error) error
 }
 
 // ObjectReader reads objects and listings.

@@ -65,6 +65,8 @@ type Store struct {
 	log         *slog.Logger
 	inlineLimit int64
 	sweepEvery  time.Duration
+	// lifecycleEvery is how often lifecycle rules are applied (0: never in the background).
+	lifecycleEvery time.Duration
 
 	// Writes to the index go through one committer goroutine that gathers whatever writes are waiting into one
 	// transaction: one fsync for many small PUTs, and no added latency for a lone writer.
@@ -83,14 +85,15 @@ type Store struct {
 // Open opens (creating if needed) the store in dir and starts collecting unreferenced blobs in the background.
 func Open(dir string, opts ...Option) (*Store, error) {
 	s := &Store{
-		dir:         dir,
-		now:         time.Now,
-		log:         slog.Default(),
-		inlineLimit: DefaultInlineLimit,
-		sweepEvery:  DefaultSweepInterval,
-		ops:         make(chan *txOp, maxBatch),
-		stop:        make(chan struct{}),
-		pins:        map[blobID]int{},
+		dir:            dir,
+		now:            time.Now,
+		log:            slog.Default(),
+		inlineLimit:    DefaultInlineLimit,
+		sweepEvery:     DefaultSweepInterval,
+		lifecycleEvery: DefaultLifecycleInterval,
+		ops:            make(chan *txOp, maxBatch),
+		stop:           make(chan struct{}),
+		pins:           map[blobID]int{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -140,9 +143,10 @@ func Open(dir string, opts ...Option) (*Store, error) {
 			return nil, fmt.Errorf("object store: %w", err)
 		}
 	}
-	s.done.Add(2)
+	s.done.Add(3)
 	go s.committer()
 	go s.sweeper()
+	go s.lifecycler()
 	return s, nil
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/berth/berth/internal/cloud"
 	"github.com/berth/berth/internal/objectstore"
+	"github.com/berth/berth/internal/objectstore/access"
 )
 
 // listBuckets is GET /: the caller's account's buckets, by name (prefix, max-buckets and continuation-token as
@@ -59,12 +60,17 @@ func bucketRegion(b objectstore.Bucket) string {
 	return b.Region
 }
 
-// createBucket is PUT /bucket, with an optional CreateBucketConfiguration naming the region.
+// createBucket is PUT /bucket, with an optional CreateBucketConfiguration naming the region, a canned ACL or
+// grants, and x-amz-object-ownership. A new bucket gets the server's defaults (see WithLegacyBucketDefaults),
+// stored with it.
 func (s *Server) createBucket(rq *request) error {
 	if err := objectstore.ValidateBucketName(rq.bucket); err != nil {
 		return err
 	}
-	if err := s.authorize(rq, "s3:CreateBucket", nil, "", ""); err != nil {
+	authorize := func(action string) error {
+		return s.authz.Authorize(rq.ctx, AccessRequest{Info: rq.info, Action: action, BucketName: rq.bucket, Request: rq.r})
+	}
+	if err := authorize("s3:CreateBucket"); err != nil {
 		return err
 	}
 	h := rq.r.Header
@@ -73,6 +79,18 @@ func (s *Server) createBucket(rq *request) error {
 	}
 	if err := unsupportedHeaders(h); err != nil {
 		return err
+	}
+	ownership := access.BucketOwnerEnforced
+	if v := h.Get("X-Amz-Object-Ownership"); v != "" {
+		if !access.ObjectOwnership(v).Valid() {
+			return invalidArgument("Invalid x-amz-object-ownership header: "+v, "x-amz-object-ownership", v)
+		}
+		if err := authorize("s3:PutBucketOwnershipControls"); err != nil {
+			return err
+		}
+		ownership = access.ObjectOwnership(v)
+	} else if s.legacyDefaults {
+		ownership = access.ObjectWriter
 	}
 	var cfg createBucketConfiguration
 	if rq.r.ContentLength != 0 {
@@ -100,7 +118,34 @@ func (s *Server) createBucket(rq *request) error {
 	case lc != region:
 		return s3Error("IllegalLocationConstraintException", "The "+lc+" location constraint is incompatible for the region specific endpoint this request was sent to.")
 	}
-	if _, err := s.store.CreateBucket(rq.ctx, objectstore.CreateBucketInput{Name: rq.bucket, Owner: rq.owner(), Region: region}); err != nil {
+	owner := rq.owner()
+	configs := map[string][]byte{}
+	if h.Get("X-Amz-Object-Ownership") != "" || !s.legacyDefaults {
+		configs[objectstore.ConfigOwnership] = []byte(ownership)
+	}
+	var block access.PublicAccessBlock
+	if !s.legacyDefaults {
+		block = access.PublicAccessBlock{BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: true, RestrictPublicBuckets: true}
+		configs[objectstore.ConfigPublicAccessBlock] = encodeBlock(block)
+	}
+	if hasACLHeaders(h) {
+		if err := authorize("s3:PutBucketAcl"); err != nil {
+			return err
+		}
+		acl, _, err := s.aclFromHeaders(rq.ctx, h, aclOwner(owner), aclOwner(owner))
+		if err != nil {
+			return err
+		}
+		switch {
+		case !ownership.ACLsEnabled() && !acl.OnlyOwnerFullControl(aclOwner(owner)):
+			return errBucketACLWithOwnership()
+		case block.BlockPublicAcls && acl.IsPublic():
+			return errAccessDenied
+		case ownership.ACLsEnabled():
+			configs[objectstore.ConfigACL] = acl.Encode()
+		}
+	}
+	if _, err := s.store.CreateBucket(rq.ctx, objectstore.CreateBucketInput{Name: rq.bucket, Owner: owner, Region: region, Configs: configs}); err != nil {
 		return err
 	}
 	rq.w.Header().Set("Location", "/"+rq.bucket)

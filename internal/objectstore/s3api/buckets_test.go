@@ -150,7 +150,7 @@ func TestErrorShape(t *testing.T) {
 		{name: "no such key", method: "GET", path: "/bkt/dir/missing.txt", status: 404, code: "NoSuchKey", message: "The specified key does not exist.", key: "dir/missing.txt"},
 		{name: "no such bucket", method: "GET", path: "/nope/k", status: 404, code: "NoSuchBucket", message: "The specified bucket does not exist", bucket: "nope"},
 		{name: "unknown sub-resource", method: "GET", path: "/bkt?website", status: 501, code: "NotImplemented"},
-		{name: "acl not yet", method: "PUT", path: "/bkt/k?acl", status: 501, code: "NotImplemented"},
+		{name: "object lock not served", method: "PUT", path: "/bkt/k?retention", status: 501, code: "NotImplemented"},
 		{name: "method", method: "POST", path: "/bkt/k", status: 405, code: "MethodNotAllowed"},
 		{name: "no such upload", method: "GET", path: "/bkt/k?uploadId=abc", status: 404, code: "NoSuchUpload"},
 		{name: "bad version id", method: "GET", path: "/bkt/k?versionId=%21%21", status: 400, code: "InvalidArgument"},

@@ -16,7 +16,23 @@ import (
 
 // statusOf is S3's HTTP status for each error code, and messages S3's default wording of it.
 var statusOf = map[string]int{
+	"AccessControlListNotSupported":           http.StatusBadRequest,
 	"AccessDenied":                            http.StatusForbidden,
+	"AccessForbidden":                         http.StatusForbidden,
+	"BadRequest":                              http.StatusBadRequest,
+	"InvalidBucketAclWithObjectOwnership":     http.StatusBadRequest,
+	"InvalidTag":                              http.StatusBadRequest,
+	"MalformedACLError":                       http.StatusBadRequest,
+	"MalformedPolicy":                         http.StatusBadRequest,
+	"MissingSecurityHeader":                   http.StatusBadRequest,
+	"NoSuchBucketPolicy":                      http.StatusNotFound,
+	"NoSuchCORSConfiguration":                 http.StatusNotFound,
+	"NoSuchLifecycleConfiguration":            http.StatusNotFound,
+	"NoSuchPublicAccessBlockConfiguration":    http.StatusNotFound,
+	"NoSuchTagSet":                            http.StatusNotFound,
+	"OwnershipControlsNotFoundError":          http.StatusNotFound,
+	"UnexpectedContent":                       http.StatusBadRequest,
+	"UnresolvableGrantByEmailAddress":         http.StatusBadRequest,
 	"BadDigest":                               http.StatusBadRequest,
 	"BucketAlreadyExists":                     http.StatusConflict,
 	"BucketAlreadyOwnedByYou":                 http.StatusConflict,

@@ -351,20 +351,16 @@ func checkStorageClass(h http.Header) error {
 }
 
 // unsupportedHeaders refuses what this store does not do, rather than ignore it silently: server-side
-// encryption, object lock, and (until access control lands) ACL and tagging headers.
+// encryption, object lock, website redirects.
 func unsupportedHeaders(h http.Header) error {
 	for _, name := range []string{
 		"X-Amz-Server-Side-Encryption", "X-Amz-Server-Side-Encryption-Customer-Algorithm",
 		"X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id", "X-Amz-Object-Lock-Mode", "X-Amz-Object-Lock-Retain-Until-Date",
-		"X-Amz-Object-Lock-Legal-Hold", "X-Amz-Tagging", "X-Amz-Grant-Read", "X-Amz-Grant-Write", "X-Amz-Grant-Read-Acp",
-		"X-Amz-Grant-Write-Acp", "X-Amz-Grant-Full-Control", "X-Amz-Website-Redirect-Location",
+		"X-Amz-Object-Lock-Legal-Hold", "X-Amz-Website-Redirect-Location",
 	} {
 		if h.Get(name) != "" {
 			return errNotImplemented
 		}
-	}
-	if acl := h.Get("X-Amz-Acl"); acl != "" && acl != "private" && acl != "bucket-owner-full-control" {
-		return errNotImplemented
 	}
 	return nil
 }

@@ -35,6 +35,7 @@ const (
 type env struct {
 	srv        *httptest.Server
 	store      *objectstore.Store
+	ids        *iam.Store
 	dir        string
 	bobKey     string
 	bobSecret  string
@@ -43,9 +44,9 @@ type env struct {
 	closed chan struct{}
 }
 
-func newEnv(t testing.TB) *env { return newEnvWith(t, false) }
+func newEnv(t testing.TB, opts ...Option) *env { return newEnvWith(t, false, opts...) }
 
-func newEnvWith(t testing.TB, useTLS bool) *env {
+func newEnvWith(t testing.TB, useTLS bool, opts ...Option) *env {
 	t.Helper()
 	quiet := slog.New(slog.DiscardHandler)
 	ids, err := iam.Open(t.TempDir(), iam.WithRootCredentials(aliceKey, aliceSecret), iam.WithLogger(quiet))
@@ -69,9 +70,10 @@ func newEnvWith(t testing.TB, useTLS bool) *env {
 	}
 	t.Cleanup(func() { store.Close() })
 	ep := cloud.NewEndpoint(ids, cloud.WithLogger(quiet))
-	ep.Register("s3", New(store, WithLogger(quiet)))
+	ep.Register("s3", New(store, append([]Option{WithLogger(quiet), WithPrincipals(ids)}, opts...)...))
+	ep.Register("iam", iam.NewIAMService(ids))
 	srv := httptest.NewUnstartedServer(ep)
-	e := &env{srv: srv, store: store, dir: dir, bobKey: bobKey.ID, bobSecret: bobKey.Secret,
+	e := &env{srv: srv, store: store, ids: ids, dir: dir, bobKey: bobKey.ID, bobSecret: bobKey.Secret,
 		aliceOwner: objectstore.Owner{AccountID: first.ID, ID: first.CanonicalID, DisplayName: first.Name},
 		closed:     make(chan struct{}, 100)}
 	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {

@@ -47,9 +47,11 @@ func (s *Server) listObjects(rq *request) error {
 	if lt := rq.q.Get("list-type"); lt != "" && lt != "2" {
 		return invalidArgument("Invalid List Type specified in Request", "list-type", lt)
 	}
-	if _, err := s.bucketFor(rq, "s3:ListBucket", "", ""); err != nil {
+	b, err := s.bucketFor(rq, "s3:ListBucket", "", "")
+	if err != nil {
 		return err
 	}
+	enforced := s.ownerEnforced(rq, b)
 	enc, encType, err := encoder(rq)
 	if err != nil {
 		return err
@@ -83,6 +85,9 @@ func (s *Server) listObjects(rq *request) error {
 	fetchOwner := !v2 || rq.q.Get("fetch-owner") == "true"
 	contents := make([]objectXML, len(page.Objects))
 	for i, o := range page.Objects {
+		if enforced {
+			o.Owner = b.Owner
+		}
 		contents[i] = objectEntry(o, enc, fetchOwner)
 	}
 	if v2 {
@@ -113,9 +118,11 @@ func (s *Server) listObjects(rq *request) error {
 
 // listObjectVersions is GET /bucket?versions.
 func (s *Server) listObjectVersions(rq *request) error {
-	if _, err := s.bucketFor(rq, "s3:ListBucketVersions", "", ""); err != nil {
+	b, err := s.bucketFor(rq, "s3:ListBucketVersions", "", "")
+	if err != nil {
 		return err
 	}
+	enforced := s.ownerEnforced(rq, b)
 	enc, encType, err := encoder(rq)
 	if err != nil {
 		return err
@@ -143,6 +150,9 @@ func (s *Server) listObjectVersions(rq *request) error {
 		out.NextKeyMarker, out.NextVersionIDMarker = enc(page.NextKeyMarker), page.NextVersionIDMarker
 	}
 	for _, v := range page.Versions {
+		if enforced {
+			v.Owner = b.Owner
+		}
 		e := versionXML{Key: enc(v.Key), VersionID: v.VersionID, IsLatest: v.IsLatest, LastModified: isoTime(v.LastModified), Owner: ownerOf(v.Owner)}
 		if v.DeleteMarker {
 			e.XMLName.Local = "DeleteMarker"
@@ -160,3 +170,10 @@ func (s *Server) listObjectVersions(rq *request) error {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// ownerEnforced reports whether the bucket owner owns every object of b (Object Ownership BucketOwnerEnforced),
+// so listings name it as every object's owner.
+func (s *Server) ownerEnforced(rq *request, b *objectstore.Bucket) bool {
+	st, err := s.bucketState(rq, b)
+	return err == nil && !st.ownership.ACLsEnabled()
+}

@@ -13,7 +13,11 @@ func (s *Server) createMultipartUpload(rq *request) error {
 	if err := objectstore.ValidateKey(rq.key); err != nil {
 		return err
 	}
-	if _, err := s.bucketFor(rq, "s3:PutObject", rq.key, ""); err != nil {
+	if rq.info.Identity.Anonymous {
+		return s3Error("AccessDenied", "Anonymous users cannot initiate multipart uploads. Please authenticate.")
+	}
+	b, err := s.bucketFor(rq, "s3:PutObject", rq.key, "")
+	if err != nil {
 		return err
 	}
 	h := rq.r.Header
@@ -27,7 +31,11 @@ func (s *Server) createMultipartUpload(rq *request) error {
 	if err != nil {
 		return err
 	}
-	in := objectstore.CreateUploadInput{Bucket: rq.bucket, Key: rq.key, Metadata: meta, Owner: rq.owner()}
+	_, owner, sub, err := s.writeAccess(rq, b)
+	if err != nil {
+		return err
+	}
+	in := objectstore.CreateUploadInput{Bucket: rq.bucket, Key: rq.key, Metadata: meta, Owner: owner, Subresources: sub}
 	if v := h.Get("X-Amz-Checksum-Algorithm"); v != "" {
 		a, ok := objectstore.ParseChecksumAlgorithm(v)
 		if !ok {

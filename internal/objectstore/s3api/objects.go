@@ -69,6 +69,10 @@ func (s *Server) putObject(rq *request) error {
 	if err := checkStorageClass(h); err != nil {
 		return err
 	}
+	st, owner, sub, err := s.writeAccess(rq, b)
+	if err != nil {
+		return err
+	}
 	size, err := bodySize(rq.r)
 	if err != nil {
 		return err
@@ -91,7 +95,7 @@ func (s *Server) putObject(rq *request) error {
 	}
 	info, err := s.store.PutObject(rq.ctx, objectstore.PutObjectInput{
 		Bucket: rq.bucket, Key: rq.key, Body: rq.r.Body, Size: size, Metadata: meta, ContentMD5: md5sum,
-		Checksum: ck, Conditions: cond, Owner: rq.owner(),
+		Checksum: ck, Conditions: cond, Owner: owner, Subresources: sub,
 	})
 	if err != nil {
 		return err
@@ -100,6 +104,7 @@ func (s *Server) putObject(rq *request) error {
 	out.Set("ETag", quoteETag(info.ETag))
 	writeVersionID(out, b, info.VersionID)
 	writeChecksum(out, info.Checksum)
+	writeExpiration(out, st, info)
 	out.Set("Content-Length", "0")
 	rq.w.WriteHeader(http.StatusOK)
 	return nil
@@ -165,6 +170,12 @@ func (s *Server) readObject(rq *request, head bool) error {
 		if isCode(err, objectstore.ErrInvalidRange) {
 			return invalidRange(err, rq.r.Header.Get("Range"))
 		}
+		// A caller who may not list the bucket learns nothing of which keys exist: S3 answers 403, not 404.
+		if _, marker := objectstore.ObjectInfoOf(err); isCode(err, objectstore.ErrNoSuchKey) && !marker {
+			if s.authorize(rq, "s3:ListBucket", b, "", "") != nil {
+				return errAccessDenied
+			}
+		}
 		return err
 	}
 	if obj != nil && !head {
@@ -179,6 +190,10 @@ func (s *Server) readObject(rq *request, head bool) error {
 	h.Set("Last-Modified", httpTime(info.LastModified))
 	h.Set("Accept-Ranges", "bytes")
 	writeVersionID(h, b, info.VersionID)
+	writeTaggingCount(h, info)
+	if st, err := s.bucketState(rq, b); err == nil {
+		writeExpiration(h, st, info)
+	}
 	if opts.PartNumber > 0 && info.PartsCount > 0 {
 		h.Set("x-amz-mp-parts-count", strconv.Itoa(info.PartsCount))
 	}
@@ -260,10 +275,11 @@ const maxDeleteObjects = 1000
 
 // deleteObjects is POST /bucket?delete: up to 1,000 keys, each deleted (or refused) on its own.
 func (s *Server) deleteObjects(rq *request) error {
-	b, err := s.store.Bucket(rq.ctx, rq.bucket)
+	bp, err := s.lookupBucket(rq)
 	if err != nil {
 		return err
 	}
+	b := *bp
 	h := rq.r.Header
 	hasChecksum := h.Get("Content-Md5") != "" || h.Get("X-Amz-Trailer") != ""
 	for _, a := range objectstore.ChecksumAlgorithms {
@@ -324,6 +340,9 @@ func (s *Server) deleteObjects(rq *request) error {
 // copyObject is PUT /bucket/key with x-amz-copy-source.
 func (s *Server) copyObject(rq *request) error {
 	h := rq.r.Header
+	if rq.info.Identity.Anonymous {
+		return s3Error("AccessDenied", "Anonymous users cannot copy objects. Please authenticate.")
+	}
 	srcBucket, srcKey, srcVersion, err := parseCopySource(h.Get("X-Amz-Copy-Source"))
 	if err != nil {
 		return err
@@ -352,13 +371,38 @@ func (s *Server) copyObject(rq *request) error {
 	if err := checkStorageClass(h); err != nil {
 		return err
 	}
-	if d := h.Get("X-Amz-Tagging-Directive"); d != "" && d != "COPY" {
-		return errNotImplemented
+	// The copy gets the ACL its request sets (never the source's) and the source's tags, or with the tagging
+	// directive REPLACE the tags of x-amz-tagging.
+	replaceTags := false
+	switch d := h.Get("X-Amz-Tagging-Directive"); d {
+	case "", "COPY":
+	case "REPLACE":
+		replaceTags = true
+	default:
+		return invalidArgument("Unknown tagging directive.", "x-amz-tagging-directive", d)
+	}
+	st, owner, aclSub, err := s.writeACLAccess(rq, b)
+	if err != nil {
+		return err
+	}
+	var tagSub map[string][]byte
+	if replaceTags {
+		if tagSub, err = s.writeTags(rq, b); err != nil {
+			return err
+		}
 	}
 	in := objectstore.CopyObjectInput{
 		SrcBucket: srcBucket, SrcKey: srcKey, SrcVersionID: srcVersion,
 		SrcConditions: readConditions(h, "X-Amz-Copy-Source-"),
-		Bucket:        rq.bucket, Key: rq.key, Owner: rq.owner(),
+		Bucket:        rq.bucket, Key: rq.key, Owner: owner,
+		Subresources: func(src objectstore.ObjectInfo) map[string][]byte {
+			if !replaceTags {
+				if doc := src.Subresources[objectstore.SubresourceTagging]; doc != nil {
+					return mergeSub(aclSub, map[string][]byte{objectstore.SubresourceTagging: doc})
+				}
+			}
+			return mergeSub(aclSub, tagSub)
+		},
 	}
 	switch d := h.Get("X-Amz-Metadata-Directive"); d {
 	case "", "COPY":
@@ -386,6 +430,7 @@ func (s *Server) copyObject(rq *request) error {
 	}
 	hh := rq.w.Header()
 	writeVersionID(hh, b, out.Object.VersionID)
+	writeExpiration(hh, st, out.Object)
 	if sb.Versioning != objectstore.Unversioned {
 		hh.Set("x-amz-copy-source-version-id", out.Source.VersionID)
 	}
@@ -406,4 +451,39 @@ func (s *Server) sourceBucket(rq *request, name string) (objectstore.Bucket, err
 		return b, errAccessDenied
 	}
 	return b, nil
+}
+
+// writeACLAccess decides who owns an object a request writes and the ACL sub-resource it stores, after checking
+// the caller may set that ACL (s3:PutObjectAcl) and the bucket accepts it.
+func (s *Server) writeACLAccess(rq *request, b *objectstore.Bucket) (*bucketState, objectstore.Owner, map[string][]byte, error) {
+	st, err := s.bucketState(rq, b)
+	if err != nil {
+		return nil, objectstore.Owner{}, nil, err
+	}
+	owner := objectOwner(st, rq.owner(), rq.r.Header)
+	// An IAM user of the bucket owner's account setting an ACL needs s3:PutObjectAcl too. A caller of another
+	// account sets the ACL of what it will own, as the bucket's grants to it allow.
+	if id := rq.info.Identity; hasACLHeaders(rq.r.Header) && st.ownership.ACLsEnabled() && !id.Anonymous && !id.Root() && id.AccountID == b.Owner.AccountID {
+		if err := s.authorize(rq, "s3:PutObjectAcl", b, rq.key, ""); err != nil {
+			return nil, objectstore.Owner{}, nil, err
+		}
+	}
+	sub, err := s.writeACL(rq, st, owner)
+	if err != nil {
+		return nil, objectstore.Owner{}, nil, err
+	}
+	return st, owner, sub, nil
+}
+
+// writeAccess is writeACLAccess and the tags of x-amz-tagging, for a new object.
+func (s *Server) writeAccess(rq *request, b *objectstore.Bucket) (*bucketState, objectstore.Owner, map[string][]byte, error) {
+	st, owner, aclSub, err := s.writeACLAccess(rq, b)
+	if err != nil {
+		return nil, objectstore.Owner{}, nil, err
+	}
+	tagSub, err := s.writeTags(rq, b)
+	if err != nil {
+		return nil, objectstore.Owner{}, nil, err
+	}
+	return st, owner, mergeSub(aclSub, tagSub), nil
 }

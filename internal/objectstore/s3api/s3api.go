@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/berth/berth/internal/cloud"
 	"github.com/berth/berth/internal/objectstore"
@@ -30,22 +31,41 @@ type Option func(*Server)
 // WithLogger sets the structured logger; the default is slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 
-// WithAuthorizer replaces the default authorization (a bucket's owner account may do anything with it; nobody
-// else may do anything) with a.
+// WithAuthorizer replaces the default authorization (S3's: identity policies, bucket policies, ACLs, Object
+// Ownership and Block Public Access) with a.
 func WithAuthorizer(a Authorizer) Option { return func(s *Server) { s.authz = a } }
+
+// WithPrincipals lets the API check that the accounts and users a bucket policy or an ACL grant names exist, as S3
+// does (an *iam.Store is one). Without it any well-formed principal is accepted.
+func WithPrincipals(p Principals) Option { return func(s *Server) { s.principals = p } }
+
+// WithLegacyBucketDefaults makes new buckets as S3 made them before April 2023: ACLs enabled (no Object Ownership
+// setting, which behaves as ObjectWriter) and no Block Public Access. By default a new bucket has Object
+// Ownership BucketOwnerEnforced (ACLs disabled) and all four Block Public Access settings on, as S3 creates them
+// today. Test suites written for the old defaults (ceph/s3-tests) and old tutorials need this.
+func WithLegacyBucketDefaults() Option { return func(s *Server) { s.legacyDefaults = true } }
+
+// WithClock sets the clock of aws:CurrentTime and of x-amz-expiration; the default is time.Now.
+func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
 
 // Server is the S3 API over an engine.
 type Server struct {
-	store objectstore.Backend
-	log   *slog.Logger
-	authz Authorizer
+	store          objectstore.Backend
+	log            *slog.Logger
+	authz          Authorizer
+	principals     Principals
+	legacyDefaults bool
+	now            func() time.Time
+	states         stateCache
+	policies       policyCache
 }
 
 var _ cloud.Service = (*Server)(nil)
 
 // New returns the S3 API over store.
 func New(store objectstore.Backend, opts ...Option) *Server {
-	s := &Server{store: store, log: slog.Default(), authz: OwnerOnly{}}
+	s := &Server{store: store, log: slog.Default(), now: time.Now}
+	s.authz = policyAuthorizer{s}
 	for _, o := range opts {
 		o(s)
 	}
@@ -112,6 +132,27 @@ var subresources = []string{
 var routes = []route{
 	{http.MethodGet, serviceLevel, "", (*Server).listBuckets},
 
+	{http.MethodGet, bucketLevel, "acl", (*Server).getBucketACL},
+	{http.MethodPut, bucketLevel, "acl", (*Server).putBucketACL},
+	{http.MethodGet, bucketLevel, "policy", (*Server).getBucketPolicy},
+	{http.MethodPut, bucketLevel, "policy", (*Server).putBucketPolicy},
+	{http.MethodDelete, bucketLevel, "policy", (*Server).deleteBucketPolicy},
+	{http.MethodGet, bucketLevel, "policyStatus", (*Server).getBucketPolicyStatus},
+	{http.MethodGet, bucketLevel, "publicAccessBlock", (*Server).getPublicAccessBlock},
+	{http.MethodPut, bucketLevel, "publicAccessBlock", (*Server).putPublicAccessBlock},
+	{http.MethodDelete, bucketLevel, "publicAccessBlock", (*Server).deletePublicAccessBlock},
+	{http.MethodGet, bucketLevel, "ownershipControls", (*Server).getOwnershipControls},
+	{http.MethodPut, bucketLevel, "ownershipControls", (*Server).putOwnershipControls},
+	{http.MethodDelete, bucketLevel, "ownershipControls", (*Server).deleteOwnershipControls},
+	{http.MethodGet, bucketLevel, "cors", (*Server).getBucketCORS},
+	{http.MethodPut, bucketLevel, "cors", (*Server).putBucketCORS},
+	{http.MethodDelete, bucketLevel, "cors", (*Server).deleteBucketCORS},
+	{http.MethodGet, bucketLevel, "tagging", (*Server).getBucketTagging},
+	{http.MethodPut, bucketLevel, "tagging", (*Server).putBucketTagging},
+	{http.MethodDelete, bucketLevel, "tagging", (*Server).deleteBucketTagging},
+	{http.MethodGet, bucketLevel, "lifecycle", (*Server).getBucketLifecycle},
+	{http.MethodPut, bucketLevel, "lifecycle", (*Server).putBucketLifecycle},
+	{http.MethodDelete, bucketLevel, "lifecycle", (*Server).deleteBucketLifecycle},
 	{http.MethodGet, bucketLevel, "location", (*Server).getBucketLocation},
 	{http.MethodGet, bucketLevel, "versioning", (*Server).getBucketVersioning},
 	{http.MethodGet, bucketLevel, "versions", (*Server).listObjectVersions},
@@ -123,6 +164,12 @@ var routes = []route{
 	{http.MethodDelete, bucketLevel, "", (*Server).deleteBucket},
 	{http.MethodPost, bucketLevel, "delete", (*Server).deleteObjects},
 
+	{http.MethodGet, objectLevel, "acl", (*Server).getObjectACL},
+	{http.MethodPut, objectLevel, "acl", (*Server).putObjectACL},
+	{http.MethodGet, objectLevel, "tagging", (*Server).getObjectTagging},
+	{http.MethodPut, objectLevel, "tagging", (*Server).putObjectTagging},
+	{http.MethodDelete, objectLevel, "tagging", (*Server).deleteObjectTagging},
+	{http.MethodGet, objectLevel, "attributes", (*Server).getObjectAttributes},
 	{http.MethodGet, objectLevel, "uploadId", (*Server).listParts},
 	{http.MethodGet, objectLevel, "", (*Server).getObject},
 	{http.MethodHead, objectLevel, "", (*Server).headObject},
@@ -157,6 +204,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		lvl = objectLevel
 	case rq.bucket != "":
 		lvl = bucketLevel
+	}
+	if r.Method == http.MethodOptions && lvl != serviceLevel {
+		// A CORS preflight, whatever the query (a presigned URL's parameters included).
+		if err := s.preflight(rq); err != nil {
+			s.writeError(rq, err)
+		}
+		return
+	}
+	if lvl != serviceLevel && r.Header.Get("Origin") != "" {
+		s.corsHeaders(rq)
 	}
 	h, err := s.match(r.Method, lvl, rq.q)
 	if err == nil {
