@@ -122,7 +122,7 @@ sleep 2
 declare -A rest0=([berth]=$(rss_kib "$BERTH_PID") [ref]=$(rss_kib "$WEED_PID"))
 
 # --- rounds ---------------------------------------------------------------------------------------------------
-declare -A bigput bigget smallput smallget smallputp99 smallgetp99
+declare -A bigput bigget smallput smallget smallputp99 smallgetp99 bigdd
 dd_mbs=()
 for round in $(seq 1 "$ROUNDS"); do
 	sync
@@ -138,6 +138,7 @@ for round in $(seq 1 "$ROUNDS"); do
 		sampled "$side" load "$side" -bucket bench -prefix "big$round" -size $((64 << 20)) -clients "$BIG_CLIENTS" \
 			-duration "$DURATION" -cleanup
 		bigput[$side]+="$(field "$(line 1)" mib_per_s) "
+		bigdd[$side]+="$(ratio "$(field "$(line 1)" mib_per_s)" "${dd_mbs[-1]}") "
 		bigget[$side]+="$(field "$(line 2)" mib_per_s) "
 		sync
 		sampled "$side" load "$side" -bucket bench -prefix "small$round" -size 4096 -clients "$SMALL_CLIENTS" \
@@ -182,7 +183,7 @@ declare -A peak=([berth]=$(sort -n "$BENCH_DIR/rss-berth" | tail -1) [ref]=$(sor
 	echo "disk: dd 1 GiB conv=fsync $ddm MiB/s (rounds: ${dd_mbs[*]})"
 	printf '%-34s %12s %12s %8s  %s\n' "" berth reference ratio "rounds berth | reference"
 	printf '%-34s %12s %12s %8s  %s\n' "64 MiB PUT MiB/s ($BIG_CLIENTS clients)" "$bp" "$rp" "$(ratio "$bp" "$rp")" "${bigput[berth]}| ${bigput[ref]}"
-	printf '%-34s %12s %12s %8s  %s\n' "64 MiB PUT / dd" "$(ratio "$bp" "$ddm")" "$(ratio "$rp" "$ddm")" "" ""
+	printf '%-34s %12s %12s %8s  %s\n' "64 MiB PUT / dd of the same round" "$(median ${bigdd[berth]})" "$(median ${bigdd[ref]})" "" "${bigdd[berth]}| ${bigdd[ref]}"
 	printf '%-34s %12s %12s %8s  %s\n' "64 MiB GET MiB/s ($BIG_CLIENTS clients)" "$bg" "$rg" "$(ratio "$bg" "$rg")" "${bigget[berth]}| ${bigget[ref]}"
 	printf '%-34s %12s %12s %8s  %s\n' "4 KiB PUT ops/s ($SMALL_CLIENTS clients)" "$sp" "$rsp" "$(ratio "$sp" "$rsp")" "${smallput[berth]}| ${smallput[ref]}"
 	printf '%-34s %12s %12s %8s  %s\n' "4 KiB PUT p99 ms" "$(median ${smallputp99[berth]})" "$(median ${smallputp99[ref]})" "" ""
