@@ -47,7 +47,7 @@ if [ ! -x "$WEED" ]; then
 	echo "building SeaweedFS $WEED_VERSION into $WEED (once; several minutes)"
 	dir=$(cd "$BENCH_DIR" && go mod download -json "github.com/seaweedfs/seaweedfs@$WEED_VERSION" |
 		python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
-	(cd "$dir" && GOFLAGS=-mod=mod go build -trimpath -ldflags='-s -w' -o "$WEED.tmp" ./weed)
+	(cd "$dir" && go build -trimpath -ldflags='-s -w' -o "$WEED.tmp" ./weed)
 	mv "$WEED.tmp" "$WEED"
 fi
 
