@@ -54,7 +54,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-(cd "$REPO" && go build -o "$WORK/berth" ./cmd/berth)
+"$REPO/scripts/build.sh" "$WORK" >/dev/null   # berth finds berthd (s3 serve) next to itself
 PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export BERTH_ROOT_ACCESS_KEY_ID=AKIAS3TESTSMAIN00001 BERTH_ROOT_SECRET_ACCESS_KEY=s3testsmainsecretkey0000000000000000000001
 "$WORK/berth" s3 serve --addr "127.0.0.1:$PORT" --data-dir "$WORK/data" ${BERTH_S3_FLAGS---legacy-bucket-defaults} >"$OUT/server.log" 2>&1 &

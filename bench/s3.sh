@@ -34,11 +34,7 @@ SK=berthbenchsecretkey000000000000000000001
 
 # --- builds ---------------------------------------------------------------------------------------------------
 mkdir -p "$BIN" "$CACHE/bin"
-if [ -x "$REPO/scripts/build.sh" ]; then
-	"$REPO/scripts/build.sh" "$BIN"
-else
-	(cd "$REPO" && go build -trimpath -ldflags='-s -w' -o "$BIN/berth" ./cmd/berth)
-fi
+"$REPO/scripts/build.sh" "$BIN"   # berth, and berthd next to it (berth s3 serve runs it)
 (cd "$REPO" && go build -o "$BIN/s3load" ./bench/internal/s3load)
 WEED=$CACHE/bin/weed-$WEED_VERSION
 if [ ! -x "$WEED" ]; then
