@@ -487,3 +487,57 @@ func TestConditionKeys(t *testing.T) {
 		t.Fatalf("get after tagging: %q %v", body, err)
 	}
 }
+
+// TestBucketPolicyOnlyByTheOwnersAccount: S3 lets only the bucket owner's account read, replace or delete a
+// bucket policy. Another account granted "s3:*" on the bucket (a common cross-account grant) gets 405
+// MethodNotAllowed, as S3 answers it, and the policy stays as the owner wrote it: otherwise the grantee could
+// rewrite the owner's policy (grant itself more, lift the owner's Deny statements).
+func TestBucketPolicyOnlyByTheOwnersAccount(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	alice, bob := e.alice(), e.bob()
+	mustCreate(t, alice, "shared")
+	bobAccount := strings.TrimPrefix(strings.TrimSuffix(e.callerARN(t, e.bobKey, e.bobSecret), ":root"), "arn:aws:iam::")
+	doc := `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Principal":{"AWS":"` + bobAccount + `"},"Action":"s3:*","Resource":["arn:aws:s3:::shared","arn:aws:s3:::shared/*"]},
+		{"Effect":"Deny","Principal":"*","Action":"s3:DeleteObject","Resource":"arn:aws:s3:::shared/*"}]}`
+	if _, err := alice.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String("shared"), Policy: aws.String(doc)}); err != nil {
+		t.Fatal(err)
+	}
+	// The grant works for what it is meant for.
+	putString(t, bob, "shared", "k", "from bob")
+
+	mine := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + bobAccount + `"},"Action":"s3:*","Resource":["arn:aws:s3:::shared","arn:aws:s3:::shared/*"]}]}`
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{name: "PutBucketPolicy", call: func() error {
+			_, err := bob.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String("shared"), Policy: aws.String(mine)})
+			return err
+		}},
+		{name: "GetBucketPolicy", call: func() error {
+			_, err := bob.GetBucketPolicy(ctx, &s3.GetBucketPolicyInput{Bucket: aws.String("shared")})
+			return err
+		}},
+		{name: "DeleteBucketPolicy", call: func() error {
+			_, err := bob.DeleteBucketPolicy(ctx, &s3.DeleteBucketPolicyInput{Bucket: aws.String("shared")})
+			return err
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.call()
+			if apiCode(err) != "MethodNotAllowed" || httpStatus(err) != http.StatusMethodNotAllowed {
+				t.Fatalf("another account's %s: %v, want 405 MethodNotAllowed", tc.name, err)
+			}
+			got, err := alice.GetBucketPolicy(ctx, &s3.GetBucketPolicyInput{Bucket: aws.String("shared")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if aws.ToString(got.Policy) != doc {
+				t.Fatalf("the owner's policy was changed to %s", aws.ToString(got.Policy))
+			}
+		})
+	}
+}
