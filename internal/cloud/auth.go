@@ -303,12 +303,21 @@ func (e *Endpoint) verifyV4(r *http.Request, a *v4Auth, service string) (*verifi
 		if v := r.URL.Query().Get(queryContentSHA256); v != "" {
 			payload = v
 		}
-		if payload == "" {
+		if payload == "" && s3 {
 			payload = payloadUnsigned
 		}
 	}
 	if err := checkPayloadValue(payload, s3); err != nil {
 		return nil, err
+	}
+	switch payload {
+	case payloadUnsigned, payloadStreamingSigned, payloadStreamingSignedTrailer, payloadStreamingUnsignedTrail:
+		if !s3 {
+			// Unsigned and streamed payloads are S3's: elsewhere a signature, presigned ones included, covers
+			// the body's own hash. Taking UNSIGNED-PAYLOAD here would let whoever holds a presigned POST choose
+			// its form, whose values override the signed query's (Action included).
+			payload = ""
+		}
 	}
 
 	id, secret, err := e.lookup(r, a.accessKey)
