@@ -579,6 +579,9 @@ func (s *Store) ListParts(ctx context.Context, bucket, key, uploadID string, in 
 			return err
 		}
 		out.Upload = u.upload(bucket, key)
+		if in.PartNumberMarker >= MaxParts {
+			return nil // no part comes after it (and partKey keeps 32 bits: a larger marker would wrap to part 1)
+		}
 		prefix := binary.BigEndian.AppendUint64(nil, seq)
 		c := data.Bucket(partsName).Cursor()
 		for k, v := c.Seek(partKey(seq, max(in.PartNumberMarker+1, 1))); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
