@@ -541,3 +541,46 @@ func TestBucketPolicyOnlyByTheOwnersAccount(t *testing.T) {
 		})
 	}
 }
+
+// TestAnonymousUploadCannotPublish: a drop box (a bucket with ACLs on whose policy lets anyone upload, and only
+// upload) stays one. An anonymous upload that sets an ACL is refused, as S3 refuses anonymous callers
+// s3:PutObjectAcl: otherwise anyone could make what they drop publicly readable and serve it from the bucket.
+func TestAnonymousUploadCannotPublish(t *testing.T) {
+	e := newEnv(t, WithLegacyBucketDefaults())
+	ctx := context.Background()
+	alice, anon := e.alice(), e.anon()
+	mustCreate(t, alice, "dropbox")
+	doc := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::dropbox/in/*"}]}`
+	if _, err := alice.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String("dropbox"), Policy: aws.String(doc)}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		in       s3.PutObjectInput
+		wantCode string // "" for success
+	}{
+		{name: "canned public-read", in: s3.PutObjectInput{ACL: types.ObjectCannedACLPublicRead}, wantCode: "AccessDenied"},
+		{name: "a grant to everyone", in: s3.PutObjectInput{GrantRead: aws.String(`uri="http://acs.amazonaws.com/groups/global/AllUsers"`)}, wantCode: "AccessDenied"},
+		{name: "no ACL", wantCode: ""},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			key := "in/" + string(rune('a'+i))
+			in := tc.in
+			in.Bucket, in.Key, in.Body = aws.String("dropbox"), aws.String(key), strings.NewReader("dropped")
+			_, err := anon.PutObject(ctx, &in)
+			wantCode(t, "anonymous upload", err, tc.wantCode)
+			// Nobody but the bucket's owner reads what was dropped.
+			_, err = getString(anon, "dropbox", key)
+			wantCode(t, "anonymous read", err, "AccessDenied")
+			got, err := getString(alice, "dropbox", key)
+			if tc.wantCode != "" {
+				wantCode(t, "the owner's read of a refused upload", err, "NoSuchKey")
+				return
+			}
+			if err != nil || got != "dropped" {
+				t.Fatalf("the owner reads %q, %v", got, err)
+			}
+		})
+	}
+}

@@ -462,8 +462,10 @@ func (s *Server) writeACLAccess(rq *request, b *objectstore.Bucket) (*bucketStat
 	}
 	owner := objectOwner(st, rq.owner(), rq.r.Header)
 	// An IAM user of the bucket owner's account setting an ACL needs s3:PutObjectAcl too. A caller of another
-	// account sets the ACL of what it will own, as the bucket's grants to it allow.
-	if id := rq.info.Identity; hasACLHeaders(rq.r.Header) && st.ownership.ACLsEnabled() && !id.Anonymous && !id.Root() && id.AccountID == b.Owner.AccountID {
+	// account sets the ACL of what it will own, as the bucket's grants to it allow. An anonymous caller is asked
+	// too, and refused as S3 refuses it s3:PutObjectAcl: a grant to upload must not let anyone publish.
+	if id := rq.info.Identity; hasACLHeaders(rq.r.Header) && st.ownership.ACLsEnabled() &&
+		(id.Anonymous || id.AccountID == "" || !id.Root() && id.AccountID == b.Owner.AccountID) {
 		if err := s.authorize(rq, "s3:PutObjectAcl", b, rq.key, ""); err != nil {
 			return nil, objectstore.Owner{}, nil, err
 		}
