@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/berth/berth/internal/objectstore"
 )
 
 // apiMessage is an error's message as the SDK read it from S3's document.
@@ -581,6 +583,75 @@ func TestAnonymousUploadCannotPublish(t *testing.T) {
 			if err != nil || got != "dropped" {
 				t.Fatalf("the owner reads %q, %v", got, err)
 			}
+		})
+	}
+}
+
+// racingAuthorizer is S3's own authorizer with a write slipped in right after a decision: what a client overwriting
+// the object at that moment would do.
+type racingAuthorizer struct {
+	inner  Authorizer
+	action string
+	race   func()
+}
+
+func (r *racingAuthorizer) Authorize(ctx context.Context, req AccessRequest) error {
+	err := r.inner.Authorize(ctx, req)
+	if req.Action == r.action && r.race != nil {
+		r.race()
+		r.race = nil
+	}
+	return err
+}
+
+// TestReadsTheVersionAuthorized: a read returns the version its caller was authorized for. A policy that denies
+// reading objects tagged secret=true must hold even when the object is overwritten with a secret version between
+// the decision and the read: the read answers the version that was decided on, or nothing.
+func TestReadsTheVersionAuthorized(t *testing.T) {
+	ctx := context.Background()
+	racing := &racingAuthorizer{action: "s3:GetObject"}
+	e := newEnv(t, func(s *Server) { racing.inner = policyAuthorizer{s}; s.authz = racing })
+	alice := e.alice()
+	mustCreate(t, alice, "docs")
+	reader := e.newUser(t, aliceKey, aliceSecret, "reader", nil, `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::docs/*"},
+		{"Effect":"Deny","Action":"s3:GetObject","Resource":"arn:aws:s3:::docs/*","Condition":{"StringEquals":{"s3:ExistingObjectTag/secret":"true"}}}]}`)
+	tests := []struct {
+		name string
+		get  func(key string) (string, error)
+	}{
+		{name: "GET", get: func(key string) (string, error) { return getString(reader, "docs", key) }},
+		{name: "ranged GET", get: func(key string) (string, error) {
+			out, err := reader.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("docs"), Key: aws.String(key), Range: aws.String("bytes=0-99")})
+			if err != nil {
+				return "", err
+			}
+			defer out.Body.Close()
+			b, err := io.ReadAll(out.Body)
+			return string(b), err
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			key := "report-" + strings.ReplaceAll(tc.name, " ", "-")
+			putString(t, alice, "docs", key, "public summary")
+			racing.race = func() {
+				_, err := e.store.PutObject(ctx, objectstore.PutObjectInput{Bucket: "docs", Key: key, Body: strings.NewReader("SECRET figures"), Size: 14,
+					Owner: e.aliceOwner, Subresources: map[string][]byte{objectstore.SubresourceTagging: objectstore.EncodeTags([]objectstore.Tag{{Key: "secret", Value: "true"}})}})
+				if err != nil {
+					t.Error(err)
+				}
+			}
+			got, err := tc.get(key)
+			if err == nil && got != "public summary" {
+				t.Fatalf("the reader got %q, a version its policy denies", got)
+			}
+			if err != nil && apiCode(err) != "AccessDenied" {
+				t.Fatal(err)
+			}
+			// Afterwards the secret version is the object, and it is denied.
+			_, err = tc.get(key)
+			wantCode(t, "read of the secret version", err, "AccessDenied")
 		})
 	}
 }

@@ -133,14 +133,25 @@ func (s *Server) readObject(rq *request, head bool) error {
 	if versionID != "" {
 		action = "s3:GetObjectVersion"
 	}
-	b, err := s.bucketFor(rq, action, rq.key, versionID)
+	b, err := s.lookupBucket(rq)
 	if err != nil {
 		return err
+	}
+	// The caller is authorized for the version the read opened (its blobs pinned), not for whatever was current
+	// a moment before: an overwrite in between would otherwise hand out a version nobody decided on (one its
+	// tags or ACL deny). Anything that fails before a version is open is decided first, so that a caller who
+	// may not read learns nothing from the failure.
+	decide := func(info *objectstore.ObjectInfo) error {
+		return s.authz.Authorize(rq.ctx, AccessRequest{Info: rq.info, Action: action, Bucket: b, Key: rq.key, VersionID: versionID,
+			Object: info, Request: rq.r})
 	}
 	opts := objectstore.GetOptions{VersionID: versionID, Conditions: readConditions(rq.r.Header, "")}
 	if v := rq.q.Get("partNumber"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > objectstore.MaxParts {
+			if err := decide(nil); err != nil {
+				return err
+			}
 			return invalidArgument("Part number must be an integer between 1 and 10000, inclusive", "partNumber", v)
 		}
 		opts.PartNumber = n
@@ -150,6 +161,9 @@ func (s *Server) readObject(rq *request, head bool) error {
 	}
 	for p := range responseOverrides {
 		if rq.q.Get(p) != "" && rq.info.Identity.Anonymous {
+			if err := decide(nil); err != nil {
+				return err
+			}
 			return s3Error("InvalidRequest", "Request specific response headers cannot be used for anonymous GET requests.")
 		}
 	}
@@ -165,6 +179,14 @@ func (s *Server) readObject(rq *request, head bool) error {
 			defer obj.Close()
 			info, start, length, partial = obj.Info, obj.Start, obj.Length, obj.Partial
 		}
+	}
+	if err == nil {
+		err = decide(&info)
+		if err != nil {
+			return err
+		}
+	} else if aerr := decide(nil); aerr != nil {
+		return aerr
 	}
 	if err != nil {
 		if isCode(err, objectstore.ErrInvalidRange) {
