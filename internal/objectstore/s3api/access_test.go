@@ -655,3 +655,61 @@ func TestReadsTheVersionAuthorized(t *testing.T) {
 		})
 	}
 }
+
+// TestCopiesTheVersionAuthorized: a copy's read of its source is decided on the version the copy opened, as a
+// GET is: a source overwritten with a version the caller may not read, between the request's authorization and
+// the copy, is refused, not copied where the caller can read it.
+func TestCopiesTheVersionAuthorized(t *testing.T) {
+	ctx := context.Background()
+	racing := &racingAuthorizer{action: "s3:GetObject"}
+	e := newEnv(t, func(s *Server) { racing.inner = policyAuthorizer{s}; s.authz = racing })
+	alice := e.alice()
+	mustCreate(t, alice, "docs")
+	copier := e.newUser(t, aliceKey, aliceSecret, "copier", nil, `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::docs/*"},
+		{"Effect":"Deny","Action":"s3:GetObject","Resource":"arn:aws:s3:::docs/*","Condition":{"StringEquals":{"s3:ExistingObjectTag/secret":"true"}}}]}`)
+	tests := []struct {
+		name string
+		copy func(src, dst string) error
+	}{
+		{name: "CopyObject", copy: func(src, dst string) error {
+			_, err := copier.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("docs"), Key: aws.String(dst), CopySource: aws.String("docs/" + src),
+				TaggingDirective: types.TaggingDirectiveReplace})
+			return err
+		}},
+		{name: "UploadPartCopy", copy: func(src, dst string) error {
+			up, err := copier.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("docs"), Key: aws.String(dst)})
+			if err != nil {
+				return err
+			}
+			part, err := copier.UploadPartCopy(ctx, &s3.UploadPartCopyInput{Bucket: aws.String("docs"), Key: aws.String(dst), UploadId: up.UploadId,
+				PartNumber: aws.Int32(1), CopySource: aws.String("docs/" + src)})
+			if err != nil {
+				return err
+			}
+			_, err = copier.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("docs"), Key: aws.String(dst), UploadId: up.UploadId,
+				MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: part.CopyPartResult.ETag}}}})
+			return err
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			src, dst := "src-"+tc.name, "dst-"+tc.name
+			putString(t, alice, "docs", src, "public summary")
+			racing.race = func() {
+				_, err := e.store.PutObject(ctx, objectstore.PutObjectInput{Bucket: "docs", Key: src, Body: strings.NewReader("SECRET figures"), Size: 14,
+					Owner: e.aliceOwner, Subresources: map[string][]byte{objectstore.SubresourceTagging: objectstore.EncodeTags([]objectstore.Tag{{Key: "secret", Value: "true"}})}})
+				if err != nil {
+					t.Error(err)
+				}
+			}
+			err := tc.copy(src, dst)
+			if got, gerr := getString(copier, "docs", dst); gerr == nil && got != "public summary" {
+				t.Fatalf("the copier copied and reads %q, a version its policy denies (copy: %v)", got, err)
+			}
+			if err != nil && apiCode(err) != "AccessDenied" {
+				t.Fatal(err)
+			}
+		})
+	}
+}

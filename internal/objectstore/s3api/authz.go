@@ -55,8 +55,8 @@ func (a AccessRequest) Resource() string {
 // Authorizer decides whether a request may proceed: nil allows it, an error (AccessDenied) refuses it. It is
 // asked once per action, after the bucket is known to exist (S3 answers NoSuchBucket before AccessDenied) and
 // before anything is written or sent; a read (GET, HEAD) is asked about the version it opened (AccessRequest.Object),
-// so what it returns is what was decided on. A copy asks for s3:GetObject on its source and s3:PutObject on its
-// target.
+// so what it returns is what was decided on. A copy asks for s3:GetObject on its source (again about the source
+// version it opened) and s3:PutObject on its target.
 type Authorizer interface {
 	Authorize(ctx context.Context, req AccessRequest) error
 }

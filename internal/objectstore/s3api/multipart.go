@@ -131,6 +131,7 @@ func (s *Server) uploadPartCopy(rq *request, n int, uploadID string) error {
 	in := objectstore.UploadPartCopyInput{
 		Bucket: rq.bucket, Key: rq.key, UploadID: uploadID, PartNumber: n,
 		SrcBucket: srcBucket, SrcKey: srcKey, SrcVersionID: srcVersion, SrcConditions: readConditions(h, "X-Amz-Copy-Source-"),
+		CheckSource: s.copySourceCheck(rq, action, &sb, srcKey, srcVersion),
 	}
 	if v := h.Get("X-Amz-Copy-Source-Range"); v != "" {
 		r := parseRange(v)

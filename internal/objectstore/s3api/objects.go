@@ -416,6 +416,7 @@ func (s *Server) copyObject(rq *request) error {
 	in := objectstore.CopyObjectInput{
 		SrcBucket: srcBucket, SrcKey: srcKey, SrcVersionID: srcVersion,
 		SrcConditions: readConditions(h, "X-Amz-Copy-Source-"),
+		CheckSource:   s.copySourceCheck(rq, srcAction, &sb, srcKey, srcVersion),
 		Bucket:        rq.bucket, Key: rq.key, Owner: owner,
 		Subresources: func(src objectstore.ObjectInfo) map[string][]byte {
 			if !replaceTags {
@@ -461,6 +462,15 @@ func (s *Server) copyObject(rq *request) error {
 		res.ChecksumType = string(out.Object.Checksum.Type)
 	}
 	return writeXML(rq.w, res)
+}
+
+// copySourceCheck decides a copy's read of its source again on the version the copy opened, as a GET is
+// decided: the source may have been overwritten since the request was first authorized.
+func (s *Server) copySourceCheck(rq *request, action string, sb *objectstore.Bucket, key, versionID string) func(objectstore.ObjectInfo) error {
+	return func(src objectstore.ObjectInfo) error {
+		return s.authz.Authorize(rq.ctx, AccessRequest{Info: rq.info, Action: action, Bucket: sb, Key: key, VersionID: versionID,
+			Object: &src, Request: rq.r})
+	}
 }
 
 // sourceBucket looks up a copy's source bucket, checking x-amz-source-expected-bucket-owner.
