@@ -404,6 +404,17 @@ func TestAnonymousRefusals(t *testing.T) {
 			_, err := anon.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("open"), Key: aws.String("m")})
 			return err
 		}, "Anonymous users cannot initiate multipart uploads. Please authenticate."},
+		{"part copy into another's upload", func() error {
+			putString(t, alice, "open", "src", "alice's")
+			defer alice.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("open"), Key: aws.String("src")})
+			up, err := alice.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("open"), Key: aws.String("p")})
+			if err != nil {
+				return err
+			}
+			_, err = anon.UploadPartCopy(ctx, &s3.UploadPartCopyInput{Bucket: aws.String("open"), Key: aws.String("p"), UploadId: up.UploadId,
+				PartNumber: aws.Int32(1), CopySource: aws.String("open/src")})
+			return err
+		}, "Anonymous users cannot copy objects. Please authenticate."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.call()
