@@ -81,7 +81,9 @@ func cloudListener(o cloudOptions) (net.Listener, *tls.Config, error) {
 // serveCloud serves h on l until ctx ends, then lets the requests in flight finish (for up to 10 seconds)
 // before it returns, so that the stores can be closed after it.
 func serveCloud(ctx context.Context, l net.Listener, tlsCfg *tls.Config, h http.Handler, o cloudOptions, log *slog.Logger) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, TLSConfig: tlsCfg,
+	// An idle keep-alive connection is closed after 90 s: without a limit idle clients would hold connections
+	// forever. No read or write timeout: a large upload or download takes its time.
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 90 * time.Second, TLSConfig: tlsCfg,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	served := make(chan struct{}) // closed when Serve returns
 	done := make(chan struct{})   // closed when the shutdown is over
