@@ -551,3 +551,40 @@ func TestInterruptedUpload(t *testing.T) {
 		}
 	}
 }
+
+// TestContentEncodingStored: aws-chunked names how a request's body was framed, never the object, so S3 drops it
+// from the Content-Encoding it stores, whether or not the body was actually aws-chunked (ceph/s3-tests
+// test_object_content_encoding_aws_chunked).
+func TestContentEncodingStored(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.alice()
+	mustCreate(t, c, "bkt")
+	for _, tc := range []struct {
+		name, sent, want string
+	}{
+		{name: "gzip", sent: "gzip", want: "gzip"},
+		{name: "a list", sent: "deflate, gzip", want: "deflate, gzip"},
+		{name: "a list without spaces", sent: "deflate,gzip", want: "deflate,gzip"},
+		{name: "aws-chunked last", sent: "gzip, aws-chunked", want: "gzip"},
+		{name: "aws-chunked first", sent: "aws-chunked, gzip", want: "gzip"},
+		{name: "aws-chunked between", sent: "br,aws-chunked,gzip", want: "br, gzip"},
+		{name: "aws-chunked alone", sent: "aws-chunked", want: ""},
+		{name: "aws-chunked twice", sent: "aws-chunked, aws-chunked", want: ""},
+		{name: "aws-chunked in capitals", sent: "AWS-Chunked, gzip", want: "gzip"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := e.raw(t, "PUT", "/bkt/enc", http.Header{"Content-Encoding": {tc.sent}}, "plain body")
+			if resp.StatusCode != 200 {
+				t.Fatalf("PUT: %d %s", resp.StatusCode, body)
+			}
+			head, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("bkt"), Key: aws.String("enc")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := aws.ToString(head.ContentEncoding); got != tc.want {
+				t.Errorf("Content-Encoding %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
