@@ -1,6 +1,7 @@
 package s3api
 
 import (
+	"bytes"
 	"net/http"
 	"strconv"
 	"strings"
@@ -172,6 +173,10 @@ func (s *Server) completeMultipartUpload(rq *request) error {
 	body, err := readBody(rq.r, maxXMLBody)
 	if err != nil {
 		return err
+	}
+	// The parts list is required: S3 answers a Complete without one (no body at all included) MalformedXML.
+	if len(bytes.TrimSpace(body)) == 0 {
+		return malformedXML()
 	}
 	var req completeMultipartUpload
 	if err := decodeXML(body, &req); err != nil {
