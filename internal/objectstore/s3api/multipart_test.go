@@ -233,3 +233,56 @@ func TestCompleteWithoutBody(t *testing.T) {
 		t.Errorf("SDK without MultipartUpload: %v", err)
 	}
 }
+
+// TestGetPartChecksumType: a part read by number with checksum mode comes with the part's checksum and the
+// object's checksum type (ceph/s3-tests test_multipart_use_cksum_helper_*).
+func TestGetPartChecksumType(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.alice()
+	mustCreate(t, c, "bkt")
+	p1, p2 := pattern(5*mib, 7), pattern(300, 8)
+	for _, tc := range []struct {
+		name string
+		alg  types.ChecksumAlgorithm
+		typ  types.ChecksumType
+		want types.ChecksumType
+	}{
+		{name: "sha256 composite", alg: types.ChecksumAlgorithmSha256, want: types.ChecksumTypeComposite},
+		{name: "crc32 full object", alg: types.ChecksumAlgorithmCrc32, typ: types.ChecksumTypeFullObject, want: types.ChecksumTypeFullObject},
+		{name: "crc64nvme", alg: types.ChecksumAlgorithmCrc64nvme, want: types.ChecksumTypeFullObject},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key := string(tc.alg)
+			id, parts := uploadOf(t, c, "bkt", key, tc.alg, tc.typ, p1, p2)
+			if _, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("bkt"), Key: aws.String(key), UploadId: id,
+				MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}}); err != nil {
+				t.Fatal(err)
+			}
+			for n, want := range parts {
+				get, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("bkt"), Key: aws.String(key), PartNumber: aws.Int32(int32(n + 1)), ChecksumMode: types.ChecksumModeEnabled})
+				getBody(t, get, err)
+				head, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("bkt"), Key: aws.String(key), PartNumber: aws.Int32(int32(n + 1)), ChecksumMode: types.ChecksumModeEnabled})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, got := range []struct {
+					op              string
+					typ             types.ChecksumType
+					crc, sha, crc64 *string
+				}{
+					{"GET", get.ChecksumType, get.ChecksumCRC32, get.ChecksumSHA256, get.ChecksumCRC64NVME},
+					{"HEAD", head.ChecksumType, head.ChecksumCRC32, head.ChecksumSHA256, head.ChecksumCRC64NVME},
+				} {
+					if got.typ != tc.want {
+						t.Errorf("%s part %d: checksum type %q, want %q", got.op, n+1, got.typ, tc.want)
+					}
+					if aws.ToString(got.crc) != aws.ToString(want.ChecksumCRC32) || aws.ToString(got.sha) != aws.ToString(want.ChecksumSHA256) ||
+						aws.ToString(got.crc64) != aws.ToString(want.ChecksumCRC64NVME) {
+						t.Errorf("%s part %d: checksums %q %q %q, want the part's", got.op, n+1, aws.ToString(got.crc), aws.ToString(got.sha), aws.ToString(got.crc64))
+					}
+				}
+			}
+		})
+	}
+}

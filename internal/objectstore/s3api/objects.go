@@ -202,9 +202,12 @@ func (s *Server) readObject(rq *request, head bool) error {
 		case !partial:
 			writeChecksum(h, info.Checksum)
 		case opts.PartNumber > 0 && info.PartsCount > 0:
-			// A part of a multipart object comes with that part's checksum.
+			// A part of a multipart object comes with that part's checksum, and the object's checksum type (how
+			// the parts' checksums make the object's).
 			if parts, err := s.store.ObjectParts(rq.ctx, rq.bucket, rq.key, info.VersionID); err == nil && opts.PartNumber <= len(parts) {
-				writeChecksum(h, parts[opts.PartNumber-1].Checksum)
+				ck := parts[opts.PartNumber-1].Checksum
+				ck.Type = info.Checksum.Type
+				writeChecksum(h, ck)
 			}
 		}
 	}
