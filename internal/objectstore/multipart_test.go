@@ -379,3 +379,31 @@ func TestListMultipartUploads(t *testing.T) {
 		t.Errorf("with prefix: %+v %v", out, err)
 	}
 }
+
+func TestChecksumMatches(t *testing.T) {
+	composite := Checksum{Algorithm: SHA256, Type: Composite, Value: "uWBwpe1dxI4Vw8Gf0X9ynOdw/SS6VBzfWm9giiv1sf4=-3"}
+	full := Checksum{Algorithm: CRC32, Type: FullObject, Value: "K1fyoQ=="}
+	for _, tc := range []struct {
+		name  string
+		want  string
+		got   Checksum
+		parts int
+		ok    bool
+	}{
+		{name: "composite as stored", want: composite.Value, got: composite, parts: 3, ok: true},
+		{name: "composite without its count", want: "uWBwpe1dxI4Vw8Gf0X9ynOdw/SS6VBzfWm9giiv1sf4=", got: composite, parts: 3, ok: true},
+		{name: "composite with another count", want: "uWBwpe1dxI4Vw8Gf0X9ynOdw/SS6VBzfWm9giiv1sf4=-2", got: composite, parts: 3},
+		{name: "composite, another digest", want: "AAAApe1dxI4Vw8Gf0X9ynOdw/SS6VBzfWm9giiv1sf4=-3", got: composite, parts: 3},
+		{name: "composite, malformed", want: "bad", got: composite, parts: 3},
+		{name: "composite, empty", want: "", got: composite, parts: 3},
+		{name: "full object", want: "K1fyoQ==", got: full, parts: 2, ok: true},
+		{name: "full object with a count", want: "K1fyoQ==-2", got: full, parts: 2},
+		{name: "full object, another", want: "AAAAAA==", got: full, parts: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := checksumMatches(tc.want, tc.got, tc.parts); got != tc.ok {
+				t.Errorf("checksumMatches(%q, %q, %d) = %v", tc.want, tc.got.Value, tc.parts, got)
+			}
+		})
+	}
+}

@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"fmt"
+	"hash/crc32"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -284,5 +289,98 @@ func TestGetPartChecksumType(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCompleteChecksumHeaders: the object checksum a Complete request states (x-amz-checksum-*, with
+// x-amz-checksum-type and x-amz-mp-object-size) is checked against the object the parts make: a value that does
+// not match, composite or full-object, malformed or not, is BadDigest, as S3 answers it (ceph/s3-tests
+// test_multipart_checksum_sha256); a checksum type other than the upload's is BadDigest; another algorithm than
+// the upload's, or an object size that is not the parts' total, is InvalidRequest.
+func TestCompleteChecksumHeaders(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.alice()
+	mustCreate(t, c, "bkt")
+	p1, p2 := pattern(5*mib, 9), pattern(4321, 10)
+	size := int64(len(p1) + len(p2))
+	sha := func(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
+	b64 := base64.StdEncoding.EncodeToString
+	composite := b64(sha(append(sha(p1), sha(p2)...)))
+	crc := crc32.NewIEEE()
+	crc.Write(p1)
+	crc.Write(p2)
+	fullCRC := b64(crc.Sum(nil))
+	for i, tc := range []struct {
+		name   string
+		alg    types.ChecksumAlgorithm
+		typ    types.ChecksumType
+		header http.Header
+		code   string
+	}{
+		{name: "composite with its part count", alg: types.ChecksumAlgorithmSha256, header: http.Header{"X-Amz-Checksum-Sha256": {composite + "-2"}}},
+		{name: "composite without its part count", alg: types.ChecksumAlgorithmSha256, header: http.Header{"X-Amz-Checksum-Sha256": {composite}}},
+		{name: "composite and its type", alg: types.ChecksumAlgorithmSha256, header: http.Header{"X-Amz-Checksum-Sha256": {composite + "-2"}, "X-Amz-Checksum-Type": {"COMPOSITE"}}},
+		{name: "malformed", alg: types.ChecksumAlgorithmSha256, header: http.Header{"X-Amz-Checksum-Sha256": {"bad"}}, code: "BadDigest"},
+		{name: "another digest", alg: types.ChecksumAlgorithmSha256, header: http.Header{"X-Amz-Checksum-Sha256": {b64(sha(p1)) + "-2"}}, code: "BadDigest"},
+		{name: "wrong part count", alg: types.ChecksumAlgorithmSha256, header: http.Header{"X-Amz-Checksum-Sha256": {composite + "-3"}}, code: "BadDigest"},
+		{name: "the full object's digest for a composite", alg: types.ChecksumAlgorithmSha256, header: http.Header{"X-Amz-Checksum-Sha256": {b64(sha(append(bytes.Clone(p1), p2...)))}}, code: "BadDigest"},
+		{name: "full object", alg: types.ChecksumAlgorithmCrc32, typ: types.ChecksumTypeFullObject, header: http.Header{"X-Amz-Checksum-Crc32": {fullCRC}, "X-Amz-Checksum-Type": {"FULL_OBJECT"}}},
+		{name: "full object, wrong", alg: types.ChecksumAlgorithmCrc32, typ: types.ChecksumTypeFullObject, header: http.Header{"X-Amz-Checksum-Crc32": {"AAAAAA=="}}, code: "BadDigest"},
+		{name: "full object, malformed", alg: types.ChecksumAlgorithmCrc32, typ: types.ChecksumTypeFullObject, header: http.Header{"X-Amz-Checksum-Crc32": {"bad"}}, code: "BadDigest"},
+		{name: "type other than the upload's", alg: types.ChecksumAlgorithmCrc32, header: http.Header{"X-Amz-Checksum-Type": {"FULL_OBJECT"}}, code: "BadDigest"},
+		{name: "algorithm other than the upload's", alg: types.ChecksumAlgorithmSha256, header: http.Header{"X-Amz-Checksum-Crc32": {fullCRC}}, code: "InvalidRequest"},
+		{name: "upload without a checksum", header: http.Header{"X-Amz-Checksum-Crc32": {fullCRC}}, code: "InvalidRequest"},
+		{name: "two checksums", alg: types.ChecksumAlgorithmCrc32, typ: types.ChecksumTypeFullObject, header: http.Header{"X-Amz-Checksum-Crc32": {fullCRC}, "X-Amz-Checksum-Sha256": {composite}}, code: "InvalidRequest"},
+		{name: "object size", header: http.Header{"X-Amz-Mp-Object-Size": {strconv.FormatInt(size, 10)}}},
+		{name: "object size, wrong", header: http.Header{"X-Amz-Mp-Object-Size": {strconv.FormatInt(size+1, 10)}}, code: "InvalidRequest"},
+		{name: "object size, malformed", header: http.Header{"X-Amz-Mp-Object-Size": {"lots"}}, code: "InvalidArgument"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key := fmt.Sprint("k", i)
+			id, parts := uploadOf(t, c, "bkt", key, tc.alg, tc.typ, p1, p2)
+			var doc strings.Builder
+			doc.WriteString("<CompleteMultipartUpload>")
+			for _, p := range parts {
+				fmt.Fprintf(&doc, "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag>", aws.ToInt32(p.PartNumber), aws.ToString(p.ETag))
+				if v := aws.ToString(p.ChecksumSHA256); v != "" {
+					fmt.Fprintf(&doc, "<ChecksumSHA256>%s</ChecksumSHA256>", v)
+				}
+				if v := aws.ToString(p.ChecksumCRC32); v != "" {
+					fmt.Fprintf(&doc, "<ChecksumCRC32>%s</ChecksumCRC32>", v)
+				}
+				doc.WriteString("</Part>")
+			}
+			doc.WriteString("</CompleteMultipartUpload>")
+			resp, body := e.raw(t, "POST", "/bkt/"+key+"?uploadId="+aws.ToString(id), tc.header, doc.String())
+			if tc.code == "" {
+				if resp.StatusCode != 200 || !strings.Contains(body, "<CompleteMultipartUploadResult") {
+					t.Fatalf("%d %s", resp.StatusCode, body)
+				}
+				return
+			}
+			if resp.StatusCode != 400 || !strings.Contains(body, "<Code>"+tc.code+"</Code>") {
+				t.Fatalf("%d %s, want 400 %s", resp.StatusCode, body, tc.code)
+			}
+			// Nothing was made: the upload is still there to complete.
+			if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("bkt"), Key: aws.String(key)}); httpStatus(err) != 404 {
+				t.Errorf("object after a refused Complete: %v", err)
+			}
+			if _, err := c.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String("bkt"), Key: aws.String(key), UploadId: id}); err != nil {
+				t.Errorf("upload after a refused Complete: %v", err)
+			}
+		})
+	}
+	// The SDK's own field, as boto3's ChecksumSHA256= sends it.
+	id, parts := uploadOf(t, c, "bkt", "sdk", types.ChecksumAlgorithmSha256, "", p1, p2)
+	_, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("bkt"), Key: aws.String("sdk"), UploadId: id,
+		ChecksumSHA256: aws.String("bad"), MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+	if apiCode(err) != "BadDigest" || httpStatus(err) != 400 {
+		t.Errorf("SDK with a bad checksum: %v", err)
+	}
+	done, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("bkt"), Key: aws.String("sdk"), UploadId: id,
+		ChecksumSHA256: aws.String(composite + "-2"), MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+	if err != nil || aws.ToString(done.ChecksumSHA256) != composite+"-2" || done.ChecksumType != types.ChecksumTypeComposite {
+		t.Errorf("SDK with the right checksum: %+v %v", done, err)
 	}
 }
