@@ -382,6 +382,13 @@ func (s *Store) CompleteMultipartUpload(ctx context.Context, in CompleteUploadIn
 		}
 		u, seq, err := getUpload(data, in.Key, in.UploadID)
 		if err != nil {
+			// A retry of a Complete that succeeded is answered as the first one was.
+			if done, rerr := s.completedRetry(data, in); rerr != nil || done != nil {
+				if done != nil {
+					info = done.info(in.Bucket, in.Key, true)
+				}
+				return rerr
+			}
 			return err
 		}
 		if err := checkWriteConditions(data.Bucket(versionsName), in.Key, in.Conditions); err != nil {
@@ -430,8 +437,11 @@ func (s *Store) CompleteMultipartUpload(ctx context.Context, in CompleteUploadIn
 		rec.Modified = s.now().UnixNano()
 		f, err := putVersion(tx, data, b.Versioning, in.Key, rec)
 		freed = append(freed, f...)
+		if err != nil {
+			return err
+		}
 		info = rec.info(in.Bucket, in.Key, true)
-		return err
+		return s.recordCompleted(data, seq, in, rec)
 	})
 	if err != nil {
 		return ObjectInfo{}, err

@@ -119,8 +119,9 @@ func TestMultipart(t *testing.T) {
 	if aws.ToString(part2.ChecksumCRC32) != aws.ToString(parts[1].ChecksumCRC32) {
 		t.Errorf("part 2 checksum %q, want %q", aws.ToString(part2.ChecksumCRC32), aws.ToString(parts[1].ChecksumCRC32))
 	}
-	if _, err := complete(parts); apiCode(err) != "NoSuchUpload" || httpStatus(err) != 404 {
-		t.Errorf("complete twice: %v", err)
+	// A retry of the Complete is answered as the Complete was (TestCompleteRetry has the rest).
+	if again, err := complete(parts); err != nil || aws.ToString(again.ETag) != aws.ToString(done.ETag) || aws.ToString(again.ChecksumCRC32) != aws.ToString(done.ChecksumCRC32) {
+		t.Errorf("complete twice: %+v %v", again, err)
 	}
 
 	// Abort, and UploadPartCopy.
@@ -382,5 +383,52 @@ func TestCompleteChecksumHeaders(t *testing.T) {
 		ChecksumSHA256: aws.String(composite + "-2"), MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
 	if err != nil || aws.ToString(done.ChecksumSHA256) != composite+"-2" || done.ChecksumType != types.ChecksumTypeComposite {
 		t.Errorf("SDK with the right checksum: %+v %v", done, err)
+	}
+}
+
+// TestCompleteRetry: S3 answers a CompleteMultipartUpload repeated after it succeeded (a client retrying after a
+// lost answer) as it answered the first, while the parts list is the same and the object the upload made is still
+// the current one; otherwise NoSuchUpload (ceph/s3-tests test_multipart_upload, test_multipart_upload_small,
+// test_multipart_reupload_checksum_and_etag).
+func TestCompleteRetry(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.alice()
+	mustCreate(t, c, "bkt")
+	if _, err := c.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String("bkt"),
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}); err != nil {
+		t.Fatal(err)
+	}
+	id, parts := uploadOf(t, c, "bkt", "k", types.ChecksumAlgorithmSha256, "", pattern(5*mib, 13), pattern(10, 14))
+	in := &s3.CompleteMultipartUploadInput{Bucket: aws.String("bkt"), Key: aws.String("k"), UploadId: id,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}}
+	first, err := c.CompleteMultipartUpload(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.CompleteMultipartUpload(ctx, in)
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if aws.ToString(again.ETag) != aws.ToString(first.ETag) || aws.ToString(again.ChecksumSHA256) != aws.ToString(first.ChecksumSHA256) ||
+		again.ChecksumType != first.ChecksumType || aws.ToString(again.VersionId) != aws.ToString(first.VersionId) || aws.ToString(first.VersionId) == "" ||
+		aws.ToString(again.Location) != aws.ToString(first.Location) {
+		t.Errorf("retry answered %+v, first %+v", again, first)
+	}
+	other := *in
+	other.MultipartUpload = &types.CompletedMultipartUpload{Parts: parts[:1]}
+	if _, err := c.CompleteMultipartUpload(ctx, &other); apiCode(err) != "NoSuchUpload" || httpStatus(err) != 404 {
+		t.Errorf("retry with another parts list: %v", err)
+	}
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bkt"), Key: aws.String("k"), Body: strings.NewReader("newer")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CompleteMultipartUpload(ctx, in); apiCode(err) != "NoSuchUpload" || httpStatus(err) != 404 {
+		t.Errorf("retry after an overwrite: %v", err)
+	}
+	// The object is the upload's, once: the retries added no version.
+	versions, err := c.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String("bkt")})
+	if err != nil || len(versions.Versions) != 2 {
+		t.Errorf("versions %+v %v", versions, err)
 	}
 }
