@@ -244,7 +244,43 @@ func invalidRange(err error, requested string) error {
 		[2]string{"ActualObjectSize", strconv.FormatInt(info.Size, 10)})
 }
 
-// deleteObject is DELETE /bucket/key.
+// deleteConditions reads a conditional delete's If-Match, x-amz-if-match-last-modified-time and
+// x-amz-if-match-size.
+func deleteConditions(h http.Header) (objectstore.DeleteConditions, error) {
+	c := objectstore.DeleteConditions{IfMatch: h.Get("If-Match")}
+	if v := h.Get("X-Amz-If-Match-Last-Modified-Time"); v != "" {
+		t, ok := parseHTTPTime(v)
+		if !ok {
+			return c, invalidArgument("Invalid date in x-amz-if-match-last-modified-time", "x-amz-if-match-last-modified-time", v)
+		}
+		c.LastModified = t
+	}
+	if v := h.Get("X-Amz-If-Match-Size"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return c, invalidArgument("x-amz-if-match-size must be a non-negative integer", "x-amz-if-match-size", v)
+		}
+		c.Size = &n
+	}
+	return c, nil
+}
+
+// authorizeDeleteConditions asks for s3:GetObject (or s3:GetObjectVersion) besides the delete when If-Match names
+// an ETag: comparing it tells the caller something of the object, so S3 requires both permissions ("*" only asks
+// whether there is one).
+func (s *Server) authorizeDeleteConditions(rq *request, b *objectstore.Bucket, key, versionID string, c objectstore.DeleteConditions) error {
+	if strings.Trim(c.IfMatch, " \t*,") == "" {
+		return nil
+	}
+	action := "s3:GetObject"
+	if versionID != "" {
+		action = "s3:GetObjectVersion"
+	}
+	return s.authorize(rq, action, b, key, versionID)
+}
+
+// deleteObject is DELETE /bucket/key, conditional with If-Match, x-amz-if-match-last-modified-time or
+// x-amz-if-match-size.
 func (s *Server) deleteObject(rq *request) error {
 	versionID, err := versionParam(rq)
 	if err != nil {
@@ -258,7 +294,15 @@ func (s *Server) deleteObject(rq *request) error {
 	if err != nil {
 		return err
 	}
-	out, err := s.store.DeleteObject(rq.ctx, objectstore.DeleteObjectInput{Bucket: rq.bucket, Key: rq.key, VersionID: versionID, Owner: rq.owner()})
+	cond, err := deleteConditions(rq.r.Header)
+	if err != nil {
+		return err
+	}
+	if err := s.authorizeDeleteConditions(rq, b, rq.key, versionID, cond); err != nil {
+		return err
+	}
+	out, err := s.store.DeleteObject(rq.ctx, objectstore.DeleteObjectInput{Bucket: rq.bucket, Key: rq.key, VersionID: versionID, Owner: rq.owner(),
+		Conditions: cond})
 	if err != nil {
 		return err
 	}
@@ -302,8 +346,19 @@ func (s *Server) deleteObjects(rq *request) error {
 	if len(req.Objects) == 0 || len(req.Objects) > maxDeleteObjects {
 		return malformedXML()
 	}
+	conds := make([]objectstore.DeleteConditions, len(req.Objects))
+	for i, o := range req.Objects {
+		conds[i] = objectstore.DeleteConditions{IfMatch: o.ETag, Size: o.Size}
+		if o.LastModifiedTime != "" {
+			t, ok := parseHTTPTime(o.LastModifiedTime)
+			if !ok {
+				return malformedXML()
+			}
+			conds[i].LastModified = t
+		}
+	}
 	out := deleteResult{}
-	for _, o := range req.Objects {
+	for i, o := range req.Objects {
 		fail := func(err error) {
 			e := toCloudError(err)
 			if e.Code == "InternalError" {
@@ -319,7 +374,12 @@ func (s *Server) deleteObjects(rq *request) error {
 			fail(err)
 			continue
 		}
-		res, err := s.store.DeleteObject(rq.ctx, objectstore.DeleteObjectInput{Bucket: rq.bucket, Key: o.Key, VersionID: o.VersionID, Owner: rq.owner()})
+		if err := s.authorizeDeleteConditions(rq, &b, o.Key, o.VersionID, conds[i]); err != nil {
+			fail(err)
+			continue
+		}
+		res, err := s.store.DeleteObject(rq.ctx, objectstore.DeleteObjectInput{Bucket: rq.bucket, Key: o.Key, VersionID: o.VersionID, Owner: rq.owner(),
+			Conditions: conds[i]})
 		if err != nil {
 			if isCode(err, objectstore.ErrInvalidArgument) && o.VersionID != "" {
 				err = s3Error("NoSuchVersion", "The specified version does not exist.")

@@ -172,6 +172,10 @@ type deleteRequest struct {
 	Objects []struct {
 		Key       string `xml:"Key"`
 		VersionID string `xml:"VersionId"`
+		// The conditions of a conditional delete of this object.
+		ETag             string `xml:"ETag"`
+		LastModifiedTime string `xml:"LastModifiedTime"`
+		Size             *int64 `xml:"Size"`
 	} `xml:"Object"`
 }
 
