@@ -133,8 +133,16 @@ func (s *Server) readObject(rq *request, head bool) error {
 	if versionID != "" {
 		action = "s3:GetObjectVersion"
 	}
-	b, err := s.bucketFor(rq, action, rq.key, versionID)
+	b, err := s.lookupBucket(rq)
 	if err != nil {
+		return err
+	}
+	if err := s.authorize(rq, action, b, rq.key, versionID); err != nil {
+		// Whoever may list the bucket may learn that a key does not exist, whatever grants reading it (an
+		// object's ACL cannot, when there is no object): S3 answers 404 then, 403 to anyone else.
+		if versionID == "" && !explicitlyDenied(err) && s.keyMissing(rq, b) && s.authorize(rq, "s3:ListBucket", b, "", "") == nil {
+			return s3Error("NoSuchKey", "", [2]string{"Key", rq.key})
+		}
 		return err
 	}
 	opts := objectstore.GetOptions{VersionID: versionID, Conditions: readConditions(rq.r.Header, "")}
@@ -235,6 +243,12 @@ func (s *Server) readObject(rq *request, head bool) error {
 		panic(http.ErrAbortHandler)
 	}
 	return nil
+}
+
+// keyMissing reports whether the request's key has no current object (none at all, or a delete marker).
+func (s *Server) keyMissing(rq *request, b *objectstore.Bucket) bool {
+	_, err := s.store.StatObject(rq.ctx, b.Name, rq.key, objectstore.GetOptions{})
+	return isCode(err, objectstore.ErrNoSuchKey)
 }
 
 // invalidRange is S3's 416, with the range asked for and the object's size.
