@@ -749,3 +749,67 @@ func TestConditionalDeletes(t *testing.T) {
 		}
 	})
 }
+
+// TestMetadataNamesOnTheWire: user metadata names go out in lower case, as S3 sends them, whatever case they were
+// written in: botocore keeps the case it reads, so "X-Amz-Meta-Key2" would reach boto3 users as "Key2" where S3
+// gives "key2" (ceph/s3-tests test_object_set_get_metadata_*, test_object_copy_*_metadata). Go's client
+// canonicalises the names it reads, so the response head is read raw.
+func TestMetadataNamesOnTheWire(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.alice()
+	mustCreate(t, c, "bkt")
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bkt"), Key: aws.String("put"), Body: strings.NewReader("x"),
+		Metadata: map[string]string{"Key2": "v2", "mixed-Case": "v3"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("bkt"), Key: aws.String("copy"), CopySource: aws.String("bkt/put"),
+		MetadataDirective: types.MetadataDirectiveReplace, Metadata: map[string]string{"Key2": "v2", "mixed-Case": "v3"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"put", "copy"} {
+		for _, method := range []string{"GET", "HEAD"} {
+			t.Run(method+" "+key, func(t *testing.T) {
+				head := e.rawHead(t, method, "/bkt/"+key)
+				for _, want := range []string{"\r\nx-amz-meta-key2: v2\r\n", "\r\nx-amz-meta-mixed-case: v3\r\n"} {
+					if !strings.Contains(head, want) {
+						t.Errorf("no %q in\n%s", strings.TrimSpace(want), head)
+					}
+				}
+			})
+		}
+	}
+}
+
+// rawHead sends a request signed as alice over a plain connection and returns the response's status line and
+// headers exactly as the server wrote them.
+func (e *env) rawHead(t *testing.T, method, path string) string {
+	t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+	if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: aliceKey, SecretAccessKey: aliceSecret}, req,
+		"UNSIGNED-PAYLOAD", "s3", "us-east-1", nowUTC()); err != nil {
+		t.Fatal(err)
+	}
+	req.Close = true
+	conn, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := req.Write(conn); err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, _, ok := strings.Cut(string(b), "\r\n\r\n")
+	if !ok {
+		t.Fatalf("no response head in %q", b)
+	}
+	return head + "\r\n"
+}
