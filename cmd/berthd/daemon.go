@@ -85,7 +85,7 @@ func newDaemonCommand() *cobra.Command {
 	f.StringVarP(&cfg.LogLevel, "log-level", "l", "info", `Set the logging level ("debug"|"info"|"warn"|"error"|"fatal")`)
 	f.BoolVarP(&cfg.Debug, "debug", "D", false, "Enable debug mode")
 	f.StringVar(&configFile, "config-file", defaultDaemonConfigFile, "Daemon configuration file")
-	f.StringVar(&cfg.DefaultRuntime, "default-runtime", "runc", "Default OCI runtime for containers")
+	f.StringVar(&cfg.DefaultRuntime, "default-runtime", "", "Default OCI runtime for containers (default: crun when installed, else runc)")
 	f.StringVarP(&cfg.Bridge, "bridge", "b", "", `Linux bridge of the default "bridge" network ("none" disables it)`)
 	f.StringArrayVar(&runtimes, "add-runtime", nil, "Register an additional OCI compatible runtime (NAME=PATH)")
 	f.StringVar(&cfg.LogDriver, "log-driver", "json-file", "Default driver for container logs")

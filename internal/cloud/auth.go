@@ -303,12 +303,21 @@ func (e *Endpoint) verifyV4(r *http.Request, a *v4Auth, service string) (*verifi
 		if v := r.URL.Query().Get(queryContentSHA256); v != "" {
 			payload = v
 		}
-		if payload == "" {
+		if payload == "" && s3 {
 			payload = payloadUnsigned
 		}
 	}
 	if err := checkPayloadValue(payload, s3); err != nil {
 		return nil, err
+	}
+	switch payload {
+	case payloadUnsigned, payloadStreamingSigned, payloadStreamingSignedTrailer, payloadStreamingUnsignedTrail:
+		if !s3 {
+			// Unsigned and streamed payloads are S3's: elsewhere a signature, presigned ones included, covers
+			// the body's own hash. Taking UNSIGNED-PAYLOAD here would let whoever holds a presigned POST choose
+			// its form, whose values override the signed query's (Action included).
+			payload = ""
+		}
 	}
 
 	id, secret, err := e.lookup(r, a.accessKey)
@@ -344,7 +353,34 @@ func (e *Endpoint) verifyV4(r *http.Request, a *v4Auth, service string) (*verifi
 	if decErr != nil || !hmac.Equal(want, got) {
 		return nil, errSignatureDoesNotMatch(a.accessKey, sts, a.signature, creq)
 	}
+	if missing := unsignedHeaders(r.Header, a.signedHeaders); len(missing) > 0 {
+		return nil, errAccessDenied(msgHeadersNotSigned, [2]string{"HeadersNotSigned", strings.Join(missing, ", ")})
+	}
 	return &verified{identity: id, payload: payload, key: key, amzDate: amzDate, scope: a.scope, seed: a.signature, creq: creq}, nil
+}
+
+// unsignedHeaders lists what a SigV4 signature must cover and does not: host (it names the bucket of a
+// virtual-host-style request) and every x-amz-* header the request carries (they choose what the request does:
+// x-amz-copy-source turns a PUT into a copy, x-amz-acl and x-amz-tagging set access and tags). S3 refuses such a
+// request; accepting it would let the holder of a presigned URL, or anyone relaying a signed request, add them.
+// x-amz-content-sha256 is exempt, as in S3: its value is the canonical request's payload hash, so it is covered.
+func unsignedHeaders(h http.Header, signed []string) []string {
+	in := make(map[string]bool, len(signed))
+	for _, name := range signed {
+		in[strings.ToLower(name)] = true
+	}
+	var missing []string
+	if !in["host"] {
+		missing = append(missing, "host")
+	}
+	for name := range h {
+		l := strings.ToLower(name)
+		if strings.HasPrefix(l, "x-amz-") && l != "x-amz-content-sha256" && !in[l] {
+			missing = append(missing, l)
+		}
+	}
+	sort.Strings(missing)
+	return missing
 }
 
 // keyCache remembers derived signing keys: a key is good for one access key, secret and scope (a day, a region,

@@ -42,6 +42,7 @@ const (
 	msgMissingContentLength         = "You must provide the Content-Length HTTP header."
 	msgOnlyOneAuth                  = "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified"
 	msgUnsupportedAuthorizationType = "Unsupported Authorization Type"
+	msgHeadersNotSigned             = "There were headers present in the request which were not signed"
 	serverTimeFormat                = "2006-01-02T15:04:05Z"
 )
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -49,6 +50,17 @@ func sdkPresigned(t *testing.T, target, region string, expires time.Duration, at
 	}
 	out := httptest.NewRequest("GET", u, nil)
 	return out
+}
+
+// signListing signs r (header auth, as testKey at signTime) over exactly the headers named, as a signer that leaves
+// some out would: the signature itself is valid.
+func signListing(r *http.Request, payload string, signed ...string) *http.Request {
+	s := scope{date: signTime.Format(shortDateFormat), region: "us-east-1", service: "s3"}
+	creq := canonicalRequest(canonicalInput{method: r.Method, rawPath: rawPath(r), rawQuery: r.URL.RawQuery, host: r.Host,
+		header: r.Header, signedHeaders: signed, payloadHash: payload, s3: true})
+	sig := hex.EncodeToString(hmacSHA256(signingKey(testSecret, s), stringToSign(signTime.Format(amzDateFormat), s, creq)))
+	r.Header.Set("Authorization", algoV4+" Credential="+testKey+"/"+s.String()+", SignedHeaders="+strings.Join(signed, ";")+", Signature="+sig)
+	return r
 }
 
 // TestAuthenticationErrors: each refusal carries AWS's code, status and message, and never reaches the service.
@@ -128,6 +140,30 @@ func TestAuthenticationErrors(t *testing.T) {
 			r.URL.RawQuery, r.RequestURI = "prefix=b", "/b?prefix=b"
 			return r
 		}, wantStatus: 403, wantCode: "SignatureDoesNotMatch"},
+		{name: "an x-amz- header added after signing", req: func(t *testing.T) *http.Request {
+			r := sdkSigned(t, "PUT", "/b/k", "s3", "us-east-1", payloadUnsigned, "", nil)
+			r.Header.Set("X-Amz-Copy-Source", "b/secret")
+			return r
+		}, wantStatus: 403, wantCode: "AccessDenied", wantMsg: msgHeadersNotSigned, wantExtra: map[string]string{"HeadersNotSigned": "x-amz-copy-source"}},
+		{name: "an x-amz- header beside a presigned URL", req: func(t *testing.T) *http.Request {
+			r := sdkPresigned(t, "/b/k", "us-east-1", time.Hour, signTime)
+			r.Header.Set("X-Amz-Acl", "public-read")
+			r.Header.Set("X-Amz-Meta-Note", "unsigned")
+			return r
+		}, wantStatus: 403, wantCode: "AccessDenied", wantMsg: msgHeadersNotSigned, wantExtra: map[string]string{"HeadersNotSigned": "x-amz-acl, x-amz-meta-note"}},
+		{name: "x-amz-content-sha256 need not be listed: the payload hash covers it", req: func(t *testing.T) *http.Request {
+			r := httptest.NewRequest("GET", "http://127.0.0.1:9000/b/k", nil)
+			r.Header.Set("X-Amz-Date", signTime.Format(amzDateFormat))
+			r.Header.Set("X-Amz-Content-Sha256", h)
+			return signListing(r, h, "host", "x-amz-date")
+		}, wantStatus: 200},
+		{name: "host not signed", req: func(t *testing.T) *http.Request {
+			// Without host in the signature, a request for b.s3.localhost could be replayed at another bucket.
+			r := httptest.NewRequest("GET", "http://b.s3.localhost:9000/k", nil)
+			r.Header.Set("X-Amz-Date", signTime.Format(amzDateFormat))
+			r.Header.Set("X-Amz-Content-Sha256", h)
+			return signListing(r, h, "x-amz-content-sha256", "x-amz-date")
+		}, wantStatus: 403, wantCode: "AccessDenied", wantMsg: msgHeadersNotSigned, wantExtra: map[string]string{"HeadersNotSigned": "host"}},
 		{name: "session token", req: func(t *testing.T) *http.Request {
 			return sdkSigned(t, "GET", "/b/k", "s3", "us-east-1", h, "", func(r *http.Request) { r.Header.Set("X-Amz-Security-Token", "FwoGZXIvYXdzE") })
 		}, wantStatus: 400, wantCode: "InvalidToken"},

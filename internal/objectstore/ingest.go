@@ -11,9 +11,11 @@ import (
 	"hash"
 	"hash/crc32"
 	"io"
+	"path/filepath"
 	"sync"
 
 	"github.com/containerd/errdefs"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/berth/berth/internal/content"
 )
@@ -160,9 +162,18 @@ func (s *Store) ingest(ctx context.Context, body io.Reader, size, limit int64, i
 	copy(id[:], hexSum)
 	in.blob = &blobRef{id: id, size: in.size, sums: sums.table()}
 	s.pin(id)
-	if err := w.Commit(ctx, in.size, w.Digest()); err != nil && !errdefs.IsAlreadyExists(err) {
-		s.unpin(id)
-		return nil, fmt.Errorf("store object data: %w", err)
+	if err := w.Commit(ctx, in.size, w.Digest()); err != nil {
+		if !errdefs.IsAlreadyExists(err) {
+			s.unpin(id)
+			return nil, fmt.Errorf("store object data: %w", err)
+		}
+		// The blob is there, fsynced, but the write that linked it may not have synced its directory entry yet
+		// (it is linking the same content right now): sync it before the caller's index names the blob, or a
+		// power cut could lose an acknowledged object.
+		if err := syncDir(filepath.Join(s.dir, "content", "blobs", digest.SHA256.String())); err != nil {
+			s.unpin(id)
+			return nil, fmt.Errorf("store object data: %w", err)
+		}
 	}
 	return in, nil
 }

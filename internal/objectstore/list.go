@@ -92,12 +92,20 @@ func (s *Store) ListObjects(ctx context.Context, bucket string, in ListObjectsIn
 				continue
 			}
 			if cp := commonPrefix(key, in.Prefix, in.Delimiter); cp != "" {
-				if len(out.Objects)+len(out.CommonPrefixes) == limit {
-					out.IsTruncated = true
-					return nil
+				// A prefix is listed only when a current object has it: one whose keys were all deleted (delete
+				// markers in front) is not, as S3 lists it.
+				live, err := liveUnder(c, k, v, encPrefix(cp))
+				if err != nil {
+					return err
 				}
-				out.CommonPrefixes = append(out.CommonPrefixes, cp)
-				out.Next = cp
+				if live {
+					if len(out.Objects)+len(out.CommonPrefixes) == limit {
+						out.IsTruncated = true
+						return nil
+					}
+					out.CommonPrefixes = append(out.CommonPrefixes, cp)
+					out.Next = cp
+				}
 				end := prefixEnd(encPrefix(cp))
 				if end == nil {
 					return nil
@@ -126,6 +134,27 @@ func (s *Store) ListObjects(ctx context.Context, bucket string, in ListObjectsIn
 		return nil
 	})
 	return out, err
+}
+
+// liveUnder reports whether a key under the encoded prefix p, from the cursor's entry (k, v) on (the first entry
+// of a key: its newest version), has a newest version that is not a delete marker. It moves the cursor.
+func liveUnder(c *bolt.Cursor, k, v, p []byte) (bool, error) {
+	for k != nil && bytes.HasPrefix(k, p) {
+		key, _, ok := splitVersionKey(k)
+		if !ok {
+			k, v = c.Next()
+			continue
+		}
+		rec, err := decodeRecord(v, false)
+		if err != nil {
+			return false, err
+		}
+		if !rec.DeleteMarker {
+			return true, nil
+		}
+		k, v = c.Seek(keyEnd(key))
+	}
+	return false, nil
 }
 
 // ListVersionsInput selects a page of a bucket's versions and delete markers (ListObjectVersions).

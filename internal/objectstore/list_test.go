@@ -185,3 +185,64 @@ func TestListObjectVersionsPages(t *testing.T) {
 		t.Errorf("version marker without key marker: %v", err)
 	}
 }
+
+// TestListObjectsSkipsDeletedPrefixes: in a versioned bucket a deleted key keeps its versions behind a delete
+// marker. A common prefix is listed only when a current object has it, as S3 lists it: a "folder" whose objects
+// were all deleted is gone from the listing (and from a page's count), not a ghost that lists empty.
+func TestListObjectsSkipsDeletedPrefixes(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	mustBucket(t, s, "bkt")
+	if err := s.SetVersioning(ctx, "bkt", VersioningEnabled); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"a/1", "b/1", "b/2", "c/1", "d/x/1", "d/y/1", "e"} {
+		put(t, s, "bkt", k, []byte(k))
+	}
+	var undo string // the delete marker of d/y/1
+	for _, k := range []string{"b/1", "b/2", "c/1", "d/y/1"} {
+		out, err := s.DeleteObject(ctx, DeleteObjectInput{Bucket: "bkt", Key: k})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k == "d/y/1" {
+			undo = out.VersionID
+		}
+	}
+	tests := []struct {
+		name      string
+		in        ListObjectsInput
+		keys      []string
+		prefixes  []string
+		truncated bool
+	}{
+		{name: "delimiter", in: ListObjectsInput{Delimiter: "/"}, keys: []string{"e"}, prefixes: []string{"a/", "d/"}},
+		{name: "nested", in: ListObjectsInput{Prefix: "d/", Delimiter: "/"}, prefixes: []string{"d/x/"}},
+		{name: "all deleted under the prefix", in: ListObjectsInput{Prefix: "b/", Delimiter: "/"}},
+		{name: "a page ending before deleted prefixes", in: ListObjectsInput{Delimiter: "/", MaxKeys: 2}, prefixes: []string{"a/", "d/"}, truncated: true},
+		{name: "deleted prefixes do not fill a page", in: ListObjectsInput{Delimiter: "/", After: "a/", MaxKeys: 1}, prefixes: []string{"d/"}, truncated: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := s.ListObjects(ctx, "bkt", tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var keys []string
+			for _, o := range out.Objects {
+				keys = append(keys, o.Key)
+			}
+			if !slices.Equal(keys, tc.keys) || !slices.Equal(out.CommonPrefixes, tc.prefixes) || out.IsTruncated != tc.truncated {
+				t.Fatalf("keys %q prefixes %q truncated %v, want %q %q %v", keys, out.CommonPrefixes, out.IsTruncated, tc.keys, tc.prefixes, tc.truncated)
+			}
+		})
+	}
+	// Removing the delete marker brings the object, and its prefix, back.
+	if _, err := s.DeleteObject(ctx, DeleteObjectInput{Bucket: "bkt", Key: "d/y/1", VersionID: undo}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.ListObjects(ctx, "bkt", ListObjectsInput{Prefix: "d/", Delimiter: "/"})
+	if err != nil || !slices.Equal(out.CommonPrefixes, []string{"d/x/", "d/y/"}) {
+		t.Fatalf("after undelete: %q %v", out.CommonPrefixes, err)
+	}
+}

@@ -268,6 +268,8 @@ type UploadPartCopyInput struct {
 	SrcConditions         Conditions
 	// SrcRange selects bytes of the source (Start and End both set); nil copies all of it.
 	SrcRange *Range
+	// CheckSource, as CopyObjectInput's, is asked about the open source version before anything is copied.
+	CheckSource func(src ObjectInfo) error
 }
 
 // CopyPartOutput describes a part copied from another object, and that object's version.
@@ -291,6 +293,11 @@ func (s *Store) UploadPartCopy(ctx context.Context, in UploadPartCopyInput) (Cop
 		return CopyPartOutput{}, err
 	}
 	defer src.unpin(s)
+	if in.CheckSource != nil {
+		if err := in.CheckSource(src.info); err != nil {
+			return CopyPartOutput{}, err
+		}
+	}
 	start, length := int64(0), src.rec.Size
 	if in.SrcRange != nil {
 		r := *in.SrcRange
@@ -622,6 +629,9 @@ func (s *Store) ListParts(ctx context.Context, bucket, key, uploadID string, in 
 			return err
 		}
 		out.Upload = u.upload(bucket, key)
+		if in.PartNumberMarker >= MaxParts {
+			return nil // no part comes after it (and partKey keeps 32 bits: a larger marker would wrap to part 1)
+		}
 		prefix := binary.BigEndian.AppendUint64(nil, seq)
 		c := data.Bucket(partsName).Cursor()
 		for k, v := c.Seek(partKey(seq, max(in.PartNumberMarker+1, 1))); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {

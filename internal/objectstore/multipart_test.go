@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"hash/crc64"
+	"math"
 	"strings"
 	"testing"
 )
@@ -377,6 +378,39 @@ func TestListMultipartUploads(t *testing.T) {
 	out, err = s.ListMultipartUploads(ctx, "bkt", ListUploadsInput{Prefix: "b/"})
 	if err != nil || len(out.Uploads) != 2 {
 		t.Errorf("with prefix: %+v %v", out, err)
+	}
+}
+
+// TestListPartsAfterLargeMarkers: a part-number-marker at or past the highest part number lists nothing. Part
+// numbers are 32 bits in the index: a marker of 2^32-1 (or MaxInt64, whose +1 overflows) must not wrap around
+// to the first part.
+func TestListPartsAfterLargeMarkers(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	mustBucket(t, s, "bkt")
+	up, _ := uploadParts(t, s, "k", "", "", []byte("one"), []byte("two"))
+	tests := []struct {
+		name   string
+		marker int
+		want   int
+	}{
+		{name: "before the first", marker: 0, want: 2},
+		{name: "after the first", marker: 1, want: 1},
+		{name: "the highest part number", marker: MaxParts, want: 0},
+		{name: "2^32-1", marker: 1<<32 - 1, want: 0},
+		{name: "2^32", marker: 1 << 32, want: 0},
+		{name: "MaxInt", marker: math.MaxInt, want: 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := s.ListParts(ctx, "bkt", "k", up.UploadID, ListPartsInput{PartNumberMarker: tc.marker})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out.Parts) != tc.want || out.IsTruncated {
+				t.Fatalf("marker %d: %d parts (truncated %v), want %d", tc.marker, len(out.Parts), out.IsTruncated, tc.want)
+			}
+		})
 	}
 }
 

@@ -37,6 +37,7 @@ type Tasks struct {
 	rt       *Runtime
 	shimPath string
 	v2       bool
+	bpf      bpfCache // compiled seccomp filters, when rt.CompiledSeccomp
 }
 
 var _ task.Runtime = (*Tasks)(nil)
@@ -81,6 +82,10 @@ func (t *Tasks) Create(ctx context.Context, spec task.Spec) (task.Task, error) {
 	r.Path = root
 	oci.Root = &r
 	oci.Version = specVersion
+	learnBPF := ""
+	if t.rt.CompiledSeccomp {
+		learnBPF = t.bpf.apply(&oci)
+	}
 	b, err := json.Marshal(&oci)
 	if err != nil {
 		return nil, err
@@ -135,6 +140,7 @@ func (t *Tasks) Create(ctx context.Context, spec task.Spec) (task.Task, error) {
 		return nil, err
 	}
 	ok = true
+	t.bpf.learn(learnBPF, filepath.Join(t.rt.Root, spec.ID))
 	cg := ""
 	if oci.Linux != nil {
 		cg = oci.Linux.CgroupsPath
@@ -444,10 +450,10 @@ func (p *ociProcess) wait() {
 	}
 	if code == 255 {
 		// The runtime could not start the process: 126, or 127 for a missing command, as a shell reports them.
-		msg := p.errTail.String()
+		msg := shim.DockerWords(strings.TrimSpace(p.errTail.String()))
 		if strings.Contains(msg, "executable file not found") || strings.Contains(msg, "no such file or directory") {
 			code = 127
-		} else if strings.Contains(msg, "exec failed") || strings.Contains(msg, "unable to start") {
+		} else if strings.Contains(msg, "exec failed") || strings.Contains(msg, "unable to start") || strings.Contains(msg, "permission denied") {
 			code = 126
 		}
 	}

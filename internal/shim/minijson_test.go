@@ -140,3 +140,27 @@ func TestOOMKills(t *testing.T) {
 		t.Error("a missing file counts kills")
 	}
 }
+
+func TestDockerWords(t *testing.T) {
+	for _, tt := range []struct {
+		name, in, want string
+	}{
+		{name: "runc's words stay", in: `runc create failed: unable to start container process: exec: "x": executable file not found in $PATH`,
+			want: `runc create failed: unable to start container process: exec: "x": executable file not found in $PATH`},
+		{name: "crun, a command looked up in PATH", in: "executable file `nosuch` not found in $PATH: No such file or directory",
+			want: `exec: "nosuch": executable file not found in $PATH`},
+		{name: "crun, a path", in: "executable file `/bin/nosuch` not found in $PATH: No such file or directory",
+			want: `exec: "/bin/nosuch": stat /bin/nosuch: no such file or directory`},
+		{name: "crun exec's stderr, after the process's output", in: "some output\nexecutable file `x` not found in $PATH: No such file or directory\n",
+			want: "some output\nexec: \"x\": executable file not found in $PATH\n"},
+		{name: "crun, not executable", in: "open executable: Operation not permitted", want: "open executable: permission denied"},
+		{name: "crun, permission", in: "open executable: Permission denied", want: "open executable: permission denied"},
+		{name: "other errors", in: "mount `proc` to `proc`: Operation not permitted", want: "mount `proc` to `proc`: Operation not permitted"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := DockerWords(tt.in); got != tt.want {
+				t.Errorf("DockerWords(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}

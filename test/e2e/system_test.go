@@ -22,7 +22,7 @@ func TestDockerInfo(t *testing.T) {
 		"\n Logging Driver: json-file\n Cgroup Driver: cgroupfs\n",
 		"\n Plugins:\n  Volume: local\n  Network: bridge host null\n  Log: json-file\n",
 		"\n Swarm: inactive\n",
-		"\n Default Runtime: runc\n",
+		"\n Default Runtime: crun\n", // scripts/test.sh installs crun
 		"\n Init Binary: docker-init\n",
 		"\n Security Options:\n",
 		"\n  cgroupns\n",

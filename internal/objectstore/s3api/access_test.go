@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/berth/berth/internal/objectstore"
 )
 
 // apiMessage is an error's message as the SDK read it from S3's document.
@@ -402,6 +404,17 @@ func TestAnonymousRefusals(t *testing.T) {
 			_, err := anon.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("open"), Key: aws.String("m")})
 			return err
 		}, "Anonymous users cannot initiate multipart uploads. Please authenticate."},
+		{"part copy into another's upload", func() error {
+			putString(t, alice, "open", "src", "alice's")
+			defer alice.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("open"), Key: aws.String("src")})
+			up, err := alice.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("open"), Key: aws.String("p")})
+			if err != nil {
+				return err
+			}
+			_, err = anon.UploadPartCopy(ctx, &s3.UploadPartCopyInput{Bucket: aws.String("open"), Key: aws.String("p"), UploadId: up.UploadId,
+				PartNumber: aws.Int32(1), CopySource: aws.String("open/src")})
+			return err
+		}, "Anonymous users cannot copy objects. Please authenticate."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.call()
@@ -485,6 +498,230 @@ func TestConditionKeys(t *testing.T) {
 	}
 	if body, err := getString(bob, "cond", "secret"); err != nil || body != "x" {
 		t.Fatalf("get after tagging: %q %v", body, err)
+	}
+}
+
+// TestBucketPolicyOnlyByTheOwnersAccount: S3 lets only the bucket owner's account read, replace or delete a
+// bucket policy. Another account granted "s3:*" on the bucket (a common cross-account grant) gets 405
+// MethodNotAllowed, as S3 answers it, and the policy stays as the owner wrote it: otherwise the grantee could
+// rewrite the owner's policy (grant itself more, lift the owner's Deny statements).
+func TestBucketPolicyOnlyByTheOwnersAccount(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	alice, bob := e.alice(), e.bob()
+	mustCreate(t, alice, "shared")
+	bobAccount := strings.TrimPrefix(strings.TrimSuffix(e.callerARN(t, e.bobKey, e.bobSecret), ":root"), "arn:aws:iam::")
+	doc := `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Principal":{"AWS":"` + bobAccount + `"},"Action":"s3:*","Resource":["arn:aws:s3:::shared","arn:aws:s3:::shared/*"]},
+		{"Effect":"Deny","Principal":"*","Action":"s3:DeleteObject","Resource":"arn:aws:s3:::shared/*"}]}`
+	if _, err := alice.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String("shared"), Policy: aws.String(doc)}); err != nil {
+		t.Fatal(err)
+	}
+	// The grant works for what it is meant for.
+	putString(t, bob, "shared", "k", "from bob")
+
+	mine := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + bobAccount + `"},"Action":"s3:*","Resource":["arn:aws:s3:::shared","arn:aws:s3:::shared/*"]}]}`
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{name: "PutBucketPolicy", call: func() error {
+			_, err := bob.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String("shared"), Policy: aws.String(mine)})
+			return err
+		}},
+		{name: "GetBucketPolicy", call: func() error {
+			_, err := bob.GetBucketPolicy(ctx, &s3.GetBucketPolicyInput{Bucket: aws.String("shared")})
+			return err
+		}},
+		{name: "DeleteBucketPolicy", call: func() error {
+			_, err := bob.DeleteBucketPolicy(ctx, &s3.DeleteBucketPolicyInput{Bucket: aws.String("shared")})
+			return err
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.call()
+			if apiCode(err) != "MethodNotAllowed" || httpStatus(err) != http.StatusMethodNotAllowed {
+				t.Fatalf("another account's %s: %v, want 405 MethodNotAllowed", tc.name, err)
+			}
+			got, err := alice.GetBucketPolicy(ctx, &s3.GetBucketPolicyInput{Bucket: aws.String("shared")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if aws.ToString(got.Policy) != doc {
+				t.Fatalf("the owner's policy was changed to %s", aws.ToString(got.Policy))
+			}
+		})
+	}
+}
+
+// TestAnonymousUploadCannotPublish: a drop box (a bucket with ACLs on whose policy lets anyone upload, and only
+// upload) stays one. An anonymous upload that sets an ACL is refused, as S3 refuses anonymous callers
+// s3:PutObjectAcl: otherwise anyone could make what they drop publicly readable and serve it from the bucket.
+func TestAnonymousUploadCannotPublish(t *testing.T) {
+	e := newEnv(t, WithLegacyBucketDefaults())
+	ctx := context.Background()
+	alice, anon := e.alice(), e.anon()
+	mustCreate(t, alice, "dropbox")
+	doc := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::dropbox/in/*"}]}`
+	if _, err := alice.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String("dropbox"), Policy: aws.String(doc)}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		in       s3.PutObjectInput
+		wantCode string // "" for success
+	}{
+		{name: "canned public-read", in: s3.PutObjectInput{ACL: types.ObjectCannedACLPublicRead}, wantCode: "AccessDenied"},
+		{name: "a grant to everyone", in: s3.PutObjectInput{GrantRead: aws.String(`uri="http://acs.amazonaws.com/groups/global/AllUsers"`)}, wantCode: "AccessDenied"},
+		{name: "no ACL", wantCode: ""},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			key := "in/" + string(rune('a'+i))
+			in := tc.in
+			in.Bucket, in.Key, in.Body = aws.String("dropbox"), aws.String(key), strings.NewReader("dropped")
+			_, err := anon.PutObject(ctx, &in)
+			wantCode(t, "anonymous upload", err, tc.wantCode)
+			// Nobody but the bucket's owner reads what was dropped.
+			_, err = getString(anon, "dropbox", key)
+			wantCode(t, "anonymous read", err, "AccessDenied")
+			got, err := getString(alice, "dropbox", key)
+			if tc.wantCode != "" {
+				wantCode(t, "the owner's read of a refused upload", err, "NoSuchKey")
+				return
+			}
+			if err != nil || got != "dropped" {
+				t.Fatalf("the owner reads %q, %v", got, err)
+			}
+		})
+	}
+}
+
+// racingAuthorizer is S3's own authorizer with a write slipped in right after a decision: what a client overwriting
+// the object at that moment would do.
+type racingAuthorizer struct {
+	inner  Authorizer
+	action string
+	race   func()
+}
+
+func (r *racingAuthorizer) Authorize(ctx context.Context, req AccessRequest) error {
+	err := r.inner.Authorize(ctx, req)
+	if req.Action == r.action && r.race != nil {
+		r.race()
+		r.race = nil
+	}
+	return err
+}
+
+// TestReadsTheVersionAuthorized: a read returns the version its caller was authorized for. A policy that denies
+// reading objects tagged secret=true must hold even when the object is overwritten with a secret version between
+// the decision and the read: the read answers the version that was decided on, or nothing.
+func TestReadsTheVersionAuthorized(t *testing.T) {
+	ctx := context.Background()
+	racing := &racingAuthorizer{action: "s3:GetObject"}
+	e := newEnv(t, func(s *Server) { racing.inner = policyAuthorizer{s}; s.authz = racing })
+	alice := e.alice()
+	mustCreate(t, alice, "docs")
+	reader := e.newUser(t, aliceKey, aliceSecret, "reader", nil, `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::docs/*"},
+		{"Effect":"Deny","Action":"s3:GetObject","Resource":"arn:aws:s3:::docs/*","Condition":{"StringEquals":{"s3:ExistingObjectTag/secret":"true"}}}]}`)
+	tests := []struct {
+		name string
+		get  func(key string) (string, error)
+	}{
+		{name: "GET", get: func(key string) (string, error) { return getString(reader, "docs", key) }},
+		{name: "ranged GET", get: func(key string) (string, error) {
+			out, err := reader.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("docs"), Key: aws.String(key), Range: aws.String("bytes=0-99")})
+			if err != nil {
+				return "", err
+			}
+			defer out.Body.Close()
+			b, err := io.ReadAll(out.Body)
+			return string(b), err
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			key := "report-" + strings.ReplaceAll(tc.name, " ", "-")
+			putString(t, alice, "docs", key, "public summary")
+			racing.race = func() {
+				_, err := e.store.PutObject(ctx, objectstore.PutObjectInput{Bucket: "docs", Key: key, Body: strings.NewReader("SECRET figures"), Size: 14,
+					Owner: e.aliceOwner, Subresources: map[string][]byte{objectstore.SubresourceTagging: objectstore.EncodeTags([]objectstore.Tag{{Key: "secret", Value: "true"}})}})
+				if err != nil {
+					t.Error(err)
+				}
+			}
+			got, err := tc.get(key)
+			if err == nil && got != "public summary" {
+				t.Fatalf("the reader got %q, a version its policy denies", got)
+			}
+			if err != nil && apiCode(err) != "AccessDenied" {
+				t.Fatal(err)
+			}
+			// Afterwards the secret version is the object, and it is denied.
+			_, err = tc.get(key)
+			wantCode(t, "read of the secret version", err, "AccessDenied")
+		})
+	}
+}
+
+// TestCopiesTheVersionAuthorized: a copy's read of its source is decided on the version the copy opened, as a
+// GET is: a source overwritten with a version the caller may not read, between the request's authorization and
+// the copy, is refused, not copied where the caller can read it.
+func TestCopiesTheVersionAuthorized(t *testing.T) {
+	ctx := context.Background()
+	racing := &racingAuthorizer{action: "s3:GetObject"}
+	e := newEnv(t, func(s *Server) { racing.inner = policyAuthorizer{s}; s.authz = racing })
+	alice := e.alice()
+	mustCreate(t, alice, "docs")
+	copier := e.newUser(t, aliceKey, aliceSecret, "copier", nil, `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::docs/*"},
+		{"Effect":"Deny","Action":"s3:GetObject","Resource":"arn:aws:s3:::docs/*","Condition":{"StringEquals":{"s3:ExistingObjectTag/secret":"true"}}}]}`)
+	tests := []struct {
+		name string
+		copy func(src, dst string) error
+	}{
+		{name: "CopyObject", copy: func(src, dst string) error {
+			_, err := copier.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("docs"), Key: aws.String(dst), CopySource: aws.String("docs/" + src),
+				TaggingDirective: types.TaggingDirectiveReplace})
+			return err
+		}},
+		{name: "UploadPartCopy", copy: func(src, dst string) error {
+			up, err := copier.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("docs"), Key: aws.String(dst)})
+			if err != nil {
+				return err
+			}
+			part, err := copier.UploadPartCopy(ctx, &s3.UploadPartCopyInput{Bucket: aws.String("docs"), Key: aws.String(dst), UploadId: up.UploadId,
+				PartNumber: aws.Int32(1), CopySource: aws.String("docs/" + src)})
+			if err != nil {
+				return err
+			}
+			_, err = copier.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("docs"), Key: aws.String(dst), UploadId: up.UploadId,
+				MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: part.CopyPartResult.ETag}}}})
+			return err
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			src, dst := "src-"+tc.name, "dst-"+tc.name
+			putString(t, alice, "docs", src, "public summary")
+			racing.race = func() {
+				_, err := e.store.PutObject(ctx, objectstore.PutObjectInput{Bucket: "docs", Key: src, Body: strings.NewReader("SECRET figures"), Size: 14,
+					Owner: e.aliceOwner, Subresources: map[string][]byte{objectstore.SubresourceTagging: objectstore.EncodeTags([]objectstore.Tag{{Key: "secret", Value: "true"}})}})
+				if err != nil {
+					t.Error(err)
+				}
+			}
+			err := tc.copy(src, dst)
+			if got, gerr := getString(copier, "docs", dst); gerr == nil && got != "public summary" {
+				t.Fatalf("the copier copied and reads %q, a version its policy denies (copy: %v)", got, err)
+			}
+			if err != nil && apiCode(err) != "AccessDenied" {
+				t.Fatal(err)
+			}
+		})
 	}
 }
 

@@ -28,6 +28,9 @@ type AccessRequest struct {
 	// Key and VersionID name the object acted on ("" for a bucket action).
 	Key       string
 	VersionID string
+	// Object is the version acted on when the handler has already opened it (a read): the decision is about that
+	// version, its owner, ACL and tags, not about whatever is current by the time it is looked up again.
+	Object *objectstore.ObjectInfo
 	// Request is the HTTP request, for condition keys (s3:prefix, s3:x-amz-acl, headers).
 	Request *http.Request
 	// Context holds condition keys the handler knows and the request's headers do not show (the tags of a
@@ -52,7 +55,9 @@ func (a AccessRequest) Resource() string {
 
 // Authorizer decides whether a request may proceed: nil allows it, an error (AccessDenied) refuses it. It is
 // asked once per action, after the bucket is known to exist (S3 answers NoSuchBucket before AccessDenied) and
-// before anything is read or written; a copy asks for s3:GetObject on its source and s3:PutObject on its target.
+// before anything is written or sent; a read (GET, HEAD) is asked about the version it opened (AccessRequest.Object),
+// so what it returns is what was decided on. A copy asks for s3:GetObject on its source (again about the source
+// version it opened) and s3:PutObject on its target.
 type Authorizer interface {
 	Authorize(ctx context.Context, req AccessRequest) error
 }
@@ -128,7 +133,13 @@ func (a policyAuthorizer) Authorize(ctx context.Context, req AccessRequest) erro
 		// An action on an existing object looks at the object's owner and ACL (when ACLs count) and its tags
 		// (when a policy asks about them).
 		if req.Key != "" && access.ObjectContext(req.Action) && (st.ownership.ACLsEnabled() || mentionsExistingTags) {
-			info, err := s.store.StatObject(ctx, b.Name, req.Key, objectstore.GetOptions{VersionID: req.VersionID})
+			var info objectstore.ObjectInfo
+			var err error
+			if req.Object != nil {
+				info = *req.Object
+			} else {
+				info, err = s.store.StatObject(ctx, b.Name, req.Key, objectstore.GetOptions{VersionID: req.VersionID})
+			}
 			if err == nil {
 				if st.ownership.ACLsEnabled() {
 					if info.Owner.ID != "" && info.Owner.ID != b.Owner.ID {

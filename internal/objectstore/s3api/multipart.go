@@ -114,6 +114,9 @@ func (s *Server) uploadPart(rq *request) error {
 // uploadPartCopy is an UploadPart whose content comes from x-amz-copy-source (x-amz-copy-source-range).
 func (s *Server) uploadPartCopy(rq *request, n int, uploadID string) error {
 	h := rq.r.Header
+	if rq.info.Identity.Anonymous {
+		return s3Error("AccessDenied", "Anonymous users cannot copy objects. Please authenticate.")
+	}
 	srcBucket, srcKey, srcVersion, err := parseCopySource(h.Get("X-Amz-Copy-Source"))
 	if err != nil {
 		return err
@@ -132,6 +135,7 @@ func (s *Server) uploadPartCopy(rq *request, n int, uploadID string) error {
 	in := objectstore.UploadPartCopyInput{
 		Bucket: rq.bucket, Key: rq.key, UploadID: uploadID, PartNumber: n,
 		SrcBucket: srcBucket, SrcKey: srcKey, SrcVersionID: srcVersion, SrcConditions: readConditions(h, "X-Amz-Copy-Source-"),
+		CheckSource: s.copySourceCheck(rq, action, &sb, srcKey, srcVersion),
 	}
 	if v := h.Get("X-Amz-Copy-Source-Range"); v != "" {
 		r := parseRange(v)

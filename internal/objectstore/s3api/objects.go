@@ -137,18 +137,21 @@ func (s *Server) readObject(rq *request, head bool) error {
 	if err != nil {
 		return err
 	}
-	if err := s.authorize(rq, action, b, rq.key, versionID); err != nil {
-		// Whoever may list the bucket may learn that a key does not exist, whatever grants reading it (an
-		// object's ACL cannot, when there is no object): S3 answers 404 then, 403 to anyone else.
-		if versionID == "" && !explicitlyDenied(err) && s.keyMissing(rq, b) && s.authorize(rq, "s3:ListBucket", b, "", "") == nil {
-			return s3Error("NoSuchKey", "", [2]string{"Key", rq.key})
-		}
-		return err
+	// The caller is authorized for the version the read opened (its blobs pinned), not for whatever was current
+	// a moment before: an overwrite in between would otherwise hand out a version nobody decided on (one its
+	// tags or ACL deny). Anything that fails before a version is open is decided first, so that a caller who
+	// may not read learns nothing from the failure.
+	decide := func(info *objectstore.ObjectInfo) error {
+		return s.authz.Authorize(rq.ctx, AccessRequest{Info: rq.info, Action: action, Bucket: b, Key: rq.key, VersionID: versionID,
+			Object: info, Request: rq.r})
 	}
 	opts := objectstore.GetOptions{VersionID: versionID, Conditions: readConditions(rq.r.Header, "")}
 	if v := rq.q.Get("partNumber"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > objectstore.MaxParts {
+			if err := decide(nil); err != nil {
+				return err
+			}
 			return invalidArgument("Part number must be an integer between 1 and 10000, inclusive", "partNumber", v)
 		}
 		opts.PartNumber = n
@@ -158,6 +161,9 @@ func (s *Server) readObject(rq *request, head bool) error {
 	}
 	for p := range responseOverrides {
 		if rq.q.Get(p) != "" && rq.info.Identity.Anonymous {
+			if err := decide(nil); err != nil {
+				return err
+			}
 			return s3Error("InvalidRequest", "Request specific response headers cannot be used for anonymous GET requests.")
 		}
 	}
@@ -173,6 +179,19 @@ func (s *Server) readObject(rq *request, head bool) error {
 			defer obj.Close()
 			info, start, length, partial = obj.Info, obj.Start, obj.Length, obj.Partial
 		}
+	}
+	if err == nil {
+		err = decide(&info)
+		if err != nil {
+			return err
+		}
+	} else if aerr := decide(nil); aerr != nil {
+		// Whoever may list the bucket may learn that a key does not exist, whatever grants reading it (an
+		// object's ACL cannot, when there is no object): S3 answers 404 then, 403 to anyone else.
+		if versionID == "" && isCode(err, objectstore.ErrNoSuchKey) && !explicitlyDenied(aerr) && s.authorize(rq, "s3:ListBucket", b, "", "") == nil {
+			return s3Error("NoSuchKey", "", [2]string{"Key", rq.key})
+		}
+		return aerr
 	}
 	if err != nil {
 		if isCode(err, objectstore.ErrInvalidRange) {
@@ -243,12 +262,6 @@ func (s *Server) readObject(rq *request, head bool) error {
 		panic(http.ErrAbortHandler)
 	}
 	return nil
-}
-
-// keyMissing reports whether the request's key has no current object (none at all, or a delete marker).
-func (s *Server) keyMissing(rq *request, b *objectstore.Bucket) bool {
-	_, err := s.store.StatObject(rq.ctx, b.Name, rq.key, objectstore.GetOptions{})
-	return isCode(err, objectstore.ErrNoSuchKey)
 }
 
 // invalidRange is S3's 416, with the range asked for and the object's size.
@@ -471,6 +484,7 @@ func (s *Server) copyObject(rq *request) error {
 	in := objectstore.CopyObjectInput{
 		SrcBucket: srcBucket, SrcKey: srcKey, SrcVersionID: srcVersion,
 		SrcConditions: readConditions(h, "X-Amz-Copy-Source-"),
+		CheckSource:   s.copySourceCheck(rq, srcAction, &sb, srcKey, srcVersion),
 		Bucket:        rq.bucket, Key: rq.key, Owner: owner,
 		Subresources: func(src objectstore.ObjectInfo) map[string][]byte {
 			if !replaceTags {
@@ -518,6 +532,15 @@ func (s *Server) copyObject(rq *request) error {
 	return writeXML(rq.w, res)
 }
 
+// copySourceCheck decides a copy's read of its source again on the version the copy opened, as a GET is
+// decided: the source may have been overwritten since the request was first authorized.
+func (s *Server) copySourceCheck(rq *request, action string, sb *objectstore.Bucket, key, versionID string) func(objectstore.ObjectInfo) error {
+	return func(src objectstore.ObjectInfo) error {
+		return s.authz.Authorize(rq.ctx, AccessRequest{Info: rq.info, Action: action, Bucket: sb, Key: key, VersionID: versionID,
+			Object: &src, Request: rq.r})
+	}
+}
+
 // sourceBucket looks up a copy's source bucket, checking x-amz-source-expected-bucket-owner.
 func (s *Server) sourceBucket(rq *request, name string) (objectstore.Bucket, error) {
 	b, err := s.store.Bucket(rq.ctx, name)
@@ -539,8 +562,10 @@ func (s *Server) writeACLAccess(rq *request, b *objectstore.Bucket) (*bucketStat
 	}
 	owner := objectOwner(st, rq.owner(), rq.r.Header)
 	// An IAM user of the bucket owner's account setting an ACL needs s3:PutObjectAcl too. A caller of another
-	// account sets the ACL of what it will own, as the bucket's grants to it allow.
-	if id := rq.info.Identity; hasACLHeaders(rq.r.Header) && st.ownership.ACLsEnabled() && !id.Anonymous && !id.Root() && id.AccountID == b.Owner.AccountID {
+	// account sets the ACL of what it will own, as the bucket's grants to it allow. An anonymous caller is asked
+	// too, and refused as S3 refuses it s3:PutObjectAcl: a grant to upload must not let anyone publish.
+	if id := rq.info.Identity; hasACLHeaders(rq.r.Header) && st.ownership.ACLsEnabled() &&
+		(id.Anonymous || id.AccountID == "" || !id.Root() && id.AccountID == b.Owner.AccountID) {
 		if err := s.authorize(rq, "s3:PutObjectAcl", b, rq.key, ""); err != nil {
 			return nil, objectstore.Owner{}, nil, err
 		}

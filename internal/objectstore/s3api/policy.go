@@ -21,9 +21,24 @@ func errNoSuchBucketPolicy(bucket string) error {
 	return s3Error("NoSuchBucketPolicy", "The bucket policy does not exist", [2]string{"BucketName", bucket})
 }
 
+// policyFor looks the request's bucket up and authorizes a bucket policy action, which S3 allows only to the bucket
+// owner's account: another account, however much the policy grants it, gets 405 MethodNotAllowed ("If you have the
+// correct permissions, but you're not using an identity that belongs to the bucket owner's account").
+func (s *Server) policyFor(rq *request, action string) (*objectstore.Bucket, error) {
+	b, err := s.bucketFor(rq, action, "", "")
+	if err != nil {
+		return nil, err
+	}
+	if rq.info.Identity.AccountID != b.Owner.AccountID {
+		return nil, objectstore.ErrMethodNotAllowed.With("The specified method is not allowed against this resource.").
+			WithExtra("Method", rq.r.Method).WithExtra("ResourceType", "BUCKET")
+	}
+	return b, nil
+}
+
 // getBucketPolicy is GET /bucket?policy: the policy document as it was put.
 func (s *Server) getBucketPolicy(rq *request) error {
-	b, err := s.bucketFor(rq, "s3:GetBucketPolicy", "", "")
+	b, err := s.policyFor(rq, "s3:GetBucketPolicy")
 	if err != nil {
 		return err
 	}
@@ -45,7 +60,7 @@ func (s *Server) getBucketPolicy(rq *request) error {
 // putBucketPolicy is PUT /bucket?policy: checked as S3 checks it (MalformedPolicy), its principals must exist,
 // and BlockPublicPolicy refuses a public one.
 func (s *Server) putBucketPolicy(rq *request) error {
-	b, err := s.bucketFor(rq, "s3:PutBucketPolicy", "", "")
+	b, err := s.policyFor(rq, "s3:PutBucketPolicy")
 	if err != nil {
 		return err
 	}
@@ -104,7 +119,7 @@ func errBlockedPolicy(rq *request, b *objectstore.Bucket) error {
 
 // deleteBucketPolicy is DELETE /bucket?policy.
 func (s *Server) deleteBucketPolicy(rq *request) error {
-	if _, err := s.bucketFor(rq, "s3:DeleteBucketPolicy", "", ""); err != nil {
+	if _, err := s.policyFor(rq, "s3:DeleteBucketPolicy"); err != nil {
 		return err
 	}
 	if err := s.store.DeleteBucketConfig(rq.ctx, rq.bucket, objectstore.ConfigPolicy); err != nil {
