@@ -463,14 +463,43 @@ func (e *Endpoint) verifyV2(r *http.Request, a *v2Auth, bucket string) (*verifie
 		return nil, err
 	}
 	sts := stringToSignV2(r, dateLine, bucket)
-	m := hmac.New(sha1.New, []byte(secret))
-	m.Write([]byte(sts))
-	want := m.Sum(nil)
 	got, decErr := base64.StdEncoding.DecodeString(a.signature)
-	if decErr != nil || !hmac.Equal(want, got) {
-		return nil, errSignatureDoesNotMatch(a.accessKey, sts, a.signature, "")
+	if decErr != nil || !v2Matches(secret, sts, got) {
+		// S3 takes a bucket's resource with or without its trailing slash (botocore signs "/bucket/" for
+		// PUT /bucket); a key's resource only as sent.
+		alt, ok := v2BucketResourceToggled(sts)
+		if decErr != nil || !ok || !v2Matches(secret, alt, got) {
+			return nil, errSignatureDoesNotMatch(a.accessKey, sts, a.signature, "")
+		}
 	}
 	return &verified{identity: id}, nil
+}
+
+// v2Matches reports whether sig is SigV2's signature of sts with secret.
+func v2Matches(secret, sts string, sig []byte) bool {
+	m := hmac.New(sha1.New, []byte(secret))
+	m.Write([]byte(sts))
+	return hmac.Equal(m.Sum(nil), sig)
+}
+
+// v2BucketResourceToggled returns sts with its canonical resource's trailing slash added or removed, when that
+// resource names a bucket alone ("/bucket" or "/bucket/", sub-resources aside).
+func v2BucketResourceToggled(sts string) (string, bool) {
+	i := strings.LastIndexByte(sts, '\n') + 1
+	head, resource := sts[:i], sts[i:]
+	path, sub, hasSub := strings.Cut(resource, "?")
+	name, slash := strings.CutSuffix(strings.TrimPrefix(path, "/"), "/")
+	if !strings.HasPrefix(path, "/") || name == "" || strings.Contains(name, "/") {
+		return "", false
+	}
+	path = "/" + name
+	if !slash {
+		path += "/"
+	}
+	if hasSub {
+		path += "?" + sub
+	}
+	return head + path, true
 }
 
 // v2SubResources are the query parameters SigV2 signs (S3's list, as s3cmd and the SDKs sign them).

@@ -221,21 +221,28 @@ func (e *Endpoint) wrapBody(r *http.Request, v *verified) error {
 }
 
 // stripAWSChunked removes the aws-chunked token from Content-Encoding: it describes the framing the endpoint
-// removed, not the object (S3 does not store it either).
+// removed, not the object (S3 does not store it either). The other codings keep their order, as a list S3
+// would store ("gzip, br"); a header without aws-chunked is left as sent.
 func stripAWSChunked(h http.Header) {
 	var keep []string
+	found := false
 	for _, v := range h.Values("Content-Encoding") {
 		for _, tok := range strings.Split(v, ",") {
-			if tok = strings.TrimSpace(tok); tok != "" && !strings.EqualFold(tok, "aws-chunked") {
+			switch tok = strings.TrimSpace(tok); {
+			case strings.EqualFold(tok, "aws-chunked"):
+				found = true
+			case tok != "":
 				keep = append(keep, tok)
 			}
 		}
 	}
-	if len(keep) == 0 {
+	switch {
+	case !found:
+	case len(keep) == 0:
 		h.Del("Content-Encoding")
-		return
+	default:
+		h.Set("Content-Encoding", strings.Join(keep, ", "))
 	}
-	h.Set("Content-Encoding", strings.Join(keep, ","))
 }
 
 // virtualHostBucket returns the bucket a BUCKET.DOMAIN[:PORT] Host names, or "".

@@ -20,6 +20,7 @@ import (
 //	  u              encKey(key) + seq (8 bytes)   -> upload record   (oldest upload of a key first)
 //	  p              upload seq (8) + part number (4) -> part record
 //	  c              configuration name -> document
+//	  d              uploads completed lately, for retried Completes (completed.go)
 //
 // seq comes from the bucket's bbolt sequence, so versions order by when they were written whatever the clock says.
 var (

@@ -350,9 +350,16 @@ type CompletedPart struct {
 type CompleteUploadInput struct {
 	Bucket, Key, UploadID string
 	Parts                 []CompletedPart
-	// Checksum, when its Value is set, is the whole object's expected checksum (for a FULL_OBJECT upload), or the
-	// composite one.
-	Checksum   ChecksumInput
+	// Checksum, when its Algorithm is set, is the object checksum the client expects (x-amz-checksum-*): of the
+	// upload's algorithm (ErrInvalidRequest otherwise) and equal to the object's (ErrBadDigest otherwise) — the
+	// full-object value, or the composite one with or without its "-N" part count.
+	Checksum ChecksumInput
+	// ChecksumType, when set, is the object checksum type the client expects (x-amz-checksum-type): another than
+	// the upload's is ErrBadDigest.
+	ChecksumType ChecksumType
+	// ObjectSize, when set, is the object size the client expects (x-amz-mp-object-size): another than the
+	// parts' total is ErrInvalidRequest.
+	ObjectSize *int64
 	Conditions WriteConditions
 }
 
@@ -382,6 +389,13 @@ func (s *Store) CompleteMultipartUpload(ctx context.Context, in CompleteUploadIn
 		}
 		u, seq, err := getUpload(data, in.Key, in.UploadID)
 		if err != nil {
+			// A retry of a Complete that succeeded is answered as the first one was.
+			if done, rerr := s.completedRetry(data, in); rerr != nil || done != nil {
+				if done != nil {
+					info = done.info(in.Bucket, in.Key, true)
+				}
+				return rerr
+			}
 			return err
 		}
 		if err := checkWriteConditions(data.Bucket(versionsName), in.Key, in.Conditions); err != nil {
@@ -430,8 +444,11 @@ func (s *Store) CompleteMultipartUpload(ctx context.Context, in CompleteUploadIn
 		rec.Modified = s.now().UnixNano()
 		f, err := putVersion(tx, data, b.Versioning, in.Key, rec)
 		freed = append(freed, f...)
+		if err != nil {
+			return err
+		}
 		info = rec.info(in.Bucket, in.Key, true)
-		return err
+		return s.recordCompleted(data, seq, in, rec)
 	})
 	if err != nil {
 		return ObjectInfo{}, err
@@ -442,6 +459,16 @@ func (s *Store) CompleteMultipartUpload(ctx context.Context, in CompleteUploadIn
 
 // assemble checks the listed parts against the stored ones and builds the object's record.
 func assemble(parts *bolt.Bucket, u *uploadRecord, seq uint64, in CompleteUploadInput) (*record, error) {
+	if a := in.Checksum.Algorithm; a != "" && a != u.Algorithm {
+		expected := "null"
+		if u.Algorithm != "" {
+			expected = lower(u.Algorithm)
+		}
+		return nil, ErrInvalidRequest.With("Checksum Type mismatch occurred, expected checksum Type: %s, actual checksum Type: %s", expected, lower(a))
+	}
+	if in.ChecksumType != "" && in.ChecksumType != u.Type {
+		return nil, ErrBadDigest.With("The checksum type you specified (%s) does not match the checksum type of the upload.", in.ChecksumType)
+	}
 	rec := &record{Meta: u.Meta, Owner: u.Owner, Sub: u.Sub}
 	md := md5.New()
 	var raws [][]byte
@@ -502,11 +529,27 @@ func assemble(parts *bolt.Bucket, u *uploadRecord, seq uint64, in CompleteUpload
 		} else {
 			rec.Checksum.Value = combineComposite(u.Algorithm, raws)
 		}
-		if want := in.Checksum.Value; want != "" && u.Type == FullObject && in.Checksum.Algorithm == u.Algorithm && want != rec.Checksum.Value {
-			return nil, ErrBadDigest.With("The %s you specified did not match the calculated checksum.", u.Algorithm.HeaderName())
+		if in.Checksum.Algorithm != "" && !checksumMatches(in.Checksum.Value, rec.Checksum, len(in.Parts)) {
+			return nil, ErrBadDigest.With("The %s you specified did not match the calculated checksum.", lower(u.Algorithm))
 		}
 	}
+	if in.ObjectSize != nil && *in.ObjectSize != rec.Size {
+		return nil, ErrInvalidRequest.With("The provided 'x-amz-mp-object-size' header value %d does not match what was computed: %d", *in.ObjectSize, rec.Size)
+	}
 	return rec, nil
+}
+
+// checksumMatches reports whether want, an object checksum a client states, is the object's: the value itself,
+// or for a composite checksum its digest with or without the "-N" part count (which must then be the upload's).
+func checksumMatches(want string, got Checksum, parts int) bool {
+	if want == got.Value || got.Type != Composite {
+		return want == got.Value
+	}
+	digest, count, ok := strings.Cut(want, "-")
+	if ok && count != strconv.Itoa(parts) {
+		return false
+	}
+	return digest+"-"+strconv.Itoa(parts) == got.Value
 }
 
 // AbortMultipartUpload discards an upload and its parts.

@@ -413,3 +413,185 @@ func TestListPartsAfterLargeMarkers(t *testing.T) {
 		})
 	}
 }
+
+func TestChecksumMatches(t *testing.T) {
+	composite := Checksum{Algorithm: SHA256, Type: Composite, Value: "uWBwpe1dxI4Vw8Gf0X9ynOdw/SS6VBzfWm9giiv1sf4=-3"}
+	full := Checksum{Algorithm: CRC32, Type: FullObject, Value: "K1fyoQ=="}
+	for _, tc := range []struct {
+		name  string
+		want  string
+		got   Checksum
+		parts int
+		ok    bool
+	}{
+		{name: "composite as stored", want: composite.Value, got: composite, parts: 3, ok: true},
+		{name: "composite without its count", want: "uWBwpe1dxI4Vw8Gf0X9ynOdw/SS6VBzfWm9giiv1sf4=", got: composite, parts: 3, ok: true},
+		{name: "composite with another count", want: "uWBwpe1dxI4Vw8Gf0X9ynOdw/SS6VBzfWm9giiv1sf4=-2", got: composite, parts: 3},
+		{name: "composite, another digest", want: "AAAApe1dxI4Vw8Gf0X9ynOdw/SS6VBzfWm9giiv1sf4=-3", got: composite, parts: 3},
+		{name: "composite, malformed", want: "bad", got: composite, parts: 3},
+		{name: "composite, empty", want: "", got: composite, parts: 3},
+		{name: "full object", want: "K1fyoQ==", got: full, parts: 2, ok: true},
+		{name: "full object with a count", want: "K1fyoQ==-2", got: full, parts: 2},
+		{name: "full object, another", want: "AAAAAA==", got: full, parts: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := checksumMatches(tc.want, tc.got, tc.parts); got != tc.ok {
+				t.Errorf("checksumMatches(%q, %q, %d) = %v", tc.want, tc.got.Value, tc.parts, got)
+			}
+		})
+	}
+}
+
+// TestCompleteRetry: a Complete repeated after it succeeded (a client that timed out and retried) gets the same
+// answer while the object that upload made is still the key's current one and the parts list is the same; in
+// every other case the upload is gone (NoSuchUpload). The record of completed uploads survives a restart, is
+// kept for completedUploadTTL and holds at most completedUploadsKept uploads per bucket.
+func TestCompleteRetry(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	clock := newTestClock()
+	s := openTestStore(t, dir, WithClock(clock.Now))
+	mustBucket(t, s, "bkt")
+	p1, p2 := pattern(MinPartSize, 11), pattern(777, 12)
+	complete := func(s *Store, key string, up Upload, parts []CompletedPart) (ObjectInfo, error) {
+		return s.CompleteMultipartUpload(ctx, CompleteUploadInput{Bucket: "bkt", Key: key, UploadID: up.UploadID, Parts: parts})
+	}
+	same := func(t *testing.T, got, want ObjectInfo) {
+		t.Helper()
+		if got.VersionID != want.VersionID || got.ETag != want.ETag || got.Size != want.Size || !got.LastModified.Equal(want.LastModified) ||
+			got.Checksum != want.Checksum || got.PartsCount != want.PartsCount {
+			t.Errorf("retry answered %+v, want %+v", got, want)
+		}
+	}
+
+	up, parts := uploadParts(t, s, "k", SHA256, "", p1, p2)
+	first, err := complete(s, "k", up, parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := complete(s, "k", up, parts)
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	same(t, again, first)
+
+	other := append([]CompletedPart(nil), parts...)
+	other[1].ETag = `"` + strings.Repeat("0", 32) + `"`
+	for _, tc := range []struct {
+		name  string
+		key   string
+		parts []CompletedPart
+	}{
+		{name: "another parts list", key: "k", parts: other},
+		{name: "fewer parts", key: "k", parts: parts[:1]},
+		{name: "another key", key: "k2", parts: parts},
+	} {
+		if _, err := complete(s, tc.key, up, tc.parts); codeOf(err) != "NoSuchUpload" {
+			t.Errorf("%s: %v, want NoSuchUpload", tc.name, err)
+		}
+	}
+
+	// The record is in the index: a restarted store answers the retry too.
+	s.Close()
+	s = openTestStore(t, dir, WithClock(clock.Now))
+	if again, err := complete(s, "k", up, parts); err != nil {
+		t.Fatalf("retry after a restart: %v", err)
+	} else {
+		same(t, again, first)
+	}
+	// Once the key holds another object, the upload's object is gone: so is the upload.
+	put(t, s, "bkt", "k", []byte("newer"))
+	if _, err := complete(s, "k", up, parts); codeOf(err) != "NoSuchUpload" {
+		t.Errorf("retry after an overwrite: %v", err)
+	}
+
+	t.Run("versioned", func(t *testing.T) {
+		mustBucket(t, s, "ver")
+		if err := s.SetVersioning(ctx, "ver", VersioningEnabled); err != nil {
+			t.Fatal(err)
+		}
+		up, err := s.CreateMultipartUpload(ctx, CreateUploadInput{Bucket: "ver", Key: "k", Owner: alice})
+		if err != nil {
+			t.Fatal(err)
+		}
+		part, err := s.UploadPart(ctx, UploadPartInput{Bucket: "ver", Key: "k", UploadID: up.UploadID, PartNumber: 1, Body: bytes.NewReader(p2), Size: int64(len(p2))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := CompleteUploadInput{Bucket: "ver", Key: "k", UploadID: up.UploadID, Parts: []CompletedPart{{PartNumber: 1, ETag: part.ETag}}}
+		first, err := s.CompleteMultipartUpload(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again, err := s.CompleteMultipartUpload(ctx, in); err != nil {
+			t.Fatalf("retry: %v", err)
+		} else {
+			same(t, again, first)
+		}
+		newer, err := s.PutObject(ctx, PutObjectInput{Bucket: "ver", Key: "k", Body: strings.NewReader("v2"), Size: 2, Owner: alice})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.CompleteMultipartUpload(ctx, in); codeOf(err) != "NoSuchUpload" {
+			t.Errorf("retry behind a newer version: %v", err)
+		}
+		// Removing the newer version makes the upload's version current again.
+		if _, err := s.DeleteObject(ctx, DeleteObjectInput{Bucket: "ver", Key: "k", VersionID: newer.VersionID}); err != nil {
+			t.Fatal(err)
+		}
+		if again, err := s.CompleteMultipartUpload(ctx, in); err != nil {
+			t.Errorf("retry once current again: %v", err)
+		} else {
+			same(t, again, first)
+		}
+		if _, err := s.DeleteObject(ctx, DeleteObjectInput{Bucket: "ver", Key: "k", Owner: alice}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.CompleteMultipartUpload(ctx, in); codeOf(err) != "NoSuchUpload" {
+			t.Errorf("retry behind a delete marker: %v", err)
+		}
+	})
+
+	t.Run("expiry", func(t *testing.T) {
+		up, parts := uploadParts(t, s, "old", "", "", p2)
+		if _, err := complete(s, "old", up, parts); err != nil {
+			t.Fatal(err)
+		}
+		clock.mu.Lock()
+		clock.now = clock.now.Add(completedUploadTTL)
+		clock.mu.Unlock()
+		if _, err := complete(s, "old", up, parts); codeOf(err) != "NoSuchUpload" {
+			t.Errorf("retry after %v: %v", completedUploadTTL, err)
+		}
+	})
+
+	t.Run("bounded", func(t *testing.T) {
+		s.completedKept = 3
+		mustBucket(t, s, "many")
+		var ups []CompleteUploadInput
+		for i := range 5 {
+			key := fmt.Sprint("k", i)
+			up, err := s.CreateMultipartUpload(ctx, CreateUploadInput{Bucket: "many", Key: key, Owner: alice})
+			if err != nil {
+				t.Fatal(err)
+			}
+			part, err := s.UploadPart(ctx, UploadPartInput{Bucket: "many", Key: key, UploadID: up.UploadID, PartNumber: 1, Body: strings.NewReader(key), Size: int64(len(key))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ups = append(ups, CompleteUploadInput{Bucket: "many", Key: key, UploadID: up.UploadID, Parts: []CompletedPart{{PartNumber: 1, ETag: part.ETag}}})
+		}
+		// Completed in reverse order of creation: the record keeps the last completed, not the last created.
+		for i := len(ups) - 1; i >= 0; i-- {
+			if _, err := s.CompleteMultipartUpload(ctx, ups[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, in := range ups {
+			_, err := s.CompleteMultipartUpload(ctx, in)
+			if kept := i < 3; kept != (err == nil) {
+				t.Errorf("upload %d (completed %d of 5): retry %v", i, len(ups)-i, err)
+			}
+		}
+	})
+}

@@ -359,6 +359,47 @@ type DeleteObjectInput struct {
 	VersionID string
 	// Owner is who a delete marker is attributed to.
 	Owner Owner
+	// Conditions, when set, must hold for the version the delete removes (see DeleteConditions).
+	Conditions DeleteConditions
+}
+
+// DeleteConditions are a delete's preconditions (S3's conditional deletes), judged against the version the delete
+// would remove: the key's current version, or the one VersionID names. Zero fields are absent.
+//
+// IfMatch (If-Match) is an ETag list or "*": a version with another ETag, or a delete marker, fails
+// (ErrPreconditionFailed), and so does the lack of any version (ErrNoSuchKey), as S3 answers on general purpose
+// buckets. LastModified (x-amz-if-match-last-modified-time, to the second) and Size (x-amz-if-match-size) fail on
+// a version that differs or a delete marker, and hold when there is nothing to delete, as S3 documents them.
+type DeleteConditions struct {
+	IfMatch      string
+	LastModified time.Time
+	Size         *int64
+}
+
+func (c DeleteConditions) set() bool {
+	return c.IfMatch != "" || !c.LastModified.IsZero() || c.Size != nil
+}
+
+// check judges the conditions against rec, the version a delete would remove (nil: there is none).
+func (c DeleteConditions) check(key string, rec *record) error {
+	if !c.set() {
+		return nil
+	}
+	if rec == nil {
+		if c.IfMatch != "" {
+			return noSuchKey(key)
+		}
+		return nil
+	}
+	switch {
+	case c.IfMatch != "" && (rec.DeleteMarker || !etagMatches(c.IfMatch, rec.ETag)):
+		return ErrPreconditionFailed.WithExtra("Condition", "If-Match")
+	case !c.LastModified.IsZero() && (rec.DeleteMarker || time.Unix(0, rec.Modified).Unix() != c.LastModified.Unix()):
+		return ErrPreconditionFailed.WithExtra("Condition", "x-amz-if-match-last-modified-time")
+	case c.Size != nil && (rec.DeleteMarker || rec.Size != *c.Size):
+		return ErrPreconditionFailed.WithExtra("Condition", "x-amz-if-match-size")
+	}
+	return nil
 }
 
 // DeleteObjectOutput says what a delete did.
@@ -393,8 +434,11 @@ func (s *Store) DeleteObject(ctx context.Context, in DeleteObjectInput) (DeleteO
 			k, rec, _, err := findVersion(vb, in.Key, in.VersionID, false)
 			if err != nil {
 				if isNotFound(err) {
-					return nil
+					return in.Conditions.check(in.Key, nil)
 				}
+				return err
+			}
+			if err := in.Conditions.check(in.Key, rec); err != nil {
 				return err
 			}
 			out.DeleteMarker = rec.DeleteMarker
@@ -402,6 +446,15 @@ func (s *Store) DeleteObject(ctx context.Context, in DeleteObjectInput) (DeleteO
 				return err
 			}
 			return vb.Delete(k)
+		}
+		if in.Conditions.set() {
+			_, cur, err := latestVersion(vb, in.Key, false)
+			if err != nil {
+				return err
+			}
+			if err := in.Conditions.check(in.Key, cur); err != nil {
+				return err
+			}
 		}
 		if b.Versioning == Unversioned {
 			k, rec, err := findNullVersion(vb, in.Key)

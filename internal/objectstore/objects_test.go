@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"os"
@@ -399,5 +400,128 @@ func TestBuckets(t *testing.T) {
 	}
 	if _, err := s.BucketConfig(ctx, "photos", "policy"); !errdefs.IsNotFound(err) {
 		t.Fatalf("deleted config: %v", err)
+	}
+}
+
+// TestConditionalDeletes: a delete with preconditions judges them against the version it would remove (the
+// current one, or the one named) in the transaction that removes it. If-Match follows S3's conditional deletes
+// on general purpose buckets: an ETag that differs, or a delete marker, is ErrPreconditionFailed; no object at all
+// is ErrNoSuchKey. The last-modified-time and size conditions, as S3 documents them, fail on a difference and
+// succeed when there is nothing to delete.
+func TestConditionalDeletes(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	mustBucket(t, s, "bkt")
+	mustBucket(t, s, "ver")
+	if err := s.SetVersioning(ctx, "ver", VersioningEnabled); err != nil {
+		t.Fatal(err)
+	}
+	size := func(n int64) *int64 { return &n }
+	type state struct {
+		key      string
+		versions []ObjectInfo // oldest first
+	}
+	for i, tc := range []struct {
+		name      string
+		bucket    string
+		setup     func(key string) state
+		version   func(st state) string // the VersionID to delete, "" for the current version
+		cond      func(st state) DeleteConditions
+		code      string
+		remaining int // versions of the key left after the delete (a delete marker counts)
+	}{
+		{name: "etag matches", bucket: "bkt",
+			cond: func(st state) DeleteConditions { return DeleteConditions{IfMatch: `"` + st.versions[0].ETag + `"`} }},
+		{name: "etag in a list", bucket: "bkt",
+			cond: func(st state) DeleteConditions {
+				return DeleteConditions{IfMatch: `"0000", "` + st.versions[0].ETag + `"`}
+			}},
+		{name: "etag differs", bucket: "bkt", code: "PreconditionFailed", remaining: 1,
+			cond: func(st state) DeleteConditions { return DeleteConditions{IfMatch: `"badetag"`} }},
+		{name: "any etag", bucket: "bkt",
+			cond: func(st state) DeleteConditions { return DeleteConditions{IfMatch: "*"} }},
+		{name: "any etag, no object", bucket: "bkt", code: "NoSuchKey", setup: func(key string) state { return state{key: key} },
+			cond: func(st state) DeleteConditions { return DeleteConditions{IfMatch: "*"} }},
+		{name: "an etag, no object", bucket: "bkt", code: "NoSuchKey", setup: func(key string) state { return state{key: key} },
+			cond: func(st state) DeleteConditions { return DeleteConditions{IfMatch: `"abc"`} }},
+		{name: "modified time matches", bucket: "bkt",
+			cond: func(st state) DeleteConditions { return DeleteConditions{LastModified: st.versions[0].LastModified} }},
+		{name: "modified time differs", bucket: "bkt", code: "PreconditionFailed", remaining: 1,
+			cond: func(st state) DeleteConditions {
+				return DeleteConditions{LastModified: time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)}
+			}},
+		{name: "modified time, no object", bucket: "bkt", setup: func(key string) state { return state{key: key} },
+			cond: func(st state) DeleteConditions {
+				return DeleteConditions{LastModified: time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)}
+			}},
+		{name: "size matches", bucket: "bkt",
+			cond: func(st state) DeleteConditions { return DeleteConditions{Size: size(st.versions[0].Size)} }},
+		{name: "size differs", bucket: "bkt", code: "PreconditionFailed", remaining: 1,
+			cond: func(st state) DeleteConditions { return DeleteConditions{Size: size(9999)} }},
+		{name: "size, no object", bucket: "bkt", setup: func(key string) state { return state{key: key} },
+			cond: func(st state) DeleteConditions { return DeleteConditions{Size: size(9999)} }},
+		{name: "etag matches, size differs", bucket: "bkt", code: "PreconditionFailed", remaining: 1,
+			cond: func(st state) DeleteConditions {
+				return DeleteConditions{IfMatch: st.versions[0].ETag, Size: size(st.versions[0].Size + 1)}
+			}},
+		{name: "versioned: current matches", bucket: "ver", remaining: 2,
+			cond: func(st state) DeleteConditions { return DeleteConditions{IfMatch: st.versions[0].ETag} }},
+		{name: "versioned: current differs", bucket: "ver", code: "PreconditionFailed", remaining: 1,
+			cond: func(st state) DeleteConditions { return DeleteConditions{IfMatch: "badetag"} }},
+		{name: "versioned: current is a delete marker", bucket: "ver", code: "PreconditionFailed", remaining: 2,
+			setup: func(key string) state {
+				info := put(t, s, "ver", key, []byte("gone"))
+				if _, err := s.DeleteObject(ctx, DeleteObjectInput{Bucket: "ver", Key: key}); err != nil {
+					t.Fatal(err)
+				}
+				return state{key: key, versions: []ObjectInfo{info}}
+			},
+			cond: func(st state) DeleteConditions { return DeleteConditions{IfMatch: "*"} }},
+		{name: "versioned: current is a delete marker, size", bucket: "ver", code: "PreconditionFailed", remaining: 2,
+			setup: func(key string) state {
+				info := put(t, s, "ver", key, []byte("gone"))
+				if _, err := s.DeleteObject(ctx, DeleteObjectInput{Bucket: "ver", Key: key}); err != nil {
+					t.Fatal(err)
+				}
+				return state{key: key, versions: []ObjectInfo{info}}
+			},
+			cond: func(st state) DeleteConditions { return DeleteConditions{Size: size(0)} }},
+		{name: "versioned: an older version by ID, its etag", bucket: "ver", remaining: 1,
+			setup: func(key string) state {
+				return state{key: key, versions: []ObjectInfo{put(t, s, "ver", key, []byte("old")), put(t, s, "ver", key, []byte("new"))}}
+			},
+			version: func(st state) string { return st.versions[0].VersionID },
+			cond:    func(st state) DeleteConditions { return DeleteConditions{IfMatch: st.versions[0].ETag} }},
+		{name: "versioned: an older version by ID, the current etag", bucket: "ver", code: "PreconditionFailed", remaining: 2,
+			setup: func(key string) state {
+				return state{key: key, versions: []ObjectInfo{put(t, s, "ver", key, []byte("old")), put(t, s, "ver", key, []byte("new"))}}
+			},
+			version: func(st state) string { return st.versions[0].VersionID },
+			cond:    func(st state) DeleteConditions { return DeleteConditions{IfMatch: st.versions[1].ETag} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key := fmt.Sprintf("k%02d", i)
+			var st state
+			if tc.setup != nil {
+				st = tc.setup(key)
+			} else {
+				st = state{key: key, versions: []ObjectInfo{put(t, s, tc.bucket, key, []byte("content"))}}
+			}
+			in := DeleteObjectInput{Bucket: tc.bucket, Key: key, Owner: alice, Conditions: tc.cond(st)}
+			if tc.version != nil {
+				in.VersionID = tc.version(st)
+			}
+			_, err := s.DeleteObject(ctx, in)
+			if codeOf(err) != tc.code {
+				t.Fatalf("delete: %v, want %q", err, tc.code)
+			}
+			page, err := s.ListObjectVersions(ctx, tc.bucket, ListVersionsInput{Prefix: key})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page.Versions) != tc.remaining {
+				t.Errorf("%d versions left, want %d", len(page.Versions), tc.remaining)
+			}
+		})
 	}
 }

@@ -67,6 +67,8 @@ type Store struct {
 	sweepEvery  time.Duration
 	// lifecycleEvery is how often lifecycle rules are applied (0: never in the background).
 	lifecycleEvery time.Duration
+	// completedKept bounds the completed uploads a bucket remembers for retried Completes (completed.go).
+	completedKept int
 
 	// Writes to the index go through one committer goroutine that gathers whatever writes are waiting into one
 	// transaction: one fsync for many small PUTs, and no added latency for a lone writer.
@@ -91,6 +93,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		inlineLimit:    DefaultInlineLimit,
 		sweepEvery:     DefaultSweepInterval,
 		lifecycleEvery: DefaultLifecycleInterval,
+		completedKept:  completedUploadsKept,
 		ops:            make(chan *txOp, maxBatch),
 		stop:           make(chan struct{}),
 		pins:           map[blobID]int{},

@@ -724,3 +724,61 @@ func TestCopiesTheVersionAuthorized(t *testing.T) {
 		})
 	}
 }
+
+// TestMissingKeyWithListGrant: whoever may list the bucket learns that a key does not exist (404 NoSuchKey), by an
+// ACL grant as by a policy, anonymous or not; whoever may not gets 403, and so does a caller a policy explicitly
+// denies s3:GetObject (ceph/s3-tests test_object_raw_get_object_gone, test_cors_origin_response).
+func TestMissingKeyWithListGrant(t *testing.T) {
+	e := newEnv(t, WithLegacyBucketDefaults())
+	ctx := context.Background()
+	alice := e.alice()
+	for name, acl := range map[string]types.BucketCannedACL{"pub": types.BucketCannedACLPublicRead, "priv": types.BucketCannedACLPrivate,
+		"denied": types.BucketCannedACLPublicRead, "authread": types.BucketCannedACLAuthenticatedRead} {
+		if _, err := alice.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name), ACL: acl}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := alice.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(name), Key: aws.String("private"), Body: strings.NewReader("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deny := `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::denied/gone*"}]}`
+	if _, err := alice.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String("denied"), Policy: aws.String(deny)}); err != nil {
+		t.Fatal(err)
+	}
+	// A key that was there and was deleted, as the suite does it.
+	if _, err := alice.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("pub"), Key: aws.String("gone"), Body: strings.NewReader("x"), ACL: types.ObjectCannedACLPublicRead}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("pub"), Key: aws.String("gone")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name        string
+		c           *s3.Client
+		bucket, key string
+		code        string
+		status      int
+	}{
+		{name: "anonymous, public-read bucket, deleted key", c: e.anon(), bucket: "pub", key: "gone", code: "NoSuchKey", status: 404},
+		{name: "anonymous, public-read bucket, never there", c: e.anon(), bucket: "pub", key: "never", code: "NoSuchKey", status: 404},
+		{name: "anonymous, public-read bucket, private object", c: e.anon(), bucket: "pub", key: "private", code: "AccessDenied", status: 403},
+		{name: "other account, public-read bucket", c: e.bob(), bucket: "pub", key: "never", code: "NoSuchKey", status: 404},
+		{name: "other account, authenticated-read bucket", c: e.bob(), bucket: "authread", key: "never", code: "NoSuchKey", status: 404},
+		{name: "anonymous, authenticated-read bucket", c: e.anon(), bucket: "authread", key: "never", code: "AccessDenied", status: 403},
+		{name: "anonymous, private bucket", c: e.anon(), bucket: "priv", key: "never", code: "AccessDenied", status: 403},
+		{name: "other account, private bucket", c: e.bob(), bucket: "priv", key: "never", code: "AccessDenied", status: 403},
+		{name: "explicit deny of GetObject", c: e.anon(), bucket: "denied", key: "gone", code: "AccessDenied", status: 403},
+		{name: "no deny on this key", c: e.anon(), bucket: "denied", key: "never", code: "NoSuchKey", status: 404},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := getString(tc.c, tc.bucket, tc.key)
+			if apiCode(err) != tc.code || httpStatus(err) != tc.status {
+				t.Errorf("GET: %v, want %d %s", err, tc.status, tc.code)
+			}
+			_, err = tc.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(tc.bucket), Key: aws.String(tc.key)})
+			if httpStatus(err) != tc.status {
+				t.Errorf("HEAD: %v, want %d", err, tc.status)
+			}
+		})
+	}
+}

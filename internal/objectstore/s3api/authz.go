@@ -2,6 +2,7 @@ package s3api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -163,9 +164,29 @@ func (a policyAuthorizer) Authorize(ctx context.Context, req AccessRequest) erro
 	return accessDenied(req, d.Reason)
 }
 
+// refusal is an AccessDenied that says whether a policy's explicit Deny made it: a refusal for want of an Allow
+// can still become a 404 for a key that does not exist (see readObject), an explicit Deny cannot.
+type refusal struct {
+	err      *cloud.Error
+	explicit bool
+}
+
+func (r *refusal) Error() string { return r.err.Error() }
+func (r *refusal) Unwrap() error { return r.err }
+
+// explicitlyDenied reports whether err is a refusal by an explicit Deny.
+func explicitlyDenied(err error) bool {
+	var r *refusal
+	return errors.As(err, &r) && r.explicit
+}
+
 // accessDenied words a refusal as S3 does: with the principal, the action, the resource and the reason for a
 // caller of the resource owner's account, a plain "Access Denied" for anyone else.
 func accessDenied(req AccessRequest, why access.Reason) error {
+	return &refusal{err: accessDeniedError(req, why), explicit: why == access.ExplicitDenyIdentity || why == access.ExplicitDenyResource}
+}
+
+func accessDeniedError(req AccessRequest, why access.Reason) *cloud.Error {
 	id := req.Info.Identity
 	if id.Anonymous || id.ARN == "" || req.Bucket != nil && req.Bucket.Owner.AccountID != id.AccountID {
 		return errAccessDenied

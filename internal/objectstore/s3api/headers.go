@@ -69,7 +69,7 @@ func readConditions(h http.Header, prefix string) objectstore.Conditions {
 func readMetadata(h http.Header) (objectstore.Metadata, error) {
 	m := objectstore.Metadata{
 		ContentType:        h.Get("Content-Type"),
-		ContentEncoding:    h.Get("Content-Encoding"),
+		ContentEncoding:    contentEncoding(h),
 		ContentDisposition: h.Get("Content-Disposition"),
 		ContentLanguage:    h.Get("Content-Language"),
 		CacheControl:       h.Get("Cache-Control"),
@@ -94,6 +94,23 @@ func readMetadata(h http.Header) (objectstore.Metadata, error) {
 			[2]string{"Size", strconv.Itoa(size)}, [2]string{"MaxSizeAllowed", strconv.Itoa(maxUserMetadata)})
 	}
 	return m, nil
+}
+
+// contentEncoding is the Content-Encoding an upload stores: as sent, less aws-chunked. That token names how the
+// request's body was framed (the endpoint has decoded such a body, or the body was plain all along), never the
+// object's encoding, and S3 does not store it.
+func contentEncoding(h http.Header) string {
+	v := strings.Join(h.Values("Content-Encoding"), ", ")
+	if !strings.Contains(strings.ToLower(v), "aws-chunked") {
+		return v
+	}
+	var keep []string
+	for _, tok := range strings.Split(v, ",") {
+		if tok = strings.TrimSpace(tok); tok != "" && !strings.EqualFold(tok, "aws-chunked") {
+			keep = append(keep, tok)
+		}
+	}
+	return strings.Join(keep, ", ")
 }
 
 // writeMetadata sets the headers a GET or HEAD returns for an object's metadata.

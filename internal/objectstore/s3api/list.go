@@ -63,15 +63,18 @@ func (s *Server) listObjects(rq *request) error {
 	prefix, delim := rq.q.Get("prefix"), rq.q.Get("delimiter")
 	in := objectstore.ListObjectsInput{Prefix: prefix, Delimiter: delim, MaxKeys: maxKeys}
 	token, startAfter := rq.q.Get("continuation-token"), rq.q.Get("start-after")
+	_, hasToken := rq.q["continuation-token"]
+	_, hasStartAfter := rq.q["start-after"]
 	if v2 {
-		if _, ok := rq.q["continuation-token"]; ok {
+		// A token says where the previous page ended and wins over start-after; an empty one, as S3 takes it,
+		// starts from the beginning (or from start-after).
+		in.After = startAfter
+		if token != "" {
 			after, err := base64.RawURLEncoding.DecodeString(token)
-			if err != nil || token == "" {
+			if err != nil {
 				return invalidArgument("The continuation token provided is incorrect", "continuation-token", token)
 			}
 			in.After = string(after)
-		} else {
-			in.After = startAfter
 		}
 	} else {
 		in.After = rq.q.Get("marker")
@@ -92,12 +95,17 @@ func (s *Server) listObjects(rq *request) error {
 	}
 	if v2 {
 		out := listBucketResultV2{
-			Name: rq.bucket, Prefix: enc(prefix), ContinuationToken: token, KeyCount: len(page.Objects) + len(page.CommonPrefixes),
+			Name: rq.bucket, Prefix: enc(prefix), KeyCount: len(page.Objects) + len(page.CommonPrefixes),
 			MaxKeys: maxKeys, Delimiter: enc(delim), IsTruncated: page.IsTruncated, EncodingType: encType,
 			Contents: contents, CommonPrefixes: prefixEntries(page.CommonPrefixes, enc),
 		}
-		if _, ok := rq.q["continuation-token"]; !ok {
-			out.StartAfter = enc(startAfter)
+		// Both are echoed when they were sent, empty or not, as S3 does.
+		if hasToken {
+			out.ContinuationToken = &token
+		}
+		if hasStartAfter {
+			sa := enc(startAfter)
+			out.StartAfter = &sa
 		}
 		if page.IsTruncated {
 			out.NextContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(page.Next))

@@ -250,3 +250,98 @@ func TestVersioning(t *testing.T) {
 		t.Errorf("null version %q %v", got, err)
 	}
 }
+
+// TestListObjectsV2Tokens: StartAfter is echoed whenever it was sent, continuation token or not (the token decides
+// where the page starts); an empty continuation-token lists from the start and is echoed empty (ceph/s3-tests
+// test_bucket_listv2_both_continuationtoken_startafter, test_bucket_listv2_continuationtoken_empty).
+func TestListObjectsV2Tokens(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.alice()
+	mustCreate(t, c, "bkt")
+	keys := []string{"bar", "baz", "foo", "quxx"}
+	for _, k := range keys {
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bkt"), Key: aws.String(k), Body: strings.NewReader(k)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("bkt"), StartAfter: aws.String("bar"), MaxKeys: aws.Int32(1)})
+	if err != nil || !slices.Equal(objectKeys(first.Contents), []string{"baz"}) || first.NextContinuationToken == nil {
+		t.Fatalf("first page %q %v", objectKeys(first.Contents), err)
+	}
+	for _, tc := range []struct {
+		name       string
+		token      *string
+		startAfter *string
+		want       []string
+	}{
+		{name: "token and start-after", token: first.NextContinuationToken, startAfter: aws.String("bar"), want: []string{"foo", "quxx"}},
+		{name: "token, start-after past it", token: first.NextContinuationToken, startAfter: aws.String("foo"), want: []string{"foo", "quxx"}},
+		{name: "empty token", token: aws.String(""), want: keys},
+		{name: "empty token and start-after", token: aws.String(""), startAfter: aws.String("baz"), want: []string{"foo", "quxx"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("bkt"), ContinuationToken: tc.token, StartAfter: tc.startAfter})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := objectKeys(out.Contents); !slices.Equal(got, tc.want) || aws.ToBool(out.IsTruncated) {
+				t.Errorf("keys %q truncated %v, want %q", got, aws.ToBool(out.IsTruncated), tc.want)
+			}
+			if out.ContinuationToken == nil || *out.ContinuationToken != *tc.token {
+				t.Errorf("ContinuationToken %v, want %q echoed", out.ContinuationToken, *tc.token)
+			}
+			if aws.ToString(out.StartAfter) != aws.ToString(tc.startAfter) {
+				t.Errorf("StartAfter %q, want %q", aws.ToString(out.StartAfter), aws.ToString(tc.startAfter))
+			}
+		})
+	}
+	t.Run("document", func(t *testing.T) {
+		resp, body := e.raw(t, "GET", "/bkt?list-type=2&continuation-token=&start-after=bar", http.Header{}, "")
+		if resp.StatusCode != 200 || !strings.Contains(body, "<ContinuationToken></ContinuationToken>") || !strings.Contains(body, "<StartAfter>bar</StartAfter>") {
+			t.Errorf("%d %s", resp.StatusCode, body)
+		}
+	})
+	t.Run("malformed token", func(t *testing.T) {
+		_, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("bkt"), ContinuationToken: aws.String("not a token!")})
+		if apiCode(err) != "InvalidArgument" {
+			t.Errorf("got %v, want InvalidArgument", err)
+		}
+	})
+}
+
+// TestListObjectsV1EncodedPrefix pins what AWS documents for ListObjects (v1) with encoding-type=url: Delimiter,
+// Marker, Prefix, NextMarker and Key are URL-encoded (the AWS SDK for Java v2 decodes exactly those). botocore
+// decodes only Delimiter, Marker and NextMarker at the top of a v1 listing, so boto3 shows a prefix "\n" as "%0A";
+// ceph/s3-tests' test_bucket_list_prefix_unreadable expects the raw prefix, which would fail against S3 as well.
+func TestListObjectsV1EncodedPrefix(t *testing.T) {
+	e := newEnv(t)
+	c := e.alice()
+	mustCreate(t, c, "bkt")
+	if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("bkt"), Key: aws.String("a b/\nc"), Body: strings.NewReader("x")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, query string
+		want        []string
+	}{
+		{name: "v1", query: "encoding-type=url&prefix=a%20b%2F%0A&marker=a%20b%2F&delimiter=%0A",
+			want: []string{"<Prefix>a+b/%0A</Prefix>", "<Marker>a+b/</Marker>", "<Delimiter>%0A</Delimiter>", "<Key>a+b/%0Ac</Key>"}},
+		{name: "v2", query: "list-type=2&encoding-type=url&prefix=a%20b%2F%0A&start-after=a%20b%2F",
+			want: []string{"<Prefix>a+b/%0A</Prefix>", "<StartAfter>a+b/</StartAfter>", "<Key>a+b/%0Ac</Key>"}},
+		{name: "v1 without encoding", query: "prefix=a%20b%2F",
+			want: []string{"<Prefix>a b/</Prefix>", "<Key>a b/&#xA;c</Key>"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := e.raw(t, "GET", "/bkt?"+tc.query, http.Header{}, "")
+			if resp.StatusCode != 200 {
+				t.Fatalf("%d %s", resp.StatusCode, body)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("no %s in %s", w, body)
+				}
+			}
+		})
+	}
+}

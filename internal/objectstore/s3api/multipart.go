@@ -1,6 +1,7 @@
 package s3api
 
 import (
+	"bytes"
 	"net/http"
 	"strconv"
 	"strings"
@@ -164,24 +165,40 @@ func (s *Server) completeMultipartUpload(rq *request) error {
 	if err != nil {
 		return err
 	}
-	// A full-object checksum for the whole upload comes in a header of the Complete request; it is not the
-	// body's checksum, so the body is read without it.
+	// The object's checksum (full-object or composite) comes in a header of the Complete request; it is not the
+	// body's checksum, so the body is read without it. The engine checks it against the parts.
 	var whole objectstore.ChecksumInput
 	for _, a := range objectstore.ChecksumAlgorithms {
 		if v := h.Get(a.HeaderName()); v != "" {
+			if whole.Algorithm != "" {
+				return s3Error("InvalidRequest", "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
+			}
 			whole = objectstore.ChecksumInput{Algorithm: a, Value: v}
 			h.Del(a.HeaderName())
 		}
+	}
+	var objectSize *int64
+	if v := h.Get("X-Amz-Mp-Object-Size"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return invalidArgument("The x-amz-mp-object-size header must be a non-negative integer", "x-amz-mp-object-size", v)
+		}
+		objectSize = &n
 	}
 	body, err := readBody(rq.r, maxXMLBody)
 	if err != nil {
 		return err
 	}
+	// The parts list is required: S3 answers a Complete without one (no body at all included) MalformedXML.
+	if len(bytes.TrimSpace(body)) == 0 {
+		return malformedXML()
+	}
 	var req completeMultipartUpload
 	if err := decodeXML(body, &req); err != nil {
 		return err
 	}
-	in := objectstore.CompleteUploadInput{Bucket: rq.bucket, Key: rq.key, UploadID: rq.q.Get("uploadId"), Checksum: whole, Conditions: cond}
+	in := objectstore.CompleteUploadInput{Bucket: rq.bucket, Key: rq.key, UploadID: rq.q.Get("uploadId"), Checksum: whole,
+		ChecksumType: objectstore.ChecksumType(strings.ToUpper(h.Get("X-Amz-Checksum-Type"))), ObjectSize: objectSize, Conditions: cond}
 	for _, p := range req.Parts {
 		ck := p.ChecksumCRC32 + p.ChecksumCRC32C + p.ChecksumCRC64NVME + p.ChecksumSHA1 + p.ChecksumSHA256
 		in.Parts = append(in.Parts, objectstore.CompletedPart{PartNumber: p.PartNumber, ETag: p.ETag, Checksum: ck})

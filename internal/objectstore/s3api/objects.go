@@ -186,6 +186,11 @@ func (s *Server) readObject(rq *request, head bool) error {
 			return err
 		}
 	} else if aerr := decide(nil); aerr != nil {
+		// Whoever may list the bucket may learn that a key does not exist, whatever grants reading it (an
+		// object's ACL cannot, when there is no object): S3 answers 404 then, 403 to anyone else.
+		if versionID == "" && isCode(err, objectstore.ErrNoSuchKey) && !explicitlyDenied(aerr) && s.authorize(rq, "s3:ListBucket", b, "", "") == nil {
+			return s3Error("NoSuchKey", "", [2]string{"Key", rq.key})
+		}
 		return aerr
 	}
 	if err != nil {
@@ -224,9 +229,12 @@ func (s *Server) readObject(rq *request, head bool) error {
 		case !partial:
 			writeChecksum(h, info.Checksum)
 		case opts.PartNumber > 0 && info.PartsCount > 0:
-			// A part of a multipart object comes with that part's checksum.
+			// A part of a multipart object comes with that part's checksum, and the object's checksum type (how
+			// the parts' checksums make the object's).
 			if parts, err := s.store.ObjectParts(rq.ctx, rq.bucket, rq.key, info.VersionID); err == nil && opts.PartNumber <= len(parts) {
-				writeChecksum(h, parts[opts.PartNumber-1].Checksum)
+				ck := parts[opts.PartNumber-1].Checksum
+				ck.Type = info.Checksum.Type
+				writeChecksum(h, ck)
 			}
 		}
 	}
@@ -263,7 +271,43 @@ func invalidRange(err error, requested string) error {
 		[2]string{"ActualObjectSize", strconv.FormatInt(info.Size, 10)})
 }
 
-// deleteObject is DELETE /bucket/key.
+// deleteConditions reads a conditional delete's If-Match, x-amz-if-match-last-modified-time and
+// x-amz-if-match-size.
+func deleteConditions(h http.Header) (objectstore.DeleteConditions, error) {
+	c := objectstore.DeleteConditions{IfMatch: h.Get("If-Match")}
+	if v := h.Get("X-Amz-If-Match-Last-Modified-Time"); v != "" {
+		t, ok := parseHTTPTime(v)
+		if !ok {
+			return c, invalidArgument("Invalid date in x-amz-if-match-last-modified-time", "x-amz-if-match-last-modified-time", v)
+		}
+		c.LastModified = t
+	}
+	if v := h.Get("X-Amz-If-Match-Size"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return c, invalidArgument("x-amz-if-match-size must be a non-negative integer", "x-amz-if-match-size", v)
+		}
+		c.Size = &n
+	}
+	return c, nil
+}
+
+// authorizeDeleteConditions asks for s3:GetObject (or s3:GetObjectVersion) besides the delete when If-Match names
+// an ETag: comparing it tells the caller something of the object, so S3 requires both permissions ("*" only asks
+// whether there is one).
+func (s *Server) authorizeDeleteConditions(rq *request, b *objectstore.Bucket, key, versionID string, c objectstore.DeleteConditions) error {
+	if strings.Trim(c.IfMatch, " \t*,") == "" {
+		return nil
+	}
+	action := "s3:GetObject"
+	if versionID != "" {
+		action = "s3:GetObjectVersion"
+	}
+	return s.authorize(rq, action, b, key, versionID)
+}
+
+// deleteObject is DELETE /bucket/key, conditional with If-Match, x-amz-if-match-last-modified-time or
+// x-amz-if-match-size.
 func (s *Server) deleteObject(rq *request) error {
 	versionID, err := versionParam(rq)
 	if err != nil {
@@ -277,7 +321,15 @@ func (s *Server) deleteObject(rq *request) error {
 	if err != nil {
 		return err
 	}
-	out, err := s.store.DeleteObject(rq.ctx, objectstore.DeleteObjectInput{Bucket: rq.bucket, Key: rq.key, VersionID: versionID, Owner: rq.owner()})
+	cond, err := deleteConditions(rq.r.Header)
+	if err != nil {
+		return err
+	}
+	if err := s.authorizeDeleteConditions(rq, b, rq.key, versionID, cond); err != nil {
+		return err
+	}
+	out, err := s.store.DeleteObject(rq.ctx, objectstore.DeleteObjectInput{Bucket: rq.bucket, Key: rq.key, VersionID: versionID, Owner: rq.owner(),
+		Conditions: cond})
 	if err != nil {
 		return err
 	}
@@ -321,8 +373,19 @@ func (s *Server) deleteObjects(rq *request) error {
 	if len(req.Objects) == 0 || len(req.Objects) > maxDeleteObjects {
 		return malformedXML()
 	}
+	conds := make([]objectstore.DeleteConditions, len(req.Objects))
+	for i, o := range req.Objects {
+		conds[i] = objectstore.DeleteConditions{IfMatch: o.ETag, Size: o.Size}
+		if o.LastModifiedTime != "" {
+			t, ok := parseHTTPTime(o.LastModifiedTime)
+			if !ok {
+				return malformedXML()
+			}
+			conds[i].LastModified = t
+		}
+	}
 	out := deleteResult{}
-	for _, o := range req.Objects {
+	for i, o := range req.Objects {
 		fail := func(err error) {
 			e := toCloudError(err)
 			if e.Code == "InternalError" {
@@ -338,7 +401,12 @@ func (s *Server) deleteObjects(rq *request) error {
 			fail(err)
 			continue
 		}
-		res, err := s.store.DeleteObject(rq.ctx, objectstore.DeleteObjectInput{Bucket: rq.bucket, Key: o.Key, VersionID: o.VersionID, Owner: rq.owner()})
+		if err := s.authorizeDeleteConditions(rq, &b, o.Key, o.VersionID, conds[i]); err != nil {
+			fail(err)
+			continue
+		}
+		res, err := s.store.DeleteObject(rq.ctx, objectstore.DeleteObjectInput{Bucket: rq.bucket, Key: o.Key, VersionID: o.VersionID, Owner: rq.owner(),
+			Conditions: conds[i]})
 		if err != nil {
 			if isCode(err, objectstore.ErrInvalidArgument) && o.VersionID != "" {
 				err = s3Error("NoSuchVersion", "The specified version does not exist.")

@@ -109,13 +109,13 @@ type listBucketResultV2 struct {
 	XMLName               xml.Name          `xml:"http://s3.amazonaws.com/doc/2006-03-01/ ListBucketResult"`
 	Name                  string            `xml:"Name"`
 	Prefix                string            `xml:"Prefix"`
-	ContinuationToken     string            `xml:"ContinuationToken,omitempty"`
+	ContinuationToken     *string           `xml:"ContinuationToken"`
 	NextContinuationToken string            `xml:"NextContinuationToken,omitempty"`
 	KeyCount              int               `xml:"KeyCount"`
 	MaxKeys               int               `xml:"MaxKeys"`
 	Delimiter             string            `xml:"Delimiter,omitempty"`
 	IsTruncated           bool              `xml:"IsTruncated"`
-	StartAfter            string            `xml:"StartAfter,omitempty"`
+	StartAfter            *string           `xml:"StartAfter"`
 	EncodingType          string            `xml:"EncodingType,omitempty"`
 	Contents              []objectXML       `xml:"Contents"`
 	CommonPrefixes        []commonPrefixXML `xml:"CommonPrefixes"`
@@ -172,6 +172,10 @@ type deleteRequest struct {
 	Objects []struct {
 		Key       string `xml:"Key"`
 		VersionID string `xml:"VersionId"`
+		// The conditions of a conditional delete of this object.
+		ETag             string `xml:"ETag"`
+		LastModifiedTime string `xml:"LastModifiedTime"`
+		Size             *int64 `xml:"Size"`
 	} `xml:"Object"`
 }
 
