@@ -211,6 +211,9 @@ type SignRequest struct {
 	ClusterID string
 	Role      api.NodeRole
 	Expiry    time.Duration
+	// IPs are a manager's addresses, named in its certificate: its store member's clients (gRPC) check the
+	// member's certificate against the address they dial. A worker's certificate names none.
+	IPs []net.IP
 }
 
 // Sign issues a node certificate for a CSR; the PEM returned is the certificate followed by the root's.
@@ -234,9 +237,11 @@ func (r *RootCA) Sign(req SignRequest) ([]byte, error) {
 	}
 	ou := WorkerOU
 	dns := []string{WorkerOU, req.NodeID}
+	var ips []net.IP
 	if req.Role == api.RoleManager {
 		ou = ManagerOU
 		dns = []string{ManagerName, req.NodeID, RootCN}
+		ips = req.IPs
 	}
 	now := time.Now()
 	notAfter := now.Add(req.Expiry)
@@ -247,6 +252,7 @@ func (r *RootCA) Sign(req SignRequest) ([]byte, error) {
 		SerialNumber: serial(),
 		Subject:      pkix.Name{CommonName: req.NodeID, OrganizationalUnit: []string{ou}, Organization: []string{req.ClusterID}},
 		DNSNames:     dns,
+		IPAddresses:  ips,
 		NotBefore:    now.Add(-certBackdate),
 		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,

@@ -29,7 +29,7 @@ type EtcdBackend struct {
 // EtcdOption configures an EtcdBackend.
 type EtcdOption func(*EtcdBackend)
 
-// WithRequestTimeout bounds each request (default 10 s): past it the request fails with ErrNoLeader.
+// WithRequestTimeout bounds each request (default 5 s): past it the request fails with ErrNoLeader.
 func WithRequestTimeout(d time.Duration) EtcdOption { return func(b *EtcdBackend) { b.timeout = d } }
 
 // WithOwnedClient makes Close close the client too.
@@ -37,7 +37,7 @@ func WithOwnedClient() EtcdOption { return func(b *EtcdBackend) { b.own = true }
 
 // NewEtcdBackend is a backend over cli.
 func NewEtcdBackend(cli *clientv3.Client, opts ...EtcdOption) *EtcdBackend {
-	b := &EtcdBackend{cli: cli, timeout: 10 * time.Second}
+	b := &EtcdBackend{cli: cli, timeout: 5 * time.Second}
 	for _, o := range opts {
 		o(b)
 	}
