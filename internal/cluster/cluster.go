@@ -126,8 +126,8 @@ type Cluster struct {
 
 	creds    atomic.Pointer[creds]
 	renewing atomic.Bool
-	client atomic.Pointer[peerClient]
-	hb     *heartbeats
+	client   atomic.Pointer[peerClient]
+	hb       *heartbeats
 }
 
 // New returns the node's cluster side, inactive until Start finds a swarm on disk or Init/Join make one.

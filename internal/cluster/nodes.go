@@ -47,7 +47,6 @@ func view(n *api.Node, leader string) Node {
 	return v
 }
 
-
 // Nodes lists the nodes that pass f (docker's node filters: id, label, node.label, name, membership, role).
 func (c *Cluster) Nodes(ctx context.Context, f filters.Args) ([]Node, error) {
 	m, err := c.managerStore()

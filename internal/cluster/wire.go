@@ -60,14 +60,14 @@ type storeJoin struct {
 
 // joinResponse is a joined node's identity.
 type joinResponse struct {
-	NodeID    string       `json:"nodeID"`
-	ClusterID string       `json:"clusterID"`
-	Role      api.NodeRole `json:"role"`
-	Cert      []byte       `json:"cert"`
-	RootCA    []byte       `json:"rootCA"`
-	Managers  []Peer       `json:"managers"`
+	NodeID    string        `json:"nodeID"`
+	ClusterID string        `json:"clusterID"`
+	Role      api.NodeRole  `json:"role"`
+	Cert      []byte        `json:"cert"`
+	RootCA    []byte        `json:"rootCA"`
+	Managers  []Peer        `json:"managers"`
 	Period    time.Duration `json:"period"`
-	Store     *storeJoin   `json:"store,omitempty"`
+	Store     *storeJoin    `json:"store,omitempty"`
 }
 
 // heartbeatRequest is a node's periodic "I am here".
