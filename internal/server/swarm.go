@@ -299,8 +299,7 @@ func swarmToDocker(sw cluster.Swarm) swarm.Swarm {
 // swarmInfo is /info's Swarm section.
 func swarmInfo(in cluster.Info) swarm.Info {
 	out := swarm.Info{NodeID: in.NodeID, NodeAddr: in.NodeAddr, LocalNodeState: swarm.LocalNodeState(in.State),
-		ControlAvailable: in.ControlAvailable, Error: in.Error, Nodes: in.Nodes, Managers: in.Managers, Warnings: in.Warnings,
-		RemoteManagers: []swarm.Peer{}}
+		ControlAvailable: in.ControlAvailable, Error: in.Error, Nodes: in.Nodes, Managers: in.Managers, Warnings: in.Warnings}
 	for _, p := range in.RemoteManagers {
 		out.RemoteManagers = append(out.RemoteManagers, swarm.Peer{NodeID: p.NodeID, Addr: p.Addr})
 	}

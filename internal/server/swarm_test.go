@@ -26,7 +26,9 @@ type fakeSwarm struct {
 	nodes   []cluster.Node
 }
 
-func (f *fakeSwarm) record(format string, args ...any) { f.calls = append(f.calls, fmt.Sprintf(format, args...)) }
+func (f *fakeSwarm) record(format string, args ...any) {
+	f.calls = append(f.calls, fmt.Sprintf(format, args...))
+}
 func (f *fakeSwarm) last() string {
 	if len(f.calls) == 0 {
 		return ""
