@@ -96,9 +96,9 @@ func TestSwarmInitJoinNodes(t *testing.T) {
 	for _, l := range lines[1:] {
 		rows[strings.Fields(strings.TrimPrefix(l, " "))[0]] = l
 	}
-	if !regexp.MustCompile(`^` + id1 + ` \*\s+node1\s+Ready\s+Active\s+Leader\s+\S+`).MatchString(rows[id1]) ||
-		!regexp.MustCompile(`^` + id2 + `\s+node2\s+Ready\s+Active\s+\S+$`).MatchString(rows[id2]) ||
-		!regexp.MustCompile(`^` + id3 + `\s+node3\s+Ready\s+Active\s+Reachable\s+\S+`).MatchString(rows[id3]) {
+	if !regexp.MustCompile(`^`+id1+` \*\s+node1\s+Ready\s+Active\s+Leader\s+\S+`).MatchString(rows[id1]) ||
+		!regexp.MustCompile(`^`+id2+`\s+node2\s+Ready\s+Active\s+\S+$`).MatchString(rows[id2]) ||
+		!regexp.MustCompile(`^`+id3+`\s+node3\s+Ready\s+Active\s+Reachable\s+\S+`).MatchString(rows[id3]) {
 		t.Fatalf("node ls:\n%s", ls.Stdout)
 	}
 	info := n1.docker(t, "info")

@@ -415,7 +415,8 @@ func unavailable(err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
-	return fmt.Errorf("%w (%v)", store.ErrNoLeader, err)
+	slog.Debug("cluster store membership call", "error", err)
+	return store.ErrNoLeader
 }
 
 // AddLearner adds a joining manager's member (as a learner: it votes once it caught up and was promoted) and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -16,7 +17,7 @@ import (
 
 // ErrNoLeader is wrapped by every store error caused by the managers' lost quorum: the words are docker's, for
 // the same condition in swarmkit's raft.
-var ErrNoLeader = fmt.Errorf("The swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online.: %w", errdefs.ErrUnavailable)
+var ErrNoLeader = errdefs.ErrUnavailable.WithMessage("The swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online.")
 
 // EtcdBackend is a Backend over an etcd cluster (the managers' embedded members, or an external cluster). It is
 // Berth's only etcd client user.
@@ -63,13 +64,16 @@ func mapErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err() // the caller gave up: not the store's fault
 	}
+	// The user gets docker's words; the cause goes to the debug log.
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, rpctypes.ErrNoLeader) || errors.Is(err, rpctypes.ErrTimeout) {
-		return fmt.Errorf("%w (%v)", ErrNoLeader, err)
+		slog.Debug("cluster store unavailable", "error", err)
+		return ErrNoLeader
 	}
 	if s, ok := status.FromError(err); ok {
 		switch s.Code() {
 		case codes.Unavailable, codes.DeadlineExceeded:
-			return fmt.Errorf("%w (%v)", ErrNoLeader, err)
+			slog.Debug("cluster store unavailable", "error", err)
+			return ErrNoLeader
 		}
 	}
 	return err
