@@ -12,6 +12,7 @@ import (
 
 	"github.com/berth/berth/internal/cluster/api"
 	"github.com/berth/berth/internal/cluster/ca"
+	"github.com/berth/berth/internal/cluster/store"
 	"github.com/berth/berth/internal/filters"
 )
 
@@ -183,6 +184,35 @@ func TestSwarmLifecycle(t *testing.T) {
 	}
 	if _, err := n1.Node(ctx, "node3"); !errdefs.IsNotFound(err) || err.Error() != "node node3 not found" {
 		t.Fatalf("a removed node: %v", err)
+	}
+
+	// Tasks (the services layer's) are listed by node, by reference.
+	m, _ := n1.managerStore()
+	task := &api.Task{ID: "task1", NodeID: w.ID, ServiceID: "svc1", DesiredState: api.TaskRunning}
+	if err := m.Store().Update(ctx, func(tx *store.Tx) error { return store.Create(tx, task) }); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		filters filters.Args
+		want    int
+	}{
+		{name: "all", want: 1},
+		{name: "by node hostname", filters: filters.NewArgs(filters.Arg("node", "node2")), want: 1},
+		{name: "by desired state", filters: filters.NewArgs(filters.Arg("desired-state", "shutdown")), want: 0},
+		{name: "by service", filters: filters.NewArgs(filters.Arg("service", "svc1")), want: 1},
+	}
+	for _, tc := range tests {
+		got, err := n1.Tasks(ctx, tc.filters)
+		if err != nil || len(got) != tc.want {
+			t.Fatalf("%s: %d tasks, %v", tc.name, len(got), err)
+		}
+	}
+	if _, err := n1.Tasks(ctx, filters.NewArgs(filters.Arg("desired-state", "dancing"))); !errdefs.IsInvalidArgument(err) {
+		t.Fatalf("a bad desired-state: %v", err)
+	}
+	if _, err := n1.Task(ctx, "nope"); !errdefs.IsNotFound(err) {
+		t.Fatalf("an unknown task: %v", err)
 	}
 
 	// The last manager refuses to leave without force.

@@ -264,3 +264,77 @@ func (c *Cluster) RemoveNode(ctx context.Context, ref string, force bool) error 
 
 // String is a node's short description for logs.
 func (n Node) String() string { return fmt.Sprintf("%s (%s)", n.ID, nodeName(n.Node)) }
+
+// Tasks lists the cluster's tasks that pass f (docker's task filters: id, name, service, node, label,
+// desired-state). The services layer gives tasks life; node ps lists them from here.
+func (c *Cluster) Tasks(ctx context.Context, f filters.Args) ([]*api.Task, error) {
+	m, err := c.managerStore()
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Validate("id", "name", "service", "node", "label", "desired-state", "_up-to-date"); err != nil {
+		return nil, err
+	}
+	for _, s := range f.Get("desired-state") {
+		if s != "running" && s != "shutdown" && s != "accepted" {
+			return nil, invalid("Invalid task desired-state filter value %q. Must be one of running, shutdown or accepted", s)
+		}
+	}
+	tasks, err := store.List[api.Task](ctx, m.Store())
+	if err != nil {
+		return nil, err
+	}
+	var nodeIDs []string
+	if refs := f.Get("node"); len(refs) > 0 {
+		nodes, err := store.List[api.Node](ctx, m.Store())
+		if err != nil {
+			return nil, err
+		}
+		for _, ref := range refs {
+			n, err := lookup(nodes, ref)
+			if err != nil {
+				return nil, err
+			}
+			nodeIDs = append(nodeIDs, n.ID)
+		}
+	}
+	out := []*api.Task{}
+	for _, t := range tasks {
+		if ids := f.Get("id"); len(ids) > 0 && !anyPrefix(t.ID, ids) {
+			continue
+		}
+		if len(nodeIDs) > 0 && !contains(nodeIDs, t.NodeID) {
+			continue
+		}
+		if svcs := f.Get("service"); len(svcs) > 0 && !anyPrefix(t.ServiceID, svcs) {
+			continue
+		}
+		if ds := f.Get("desired-state"); len(ds) > 0 && !contains(ds, t.DesiredState.String()) {
+			continue
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// Task is one task by ID.
+func (c *Cluster) Task(ctx context.Context, id string) (*api.Task, error) {
+	m, err := c.managerStore()
+	if err != nil {
+		return nil, err
+	}
+	t, err := store.Get[api.Task](ctx, m.Store(), id)
+	if errdefs.IsNotFound(err) {
+		return nil, notFound("task", id)
+	}
+	return t, err
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

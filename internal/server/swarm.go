@@ -31,6 +31,9 @@ type SwarmBackend interface {
 	Node(ctx context.Context, ref string) (cluster.Node, error)
 	UpdateNode(ctx context.Context, ref string, version uint64, spec api.NodeSpec) error
 	RemoveNode(ctx context.Context, ref string, force bool) error
+	// Tasks and Task are the cluster's tasks (the services layer makes them; node ps lists them).
+	Tasks(ctx context.Context, f filters.Args) ([]*api.Task, error)
+	Task(ctx context.Context, id string) (*api.Task, error)
 }
 
 func (s *Server) swarmRoutes() {
@@ -46,6 +49,46 @@ func (s *Server) swarmRoutes() {
 	m.HandleFunc("GET /nodes/{id}", s.nodeInspect)
 	m.HandleFunc("DELETE /nodes/{id}", s.nodeRemove)
 	m.HandleFunc("POST /nodes/{id}/update", s.nodeUpdate)
+	m.HandleFunc("GET /tasks", s.taskList)
+	m.HandleFunc("GET /tasks/{id}", s.taskInspect)
+}
+
+func (s *Server) taskList(w http.ResponseWriter, r *http.Request) {
+	f, err := filtersParam(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	tasks, err := s.b.Swarm.Tasks(r.Context(), f)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out := make([]swarm.Task, 0, len(tasks))
+	for _, t := range tasks {
+		out = append(out, taskToDocker(t))
+	}
+	writeJSON(w, 200, out)
+}
+
+func (s *Server) taskInspect(w http.ResponseWriter, r *http.Request) {
+	t, err := s.b.Swarm.Task(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, 200, taskToDocker(t))
+}
+
+// taskToDocker is a task's identity and status in docker's shape; its spec is the services layer's to convert.
+func taskToDocker(t *api.Task) swarm.Task {
+	out := swarm.Task{ID: t.ID, Meta: metaToDocker(t.Meta), ServiceID: t.ServiceID, Slot: int(t.Slot), NodeID: t.NodeID,
+		DesiredState: swarm.TaskState(t.DesiredState.String()),
+		Status: swarm.TaskStatus{Timestamp: t.Status.Timestamp, State: swarm.TaskState(t.Status.State.String()), Message: t.Status.Message, Err: t.Status.Err}}
+	if t.Status.ContainerID != "" {
+		out.Status.ContainerStatus = &swarm.ContainerStatus{ContainerID: t.Status.ContainerID, PID: t.Status.PID, ExitCode: t.Status.ExitCode}
+	}
+	return out
 }
 
 func (s *Server) swarmInspect(w http.ResponseWriter, r *http.Request) {
@@ -337,3 +380,7 @@ func (noSwarm) UpdateNode(context.Context, string, uint64, api.NodeSpec) error {
 	return cluster.ErrNoSwarm
 }
 func (noSwarm) RemoveNode(context.Context, string, bool) error { return cluster.ErrNoSwarm }
+func (noSwarm) Tasks(context.Context, filters.Args) ([]*api.Task, error) {
+	return nil, cluster.ErrNoSwarm
+}
+func (noSwarm) Task(context.Context, string) (*api.Task, error) { return nil, cluster.ErrNoSwarm }

@@ -105,6 +105,15 @@ func (f *fakeSwarm) RemoveNode(_ context.Context, ref string, force bool) error 
 	return api.RPCError(errdefs.ErrFailedPrecondition, "FailedPrecondition", "node %s is not down and can't be removed", ref)
 }
 
+func (f *fakeSwarm) Tasks(_ context.Context, fl filters.Args) ([]*api.Task, error) {
+	f.record("tasks node=%v", fl.Get("node"))
+	return []*api.Task{{ID: "task1", NodeID: "node1", ServiceID: "svc1", Slot: 2, DesiredState: api.TaskRunning,
+		Status: api.TaskStatus{State: api.TaskRunning, ContainerID: "c1"}}}, f.check()
+}
+func (f *fakeSwarm) Task(_ context.Context, id string) (*api.Task, error) {
+	return nil, errdefs.ErrNotFound.WithMessage("task " + id + " not found")
+}
+
 func newFakeSwarm() *fakeSwarm {
 	spec := api.DefaultClusterSpec()
 	cl := &api.Cluster{ID: "cluster1", Meta: api.Meta{Version: 7}, Spec: spec,
@@ -210,6 +219,13 @@ func TestSwarmRoutes(t *testing.T) {
 	if _, err := c.NodeRemove(ctx, "host2", mobyclient.NodeRemoveOptions{Force: true}); !errdefs.IsFailedPrecondition(err) ||
 		!strings.Contains(err.Error(), "rpc error: code = FailedPrecondition desc = node host2 is not down and can't be removed") || f.last() != "rm node host2 force=true" {
 		t.Fatalf("node rm: %v, passed %q", err, f.last())
+	}
+	tasks, err := c.TaskList(ctx, mobyclient.TaskListOptions{Filters: mobyclient.Filters{"node": {"host1": true}}})
+	if err != nil || len(tasks.Items) != 1 || f.last() != "tasks node=[host1]" {
+		t.Fatalf("task ls: %+v, %v, passed %q", tasks, err, f.last())
+	}
+	if tk := tasks.Items[0]; tk.Status.State != swarm.TaskStateRunning || tk.DesiredState != swarm.TaskStateRunning || tk.Slot != 2 || tk.Status.ContainerStatus.ContainerID != "c1" {
+		t.Fatalf("task %+v", tk)
 	}
 	if key, err := c.SwarmGetUnlockKey(ctx); err != nil || key.Key != "SWMKEY-1-abc" {
 		t.Fatalf("unlock key: %+v, %v", key, err)

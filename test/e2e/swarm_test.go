@@ -117,6 +117,9 @@ func TestSwarmInitJoinNodes(t *testing.T) {
 	if out := n1.docker(t, "node", "inspect", "--pretty", "self"); !strings.Contains(out, "ID:\t\t\t"+id1) && !regexp.MustCompile(`ID:\s+`+id1).MatchString(out) {
 		t.Fatalf("node inspect --pretty self:\n%s", out)
 	}
+	if out := n1.docker(t, "node", "ps", "self"); !regexp.MustCompile(`^ID\s+NAME\s+IMAGE\s+NODE\s+DESIRED STATE\s+CURRENT STATE\s+ERROR\s+PORTS\n$`).MatchString(out) {
+		t.Fatalf("node ps of a node without tasks:\n%q", out)
+	}
 	if r := n1.dockerR(nil, "node", "inspect", "nope"); r.Code == 0 || !strings.Contains(r.Stderr, "node nope not found") {
 		t.Fatalf("inspect of an unknown node: %s", r)
 	}
