@@ -84,7 +84,7 @@ func (s *Server) taskInspect(w http.ResponseWriter, r *http.Request) {
 func taskToDocker(t *api.Task) swarm.Task {
 	out := swarm.Task{ID: t.ID, Meta: metaToDocker(t.Meta), ServiceID: t.ServiceID, Slot: int(t.Slot), NodeID: t.NodeID,
 		DesiredState: swarm.TaskState(t.DesiredState.String()),
-		Status: swarm.TaskStatus{Timestamp: t.Status.Timestamp, State: swarm.TaskState(t.Status.State.String()), Message: t.Status.Message, Err: t.Status.Err}}
+		Status:       swarm.TaskStatus{Timestamp: t.Status.Timestamp, State: swarm.TaskState(t.Status.State.String()), Message: t.Status.Message, Err: t.Status.Err}}
 	if t.Status.ContainerID != "" {
 		out.Status.ContainerStatus = &swarm.ContainerStatus{ContainerID: t.Status.ContainerID, PID: t.Status.PID, ExitCode: t.Status.ExitCode}
 	}
