@@ -192,8 +192,24 @@ func (c *Cluster) listen(runCtx context.Context) error {
 	return nil
 }
 
-// managerStore is the store when this node is a serving manager.
+// managerStore is the store when this node is a serving manager. A manager whose store member is (re)starting
+// is waited for a little (a restart after a root rotation, a daemon that just started), rather than failing the
+// call at once.
 func (c *Cluster) managerStore() (*manager.Manager, error) {
+	deadline := time.Now().Add(memberWait)
+	for {
+		m, err := c.managerStoreNow()
+		if err != ErrManagerStarting || time.Now().After(deadline) {
+			return m, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// memberWait bounds how long a call waits for a starting store member.
+const memberWait = 10 * time.Second
+
+func (c *Cluster) managerStoreNow() (*manager.Manager, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch c.state {

@@ -214,7 +214,7 @@ func (c *Cluster) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 // heartbeat records a node's heartbeat (the leader's) and tells it what the cluster expects of it; root is the
 // root its certificate chains to.
 func (c *Cluster) heartbeat(ctx context.Context, id ca.Identity, root []byte, req heartbeatRequest) (*heartbeatResponse, error) {
-	m, err := c.managerStore()
+	m, err := c.managerStoreNow()
 	if err != nil {
 		return nil, err
 	}

@@ -212,6 +212,31 @@ func (c *Cluster) trust(rootPEM []byte) {
 		c.log.Warn("saving new roots", "error", err)
 	}
 	c.log.Info("trusting the swarm's new root CA bundle")
+	if c.nodeState().Role == api.RoleManager {
+		// The store member reads its trusted roots when it starts: it restarts to trust the new bundle.
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.restartStoreMember()
+		}()
+	}
+}
+
+// restartStoreMember restarts this manager's store member (the listener stays).
+func (c *Cluster) restartStoreMember() {
+	c.ctl.Lock()
+	defer c.ctl.Unlock()
+	c.mu.Lock()
+	runCtx := c.runCtx
+	running := c.mgr != nil
+	c.mu.Unlock()
+	if runCtx == nil || runCtx.Err() != nil || !running {
+		return
+	}
+	c.stopStoreMember()
+	if err := c.startManagerSide(runCtx, nil, true); err != nil {
+		c.log.Warn("restarting the store member", "error", err)
+	}
 }
 
 // renewCert gets a new certificate (same key) for the role the cluster has for the node, and acts on a role

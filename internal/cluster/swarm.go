@@ -200,7 +200,7 @@ func (c *Cluster) Leave(ctx context.Context, force bool) error {
 	st := c.nodeState()
 	if st.Role == api.RoleManager && !force && state != StateError && state != StateLocked {
 		msg := "You are attempting to leave the swarm on a node that is participating as a manager. "
-		if m, err := c.managerStore(); err == nil {
+		if m, err := c.managerStoreNow(); err == nil {
 			reachable, unreachable := c.managerCounts(ctx, m.Store())
 			if reachable+unreachable > 0 && reachable-2 <= unreachable { // moby's removingManagerCausesLossOfQuorum
 				if reachable == 1 && unreachable == 0 {
@@ -289,7 +289,7 @@ func (c *Cluster) Info(ctx context.Context) Info {
 	if state == StateInactive {
 		return Info{State: state}
 	}
-	m, err := c.managerStore()
+	m, err := c.managerStoreNow()
 	if err != nil {
 		if st.Role == api.RoleManager && state == StatePending {
 			info.ControlAvailable = false
