@@ -44,6 +44,8 @@ func newDaemonCommand() *cobra.Command {
 				"cloud-region": "cloud-region", "cloud-domains": "cloud-domain",
 				"group": "group", "seccomp-profile": "seccomp-profile", "host-gateway-ip": "host-gateway-ip",
 				"log-driver": "log-driver", "log-opts": "log-opt",
+				"swarm-etcd-endpoints": "swarm-etcd-endpoints", "swarm-etcd-cafile": "swarm-etcd-cafile",
+				"swarm-etcd-certfile": "swarm-etcd-certfile", "swarm-etcd-keyfile": "swarm-etcd-keyfile", "swarm-etcd-prefix": "swarm-etcd-prefix",
 			}
 			if cmd.Flags().Changed("config-file") || fileExists(configFile) {
 				err := daemon.LoadConfigFile(configFile, &cfg, func(key string) bool {
@@ -105,6 +107,11 @@ func newDaemonCommand() *cobra.Command {
 	f.StringSliceVar(&cfg.CloudDomains, "cloud-domain", nil, `Domain under which BUCKET.DOMAIN names a bucket on the cloud endpoint (default "s3.localhost"); repeat for more`)
 	f.StringVar(&cfg.HostGatewayIP, "host-gateway-ip", "", "IP address that the special 'host-gateway' string in --add-host resolves to (default: the default bridge's gateway)")
 	f.StringVarP(&cfg.Group, "group", "G", "", `Group for the unix socket (default "docker")`)
+	f.StringSliceVar(&cfg.SwarmEtcdEndpoints, "swarm-etcd-endpoints", nil, "Keep the swarm's state in this external etcd cluster (client URLs) instead of members embedded in the managers")
+	f.StringVar(&cfg.SwarmEtcdCAFile, "swarm-etcd-cafile", "", "CA bundle that verifies the external etcd's servers")
+	f.StringVar(&cfg.SwarmEtcdCertFile, "swarm-etcd-certfile", "", "Client certificate for the external etcd")
+	f.StringVar(&cfg.SwarmEtcdKeyFile, "swarm-etcd-keyfile", "", "Client key for the external etcd")
+	f.StringVar(&cfg.SwarmEtcdPrefix, "swarm-etcd-prefix", "", `Key prefix of the swarm in the external etcd (default "/berth/cluster/")`)
 	f.StringVar(&cfg.SeccompProfile, "seccomp-profile", "", `Path to a seccomp profile for containers ("unconfined" for none; default: docker's)`)
 	return cmd
 }
@@ -200,6 +207,7 @@ func runDaemon(ctx context.Context, cfg daemon.Config) error {
 		Volumes:      d.VolumeService(),
 		System:       d,
 		Events:       d.Events(),
+		Swarm:        d.Swarm(),
 	}, server.WithDebug(d.Debug()))
 	gid, err := socketGroup(cfg.Group)
 	if err != nil {

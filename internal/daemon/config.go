@@ -39,6 +39,14 @@ type Config struct {
 	CloudTLSKey  string   `json:"cloud-tlskey,omitempty"`
 	CloudRegion  string   `json:"cloud-region,omitempty"`  // the region requests are signed for (default us-east-1)
 	CloudDomains []string `json:"cloud-domains,omitempty"` // BUCKET.DOMAIN names a bucket (default s3.localhost)
+	// SwarmEtcdEndpoints points swarm managers at an external etcd cluster instead of the members they embed
+	// (Berth's keys, for clusters that outgrow the embedded store); SwarmEtcdCAFile, SwarmEtcdCertFile and
+	// SwarmEtcdKeyFile are the client TLS to reach it, SwarmEtcdPrefix where the swarm lives in its key space.
+	SwarmEtcdEndpoints []string `json:"swarm-etcd-endpoints,omitempty"`
+	SwarmEtcdCAFile    string   `json:"swarm-etcd-cafile,omitempty"`
+	SwarmEtcdCertFile  string   `json:"swarm-etcd-certfile,omitempty"`
+	SwarmEtcdKeyFile   string   `json:"swarm-etcd-keyfile,omitempty"`
+	SwarmEtcdPrefix    string   `json:"swarm-etcd-prefix,omitempty"`
 	// Keys of dockerd's daemon.json that later features use; accepted so a docker daemon.json loads unchanged.
 	InsecureRegistries []string `json:"insecure-registries,omitempty"`
 	RegistryMirrors    []string `json:"registry-mirrors,omitempty"`
@@ -122,6 +130,13 @@ func LoadConfigFile(path string, c *Config, flagsSet func(key string) bool) erro
 	if len(fc.CloudDomains) > 0 {
 		c.CloudDomains = fc.CloudDomains
 	}
+	if len(fc.SwarmEtcdEndpoints) > 0 {
+		c.SwarmEtcdEndpoints = fc.SwarmEtcdEndpoints
+	}
+	merge(&c.SwarmEtcdCAFile, fc.SwarmEtcdCAFile)
+	merge(&c.SwarmEtcdCertFile, fc.SwarmEtcdCertFile)
+	merge(&c.SwarmEtcdKeyFile, fc.SwarmEtcdKeyFile)
+	merge(&c.SwarmEtcdPrefix, fc.SwarmEtcdPrefix)
 	merge(&c.Group, fc.Group)
 	merge(&c.HostGatewayIP, fc.HostGatewayIP)
 	merge(&c.SeccompProfile, fc.SeccompProfile)

@@ -19,6 +19,7 @@ import (
 	"github.com/berth/berth/internal/atomicfile"
 	"github.com/berth/berth/internal/builder"
 	"github.com/berth/berth/internal/cgroups"
+	"github.com/berth/berth/internal/cluster"
 	"github.com/berth/berth/internal/containers"
 	"github.com/berth/berth/internal/content"
 	"github.com/berth/berth/internal/distribution"
@@ -44,6 +45,7 @@ type Daemon struct {
 	cloud      *Cloud // nil unless the cloud endpoint is on
 	networks   *berthnet.Manager
 	events     *berthevents.Bus
+	swarm      *cluster.Cluster
 	runtimes   map[string]*runtime.Runtime
 	tasks      map[string]task.Runtime // by runtime name
 	cgroupV2   bool
@@ -168,6 +170,9 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if err := d.containers.Restore(ctx); err != nil {
 		return nil, err
 	}
+	if err := d.openSwarm(ctx); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -276,7 +281,11 @@ func (d *Daemon) runtime(name string) (*runtime.Runtime, error) {
 // Close stops background work. Running containers keep running: their tasks outlive the daemon.
 func (d *Daemon) Close() error {
 	d.cancel()
-	err := d.containers.Close()
+	var err error
+	if d.swarm != nil {
+		err = d.swarm.Close()
+	}
+	err = errors.Join(err, d.containers.Close())
 	if nerr := d.networks.Close(); err == nil {
 		err = nerr
 	}

@@ -37,6 +37,8 @@ type Backends struct {
 	Volumes      VolumeBackend
 	System       SystemBackend
 	Events       EventsBackend
+	// Swarm is swarm mode (nil: the node is in no swarm and cannot join one).
+	Swarm SwarmBackend
 }
 
 // ContainerBackend is the containers' lifecycle.

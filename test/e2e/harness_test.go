@@ -99,6 +99,9 @@ type Daemon struct {
 	// daemonJSON and extraArgs configure the daemon (see startDaemonWith).
 	daemonJSON string
 	extraArgs  []string
+	// netns, when set, is the network namespace (/run/netns/NAME) the daemon runs in, with hostname in a UTS
+	// namespace of its own (swarm_harness_test.go).
+	netns, hostname string
 }
 
 func startDaemon(t *testing.T) *Daemon {
@@ -139,6 +142,12 @@ func (d *Daemon) start() {
 	d.cmd = exec.Command(filepath.Join(binDir, "berth"), append([]string{"daemon", "--data-root", d.DataRoot, "--exec-root", d.ExecRoot,
 		"-H", d.Host, "--pidfile", filepath.Join(d.Root, "berth.pid"), "--config-file", filepath.Join(d.Root, "daemon.json"), "--log-level", "debug"},
 		d.extraArgs...)...)
+	if d.netns != "" {
+		// nsenter rather than `ip netns exec`, which remounts /sys and hides the cgroup mounts. unshare, sh and
+		// nsenter each exec the next, so the process (and its pid) is the daemon's.
+		d.cmd.Args = append([]string{"unshare", "--uts", "--", "sh", "-c", `hostname "$0" && exec nsenter --net=/run/netns/` + d.netns + ` -- "$@"`, d.hostname}, d.cmd.Args...)
+		d.cmd.Path = "/usr/bin/unshare"
+	}
 	d.cmd.Stdout, d.cmd.Stderr = lf, lf
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatal(err)
