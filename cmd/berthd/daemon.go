@@ -37,6 +37,7 @@ func newDaemonCommand() *cobra.Command {
 				"log-level": "log-level", "debug": "debug", "default-runtime": "default-runtime", "tls": "tls",
 				"tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey",
 				"insecure-registries": "insecure-registry", "registry-mirrors": "registry-mirror", "bridge": "bridge",
+				"vm-kernel": "vm-kernel", "vm-accel": "vm-accel",
 			}
 			if cmd.Flags().Changed("config-file") || fileExists(configFile) {
 				err := daemon.LoadConfigFile(configFile, &cfg, func(key string) bool {
@@ -78,6 +79,8 @@ func newDaemonCommand() *cobra.Command {
 	f.StringVar(&cfg.TLSKey, "tlskey", "", "Path to TLS key file")
 	f.StringSliceVar(&cfg.InsecureRegistries, "insecure-registry", nil, "Enable insecure registry communication")
 	f.StringSliceVar(&cfg.RegistryMirrors, "registry-mirror", nil, "Preferred registry mirror")
+	f.StringVar(&cfg.VMKernel, "vm-kernel", "", "Kernel of virtual machines: a vmlinuz, or a directory of unpacked linux-image packages (default <data-root>/vm/kernel)")
+	f.StringVar(&cfg.VMAccel, "vm-accel", "", `Accelerator of virtual machines: "kvm", "tcg", or empty to choose`)
 	f.BoolVar(&cfg.LiveRestore, "live-restore", true, "Keep containers alive while the daemon is down (always on in Berth)")
 	return cmd
 }

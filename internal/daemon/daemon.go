@@ -28,6 +28,7 @@ import (
 	"github.com/berth/berth/internal/runtime"
 	"github.com/berth/berth/internal/snapshot"
 	"github.com/berth/berth/internal/task"
+	"github.com/berth/berth/internal/vm"
 	"github.com/berth/berth/internal/volume"
 )
 
@@ -44,6 +45,7 @@ type Daemon struct {
 	events     *berthevents.Bus
 	runtimes   map[string]*runtime.Runtime
 	tasks      map[string]task.Runtime // by runtime name
+	vmTasks    *vm.Tasks               // VM-isolated containers; nil without berth-vm
 	cgroupV2   bool
 	daemonCaps []string
 	started    time.Time
@@ -220,6 +222,7 @@ func (d *Daemon) setupRuntimes() error {
 			return err
 		}
 	}
+	d.setupVMRuntime()
 	if d.cfg.DefaultRuntime == "" {
 		d.cfg.DefaultRuntime = "runc"
 	}
@@ -243,6 +246,25 @@ func (d *Daemon) runtime(name string) (*runtime.Runtime, error) {
 		return nil, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("unknown or invalid runtime name: %s", name))
 	}
 	return rt, nil
+}
+
+// setupVMRuntime registers the runtime of VM-isolated containers when its binaries are installed; what it
+// needs besides (qemu, a kernel) is checked at the first container, whose error says what is missing.
+func (d *Daemon) setupVMRuntime() {
+	rt, err := findBinary("berth-vm")
+	if err != nil {
+		return
+	}
+	initPath, _ := findBinary("berth-vm-init")
+	kernel := d.cfg.VMKernel
+	if kernel == "" {
+		kernel = filepath.Join(d.cfg.DataRoot, "vm", "kernel")
+	}
+	d.vmTasks = vm.NewTasks(vm.Config{ShimPath: d.cfg.ShimPath, RuntimePath: rt, InitPath: initPath,
+		Root: filepath.Join(d.cfg.ExecRoot, "vm"), CacheDir: filepath.Join(d.cfg.DataRoot, "vm", "boot"),
+		Kernel: kernel, Accel: d.cfg.VMAccel, Debug: d.Debug()})
+	d.tasks[vm.RuntimeName] = d.vmTasks
+	d.runtimes[vm.RuntimeName] = &runtime.Runtime{Name: vm.RuntimeName, Path: rt}
 }
 
 // Close stops background work. Running containers keep running: their tasks outlive the daemon.

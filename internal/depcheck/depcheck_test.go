@@ -22,15 +22,15 @@ var layers = []struct {
 	name     string
 	packages []string
 }{
-	{"binaries, end-to-end tests and benchmark tools", []string{"cmd/berth", "cmd/berthd", "cmd/berth-compose", "cmd/berth-shim", "test/...", "bench/...", "internal/depcheck"}},
+	{"binaries, end-to-end tests and benchmark tools", []string{"cmd/berth", "cmd/berthd", "cmd/berth-compose", "cmd/berth-shim", "cmd/berth-vm", "cmd/berth-vm-init", "test/...", "bench/...", "internal/depcheck"}},
 	{"the CLI's commands: clients of the API", []string{"cmd/internal/command", "internal/compose"}},
 	{"the CLI's parts and the API client", []string{"cmd/internal/cli", "cmd/internal/formatter", "cmd/internal/archive", "cmd/internal/clientgc", "client/..."}},
 	{"front ends: the servers of an API", []string{"internal/server/...", "internal/registry/...", "internal/objectstore/...", "internal/ingress/..."}},
 	{"wiring: config, services, lifecycle", []string{"internal/daemon/..."}},
-	{"engine services", []string{"internal/builder/...", "internal/containers/...", "internal/cluster/...", "internal/cloud/iam/..."}},
+	{"engine services", []string{"internal/builder/...", "internal/containers/...", "internal/cluster/...", "internal/cloud/iam/...", "internal/vm/instance/..."}},
 	{"task runtimes: implementations of the task seam", []string{"internal/runtime/...", "internal/vm/..."}},
-	{"engine parts", []string{"internal/content/testsuite", "internal/image/...", "internal/distribution/...", "internal/snapshot/...", "internal/shim/...", "internal/volume/...", "internal/network", "internal/oci/...", "internal/cgroups/...", "internal/cloud", "internal/cloud/policy/..."}},
-	{"stores, formats and the seams' types", []string{"internal/content/...", "internal/state/...", "internal/task/...", "internal/archive/...", "internal/buildcontext/...", "internal/logger/...", "internal/events/...", "internal/network/dns", "internal/network/firewall", "internal/network/ipam", "internal/network/link", "internal/network/overlay"}},
+	{"engine parts", []string{"internal/content/testsuite", "internal/image/...", "internal/distribution/...", "internal/snapshot/...", "internal/shim/...", "internal/volume/...", "internal/network", "internal/oci/...", "internal/cgroups/...", "internal/cloud", "internal/cloud/policy/...", "internal/vm/qemu/...", "internal/vm/boot/...", "internal/vm/vnet/...", "internal/vm/guest/...", "internal/vm/disk/...", "internal/vm/secgroup/..."}},
+	{"stores, formats and the seams' types", []string{"internal/content/...", "internal/state/...", "internal/task/...", "internal/archive/...", "internal/buildcontext/...", "internal/logger/...", "internal/events/...", "internal/network/dns", "internal/network/firewall", "internal/network/ipam", "internal/network/link", "internal/network/overlay", "internal/vm/agent/..."}},
 	{"leaves: import nothing of Berth's", []string{"internal/atomicfile", "internal/filters", "internal/mount", "internal/version", "internal/errdefs", "internal/testutil"}},
 }
 
@@ -67,6 +67,18 @@ var binaries = []binary{
 			"path", "path/filepath", "reflect", "runtime", "runtime/cgo", "runtime/debug", "slices", "sort", "strconv",
 			"strings", "sync", "sync/atomic", "syscall", "time", "unicode", "unicode/utf16", "unicode/utf8", "unique",
 			"unsafe", "weak"},
+	},
+	{
+		// The init of every virtual machine, in its initramfs: what it links is the guest's boot time.
+		pkg:   "cmd/berth-vm-init",
+		berth: []string{"internal/vm/guest", "internal/vm/agent"},
+		modules: []string{"golang.org/x/sys", "github.com/creack/pty", "github.com/vishvananda/netlink",
+			"github.com/vishvananda/netns"},
+	},
+	{
+		// One sandbox runs per VM-isolated container: it links the machine's parts, not the engine's.
+		pkg:      "cmd/berth-vm",
+		notBerth: []string{"internal/daemon", "internal/containers", "internal/server", "internal/image", "internal/network", "client"},
 	},
 }
 
