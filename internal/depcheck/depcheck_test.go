@@ -31,7 +31,7 @@ var layers = []struct {
 	{"task runtimes: implementations of the task seam", []string{"internal/runtime/...", "internal/vm/..."}},
 	{"engine parts", []string{"internal/content/testsuite", "internal/image/...", "internal/distribution/...", "internal/snapshot/...", "internal/shim/...", "internal/volume/...", "internal/network", "internal/oci/...", "internal/cgroups/...", "internal/cloud", "internal/cloud/policy/...", "internal/vm/qemu/...", "internal/vm/boot/...", "internal/vm/vnet/...", "internal/vm/guest/...", "internal/vm/disk/...", "internal/vm/secgroup/..."}},
 	{"stores, formats and the seams' types", []string{"internal/content/...", "internal/state/...", "internal/task/...", "internal/archive/...", "internal/buildcontext/...", "internal/logger/...", "internal/events/...", "internal/network/dns", "internal/network/firewall", "internal/network/ipam", "internal/network/link", "internal/network/overlay", "internal/vm/agent/..."}},
-	{"leaves: import nothing of Berth's", []string{"internal/atomicfile", "internal/filters", "internal/mount", "internal/version", "internal/errdefs", "internal/testutil"}},
+	{"leaves: import nothing of Berth's", []string{"api/...", "internal/atomicfile", "internal/filters", "internal/mount", "internal/version", "internal/errdefs", "internal/testutil"}},
 }
 
 // binaries say what each binary may link: the Berth packages (nil: any, but those in notBerth), the other
@@ -40,7 +40,7 @@ var binaries = []binary{
 	{
 		// The CLI is a client of the API: the client, its commands and output, and the build context it sends.
 		pkg:   "cmd/berth",
-		berth: []string{"client", "cmd/internal/cli", "cmd/internal/command", "cmd/internal/formatter", "cmd/internal/archive", "cmd/internal/clientgc", "internal/buildcontext", "internal/atomicfile", "internal/filters"},
+		berth: []string{"client", "cmd/internal/cli", "cmd/internal/command", "cmd/internal/formatter", "cmd/internal/archive", "cmd/internal/clientgc", "internal/buildcontext", "internal/atomicfile", "internal/filters", "api/vm"},
 		modules: []string{"github.com/containerd/errdefs", "github.com/distribution/reference", "github.com/docker/cli",
 			"github.com/docker/docker-credential-helpers", "github.com/docker/go-units", "github.com/moby/docker-image-spec",
 			"github.com/moby/moby/api", "github.com/moby/patternmatcher", "github.com/moby/term", "github.com/opencontainers/go-digest",
@@ -50,7 +50,7 @@ var binaries = []binary{
 	{
 		// Compose is a client too: the CLI's packages and compose's loader and planner, none of the engine.
 		pkg:   "cmd/berth-compose",
-		berth: []string{"client", "cmd/internal/cli", "cmd/internal/command", "cmd/internal/formatter", "cmd/internal/archive", "cmd/internal/clientgc", "internal/buildcontext", "internal/atomicfile", "internal/filters", "internal/compose"},
+		berth: []string{"client", "cmd/internal/cli", "cmd/internal/command", "cmd/internal/formatter", "cmd/internal/archive", "cmd/internal/clientgc", "internal/buildcontext", "internal/atomicfile", "internal/filters", "internal/compose", "api/vm"},
 	},
 	{
 		// The servers link the engine, not the CLI.

@@ -38,6 +38,8 @@ type Backends struct {
 	Volumes      VolumeBackend
 	System       SystemBackend
 	Events       EventsBackend
+	// VMs is Berth's virtual machine API (nil: the daemon runs none).
+	VMs VMBackend
 }
 
 // ContainerBackend is the containers' lifecycle.

@@ -116,6 +116,7 @@ const (
 	OpSignal   = "signal"   // host: send Signal to Stream's process (All: to every process of the guest)
 	OpResize   = "resize"   // host: Stream's terminal is Width x Height
 	OpShutdown = "shutdown" // host: stop every process, sync, power off
+	OpReboot   = "reboot"   // host: stop every process, sync, restart
 	OpPing     = "ping"     // host: answer with pong
 	OpPong     = "pong"     // guest
 	OpLog      = "log"      // guest: a line for the host's log (Error)

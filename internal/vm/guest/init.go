@@ -231,6 +231,9 @@ func serve(port *os.File, r *reaper, stop chan<- bool, console *os.File) {
 		case agent.OpShutdown:
 			stop <- false
 			return
+		case agent.OpReboot:
+			stop <- true
+			return
 		}
 	}
 }
