@@ -140,7 +140,7 @@ func runDaemon(ctx context.Context, cfg daemon.Config) error {
 		return err
 	}
 	defer d.Close()
-	srv := server.New(server.Backends{
+	backends := server.Backends{
 		Containers:   d.Containers(),
 		Streams:      d.Containers(),
 		Files:        d.Containers(),
@@ -152,7 +152,11 @@ func runDaemon(ctx context.Context, cfg daemon.Config) error {
 		Volumes:      d.VolumeService(),
 		System:       d,
 		Events:       d.Events(),
-	}, server.WithDebug(d.Debug()))
+	}
+	if vms := d.VMService(); vms != nil {
+		backends.VMs = vms
+	}
+	srv := server.New(backends, server.WithDebug(d.Debug()))
 	errc := make(chan error, len(cfg.Hosts))
 	for _, h := range cfg.Hosts {
 		l, err := server.Listen(h, tlsCfg)

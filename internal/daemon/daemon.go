@@ -29,6 +29,7 @@ import (
 	"github.com/berth/berth/internal/snapshot"
 	"github.com/berth/berth/internal/task"
 	"github.com/berth/berth/internal/vm"
+	"github.com/berth/berth/internal/vm/instance"
 	"github.com/berth/berth/internal/volume"
 )
 
@@ -46,6 +47,7 @@ type Daemon struct {
 	runtimes   map[string]*runtime.Runtime
 	tasks      map[string]task.Runtime // by runtime name
 	vmTasks    *vm.Tasks               // VM-isolated containers; nil without berth-vm
+	vms        *instance.Service       // virtual machine instances; nil without berth-vm
 	cgroupV2   bool
 	daemonCaps []string
 	started    time.Time
@@ -146,6 +148,9 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	if err := d.containers.Restore(ctx); err != nil {
+		return nil, err
+	}
+	if err := d.setupVMs(ctx); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -270,6 +275,9 @@ func (d *Daemon) setupVMRuntime() {
 // Close stops background work. Running containers keep running: their tasks outlive the daemon.
 func (d *Daemon) Close() error {
 	d.cancel()
+	if d.vms != nil {
+		d.vms.Close()
+	}
 	return d.containers.Close()
 }
 

@@ -158,6 +158,8 @@ func setupSSH(r *reaper, cfg *agent.Config, console *os.File) {
 	if cfg.SSH.Start {
 		if path, err := startSSH(r, console); err != nil {
 			fmt.Fprintln(console, "berth-init:", err)
+		} else if !waitListening(22, 10*time.Second) {
+			fmt.Fprintln(console, "berth-init: started", path, "but nothing listens on port 22")
 		} else {
 			fmt.Fprintln(console, "berth-init: started", path)
 		}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/berth/berth/internal/vm/agent"
 )
@@ -167,6 +168,27 @@ func startSSH(r *reaper, console *os.File) (string, error) {
 		return s.path, err
 	}
 	return "", errors.New("the image has no SSH server (openssh-server or dropbear)")
+}
+
+// waitListening waits (up to d) until something listens on TCP port, so that "ready" means an SSH client gets
+// an answer.
+func waitListening(port int, d time.Duration) bool {
+	want := fmt.Sprintf(":%04X ", port)
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+			b, _ := os.ReadFile(f)
+			for _, l := range strings.Split(string(b), "\n") {
+				fs := strings.Fields(l)
+				// sl local_address rem_address st ...: state 0A is LISTEN
+				if len(fs) > 3 && strings.HasSuffix(fs[1]+" ", want) && fs[3] == "0A" {
+					return true
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
 }
 
 func devNull() uintptr {

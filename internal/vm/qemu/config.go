@@ -136,8 +136,13 @@ func (c Config) Args() ([]string, error) {
 	}
 	add("-smp", strconv.Itoa(c.CPUs), "-m", strconv.Itoa(c.MemoryMiB)+"M")
 	add("-nodefaults", "-no-user-config", "-display", "none")
-	// Qemu's own seccomp filter: no spawning, no privilege changes, no obsolete system calls.
-	add("-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny")
+	// Qemu's own seccomp filter: no obsolete system calls, no scheduling changes, and unless it daemonizes (which
+	// forks and calls setsid after the filter is in place) no spawning and no privilege changes.
+	sandbox := "on,obsolete=deny,resourcecontrol=deny"
+	if !c.Daemonize {
+		sandbox += ",elevateprivileges=deny,spawn=deny"
+	}
+	add("-sandbox", sandbox)
 	add("-kernel", c.Kernel)
 	if c.Initrd != "" {
 		add("-initrd", c.Initrd)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"strconv"
@@ -35,6 +36,7 @@ func Start(ctx context.Context, binary string, c Config, files []*os.File) (int,
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Run(); err != nil {
+		slog.Debug("qemu failed to start", "args", strings.Join(args, " "), "output", stderr.String())
 		return 0, fmt.Errorf("qemu: %s: %w", firstLine(stderr.String(), err), errdefs.ErrUnknown)
 	}
 	pid, err := ReadPID(c.PIDFile)

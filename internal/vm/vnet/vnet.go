@@ -97,6 +97,8 @@ func Attach(ctx context.Context, nsPath string) (nics []NIC, retErr error) {
 		if err := h.LinkSetUp(t); err != nil {
 			return nil, fmt.Errorf("%s: up: %w", name, err)
 		}
+		// A machine booted here before left its redirect to a tap that is gone: start afresh.
+		unmirror(h, ifc.Name)
 		if err := mirror(h, veth, t); err != nil {
 			return nil, err
 		}
