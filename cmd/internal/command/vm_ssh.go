@@ -48,8 +48,10 @@ func newVMSSHCommand(c *CLI) *cobra.Command {
 				return errors.New("ssh not found (Debian's openssh-client package)")
 			}
 			os.MkdirAll(filepath.Dir(knownHosts), 0o700)
+			// A security group drops what it does not allow: without a timeout, ssh would wait minutes for a
+			// port it may not reach.
 			argv := []string{"ssh", "-o", "UserKnownHostsFile=" + knownHosts, "-o", "StrictHostKeyChecking=accept-new",
-				"-o", "LogLevel=ERROR"}
+				"-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10"}
 			if key != "" {
 				argv = append(argv, "-i", key, "-o", "IdentitiesOnly=yes")
 			}
