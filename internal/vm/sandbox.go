@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/internal/atomicfile"
+	"github.com/berth/berth/internal/network/link"
 	"github.com/berth/berth/internal/vm/agent"
 	"github.com/berth/berth/internal/vm/qemu"
 	"github.com/berth/berth/internal/vm/vnet"
@@ -152,6 +153,9 @@ func (s *sandbox) boot() error {
 	}
 	guest := s.plan.Guest
 	guest.Debug = s.m.Debug
+	if s.plan.NetNS != "" && usesEmbeddedDNS(guest.Files) {
+		guest.DNSRelay = embeddedDNS
+	}
 	cfg := qemu.Config{Name: filepath.Base(s.dir), Type: s.m.Type, Accel: s.m.Accel, TSCKHz: s.m.TSCKHz,
 		CPUs: s.plan.CPUs, MemoryMiB: s.plan.MemoryMiB, Kernel: s.m.Kernel, Initrd: s.m.Initrd,
 		Shares: s.plan.Shares, AgentSocket: agentSock, QMPSocket: qmpSock,
@@ -244,6 +248,10 @@ func (s *sandbox) readGuest() {
 		f, err := agent.ReadFrame(s.conn)
 		if err != nil {
 			return
+		}
+		if f.Type == agent.TypeDNS {
+			go s.resolve(f)
+			continue
 		}
 		if f.Stream != initStream && f.Stream != 0 {
 			s.toExec(f)
@@ -541,6 +549,50 @@ func (s *sandbox) exec(c net.Conn, r *bufio.Reader, p *agent.Process) {
 			}
 		}
 	}()
+}
+
+// embeddedDNS is the engine's DNS server in a container's namespace (internal/network/dns).
+const embeddedDNS = "127.0.0.11"
+
+// usesEmbeddedDNS reports whether the container's resolv.conf names the embedded server.
+func usesEmbeddedDNS(files []agent.File) bool {
+	for _, f := range files {
+		if f.Path == "/etc/resolv.conf" {
+			for _, l := range strings.Split(string(f.Data), "\n") {
+				if fs := strings.Fields(l); len(fs) >= 2 && fs[0] == "nameserver" && fs[1] == embeddedDNS {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// resolve asks the embedded DNS server in the container's namespace the guest's query, and returns the answer.
+func (s *sandbox) resolve(f agent.Frame) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var conn net.Conn
+	err := link.InNetNS(ctx, s.plan.NetNS, func() error {
+		var err error
+		conn, err = net.Dial("udp4", net.JoinHostPort(embeddedDNS, "53"))
+		return err
+	})
+	if err != nil {
+		s.log.Warn("dns relay", "error", err)
+		return
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Write(f.Data); err != nil {
+		return
+	}
+	buf := make([]byte, 65535)
+	n, err := conn.Read(buf)
+	if err != nil {
+		return
+	}
+	s.w.Write(agent.Frame{Type: agent.TypeDNS, Stream: f.Stream, Data: buf[:n]})
 }
 
 func isDevNull(fd int) bool {

@@ -77,6 +77,16 @@ func TestVMContainer(t *testing.T) {
 		t.Errorf("--rm left containers: %q", out)
 	}
 
+	// On a user-defined network the engine's DNS answers at 127.0.0.11 in the container's namespace: the guest
+	// relays its queries there.
+	d.docker(t, "network", "create", "vmnet")
+	d.docker(t, "run", "-d", "--name", "peer", "--network", "vmnet", "busybox", "sleep", "300")
+	peerIP := strings.TrimSpace(d.docker(t, "inspect", "-f", "{{(index .NetworkSettings.Networks \"vmnet\").IPAddress}}", "peer"))
+	if r := d.dockerR(nil, "run", "--runtime", "berth-vm", "--rm", "--network", "vmnet", "busybox", "sh", "-c", "nslookup peer && ping -c1 -W5 peer"); r.Code != 0 || !strings.Contains(r.Stdout, "Address: "+peerIP) {
+		t.Errorf("name resolution on a user-defined network (peer at %s): %s", peerIP, r)
+	}
+	d.docker(t, "rm", "-f", "peer")
+
 	port := freePort(t)
 	d.docker(t, "run", "-d", "--runtime", "berth-vm", "--name", "web", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), "busybox",
 		"sh", "-c", "echo started; mkdir -p /www; echo served-from-the-vm > /www/index.html; exec httpd -f -p 80 -h /www")

@@ -20,6 +20,11 @@
 //	guest → host   Control {op: exit, stream: 1, code: 143}
 //	host  → guest  Control {op: shutdown}
 //
+// A container on a user-defined network resolves names with the engine's embedded DNS server at 127.0.0.11 in
+// its network namespace, which the guest cannot reach (its loopback is its own): the guest answers on that
+// address and relays each query to the host in a DNS frame; the host asks the server in the namespace and sends
+// the answer back in a DNS frame with the same stream number.
+//
 // A process the guest cannot start is answered with {op: exit, code: 126 or 127, error: ...} and no started.
 // The guest sends every output frame of a stream before its exit message.
 package agent
@@ -45,6 +50,9 @@ const (
 	TypeStdin   byte = 2 // host → guest; empty closes stdin
 	TypeStdout  byte = 3 // guest → host
 	TypeStderr  byte = 4 // guest → host
+	// TypeDNS carries a DNS message over UDP both ways: a query the guest received on the container's resolver
+	// address (DNSRelay), and the answer; Stream numbers the query.
+	TypeDNS byte = 5
 )
 
 // MaxFrame bounds a frame's payload: a peer announcing more is broken (or hostile) and the channel is closed.
@@ -87,7 +95,7 @@ func ReadFrame(r io.Reader) (Frame, error) {
 	}
 	f := Frame{Type: h[0], Stream: binary.BigEndian.Uint32(h[1:5])}
 	switch f.Type {
-	case TypeControl, TypeStdin, TypeStdout, TypeStderr:
+	case TypeControl, TypeStdin, TypeStdout, TypeStderr, TypeDNS:
 	default:
 		return Frame{}, fmt.Errorf("agent: unknown frame type %d", f.Type)
 	}

@@ -20,6 +20,7 @@ func TestFrames(t *testing.T) {
 			wire: []byte{TypeControl, 0, 0, 0, 3}},
 		{name: "stdout", frame: Frame{Type: TypeStdout, Stream: 1, Data: []byte("hello\n")}, wire: []byte{TypeStdout, 0, 0, 0, 1, 0, 0, 0, 6}},
 		{name: "stdin closed", frame: Frame{Type: TypeStdin, Stream: 7}, wire: []byte{TypeStdin, 0, 0, 0, 7, 0, 0, 0, 0}},
+		{name: "dns query", frame: Frame{Type: TypeDNS, Stream: 2, Data: []byte{0x12, 0x34, 1, 0}}, wire: []byte{TypeDNS, 0, 0, 0, 2, 0, 0, 0, 4}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

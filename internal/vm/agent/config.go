@@ -40,6 +40,9 @@ type Config struct {
 	UserData []byte `json:"user_data,omitempty"`
 	// Sysctls are written under /proc/sys (dots or slashes as separators).
 	Sysctls map[string]string `json:"sysctls,omitempty"`
+	// DNSRelay, when set, is an address (the container's resolver, 127.0.0.11) the guest answers DNS queries on
+	// by relaying them to the host (TypeDNS frames).
+	DNSRelay string `json:"dns_relay,omitempty"`
 	// Debug makes the init log its progress on the console.
 	Debug bool `json:"debug,omitempty"`
 }

@@ -104,7 +104,7 @@ func Main() int {
 	stop := make(chan bool, 1) // true: reboot
 	watchPowerButton(stop)
 	watchSignals(stop, cfg.Mode == agent.ModeInstance)
-	go serve(port, r, stop, console)
+	go serve(port, r, stop, console, cfg.DNSRelay)
 	reboot := <-stop
 	powerOff(shutdownGrace, reboot)
 	return 0
@@ -188,9 +188,16 @@ func openAgentPort() (*os.File, error) {
 
 // serve answers the host on the channel until it asks for a shutdown. The host may go away and come back (a
 // restarted daemon): reads then end, and are retried.
-func serve(port *os.File, r *reaper, stop chan<- bool, console *os.File) {
+func serve(port *os.File, r *reaper, stop chan<- bool, console *os.File, dnsAddr string) {
 	w := agent.NewWriter(port)
 	ps := newProcs(r, w)
+	var dns *dnsRelay
+	if dnsAddr != "" {
+		var err error
+		if dns, err = startDNSRelay(dnsAddr, w); err != nil {
+			fmt.Fprintln(console, "berth-init: DNS relay:", err)
+		}
+	}
 	w.Send(agent.Message{Op: agent.OpReady, Release: kernelRelease()})
 	for {
 		f, err := agent.ReadFrame(port)
@@ -207,6 +214,11 @@ func serve(port *os.File, r *reaper, stop chan<- bool, console *os.File) {
 		switch f.Type {
 		case agent.TypeStdin:
 			ps.input(f.Stream, f.Data)
+			continue
+		case agent.TypeDNS:
+			if dns != nil {
+				dns.answer(f.Stream, f.Data)
+			}
 			continue
 		case agent.TypeControl:
 		default:
