@@ -125,10 +125,13 @@ func kernelKey(k Kernel) (string, error) {
 	return k.Release + "-" + hex.EncodeToString(h.Sum(nil))[:12], nil
 }
 
-// initKey names an initramfs: it changes with the init binary and the profile.
+// initramfsFormat changes when BuildInitramfs writes something else from the same inputs (so caches rebuild).
+const initramfsFormat = "2: unsigned modules"
+
+// initKey names an initramfs: it changes with the init binary, the profile and the format.
 func initKey(initPath string, p Profile) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00", strings.Join(p.Required, ","), strings.Join(p.Optional, ","))
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", initramfsFormat, strings.Join(p.Required, ","), strings.Join(p.Optional, ","))
 	f, err := os.Open(initPath)
 	if err != nil {
 		return "", fmt.Errorf("guest init: %w", err)

@@ -110,6 +110,30 @@ func readCPIO(t *testing.T, b []byte) []Entry {
 	}
 }
 
+func TestStripSignature(t *testing.T) {
+	elf := []byte("\x7fELF module body")
+	sig := bytes.Repeat([]byte{0xaa}, 40)
+	info := []byte{0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 40} // PKCS#7, no signer or key id, 40 bytes of signature
+	signed := append(append(append(append([]byte{}, elf...), sig...), info...), sigMagic...)
+	tests := []struct {
+		name string
+		in   []byte
+		want []byte
+	}{
+		{name: "signed", in: signed, want: elf},
+		{name: "unsigned", in: elf, want: elf},
+		{name: "a length beyond the file", in: append(append([]byte("x"), []byte{0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1, 0}...), sigMagic...),
+			want: append(append([]byte("x"), []byte{0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1, 0}...), sigMagic...)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := stripSignature(tt.in); !bytes.Equal(got, tt.want) {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestWriteCPIO(t *testing.T) {
 	entries := []Entry{
 		{Name: "dev", Mode: fs.ModeDir | 0o755},
