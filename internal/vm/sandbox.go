@@ -112,6 +112,9 @@ func runSandbox(id, bundle, dir string, ready *os.File) int {
 	}
 	s.stopMachine()
 	s.setStatus("stopped")
+	if ps := s.qemu.ProcessState; ps != nil {
+		s.log.Info("machine stopped", "code", s.code, "qemu-cpu", (ps.UserTime() + ps.SystemTime()).Round(time.Millisecond))
+	}
 	return s.code
 }
 

@@ -67,7 +67,13 @@ type Tasks struct {
 	machine *Machine
 }
 
-var _ task.Runtime = (*Tasks)(nil)
+var (
+	_ task.Runtime    = (*Tasks)(nil)
+	_ task.Cgroupless = (*Tasks)(nil)
+)
+
+// Cgroupless reports that a task's processes run in its machine's kernel: none joins a cgroup of the host.
+func (t *Tasks) Cgroupless() bool { return true }
 
 // NewTasks returns the VM task runtime. It checks nothing: the machine is resolved (kernel found, boot files
 // prepared, accelerator chosen) at the first task, and again after a failure.
