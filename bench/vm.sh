@@ -28,6 +28,16 @@ fi
 
 busybox_tar
 start_berth --vm-kernel "$kernel" ${VM_ACCEL:+--vm-accel "$VM_ACCEL"}
+
+# CPU time, which this shared machine's load does not stretch as it stretches wall time: the daemon (and all it
+# starts: shims, sandboxes, qemu) in one cpuacct cgroup, the by-hand qemu in another; a run's CPU is the
+# difference of the cgroup's usage before and after it. The CLI's own CPU is left out of both.
+CG=/sys/fs/cgroup/cpuacct
+mkdir -p "$CG/berth-bench-$$" "$CG/berth-bench-floor-$$"
+echo "${PIDS[0]}" >"$CG/berth-bench-$$/cgroup.procs"
+usage() { cat "$CG/$1/cpuacct.usage"; }
+cpu_since() { echo $(( ($(usage "$1") - $2) / 1000000 )); } # ms of CPU since usage was $2
+floor() { bash -c 'echo $$ >'"$CG/berth-bench-floor-$$"'/cgroup.procs; exec "$0" "$@"' "$BIN/vmfloor" "$@"; }
 BERTH_BRIDGE=$(berth network inspect -f '{{index .Options "com.docker.network.bridge.name"}}' bridge)
 export BERTH_CONFIG=$BENCH_DIR/berth-config
 (cd "$REPO" && go build -o "$BIN/vmfloor" ./bench/internal/vmfloor)
@@ -37,6 +47,8 @@ vm_cleanup() {
 	[ -f "$BENCH_DIR/floor/qemu.pid" ] && kill "$(cat "$BENCH_DIR/floor/qemu.pid")" 2>/dev/null
 	ip link del bfloor0 2>/dev/null
 	cleanup
+	sleep 0.5
+	rmdir "$CG/berth-bench-$$" "$CG/berth-bench-floor-$$" 2>/dev/null
 }
 trap vm_cleanup EXIT
 
@@ -75,14 +87,14 @@ floor_ip=${gw%.*}.250
 mem() { awk '/^(Rss|Pss|Private_Clean|Private_Dirty):/ {v[$1]+=$2} END {printf "%d %d %d", v["Rss:"]/1024, v["Pss:"]/1024, (v["Private_Clean:"]+v["Private_Dirty:"])/1024}' "/proc/$1/smaps_rollup"; }
 
 # Each round measures everything once, so that the shared machine's slow spells weigh on all alike.
-for f in berth_ssh floor_ssh vm_rm floor_rm; do : >"$BENCH_DIR/$f"; done
+for f in berth_ssh floor_ssh vm_rm floor_rm berth_ssh_cpu floor_ssh_cpu vm_rm_cpu floor_rm_cpu; do : >"$BENCH_DIR/$f"; done
 for i in $(seq "$RUNS"); do
 	# berth vm run -> ssh answers (run returns once the guest's SSH server listens; ssh then connects)
-	t0=$(now_ms)
+	t0=$(now_ms); u0=$(usage "berth-bench-$$")
 	id=$(berth vm run --name "b$i" --key-name bench --security-group ssh --type t2.nano sshbox)
 	ip=$(berth vm inspect -f '{{.PrivateIpAddress}}' "$id")
 	until sshq "$ip"; do sleep 0.02; done
-	echo $(( $(now_ms) - t0 )) >>"$BENCH_DIR/berth_ssh"
+	echo $(( $(now_ms) - t0 )) >>"$BENCH_DIR/berth_ssh"; cpu_since "berth-bench-$$" "$u0" >>"$BENCH_DIR/berth_ssh_cpu"
 	if [ "$i" = 1 ]; then
 		sleep 10 # idle: what a booted, idle instance keeps
 		berth_mem=$(mem "$(berth vm inspect -f '{{.Pid}}' "$id")")
@@ -93,11 +105,11 @@ for i in $(seq "$RUNS"); do
 	# plain qemu -> ssh answers
 	rm -f "$BENCH_DIR/floor/disk.qcow2" && qemu-img create -q -f qcow2 -F raw -b "$base" "$BENCH_DIR/floor/disk.qcow2"
 	ip neigh flush dev "$BERTH_BRIDGE" to "$floor_ip" 2>/dev/null || true
-	t0=$(now_ms)
-	"$BIN/vmfloor" instance "$boot/vmlinux" "$initrd" "$BENCH_DIR/floor/disk.qcow2" bfloor0 02:42:00:00:00:fa \
+	t0=$(now_ms); u0=$(usage "berth-bench-floor-$$")
+	floor instance "$boot/vmlinux" "$initrd" "$BENCH_DIR/floor/disk.qcow2" bfloor0 02:42:00:00:00:fa \
 		"$floor_ip/${subnet#*/}" "$gw" "$BENCH_DIR/key.pub" "$BENCH_DIR/floor/qemu.pid"
 	until sshq "$floor_ip"; do sleep 0.02; done
-	echo $(( $(now_ms) - t0 )) >>"$BENCH_DIR/floor_ssh"
+	echo $(( $(now_ms) - t0 )) >>"$BENCH_DIR/floor_ssh"; cpu_since "berth-bench-floor-$$" "$u0" >>"$BENCH_DIR/floor_ssh_cpu"
 	fpid=$(cat "$BENCH_DIR/floor/qemu.pid")
 	if [ "$i" = 1 ]; then
 		sleep 10
@@ -106,26 +118,32 @@ for i in $(seq "$RUNS"); do
 	kill "$fpid"; while kill -0 "$fpid" 2>/dev/null; do sleep 0.05; done
 
 	# containers
-	t0=$(now_ms); docker_vm run --runtime berth-vm --rm busybox true; echo $(( $(now_ms) - t0 )) >>"$BENCH_DIR/vm_rm"
-	"$BIN/vmfloor" container "$boot/vmlinux" "$cinitrd" "$BENCH_DIR/rootfs" true >>"$BENCH_DIR/floor_rm"
+	t0=$(now_ms); u0=$(usage "berth-bench-$$")
+	docker_vm run --runtime berth-vm --rm busybox true
+	echo $(( $(now_ms) - t0 )) >>"$BENCH_DIR/vm_rm"; cpu_since "berth-bench-$$" "$u0" >>"$BENCH_DIR/vm_rm_cpu"
+	u0=$(usage "berth-bench-floor-$$")
+	floor container "$boot/vmlinux" "$cinitrd" "$BENCH_DIR/rootfs" true >>"$BENCH_DIR/floor_rm"
+	cpu_since "berth-bench-floor-$$" "$u0" >>"$BENCH_DIR/floor_rm_cpu"
 done
 runc_ms=$(median_ms "$BIN/berth -H unix://$BERTH_SOCK run --rm busybox true")
 
 med() { python3 -c 'import statistics,sys; print("%.0f" % statistics.median(float(l) for l in open(sys.argv[1]) if l.strip()))' "$1"; }
 b=$(med "$BENCH_DIR/berth_ssh"); f=$(med "$BENCH_DIR/floor_ssh")
 v=$(med "$BENCH_DIR/vm_rm"); fr=$(med "$BENCH_DIR/floor_rm")
+bc=$(med "$BENCH_DIR/berth_ssh_cpu"); fc=$(med "$BENCH_DIR/floor_ssh_cpu")
+vc=$(med "$BENCH_DIR/vm_rm_cpu"); frc=$(med "$BENCH_DIR/floor_rm_cpu")
 echo "accelerator: $accel ($(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg))"
-printf '%-58s %8s\n' "median of $RUNS" "ms"
-printf '%-58s %8s\n' "berth vm run (t2.nano) -> ssh answers" "$b"
-printf '%-58s %8s\n' "plain qemu, same kernel/initramfs/disk -> ssh answers" "$f"
-printf '%-58s %8s\n' "docker run --runtime berth-vm --rm busybox true" "$v"
-printf '%-58s %8s\n' "plain qemu, same kernel/initramfs, 9p root, true" "$fr"
-printf '%-58s %8s\n' "berth run --rm busybox true (runc)" "$runc_ms"
+printf '%-58s %9s %9s\n' "median of $RUNS" "wall ms" "CPU ms"
+printf '%-58s %9s %9s\n' "berth vm run (t2.nano) -> ssh answers" "$b" "$bc"
+printf '%-58s %9s %9s\n' "plain qemu, same kernel/initramfs/disk -> ssh answers" "$f" "$fc"
+printf '%-58s %9s %9s\n' "docker run --runtime berth-vm --rm busybox true" "$v" "$vc"
+printf '%-58s %9s %9s\n' "plain qemu, same kernel/initramfs, 9p root, true" "$fr" "$frc"
+printf '%-58s %9s\n' "berth run --rm busybox true (runc)" "$runc_ms"
 echo
-echo "ratios (target: berth / plain qemu <= 1.3)"
-echo "berth vm run / plain qemu          = $(ratio "$b" "$f")"
-echo "run --runtime berth-vm / plain qemu = $(ratio "$v" "$fr")"
-echo "run --runtime berth-vm / runc       = $(ratio "$v" "$runc_ms")"
+echo "ratios (target: berth / plain qemu <= 1.3)          wall    CPU"
+echo "berth vm run / plain qemu                         $(ratio "$b" "$f")    $(ratio "$bc" "$fc")"
+echo "run --runtime berth-vm / plain qemu               $(ratio "$v" "$fr")    $(ratio "$vc" "$frc")"
+echo "run --runtime berth-vm / runc (wall)              $(ratio "$v" "$runc_ms")"
 echo
 echo "memory of an idle t2.nano (512 MiB) after boot, MiB: RSS PSS private"
 echo "berth vm:   $berth_mem"
