@@ -135,15 +135,16 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		defaultNetwork = berthnet.Bridge
 	}
 	if d.containers, err = containers.New(containers.Config{
-		Root:           filepath.Join(cfg.DataRoot, "containers"),
-		RunRoot:        filepath.Join(cfg.ExecRoot, "containers"),
-		Runtimes:       d.tasks,
-		DefaultRuntime: cfg.DefaultRuntime,
-		DefaultNetwork: defaultNetwork,
-		InitPath:       cfg.InitPath,
-		Caps:           d.daemonCaps,
-		CgroupV2:       d.cgroupV2,
-		Primer:         cgroups.NewPrimer(),
+		Root:              filepath.Join(cfg.DataRoot, "containers"),
+		RunRoot:           filepath.Join(cfg.ExecRoot, "containers"),
+		Runtimes:          d.tasks,
+		DefaultRuntime:    cfg.DefaultRuntime,
+		IsolationRuntimes: d.isolationRuntimes(),
+		DefaultNetwork:    defaultNetwork,
+		InitPath:          cfg.InitPath,
+		Caps:              d.daemonCaps,
+		CgroupV2:          d.cgroupV2,
+		Primer:            cgroups.NewPrimer(),
 	}, d.images, d.snapshots, d.volumes, d.networks, d.events); err != nil {
 		return nil, err
 	}
@@ -270,6 +271,14 @@ func (d *Daemon) setupVMRuntime() {
 		Kernel: kernel, Accel: d.cfg.VMAccel, Debug: d.Debug()})
 	d.tasks[vm.RuntimeName] = d.vmTasks
 	d.runtimes[vm.RuntimeName] = &runtime.Runtime{Name: vm.RuntimeName, Path: rt}
+}
+
+// isolationRuntimes maps `--isolation vm` to the VM runtime when it is installed.
+func (d *Daemon) isolationRuntimes() map[string]string {
+	if d.vmTasks == nil {
+		return nil
+	}
+	return map[string]string{"vm": vm.RuntimeName}
 }
 
 // Close stops background work. Running containers keep running: their tasks outlive the daemon.
