@@ -25,6 +25,7 @@ import (
 
 	"github.com/berth/berth/internal/network/firewall"
 	"github.com/berth/berth/internal/network/link"
+	"github.com/berth/berth/internal/vm/secgroup"
 )
 
 var (
@@ -197,6 +198,8 @@ func (d *Daemon) removeNetworking() {
 	if fw, err := firewall.New(ctx, firewall.WithTableName(table)); err == nil {
 		fw.Reset(ctx)
 	}
+	// The security groups' table of the daemon's virtual machines, if a test left an instance behind.
+	secgroup.Apply(ctx, table+"-vm", nil)
 	entries, _ := os.ReadDir(filepath.Join(d.DataRoot, "network"))
 	for _, e := range entries {
 		b, _ := os.ReadFile(filepath.Join(d.DataRoot, "network", e.Name()))
