@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -220,7 +221,17 @@ func TestVMInstances(t *testing.T) {
 	}
 
 	// A second instance, in the default group only: its own address, and port 22 refused until allowed.
-	b := strings.TrimSpace(d.berth(t, "vm", "run", "--name", "b", "--type", "t2.nano", "sshbox"))
+	// b: user data that runs once at first boot, and a type that, with a, asks for more vCPUs than the host has.
+	userData := filepath.Join(d.Root, "user-data.sh")
+	os.WriteFile(userData, []byte("#!/bin/sh\necho ran-once >> /root/user-data.out\n"), 0o644)
+	rb := d.berthR(nil, "vm", "run", "--name", "b", "--type", "t2.medium", "--user-data", userData, "sshbox")
+	if rb.Code != 0 {
+		t.Fatalf("vm run b: %s", rb)
+	}
+	if warned := strings.Contains(rb.Stderr, "WARNING: running instances ask for 3 vCPUs"); warned != (runtime.NumCPU() < 3) {
+		t.Errorf("a t2.medium beside a t2.nano on a host of %d CPUs: warnings %q", runtime.NumCPU(), rb.Stderr)
+	}
+	b := strings.TrimSpace(rb.Stdout)
 	step("b runs")
 	addrB := strings.TrimSpace(d.berth(t, "vm", "inspect", "-f", "{{.PrivateIpAddress}}", b))
 	if addrB == addrA || addrB == "" {
@@ -235,6 +246,10 @@ func TestVMInstances(t *testing.T) {
 	if out := d.berth(t, "vm", "ssh", "b", "hostname"); strings.TrimSpace(out) != "b" {
 		t.Errorf("berth vm ssh b hostname: %q", out)
 	}
+	// The user data runs in the background once the SSH server is up.
+	waitFor(t, 30*time.Second, "the user data's output", func() bool {
+		return strings.TrimSpace(d.berth(t, "vm", "ssh", "b", "cat /root/user-data.out 2>/dev/null; true")) == "ran-once"
+	})
 	// Members of the default group reach each other on any port.
 	if r := d.berthR(nil, "vm", "ssh", "b", "nc -z -w 3 "+addrA+" 22"); r.Code == 0 {
 		t.Errorf("b reached a's port 22: a is not in the default group, b is not in a's: %s", r)
