@@ -35,7 +35,7 @@ mem_of() {
 	echo "$n $((rss / n)) $((pss / n))"
 }
 
-run_berth() { seq "$N" | xargs -P "$P" -I{} "$BIN/berth" -H "unix://$BERTH_SOCK" run -d busybox sleep 100000 >/dev/null; }
+run_berth() { seq "$N" | xargs -P "$P" -I{} "$BIN/berth" -H "unix://$BERTH_SOCK" run -d --runtime runc busybox sleep 100000 >/dev/null; }
 run_berth_crun() { seq "$N" | xargs -P "$P" -I{} "$BIN/berth" -H "unix://$BERTH_SOCK" run -d --runtime crun busybox sleep 100000 >/dev/null; }
 run_docker() { seq "$N" | DOCKER_HOST="unix://$DOCKER_SOCK" DOCKER_CONFIG=$BENCH_DIR/docker-config xargs -P "$P" -I{} /usr/bin/docker run -d --network none busybox sleep 100000 >/dev/null; }
 run_podman() {

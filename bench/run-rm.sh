@@ -15,7 +15,7 @@ ROUNDS=${ROUNDS:-5}
 per=$(( (${RUNS:-30} + ROUNDS - 1) / ROUNDS ))
 in_ns() { in_crun_ns bash -c "$(declare -f sample_ms); BENCH_DIR=$BENCH_DIR; $1"; }
 for _ in $(seq "$ROUNDS"); do
-	sample_ms berth_runc "$per" "$BIN/berth -H unix://$BERTH_SOCK run --rm --network none busybox true"
+	sample_ms berth_runc "$per" "$BIN/berth -H unix://$BERTH_SOCK run --rm --network none --runtime runc busybox true"
 	sample_ms berth_crun "$per" "$BIN/berth -H unix://$BERTH_SOCK run --rm --network none --runtime crun busybox true"
 	sample_ms docker "$per" "env DOCKER_HOST=unix://$DOCKER_SOCK DOCKER_CONFIG=$BENCH_DIR/docker-config /usr/bin/docker run --rm --network none busybox true"
 	in_ns "sample_ms podman $per \"env CONTAINERS_CONF=$BENCH_DIR/containers.conf podman --root $BENCH_DIR/podman --runroot $RUN_DIR/podman --runtime crun --cgroup-manager cgroupfs --events-backend none run --rm --network none busybox true\""

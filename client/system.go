@@ -71,7 +71,8 @@ type EventsOptions struct {
 }
 
 // Events streams events. The message channel is closed when the stream ends; the error channel then
-// carries io.EOF (stream ended normally, e.g. after Until) or the failure, and nothing else.
+// carries io.EOF (stream ended normally, e.g. after Until) or the failure, and nothing else; a stream the
+// daemon ended because the client fell behind is a failure saying what was lost and where to resume.
 func (c *Client) Events(ctx context.Context, opts EventsOptions) (<-chan events.Message, <-chan error) {
 	msgs := make(chan events.Message)
 	errs := make(chan error, 1)
@@ -110,7 +111,11 @@ func (c *Client) Events(ctx context.Context, opts EventsOptions) (<-chan events.
 		defer stop()
 		dec := json.NewDecoder(resp.Body)
 		for {
-			var m events.Message
+			// A Berth daemon ends the stream of a client that fell behind with a message carrying an error.
+			var m struct {
+				events.Message
+				Error string `json:"error"`
+			}
 			if err := dec.Decode(&m); err != nil {
 				if ctx.Err() != nil {
 					err = ctx.Err()
@@ -120,8 +125,12 @@ func (c *Client) Events(ctx context.Context, opts EventsOptions) (<-chan events.
 				errs <- err
 				return
 			}
+			if m.Error != "" {
+				errs <- errors.New(m.Error)
+				return
+			}
 			select {
-			case msgs <- m:
+			case msgs <- m.Message:
 			case <-ctx.Done():
 				errs <- ctx.Err()
 				return

@@ -7,9 +7,13 @@ export PATH=/usr/local/go/bin:$PATH
 export GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
 if [ "$(id -u)" = 0 ]; then
 	need=()
-	for pkg in runc crun busybox-static tini iproute2 procps iptables nftables docker.io docker-compose docker-registry skopeo; do
+	# s3cmd, boto3 (for /usr/bin/python3) and curl drive the S3 tests (test/e2e/s3_test.go), with the aws CLI:
+	# whatever `aws` is on PATH, else Debian's awscli.
+	for pkg in runc crun busybox-static tini iproute2 procps iptables nftables docker.io docker-compose docker-registry skopeo \
+		python3-docker s3cmd python3-boto3 curl; do
 		dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 	done
+	command -v aws >/dev/null 2>&1 || need+=(awscli)
 	# Virtual machines (test/e2e/vm_test.go): qemu, qemu-img for instance disks, e2fsprogs for their bases,
 	# dropbear for the SSH image the tests build, ssh to reach it.
 	for pkg in qemu-system-x86 qemu-utils e2fsprogs dropbear-bin openssh-client; do

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/berth/berth/internal/cloud/iam"
 	"github.com/berth/berth/internal/daemon"
 	"github.com/berth/berth/internal/server"
 	berthversion "github.com/berth/berth/internal/version"
@@ -26,7 +29,7 @@ const defaultDaemonConfigFile = "/etc/berth/daemon.json"
 func newDaemonCommand() *cobra.Command {
 	var cfg daemon.Config
 	var configFile string
-	var runtimes []string
+	var runtimes, logOpts []string
 	cmd := &cobra.Command{
 		Use:   "daemon [OPTIONS]",
 		Short: "Run the Berth engine (the daemon serving the Docker Engine API)",
@@ -38,6 +41,10 @@ func newDaemonCommand() *cobra.Command {
 				"tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey",
 				"insecure-registries": "insecure-registry", "registry-mirrors": "registry-mirror", "bridge": "bridge",
 				"vm-kernel": "vm-kernel", "vm-accel": "vm-accel",
+				"cloud-addr": "cloud-addr", "cloud-tlscert": "cloud-tlscert", "cloud-tlskey": "cloud-tlskey",
+				"cloud-region": "cloud-region", "cloud-domains": "cloud-domain",
+				"group": "group", "seccomp-profile": "seccomp-profile", "host-gateway-ip": "host-gateway-ip",
+				"log-driver": "log-driver", "log-opts": "log-opt",
 			}
 			if cmd.Flags().Changed("config-file") || fileExists(configFile) {
 				err := daemon.LoadConfigFile(configFile, &cfg, func(key string) bool {
@@ -47,6 +54,16 @@ func newDaemonCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
+			}
+			for _, o := range logOpts {
+				k, v, ok := strings.Cut(o, "=")
+				if !ok {
+					return fmt.Errorf("invalid --log-opt %q: expected KEY=VALUE", o)
+				}
+				if cfg.LogOpts == nil {
+					cfg.LogOpts = map[string]string{}
+				}
+				cfg.LogOpts[k] = v
 			}
 			for _, rt := range runtimes {
 				name, path, ok := strings.Cut(rt, "=")
@@ -69,9 +86,11 @@ func newDaemonCommand() *cobra.Command {
 	f.StringVarP(&cfg.LogLevel, "log-level", "l", "info", `Set the logging level ("debug"|"info"|"warn"|"error"|"fatal")`)
 	f.BoolVarP(&cfg.Debug, "debug", "D", false, "Enable debug mode")
 	f.StringVar(&configFile, "config-file", defaultDaemonConfigFile, "Daemon configuration file")
-	f.StringVar(&cfg.DefaultRuntime, "default-runtime", "runc", "Default OCI runtime for containers")
+	f.StringVar(&cfg.DefaultRuntime, "default-runtime", "", "Default OCI runtime for containers (default: crun when installed, else runc)")
 	f.StringVarP(&cfg.Bridge, "bridge", "b", "", `Linux bridge of the default "bridge" network ("none" disables it)`)
 	f.StringArrayVar(&runtimes, "add-runtime", nil, "Register an additional OCI compatible runtime (NAME=PATH)")
+	f.StringVar(&cfg.LogDriver, "log-driver", "json-file", "Default driver for container logs")
+	f.StringArrayVar(&logOpts, "log-opt", nil, "Default log driver options for containers (KEY=VALUE)")
 	f.BoolVar(&cfg.TLS, "tls", false, "Use TLS; implied by --tlsverify")
 	f.BoolVar(&cfg.TLSVerify, "tlsverify", false, "Use TLS and verify the remote")
 	f.StringVar(&cfg.TLSCACert, "tlscacert", "", "Trust certs signed only by this CA")
@@ -82,6 +101,14 @@ func newDaemonCommand() *cobra.Command {
 	f.StringVar(&cfg.VMKernel, "vm-kernel", "", "Kernel of virtual machines: a vmlinuz, or a directory of unpacked linux-image packages (default <data-root>/vm/kernel)")
 	f.StringVar(&cfg.VMAccel, "vm-accel", "", `Accelerator of virtual machines: "kvm", "tcg", or empty to choose`)
 	f.BoolVar(&cfg.LiveRestore, "live-restore", true, "Keep containers alive while the daemon is down (always on in Berth)")
+	f.StringVar(&cfg.CloudAddr, "cloud-addr", "", "Serve the cloud endpoint (S3, IAM, STS) on this address, e.g. 127.0.0.1:9000 (off by default)")
+	f.StringVar(&cfg.CloudTLSCert, "cloud-tlscert", "", "TLS certificate file of the cloud endpoint (serve HTTPS)")
+	f.StringVar(&cfg.CloudTLSKey, "cloud-tlskey", "", "TLS key file of the cloud endpoint")
+	f.StringVar(&cfg.CloudRegion, "cloud-region", "", `Region of the cloud endpoint (default "us-east-1")`)
+	f.StringSliceVar(&cfg.CloudDomains, "cloud-domain", nil, `Domain under which BUCKET.DOMAIN names a bucket on the cloud endpoint (default "s3.localhost"); repeat for more`)
+	f.StringVar(&cfg.HostGatewayIP, "host-gateway-ip", "", "IP address that the special 'host-gateway' string in --add-host resolves to (default: the default bridge's gateway)")
+	f.StringVarP(&cfg.Group, "group", "G", "", `Group for the unix socket (default "docker")`)
+	f.StringVar(&cfg.SeccompProfile, "seccomp-profile", "", `Path to a seccomp profile for containers ("unconfined" for none; default: docker's)`)
 	return cmd
 }
 
@@ -133,6 +160,30 @@ func runDaemon(ctx context.Context, cfg daemon.Config) error {
 		tlsCfg = c
 	}
 
+	// The cloud endpoint's settings are checked and its port taken before the daemon starts: a bad one stops
+	// the start with nothing changed.
+	var cloudL net.Listener
+	var cloudTLS *tls.Config
+	cloudOpts := cloudOptions{addr: cfg.CloudAddr, tlsCert: cfg.CloudTLSCert, tlsKey: cfg.CloudTLSKey,
+		region: cfg.CloudRegion, domains: cfg.CloudDomains, debugName: "cloud endpoint"}
+	if cfg.CloudAddr == "" && (cfg.CloudTLSCert != "" || cfg.CloudTLSKey != "" || cfg.CloudRegion != "" || len(cfg.CloudDomains) > 0) {
+		return errors.New("the cloud endpoint's settings need --cloud-addr (or \"cloud-addr\" in daemon.json)")
+	}
+	if cfg.CloudAddr != "" {
+		if (cfg.CloudTLSCert == "") != (cfg.CloudTLSKey == "") {
+			return errors.New("--cloud-tlscert and --cloud-tlskey go together")
+		}
+		var err error
+		if cloudL, cloudTLS, err = cloudListener(cloudOpts); err != nil {
+			return fmt.Errorf("cloud endpoint: %w", err)
+		}
+		defer cloudL.Close()
+		cfg.CloudRootAccessKeyID, cfg.CloudRootSecretAccessKey, err = iam.RootCredentialsFromEnv()
+		if err != nil {
+			return err
+		}
+	}
+
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	d, err := daemon.New(ctx, cfg)
@@ -157,9 +208,28 @@ func runDaemon(ctx context.Context, cfg daemon.Config) error {
 		backends.VMs = vms
 	}
 	srv := server.New(backends, server.WithDebug(d.Debug()))
-	errc := make(chan error, len(cfg.Hosts))
+	gid, err := socketGroup(cfg.Group)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, len(cfg.Hosts)+1)
+	// cloudDone is closed when the cloud endpoint has stopped serving: its stores close (d.Close) after that.
+	cloudDone := make(chan struct{})
+	if cloudL != nil {
+		ep := newCloudEndpoint(d.Cloud(), cloudOpts, slog.Default())
+		// Other services of the endpoint register here, over the daemon's services (the EC2 API next).
+		go func() {
+			defer close(cloudDone)
+			if err := serveCloud(ctx, cloudL, cloudTLS, ep, cloudOpts, slog.Default()); err != nil {
+				errc <- fmt.Errorf("cloud endpoint: %w", err)
+			}
+		}()
+	} else {
+		close(cloudDone)
+	}
+	defer func() { stop(); <-cloudDone }()
 	for _, h := range cfg.Hosts {
-		l, err := server.Listen(h, tlsCfg)
+		l, err := server.Listen(h, tlsCfg, gid)
 		if err != nil {
 			return err
 		}
@@ -191,4 +261,25 @@ func writePidfile(path string) error {
 		return err
 	}
 	return os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())), 0o644)
+}
+
+// socketGroup resolves -G (a group name or ID; "" for the default, docker) to the gid owning the API's unix
+// sockets. The default group may be missing: the sockets are then root's only, as dockerd does; a group asked
+// for that does not exist is an error.
+func socketGroup(name string) (int, error) {
+	explicit := name != ""
+	if !explicit {
+		name = "docker"
+	}
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		if g, err = user.LookupGroupId(name); err != nil {
+			if !explicit {
+				slog.Debug("no docker group: the API socket is root's only")
+				return 0, nil
+			}
+			return 0, fmt.Errorf("group %s not found", name)
+		}
+	}
+	return strconv.Atoi(g.Gid)
 }

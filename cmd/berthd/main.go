@@ -1,8 +1,9 @@
 // Command berthd runs Berth's servers: the engine (the daemon serving the Docker Engine API, dockerd's
-// counterpart) and `registry serve`, an OCI distribution registry. Run as itself it is dockerd: `berthd
-// [OPTIONS]` starts the daemon, and `berthd registry serve` the registry. `berth daemon` and `berth registry`
-// exec it with berth's command line (cmd/internal/cli's plugin protocol); it then parses that line with berth's
-// root command and global options, so usage lines and errors are the ones `berth` has always printed.
+// counterpart), `registry serve`, an OCI distribution registry, and `s3 serve`, S3-compatible object storage.
+// Run as itself it is dockerd: `berthd [OPTIONS]` starts the daemon, `berthd registry serve` the registry and
+// `berthd s3 serve` the object store. `berth daemon`, `berth registry` and `berth s3 serve` exec it with
+// berth's command line (cmd/internal/cli's plugin protocol); it then parses that line with berth's root command
+// and global options, so usage lines and errors are the ones `berth` has always printed.
 package main
 
 import (
@@ -38,7 +39,7 @@ func newRootCommand(stderr io.Writer) *cobra.Command {
 		root.SetVersionTemplate("Berth version {{.Version}}\n")
 		root.CompletionOptions.HiddenDefaultCmd = true
 	}
-	root.AddCommand(newRegistryCommand(stderr))
+	root.AddCommand(newRegistryCommand(stderr), newS3Command(stderr))
 	root.SetOut(os.Stdout)
 	root.SetErr(stderr)
 	cli.SetupHelp(root)

@@ -41,6 +41,14 @@ func TestCommandLine(t *testing.T) {
 		{name: "as itself: registry", args: []string{"registry", "serve", "--help"},
 			want: []string{"Usage:  berthd registry serve [OPTIONS]", "--proxy-remote-url string"}},
 		{name: "as itself: version", args: []string{"--version"}, want: []string{"Berth version dev, build "}},
+		{name: "run by berth: s3 serve help", asPlugin: true, args: []string{"s3", "serve", "--help"},
+			want: []string{"Usage:  berth s3 serve [OPTIONS]", "--data-dir string", "--domain strings", "BERTH_ROOT_ACCESS_KEY_ID"}},
+		{name: "run by berth: s3 serve flag error", asPlugin: true, args: []string{"s3", "serve", "--bogus"}, code: 125,
+			want: []string{"unknown flag: --bogus\n\nUsage:  berth s3 serve [OPTIONS]\n\nRun 'berth s3 serve --help' for more information\n"}},
+		{name: "as itself: s3 serve", args: []string{"s3", "serve", "--help"},
+			want: []string{"Usage:  berthd s3 serve [OPTIONS]", "--tls-cert string", "--legacy-bucket-defaults"}},
+		{name: "the daemon's cloud endpoint flags", args: []string{"--help"},
+			want: []string{"--cloud-addr string", "--cloud-domain strings", "--cloud-region string", "--cloud-tlscert string", "--cloud-tlskey string"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

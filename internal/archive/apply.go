@@ -2,10 +2,6 @@ package archive
 
 import (
 	"archive/tar"
-	"bufio"
-	"bytes"
-	"compress/bzip2"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -34,7 +30,7 @@ const (
 	paxXattrPrefix     = "SCHILY.xattr."
 )
 
-// Apply extracts the layer tar read from r (plain, gzip or bzip2, detected by magic bytes) into the directory
+// Apply extracts the layer tar read from r (plain, gzip, bzip2, xz or zstd: see Decompress) into the directory
 // root in overlayfs format and returns the number of bytes of regular-file content written.
 //
 // An AUFS whiteout entry "dir/.wh.name" becomes a 0/0 character device "dir/name" and "dir/.wh..wh..opq" sets
@@ -45,10 +41,11 @@ const (
 // outside root: an entry whose name or hard-link target climbs out of root fails the whole Apply with an error
 // wrapping errdefs.ErrInvalidArgument.
 func Apply(ctx context.Context, root string, r io.Reader) (int64, error) {
-	rd, err := decompress(r)
+	rd, err := Decompress(r)
 	if err != nil {
 		return 0, err
 	}
+	defer rd.Close()
 	x, err := newExtractor(root)
 	if err != nil {
 		return 0, err
@@ -59,6 +56,17 @@ func Apply(ctx context.Context, root string, r io.Reader) (int64, error) {
 		return x.size, err
 	}
 	return x.size, nil
+}
+
+// ApplyTo is ApplyUncompressedTo of a tar that may be compressed (see Decompress), as docker's PUT
+// /containers/{id}/archive takes it.
+func ApplyTo(ctx context.Context, root, dest string, r io.Reader, noOverwriteDirNonDir bool) error {
+	rd, err := Decompress(r)
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	return ApplyUncompressedTo(ctx, root, dest, rd, noOverwriteDirNonDir)
 }
 
 // ApplyUncompressedTo extracts the plain tar read from r into dest, a path inside the container root filesystem
@@ -78,30 +86,6 @@ func ApplyUncompressedTo(ctx context.Context, root, dest string, r io.Reader, no
 		return err
 	}
 	return x.run(ctx, ctxReader{ctx: ctx, r: r})
-}
-
-// decompress returns r, or a decompressing reader when r starts with the magic bytes of a known compression.
-func decompress(r io.Reader) (io.Reader, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	magic, err := br.Peek(6)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("archive: reading layer: %w", err)
-	}
-	switch {
-	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("archive: gzip: %w: %w", errdefs.ErrInvalidArgument, err)
-		}
-		return zr, nil
-	case bytes.HasPrefix(magic, []byte("BZh")):
-		return bzip2.NewReader(br), nil
-	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		return nil, fmt.Errorf("archive: zstd-compressed layers: %w", errdefs.ErrNotImplemented)
-	case bytes.HasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}):
-		return nil, fmt.Errorf("archive: xz-compressed layers: %w", errdefs.ErrNotImplemented)
-	}
-	return br, nil
 }
 
 // ctxReader fails reads once its context is done, so a long extraction stops promptly.
@@ -174,7 +158,7 @@ func (x *extractor) resolveDir(dest string) (string, error) {
 		if errors.Is(err, os.ErrNotExist) {
 			return "", fmt.Errorf("archive: destination %q: %w", dest, errdefs.ErrNotFound)
 		}
-		return "", fmt.Errorf("archive: destination %q: %w", dest, err)
+		return "", fmt.Errorf("archive: destination %q: %w", dest, pathless(err))
 	}
 	defer f.Close()
 	var st unix.Stat_t
@@ -225,7 +209,7 @@ func (x *extractor) parent(rel string) (*os.File, error) {
 		x.dropCache()
 		f, err := pathrs.MkdirAllHandle(x.root, rel, 0o755)
 		if err != nil {
-			return nil, err
+			return nil, pathless(err)
 		}
 		x.cacheDir, x.cacheRel = f, rel
 	}
@@ -313,9 +297,38 @@ func (x *extractor) entry(hdr *tar.Header, tr io.Reader) error {
 		if errors.Is(err, errdefs.ErrInvalidArgument) || errors.Is(err, errdefs.ErrConflict) {
 			return err
 		}
+		if archiveFault(err) {
+			return fmt.Errorf("archive: entry %q: %w: %w", hdr.Name, err, errdefs.ErrInvalidArgument)
+		}
 		return fmt.Errorf("archive: entry %q: %w", hdr.Name, err)
 	}
 	return nil
+}
+
+// pathless returns the cause of a failed lookup in the root without the wrappers around it, which name host
+// paths (the root's own among them): the message goes to API clients, and only the entry's name means
+// anything to them.
+func pathless(err error) error {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err
+		}
+		err = u
+	}
+}
+
+// archiveFault reports whether an entry failed because of what the archive asks for, given the tree it lands
+// in: a parent that is missing or not a directory (a dangling or climbing symlink included), a loop, a name
+// too long, a hard link to nothing. Docker's extraction fails on the same entries.
+func archiveFault(err error) bool {
+	for _, e := range []unix.Errno{unix.ENOENT, unix.ENOTDIR, unix.ELOOP, unix.EXDEV, unix.EEXIST, unix.EISDIR,
+		unix.ENOTEMPTY, unix.ENAMETOOLONG, unix.EINVAL, unix.EMLINK} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // whiteout converts an AUFS whiteout entry into its overlayfs form.
@@ -392,7 +405,7 @@ func (x *extractor) create(rel string, hdr *tar.Header, tr io.Reader) error {
 		}
 		link.dir, err = pathrs.OpenatInRoot(x.root, path.Dir(lrel))
 		if err != nil {
-			return fmt.Errorf("hard link target %q: %w", hdr.Linkname, err)
+			return fmt.Errorf("hard link target %q: %w", hdr.Linkname, pathless(err))
 		}
 		defer link.dir.Close()
 		link.name = path.Base(lrel)
@@ -591,7 +604,7 @@ func (x *extractor) setDirTimes(d dirTime) error {
 			if gone(err) {
 				return nil
 			}
-			return fmt.Errorf("archive: setting times of %q: %w", d.rel, err)
+			return fmt.Errorf("archive: setting times of %q: %w", d.rel, pathless(err))
 		}
 		x.cacheDir, x.cacheRel = f, dir
 	}

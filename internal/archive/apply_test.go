@@ -286,7 +286,7 @@ func TestApplyWhiteouts(t *testing.T) {
 	}
 }
 
-// TestApplyMetadata checks that every kind of entry and its metadata survive, plain and gzip-compressed.
+// TestApplyMetadata checks that every kind of entry and its metadata survive, plain and compressed.
 func TestApplyMetadata(t *testing.T) {
 	testutil.RequiresRoot(t)
 	dirTime := testTime.Add(-48 * 3600e9)
@@ -311,6 +311,9 @@ func TestApplyMetadata(t *testing.T) {
 	}{
 		{name: "plain", data: raw},
 		{name: "gzip", data: gzipped(t, raw)},
+		{name: "bzip2", data: compressedWith(t, "bzip2", raw)},
+		{name: "xz", data: compressedWith(t, "xz", raw)},
+		{name: "zstd", data: compressedWith(t, "zstd", raw)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -580,7 +583,9 @@ func TestApplyCorrupt(t *testing.T) {
 	}{
 		{name: "garbage", data: bytes.Repeat([]byte("not a tar "), 100), wantErr: errdefs.ErrInvalidArgument},
 		{name: "truncated gzip", data: gzipped(t, mkTar(t, []entry{{name: "f", body: "f"}}))[:30], wantErr: errdefs.ErrInvalidArgument},
-		{name: "zstd", data: []byte{0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0}, wantErr: errdefs.ErrNotImplemented},
+		{name: "zstd garbage", data: []byte{0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0}, wantErr: errdefs.ErrInvalidArgument},
+		{name: "xz garbage", data: append([]byte{0xfd, '7', 'z', 'X', 'Z', 0}, bytes.Repeat([]byte("x"), 64)...), wantErr: errdefs.ErrInvalidArgument},
+		{name: "bzip2 garbage", data: append([]byte("BZh9"), bytes.Repeat([]byte("x"), 64)...), wantErr: errdefs.ErrInvalidArgument},
 		{name: "empty", data: nil},
 	}
 	for _, tc := range tests {

@@ -268,6 +268,13 @@ func TestTarDir(t *testing.T) {
 			links: map[string]string{"tools/sh": "tools/busybox"},
 		},
 		{
+			name:  "contents, as docker names them",
+			dir:   filepath.Join(root, "bin"),
+			opts:  archive.TarOptions{IncludeSelf: true, RebaseName: "."},
+			names: []string{"./", "./busybox", "./sh"},
+			links: map[string]string{"./sh": "./busybox"},
+		},
+		{
 			name:  "single file rebased",
 			dir:   filepath.Join(root, "etc/hosts"),
 			opts:  archive.TarOptions{RebaseName: "hosts.bak"},

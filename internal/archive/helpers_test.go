@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -212,4 +213,17 @@ func (s *sandbox) check(t testing.TB) {
 		}
 		t.Fatalf("entries created next to the root: %v", got)
 	}
+}
+
+// compressedWith runs b through a compressor binary (gzip, bzip2, xz, zstd): streams made by the tools users
+// have, not by the decoders' own encoders.
+func compressedWith(t testing.TB, tool string, b []byte) []byte {
+	t.Helper()
+	cmd := exec.Command(tool, "-c")
+	cmd.Stdin = bytes.NewReader(b)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s (the test needs it installed): %v", tool, err)
+	}
+	return out
 }

@@ -14,7 +14,8 @@ import (
 // TarOptions shape the names TarDir gives its entries.
 type TarOptions struct {
 	// RebaseName replaces the base name of the archived directory or file in entry names: archiving
-	// /var/lib/x/etc with RebaseName "config" yields "config/", "config/passwd". Empty means the base name.
+	// /var/lib/x/etc with RebaseName "config" yields "config/", "config/passwd"; with "." it yields "./",
+	// "./passwd", as docker names a directory's contents. Empty means the base name.
 	RebaseName string
 	// IncludeSelf adds an entry for the directory itself and puts every name under it ("etc/", "etc/passwd"),
 	// as `docker cp` does for a directory. Without it (and without RebaseName) names are relative to the
@@ -44,6 +45,11 @@ func TarDir(ctx context.Context, w io.Writer, dir string, opts TarOptions) error
 				return t.write(n, base)
 			}
 			return nil
+		}
+		if prefix == "." {
+			// Docker's names for a directory's contents ("docker cp ctr:/dir/."): "./a", which the docker CLI
+			// rebases by replacing the leading ".".
+			return t.write(n, "./"+n.rel)
 		}
 		return t.write(n, path.Join(prefix, n.rel))
 	})

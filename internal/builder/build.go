@@ -85,7 +85,7 @@ func (b *Builder) Cache() *Cache { return b.cache }
 var builtinArgs = []string{"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
 	"NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"}
 
-// Build reads a build context tar (plain, gzip or bzip2) from contextTar, builds it and writes the classic
+// Build reads a build context tar (plain, or compressed: gzip, bzip2, xz, zstd) from contextTar, builds it and writes the classic
 // builder's progress text to out. It returns the image ID. On failure no intermediate container is left; images
 // made by the steps that succeeded stay as cache, as docker's do.
 func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options, out io.Writer) (string, error) {
@@ -108,10 +108,11 @@ func (b *Builder) Build(ctx context.Context, contextTar io.Reader, opts Options,
 		return "", err
 	}
 	defer os.RemoveAll(dir)
-	r, err := decompressed(contextTar)
+	r, err := archive.Decompress(contextTar)
 	if err != nil {
 		return "", errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("build context: %v", err))
 	}
+	defer r.Close()
 	bc, err := b.receiveContext(ctx, r, dir, opts.ContextManifest)
 	if err != nil {
 		return "", err

@@ -1,10 +1,7 @@
 package builder
 
 import (
-	"bufio"
 	"bytes"
-	"compress/bzip2"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -385,17 +382,19 @@ func mkdirIn(root, dir string, opts copyOptions) (string, error) {
 	return hp, nil
 }
 
-// isArchive reports whether the file is a tar archive, plain or gzip/bzip2-compressed (what ADD unpacks).
+// isArchive reports whether the file is a tar archive, plain or compressed (gzip, bzip2, xz, zstd: what ADD
+// unpacks).
 func isArchive(p string) bool {
 	f, err := os.Open(p)
 	if err != nil {
 		return false
 	}
 	defer f.Close()
-	r, err := decompressed(f)
+	r, err := archive.Decompress(f)
 	if err != nil {
 		return false
 	}
+	defer r.Close()
 	hdr := make([]byte, 512)
 	if _, err := io.ReadFull(r, hdr); err != nil {
 		return false
@@ -419,18 +418,6 @@ func validTarChecksum(hdr []byte) bool {
 	return sum == want && hdr[0] != 0
 }
 
-func decompressed(r io.Reader) (io.Reader, error) {
-	br := bufio.NewReader(r)
-	magic, _ := br.Peek(3)
-	switch {
-	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
-		return gzip.NewReader(br)
-	case bytes.HasPrefix(magic, []byte("BZh")):
-		return bzip2.NewReader(br), nil
-	}
-	return br, nil
-}
-
 // unpackInto extracts a local tar archive into container directory dest (ADD), safely inside root.
 func unpackInto(ctx context.Context, root, src, dest string, opts copyOptions) error {
 	if _, err := mkdirIn(root, dest, opts); err != nil {
@@ -441,11 +428,7 @@ func unpackInto(ctx context.Context, root, src, dest string, opts copyOptions) e
 		return err
 	}
 	defer f.Close()
-	r, err := decompressed(f)
-	if err != nil {
-		return err
-	}
-	return archive.ApplyUncompressedTo(ctx, root, dest, r, false)
+	return archive.ApplyTo(ctx, root, dest, f, false)
 }
 
 // writeDownload writes an ADD <url> download to container path target (mode 0600, mtime from Last-Modified).

@@ -148,3 +148,12 @@ func SwapSupported(v2 bool) bool {
 	_, err := os.Stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
 	return err == nil
 }
+
+// OOMFile is the file of the cgroup at path (an OCI cgroupsPath) that counts its OOM kills, as oom_kill N:
+// memory.events on the unified hierarchy, memory.oom_control on v1.
+func OOMFile(path string, v2 bool) string {
+	if v2 {
+		return filepath.Join("/sys/fs/cgroup", path, "memory.events")
+	}
+	return filepath.Join("/sys/fs/cgroup/memory", path, "memory.oom_control")
+}

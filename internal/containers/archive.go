@@ -2,22 +2,25 @@ package containers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/containerd/errdefs"
 	securejoin "github.com/cyphar/filepath-securejoin"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/mount"
 
 	"github.com/berth/berth/internal/archive"
+	"github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/image"
 )
 
@@ -49,15 +52,17 @@ func (d *Service) containerRoot(ctx context.Context, c *Container) (string, []Mo
 	return root, mps, release, nil
 }
 
-// resolveInContainer maps an absolute container path to a host path that cannot escape the container.
+// resolveInContainer maps an absolute container path to a host path that cannot escape the container, every
+// symlink on the way (the last element's included) followed inside it.
 func resolveInContainer(root string, mps []MountPoint, p string) (string, error) {
-	base, rel := splitMount(root, mps, p)
-	return securejoin.SecureJoin(base, rel)
+	base, _, rel := splitMount(root, mps, p)
+	h, err := securejoin.SecureJoin(base, rel)
+	return h, pathErrCause(err)
 }
 
-// splitMount finds the filesystem that holds container path p: the root, or a bind/volume mount's source, and
-// the path relative to it.
-func splitMount(root string, mps []MountPoint, p string) (string, string) {
+// splitMount finds the filesystem that holds container path p: the root, or a bind/volume mount's source; it
+// returns that filesystem's host path, where it is mounted in the container and the path relative to it.
+func splitMount(root string, mps []MountPoint, p string) (base, dest, rel string) {
 	p = path.Clean("/" + p)
 	sort.Slice(mps, func(i, j int) bool { return len(mps[i].Destination) > len(mps[j].Destination) })
 	for _, m := range mps {
@@ -65,10 +70,50 @@ func splitMount(root string, mps []MountPoint, p string) (string, string) {
 			continue
 		}
 		if p == m.Destination || strings.HasPrefix(p, strings.TrimSuffix(m.Destination, "/")+"/") {
-			return m.Source, "/" + strings.TrimPrefix(p, m.Destination)
+			return m.Source, m.Destination, "/" + strings.TrimPrefix(p, m.Destination)
 		}
 	}
-	return root, p
+	return root, "/", p
+}
+
+// containerPath is docker's reading of a request's path: absolute and clean, with a trailing "/" or "/." kept,
+// since they ask for what a symlink leads to, or for a directory's contents (archive.PreserveTrailingDotOrSeparator).
+func containerPath(p string) string {
+	abs := path.Join("/", p)
+	if path.Base(p) == "." { // "", ".", "dir/."
+		abs = strings.TrimSuffix(abs, "/") + "/."
+	}
+	if !strings.HasSuffix(abs, "/") && strings.HasSuffix(p, "/") {
+		abs += "/"
+	}
+	return abs
+}
+
+// resolvePath is docker's container.ResolvePath: the parent of abs is resolved inside the container (symlinks
+// followed, never out of it) and its last element is not, so that a symlink there is seen as itself; a path
+// ending in "/" or "/." names what its last element leads to. followed says the whole path was resolved.
+func resolvePath(root string, mps []MountPoint, abs string) (host string, followed bool, err error) {
+	dir, base := path.Split(abs)
+	if base == "" || base == "." {
+		host, err = resolveInContainer(root, mps, abs)
+		return host, true, err
+	}
+	hostDir, err := resolveInContainer(root, mps, dir)
+	if err != nil {
+		return "", false, err
+	}
+	return filepath.Join(hostDir, base), false, nil
+}
+
+// linkTarget is where symlink abs leads in the container: the absolute container path of its full
+// resolution, which never leaves the container (nor the mount it is in, for a stopped container's volumes).
+func linkTarget(root string, mps []MountPoint, abs string) (string, error) {
+	base, dest, rel := splitMount(root, mps, abs)
+	h, err := securejoin.SecureJoin(base, rel)
+	if err != nil {
+		return "", pathErrCause(err)
+	}
+	return path.Join(dest, strings.TrimPrefix(h, strings.TrimSuffix(base, "/"))), nil
 }
 
 // StatPath describes a path in the container (HEAD /containers/{id}/archive).
@@ -82,29 +127,46 @@ func (d *Service) StatPath(ctx context.Context, ref, p string) (container.PathSt
 		return container.PathStat{}, err
 	}
 	defer release()
-	host, err := resolveInContainer(root, mps, p)
-	if err != nil {
-		return container.PathStat{}, err
-	}
-	return statHost(host, p)
+	ps, _, err := statPath(root, mps, ref, containerPath(p))
+	return ps, err
 }
 
-func statHost(host, p string) (container.PathStat, error) {
+// statPath is docker's container.StatPath: the last element of abs is not followed, and a symlink's
+// LinkTarget is the absolute container path it leads to, resolved inside the container (the docker CLI
+// follows it with it: cp -L, and cp into a link). It returns the host path it described.
+func statPath(root string, mps []MountPoint, ref, abs string) (container.PathStat, string, error) {
+	host, _, err := resolvePath(root, mps, abs)
+	if err != nil {
+		return container.PathStat{}, "", err
+	}
 	st, err := os.Lstat(host)
 	if err != nil {
-		if os.IsNotExist(err) {
-			return container.PathStat{}, errdefs.ErrNotFound.WithMessage(fmt.Sprintf("Could not find the file %s in container", p))
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return container.PathStat{}, "", errdefs.ErrNotFound.WithMessage(fmt.Sprintf("Could not find the file %s in container %s", abs, ref))
 		}
-		return container.PathStat{}, err
+		return container.PathStat{}, "", fmt.Errorf("stat %s in container %s: %w", abs, ref, pathErrCause(err))
 	}
-	ps := container.PathStat{Name: filepath.Base(p), Size: st.Size(), Mode: st.Mode(), Mtime: st.ModTime()}
+	ps := container.PathStat{Name: path.Base(abs), Size: st.Size(), Mode: st.Mode(), Mtime: st.ModTime()}
 	if st.Mode()&os.ModeSymlink != 0 {
-		ps.LinkTarget, _ = os.Readlink(host)
+		if ps.LinkTarget, err = linkTarget(root, mps, abs); err != nil {
+			return container.PathStat{}, "", err
+		}
 	}
-	return ps, nil
+	return ps, host, nil
 }
 
-// ArchivePath writes a tar of path p in the container to w, after calling stat with the path's description.
+// pathErrCause drops the host path an *os.PathError names: messages go to API clients.
+func pathErrCause(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// ArchivePath writes a tar of path p in the container to w, after calling stat with the path's description
+// (GET /containers/{id}/archive). As docker's, the last element of p is archived as it is, a symlink as a
+// symlink, unless p ends in "/" or "/."; entries are named after p's last element ("." for "/." and "/").
 func (d *Service) ArchivePath(ctx context.Context, ref, p string, stat func(container.PathStat), w io.Writer) error {
 	c, err := d.containers.get(ref)
 	if err != nil {
@@ -115,23 +177,22 @@ func (d *Service) ArchivePath(ctx context.Context, ref, p string, stat func(cont
 		return err
 	}
 	defer release()
-	host, err := resolveInContainer(root, mps, p)
-	if err != nil {
-		return err
-	}
-	ps, err := statHost(host, p)
+	abs := containerPath(p)
+	ps, host, err := statPath(root, mps, ref, abs)
 	if err != nil {
 		return err
 	}
 	stat(ps)
-	base := filepath.Base(path.Clean("/" + p))
+	base := path.Base(abs)
 	if base == "/" {
 		base = "."
 	}
 	return archive.TarDir(ctx, w, host, archive.TarOptions{RebaseName: base, IncludeSelf: true})
 }
 
-// ExtractToPath unpacks a tar into directory p of the container (PUT /containers/{id}/archive).
+// ExtractToPath unpacks a tar, plain or compressed (gzip, bzip2, xz, zstd), into directory p of the container
+// (PUT /containers/{id}/archive). p is resolved inside the container, a symlink at its end included, as
+// docker's extraction point is.
 func (d *Service) ExtractToPath(ctx context.Context, ref, p string, noOverwriteDirNonDir bool, r io.Reader) error {
 	c, err := d.containers.get(ref)
 	if err != nil {
@@ -145,16 +206,17 @@ func (d *Service) ExtractToPath(ctx context.Context, ref, p string, noOverwriteD
 		return err
 	}
 	defer release()
-	host, err := resolveInContainer(root, mps, p)
+	abs := containerPath(p)
+	host, err := resolveInContainer(root, mps, abs)
 	if err != nil {
 		return err
 	}
 	st, err := os.Stat(host)
 	if err != nil {
-		if os.IsNotExist(err) {
-			return errdefs.ErrNotFound.WithMessage(fmt.Sprintf("Could not find the file %s in container %s", p, strings.TrimPrefix(c.Name, "/")))
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return errdefs.ErrNotFound.WithMessage(fmt.Sprintf("Could not find the file %s in container %s", abs, ref))
 		}
-		return err
+		return fmt.Errorf("extraction point %s in container %s: %w", abs, ref, pathErrCause(err))
 	}
 	if !st.IsDir() {
 		return errdefs.ErrInvalidArgument.WithMessage("extraction point is not a directory")
@@ -164,8 +226,8 @@ func (d *Service) ExtractToPath(ctx context.Context, ref, p string, noOverwriteD
 	}
 	// Resolve the destination and every entry inside the container's root, so symlinks in the tar or the
 	// container resolve as they would in the container.
-	base, rel := splitMount(root, mps, p)
-	if err := archive.ApplyUncompressedTo(ctx, base, rel, r, noOverwriteDirNonDir); err != nil {
+	base, _, rel := splitMount(root, mps, abs)
+	if err := archive.ApplyTo(ctx, base, rel, r, noOverwriteDirNonDir); err != nil {
 		return err
 	}
 	d.containerEvent(c, events.Action("extract-to-dir"), nil)

@@ -13,8 +13,8 @@ import (
 	"sync"
 
 	"github.com/containerd/errdefs"
-	"github.com/moby/moby/api/types/events"
 
+	"github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/task"
 )
 

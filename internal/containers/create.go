@@ -12,10 +12,12 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth/berth/internal/distribution"
+	"github.com/berth/berth/internal/events"
 )
 
 // createPrimeTime is how long a create holds the cgroup primer, for the start that usually follows.
@@ -47,6 +49,9 @@ func (d *Service) Create(ctx context.Context, opts CreateOptions) (container.Cre
 	}
 	imgCfg, err := d.images.Config(ctx, img.ID.String())
 	if err != nil {
+		return container.CreateResponse{}, err
+	}
+	if err := checkPlatform(cfg.Image, opts.Platform, imgCfg); err != nil {
 		return container.CreateResponse{}, err
 	}
 
@@ -110,8 +115,8 @@ func (d *Service) Create(ctx context.Context, opts CreateOptions) (container.Cre
 	if hc.NetworkMode == "" || hc.NetworkMode == "default" {
 		hc.NetworkMode = container.NetworkMode(d.cfg.DefaultNetwork)
 	}
-	if hc.LogConfig.Type == "" {
-		hc.LogConfig.Type = "json-file"
+	if err := d.mergeLogConfig(&hc.LogConfig); err != nil {
+		return container.CreateResponse{}, errdefs.ErrInvalidArgument.WithMessage(err.Error())
 	}
 
 	dir := d.containerDir(id)
@@ -146,7 +151,7 @@ func (d *Service) Create(ctx context.Context, opts CreateOptions) (container.Cre
 		ImageID:     img.ID.String(),
 		State:       State{Status: container.StateCreated},
 		MountPoints: mounts,
-		LogPath:     filepath.Join(dir, id+"-json.log"),
+		LogPath:     jsonLogPath(dir, id, hc.LogConfig.Type),
 		// Written at each start: with the run state (normally on tmpfs), not the data root.
 		ResolvConfPath: filepath.Join(d.stateDir(id), "resolv.conf"),
 		HostnamePath:   filepath.Join(d.stateDir(id), "hostname"),
@@ -217,6 +222,14 @@ func (d *Service) validateHostConfig(hc *container.HostConfig) error {
 		if err := networkExists(d, nm); err != nil {
 			return err
 		}
+	}
+	if err := validatePortBindings(hc); err != nil {
+		return err
+	}
+	if len(hc.DeviceRequests) > 0 {
+		// No device driver (nvidia's or CDI) is installed: docker's refusal when it has none either.
+		req := hc.DeviceRequests[0]
+		return errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("could not select device driver %q with capabilities: %v", req.Driver, req.Capabilities))
 	}
 	if hc.Memory != 0 && hc.Memory < 6*1024*1024 {
 		return errdefs.ErrInvalidArgument.WithMessage("Minimum memory limit allowed is 6MB")
@@ -562,4 +575,28 @@ func (d *Service) generateName() string {
 			return name
 		}
 	}
+}
+
+// checkPlatform refuses an image of another platform than the one asked for with --platform, as dockerd does
+// (404, so that the docker CLI goes and pulls the right one). The engine runs no emulation.
+func checkPlatform(ref, platform string, img *ocispec.Image) error {
+	if platform == "" {
+		return nil
+	}
+	want, err := distribution.ParsePlatform(platform)
+	if err != nil {
+		return err
+	}
+	have := ocispec.Platform{OS: img.OS, Architecture: img.Architecture, Variant: img.Variant}
+	if want.OS == have.OS && want.Architecture == have.Architecture && (want.Variant == "" || want.Variant == have.Variant) {
+		return nil
+	}
+	format := func(p ocispec.Platform) string {
+		s := p.OS + "/" + p.Architecture
+		if p.Variant != "" {
+			s += "/" + p.Variant
+		}
+		return s
+	}
+	return errdefs.ErrNotFound.WithMessage(fmt.Sprintf("image with reference %s was found but its platform (%s) does not match the specified platform (%s)", ref, format(have), format(*want)))
 }

@@ -12,9 +12,9 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/oci"
 	"github.com/berth/berth/internal/task"
 )

@@ -16,16 +16,16 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/jonboulle/clockwork"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
-	volumetypes "github.com/moby/moby/api/types/volume"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/image"
 	berthnet "github.com/berth/berth/internal/network"
 	"github.com/berth/berth/internal/oci"
 	"github.com/berth/berth/internal/task"
+	"github.com/berth/berth/internal/volume"
 )
 
 // The fakes stand in for the rest of the engine so that the containers service runs without root, processes or
@@ -78,7 +78,7 @@ func (f *fakeTasks) Create(ctx context.Context, spec task.Spec) (task.Task, erro
 	root := *oci.Root
 	root.Path, _ = spec.Rootfs[0].BindSource()
 	oci.Root = &root
-	t := &fakeTask{rt: f, id: spec.ID, pid: f.pid, spec: &oci, exited: make(chan struct{})}
+	t := &fakeTask{rt: f, id: spec.ID, pid: f.pid, spec: &oci, io: spec.IO, exited: make(chan struct{})}
 	f.tasks[spec.ID] = t
 	return t, nil
 }
@@ -111,6 +111,7 @@ type fakeTask struct {
 	id   string
 	pid  int
 	spec *specs.Spec
+	io   task.IO
 
 	mu      sync.Mutex
 	started bool
@@ -131,7 +132,9 @@ func (t *fakeTask) Start(ctx context.Context) error {
 }
 
 // exitWith ends the task; later calls do nothing.
-func (t *fakeTask) exitWith(code int) {
+func (t *fakeTask) exitWith(code int) { t.end(task.Exit{Code: code}) }
+
+func (t *fakeTask) end(e task.Exit) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	select {
@@ -139,7 +142,8 @@ func (t *fakeTask) exitWith(code int) {
 		return
 	default:
 	}
-	t.exit = task.Exit{Code: code, At: t.rt.clock.Now()}
+	e.At = t.rt.clock.Now()
+	t.exit = e
 	close(t.exited)
 }
 
@@ -324,23 +328,23 @@ func (fakeImages) Commit(ctx context.Context, parentID string, layer io.Reader, 
 type fakeVolumes struct {
 	mu   sync.Mutex
 	root string
-	vols map[string]volumetypes.Volume
+	vols map[string]volume.Volume
 	n    int
 }
 
-func (v *fakeVolumes) Create(ctx context.Context, name string, labels, opts map[string]string) (volumetypes.Volume, error) {
+func (v *fakeVolumes) Create(ctx context.Context, name string, labels, opts map[string]string) (volume.Volume, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if name == "" {
 		v.n++
 		name = fmt.Sprintf("anon%d", v.n)
 	}
-	vol := volumetypes.Volume{Name: name, Driver: "local", Mountpoint: filepath.Join(v.root, name)}
+	vol := volume.Volume{Name: name, Driver: "local", Mountpoint: filepath.Join(v.root, name)}
 	os.MkdirAll(vol.Mountpoint, 0o755)
 	v.vols[name] = vol
 	return vol, nil
 }
-func (v *fakeVolumes) Get(ctx context.Context, name string) (volumetypes.Volume, error) {
+func (v *fakeVolumes) Get(ctx context.Context, name string) (volume.Volume, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	vol, ok := v.vols[name]
@@ -438,7 +442,7 @@ func newTestService(t *testing.T) *testService {
 		Caps:           oci.AllCapabilities(),
 		Clock:          ts.clock,
 	}, fakeImages{}, &fakeSnapshots{root: filepath.Join(dir, "snapshots")},
-		&fakeVolumes{root: filepath.Join(dir, "volumes"), vols: map[string]volumetypes.Volume{}}, fakeNetworks{}, ts.events)
+		&fakeVolumes{root: filepath.Join(dir, "volumes"), vols: map[string]volume.Volume{}}, fakeNetworks{}, ts.events)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -457,6 +461,9 @@ func (ts *testService) describe(ctx context.Context, name string) string {
 	line := fmt.Sprintf("%s: %s restarts=%d", name, st.Status, resp.RestartCount)
 	if st.Status == container.StateExited || st.Status == container.StateRestarting {
 		line += fmt.Sprintf(" exit=%d", st.ExitCode)
+	}
+	if st.OOMKilled {
+		line += " oom-killed"
 	}
 	if st.Health != nil {
 		line += fmt.Sprintf(" health=%s streak=%d", st.Health.Status, st.Health.FailingStreak)

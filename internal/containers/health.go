@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
+
+	"github.com/berth/berth/internal/events"
 )
 
 // Docker's health-check defaults (daemon/health.go in moby).

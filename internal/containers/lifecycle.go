@@ -11,10 +11,10 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/jonboulle/clockwork"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
 
 	"log/slog"
 
+	"github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/oci"
 )
 
@@ -147,10 +147,6 @@ func (d *Service) Kill(ctx context.Context, ref, signal string) error {
 		c.mu.Unlock()
 		return errdefs.ErrConflict.WithMessage(fmt.Sprintf("cannot kill container: %s: container %s is not running", strings.TrimPrefix(ref, "/"), c.ID))
 	}
-	if sig == syscall.SIGKILL || sig == syscall.SIGTERM || sig == syscall.SIGINT {
-		// docker treats a kill with a terminating signal as a manual stop for unless-stopped... only SIGKILL
-		// without a restart policy; keep the restart policy in force, like docker.
-	}
 	paused := c.State.Status == container.StatePaused
 	c.mu.Unlock()
 	d.containerEvent(c, events.ActionKill, map[string]string{"signal": fmt.Sprint(int(sig))})
@@ -160,11 +156,27 @@ func (d *Service) Kill(ctx context.Context, ref, signal string) error {
 		}
 		return err
 	}
-	if paused && sig == syscall.SIGKILL {
+	if sig != syscall.SIGKILL {
+		return nil
+	}
+	if paused {
 		d.resume(ctx, c)
+	}
+	// As docker's: a SIGKILL returns once the exit is observed, so a remove right after it finds the container
+	// stopped (a restart policy may already be restarting it).
+	wctx, cancel := clockwork.WithTimeout(ctx, d.clock, killWait)
+	defer cancel()
+	if err := d.waitStopped(wctx, c); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("tried to kill container %s, but did not receive an exit event: %w", c.ID, errdefs.ErrUnknown)
 	}
 	return nil
 }
+
+// killWait is how long a SIGKILL waits for the exit, docker's bound.
+const killWait = 10 * time.Second
 
 // Restart stops (if running) and starts the container.
 func (d *Service) Restart(ctx context.Context, ref, signal string, timeout *int) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sort"
 	"strings"
@@ -11,12 +12,12 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
+
+	"github.com/berth/berth/internal/events"
+	berthnet "github.com/berth/berth/internal/network"
 )
 
-// networkNames derives the default bridge's and the firewall table's names from the data root, so that daemons
-// side by side never share them: berth0 and "berth" for the default root.
 // usesBridge reports whether the container's network mode is a bridge network (default or user-defined).
 func usesBridge(hc *container.HostConfig) bool {
 	nm := string(hc.NetworkMode)
@@ -86,9 +87,9 @@ func (d *Service) setupNetwork(ctx context.Context, c *Container) (string, error
 	defer func() {
 		slog.DebugContext(ctx, "network set up", "container", c.ID, "wait", tWait.Sub(t0), "netns", tNS.Sub(tWait), "endpoints+dns+ports", time.Since(tNS))
 	}()
-	name := strings.TrimPrefix(c.Name, "/")
-	for i, netName := range containerNetworks(c) {
-		if _, err := d.networks.Attach(ctx, c.ID, name, ns, netName, c.EndpointsConfig[netName], i); err != nil {
+	sb := berthnet.Sandbox{ContainerID: c.ID, Name: strings.TrimPrefix(c.Name, "/"), NetNSPath: ns}
+	for _, netName := range containerNetworks(c) {
+		if _, err := d.networks.Attach(ctx, sb, netName, EndpointOptionsFrom(c.EndpointsConfig[netName])); err != nil {
 			d.teardownNetwork(context.WithoutCancel(ctx), c)
 			return "", err
 		}
@@ -234,9 +235,7 @@ func (d *Service) endpointSettings(c *Container) map[string]*network.EndpointSet
 			es.IPAddress = ep.Addr.Addr()
 			es.IPPrefixLen = ep.Addr.Bits()
 			es.Gateway = ep.Gateway
-			if mac, err := parseMAC(ep.MAC); err == nil {
-				es.MacAddress = mac
-			}
+			es.MacAddress = network.HardwareAddr(ep.MAC)
 		}
 		out[name] = es
 	}
@@ -246,12 +245,9 @@ func (d *Service) endpointSettings(c *Container) map[string]*network.EndpointSet
 	return out
 }
 
-// NetworkCreate makes a user-defined network.
-// NetworkRemove deletes a user-defined network without endpoints.
-// NetworkPrune removes user-defined networks without endpoints (filters: label, label!, until).
-// Networks exposes the network manager to the API server.
-// NetworkConnect attaches a container to a network: at once if it runs, at its next start otherwise.
-func (d *Service) NetworkConnect(ctx context.Context, netRef, ref string, cfg *network.EndpointSettings) error {
+// NetworkConnect attaches a container to a network: at once if it runs, at its next start otherwise. opts are
+// recorded as the container's endpoint settings for that network.
+func (d *Service) NetworkConnect(ctx context.Context, netRef, ref string, opts berthnet.EndpointOptions) error {
 	c, err := d.containers.get(ref)
 	if err != nil {
 		return err
@@ -271,19 +267,16 @@ func (d *Service) NetworkConnect(ctx context.Context, netRef, ref string, cfg *n
 		}
 	}
 	if c.running() {
-		ns := d.networks.SandboxPath(c.ID)
-		if _, err := d.networks.Attach(ctx, c.ID, strings.TrimPrefix(c.Name, "/"), ns, n.Name, cfg, len(containerNetworks(c))); err != nil {
+		sb := berthnet.Sandbox{ContainerID: c.ID, Name: strings.TrimPrefix(c.Name, "/"), NetNSPath: d.networks.SandboxPath(c.ID)}
+		if _, err := d.networks.Attach(ctx, sb, n.Name, opts); err != nil {
 			return err
 		}
-		d.networks.ServeDNS(ctx, c.ID, ns, upstreamResolvers(c))
+		d.networks.ServeDNS(ctx, c.ID, sb.NetNSPath, upstreamResolvers(c))
 	}
 	if c.EndpointsConfig == nil {
 		c.EndpointsConfig = map[string]*network.EndpointSettings{}
 	}
-	if cfg == nil {
-		cfg = &network.EndpointSettings{}
-	}
-	c.EndpointsConfig[n.Name] = cfg
+	c.EndpointsConfig[n.Name] = endpointSettingsOf(opts)
 	delete(c.Detached, n.Name)
 	d.saveDurable(c)
 	d.events.Publish(events.NetworkEventType, events.ActionConnect, n.ID, map[string]string{"name": n.Name, "container": c.ID, "type": n.Driver})
@@ -336,8 +329,27 @@ func networkExists(d *Service, name string) error {
 	return nil
 }
 
-func parseMAC(s string) (network.HardwareAddr, error) {
-	var m network.HardwareAddr
-	err := m.UnmarshalText([]byte(s))
-	return m, err
+// EndpointOptionsFrom is what the network service is asked for an endpoint configured with docker's settings
+// (run --network, network connect).
+func EndpointOptionsFrom(es *network.EndpointSettings) berthnet.EndpointOptions {
+	if es == nil {
+		return berthnet.EndpointOptions{}
+	}
+	o := berthnet.EndpointOptions{Aliases: es.Aliases, MacAddress: net.HardwareAddr(es.MacAddress), Links: es.Links,
+		DriverOpts: es.DriverOpts, GwPriority: es.GwPriority}
+	if c := es.IPAMConfig; c != nil {
+		o.IPv4Address, o.IPv6Address, o.LinkLocalIPs = c.IPv4Address, c.IPv6Address, c.LinkLocalIPs
+	}
+	return o
+}
+
+// endpointSettingsOf records endpoint options as docker's settings (IPAMConfig only when an address was asked
+// for).
+func endpointSettingsOf(o berthnet.EndpointOptions) *network.EndpointSettings {
+	es := &network.EndpointSettings{Aliases: o.Aliases, MacAddress: network.HardwareAddr(o.MacAddress), Links: o.Links,
+		DriverOpts: o.DriverOpts, GwPriority: o.GwPriority}
+	if o.IPv4Address.IsValid() || o.IPv6Address.IsValid() || len(o.LinkLocalIPs) > 0 {
+		es.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: o.IPv4Address, IPv6Address: o.IPv6Address, LinkLocalIPs: o.LinkLocalIPs}
+	}
+	return es
 }

@@ -45,6 +45,8 @@ type LogsOptions struct {
 	Since, Until   string // unix timestamps with optional fraction, as the docker CLI sends
 	Timestamps     bool
 	Details        bool
+	// Ready, if set, is called once the log is found readable and before it is read: the API answers there.
+	Ready func()
 }
 
 // AttachOptions are a client's streams and choices for attaching to a container (POST /containers/{id}/attach).

@@ -3,17 +3,19 @@ package containers
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/netip"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 
-	"github.com/berth/berth/internal/network/firewall"
+	berthnet "github.com/berth/berth/internal/network"
 )
 
 // PublishedPort is one host port forwarded to a container port while the container runs.
@@ -50,11 +52,9 @@ func (d *Service) publishPorts(ctx context.Context, c *Container) (err error) {
 		return nil
 	}
 	primary := string(c.HostConfig.NetworkMode)
-	ep, ok := d.networks.Endpoints(c.ID)[primary]
-	if !ok {
+	if _, ok := d.networks.Endpoints(c.ID)[primary]; !ok {
 		return errdefs.ErrInvalidArgument.WithMessage("no endpoint to publish ports on")
 	}
-	n, _ := d.networks.Get(primary)
 	defer func() {
 		if err != nil {
 			d.unpublishPorts(context.WithoutCancel(ctx), c)
@@ -73,8 +73,8 @@ func (d *Service) publishPorts(ctx context.Context, c *Container) (err error) {
 				return err
 			}
 			pp := PublishedPort{Proto: proto, HostIP: b.HostIP, HostPort: hostPort, ContainerPort: p.Num()}
-			if err := d.networks.AddPort(ctx, firewall.Port{Proto: proto, HostIP: b.HostIP, HostPort: hostPort,
-				ContainerIP: ep.Addr.Addr(), ContainerPort: p.Num(), Bridge: n.Bridge}); err != nil {
+			if err := d.networks.PublishPort(ctx, c.ID, primary, berthnet.Port{Proto: proto, HostIP: b.HostIP, HostPort: hostPort,
+				ContainerPort: p.Num()}); err != nil {
 				if errdefs.IsConflict(err) {
 					return errdefs.ErrConflict.WithMessage(fmt.Sprintf("driver failed programming external connectivity on endpoint %s: Bind for %s failed: port is already allocated", c.Name[1:], hostAddr(b.HostIP, hostPort)))
 				}
@@ -114,14 +114,17 @@ func pickHostPort(proto string, ip netip.Addr, spec string) (uint16, error) {
 		return true
 	}
 	if spec != "" && spec != "0" {
-		n, err := strconv.ParseUint(spec, 10, 16)
-		if err != nil || n == 0 {
-			return 0, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid host port: %q", spec))
+		lo, hi, err := parseHostPort(spec)
+		if err != nil {
+			return 0, err
 		}
-		if !free(uint16(n)) {
-			return 0, errdefs.ErrConflict.WithMessage(fmt.Sprintf("driver failed programming external connectivity: Bind for %s failed: port is already allocated", hostAddr(ip, uint16(n))))
+		// A range takes its first free port, as docker's allocator does.
+		for p := lo; p >= lo && p <= hi; p++ {
+			if free(p) {
+				return p, nil
+			}
 		}
-		return uint16(n), nil
+		return 0, errdefs.ErrConflict.WithMessage(fmt.Sprintf("driver failed programming external connectivity: Bind for %s failed: port is already allocated", hostAddr(ip, lo)))
 	}
 	for range 64 {
 		p := uint16(portRangeLo + rand.IntN(portRangeHi-portRangeLo))
@@ -132,18 +135,48 @@ func pickHostPort(proto string, ip netip.Addr, spec string) (uint16, error) {
 	return 0, errdefs.ErrUnavailable.WithMessage("no free host port in the ephemeral range")
 }
 
+// parseHostPort reads a binding's HostPort: a port or a range "LO-HI" of ports 1–65535, with docker's error.
+func parseHostPort(spec string) (lo, hi uint16, err error) {
+	invalid := errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid port specification: %q", spec))
+	a, b, isRange := strings.Cut(spec, "-")
+	l, err := strconv.ParseUint(a, 10, 16)
+	if err != nil || l == 0 {
+		return 0, 0, invalid
+	}
+	h := l
+	if isRange {
+		if h, err = strconv.ParseUint(b, 10, 16); err != nil || h < l {
+			return 0, 0, invalid
+		}
+	}
+	return uint16(l), uint16(h), nil
+}
+
+// validatePortBindings refuses, at create, host ports a start could not honour (docker answers 400 there).
+func validatePortBindings(hc *container.HostConfig) error {
+	for _, bs := range hc.PortBindings {
+		for _, b := range bs {
+			if b.HostPort == "" || b.HostPort == "0" {
+				continue
+			}
+			if _, _, err := parseHostPort(b.HostPort); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // unpublishPorts removes the container's forwards; the caller holds c.mu.
 func (d *Service) unpublishPorts(ctx context.Context, c *Container) {
 	if len(c.Ports) == 0 {
 		return
 	}
 	primary := string(c.HostConfig.NetworkMode)
-	n, err := d.networks.Get(primary)
-	ep := d.networks.Endpoints(c.ID)[primary]
 	for _, p := range c.Ports {
-		if err == nil {
-			d.networks.RemovePort(ctx, firewall.Port{Proto: p.Proto, HostIP: p.HostIP, HostPort: p.HostPort,
-				ContainerIP: ep.Addr.Addr(), ContainerPort: p.ContainerPort, Bridge: n.Bridge})
+		if err := d.networks.UnpublishPort(ctx, c.ID, primary, berthnet.Port{Proto: p.Proto, HostIP: p.HostIP, HostPort: p.HostPort,
+			ContainerPort: p.ContainerPort}); err != nil {
+			slog.WarnContext(ctx, "withdrawing a published port", "container", c.ID, "port", p.HostPort, "error", err)
 		}
 	}
 	c.Ports = nil

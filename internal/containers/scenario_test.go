@@ -3,6 +3,7 @@ package containers
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/berth/berth/internal/oci"
+	"github.com/berth/berth/internal/task"
 )
 
 // TestScenarios runs the scripts in testdata/scenarios against the containers service over fakes and a fake
@@ -23,7 +25,8 @@ import (
 //	create name=N [restart=P] [rm] [stop-timeout=S] [health=CMD interval=D timeout=D retries=N start-period=D]
 //	start N | kill N [signal=S] | rm N [force] | pause N | unpause N
 //	stop N [t=S] [async]        stop, in the background with async (join waits for it)
-//	exit N code=C [quiet]       the container's process exits with C; waits until the service has seen it and
+//	exit N code=C [oom] [quiet] the container's process exits with C (killed for memory with oom); waits until the
+//	                            service has seen it and
 //	                            prints the state (quiet: returns at once, prints nothing)
 //	probed N n=K                waits until K health probes of N have ended; prints the state
 //	health-log N                the last health probe's exit code and output
@@ -68,7 +71,8 @@ func TestScenarios(t *testing.T) {
 			}
 			result := func(err error) string {
 				if err != nil {
-					return "error: " + err.Error() + "\n"
+					// Container IDs are random: scripts see them as <id>.
+					return "error: " + hexID.ReplaceAllString(err.Error(), "<id>") + "\n"
 				}
 				return ts.describe(ctx, name) + "\n"
 			}
@@ -151,7 +155,8 @@ func TestScenarios(t *testing.T) {
 				code, _ := arg("code")
 				c, _ := strconv.Atoi(code)
 				tk := ts.tasks.task(ts.id(t, name))
-				tk.exitWith(c)
+				_, oom := arg("oom")
+				tk.end(task.Exit{Code: c, OOMKilled: oom})
 				if _, ok := arg("quiet"); ok {
 					return ""
 				}
@@ -263,6 +268,9 @@ func TestScenarios(t *testing.T) {
 		})
 	})
 }
+
+// hexID matches a container's full ID.
+var hexID = regexp.MustCompile(`\b[0-9a-f]{64}\b`)
 
 // id is a container's full ID.
 func (ts *testService) id(t *testing.T, name string) string {

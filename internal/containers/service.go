@@ -1,10 +1,10 @@
 package containers
 
 import (
+	"net/netip"
 	goruntime "runtime"
 
 	"github.com/jonboulle/clockwork"
-	volumetypes "github.com/moby/moby/api/types/volume"
 
 	"context"
 	"encoding/json"
@@ -20,8 +20,6 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
-	"github.com/moby/moby/api/types/network"
 	"github.com/opencontainers/go-digest"
 
 	berthnet "github.com/berth/berth/internal/network"
@@ -30,10 +28,11 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth/berth/internal/cgroups"
+	"github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/image"
-	"github.com/berth/berth/internal/network/firewall"
 	"github.com/berth/berth/internal/task"
+	"github.com/berth/berth/internal/volume"
 )
 
 // The containers service owns the container records (their store and locks), the processes' lifecycle through
@@ -67,8 +66,8 @@ type Snapshots interface {
 
 // Volumes are named volumes, created for a container's mounts and removed with it (rm -v).
 type Volumes interface {
-	Create(ctx context.Context, name string, labels, opts map[string]string) (volumetypes.Volume, error)
-	Get(ctx context.Context, name string) (volumetypes.Volume, error)
+	Create(ctx context.Context, name string, labels, opts map[string]string) (volume.Volume, error)
+	Get(ctx context.Context, name string) (volume.Volume, error)
 	Remove(ctx context.Context, name string, force bool, inUse func(name string) []string) error
 }
 
@@ -79,7 +78,7 @@ type Networks interface {
 	NewSandbox(ctx context.Context, containerID string) (string, error)
 	DeleteSandbox(ctx context.Context, containerID string) error
 	SandboxPath(containerID string) string
-	Attach(ctx context.Context, containerID, name, nsPath, ref string, cfg *network.EndpointSettings, ifIndex int) (berthnet.Endpoint, error)
+	Attach(ctx context.Context, sb berthnet.Sandbox, ref string, opts berthnet.EndpointOptions) (berthnet.Endpoint, error)
 	Detach(ctx context.Context, containerID, ref string) error
 	DetachAll(ctx context.Context, containerID string)
 	Endpoints(containerID string) map[string]berthnet.Endpoint
@@ -87,8 +86,8 @@ type Networks interface {
 	Rename(containerID, newName string)
 	ServeDNS(ctx context.Context, containerID, nsPath string, upstream []string) error
 	StopDNS(containerID string)
-	AddPort(ctx context.Context, p firewall.Port) error
-	RemovePort(ctx context.Context, p firewall.Port) error
+	PublishPort(ctx context.Context, containerID, ref string, p berthnet.Port) error
+	UnpublishPort(ctx context.Context, containerID, ref string, p berthnet.Port) error
 }
 
 // Publisher takes the service's events.
@@ -109,10 +108,19 @@ type Config struct {
 	IsolationRuntimes map[string]string
 	// DefaultNetwork is what a container without --network joins: "bridge", or "none".
 	DefaultNetwork string
+	// LogDriver and LogOpts are the log driver and options of containers that name none (daemon.json's
+	// log-driver and log-opts); json-file when LogDriver is empty.
+	LogDriver string
+	LogOpts   map[string]string
 	// InitPath is a static init (tini) for --init.
 	InitPath string
 	// Caps are the capabilities the daemon holds: no container gets more.
 	Caps []string
+	// HostGatewayIP is what --add-host NAME:host-gateway maps to (daemon.json host-gateway-ip); when unset, the
+	// default bridge's gateway.
+	HostGatewayIP netip.Addr
+	// SeccompProfile and AppArmorProfile are the containers' default confinement (see oci.Input).
+	SeccompProfile, AppArmorProfile string
 	// CgroupV2 says the host uses the unified hierarchy alone.
 	CgroupV2 bool
 	// Primer, when set, is held while tasks start and exec (see cgroups.Primer); nil does without.

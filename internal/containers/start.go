@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -14,10 +15,10 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/mount"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/oci"
 	"github.com/berth/berth/internal/runtime"
 	"github.com/berth/berth/internal/task"
@@ -123,8 +124,15 @@ func (d *Service) start(ctx context.Context, c *Container, fromPolicy bool) (ret
 		InitPath:      d.cfg.InitPath,
 		SwapSupported: cgroups.SwapSupported(d.cgroupV2),
 		NetNSPath:     nsPath,
+
+		SeccompProfile:  d.cfg.SeccompProfile,
+		AppArmorProfile: d.cfg.AppArmorProfile,
 	}
 	spec, err := oci.Generate(in)
+	if err != nil {
+		return err
+	}
+	logPath, logOpts, err := d.logSettings(c)
 	if err != nil {
 		return err
 	}
@@ -137,7 +145,8 @@ func (d *Service) start(ctx context.Context, c *Container, fromPolicy bool) (ret
 			Terminal:  c.Config.Tty,
 			Stdin:     c.Config.OpenStdin,
 			StdinOnce: c.Config.StdinOnce && !c.Config.Tty, // docker keeps a tty's stdin open when a client leaves
-			LogPath:   c.LogPath,
+			LogPath:   logPath,
+			Log:       logOpts,
 		},
 	}
 	if cs := c.HostConfig.ConsoleSize; cs[0] > 0 && cs[1] > 0 {
@@ -228,6 +237,10 @@ func (d *Service) recordExit(ctx context.Context, c *Container, exit task.Exit, 
 	c.State.ExitCode = exit.Code
 	c.State.FinishedAt = exit.At
 	c.State.Pid = 0
+	c.State.OOMKilled = exit.OOMKilled
+	if exit.OOMKilled {
+		d.containerEvent(c, events.ActionOOM, nil)
+	}
 	d.snapshots.Unmount(ctx, c.ID)
 	d.teardownNetwork(ctx, c)
 	if tasks, err := d.taskRuntime(c.Runtime); err == nil {
@@ -251,18 +264,24 @@ func (d *Service) monitor(c *Container, t task.Task) {
 			exit = task.Exit{Code: 255, At: d.clock.Now().UTC()}
 		}
 		slog.Debug("container exited", "container", c.ID, "code", exit.Code, "reported-after", time.Since(exit.At))
-		d.handleExit(c, exit.Code, exit.At)
+		d.handleExit(c, exit)
 	}()
 }
 
-func (d *Service) handleExit(c *Container, code int, at time.Time) {
+func (d *Service) handleExit(c *Container, exit task.Exit) {
 	ctx := d.ctx
+	code, at := exit.Code, exit.At
 	c.mu.Lock()
 	d.stopHealth(c)
 	c.State.Status = container.StateExited
 	c.State.ExitCode = code
 	c.State.FinishedAt = at
 	c.State.Pid = 0
+	c.State.OOMKilled = exit.OOMKilled
+	if exit.OOMKilled {
+		// docker reports the kernel's OOM kill as an event of its own, before the exit.
+		d.containerEvent(c, events.ActionOOM, nil)
+	}
 	c.task = nil
 	ranFor := at.Sub(c.State.StartedAt)
 	d.snapshots.Unmount(ctx, c.ID)
@@ -375,8 +394,12 @@ func (d *Service) writeHostFiles(c *Container) error {
 		if !ok {
 			name, ip, _ = strings.Cut(h, "=")
 		}
-		if ip == "host-gateway" {
-			ip = "127.0.0.1"
+		if ip == hostGatewayName {
+			gw, err := d.hostGateway()
+			if err != nil {
+				return err
+			}
+			ip = gw.String()
 		}
 		hosts = append(hosts, fmt.Sprintf("%s\t%s\n", ip, name)...)
 	}
@@ -466,4 +489,23 @@ func copyIntoEmptyVolume(rootfs, dst, volDir string) error {
 		return nil
 	}
 	return volume.CopyImageData(src, volDir)
+}
+
+// hostGatewayName in --add-host NAME:host-gateway stands for the host, as seen from containers.
+const hostGatewayName = "host-gateway"
+
+// hostGateway is the address host-gateway stands for, as dockerd derives it: the daemon's host-gateway-ip, else
+// the default bridge's gateway (the host's address on it).
+func (d *Service) hostGateway() (netip.Addr, error) {
+	if d.cfg.HostGatewayIP.IsValid() {
+		return d.cfg.HostGatewayIP, nil
+	}
+	if n, err := d.networks.Get("bridge"); err == nil {
+		for _, c := range n.IPAM.Config {
+			if c.Gateway.IsValid() {
+				return c.Gateway, nil
+			}
+		}
+	}
+	return netip.Addr{}, errdefs.ErrInvalidArgument.WithMessage("unable to derive the IP value for host-gateway")
 }

@@ -86,6 +86,13 @@ func (d *Service) sample(ctx context.Context, c *Container) container.StatsRespo
 	s.MemoryStats = container.MemoryStats{Usage: m.Memory.Usage, MaxUsage: m.Memory.MaxUsage, Failcnt: m.Memory.Failcnt,
 		Limit: m.Memory.Limit, Stats: m.Memory.Stats}
 	s.PidsStats = container.PidsStats{Current: m.Pids.Current, Limit: m.Pids.Limit}
+	if len(m.Networks) > 0 {
+		s.Networks = map[string]container.NetworkStats{}
+		for name, n := range m.Networks {
+			s.Networks[name] = container.NetworkStats{RxBytes: n.RxBytes, RxPackets: n.RxPackets, RxErrors: n.RxErrors,
+				RxDropped: n.RxDropped, TxBytes: n.TxBytes, TxPackets: n.TxPackets, TxErrors: n.TxErrors, TxDropped: n.TxDropped}
+		}
+	}
 	return s
 }
 

@@ -6,8 +6,9 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth/berth/internal/events"
 )
 
 // Update changes a container's restart policy and resource limits (docker update). Limits of a running container

@@ -101,8 +101,9 @@ type Writer interface {
 type WriterOpt func(*writerOptions)
 
 type writerOptions struct {
-	algorithm digest.Algorithm
-	ref       string
+	algorithm   digest.Algorithm
+	ref         string
+	writeBehind int64
 }
 
 // WithExpectedDigest makes the writer hash with expected's algorithm, so a sha512 blob can be verified.
@@ -121,6 +122,17 @@ func WithExpectedDigest(expected digest.Digest) WriterOpt {
 // was hashed with so far hashes what is there again.
 func WithRef(ref string) WriterOpt {
 	return func(o *writerOptions) { o.ref = ref }
+}
+
+// WithWriteBehind makes the writer hand what it wrote to the disk every n bytes instead of every 8 MiB, without
+// waiting, so that a large blob is written while it streams in and Commit's fsync has little left to do. It is
+// only a hint: durability still comes from Commit's fsync.
+func WithWriteBehind(n int64) WriterOpt {
+	return func(o *writerOptions) {
+		if n > 0 {
+			o.writeBehind = n
+		}
+	}
 }
 
 // Ingester starts blob writes.
@@ -241,6 +253,9 @@ func ReadBlob(ctx context.Context, p Provider, dgst digest.Digest, limit int64) 
 	}
 	return b, nil
 }
+
+// ContextReader returns a reader of r that stops a copy once ctx is done.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader { return &ctxReader{ctx: ctx, r: r} }
 
 // ctxReader stops a copy once its context is done.
 type ctxReader struct {

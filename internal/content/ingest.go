@@ -88,7 +88,7 @@ func checkRef(ref string) error {
 }
 
 // resume opens the named ingest, creating it if needed, and restores its running hash.
-func (s *Store) resume(ctx context.Context, ref string, alg digest.Algorithm) (*writer, error) {
+func (s *Store) resume(ctx context.Context, ref string, alg digest.Algorithm, wbChunk int64) (*writer, error) {
 	path := filepath.Join(s.ingestPath(ref), "data")
 	f, err := s.lockIngest(ref)
 	if err != nil {
@@ -107,7 +107,7 @@ func (s *Store) resume(ctx context.Context, ref string, alg digest.Algorithm) (*
 			return nil, fmt.Errorf("ingest %q: %w", ref, err)
 		}
 	}
-	w := &writer{s: s, f: f, path: path, ref: ref, alg: alg, h: h, n: size, wbOff: size}
+	w := &writer{s: s, f: f, path: path, ref: ref, alg: alg, h: h, n: size, wbOff: size, wbChunk: wbChunk}
 	if m, ok := h.(encoding.BinaryMarshaler); ok {
 		if state, err := m.MarshalBinary(); err == nil {
 			w.start = savedHash{alg: alg, offset: size, state: state}

@@ -239,3 +239,28 @@ func equal(a, b []string) bool {
 	}
 	return true
 }
+
+// TestWriteBehind: a writer that hands its data to the disk as it goes commits the same blob.
+func TestWriteBehind(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	data := bytes.Repeat([]byte("write-behind "), 100000)
+	w, err := s.Writer(ctx, WithWriteBehind(64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for off := 0; off < len(data); off += 10000 {
+		if _, err := w.Write(data[off:min(off+10000, len(data))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := digest.FromBytes(data)
+	if err := w.Commit(ctx, int64(len(data)), want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadBlob(ctx, s, want, int64(len(data)))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back %d bytes, %v", len(got), err)
+	}
+}

@@ -26,7 +26,7 @@ func (s *Store) Writer(ctx context.Context, opts ...WriterOpt) (Writer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	o := writerOptions{algorithm: digest.SHA256}
+	o := writerOptions{algorithm: digest.SHA256, writeBehind: writebackChunk}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -36,13 +36,13 @@ func (s *Store) Writer(ctx context.Context, opts ...WriterOpt) (Writer, error) {
 		return nil, fmt.Errorf("digest algorithm %q: %w", o.algorithm, errdefs.ErrInvalidArgument)
 	}
 	if o.ref != "" {
-		return s.resume(ctx, o.ref, o.algorithm)
+		return s.resume(ctx, o.ref, o.algorithm, o.writeBehind)
 	}
 	f, err := os.CreateTemp(s.ingestDir(), "ingest-*")
 	if err != nil {
 		return nil, fmt.Errorf("content writer: %w", err)
 	}
-	return &writer{s: s, f: f, path: f.Name(), alg: o.algorithm, h: o.algorithm.Hash()}, nil
+	return &writer{s: s, f: f, path: f.Name(), alg: o.algorithm, h: o.algorithm.Hash(), wbChunk: o.writeBehind}, nil
 }
 
 // writer writes one blob: an unnamed temp file, or the data file of a named ingest (ref set), which it holds
@@ -55,8 +55,9 @@ type writer struct {
 	alg  digest.Algorithm
 	h    hash.Hash
 	n    int64
-	// wbOff and wbPending track what was handed to the kernel's writeback and what was written since.
-	wbOff, wbPending int64
+	// wbOff and wbPending track what was handed to the kernel's writeback and what was written since; wbChunk is
+	// how much is written before it is handed over.
+	wbOff, wbPending, wbChunk int64
 	// start is the hash as it was when the writer was opened: truncating back to there (a registry chunk that
 	// failed) restores it instead of reading the bytes again.
 	start  savedHash
@@ -71,7 +72,7 @@ func (w *writer) Write(p []byte) (int, error) {
 	w.h.Write(p[:n])
 	w.n += int64(n)
 	w.wbPending += int64(n)
-	if w.wbPending >= writebackChunk {
+	if w.wbPending >= w.wbChunk {
 		// SYNC_FILE_RANGE_WRITE only starts the writeback: it neither waits nor replaces the fsync at commit.
 		_ = unix.SyncFileRange(int(w.f.Fd()), w.wbOff, w.wbPending, unix.SYNC_FILE_RANGE_WRITE)
 		w.wbOff += w.wbPending

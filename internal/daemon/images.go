@@ -2,14 +2,9 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"io"
-	"io/fs"
-	"log/slog"
-	"path/filepath"
 
 	"github.com/opencontainers/go-digest"
-	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/internal/archive"
 	"github.com/berth/berth/internal/containers"
@@ -46,52 +41,17 @@ func (l *layerStore) RemoveLayer(ctx context.Context, chainID digest.Digest) (in
 	var freed int64
 	// The init layer made over this chain (see initLayer) goes with it, unless a container still sits on it.
 	if dir, ok := l.s.Layer(ctx, containers.InitChainID(chainID)); ok && !l.containerOn(ctx, dir) {
-		n := dirUsage(ctx, filepath.Dir(dir))
+		n := l.s.LayerUsage(ctx, containers.InitChainID(chainID))
 		if err := l.s.RemoveLayer(ctx, containers.InitChainID(chainID)); err != nil {
 			return 0, err
 		}
 		freed += n
 	}
-	var n int64
-	if dir, ok := l.s.Layer(ctx, chainID); ok {
-		n = dirUsage(ctx, filepath.Dir(dir))
-	}
+	n := l.s.LayerUsage(ctx, chainID)
 	if err := l.s.RemoveLayer(ctx, chainID); err != nil {
 		return freed, err
 	}
 	return freed + n, nil
-}
-
-// dirUsage is the size of the files under dir, each hard-linked file counted once: what deleting dir frees, as
-// the sizes `docker ps --size` and `system df` show (file sizes, not blocks). It is best effort: an error is
-// logged and counts what was seen.
-func dirUsage(ctx context.Context, dir string) int64 {
-	var size int64
-	seen := map[uint64]bool{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return ctx.Err()
-		}
-		var st unix.Stat_t
-		if err := unix.Lstat(p, &st); err != nil {
-			return nil
-		}
-		if st.Nlink > 1 {
-			if seen[st.Ino] {
-				return nil
-			}
-			seen[st.Ino] = true
-		}
-		size += st.Size
-		return nil
-	})
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		slog.WarnContext(ctx, "image: measuring a layer", "dir", dir, "err", err)
-	}
-	return size
 }
 
 // containerOn reports whether some container snapshot has layer dir as its top lower layer.

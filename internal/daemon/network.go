@@ -4,14 +4,20 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"path/filepath"
 
-	"github.com/moby/moby/api/types/events"
-	"github.com/moby/moby/api/types/network"
-
+	"github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/filters"
 	berthnet "github.com/berth/berth/internal/network"
+	"github.com/berth/berth/internal/network/bridge"
+	"github.com/berth/berth/internal/network/firewall"
+	"github.com/berth/berth/internal/network/ipam"
 )
 
+// networkNames derives the default bridge's and the firewall table's names from the data root, so that daemons
+// side by side never share them: berth0 and "berth" for the default root.
 func networkNames(dataRoot string) (bridge, table string) {
 	if dataRoot == DefaultDataRoot {
 		return "berth0", "berth"
@@ -21,34 +27,51 @@ func networkNames(dataRoot string) (bridge, table string) {
 	return "berth" + h, "berth-" + h
 }
 
-func (d *Daemon) NetworkCreate(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error) {
-	resp, err := d.networks.Create(ctx, req.Name, req)
+// openNetworks opens the network service: the bridge driver over the daemon's firewall table, the default
+// address pools of daemon.json, and the networks on disk. It returns the network a container without --network
+// joins.
+func (d *Daemon) openNetworks(ctx context.Context) (string, error) {
+	pools, err := defaultPools(d.cfg.DefaultAddressPools)
 	if err != nil {
-		return resp, err
+		return "", err
 	}
-	d.events.Publish(events.NetworkEventType, events.ActionCreate, resp.ID, map[string]string{"name": req.Name, "type": "bridge"})
-	return resp, nil
-}
-
-func (d *Daemon) NetworkRemove(ctx context.Context, ref string) error {
-	d.containers.Settle() // endpoints of containers that just exited are still being detached
-	n, err := d.networks.Get(ref)
+	bridgeName, table := networkNames(d.cfg.DataRoot)
+	if d.cfg.Bridge != "" {
+		bridgeName = d.cfg.Bridge
+	}
+	br, err := bridge.New(ctx, bridge.WithFirewall(firewall.WithTableName(table)))
 	if err != nil {
-		return err
+		return "", err
 	}
-	if err := d.networks.Remove(ctx, ref); err != nil {
-		return err
+	opts := []berthnet.Option{berthnet.WithDriver(berthnet.DriverBridge, br)}
+	if pools != nil {
+		opts = append(opts, berthnet.WithDefaultPools(pools))
 	}
-	d.events.Publish(events.NetworkEventType, events.ActionDestroy, n.ID, map[string]string{"name": n.Name, "type": n.Driver})
-	return nil
+	if d.networks, err = berthnet.New(ctx, berthnet.Config{Root: filepath.Join(d.cfg.DataRoot, "network"),
+		ExecRoot: d.cfg.ExecRoot, DefaultBridge: bridgeName}, opts...); err != nil {
+		return "", err
+	}
+	if bridgeName == "none" {
+		return "none", nil
+	}
+	return berthnet.Bridge, nil
 }
 
-func (d *Daemon) NetworkPrune(ctx context.Context, f filters.Args) ([]string, error) {
-	d.containers.Settle()
-	return d.networks.Prune(ctx, f)
+// defaultPools checks daemon.json's default-address-pools and splits them into subnets; nil keeps docker's.
+func defaultPools(pools []AddressPool) ([]netip.Prefix, error) {
+	if len(pools) == 0 {
+		return nil, nil
+	}
+	in := make([]ipam.AddressPool, len(pools))
+	for i, p := range pools {
+		in[i] = ipam.AddressPool{Base: p.Base, Size: p.Size}
+	}
+	out, err := ipam.SplitPools(in)
+	if err != nil {
+		return nil, fmt.Errorf("invalid default-address-pools: %w", err)
+	}
+	return out, nil
 }
-
-func (d *Daemon) Networks() *berthnet.Manager { return d.networks }
 
 // NetworkService is networks and containers' attachments to them.
 type NetworkService struct{ d *Daemon }
@@ -56,30 +79,52 @@ type NetworkService struct{ d *Daemon }
 // NetworkService returns the daemon's network service.
 func (d *Daemon) NetworkService() NetworkService { return NetworkService{d} }
 
-func (s NetworkService) List(ctx context.Context, f filters.Args) ([]network.Inspect, error) {
+// List returns the networks matching docker's filters.
+func (s NetworkService) List(ctx context.Context, f filters.Args) ([]berthnet.Network, error) {
 	return s.d.networks.List(f)
 }
 
-func (s NetworkService) Inspect(ctx context.Context, ref string) (network.Inspect, error) {
-	return s.d.networks.Inspect(ref)
+// Inspect returns a network by name, ID or unique ID prefix.
+func (s NetworkService) Inspect(ctx context.Context, ref string) (berthnet.Network, error) {
+	return s.d.networks.Get(ref)
 }
 
-func (s NetworkService) Create(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error) {
-	return s.d.NetworkCreate(ctx, req)
+// Create makes a user-defined network.
+func (s NetworkService) Create(ctx context.Context, opts berthnet.CreateOptions) (berthnet.Network, error) {
+	n, err := s.d.networks.Create(ctx, opts)
+	if err != nil {
+		return n, err
+	}
+	s.d.events.Publish(events.NetworkEventType, events.ActionCreate, n.ID, map[string]string{"name": n.Name, "type": n.Driver})
+	return n, nil
 }
 
+// Remove deletes a user-defined network without endpoints.
 func (s NetworkService) Remove(ctx context.Context, ref string) error {
-	return s.d.NetworkRemove(ctx, ref)
+	s.d.containers.Settle() // endpoints of containers that just exited are still being detached
+	n, err := s.d.networks.Get(ref)
+	if err != nil {
+		return err
+	}
+	if err := s.d.networks.Remove(ctx, ref); err != nil {
+		return err
+	}
+	s.d.events.Publish(events.NetworkEventType, events.ActionDestroy, n.ID, map[string]string{"name": n.Name, "type": n.Driver})
+	return nil
 }
 
-func (s NetworkService) Connect(ctx context.Context, netRef, containerRef string, cfg *network.EndpointSettings) error {
-	return s.d.containers.NetworkConnect(ctx, netRef, containerRef, cfg)
+// Connect attaches a container to a network.
+func (s NetworkService) Connect(ctx context.Context, netRef, containerRef string, opts berthnet.EndpointOptions) error {
+	return s.d.containers.NetworkConnect(ctx, netRef, containerRef, opts)
 }
 
+// Disconnect detaches a container from a network.
 func (s NetworkService) Disconnect(ctx context.Context, netRef, containerRef string, force bool) error {
 	return s.d.containers.NetworkDisconnect(ctx, netRef, containerRef, force)
 }
 
+// Prune removes the unused user-defined networks matching docker's prune filters.
 func (s NetworkService) Prune(ctx context.Context, f filters.Args) ([]string, error) {
-	return s.d.NetworkPrune(ctx, f)
+	s.d.containers.Settle()
+	return s.d.networks.Prune(ctx, f)
 }

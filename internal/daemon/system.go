@@ -7,14 +7,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/moby/moby/api/types/registry"
-	"github.com/moby/moby/api/types/system"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth/berth/internal/cgroups"
 	"github.com/berth/berth/internal/distribution"
 	"github.com/berth/berth/internal/filters"
+	"github.com/berth/berth/internal/oci"
+	"github.com/berth/berth/internal/sysinfo"
 	"github.com/berth/berth/internal/version"
+	"github.com/berth/berth/internal/volume"
 )
 
 func numCPU() int { return goruntime.NumCPU() }
@@ -39,76 +40,64 @@ func operatingSystem() string {
 // KernelVersion is the host kernel's release.
 func (d *Daemon) KernelVersion() string { return kernelVersion() }
 
-// Info describes this daemon for GET /info.
-func (d *Daemon) Info(ctx context.Context) system.Info {
-	info := system.Info{
-		ID:                 "berth",
-		Driver:             "overlay2",
-		DriverStatus:       [][2]string{{"Backing Filesystem", "extfs"}, {"Supports d_type", "true"}},
-		Plugins:            system.PluginsInfo{Volume: []string{"local"}, Network: []string{"host", "null"}, Log: []string{"json-file"}},
-		MemoryLimit:        true,
-		SwapLimit:          cgroups.SwapSupported(d.cgroupV2),
-		CPUCfsPeriod:       true,
-		CPUCfsQuota:        true,
-		CPUShares:          true,
-		CPUSet:             true,
-		PidsLimit:          true,
-		Debug:              d.cfg.Debug,
-		NGoroutines:        goruntime.NumGoroutine(),
-		SystemTime:         time.Now().Format(time.RFC3339Nano),
-		LoggingDriver:      "json-file",
-		CgroupDriver:       "cgroupfs",
-		CgroupVersion:      "1",
-		KernelVersion:      kernelVersion(),
-		OperatingSystem:    operatingSystem(),
-		OSType:             "linux",
-		Architecture:       unameMachine(),
-		IndexServerAddress: "https://index.docker.io/v1/",
-		NCPU:               numCPU(),
-		MemTotal:           int64(cgroups.HostMemory()),
-		DockerRootDir:      d.cfg.DataRoot,
-		ServerVersion:      version.Version,
-		Runtimes:           map[string]system.RuntimeWithStatus{},
-		DefaultRuntime:     d.cfg.DefaultRuntime,
-		LiveRestoreEnabled: true,
-		InitBinary:         "docker-init",
-		SecurityOptions:    []string{"name=cgroupns"},
-		Warnings:           []string{},
-		Labels:             []string{},
-		RegistryConfig:     registryConfig(d.registries.Settings()),
+// Info describes this daemon in Berth's terms; the server builds docker's /info from it.
+func (d *Daemon) Info(ctx context.Context) sysinfo.Info {
+	info := sysinfo.Info{
+		ID:          "berth",
+		Version:     version.Version,
+		DataRoot:    d.cfg.DataRoot,
+		Debug:       d.cfg.Debug,
+		LiveRestore: true,
+		Time:        time.Now(),
+		Goroutines:  goruntime.NumGoroutine(),
+		Host: sysinfo.Host{
+			Kernel:          kernelVersion(),
+			OperatingSystem: operatingSystem(),
+			OS:              "linux",
+			Architecture:    unameMachine(),
+			CPUs:            numCPU(),
+			Memory:          int64(cgroups.HostMemory()),
+		},
+		Storage: sysinfo.Storage{Driver: "overlay2", Status: [][2]string{{"Backing Filesystem", "extfs"}, {"Supports d_type", "true"}}},
+		Cgroups: sysinfo.Cgroups{
+			Driver: "cgroupfs", Version: "1",
+			MemoryLimit: true, SwapLimit: cgroups.SwapSupported(d.cgroupV2),
+			CPUCfsPeriod: true, CPUCfsQuota: true, CPUShares: true, CPUSet: true, PidsLimit: true,
+		},
+		Runtimes:        map[string]sysinfo.Runtime{},
+		DefaultRuntime:  d.cfg.DefaultRuntime,
+		InitBinary:      "docker-init",
+		LoggingDriver:   "json-file",
+		VolumeDrivers:   []string{volume.DriverName},
+		NetworkDrivers:  []string{"bridge", "host", "null"},
+		LogDrivers:      []string{"json-file"},
+		SecurityOptions: d.securityOptions(),
+		Registries:      registriesInfo(d.registries.Settings()),
 	}
 	if d.cgroupV2 {
-		info.CgroupVersion = "2"
+		info.Cgroups.Version = "2"
 	}
 	if h, err := os.Hostname(); err == nil {
 		info.Name = h
 	}
 	for name, rt := range d.runtimes {
-		info.Runtimes[name] = system.RuntimeWithStatus{Runtime: system.Runtime{Path: rt.Path, Args: rt.Args}}
+		info.Runtimes[name] = sysinfo.Runtime{Path: rt.Path, Args: rt.Args}
 	}
-	info.Containers, info.ContainersRunning, info.ContainersPaused, info.ContainersStopped = d.containers.Counts()
+	c := &info.Containers
+	c.Total, c.Running, c.Paused, c.Stopped = d.containers.Counts()
 	if list, err := d.images.List(ctx, false, filters.Args{}); err == nil {
 		info.Images = len(list)
 	}
 	return info
 }
 
-// registryConfig is Info's RegistryConfig, shaped like dockerd's: docker.io is official and secure, each
-// insecure registry gets an index entry of its own.
-func registryConfig(st distribution.Settings) *registry.ServiceConfig {
-	sc := &registry.ServiceConfig{
-		InsecureRegistryCIDRs: st.InsecureCIDRs,
-		IndexConfigs:          map[string]*registry.IndexInfo{},
-		Mirrors:               []string{},
-	}
+// registriesInfo is the registry settings in the description's terms.
+func registriesInfo(st distribution.Settings) sysinfo.Registries {
+	r := sysinfo.Registries{InsecureCIDRs: st.InsecureCIDRs, InsecureHosts: st.InsecureHosts}
 	for _, m := range st.Mirrors {
-		sc.Mirrors = append(sc.Mirrors, m.String()+"/")
+		r.Mirrors = append(r.Mirrors, m.String())
 	}
-	sc.IndexConfigs[distribution.DockerHubDomain] = &registry.IndexInfo{Name: distribution.DockerHubDomain, Mirrors: sc.Mirrors, Secure: true, Official: true}
-	for _, h := range st.InsecureHosts {
-		sc.IndexConfigs[h] = &registry.IndexInfo{Name: h, Mirrors: []string{}, Secure: false}
-	}
-	return sc
+	return r
 }
 
 func unameMachine() string {
@@ -122,4 +111,21 @@ func unameMachine() string {
 func readString(path string) string {
 	b, _ := os.ReadFile(path)
 	return strings.TrimSpace(string(b))
+}
+
+// securityOptions are /info's: the seccomp profile in force, AppArmor when the host has it, the cgroup namespace.
+func (d *Daemon) securityOptions() []string {
+	var out []string
+	if d.appArmorProfile != "" {
+		out = append(out, "name=apparmor")
+	}
+	switch d.cfg.SeccompProfile {
+	case "", oci.SeccompBuiltin:
+		out = append(out, "name=seccomp,profile=builtin")
+	case oci.SeccompUnconfined:
+		out = append(out, "name=seccomp,profile=unconfined")
+	default:
+		out = append(out, "name=seccomp,profile="+d.cfg.SeccompProfile)
+	}
+	return append(out, "name=cgroupns")
 }

@@ -108,16 +108,16 @@ func (n vmNetworks) DeleteSandbox(ctx context.Context, id string) error {
 func (n vmNetworks) DetachAll(ctx context.Context, id string) { n.m.DetachAll(ctx, id) }
 
 func (n vmNetworks) Attach(ctx context.Context, id, name, network, nsPath string) (instance.Endpoint, error) {
-	ep, err := n.m.Attach(ctx, id, name, nsPath, network, nil, 0)
+	ep, err := n.m.Attach(ctx, berthnet.Sandbox{ContainerID: id, Name: name, NetNSPath: nsPath}, network, berthnet.EndpointOptions{})
 	if err != nil {
 		return instance.Endpoint{}, err
 	}
-	return instance.Endpoint{Network: network, Addr: ep.Addr, Gateway: ep.Gateway, MAC: ep.MAC}, nil
+	return instance.Endpoint{Network: network, Addr: ep.Addr, Gateway: ep.Gateway, MAC: ep.MAC.String()}, nil
 }
 
 func (n vmNetworks) Endpoint(id string) (instance.Endpoint, bool) {
 	for name, ep := range n.m.Endpoints(id) {
-		return instance.Endpoint{Network: name, Addr: ep.Addr, Gateway: ep.Gateway, MAC: ep.MAC}, true
+		return instance.Endpoint{Network: name, Addr: ep.Addr, Gateway: ep.Gateway, MAC: ep.MAC.String()}, true
 	}
 	return instance.Endpoint{}, false
 }

@@ -13,10 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berth/berth/internal/content"
 	"github.com/containerd/errdefs"
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/berth/berth/internal/content"
 )
 
 // fakeLayers is a LayerStore that records calls and remembers which chains exist. An unpacked layer "takes" as

@@ -27,14 +27,15 @@ import (
 	"sync"
 	"time"
 
-	"github.com/berth/berth/internal/atomicfile"
-	"github.com/berth/berth/internal/content"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth/berth/internal/atomicfile"
+	"github.com/berth/berth/internal/content"
 )
 
 // Media types of the manifests and blobs the store writes.
@@ -181,6 +182,17 @@ func (e *entry) size() int64 {
 		n += l.Size
 	}
 	return n
+}
+
+// layerSizes pairs each layer's chain ID with its size.
+func (e *entry) layerSizes() []Layer {
+	out := make([]Layer, 0, len(e.layers))
+	for i, l := range e.layers {
+		if i < len(e.chainIDs) {
+			out = append(out, Layer{ChainID: e.chainIDs[i], Size: l.Size})
+		}
+	}
+	return out
 }
 
 func (e *entry) created() time.Time {

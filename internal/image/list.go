@@ -29,6 +29,14 @@ type Summary struct {
 	// Size is the sum of the layers' sizes in bytes.
 	Size   int64
 	Labels map[string]string
+	// Layers are the image's layers, bottom-up, by chain ID with their own sizes: what disk usage shares.
+	Layers []Layer
+}
+
+// Layer is one layer of an image as a listing reports it.
+type Layer struct {
+	ChainID digest.Digest
+	Size    int64
 }
 
 // List returns the images as `docker images` shows them, newest first. Without all, intermediate images
@@ -132,6 +140,7 @@ func (s *Store) List(ctx context.Context, all bool, f filters.Args) ([]Summary, 
 			Created:     created,
 			Size:        e.size(),
 			Labels:      maps.Clone(e.config.Config.Labels),
+			Layers:      e.layerSizes(),
 		})
 	}
 	// Newest first; Docker compares seconds, so images created in the same second are ordered by ID.

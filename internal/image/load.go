@@ -13,11 +13,12 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/berth/berth/internal/content"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth/berth/internal/content"
 )
 
 const mediaTypeDockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -208,7 +209,7 @@ func spoolArchive(ctx context.Context, r io.Reader, dir string) (*archive, error
 			if err != nil {
 				return nil, fmt.Errorf("load: %w", err)
 			}
-			_, err = io.Copy(f, &ctxReader{ctx: ctx, r: tr})
+			_, err = io.Copy(f, content.ContextReader(ctx, tr))
 			if cerr := f.Close(); err == nil {
 				err = cerr
 			}

@@ -11,14 +11,16 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
-	"github.com/berth/berth/internal/content"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/berth/berth/internal/content"
 )
 
 // Media types of registry manifests and layers that Pull understands besides the OCI ones.
@@ -588,6 +590,12 @@ func (v *verdictReader) Close() error {
 }
 
 func (s *Store) downloadFailed(ctx context.Context, path string, d digest.Digest, transfer bool, err error) error {
+	if localFailure(err) {
+		// This host failed, not the content: say so (no space left on device...), and free what the download
+		// holds.
+		os.Remove(path)
+		return fmt.Errorf("failed to register layer %s: %w", d, err)
+	}
 	// A body that ends early without an error is the registry's complete answer: wrong content.
 	if ctx.Err() == nil && !transfer {
 		os.Remove(path)
@@ -595,4 +603,15 @@ func (s *Store) downloadFailed(ctx context.Context, path string, d digest.Digest
 		return verificationFailed(d)
 	}
 	return err
+}
+
+// localFailure reports whether err is this host's failure to store or unpack (a full or read-only disk, an I/O
+// error, a quota), as opposed to content that does not verify.
+func localFailure(err error) bool {
+	for _, e := range []error{syscall.ENOSPC, syscall.EDQUOT, syscall.EROFS, syscall.EIO} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -554,5 +556,21 @@ func TestKeptLayersExpire(t *testing.T) {
 	}
 	if _, err := os.Stat(marker); err == nil {
 		t.Error("marker left")
+	}
+}
+
+func TestLocalFailure(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{
+		{&fs.PathError{Op: "write", Path: "/x", Err: syscall.ENOSPC}, true},
+		{fmt.Errorf("unpack: %w", &os.SyscallError{Syscall: "write", Err: syscall.EDQUOT}), true},
+		{errVerify, false},
+		{io.ErrUnexpectedEOF, false},
+	} {
+		if got := localFailure(tt.err); got != tt.want {
+			t.Errorf("localFailure(%v) = %v", tt.err, got)
+		}
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/berth/berth/internal/content"
 )
 
 // maxConcurrentUploads is dockerd's default max-concurrent-uploads.
@@ -209,7 +211,7 @@ func (s *Store) pushLayer(ctx context.Context, p Pusher, diffID digest.Digest, s
 	go func() {
 		zw, _ := gzip.NewWriterLevel(pw, gzip.BestSpeed)
 		src := &progressReader{r: rc, total: size, id: id, status: "Pushing", report: prog}
-		_, err := io.Copy(zw, &ctxReader{ctx: ctx, r: src})
+		_, err := io.Copy(zw, content.ContextReader(ctx, src))
 		if err == nil {
 			err = zw.Close()
 		}

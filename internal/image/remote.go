@@ -16,11 +16,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/berth/berth/internal/atomicfile"
-	"github.com/berth/berth/internal/content"
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth/berth/internal/atomicfile"
+	"github.com/berth/berth/internal/content"
 )
 
 // Fetcher reads one registry repository, for Pull. internal/distribution's Repository implements it.

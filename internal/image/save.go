@@ -16,6 +16,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth/berth/internal/content"
 )
 
 // Names of the files in a `docker save` archive.
@@ -141,7 +143,7 @@ func (s *Store) Save(ctx context.Context, w io.Writer, names []string) error {
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: size, ModTime: epoch}); err != nil {
 			return err
 		}
-		_, err := io.Copy(tw, &ctxReader{ctx: ctx, r: r})
+		_, err := io.Copy(tw, content.ContextReader(ctx, r))
 		return err
 	}
 	if err := dir("blobs/"); err != nil {

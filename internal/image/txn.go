@@ -13,11 +13,12 @@ import (
 	"os"
 	"slices"
 
-	"github.com/berth/berth/internal/content"
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth/berth/internal/content"
 )
 
 // txn is one operation's claim on blobs and layer chains. While held, they are never collected, so an import can
@@ -174,7 +175,7 @@ func (t *txn) ingest(ctx context.Context, r io.Reader, expected digest.Digest) (
 	}
 	// Big writes: decompressors hand out 32 KiB at a time, and every write is a system call.
 	bw := bufio.NewWriterSize(w, 1<<20)
-	if _, err := io.Copy(bw, &ctxReader{ctx: ctx, r: r}); err != nil {
+	if _, err := io.Copy(bw, content.ContextReader(ctx, r)); err != nil {
 		w.Close()
 		return "", 0, nil, err
 	}
@@ -263,17 +264,4 @@ func (s *Store) addLocked(e *entry) (*entry, error) {
 	}
 	s.images[e.rec.ID] = e
 	return e, nil
-}
-
-// ctxReader stops a copy once its context is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

@@ -71,27 +71,24 @@ func parseFilter(f filters.Args) (filter, error) {
 	return nf, nil
 }
 
-// predefined reports whether n is one of the networks every daemon has.
-func predefined(n *Network) bool { return n.Name == Bridge || n.Name == Host || n.Name == None }
-
-func (nf filter) matches(n *Network) bool {
+func (nf filter) matches(n Network) bool {
 	f := nf.args
 	switch {
 	case !f.ExactMatch("driver", n.Driver),
 		!f.Match("name", n.Name),
 		!f.Match("id", n.ID),
 		!f.MatchLabels(n.Labels),
-		!f.ExactMatch("scope", "local"):
+		!f.ExactMatch("scope", n.Scope):
 		return false
-	case nf.byUse && nf.danglingOnly && (predefined(n) || len(n.Endpoints) > 0):
+	case nf.byUse && nf.danglingOnly && (predefined(n.Name) || len(n.Endpoints) > 0):
 		return false
-	case nf.byUse && !nf.danglingOnly && !predefined(n) && len(n.Endpoints) == 0:
+	case nf.byUse && !nf.danglingOnly && !predefined(n.Name) && len(n.Endpoints) == 0:
 		return false
 	case !nf.until.IsZero() && n.Created.After(nf.until):
 		return false
 	}
 	// With both types given, Docker goes by the first it finds; sorted, that is "builtin".
-	if vs := f.Get("type"); len(vs) > 0 && (vs[0] == "builtin") != predefined(n) {
+	if vs := f.Get("type"); len(vs) > 0 && (vs[0] == "builtin") != predefined(n.Name) {
 		return false
 	}
 	return true

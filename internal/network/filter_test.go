@@ -12,16 +12,16 @@ import (
 
 // filterNetworks are the networks the filter tests list: the predefined three, two user-defined ones (one with
 // a container attached) and an old one.
-func filterNetworks() []*Network {
+func filterNetworks() []Network {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	return []*Network{
-		{ID: "b1d9", Name: Bridge, Driver: "bridge", Created: t0},
-		{ID: "h057", Name: Host, Driver: "host", Created: t0},
-		{ID: "n0ne", Name: None, Driver: "null", Created: t0},
-		{ID: "f00d01", Name: "shop_web", Driver: "bridge", Created: t0.Add(48 * time.Hour), Labels: map[string]string{"com.docker.compose.project": "shop", "tier": "front"},
-			Endpoints: map[string]*Endpoint{"c1": {}}},
-		{ID: "f00d02", Name: "shop-db", Driver: "bridge", Created: t0.Add(48 * time.Hour), Labels: map[string]string{"com.docker.compose.project": "shop"}},
-		{ID: "0ld", Name: "old", Driver: "bridge", Created: t0.Add(time.Hour)},
+	return []Network{
+		{ID: "b1d9", Name: Bridge, Driver: "bridge", Scope: "local", Created: t0},
+		{ID: "h057", Name: Host, Driver: "host", Scope: "local", Created: t0},
+		{ID: "n0ne", Name: None, Driver: "null", Scope: "local", Created: t0},
+		{ID: "f00d01", Name: "shop_web", Driver: "bridge", Scope: "local", Created: t0.Add(48 * time.Hour), Labels: map[string]string{"com.docker.compose.project": "shop", "tier": "front"},
+			Endpoints: map[string]Endpoint{"c1": {}}},
+		{ID: "f00d02", Name: "shop-db", Driver: "bridge", Scope: "local", Created: t0.Add(48 * time.Hour), Labels: map[string]string{"com.docker.compose.project": "shop"}},
+		{ID: "0ld", Name: "old", Driver: "bridge", Scope: "local", Created: t0.Add(time.Hour)},
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -55,7 +56,19 @@ type Input struct {
 	DaemonCaps []string
 	// InitPath is the host path of a static init (tini) bound at /sbin/docker-init for --init.
 	InitPath string
+	// SeccompProfile is the daemon's system-call filter for containers that name none: "" or SeccompBuiltin for
+	// docker's default profile, SeccompUnconfined for none, or a profile's JSON (daemon.json seccomp-profile).
+	SeccompProfile string
+	// AppArmorProfile is the AppArmor profile containers get by default, loaded by the daemon; "" when the host
+	// has no AppArmor (then none is set, whatever the container asks, as docker does).
+	AppArmorProfile string
 }
+
+// The daemon's seccomp-profile values that are not a profile.
+const (
+	SeccompBuiltin    = "builtin"
+	SeccompUnconfined = "unconfined"
+)
 
 // Generate builds the OCI runtime spec of a container the way Docker does for the same configuration.
 // Configuration errors are errdefs.ErrInvalidArgument with Docker's messages.
@@ -186,7 +199,52 @@ func Generate(in Input) (*specs.Spec, error) {
 	if hc.Privileged {
 		s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
 	}
+	if err := setSeccomp(s, in, hc, sec); err != nil {
+		return nil, err
+	}
+	setAppArmor(s, in, hc, sec)
 	return s, nil
+}
+
+// setSeccomp applies the container's system-call filter as docker does: none for a privileged container or with
+// seccomp=unconfined, the profile given with --security-opt seccomp=PROFILE, else the daemon's (by default
+// docker's own default profile, from moby/profiles). The default profile allows more to a container with more
+// capabilities (CAP_SYS_ADMIN lets it unshare, mount, ...), so it is generated after them.
+func setSeccomp(s *specs.Spec, in Input, hc *container.HostConfig, sec securityOpts) error {
+	profile := sec.seccomp
+	if profile == "" {
+		profile = in.SeccompProfile
+	}
+	if hc.Privileged || profile == SeccompUnconfined {
+		return nil
+	}
+	var err error
+	if profile == "" || profile == SeccompBuiltin {
+		s.Linux.Seccomp, err = seccomp.GetDefaultProfile(s)
+	} else {
+		s.Linux.Seccomp, err = seccomp.LoadProfile(profile, s)
+	}
+	if err != nil {
+		return errdefs.ErrInvalidArgument.WithMessage(err.Error())
+	}
+	return nil
+}
+
+// setAppArmor gives the process the AppArmor profile docker would: none on a host without AppArmor (this
+// engine's Input says), none for a privileged container or with apparmor=unconfined, the named one with
+// --security-opt apparmor=NAME, else the daemon's default profile.
+func setAppArmor(s *specs.Spec, in Input, hc *container.HostConfig, sec securityOpts) {
+	if in.AppArmorProfile == "" {
+		return
+	}
+	switch {
+	case sec.apparmor == "unconfined" || (sec.apparmor == "" && hc.Privileged):
+		s.Process.ApparmorProfile = "unconfined"
+	case sec.apparmor != "":
+		s.Process.ApparmorProfile = sec.apparmor
+	default:
+		s.Process.ApparmorProfile = in.AppArmorProfile
+	}
 }
 
 // validateModes rejects namespace modes this engine cannot honour.
@@ -216,6 +274,11 @@ func validateModes(hc *container.HostConfig) error {
 type securityOpts struct {
 	noNewPrivileges bool
 	writableCgroups bool
+	// seccomp is "" (the daemon's profile), "unconfined", or a profile's JSON, which the docker CLI sends in
+	// place of the file named by --security-opt seccomp=FILE.
+	seccomp string
+	// apparmor is "" (the daemon's profile), "unconfined", or a profile's name.
+	apparmor string
 }
 
 // parseSecurityOpts reads --security-opt values with Docker's syntax and error messages. Seccomp, AppArmor and
@@ -239,8 +302,13 @@ func parseSecurityOpts(opts []string) (securityOpts, error) {
 			return so, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid --security-opt 1: %q", opt))
 		}
 		switch k {
-		case "label", "apparmor", "seccomp":
-			if v != "unconfined" && v != "disable" {
+		case "seccomp":
+			so.seccomp = v
+		case "apparmor":
+			so.apparmor = v
+		case "label":
+			if v != "disable" {
+				// SELinux labels: this engine runs no SELinux policy (docker ignores them too without it).
 				slog.Warn("security option not supported; ignored", "option", opt)
 			}
 		case "no-new-privileges", "writable-cgroups":

@@ -31,6 +31,9 @@ type Runtime struct {
 	// Sealed, when set, is a sealed in-memory copy of the binary shims run (ShimPath, else Path): shims and the
 	// daemon's own calls execute it instead of the file (see SealedBinary).
 	Sealed *SealedBinary
+	// CompiledSeccomp says the runtime takes a compiled seccomp filter in annotation run.oci.seccomp_bpf_data and
+	// leaves the one it compiles in its state directory as seccomp.bpf (crun): tasks then reuse compiled filters.
+	CompiledSeccomp bool
 }
 
 // GlobalArgs is the argument prefix for every invocation: extra args then --root.
@@ -76,7 +79,8 @@ func classify(err error) error {
 	s := err.Error()
 	switch {
 	case strings.Contains(s, "does not exist"), strings.Contains(s, "not found"), strings.Contains(s, "container not running"),
-		strings.Contains(s, "process already finished"), strings.Contains(s, "No such file or directory"):
+		strings.Contains(s, "process already finished"), strings.Contains(s, "No such file or directory"),
+		strings.Contains(s, "No such process"): // crun: the init exited between the caller's check and the signal
 		return fmt.Errorf("%w: %w", err, errdefs.ErrNotFound)
 	}
 	return err

@@ -26,6 +26,7 @@ func TestClassify(t *testing.T) {
 		{"container \"x\" does not exist", true},
 		{"container not running", true},
 		{"error opening file `/run/crun/x/status`: No such file or directory", true},
+		{"crun kill: open pidfd: No such process", true},
 		{"permission denied", false},
 	}
 	for _, tt := range tests {

@@ -37,6 +37,7 @@ type Tasks struct {
 	rt       *Runtime
 	shimPath string
 	v2       bool
+	bpf      bpfCache // compiled seccomp filters, when rt.CompiledSeccomp
 }
 
 var _ task.Runtime = (*Tasks)(nil)
@@ -81,6 +82,10 @@ func (t *Tasks) Create(ctx context.Context, spec task.Spec) (task.Task, error) {
 	r.Path = root
 	oci.Root = &r
 	oci.Version = specVersion
+	learnBPF := ""
+	if t.rt.CompiledSeccomp {
+		learnBPF = t.bpf.apply(&oci)
+	}
 	b, err := json.Marshal(&oci)
 	if err != nil {
 		return nil, err
@@ -104,6 +109,11 @@ func (t *Tasks) Create(ctx context.Context, spec task.Spec) (task.Task, error) {
 		RuntimeArgs: t.rt.Args,
 		RuntimeRoot: t.rt.Root,
 		LogPath:     spec.IO.LogPath,
+		LogFormat:   spec.IO.Log.Format,
+		LogMaxSize:  spec.IO.Log.MaxSize,
+		LogMaxFiles: spec.IO.Log.MaxFiles,
+		LogCompress: spec.IO.Log.Compress,
+		LogAttrs:    spec.IO.Log.Attrs,
 		Tty:         spec.IO.Terminal,
 		Stdin:       spec.IO.Stdin,
 		StdinOnce:   spec.IO.StdinOnce,
@@ -117,6 +127,9 @@ func (t *Tasks) Create(ctx context.Context, spec task.Spec) (task.Task, error) {
 		}
 	}
 	scfg.ConsoleWidth, scfg.ConsoleHeight = spec.IO.ConsoleWidth, spec.IO.ConsoleHeight
+	if oci.Linux != nil && oci.Linux.CgroupsPath != "" {
+		scfg.OOMFile = cgroups.OOMFile(oci.Linux.CgroupsPath, t.v2)
+	}
 	pid, err := shim.Spawn(ctx, t.shimPath, spec.Bundle, scfg)
 	if err != nil {
 		return nil, fmt.Errorf("failed to create task for container: OCI runtime create failed: %s: %w", err, errdefs.ErrUnknown)
@@ -127,6 +140,7 @@ func (t *Tasks) Create(ctx context.Context, spec task.Spec) (task.Task, error) {
 		return nil, err
 	}
 	ok = true
+	t.bpf.learn(learnBPF, filepath.Join(t.rt.Root, spec.ID))
 	cg := ""
 	if oci.Linux != nil {
 		cg = oci.Linux.CgroupsPath
@@ -186,8 +200,8 @@ func (t *Tasks) Delete(ctx context.Context, id, bundle string) error {
 
 // ReadExit returns the exit recorded in a task's bundle, for a task whose shim is gone.
 func ReadExit(bundle string) (task.Exit, bool) {
-	code, at, ok, _ := shim.ReadExit(bundle)
-	return task.Exit{Code: code, At: at}, ok
+	rec, ok, _ := shim.ReadExitRecord(bundle)
+	return task.Exit{Code: rec.ExitCode, At: rec.ExitedAt, OOMKilled: rec.OOMKilled}, ok
 }
 
 // ociTask is one task of a Tasks.
@@ -226,11 +240,11 @@ func (o *ociTask) Wait(ctx context.Context) (task.Exit, error) {
 		}
 		return task.Exit{}, err
 	}
-	at := time.Now().UTC()
+	exit := task.Exit{Code: code, At: time.Now().UTC()}
 	if e, ok := ReadExit(o.bundle); ok {
-		at = e.At
+		exit.At, exit.OOMKilled = e.At, e.OOMKilled
 	}
-	return task.Exit{Code: code, At: at}, nil
+	return exit, nil
 }
 
 func (o *ociTask) Kill(ctx context.Context, sig syscall.Signal, all bool) error {
@@ -282,7 +296,36 @@ func (o *ociTask) Metrics(ctx context.Context) (*task.Metrics, error) {
 	if o.cgroup == "" {
 		return nil, fmt.Errorf("task %s: no cgroup: %w", o.id, errdefs.ErrNotFound)
 	}
-	return cgroups.ReadMetrics(o.cgroup, o.tasks.v2), nil
+	m := cgroups.ReadMetrics(o.cgroup, o.tasks.v2)
+	if o.pid > 0 {
+		m.Networks = netDev(fmt.Sprintf("/proc/%d/net/dev", o.pid))
+	}
+	return m, nil
+}
+
+// netDev reads a network namespace's interface counters from its /proc/<pid>/net/dev (loopback left out).
+func netDev(path string) map[string]task.NetworkMetrics {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	out := map[string]task.NetworkMetrics{}
+	for _, line := range strings.Split(string(data), "\n")[2:] {
+		name, rest, ok := strings.Cut(line, ":")
+		name = strings.TrimSpace(name)
+		if !ok || name == "lo" {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) < 16 {
+			continue
+		}
+		n := func(i int) uint64 { v, _ := strconv.ParseUint(f[i], 10, 64); return v }
+		// Receive: bytes packets errs drop fifo frame compressed multicast; transmit: bytes packets errs drop ...
+		out[name] = task.NetworkMetrics{RxBytes: n(0), RxPackets: n(1), RxErrors: n(2), RxDropped: n(3),
+			TxBytes: n(8), TxPackets: n(9), TxErrors: n(10), TxDropped: n(11)}
+	}
+	return out
 }
 
 func (o *ociTask) Attach(ctx context.Context, stdin, stdout, stderr bool) (io.ReadWriteCloser, error) {
@@ -407,10 +450,10 @@ func (p *ociProcess) wait() {
 	}
 	if code == 255 {
 		// The runtime could not start the process: 126, or 127 for a missing command, as a shell reports them.
-		msg := p.errTail.String()
+		msg := shim.DockerWords(strings.TrimSpace(p.errTail.String()))
 		if strings.Contains(msg, "executable file not found") || strings.Contains(msg, "no such file or directory") {
 			code = 127
-		} else if strings.Contains(msg, "exec failed") || strings.Contains(msg, "unable to start") {
+		} else if strings.Contains(msg, "exec failed") || strings.Contains(msg, "unable to start") || strings.Contains(msg, "permission denied") {
 			code = 126
 		}
 	}

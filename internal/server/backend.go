@@ -3,22 +3,21 @@ package server
 import (
 	"context"
 	"io"
-	"time"
 
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
-	"github.com/moby/moby/api/types/network"
-	"github.com/moby/moby/api/types/system"
-	"github.com/moby/moby/api/types/volume"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth/berth/internal/builder"
 	"github.com/berth/berth/internal/containers"
 	"github.com/berth/berth/internal/distribution"
+	"github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/image"
+	berthnet "github.com/berth/berth/internal/network"
+	"github.com/berth/berth/internal/sysinfo"
+	"github.com/berth/berth/internal/volume"
 )
 
 // The server reaches the engine only through the role interfaces below, one per area of the API (as moby's
@@ -128,13 +127,13 @@ type BuildBackend interface {
 	Prune(ctx context.Context) ([]string, int64, error)
 }
 
-// NetworkBackend is networks and containers' attachments to them.
+// NetworkBackend is networks and containers' attachments to them, in Berth's types (the routes convert).
 type NetworkBackend interface {
-	List(ctx context.Context, f filters.Args) ([]network.Inspect, error)
-	Inspect(ctx context.Context, ref string) (network.Inspect, error)
-	Create(ctx context.Context, req network.CreateRequest) (network.CreateResponse, error)
+	List(ctx context.Context, f filters.Args) ([]berthnet.Network, error)
+	Inspect(ctx context.Context, ref string) (berthnet.Network, error)
+	Create(ctx context.Context, opts berthnet.CreateOptions) (berthnet.Network, error)
 	Remove(ctx context.Context, ref string) error
-	Connect(ctx context.Context, netRef, containerRef string, cfg *network.EndpointSettings) error
+	Connect(ctx context.Context, netRef, containerRef string, opts berthnet.EndpointOptions) error
 	Disconnect(ctx context.Context, netRef, containerRef string, force bool) error
 	Prune(ctx context.Context, f filters.Args) ([]string, error)
 }
@@ -143,22 +142,24 @@ type NetworkBackend interface {
 type VolumeBackend interface {
 	List(ctx context.Context, f filters.Args) ([]volume.Volume, error)
 	Inspect(ctx context.Context, name string) (volume.Volume, error)
-	Create(ctx context.Context, req volume.CreateRequest) (volume.Volume, error)
+	// Create makes a volume (anonymous when name is empty) or returns the existing one of that name.
+	Create(ctx context.Context, name string, labels, opts map[string]string) (volume.Volume, error)
 	Remove(ctx context.Context, name string, force bool) error
 	Prune(ctx context.Context, f filters.Args) (volume.PruneReport, error)
-	Usage(ctx context.Context, name string) (volume.UsageData, error)
+	// Usage is the size of a volume's data and how many containers use it.
+	Usage(ctx context.Context, name string) (volume.Usage, error)
 }
 
 // SystemBackend describes the engine.
 type SystemBackend interface {
-	Info(ctx context.Context) system.Info
+	Info(ctx context.Context) sysinfo.Info
 	// KernelVersion is the host kernel's release, for /version.
 	KernelVersion() string
 }
 
 // EventsBackend is the engine's event stream.
 type EventsBackend interface {
-	// Subscribe returns the events at or after since (zero: none of the past) and a channel of new ones; cancel
-	// ends the subscription.
-	Subscribe(since time.Time) (past []events.Message, ch <-chan events.Message, cancel func())
+	// Subscribe places a subscription in the event history (see events.Options); it fails with an
+	// events.LostError when the events asked for are no longer all held.
+	Subscribe(opts events.Options) (*events.Subscription, error)
 }

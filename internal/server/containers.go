@@ -21,7 +21,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /_ping", s.ping)
 	m.HandleFunc("HEAD /_ping", s.ping)
 	m.HandleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, s.version()) })
-	m.HandleFunc("GET /info", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, s.b.System.Info(r.Context())) })
+	m.HandleFunc("GET /info", s.info)
 	m.HandleFunc("GET /events", s.events)
 	m.HandleFunc("GET /system/df", s.systemDF)
 	s.vmRoutes()
@@ -167,7 +167,70 @@ func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, 200, resp)
+	writeJSON(w, 200, inspectJSON(resp))
+}
+
+// legacyInspect is a container's inspect document as the API versions Berth speaks (up to 1.51) shape it:
+// NetworkSettings still carries the default bridge endpoint's fields at its top level, which docker-py
+// (attrs["NetworkSettings"]["IPAddress"]) and `inspect -f '{{.NetworkSettings.IPAddress}}'` read. moby's Go
+// types dropped them with API 1.52.
+type legacyInspect struct {
+	container.InspectResponse
+	NetworkSettings *legacyNetworkSettings `json:",omitempty"`
+}
+
+type legacyNetworkSettings struct {
+	Bridge                 string
+	SandboxID              string
+	SandboxKey             string
+	HairpinMode            bool
+	LinkLocalIPv6Address   string
+	LinkLocalIPv6PrefixLen int
+	Ports                  network.PortMap
+	SecondaryIPAddresses   []legacyAddress
+	SecondaryIPv6Addresses []legacyAddress
+	EndpointID             string
+	Gateway                string
+	GlobalIPv6Address      string
+	GlobalIPv6PrefixLen    int
+	IPAddress              string
+	IPPrefixLen            int
+	IPv6Gateway            string
+	MacAddress             string
+	Networks               map[string]*network.EndpointSettings
+}
+
+// legacyAddress is an address and its prefix length, as the legacy secondary address lists hold them.
+type legacyAddress struct {
+	Addr      string
+	PrefixLen int
+}
+
+func inspectJSON(resp container.InspectResponse) legacyInspect {
+	out := legacyInspect{InspectResponse: resp}
+	ns := resp.NetworkSettings
+	if ns == nil {
+		return out
+	}
+	l := &legacyNetworkSettings{SandboxID: ns.SandboxID, SandboxKey: ns.SandboxKey, Ports: ns.Ports, Networks: ns.Networks}
+	// As dockerd: the top-level fields describe the endpoint on the default bridge network, empty otherwise.
+	if ep := ns.Networks["bridge"]; ep != nil {
+		l.EndpointID, l.MacAddress = ep.EndpointID, ep.MacAddress.String()
+		if ep.IPAddress.IsValid() {
+			l.IPAddress, l.IPPrefixLen = ep.IPAddress.String(), ep.IPPrefixLen
+		}
+		if ep.Gateway.IsValid() {
+			l.Gateway = ep.Gateway.String()
+		}
+		if ep.GlobalIPv6Address.IsValid() {
+			l.GlobalIPv6Address, l.GlobalIPv6PrefixLen = ep.GlobalIPv6Address.String(), ep.GlobalIPv6PrefixLen
+		}
+		if ep.IPv6Gateway.IsValid() {
+			l.IPv6Gateway = ep.IPv6Gateway.String()
+		}
+	}
+	out.NetworkSettings = l
+	return out
 }
 
 func (s *Server) containerStart(w http.ResponseWriter, r *http.Request) {
@@ -401,11 +464,21 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) {
 	if tty {
 		ct = "application/vnd.docker.raw-stream"
 	}
-	w.Header().Set("Content-Type", ct)
-	w.WriteHeader(200)
 	fw := newFlushWriter(w)
-	fw.Flush()
+	answered := false
+	// The status goes out once the log is found readable (a driver that cannot be read is an error status, as
+	// docker's), and at once, before any record: a follow of a quiet container still gets its response.
+	opts.Ready = func() {
+		answered = true
+		w.Header().Set("Content-Type", ct)
+		w.WriteHeader(200)
+		fw.Flush()
+	}
 	if err := s.b.Streams.Logs(r.Context(), id, opts, fw); err != nil {
+		if !answered {
+			writeError(w, err)
+			return
+		}
 		fw.Write([]byte(err.Error()))
 	}
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http/httptest"
+	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -14,9 +17,6 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/network"
-	"github.com/moby/moby/api/types/system"
-	"github.com/moby/moby/api/types/volume"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -27,6 +27,9 @@ import (
 	berthevents "github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/image"
+	berthnet "github.com/berth/berth/internal/network"
+	"github.com/berth/berth/internal/sysinfo"
+	"github.com/berth/berth/internal/volume"
 )
 
 // The fakes below stand in for the engine's services. They keep just enough state to answer like the real ones
@@ -235,6 +238,12 @@ func (f *fakeContainers) Logs(ctx context.Context, ref string, opts containers.L
 	if err != nil {
 		return err
 	}
+	if c.logs == "\x00unreadable" {
+		return errdefs.ErrNotImplemented.WithMessage("configured logging driver does not support reading")
+	}
+	if opts.Ready != nil {
+		opts.Ready()
+	}
 	_, err = io.WriteString(out, c.logs)
 	return err
 }
@@ -433,14 +442,15 @@ type fakeVolumes struct {
 	vols map[string]volume.Volume
 }
 
-func (f *fakeVolumes) Create(ctx context.Context, req volume.CreateRequest) (volume.Volume, error) {
-	if strings.Contains(req.Name, "/") {
-		return volume.Volume{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("create %s: %q includes invalid characters for a local volume name", req.Name, req.Name))
+func (f *fakeVolumes) Create(ctx context.Context, name string, labels, opts map[string]string) (volume.Volume, error) {
+	if strings.Contains(name, "/") {
+		return volume.Volume{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("create %s: %q includes invalid characters for a local volume name", name, name))
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	v := volume.Volume{Name: req.Name, Driver: "local", Labels: req.Labels, Scope: "local"}
-	f.vols[req.Name] = v
+	v := volume.Volume{Name: name, Driver: "local", Labels: labels, Options: opts, Mountpoint: "/var/lib/berth/volumes/" + name + "/_data",
+		CreatedAt: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)}
+	f.vols[name] = v
 	return v, nil
 }
 
@@ -451,6 +461,7 @@ func (f *fakeVolumes) List(ctx context.Context, args filters.Args) ([]volume.Vol
 	for _, v := range f.vols {
 		out = append(out, v)
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 
@@ -464,16 +475,102 @@ func (f *fakeVolumes) Inspect(ctx context.Context, name string) (volume.Volume, 
 	return v, nil
 }
 
-func (f *fakeVolumes) Usage(ctx context.Context, name string) (volume.UsageData, error) {
-	return volume.UsageData{Size: 42, RefCount: 1}, nil
+func (f *fakeVolumes) Prune(ctx context.Context, args filters.Args) (volume.PruneReport, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	rep := volume.PruneReport{}
+	for name := range f.vols {
+		rep.Deleted = append(rep.Deleted, name)
+		rep.SpaceReclaimed += 42
+	}
+	sort.Strings(rep.Deleted)
+	clear(f.vols)
+	return rep, nil
 }
 
+func (f *fakeVolumes) Usage(ctx context.Context, name string) (volume.Usage, error) {
+	return volume.Usage{Size: 42, RefCount: 1}, nil
+}
+
+// fakeNetworks keeps networks in a map and records what the routes pass, in words.
 type fakeNetworks struct {
-	NetworkBackend
+	mu    sync.Mutex
+	nets  map[string]berthnet.Network // by name
+	calls []string
+	err   error // returned by the next call that changes something
 }
 
-func (fakeNetworks) List(ctx context.Context, args filters.Args) ([]network.Inspect, error) {
-	return []network.Inspect{{Network: network.Network{Name: "bridge", ID: "n1", Driver: "bridge", Scope: "local"}}}, nil
+func newFakeNetworks() *fakeNetworks {
+	return &fakeNetworks{nets: map[string]berthnet.Network{
+		"bridge": {Name: "bridge", ID: "n1", Driver: "bridge", Scope: "local", EnableIPv4: true,
+			IPAM: berthnet.IPAM{Driver: "default", Config: []berthnet.IPAMConfig{{Subnet: netip.MustParsePrefix("172.17.0.0/16"), Gateway: netip.MustParseAddr("172.17.0.1")}}}},
+	}}
+}
+
+func (f *fakeNetworks) record(format string, args ...any) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fmt.Sprintf(format, args...))
+	err := f.err
+	f.err = nil
+	return err
+}
+
+func (f *fakeNetworks) lastCall() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.calls) == 0 {
+		return ""
+	}
+	return f.calls[len(f.calls)-1]
+}
+
+func (f *fakeNetworks) List(ctx context.Context, args filters.Args) ([]berthnet.Network, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []berthnet.Network
+	for _, name := range slices.Sorted(maps.Keys(f.nets)) {
+		if args.Match("name", name) {
+			out = append(out, f.nets[name])
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeNetworks) Inspect(ctx context.Context, ref string) (berthnet.Network, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n, ok := f.nets[ref]; ok {
+		return n, nil
+	}
+	return berthnet.Network{}, errdefs.ErrNotFound.WithMessage("network " + ref + " not found")
+}
+
+func (f *fakeNetworks) Create(ctx context.Context, o berthnet.CreateOptions) (berthnet.Network, error) {
+	if err := f.record("create %s driver=%q internal=%v attachable=%v ipv6=%v labels=%v options=%v ipam=%+v", o.Name, o.Driver, o.Internal, o.Attachable, o.EnableIPv6, o.Labels, o.Options, o.IPAM); err != nil {
+		return berthnet.Network{}, err
+	}
+	n := berthnet.Network{Name: o.Name, ID: "id-" + o.Name, Driver: o.Driver, Scope: "local"}
+	f.mu.Lock()
+	f.nets[o.Name] = n
+	f.mu.Unlock()
+	return n, nil
+}
+
+func (f *fakeNetworks) Remove(ctx context.Context, ref string) error {
+	return f.record("remove %s", ref)
+}
+
+func (f *fakeNetworks) Connect(ctx context.Context, netRef, containerRef string, o berthnet.EndpointOptions) error {
+	return f.record("connect %s %s aliases=%v ip=%v ip6=%v mac=%v links=%v driveropts=%v gwprio=%d", netRef, containerRef, o.Aliases, o.IPv4Address, o.IPv6Address, o.MacAddress, o.Links, o.DriverOpts, o.GwPriority)
+}
+
+func (f *fakeNetworks) Disconnect(ctx context.Context, netRef, containerRef string, force bool) error {
+	return f.record("disconnect %s %s force=%v", netRef, containerRef, force)
+}
+
+func (f *fakeNetworks) Prune(ctx context.Context, args filters.Args) ([]string, error) {
+	return []string{"old"}, f.record("prune %v", args)
 }
 
 type fakeBuild struct {
@@ -492,12 +589,10 @@ func (f fakeBuild) Build(ctx context.Context, r io.Reader, opts builder.Options,
 	return "sha256:built", nil
 }
 
-type fakeSystem struct{}
+type fakeSystem struct{ info sysinfo.Info }
 
-func (fakeSystem) Info(ctx context.Context) system.Info {
-	return system.Info{ID: "fake", Containers: 1}
-}
-func (fakeSystem) KernelVersion() string { return "6.0.0-fake" }
+func (f fakeSystem) Info(ctx context.Context) sysinfo.Info { return f.info }
+func (fakeSystem) KernelVersion() string                   { return "6.0.0-fake" }
 
 // fakeEngine is a whole set of fakes, wired as the daemon wires the real services.
 type fakeEngine struct {
@@ -505,8 +600,10 @@ type fakeEngine struct {
 	images     *fakeImages
 	dist       *fakeDistribution
 	volumes    *fakeVolumes
+	networks   *fakeNetworks
 	bus        *berthevents.Bus
 	build      fakeBuild
+	system     fakeSystem
 }
 
 func newFakeEngine() *fakeEngine {
@@ -516,6 +613,7 @@ func newFakeEngine() *fakeEngine {
 		images:     &fakeImages{tags: map[string]string{"busybox:latest": "sha256:img"}, records: map[string]*image.Image{}},
 		dist:       &fakeDistribution{},
 		volumes:    &fakeVolumes{vols: map[string]volume.Volume{}},
+		networks:   newFakeNetworks(),
 		bus:        bus,
 	}
 }
@@ -529,9 +627,9 @@ func (e *fakeEngine) backends() Backends {
 		Images:       e.images,
 		Distribution: e.dist,
 		Build:        e.build,
-		Networks:     fakeNetworks{},
+		Networks:     e.networks,
 		Volumes:      e.volumes,
-		System:       fakeSystem{},
+		System:       e.system,
 		Events:       e.bus,
 	}
 }

@@ -21,17 +21,17 @@ import (
 )
 
 func TestListenTCPRequiresTLS(t *testing.T) {
-	if _, err := Listen("tcp://127.0.0.1:0", nil); !errdefs.IsInvalidArgument(err) {
+	if _, err := Listen("tcp://127.0.0.1:0", nil, 0); !errdefs.IsInvalidArgument(err) {
 		t.Fatalf("plain tcp listener: %v, want a refusal", err)
 	}
-	if _, err := Listen("127.0.0.1:2375", nil); !errdefs.IsInvalidArgument(err) {
+	if _, err := Listen("127.0.0.1:2375", nil, 0); !errdefs.IsInvalidArgument(err) {
 		t.Fatalf("address without scheme: %v", err)
 	}
 }
 
 func TestListenUnixMode(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "sub", "b.sock")
-	l, err := Listen("unix://"+sock, nil)
+	l, err := Listen("unix://"+sock, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestTLSClientCertificates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := Listen("tcp://127.0.0.1:0", cfg)
+	l, err := Listen("tcp://127.0.0.1:0", cfg, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,13 +9,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/volume"
 
 	"github.com/berth/berth/client"
@@ -118,6 +118,17 @@ func TestLogsRoute(t *testing.T) {
 		if resp.StatusCode != 400 {
 			t.Errorf("logs without a stream: %d, want 400", resp.StatusCode)
 		}
+		// A log that cannot be read (--log-driver none) is the response's status, not a body after a 200.
+		ctr.logs = "\x00unreadable"
+		resp, err = http.Get(srv.URL + "/containers/" + created.ID + "/logs?stdout=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 501 || !strings.Contains(string(body), `"message":"configured logging driver does not support reading"`) {
+			t.Errorf("unreadable log: %d %s", resp.StatusCode, body)
+		}
 	}
 }
 
@@ -197,48 +208,6 @@ func TestAttachWithoutUpgrade(t *testing.T) {
 	got := make([]byte, 2)
 	if _, err := io.ReadFull(br, got); err != nil || string(got) != "hi" {
 		t.Fatalf("tty echo %q, %v", got, err)
-	}
-}
-
-// Events: past events replay from since, new ones stream as they are published, filters apply, until ends it.
-func TestEventsRoute(t *testing.T) {
-	e := newFakeEngine()
-	_, c := e.serve(t)
-	start := time.Now()
-	e.bus.Publish(events.ContainerEventType, events.ActionCreate, "c1", map[string]string{"name": "one"})
-	e.bus.Publish(events.ImageEventType, events.ActionTag, "sha256:img", nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	msgs, errs := c.Events(ctx, client.EventsOptions{Since: start.Add(-time.Second).Format(time.RFC3339Nano), Filters: client.Filters{"type": {"container"}}})
-	next := func() events.Message {
-		t.Helper()
-		select {
-		case m := <-msgs:
-			return m
-		case err := <-errs:
-			t.Fatal(err)
-		case <-time.After(5 * time.Second):
-			t.Fatal("no event")
-		}
-		return events.Message{}
-	}
-	if m := next(); m.Actor.ID != "c1" || m.Action != events.ActionCreate {
-		t.Fatalf("replayed %+v", m)
-	}
-	e.bus.Publish(events.ImageEventType, events.ActionTag, "sha256:img2", nil)
-	e.bus.Publish(events.ContainerEventType, events.ActionStart, "c1", map[string]string{"name": "one"})
-	if m := next(); m.Actor.ID != "c1" || m.Action != events.ActionStart {
-		t.Fatalf("streamed %+v (the image event should have been filtered out)", m)
-	}
-
-	// until in the past: the stream replays and ends.
-	msgs2, errs2 := c.Events(context.Background(), client.EventsOptions{Since: start.Add(-time.Second).Format(time.RFC3339Nano), Until: time.Now().Format(time.RFC3339Nano)})
-	n := 0
-	for range msgs2 {
-		n++
-	}
-	if err := <-errs2; !errors.Is(err, io.EOF) || n != 4 {
-		t.Fatalf("bounded stream: %d events, end %v", n, err)
 	}
 }
 
@@ -364,5 +333,65 @@ func TestSystemDiskUsage(t *testing.T) {
 	v, err := c.ServerVersion(ctx)
 	if err != nil || v.APIVersion != APIVersion || v.MinAPIVersion != MinAPIVersion || v.KernelVersion != "6.0.0-fake" {
 		t.Errorf("version: %+v, %v", v, err)
+	}
+}
+
+// A JSON body past the limit is refused with a 400 that says so, and nothing is created.
+func TestJSONBodyLimit(t *testing.T) {
+	e := newFakeEngine()
+	srv, c := e.serve(t)
+	huge := `{"Image":"busybox","Labels":{"big":"` + strings.Repeat("x", maxJSONBody) + `"}}`
+	resp, err := http.Post(srv.URL+"/v1.47/containers/create", "application/json", strings.NewReader(huge))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(string(body), "request body too large") {
+		t.Errorf("status %d: %s", resp.StatusCode, body)
+	}
+	if list, _ := c.ContainerList(context.Background(), client.ContainerListOptions{All: true}); len(list) != 0 {
+		t.Errorf("a container was created: %+v", list)
+	}
+	// A big but reasonable configuration passes.
+	fine := `{"Image":"busybox","Labels":{"big":"` + strings.Repeat("x", 1<<20) + `"}}`
+	resp, err = http.Post(srv.URL+"/v1.47/containers/create", "application/json", strings.NewReader(fine))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Errorf("a 1 MiB label: status %d", resp.StatusCode)
+	}
+}
+
+// Inspect carries the default bridge endpoint's legacy top-level NetworkSettings fields (API < 1.52).
+func TestInspectLegacyNetworkFields(t *testing.T) {
+	ep := &network.EndpointSettings{NetworkID: "n1", EndpointID: "e1", Gateway: netip.MustParseAddr("10.88.0.1"),
+		IPAddress: netip.MustParseAddr("10.88.0.2"), IPPrefixLen: 16}
+	mac, _ := net.ParseMAC("02:42:0a:58:00:02")
+	ep.MacAddress = network.HardwareAddr(mac)
+	resp := container.InspectResponse{ID: "c1", NetworkSettings: &container.NetworkSettings{SandboxKey: "/run/netns/c1",
+		Networks: map[string]*network.EndpointSettings{"bridge": ep}}}
+	b, err := json.Marshal(inspectJSON(resp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		ID              string `json:"Id"`
+		NetworkSettings map[string]any
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	ns := got.NetworkSettings
+	for k, want := range map[string]any{"IPAddress": "10.88.0.2", "IPPrefixLen": 16.0, "Gateway": "10.88.0.1",
+		"MacAddress": "02:42:0a:58:00:02", "EndpointID": "e1", "SandboxKey": "/run/netns/c1", "Bridge": "", "GlobalIPv6Address": ""} {
+		if ns[k] != want {
+			t.Errorf("%s = %v, want %v", k, ns[k], want)
+		}
+	}
+	if got.ID != "c1" || ns["Networks"] == nil {
+		t.Errorf("the rest of the document: %s", b)
 	}
 }

@@ -1,90 +1,107 @@
 package server
 
 import (
-	"encoding/json"
 	"net/http"
 	goruntime "runtime"
+	"slices"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/registry"
+	"github.com/moby/moby/api/types/swarm"
 	"github.com/moby/moby/api/types/system"
-	"github.com/moby/moby/api/types/volume"
+	volumetypes "github.com/moby/moby/api/types/volume"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/berth/berth/internal/containers"
-	berthevents "github.com/berth/berth/internal/events"
+	"github.com/berth/berth/internal/distribution"
 	"github.com/berth/berth/internal/filters"
+	"github.com/berth/berth/internal/sysinfo"
 	"github.com/berth/berth/internal/version"
 )
 
-// parseEventTime parses the docker CLI's since/until values ("1700000000.000000000"), or RFC 3339.
-func parseEventTime(v string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-		return t, nil
-	}
-	return filters.ParseUnixTimestamp(v)
+// info is GET /info: the engine's description, in docker's shape.
+func (s *Server) info(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, 200, infoResponse(s.b.System.Info(r.Context())))
 }
 
-func (s *Server) events(w http.ResponseWriter, r *http.Request) {
-	f, err := filtersParam(r)
-	if err != nil {
-		writeError(w, err)
-		return
+// infoResponse builds docker's Info from Berth's description of the engine.
+func infoResponse(in sysinfo.Info) system.Info {
+	info := system.Info{
+		ID:                 in.ID,
+		Name:               in.Name,
+		ServerVersion:      in.Version,
+		DockerRootDir:      in.DataRoot,
+		Debug:              in.Debug,
+		LiveRestoreEnabled: in.LiveRestore,
+		SystemTime:         in.Time.Format(time.RFC3339Nano),
+		NGoroutines:        in.Goroutines,
+		KernelVersion:      in.Host.Kernel,
+		OperatingSystem:    in.Host.OperatingSystem,
+		OSType:             in.Host.OS,
+		Architecture:       in.Host.Architecture,
+		NCPU:               in.Host.CPUs,
+		MemTotal:           in.Host.Memory,
+		Driver:             in.Storage.Driver,
+		DriverStatus:       in.Storage.Status,
+		CgroupDriver:       in.Cgroups.Driver,
+		CgroupVersion:      in.Cgroups.Version,
+		MemoryLimit:        in.Cgroups.MemoryLimit,
+		SwapLimit:          in.Cgroups.SwapLimit,
+		CPUCfsPeriod:       in.Cgroups.CPUCfsPeriod,
+		CPUCfsQuota:        in.Cgroups.CPUCfsQuota,
+		CPUShares:          in.Cgroups.CPUShares,
+		CPUSet:             in.Cgroups.CPUSet,
+		PidsLimit:          in.Cgroups.PidsLimit,
+		Containers:         in.Containers.Total,
+		ContainersRunning:  in.Containers.Running,
+		ContainersPaused:   in.Containers.Paused,
+		ContainersStopped:  in.Containers.Stopped,
+		Images:             in.Images,
+		Runtimes:           map[string]system.RuntimeWithStatus{},
+		DefaultRuntime:     in.DefaultRuntime,
+		InitBinary:         in.InitBinary,
+		LoggingDriver:      in.LoggingDriver,
+		Plugins:            system.PluginsInfo{Volume: in.VolumeDrivers, Network: in.NetworkDrivers, Log: in.LogDrivers},
+		SecurityOptions:    nonNil(in.SecurityOptions),
+		IndexServerAddress: "https://index.docker.io/v1/",
+		RegistryConfig:     registryConfig(in.Registries),
+		// Berth has no swarm mode yet: docker's words for a daemon outside one.
+		Swarm:    swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive},
+		Labels:   nonNil(in.Labels),
+		Warnings: nonNil(in.Warnings),
 	}
-	since, err := parseEventTime(r.URL.Query().Get("since"))
-	if err != nil {
-		writeError(w, err)
-		return
+	for name, rt := range in.Runtimes {
+		info.Runtimes[name] = system.RuntimeWithStatus{Runtime: system.Runtime{Path: rt.Path, Args: rt.Args}}
 	}
-	until, err := parseEventTime(r.URL.Query().Get("until"))
-	if err != nil {
-		writeError(w, err)
-		return
+	return info
+}
+
+// registryConfig is docker's view of the registry settings: Docker Hub's index with its mirrors, and one
+// insecure index per insecure host.
+func registryConfig(r sysinfo.Registries) *registry.ServiceConfig {
+	sc := &registry.ServiceConfig{
+		InsecureRegistryCIDRs: slices.Clone(r.InsecureCIDRs),
+		IndexConfigs:          map[string]*registry.IndexInfo{},
+		Mirrors:               []string{},
 	}
-	past, ch, cancel := s.b.Events.Subscribe(since)
-	defer cancel()
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(200)
-	fw := newFlushWriter(w)
-	fw.Flush()
-	enc := json.NewEncoder(fw)
-	send := func(m events.Message) bool {
-		if !until.IsZero() && m.TimeNano > until.UnixNano() {
-			return false
-		}
-		if berthevents.Match(m, f) {
-			if err := enc.Encode(m); err != nil {
-				return false
-			}
-		}
-		return true
+	for _, m := range r.Mirrors {
+		sc.Mirrors = append(sc.Mirrors, m+"/") // dockerd shows mirrors with a trailing slash
 	}
-	for _, m := range past {
-		if !send(m) {
-			return
-		}
+	sc.IndexConfigs[distribution.DockerHubDomain] = &registry.IndexInfo{Name: distribution.DockerHubDomain, Mirrors: sc.Mirrors, Secure: true, Official: true}
+	for _, h := range r.InsecureHosts {
+		sc.IndexConfigs[h] = &registry.IndexInfo{Name: h, Mirrors: []string{}, Secure: false}
 	}
-	var timer <-chan time.Time
-	if !until.IsZero() {
-		d := time.Until(until)
-		if d <= 0 {
-			return
-		}
-		timer = time.After(d)
+	return sc
+}
+
+// nonNil is s, or an empty slice: docker sends [] rather than null for these lists.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
 	}
-	for {
-		select {
-		case m := <-ch:
-			if !send(m) {
-				return
-			}
-		case <-timer:
-			return
-		case <-r.Context().Done():
-			return
-		}
-	}
+	return s
 }
 
 // version is GET /version: Berth's version and the API versions it speaks.
@@ -111,7 +128,7 @@ type legacyDiskUsage struct {
 	LayersSize int64
 	Images     []image.Summary
 	Containers []container.Summary
-	Volumes    []volume.Volume
+	Volumes    []volumetypes.Volume
 	BuildCache []struct{}
 }
 
@@ -132,12 +149,28 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	du := legacyDiskUsage{Images: []image.Summary{}, Containers: ctrs, Volumes: vols, BuildCache: []struct{}{}}
+	du := legacyDiskUsage{Images: []image.Summary{}, Containers: ctrs, Volumes: make([]volumetypes.Volume, len(vols)), BuildCache: []struct{}{}}
+	// An image's SharedSize counts its layers that other images use too; LayersSize counts each layer once, as
+	// dockerd's disk usage does.
+	users := map[digest.Digest]int{}
 	for _, img := range imgs {
-		du.Images = append(du.Images, imageSummary(img))
+		for _, l := range img.Layers {
+			if users[l.ChainID]++; users[l.ChainID] == 1 {
+				du.LayersSize += l.Size
+			}
+		}
+	}
+	for _, img := range imgs {
+		sum := imageSummary(img)
+		sum.SharedSize = 0
+		for _, l := range img.Layers {
+			if users[l.ChainID] > 1 {
+				sum.SharedSize += l.Size
+			}
+		}
+		du.Images = append(du.Images, sum)
 	}
 	for i := range du.Images {
-		du.LayersSize += du.Images[i].Size
 		n := int64(0)
 		for _, c := range ctrs {
 			if c.ImageID == du.Images[i].ID {
@@ -146,13 +179,11 @@ func (s *Server) systemDF(w http.ResponseWriter, r *http.Request) {
 		}
 		du.Images[i].Containers = n
 	}
-	for i := range du.Volumes {
-		if u, err := s.b.Volumes.Usage(ctx, du.Volumes[i].Name); err == nil {
-			du.Volumes[i].UsageData = &u
+	for i, v := range vols {
+		du.Volumes[i] = volumeResponse(v)
+		if u, err := s.b.Volumes.Usage(ctx, v.Name); err == nil {
+			du.Volumes[i].UsageData = &volumetypes.UsageData{Size: u.Size, RefCount: int64(u.RefCount)}
 		}
-	}
-	if du.Volumes == nil {
-		du.Volumes = []volume.Volume{}
 	}
 	writeJSON(w, 200, du)
 }

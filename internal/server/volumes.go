@@ -3,10 +3,26 @@ package server
 import (
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/containerd/errdefs"
-	"github.com/moby/moby/api/types/volume"
+	volumetypes "github.com/moby/moby/api/types/volume"
+
+	"github.com/berth/berth/internal/volume"
 )
+
+// volumeResponse is a volume as the Docker API shows it.
+func volumeResponse(v volume.Volume) volumetypes.Volume {
+	return volumetypes.Volume{
+		Name:       v.Name,
+		Driver:     v.Driver,
+		Mountpoint: v.Mountpoint,
+		CreatedAt:  v.CreatedAt.Format(time.RFC3339),
+		Labels:     v.Labels,
+		Options:    v.Options,
+		Scope:      "local",
+	}
+}
 
 func (s *Server) volumeRoutes() {
 	m := s.mux
@@ -21,13 +37,14 @@ func (s *Server) volumeRoutes() {
 			writeError(w, err)
 			return
 		}
-		if list == nil {
-			list = []volume.Volume{}
+		vols := make([]volumetypes.Volume, len(list))
+		for i, v := range list {
+			vols[i] = volumeResponse(v)
 		}
-		writeJSON(w, 200, volume.ListResponse{Volumes: list, Warnings: []string{}})
+		writeJSON(w, 200, volumetypes.ListResponse{Volumes: vols, Warnings: []string{}})
 	})
 	m.HandleFunc("POST /volumes/create", func(w http.ResponseWriter, r *http.Request) {
-		var req volume.CreateRequest
+		var req volumetypes.CreateRequest
 		if err := decodeBody(r, &req); err != nil {
 			writeError(w, err)
 			return
@@ -36,12 +53,12 @@ func (s *Server) volumeRoutes() {
 			writeError(w, errdefs.ErrNotFound.WithMessage(fmt.Sprintf("error looking up volume plugin %s: plugin %q not found", req.Driver, req.Driver)))
 			return
 		}
-		v, err := s.b.Volumes.Create(r.Context(), req)
+		v, err := s.b.Volumes.Create(r.Context(), req.Name, req.Labels, req.DriverOpts)
 		if err != nil {
 			writeError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusCreated, v)
+		writeJSON(w, http.StatusCreated, volumeResponse(v))
 	})
 	m.HandleFunc("POST /volumes/prune", func(w http.ResponseWriter, r *http.Request) {
 		f, err := filtersParam(r)
@@ -54,10 +71,11 @@ func (s *Server) volumeRoutes() {
 			writeError(w, err)
 			return
 		}
-		if rep.VolumesDeleted == nil {
-			rep.VolumesDeleted = []string{}
+		deleted := rep.Deleted
+		if deleted == nil {
+			deleted = []string{}
 		}
-		writeJSON(w, 200, rep)
+		writeJSON(w, 200, volumetypes.PruneReport{VolumesDeleted: deleted, SpaceReclaimed: rep.SpaceReclaimed})
 	})
 	m.HandleFunc("GET /volumes/{name}", func(w http.ResponseWriter, r *http.Request) {
 		v, err := s.b.Volumes.Inspect(r.Context(), r.PathValue("name"))
@@ -65,7 +83,7 @@ func (s *Server) volumeRoutes() {
 			writeError(w, err)
 			return
 		}
-		writeJSON(w, 200, v)
+		writeJSON(w, 200, volumeResponse(v))
 	})
 	m.HandleFunc("DELETE /volumes/{name}", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.b.Volumes.Remove(r.Context(), r.PathValue("name"), boolValue(r, "force")); err != nil {

@@ -220,6 +220,20 @@ func (r *jsonReader) strs() ([]string, error) {
 	}
 }
 
+// strMap reads an object of strings (null reads as nil).
+func (r *jsonReader) strMap() (map[string]string, error) {
+	if r.literal("null") {
+		return nil, nil
+	}
+	m := map[string]string{}
+	err := r.object(func(key string) error {
+		v, err := r.str()
+		m[key] = v
+		return err
+	})
+	return m, err
+}
+
 // skip reads and discards any value.
 func (r *jsonReader) skip() error {
 	switch r.peek() {
@@ -296,6 +310,18 @@ func decodeConfig(data []byte) (Config, error) {
 			c.RuntimeFD = int(v)
 		case "log_path":
 			c.LogPath, err = r.str()
+		case "log_format":
+			c.LogFormat, err = r.str()
+		case "log_max_size":
+			v, err = r.uint(63)
+			c.LogMaxSize = int64(v)
+		case "log_max_files":
+			v, err = r.uint(31)
+			c.LogMaxFiles = int(v)
+		case "log_compress":
+			c.LogCompress, err = r.boolean()
+		case "log_attrs":
+			c.LogAttrs, err = r.strMap()
 		case "tty":
 			c.Tty, err = r.boolean()
 		case "stdin":
@@ -312,6 +338,8 @@ func decodeConfig(data []byte) (Config, error) {
 			c.HideMounts, err = r.strs()
 		case "run_detached":
 			c.RunDetached, err = r.boolean()
+		case "oom_file":
+			c.OOMFile, err = r.str()
 		default:
 			err = r.skip()
 		}

@@ -17,8 +17,11 @@ func TestDecodeConfigRoundTrip(t *testing.T) {
 			RuntimeArgs: []string{"--systemd-cgroup", "", "a\"b"}, RuntimeRoot: "/run/berth/runtime/runc",
 			LogPath: "/var/lib/berth/containers/c1/c1-json.log", Tty: true, Stdin: true, StdinOnce: true,
 			ConsoleWidth: 65535, ConsoleHeight: 1, RuntimeFD: 4, RuntimeExe: "/run/berth/runtime-bin/fd4/runc",
+			OOMFile: "/sys/fs/cgroup/memory/berth/c1/memory.oom_control",
 		},
 		{ID: "x", Bundle: "b", Runtime: "r", RuntimeArgs: []string{"only"}},
+		{ID: "l", Bundle: "b", Runtime: "r", LogPath: "/l/container.log", LogFormat: "local", LogMaxSize: 20 << 30,
+			LogMaxFiles: 5, LogCompress: true, LogAttrs: map[string]string{"team": "web", "é \"q\"": "", "tag": "{{.Name}}"}},
 	}
 	for _, want := range cfgs {
 		data, err := json.Marshal(want)
@@ -44,6 +47,8 @@ func TestDecodeConfigLikeEncodingJSON(t *testing.T) {
 		` { "id" : "a" , "bundle":"b","runtime":"r", "unknown": {"x": [1, 2.5e3, -3, true, null, {"y": "z"}]},
 		   "tty": true, "stdin": null, "console_width": 80, "runtime_args": null } `,
 		`{"id":"\b\f\n\r\t","bundle":"b","runtime":"r","runtime_args":["a", "b"]}`,
+		`{"id":"a","bundle":"b","runtime":"r","log_attrs":{},"log_max_size":10000000,"log_max_files":3}`,
+		`{"id":"a","bundle":"b","runtime":"r","log_attrs":null,"log_compress":false}`,
 	}
 	for _, in := range inputs {
 		var want Config
@@ -98,15 +103,64 @@ func TestExitFile(t *testing.T) {
 		t.Fatalf("no exit file: ok=%v err=%v", ok, err)
 	}
 	at := time.Date(2024, 5, 6, 7, 8, 9, 10, time.UTC)
-	if err := writeExit(dir, 137, at); err != nil {
+	if err := writeExit(dir, 137, at, true); err != nil {
 		t.Fatal(err)
 	}
 	data, _ := os.ReadFile(filepath.Join(dir, ExitFile))
-	if string(data) != `{"exit_code":137,"exited_at":"2024-05-06T07:08:09.00000001Z"}` {
+	if string(data) != `{"exit_code":137,"exited_at":"2024-05-06T07:08:09.00000001Z","oom_killed":true}` {
 		t.Errorf("exit file %s", data)
 	}
 	code, got, ok, err := ReadExit(dir)
 	if err != nil || !ok || code != 137 || !got.Equal(at) {
 		t.Errorf("ReadExit = %d %v %v %v", code, got, ok, err)
+	}
+	if rec, ok, err := ReadExitRecord(dir); err != nil || !ok || !rec.OOMKilled {
+		t.Errorf("ReadExitRecord = %+v %v %v", rec, ok, err)
+	}
+}
+
+// The OOM counter of both hierarchies' files: memory.events (v2) and memory.oom_control (v1, kernel ≥ 4.13).
+func TestOOMKills(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		name, content string
+		want          int
+	}{
+		{"v2 memory.events", "low 0\nhigh 0\nmax 12\noom 2\noom_kill 2\noom_group_kill 0\n", 2},
+		{"v1 memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n", 1},
+		{"none", "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n", 0},
+	} {
+		f := filepath.Join(dir, tt.name)
+		os.WriteFile(f, []byte(tt.content), 0o644)
+		if got := oomKills(f); got != tt.want {
+			t.Errorf("%s: %d, want %d", tt.name, got, tt.want)
+		}
+	}
+	if oomKills(filepath.Join(dir, "missing")) != 0 || oomKills("") != 0 {
+		t.Error("a missing file counts kills")
+	}
+}
+
+func TestDockerWords(t *testing.T) {
+	for _, tt := range []struct {
+		name, in, want string
+	}{
+		{name: "runc's words stay", in: `runc create failed: unable to start container process: exec: "x": executable file not found in $PATH`,
+			want: `runc create failed: unable to start container process: exec: "x": executable file not found in $PATH`},
+		{name: "crun, a command looked up in PATH", in: "executable file `nosuch` not found in $PATH: No such file or directory",
+			want: `exec: "nosuch": executable file not found in $PATH`},
+		{name: "crun, a path", in: "executable file `/bin/nosuch` not found in $PATH: No such file or directory",
+			want: `exec: "/bin/nosuch": stat /bin/nosuch: no such file or directory`},
+		{name: "crun exec's stderr, after the process's output", in: "some output\nexecutable file `x` not found in $PATH: No such file or directory\n",
+			want: "some output\nexec: \"x\": executable file not found in $PATH\n"},
+		{name: "crun, not executable", in: "open executable: Operation not permitted", want: "open executable: permission denied"},
+		{name: "crun, permission", in: "open executable: Permission denied", want: "open executable: permission denied"},
+		{name: "other errors", in: "mount `proc` to `proc`: Operation not permitted", want: "mount `proc` to `proc`: Operation not permitted"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := DockerWords(tt.in); got != tt.want {
+				t.Errorf("DockerWords(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
 	}
 }

@@ -38,7 +38,7 @@ func (s *shim) runtimeCmd(files [3]int, args ...string) error {
 		return nil
 	}
 	if msg := lastRuntimeError(logPath, off); msg != "" {
-		return errors.New(msg)
+		return errors.New(DockerWords(msg))
 	}
 	return errors.New(filepath.Base(s.cfg.Runtime) + " " + args[0] + " failed: " + describeStatus(ws))
 }
@@ -82,6 +82,28 @@ func lastRuntimeError(path string, off int64) string {
 		}
 	}
 	return strings.TrimSpace(msg)
+}
+
+// DockerWords rewrites crun's messages for a command it cannot start into runc's, which are docker's: clients read
+// them (`executable file not found`, `no such file or directory`, `permission denied`) to exit 127 or 126, as a
+// shell does. The rest of msg is kept as it is.
+func DockerWords(msg string) string {
+	const head, tail = "executable file `", "` not found in $PATH: No such file or directory"
+	if i := strings.Index(msg, head); i >= 0 {
+		rest := msg[i+len(head):]
+		if j := strings.Index(rest, tail); j >= 0 {
+			cmd, after := rest[:j], rest[j+len(tail):]
+			words := `exec: "` + cmd + `": executable file not found in $PATH`
+			if strings.Contains(cmd, "/") {
+				words = `exec: "` + cmd + `": stat ` + cmd + `: no such file or directory`
+			}
+			msg = msg[:i] + words + after
+		}
+	}
+	for _, crun := range []string{"open executable: Permission denied", "open executable: Operation not permitted"} {
+		msg = strings.ReplaceAll(msg, crun, "open executable: permission denied")
+	}
+	return msg
 }
 
 func describeStatus(ws syscall.WaitStatus) string {

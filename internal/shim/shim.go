@@ -19,6 +19,7 @@ package shim
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -30,6 +31,8 @@ import (
 
 	"github.com/berth/berth/internal/atomicfile"
 	"github.com/berth/berth/internal/logger/jsonfile"
+	"github.com/berth/berth/internal/logger/local"
+	"github.com/berth/berth/internal/logger/logfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -55,7 +58,7 @@ type shim struct {
 	cfg        Config
 	runtimeExe string // what runs the runtime: cfg.Runtime, or a link to its sealed copy
 	reaper     *reaper
-	log        *jsonfile.Writer // nil without a log
+	log        *logfile.Writer // nil without a log
 
 	null    int        // /dev/null, the stdio of runtime commands other than create
 	console *os.File   // tty: the pty master
@@ -149,7 +152,7 @@ func Run(stateDir string) int {
 		return fail(err.Error())
 	}
 	if cfg.LogPath != "" {
-		if s.log, err = jsonfile.NewWriter(cfg.LogPath); err != nil {
+		if s.log, err = s.openLog(cfg); err != nil {
 			return fail("open log: " + err.Error())
 		}
 	}
@@ -195,6 +198,39 @@ func Run(stateDir string) int {
 	<-serveDone
 	waitTimeout(&s.requests, time.Second) // no more Adds: serve has returned
 	return 0
+}
+
+// openLog opens the container's log in its driver's format, rotated as the config says.
+func (s *shim) openLog(cfg Config) (*logfile.Writer, error) {
+	var enc logfile.Encoder
+	switch cfg.LogFormat {
+	case "", jsonfile.Name:
+		enc = jsonfile.NewEncoder(cfg.LogAttrs)
+	case local.Name:
+		enc = local.NewEncoder(cfg.LogAttrs)
+	default:
+		return nil, errors.New("unknown log format " + strconv.Quote(cfg.LogFormat))
+	}
+	return logfile.NewWriter(cfg.LogPath, enc, logfile.Options{MaxSize: cfg.LogMaxSize, MaxFiles: cfg.LogMaxFiles,
+		Compress: cfg.LogCompress, Gzip: s.gzip})
+}
+
+// gzip compresses a rotated log file with the host's gzip, a child of the shim like the runtime (so through the
+// reaper): compress/flate in the shim would cost every container's shim its pages for a rare rotation. Without
+// a gzip binary the rotated files stay uncompressed (logs reads them the same).
+func (s *shim) gzip(dst, src *os.File) error {
+	path, err := exec.LookPath("gzip")
+	if err != nil {
+		return err
+	}
+	done, err := s.reaper.start(path, []string{"gzip", "-c", "-1", "-n"}, [3]int{int(src.Fd()), int(dst.Fd()), s.null})
+	if err != nil {
+		return err
+	}
+	if ws := <-done; !ws.Exited() || ws.ExitStatus() != 0 {
+		return errors.New("gzip: " + describeStatus(ws))
+	}
+	return nil
 }
 
 // readyPipe returns fd 3 if the daemon passed the ready pipe there.
@@ -328,7 +364,7 @@ func (s *shim) exit(code int, exitedAt time.Time) {
 	// Report the exit first, then delete: the runtime's delete (a process start, ~15 ms) is off the path of
 	// `run --rm`. The daemon waits for this process to end before it reuses the container's ID or state
 	// directory, so the late delete cannot race a restart.
-	writeExit(s.dir, code, exitedAt)
+	writeExit(s.dir, code, exitedAt, oomKills(s.cfg.OOMFile) > 0)
 	s.exitCode = code
 	close(s.exited)
 	// The delete runs while the daemon handles the exit (and `run --rm` waits for it): at a lower priority

@@ -8,11 +8,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,6 +23,9 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/berth/berth/internal/logger/jsonfile"
+	"github.com/berth/berth/internal/logger/local"
+	"github.com/berth/berth/internal/logger/logfile"
+	"github.com/berth/berth/internal/logger/logread"
 	"github.com/berth/berth/internal/runtime"
 	"github.com/berth/berth/internal/shim"
 )
@@ -41,7 +46,7 @@ func TestOutputIsLogged(t *testing.T) {
 	}
 
 	var got []string
-	err = jsonfile.Read(ctx, c.cfg.LogPath, jsonfile.ReadConfig{Tail: -1}, func(m jsonfile.Message) error {
+	err = logread.Read(ctx, c.cfg.LogPath, jsonfile.Decoder{}, logread.ReadConfig{Tail: -1}, func(m *logfile.Message) error {
 		got = append(got, m.Stream+" "+string(m.Line))
 		return nil
 	})
@@ -267,7 +272,7 @@ func TestTtyResize(t *testing.T) {
 		t.Fatalf("Wait = %d, %v", code, err)
 	}
 	var log []string
-	jsonfile.Read(ctx, c.cfg.LogPath, jsonfile.ReadConfig{Tail: -1}, func(m jsonfile.Message) error {
+	logread.Read(ctx, c.cfg.LogPath, jsonfile.Decoder{}, logread.ReadConfig{Tail: -1}, func(m *logfile.Message) error {
 		log = append(log, m.Stream+" "+string(m.Line))
 		return nil
 	})
@@ -433,7 +438,7 @@ func TestOutputNeverBlocks(t *testing.T) {
 			}
 			var n int
 			var last string
-			jsonfile.Read(ctx, c.cfg.LogPath, jsonfile.ReadConfig{Tail: -1}, func(m jsonfile.Message) error {
+			logread.Read(ctx, c.cfg.LogPath, jsonfile.Decoder{}, logread.ReadConfig{Tail: -1}, func(m *logfile.Message) error {
 				if m.Stream == "stdout" {
 					if string(m.Line) != "0123456789\n" {
 						t.Fatalf("bad line %q", m.Line)
@@ -460,8 +465,8 @@ func TestFollowLogUntilExit(t *testing.T) {
 	var got bytes.Buffer
 	readErr := make(chan error, 1)
 	go func() {
-		readErr <- jsonfile.Read(ctx, c.cfg.LogPath, jsonfile.ReadConfig{Tail: -1, Follow: true, Done: done},
-			func(m jsonfile.Message) error {
+		readErr <- logread.Read(ctx, c.cfg.LogPath, jsonfile.Decoder{}, logread.ReadConfig{Tail: -1, Follow: true, Done: done},
+			func(m *logfile.Message) error {
 				got.Write(m.Line)
 				return nil
 			})
@@ -615,11 +620,100 @@ func TestSealedRuntime(t *testing.T) {
 		t.Errorf("runtime commands %q, want run at nice 0 then delete at nice 10:\n%s", got, data)
 	}
 	var out []string
-	jsonfile.Read(ctx, c.cfg.LogPath, jsonfile.ReadConfig{Tail: -1}, func(m jsonfile.Message) error {
+	logread.Read(ctx, c.cfg.LogPath, jsonfile.Decoder{}, logread.ReadConfig{Tail: -1}, func(m *logfile.Message) error {
 		out = append(out, string(m.Line))
 		return nil
 	})
 	if strings.Join(out, "") != "sealed\n" {
 		t.Errorf("container output %q", out)
 	}
+}
+
+// TestLogRotation: the shim writes its container's log in the configured format, rotated at the configured size,
+// compressed when asked, every record with the attributes; a reader following the log from the start gets
+// every line once, in order (no file is removed before it gets there: 40 are kept). The shim's memory after it
+// rotated and compressed is reported.
+func TestLogRotation(t *testing.T) {
+	tests := []struct {
+		name     string
+		format   string
+		compress bool
+	}{
+		{name: "json-file", format: "json-file"},
+		{name: "json-file compressed", format: "json-file", compress: true},
+		{name: "local", format: "local", compress: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			const lines = 3000
+			// 1000 lines, a pause (the memory is measured), 2000 more; a file holds about 100 records.
+			c := newContainer(t, []string{"sh", "-c", fmt.Sprintf("seq 1 1000; sleep 1; seq 1001 %d", lines)})
+			c.cfg.LogPath = filepath.Join(filepath.Dir(c.cfg.LogPath), "ctr.log")
+			c.cfg.LogFormat, c.cfg.LogMaxSize, c.cfg.LogMaxFiles, c.cfg.LogCompress = tc.format, 8<<10, 40, tc.compress
+			c.cfg.LogAttrs = map[string]string{"team": "web"}
+			var dec logfile.Decoder = jsonfile.Decoder{}
+			if tc.format == "local" {
+				dec = local.Decoder{}
+			}
+			ctx := testContext(t, 60*time.Second)
+			_, cl := c.spawn(ctx)
+			exited := make(chan struct{})
+			var followed []string
+			readErr := make(chan error, 1)
+			go func() {
+				readErr <- logread.Read(ctx, c.cfg.LogPath, dec, logread.ReadConfig{Tail: -1, Follow: true, Done: exited, MaxFiles: 40},
+					func(m *logfile.Message) error {
+						if len(m.Attrs) != 1 || m.Attrs[0].Key != "team" || m.Attrs[0].Value != "web" {
+							return fmt.Errorf("record without its attributes: %+v", m)
+						}
+						followed = append(followed, strings.TrimSuffix(string(m.Line), "\n"))
+						return nil
+					})
+			}()
+			if err := cl.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(500 * time.Millisecond) // within the pause: the first files are rotated and compressed
+			rss, pss := smapsRollup(t, c.shimPid())
+			t.Logf("shim after rotating 1000 lines: RSS %d KiB, PSS %d KiB", rss, pss)
+			if code, err := cl.Wait(ctx); err != nil || code != 0 {
+				t.Fatalf("Wait = %d, %v", code, err)
+			}
+			waitGone(c.shimPid(), 5*time.Second) // the shim closed the log: its last compression is done
+			close(exited)
+			if err := <-readErr; err != nil {
+				t.Fatal(err)
+			}
+			if want := seqStrings(1, lines); strings.Join(followed, ",") != strings.Join(want, ",") {
+				t.Fatalf("followed %d lines, want %d", len(followed), len(want))
+			}
+			entries, _ := os.ReadDir(filepath.Dir(c.cfg.LogPath))
+			n := 0
+			for _, e := range entries {
+				if strings.HasPrefix(e.Name(), "ctr.log.") {
+					n++
+				}
+			}
+			ext := ""
+			if tc.compress {
+				ext = ".gz"
+			}
+			for i := 1; i <= n; i++ {
+				if _, err := os.Stat(c.cfg.LogPath + "." + strconv.Itoa(i) + ext); err != nil {
+					t.Errorf("rotated file %d: %v", i, err)
+				}
+			}
+			if n < 15 {
+				t.Errorf("%d rotated files for %d lines of 8 KiB files", n, lines)
+			}
+		})
+	}
+}
+
+func seqStrings(from, to int) []string {
+	var out []string
+	for i := from; i <= to; i++ {
+		out = append(out, strconv.Itoa(i))
+	}
+	return out
 }

@@ -245,13 +245,37 @@ func (s *Store) Remove(ctx context.Context, id string) error {
 // directory, each hard-linked file counted once (what `docker ps --size` shows as the writable layer). It is
 // best effort, for display: on an error it logs and returns 0.
 func (s *Store) Usage(ctx context.Context, id string) int64 {
-	upper := s.Upper(id)
+	size, err := dirUsage(ctx, s.Upper(id))
+	if err != nil {
+		slog.Warn("snapshot: cannot compute usage", "container", id, "err", err)
+		return 0
+	}
+	return size
+}
+
+// LayerUsage returns the bytes layer chainID's files take (its diff and the store's bookkeeping beside it),
+// each hard-linked file counted once: what removing it frees. 0 when there is no such layer.
+func (s *Store) LayerUsage(ctx context.Context, chainID digest.Digest) int64 {
+	dir, ok := s.Layer(ctx, chainID)
+	if !ok {
+		return 0
+	}
+	size, err := dirUsage(ctx, filepath.Dir(dir))
+	if err != nil {
+		slog.WarnContext(ctx, "snapshot: measuring a layer", "layer", chainID, "err", err)
+	}
+	return size
+}
+
+// dirUsage is the size of the files under dir, each hard-linked file counted once (file sizes, not blocks, as
+// docker shows them). Files removed while it walks are skipped; what it saw is returned with any other error.
+func dirUsage(ctx context.Context, dir string) (int64, error) {
 	var size int64
 	seen := map[uint64]bool{}
-	err := filepath.WalkDir(upper, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) && p != upper {
-				return nil // removed by the running container while we walked
+			if errors.Is(err, fs.ErrNotExist) && p != dir {
+				return nil // removed (by the running container) while we walked
 			}
 			return err
 		}
@@ -274,11 +298,7 @@ func (s *Store) Usage(ctx context.Context, id string) int64 {
 		size += st.Size
 		return nil
 	})
-	if err != nil {
-		slog.Warn("snapshot: cannot compute usage", "container", id, "err", err)
-		return 0
-	}
-	return size
+	return size, err
 }
 
 // checkNoMounts refuses to let a directory be deleted while anything is mounted below it: deleting through a

@@ -57,9 +57,23 @@ type IO struct {
 	ConsoleWidth, ConsoleHeight uint16
 	// Stdin keeps a stdin open for attached clients; StdinOnce closes it when the first attached client leaves.
 	Stdin, StdinOnce bool
-	// LogPath is where the output is written, in the json-file log format (internal/logger/jsonfile); empty
-	// discards it (attached clients still see it).
+	// LogPath is where the output is written; empty discards it (attached clients still see it).
 	LogPath string
+	// Log says the log's format and rotation.
+	Log LogOptions
+}
+
+// LogOptions are the format and rotation of a task's log (internal/logger/logfile).
+type LogOptions struct {
+	// Format is "json-file" (the default) or "local".
+	Format string
+	// MaxSize rotates the file once it has reached this many bytes (0: never); MaxFiles is how many files
+	// are kept, the current one included; Compress gzips the rotated ones.
+	MaxSize  int64
+	MaxFiles int
+	Compress bool
+	// Attrs are stored with every record (docker's labels, env and tag log-opts).
+	Attrs map[string]string
 }
 
 // Exit is how a process ended.
@@ -68,6 +82,8 @@ type Exit struct {
 	Code int
 	// At is when the exit was observed (by the shim, not by a late waiter).
 	At time.Time
+	// OOMKilled says the kernel killed a process of the task for memory during its life.
+	OOMKilled bool
 }
 
 // Runtime creates tasks and finds existing ones.
@@ -162,6 +178,14 @@ type Metrics struct {
 	// Memory in bytes.
 	Memory MemoryMetrics
 	Pids   PidsMetrics
+	// Networks are the task's network interfaces' counters, by interface name (loopback left out).
+	Networks map[string]NetworkMetrics
+}
+
+// NetworkMetrics are one interface's counters since it was created.
+type NetworkMetrics struct {
+	RxBytes, RxPackets, RxErrors, RxDropped uint64
+	TxBytes, TxPackets, TxErrors, TxDropped uint64
 }
 
 // CPUMetrics are CPU time counters in nanoseconds.

@@ -34,7 +34,6 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
-	"github.com/moby/moby/api/types/volume"
 	"github.com/moby/sys/mountinfo"
 
 	"github.com/berth/berth/internal/atomicfile"
@@ -56,6 +55,36 @@ const (
 
 // nameRegex is Docker's rule for local volume names.
 var nameRegex = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+
+// Volume is a named volume as the store describes it.
+type Volume struct {
+	Name   string
+	Driver string
+	// Mountpoint is the directory containers mount (<root>/<name>/_data).
+	Mountpoint string
+	CreatedAt  time.Time
+	Labels     map[string]string
+	// Options are the driver options it was created with (type, device, o).
+	Options map[string]string
+}
+
+// Anonymous reports whether the volume was created without a name (prune removes only these unless all=true).
+func (v Volume) Anonymous() bool {
+	_, ok := v.Labels[AnonymousLabel]
+	return ok
+}
+
+// Usage is what a volume takes: the bytes of its data and how many containers use it.
+type Usage struct {
+	Size     int64
+	RefCount int
+}
+
+// PruneReport is what a prune removed: the volumes, and the bytes their data took, which the removal freed.
+type PruneReport struct {
+	Deleted        []string
+	SpaceReclaimed uint64
+}
 
 // InUseFunc returns the IDs of the containers using a volume (none: nil).
 type InUseFunc func(name string) []string
@@ -148,28 +177,27 @@ func (s *Store) load(op, name string) (meta, error) {
 	return m, nil
 }
 
-func (s *Store) toAPI(name string, m meta) volume.Volume {
-	return volume.Volume{
+func (s *Store) volume(name string, m meta) Volume {
+	return Volume{
 		Name:       name,
 		Driver:     m.Driver,
 		Mountpoint: s.dataPath(name),
-		CreatedAt:  m.CreatedAt.Format(time.RFC3339),
+		CreatedAt:  m.CreatedAt,
 		Labels:     m.Labels,
 		Options:    m.Options,
-		Scope:      "local",
 	}
 }
 
 // Create makes a volume. An empty name makes an anonymous volume with a random 64-hex name, labelled
 // AnonymousLabel. Creating a name that exists returns the existing volume unchanged, as Docker does.
-func (s *Store) Create(ctx context.Context, name string, labels, opts map[string]string) (volume.Volume, error) {
+func (s *Store) Create(ctx context.Context, name string, labels, opts map[string]string) (Volume, error) {
 	if err := ctx.Err(); err != nil {
-		return volume.Volume{}, err
+		return Volume{}, err
 	}
 	if name == "" {
 		var b [32]byte
 		if _, err := rand.Read(b[:]); err != nil {
-			return volume.Volume{}, fmt.Errorf("create: random name: %w", err)
+			return Volume{}, fmt.Errorf("create: random name: %w", err)
 		}
 		name = hex.EncodeToString(b[:])
 		labels = cloneMap(labels)
@@ -179,28 +207,28 @@ func (s *Store) Create(ctx context.Context, name string, labels, opts map[string
 		labels[AnonymousLabel] = ""
 	}
 	if err := validateName(name); err != nil {
-		return volume.Volume{}, err
+		return Volume{}, err
 	}
 	if _, err := parseOptions(opts); err != nil {
-		return volume.Volume{}, fmt.Errorf("create %s: %w", name, err)
+		return Volume{}, fmt.Errorf("create %s: %w", name, err)
 	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if m, err := s.load("create", name); err == nil {
-		return s.toAPI(name, m), nil
+		return s.volume(name, m), nil
 	} else if !errdefs.IsNotFound(err) {
-		return volume.Volume{}, err
+		return Volume{}, err
 	}
 	if _, err := os.Lstat(s.dir(name)); err == nil {
 		// A directory without a record: not ours to reuse silently.
-		return volume.Volume{}, fmt.Errorf("create %s: %s exists without %s: %w", name, s.dir(name), metaFile, errdefs.ErrConflict)
+		return Volume{}, fmt.Errorf("create %s: %s exists without %s: %w", name, s.dir(name), metaFile, errdefs.ErrConflict)
 	}
 
 	m := meta{Driver: DriverName, Labels: cloneMap(labels), Options: cloneMap(opts), CreatedAt: time.Now().UTC().Truncate(time.Second)}
 	tmp, err := os.MkdirTemp(s.root, tmpPrefix)
 	if err != nil {
-		return volume.Volume{}, fmt.Errorf("create %s: %w", name, err)
+		return Volume{}, fmt.Errorf("create %s: %w", name, err)
 	}
 	committed := false
 	defer func() {
@@ -209,40 +237,40 @@ func (s *Store) Create(ctx context.Context, name string, labels, opts map[string
 		}
 	}()
 	if err := os.Chmod(tmp, 0o755); err != nil {
-		return volume.Volume{}, fmt.Errorf("create %s: %w", name, err)
+		return Volume{}, fmt.Errorf("create %s: %w", name, err)
 	}
 	if err := os.Mkdir(filepath.Join(tmp, dataDir), 0o755); err != nil {
-		return volume.Volume{}, fmt.Errorf("create %s: %w", name, err)
+		return Volume{}, fmt.Errorf("create %s: %w", name, err)
 	}
 	data, err := json.Marshal(m)
 	if err != nil {
-		return volume.Volume{}, fmt.Errorf("create %s: %w", name, err)
+		return Volume{}, fmt.Errorf("create %s: %w", name, err)
 	}
 	if err := atomicfile.WriteFile(filepath.Join(tmp, metaFile), data, 0o600); err != nil {
-		return volume.Volume{}, fmt.Errorf("create %s: %w", name, err)
+		return Volume{}, fmt.Errorf("create %s: %w", name, err)
 	}
 	// The volume appears whole or not at all.
 	if err := os.Rename(tmp, s.dir(name)); err != nil {
-		return volume.Volume{}, fmt.Errorf("create %s: %w", name, err)
+		return Volume{}, fmt.Errorf("create %s: %w", name, err)
 	}
 	committed = true
 	if err := atomicfile.SyncDir(s.root); err != nil {
-		return volume.Volume{}, fmt.Errorf("create %s: %w", name, err)
+		return Volume{}, fmt.Errorf("create %s: %w", name, err)
 	}
 	slog.Debug("volume created", "volume", name)
-	return s.toAPI(name, m), nil
+	return s.volume(name, m), nil
 }
 
 // Get returns a volume, or ErrNotFound "get <name>: no such volume".
-func (s *Store) Get(ctx context.Context, name string) (volume.Volume, error) {
+func (s *Store) Get(ctx context.Context, name string) (Volume, error) {
 	if err := ctx.Err(); err != nil {
-		return volume.Volume{}, err
+		return Volume{}, err
 	}
 	m, err := s.load("get", name)
 	if err != nil {
-		return volume.Volume{}, err
+		return Volume{}, err
 	}
-	return s.toAPI(name, m), nil
+	return s.volume(name, m), nil
 }
 
 // Path returns the directory a container mounts for the volume (<root>/<name>/_data).
@@ -272,7 +300,7 @@ func (s *Store) names() ([]string, error) {
 // List returns the volumes matching filters, sorted by name. Filters are Docker's: name (exact or regular
 // expression), label ("key" or "key=value", all must match), driver, and dangling ("true"/"1" for volumes no
 // container uses, "false"/"0" for used ones; needs WithInUse).
-func (s *Store) List(ctx context.Context, f filters.Args) ([]volume.Volume, error) {
+func (s *Store) List(ctx context.Context, f filters.Args) ([]Volume, error) {
 	if err := f.Validate("name", "label", "driver", "dangling"); err != nil {
 		return nil, err
 	}
@@ -284,7 +312,7 @@ func (s *Store) List(ctx context.Context, f filters.Args) ([]volume.Volume, erro
 	if err != nil {
 		return nil, err
 	}
-	out := []volume.Volume{}
+	out := []Volume{}
 	for _, name := range names {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -305,7 +333,7 @@ func (s *Store) List(ctx context.Context, f filters.Args) ([]volume.Volume, erro
 				continue
 			}
 		}
-		out = append(out, s.toAPI(name, m))
+		out = append(out, s.volume(name, m))
 	}
 	return out, nil
 }
@@ -365,8 +393,8 @@ func (s *Store) removeLocked(name string, force bool, inUse func(string) []strin
 
 // Prune removes the volumes no container uses: only anonymous ones unless the filter all=true (Docker ≥ 23),
 // narrowed by label and label! filters.
-func (s *Store) Prune(ctx context.Context, f filters.Args, inUse func(name string) []string) (volume.PruneReport, error) {
-	report := volume.PruneReport{}
+func (s *Store) Prune(ctx context.Context, f filters.Args, inUse func(name string) []string) (PruneReport, error) {
+	report := PruneReport{}
 	if err := f.Validate("label", "label!", "all"); err != nil {
 		return report, err
 	}
@@ -416,7 +444,7 @@ func (s *Store) Prune(ctx context.Context, f filters.Args, inUse func(name strin
 			slog.Warn("cannot prune volume", "volume", name, "error", err)
 			continue
 		}
-		report.VolumesDeleted = append(report.VolumesDeleted, name)
+		report.Deleted = append(report.Deleted, name)
 		if size > 0 {
 			report.SpaceReclaimed += uint64(size)
 		}
@@ -433,14 +461,14 @@ func (s *Store) Size(ctx context.Context, name string) (int64, error) {
 }
 
 // Usage returns what `system df` shows of a volume: its size and how many containers use it.
-func (s *Store) Usage(ctx context.Context, name string) (volume.UsageData, error) {
+func (s *Store) Usage(ctx context.Context, name string) (Usage, error) {
 	size, err := s.Size(ctx, name)
 	if err != nil {
-		return volume.UsageData{}, err
+		return Usage{}, err
 	}
-	u := volume.UsageData{Size: size}
+	u := Usage{Size: size}
 	if s.inUse != nil {
-		u.RefCount = int64(len(s.inUse(name)))
+		u.RefCount = len(s.inUse(name))
 	}
 	return u, nil
 }

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
-	"github.com/moby/moby/api/types/volume"
 
 	"github.com/berth/berth/internal/filters"
 )
@@ -28,7 +27,7 @@ func newStore(t *testing.T, opts ...Option) (*Store, string) {
 	return s, root
 }
 
-func names(vs []volume.Volume) []string {
+func names(vs []Volume) []string {
 	var out []string
 	for _, v := range vs {
 		out = append(out, v.Name)
@@ -45,12 +44,12 @@ func TestCreate(t *testing.T) {
 		opts    map[string]string
 		wantErr error
 		wantMsg string
-		check   func(t *testing.T, root string, v volume.Volume)
+		check   func(t *testing.T, root string, v Volume)
 	}{
 		{
 			name: "named", volName: "data", labels: map[string]string{"a": "1"},
-			check: func(t *testing.T, root string, v volume.Volume) {
-				if v.Name != "data" || v.Driver != "local" || v.Scope != "local" || v.Labels["a"] != "1" || v.Options != nil {
+			check: func(t *testing.T, root string, v Volume) {
+				if v.Name != "data" || v.Driver != "local" || v.Labels["a"] != "1" || v.Options != nil {
 					t.Errorf("volume = %+v", v)
 				}
 				if v.Mountpoint != filepath.Join(root, "data", "_data") {
@@ -59,8 +58,9 @@ func TestCreate(t *testing.T) {
 				if st, err := os.Stat(v.Mountpoint); err != nil || !st.IsDir() {
 					t.Errorf("no _data dir: %v", err)
 				}
-				if _, err := time.Parse(time.RFC3339, v.CreatedAt); err != nil {
-					t.Errorf("createdAt %q: %v", v.CreatedAt, err)
+				// Docker shows the creation time to the second, in UTC.
+				if v.CreatedAt.IsZero() || v.CreatedAt.Location() != time.UTC || v.CreatedAt.Nanosecond() != 0 {
+					t.Errorf("createdAt %v", v.CreatedAt)
 				}
 				data, err := os.ReadFile(filepath.Join(root, "data", "meta.json"))
 				if err != nil {
@@ -74,18 +74,18 @@ func TestCreate(t *testing.T) {
 		},
 		{
 			name: "anonymous", volName: "",
-			check: func(t *testing.T, root string, v volume.Volume) {
+			check: func(t *testing.T, root string, v Volume) {
 				if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(v.Name) {
 					t.Errorf("name = %q", v.Name)
 				}
-				if _, ok := v.Labels[AnonymousLabel]; !ok {
+				if _, ok := v.Labels[AnonymousLabel]; !ok || !v.Anonymous() {
 					t.Errorf("labels = %v", v.Labels)
 				}
 			},
 		},
 		{
 			name: "tmpfs options", volName: "tmp", opts: map[string]string{"type": "tmpfs", "device": "tmpfs", "o": "size=1m"},
-			check: func(t *testing.T, root string, v volume.Volume) {
+			check: func(t *testing.T, root string, v Volume) {
 				if v.Options["type"] != "tmpfs" || v.Options["o"] != "size=1m" {
 					t.Errorf("options = %v", v.Options)
 				}
@@ -144,7 +144,7 @@ func TestCreate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.Name != v.Name || got.CreatedAt != v.CreatedAt || got.Mountpoint != v.Mountpoint {
+			if got.Name != v.Name || !got.CreatedAt.Equal(v.CreatedAt) || got.Mountpoint != v.Mountpoint {
 				t.Errorf("get = %+v, create = %+v", got, v)
 			}
 			entries, _ := os.ReadDir(root)
@@ -169,7 +169,7 @@ func TestCreateIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.Labels["a"] != "1" || again.Labels["b"] != "" || again.CreatedAt != first.CreatedAt {
+	if again.Labels["a"] != "1" || again.Labels["b"] != "" || !again.CreatedAt.Equal(first.CreatedAt) {
 		t.Errorf("second create = %+v, want the existing volume", again)
 	}
 	if data, err := os.ReadFile(filepath.Join(again.Mountpoint, "f")); err != nil || string(data) != "keep" {
@@ -414,7 +414,7 @@ func TestPrune(t *testing.T) {
 				}
 				want = append(want, n)
 			}
-			got := slices.Clone(rep.VolumesDeleted)
+			got := slices.Clone(rep.Deleted)
 			slices.Sort(got)
 			slices.Sort(want)
 			if !slices.Equal(got, want) || rep.SpaceReclaimed != wantSpace {

@@ -67,6 +67,7 @@ check frozen cat /sys/fs/cgroup/berth/$id/cgroup.freeze
 check unpause berth unpause cg2
 check running berth inspect -f '{{.State.Status}}' cg2
 check rm berth rm -f cg2
+check oom sh -c "berth run --name hog --memory 8m busybox sh -c 'x=\$(head -c 200000000 /dev/zero | tr \"\\\\0\" a)'; berth inspect -f '{{.State.OOMKilled}} {{.State.ExitCode}}' hog"
 # The shim deletes the runtime's record, and with it the cgroup, right after the container exited.
 check cgroup-gone sh -c "test -n '$id' && for i in \$(seq 100); do test -e /sys/fs/cgroup/berth/$id || { echo gone; exit 0; }; sleep 0.1; done; exit 1"
 check daemon-log sh -c 'grep -i "level=error" /tmp/daemon.log || true'
@@ -167,6 +168,7 @@ func TestCgroupV2InVM(t *testing.T) {
 	expect("frozen", "1")
 	expect("running", "running")
 	expect("cgroup-gone", "gone")
+	expect("oom", "true 137")
 	if c := checks["daemon-log"]; strings.TrimSpace(c.out) != "" {
 		t.Errorf("daemon logged errors:\n%s", c.out)
 	}

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -620,4 +621,38 @@ func TestDistributionDaemonKilledMidPull(t *testing.T) {
 	if !strings.Contains(d.log(), "image: resuming download") {
 		t.Error("the pull after the restart did not resume the partial download")
 	}
+}
+
+// TestDistributionPullOutOfSpace: a pull that fills the disk says "no space left on device" (when unpacking a
+// layer filled it, it said the layer failed verification), keeps no image, and a pull once there is room
+// succeeds. The layer is 40 MB of zeros: its compressed download fits in the 16 MB disk, its content does not.
+func TestDistributionPullOutOfSpace(t *testing.T) {
+	src := startDaemonWith(t, "", "--bridge", "none")
+	reg, _ := startBerthRegistry(t, src)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "zeros.bin", Mode: 0o644, Size: 40 << 20, Typeflag: tar.TypeReg})
+	tw.Write(make([]byte, 40<<20))
+	tw.Close()
+	ref := reg + "/big/zeros:1"
+	mustOK(t, src.berthR(&buf, "import", "-", ref), "import")
+	mustOK(t, src.dockerR(nil, "push", ref), "push")
+
+	small := t.TempDir()
+	if err := syscall.Mount("tmpfs", small, "tmpfs", 0, "size=16m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Unmount(small, syscall.MNT_DETACH) })
+	d := startDaemonWith(t, "", "--bridge", "none", "--data-root", small)
+	r := d.dockerR(nil, "pull", ref)
+	if r.Code == 0 || !strings.Contains(r.Stderr+r.Stdout, "no space left on device") || strings.Contains(r.Stderr+r.Stdout, "verification failed") {
+		t.Fatalf("pull onto a full disk: %s", r)
+	}
+	if out := d.docker(t, "images", "-q"); strings.TrimSpace(out) != "" {
+		t.Errorf("an image was kept: %s", out)
+	}
+	if err := syscall.Mount("tmpfs", small, "tmpfs", syscall.MS_REMOUNT, "size=256m"); err != nil {
+		t.Fatal(err)
+	}
+	mustOK(t, d.dockerR(nil, "pull", ref), "pull with room")
 }

@@ -8,8 +8,8 @@ import (
 )
 
 // TestFilters drives Docker's filter semantics through the real docker CLI: `ps --filter name=` is a regular
-// expression against the name with and without its slash, and `container prune --filter until=` takes Docker's
-// timestamps, a date-time without a zone among them.
+// expression against the name with and without its slash, `container prune --filter until=` takes Docker's
+// timestamps, a date-time without a zone among them, and `ancestor=` matches descendant images' containers.
 func TestFilters(t *testing.T) {
 	d := startDaemon(t)
 	d.importBusybox(t)
@@ -68,5 +68,23 @@ func TestFilters(t *testing.T) {
 	}
 	if got := names("-a"); !slices.Equal(got, []string{"kept", "runner"}) {
 		t.Fatalf("after prune until %s, label!=keep: %q, want the running and the labelled container", later, got)
+	}
+
+	// ancestor matches containers of the image and of the images built on it, by name or by ID.
+	d.docker(t, "commit", "kept", "child:1")
+	d.docker(t, "create", "--name", "of-child", "child:1", "true")
+	busyboxID := strings.TrimSpace(d.docker(t, "image", "inspect", "-f", "{{.Id}}", "busybox"))
+	for _, tt := range []struct {
+		name, ancestor string
+		want           []string
+	}{
+		{name: "an image and its descendants", ancestor: "busybox", want: []string{"kept", "of-child", "runner"}},
+		{name: "by image ID", ancestor: busyboxID, want: []string{"kept", "of-child", "runner"}},
+		{name: "a descendant only", ancestor: "child:1", want: []string{"of-child"}},
+		{name: "an unknown image", ancestor: "nosuchimage", want: nil},
+	} {
+		if got := names("-a", "--filter", "ancestor="+tt.ancestor); !slices.Equal(got, tt.want) {
+			t.Errorf("ps --filter ancestor, %s: %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }

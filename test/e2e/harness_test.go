@@ -203,9 +203,24 @@ func (d *Daemon) removeNetworking() {
 	entries, _ := os.ReadDir(filepath.Join(d.DataRoot, "network"))
 	for _, e := range entries {
 		b, _ := os.ReadFile(filepath.Join(d.DataRoot, "network", e.Name()))
-		var n struct{ Bridge string }
-		if json.Unmarshal(b, &n) == nil && n.Bridge != "" {
-			link.DeleteBridge(ctx, n.Bridge)
+		// A bridge network's bridge is named by its option, else "br-" and its ID's first 12 digits (records
+		// written before network drivers name it in Bridge).
+		var n struct {
+			ID, Driver, Bridge string
+			Options            map[string]string
+		}
+		if json.Unmarshal(b, &n) != nil || n.Driver != "bridge" {
+			continue
+		}
+		name := n.Bridge
+		if name == "" {
+			name = n.Options["com.docker.network.bridge.name"]
+		}
+		if name == "" && len(n.ID) >= 12 {
+			name = "br-" + n.ID[:12]
+		}
+		if name != "" {
+			link.DeleteBridge(ctx, name)
 		}
 	}
 }

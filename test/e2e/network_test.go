@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"os"
@@ -320,4 +321,70 @@ func TestDNSOptions(t *testing.T) {
 		t.Fatalf("/etc/hosts and hostname: %q", out)
 	}
 	d.berth(t, "network", "rm", "dnsnet")
+}
+
+// TestNetworkDriversAndPools: drivers by name as docker has them (an unknown one is a missing plugin, host and
+// null are one of a kind, ls shows DRIVER and SCOPE), daemon.json's default-address-pools, and the bridge
+// driver's MTU option reaching the container's interface.
+func TestNetworkDriversAndPools(t *testing.T) {
+	d := startDaemonWith(t, `{"default-address-pools":[{"base":"10.213.0.0/16","size":24}]}`)
+	d.importBusybox(t)
+
+	r := d.dockerR(nil, "network", "create", "-d", "macvlan", "lan")
+	if r.Code == 0 || !strings.Contains(r.Stderr, `Error response from daemon: plugin "macvlan" not found`) {
+		t.Fatalf("create -d macvlan: %s", r)
+	}
+	r = d.dockerR(nil, "network", "create", "-d", "host", "host2")
+	if r.Code == 0 || !strings.Contains(r.Stderr, `only one instance of "host" network is allowed`) {
+		t.Fatalf("create -d host: %s", r)
+	}
+	if out := d.docker(t, "network", "ls", "-q", "--filter", "name=lan"); out != "" {
+		t.Fatalf("a refused network is listed: %q", out)
+	}
+
+	d.docker(t, "network", "create", "pooled")
+	d.docker(t, "network", "create", "-o", "com.docker.network.driver.mtu=1400", "small")
+	out := d.docker(t, "network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}")
+	for _, want := range []string{"bridge bridge local", "host host local", "none null local", "pooled bridge local", "small bridge local"} {
+		if !strings.Contains(out, want+"\n") {
+			t.Fatalf("network ls lacks %q:\n%s", want, out)
+		}
+	}
+	// The default bridge took the pools' first subnet, the next networks the following ones.
+	for name, want := range map[string]string{"bridge": "10.213.0.0/24", "pooled": "10.213.1.0/24", "small": "10.213.2.0/24"} {
+		if got := strings.TrimSpace(d.docker(t, "network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", name)); got != want {
+			t.Errorf("%s's subnet = %s, want %s", name, got, want)
+		}
+	}
+	if out := d.berth(t, "run", "--rm", "--network", "small", "busybox", "cat", "/sys/class/net/eth0/mtu"); out != "1400\n" {
+		t.Errorf("eth0's MTU on small = %q, want 1400", out)
+	}
+	r = d.dockerR(nil, "network", "create", "-o", "com.docker.network.driver.mtu=big", "bad")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "failed to parse com.docker.network.driver.mtu value: big") {
+		t.Fatalf("create with a bad MTU: %s", r)
+	}
+	d.docker(t, "network", "rm", "pooled", "small")
+	// A freed subnet is handed out again.
+	d.docker(t, "network", "create", "again")
+	if got := strings.TrimSpace(d.docker(t, "network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", "again")); got != "10.213.1.0/24" {
+		t.Errorf("again's subnet = %s, want the freed 10.213.1.0/24", got)
+	}
+	d.docker(t, "network", "rm", "again")
+}
+
+// TestMalformedAddressPoolsRefused: the daemon does not start on a default-address-pools it cannot use, and says
+// which.
+func TestMalformedAddressPoolsRefused(t *testing.T) {
+	requireRoot(t)
+	root := t.TempDir()
+	cfg := filepath.Join(root, "daemon.json")
+	os.WriteFile(cfg, []byte(`{"default-address-pools":[{"base":"10.123.0.0","size":24}]}`), 0o644)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r := run(ctx, nil, nil, filepath.Join(binDir, "berth"), "daemon", "--data-root", filepath.Join(root, "data"), "--exec-root", filepath.Join(root, "exec"),
+		"-H", "unix://"+filepath.Join(root, "berth.sock"), "--pidfile", filepath.Join(root, "berth.pid"), "--config-file", cfg)
+	unmountUnder(root)
+	if r.Code == 0 || !strings.Contains(r.Stderr, `invalid default-address-pools: pool 1: invalid base pool "10.123.0.0"`) {
+		t.Fatalf("daemon with a malformed pool: %s", r)
+	}
 }

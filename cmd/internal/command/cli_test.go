@@ -639,6 +639,9 @@ func TestPluginCommands(t *testing.T) {
 		{name: "daemon after globals", args: []string{"-D", "-l", "warn", "daemon", "--bridge", "none"}, binary: "berthd"},
 		{name: "registry serve", args: []string{"registry", "serve", "--addr", ":5001"}, binary: "berthd"},
 		{name: "registry alone", args: []string{"registry"}, binary: "berthd"},
+		{name: "s3 serve, a stub in a group of berth's", args: []string{"-D", "s3", "serve", "--addr", ":9001", "--data-dir", "/d"}, binary: "berthd"},
+		{name: "s3 serve help", args: []string{"s3", "serve", "--help"}, binary: "berthd"},
+		{name: "help s3 serve", args: []string{"help", "s3", "serve"}, binary: "berthd"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -673,6 +676,12 @@ func TestPluginCommandErrors(t *testing.T) {
 		{name: "missing binary", args: []string{"compose", "up"}, code: 1,
 			err: "berth compose: berth-compose not found: looked next to /opt/berth/berth and in $PATH\n"},
 		{name: "bad log level", args: []string{"-l", "bogus", "daemon"}, code: 1, err: "Unable to parse logging level: bogus\n"},
+		{name: "missing binary of a nested stub", args: []string{"s3", "serve"}, code: 1,
+			err: "berth s3 serve: berthd not found: looked next to /opt/berth/berth and in $PATH\n"},
+		{name: "unknown command in the group", args: []string{"s3", "bogus"}, code: 1,
+			err: "berth: unknown command: berth s3 bogus\n\nUsage:  berth s3\n\nRun 'berth s3 --help' for more information\n"},
+		{name: "unknown command in another group, for comparison", args: []string{"volume", "bogus"}, code: 1,
+			err: "berth: unknown command: berth volume bogus\n\nUsage:  berth volume\n\nRun 'berth volume --help' for more information\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -691,7 +700,7 @@ func TestPluginCommandErrors(t *testing.T) {
 
 func TestHelpLayout(t *testing.T) {
 	out, _, code := runBerth(t, nil, "", "--help")
-	for _, want := range []string{"Usage:  berth [OPTIONS] COMMAND", "Common Commands:\n  run ", "Management Commands:\n  builder     Manage builds\n  compose     Define and run multi-container applications\n  container   Manage containers", "  registry    Run an OCI distribution registry\n  system", "  create      Create a new container\n  daemon      Run the Berth engine (the daemon serving the Docker Engine API)\n  diff  ", "Global Options:\n", "-H, --host string", "-v, --version"} {
+	for _, want := range []string{"Usage:  berth [OPTIONS] COMMAND", "Common Commands:\n  run ", "Management Commands:\n  builder     Manage builds\n  compose     Define and run multi-container applications\n  container   Manage containers", "  registry    Run an OCI distribution registry\n  s3          Serve and manage S3-compatible object storage\n  system", "  create      Create a new container\n  daemon      Run the Berth engine (the daemon serving the Docker Engine API)\n  diff  ", "Global Options:\n", "-H, --host string", "-v, --version"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("root help lacks %q:\n%s", want, out)
 		}
@@ -700,6 +709,12 @@ func TestHelpLayout(t *testing.T) {
 	for _, want := range []string{"Usage:  berth run [OPTIONS] IMAGE [COMMAND] [ARG...]", "Aliases:\n  berth container run, berth run", "  -h, --hostname string", "      --help  ", "  -m, --memory bytes"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("run help lacks %q", want)
+		}
+	}
+	out, _, _ = runBerth(t, nil, "", "s3", "--help")
+	for _, want := range []string{"Usage:  berth s3 COMMAND", "account     Manage the accounts of an S3 endpoint", "serve       Serve the S3 API (and IAM and STS) from a directory", "user        Manage the IAM users of an S3 endpoint"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("s3 help lacks %q:\n%s", want, out)
 		}
 	}
 	out, _, _ = runBerth(t, nil, "", "volume")

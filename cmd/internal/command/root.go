@@ -38,6 +38,7 @@ func newRootCommand(c *CLI) *cobra.Command {
 		newVMCommand(c),
 		newVolumeCommand(c),
 		newSystemCommand(c),
+		newS3Command(c),
 
 		newAttachCommand(c),
 		newCommitCommand(c),
@@ -68,9 +69,7 @@ func newRootCommand(c *CLI) *cobra.Command {
 		newUpdateCommand(c),
 		newWaitCommand(c),
 	)
-	for _, p := range plugins {
-		root.AddCommand(newPluginCommand(c, p))
-	}
+	addPlugins(c, root)
 
 	cli.SetupHelp(root)
 	return root

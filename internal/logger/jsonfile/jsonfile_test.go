@@ -12,24 +12,62 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/berth/berth/internal/logger/logfile"
+	"github.com/berth/berth/internal/logger/logread"
 )
 
 var t0 = time.Date(2024, 1, 1, 0, 0, 0, 123456789, time.UTC)
 
-// newTestWriter returns a writer whose clock starts at t0 and advances a second per Write.
-func newTestWriter(t *testing.T) (*Writer, string) {
+// clock starts at t0 and advances a second per call; set overrides it while not nil.
+type clock struct {
+	tick time.Time
+	set  func() time.Time
+}
+
+func (c *clock) now() time.Time {
+	if c.set != nil {
+		return c.set()
+	}
+	c.tick = c.tick.Add(time.Second)
+	return c.tick
+}
+
+// newTestWriter returns a json-file writer whose clock starts at t0 and advances a second per Write.
+func newTestWriter(t *testing.T) (*logfile.Writer, string, *clock) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "ctr-json.log")
-	w, err := NewWriter(path)
+	return newTestWriterAt(t, filepath.Join(t.TempDir(), "ctr-json.log"), nil)
+}
+
+func newTestWriterAt(t *testing.T, path string, attrs map[string]string) (*logfile.Writer, string, *clock) {
+	t.Helper()
+	c := &clock{tick: t0.Add(-time.Second)}
+	w, err := logfile.NewWriter(path, NewEncoder(attrs), logfile.Options{Now: c.now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tick := t0.Add(-time.Second)
-	w.now = func() time.Time {
-		tick = tick.Add(time.Second)
-		return tick
-	}
-	return w, path
+	return w, path, c
+}
+
+// Message, ReadConfig and Read as the package had them before logfile took the files over.
+type (
+	Message    = logfile.Message
+	ReadConfig = logread.ReadConfig
+)
+
+const MaxRecord = logfile.MaxLine
+
+var PollInterval = &logread.PollInterval
+
+func Read(ctx context.Context, path string, cfg ReadConfig, fn func(Message) error) error {
+	return logread.Read(ctx, path, Decoder{}, cfg, func(m *logfile.Message) error { return fn(*m) })
+}
+
+func tailOffset(r interface {
+	ReadAt([]byte, int64) (int, error)
+}, size int64, n int) (int64, error) {
+	off, _, err := Decoder{}.TailOffset(r, size, n)
+	return off, err
 }
 
 func readLines(t *testing.T, path string) []string {
@@ -48,10 +86,10 @@ func readLines(t *testing.T, path string) []string {
 }
 
 func TestWriterFormat(t *testing.T) {
-	w, path := newTestWriter(t)
+	w, path, c := newTestWriter(t)
 	w.Write("stdout", []byte("hello\n"))
 	w.Write("stderr", []byte("a \"q\" \\ <b> & \t\x01\r\xff \u2028 é\n"))
-	w.now = func() time.Time { return time.Date(2024, 1, 1, 0, 0, 2, 500000000, time.FixedZone("x", 3600)) }
+	c.set = func() time.Time { return time.Date(2024, 1, 1, 0, 0, 2, 500000000, time.FixedZone("x", 3600)) }
 	w.Write("stdout", []byte("x\n"))
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
@@ -101,7 +139,7 @@ func TestWriterLines(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w, path := newTestWriter(t)
+			w, path, _ := newTestWriter(t)
 			for _, wr := range tt.writes {
 				stream, data, _ := strings.Cut(wr, ":")
 				if stream == "flush" {
@@ -141,7 +179,7 @@ func short(ss []string) []string {
 
 // A partial line's record is stamped with the time its first byte arrived.
 func TestWriterPartialTime(t *testing.T) {
-	w, path := newTestWriter(t)
+	w, path, _ := newTestWriter(t)
 	w.Write("stdout", []byte("a"))
 	w.Write("stdout", []byte("b\n"))
 	w.Close()
@@ -158,7 +196,7 @@ func TestWriterPartialTime(t *testing.T) {
 // writeLog writes n stdout/stderr lines "line <i>", one second apart from t0.
 func writeLog(t *testing.T, n int) string {
 	t.Helper()
-	w, path := newTestWriter(t)
+	w, path, _ := newTestWriter(t)
 	for i := 0; i < n; i++ {
 		stream := "stdout"
 		if i%3 == 2 {
@@ -301,9 +339,9 @@ func TestTailReadsFromTheEnd(t *testing.T) {
 }
 
 func TestFollow(t *testing.T) {
-	defer func(d time.Duration) { PollInterval = d }(PollInterval)
-	PollInterval = 10 * time.Millisecond
-	w, path := newTestWriter(t)
+	defer func(d time.Duration) { *PollInterval = d }(*PollInterval)
+	*PollInterval = 10 * time.Millisecond
+	w, path, _ := newTestWriter(t)
 	w.Write("stdout", []byte("old 1\nold 2\n"))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -374,7 +412,7 @@ func TestFollowCancel(t *testing.T) {
 }
 
 func TestFollowUntil(t *testing.T) {
-	w, path := newTestWriter(t)
+	w, path, _ := newTestWriter(t)
 	w.Write("stdout", []byte("a\n"))
 	w.Write("stdout", []byte("b\n"))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -391,16 +429,13 @@ func TestFollowUntil(t *testing.T) {
 }
 
 func TestWriterAppendsAndCloses(t *testing.T) {
-	w, path := newTestWriter(t)
+	w, path, _ := newTestWriter(t)
 	w.Write("stdout", []byte("1\n"))
 	w.Close()
 	if err := w.Write("stdout", []byte("x\n")); !errors.Is(err, os.ErrClosed) {
 		t.Errorf("Write after Close: %v", err)
 	}
-	w2, err := NewWriter(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w2, _, _ := newTestWriterAt(t, path, nil)
 	w2.Write("stdout", []byte("2\n"))
 	w2.Close()
 	if got := collect(t, path, ReadConfig{Tail: -1}); strings.Join(got, ",") != "1,2" {

@@ -1,149 +1,54 @@
 package jsonfile
 
 import (
-	"bufio"
-	"context"
+	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
-	"os"
+	"sort"
 	"time"
+
+	"github.com/berth/berth/internal/logger/logfile"
 )
 
-// Message is one record of a json-file log. Line holds the output bytes including the trailing '\n' (absent for
-// a partial record).
-type Message struct {
-	Stream string
-	Line   []byte
-	Time   time.Time
+// Decoder reads json-file records.
+type Decoder struct{}
+
+var _ logfile.Decoder = Decoder{}
+
+// Split returns the length of the line data starts with, its newline included.
+func (Decoder) Split(data []byte) (int, error) {
+	if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		return i + 1, nil
+	}
+	return 0, nil
 }
 
-// ReadConfig selects what Read returns.
-type ReadConfig struct {
-	// Tail is how many records to start with, counted from the end over both streams (like docker); < 0 is all.
-	Tail int
-	// Since and Until bound the records' times; zero means unbounded. Until also ends a Follow.
-	Since, Until time.Time
-	// Follow keeps reading records as they are appended, until ctx is done, Until is passed, or Done is closed.
-	Follow bool
-	// Done, if not nil, says the writer is finished: Read drains the file to its end and returns nil.
-	Done <-chan struct{}
-	// Stdout and Stderr select the streams; if neither is set, both are read.
-	Stdout, Stderr bool
+// Decode parses one JSON line; false when it is not a record.
+func (Decoder) Decode(rec []byte, m *logfile.Message) bool {
+	var r struct {
+		Log    string            `json:"log"`
+		Stream string            `json:"stream"`
+		Time   time.Time         `json:"time"`
+		Attrs  map[string]string `json:"attrs"`
+	}
+	if json.Unmarshal(rec, &r) != nil {
+		return false
+	}
+	m.Stream, m.Time = r.Stream, r.Time
+	m.Line = append(m.Line[:0], r.Log...)
+	for k, v := range r.Attrs {
+		m.Attrs = append(m.Attrs, logfile.Attr{Key: k, Value: v})
+	}
+	sort.Slice(m.Attrs, func(i, j int) bool { return m.Attrs[i].Key < m.Attrs[j].Key })
+	return true
 }
 
-// PollInterval is how often a following Read looks for new records.
-var PollInterval = 100 * time.Millisecond
-
-// Read calls fn for each record of the log at path selected by cfg, in file order. It returns fn's first error,
-// ctx.Err() when ctx ends a Follow, or nil when the records are exhausted (without Follow), Until is passed, or
-// cfg.Done is closed and the file is drained. Malformed records are skipped.
-//
-// A typical `logs -f` on a running container:
-//
-//	err := jsonfile.Read(ctx, path, jsonfile.ReadConfig{Tail: 100, Follow: true, Done: exited}, send)
-func Read(ctx context.Context, path string, cfg ReadConfig, fn func(Message) error) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if cfg.Tail >= 0 {
-		st, err := f.Stat()
-		if err != nil {
-			return err
-		}
-		off, err := tailOffset(f, st.Size(), cfg.Tail)
-		if err != nil {
-			return err
-		}
-		if _, err := f.Seek(off, io.SeekStart); err != nil {
-			return err
-		}
-	}
-	if !cfg.Stdout && !cfg.Stderr {
-		cfg.Stdout, cfg.Stderr = true, true
-	}
-
-	br := bufio.NewReaderSize(f, 64*1024)
-	var (
-		partial  []byte // an unterminated record at EOF: the writer is mid-write
-		done     = cfg.Done
-		finished bool // done was closed; this pass reads to EOF and returns
-		ticker   *time.Ticker
-	)
-	for {
-		line, err := br.ReadSlice('\n')
-		switch {
-		case err == nil:
-			if len(partial) > 0 {
-				line = append(partial, line...)
-				partial = partial[:0]
-			}
-			stop, ferr := emit(line, &cfg, fn)
-			if ferr != nil || stop {
-				return ferr
-			}
-			continue
-		case errors.Is(err, bufio.ErrBufferFull):
-			partial = append(partial, line...)
-			continue
-		case err != io.EOF:
-			return err
-		}
-		partial = append(partial, line...)
-		if !cfg.Follow || finished {
-			return nil
-		}
-		if ticker == nil {
-			ticker = time.NewTicker(PollInterval)
-			defer ticker.Stop()
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-done:
-			finished = true
-		case <-ticker.C:
-		}
-	}
-}
-
-// emit decodes one record and passes it to fn if cfg selects it. stop reports that Until was passed.
-func emit(line []byte, cfg *ReadConfig, fn func(Message) error) (stop bool, err error) {
-	var rec struct {
-		Log    string    `json:"log"`
-		Stream string    `json:"stream"`
-		Time   time.Time `json:"time"`
-	}
-	if json.Unmarshal(line, &rec) != nil {
-		return false, nil
-	}
-	if !cfg.Until.IsZero() && rec.Time.After(cfg.Until) {
-		return true, nil
-	}
-	if !cfg.Since.IsZero() && rec.Time.Before(cfg.Since) {
-		return false, nil
-	}
-	switch rec.Stream {
-	case "stdout":
-		if !cfg.Stdout {
-			return false, nil
-		}
-	case "stderr":
-		if !cfg.Stderr {
-			return false, nil
-		}
-	}
-	return false, fn(Message{Stream: rec.Stream, Line: []byte(rec.Log), Time: rec.Time})
-}
-
-// tailOffset returns the offset of the n-th last record of the first size bytes of f, reading backwards from the
-// end in blocks, so the cost is proportional to what is returned rather than to the file's size.
-func tailOffset(f io.ReaderAt, size int64, n int) (int64, error) {
+// TailOffset returns the offset of the n-th last record of the first size bytes of r, reading backwards from
+// the end in blocks, so the cost is proportional to what is returned rather than to the file's size.
+func (Decoder) TailOffset(r io.ReaderAt, size int64, n int) (int64, int, error) {
 	end := size
 	if n == 0 || end == 0 {
-		return end, nil
+		return end, 0, nil
 	}
 	const block = 32 * 1024
 	buf := make([]byte, block)
@@ -151,6 +56,7 @@ func tailOffset(f io.ReaderAt, size int64, n int) (int64, error) {
 	// record at the very end (a write in progress) counts as a record of its own.
 	need := n
 	first := true
+	found := 0
 	for pos := end; pos > 0; {
 		size := int64(block)
 		if pos < size {
@@ -158,23 +64,25 @@ func tailOffset(f io.ReaderAt, size int64, n int) (int64, error) {
 		}
 		pos -= size
 		b := buf[:size]
-		if _, err := f.ReadAt(b, pos); err != nil && err != io.EOF {
-			return 0, err
+		if _, err := r.ReadAt(b, pos); err != nil && err != io.EOF {
+			return 0, 0, err
 		}
 		if first {
 			first = false
 			if b[len(b)-1] == '\n' {
 				need++
+				found--
 			}
 		}
 		for i := len(b) - 1; i >= 0; i-- {
 			if b[i] != '\n' {
 				continue
 			}
+			found++
 			if need--; need == 0 {
-				return pos + int64(i) + 1, nil
+				return pos + int64(i) + 1, found, nil
 			}
 		}
 	}
-	return 0, nil
+	return 0, found + 1, nil
 }

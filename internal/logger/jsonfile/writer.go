@@ -1,159 +1,67 @@
-// Package jsonfile owns docker's json-file log format: one JSON object per line,
-// {"log":"hello\n","stream":"stdout","time":"2024-01-01T00:00:00.123456789Z"}. The shim writes it (Writer) and the
-// daemon reads it back for `logs` (Read: tail, since/until, follow). Lines are split at '\n'; a line longer than
-// 16 KiB is written as several partial records without the trailing newline, exactly as docker does.
+// Package jsonfile is docker's json-file log format: one JSON object per line,
+// {"log":"hello\n","stream":"stdout","attrs":{"team":"web"},"time":"2024-01-01T00:00:00.123456789Z"}. The shim
+// writes it through an Encoder, the daemon reads it back through Decoder; internal/logger/logfile writes and
+// rotates the files, internal/logger/logread reads them (tail, since, follow). A part of a split line is a
+// record whose "log" has no trailing newline, exactly as docker writes it.
 package jsonfile
 
 import (
-	"bytes"
-	"os"
-	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/berth/berth/internal/logger/logfile"
 )
 
-// MaxRecord is the most bytes of container output one record holds, newline included. A longer line is split
-// into partial records (no trailing '\n') of MaxRecord bytes, like docker's copier buffer.
-const MaxRecord = 16 * 1024
+// Name is the driver's name.
+const Name = "json-file"
 
 // timeFormat is what docker's jsonlog writes: RFC 3339 with trailing zeros of the fraction dropped, in UTC.
 const timeFormat = time.RFC3339Nano
 
-// Writer appends container output to a json-file log. Output is buffered per stream until a newline, until
-// MaxRecord bytes are pending, or until Flush/Close. It is safe for concurrent use by one goroutine per stream.
-type Writer struct {
-	mu      sync.Mutex
-	f       *os.File
-	pending []pending
-	out     []byte
-	now     func() time.Time
+// Encoder writes json-file records, each with the same attributes (docker's labels, env and tag log-opts).
+type Encoder struct {
+	attrs []byte // `"attrs":{...},` or empty
 }
 
-// pending is one stream's unterminated line and the time its first byte arrived.
-type pending struct {
-	stream string
-	buf    []byte
-	ts     time.Time
-}
+var _ logfile.Encoder = (*Encoder)(nil)
 
-// NewWriter opens (or creates, mode 0640) the log at path for appending.
-func NewWriter(path string) (*Writer, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
-	if err != nil {
-		return nil, err
+// NewEncoder returns an Encoder whose records carry attrs (none when empty), keys sorted as docker's
+// json.Marshal of a map sorts them.
+func NewEncoder(attrs map[string]string) *Encoder {
+	e := &Encoder{}
+	if len(attrs) == 0 {
+		return e
 	}
-	return &Writer{f: f, now: time.Now}, nil
-}
-
-// Write logs p as output of stream ("stdout" or "stderr"). Complete lines are written at once; the rest is kept
-// until the line ends, grows to MaxRecord bytes, or the stream is flushed.
-func (w *Writer) Write(stream string, p []byte) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.f == nil {
-		return os.ErrClosed
-	}
-	now := w.now()
-	pb := w.stream(stream)
-	out := w.out[:0]
-	for len(p) > 0 {
-		if len(pb.buf) == 0 {
-			pb.ts = now
+	keys := logfile.SortedKeys(attrs)
+	b := []byte(`"attrs":{`)
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
 		}
-		room := MaxRecord - len(pb.buf)
-		chunk := p
-		if len(chunk) > room {
-			chunk = chunk[:room]
-		}
-		if i := bytes.IndexByte(chunk, '\n'); i >= 0 {
-			// A complete line: the pending prefix plus chunk[:i+1].
-			out = appendRecord(out, pb.buf, chunk[:i+1], stream, pb.ts)
-			pb.buf = pb.buf[:0]
-			p = p[i+1:]
-			continue
-		}
-		if len(chunk) < room {
-			pb.buf = append(pb.buf, chunk...)
-			break
-		}
-		// The buffer is full without a newline: flush it as a partial record.
-		out = appendRecord(out, pb.buf, chunk, stream, pb.ts)
-		pb.buf = pb.buf[:0]
-		p = p[len(chunk):]
+		b = append(b, '"')
+		b = appendEscaped(b, []byte(k))
+		b = append(b, `":"`...)
+		b = appendEscaped(b, []byte(attrs[k]))
+		b = append(b, '"')
 	}
-	w.out = out
-	return w.write(out)
+	e.attrs = append(b, "},"...)
+	return e
 }
 
-// Flush writes stream's unterminated line, if any, as a partial record. The shim calls it at the stream's EOF.
-func (w *Writer) Flush(stream string) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.f == nil {
-		return os.ErrClosed
-	}
-	return w.flush(w.stream(stream))
-}
-
-// Close flushes every stream and closes the file.
-func (w *Writer) Close() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.f == nil {
-		return os.ErrClosed
-	}
-	var err error
-	for i := range w.pending {
-		if ferr := w.flush(&w.pending[i]); err == nil {
-			err = ferr
-		}
-	}
-	if cerr := w.f.Close(); err == nil {
-		err = cerr
-	}
-	w.f = nil
-	return err
-}
-
-func (w *Writer) flush(pb *pending) error {
-	if len(pb.buf) == 0 {
-		return nil
-	}
-	w.out = appendRecord(w.out[:0], pb.buf, nil, pb.stream, pb.ts)
-	pb.buf = pb.buf[:0]
-	return w.write(w.out)
-}
-
-func (w *Writer) write(b []byte) error {
-	if len(b) == 0 {
-		return nil
-	}
-	_, err := w.f.Write(b)
-	if cap(w.out) > 4*MaxRecord {
-		w.out = nil // don't pin a burst's buffer for the container's lifetime
-	}
-	return err
-}
-
-func (w *Writer) stream(name string) *pending {
-	for i := range w.pending {
-		if w.pending[i].stream == name {
-			return &w.pending[i]
-		}
-	}
-	w.pending = append(w.pending, pending{stream: name})
-	return &w.pending[len(w.pending)-1]
-}
-
-// appendRecord appends one JSON line whose "log" is a+b. stream is written verbatim (it is "stdout" or "stderr").
-func appendRecord(dst, a, b []byte, stream string, ts time.Time) []byte {
+// Append appends one JSON line for m: "log" is the line with its newline unless m is a part of a line but its
+// last.
+func (e *Encoder) Append(dst []byte, m *logfile.Message) []byte {
 	dst = append(dst, `{"log":"`...)
-	dst = appendEscaped(dst, a)
-	dst = appendEscaped(dst, b)
+	dst = appendEscaped(dst, m.Line)
+	if m.Complete() {
+		dst = append(dst, `\n`...)
+	}
 	dst = append(dst, `","stream":"`...)
-	dst = append(dst, stream...)
-	dst = append(dst, `","time":"`...)
-	dst = ts.UTC().AppendFormat(dst, timeFormat)
+	dst = append(dst, m.Stream...) // "stdout" or "stderr": nothing to escape
+	dst = append(dst, `",`...)
+	dst = append(dst, e.attrs...)
+	dst = append(dst, `"time":"`...)
+	dst = m.Time.UTC().AppendFormat(dst, timeFormat)
 	return append(dst, "\"}\n"...)
 }
 

@@ -153,6 +153,16 @@ func invalidConfig(errs []string) error {
 	return errdefs.ErrInvalidArgument.WithMessage("invalid network config:\n" + msg)
 }
 
+// Clone returns an independent copy of the pool: changing one does not change the other.
+func (p *Pool) Clone() *Pool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.s
+	s.reserved = slices.Clone(s.reserved)
+	s.used = slices.Clone(s.used)
+	return &Pool{s: s}
+}
+
 // Subnet returns the network's subnet.
 func (p *Pool) Subnet() netip.Prefix {
 	p.mu.Lock()

@@ -1,19 +1,3 @@
-// Package ipam owns IP address management for Berth's networks: choosing a free subnet for a new network from
-// the default address pools, and handing out addresses (gateway and containers) inside one network's subnet.
-//
-// The core is pure: ChooseSubnet decides over a snapshot of prefixes in use, and a Pool is a synchronous state
-// machine whose state round-trips through JSON so the daemon can persist it and restore it after a restart.
-// The only I/O is HostPrefixes, the shell that reads the host's routes and addresses to feed ChooseSubnet.
-//
-// A new network's life, roughly:
-//
-//	inUse, _ := ipam.HostPrefixes()              // plus the subnets of existing networks
-//	subnet, _ := ipam.ChooseSubnet(ipam.DefaultPools(), inUse)
-//	pool, _ := ipam.NewPool(subnet, netip.Prefix{}, netip.Addr{}) // gateway: first usable address
-//	ip, _ := pool.Allocate(netip.Addr{})         // a container's address
-//	mac := ipam.MAC(ip)
-//	state, _ := json.Marshal(pool)               // persist; json.Unmarshal into a new(Pool) restores it
-//	pool.Release(ip)
 package ipam
 
 import (

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/containerd/errdefs"
+	"github.com/moby/sys/mountinfo"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -221,4 +222,33 @@ func handleAt(ctx context.Context, path string) (*netlink.Handle, error) {
 		return nil, err
 	}
 	return h, nil
+}
+
+// ReleaseNetNSDir undoes what NewNetNS did to dir (its bind mount onto itself, which makes the namespaces in it
+// shared) when no namespace is left in it: a stopped daemon leaves no mount behind. With namespaces left (of
+// containers that outlive the daemon) it does nothing, so they stay reachable.
+func ReleaseNetNSDir(dir string) error {
+	dirMu.Lock()
+	defer dirMu.Unlock()
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		var st unix.Statfs_t
+		if unix.Statfs(filepath.Join(dir, e.Name()), &st) == nil && st.Type == unix.NSFS_MAGIC {
+			return nil
+		}
+	}
+	mounted, err := mountinfo.Mounted(dir)
+	if err != nil || !mounted {
+		return err
+	}
+	if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("unmount %s: %w", dir, err)
+	}
+	return nil
 }
