@@ -40,6 +40,7 @@ func newDaemonCommand() *cobra.Command {
 				"log-level": "log-level", "debug": "debug", "default-runtime": "default-runtime", "tls": "tls",
 				"tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey",
 				"insecure-registries": "insecure-registry", "registry-mirrors": "registry-mirror", "bridge": "bridge",
+				"vm-kernel": "vm-kernel", "vm-accel": "vm-accel",
 				"cloud-addr": "cloud-addr", "cloud-tlscert": "cloud-tlscert", "cloud-tlskey": "cloud-tlskey",
 				"cloud-region": "cloud-region", "cloud-domains": "cloud-domain",
 				"group": "group", "seccomp-profile": "seccomp-profile", "host-gateway-ip": "host-gateway-ip",
@@ -99,6 +100,8 @@ func newDaemonCommand() *cobra.Command {
 	f.StringVar(&cfg.TLSKey, "tlskey", "", "Path to TLS key file")
 	f.StringSliceVar(&cfg.InsecureRegistries, "insecure-registry", nil, "Enable insecure registry communication")
 	f.StringSliceVar(&cfg.RegistryMirrors, "registry-mirror", nil, "Preferred registry mirror")
+	f.StringVar(&cfg.VMKernel, "vm-kernel", "", "Kernel of virtual machines: a vmlinuz, or a directory of unpacked linux-image packages (default <data-root>/vm/kernel)")
+	f.StringVar(&cfg.VMAccel, "vm-accel", "", `Accelerator of virtual machines: "kvm", "tcg", or empty to choose`)
 	f.BoolVar(&cfg.LiveRestore, "live-restore", true, "Keep containers alive while the daemon is down (always on in Berth)")
 	f.StringVar(&cfg.CloudAddr, "cloud-addr", "", "Serve the cloud endpoint (S3, IAM, STS) on this address, e.g. 127.0.0.1:9000 (off by default)")
 	f.StringVar(&cfg.CloudTLSCert, "cloud-tlscert", "", "TLS certificate file of the cloud endpoint (serve HTTPS)")
@@ -195,7 +198,7 @@ func runDaemon(ctx context.Context, cfg daemon.Config) error {
 		return err
 	}
 	defer d.Close()
-	srv := server.New(server.Backends{
+	backends := server.Backends{
 		Containers:   d.Containers(),
 		Streams:      d.Containers(),
 		Files:        d.Containers(),
@@ -208,7 +211,11 @@ func runDaemon(ctx context.Context, cfg daemon.Config) error {
 		System:       d,
 		Events:       d.Events(),
 		Swarm:        d.Swarm(),
-	}, server.WithDebug(d.Debug()))
+	}
+	if vms := d.VMService(); vms != nil {
+		backends.VMs = vms
+	}
+	srv := server.New(backends, server.WithDebug(d.Debug()))
 	gid, err := socketGroup(cfg.Group)
 	if err != nil {
 		return err

@@ -1,0 +1,250 @@
+package instance
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/berth/berth/internal/vm/secgroup"
+)
+
+// CreateSecurityGroup makes an empty group (no inbound rule: everything inbound is dropped).
+func (s *Service) CreateSecurityGroup(ctx context.Context, name, description string, tags map[string]string) (SecurityGroup, error) {
+	switch {
+	case name == "":
+		return SecurityGroup{}, newError(CodeMissingParameter, "The request must contain the parameter GroupName", errInvalid)
+	case len(name) > 255 || len(description) > 255:
+		return SecurityGroup{}, newError(CodeInvalidParameterValue, "Value for parameter GroupName or GroupDescription is too long (at most 255 characters)", errInvalid)
+	case strings.HasPrefix(strings.ToLower(name), "sg-"):
+		return SecurityGroup{}, newError(CodeInvalidParameterValue, "Group names may not be in the format sg-*.", errInvalid)
+	case description == "":
+		description = name
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, g := range s.groups {
+		if g.Name == name {
+			return SecurityGroup{}, newError(CodeInvalidGroupDuplicate, fmt.Sprintf("The security group '%s' already exists", name), errExists)
+		}
+	}
+	g := &SecurityGroup{ID: newID("sg"), Name: name, Description: description, Rules: []secgroup.Rule{}, Tags: tags, Created: time.Now().UTC()}
+	s.groups[g.ID] = g
+	if err := s.saveGroups(); err != nil {
+		delete(s.groups, g.ID)
+		return SecurityGroup{}, err
+	}
+	return *g, nil
+}
+
+// SecurityGroups lists the groups by name.
+func (s *Service) SecurityGroups(ctx context.Context) []SecurityGroup {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]SecurityGroup, 0, len(s.groups))
+	for _, g := range s.groups {
+		out = append(out, *g)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// SecurityGroup finds a group by ID or name.
+func (s *Service) SecurityGroup(ctx context.Context, ref string) (SecurityGroup, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, err := s.groupRef(ref)
+	if err != nil {
+		return SecurityGroup{}, err
+	}
+	return *g, nil
+}
+
+func (s *Service) groupRef(ref string) (*SecurityGroup, error) {
+	if g, ok := s.groups[ref]; ok {
+		return g, nil
+	}
+	for _, g := range s.groups {
+		if g.Name == ref {
+			return g, nil
+		}
+	}
+	if strings.HasPrefix(ref, "sg-") {
+		return nil, newError(CodeInvalidGroupNotFound, fmt.Sprintf("The security group '%s' does not exist", ref), errNotFound)
+	}
+	return nil, newError(CodeInvalidGroupNotFound, fmt.Sprintf("The security group '%s' does not exist in default VPC", ref), errNotFound)
+}
+
+// DeleteSecurityGroup removes a group no instance (but terminated ones) is in, and no other group names.
+func (s *Service) DeleteSecurityGroup(ctx context.Context, ref string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, err := s.groupRef(ref)
+	if err != nil {
+		return err
+	}
+	if g.Name == DefaultGroupName {
+		return newError(CodeCannotDelete, "the specified group: \""+g.ID+"\" name: \"default\" cannot be deleted by a user", errInvalid)
+	}
+	for _, inst := range s.instances {
+		if inst.State == Terminated {
+			continue
+		}
+		for _, id := range inst.SecurityGroups {
+			if id == g.ID {
+				return newError(CodeDependencyViolation, fmt.Sprintf("resource %s has a dependent object (instance %s)", g.ID, inst.ID), errConflict)
+			}
+		}
+	}
+	for _, o := range s.groups {
+		for _, r := range o.Rules {
+			for _, src := range r.Groups {
+				if src == g.ID && o.ID != g.ID {
+					return newError(CodeDependencyViolation, fmt.Sprintf("resource %s has a dependent object (a rule of %s)", g.ID, o.ID), errConflict)
+				}
+			}
+		}
+	}
+	delete(s.groups, g.ID)
+	if err := s.saveGroups(); err != nil {
+		s.groups[g.ID] = g
+		return err
+	}
+	return nil
+}
+
+// AuthorizeIngress adds rules to a group (each source a rule of its own, as EC2 keeps them) and applies them at
+// once to its instances. A rule the group has already is InvalidPermission.Duplicate; nothing is added then.
+func (s *Service) AuthorizeIngress(ctx context.Context, ref string, rules []secgroup.Rule) (SecurityGroup, error) {
+	s.mu.Lock()
+	g, err := s.groupRef(ref)
+	if err != nil {
+		s.mu.Unlock()
+		return SecurityGroup{}, err
+	}
+	add, err := s.checkRules(rules)
+	if err != nil {
+		s.mu.Unlock()
+		return SecurityGroup{}, err
+	}
+	have := secgroup.Split(g.Rules)
+	for _, r := range add {
+		for _, h := range have {
+			if h.Same(r) {
+				s.mu.Unlock()
+				return SecurityGroup{}, newError(CodeInvalidPermissionDup, fmt.Sprintf("the specified rule \"peer: %s, %s\" already exists", peer(r), r.String()), errExists)
+			}
+		}
+		have = append(have, r)
+	}
+	old := g.Rules
+	g.Rules = have
+	if err := s.saveGroups(); err != nil {
+		g.Rules = old
+		s.mu.Unlock()
+		return SecurityGroup{}, err
+	}
+	out := *g
+	s.mu.Unlock()
+	return out, s.applyFirewall(ctx)
+}
+
+// RevokeIngress removes rules from a group. A rule the group does not have is InvalidPermission.NotFound;
+// nothing is removed then.
+func (s *Service) RevokeIngress(ctx context.Context, ref string, rules []secgroup.Rule) (SecurityGroup, error) {
+	s.mu.Lock()
+	g, err := s.groupRef(ref)
+	if err != nil {
+		s.mu.Unlock()
+		return SecurityGroup{}, err
+	}
+	del, err := s.checkRules(rules)
+	if err != nil {
+		s.mu.Unlock()
+		return SecurityGroup{}, err
+	}
+	have := secgroup.Split(g.Rules)
+	for _, r := range del {
+		i := -1
+		for j, h := range have {
+			if h.Same(r) {
+				i = j
+				break
+			}
+		}
+		if i < 0 {
+			s.mu.Unlock()
+			return SecurityGroup{}, newError(CodeInvalidPermissionNotFound, "The specified rule does not exist in this security group.", errNotFound)
+		}
+		have = append(have[:i], have[i+1:]...)
+	}
+	old := g.Rules
+	g.Rules = have
+	if err := s.saveGroups(); err != nil {
+		g.Rules = old
+		s.mu.Unlock()
+		return SecurityGroup{}, err
+	}
+	out := *g
+	s.mu.Unlock()
+	return out, s.applyFirewall(ctx)
+}
+
+// checkRules validates rules and splits them per source; a source group must exist (by ID or name; names are
+// resolved to IDs). The caller holds s.mu.
+func (s *Service) checkRules(rules []secgroup.Rule) ([]secgroup.Rule, error) {
+	if len(rules) == 0 {
+		return nil, newError(CodeMissingParameter, "The request must contain the parameter ipPermissions", errInvalid)
+	}
+	var out []secgroup.Rule
+	for _, r := range rules {
+		r.CIDRs = append(r.CIDRs[:0:0], r.CIDRs...)
+		r.Groups = append(r.Groups[:0:0], r.Groups...)
+		for i, ref := range r.Groups {
+			g, err := s.groupRef(ref)
+			if err != nil {
+				return nil, err
+			}
+			r.Groups[i] = g.ID
+		}
+		if err := r.Validate(); err != nil {
+			return nil, newError(CodeInvalidParameterValue, strings.TrimPrefix(err.Error(), secgroup.ErrInvalidRule.Error()+": "), errInvalid)
+		}
+		out = append(out, secgroup.Split([]secgroup.Rule{r})...)
+	}
+	return out, nil
+}
+
+func peer(r secgroup.Rule) string {
+	if len(r.CIDRs) > 0 {
+		return r.CIDRs[0].String()
+	}
+	if len(r.Groups) > 0 {
+		return r.Groups[0]
+	}
+	return ""
+}
+
+// applyFirewall installs the rules of every instance that has an address (stopped ones keep theirs).
+func (s *Service) applyFirewall(ctx context.Context) error {
+	s.fwMu.Lock()
+	defer s.fwMu.Unlock()
+	s.mu.Lock()
+	var targets []secgroup.Target
+	for _, inst := range s.instances {
+		if inst.State == Terminated || !inst.PrivateIP.IsValid() {
+			continue
+		}
+		targets = append(targets, secgroup.Target{ID: inst.ID, Addr: inst.PrivateIP, Groups: inst.SecurityGroups})
+	}
+	groups := map[string]secgroup.Group{}
+	for id, g := range s.groups {
+		groups[id] = secgroup.Group{ID: id, Name: g.Name, Rules: g.Rules}
+	}
+	s.mu.Unlock()
+	if s.cfg.FirewallTable == "" {
+		return nil
+	}
+	return secgroup.Apply(ctx, s.cfg.FirewallTable, secgroup.Plan(targets, groups))
+}
