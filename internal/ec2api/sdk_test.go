@@ -367,7 +367,7 @@ func TestSDKInstanceLifecycle(t *testing.T) {
 	script := "#!/bin/sh\necho hello > /tmp/hello\n"
 	run, err := c.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(debianAMI), InstanceType: types.InstanceTypeT3Micro,
 		MinCount: aws.Int32(2), MaxCount: aws.Int32(2), KeyName: aws.String("me"), SecurityGroupIds: []string{aws.ToString(sg.GroupId)},
-		UserData: aws.String(base64.StdEncoding.EncodeToString([]byte(script))),
+		UserData:            aws.String(base64.StdEncoding.EncodeToString([]byte(script))),
 		BlockDeviceMappings: []types.BlockDeviceMapping{{DeviceName: aws.String("/dev/xvda"), Ebs: &types.EbsBlockDevice{VolumeSize: aws.Int32(20)}}},
 		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeInstance,
 			Tags: []types.Tag{{Key: aws.String("Name"), Value: aws.String("web")}, {Key: aws.String("env"), Value: aws.String("test")}}}}})
