@@ -130,6 +130,10 @@ func errKeyPairNotFound(ref string) *Error {
 	return Errorf(CodeInvalidKeyPairNotFound, "The key pair '%s' does not exist", ref)
 }
 
+func errKeyPairIDNotFound(id string) *Error {
+	return Errorf(CodeInvalidKeyPairNotFound, "The key pair ID '%s' does not exist", id)
+}
+
 func errGroupNotFound(ref string) *Error {
 	if strings.HasPrefix(ref, "sg-") {
 		return Errorf(CodeInvalidGroupNotFound, "The security group '%s' does not exist", ref)

@@ -171,9 +171,18 @@ func (s *Service) describeKeyPairs(c *call) (response, error) {
 		return nil, err
 	}
 	names, ids := c.f.list("KeyName"), c.f.list("KeyPairId")
-	for _, ref := range append(append([]string{}, names...), ids...) {
-		if _, ok := findKey(keys, ref); !ok {
-			return nil, errKeyPairNotFound(ref)
+	have := map[string]bool{}
+	for _, k := range keys {
+		have["name/"+k.Name], have["id/"+k.ID] = true, true
+	}
+	for _, name := range names {
+		if !have["name/"+name] {
+			return nil, errKeyPairNotFound(name)
+		}
+	}
+	for _, id := range ids {
+		if !have["id/"+id] {
+			return nil, errKeyPairIDNotFound(id)
 		}
 	}
 	if err := c.dry(); err != nil {
@@ -207,7 +216,7 @@ func (s *Service) deleteKeyPair(c *call) (response, error) {
 	k, ok := findKey(keys, ref)
 	switch {
 	case !ok && id != "":
-		return nil, errKeyPairNotFound(id)
+		return nil, errKeyPairIDNotFound(id)
 	case !ok: // EC2 deletes a key pair by name idempotently: a missing one is no error
 		if err := c.dry(); err != nil {
 			return nil, err

@@ -75,7 +75,7 @@ func (s *Service) taggedResources(c *call) ([]taggable, error) {
 		case kind == "ami" && amiPattern.MatchString(id):
 			return nil, errAMINotFound([]string{id})
 		case kind == "key" && keyIDPattern.MatchString(id):
-			return nil, errKeyPairNotFound(id)
+			return nil, errKeyPairIDNotFound(id)
 		}
 		return nil, Errorf(CodeInvalidID, "The ID '%s' is not valid", id)
 	}
