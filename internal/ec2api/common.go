@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // EC2's limits on tags.
@@ -25,6 +26,35 @@ func checkTag(key, value string) error {
 		return errInvalidValue("Tag value exceeds the maximum length of %d characters", maxTagValue)
 	case strings.HasPrefix(strings.ToLower(key), "aws:"):
 		return errInvalidValue("Tag keys starting with 'aws:' are reserved for internal use")
+	case !printable(key):
+		return errInvalidValue("Tag key '%s' contains characters that are not allowed (control characters or invalid UTF-8)", strings.ToValidUTF8(key, "?"))
+	case !printable(value):
+		return errInvalidValue("The value of tag '%s' contains characters that are not allowed (control characters or invalid UTF-8)", key)
+	}
+	return nil
+}
+
+// printable reports whether s is valid UTF-8 without control characters (which XML 1.0 cannot carry back).
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// groupText checks a security group's name or description against the characters EC2 allows in a VPC: a-z,
+// A-Z, 0-9, spaces and ._-:/()#,@[]+=&;{}!$*.
+func groupText(param, v string) error {
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(" ._-:/()#,@[]+=&;{}!$*", r)) {
+			return errInvalidValue("Value (%s) for parameter %s is invalid. Character sets beyond a-z, A-Z, 0-9, spaces and ._-:/()#,@[]+=&;{}!$* are not supported.",
+				strings.ToValidUTF8(v, "?"), param)
+		}
 	}
 	return nil
 }

@@ -72,6 +72,8 @@ func TestErrors(t *testing.T) {
 			wantStatus: 400, wantCode: "InvalidParameterValue", wantMsg: "The filter 'public-ip' is invalid"},
 		{name: "group name with sg-", params: []string{"Action", "CreateSecurityGroup", "GroupName", "sg-web", "GroupDescription", "x"},
 			wantStatus: 400, wantCode: "InvalidParameterValue"},
+		{name: "group name beyond EC2's characters", params: []string{"Action", "CreateSecurityGroup", "GroupName", "wéb", "GroupDescription", "x"},
+			wantStatus: 400, wantCode: "InvalidParameterValue"},
 		{name: "malformed group id", params: []string{"Action", "DescribeSecurityGroups", "GroupId.1", "sg-zz"}, wantStatus: 400,
 			wantCode: "InvalidGroupId.Malformed"},
 		{name: "group name not found", params: []string{"Action", "DescribeSecurityGroups", "GroupName.1", "nope"}, wantStatus: 400,

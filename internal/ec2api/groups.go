@@ -319,6 +319,12 @@ func (s *Service) createSecurityGroup(c *call) (response, error) {
 	case c.f.get("VpcId") != "":
 		return nil, Errorf("InvalidVpcID.NotFound", "The vpc ID '%s' does not exist", c.f.get("VpcId"))
 	}
+	if err := groupText("GroupName", name); err != nil {
+		return nil, err
+	}
+	if err := groupText("GroupDescription", desc); err != nil {
+		return nil, err
+	}
 	specs, err := c.f.tagSpecs([]string{"security-group"})
 	if err != nil {
 		return nil, err

@@ -187,6 +187,10 @@ func TestParseRunInstances(t *testing.T) {
 			wantMsg: "'vpc' is not a valid taggable resource type for this operation."},
 		{name: "reserved tag", f: with("TagSpecification.1.ResourceType", "instance", "TagSpecification.1.Tag.1.Key", "aws:x"), wantCode: CodeInvalidParameterValue},
 		{name: "empty tag spec", f: with("TagSpecification.1.ResourceType", "instance"), wantCode: CodeInvalidParameterValue},
+		{name: "control character in a tag", f: with("TagSpecification.1.ResourceType", "instance", "TagSpecification.1.Tag.1.Key", "Name",
+			"TagSpecification.1.Tag.1.Value", "web\x01"), wantCode: CodeInvalidParameterValue},
+		{name: "invalid UTF-8 in a tag", f: with("TagSpecification.1.ResourceType", "instance", "TagSpecification.1.Tag.1.Key", "\xff"),
+			wantCode: CodeInvalidParameterValue},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -234,8 +234,11 @@ func (s *Service) runInstances(c *call) (response, error) {
 	}
 	reservation := newID("r")
 	var launched []Instance
+	// A launch is not canceled with its request: a client that gave up (the CLI reads for 60 s, and a new image's
+	// first disk may take longer) retries with the same client token and gets what this launched.
+	ctx := context.WithoutCancel(c.ctx)
 	for i := 0; i < min(in.MaxCount, s.maxCount); i++ {
-		inst, warnings, err := s.b.Run(c.ctx, RunOptions{ImageID: img.ID, Type: in.Type, KeyName: in.KeyName,
+		inst, warnings, err := s.b.Run(ctx, RunOptions{ImageID: img.ID, Type: in.Type, KeyName: in.KeyName,
 			SecurityGroups: in.Groups, UserData: in.UserData, Tags: in.Tags, DiskGiB: in.DiskGiB,
 			ReservationID: reservation, LaunchIndex: i, ClientToken: in.ClientToken})
 		for _, w := range warnings {
@@ -249,7 +252,7 @@ func (s *Service) runInstances(c *call) (response, error) {
 			}
 			// Fewer than MinCount: EC2 launches none, so the ones launched go.
 			for _, l := range launched {
-				if terr := s.b.Terminate(context.WithoutCancel(c.ctx), l.ID); terr != nil {
+				if terr := s.b.Terminate(ctx, l.ID); terr != nil {
 					s.log.ErrorContext(c.ctx, "RunInstances: terminating an instance of a failed launch", "instance", l.ID, "error", terr)
 				}
 			}
