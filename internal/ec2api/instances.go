@@ -511,25 +511,29 @@ func (s *Service) getConsoleOutput(c *call) (response, error) {
 	return resp, nil
 }
 
-var typeFilters = filterSpec[InstanceType]{
-	fields: map[string]func(InstanceType) []string{
-		"instance-type":           one(func(t InstanceType) string { return t.Name }),
-		"vcpu-info.default-vcpus": one(func(t InstanceType) string { return strconv.Itoa(t.VCPUs) }),
-		"vcpu-info.default-cores": one(func(t InstanceType) string { return strconv.Itoa(t.VCPUs) }),
-		"memory-info.size-in-mib": one(func(t InstanceType) string { return strconv.Itoa(t.MemoryMiB) }),
-		"current-generation":      one(func(InstanceType) string { return "true" }),
-		"bare-metal":              one(func(InstanceType) string { return "false" }),
-		"free-tier-eligible":      one(func(t InstanceType) string { return strconv.FormatBool(freeTier(t.Name)) }),
-		"burstable-performance-supported": one(func(t InstanceType) string {
-			return strconv.FormatBool(burstable(t.Name))
-		}),
-		"supported-root-device-type":            one(func(InstanceType) string { return "ebs" }),
-		"supported-virtualization-type":         one(func(InstanceType) string { return "hvm" }),
-		"supported-usage-class":                 one(func(InstanceType) string { return "on-demand" }),
-		"instance-storage-supported":            one(func(InstanceType) string { return "false" }),
-		"hibernation-supported":                 one(func(InstanceType) string { return "false" }),
-		"processor-info.supported-architecture": func(InstanceType) []string { return nil }, // set per service below
-	},
+// typeFilters are DescribeInstanceTypes' filters; arch is the architecture the service's instances run as.
+func typeFilters(arch string) filterSpec[InstanceType] {
+	fixed := func(v string) func(InstanceType) []string { return func(InstanceType) []string { return []string{v} } }
+	return filterSpec[InstanceType]{
+		fields: map[string]func(InstanceType) []string{
+			"instance-type":           one(func(t InstanceType) string { return t.Name }),
+			"vcpu-info.default-vcpus": one(func(t InstanceType) string { return strconv.Itoa(t.VCPUs) }),
+			"vcpu-info.default-cores": one(func(t InstanceType) string { return strconv.Itoa(t.VCPUs) }),
+			"memory-info.size-in-mib": one(func(t InstanceType) string { return strconv.Itoa(t.MemoryMiB) }),
+			"free-tier-eligible":      one(func(t InstanceType) string { return strconv.FormatBool(freeTier(t.Name)) }),
+			"burstable-performance-supported": one(func(t InstanceType) string {
+				return strconv.FormatBool(burstable(t.Name))
+			}),
+			"current-generation":                    fixed("true"),
+			"bare-metal":                            fixed("false"),
+			"supported-root-device-type":            fixed("ebs"),
+			"supported-virtualization-type":         fixed("hvm"),
+			"supported-usage-class":                 fixed("on-demand"),
+			"instance-storage-supported":            fixed("false"),
+			"hibernation-supported":                 fixed("false"),
+			"processor-info.supported-architecture": fixed(arch),
+		},
+	}
 }
 
 func freeTier(name string) bool  { return name == "t2.micro" || name == "t3.micro" }
@@ -540,13 +544,7 @@ func (s *Service) describeInstanceTypes(c *call) (response, error) {
 	if err != nil {
 		return nil, err
 	}
-	spec := typeFilters
-	spec.fields = map[string]func(InstanceType) []string{}
-	for k, v := range typeFilters.fields {
-		spec.fields[k] = v
-	}
-	spec.fields["processor-info.supported-architecture"] = func(InstanceType) []string { return []string{s.arch} }
-	match, err := spec.compile(filters)
+	match, err := typeFilters(s.arch).compile(filters)
 	if err != nil {
 		return nil, err
 	}

@@ -62,7 +62,7 @@ func TestSDKRegionsAndZones(t *testing.T) {
 		t.Fatalf("another zone: %v", err)
 	}
 	// A client configured for another region is told which one this endpoint serves.
-	other := ec2.New(ec2.Options{Region: "eu-west-1", Credentials: e.root().Options().Credentials, BaseEndpoint: aws.String(e.srv.URL), RetryMaxAttempts: 1})
+	other := ec2.New(ec2.Options{Region: "eu-west-1", Credentials: e.root().Options().Credentials, BaseEndpoint: aws.String(e.srv.URL)})
 	_, err = other.DescribeInstances(ctx, &ec2.DescribeInstancesInput{})
 	if apiCode(err) != "AuthFailure" || !strings.Contains(err.Error(), "not 'eu-west-1'. This endpoint serves us-east-1.") {
 		t.Fatalf("another region: %v", err)

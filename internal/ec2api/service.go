@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,6 +72,8 @@ type action struct {
 	// unsupported are the prefixes of parameters EC2 takes and Berth refuses (UnsupportedOperation).
 	unsupported []string
 	fn          func(c *call) (response, error)
+	known       map[string]bool // params as a set, with DryRun
+
 }
 
 // call is one request being served.
@@ -133,6 +136,10 @@ func New(b Backend, opts ...Option) *Service {
 		"DescribeRegions":           {params: []string{"RegionName.N", "AllRegions", filterParams}, fn: s.describeRegions},
 		"DescribeAvailabilityZones": {params: []string{"ZoneName.N", "ZoneId.N", "AllAvailabilityZones", filterParams}, fn: s.describeAvailabilityZones},
 	}
+	for name, a := range s.actions {
+		a.known = knownParams(a.params)
+		s.actions[name] = a
+	}
 	return s
 }
 
@@ -160,8 +167,8 @@ var ingressParams = []string{"GroupId", "GroupName", "CidrIp", "FromPort", "ToPo
 func knownParams(list []string) map[string]bool {
 	m := map[string]bool{"DryRun": true}
 	for _, p := range list {
-		for _, f := range bytes.Fields([]byte(p)) {
-			m[string(f)] = true
+		for _, f := range strings.Fields(p) {
+			m[f] = true
 		}
 	}
 	return m
@@ -207,7 +214,7 @@ func (s *Service) serve(c *call, w http.ResponseWriter) error {
 	if err := c.f.unsupported(act.unsupported); err != nil {
 		return err
 	}
-	if err := c.f.check(knownParams(act.params)); err != nil {
+	if err := c.f.check(act.known); err != nil {
 		return err
 	}
 	var err error
