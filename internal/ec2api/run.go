@@ -221,7 +221,7 @@ func (s *Service) runInstances(c *call) (response, error) {
 	if in.ClientToken != "" {
 		var prior []Instance
 		for _, inst := range all {
-			if inst.ClientToken == in.ClientToken {
+			if inst.ClientToken == in.ClientToken && !s.failed[inst.ReservationID] {
 				prior = append(prior, inst)
 			}
 		}
@@ -250,7 +250,9 @@ func (s *Service) runInstances(c *call) (response, error) {
 					"launched", len(launched), "max_count", in.MaxCount, "error", err)
 				break
 			}
-			// Fewer than MinCount: EC2 launches none, so the ones launched go.
+			// Fewer than MinCount: EC2 launches none, so the ones launched go, and a retry with the same client
+			// token launches anew rather than finding them.
+			s.markFailed(reservation)
 			for _, l := range launched {
 				if terr := s.b.Terminate(ctx, l.ID); terr != nil {
 					s.log.ErrorContext(c.ctx, "RunInstances: terminating an instance of a failed launch", "instance", l.ID, "error", terr)
@@ -284,4 +286,21 @@ func findType(types []InstanceType, name string) (InstanceType, bool) {
 		}
 	}
 	return InstanceType{}, false
+}
+
+// maxFailed bounds the failed reservations remembered (in memory: after a restart, a retry of a launch that
+// failed before it finds the failed launch's terminated instances).
+const maxFailed = 1024
+
+// markFailed remembers a reservation whose launch failed; the caller holds runMu.
+func (s *Service) markFailed(reservation string) {
+	if s.failed == nil {
+		s.failed = map[string]bool{}
+	}
+	if len(s.failedOrder) == maxFailed {
+		delete(s.failed, s.failedOrder[0])
+		s.failedOrder = s.failedOrder[1:]
+	}
+	s.failed[reservation] = true
+	s.failedOrder = append(s.failedOrder, reservation)
 }

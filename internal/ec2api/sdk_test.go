@@ -516,7 +516,9 @@ func TestSDKRunIdempotentAndAllOrNothing(t *testing.T) {
 
 	// The third launch fails: with MinCount 3 none stay; with MinCount 2 two do.
 	e.backend.failRunAt = len(e.backend.runs) + 3
-	_, err = c.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(alpineAMI), MinCount: aws.Int32(3), MaxCount: aws.Int32(4)})
+	noRetry := func(o *ec2.Options) { o.RetryMaxAttempts = 1 } // a 500: the SDK would retry, with the same client token
+	_, err = c.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(alpineAMI), MinCount: aws.Int32(3), MaxCount: aws.Int32(4),
+		ClientToken: aws.String("fails")}, noRetry)
 	if apiCode(err) != "InsufficientInstanceCapacity" {
 		t.Fatalf("capacity: %v", err)
 	}
@@ -524,8 +526,14 @@ func TestSDKRunIdempotentAndAllOrNothing(t *testing.T) {
 	if n := countInstances(running); n != 1 {
 		t.Fatalf("%d instances live after a failed launch, want only the first test's", n)
 	}
+	// A retry of the failed call (same client token) launches anew, not returning the failed launch's instances.
+	retry, err := c.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(alpineAMI), MinCount: aws.Int32(3), MaxCount: aws.Int32(4),
+		ClientToken: aws.String("fails")}, noRetry)
+	if err != nil || len(retry.Instances) != 4 || retry.Instances[0].State.Name != types.InstanceStateNamePending {
+		t.Fatalf("retry of a failed launch: %v %+v", err, retry)
+	}
 	e.backend.failRunAt = len(e.backend.runs) + 3
-	out, err := c.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(alpineAMI), MinCount: aws.Int32(2), MaxCount: aws.Int32(4)})
+	out, err := c.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String(alpineAMI), MinCount: aws.Int32(2), MaxCount: aws.Int32(4)}, noRetry)
 	if err != nil || len(out.Instances) != 2 {
 		t.Fatalf("MinCount 2 of 4: %v %+v", err, out)
 	}

@@ -60,8 +60,10 @@ type Service struct {
 	arch     string
 	actions  map[string]action
 
-	runMu sync.Mutex // RunInstances one at a time, so a retried client token finds what the first launched
-	wg    sync.WaitGroup
+	runMu       sync.Mutex      // RunInstances one at a time, so a retried client token finds what the first launched
+	failed      map[string]bool // reservations whose launch failed (runMu)
+	failedOrder []string
+	wg          sync.WaitGroup
 }
 
 var _ cloud.Service = (*Service)(nil)
