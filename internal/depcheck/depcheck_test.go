@@ -25,7 +25,7 @@ var layers = []struct {
 	{"binaries, end-to-end tests and benchmark tools", []string{"cmd/berth", "cmd/berthd", "cmd/berth-compose", "cmd/berth-shim", "cmd/berth-vm", "cmd/berth-vm-init", "test/...", "bench/...", "internal/depcheck"}},
 	{"the CLI's commands: clients of the API", []string{"cmd/internal/command", "internal/compose"}},
 	{"the CLI's parts and the API client", []string{"cmd/internal/cli", "cmd/internal/formatter", "cmd/internal/archive", "cmd/internal/clientgc", "client/..."}},
-	{"front ends: the servers of an API", []string{"internal/server/...", "internal/registry/...", "internal/objectstore/s3api/...", "internal/ingress/..."}},
+	{"front ends: the servers of an API", []string{"internal/server/...", "internal/registry/...", "internal/objectstore/s3api/...", "internal/ec2api/...", "internal/ingress/..."}},
 	{"wiring: config, services, lifecycle", []string{"internal/daemon/..."}},
 	{"engine services", []string{"internal/builder/...", "internal/containers/...", "internal/cluster/...", "internal/cloud/iam/...", "internal/vm/instance/..."}},
 	{"implementations of the engine's seams: task runtimes, network drivers", []string{"internal/runtime/...", "internal/vm/...", "internal/network/bridge", "internal/network/overlay"}},
