@@ -90,11 +90,11 @@ type NetworkPeer struct {
 
 // watchEvent is one change after the state: exactly one object is set (for a removal, the object as it was).
 type watchEvent struct {
-	Rev        int64           `json:"rev,omitempty"`
-	Removed    bool            `json:"removed,omitempty"`
-	Network    *api.Network    `json:"network,omitempty"`
-	Attachment *api.Attachment `json:"attachment,omitempty"`
-	Node       *NetworkPeer    `json:"node,omitempty"`
+	Rev        int64            `json:"rev,omitempty"`
+	Removed    bool             `json:"removed,omitempty"`
+	Network    *api.Network     `json:"network,omitempty"`
+	Attachment *api.Attachment  `json:"attachment,omitempty"`
+	Node       *NetworkPeer     `json:"node,omitempty"`
 	Key        *api.NetworkNode `json:"key,omitempty"`
 }
 

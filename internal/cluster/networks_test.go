@@ -551,4 +551,3 @@ func TestNetworksAcrossNodes(t *testing.T) {
 		return nil
 	})
 }
-
