@@ -33,6 +33,12 @@ func (c *Cluster) storeForNetworks(workerErr error) (*store.Store, error) {
 	return m.Store(), nil
 }
 
+// IsManager reports whether this node is a manager of a swarm.
+func (c *Cluster) IsManager() bool {
+	s, _ := c.State()
+	return s != StateInactive && c.nodeState().Role == api.RoleManager
+}
+
 // CreateNetwork creates a cluster network (managers only).
 func (c *Cluster) CreateNetwork(ctx context.Context, spec api.NetworkSpec) (*api.Network, error) {
 	s, err := c.storeForNetworks(ErrWorkerNetworkCreate)
