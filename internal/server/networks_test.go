@@ -178,8 +178,8 @@ func TestSwarmNetworkJSON(t *testing.T) {
 	ctx := context.Background()
 	e.networks.mu.Lock()
 	e.networks.nets["ovl"] = berthnet.Network{Name: "ovl", ID: "qytxrqgp7pw1915tqhdnkd4si", Driver: "overlay", Scope: "swarm", EnableIPv4: true, Attachable: true,
-		Options: map[string]string{"com.docker.network.driver.overlay.vxlanid_list": "4097", "encrypted": ""},
-		IPAM:    berthnet.IPAM{Driver: "default", Config: []berthnet.IPAMConfig{{Subnet: netip.MustParsePrefix("10.0.1.0/24"), Gateway: netip.MustParseAddr("10.0.1.1")}}},
+		Options:   map[string]string{"com.docker.network.driver.overlay.vxlanid_list": "4097", "encrypted": ""},
+		IPAM:      berthnet.IPAM{Driver: "default", Config: []berthnet.IPAMConfig{{Subnet: netip.MustParsePrefix("10.0.1.0/24"), Gateway: netip.MustParseAddr("10.0.1.1")}}},
 		Endpoints: map[string]berthnet.Endpoint{"c1": {ID: "att1", Name: "web", Addr: netip.MustParsePrefix("10.0.1.2/24"), MAC: ipam.MAC(netip.MustParseAddr("10.0.1.2"))}},
 		Peers:     []berthnet.Peer{{Name: "node1", IP: netip.MustParseAddr("10.250.1.11")}, {Name: "node2", IP: netip.MustParseAddr("10.250.1.12")}}}
 	e.networks.mu.Unlock()
