@@ -133,7 +133,7 @@ func makeVXLAN(h *netlink.Handle, ns netns.NsHandle, p netPlan, port uint16) (ne
 	deleteVXLANIn(p) // a leftover of a crash between making and moving
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name, attrs.MTU = p.tmpVXLAN, p.mtu
-	vx := &netlink.Vxlan{LinkAttrs: attrs, VxlanId: int(p.vni), Port: int(port), Learning: false, Proxy: true, UDPCSum: true}
+	vx := &netlink.Vxlan{LinkAttrs: attrs, VxlanId: int(p.vni), Port: int(port), Learning: false, Proxy: true}
 	if err := netlink.LinkAdd(vx); err != nil {
 		return nil, fmt.Errorf("create VXLAN device of VNI %d: %w", p.vni, err)
 	}
