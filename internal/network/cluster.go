@@ -99,7 +99,7 @@ func (m *Manager) global(r *record) bool {
 
 // clusterContext bounds a call to the cluster made where the caller gave no context.
 func clusterContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), 15*time.Second)
+	return context.WithTimeout(context.Background(), 5*time.Second)
 }
 
 // lookupCluster finds a cluster network this node does not have locally; the caller holds m.mu.
