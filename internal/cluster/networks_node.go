@@ -197,14 +197,14 @@ func (c *Cluster) RunNetworks(ctx context.Context, sink NetworkSink) {
 			}
 		case StateActive:
 			inSwarm = true
+			began := time.Now()
 			err := c.followNetworks(ctx, sink)
 			if ctx.Err() != nil {
 				return
 			}
-			if err != nil {
-				c.log.Debug("networks watch ended", "error", err)
-			} else {
-				backoff = 200 * time.Millisecond
+			c.log.Debug("networks watch ended", "error", err)
+			if time.Since(began) > 10*time.Second {
+				backoff = 200 * time.Millisecond // a watch that ran a while: reconnect at once
 			}
 		}
 		select {
