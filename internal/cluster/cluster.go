@@ -128,6 +128,8 @@ type Cluster struct {
 	renewing atomic.Bool
 	client   atomic.Pointer[peerClient]
 	hb       *heartbeats
+	// netDutiesAt is when the leader last ran its networking duties (networks_node.go).
+	netDutiesAt time.Time
 }
 
 // New returns the node's cluster side, inactive until Start finds a swarm on disk or Init/Join make one.

@@ -176,6 +176,7 @@ func (c *Cluster) listen(runCtx context.Context) error {
 	mux.HandleFunc("POST "+pathCert, c.handleCert)
 	mux.HandleFunc("POST "+pathLeave, c.handleLeave)
 	mux.HandleFunc(pathControl, c.handleControl)
+	c.networkHandlers(mux)
 	srv := &http.Server{Handler: mux, TLSConfig: c.serverTLS(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(c.log.Handler(), slog.LevelDebug), BaseContext: func(net.Listener) context.Context { return runCtx }}
 	c.mu.Lock()
@@ -260,6 +261,7 @@ func (c *Cluster) leaderLoop(ctx context.Context, m *manager.Manager) {
 		c.markDownNodes(ctx, m.Store())
 		c.reconcileRoles(ctx, m)
 		c.progressRotation(ctx, m.Store())
+		c.networkDuties(ctx, m.Store())
 	}
 }
 

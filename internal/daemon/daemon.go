@@ -26,6 +26,7 @@ import (
 	berthevents "github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/image"
 	berthnet "github.com/berth/berth/internal/network"
+	"github.com/berth/berth/internal/network/overlay"
 	"github.com/berth/berth/internal/oci"
 	"github.com/berth/berth/internal/runtime"
 	"github.com/berth/berth/internal/snapshot"
@@ -46,6 +47,7 @@ type Daemon struct {
 	volumes    *volume.Store
 	cloud      *Cloud // nil unless the cloud endpoint is on
 	networks   *berthnet.Manager
+	overlay    *overlay.Driver
 	events     *berthevents.Bus
 	swarm      *cluster.Cluster
 	runtimes   map[string]*runtime.Runtime
@@ -181,6 +183,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if err := d.openSwarm(ctx); err != nil {
 		return nil, err
 	}
+	d.startNetworkAgent()
 	return d, nil
 }
 
@@ -327,6 +330,9 @@ func (d *Daemon) Close() error {
 	err = errors.Join(err, d.containers.Close())
 	if nerr := d.networks.Close(); err == nil {
 		err = nerr
+	}
+	if d.overlay != nil {
+		d.overlay.Close()
 	}
 	if d.cloud != nil {
 		err = errors.Join(err, d.cloud.Close())
