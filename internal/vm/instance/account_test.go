@@ -26,6 +26,10 @@ func (fakeImages) Resolve(ctx context.Context, ref string) (Image, error) {
 	return Image{}, errdefs.ErrNotFound
 }
 
+func (fakeImages) List(ctx context.Context) ([]Image, error) {
+	return []Image{{ID: fakeImageID, Names: []string{"debian-ssh:latest"}}}, nil
+}
+
 func (fakeImages) RootFS(ctx context.Context, id string) (string, func(), error) {
 	return "", nil, errors.New("no files in this test")
 }
@@ -239,7 +243,11 @@ func TestTags(t *testing.T) {
 			}
 			return g.Tags
 		}
-		return s.ImageTags(ctx)[id]
+		imgs, err := s.Images(ctx)
+		if err != nil || len(imgs) != 1 || AMIID(imgs[0].ID) != id {
+			t.Fatalf("images: %+v, %v", imgs, err)
+		}
+		return imgs[0].Tags
 	}
 	tests := []struct {
 		name       string

@@ -39,12 +39,22 @@ type Images interface {
 	Resolve(ctx context.Context, ref string) (Image, error)
 	// RootFS makes the image's files available, read-only, in a directory until release is called.
 	RootFS(ctx context.Context, id string) (dir string, release func(), err error)
+	// List lists the images instances may boot from (intermediate images of builds aside).
+	List(ctx context.Context) ([]Image, error)
 }
 
 // Image is an image as the service sees it.
 type Image struct {
 	ID     string
 	Labels map[string]string
+	// Names are its repo:tag references, sorted; Created, Architecture (Go's names) and Size (bytes) as the
+	// engine records them. (Resolve may leave them out.)
+	Names        []string
+	Created      time.Time
+	Architecture string
+	Size         int64
+	// Tags are the caller's tags on the image (Service.Images).
+	Tags map[string]string
 }
 
 // UserLabel is the image label naming the user an instance's SSH keys go to (root when absent).

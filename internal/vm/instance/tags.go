@@ -58,6 +58,22 @@ func (s *Service) saveImageTags() error {
 	return writeJSON(s.imageTagsFile(), list)
 }
 
+// Images lists the engine's images (every account sees them all: they are the AMIs), with the caller's tags.
+func (s *Service) Images(ctx context.Context) ([]Image, error) {
+	if s.images == nil {
+		return nil, nil
+	}
+	list, err := s.images.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tags := s.ImageTags(ctx)
+	for i := range list {
+		list[i].Tags = tags[AMIID(list[i].ID)]
+	}
+	return list, nil
+}
+
 // ImageTags returns the caller's tags on images, by AMI ID (Berth's own API: those of no account).
 func (s *Service) ImageTags(ctx context.Context) map[string]map[string]string {
 	sc := scopeOf(ctx)
