@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Virtual machines: time from `berth vm run` to an ssh answer and from `docker run --runtime berth-vm --rm IMAGE
-# true` to its exit, against plain qemu booting the same kernel, initramfs and disk by hand (bench/internal/vmfloor:
+# Virtual machines: time from `berth vm run` and from `aws ec2 run-instances` (the daemon's cloud endpoint) to an
+# ssh answer and from `docker run --runtime berth-vm --rm IMAGE true` to its exit, against plain qemu booting the same kernel, initramfs and disk by hand (bench/internal/vmfloor:
 # Berth's own qemu command line, without the engine) and against runc; memory per idle instance (qemu's RSS,
 # PSS and private memory) against the plain qemu's. The accelerator is the daemon's choice (TCG where KVM cannot
 # boot Debian's kernel; VM_ACCEL=kvm asks for KVM).
@@ -9,6 +9,7 @@ source "$(dirname "$0")/lib.sh"
 for pkg in hyperfine qemu-system-x86 qemu-utils e2fsprogs dropbear-bin openssh-client busybox-static docker.io; do
 	dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
+command -v aws >/dev/null 2>&1 || need+=(awscli)
 if [ -n "${need[*]:-}" ]; then
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
@@ -27,7 +28,13 @@ if [ -z "$kernel" ]; then
 fi
 
 busybox_tar
-start_berth --vm-kernel "$kernel" ${VM_ACCEL:+--vm-accel "$VM_ACCEL"}
+cloud_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+start_berth --vm-kernel "$kernel" ${VM_ACCEL:+--vm-accel "$VM_ACCEL"} --cloud-addr "127.0.0.1:$cloud_port"
+# The aws CLI with the root keys the daemon generated on its first start, and nothing of this machine's settings.
+awsec2() {
+	AWS_SHARED_CREDENTIALS_FILE=$BENCH_DIR/berth/cloud/root-credentials AWS_CONFIG_FILE=/dev/null AWS_PROFILE=default \
+		AWS_EC2_METADATA_DISABLED=true AWS_PAGER= aws --endpoint-url "http://127.0.0.1:$cloud_port" --region us-east-1 ec2 "$@"
+}
 
 # CPU time, which this shared machine's load does not stretch as it stretches wall time: the daemon (and all it
 # starts: shims, sandboxes, qemu) in one cpuacct cgroup, the by-hand qemu in another; a run's CPU is the
@@ -62,6 +69,11 @@ tar -C "$root" -c . | berth import -c 'CMD ["sh"]' - sshbox:latest >/dev/null
 ssh-keygen -q -t ed25519 -N '' -f "$BENCH_DIR/key"
 berth vm keypair import bench "$BENCH_DIR/key.pub" >/dev/null
 berth vm sg create ssh >/dev/null && berth vm sg allow ssh 22
+# The same through EC2 (the root account's own key pair and group: an account sees only its own).
+awsec2 import-key-pair --key-name bench --public-key-material "fileb://$BENCH_DIR/key.pub" >/dev/null
+sg=$(awsec2 create-security-group --group-name ssh --description ssh --query GroupId --output text)
+awsec2 authorize-security-group-ingress --group-id "$sg" --protocol tcp --port 22 --cidr 0.0.0.0/0 >/dev/null
+ami=$(awsec2 describe-images --filters Name=name,Values=sshbox:latest --query 'Images[0].ImageId' --output text)
 sshq() { ssh -i "$BENCH_DIR/key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=2 -o BatchMode=yes "root@$1" true 2>/dev/null; }
 now_ms() { date +%s%3N; }
 cpu_ms() { awk '{print ($14+$15)*10}' "/proc/$1/stat"; } # utime+stime of a process, in ms (USER_HZ 100)
@@ -87,7 +99,7 @@ floor_ip=${gw%.*}.250
 mem() { awk '/^(Rss|Pss|Private_Clean|Private_Dirty):/ {v[$1]+=$2} END {printf "%d %d %d", v["Rss:"]/1024, v["Pss:"]/1024, (v["Private_Clean:"]+v["Private_Dirty:"])/1024}' "/proc/$1/smaps_rollup"; }
 
 # Each round measures everything once, so that the shared machine's slow spells weigh on all alike.
-for f in berth_ssh floor_ssh vm_rm floor_rm berth_ssh_cpu floor_ssh_cpu vm_rm_cpu floor_rm_cpu; do : >"$BENCH_DIR/$f"; done
+for f in aws_cli berth_ssh aws_ssh floor_ssh vm_rm floor_rm berth_ssh_cpu aws_ssh_cpu floor_ssh_cpu vm_rm_cpu floor_rm_cpu; do : >"$BENCH_DIR/$f"; done
 for i in $(seq "$RUNS"); do
 	# berth vm run -> ssh answers (run returns once the guest's SSH server listens; ssh then connects)
 	t0=$(now_ms); u0=$(usage "berth-bench-$$")
@@ -101,6 +113,18 @@ for i in $(seq "$RUNS"); do
 		accel=$(berth vm inspect -f '{{.Accel}}' "$id")
 	fi
 	berth vm rm -f "$id" >/dev/null
+
+	# aws ec2 run-instances -> ssh answers (the CLI's own start, ~0.5-1 s of Python, is in the wall time; the
+	# answer is the pending instance with its address)
+	t0=$(now_ms); u0=$(usage "berth-bench-$$")
+	read -r id ip < <(awsec2 run-instances --image-id "$ami" --instance-type t2.nano --key-name bench --security-group-ids "$sg" \
+		--count 1 --query 'Instances[0].[InstanceId,PublicIpAddress]' --output text)
+	until sshq "$ip"; do sleep 0.02; done
+	echo $(( $(now_ms) - t0 )) >>"$BENCH_DIR/aws_ssh"; cpu_since "berth-bench-$$" "$u0" >>"$BENCH_DIR/aws_ssh_cpu"
+	berth vm rm -f "$id" >/dev/null
+	# what the CLI itself costs: a call the daemon answers at once
+	t0=$(now_ms); awsec2 describe-regions --query 'Regions[0].RegionName' --output text >/dev/null
+	echo $(( $(now_ms) - t0 )) >>"$BENCH_DIR/aws_cli"
 
 	# plain qemu -> ssh answers
 	rm -f "$BENCH_DIR/floor/disk.qcow2" && qemu-img create -q -f qcow2 -F raw -b "$base" "$BENCH_DIR/floor/disk.qcow2"
@@ -128,13 +152,15 @@ done
 runc_ms=$(median_ms "$BIN/berth -H unix://$BERTH_SOCK run --rm busybox true")
 
 med() { python3 -c 'import statistics,sys; print("%.0f" % statistics.median(float(l) for l in open(sys.argv[1]) if l.strip()))' "$1"; }
-b=$(med "$BENCH_DIR/berth_ssh"); f=$(med "$BENCH_DIR/floor_ssh")
+b=$(med "$BENCH_DIR/berth_ssh"); f=$(med "$BENCH_DIR/floor_ssh"); a=$(med "$BENCH_DIR/aws_ssh"); ac=$(med "$BENCH_DIR/aws_ssh_cpu"); cli=$(med "$BENCH_DIR/aws_cli")
 v=$(med "$BENCH_DIR/vm_rm"); fr=$(med "$BENCH_DIR/floor_rm")
 bc=$(med "$BENCH_DIR/berth_ssh_cpu"); fc=$(med "$BENCH_DIR/floor_ssh_cpu")
 vc=$(med "$BENCH_DIR/vm_rm_cpu"); frc=$(med "$BENCH_DIR/floor_rm_cpu")
 echo "accelerator: $accel ($(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg))"
 printf '%-58s %9s %9s\n' "median of $RUNS" "wall ms" "CPU ms"
 printf '%-58s %9s %9s\n' "berth vm run (t2.nano) -> ssh answers" "$b" "$bc"
+printf '%-58s %9s %9s\n' "aws ec2 run-instances (t2.nano) -> ssh answers" "$a" "$ac"
+printf '%-58s %9s\n' "aws ec2 describe-regions (the CLI's own cost)" "$cli"
 printf '%-58s %9s %9s\n' "plain qemu, same kernel/initramfs/disk -> ssh answers" "$f" "$fc"
 printf '%-58s %9s %9s\n' "docker run --runtime berth-vm --rm busybox true" "$v" "$vc"
 printf '%-58s %9s %9s\n' "plain qemu, same kernel/initramfs, 9p root, true" "$fr" "$frc"
@@ -142,6 +168,7 @@ printf '%-58s %9s\n' "berth run --rm busybox true (runc)" "$runc_ms"
 echo
 echo "ratios (target: berth / plain qemu <= 1.3)          wall    CPU"
 echo "berth vm run / plain qemu                         $(ratio "$b" "$f")    $(ratio "$bc" "$fc")"
+echo "aws ec2 run-instances / plain qemu                $(ratio "$a" "$f")    $(ratio "$ac" "$fc")"
 echo "run --runtime berth-vm / plain qemu               $(ratio "$v" "$fr")    $(ratio "$vc" "$frc")"
 echo "run --runtime berth-vm / runc (wall)              $(ratio "$v" "$runc_ms")"
 echo

@@ -7,7 +7,10 @@ import "time"
 
 // Instance is a virtual machine instance.
 type Instance struct {
-	ID             string            `json:"Id"`
+	ID string `json:"Id"`
+	// Owner is the account the instance belongs to (launched through the cloud endpoint's EC2 API); "" for
+	// Berth's own.
+	Owner          string            `json:"OwnerId,omitempty"`
 	Name           string            `json:"Name,omitempty"`
 	Image          string            `json:"Image"`   // as given at launch
 	ImageID        string            `json:"ImageId"` // the engine's image ID
@@ -69,7 +72,9 @@ type StartResponse struct {
 
 // KeyPair is an SSH key pair (the public half).
 type KeyPair struct {
-	ID          string            `json:"KeyPairId"`
+	ID string `json:"KeyPairId"`
+	// Owner is the account the key pair belongs to; "" for Berth's own.
+	Owner       string            `json:"OwnerId,omitempty"`
 	Name        string            `json:"KeyName"`
 	Type        string            `json:"KeyType"`
 	Fingerprint string            `json:"KeyFingerprint"`
@@ -94,7 +99,9 @@ type KeyPairResponse struct {
 
 // SecurityGroup is a set of inbound rules.
 type SecurityGroup struct {
-	ID          string            `json:"GroupId"`
+	ID string `json:"GroupId"`
+	// Owner is the account the group belongs to; "" for Berth's own.
+	Owner       string            `json:"OwnerId,omitempty"`
 	Name        string            `json:"GroupName"`
 	Description string            `json:"Description"`
 	Rules       []Rule            `json:"IpPermissions"`

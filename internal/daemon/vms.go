@@ -7,6 +7,7 @@ import (
 	goruntime "runtime"
 
 	"github.com/berth/berth/internal/cgroups"
+	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/image"
 	"github.com/berth/berth/internal/mount"
 	berthnet "github.com/berth/berth/internal/network"
@@ -59,6 +60,24 @@ func (a vmImages) Resolve(ctx context.Context, ref string) (instance.Image, erro
 		return instance.Image{}, err
 	}
 	return instance.Image{ID: img.ID.String(), Labels: img.Config.Config.Labels}, nil
+}
+
+// List lists the images `docker images` shows (intermediate ones of builds aside), with what EC2's
+// DescribeImages shows of them.
+func (a vmImages) List(ctx context.Context) ([]instance.Image, error) {
+	list, err := a.images.List(ctx, false, filters.Args{})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]instance.Image, 0, len(list))
+	for _, sum := range list {
+		img := instance.Image{ID: sum.ID.String(), Labels: sum.Labels, Names: sum.RepoTags, Created: sum.Created, Size: sum.Size}
+		if full, err := a.images.Get(ctx, sum.ID.String()); err == nil {
+			img.Architecture = full.Config.Architecture
+		}
+		out = append(out, img)
+	}
+	return out, nil
 }
 
 func (a vmImages) RootFS(ctx context.Context, id string) (string, func(), error) {

@@ -9,8 +9,10 @@
 //	defer svc.Close()                      // waits for the state changes it runs in the background
 //
 // Any identity the endpoint authenticates may call it: an account's root for anything, an IAM user for what its
-// identity policies allow (ec2:RunInstances, …); an unsigned request is AuthFailure. Resources are one namespace
-// shared by the endpoint's accounts (the engine keeps one); responses name the caller's account as their owner.
+// identity policies allow (ec2:RunInstances, …); an unsigned request is AuthFailure. The backend scopes resources
+// to the caller's account, which it finds in the request's context (cloud.InfoFrom): the daemon's keeps each
+// account's instances, key pairs and security groups apart, as EC2 does; images are shared. Responses name the
+// caller's account as their owner.
 package ec2api
 
 import (
@@ -174,6 +176,15 @@ func knownParams(list []string) map[string]bool {
 		}
 	}
 	return m
+}
+
+var _ cloud.ActionServer = (*Service)(nil)
+
+// HasAction implements cloud.ActionServer: the endpoint finds the service of an unsigned request without a
+// Version by its action.
+func (s *Service) HasAction(action string) bool {
+	_, ok := s.actions[action]
+	return ok
 }
 
 // ServeHTTP implements cloud.Service.

@@ -350,7 +350,7 @@ func (s *Server) groupRules(apply func(context.Context, string, []secgroup.Rule)
 }
 
 func instanceOut(i instance.Instance, groups map[string]string) vm.Instance {
-	out := vm.Instance{ID: i.ID, Name: i.Name, Image: i.ImageRef, ImageID: i.ImageID, AMI: instance.AMIID(i.ImageID),
+	out := vm.Instance{ID: i.ID, Owner: i.Owner, Name: i.Name, Image: i.ImageRef, ImageID: i.ImageID, AMI: instance.AMIID(i.ImageID),
 		Type: i.Type, VCPUs: i.VCPUs, MemoryMiB: i.MemoryMiB, DiskGiB: i.DiskGiB, KeyName: i.KeyName, User: i.User,
 		SecurityGroups: []vm.GroupRef{}, Tags: i.Tags, State: string(i.State), StateCode: i.State.Code(),
 		StateReason: i.StateReason, Network: i.Network, MAC: i.MAC, Accel: i.Accel, AccelReason: i.AccelReason,
@@ -365,11 +365,11 @@ func instanceOut(i instance.Instance, groups map[string]string) vm.Instance {
 }
 
 func keyPairOut(k instance.KeyPair) vm.KeyPair {
-	return vm.KeyPair{ID: k.ID, Name: k.Name, Type: k.Type, Fingerprint: k.Fingerprint, PublicKey: k.PublicKey, Created: k.Created, Tags: k.Tags}
+	return vm.KeyPair{ID: k.ID, Owner: k.Owner, Name: k.Name, Type: k.Type, Fingerprint: k.Fingerprint, PublicKey: k.PublicKey, Created: k.Created, Tags: k.Tags}
 }
 
 func groupOut(g instance.SecurityGroup, insts []instance.Instance) vm.SecurityGroup {
-	out := vm.SecurityGroup{ID: g.ID, Name: g.Name, Description: g.Description, Rules: []vm.Rule{}, Tags: g.Tags,
+	out := vm.SecurityGroup{ID: g.ID, Owner: g.Owner, Name: g.Name, Description: g.Description, Rules: []vm.Rule{}, Tags: g.Tags,
 		Created: g.Created, Instances: []string{}}
 	for _, r := range g.Rules {
 		vr := vm.Rule{Protocol: r.Protocol, FromPort: r.FromPort, ToPort: r.ToPort, Groups: r.Groups, Description: r.Description}

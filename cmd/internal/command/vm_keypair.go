@@ -95,7 +95,11 @@ func newVMKeyPairCommand(c *CLI) *cobra.Command {
 				case quiet && (format == "" || format == formatter.TableFormatKey):
 					f = "{{.Name}}"
 				case format == "" || format == formatter.TableFormatKey:
-					f = formatter.DefaultKeyPairTableFormat
+					owned := false
+					for _, x := range list {
+						owned = owned || x.Owner != ""
+					}
+					f = formatter.WithOwnerColumn(formatter.DefaultKeyPairTableFormat, owned)
 				}
 				return formatter.Context{Output: c.out, Format: f}.Write(formatter.KeyPairHeader, formatter.KeyPairRows(list))
 			},

@@ -30,7 +30,11 @@ func newVMLsCommand(c *CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx := formatter.Context{Output: c.out, Format: formatter.NewVMFormat(format, quiet)}
+			owned := false
+			for _, v := range list {
+				owned = owned || v.Owner != ""
+			}
+			ctx := formatter.Context{Output: c.out, Format: formatter.WithOwnerColumn(formatter.NewVMFormat(format, quiet), owned && format == "")}
 			return ctx.Write(formatter.VMHeader, formatter.VMRows(list))
 		},
 	}

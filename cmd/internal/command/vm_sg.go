@@ -94,7 +94,11 @@ func newVMSecurityGroupCommand(c *CLI) *cobra.Command {
 				case quiet && (format == "" || format == formatter.TableFormatKey):
 					f = formatter.DefaultQuietFormat
 				case format == "" || format == formatter.TableFormatKey:
-					f = formatter.DefaultGroupTableFormat
+					owned := false
+					for _, x := range list {
+						owned = owned || x.Owner != ""
+					}
+					f = formatter.WithOwnerColumn(formatter.DefaultGroupTableFormat, owned)
 				}
 				return formatter.Context{Output: c.out, Format: f}.Write(formatter.GroupHeader, formatter.GroupRows(list))
 			},

@@ -103,3 +103,23 @@ func TestVMSecurityGroupAllow(t *testing.T) {
 		t.Errorf("bad rule: exit %d, %q", code, errOut)
 	}
 }
+
+// Resources of the cloud endpoint's accounts (EC2) show their owner in an OWNER column; a table of Berth's own
+// only keeps its usual columns.
+func TestVMOwnerColumn(t *testing.T) {
+	d := newFakeDaemon(t)
+	d.handle("GET /berth/keypairs", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, []vm.KeyPair{{Name: "k", Type: "ed25519", Fingerprint: "fp1"}, {Name: "k", Type: "rsa", Fingerprint: "fp2", Owner: "123456789012"}})
+	})
+	out, errOut, code := runBerth(t, d, "", "vm", "keypair", "ls")
+	want := "" +
+		"NAME      TYPE      FINGERPRINT   OWNER\n" +
+		"k         ed25519   fp1           \n" +
+		"k         rsa       fp2           123456789012\n"
+	if code != 0 || out != want {
+		t.Errorf("exit %d err %q\ngot:\n%s\nwant:\n%s", code, errOut, out, want)
+	}
+	if out, _, _ := runBerth(t, d, "", "vm", "keypair", "ls", "--format", "{{.Name}} {{.Owner}}"); out != "k \nk 123456789012\n" {
+		t.Errorf("template: %q", out)
+	}
+}

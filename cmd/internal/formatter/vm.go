@@ -25,6 +25,7 @@ var VMHeader = Header{
 	"Network":    "NETWORK",
 	"CreatedAt":  "CREATED AT",
 	"LaunchedAt": "LAUNCHED AT",
+	"Owner":      "OWNER",
 }
 
 const defaultVMTableFormat = "table {{.ID}}\t{{.Name}}\t{{.Image}}\t{{.Type}}\t{{.State}}\t{{.IP}}\t{{.Accel}}\t{{.Launched}}"
@@ -39,6 +40,16 @@ func NewVMFormat(source string, quiet bool) Format {
 		return defaultVMTableFormat
 	}
 	return Format(source)
+}
+
+// WithOwnerColumn adds an OWNER column to a table when owned: when any row belongs to an account (made through
+// the cloud endpoint's EC2 API). Berth's own resources belong to none, and a table of only those keeps its
+// usual columns.
+func WithOwnerColumn(f Format, owned bool) Format {
+	if !owned || !f.IsTable() || f.Contains(".Owner") {
+		return f
+	}
+	return f + "\t{{.Owner}}"
 }
 
 // VMRow is one instance as `vm ls` templates see it.
@@ -98,6 +109,9 @@ func (r *VMRow) Network() string { return r.V.Network }
 // Kernel is its guest kernel's release.
 func (r *VMRow) Kernel() string { return r.V.KernelRelease }
 
+// Owner is the account it belongs to ("" for Berth's own).
+func (r *VMRow) Owner() string { return r.V.Owner }
+
 // Groups are its security groups' names.
 func (r *VMRow) Groups() string {
 	var names []string
@@ -111,7 +125,7 @@ func (r *VMRow) Groups() string {
 func (r *VMRow) Tag(key string) string { return r.V.Tags[key] }
 
 // KeyPairHeader titles the key pair fields.
-var KeyPairHeader = Header{"Name": "NAME", "ID": "KEY PAIR ID", "Type": "TYPE", "Fingerprint": "FINGERPRINT", "CreatedAt": "CREATED AT"}
+var KeyPairHeader = Header{"Name": "NAME", "ID": "KEY PAIR ID", "Type": "TYPE", "Fingerprint": "FINGERPRINT", "CreatedAt": "CREATED AT", "Owner": "OWNER"}
 
 // DefaultKeyPairTableFormat is `vm keypair ls`' table.
 const DefaultKeyPairTableFormat = "table {{.Name}}\t{{.Type}}\t{{.Fingerprint}}"
@@ -143,11 +157,14 @@ func (r *KeyPairRow) Type() string { return r.K.Type }
 // Fingerprint is its fingerprint, as EC2 computes it.
 func (r *KeyPairRow) Fingerprint() string { return r.K.Fingerprint }
 
+// Owner is the account it belongs to ("" for Berth's own).
+func (r *KeyPairRow) Owner() string { return r.K.Owner }
+
 // CreatedAt is when it was made.
 func (r *KeyPairRow) CreatedAt() string { return r.K.Created.String() }
 
 // GroupHeader titles the security group fields.
-var GroupHeader = Header{"ID": "GROUP ID", "Name": "NAME", "Rules": "INBOUND RULES", "Instances": "VMS", "Description": "DESCRIPTION"}
+var GroupHeader = Header{"ID": "GROUP ID", "Name": "NAME", "Rules": "INBOUND RULES", "Instances": "VMS", "Description": "DESCRIPTION", "Owner": "OWNER"}
 
 // DefaultGroupTableFormat is `vm sg ls`' table.
 const DefaultGroupTableFormat = "table {{.ID}}\t{{.Name}}\t{{.Rules}}\t{{.Instances}}\t{{.Description}}"
@@ -179,6 +196,9 @@ func (r *GroupRow) ID() string { return r.G.ID }
 
 // Name is its name.
 func (r *GroupRow) Name() string { return r.G.Name }
+
+// Owner is the account it belongs to ("" for Berth's own).
+func (r *GroupRow) Owner() string { return r.G.Owner }
 
 // Description is its description.
 func (r *GroupRow) Description() string { return r.G.Description }

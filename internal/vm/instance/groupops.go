@@ -10,7 +10,8 @@ import (
 	"github.com/berth/berth/internal/vm/secgroup"
 )
 
-// CreateSecurityGroup makes an empty group (no inbound rule: everything inbound is dropped).
+// CreateSecurityGroup makes an empty group (no inbound rule: everything inbound is dropped) for the caller's
+// account. Its name is unique in the account (InvalidGroup.Duplicate).
 func (s *Service) CreateSecurityGroup(ctx context.Context, name, description string, tags map[string]string) (SecurityGroup, error) {
 	switch {
 	case name == "":
@@ -22,14 +23,19 @@ func (s *Service) CreateSecurityGroup(ctx context.Context, name, description str
 	case description == "":
 		description = name
 	}
+	sc := scopeOf(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, err := s.defaultGroupLocked(sc.owner); err != nil {
+		return SecurityGroup{}, err
+	}
 	for _, g := range s.groups {
-		if g.Name == name {
+		if g.Name == name && g.Owner == sc.owner {
 			return SecurityGroup{}, newError(CodeInvalidGroupDuplicate, fmt.Sprintf("The security group '%s' already exists", name), errExists)
 		}
 	}
-	g := &SecurityGroup{ID: newID("sg"), Name: name, Description: description, Rules: []secgroup.Rule{}, Tags: tags, Created: time.Now().UTC()}
+	g := &SecurityGroup{ID: newID("sg"), Owner: sc.owner, Name: name, Description: description, Rules: []secgroup.Rule{},
+		Tags: copyTags(tags), Created: time.Now().UTC()}
 	s.groups[g.ID] = g
 	if err := s.saveGroups(); err != nil {
 		delete(s.groups, g.ID)
@@ -38,15 +44,48 @@ func (s *Service) CreateSecurityGroup(ctx context.Context, name, description str
 	return *g, nil
 }
 
-// SecurityGroups lists the groups by name.
+// defaultGroupLocked returns owner's default group, made the first time it is needed (every EC2 account has
+// one): inbound from its own members only. The caller holds s.mu.
+func (s *Service) defaultGroupLocked(owner string) (*SecurityGroup, error) {
+	for _, g := range s.groups {
+		if g.Name == DefaultGroupName && g.Owner == owner {
+			return g, nil
+		}
+	}
+	id := newID("sg")
+	g := &SecurityGroup{ID: id, Owner: owner, Name: DefaultGroupName, Description: "default VPC security group",
+		Rules: []secgroup.Rule{{Protocol: secgroup.All, FromPort: -1, ToPort: -1, Groups: []string{id}}}, Created: time.Now().UTC()}
+	s.groups[id] = g
+	if err := s.saveGroups(); err != nil {
+		delete(s.groups, id)
+		return nil, err
+	}
+	return g, nil
+}
+
+// SecurityGroups lists the groups the caller sees, by name (an account's default group too, made if it is not
+// yet).
 func (s *Service) SecurityGroups(ctx context.Context) []SecurityGroup {
+	sc := scopeOf(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !sc.all {
+		if _, err := s.defaultGroupLocked(sc.owner); err != nil {
+			s.log.Warn("making an account's default security group", "account", sc.owner, "error", err)
+		}
+	}
 	out := make([]SecurityGroup, 0, len(s.groups))
 	for _, g := range s.groups {
-		out = append(out, *g)
+		if sc.sees(g.Owner) {
+			out = append(out, *g)
+		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].Owner < out[j].Owner
+	})
 	return out
 }
 
@@ -54,21 +93,35 @@ func (s *Service) SecurityGroups(ctx context.Context) []SecurityGroup {
 func (s *Service) SecurityGroup(ctx context.Context, ref string) (SecurityGroup, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g, err := s.groupRef(ref)
+	g, err := s.groupRef(scopeOf(ctx), ref)
 	if err != nil {
 		return SecurityGroup{}, err
 	}
 	return *g, nil
 }
 
-func (s *Service) groupRef(ref string) (*SecurityGroup, error) {
-	if g, ok := s.groups[ref]; ok {
+// groupRef finds a group the scope sees by ID or name (an account's default group is made when it is named);
+// the caller holds s.mu.
+func (s *Service) groupRef(sc scope, ref string) (*SecurityGroup, error) {
+	if g, ok := s.groups[ref]; ok && sc.sees(g.Owner) {
 		return g, nil
 	}
+	if ref == DefaultGroupName && !sc.all {
+		return s.defaultGroupLocked(sc.owner)
+	}
+	var named []*SecurityGroup
+	var owners []string
 	for _, g := range s.groups {
-		if g.Name == ref {
-			return g, nil
+		if g.Name == ref && sc.sees(g.Owner) {
+			named, owners = append(named, g), append(owners, g.Owner)
 		}
+	}
+	i, err := sc.pick("security group", ref, owners)
+	if err != nil {
+		return nil, err
+	}
+	if i >= 0 {
+		return named[i], nil
 	}
 	if strings.HasPrefix(ref, "sg-") {
 		return nil, newError(CodeInvalidGroupNotFound, fmt.Sprintf("The security group '%s' does not exist", ref), errNotFound)
@@ -80,7 +133,7 @@ func (s *Service) groupRef(ref string) (*SecurityGroup, error) {
 func (s *Service) DeleteSecurityGroup(ctx context.Context, ref string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g, err := s.groupRef(ref)
+	g, err := s.groupRef(scopeOf(ctx), ref)
 	if err != nil {
 		return err
 	}
@@ -117,13 +170,14 @@ func (s *Service) DeleteSecurityGroup(ctx context.Context, ref string) error {
 // AuthorizeIngress adds rules to a group (each source a rule of its own, as EC2 keeps them) and applies them at
 // once to its instances. A rule the group has already is InvalidPermission.Duplicate; nothing is added then.
 func (s *Service) AuthorizeIngress(ctx context.Context, ref string, rules []secgroup.Rule) (SecurityGroup, error) {
+	sc := scopeOf(ctx)
 	s.mu.Lock()
-	g, err := s.groupRef(ref)
+	g, err := s.groupRef(sc, ref)
 	if err != nil {
 		s.mu.Unlock()
 		return SecurityGroup{}, err
 	}
-	add, err := s.checkRules(rules)
+	add, err := s.checkRules(sc, rules)
 	if err != nil {
 		s.mu.Unlock()
 		return SecurityGroup{}, err
@@ -153,13 +207,14 @@ func (s *Service) AuthorizeIngress(ctx context.Context, ref string, rules []secg
 // RevokeIngress removes rules from a group. A rule the group does not have is InvalidPermission.NotFound;
 // nothing is removed then.
 func (s *Service) RevokeIngress(ctx context.Context, ref string, rules []secgroup.Rule) (SecurityGroup, error) {
+	sc := scopeOf(ctx)
 	s.mu.Lock()
-	g, err := s.groupRef(ref)
+	g, err := s.groupRef(sc, ref)
 	if err != nil {
 		s.mu.Unlock()
 		return SecurityGroup{}, err
 	}
-	del, err := s.checkRules(rules)
+	del, err := s.checkRules(sc, rules)
 	if err != nil {
 		s.mu.Unlock()
 		return SecurityGroup{}, err
@@ -192,8 +247,8 @@ func (s *Service) RevokeIngress(ctx context.Context, ref string, rules []secgrou
 }
 
 // checkRules validates rules and splits them per source; a source group must exist (by ID or name; names are
-// resolved to IDs). The caller holds s.mu.
-func (s *Service) checkRules(rules []secgroup.Rule) ([]secgroup.Rule, error) {
+// resolved to IDs) the scope sees. The caller holds s.mu.
+func (s *Service) checkRules(sc scope, rules []secgroup.Rule) ([]secgroup.Rule, error) {
 	if len(rules) == 0 {
 		return nil, newError(CodeMissingParameter, "The request must contain the parameter ipPermissions", errInvalid)
 	}
@@ -202,7 +257,7 @@ func (s *Service) checkRules(rules []secgroup.Rule) ([]secgroup.Rule, error) {
 		r.CIDRs = append(r.CIDRs[:0:0], r.CIDRs...)
 		r.Groups = append(r.Groups[:0:0], r.Groups...)
 		for i, ref := range r.Groups {
-			g, err := s.groupRef(ref)
+			g, err := s.groupRef(sc, ref)
 			if err != nil {
 				return nil, err
 			}

@@ -25,8 +25,9 @@ func checkKeyName(name string) error {
 	return nil
 }
 
-// CreateKeyPair makes a key pair of typ (rsa, the default, or ed25519) and returns it with its private key,
-// which is not kept: this is the only time anyone sees it.
+// CreateKeyPair makes a key pair of typ (rsa, the default, or ed25519) for the caller's account and returns it
+// with its private key, which is not kept: this is the only time anyone sees it. Its name is unique in the
+// account (InvalidKeyPair.Duplicate).
 func (s *Service) CreateKeyPair(ctx context.Context, name, typ string, tags map[string]string) (KeyPair, []byte, error) {
 	if err := checkKeyName(name); err != nil {
 		return KeyPair{}, nil, err
@@ -38,7 +39,7 @@ func (s *Service) CreateKeyPair(ctx context.Context, name, typ string, tags map[
 	if err != nil {
 		return KeyPair{}, nil, err
 	}
-	k, err := s.addKey(name, typ, pub, fp, tags)
+	k, err := s.addKey(ctx, name, typ, pub, fp, tags)
 	return k, priv, err
 }
 
@@ -51,33 +52,45 @@ func (s *Service) ImportKeyPair(ctx context.Context, name, publicKey string, tag
 	if err != nil {
 		return KeyPair{}, err
 	}
-	return s.addKey(name, typ, pub, fp, tags)
+	return s.addKey(ctx, name, typ, pub, fp, tags)
 }
 
-func (s *Service) addKey(name, typ, pub, fp string, tags map[string]string) (KeyPair, error) {
+func (s *Service) addKey(ctx context.Context, name, typ, pub, fp string, tags map[string]string) (KeyPair, error) {
+	sc := scopeOf(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.keys[name]; ok {
-		return KeyPair{}, newError(CodeInvalidKeyPairDuplicate, fmt.Sprintf("The keypair '%s' already exists.", name), errExists)
+	for _, k := range s.keys {
+		if k.Name == name && k.Owner == sc.owner {
+			return KeyPair{}, newError(CodeInvalidKeyPairDuplicate, fmt.Sprintf("The keypair '%s' already exists.", name), errExists)
+		}
 	}
-	k := &KeyPair{ID: newID("key"), Name: name, Type: typ, Fingerprint: fp, PublicKey: pub, Created: time.Now().UTC(), Tags: tags}
-	s.keys[name] = k
+	k := &KeyPair{ID: newID("key"), Owner: sc.owner, Name: name, Type: typ, Fingerprint: fp, PublicKey: pub,
+		Created: time.Now().UTC(), Tags: copyTags(tags)}
+	s.keys[k.ID] = k
 	if err := s.saveKeys(); err != nil {
-		delete(s.keys, name)
+		delete(s.keys, k.ID)
 		return KeyPair{}, err
 	}
 	return *k, nil
 }
 
-// KeyPairs lists the key pairs by name.
+// KeyPairs lists the key pairs the caller sees, by name.
 func (s *Service) KeyPairs(ctx context.Context) []KeyPair {
+	sc := scopeOf(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]KeyPair, 0, len(s.keys))
 	for _, k := range s.keys {
-		out = append(out, *k)
+		if sc.sees(k.Owner) {
+			out = append(out, *k)
+		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].Owner < out[j].Owner
+	})
 	return out
 }
 
@@ -85,21 +98,31 @@ func (s *Service) KeyPairs(ctx context.Context) []KeyPair {
 func (s *Service) KeyPair(ctx context.Context, ref string) (KeyPair, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k, err := s.keyRef(ref)
+	k, err := s.keyRef(scopeOf(ctx), ref)
 	if err != nil {
 		return KeyPair{}, err
 	}
 	return *k, nil
 }
 
-func (s *Service) keyRef(ref string) (*KeyPair, error) {
-	if k, ok := s.keys[ref]; ok {
+// keyRef finds a key pair the scope sees by ID or name; the caller holds s.mu.
+func (s *Service) keyRef(sc scope, ref string) (*KeyPair, error) {
+	if k, ok := s.keys[ref]; ok && sc.sees(k.Owner) {
 		return k, nil
 	}
+	var named []*KeyPair
+	var owners []string
 	for _, k := range s.keys {
-		if k.ID == ref {
-			return k, nil
+		if k.Name == ref && sc.sees(k.Owner) {
+			named, owners = append(named, k), append(owners, k.Owner)
 		}
+	}
+	i, err := sc.pick("key pair", ref, owners)
+	if err != nil {
+		return nil, err
+	}
+	if i >= 0 {
+		return named[i], nil
 	}
 	return nil, newError(CodeInvalidKeyPairNotFound, fmt.Sprintf("The key pair '%s' does not exist", ref), errNotFound)
 }
@@ -108,14 +131,26 @@ func (s *Service) keyRef(ref string) (*KeyPair, error) {
 func (s *Service) DeleteKeyPair(ctx context.Context, ref string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k, err := s.keyRef(ref)
+	k, err := s.keyRef(scopeOf(ctx), ref)
 	if err != nil {
 		return err
 	}
-	delete(s.keys, k.Name)
+	delete(s.keys, k.ID)
 	if err := s.saveKeys(); err != nil {
-		s.keys[k.Name] = k
+		s.keys[k.ID] = k
 		return err
 	}
 	return nil
+}
+
+// copyTags is tags as a map of the service's own (nil for none): a caller's map is never kept.
+func copyTags(tags map[string]string) map[string]string {
+	if len(tags) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(tags))
+	for k, v := range tags {
+		out[k] = v
+	}
+	return out
 }

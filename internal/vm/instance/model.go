@@ -31,7 +31,9 @@ func (s State) Code() int {
 
 // Instance is a virtual machine instance.
 type Instance struct {
-	ID       string `json:"id"`
+	ID string `json:"id"`
+	// Owner is the account the instance belongs to ("" for none: launched with Berth's own API).
+	Owner    string `json:"owner,omitempty"`
 	Name     string `json:"name,omitempty"`
 	ImageID  string `json:"image_id"`
 	ImageRef string `json:"image_ref,omitempty"`
@@ -68,11 +70,19 @@ type Instance struct {
 	KernelRelease string `json:"kernel_release,omitempty"`
 	// TerminatedAt is when it was terminated (its record is kept an hour, as EC2 shows terminated instances).
 	TerminatedAt time.Time `json:"terminated_at,omitzero"`
+	// ReservationID, LaunchIndex and ClientToken say which launch request made the instance (EC2's
+	// RunInstances: the instances of one request share a reservation; a retried request with the same client
+	// token is answered with them).
+	ReservationID string `json:"reservation_id,omitempty"`
+	LaunchIndex   int    `json:"launch_index,omitempty"`
+	ClientToken   string `json:"client_token,omitempty"`
 }
 
 // KeyPair is an SSH key pair: the public half is kept, the private half was given to the user once.
 type KeyPair struct {
-	ID          string            `json:"id"`
+	ID string `json:"id"`
+	// Owner is the account the key pair belongs to ("" for none).
+	Owner       string            `json:"owner,omitempty"`
 	Name        string            `json:"name"`
 	Type        string            `json:"type"` // rsa, ed25519
 	Fingerprint string            `json:"fingerprint"`
@@ -83,7 +93,9 @@ type KeyPair struct {
 
 // SecurityGroup is a named set of inbound rules.
 type SecurityGroup struct {
-	ID          string            `json:"id"`
+	ID string `json:"id"`
+	// Owner is the account the group belongs to ("" for none).
+	Owner       string            `json:"owner,omitempty"`
 	Name        string            `json:"name"`
 	Description string            `json:"description"`
 	Rules       []secgroup.Rule   `json:"rules"`
@@ -91,8 +103,8 @@ type SecurityGroup struct {
 	Created     time.Time         `json:"created"`
 }
 
-// DefaultGroupName is the group every instance without groups is in. As EC2's, it allows inbound traffic from
-// its own members only.
+// DefaultGroupName is the group every instance without groups is in; each account has one. As EC2's, it allows
+// inbound traffic from its own members only.
 const DefaultGroupName = "default"
 
 // newID returns an EC2-style ID: prefix, a dash and 17 hex digits.

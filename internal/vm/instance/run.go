@@ -35,6 +35,11 @@ type RunOptions struct {
 	Network string
 	// DiskGiB overrides the type's root disk size.
 	DiskGiB int
+	// ReservationID, LaunchIndex and ClientToken are kept with the instance: which launch request made it (see
+	// Instance).
+	ReservationID string
+	LaunchIndex   int
+	ClientToken   string
 }
 
 // maxUserData is EC2's limit.
@@ -43,6 +48,27 @@ const maxUserData = 16 << 10
 // Run launches an instance: its disk, its network and its machine. It returns once qemu runs (the instance
 // pending), with warnings (an overcommitted host); Wait for running. On error nothing of the instance is left.
 func (s *Service) Run(ctx context.Context, o RunOptions) (Instance, []string, error) {
+	inst, warnings, err := s.admit(ctx, o)
+	if err != nil {
+		return Instance{}, nil, err
+	}
+	unlock := s.lock(inst.ID)
+	defer unlock()
+	if err := s.create(ctx, inst.ID, inst.ImageID); err != nil {
+		s.discard(context.WithoutCancel(ctx), inst.ID)
+		return Instance{}, nil, err
+	}
+	if err := s.boot(ctx, inst.ID); err != nil {
+		s.discard(context.WithoutCancel(ctx), inst.ID)
+		return Instance{}, nil, err
+	}
+	out, err := s.Get(ctx, inst.ID)
+	return out, warnings, err
+}
+
+// admit checks a launch and records its instance (pending, with nothing made yet): its image, type, user,
+// keys and groups resolved in the caller's account, which owns it.
+func (s *Service) admit(ctx context.Context, o RunOptions) (Instance, []string, error) {
 	t, err := LookupType(o.Type)
 	if err != nil {
 		return Instance{}, nil, err
@@ -89,24 +115,29 @@ func (s *Service) Run(ctx context.Context, o RunOptions) (Instance, []string, er
 		network = s.cfg.DefaultNetwork
 	}
 
+	sc := scopeOf(ctx)
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	keyName := ""
 	if o.KeyName != "" {
-		k, err := s.keyRef(o.KeyName)
+		k, err := s.keyRef(sc, o.KeyName)
 		if err != nil {
-			s.mu.Unlock()
 			return Instance{}, nil, err
 		}
 		keys = append([]string{k.PublicKey}, keys...)
-	}
-	groups := o.SecurityGroups
-	if len(groups) == 0 {
-		groups = []string{DefaultGroupName}
+		keyName = k.Name
 	}
 	var gids []string
-	for _, g := range groups {
-		sg, err := s.groupRef(g)
+	if len(o.SecurityGroups) == 0 {
+		sg, err := s.defaultGroupLocked(sc.owner)
 		if err != nil {
-			s.mu.Unlock()
+			return Instance{}, nil, err
+		}
+		gids = []string{sg.ID}
+	}
+	for _, g := range o.SecurityGroups {
+		sg, err := s.groupRef(sc, g)
+		if err != nil {
 			return Instance{}, nil, err
 		}
 		gids = appendUnique(gids, sg.ID)
@@ -114,37 +145,22 @@ func (s *Service) Run(ctx context.Context, o RunOptions) (Instance, []string, er
 	if o.Name != "" {
 		for _, other := range s.instances {
 			if other.Name == o.Name && other.State != Terminated {
-				s.mu.Unlock()
 				return Instance{}, nil, newError(CodeInvalidParameterValue, fmt.Sprintf("The instance name %q is already in use by instance %s. You have to terminate it to reuse that name.", o.Name, other.ID), errExists)
 			}
 		}
 	}
 	now := time.Now().UTC()
-	inst := &Instance{ID: newID("i"), Name: o.Name, ImageID: img.ID, ImageRef: o.Image, Type: t.Name, VCPUs: t.VCPUs,
-		MemoryMiB: t.MemoryMiB, DiskGiB: t.DiskGiB, KeyName: o.KeyName, AuthorizedKeys: keys, User: user,
-		SecurityGroups: gids, UserData: o.UserData, Tags: o.Tags, State: Pending, Network: network,
-		LaunchTime: now, Created: now}
+	inst := &Instance{ID: newID("i"), Owner: sc.owner, Name: o.Name, ImageID: img.ID, ImageRef: o.Image, Type: t.Name, VCPUs: t.VCPUs,
+		MemoryMiB: t.MemoryMiB, DiskGiB: t.DiskGiB, KeyName: keyName, AuthorizedKeys: keys, User: user,
+		SecurityGroups: gids, UserData: o.UserData, Tags: copyTags(o.Tags), State: Pending, Network: network,
+		LaunchTime: now, Created: now, ReservationID: o.ReservationID, LaunchIndex: o.LaunchIndex, ClientToken: o.ClientToken}
 	warnings := s.overcommitLocked(t, "")
 	s.instances[inst.ID] = inst
 	if err := s.saveInstance(inst); err != nil {
 		delete(s.instances, inst.ID)
-		s.mu.Unlock()
 		return Instance{}, nil, err
 	}
-	s.mu.Unlock()
-
-	unlock := s.lock(inst.ID)
-	defer unlock()
-	if err := s.create(ctx, inst.ID, img.ID); err != nil {
-		s.discard(context.WithoutCancel(ctx), inst.ID)
-		return Instance{}, nil, err
-	}
-	if err := s.boot(ctx, inst.ID); err != nil {
-		s.discard(context.WithoutCancel(ctx), inst.ID)
-		return Instance{}, nil, err
-	}
-	out, err := s.Get(ctx, inst.ID)
-	return out, warnings, err
+	return *inst, warnings, nil
 }
 
 func appendUnique(list []string, s string) []string {
@@ -158,15 +174,20 @@ func appendUnique(list []string, s string) []string {
 
 // resolveImage finds an image by reference, ID or AMI ID.
 func (s *Service) resolveImage(ctx context.Context, ref string) (Image, error) {
+	lookup := ref
 	if strings.HasPrefix(ref, "ami-") {
 		if len(ref) < 12 || strings.Trim(ref[4:], "0123456789abcdef") != "" {
 			return Image{}, newError(CodeInvalidAMIIDMalformed, fmt.Sprintf("Invalid id: \"%s\" (expecting \"ami-...\")", ref), errInvalid)
 		}
-		ref = "sha256:" + ref[4:] // a prefix of the ID: the engine resolves short IDs
+		lookup = "sha256:" + ref[4:] // a prefix of the ID: the engine resolves short IDs
 	}
-	img, err := s.images.Resolve(ctx, ref)
+	notFound := newError(CodeInvalidAMIIDNotFound, fmt.Sprintf("The image id '[%s]' does not exist", ref), errNotFound)
+	if s.images == nil {
+		return Image{}, notFound
+	}
+	img, err := s.images.Resolve(ctx, lookup)
 	if err != nil {
-		return Image{}, newError(CodeInvalidAMIIDNotFound, fmt.Sprintf("The image id '[%s]' does not exist", ref), errNotFound)
+		return Image{}, notFound
 	}
 	return img, nil
 }
@@ -270,7 +291,7 @@ func (s *Service) discard(ctx context.Context, id string) {
 // Start boots a stopped instance again: the same disk, the same address.
 func (s *Service) Start(ctx context.Context, ref string) ([]string, error) {
 	s.mu.Lock()
-	inst, err := s.ref(ref)
+	inst, err := s.ref(scopeOf(ctx), ref)
 	if err != nil {
 		s.mu.Unlock()
 		return nil, err
@@ -331,7 +352,7 @@ const DefaultStopTimeout = 60 * time.Second
 // disk and address stay. Stopping a stopped instance is not an error.
 func (s *Service) Stop(ctx context.Context, ref string, force bool, timeout time.Duration) error {
 	s.mu.Lock()
-	inst, err := s.ref(ref)
+	inst, err := s.ref(scopeOf(ctx), ref)
 	if err != nil {
 		s.mu.Unlock()
 		return err
@@ -380,7 +401,7 @@ func (s *Service) Stop(ctx context.Context, ref string, force bool, timeout time
 func (s *Service) Reboot(ctx context.Context, ref string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	inst, err := s.ref(ref)
+	inst, err := s.ref(scopeOf(ctx), ref)
 	if err != nil {
 		return err
 	}
@@ -398,7 +419,7 @@ func (s *Service) Reboot(ctx context.Context, ref string) error {
 // Terminating a terminated instance is not an error. The record stays listed for an hour, as EC2's do.
 func (s *Service) Terminate(ctx context.Context, ref string) error {
 	s.mu.Lock()
-	inst, err := s.ref(ref)
+	inst, err := s.ref(scopeOf(ctx), ref)
 	if err != nil {
 		s.mu.Unlock()
 		return err
@@ -482,7 +503,7 @@ func (s *Service) ConsoleOutput(ctx context.Context, ref string) ([]byte, error)
 func (s *Service) ConsoleSocket(ctx context.Context, ref string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	inst, err := s.ref(ref)
+	inst, err := s.ref(scopeOf(ctx), ref)
 	if err != nil {
 		return "", err
 	}
@@ -494,20 +515,3 @@ func (s *Service) ConsoleSocket(ctx context.Context, ref string) (string, error)
 
 // Types lists the instance types.
 func (s *Service) Types() []Type { return append([]Type(nil), Types...) }
-
-// CreateTags sets tags on an instance (a key with an empty value is a tag too, as in EC2).
-func (s *Service) CreateTags(ctx context.Context, ref string, tags map[string]string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	inst, err := s.ref(ref)
-	if err != nil {
-		return err
-	}
-	if inst.Tags == nil {
-		inst.Tags = map[string]string{}
-	}
-	for k, v := range tags {
-		inst.Tags[k] = v
-	}
-	return s.saveInstance(inst)
-}

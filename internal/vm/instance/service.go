@@ -31,7 +31,6 @@ import (
 	"time"
 
 	"github.com/berth/berth/internal/atomicfile"
-	"github.com/berth/berth/internal/vm/secgroup"
 )
 
 // Images is what the service needs of the engine's images.
@@ -40,12 +39,22 @@ type Images interface {
 	Resolve(ctx context.Context, ref string) (Image, error)
 	// RootFS makes the image's files available, read-only, in a directory until release is called.
 	RootFS(ctx context.Context, id string) (dir string, release func(), err error)
+	// List lists the images instances may boot from (intermediate images of builds aside).
+	List(ctx context.Context) ([]Image, error)
 }
 
 // Image is an image as the service sees it.
 type Image struct {
 	ID     string
 	Labels map[string]string
+	// Names are its repo:tag references, sorted; Created, Architecture (Go's names) and Size (bytes) as the
+	// engine records them. (Resolve may leave them out.)
+	Names        []string
+	Created      time.Time
+	Architecture string
+	Size         int64
+	// Tags are the caller's tags on the image (Service.Images).
+	Tags map[string]string
 }
 
 // UserLabel is the image label naming the user an instance's SSH keys go to (root when absent).
@@ -101,11 +110,12 @@ type Service struct {
 
 	mu        sync.Mutex
 	instances map[string]*Instance
-	keys      map[string]*KeyPair       // by name
-	groups    map[string]*SecurityGroup // by ID
-	machines  map[string]*machine       // running qemu processes, by instance ID
-	locks     map[string]*sync.Mutex    // one operation at a time per instance
-	changed   chan struct{}             // closed and replaced at every state change (Wait)
+	keys      map[string]*KeyPair                     // by ID
+	groups    map[string]*SecurityGroup               // by ID
+	imageTags map[string]map[string]map[string]string // owner -> AMI ID -> tags
+	machines  map[string]*machine                     // running qemu processes, by instance ID
+	locks     map[string]*sync.Mutex                  // one operation at a time per instance
+	changed   chan struct{}                           // closed and replaced at every state change (Wait)
 
 	bootMu    sync.Mutex
 	bootFiles *bootFiles
@@ -133,7 +143,7 @@ func New(ctx context.Context, cfg Config, images Images, networks Networks) (*Se
 	}
 	s := &Service{cfg: cfg, images: images, networks: networks, log: slog.Default().With("component", "vm"),
 		instances: map[string]*Instance{}, keys: map[string]*KeyPair{}, groups: map[string]*SecurityGroup{},
-		machines: map[string]*machine{}, locks: map[string]*sync.Mutex{}, changed: make(chan struct{})}
+		imageTags: map[string]map[string]map[string]string{}, machines: map[string]*machine{}, locks: map[string]*sync.Mutex{}, changed: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := s.load(); err != nil {
 		return nil, err
@@ -172,7 +182,7 @@ func (s *Service) load() error {
 		return err
 	}
 	for _, k := range keys {
-		s.keys[k.Name] = k
+		s.keys[k.ID] = k
 	}
 	var groups []*SecurityGroup
 	if err := readJSON(s.groupsFile(), &groups); err != nil {
@@ -180,6 +190,9 @@ func (s *Service) load() error {
 	}
 	for _, g := range groups {
 		s.groups[g.ID] = g
+	}
+	if err := s.loadImageTags(); err != nil {
+		return err
 	}
 	entries, err := os.ReadDir(filepath.Join(s.cfg.Root, "instances"))
 	if err != nil {
@@ -230,7 +243,7 @@ func (s *Service) saveKeys() error {
 	for _, k := range s.keys {
 		list = append(list, k)
 	}
-	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
+	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
 	return writeJSON(s.keysFile(), list)
 }
 
@@ -271,19 +284,11 @@ func (s *Service) lock(id string) func() {
 	return l.Unlock
 }
 
-// ensureDefaultGroup creates the default security group: inbound from its own members only.
+// ensureDefaultGroup makes the default security group of Berth's own API (of no account).
 func (s *Service) ensureDefaultGroup() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, g := range s.groups {
-		if g.Name == DefaultGroupName {
-			return
-		}
-	}
-	id := newID("sg")
-	s.groups[id] = &SecurityGroup{ID: id, Name: DefaultGroupName, Description: "default VPC security group",
-		Rules: []secgroup.Rule{{Protocol: secgroup.All, FromPort: -1, ToPort: -1, Groups: []string{id}}}, Created: time.Now().UTC()}
-	if err := s.saveGroups(); err != nil {
+	if _, err := s.defaultGroupLocked(""); err != nil {
 		s.log.Warn("saving security groups", "error", err)
 	}
 }
@@ -331,14 +336,14 @@ func (s *Service) restore(ctx context.Context) {
 // terminatedKept is how long a terminated instance stays listed.
 const terminatedKept = time.Hour
 
-// ref finds an instance by ID or name (terminated ones only by ID); the caller holds s.mu.
-func (s *Service) ref(ref string) (*Instance, error) {
-	if inst, ok := s.instances[ref]; ok {
+// ref finds an instance the scope sees by ID or name (terminated ones only by ID); the caller holds s.mu.
+func (s *Service) ref(sc scope, ref string) (*Instance, error) {
+	if inst, ok := s.instances[ref]; ok && sc.sees(inst.Owner) {
 		return inst, nil
 	}
 	if !strings.HasPrefix(ref, "i-") {
 		for _, inst := range s.instances {
-			if inst.Name == ref && inst.State != Terminated {
+			if inst.Name == ref && inst.State != Terminated && sc.sees(inst.Owner) {
 				return inst, nil
 			}
 		}
@@ -353,20 +358,21 @@ func (s *Service) ref(ref string) (*Instance, error) {
 func (s *Service) Get(ctx context.Context, ref string) (Instance, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	inst, err := s.ref(ref)
+	inst, err := s.ref(scopeOf(ctx), ref)
 	if err != nil {
 		return Instance{}, err
 	}
 	return *inst, nil
 }
 
-// List returns the instances, terminated ones too when all is set, oldest first.
+// List returns the instances the caller sees, terminated ones too when all is set, oldest first.
 func (s *Service) List(ctx context.Context, all bool) []Instance {
+	sc := scopeOf(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Instance
 	for _, inst := range s.instances {
-		if inst.State == Terminated && (!all || time.Since(inst.TerminatedAt) > terminatedKept) {
+		if !sc.sees(inst.Owner) || inst.State == Terminated && (!all || time.Since(inst.TerminatedAt) > terminatedKept) {
 			continue
 		}
 		out = append(out, *inst)
@@ -374,6 +380,9 @@ func (s *Service) List(ctx context.Context, all bool) []Instance {
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Created.Equal(out[j].Created) {
 			return out[i].Created.Before(out[j].Created)
+		}
+		if out[i].ReservationID == out[j].ReservationID && out[i].LaunchIndex != out[j].LaunchIndex {
+			return out[i].LaunchIndex < out[j].LaunchIndex
 		}
 		return out[i].ID < out[j].ID
 	})
@@ -383,9 +392,10 @@ func (s *Service) List(ctx context.Context, all bool) []Instance {
 // Wait blocks until instance ref is in state want, or in a state it cannot leave for want on its own (stopped
 // or terminated when running is wanted), or ctx ends.
 func (s *Service) Wait(ctx context.Context, ref string, want State) (Instance, error) {
+	sc := scopeOf(ctx)
 	for {
 		s.mu.Lock()
-		inst, err := s.ref(ref)
+		inst, err := s.ref(sc, ref)
 		if err != nil {
 			s.mu.Unlock()
 			return Instance{}, err
