@@ -47,4 +47,4 @@ go vet ./...
 # Unit tests get a short timeout so a hang is reported (with every goroutine's stack) long before the
 # suite's budget; the end-to-end tests start daemons and containers and get longer.
 go test -count=1 -timeout 5m $(go list ./... | grep -v '/test/e2e$') "$@"
-go test -count=1 -timeout 15m ./test/e2e/... "$@"
+go test -count=1 -timeout 25m ./test/e2e/... "$@"

@@ -270,7 +270,7 @@ func (c *Cluster) consumeNetworks(ctx context.Context, body interface {
 			case l.State != nil:
 				m = newMirror(l.State)
 				sink.ApplyNetworkState(ctx, m.state())
-				c.afterSnapshot(ctx, sink, l.State.Rev)
+				go c.afterSnapshot(ctx, sink, l.State.Rev) // retried in the background: the watch goes on
 			case l.Event != nil && m != nil:
 				m.apply(l.Event)
 				if pending == nil {
@@ -281,16 +281,37 @@ func (c *Cluster) consumeNetworks(ctx context.Context, body interface {
 	}
 }
 
-// afterSnapshot registers the node's tunnel key and gives back the endpoints the node no longer has.
+// afterSnapshot registers the node's tunnel key and gives back the endpoints the node no longer has. Each is
+// retried until it is done or the watch ends: a manager's store that is still starting, or a manager that does not
+// answer in time on a loaded machine, must not leave the node's key unknown to its peers (their encrypted
+// networks would never reach it) until the watch happens to reconnect.
 func (c *Cluster) afterSnapshot(ctx context.Context, sink NetworkSink, rev int64) {
 	if key := sink.PublicKey(); key != "" {
-		if err := c.registerKey(ctx, key); err != nil {
-			c.log.Warn("registering the node's tunnel key", "error", err)
-		}
+		c.retryNetworkCall(ctx, "registering the node's tunnel key", func() error { return c.registerKey(ctx, key) })
 	}
 	keep := sink.LocalAttachments()
-	if err := c.syncNetworks(ctx, rev, keep); err != nil {
-		c.log.Warn("reconciling the node's network endpoints", "error", err)
+	c.retryNetworkCall(ctx, "reconciling the node's network endpoints", func() error { return c.syncNetworks(ctx, rev, keep) })
+}
+
+// retryNetworkCall runs call until it succeeds, fails for good (the request itself is wrong or refused), or ctx
+// ends, backing off from 200 ms to 2 s; each failure is logged.
+func (c *Cluster) retryNetworkCall(ctx context.Context, what string, call func() error) {
+	backoff := 200 * time.Millisecond
+	for {
+		err := call()
+		if err == nil {
+			return
+		}
+		c.log.Warn(what, "error", err)
+		if errdefs.IsInvalidArgument(err) || errdefs.IsPermissionDenied(err) || errdefs.IsNotFound(err) || ctx.Err() != nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
 	}
 }
 
