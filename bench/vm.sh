@@ -76,6 +76,14 @@ awsec2 authorize-security-group-ingress --group-id "$sg" --protocol tcp --port 2
 ami=$(awsec2 describe-images --filters Name=name,Values=sshbox:latest --query 'Images[0].ImageId' --output text)
 sshq() { ssh -i "$BENCH_DIR/key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=2 -o BatchMode=yes "root@$1" true 2>/dev/null; }
 now_ms() { date +%s%3N; }
+# wait_ssh IP: until ssh answers, or fail the run after SSH_WAIT seconds (default 300) rather than spin forever.
+wait_ssh() {
+	local deadline=$(( $(date +%s) + ${SSH_WAIT:-300} ))
+	until sshq "$1"; do
+		if [ "$(date +%s)" -ge "$deadline" ]; then echo "vm.sh: no ssh answer from $1 after ${SSH_WAIT:-300} s" >&2; return 1; fi
+		sleep 0.02
+	done
+}
 cpu_ms() { awk '{print ($14+$15)*10}' "/proc/$1/stat"; } # utime+stime of a process, in ms (USER_HZ 100)
 
 # Warm-up: the first launch makes the boot files and the image's base disk, the first container its initramfs.
@@ -105,7 +113,7 @@ for i in $(seq "$RUNS"); do
 	t0=$(now_ms); u0=$(usage "berth-bench-$$")
 	id=$(berth vm run --name "b$i" --key-name bench --security-group ssh --type t2.nano sshbox)
 	ip=$(berth vm inspect -f '{{.PrivateIpAddress}}' "$id")
-	until sshq "$ip"; do sleep 0.02; done
+	wait_ssh "$ip"
 	echo $(( $(now_ms) - t0 )) >>"$BENCH_DIR/berth_ssh"; cpu_since "berth-bench-$$" "$u0" >>"$BENCH_DIR/berth_ssh_cpu"
 	if [ "$i" = 1 ]; then
 		sleep 10 # idle: what a booted, idle instance keeps
@@ -119,7 +127,7 @@ for i in $(seq "$RUNS"); do
 	t0=$(now_ms); u0=$(usage "berth-bench-$$")
 	read -r id ip < <(awsec2 run-instances --image-id "$ami" --instance-type t2.nano --key-name bench --security-group-ids "$sg" \
 		--count 1 --query 'Instances[0].[InstanceId,PublicIpAddress]' --output text)
-	until sshq "$ip"; do sleep 0.02; done
+	wait_ssh "$ip"
 	echo $(( $(now_ms) - t0 )) >>"$BENCH_DIR/aws_ssh"; cpu_since "berth-bench-$$" "$u0" >>"$BENCH_DIR/aws_ssh_cpu"
 	berth vm rm -f "$id" >/dev/null
 	# what the CLI itself costs: a call the daemon answers at once
@@ -132,7 +140,7 @@ for i in $(seq "$RUNS"); do
 	t0=$(now_ms); u0=$(usage "berth-bench-floor-$$")
 	floor instance "$boot/vmlinux" "$initrd" "$BENCH_DIR/floor/disk.qcow2" bfloor0 02:42:00:00:00:fa \
 		"$floor_ip/${subnet#*/}" "$gw" "$BENCH_DIR/key.pub" "$BENCH_DIR/floor/qemu.pid"
-	until sshq "$floor_ip"; do sleep 0.02; done
+	wait_ssh "$floor_ip"
 	echo $(( $(now_ms) - t0 )) >>"$BENCH_DIR/floor_ssh"; cpu_since "berth-bench-floor-$$" "$u0" >>"$BENCH_DIR/floor_ssh_cpu"
 	fpid=$(cat "$BENCH_DIR/floor/qemu.pid")
 	if [ "$i" = 1 ]; then
