@@ -20,7 +20,9 @@ import (
 // CreateUploadInput starts a multipart upload.
 type CreateUploadInput struct {
 	Bucket, Key string
-	Metadata    Metadata
+	// BucketID, when set, binds the upload to that bucket, as PutObjectInput.BucketID binds a write.
+	BucketID string
+	Metadata Metadata
 	// ChecksumAlgorithm makes every part carry a checksum of that algorithm, and the object one of ChecksumType
 	// (Composite by default, FullObject for CRC64NVME).
 	ChecksumAlgorithm ChecksumAlgorithm
@@ -111,7 +113,7 @@ func (s *Store) CreateMultipartUpload(ctx context.Context, in CreateUploadInput)
 	rec := &uploadRecord{Initiated: s.now().UnixNano(), Meta: in.Metadata, Algorithm: in.ChecksumAlgorithm, Type: typ,
 		Owner: in.Owner, Sub: in.Subresources}
 	err := s.update(func(tx *bolt.Tx) error {
-		_, data, err := getBucket(tx, in.Bucket)
+		_, data, err := getBucketOf(tx, in.Bucket, in.BucketID)
 		if err != nil {
 			return err
 		}
@@ -349,7 +351,9 @@ type CompletedPart struct {
 // CompleteUploadInput assembles an upload's parts into an object.
 type CompleteUploadInput struct {
 	Bucket, Key, UploadID string
-	Parts                 []CompletedPart
+	// BucketID, when set, binds the completion to that bucket, as PutObjectInput.BucketID binds a write.
+	BucketID string
+	Parts    []CompletedPart
 	// Checksum, when its Algorithm is set, is the object checksum the client expects (x-amz-checksum-*): of the
 	// upload's algorithm (ErrInvalidRequest otherwise) and equal to the object's (ErrBadDigest otherwise) — the
 	// full-object value, or the composite one with or without its "-N" part count.
@@ -383,7 +387,7 @@ func (s *Store) CompleteMultipartUpload(ctx context.Context, in CompleteUploadIn
 	var info ObjectInfo
 	err := s.update(func(tx *bolt.Tx) error {
 		freed = freed[:0]
-		b, data, err := getBucket(tx, in.Bucket)
+		b, data, err := getBucketOf(tx, in.Bucket, in.BucketID)
 		if err != nil {
 			return err
 		}

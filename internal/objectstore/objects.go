@@ -15,6 +15,9 @@ import (
 // PutObjectInput is a single-request upload.
 type PutObjectInput struct {
 	Bucket, Key string
+	// BucketID, when set, binds the write to that bucket (Bucket.ID, as the caller authorized it): when the name
+	// means another bucket by the time the object is committed, the write is ErrNoSuchBucket and nothing is kept.
+	BucketID string
 	// Body is read to its end; Size is its declared length (-1 when unknown: chunked).
 	Body io.Reader
 	Size int64
@@ -36,7 +39,7 @@ func (s *Store) PutObject(ctx context.Context, in PutObjectInput) (ObjectInfo, e
 		return ObjectInfo{}, err
 	}
 	// An absent bucket is refused before the body is read (and a client waiting on 100-continue sends nothing).
-	if _, err := s.Bucket(ctx, in.Bucket); err != nil {
+	if err := s.checkBucketID(ctx, in.Bucket, in.BucketID); err != nil {
 		return ObjectInfo{}, err
 	}
 	data, err := s.ingest(ctx, in.Body, in.Size, MaxObjectSize, true, in.Checksum, in.ContentMD5)
@@ -60,7 +63,7 @@ func (s *Store) PutObject(ctx context.Context, in PutObjectInput) (ObjectInfo, e
 		rec.inline = data.inline
 		rec.InlineCRC = crc32.Checksum(data.inline, castagnoli)
 	}
-	return s.commitVersion(in.Bucket, in.Key, rec, in.Conditions, func(tx *bolt.Tx) error {
+	return s.commitVersion(in.Bucket, in.BucketID, in.Key, rec, in.Conditions, func(tx *bolt.Tx) error {
 		if data.blob != nil {
 			return addRef(tx, data.blob.id, data.size, data.blob.sums)
 		}
@@ -70,13 +73,14 @@ func (s *Store) PutObject(ctx context.Context, in PutObjectInput) (ObjectInfo, e
 
 // commitVersion writes rec as the key's new version in one index transaction: preconditions checked against the
 // current version, refs (the new version's blob references) taken, the version ID assigned by the bucket's
-// versioning state, and a replaced null version's blobs released after the commit.
-func (s *Store) commitVersion(bucket, key string, rec *record, cond WriteConditions, refs func(*bolt.Tx) error) (ObjectInfo, error) {
+// versioning state, and a replaced null version's blobs released after the commit. bucketID, when set, is the
+// bucket the write was authorized on (getBucketOf).
+func (s *Store) commitVersion(bucket, bucketID, key string, rec *record, cond WriteConditions, refs func(*bolt.Tx) error) (ObjectInfo, error) {
 	var freed []blobID
 	var info ObjectInfo
 	err := s.update(func(tx *bolt.Tx) error {
 		freed = freed[:0]
-		b, data, err := getBucket(tx, bucket)
+		b, data, err := getBucketOf(tx, bucket, bucketID)
 		if err != nil {
 			return err
 		}
@@ -354,6 +358,8 @@ var ErrInvalidPartNumber = &Error{Code: "InvalidPartNumber", Message: "The reque
 // DeleteObjectInput names what a DELETE removes.
 type DeleteObjectInput struct {
 	Bucket, Key string
+	// BucketID, when set, binds the delete to that bucket, as PutObjectInput.BucketID binds a write.
+	BucketID string
 	// VersionID removes that version for good (a delete marker too); "" removes the key as the bucket's
 	// versioning state says (the null version goes, or a delete marker is added).
 	VersionID string
@@ -424,7 +430,7 @@ func (s *Store) DeleteObject(ctx context.Context, in DeleteObjectInput) (DeleteO
 	var freed []blobID
 	err := s.update(func(tx *bolt.Tx) error {
 		out, freed = DeleteObjectOutput{}, freed[:0]
-		b, data, err := getBucket(tx, in.Bucket)
+		b, data, err := getBucketOf(tx, in.Bucket, in.BucketID)
 		if err != nil {
 			return err
 		}

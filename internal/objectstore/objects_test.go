@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	bolt "go.etcd.io/bbolt"
 )
 
 // blobFiles lists the blob files of a store.
@@ -523,5 +524,72 @@ func TestConditionalDeletes(t *testing.T) {
 				t.Errorf("%d versions left, want %d", len(page.Versions), tc.remaining)
 			}
 		})
+	}
+}
+
+// TestBucketIdentity: a bucket deleted and created again is another bucket (another ID), and a write bound to the
+// first one's ID is ErrNoSuchBucket with nothing stored; a bucket from before IDs were recorded is told apart by
+// its creation time.
+func TestBucketIdentity(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	first, err := s.CreateBucket(ctx, CreateBucketInput{Name: "bkt", Owner: alice})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Bucket(ctx, "bkt"); first.ID == "" || got.ID != first.ID {
+		t.Fatalf("bucket ID %q, looked up %q", first.ID, got.ID)
+	}
+	if err := s.DeleteBucket(ctx, "bkt"); err != nil {
+		t.Fatal(err)
+	}
+	second, err := s.CreateBucket(ctx, CreateBucketInput{Name: "bkt", Owner: bob})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.ID == first.ID {
+		t.Fatalf("the re-created bucket has the old ID %q", first.ID)
+	}
+	body := bytes.Repeat([]byte("x"), 100<<10)
+	tests := []struct {
+		name  string
+		write func(id string) error
+	}{
+		{name: "put", write: func(id string) error {
+			_, err := s.PutObject(ctx, PutObjectInput{Bucket: "bkt", BucketID: id, Key: "k", Body: bytes.NewReader(body), Size: int64(len(body)), Owner: alice})
+			return err
+		}},
+		{name: "create upload", write: func(id string) error {
+			_, err := s.CreateMultipartUpload(ctx, CreateUploadInput{Bucket: "bkt", BucketID: id, Key: "k", Owner: alice})
+			return err
+		}},
+		{name: "delete", write: func(id string) error {
+			_, err := s.DeleteObject(ctx, DeleteObjectInput{Bucket: "bkt", BucketID: id, Key: "k"})
+			return err
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.write(first.ID); !errors.Is(err, ErrNoSuchBucket) {
+				t.Fatalf("bound to the deleted bucket: %v, want NoSuchBucket", err)
+			}
+			if err := tc.write(second.ID); err != nil {
+				t.Fatalf("bound to the bucket as it is: %v", err)
+			}
+		})
+	}
+	// A record written before buckets had IDs.
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		return putBucketRecord(tx, "bkt", &bucketRecord{Owner: bob, Created: 42})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := s.Bucket(ctx, "bkt")
+	if err != nil || old.ID == "" || old.ID == second.ID {
+		t.Fatalf("a bucket without a recorded ID: %q, %v", old.ID, err)
+	}
+	if _, err := s.DeleteObject(ctx, DeleteObjectInput{Bucket: "bkt", BucketID: old.ID, Key: "k"}); err != nil {
+		t.Fatal(err)
 	}
 }

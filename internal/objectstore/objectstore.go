@@ -56,7 +56,11 @@ const StorageClass = "STANDARD"
 
 // Bucket describes a bucket.
 type Bucket struct {
-	Name       string
+	Name string
+	// ID tells this bucket apart from every other bucket that had its name: one deleted and created again (by
+	// anyone) has another. A write given the ID of the bucket it was authorized on (PutObjectInput.BucketID, …)
+	// is refused with ErrNoSuchBucket once the name has come to mean another bucket.
+	ID         string
 	Owner      Owner
 	CreatedAt  time.Time
 	Region     string

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -608,9 +610,9 @@ type racingAuthorizer struct {
 
 func (r *racingAuthorizer) Authorize(ctx context.Context, req AccessRequest) error {
 	err := r.inner.Authorize(ctx, req)
-	if req.Action == r.action && r.race != nil {
-		r.race()
-		r.race = nil
+	if race := r.race; req.Action == r.action && race != nil {
+		r.race = nil // the race's own requests run through here too
+		race()
 	}
 	return err
 }
@@ -778,6 +780,127 @@ func TestMissingKeyWithListGrant(t *testing.T) {
 			_, err = tc.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(tc.bucket), Key: aws.String(tc.key)})
 			if httpStatus(err) != tc.status {
 				t.Errorf("HEAD: %v, want %d", err, tc.status)
+			}
+		})
+	}
+}
+
+// blobFiles counts the blob files of the store: what an upload left on disk.
+func (e *env) blobFiles(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(e.dir, "content", "blobs", "sha256"))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return len(entries)
+}
+
+// TestWritesBoundToTheBucketAuthorized: a write lands in the bucket it was authorized on, or nowhere. When the
+// bucket is deleted and its name taken by another account while the write is under way (between the decision and
+// the commit: a long upload), the write is NoSuchBucket and the new owner's bucket stays as it was: no object of
+// alice's in bob's bucket, no object of bob's deleted by alice, no blob left on disk.
+func TestWritesBoundToTheBucketAuthorized(t *testing.T) {
+	ctx := context.Background()
+	racing := &racingAuthorizer{}
+	e := newEnv(t, func(s *Server) { racing.inner = policyAuthorizer{s}; s.authz = racing })
+	alice, bob := e.alice(), e.bob()
+	mustCreate(t, alice, "sources")
+	putString(t, alice, "sources", "big", strings.Repeat("s", 300<<10))
+	big := strings.Repeat("b", 300<<10) // a blob, not inline in the index
+	// removeDocs empties the bucket "docs" and deletes it.
+	removeDocs := func() {
+		out, err := e.store.ListObjects(ctx, "docs", objectstore.ListObjectsInput{})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		for _, o := range out.Objects {
+			if _, err := e.store.DeleteObject(ctx, objectstore.DeleteObjectInput{Bucket: "docs", Key: o.Key}); err != nil {
+				t.Error(err)
+			}
+		}
+		if err := e.store.DeleteBucket(ctx, "docs"); err != nil {
+			t.Error(err)
+		}
+	}
+	// takeOver deletes alice's bucket "docs" and makes it bob's, with bob's object "mine".
+	takeOver := func() {
+		removeDocs()
+		if _, err := bob.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("docs")}); err != nil {
+			t.Error(err)
+		}
+		putString(t, bob, "docs", "mine", "bob's")
+	}
+	tests := []struct {
+		name   string
+		action string
+		// setup runs before the race is armed; write is the request the race interrupts.
+		setup func(t *testing.T) func() error
+	}{
+		{name: "PutObject", action: "s3:PutObject", setup: func(t *testing.T) func() error {
+			return func() error {
+				_, err := alice.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("docs"), Key: aws.String("new"), Body: strings.NewReader(big)})
+				return err
+			}
+		}},
+		{name: "CopyObject", action: "s3:PutObject", setup: func(t *testing.T) func() error {
+			return func() error {
+				_, err := alice.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("docs"), Key: aws.String("new"), CopySource: aws.String("sources/big")})
+				return err
+			}
+		}},
+		{name: "CompleteMultipartUpload", action: "s3:PutObject", setup: func(t *testing.T) func() error {
+			up, parts := uploadOf(t, alice, "docs", "new", "", "", []byte(big))
+			return func() error {
+				_, err := alice.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("docs"), Key: aws.String("new"),
+					UploadId: up, MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+				return err
+			}
+		}},
+		{name: "DeleteObject", action: "s3:DeleteObject", setup: func(t *testing.T) func() error {
+			return func() error {
+				_, err := alice.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("docs"), Key: aws.String("mine")})
+				return err
+			}
+		}},
+		{name: "DeleteObjects", action: "s3:DeleteObject", setup: func(t *testing.T) func() error {
+			return func() error {
+				out, err := alice.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String("docs"),
+					Delete: &types.Delete{Objects: []types.ObjectIdentifier{{Key: aws.String("mine")}}}})
+				if err == nil && len(out.Errors) == 1 {
+					return &smithy.GenericAPIError{Code: aws.ToString(out.Errors[0].Code)}
+				}
+				if err == nil {
+					return errors.New("DeleteObjects reported no error")
+				}
+				return err
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mustCreate(t, alice, "docs")
+			t.Cleanup(removeDocs)
+			putString(t, alice, "docs", "mine", "alice's")
+			write := tc.setup(t)
+			blobs := e.blobFiles(t)
+			racing.action, racing.race = tc.action, takeOver
+			err := write()
+			racing.race = nil
+			wantCode(t, tc.name+" into a bucket taken over", err, "NoSuchBucket")
+			out, lerr := bob.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("docs")})
+			if lerr != nil {
+				t.Fatal(lerr)
+			}
+			if keys := objectKeys(out.Contents); len(keys) != 1 || keys[0] != "mine" {
+				t.Fatalf("bob's bucket holds %v, want only his object", keys)
+			}
+			if got, err := getString(bob, "docs", "mine"); err != nil || got != "bob's" {
+				t.Fatalf("bob's object reads %q, %v", got, err)
+			}
+			// Alice's uploaded part went with her bucket; what the write itself stored must be gone too.
+			if n := e.blobFiles(t); n > blobs {
+				t.Fatalf("%d blob files after the refused write, %d before", n, blobs)
 			}
 		})
 	}

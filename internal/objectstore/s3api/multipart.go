@@ -36,7 +36,7 @@ func (s *Server) createMultipartUpload(rq *request) error {
 	if err != nil {
 		return err
 	}
-	in := objectstore.CreateUploadInput{Bucket: rq.bucket, Key: rq.key, Metadata: meta, Owner: owner, Subresources: sub}
+	in := objectstore.CreateUploadInput{Bucket: rq.bucket, BucketID: b.ID, Key: rq.key, Metadata: meta, Owner: owner, Subresources: sub}
 	if v := h.Get("X-Amz-Checksum-Algorithm"); v != "" {
 		a, ok := objectstore.ParseChecksumAlgorithm(v)
 		if !ok {
@@ -197,7 +197,7 @@ func (s *Server) completeMultipartUpload(rq *request) error {
 	if err := decodeXML(body, &req); err != nil {
 		return err
 	}
-	in := objectstore.CompleteUploadInput{Bucket: rq.bucket, Key: rq.key, UploadID: rq.q.Get("uploadId"), Checksum: whole,
+	in := objectstore.CompleteUploadInput{Bucket: rq.bucket, BucketID: b.ID, Key: rq.key, UploadID: rq.q.Get("uploadId"), Checksum: whole,
 		ChecksumType: objectstore.ChecksumType(strings.ToUpper(h.Get("X-Amz-Checksum-Type"))), ObjectSize: objectSize, Conditions: cond}
 	for _, p := range req.Parts {
 		ck := p.ChecksumCRC32 + p.ChecksumCRC32C + p.ChecksumCRC64NVME + p.ChecksumSHA1 + p.ChecksumSHA256

@@ -94,7 +94,7 @@ func (s *Server) putObject(rq *request) error {
 		return err
 	}
 	info, err := s.store.PutObject(rq.ctx, objectstore.PutObjectInput{
-		Bucket: rq.bucket, Key: rq.key, Body: rq.r.Body, Size: size, Metadata: meta, ContentMD5: md5sum,
+		Bucket: rq.bucket, BucketID: b.ID, Key: rq.key, Body: rq.r.Body, Size: size, Metadata: meta, ContentMD5: md5sum,
 		Checksum: ck, Conditions: cond, Owner: owner, Subresources: sub,
 	})
 	if err != nil {
@@ -328,7 +328,7 @@ func (s *Server) deleteObject(rq *request) error {
 	if err := s.authorizeDeleteConditions(rq, b, rq.key, versionID, cond); err != nil {
 		return err
 	}
-	out, err := s.store.DeleteObject(rq.ctx, objectstore.DeleteObjectInput{Bucket: rq.bucket, Key: rq.key, VersionID: versionID, Owner: rq.owner(),
+	out, err := s.store.DeleteObject(rq.ctx, objectstore.DeleteObjectInput{Bucket: rq.bucket, BucketID: b.ID, Key: rq.key, VersionID: versionID, Owner: rq.owner(),
 		Conditions: cond})
 	if err != nil {
 		return err
@@ -405,7 +405,7 @@ func (s *Server) deleteObjects(rq *request) error {
 			fail(err)
 			continue
 		}
-		res, err := s.store.DeleteObject(rq.ctx, objectstore.DeleteObjectInput{Bucket: rq.bucket, Key: o.Key, VersionID: o.VersionID, Owner: rq.owner(),
+		res, err := s.store.DeleteObject(rq.ctx, objectstore.DeleteObjectInput{Bucket: rq.bucket, BucketID: b.ID, Key: o.Key, VersionID: o.VersionID, Owner: rq.owner(),
 			Conditions: conds[i]})
 		if err != nil {
 			if isCode(err, objectstore.ErrInvalidArgument) && o.VersionID != "" {
@@ -485,7 +485,7 @@ func (s *Server) copyObject(rq *request) error {
 		SrcBucket: srcBucket, SrcKey: srcKey, SrcVersionID: srcVersion,
 		SrcConditions: readConditions(h, "X-Amz-Copy-Source-"),
 		CheckSource:   s.copySourceCheck(rq, srcAction, &sb, srcKey, srcVersion),
-		Bucket:        rq.bucket, Key: rq.key, Owner: owner,
+		Bucket:        rq.bucket, BucketID: b.ID, Key: rq.key, Owner: owner,
 		Subresources: func(src objectstore.ObjectInfo) map[string][]byte {
 			if !replaceTags {
 				if doc := src.Subresources[objectstore.SubresourceTagging]; doc != nil {
