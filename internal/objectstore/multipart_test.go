@@ -313,7 +313,7 @@ func TestMultipartChecksums(t *testing.T) {
 			if info.Checksum != tc.want {
 				t.Errorf("checksum %+v, want %+v", info.Checksum, tc.want)
 			}
-			stored, err := s.ObjectParts(ctx, "bkt", key, "")
+			_, stored, err := s.ObjectParts(ctx, "bkt", key, GetOptions{})
 			if err != nil || len(stored) != 2 || stored[1].Size != int64(len(p2)) || stored[0].Checksum.Value != parts[0].Checksum || stored[0].Checksum.Algorithm != tc.alg {
 				t.Errorf("parts %+v %v", stored, err)
 			}

@@ -3,6 +3,7 @@ package objectstore
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"hash/crc32"
 	"io"
@@ -159,6 +160,7 @@ func putVersion(tx *bolt.Tx, data *bolt.Bucket, state Versioning, key string, re
 	if err != nil {
 		return nil, err
 	}
+	rec.seq = seq
 	return freed, vb.Put(versionKey(key, seq), val)
 }
 
@@ -219,6 +221,7 @@ func findVersion(vb *bolt.Bucket, key, versionID string, withData bool) ([]byte,
 		if latest == nil {
 			return nil, nil, false, noSuchKey(key)
 		}
+		latest.seq = versionSeq(latestK)
 		return latestK, latest, true, nil
 	}
 	var k []byte
@@ -250,7 +253,16 @@ func findVersion(vb *bolt.Bucket, key, versionID string, withData bool) ([]byte,
 	if rec == nil {
 		return nil, nil, false, noSuchVersion(key, versionID)
 	}
+	rec.seq = versionSeq(k)
 	return k, rec, bytes.Equal(k, latestK), nil
+}
+
+// versionSeq is the seq of a versions entry's key.
+func versionSeq(k []byte) uint64 {
+	if len(k) < 8 {
+		return 0
+	}
+	return ^binary.BigEndian.Uint64(k[len(k)-8:])
 }
 
 func (r *record) info(bucket, key string, latest bool) ObjectInfo {
@@ -268,6 +280,7 @@ func (r *record) info(bucket, key string, latest bool) ObjectInfo {
 		PartsCount:   len(r.Parts),
 		Owner:        r.Owner,
 		Subresources: r.Sub,
+		seq:          r.seq,
 	}
 }
 
@@ -489,63 +502,95 @@ func isNotFound(err error) bool {
 	return errors.Is(err, ErrNoSuchVersion) || errors.Is(err, ErrNoSuchKey)
 }
 
-// SetSubresource attaches (doc != nil) or removes (doc == nil) the named document of an existing version, in
+// SubresourceInput names a version and the document to attach to it or remove from it.
+type SubresourceInput struct {
+	Bucket, Key string
+	// BucketID, when set, binds the change to that bucket, as PutObjectInput.BucketID binds a write.
+	BucketID string
+	// VersionID selects the version ("" for the key's current one).
+	VersionID string
+	// Of, when set, is the version the caller decided on, as the store described it (StatObject, ObjectParts):
+	// when the version VersionID selects is another one by now (a write replaced the current or the null
+	// version), the change is ErrVersionChanged and nothing is changed.
+	Of *ObjectInfo
+	// Name names the document; Doc is its new content (nil removes it).
+	Name string
+	Doc  []byte
+}
+
+// SetSubresource attaches (Doc != nil) or removes (Doc == nil) the named document of an existing version, in
 // place: no new version is written.
-func (s *Store) SetSubresource(ctx context.Context, bucket, key, versionID, name string, doc []byte) (ObjectInfo, error) {
+func (s *Store) SetSubresource(ctx context.Context, in SubresourceInput) (ObjectInfo, error) {
 	var info ObjectInfo
 	err := s.update(func(tx *bolt.Tx) error {
-		_, data, err := getBucket(tx, bucket)
+		_, data, err := getBucketOf(tx, in.Bucket, in.BucketID)
 		if err != nil {
 			return err
 		}
-		if err := ValidateKey(key); err != nil {
+		if err := ValidateKey(in.Key); err != nil {
 			return err
 		}
 		vb := data.Bucket(versionsName)
-		k, rec, latest, err := findVersion(vb, key, versionID, true)
+		k, rec, latest, err := findVersion(vb, in.Key, in.VersionID, true)
 		if err != nil {
+			if in.Of != nil && isNotFound(err) {
+				return ErrVersionChanged
+			}
 			return err
 		}
+		if in.Of != nil && (rec.VersionID != in.Of.VersionID || in.Of.seq != 0 && rec.seq != in.Of.seq) {
+			return ErrVersionChanged
+		}
 		if rec.DeleteMarker {
-			return &ObjectError{Info: rec.info(bucket, key, latest), Err: ErrMethodNotAllowed.With("The specified method is not allowed against this resource.")}
+			return &ObjectError{Info: rec.info(in.Bucket, in.Key, latest), Err: ErrMethodNotAllowed.With("The specified method is not allowed against this resource.")}
 		}
 		sub := maps.Clone(rec.Sub)
-		if doc == nil {
-			delete(sub, name)
+		if in.Doc == nil {
+			delete(sub, in.Name)
 		} else {
 			if sub == nil {
 				sub = map[string][]byte{}
 			}
-			sub[name] = bytes.Clone(doc)
+			sub[in.Name] = bytes.Clone(in.Doc)
 		}
 		rec.Sub = sub
 		val, err := encodeRecord(rec)
 		if err != nil {
 			return err
 		}
-		info = rec.info(bucket, key, latest)
+		info = rec.info(in.Bucket, in.Key, latest)
 		return vb.Put(k, val)
 	})
 	return info, err
 }
 
-// ObjectParts lists the parts of a multipart version (none for another object), with their sizes, ETags and,
-// when the upload had a checksum algorithm, their checksums.
-func (s *Store) ObjectParts(ctx context.Context, bucket, key, versionID string) ([]Part, error) {
+// ObjectParts describes the version a read with opts would return (as StatObject does, with its errors) and lists
+// its parts, read in one transaction: for a multipart version their sizes, ETags and, when the upload had a
+// checksum algorithm, their checksums; none for another object.
+func (s *Store) ObjectParts(ctx context.Context, bucket, key string, opts GetOptions) (ObjectInfo, []Part, error) {
+	var info ObjectInfo
 	var parts []Part
 	err := s.view(func(tx *bolt.Tx) error {
-		rec, _, err := lookup(tx, bucket, key, GetOptions{VersionID: versionID}, false)
+		rec, latest, err := lookup(tx, bucket, key, opts, false)
 		if err != nil {
 			return err
 		}
-		for i, p := range rec.Parts {
-			part := Part{PartNumber: i + 1, Size: p.Size, ETag: p.ETag, LastModified: time.Unix(0, rec.Modified).UTC()}
-			if p.Checksum != "" {
-				part.Checksum = Checksum{Algorithm: rec.Checksum.Algorithm, Value: p.Checksum}
-			}
-			parts = append(parts, part)
-		}
+		info = rec.info(bucket, key, latest)
+		parts = rec.partList()
 		return nil
 	})
-	return parts, err
+	return info, parts, err
+}
+
+// partList is the parts of a multipart version (nil for another).
+func (r *record) partList() []Part {
+	var parts []Part
+	for i, p := range r.Parts {
+		part := Part{PartNumber: i + 1, Size: p.Size, ETag: p.ETag, LastModified: time.Unix(0, r.Modified).UTC()}
+		if p.Checksum != "" {
+			part.Checksum = Checksum{Algorithm: r.Checksum.Algorithm, Value: p.Checksum}
+		}
+		parts = append(parts, part)
+	}
+	return parts
 }

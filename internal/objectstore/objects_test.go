@@ -293,10 +293,10 @@ func TestMetadataAndSubresources(t *testing.T) {
 	if string(info.Subresources["tagging"]) != "a=b" {
 		t.Errorf("subresources %q", info.Subresources)
 	}
-	if _, err := s.SetSubresource(ctx, "bkt", "k", "", "acl", []byte("private")); err != nil {
+	if _, err := s.SetSubresource(ctx, SubresourceInput{Bucket: "bkt", Key: "k", Name: "acl", Doc: []byte("private")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.SetSubresource(ctx, "bkt", "k", "", "tagging", nil); err != nil {
+	if _, err := s.SetSubresource(ctx, SubresourceInput{Bucket: "bkt", Key: "k", Name: "tagging"}); err != nil {
 		t.Fatal(err)
 	}
 	info, _ = s.StatObject(ctx, "bkt", "k", GetOptions{})
@@ -591,5 +591,65 @@ func TestBucketIdentity(t *testing.T) {
 	}
 	if _, err := s.DeleteObject(ctx, DeleteObjectInput{Bucket: "bkt", BucketID: old.ID, Key: "k"}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSubresourceOfVersion: a change bound to the version the caller looked at (SubresourceInput.Of) is refused
+// with ErrVersionChanged when another version took its place, a null version replaced by a null version included,
+// and made when it is still there.
+func TestSubresourceOfVersion(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name       string
+		versioning Versioning
+		versionID  func(of ObjectInfo) string
+		replace    bool
+		want       error
+	}{
+		{name: "unversioned, current, unchanged"},
+		{name: "unversioned, current, replaced", replace: true, want: ErrVersionChanged},
+		{name: "unversioned, null version, replaced", versionID: func(ObjectInfo) string { return NullVersion }, replace: true, want: ErrVersionChanged},
+		{name: "versioned, current, replaced", versioning: VersioningEnabled, replace: true, want: ErrVersionChanged},
+		{name: "versioned, by ID, replaced as current", versioning: VersioningEnabled, versionID: func(of ObjectInfo) string { return of.VersionID }, replace: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestStore(t)
+			mustBucket(t, s, "bkt")
+			if tc.versioning != Unversioned {
+				if err := s.SetVersioning(ctx, "bkt", tc.versioning); err != nil {
+					t.Fatal(err)
+				}
+			}
+			put(t, s, "bkt", "k", []byte("one"))
+			vid := ""
+			of, err := s.StatObject(ctx, "bkt", "k", GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.versionID != nil {
+				vid = tc.versionID(of)
+			}
+			if tc.replace {
+				put(t, s, "bkt", "k", []byte("two"))
+			}
+			_, err = s.SetSubresource(ctx, SubresourceInput{Bucket: "bkt", Key: "k", VersionID: vid, Of: &of, Name: SubresourceTagging, Doc: []byte("x")})
+			if tc.want != nil {
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("got %v, want %v", err, tc.want)
+				}
+				if cur, _ := s.StatObject(ctx, "bkt", "k", GetOptions{}); cur.Subresources[SubresourceTagging] != nil {
+					t.Fatal("the refused change was made")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := s.StatObject(ctx, "bkt", "k", GetOptions{VersionID: of.VersionID})
+			if string(got.Subresources[SubresourceTagging]) != "x" {
+				t.Fatalf("the version looked at has %q", got.Subresources)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package s3api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -903,5 +904,147 @@ func TestWritesBoundToTheBucketAuthorized(t *testing.T) {
 				t.Fatalf("%d blob files after the refused write, %d before", n, blobs)
 			}
 		})
+	}
+}
+
+// TestSubresourcesOfTheVersionAuthorized: a request about an object's tags, ACL or attributes is decided on the
+// version it reads or changes. A user whose policy keeps it away from objects tagged secret=true must not read
+// the tags, ACL or attributes of a secret version, nor re-tag it, strip its tags or make it public, when the
+// object is overwritten with that secret version between the decision and the read or change.
+func TestSubresourcesOfTheVersionAuthorized(t *testing.T) {
+	ctx := context.Background()
+	racing := &racingAuthorizer{}
+	e := newEnv(t, WithLegacyBucketDefaults(), func(s *Server) { racing.inner = policyAuthorizer{s}; s.authz = racing })
+	alice := e.alice()
+	mustCreate(t, alice, "docs")
+	actions := `["s3:GetObject","s3:GetObjectAttributes","s3:GetObjectTagging","s3:PutObjectTagging","s3:DeleteObjectTagging","s3:GetObjectAcl","s3:PutObjectAcl"]`
+	user := e.newUser(t, aliceKey, aliceSecret, "tagger", nil, `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":`+actions+`,"Resource":"arn:aws:s3:::docs/*"},
+		{"Effect":"Deny","Action":`+actions+`,"Resource":"arn:aws:s3:::docs/*","Condition":{"StringEquals":{"s3:ExistingObjectTag/secret":"true"}}}]}`)
+	const public, secret = "public summary", "SECRET figures, not for the tagger"
+	// check looks at the secret version afterwards, as alice sees it.
+	secretTags := func(t *testing.T, key string) {
+		t.Helper()
+		out, err := alice.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String("docs"), Key: aws.String(key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tagsOf(out.TagSet); got != "secret=true" {
+			t.Fatalf("the secret version's tags are %q now", got)
+		}
+	}
+	tests := []struct {
+		name   string
+		action string
+		// call is the user's request; it returns what the request showed of the object ("" for a change).
+		call  func(key string) (string, error)
+		after func(t *testing.T, key string)
+	}{
+		{name: "GetObjectTagging", action: "s3:GetObjectTagging", call: func(key string) (string, error) {
+			out, err := user.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String("docs"), Key: aws.String(key)})
+			if err != nil {
+				return "", err
+			}
+			return tagsOf(out.TagSet), nil
+		}},
+		{name: "PutObjectTagging", action: "s3:PutObjectTagging", call: func(key string) (string, error) {
+			_, err := user.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{Bucket: aws.String("docs"), Key: aws.String(key),
+				Tagging: &types.Tagging{TagSet: []types.Tag{{Key: aws.String("secret"), Value: aws.String("false")}}}})
+			return "", err
+		}, after: secretTags},
+		{name: "DeleteObjectTagging", action: "s3:DeleteObjectTagging", call: func(key string) (string, error) {
+			_, err := user.DeleteObjectTagging(ctx, &s3.DeleteObjectTaggingInput{Bucket: aws.String("docs"), Key: aws.String(key)})
+			return "", err
+		}, after: secretTags},
+		{name: "GetObjectAcl", action: "s3:GetObjectAcl", call: func(key string) (string, error) {
+			out, err := user.GetObjectAcl(ctx, &s3.GetObjectAclInput{Bucket: aws.String("docs"), Key: aws.String(key)})
+			if err != nil {
+				return "", err
+			}
+			return strings.Join(grantList(out.Grants), ","), nil
+		}},
+		{name: "PutObjectAcl", action: "s3:PutObjectAcl", call: func(key string) (string, error) {
+			_, err := user.PutObjectAcl(ctx, &s3.PutObjectAclInput{Bucket: aws.String("docs"), Key: aws.String(key), ACL: types.ObjectCannedACLPublicRead})
+			return "", err
+		}, after: func(t *testing.T, key string) {
+			if _, err := getString(e.anon(), "docs", key); apiCode(err) != "AccessDenied" {
+				t.Fatalf("anonymous read of the secret version: %v, want AccessDenied", err)
+			}
+		}},
+		{name: "GetObjectAttributes", action: "s3:GetObject", call: func(key string) (string, error) {
+			out, err := user.GetObjectAttributes(ctx, &s3.GetObjectAttributesInput{Bucket: aws.String("docs"), Key: aws.String(key),
+				ObjectAttributes: []types.ObjectAttributes{types.ObjectAttributesEtag, types.ObjectAttributesObjectSize}})
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%s %d", aws.ToString(out.ETag), aws.ToInt64(out.ObjectSize)), nil
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			key := "report-" + tc.name
+			if _, err := alice.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("docs"), Key: aws.String(key), Body: strings.NewReader(public),
+				Tagging: aws.String("label=summary"), ACL: types.ObjectCannedACLAuthenticatedRead}); err != nil {
+				t.Fatal(err)
+			}
+			shown, err := tc.call(key) // the answer about the public version, for comparison
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.after != nil { // a change: put the public version back as it was
+				if _, err := alice.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("docs"), Key: aws.String(key), Body: strings.NewReader(public),
+					Tagging: aws.String("label=summary"), ACL: types.ObjectCannedACLAuthenticatedRead}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			racing.action, racing.race = tc.action, func() {
+				_, err := e.store.PutObject(ctx, objectstore.PutObjectInput{Bucket: "docs", Key: key, Body: strings.NewReader(secret), Size: int64(len(secret)),
+					Owner: e.aliceOwner, Subresources: map[string][]byte{objectstore.SubresourceTagging: objectstore.EncodeTags([]objectstore.Tag{{Key: "secret", Value: "true"}})}})
+				if err != nil {
+					t.Error(err)
+				}
+			}
+			got, err := tc.call(key)
+			racing.race = nil
+			switch {
+			case err != nil && apiCode(err) != "AccessDenied":
+				t.Fatal(err)
+			case err == nil && got != shown:
+				t.Fatalf("the user was shown %q of a version its policy denies (the public one shows %q)", got, shown)
+			}
+			if tc.after != nil {
+				if err == nil {
+					t.Fatal("the change was made: on the secret version, or on the public one after it was replaced")
+				}
+				tc.after(t, key)
+			}
+		})
+	}
+}
+
+// TestTaggingTheVersionThereIsNow: a change decided on a version that a write replaces before the change is made is
+// decided again on the new version, and made there when allowed: the caller's tags end up on the object as it is.
+func TestTaggingTheVersionThereIsNow(t *testing.T) {
+	ctx := context.Background()
+	racing := &racingAuthorizer{action: "s3:PutObjectTagging"}
+	e := newEnv(t, func(s *Server) { racing.inner = policyAuthorizer{s}; s.authz = racing })
+	alice := e.alice()
+	mustCreate(t, alice, "docs")
+	putString(t, alice, "docs", "k", "first")
+	racing.race = func() {
+		if _, err := e.store.PutObject(ctx, objectstore.PutObjectInput{Bucket: "docs", Key: "k", Body: strings.NewReader("second"), Size: 6, Owner: e.aliceOwner}); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := alice.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{Bucket: aws.String("docs"), Key: aws.String("k"),
+		Tagging: &types.Tagging{TagSet: []types.Tag{{Key: aws.String("a"), Value: aws.String("b")}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := getString(alice, "docs", "k"); got != "second" {
+		t.Fatalf("object %q, want the version the race wrote", got)
+	}
+	out, err := alice.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String("docs"), Key: aws.String("k")})
+	if err != nil || tagsOf(out.TagSet) != "a=b" {
+		t.Fatalf("tags of the current version: %v, %v", out, err)
 	}
 }

@@ -231,7 +231,7 @@ func (s *Server) readObject(rq *request, head bool) error {
 		case opts.PartNumber > 0 && info.PartsCount > 0:
 			// A part of a multipart object comes with that part's checksum, and the object's checksum type (how
 			// the parts' checksums make the object's).
-			if parts, err := s.store.ObjectParts(rq.ctx, rq.bucket, rq.key, info.VersionID); err == nil && opts.PartNumber <= len(parts) {
+			if parts := obj.Parts(); opts.PartNumber <= len(parts) {
 				ck := parts[opts.PartNumber-1].Checksum
 				ck.Type = info.Checksum.Type
 				writeChecksum(h, ck)
