@@ -811,6 +811,36 @@ def multipart_retries_and_checksums():
 
 
 @check
+def multipart_part_checksums():
+    # A composite checksum is made of the client's part checksums: each UploadPart sends one and Complete lists
+    # them all. An upload without an algorithm takes the CRC32 botocore sends with every part by default.
+    b = bucket("mpu-part-checksums")
+    p1, p2 = part(5, 5 << 20), part(6, 1000)
+    uid = s3.create_multipart_upload(Bucket=b, Key="k", ChecksumAlgorithm="SHA256")["UploadId"]
+    # Debian's botocore sends no checksum here, newer ones their default CRC32: neither is the upload's SHA256.
+    expect_error("InvalidRequest", 400, s3.upload_part, Bucket=b, Key="k", UploadId=uid, PartNumber=1, Body=p1)
+    parts = []
+    for n, p in enumerate((p1, p2), 1):
+        r = s3.upload_part(Bucket=b, Key="k", UploadId=uid, PartNumber=n, Body=p, ChecksumAlgorithm="SHA256")
+        expect(r.get("ChecksumSHA256") == b64(hashlib.sha256(p).digest()), r)
+        parts.append({"PartNumber": n, "ETag": r["ETag"], "ChecksumSHA256": r["ChecksumSHA256"]})
+    bare = [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in parts]
+    r = expect_error("InvalidRequest", 400, s3.complete_multipart_upload, Bucket=b, Key="k", UploadId=uid, MultipartUpload={"Parts": bare})
+    expect("must include the checksum for each part" in r["Error"]["Message"], r["Error"])
+    crc = b64(binascii.crc32(p1).to_bytes(4, "big"))
+    other = [{"PartNumber": 1, "ETag": parts[0]["ETag"], "ChecksumCRC32": crc}, parts[1]]
+    expect_error("BadDigest", 400, s3.complete_multipart_upload, Bucket=b, Key="k", UploadId=uid, MultipartUpload={"Parts": other})
+    out = s3.complete_multipart_upload(Bucket=b, Key="k", UploadId=uid, MultipartUpload={"Parts": parts})
+    composite = b64(hashlib.sha256(hashlib.sha256(p1).digest() + hashlib.sha256(p2).digest()).digest()) + "-2"
+    expect(out.get("ChecksumSHA256") == composite, out)
+
+    uid = s3.create_multipart_upload(Bucket=b, Key="plain")["UploadId"]
+    r = s3.upload_part(Bucket=b, Key="plain", UploadId=uid, PartNumber=1, Body=p2, ChecksumCRC32=b64(binascii.crc32(p2).to_bytes(4, "big")))
+    s3.complete_multipart_upload(Bucket=b, Key="plain", UploadId=uid, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": r["ETag"]}]})
+    expect(s3.get_object(Bucket=b, Key="plain")["Body"].read() == p2, "the upload without an algorithm")
+
+
+@check
 def listing_tokens():
     b = bucket("list-tokens")
     for k in ["bar", "baz", "foo", "quxx"]:
