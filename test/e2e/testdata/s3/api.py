@@ -9,6 +9,7 @@ test/e2e/s3_test.go runs it and turns every check into a subtest.
 import base64
 import binascii
 import datetime
+import email.header
 import hashlib
 import http.client
 import json
@@ -838,6 +839,22 @@ def multipart_part_checksums():
     r = s3.upload_part(Bucket=b, Key="plain", UploadId=uid, PartNumber=1, Body=p2, ChecksumCRC32=b64(binascii.crc32(p2).to_bytes(4, "big")))
     s3.complete_multipart_upload(Bucket=b, Key="plain", UploadId=uid, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": r["ETag"]}]})
     expect(s3.get_object(Bucket=b, Key="plain")["Body"].read() == p2, "the upload without an algorithm")
+
+
+@check
+def non_ascii_metadata():
+    # boto3 refuses metadata beyond US-ASCII; its users send RFC 2047 encoded-words, which S3 decodes to store the
+    # text and encodes again (UTF-8, B) when it returns it.
+    b = bucket("meta-utf8")
+    sent = {"b": "=?UTF-8?B?" + b64("café".encode()) + "?=", "q": "=?utf-8?q?caf=C3=A9?=", "ascii": "plain"}
+    s3.put_object(Bucket=b, Key="k", Body=b"x", Metadata=sent)
+    s3.copy_object(Bucket=b, Key="copy", CopySource={"Bucket": b, "Key": "k"}, MetadataDirective="REPLACE", Metadata=sent)
+    want = {"b": "=?UTF-8?B?Y2Fmw6k=?=", "q": "=?UTF-8?B?Y2Fmw6k=?=", "ascii": "plain"}
+    for key in ("k", "copy"):
+        got = s3.head_object(Bucket=b, Key=key)["Metadata"]
+        expect(got == want, f"{key}: metadata {got}, want {want}")
+        text = str(email.header.make_header(email.header.decode_header(got["q"])))
+        expect(text == "café", f"{key}: the encoded-word decodes to {text!r}")
 
 
 @check
