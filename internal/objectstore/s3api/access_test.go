@@ -1048,3 +1048,67 @@ func TestTaggingTheVersionThereIsNow(t *testing.T) {
 		t.Fatalf("tags of the current version: %v, %v", out, err)
 	}
 }
+
+// TestConditionalWritePolicies: a bucket policy can require conditional writes with the s3:if-none-match and
+// s3:if-match condition keys, exempting the multipart requests that cannot carry the headers with
+// s3:ObjectCreationOperation, as AWS's "Enforce conditional writes on Amazon S3 buckets" shows: a write without
+// the header is AccessDenied, one with it is decided on its condition (412 when the key exists), and an upload's
+// Create and UploadPart go through while its Complete needs the header.
+func TestConditionalWritePolicies(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	alice := e.alice()
+	mustCreate(t, alice, "once")
+	mustCreate(t, alice, "matched")
+	for bucket, cond := range map[string]string{
+		// Deny object-creating writes that do not say If-None-Match: *, and anything else carrying it.
+		"once": `{"Null":{"s3:if-none-match":"true"},"Bool":{"s3:ObjectCreationOperation":"true"}}`,
+		// Deny overwrites that do not name the ETag of the version they replace (new keys need If-None-Match).
+		"matched": `{"Null":{"s3:if-match":"true","s3:if-none-match":"true"},"Bool":{"s3:ObjectCreationOperation":"true"}}`,
+	} {
+		doc := `{"Version":"2012-10-17","Statement":[{"Sid":"RequireConditionalWrites","Effect":"Deny","Principal":"*","Action":"s3:PutObject",
+			"Resource":"arn:aws:s3:::` + bucket + `/*","Condition":` + cond + `}]}`
+		if _, err := alice.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(bucket), Policy: aws.String(doc)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put := func(bucket, key string, ifMatch, ifNoneMatch *string) error {
+		_, err := alice.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader(key),
+			IfMatch: ifMatch, IfNoneMatch: ifNoneMatch})
+		return err
+	}
+	star := aws.String("*")
+	wantCode(t, "PUT without If-None-Match", put("once", "a", nil, nil), "AccessDenied")
+	if err := put("once", "a", nil, star); err != nil {
+		t.Fatalf("PUT with If-None-Match: %v", err)
+	}
+	wantCode(t, "PUT with If-None-Match over an existing key", put("once", "a", nil, star), "PreconditionFailed")
+	_, err := alice.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("once"), Key: aws.String("b"), CopySource: aws.String("once/a")})
+	wantCode(t, "CopyObject without If-None-Match", err, "AccessDenied")
+
+	// A multipart upload: Create and UploadPart are exempt (s3:ObjectCreationOperation is false for them), the
+	// Complete that makes the object is not.
+	up, parts := uploadOf(t, alice, "once", "big", "", "", []byte("part one"))
+	complete := func(ifNoneMatch *string) error {
+		_, err := alice.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("once"), Key: aws.String("big"), UploadId: up,
+			IfNoneMatch: ifNoneMatch, MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+		return err
+	}
+	wantCode(t, "Complete without If-None-Match", complete(nil), "AccessDenied")
+	if err := complete(star); err != nil {
+		t.Fatalf("Complete with If-None-Match: %v", err)
+	}
+
+	if err := put("matched", "k", nil, star); err != nil {
+		t.Fatalf("a new key with If-None-Match: %v", err)
+	}
+	head, err := alice.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("matched"), Key: aws.String("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, "an overwrite without If-Match", put("matched", "k", nil, nil), "AccessDenied")
+	wantCode(t, "an overwrite with another ETag", put("matched", "k", aws.String(`"0123456789abcdef0123456789abcdef"`), nil), "PreconditionFailed")
+	if err := put("matched", "k", head.ETag, nil); err != nil {
+		t.Fatalf("an overwrite with its ETag: %v", err)
+	}
+}

@@ -255,6 +255,19 @@ func (s *Server) conditionKeys(req AccessRequest) map[string][]string {
 			}
 		}
 		q := r.URL.Query()
+		if strings.EqualFold(req.Action, "s3:PutObject") {
+			// Conditional writes: a bucket policy can require If-None-Match or If-Match of the requests that make
+			// an object (PutObject, CopyObject, CompleteMultipartUpload: s3:ObjectCreationOperation true), and
+			// exempt those of a multipart upload that cannot carry them (Create, UploadPart, UploadPartCopy).
+			_, part := q["partNumber"]
+			_, create := q["uploads"]
+			set("s3:ObjectCreationOperation", strconv.FormatBool(!part && !create))
+			for _, name := range []string{"If-Match", "If-None-Match"} {
+				if v := h.Get(name); v != "" {
+					set("s3:"+strings.ToLower(name), v)
+				}
+			}
+		}
 		switch req.Action {
 		case "s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads":
 			for _, name := range []string{"prefix", "delimiter", "max-keys"} {

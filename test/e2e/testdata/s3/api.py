@@ -769,6 +769,28 @@ if model_has("ObjectIdentifier", "ETag"):
 
 
 @check
+def conditional_write_policy():
+    # A bucket policy can require If-None-Match (s3:if-none-match) of the requests that make an object, exempting
+    # the multipart requests that cannot carry it (s3:ObjectCreationOperation false), as AWS documents.
+    b = bucket("cond-policy")
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+              "Resource": f"arn:aws:s3:::{b}/*",
+              "Condition": {"Null": {"s3:if-none-match": "true"}, "Bool": {"s3:ObjectCreationOperation": "true"}}}]}
+    s3.put_bucket_policy(Bucket=b, Policy=json.dumps(policy))
+    once = with_headers(client(), "PutObject", {"If-None-Match": "*"})
+    expect_error("AccessDenied", 403, s3.put_object, Bucket=b, Key="k", Body=b"x")
+    once.put_object(Bucket=b, Key="k", Body=b"first")
+    expect_error("PreconditionFailed", 412, once.put_object, Bucket=b, Key="k", Body=b"second")
+    uid = s3.create_multipart_upload(Bucket=b, Key="big")["UploadId"]
+    etag = s3.upload_part(Bucket=b, Key="big", UploadId=uid, PartNumber=1, Body=b"part")["ETag"]
+    parts = {"Parts": [{"PartNumber": 1, "ETag": etag}]}
+    expect_error("AccessDenied", 403, s3.complete_multipart_upload, Bucket=b, Key="big", UploadId=uid, MultipartUpload=parts)
+    with_headers(client(), "CompleteMultipartUpload", {"If-None-Match": "*"}).complete_multipart_upload(
+        Bucket=b, Key="big", UploadId=uid, MultipartUpload=parts)
+    expect(s3.get_object(Bucket=b, Key="big")["Body"].read() == b"part", "the conditional Complete's object")
+
+
+@check
 def sigv2_bucket_requests():
     # botocore's SigV2 (signature_version s3) signs "/bucket/" for PUT /bucket; S3 accepts it. (No sub-resource:
     # Debian's botocore 1.29 signs GET /bucket?acl as "/bucket?acl?acl", which no server accepts.)
