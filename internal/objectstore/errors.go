@@ -80,6 +80,8 @@ var (
 	ErrInvalidRange             = code("InvalidRange", errdefs.ErrOutOfRange)
 	ErrMethodNotAllowed         = code("MethodNotAllowed", errdefs.ErrFailedPrecondition)
 	ErrConditionalRequestFailed = code("ConditionalRequestConflict", errdefs.ErrConflict)
+	// ErrContentSHA256Mismatch is a body whose SHA-256 is not the one its request's signature covers.
+	ErrContentSHA256Mismatch = code("XAmzContentSHA256Mismatch", errdefs.ErrInvalidArgument)
 	// ErrVersionChanged is a change to a version that another write replaced after the caller looked at it
 	// (SubresourceInput.Of); S3's word for a conflicting operation in progress.
 	ErrVersionChanged = code("OperationAborted", errdefs.ErrConflict)

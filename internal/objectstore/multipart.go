@@ -183,6 +183,8 @@ type UploadPartInput struct {
 	Size                  int64
 	ContentMD5            []byte
 	Checksum              ChecksumInput
+	// PayloadSHA256, as PutObjectInput's, is the SHA-256 the request's signature covers.
+	PayloadSHA256 *[32]byte
 }
 
 // UploadPart stores a part (replacing an earlier part with its number) once its body was read and checked.
@@ -206,7 +208,7 @@ func (s *Store) UploadPart(ctx context.Context, in UploadPartInput) (Part, error
 	case ck.Algorithm == "":
 		ck.Algorithm = u.Algorithm
 	}
-	data, err := s.ingest(ctx, in.Body, in.Size, MaxObjectSize, false, ck, in.ContentMD5)
+	data, err := s.ingest(ctx, in.Body, in.Size, MaxObjectSize, false, bodyChecks{checksum: ck, contentMD5: in.ContentMD5, payloadSHA256: in.PayloadSHA256})
 	if err != nil {
 		return Part{}, err
 	}

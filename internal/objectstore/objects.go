@@ -27,8 +27,11 @@ type PutObjectInput struct {
 	// ContentMD5, when set, must match the body's MD5 (ErrBadDigest).
 	ContentMD5 []byte
 	Checksum   ChecksumInput
-	Conditions WriteConditions
-	Owner      Owner
+	// PayloadSHA256, when set, is the SHA-256 the request's signature covers, its check left to the store (it
+	// computes the blob's SHA-256 anyway): another digest is ErrContentSHA256Mismatch and nothing is stored.
+	PayloadSHA256 *[32]byte
+	Conditions    WriteConditions
+	Owner         Owner
 	// Subresources are stored with the version (an ACL, a tag set, …).
 	Subresources map[string][]byte
 }
@@ -43,7 +46,7 @@ func (s *Store) PutObject(ctx context.Context, in PutObjectInput) (ObjectInfo, e
 	if err := s.checkBucketID(ctx, in.Bucket, in.BucketID); err != nil {
 		return ObjectInfo{}, err
 	}
-	data, err := s.ingest(ctx, in.Body, in.Size, MaxObjectSize, true, in.Checksum, in.ContentMD5)
+	data, err := s.ingest(ctx, in.Body, in.Size, MaxObjectSize, true, bodyChecks{checksum: in.Checksum, contentMD5: in.ContentMD5, payloadSHA256: in.PayloadSHA256})
 	if err != nil {
 		return ObjectInfo{}, err
 	}

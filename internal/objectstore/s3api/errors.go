@@ -70,6 +70,7 @@ var statusOf = map[string]int{
 	"OperationAborted":                        http.StatusConflict,
 	"PreconditionFailed":                      http.StatusPreconditionFailed,
 	"ServiceUnavailable":                      http.StatusServiceUnavailable,
+	"XAmzContentSHA256Mismatch":               http.StatusBadRequest,
 }
 
 var messages = map[string]string{

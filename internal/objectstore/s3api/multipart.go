@@ -97,7 +97,7 @@ func (s *Server) uploadPart(rq *request) error {
 	}
 	part, err := s.store.UploadPart(rq.ctx, objectstore.UploadPartInput{
 		Bucket: rq.bucket, Key: rq.key, UploadID: uploadID, PartNumber: n, Body: rq.r.Body, Size: size,
-		ContentMD5: md5sum, Checksum: ck,
+		ContentMD5: md5sum, Checksum: ck, PayloadSHA256: payloadCheck(rq),
 	})
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berth/berth/internal/cloud"
 	"github.com/berth/berth/internal/objectstore"
 )
 
@@ -95,7 +96,7 @@ func (s *Server) putObject(rq *request) error {
 	}
 	info, err := s.store.PutObject(rq.ctx, objectstore.PutObjectInput{
 		Bucket: rq.bucket, BucketID: b.ID, Key: rq.key, Body: rq.r.Body, Size: size, Metadata: meta, ContentMD5: md5sum,
-		Checksum: ck, Conditions: cond, Owner: owner, Subresources: sub,
+		Checksum: ck, PayloadSHA256: payloadCheck(rq), Conditions: cond, Owner: owner, Subresources: sub,
 	})
 	if err != nil {
 		return err
@@ -108,6 +109,21 @@ func (s *Server) putObject(rq *request) error {
 	out.Set("Content-Length", "0")
 	rq.w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// payloadCheck takes over the endpoint's check of a signed payload's SHA-256 (cloud.PayloadSHA256) for a body
+// the store is about to read: the store computes the SHA-256 of what it stores anyway, so the body is hashed once
+// instead of twice. Nil when the payload is not signed that way (or the body was read from already).
+func payloadCheck(rq *request) *[32]byte {
+	p, ok := rq.r.Body.(cloud.PayloadSHA256)
+	if !ok {
+		return nil
+	}
+	want, ok := p.TakeSHA256Check()
+	if !ok {
+		return nil
+	}
+	return &want
 }
 
 // responseOverrides are the GET parameters that replace response headers (signed requests only).
