@@ -19,6 +19,7 @@ import (
 
 	"github.com/berth/berth/internal/cloud/iam"
 	"github.com/berth/berth/internal/daemon"
+	"github.com/berth/berth/internal/ec2api"
 	"github.com/berth/berth/internal/server"
 	berthversion "github.com/berth/berth/internal/version"
 )
@@ -40,10 +41,13 @@ func newDaemonCommand() *cobra.Command {
 				"log-level": "log-level", "debug": "debug", "default-runtime": "default-runtime", "tls": "tls",
 				"tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey",
 				"insecure-registries": "insecure-registry", "registry-mirrors": "registry-mirror", "bridge": "bridge",
+				"vm-kernel": "vm-kernel", "vm-accel": "vm-accel",
 				"cloud-addr": "cloud-addr", "cloud-tlscert": "cloud-tlscert", "cloud-tlskey": "cloud-tlskey",
 				"cloud-region": "cloud-region", "cloud-domains": "cloud-domain",
 				"group": "group", "seccomp-profile": "seccomp-profile", "host-gateway-ip": "host-gateway-ip",
 				"log-driver": "log-driver", "log-opts": "log-opt",
+				"swarm-etcd-endpoints": "swarm-etcd-endpoints", "swarm-etcd-cafile": "swarm-etcd-cafile",
+				"swarm-etcd-certfile": "swarm-etcd-certfile", "swarm-etcd-keyfile": "swarm-etcd-keyfile", "swarm-etcd-prefix": "swarm-etcd-prefix",
 			}
 			if cmd.Flags().Changed("config-file") || fileExists(configFile) {
 				err := daemon.LoadConfigFile(configFile, &cfg, func(key string) bool {
@@ -97,14 +101,21 @@ func newDaemonCommand() *cobra.Command {
 	f.StringVar(&cfg.TLSKey, "tlskey", "", "Path to TLS key file")
 	f.StringSliceVar(&cfg.InsecureRegistries, "insecure-registry", nil, "Enable insecure registry communication")
 	f.StringSliceVar(&cfg.RegistryMirrors, "registry-mirror", nil, "Preferred registry mirror")
+	f.StringVar(&cfg.VMKernel, "vm-kernel", "", "Kernel of virtual machines: a vmlinuz, or a directory of unpacked linux-image packages (default <data-root>/vm/kernel)")
+	f.StringVar(&cfg.VMAccel, "vm-accel", "", `Accelerator of virtual machines: "kvm", "tcg", or empty to choose`)
 	f.BoolVar(&cfg.LiveRestore, "live-restore", true, "Keep containers alive while the daemon is down (always on in Berth)")
-	f.StringVar(&cfg.CloudAddr, "cloud-addr", "", "Serve the cloud endpoint (S3, IAM, STS) on this address, e.g. 127.0.0.1:9000 (off by default)")
+	f.StringVar(&cfg.CloudAddr, "cloud-addr", "", "Serve the cloud endpoint (S3, IAM, STS; EC2 when the daemon runs VMs) on this address, e.g. 127.0.0.1:9000 (off by default)")
 	f.StringVar(&cfg.CloudTLSCert, "cloud-tlscert", "", "TLS certificate file of the cloud endpoint (serve HTTPS)")
 	f.StringVar(&cfg.CloudTLSKey, "cloud-tlskey", "", "TLS key file of the cloud endpoint")
 	f.StringVar(&cfg.CloudRegion, "cloud-region", "", `Region of the cloud endpoint (default "us-east-1")`)
 	f.StringSliceVar(&cfg.CloudDomains, "cloud-domain", nil, `Domain under which BUCKET.DOMAIN names a bucket on the cloud endpoint (default "s3.localhost"); repeat for more`)
 	f.StringVar(&cfg.HostGatewayIP, "host-gateway-ip", "", "IP address that the special 'host-gateway' string in --add-host resolves to (default: the default bridge's gateway)")
 	f.StringVarP(&cfg.Group, "group", "G", "", `Group for the unix socket (default "docker")`)
+	f.StringSliceVar(&cfg.SwarmEtcdEndpoints, "swarm-etcd-endpoints", nil, "Keep the swarm's state in this external etcd cluster (client URLs) instead of members embedded in the managers")
+	f.StringVar(&cfg.SwarmEtcdCAFile, "swarm-etcd-cafile", "", "CA bundle that verifies the external etcd's servers")
+	f.StringVar(&cfg.SwarmEtcdCertFile, "swarm-etcd-certfile", "", "Client certificate for the external etcd")
+	f.StringVar(&cfg.SwarmEtcdKeyFile, "swarm-etcd-keyfile", "", "Client key for the external etcd")
+	f.StringVar(&cfg.SwarmEtcdPrefix, "swarm-etcd-prefix", "", `Key prefix of the swarm in the external etcd (default "/berth/cluster/")`)
 	f.StringVar(&cfg.SeccompProfile, "seccomp-profile", "", `Path to a seccomp profile for containers ("unconfined" for none; default: docker's)`)
 	return cmd
 }
@@ -188,7 +199,7 @@ func runDaemon(ctx context.Context, cfg daemon.Config) error {
 		return err
 	}
 	defer d.Close()
-	srv := server.New(server.Backends{
+	backends := server.Backends{
 		Containers:   d.Containers(),
 		Streams:      d.Containers(),
 		Files:        d.Containers(),
@@ -200,7 +211,12 @@ func runDaemon(ctx context.Context, cfg daemon.Config) error {
 		Volumes:      d.VolumeService(),
 		System:       d,
 		Events:       d.Events(),
-	}, server.WithDebug(d.Debug()))
+		Swarm:        d.Swarm(),
+	}
+	if vms := d.VMService(); vms != nil {
+		backends.VMs = vms
+	}
+	srv := server.New(backends, server.WithDebug(d.Debug()))
 	gid, err := socketGroup(cfg.Group)
 	if err != nil {
 		return err
@@ -210,7 +226,14 @@ func runDaemon(ctx context.Context, cfg daemon.Config) error {
 	cloudDone := make(chan struct{})
 	if cloudL != nil {
 		ep := newCloudEndpoint(d.Cloud(), cloudOpts, slog.Default())
-		// Other services of the endpoint register here, over the daemon's services (the EC2 API next).
+		// Services of the endpoint over the daemon's own: EC2 over the VM engine, when the daemon runs VMs. Its
+		// Close (deferred: after the endpoint stopped, before the daemon closes) waits for the stops and
+		// terminations it runs detached from their requests.
+		if vms := d.VMService(); vms != nil {
+			ec2 := ec2api.New(ec2Backend{vms}, ec2api.WithRegion(ep.Region()), ec2api.WithLogger(slog.Default()))
+			ep.Register("ec2", ec2)
+			defer ec2.Close()
+		}
 		go func() {
 			defer close(cloudDone)
 			if err := serveCloud(ctx, cloudL, cloudTLS, ep, cloudOpts, slog.Default()); err != nil {

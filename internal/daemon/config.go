@@ -39,6 +39,14 @@ type Config struct {
 	CloudTLSKey  string   `json:"cloud-tlskey,omitempty"`
 	CloudRegion  string   `json:"cloud-region,omitempty"`  // the region requests are signed for (default us-east-1)
 	CloudDomains []string `json:"cloud-domains,omitempty"` // BUCKET.DOMAIN names a bucket (default s3.localhost)
+	// SwarmEtcdEndpoints points swarm managers at an external etcd cluster instead of the members they embed
+	// (Berth's keys, for clusters that outgrow the embedded store); SwarmEtcdCAFile, SwarmEtcdCertFile and
+	// SwarmEtcdKeyFile are the client TLS to reach it, SwarmEtcdPrefix where the swarm lives in its key space.
+	SwarmEtcdEndpoints []string `json:"swarm-etcd-endpoints,omitempty"`
+	SwarmEtcdCAFile    string   `json:"swarm-etcd-cafile,omitempty"`
+	SwarmEtcdCertFile  string   `json:"swarm-etcd-certfile,omitempty"`
+	SwarmEtcdKeyFile   string   `json:"swarm-etcd-keyfile,omitempty"`
+	SwarmEtcdPrefix    string   `json:"swarm-etcd-prefix,omitempty"`
 	// Keys of dockerd's daemon.json that later features use; accepted so a docker daemon.json loads unchanged.
 	InsecureRegistries []string `json:"insecure-registries,omitempty"`
 	RegistryMirrors    []string `json:"registry-mirrors,omitempty"`
@@ -51,6 +59,11 @@ type Config struct {
 	// EventsHistory is how many events the daemon keeps for `events --since` and for subscribers that fall
 	// behind (Berth's key; default events.DefaultHistory). A subscriber further behind is told it lost events.
 	EventsHistory int `json:"events-history,omitempty"`
+
+	// VMKernel is the kernel virtual machines boot (a vmlinuz, or a directory of unpacked linux-image
+	// packages; default <data-root>/vm/kernel); VMAccel is "kvm", "tcg" or "" (choose).
+	VMKernel string `json:"vm-kernel,omitempty"`
+	VMAccel  string `json:"vm-accel,omitempty"`
 
 	// ShimPath is the berth-shim binary; InitPath a static init for --init. Not daemon.json keys.
 	ShimPath string `json:"-"`
@@ -115,6 +128,8 @@ func LoadConfigFile(path string, c *Config, flagsSet func(key string) bool) erro
 	merge(&c.TLSCACert, fc.TLSCACert)
 	merge(&c.TLSCert, fc.TLSCert)
 	merge(&c.TLSKey, fc.TLSKey)
+	merge(&c.VMKernel, fc.VMKernel)
+	merge(&c.VMAccel, fc.VMAccel)
 	merge(&c.CloudAddr, fc.CloudAddr)
 	merge(&c.CloudTLSCert, fc.CloudTLSCert)
 	merge(&c.CloudTLSKey, fc.CloudTLSKey)
@@ -122,6 +137,13 @@ func LoadConfigFile(path string, c *Config, flagsSet func(key string) bool) erro
 	if len(fc.CloudDomains) > 0 {
 		c.CloudDomains = fc.CloudDomains
 	}
+	if len(fc.SwarmEtcdEndpoints) > 0 {
+		c.SwarmEtcdEndpoints = fc.SwarmEtcdEndpoints
+	}
+	merge(&c.SwarmEtcdCAFile, fc.SwarmEtcdCAFile)
+	merge(&c.SwarmEtcdCertFile, fc.SwarmEtcdCertFile)
+	merge(&c.SwarmEtcdKeyFile, fc.SwarmEtcdKeyFile)
+	merge(&c.SwarmEtcdPrefix, fc.SwarmEtcdPrefix)
 	merge(&c.Group, fc.Group)
 	merge(&c.HostGatewayIP, fc.HostGatewayIP)
 	merge(&c.SeccompProfile, fc.SeccompProfile)

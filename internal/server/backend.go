@@ -37,6 +37,10 @@ type Backends struct {
 	Volumes      VolumeBackend
 	System       SystemBackend
 	Events       EventsBackend
+	// Swarm is swarm mode (nil: the node is in no swarm and cannot join one).
+	Swarm SwarmBackend
+	// VMs is Berth's virtual machine API (nil: the daemon runs none).
+	VMs VMBackend
 }
 
 // ContainerBackend is the containers' lifecycle.

@@ -51,7 +51,11 @@ func New(b Backends, opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
+	if s.b.Swarm == nil {
+		s.b.Swarm = noSwarm{}
+	}
 	s.routes()
+	s.swarmRoutes()
 	return s
 }
 

@@ -23,7 +23,9 @@ import (
 
 // info is GET /info: the engine's description, in docker's shape.
 func (s *Server) info(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, 200, infoResponse(s.b.System.Info(r.Context())))
+	info := infoResponse(s.b.System.Info(r.Context()))
+	info.Swarm = swarmInfo(s.b.Swarm.Info(r.Context()))
+	writeJSON(w, 200, info)
 }
 
 // infoResponse builds docker's Info from Berth's description of the engine.
@@ -67,7 +69,7 @@ func infoResponse(in sysinfo.Info) system.Info {
 		SecurityOptions:    nonNil(in.SecurityOptions),
 		IndexServerAddress: "https://index.docker.io/v1/",
 		RegistryConfig:     registryConfig(in.Registries),
-		// Berth has no swarm mode yet: docker's words for a daemon outside one.
+		// The swarm section is the swarm backend's (info, above); outside a swarm, docker's words for that.
 		Swarm:    swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive},
 		Labels:   nonNil(in.Labels),
 		Warnings: nonNil(in.Warnings),

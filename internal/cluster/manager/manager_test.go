@@ -1,0 +1,203 @@
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/berth/berth/internal/cluster/api"
+	"github.com/berth/berth/internal/cluster/ca"
+	"github.com/berth/berth/internal/cluster/store"
+)
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// certFiles issues a node certificate of role under root and writes it, its key and the root to dir.
+func certFiles(t *testing.T, root *ca.RootCA, dir, id string, role api.NodeRole) TLSFiles {
+	t.Helper()
+	keyPEM, csr, err := ca.NewKeyAndCSR()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := root.Sign(ca.SignRequest{CSR: csr, NodeID: id, ClusterID: "c1", Role: role, IPs: []net.IP{net.ParseIP("127.0.0.1")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := TLSFiles{Cert: filepath.Join(dir, "node.crt"), Key: filepath.Join(dir, "node.key"), CA: filepath.Join(dir, "ca.crt")}
+	for p, b := range map[string][]byte{f.Cert: cert, f.Key: keyPEM, f.CA: root.CertPEM} {
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f
+}
+
+type member struct {
+	id  string
+	cfg Config
+	m   *Manager
+}
+
+func newMember(t *testing.T, root *ca.RootCA, id string) *member {
+	dir := t.TempDir()
+	return &member{id: id, cfg: Config{NodeID: id, Dir: filepath.Join(dir, "etcd"),
+		PeerURL:   fmt.Sprintf("https://127.0.0.1:%d", freePort(t)),
+		ClientURL: fmt.Sprintf("https://127.0.0.1:%d", freePort(t)),
+		TLS:       certFiles(t, root, dir, id, api.RoleManager), Raft: api.DefaultClusterSpec().Raft}}
+}
+
+func (mb *member) start(t *testing.T, ctx context.Context) {
+	t.Helper()
+	m, err := Start(ctx, mb.cfg)
+	if err != nil {
+		t.Fatalf("starting %s: %v", mb.id, err)
+	}
+	mb.m = m
+	t.Cleanup(func() { m.Close() })
+}
+
+func waitLeader(t *testing.T, ms ...*member) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		first, _ := ms[0].m.Leader()
+		same := first != ""
+		for _, mb := range ms[1:] {
+			if l, _ := mb.m.Leader(); l != first {
+				same = false
+			}
+		}
+		if same {
+			return first
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("no common leader after 20s")
+	return ""
+}
+
+func put(ctx context.Context, s *store.Store, id string) error {
+	return s.Update(ctx, func(tx *store.Tx) error {
+		return store.Create(tx, &api.Node{ID: id, Spec: api.NodeSpec{DesiredRole: api.RoleWorker, Availability: api.AvailabilityActive}})
+	})
+}
+
+// Three managers: members join as learners and are promoted, every manager reads what another wrote, losing the
+// leader elects another that takes writes, losing quorum makes writes fail with docker's words, and a worker's
+// certificate cannot reach the store.
+func TestThreeManagers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	root, _ := ca.NewRootCA()
+	ms := []*member{newMember(t, root, "m1"), newMember(t, root, "m2"), newMember(t, root, "m3")}
+	ms[0].start(t, ctx)
+	for _, mb := range ms[1:] {
+		initial, _, err := ms[0].m.AddLearner(ctx, mb.id, mb.cfg.PeerURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mb.cfg.InitialCluster = initial
+		mb.start(t, ctx)
+		if err := mb.m.PromoteSelf(ctx, []string{ms[0].cfg.ClientURL}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	members, err := ms[0].m.Members(ctx)
+	if err != nil || len(members) != 3 {
+		t.Fatalf("members %+v, %v", members, err)
+	}
+	for _, mem := range members {
+		if mem.Learner {
+			t.Fatalf("member %s is still a learner", mem.Name)
+		}
+	}
+	leader := waitLeader(t, ms...)
+	if err := put(ctx, ms[1].m.Store(), "written-on-m2"); err != nil {
+		t.Fatal(err)
+	}
+	for _, mb := range ms {
+		if _, err := store.Get[api.Node](ctx, mb.m.Store(), "written-on-m2"); err != nil {
+			t.Fatalf("%s does not see the write: %v", mb.id, err)
+		}
+	}
+
+	// A worker's certificate, from the same root, is refused by the store's members.
+	wf := certFiles(t, root, t.TempDir(), "w1", api.RoleWorker)
+	tc, _ := (transport.TLSInfo{CertFile: wf.Cert, KeyFile: wf.Key, TrustedCAFile: wf.CA, ServerName: ca.ManagerName}).ClientConfig()
+	wcli, err := clientv3.New(clientv3.Config{Endpoints: []string{ms[0].cfg.ClientURL}, TLS: tc, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	if err == nil {
+		wctx, wcancel := context.WithTimeout(ctx, 3*time.Second)
+		_, err = wcli.Get(wctx, "/berth/cluster/objects/nodes/written-on-m2")
+		wcancel()
+		wcli.Close()
+	}
+	if err == nil {
+		t.Fatal("a worker's certificate read the store")
+	}
+
+	// Kill the leader: another is elected and writes go on.
+	var rest []*member
+	for _, mb := range ms {
+		if mb.id == leader {
+			mb.m.Close()
+		} else {
+			rest = append(rest, mb)
+		}
+	}
+	start := time.Now()
+	newLeader := waitLeader(t, rest...)
+	if newLeader == leader {
+		t.Fatalf("leader still %s", leader)
+	}
+	t.Logf("new leader %s elected %v after the leader stopped", newLeader, time.Since(start).Round(time.Millisecond))
+	if err := put(ctx, rest[0].m.Store(), "after-leader-loss"); err != nil {
+		t.Fatalf("write after the leader's loss: %v", err)
+	}
+
+	// Lose quorum: one of three left. Writes fail, with docker's words, in bounded time.
+	rest[1].m.Close()
+	start = time.Now()
+	err = put(ctx, rest[0].m.Store(), "without-quorum")
+	if !errors.Is(err, store.ErrNoLeader) || !errdefs.IsUnavailable(err) {
+		t.Fatalf("write without quorum: %v", err)
+	}
+	t.Logf("write without quorum failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
+}
+
+// A restarted member keeps its data and its place.
+func TestRestart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	root, _ := ca.NewRootCA()
+	mb := newMember(t, root, "m1")
+	mb.start(t, ctx)
+	if err := put(ctx, mb.m.Store(), "kept"); err != nil {
+		t.Fatal(err)
+	}
+	mb.m.Close()
+	mb.start(t, ctx)
+	waitLeader(t, mb)
+	if _, err := store.Get[api.Node](ctx, mb.m.Store(), "kept"); err != nil {
+		t.Fatalf("after a restart: %v", err)
+	}
+	if !mb.m.IsLeader() {
+		t.Fatal("the only member does not lead")
+	}
+}
