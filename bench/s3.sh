@@ -120,6 +120,7 @@ declare -A rest0=([berth]=$(rss_kib "$BERTH_PID") [ref]=$(rss_kib "$WEED_PID"))
 # --- rounds ---------------------------------------------------------------------------------------------------
 declare -A bigput bigget smallput smallget smallputp99 smallgetp99 bigdd
 dd_mbs=()
+loads=()
 for round in $(seq 1 "$ROUNDS"); do
 	sync
 	out=$(dd if=/dev/zero of="$BENCH_DIR/dd.bin" bs=1M count=1024 conv=fsync 2>&1 | tail -1)
@@ -144,7 +145,9 @@ for round in $(seq 1 "$ROUNDS"); do
 		smallputp99[$side]+="$(field "$(line 1)" p99_ms) "
 		smallgetp99[$side]+="$(field "$(line 2)" p99_ms) "
 	done
-	echo "round $round: dd ${dd_mbs[-1]} MiB/s; 64 MiB PUT berth ${bigput[berth]}/ ref ${bigput[ref]}MiB/s;" \
+	# The machine may be shared: each round says how busy it was.
+	loads+=("$(cut -d' ' -f1 /proc/loadavg)")
+	echo "round $round (load average ${loads[-1]}): dd ${dd_mbs[-1]} MiB/s; 64 MiB PUT berth ${bigput[berth]}/ ref ${bigput[ref]}MiB/s;" \
 		"GET berth ${bigget[berth]}/ ref ${bigget[ref]}MiB/s; 4 KiB PUT berth ${smallput[berth]}/ ref ${smallput[ref]}ops/s;" \
 		"GET berth ${smallget[berth]}/ ref ${smallget[ref]}ops/s"
 done
@@ -176,7 +179,7 @@ declare -A peak=([berth]=$(sort -n "$BENCH_DIR/rss-berth" | tail -1) [ref]=$(sor
 	mib() { python3 -c "print('%.1f' % (int('$1') / 1024))"; }
 	echo
 	echo "berth s3 serve vs SeaweedFS $WEED_VERSION (weed server -s3, fsync rule on /buckets/), median of $ROUNDS rounds, $DURATION per phase"
-	echo "disk: dd 1 GiB conv=fsync $ddm MiB/s (rounds: ${dd_mbs[*]})"
+	echo "disk: dd 1 GiB conv=fsync $ddm MiB/s (rounds: ${dd_mbs[*]}); 1-minute load average at the end of each round: ${loads[*]}"
 	printf '%-34s %12s %12s %8s  %s\n' "" berth reference ratio "rounds berth | reference"
 	printf '%-34s %12s %12s %8s  %s\n' "64 MiB PUT MiB/s ($BIG_CLIENTS clients)" "$bp" "$rp" "$(ratio "$bp" "$rp")" "${bigput[berth]}| ${bigput[ref]}"
 	printf '%-34s %12s %12s %8s  %s\n' "64 MiB PUT / dd of the same round" "$(median ${bigdd[berth]})" "$(median ${bigdd[ref]})" "" "${bigdd[berth]}| ${bigdd[ref]}"

@@ -28,7 +28,7 @@ func newS3ServeCommand(stderr io.Writer) *cobra.Command {
 		Long: `Serve the S3 API, with IAM and STS for its accounts, users and keys, on one AWS-style endpoint.
 
 On first start the first account's root access key is taken from BERTH_ROOT_ACCESS_KEY_ID and
-BERTH_ROOT_SECRET_ACCESS_KEY, or generated and written once to DATA_DIR/root-credentials (mode 0600).`,
+BERTH_ROOT_SECRET_ACCESS_KEY, or generated on first start and kept in DATA_DIR/root-credentials (mode 0600).`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if (o.tlsCert == "") != (o.tlsKey == "") {

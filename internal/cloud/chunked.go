@@ -28,6 +28,23 @@ type sha256Reader struct {
 	want string
 	left int64 // bytes still to come; -1 when the length is unknown (chunked transfer)
 	err  error
+	// read is set by the first Read; taken when the service took the check over (TakeSHA256Check).
+	read, taken bool
+}
+
+var _ PayloadSHA256 = (*sha256Reader)(nil)
+
+// TakeSHA256Check implements PayloadSHA256.
+func (s *sha256Reader) TakeSHA256Check() ([32]byte, bool) {
+	var want [32]byte
+	if s.read || s.taken {
+		return want, false
+	}
+	if n, err := hex.Decode(want[:], []byte(s.want)); err != nil || n != len(want) {
+		return want, false // checkPayloadValue vetted it: never here
+	}
+	s.taken = true
+	return want, true
 }
 
 func newSHA256Reader(body io.ReadCloser, want string, length int64) *sha256Reader {
@@ -38,14 +55,21 @@ func (s *sha256Reader) Read(p []byte) (int, error) {
 	if s.err != nil {
 		return 0, s.err
 	}
+	s.read = true
 	n, err := s.body.Read(p)
-	s.h.Write(p[:n])
+	if !s.taken {
+		s.h.Write(p[:n])
+	}
 	if s.left >= 0 {
 		s.left -= int64(n)
 	}
 	if err != nil && err != io.EOF {
 		s.err = bodyReadError(err)
 		return 0, s.err
+	}
+	if s.taken && (err == io.EOF || s.left == 0) {
+		s.err = io.EOF
+		return n, nil
 	}
 	if err == io.EOF || s.left == 0 {
 		if got := hex.EncodeToString(s.h.Sum(nil)); got != s.want {

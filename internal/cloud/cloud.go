@@ -136,6 +136,24 @@ type Service interface {
 	WriteError(w http.ResponseWriter, r *http.Request, err error)
 }
 
+// PayloadSHA256 is implemented by the body the endpoint hands a service when the request's payload is signed by
+// its SHA-256 (x-amz-content-sha256: the hex digest, as the aws CLI and boto3 send uploads over plain HTTP): the
+// body hashes what it delivers and fails the read of its last byte when the digest is not the one signed. A
+// service that computes the body's SHA-256 anyway (a content-addressed store) may take that check over, and the
+// body stops hashing: one pass over every byte less.
+//
+//	if p, ok := r.Body.(cloud.PayloadSHA256); ok {
+//		if want, ok := p.TakeSHA256Check(); ok {
+//			// From here the service must compare the SHA-256 of everything it reads with want, and refuse the
+//			// request (S3's XAmzContentSHA256Mismatch) before acting on any of it when they differ.
+//		}
+//	}
+type PayloadSHA256 interface {
+	// TakeSHA256Check returns the signed digest and hands its check to the caller; ok is false (and the body
+	// keeps checking itself) once the body has been read from.
+	TakeSHA256Check() (want [32]byte, ok bool)
+}
+
 // Credentials resolves an access key ID to the identity it belongs to and its secret key, for signature checks.
 // An unknown or inactive key returns an error wrapping errdefs.ErrNotFound.
 type Credentials interface {

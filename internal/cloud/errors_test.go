@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/xml"
 	"fmt"
@@ -459,5 +460,48 @@ func TestChecksAtTheLastByte(t *testing.T) {
 		if s.readErr != nil || !bytes.Equal(s.body, body) || s.trailer.Get("X-Amz-Checksum-Crc32") != "AAAAAA==" {
 			t.Fatalf("read %d bytes (%v), trailer %v", len(s.body), s.readErr, s.trailer)
 		}
+	}
+}
+
+// TestTakeSHA256Check: a service may take over the check of a signed payload's SHA-256 before it reads the body
+// (the body then passes every byte on unchecked: the service compares the digest), not after: once read from, the
+// body keeps checking and fails a tampered payload itself.
+func TestTakeSHA256Check(t *testing.T) {
+	signed, sent := "signed body", "other body!"
+	want := sha256.Sum256([]byte(signed))
+	for _, tc := range []struct {
+		name      string
+		readFirst bool
+		taken     bool
+		code      string
+	}{
+		{name: "taken before reading", taken: true},
+		{name: "asked after reading", readFirst: true, code: codeContentSHA256Mismatch},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newSHA256Reader(io.NopCloser(strings.NewReader(sent)), hex.EncodeToString(want[:]), int64(len(sent)))
+			var p PayloadSHA256 = r
+			var first []byte
+			if tc.readFirst {
+				first = make([]byte, 1)
+				if _, err := r.Read(first); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, ok := p.TakeSHA256Check()
+			if ok != tc.taken || ok && got != want {
+				t.Fatalf("TakeSHA256Check: %x %v", got, ok)
+			}
+			rest, err := io.ReadAll(r)
+			if tc.code == "" {
+				if err != nil || string(rest) != sent {
+					t.Fatalf("read %q, %v; want the body, unchecked", rest, err)
+				}
+				return
+			}
+			if AsError(err).Code != tc.code {
+				t.Fatalf("read %q, %v; want %s", rest, err, tc.code)
+			}
+		})
 	}
 }

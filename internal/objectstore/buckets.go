@@ -3,6 +3,8 @@ package objectstore
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -15,6 +17,8 @@ import (
 
 // bucketRecord is a bucket as the index stores it.
 type bucketRecord struct {
+	// ID is random, set when the bucket is created (buckets created before it existed are told apart by Created).
+	ID         string     `json:"id,omitempty"`
 	Owner      Owner      `json:"o"`
 	Created    int64      `json:"t"`
 	Region     string     `json:"r,omitempty"`
@@ -24,8 +28,22 @@ type bucketRecord struct {
 }
 
 func (b *bucketRecord) bucket(name string) Bucket {
-	return Bucket{Name: name, Owner: b.Owner, CreatedAt: time.Unix(0, b.Created).UTC(), Region: b.Region, Versioning: b.Versioning,
+	return Bucket{Name: name, ID: b.id(), Owner: b.Owner, CreatedAt: time.Unix(0, b.Created).UTC(), Region: b.Region, Versioning: b.Versioning,
 		ConfigVersion: b.ConfigVersion}
+}
+
+// id is the bucket's identity (Bucket.ID).
+func (b *bucketRecord) id() string {
+	if b.ID != "" {
+		return b.ID
+	}
+	return "t" + itoa(b.Created)
+}
+
+func newBucketID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // CreateBucketInput names a new bucket, its owner and its region.
@@ -44,7 +62,7 @@ func (s *Store) CreateBucket(ctx context.Context, in CreateBucketInput) (Bucket,
 	if err := ValidateBucketName(in.Name); err != nil {
 		return Bucket{}, err
 	}
-	rec := &bucketRecord{Owner: in.Owner, Created: s.now().UnixNano(), Region: in.Region}
+	rec := &bucketRecord{ID: newBucketID(), Owner: in.Owner, Created: s.now().UnixNano(), Region: in.Region}
 	val, err := json.Marshal(rec)
 	if err != nil {
 		return Bucket{}, err
@@ -127,6 +145,26 @@ func getBucket(tx *bolt.Tx, name string) (*bucketRecord, *bolt.Bucket, error) {
 		return nil, nil, fmt.Errorf("index: bucket %q has no data", name)
 	}
 	return &rec, data, nil
+}
+
+// getBucketOf is getBucket for a write bound to the bucket with the given ID ("" binds to none): once the name
+// means another bucket (the one authorized on was deleted, and the name taken again), the write's bucket is gone.
+func getBucketOf(tx *bolt.Tx, name, id string) (*bucketRecord, *bolt.Bucket, error) {
+	rec, data, err := getBucket(tx, name)
+	if err == nil && id != "" && rec.id() != id {
+		return nil, nil, noSuchBucket(name)
+	}
+	return rec, data, err
+}
+
+// checkBucketID looks the bucket up outside a transaction, as getBucketOf does inside one: a write refused early,
+// before its body is read.
+func (s *Store) checkBucketID(ctx context.Context, name, id string) error {
+	b, err := s.Bucket(ctx, name)
+	if err == nil && id != "" && b.ID != id {
+		return noSuchBucket(name)
+	}
+	return err
 }
 
 func putBucketRecord(tx *bolt.Tx, name string, rec *bucketRecord) error {

@@ -23,6 +23,8 @@ type CopyObjectInput struct {
 	// copied: an error refuses the copy. It lets a caller authorize the version actually copied.
 	CheckSource func(src ObjectInfo) error
 	Bucket, Key string
+	// BucketID, when set, binds the copy to that target bucket, as PutObjectInput.BucketID binds a write.
+	BucketID string
 	// ReplaceMetadata gives the copy Metadata instead of the source's (x-amz-metadata-directive: REPLACE).
 	ReplaceMetadata bool
 	Metadata        Metadata
@@ -50,7 +52,7 @@ func (s *Store) CopyObject(ctx context.Context, in CopyObjectInput) (CopyObjectO
 	if err := ValidateKey(in.Key); err != nil {
 		return CopyObjectOutput{}, err
 	}
-	if _, err := s.Bucket(ctx, in.Bucket); err != nil {
+	if err := s.checkBucketID(ctx, in.Bucket, in.BucketID); err != nil {
 		return CopyObjectOutput{}, err
 	}
 	src, err := s.openCopySource(in.SrcBucket, in.SrcKey, in.SrcVersionID, in.SrcConditions)
@@ -126,7 +128,7 @@ func (s *Store) CopyObject(ctx context.Context, in CopyObjectInput) (CopyObjectO
 	} else {
 		rec.Chunks = src.rec.Chunks
 	}
-	info, err := s.commitVersion(in.Bucket, in.Key, rec, in.Conditions, func(tx *bolt.Tx) error {
+	info, err := s.commitVersion(in.Bucket, in.BucketID, in.Key, rec, in.Conditions, func(tx *bolt.Tx) error {
 		for _, r := range src.refs {
 			if err := addRef(tx, r.id, r.size, r.sums); err != nil {
 				return err

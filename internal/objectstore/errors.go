@@ -80,8 +80,13 @@ var (
 	ErrInvalidRange             = code("InvalidRange", errdefs.ErrOutOfRange)
 	ErrMethodNotAllowed         = code("MethodNotAllowed", errdefs.ErrFailedPrecondition)
 	ErrConditionalRequestFailed = code("ConditionalRequestConflict", errdefs.ErrConflict)
-	ErrAccessDenied             = code("AccessDenied", errdefs.ErrPermissionDenied)
-	ErrNotImplemented           = code("NotImplemented", errdefs.ErrNotImplemented)
+	// ErrContentSHA256Mismatch is a body whose SHA-256 is not the one its request's signature covers.
+	ErrContentSHA256Mismatch = code("XAmzContentSHA256Mismatch", errdefs.ErrInvalidArgument)
+	// ErrVersionChanged is a change to a version that another write replaced after the caller looked at it
+	// (SubresourceInput.Of); S3's word for a conflicting operation in progress.
+	ErrVersionChanged = code("OperationAborted", errdefs.ErrConflict)
+	ErrAccessDenied   = code("AccessDenied", errdefs.ErrPermissionDenied)
+	ErrNotImplemented = code("NotImplemented", errdefs.ErrNotImplemented)
 	// ErrCorrupt is content that no longer matches its checksum (bit rot, a truncated file): a read stops with it
 	// rather than hand out wrong bytes.
 	ErrCorrupt = code("InternalError", errdefs.ErrDataLoss)

@@ -210,6 +210,7 @@ type record struct {
 	Owner        Owner
 	Sub          map[string][]byte
 	inline       []byte // the content of an inline object (after the encoded fields)
+	seq          uint64 // the version's seq, from its index key (not encoded)
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -5,14 +5,19 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -437,4 +442,92 @@ func crashChild(dir string) {
 		}()
 	}
 	wg.Wait()
+}
+
+// failingReader yields r's bytes, then err instead of io.EOF.
+type failingReader struct {
+	r   io.Reader
+	err error
+}
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err == io.EOF {
+		return n, f.err
+	}
+	return n, err
+}
+
+// TestLargeBodyDigests: bodies of several buffers are hashed whole and in order, whether a write hashes on a
+// goroutine of its own (a lone write) or in turn with storing (writes enough to keep every core busy): the ETag is
+// the body's MD5 and its checksum the body's CRC32, with one write at a time and with more writes at once than
+// the machine has cores. A body cut short or whose checksum does not match is refused and leaves no blob.
+func TestLargeBodyDigests(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	mustBucket(t, s, "bkt")
+	sizes := []int{3<<20 + 12345, 2 << 20, 5<<20 + 1}
+	for _, tc := range []struct {
+		name    string
+		writers int
+	}{
+		{name: "one write at a time", writers: 1},
+		{name: "more writes than cores", writers: 2*runtime.GOMAXPROCS(0) + 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var wg sync.WaitGroup
+			for w := range tc.writers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i, size := range sizes {
+						data := pattern(size, byte(w*10+i))
+						sum := md5.Sum(data)
+						// CRC32, or SHA-256 (taken from the blob's own address rather than hashed again).
+						alg, want := CRC32, base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, crc32.ChecksumIEEE(data)))
+						if i%2 == 1 {
+							sha := sha256.Sum256(data)
+							alg, want = SHA256, base64.StdEncoding.EncodeToString(sha[:])
+						}
+						key := fmt.Sprintf("%s/%d/%d", tc.name, w, i)
+						info, err := s.PutObject(ctx, PutObjectInput{Bucket: "bkt", Key: key, Body: bytes.NewReader(data), Size: int64(size),
+							Checksum: ChecksumInput{Algorithm: alg}})
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						if info.ETag != hex.EncodeToString(sum[:]) || info.Checksum.Value != want {
+							t.Errorf("%s: ETag %s, %s checksum %s, want %s", key, info.ETag, alg, info.Checksum.Value, want)
+						}
+						if got, err := read(s, "bkt", key, GetOptions{}); err != nil || !bytes.Equal(got, data) {
+							t.Errorf("%s reads back %d bytes, %v", key, len(got), err)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+		})
+	}
+	before := blobFiles(t, s)
+	data := pattern(3<<20, 99)
+	_, err := s.PutObject(ctx, PutObjectInput{Bucket: "bkt", Key: "cut", Body: &failingReader{bytes.NewReader(data[:5<<19]), io.ErrUnexpectedEOF}, Size: int64(len(data))})
+	if !errors.Is(err, ErrIncompleteBody) {
+		t.Errorf("a body cut short: %v", err)
+	}
+	for _, ck := range []ChecksumInput{{Algorithm: CRC32, Value: "AAAAAA=="}, {Algorithm: SHA256, Value: base64.StdEncoding.EncodeToString(make([]byte, 32))}} {
+		_, err = s.PutObject(ctx, PutObjectInput{Bucket: "bkt", Key: "bad", Body: bytes.NewReader(data), Size: int64(len(data)), Checksum: ck})
+		if !errors.Is(err, ErrBadDigest) {
+			t.Errorf("a wrong %s checksum: %v", ck.Algorithm, err)
+		}
+	}
+	sum := sha256.Sum256(data)
+	bad := sum
+	bad[0] ^= 1
+	_, err = s.PutObject(ctx, PutObjectInput{Bucket: "bkt", Key: "bad", Body: bytes.NewReader(data), Size: int64(len(data)), PayloadSHA256: &bad})
+	if !errors.Is(err, ErrContentSHA256Mismatch) {
+		t.Errorf("a body that is not the signed payload: %v", err)
+	}
+	if after := blobFiles(t, s); len(after) != len(before) {
+		t.Errorf("%d blob files after the refused writes, %d before", len(after), len(before))
+	}
 }

@@ -20,7 +20,9 @@ import (
 // CreateUploadInput starts a multipart upload.
 type CreateUploadInput struct {
 	Bucket, Key string
-	Metadata    Metadata
+	// BucketID, when set, binds the upload to that bucket, as PutObjectInput.BucketID binds a write.
+	BucketID string
+	Metadata Metadata
 	// ChecksumAlgorithm makes every part carry a checksum of that algorithm, and the object one of ChecksumType
 	// (Composite by default, FullObject for CRC64NVME).
 	ChecksumAlgorithm ChecksumAlgorithm
@@ -111,7 +113,7 @@ func (s *Store) CreateMultipartUpload(ctx context.Context, in CreateUploadInput)
 	rec := &uploadRecord{Initiated: s.now().UnixNano(), Meta: in.Metadata, Algorithm: in.ChecksumAlgorithm, Type: typ,
 		Owner: in.Owner, Sub: in.Subresources}
 	err := s.update(func(tx *bolt.Tx) error {
-		_, data, err := getBucket(tx, in.Bucket)
+		_, data, err := getBucketOf(tx, in.Bucket, in.BucketID)
 		if err != nil {
 			return err
 		}
@@ -181,6 +183,8 @@ type UploadPartInput struct {
 	Size                  int64
 	ContentMD5            []byte
 	Checksum              ChecksumInput
+	// PayloadSHA256, as PutObjectInput's, is the SHA-256 the request's signature covers.
+	PayloadSHA256 *[32]byte
 }
 
 // UploadPart stores a part (replacing an earlier part with its number) once its body was read and checked.
@@ -197,10 +201,14 @@ func (s *Store) UploadPart(ctx context.Context, in UploadPartInput) (Part, error
 	case u.Algorithm != "" && ck.Algorithm != "" && ck.Algorithm != u.Algorithm:
 		return Part{}, ErrInvalidRequest.With("Checksum Type mismatch occurred, expected checksum Type: %s, actual checksum Type: %s",
 			lower(u.Algorithm), lower(ck.Algorithm))
+	case ck.Algorithm == "" && u.Type == Composite:
+		// A composite checksum is made of the checksums the client computed: each part must come with one.
+		return Part{}, ErrInvalidRequest.With("Checksum Type mismatch occurred, expected checksum Type: %s, actual checksum Type: null",
+			lower(u.Algorithm))
 	case ck.Algorithm == "":
 		ck.Algorithm = u.Algorithm
 	}
-	data, err := s.ingest(ctx, in.Body, in.Size, MaxObjectSize, false, ck, in.ContentMD5)
+	data, err := s.ingest(ctx, in.Body, in.Size, MaxObjectSize, false, bodyChecks{checksum: ck, contentMD5: in.ContentMD5, payloadSHA256: in.PayloadSHA256})
 	if err != nil {
 		return Part{}, err
 	}
@@ -342,14 +350,19 @@ func (s *Store) UploadPartCopy(ctx context.Context, in UploadPartCopyInput) (Cop
 type CompletedPart struct {
 	PartNumber int
 	ETag       string
-	// Checksum, when set, must match the part's (of the upload's algorithm).
-	Checksum string
+	// Checksum is the part's checksum the client lists (Algorithm and Value; zero when it lists none): one of
+	// another algorithm than the upload's is ErrBadDigest, a malformed one ErrInvalidArgument, another value
+	// ErrInvalidPart. A composite upload needs one for every part (ErrInvalidRequest); an upload without a
+	// checksum algorithm takes none (ErrInvalidPart).
+	Checksum Checksum
 }
 
 // CompleteUploadInput assembles an upload's parts into an object.
 type CompleteUploadInput struct {
 	Bucket, Key, UploadID string
-	Parts                 []CompletedPart
+	// BucketID, when set, binds the completion to that bucket, as PutObjectInput.BucketID binds a write.
+	BucketID string
+	Parts    []CompletedPart
 	// Checksum, when its Algorithm is set, is the object checksum the client expects (x-amz-checksum-*): of the
 	// upload's algorithm (ErrInvalidRequest otherwise) and equal to the object's (ErrBadDigest otherwise) — the
 	// full-object value, or the composite one with or without its "-N" part count.
@@ -383,7 +396,7 @@ func (s *Store) CompleteMultipartUpload(ctx context.Context, in CompleteUploadIn
 	var info ObjectInfo
 	err := s.update(func(tx *bolt.Tx) error {
 		freed = freed[:0]
-		b, data, err := getBucket(tx, in.Bucket)
+		b, data, err := getBucketOf(tx, in.Bucket, in.BucketID)
 		if err != nil {
 			return err
 		}
@@ -469,6 +482,10 @@ func assemble(parts *bolt.Bucket, u *uploadRecord, seq uint64, in CompleteUpload
 	if in.ChecksumType != "" && in.ChecksumType != u.Type {
 		return nil, ErrBadDigest.With("The checksum type you specified (%s) does not match the checksum type of the upload.", in.ChecksumType)
 	}
+	// An object checksum that cannot be one of its algorithm is refused before the parts are looked at.
+	if in.Checksum.Algorithm != "" && !wellFormedObjectChecksum(u.Algorithm, u.Type, in.Checksum.Value) {
+		return nil, ErrBadDigest.With("The %s you specified did not match the calculated checksum.", lower(u.Algorithm))
+	}
 	rec := &record{Meta: u.Meta, Owner: u.Owner, Sub: u.Sub}
 	md := md5.New()
 	var raws [][]byte
@@ -489,8 +506,13 @@ func assemble(parts *bolt.Bucket, u *uploadRecord, seq uint64, in CompleteUpload
 		if trimETag(cp.ETag) != p.ETag {
 			return nil, invalid
 		}
-		if cp.Checksum != "" && (u.Algorithm == "" || cp.Checksum != p.Checksum) {
-			return nil, invalid
+		if err := checkPartChecksum(u, cp, p, invalid); err != nil {
+			return nil, err
+		}
+		// With checksums, S3 takes parts numbered from 1 without a gap (the CompletedPart reference).
+		if u.Algorithm != "" && cp.PartNumber != i+1 {
+			return nil, ErrInvalidPartOrder.With("The parts of an upload with checksums must be numbered from 1 without a gap: part %d is listed where part %d belongs.",
+				cp.PartNumber, i+1)
 		}
 		found[i] = p
 	}
@@ -537,6 +559,44 @@ func assemble(parts *bolt.Bucket, u *uploadRecord, seq uint64, in CompleteUpload
 		return nil, ErrInvalidRequest.With("The provided 'x-amz-mp-object-size' header value %d does not match what was computed: %d", *in.ObjectSize, rec.Size)
 	}
 	return rec, nil
+}
+
+// checkPartChecksum checks the checksum Complete lists for a part against the part as it was uploaded (p), as S3
+// does; invalid is the ErrInvalidPart of this part.
+func checkPartChecksum(u *uploadRecord, cp CompletedPart, p *partEntry, invalid error) error {
+	ck := cp.Checksum
+	switch {
+	case ck.Value == "" && u.Algorithm == "":
+		return nil
+	case u.Algorithm == "":
+		return invalid
+	case ck.Value == "":
+		if u.Type == Composite {
+			return ErrInvalidRequest.With("The upload was created using a %s checksum. The complete request must include the checksum for each part. It was missing for part %d in the request.",
+				lower(u.Algorithm), cp.PartNumber)
+		}
+		return nil // a full-object checksum is computed from the stored parts' checksums
+	case !ValidChecksumValue(ck.Algorithm, ck.Value):
+		return ErrInvalidArgument.With("Invalid Base64 or multiple checksums present in request").
+			WithExtra("ArgumentName", "Checksum").WithExtra("ArgumentValue", ck.Value)
+	case ck.Algorithm != u.Algorithm:
+		return ErrBadDigest.With("The %s you specified for part %d did not match what we received.", lower(ck.Algorithm), cp.PartNumber)
+	case ck.Value != p.Checksum:
+		return invalid
+	}
+	return nil
+}
+
+// wellFormedObjectChecksum reports whether v can be an object checksum of an upload of algorithm a and type t:
+// the base64 digest, and for a composite one maybe "-N".
+func wellFormedObjectChecksum(a ChecksumAlgorithm, t ChecksumType, v string) bool {
+	if t == Composite {
+		if digest, n, ok := strings.Cut(v, "-"); ok {
+			count, err := strconv.Atoi(n)
+			return err == nil && count > 0 && ValidChecksumValue(a, digest)
+		}
+	}
+	return ValidChecksumValue(a, v)
 }
 
 // checksumMatches reports whether want, an object checksum a client states, is the object's: the value itself,

@@ -3,6 +3,7 @@ package objectstore
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"hash/crc32"
 	"io"
@@ -15,6 +16,9 @@ import (
 // PutObjectInput is a single-request upload.
 type PutObjectInput struct {
 	Bucket, Key string
+	// BucketID, when set, binds the write to that bucket (Bucket.ID, as the caller authorized it): when the name
+	// means another bucket by the time the object is committed, the write is ErrNoSuchBucket and nothing is kept.
+	BucketID string
 	// Body is read to its end; Size is its declared length (-1 when unknown: chunked).
 	Body io.Reader
 	Size int64
@@ -23,8 +27,11 @@ type PutObjectInput struct {
 	// ContentMD5, when set, must match the body's MD5 (ErrBadDigest).
 	ContentMD5 []byte
 	Checksum   ChecksumInput
-	Conditions WriteConditions
-	Owner      Owner
+	// PayloadSHA256, when set, is the SHA-256 the request's signature covers, its check left to the store (it
+	// computes the blob's SHA-256 anyway): another digest is ErrContentSHA256Mismatch and nothing is stored.
+	PayloadSHA256 *[32]byte
+	Conditions    WriteConditions
+	Owner         Owner
 	// Subresources are stored with the version (an ACL, a tag set, …).
 	Subresources map[string][]byte
 }
@@ -36,10 +43,10 @@ func (s *Store) PutObject(ctx context.Context, in PutObjectInput) (ObjectInfo, e
 		return ObjectInfo{}, err
 	}
 	// An absent bucket is refused before the body is read (and a client waiting on 100-continue sends nothing).
-	if _, err := s.Bucket(ctx, in.Bucket); err != nil {
+	if err := s.checkBucketID(ctx, in.Bucket, in.BucketID); err != nil {
 		return ObjectInfo{}, err
 	}
-	data, err := s.ingest(ctx, in.Body, in.Size, MaxObjectSize, true, in.Checksum, in.ContentMD5)
+	data, err := s.ingest(ctx, in.Body, in.Size, MaxObjectSize, true, bodyChecks{checksum: in.Checksum, contentMD5: in.ContentMD5, payloadSHA256: in.PayloadSHA256})
 	if err != nil {
 		return ObjectInfo{}, err
 	}
@@ -60,7 +67,7 @@ func (s *Store) PutObject(ctx context.Context, in PutObjectInput) (ObjectInfo, e
 		rec.inline = data.inline
 		rec.InlineCRC = crc32.Checksum(data.inline, castagnoli)
 	}
-	return s.commitVersion(in.Bucket, in.Key, rec, in.Conditions, func(tx *bolt.Tx) error {
+	return s.commitVersion(in.Bucket, in.BucketID, in.Key, rec, in.Conditions, func(tx *bolt.Tx) error {
 		if data.blob != nil {
 			return addRef(tx, data.blob.id, data.size, data.blob.sums)
 		}
@@ -70,13 +77,14 @@ func (s *Store) PutObject(ctx context.Context, in PutObjectInput) (ObjectInfo, e
 
 // commitVersion writes rec as the key's new version in one index transaction: preconditions checked against the
 // current version, refs (the new version's blob references) taken, the version ID assigned by the bucket's
-// versioning state, and a replaced null version's blobs released after the commit.
-func (s *Store) commitVersion(bucket, key string, rec *record, cond WriteConditions, refs func(*bolt.Tx) error) (ObjectInfo, error) {
+// versioning state, and a replaced null version's blobs released after the commit. bucketID, when set, is the
+// bucket the write was authorized on (getBucketOf).
+func (s *Store) commitVersion(bucket, bucketID, key string, rec *record, cond WriteConditions, refs func(*bolt.Tx) error) (ObjectInfo, error) {
 	var freed []blobID
 	var info ObjectInfo
 	err := s.update(func(tx *bolt.Tx) error {
 		freed = freed[:0]
-		b, data, err := getBucket(tx, bucket)
+		b, data, err := getBucketOf(tx, bucket, bucketID)
 		if err != nil {
 			return err
 		}
@@ -155,6 +163,7 @@ func putVersion(tx *bolt.Tx, data *bolt.Bucket, state Versioning, key string, re
 	if err != nil {
 		return nil, err
 	}
+	rec.seq = seq
 	return freed, vb.Put(versionKey(key, seq), val)
 }
 
@@ -215,6 +224,7 @@ func findVersion(vb *bolt.Bucket, key, versionID string, withData bool) ([]byte,
 		if latest == nil {
 			return nil, nil, false, noSuchKey(key)
 		}
+		latest.seq = versionSeq(latestK)
 		return latestK, latest, true, nil
 	}
 	var k []byte
@@ -246,7 +256,16 @@ func findVersion(vb *bolt.Bucket, key, versionID string, withData bool) ([]byte,
 	if rec == nil {
 		return nil, nil, false, noSuchVersion(key, versionID)
 	}
+	rec.seq = versionSeq(k)
 	return k, rec, bytes.Equal(k, latestK), nil
+}
+
+// versionSeq is the seq of a versions entry's key.
+func versionSeq(k []byte) uint64 {
+	if len(k) < 8 {
+		return 0
+	}
+	return ^binary.BigEndian.Uint64(k[len(k)-8:])
 }
 
 func (r *record) info(bucket, key string, latest bool) ObjectInfo {
@@ -264,6 +283,7 @@ func (r *record) info(bucket, key string, latest bool) ObjectInfo {
 		PartsCount:   len(r.Parts),
 		Owner:        r.Owner,
 		Subresources: r.Sub,
+		seq:          r.seq,
 	}
 }
 
@@ -354,6 +374,8 @@ var ErrInvalidPartNumber = &Error{Code: "InvalidPartNumber", Message: "The reque
 // DeleteObjectInput names what a DELETE removes.
 type DeleteObjectInput struct {
 	Bucket, Key string
+	// BucketID, when set, binds the delete to that bucket, as PutObjectInput.BucketID binds a write.
+	BucketID string
 	// VersionID removes that version for good (a delete marker too); "" removes the key as the bucket's
 	// versioning state says (the null version goes, or a delete marker is added).
 	VersionID string
@@ -424,7 +446,7 @@ func (s *Store) DeleteObject(ctx context.Context, in DeleteObjectInput) (DeleteO
 	var freed []blobID
 	err := s.update(func(tx *bolt.Tx) error {
 		out, freed = DeleteObjectOutput{}, freed[:0]
-		b, data, err := getBucket(tx, in.Bucket)
+		b, data, err := getBucketOf(tx, in.Bucket, in.BucketID)
 		if err != nil {
 			return err
 		}
@@ -483,63 +505,95 @@ func isNotFound(err error) bool {
 	return errors.Is(err, ErrNoSuchVersion) || errors.Is(err, ErrNoSuchKey)
 }
 
-// SetSubresource attaches (doc != nil) or removes (doc == nil) the named document of an existing version, in
+// SubresourceInput names a version and the document to attach to it or remove from it.
+type SubresourceInput struct {
+	Bucket, Key string
+	// BucketID, when set, binds the change to that bucket, as PutObjectInput.BucketID binds a write.
+	BucketID string
+	// VersionID selects the version ("" for the key's current one).
+	VersionID string
+	// Of, when set, is the version the caller decided on, as the store described it (StatObject, ObjectParts):
+	// when the version VersionID selects is another one by now (a write replaced the current or the null
+	// version), the change is ErrVersionChanged and nothing is changed.
+	Of *ObjectInfo
+	// Name names the document; Doc is its new content (nil removes it).
+	Name string
+	Doc  []byte
+}
+
+// SetSubresource attaches (Doc != nil) or removes (Doc == nil) the named document of an existing version, in
 // place: no new version is written.
-func (s *Store) SetSubresource(ctx context.Context, bucket, key, versionID, name string, doc []byte) (ObjectInfo, error) {
+func (s *Store) SetSubresource(ctx context.Context, in SubresourceInput) (ObjectInfo, error) {
 	var info ObjectInfo
 	err := s.update(func(tx *bolt.Tx) error {
-		_, data, err := getBucket(tx, bucket)
+		_, data, err := getBucketOf(tx, in.Bucket, in.BucketID)
 		if err != nil {
 			return err
 		}
-		if err := ValidateKey(key); err != nil {
+		if err := ValidateKey(in.Key); err != nil {
 			return err
 		}
 		vb := data.Bucket(versionsName)
-		k, rec, latest, err := findVersion(vb, key, versionID, true)
+		k, rec, latest, err := findVersion(vb, in.Key, in.VersionID, true)
 		if err != nil {
+			if in.Of != nil && isNotFound(err) {
+				return ErrVersionChanged
+			}
 			return err
 		}
+		if in.Of != nil && (rec.VersionID != in.Of.VersionID || in.Of.seq != 0 && rec.seq != in.Of.seq) {
+			return ErrVersionChanged
+		}
 		if rec.DeleteMarker {
-			return &ObjectError{Info: rec.info(bucket, key, latest), Err: ErrMethodNotAllowed.With("The specified method is not allowed against this resource.")}
+			return &ObjectError{Info: rec.info(in.Bucket, in.Key, latest), Err: ErrMethodNotAllowed.With("The specified method is not allowed against this resource.")}
 		}
 		sub := maps.Clone(rec.Sub)
-		if doc == nil {
-			delete(sub, name)
+		if in.Doc == nil {
+			delete(sub, in.Name)
 		} else {
 			if sub == nil {
 				sub = map[string][]byte{}
 			}
-			sub[name] = bytes.Clone(doc)
+			sub[in.Name] = bytes.Clone(in.Doc)
 		}
 		rec.Sub = sub
 		val, err := encodeRecord(rec)
 		if err != nil {
 			return err
 		}
-		info = rec.info(bucket, key, latest)
+		info = rec.info(in.Bucket, in.Key, latest)
 		return vb.Put(k, val)
 	})
 	return info, err
 }
 
-// ObjectParts lists the parts of a multipart version (none for another object), with their sizes, ETags and,
-// when the upload had a checksum algorithm, their checksums.
-func (s *Store) ObjectParts(ctx context.Context, bucket, key, versionID string) ([]Part, error) {
+// ObjectParts describes the version a read with opts would return (as StatObject does, with its errors) and lists
+// its parts, read in one transaction: for a multipart version their sizes, ETags and, when the upload had a
+// checksum algorithm, their checksums; none for another object.
+func (s *Store) ObjectParts(ctx context.Context, bucket, key string, opts GetOptions) (ObjectInfo, []Part, error) {
+	var info ObjectInfo
 	var parts []Part
 	err := s.view(func(tx *bolt.Tx) error {
-		rec, _, err := lookup(tx, bucket, key, GetOptions{VersionID: versionID}, false)
+		rec, latest, err := lookup(tx, bucket, key, opts, false)
 		if err != nil {
 			return err
 		}
-		for i, p := range rec.Parts {
-			part := Part{PartNumber: i + 1, Size: p.Size, ETag: p.ETag, LastModified: time.Unix(0, rec.Modified).UTC()}
-			if p.Checksum != "" {
-				part.Checksum = Checksum{Algorithm: rec.Checksum.Algorithm, Value: p.Checksum}
-			}
-			parts = append(parts, part)
-		}
+		info = rec.info(bucket, key, latest)
+		parts = rec.partList()
 		return nil
 	})
-	return parts, err
+	return info, parts, err
+}
+
+// partList is the parts of a multipart version (nil for another).
+func (r *record) partList() []Part {
+	var parts []Part
+	for i, p := range r.Parts {
+		part := Part{PartNumber: i + 1, Size: p.Size, ETag: p.ETag, LastModified: time.Unix(0, r.Modified).UTC()}
+		if p.Checksum != "" {
+			part.Checksum = Checksum{Algorithm: r.Checksum.Algorithm, Value: p.Checksum}
+		}
+		parts = append(parts, part)
+	}
+	return parts
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	bolt "go.etcd.io/bbolt"
 )
 
 // blobFiles lists the blob files of a store.
@@ -292,10 +293,10 @@ func TestMetadataAndSubresources(t *testing.T) {
 	if string(info.Subresources["tagging"]) != "a=b" {
 		t.Errorf("subresources %q", info.Subresources)
 	}
-	if _, err := s.SetSubresource(ctx, "bkt", "k", "", "acl", []byte("private")); err != nil {
+	if _, err := s.SetSubresource(ctx, SubresourceInput{Bucket: "bkt", Key: "k", Name: "acl", Doc: []byte("private")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.SetSubresource(ctx, "bkt", "k", "", "tagging", nil); err != nil {
+	if _, err := s.SetSubresource(ctx, SubresourceInput{Bucket: "bkt", Key: "k", Name: "tagging"}); err != nil {
 		t.Fatal(err)
 	}
 	info, _ = s.StatObject(ctx, "bkt", "k", GetOptions{})
@@ -521,6 +522,133 @@ func TestConditionalDeletes(t *testing.T) {
 			}
 			if len(page.Versions) != tc.remaining {
 				t.Errorf("%d versions left, want %d", len(page.Versions), tc.remaining)
+			}
+		})
+	}
+}
+
+// TestBucketIdentity: a bucket deleted and created again is another bucket (another ID), and a write bound to the
+// first one's ID is ErrNoSuchBucket with nothing stored; a bucket from before IDs were recorded is told apart by
+// its creation time.
+func TestBucketIdentity(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	first, err := s.CreateBucket(ctx, CreateBucketInput{Name: "bkt", Owner: alice})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Bucket(ctx, "bkt"); first.ID == "" || got.ID != first.ID {
+		t.Fatalf("bucket ID %q, looked up %q", first.ID, got.ID)
+	}
+	if err := s.DeleteBucket(ctx, "bkt"); err != nil {
+		t.Fatal(err)
+	}
+	second, err := s.CreateBucket(ctx, CreateBucketInput{Name: "bkt", Owner: bob})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.ID == first.ID {
+		t.Fatalf("the re-created bucket has the old ID %q", first.ID)
+	}
+	body := bytes.Repeat([]byte("x"), 100<<10)
+	tests := []struct {
+		name  string
+		write func(id string) error
+	}{
+		{name: "put", write: func(id string) error {
+			_, err := s.PutObject(ctx, PutObjectInput{Bucket: "bkt", BucketID: id, Key: "k", Body: bytes.NewReader(body), Size: int64(len(body)), Owner: alice})
+			return err
+		}},
+		{name: "create upload", write: func(id string) error {
+			_, err := s.CreateMultipartUpload(ctx, CreateUploadInput{Bucket: "bkt", BucketID: id, Key: "k", Owner: alice})
+			return err
+		}},
+		{name: "delete", write: func(id string) error {
+			_, err := s.DeleteObject(ctx, DeleteObjectInput{Bucket: "bkt", BucketID: id, Key: "k"})
+			return err
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.write(first.ID); !errors.Is(err, ErrNoSuchBucket) {
+				t.Fatalf("bound to the deleted bucket: %v, want NoSuchBucket", err)
+			}
+			if err := tc.write(second.ID); err != nil {
+				t.Fatalf("bound to the bucket as it is: %v", err)
+			}
+		})
+	}
+	// A record written before buckets had IDs.
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		return putBucketRecord(tx, "bkt", &bucketRecord{Owner: bob, Created: 42})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := s.Bucket(ctx, "bkt")
+	if err != nil || old.ID == "" || old.ID == second.ID {
+		t.Fatalf("a bucket without a recorded ID: %q, %v", old.ID, err)
+	}
+	if _, err := s.DeleteObject(ctx, DeleteObjectInput{Bucket: "bkt", BucketID: old.ID, Key: "k"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSubresourceOfVersion: a change bound to the version the caller looked at (SubresourceInput.Of) is refused
+// with ErrVersionChanged when another version took its place, a null version replaced by a null version included,
+// and made when it is still there.
+func TestSubresourceOfVersion(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name       string
+		versioning Versioning
+		versionID  func(of ObjectInfo) string
+		replace    bool
+		want       error
+	}{
+		{name: "unversioned, current, unchanged"},
+		{name: "unversioned, current, replaced", replace: true, want: ErrVersionChanged},
+		{name: "unversioned, null version, replaced", versionID: func(ObjectInfo) string { return NullVersion }, replace: true, want: ErrVersionChanged},
+		{name: "versioned, current, replaced", versioning: VersioningEnabled, replace: true, want: ErrVersionChanged},
+		{name: "versioned, by ID, replaced as current", versioning: VersioningEnabled, versionID: func(of ObjectInfo) string { return of.VersionID }, replace: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestStore(t)
+			mustBucket(t, s, "bkt")
+			if tc.versioning != Unversioned {
+				if err := s.SetVersioning(ctx, "bkt", tc.versioning); err != nil {
+					t.Fatal(err)
+				}
+			}
+			put(t, s, "bkt", "k", []byte("one"))
+			vid := ""
+			of, err := s.StatObject(ctx, "bkt", "k", GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.versionID != nil {
+				vid = tc.versionID(of)
+			}
+			if tc.replace {
+				put(t, s, "bkt", "k", []byte("two"))
+			}
+			_, err = s.SetSubresource(ctx, SubresourceInput{Bucket: "bkt", Key: "k", VersionID: vid, Of: &of, Name: SubresourceTagging, Doc: []byte("x")})
+			if tc.want != nil {
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("got %v, want %v", err, tc.want)
+				}
+				if cur, _ := s.StatObject(ctx, "bkt", "k", GetOptions{}); cur.Subresources[SubresourceTagging] != nil {
+					t.Fatal("the refused change was made")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := s.StatObject(ctx, "bkt", "k", GetOptions{VersionID: of.VersionID})
+			if string(got.Subresources[SubresourceTagging]) != "x" {
+				t.Fatalf("the version looked at has %q", got.Subresources)
 			}
 		})
 	}

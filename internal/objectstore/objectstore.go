@@ -56,7 +56,11 @@ const StorageClass = "STANDARD"
 
 // Bucket describes a bucket.
 type Bucket struct {
-	Name       string
+	Name string
+	// ID tells this bucket apart from every other bucket that had its name: one deleted and created again (by
+	// anyone) has another. A write given the ID of the bucket it was authorized on (PutObjectInput.BucketID, …)
+	// is refused with ErrNoSuchBucket once the name has come to mean another bucket.
+	ID         string
 	Owner      Owner
 	CreatedAt  time.Time
 	Region     string
@@ -100,6 +104,10 @@ type ObjectInfo struct {
 	Owner Owner
 	// Subresources are documents attached to the version (an ACL, a tag set, …), kept and returned verbatim.
 	Subresources map[string][]byte
+
+	// seq is the version's place in its bucket's index: it tells apart two versions with one ID (a null version
+	// and the one that replaced it), for SubresourceInput.Of.
+	seq uint64
 }
 
 // StorageClass is the version's storage class.
@@ -179,7 +187,8 @@ type ObjectReader interface {
 	GetObject(ctx context.Context, bucket, key string, opts GetOptions) (*Object, error)
 	ListObjects(ctx context.Context, bucket string, in ListObjectsInput) (ListObjectsOutput, error)
 	ListObjectVersions(ctx context.Context, bucket string, in ListVersionsInput) (ListVersionsOutput, error)
-	ObjectParts(ctx context.Context, bucket, key, versionID string) ([]Part, error)
+	// ObjectParts describes the version a read with opts would return and lists its parts, read together.
+	ObjectParts(ctx context.Context, bucket, key string, opts GetOptions) (ObjectInfo, []Part, error)
 }
 
 // ObjectWriter writes and removes objects.
@@ -187,8 +196,8 @@ type ObjectWriter interface {
 	PutObject(ctx context.Context, in PutObjectInput) (ObjectInfo, error)
 	CopyObject(ctx context.Context, in CopyObjectInput) (CopyObjectOutput, error)
 	DeleteObject(ctx context.Context, in DeleteObjectInput) (DeleteObjectOutput, error)
-	// SetSubresource attaches (doc != nil) or removes (doc == nil) a named document to an existing version.
-	SetSubresource(ctx context.Context, bucket, key, versionID, name string, doc []byte) (ObjectInfo, error)
+	// SetSubresource attaches or removes a named document of an existing version.
+	SetSubresource(ctx context.Context, in SubresourceInput) (ObjectInfo, error)
 }
 
 // Multipart runs multipart uploads.

@@ -28,6 +28,7 @@ type Object struct {
 	Partial bool
 
 	s      *Store
+	rec    *record // the version read (nil for a copy's internal read)
 	segs   []segment
 	pinned []blobID
 	cur    int
@@ -58,7 +59,7 @@ func (s *Store) GetObject(ctx context.Context, bucket, key string, opts GetOptio
 	if err != nil {
 		return nil, err
 	}
-	o := &Object{s: s, Info: v.info, Start: 0, Length: v.rec.Size, pinned: v.pinned}
+	o := &Object{s: s, Info: v.info, Start: 0, Length: v.rec.Size, pinned: v.pinned, rec: v.rec}
 	switch {
 	case opts.PartNumber > 0:
 		start, n, err := partRange(v.rec, opts.PartNumber)
@@ -79,6 +80,14 @@ func (s *Store) GetObject(ctx context.Context, bucket, key string, opts GetOptio
 	o.segs = v.segments(o.Start, o.Length)
 	o.startSegment()
 	return o, nil
+}
+
+// Parts lists the parts of the version read, when it is a multipart object (as ObjectParts does).
+func (o *Object) Parts() []Part {
+	if o.rec == nil {
+		return nil
+	}
+	return o.rec.partList()
 }
 
 // version is a version read from the index with its content's blobs pinned (and known to exist) until unpinned.

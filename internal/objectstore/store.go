@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -69,6 +70,9 @@ type Store struct {
 	lifecycleEvery time.Duration
 	// completedKept bounds the completed uploads a bucket remembers for retried Completes (completed.go).
 	completedKept int
+	// largeWrites counts the bodies being written to blobs, which decides whether one may hash on a core of its
+	// own (ingest).
+	largeWrites atomic.Int32
 
 	// Writes to the index go through one committer goroutine that gathers whatever writes are waiting into one
 	// transaction: one fsync for many small PUTs, and no added latency for a lone writer.

@@ -111,6 +111,8 @@ type keyRecord struct {
 	Created    time.Time `json:"created"`
 	Sealed     []byte    `json:"sealed_secret"`
 	FromConfig bool      `json:"from_config,omitempty"` // root keys set by environment or config, replaced when it changes
+	// Generated marks the root key made on first start, whose secret root-credentials holds.
+	Generated bool `json:"generated,omitempty"`
 }
 
 // Option configures a Store.
@@ -267,6 +269,14 @@ func (s *Store) init() error {
 				if err != nil {
 					return err
 				}
+				var rec keyRecord
+				if err := getJSON(tx.Bucket(bucketKeys), k.ID, &rec); err != nil {
+					return err
+				}
+				rec.Generated = true
+				if err := putJSON(tx.Bucket(bucketKeys), k.ID, rec); err != nil {
+					return err
+				}
 				generated = &k
 			}
 		} else if err := getJSON(tx.Bucket(bucketAccounts), string(first), &acct); err != nil {
@@ -280,16 +290,108 @@ func (s *Store) init() error {
 	if err != nil {
 		return err
 	}
-	if generated != nil {
-		path := filepath.Join(s.dir, RootCredentialsFileName)
-		content := "[default]\naws_access_key_id = " + generated.ID + "\naws_secret_access_key = " + generated.Secret + "\n"
-		if err := writeFileSynced(path, []byte(content)); err != nil {
-			return fmt.Errorf("writing the generated root credentials: %w", err)
-		}
+	return s.syncRootCredentials(generated != nil)
+}
+
+// syncRootCredentials makes root-credentials hold the generated root key, written after the transaction that made
+// the key committed. Whatever came between (Berth stopped before writing the file; a file left from an earlier
+// iam.db, which the new one's first start could not replace) is repaired here, on the next start: the key's
+// secret is in iam.db, sealed under iam.key, so a missing or stale file is written again (atomically) and said so
+// in the log. With no generated key (root keys from the environment, or the generated one deactivated or deleted)
+// the file is left alone.
+func (s *Store) syncRootCredentials(justGenerated bool) error {
+	k, ok, err := s.generatedRootKey()
+	if err != nil || !ok {
+		return err
+	}
+	path := filepath.Join(s.dir, RootCredentialsFileName)
+	want := []byte("[default]\naws_access_key_id = " + k.ID + "\naws_secret_access_key = " + k.Secret + "\n")
+	have, err := os.ReadFile(path)
+	switch {
+	case err == nil && bytes.Equal(have, want):
+		return nil
+	case err != nil && !errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("reading the root credentials: %w", err)
+	}
+	if err := replaceFileSynced(path, want); err != nil {
+		return fmt.Errorf("writing the generated root credentials: %w", err)
+	}
+	switch {
+	case justGenerated && have == nil:
 		s.log.Info("generated the root account's access key; its secret is in the credentials file (mode 0600), "+
-			"usable as AWS_SHARED_CREDENTIALS_FILE", "access_key_id", generated.ID, "file", path)
+			"usable as AWS_SHARED_CREDENTIALS_FILE", "access_key_id", k.ID, "file", path)
+	case have == nil:
+		s.log.Warn("the root credentials file was missing (Berth stopped before writing it, or it was removed): "+
+			"wrote the generated root key to it again from "+dbFileName, "access_key_id", k.ID, "file", path)
+	default:
+		s.log.Warn("the root credentials file did not hold this "+dbFileName+"'s generated root key (it was left from "+
+			"an earlier "+dbFileName+", or edited): replaced it", "previous_access_key_id", credentialsKeyID(have),
+			"access_key_id", k.ID, "file", path)
 	}
 	return nil
+}
+
+// credentialsKeyID is the access key ID a credentials file names ("" when none).
+func credentialsKeyID(file []byte) string {
+	for _, line := range strings.Split(string(file), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && strings.TrimSpace(k) == "aws_access_key_id" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// generatedRootKey returns the first account's active generated root key with its secret. A database from before
+// keys were marked has its generated key told apart as the root key made with the account (not from config).
+func (s *Store) generatedRootKey() (AccessKey, bool, error) {
+	var k AccessKey
+	found := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		first := tx.Bucket(bucketMeta).Get(metaFirstAccount)
+		if first == nil {
+			return nil
+		}
+		var acct Account
+		if err := getJSON(tx.Bucket(bucketAccounts), string(first), &acct); err != nil {
+			return err
+		}
+		var marked, legacy []keyRecord
+		err := tx.Bucket(bucketKeys).ForEach(func(_, v []byte) error {
+			var r keyRecord
+			if json.Unmarshal(v, &r) != nil || r.AccountID != acct.ID || r.UserName != "" || r.FromConfig {
+				return nil
+			}
+			if r.Generated {
+				marked = append(marked, r)
+			} else if d := r.Created.Sub(acct.Created); d > -2*time.Second && d < 2*time.Second {
+				legacy = append(legacy, r)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		var rec keyRecord
+		switch {
+		case len(marked) == 1:
+			rec = marked[0]
+		case len(marked) == 0 && len(legacy) == 1:
+			rec = legacy[0]
+		default:
+			return nil
+		}
+		if rec.Status != "Active" {
+			return nil
+		}
+		secret, err := s.seal.open(rec.Sealed, rec.ID)
+		if err != nil {
+			return err
+		}
+		k = AccessKey{ID: rec.ID, AccountID: rec.AccountID, Status: rec.Status, Created: rec.Created, Secret: secret}
+		found = true
+		return nil
+	})
+	return k, found, err
 }
 
 // ensureConfigRootKey makes the configured key a root key of account, replacing earlier configured ones.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -165,5 +166,99 @@ func TestRootCredentialsFromEnv(t *testing.T) {
 	t.Setenv(EnvRootSecretAccessKey, "secret")
 	if id, s, err := RootCredentialsFromEnv(); err != nil || id != "id" || s != "secret" {
 		t.Fatalf("%q %q %v", id, s, err)
+	}
+}
+
+// credentialsIn reads a root-credentials file's key ID and secret.
+func credentialsIn(t *testing.T, dir string) (string, string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, RootCredentialsFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`aws_access_key_id = (\S+)\naws_secret_access_key = (\S+)\n`).FindStringSubmatch(string(data))
+	if m == nil {
+		t.Fatalf("credentials file:\n%s", data)
+	}
+	return m[1], m[2]
+}
+
+// TestRootCredentialsAfterACrash: first start commits the first account and its generated root key, then writes
+// root-credentials. Whatever stopped it in between, or a file left from an earlier iam.db, the next start leaves a
+// root-credentials that holds a working root key of this database, and says so in the log; a file that holds it
+// already is not touched.
+func TestRootCredentialsAfterACrash(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		// crash turns the directory of a completed first start into what the crash left.
+		crash func(t *testing.T, dir string)
+		// sameKey: the key the first start generated is the one to use (its transaction committed).
+		sameKey bool
+		log     string
+	}{
+		{name: "stopped after the commit, before the file was written", sameKey: true, log: "the root credentials file was missing",
+			crash: func(t *testing.T, dir string) {
+				if err := os.Remove(filepath.Join(dir, RootCredentialsFileName)); err != nil {
+					t.Fatal(err)
+				}
+			}},
+		{name: "stopped while the file was being written", sameKey: true, log: "the root credentials file was missing",
+			crash: func(t *testing.T, dir string) {
+				data, _ := os.ReadFile(filepath.Join(dir, RootCredentialsFileName))
+				os.Remove(filepath.Join(dir, RootCredentialsFileName))
+				if err := os.WriteFile(filepath.Join(dir, ".tmp-"+RootCredentialsFileName+"-1234"), data[:len(data)/2], 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}},
+		{name: "iam.db deleted, its root-credentials left", log: "did not hold this iam.db's generated root key",
+			crash: func(t *testing.T, dir string) {
+				if err := os.Remove(filepath.Join(dir, dbFileName)); err != nil {
+					t.Fatal(err)
+				}
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			st, err := Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			firstID, firstSecret := credentialsIn(t, dir)
+			st.Close()
+			tc.crash(t, dir)
+
+			var logs bytes.Buffer
+			st, err = Open(dir, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+			if err != nil {
+				t.Fatalf("start after the crash: %v", err)
+			}
+			t.Cleanup(func() { st.Close() })
+			id, secret := credentialsIn(t, dir)
+			if tc.sameKey && (id != firstID || secret != firstSecret) {
+				t.Errorf("root-credentials holds %s, want the key generated before the crash, %s", id, firstID)
+			}
+			got, s2, err := st.Lookup(ctx, id)
+			if err != nil || s2 != secret || !got.Root() {
+				t.Fatalf("the key in root-credentials does not work: %+v %v", got, err)
+			}
+			if !strings.Contains(logs.String(), tc.log) || strings.Contains(logs.String(), secret) {
+				t.Errorf("log:\n%s\nwant %q, and never the secret", logs.String(), tc.log)
+			}
+			if mode := fileMode(t, filepath.Join(dir, RootCredentialsFileName)); mode != 0o600 {
+				t.Errorf("root-credentials mode %o", mode)
+			}
+			// A start after the repair keeps the file as it is.
+			before, _ := os.Stat(filepath.Join(dir, RootCredentialsFileName))
+			st.Close()
+			st, err = Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			after, _ := os.Stat(filepath.Join(dir, RootCredentialsFileName))
+			if !os.SameFile(before, after) || !before.ModTime().Equal(after.ModTime()) {
+				t.Error("root-credentials rewritten although it held the key")
+			}
+		})
 	}
 }

@@ -3,8 +3,11 @@ package s3api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -608,9 +611,9 @@ type racingAuthorizer struct {
 
 func (r *racingAuthorizer) Authorize(ctx context.Context, req AccessRequest) error {
 	err := r.inner.Authorize(ctx, req)
-	if req.Action == r.action && r.race != nil {
-		r.race()
-		r.race = nil
+	if race := r.race; req.Action == r.action && race != nil {
+		r.race = nil // the race's own requests run through here too
+		race()
 	}
 	return err
 }
@@ -780,5 +783,332 @@ func TestMissingKeyWithListGrant(t *testing.T) {
 				t.Errorf("HEAD: %v, want %d", err, tc.status)
 			}
 		})
+	}
+}
+
+// blobFiles counts the blob files of the store: what an upload left on disk.
+func (e *env) blobFiles(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(e.dir, "content", "blobs", "sha256"))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return len(entries)
+}
+
+// TestWritesBoundToTheBucketAuthorized: a write lands in the bucket it was authorized on, or nowhere. When the
+// bucket is deleted and its name taken by another account while the write is under way (between the decision and
+// the commit: a long upload), the write is NoSuchBucket and the new owner's bucket stays as it was: no object of
+// alice's in bob's bucket, no object of bob's deleted by alice, no blob left on disk.
+func TestWritesBoundToTheBucketAuthorized(t *testing.T) {
+	ctx := context.Background()
+	racing := &racingAuthorizer{}
+	e := newEnv(t, func(s *Server) { racing.inner = policyAuthorizer{s}; s.authz = racing })
+	alice, bob := e.alice(), e.bob()
+	mustCreate(t, alice, "sources")
+	putString(t, alice, "sources", "big", strings.Repeat("s", 300<<10))
+	big := strings.Repeat("b", 300<<10) // a blob, not inline in the index
+	// removeDocs empties the bucket "docs" and deletes it.
+	removeDocs := func() {
+		out, err := e.store.ListObjects(ctx, "docs", objectstore.ListObjectsInput{})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		for _, o := range out.Objects {
+			if _, err := e.store.DeleteObject(ctx, objectstore.DeleteObjectInput{Bucket: "docs", Key: o.Key}); err != nil {
+				t.Error(err)
+			}
+		}
+		if err := e.store.DeleteBucket(ctx, "docs"); err != nil {
+			t.Error(err)
+		}
+	}
+	// takeOver deletes alice's bucket "docs" and makes it bob's, with bob's object "mine".
+	takeOver := func() {
+		removeDocs()
+		if _, err := bob.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("docs")}); err != nil {
+			t.Error(err)
+		}
+		putString(t, bob, "docs", "mine", "bob's")
+	}
+	tests := []struct {
+		name   string
+		action string
+		// setup runs before the race is armed; write is the request the race interrupts.
+		setup func(t *testing.T) func() error
+	}{
+		{name: "PutObject", action: "s3:PutObject", setup: func(t *testing.T) func() error {
+			return func() error {
+				_, err := alice.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("docs"), Key: aws.String("new"), Body: strings.NewReader(big)})
+				return err
+			}
+		}},
+		{name: "CopyObject", action: "s3:PutObject", setup: func(t *testing.T) func() error {
+			return func() error {
+				_, err := alice.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("docs"), Key: aws.String("new"), CopySource: aws.String("sources/big")})
+				return err
+			}
+		}},
+		{name: "CompleteMultipartUpload", action: "s3:PutObject", setup: func(t *testing.T) func() error {
+			up, parts := uploadOf(t, alice, "docs", "new", "", "", []byte(big))
+			return func() error {
+				_, err := alice.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("docs"), Key: aws.String("new"),
+					UploadId: up, MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+				return err
+			}
+		}},
+		{name: "DeleteObject", action: "s3:DeleteObject", setup: func(t *testing.T) func() error {
+			return func() error {
+				_, err := alice.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("docs"), Key: aws.String("mine")})
+				return err
+			}
+		}},
+		{name: "DeleteObjects", action: "s3:DeleteObject", setup: func(t *testing.T) func() error {
+			return func() error {
+				out, err := alice.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String("docs"),
+					Delete: &types.Delete{Objects: []types.ObjectIdentifier{{Key: aws.String("mine")}}}})
+				if err == nil && len(out.Errors) == 1 {
+					return &smithy.GenericAPIError{Code: aws.ToString(out.Errors[0].Code)}
+				}
+				if err == nil {
+					return errors.New("DeleteObjects reported no error")
+				}
+				return err
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mustCreate(t, alice, "docs")
+			t.Cleanup(removeDocs)
+			putString(t, alice, "docs", "mine", "alice's")
+			write := tc.setup(t)
+			blobs := e.blobFiles(t)
+			racing.action, racing.race = tc.action, takeOver
+			err := write()
+			racing.race = nil
+			wantCode(t, tc.name+" into a bucket taken over", err, "NoSuchBucket")
+			out, lerr := bob.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("docs")})
+			if lerr != nil {
+				t.Fatal(lerr)
+			}
+			if keys := objectKeys(out.Contents); len(keys) != 1 || keys[0] != "mine" {
+				t.Fatalf("bob's bucket holds %v, want only his object", keys)
+			}
+			if got, err := getString(bob, "docs", "mine"); err != nil || got != "bob's" {
+				t.Fatalf("bob's object reads %q, %v", got, err)
+			}
+			// Alice's uploaded part went with her bucket; what the write itself stored must be gone too.
+			if n := e.blobFiles(t); n > blobs {
+				t.Fatalf("%d blob files after the refused write, %d before", n, blobs)
+			}
+		})
+	}
+}
+
+// TestSubresourcesOfTheVersionAuthorized: a request about an object's tags, ACL or attributes is decided on the
+// version it reads or changes. A user whose policy keeps it away from objects tagged secret=true must not read
+// the tags, ACL or attributes of a secret version, nor re-tag it, strip its tags or make it public, when the
+// object is overwritten with that secret version between the decision and the read or change.
+func TestSubresourcesOfTheVersionAuthorized(t *testing.T) {
+	ctx := context.Background()
+	racing := &racingAuthorizer{}
+	e := newEnv(t, WithLegacyBucketDefaults(), func(s *Server) { racing.inner = policyAuthorizer{s}; s.authz = racing })
+	alice := e.alice()
+	mustCreate(t, alice, "docs")
+	actions := `["s3:GetObject","s3:GetObjectAttributes","s3:GetObjectTagging","s3:PutObjectTagging","s3:DeleteObjectTagging","s3:GetObjectAcl","s3:PutObjectAcl"]`
+	user := e.newUser(t, aliceKey, aliceSecret, "tagger", nil, `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":`+actions+`,"Resource":"arn:aws:s3:::docs/*"},
+		{"Effect":"Deny","Action":`+actions+`,"Resource":"arn:aws:s3:::docs/*","Condition":{"StringEquals":{"s3:ExistingObjectTag/secret":"true"}}}]}`)
+	const public, secret = "public summary", "SECRET figures, not for the tagger"
+	// check looks at the secret version afterwards, as alice sees it.
+	secretTags := func(t *testing.T, key string) {
+		t.Helper()
+		out, err := alice.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String("docs"), Key: aws.String(key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tagsOf(out.TagSet); got != "secret=true" {
+			t.Fatalf("the secret version's tags are %q now", got)
+		}
+	}
+	tests := []struct {
+		name   string
+		action string
+		// call is the user's request; it returns what the request showed of the object ("" for a change).
+		call  func(key string) (string, error)
+		after func(t *testing.T, key string)
+	}{
+		{name: "GetObjectTagging", action: "s3:GetObjectTagging", call: func(key string) (string, error) {
+			out, err := user.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String("docs"), Key: aws.String(key)})
+			if err != nil {
+				return "", err
+			}
+			return tagsOf(out.TagSet), nil
+		}},
+		{name: "PutObjectTagging", action: "s3:PutObjectTagging", call: func(key string) (string, error) {
+			_, err := user.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{Bucket: aws.String("docs"), Key: aws.String(key),
+				Tagging: &types.Tagging{TagSet: []types.Tag{{Key: aws.String("secret"), Value: aws.String("false")}}}})
+			return "", err
+		}, after: secretTags},
+		{name: "DeleteObjectTagging", action: "s3:DeleteObjectTagging", call: func(key string) (string, error) {
+			_, err := user.DeleteObjectTagging(ctx, &s3.DeleteObjectTaggingInput{Bucket: aws.String("docs"), Key: aws.String(key)})
+			return "", err
+		}, after: secretTags},
+		{name: "GetObjectAcl", action: "s3:GetObjectAcl", call: func(key string) (string, error) {
+			out, err := user.GetObjectAcl(ctx, &s3.GetObjectAclInput{Bucket: aws.String("docs"), Key: aws.String(key)})
+			if err != nil {
+				return "", err
+			}
+			return strings.Join(grantList(out.Grants), ","), nil
+		}},
+		{name: "PutObjectAcl", action: "s3:PutObjectAcl", call: func(key string) (string, error) {
+			_, err := user.PutObjectAcl(ctx, &s3.PutObjectAclInput{Bucket: aws.String("docs"), Key: aws.String(key), ACL: types.ObjectCannedACLPublicRead})
+			return "", err
+		}, after: func(t *testing.T, key string) {
+			if _, err := getString(e.anon(), "docs", key); apiCode(err) != "AccessDenied" {
+				t.Fatalf("anonymous read of the secret version: %v, want AccessDenied", err)
+			}
+		}},
+		{name: "GetObjectAttributes", action: "s3:GetObject", call: func(key string) (string, error) {
+			out, err := user.GetObjectAttributes(ctx, &s3.GetObjectAttributesInput{Bucket: aws.String("docs"), Key: aws.String(key),
+				ObjectAttributes: []types.ObjectAttributes{types.ObjectAttributesEtag, types.ObjectAttributesObjectSize}})
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%s %d", aws.ToString(out.ETag), aws.ToInt64(out.ObjectSize)), nil
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			key := "report-" + tc.name
+			if _, err := alice.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("docs"), Key: aws.String(key), Body: strings.NewReader(public),
+				Tagging: aws.String("label=summary"), ACL: types.ObjectCannedACLAuthenticatedRead}); err != nil {
+				t.Fatal(err)
+			}
+			shown, err := tc.call(key) // the answer about the public version, for comparison
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.after != nil { // a change: put the public version back as it was
+				if _, err := alice.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("docs"), Key: aws.String(key), Body: strings.NewReader(public),
+					Tagging: aws.String("label=summary"), ACL: types.ObjectCannedACLAuthenticatedRead}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			racing.action, racing.race = tc.action, func() {
+				_, err := e.store.PutObject(ctx, objectstore.PutObjectInput{Bucket: "docs", Key: key, Body: strings.NewReader(secret), Size: int64(len(secret)),
+					Owner: e.aliceOwner, Subresources: map[string][]byte{objectstore.SubresourceTagging: objectstore.EncodeTags([]objectstore.Tag{{Key: "secret", Value: "true"}})}})
+				if err != nil {
+					t.Error(err)
+				}
+			}
+			got, err := tc.call(key)
+			racing.race = nil
+			switch {
+			case err != nil && apiCode(err) != "AccessDenied":
+				t.Fatal(err)
+			case err == nil && got != shown:
+				t.Fatalf("the user was shown %q of a version its policy denies (the public one shows %q)", got, shown)
+			}
+			if tc.after != nil {
+				if err == nil {
+					t.Fatal("the change was made: on the secret version, or on the public one after it was replaced")
+				}
+				tc.after(t, key)
+			}
+		})
+	}
+}
+
+// TestTaggingTheVersionThereIsNow: a change decided on a version that a write replaces before the change is made is
+// decided again on the new version, and made there when allowed: the caller's tags end up on the object as it is.
+func TestTaggingTheVersionThereIsNow(t *testing.T) {
+	ctx := context.Background()
+	racing := &racingAuthorizer{action: "s3:PutObjectTagging"}
+	e := newEnv(t, func(s *Server) { racing.inner = policyAuthorizer{s}; s.authz = racing })
+	alice := e.alice()
+	mustCreate(t, alice, "docs")
+	putString(t, alice, "docs", "k", "first")
+	racing.race = func() {
+		if _, err := e.store.PutObject(ctx, objectstore.PutObjectInput{Bucket: "docs", Key: "k", Body: strings.NewReader("second"), Size: 6, Owner: e.aliceOwner}); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := alice.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{Bucket: aws.String("docs"), Key: aws.String("k"),
+		Tagging: &types.Tagging{TagSet: []types.Tag{{Key: aws.String("a"), Value: aws.String("b")}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := getString(alice, "docs", "k"); got != "second" {
+		t.Fatalf("object %q, want the version the race wrote", got)
+	}
+	out, err := alice.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String("docs"), Key: aws.String("k")})
+	if err != nil || tagsOf(out.TagSet) != "a=b" {
+		t.Fatalf("tags of the current version: %v, %v", out, err)
+	}
+}
+
+// TestConditionalWritePolicies: a bucket policy can require conditional writes with the s3:if-none-match and
+// s3:if-match condition keys, exempting the multipart requests that cannot carry the headers with
+// s3:ObjectCreationOperation, as AWS's "Enforce conditional writes on Amazon S3 buckets" shows: a write without
+// the header is AccessDenied, one with it is decided on its condition (412 when the key exists), and an upload's
+// Create and UploadPart go through while its Complete needs the header.
+func TestConditionalWritePolicies(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	alice := e.alice()
+	mustCreate(t, alice, "once")
+	mustCreate(t, alice, "matched")
+	for bucket, cond := range map[string]string{
+		// Deny object-creating writes that do not say If-None-Match: *, and anything else carrying it.
+		"once": `{"Null":{"s3:if-none-match":"true"},"Bool":{"s3:ObjectCreationOperation":"true"}}`,
+		// Deny overwrites that do not name the ETag of the version they replace (new keys need If-None-Match).
+		"matched": `{"Null":{"s3:if-match":"true","s3:if-none-match":"true"},"Bool":{"s3:ObjectCreationOperation":"true"}}`,
+	} {
+		doc := `{"Version":"2012-10-17","Statement":[{"Sid":"RequireConditionalWrites","Effect":"Deny","Principal":"*","Action":"s3:PutObject",
+			"Resource":"arn:aws:s3:::` + bucket + `/*","Condition":` + cond + `}]}`
+		if _, err := alice.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(bucket), Policy: aws.String(doc)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put := func(bucket, key string, ifMatch, ifNoneMatch *string) error {
+		_, err := alice.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader(key),
+			IfMatch: ifMatch, IfNoneMatch: ifNoneMatch})
+		return err
+	}
+	star := aws.String("*")
+	wantCode(t, "PUT without If-None-Match", put("once", "a", nil, nil), "AccessDenied")
+	if err := put("once", "a", nil, star); err != nil {
+		t.Fatalf("PUT with If-None-Match: %v", err)
+	}
+	wantCode(t, "PUT with If-None-Match over an existing key", put("once", "a", nil, star), "PreconditionFailed")
+	_, err := alice.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("once"), Key: aws.String("b"), CopySource: aws.String("once/a")})
+	wantCode(t, "CopyObject without If-None-Match", err, "AccessDenied")
+
+	// A multipart upload: Create and UploadPart are exempt (s3:ObjectCreationOperation is false for them), the
+	// Complete that makes the object is not.
+	up, parts := uploadOf(t, alice, "once", "big", "", "", []byte("part one"))
+	complete := func(ifNoneMatch *string) error {
+		_, err := alice.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("once"), Key: aws.String("big"), UploadId: up,
+			IfNoneMatch: ifNoneMatch, MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+		return err
+	}
+	wantCode(t, "Complete without If-None-Match", complete(nil), "AccessDenied")
+	if err := complete(star); err != nil {
+		t.Fatalf("Complete with If-None-Match: %v", err)
+	}
+
+	if err := put("matched", "k", nil, star); err != nil {
+		t.Fatalf("a new key with If-None-Match: %v", err)
+	}
+	head, err := alice.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("matched"), Key: aws.String("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, "an overwrite without If-Match", put("matched", "k", nil, nil), "AccessDenied")
+	wantCode(t, "an overwrite with another ETag", put("matched", "k", aws.String(`"0123456789abcdef0123456789abcdef"`), nil), "PreconditionFailed")
+	if err := put("matched", "k", head.ETag, nil); err != nil {
+		t.Fatalf("an overwrite with its ETag: %v", err)
 	}
 }

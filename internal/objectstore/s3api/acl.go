@@ -324,13 +324,23 @@ func (s *Server) putBucketACL(rq *request) error {
 
 // requestACL reads the ACL of a PUT ?acl: from the headers or from the body, not both, and one of them.
 func (s *Server) requestACL(rq *request, owner, bucketOwner access.Owner) (access.ACL, error) {
-	var body []byte
-	if rq.r.ContentLength != 0 {
-		var err error
-		if body, err = readBody(rq.r, maxSmallXMLBody); err != nil {
-			return access.ACL{}, err
-		}
+	body, err := readACLBody(rq)
+	if err != nil {
+		return access.ACL{}, err
 	}
+	return s.parseRequestACL(rq, body, owner, bucketOwner)
+}
+
+// readACLBody reads the body of a PUT ?acl (none when it has none).
+func readACLBody(rq *request) ([]byte, error) {
+	if rq.r.ContentLength == 0 {
+		return nil, nil
+	}
+	return readBody(rq.r, maxSmallXMLBody)
+}
+
+// parseRequestACL is requestACL over a body already read.
+func (s *Server) parseRequestACL(rq *request, body []byte, owner, bucketOwner access.Owner) (access.ACL, error) {
 	hasBody := len(strings.TrimSpace(string(body))) > 0
 	if hasACLHeaders(rq.r.Header) {
 		if hasBody {
@@ -363,28 +373,27 @@ func docsBlock(docs map[string][]byte) access.PublicAccessBlock {
 	return b
 }
 
-// objectACLTarget looks up the version an object ACL request is about.
-func (s *Server) objectACLTarget(rq *request, action string) (*objectstore.Bucket, *bucketState, objectstore.ObjectInfo, string, error) {
+// objectACLTarget serves an object ACL request on the version it names, decided on that version (onVersion).
+func (s *Server) objectACLTarget(rq *request, action string, act func(b *objectstore.Bucket, st *bucketState, versionID string, info objectstore.ObjectInfo) error) error {
 	versionID, err := versionParam(rq)
 	if err != nil {
-		return nil, nil, objectstore.ObjectInfo{}, "", err
+		return err
 	}
 	if versionID != "" {
 		action = strings.Replace(action, "ObjectAcl", "ObjectVersionAcl", 1)
 	}
-	b, err := s.bucketFor(rq, action, rq.key, versionID)
+	b, err := s.lookupBucket(rq)
 	if err != nil {
-		return nil, nil, objectstore.ObjectInfo{}, "", err
+		return err
 	}
-	st, err := s.bucketState(rq, b)
-	if err != nil {
-		return nil, nil, objectstore.ObjectInfo{}, "", err
-	}
-	info, err := s.store.StatObject(rq.ctx, b.Name, rq.key, objectstore.GetOptions{VersionID: versionID})
-	if err != nil {
-		return nil, nil, objectstore.ObjectInfo{}, "", err
-	}
-	return b, st, info, versionID, nil
+	return s.onVersion(s.statOf(rq, b, objectstore.GetOptions{VersionID: versionID}), s.decider(rq, action, b, versionID, nil),
+		func(info objectstore.ObjectInfo) error {
+			st, err := s.bucketState(rq, b)
+			if err != nil {
+				return err
+			}
+			return act(b, st, versionID, info)
+		})
 }
 
 // objectACL is the ACL an object version has.
@@ -406,41 +415,40 @@ func objectACL(st *bucketState, info objectstore.ObjectInfo) access.ACL {
 
 // getObjectACL is GET /bucket/key?acl.
 func (s *Server) getObjectACL(rq *request) error {
-	b, st, info, _, err := s.objectACLTarget(rq, "s3:GetObjectAcl")
-	if err != nil {
-		return err
-	}
-	writeVersionID(rq.w.Header(), b, info.VersionID)
-	return writeXML(rq.w, aclDocument(objectACL(st, info)))
+	return s.objectACLTarget(rq, "s3:GetObjectAcl", func(b *objectstore.Bucket, st *bucketState, _ string, info objectstore.ObjectInfo) error {
+		writeVersionID(rq.w.Header(), b, info.VersionID)
+		return writeXML(rq.w, aclDocument(objectACL(st, info)))
+	})
 }
 
 // putObjectACL is PUT /bucket/key?acl.
 func (s *Server) putObjectACL(rq *request) error {
-	b, st, info, versionID, err := s.objectACLTarget(rq, "s3:PutObjectAcl")
+	body, err := readACLBody(rq)
 	if err != nil {
 		return err
 	}
-	owner := objectACL(st, info).Owner
-	acl, err := s.requestACL(rq, owner, st.owner())
-	if err != nil {
-		return err
-	}
-	stored, err := checkACLWrite(st.ownership, st.block, acl, st.owner())
-	if err != nil {
-		return err
-	}
-	if stored {
-		if versionID == "" {
-			versionID = info.VersionID
-		}
-		if _, err := s.store.SetSubresource(rq.ctx, b.Name, rq.key, versionID, objectstore.SubresourceACL, acl.Encode()); err != nil {
+	return s.objectACLTarget(rq, "s3:PutObjectAcl", func(b *objectstore.Bucket, st *bucketState, versionID string, info objectstore.ObjectInfo) error {
+		owner := objectACL(st, info).Owner
+		acl, err := s.parseRequestACL(rq, body, owner, st.owner())
+		if err != nil {
 			return err
 		}
-	}
-	writeVersionID(rq.w.Header(), b, info.VersionID)
-	rq.w.Header().Set("Content-Length", "0")
-	rq.w.WriteHeader(http.StatusOK)
-	return nil
+		stored, err := checkACLWrite(st.ownership, st.block, acl, st.owner())
+		if err != nil {
+			return err
+		}
+		if stored {
+			_, err := s.store.SetSubresource(rq.ctx, objectstore.SubresourceInput{Bucket: b.Name, BucketID: b.ID, Key: rq.key,
+				VersionID: versionID, Of: &info, Name: objectstore.SubresourceACL, Doc: acl.Encode()})
+			if err != nil {
+				return err
+			}
+		}
+		writeVersionID(rq.w.Header(), b, info.VersionID)
+		rq.w.Header().Set("Content-Length", "0")
+		rq.w.WriteHeader(http.StatusOK)
+		return nil
+	})
 }
 
 // The ownership controls document.

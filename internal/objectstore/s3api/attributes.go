@@ -74,18 +74,33 @@ func (s *Server) getObjectAttributes(rq *request) error {
 	if versionID != "" {
 		read, attrs = "s3:GetObjectVersion", "s3:GetObjectVersionAttributes"
 	}
-	// S3 asks for both: the attributes action and the read of the object.
-	b, err := s.bucketFor(rq, attrs, rq.key, versionID)
+	b, err := s.lookupBucket(rq)
 	if err != nil {
 		return err
 	}
-	if err := s.authorize(rq, read, b, rq.key, versionID); err != nil {
-		return err
+	// The version and its parts are read together, and S3 asks for both actions about that version: the
+	// attributes action and the read of the object.
+	var parts []objectstore.Part
+	stat := func() (objectstore.ObjectInfo, error) {
+		info, ps, err := s.store.ObjectParts(rq.ctx, b.Name, rq.key, objectstore.GetOptions{VersionID: versionID, Conditions: readConditions(rq.r.Header, "")})
+		parts = ps
+		return info, err
 	}
-	info, err := s.store.StatObject(rq.ctx, b.Name, rq.key, objectstore.GetOptions{VersionID: versionID, Conditions: readConditions(rq.r.Header, "")})
-	if err != nil {
-		return err
+	decideAttrs, decideRead := s.decider(rq, attrs, b, versionID, nil), s.decider(rq, read, b, versionID, nil)
+	decide := func(info *objectstore.ObjectInfo) error {
+		if err := decideAttrs(info); err != nil {
+			return err
+		}
+		return decideRead(info)
 	}
+	return s.onVersion(stat, decide, func(info objectstore.ObjectInfo) error {
+		return s.writeObjectAttributes(rq, b, info, parts, want, maxParts, marker)
+	})
+}
+
+// writeObjectAttributes answers GetObjectAttributes about a version and its parts.
+func (s *Server) writeObjectAttributes(rq *request, b *objectstore.Bucket, info objectstore.ObjectInfo, parts []objectstore.Part,
+	want map[string]bool, maxParts, marker int) error {
 	out := objectAttributesOut{}
 	if want["ETag"] {
 		out.ETag = info.ETag
@@ -101,10 +116,6 @@ func (s *Server) getObjectAttributes(rq *request) error {
 		out.Checksum = &checksumOut{checksumsXML: checksumValues(info.Checksum), ChecksumType: string(info.Checksum.Type)}
 	}
 	if want["ObjectParts"] && info.PartsCount > 0 {
-		parts, err := s.store.ObjectParts(rq.ctx, b.Name, rq.key, info.VersionID)
-		if err != nil {
-			return err
-		}
 		op := &objectPartsOut{TotalPartsCount: len(parts), PartNumberMarker: marker, MaxParts: maxParts}
 		if info.Checksum.Algorithm != "" {
 			for _, p := range parts {

@@ -55,8 +55,9 @@ func (a AccessRequest) Resource() string {
 
 // Authorizer decides whether a request may proceed: nil allows it, an error (AccessDenied) refuses it. It is
 // asked once per action, after the bucket is known to exist (S3 answers NoSuchBucket before AccessDenied) and
-// before anything is written or sent; a read (GET, HEAD) is asked about the version it opened (AccessRequest.Object),
-// so what it returns is what was decided on. A copy asks for s3:GetObject on its source (again about the source
+// before anything is written or sent; a request about an existing version (GET, HEAD, GetObjectAttributes, the
+// object's tags and ACL) is asked about the version it opened (AccessRequest.Object), so what it returns or
+// changes is what was decided on. A copy asks for s3:GetObject on its source (again about the source
 // version it opened) and s3:PutObject on its target.
 type Authorizer interface {
 	Authorize(ctx context.Context, req AccessRequest) error
@@ -254,6 +255,19 @@ func (s *Server) conditionKeys(req AccessRequest) map[string][]string {
 			}
 		}
 		q := r.URL.Query()
+		if strings.EqualFold(req.Action, "s3:PutObject") {
+			// Conditional writes: a bucket policy can require If-None-Match or If-Match of the requests that make
+			// an object (PutObject, CopyObject, CompleteMultipartUpload: s3:ObjectCreationOperation true), and
+			// exempt those of a multipart upload that cannot carry them (Create, UploadPart, UploadPartCopy).
+			_, part := q["partNumber"]
+			_, create := q["uploads"]
+			set("s3:ObjectCreationOperation", strconv.FormatBool(!part && !create))
+			for _, name := range []string{"If-Match", "If-None-Match"} {
+				if v := h.Get(name); v != "" {
+					set("s3:"+strings.ToLower(name), v)
+				}
+			}
+		}
 		switch req.Action {
 		case "s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads":
 			for _, name := range []string{"prefix", "delimiter", "max-keys"} {
@@ -293,6 +307,49 @@ func (s *Server) authorize(rq *request, action string, b *objectstore.Bucket, ke
 func (s *Server) authorizeWith(rq *request, action string, b *objectstore.Bucket, key, versionID string, extra map[string][]string) error {
 	return s.authz.Authorize(rq.ctx, AccessRequest{Info: rq.info, Action: action, Bucket: b, Key: key, VersionID: versionID,
 		Request: rq.r, Context: extra})
+}
+
+// maxVersionAttempts bounds how often a change to a version is tried again when writes keep replacing it.
+const maxVersionAttempts = 4
+
+// onVersion serves a request about one version of the request's key, decided on exactly that version: stat
+// describes the version the request names, decide is asked about it, and act answers (or changes the version,
+// bound to it with SubresourceInput.Of). When stat fails, decide is asked without a version first, so that a
+// caller who may not act learns nothing from the failure. When act finds the version replaced since stat
+// described it (objectstore.ErrVersionChanged: a write to the key in between), the request is decided and served
+// again on the version there is now.
+func (s *Server) onVersion(stat func() (objectstore.ObjectInfo, error), decide func(*objectstore.ObjectInfo) error,
+	act func(objectstore.ObjectInfo) error) error {
+	for attempt := 1; ; attempt++ {
+		info, err := stat()
+		if err != nil {
+			if aerr := decide(nil); aerr != nil {
+				return aerr
+			}
+			return err
+		}
+		if err := decide(&info); err != nil {
+			return err
+		}
+		err = act(info)
+		if !errors.Is(err, objectstore.ErrVersionChanged) || attempt == maxVersionAttempts {
+			return err
+		}
+	}
+}
+
+// statOf describes the version of the request's key that opts names.
+func (s *Server) statOf(rq *request, b *objectstore.Bucket, opts objectstore.GetOptions) func() (objectstore.ObjectInfo, error) {
+	return func() (objectstore.ObjectInfo, error) { return s.store.StatObject(rq.ctx, b.Name, rq.key, opts) }
+}
+
+// decider asks the Authorizer about action on the version of the request's key it is given (nil when none could
+// be described), with the condition keys in extra.
+func (s *Server) decider(rq *request, action string, b *objectstore.Bucket, versionID string, extra map[string][]string) func(*objectstore.ObjectInfo) error {
+	return func(info *objectstore.ObjectInfo) error {
+		return s.authz.Authorize(rq.ctx, AccessRequest{Info: rq.info, Action: action, Bucket: b, Key: rq.key, VersionID: versionID,
+			Object: info, Request: rq.r, Context: extra})
+	}
 }
 
 // lookupBucket looks the request's bucket up, checking x-amz-expected-bucket-owner.

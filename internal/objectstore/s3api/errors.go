@@ -67,8 +67,10 @@ var statusOf = map[string]int{
 	"NoSuchVersion":                           http.StatusNotFound,
 	"NotImplemented":                          http.StatusNotImplemented,
 	"NotModified":                             http.StatusNotModified,
+	"OperationAborted":                        http.StatusConflict,
 	"PreconditionFailed":                      http.StatusPreconditionFailed,
 	"ServiceUnavailable":                      http.StatusServiceUnavailable,
+	"XAmzContentSHA256Mismatch":               http.StatusBadRequest,
 }
 
 var messages = map[string]string{
@@ -97,6 +99,7 @@ var messages = map[string]string{
 	"NoSuchUpload":            "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
 	"NoSuchVersion":           "The specified version does not exist.",
 	"NotImplemented":          "A header you provided implies functionality that is not implemented",
+	"OperationAborted":        "A conflicting conditional operation is currently in progress against this resource. Please try again.",
 	"PreconditionFailed":      "At least one of the preconditions you specified did not hold",
 }
 

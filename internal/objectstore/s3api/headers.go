@@ -7,11 +7,13 @@ import (
 	"encoding/xml"
 	"hash"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/berth/berth/internal/objectstore"
 )
@@ -86,7 +88,7 @@ func readMetadata(h http.Header) (objectstore.Metadata, error) {
 		}
 		k := lower[len("x-amz-meta-"):]
 		v := strings.Join(values, ",")
-		m.User[k] = v
+		m.User[k] = decodeMetadataValue(v)
 		size += len(k) + len(v)
 	}
 	if size > maxUserMetadata {
@@ -134,8 +136,52 @@ func writeMetadata(h http.Header, m objectstore.Metadata) {
 	// Lower case, as S3 sends them: botocore (the aws CLI, boto3) keeps the case of the name it receives, so a
 	// canonicalised X-Amz-Meta-Color would reach its users as "Color", not the "color" S3 gives them.
 	for k, v := range m.User {
-		h["x-amz-meta-"+k] = []string{v}
+		h["x-amz-meta-"+k] = []string{encodeMetadataValue(v)}
 	}
+}
+
+// User metadata values travel in HTTP headers, which carry ISO-8859-1 text. S3 reads a value as such text,
+// decodes the RFC 2047 encoded-words in it (=?UTF-8?B?…?=, =?UTF-8?Q?…?=) and stores the result; it returns a
+// value with anything beyond US-ASCII as an RFC 2047 encoded-word in UTF-8, and any other value as it is. A client
+// that sends an encoded-word (boto3 refuses non-ASCII metadata, so that is how its users send it) gets the same
+// text back; one that sends raw UTF-8 bytes gets them back read as ISO-8859-1, as S3 gives them.
+var metadataWords = new(mime.WordDecoder)
+
+// decodeMetadataValue is the text S3 stores for an x-amz-meta-* header value.
+func decodeMetadataValue(v string) string {
+	if !isASCII(v) {
+		r := make([]rune, len(v))
+		for i := 0; i < len(v); i++ {
+			r[i] = rune(v[i]) // ISO-8859-1: each byte is the code point
+		}
+		v = string(r)
+	}
+	if !strings.Contains(v, "=?") {
+		return v
+	}
+	d, err := metadataWords.DecodeHeader(v)
+	if err != nil {
+		return v // not encoded-words after all (or a charset nobody can decode): kept as sent
+	}
+	return d
+}
+
+// encodeMetadataValue is how S3 writes a stored user metadata value into a response header.
+func encodeMetadataValue(v string) string {
+	if isASCII(v) {
+		return v
+	}
+	// Go names the encoding "b"; S3 writes "B" (either is RFC 2047, but clients compare strings).
+	return strings.ReplaceAll(mime.BEncoding.Encode("UTF-8", v), "=?UTF-8?b?", "=?UTF-8?B?")
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // readContentMD5 decodes Content-MD5; a malformed one is InvalidDigest.

@@ -2,6 +2,7 @@ package s3api
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -36,7 +37,7 @@ func (s *Server) createMultipartUpload(rq *request) error {
 	if err != nil {
 		return err
 	}
-	in := objectstore.CreateUploadInput{Bucket: rq.bucket, Key: rq.key, Metadata: meta, Owner: owner, Subresources: sub}
+	in := objectstore.CreateUploadInput{Bucket: rq.bucket, BucketID: b.ID, Key: rq.key, Metadata: meta, Owner: owner, Subresources: sub}
 	if v := h.Get("X-Amz-Checksum-Algorithm"); v != "" {
 		a, ok := objectstore.ParseChecksumAlgorithm(v)
 		if !ok {
@@ -96,7 +97,7 @@ func (s *Server) uploadPart(rq *request) error {
 	}
 	part, err := s.store.UploadPart(rq.ctx, objectstore.UploadPartInput{
 		Bucket: rq.bucket, Key: rq.key, UploadID: uploadID, PartNumber: n, Body: rq.r.Body, Size: size,
-		ContentMD5: md5sum, Checksum: ck,
+		ContentMD5: md5sum, Checksum: ck, PayloadSHA256: payloadCheck(rq),
 	})
 	if err != nil {
 		return err
@@ -197,10 +198,24 @@ func (s *Server) completeMultipartUpload(rq *request) error {
 	if err := decodeXML(body, &req); err != nil {
 		return err
 	}
-	in := objectstore.CompleteUploadInput{Bucket: rq.bucket, Key: rq.key, UploadID: rq.q.Get("uploadId"), Checksum: whole,
+	in := objectstore.CompleteUploadInput{Bucket: rq.bucket, BucketID: b.ID, Key: rq.key, UploadID: rq.q.Get("uploadId"), Checksum: whole,
 		ChecksumType: objectstore.ChecksumType(strings.ToUpper(h.Get("X-Amz-Checksum-Type"))), ObjectSize: objectSize, Conditions: cond}
 	for _, p := range req.Parts {
-		ck := p.ChecksumCRC32 + p.ChecksumCRC32C + p.ChecksumCRC64NVME + p.ChecksumSHA1 + p.ChecksumSHA256
+		// A part lists at most one checksum.
+		var ck objectstore.Checksum
+		var listed strings.Builder
+		for _, c := range []objectstore.Checksum{{Algorithm: objectstore.CRC32, Value: p.ChecksumCRC32},
+			{Algorithm: objectstore.CRC32C, Value: p.ChecksumCRC32C}, {Algorithm: objectstore.CRC64NVME, Value: p.ChecksumCRC64NVME},
+			{Algorithm: objectstore.SHA1, Value: p.ChecksumSHA1}, {Algorithm: objectstore.SHA256, Value: p.ChecksumSHA256}} {
+			if c.Value == "" {
+				continue
+			}
+			fmt.Fprintf(&listed, "%s:%s;", c.Algorithm, c.Value)
+			if ck.Value != "" {
+				return invalidArgument("Invalid Base64 or multiple checksums present in request", "Checksum", listed.String())
+			}
+			ck = c
+		}
 		in.Parts = append(in.Parts, objectstore.CompletedPart{PartNumber: p.PartNumber, ETag: p.ETag, Checksum: ck})
 	}
 	info, err := s.store.CompleteMultipartUpload(rq.ctx, in)

@@ -81,12 +81,14 @@ func TestMultipart(t *testing.T) {
 			t.Errorf("%s: %v, want %s", tc.name, err, tc.code)
 		}
 	}
-	// A small part in the middle: upload part 3's content as part 2 of a new list.
-	if out, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("bkt"), Key: aws.String("big"), UploadId: id,
-		PartNumber: aws.Int32(4), Body: bytes.NewReader(p3)}); err != nil {
-		t.Fatal(err)
-	} else if _, err := complete([]types.CompletedPart{parts[0], parts[2], {PartNumber: aws.Int32(4), ETag: out.ETag}}); apiCode(err) != "EntityTooSmall" {
+	// A small part in the middle (of an upload without checksums: any ascending part numbers will do).
+	smallID, smallParts := uploadOf(t, c, "bkt", "small", "", "", p1, p3, p2)
+	if _, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("bkt"), Key: aws.String("small"), UploadId: smallID,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: smallParts}}); apiCode(err) != "EntityTooSmall" {
 		t.Errorf("small middle part: %v", err)
+	}
+	if _, err := c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String("bkt"), Key: aws.String("small"), UploadId: smallID}); err != nil {
+		t.Fatal(err)
 	}
 
 	done, err := complete(parts)
@@ -431,4 +433,189 @@ func TestCompleteRetry(t *testing.T) {
 	if err != nil || len(versions.Versions) != 2 {
 		t.Errorf("versions %+v %v", versions, err)
 	}
+}
+
+// TestMultipartPartChecksums: the part checksums of an upload with a checksum algorithm, as S3 checks them. A
+// composite checksum is made of the clients' part checksums, so every UploadPart must send one and Complete must
+// list one for every part (InvalidRequest otherwise); a full-object one is computed from the parts, so neither is
+// needed. A part checksum Complete lists must be well-formed (InvalidArgument), of the upload's algorithm
+// (BadDigest) and the part's (InvalidPart), and parts with checksums are numbered from 1 without a gap
+// (InvalidPartOrder). An upload without an algorithm takes the part checksum botocore sends by default, and no part
+// checksum at Complete (InvalidPart).
+func TestMultipartPartChecksums(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.alice()
+	mustCreate(t, c, "bkt")
+	p1, p2 := pattern(5*mib, 21), pattern(999, 22)
+	b64 := base64.StdEncoding.EncodeToString
+	sha := func(b []byte) string { s := sha256.Sum256(b); return b64(s[:]) }
+	crc := func(b []byte) string { return b64(binaryCRC(b)) }
+	create := func(t *testing.T, key string, alg types.ChecksumAlgorithm, typ types.ChecksumType) string {
+		t.Helper()
+		out, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("bkt"), Key: aws.String(key),
+			ChecksumAlgorithm: alg, ChecksumType: typ})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(out.UploadId)
+	}
+	// putPart sends a part as a client does, with exactly the checksum headers given.
+	putPart := func(t *testing.T, key, id string, n int, body []byte, h http.Header) (*http.Response, string) {
+		t.Helper()
+		return e.raw(t, "PUT", fmt.Sprintf("/bkt/%s?partNumber=%d&uploadId=%s", key, n, id), h, string(body))
+	}
+
+	t.Run("UploadPart", func(t *testing.T) {
+		for i, tc := range []struct {
+			name     string
+			alg      types.ChecksumAlgorithm
+			typ      types.ChecksumType
+			header   http.Header
+			code     string
+			message  string
+			checksum string // the part's checksum S3 answers with
+		}{
+			{name: "composite upload, part without a checksum", alg: types.ChecksumAlgorithmSha256, code: "InvalidRequest",
+				message: "Checksum Type mismatch occurred, expected checksum Type: sha256, actual checksum Type: null"},
+			{name: "composite upload, part with its checksum", alg: types.ChecksumAlgorithmSha256,
+				header: http.Header{"X-Amz-Checksum-Sha256": {sha(p2)}}, checksum: sha(p2)},
+			{name: "full-object upload, part without a checksum", alg: types.ChecksumAlgorithmCrc32, typ: types.ChecksumTypeFullObject, checksum: crc(p2)},
+			{name: "upload without an algorithm, botocore's default CRC32", header: http.Header{"X-Amz-Checksum-Crc32": {crc(p2)}, "X-Amz-Sdk-Checksum-Algorithm": {"CRC32"}},
+				checksum: crc(p2)},
+			{name: "upload without an algorithm, a wrong CRC32", header: http.Header{"X-Amz-Checksum-Crc32": {crc(p1)}}, code: "BadDigest"},
+			{name: "another algorithm than the upload's", alg: types.ChecksumAlgorithmSha256, header: http.Header{"X-Amz-Checksum-Crc32": {crc(p2)}},
+				code: "InvalidRequest", message: "Checksum Type mismatch occurred, expected checksum Type: sha256, actual checksum Type: crc32"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				key := fmt.Sprint("part", i)
+				id := create(t, key, tc.alg, tc.typ)
+				resp, body := putPart(t, key, id, 1, p2, tc.header)
+				if tc.code != "" {
+					if resp.StatusCode != 400 || !strings.Contains(body, "<Code>"+tc.code+"</Code>") || !strings.Contains(body, tc.message) {
+						t.Fatalf("%d %s, want 400 %s %q", resp.StatusCode, body, tc.code, tc.message)
+					}
+					return
+				}
+				if resp.StatusCode != 200 {
+					t.Fatalf("%d %s", resp.StatusCode, body)
+				}
+				if alg := tc.alg; alg != "" {
+					if got := resp.Header.Get("X-Amz-Checksum-" + string(alg)); got != tc.checksum {
+						t.Errorf("part checksum %q, want %q", got, tc.checksum)
+					}
+				}
+			})
+		}
+	})
+
+	t.Run("Complete", func(t *testing.T) {
+		type listed struct {
+			n         int
+			checksums string // the part's checksum elements, as Complete lists them
+		}
+		for i, tc := range []struct {
+			name    string
+			alg     types.ChecksumAlgorithm
+			typ     types.ChecksumType
+			numbers []int // the part numbers uploaded (p1 then p2)
+			list    func() []listed
+			header  http.Header
+			code    string
+			message string
+		}{
+			{name: "composite, no part checksums", alg: types.ChecksumAlgorithmSha256, list: func() []listed { return []listed{{1, ""}, {2, ""}} },
+				code: "InvalidRequest", message: "The upload was created using a sha256 checksum. The complete request must include the checksum for each part. It was missing for part 1 in the request."},
+			{name: "composite, the second part's checksum missing", alg: types.ChecksumAlgorithmSha256,
+				list: func() []listed { return []listed{{1, "<ChecksumSHA256>" + sha(p1) + "</ChecksumSHA256>"}, {2, ""}} },
+				code: "InvalidRequest", message: "It was missing for part 2 in the request."},
+			{name: "composite, every part's checksum", alg: types.ChecksumAlgorithmSha256, list: func() []listed {
+				return []listed{{1, "<ChecksumSHA256>" + sha(p1) + "</ChecksumSHA256>"}, {2, "<ChecksumSHA256>" + sha(p2) + "</ChecksumSHA256>"}}
+			}},
+			{name: "full object, no part checksums", alg: types.ChecksumAlgorithmCrc32, typ: types.ChecksumTypeFullObject,
+				list: func() []listed { return []listed{{1, ""}, {2, ""}} }},
+			{name: "a part checksum of another algorithm", alg: types.ChecksumAlgorithmSha256,
+				list: func() []listed {
+					return []listed{{1, "<ChecksumCRC32>" + crc(p1) + "</ChecksumCRC32>"}, {2, "<ChecksumSHA256>" + sha(p2) + "</ChecksumSHA256>"}}
+				},
+				code: "BadDigest", message: "The crc32 you specified for part 1 did not match what we received."},
+			{name: "two checksums for a part", alg: types.ChecksumAlgorithmSha256,
+				list: func() []listed {
+					return []listed{{1, "<ChecksumCRC32>" + crc(p1) + "</ChecksumCRC32><ChecksumSHA256>" + sha(p1) + "</ChecksumSHA256>"}, {2, ""}}
+				},
+				code: "InvalidArgument", message: "Invalid Base64 or multiple checksums present in request"},
+			{name: "a malformed part checksum", alg: types.ChecksumAlgorithmSha256,
+				list: func() []listed {
+					return []listed{{1, "<ChecksumSHA256>not base64</ChecksumSHA256>"}, {2, "<ChecksumSHA256>" + sha(p2) + "</ChecksumSHA256>"}}
+				},
+				code: "InvalidArgument", message: "Invalid Base64 or multiple checksums present in request"},
+			{name: "another part's checksum", alg: types.ChecksumAlgorithmSha256,
+				list: func() []listed {
+					return []listed{{1, "<ChecksumSHA256>" + sha(p2) + "</ChecksumSHA256>"}, {2, "<ChecksumSHA256>" + sha(p2) + "</ChecksumSHA256>"}}
+				},
+				code: "InvalidPart"},
+			{name: "a gap in the part numbers", alg: types.ChecksumAlgorithmSha256, numbers: []int{1, 3},
+				list: func() []listed {
+					return []listed{{1, "<ChecksumSHA256>" + sha(p1) + "</ChecksumSHA256>"}, {3, "<ChecksumSHA256>" + sha(p2) + "</ChecksumSHA256>"}}
+				},
+				code: "InvalidPartOrder"},
+			{name: "without an algorithm, a gap is fine", numbers: []int{1, 3}, list: func() []listed { return []listed{{1, ""}, {3, ""}} }},
+			{name: "without an algorithm, a part checksum listed", list: func() []listed {
+				return []listed{{1, "<ChecksumCRC32>" + crc(p1) + "</ChecksumCRC32>"}, {2, ""}}
+			}, code: "InvalidPart"},
+			// ceph/s3-tests test_multipart_checksum_sha256: a malformed object checksum is BadDigest before the
+			// parts' checksums are looked at.
+			{name: "a malformed object checksum and no part checksums", alg: types.ChecksumAlgorithmSha256,
+				header: http.Header{"X-Amz-Checksum-Sha256": {"bad"}}, list: func() []listed { return []listed{{1, ""}, {2, ""}} }, code: "BadDigest"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				key := fmt.Sprint("complete", i)
+				id := create(t, key, tc.alg, tc.typ)
+				numbers := tc.numbers
+				if numbers == nil {
+					numbers = []int{1, 2}
+				}
+				etags := map[int]string{}
+				for j, body := range [][]byte{p1, p2} {
+					h := http.Header{}
+					switch tc.alg {
+					case types.ChecksumAlgorithmSha256:
+						h.Set("X-Amz-Checksum-Sha256", sha(body))
+					case types.ChecksumAlgorithmCrc32:
+						h.Set("X-Amz-Checksum-Crc32", crc(body))
+					}
+					resp, out := putPart(t, key, id, numbers[j], body, h)
+					if resp.StatusCode != 200 {
+						t.Fatalf("part %d: %d %s", numbers[j], resp.StatusCode, out)
+					}
+					etags[numbers[j]] = resp.Header.Get("ETag")
+				}
+				var doc strings.Builder
+				doc.WriteString("<CompleteMultipartUpload>")
+				for _, p := range tc.list() {
+					fmt.Fprintf(&doc, "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag>%s</Part>", p.n, etags[p.n], p.checksums)
+				}
+				doc.WriteString("</CompleteMultipartUpload>")
+				resp, body := e.raw(t, "POST", "/bkt/"+key+"?uploadId="+id, tc.header, doc.String())
+				if tc.code == "" {
+					if resp.StatusCode != 200 || !strings.Contains(body, "<CompleteMultipartUploadResult") {
+						t.Fatalf("%d %s", resp.StatusCode, body)
+					}
+					return
+				}
+				if resp.StatusCode != 400 || !strings.Contains(body, "<Code>"+tc.code+"</Code>") || !strings.Contains(body, tc.message) {
+					t.Fatalf("%d %s, want 400 %s %q", resp.StatusCode, body, tc.code, tc.message)
+				}
+				if _, err := c.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String("bkt"), Key: aws.String(key), UploadId: aws.String(id)}); err != nil {
+					t.Errorf("upload after a refused Complete: %v", err)
+				}
+			})
+		}
+	})
+}
+
+// binaryCRC is the big-endian CRC32 (IEEE) of b, as S3's checksum headers carry it before base64.
+func binaryCRC(b []byte) []byte {
+	v := crc32.ChecksumIEEE(b)
+	return []byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}
 }

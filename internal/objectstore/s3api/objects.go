@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berth/berth/internal/cloud"
 	"github.com/berth/berth/internal/objectstore"
 )
 
@@ -94,8 +95,8 @@ func (s *Server) putObject(rq *request) error {
 		return err
 	}
 	info, err := s.store.PutObject(rq.ctx, objectstore.PutObjectInput{
-		Bucket: rq.bucket, Key: rq.key, Body: rq.r.Body, Size: size, Metadata: meta, ContentMD5: md5sum,
-		Checksum: ck, Conditions: cond, Owner: owner, Subresources: sub,
+		Bucket: rq.bucket, BucketID: b.ID, Key: rq.key, Body: rq.r.Body, Size: size, Metadata: meta, ContentMD5: md5sum,
+		Checksum: ck, PayloadSHA256: payloadCheck(rq), Conditions: cond, Owner: owner, Subresources: sub,
 	})
 	if err != nil {
 		return err
@@ -108,6 +109,21 @@ func (s *Server) putObject(rq *request) error {
 	out.Set("Content-Length", "0")
 	rq.w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// payloadCheck takes over the endpoint's check of a signed payload's SHA-256 (cloud.PayloadSHA256) for a body
+// the store is about to read: the store computes the SHA-256 of what it stores anyway, so the body is hashed once
+// instead of twice. Nil when the payload is not signed that way (or the body was read from already).
+func payloadCheck(rq *request) *[32]byte {
+	p, ok := rq.r.Body.(cloud.PayloadSHA256)
+	if !ok {
+		return nil
+	}
+	want, ok := p.TakeSHA256Check()
+	if !ok {
+		return nil
+	}
+	return &want
 }
 
 // responseOverrides are the GET parameters that replace response headers (signed requests only).
@@ -231,7 +247,7 @@ func (s *Server) readObject(rq *request, head bool) error {
 		case opts.PartNumber > 0 && info.PartsCount > 0:
 			// A part of a multipart object comes with that part's checksum, and the object's checksum type (how
 			// the parts' checksums make the object's).
-			if parts, err := s.store.ObjectParts(rq.ctx, rq.bucket, rq.key, info.VersionID); err == nil && opts.PartNumber <= len(parts) {
+			if parts := obj.Parts(); opts.PartNumber <= len(parts) {
 				ck := parts[opts.PartNumber-1].Checksum
 				ck.Type = info.Checksum.Type
 				writeChecksum(h, ck)
@@ -328,7 +344,7 @@ func (s *Server) deleteObject(rq *request) error {
 	if err := s.authorizeDeleteConditions(rq, b, rq.key, versionID, cond); err != nil {
 		return err
 	}
-	out, err := s.store.DeleteObject(rq.ctx, objectstore.DeleteObjectInput{Bucket: rq.bucket, Key: rq.key, VersionID: versionID, Owner: rq.owner(),
+	out, err := s.store.DeleteObject(rq.ctx, objectstore.DeleteObjectInput{Bucket: rq.bucket, BucketID: b.ID, Key: rq.key, VersionID: versionID, Owner: rq.owner(),
 		Conditions: cond})
 	if err != nil {
 		return err
@@ -405,7 +421,7 @@ func (s *Server) deleteObjects(rq *request) error {
 			fail(err)
 			continue
 		}
-		res, err := s.store.DeleteObject(rq.ctx, objectstore.DeleteObjectInput{Bucket: rq.bucket, Key: o.Key, VersionID: o.VersionID, Owner: rq.owner(),
+		res, err := s.store.DeleteObject(rq.ctx, objectstore.DeleteObjectInput{Bucket: rq.bucket, BucketID: b.ID, Key: o.Key, VersionID: o.VersionID, Owner: rq.owner(),
 			Conditions: conds[i]})
 		if err != nil {
 			if isCode(err, objectstore.ErrInvalidArgument) && o.VersionID != "" {
@@ -485,7 +501,7 @@ func (s *Server) copyObject(rq *request) error {
 		SrcBucket: srcBucket, SrcKey: srcKey, SrcVersionID: srcVersion,
 		SrcConditions: readConditions(h, "X-Amz-Copy-Source-"),
 		CheckSource:   s.copySourceCheck(rq, srcAction, &sb, srcKey, srcVersion),
-		Bucket:        rq.bucket, Key: rq.key, Owner: owner,
+		Bucket:        rq.bucket, BucketID: b.ID, Key: rq.key, Owner: owner,
 		Subresources: func(src objectstore.ObjectInfo) map[string][]byte {
 			if !replaceTags {
 				if doc := src.Subresources[objectstore.SubresourceTagging]; doc != nil {

@@ -188,26 +188,26 @@ func objectTaggingAction(verb, versionID string) string {
 	return "s3:" + verb + "ObjectTagging"
 }
 
-// getObjectTagging is GET /bucket/key?tagging.
+// getObjectTagging is GET /bucket/key?tagging: the tags of the version decided on.
 func (s *Server) getObjectTagging(rq *request) error {
 	versionID, err := versionParam(rq)
 	if err != nil {
 		return err
 	}
-	b, err := s.bucketFor(rq, objectTaggingAction("Get", versionID), rq.key, versionID)
+	b, err := s.lookupBucket(rq)
 	if err != nil {
 		return err
 	}
-	info, err := s.store.StatObject(rq.ctx, b.Name, rq.key, objectstore.GetOptions{VersionID: versionID})
-	if err != nil {
-		return err
-	}
-	tags, err := objectstore.DecodeTags(info.Subresources[objectstore.SubresourceTagging])
-	if err != nil {
-		return err
-	}
-	writeVersionID(rq.w.Header(), b, info.VersionID)
-	return writeXML(rq.w, taggingDocument(tags))
+	return s.onVersion(s.statOf(rq, b, objectstore.GetOptions{VersionID: versionID}),
+		s.decider(rq, objectTaggingAction("Get", versionID), b, versionID, nil),
+		func(info objectstore.ObjectInfo) error {
+			tags, err := objectstore.DecodeTags(info.Subresources[objectstore.SubresourceTagging])
+			if err != nil {
+				return err
+			}
+			writeVersionID(rq.w.Header(), b, info.VersionID)
+			return writeXML(rq.w, taggingDocument(tags))
+		})
 }
 
 // putObjectTagging is PUT /bucket/key?tagging: replaces the version's tag set.
@@ -229,10 +229,7 @@ func (s *Server) putObjectTagging(rq *request) error {
 		return err
 	}
 	// The tags are conditions of the request (s3:RequestObjectTag/<key>): read before deciding.
-	if err := s.authorizeWith(rq, objectTaggingAction("Put", versionID), b, rq.key, versionID, requestTagKeys(tags)); err != nil {
-		return err
-	}
-	return s.setObjectTags(rq, b, versionID, objectstore.EncodeTags(tags), http.StatusOK)
+	return s.setObjectTags(rq, b, versionID, objectTaggingAction("Put", versionID), requestTagKeys(tags), objectstore.EncodeTags(tags), http.StatusOK)
 }
 
 // deleteObjectTagging is DELETE /bucket/key?tagging.
@@ -241,24 +238,30 @@ func (s *Server) deleteObjectTagging(rq *request) error {
 	if err != nil {
 		return err
 	}
-	b, err := s.bucketFor(rq, objectTaggingAction("Delete", versionID), rq.key, versionID)
+	b, err := s.lookupBucket(rq)
 	if err != nil {
 		return err
 	}
-	return s.setObjectTags(rq, b, versionID, nil, http.StatusNoContent)
+	return s.setObjectTags(rq, b, versionID, objectTaggingAction("Delete", versionID), nil, nil, http.StatusNoContent)
 }
 
-func (s *Server) setObjectTags(rq *request, b *objectstore.Bucket, versionID string, doc []byte, status int) error {
-	info, err := s.store.SetSubresource(rq.ctx, b.Name, rq.key, versionID, objectstore.SubresourceTagging, doc)
-	if err != nil {
-		return err
-	}
-	writeVersionID(rq.w.Header(), b, info.VersionID)
-	if status == http.StatusOK {
-		rq.w.Header().Set("Content-Length", "0")
-	}
-	rq.w.WriteHeader(status)
-	return nil
+// setObjectTags replaces (or with doc nil removes) the tag set of the version the request names, decided on that
+// version: one its tags protect is not re-tagged because it replaced the version decided on.
+func (s *Server) setObjectTags(rq *request, b *objectstore.Bucket, versionID, action string, extra map[string][]string, doc []byte, status int) error {
+	return s.onVersion(s.statOf(rq, b, objectstore.GetOptions{VersionID: versionID}), s.decider(rq, action, b, versionID, extra),
+		func(of objectstore.ObjectInfo) error {
+			info, err := s.store.SetSubresource(rq.ctx, objectstore.SubresourceInput{Bucket: b.Name, BucketID: b.ID, Key: rq.key,
+				VersionID: versionID, Of: &of, Name: objectstore.SubresourceTagging, Doc: doc})
+			if err != nil {
+				return err
+			}
+			writeVersionID(rq.w.Header(), b, info.VersionID)
+			if status == http.StatusOK {
+				rq.w.Header().Set("Content-Length", "0")
+			}
+			rq.w.WriteHeader(status)
+			return nil
+		})
 }
 
 // getBucketTagging is GET /bucket?tagging.

@@ -9,6 +9,7 @@ test/e2e/s3_test.go runs it and turns every check into a subtest.
 import base64
 import binascii
 import datetime
+import email.header
 import hashlib
 import http.client
 import json
@@ -768,6 +769,28 @@ if model_has("ObjectIdentifier", "ETag"):
 
 
 @check
+def conditional_write_policy():
+    # A bucket policy can require If-None-Match (s3:if-none-match) of the requests that make an object, exempting
+    # the multipart requests that cannot carry it (s3:ObjectCreationOperation false), as AWS documents.
+    b = bucket("cond-policy")
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+              "Resource": f"arn:aws:s3:::{b}/*",
+              "Condition": {"Null": {"s3:if-none-match": "true"}, "Bool": {"s3:ObjectCreationOperation": "true"}}}]}
+    s3.put_bucket_policy(Bucket=b, Policy=json.dumps(policy))
+    once = with_headers(client(), "PutObject", {"If-None-Match": "*"})
+    expect_error("AccessDenied", 403, s3.put_object, Bucket=b, Key="k", Body=b"x")
+    once.put_object(Bucket=b, Key="k", Body=b"first")
+    expect_error("PreconditionFailed", 412, once.put_object, Bucket=b, Key="k", Body=b"second")
+    uid = s3.create_multipart_upload(Bucket=b, Key="big")["UploadId"]
+    etag = s3.upload_part(Bucket=b, Key="big", UploadId=uid, PartNumber=1, Body=b"part")["ETag"]
+    parts = {"Parts": [{"PartNumber": 1, "ETag": etag}]}
+    expect_error("AccessDenied", 403, s3.complete_multipart_upload, Bucket=b, Key="big", UploadId=uid, MultipartUpload=parts)
+    with_headers(client(), "CompleteMultipartUpload", {"If-None-Match": "*"}).complete_multipart_upload(
+        Bucket=b, Key="big", UploadId=uid, MultipartUpload=parts)
+    expect(s3.get_object(Bucket=b, Key="big")["Body"].read() == b"part", "the conditional Complete's object")
+
+
+@check
 def sigv2_bucket_requests():
     # botocore's SigV2 (signature_version s3) signs "/bucket/" for PUT /bucket; S3 accepts it. (No sub-resource:
     # Debian's botocore 1.29 signs GET /bucket?acl as "/bucket?acl?acl", which no server accepts.)
@@ -808,6 +831,52 @@ def multipart_retries_and_checksums():
     expect(got["Body"].read() == p2 and h.get("x-amz-checksum-sha256") == sha[1] and h.get("x-amz-checksum-type") == "COMPOSITE", h)
     s3.put_object(Bucket=b, Key="k", Body=b"newer")
     expect_error("NoSuchUpload", 404, s3.complete_multipart_upload, Bucket=b, Key="k", UploadId=uid, MultipartUpload={"Parts": parts})
+
+
+@check
+def multipart_part_checksums():
+    # A composite checksum is made of the client's part checksums: each UploadPart sends one and Complete lists
+    # them all. An upload without an algorithm takes the CRC32 botocore sends with every part by default.
+    b = bucket("mpu-part-checksums")
+    p1, p2 = part(5, 5 << 20), part(6, 1000)
+    uid = s3.create_multipart_upload(Bucket=b, Key="k", ChecksumAlgorithm="SHA256")["UploadId"]
+    # Debian's botocore sends no checksum here, newer ones their default CRC32: neither is the upload's SHA256.
+    expect_error("InvalidRequest", 400, s3.upload_part, Bucket=b, Key="k", UploadId=uid, PartNumber=1, Body=p1)
+    parts = []
+    for n, p in enumerate((p1, p2), 1):
+        r = s3.upload_part(Bucket=b, Key="k", UploadId=uid, PartNumber=n, Body=p, ChecksumAlgorithm="SHA256")
+        expect(r.get("ChecksumSHA256") == b64(hashlib.sha256(p).digest()), r)
+        parts.append({"PartNumber": n, "ETag": r["ETag"], "ChecksumSHA256": r["ChecksumSHA256"]})
+    bare = [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in parts]
+    r = expect_error("InvalidRequest", 400, s3.complete_multipart_upload, Bucket=b, Key="k", UploadId=uid, MultipartUpload={"Parts": bare})
+    expect("must include the checksum for each part" in r["Error"]["Message"], r["Error"])
+    crc = b64(binascii.crc32(p1).to_bytes(4, "big"))
+    other = [{"PartNumber": 1, "ETag": parts[0]["ETag"], "ChecksumCRC32": crc}, parts[1]]
+    expect_error("BadDigest", 400, s3.complete_multipart_upload, Bucket=b, Key="k", UploadId=uid, MultipartUpload={"Parts": other})
+    out = s3.complete_multipart_upload(Bucket=b, Key="k", UploadId=uid, MultipartUpload={"Parts": parts})
+    composite = b64(hashlib.sha256(hashlib.sha256(p1).digest() + hashlib.sha256(p2).digest()).digest()) + "-2"
+    expect(out.get("ChecksumSHA256") == composite, out)
+
+    uid = s3.create_multipart_upload(Bucket=b, Key="plain")["UploadId"]
+    r = s3.upload_part(Bucket=b, Key="plain", UploadId=uid, PartNumber=1, Body=p2, ChecksumCRC32=b64(binascii.crc32(p2).to_bytes(4, "big")))
+    s3.complete_multipart_upload(Bucket=b, Key="plain", UploadId=uid, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": r["ETag"]}]})
+    expect(s3.get_object(Bucket=b, Key="plain")["Body"].read() == p2, "the upload without an algorithm")
+
+
+@check
+def non_ascii_metadata():
+    # boto3 refuses metadata beyond US-ASCII; its users send RFC 2047 encoded-words, which S3 decodes to store the
+    # text and encodes again (UTF-8, B) when it returns it.
+    b = bucket("meta-utf8")
+    sent = {"b": "=?UTF-8?B?" + b64("café".encode()) + "?=", "q": "=?utf-8?q?caf=C3=A9?=", "ascii": "plain"}
+    s3.put_object(Bucket=b, Key="k", Body=b"x", Metadata=sent)
+    s3.copy_object(Bucket=b, Key="copy", CopySource={"Bucket": b, "Key": "k"}, MetadataDirective="REPLACE", Metadata=sent)
+    want = {"b": "=?UTF-8?B?Y2Fmw6k=?=", "q": "=?UTF-8?B?Y2Fmw6k=?=", "ascii": "plain"}
+    for key in ("k", "copy"):
+        got = s3.head_object(Bucket=b, Key=key)["Metadata"]
+        expect(got == want, f"{key}: metadata {got}, want {want}")
+        text = str(email.header.make_header(email.header.decode_header(got["q"])))
+        expect(text == "café", f"{key}: the encoded-word decodes to {text!r}")
 
 
 @check
