@@ -34,6 +34,7 @@ func (c *Cluster) startLeading(ctx context.Context, m *manager.Manager) *leaderD
 	c.disp.Store(d)
 	orch := newOrchestrate(s, clock, c.log)
 	sched := newSchedule(s, clock, c.log)
+	orch.known, sched.known = d.Task, d.Task
 	ld.wg.Add(3)
 	go func() { defer ld.wg.Done(); d.Run(lctx) }()
 	go func() { defer ld.wg.Done(); orch.run(lctx) }()

@@ -267,6 +267,7 @@ func newMiniSwarm(t *testing.T, nodes ...string) *miniSwarm {
 	ms.disp = dispatcher.New(ms.st, dispatcher.WithLogger(log), dispatcher.WithClock(ms.clock.Now))
 	ms.orch = newOrchestrate(ms.st, ms.clock, log)
 	ms.sched = newSchedule(ms.st, ms.clock, log)
+	ms.orch.known, ms.sched.known = ms.disp.Task, ms.disp.Task
 	ms.wg.Add(3)
 	go func() { defer ms.wg.Done(); ms.disp.Run(ctx) }()
 	go func() { defer ms.wg.Done(); ms.orch.run(ctx) }()

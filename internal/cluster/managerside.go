@@ -144,6 +144,15 @@ func (c *Cluster) stopManagerSide() {
 	os.Remove(filepath.Join(c.cfg.RunRoot, "node.key"))
 }
 
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
 // stopStoreMember stops only the store member and the leader's loops, keeping the listener (a demotion).
 func (c *Cluster) stopStoreMember() {
 	c.mu.Lock()
@@ -316,9 +325,16 @@ func (c *Cluster) markDownNodes(ctx context.Context, s *store.Store) {
 // reconcileRoles carries out demotions: a manager whose desired role is worker leaves the store's membership,
 // then is recorded as a worker (its node renews its certificate when it sees that).
 func (c *Cluster) reconcileRoles(ctx context.Context, m *manager.Manager) {
-	nodes, err := store.List[api.Node](ctx, m.Store())
-	if err != nil {
-		return
+	// The dispatcher's view has every node in memory: listing ten thousand nodes from the store four times a
+	// second would cost more than the rest of the leader's work.
+	var nodes []*api.Node
+	if d := c.leaderDispatcher(); d != nil && isClosed(d.Ready()) {
+		nodes = d.Managers()
+	} else {
+		var err error
+		if nodes, err = store.List[api.Node](ctx, m.Store()); err != nil {
+			return
+		}
 	}
 	for _, n := range nodes {
 		if n.Spec.DesiredRole != api.RoleWorker || n.Role != api.RoleManager {

@@ -47,6 +47,9 @@ type orchestrate struct {
 	st    *store.Store
 	clock clockwork.Clock
 	log   *slog.Logger
+	// known is a task as the dispatcher's view has it (nil: read it from the store), so that a plan's writes
+	// need no read when the view has the version the plan was made from.
+	known func(id string) (*api.Task, bool)
 
 	rev      int64
 	limit    int64
@@ -197,10 +200,14 @@ func (o *orchestrate) apply(ev store.Event) {
 					}
 				}
 			}
-		} else {
-			o.putTask(t)
+			o.markDirty(t.ServiceID)
+			return
 		}
-		o.markDirty(t.ServiceID)
+		old := o.tasks[ev.ID]
+		o.putTask(t)
+		if old == nil || orchRelevant(&old.Task, &o.tasks[ev.ID].Task) {
+			o.markDirty(t.ServiceID)
+		}
 	case api.KindNode:
 		if ev.Action == store.ActionRemove {
 			delete(o.nodes, ev.ID)
@@ -223,6 +230,20 @@ func (o *orchestrate) apply(ev store.Event) {
 	}
 }
 
+// orchRelevant reports whether a task's change can change a plan: its desired state, its node (one assigned
+// to a node that went down meanwhile must be replaced), its start, or its observed state reaching or leaving
+// RUNNING (the steps from ASSIGNED to STARTING change nothing the orchestrator decides on).
+func orchRelevant(old, cur *orchestrator.Task) bool {
+	if old.DesiredState != cur.DesiredState || old.NodeID != cur.NodeID || !old.StartedAt.Equal(cur.StartedAt) ||
+		!old.StartAfter.Equal(cur.StartAfter) {
+		return true
+	}
+	if old.Status.State == cur.Status.State {
+		return false
+	}
+	return old.Status.State >= orchestrator.TaskStateRunning || cur.Status.State >= orchestrator.TaskStateRunning
+}
+
 // sameForOrchestrator reports whether a node change matters nothing to placement (a heartbeat's description
 // refresh with the same content, say).
 func sameForOrchestrator(a, b placement.Node) bool {
@@ -242,9 +263,23 @@ func (o *orchestrate) pending() bool { return o.all || len(o.dirty) > 0 }
 
 // follow reconciles as the watch delivers changes, and when a plan's wake comes.
 func (o *orchestrate) follow(ctx context.Context, w *store.Watcher) {
+	var last time.Time     // when the last pass ended
+	var cost time.Duration // what it took
+	var settle <-chan time.Time
 	for {
-		if o.pending() && o.rev >= o.applied {
-			if err := o.reconcile(ctx); err != nil {
+		if o.pending() && o.rev >= o.applied && settle == nil {
+			// Under a stream of changes, passes are spaced by what a pass costs (at least a few
+			// milliseconds), so that changes coalesce instead of the orchestrator reconciling each.
+			if gap := max(cost, 5*time.Millisecond); time.Since(last) < gap {
+				settle = time.After(gap - time.Since(last))
+			}
+		}
+		if o.pending() && o.rev >= o.applied && settle == nil {
+			began := time.Now()
+			err := o.reconcile(ctx)
+			last = time.Now()
+			cost = last.Sub(began)
+			if err != nil {
 				if ctx.Err() != nil {
 					return
 				}
@@ -290,6 +325,9 @@ func (o *orchestrate) follow(ctx context.Context, w *store.Watcher) {
 		case <-wakeC:
 			o.wake = time.Time{}
 			o.all = true
+		case <-settle:
+			stop()
+			settle = nil
 		}
 	}
 }
@@ -426,8 +464,23 @@ func (o *orchestrate) applyGroup(ctx context.Context, g *planGroup) (replan bool
 		chunk := items[start:min(start+planChunk, len(items))]
 		last := start+planChunk >= len(items)
 		conflict := false
+		attempt := 0
 		err := o.st.Update(ctx, func(tx *store.Tx) error {
 			conflict = false
+			attempt++
+			// The first attempt writes what it knows at the plan's versions without reading; one that
+			// conflicted reads what changed.
+			blind := attempt == 1
+			task := func(id string, version uint64) (*api.Task, bool, error) {
+				if blind && o.known != nil {
+					if t, ok := o.known(id); ok && t.Version == version {
+						c := *t
+						return &c, true, nil
+					}
+				}
+				t, err := store.Get[api.Task](ctx, tx, id)
+				return t, false, err
+			}
 			var svc *api.Service
 			if mine != nil {
 				s, err := store.Get[api.Service](ctx, tx, g.service)
@@ -448,12 +501,12 @@ func (o *orchestrate) applyGroup(ctx context.Context, g *planGroup) (replan bool
 					if svc == nil || it.create.SpecVersion != svc.SpecVersion {
 						return errReplan
 					}
-					if err := store.Create(tx, newTaskFor(svc, it.create)); err != nil {
+					if err := store.CreateFresh(tx, newTaskFor(svc, it.create)); err != nil {
 						return err
 					}
 				case it.update != nil:
 					u := it.update
-					t, err := store.Get[api.Task](ctx, tx, u.ID)
+					t, fromView, err := task(u.ID, u.Version)
 					if errdefs.IsNotFound(err) {
 						conflict = true
 						continue
@@ -471,10 +524,21 @@ func (o *orchestrate) applyGroup(ctx context.Context, g *planGroup) (replan bool
 					if u.Status != nil && orchState(t.Status.State) <= u.Status.State {
 						t.Status = toAPIStatus(*u.Status)
 					}
-					if err := store.Put(tx, t); err != nil {
+					if fromView {
+						err = store.PutAt(tx, t)
+					} else {
+						err = store.Put(tx, t)
+					}
+					if err != nil {
 						return err
 					}
 				case it.remove != nil:
+					if blind {
+						if err := store.DeleteAt(tx, api.KindTask, it.remove.ID, it.remove.Version); err != nil {
+							return err
+						}
+						continue
+					}
 					t, err := store.Get[api.Task](ctx, tx, it.remove.ID)
 					if errdefs.IsNotFound(err) {
 						continue

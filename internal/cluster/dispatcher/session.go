@@ -298,14 +298,29 @@ func (d *Dispatcher) commitStatuses(ctx context.Context, batches []*pendingBatch
 	for start := 0; start < len(order); start += maxTaskWrites {
 		chunk := order[start:min(start+maxTaskWrites, len(order))]
 		now := d.now().UTC()
+		attempt := 0
 		err := d.st.Update(ctx, func(tx *store.Tx) error {
+			attempt++
 			for _, k := range chunk {
-				t, err := store.Get[api.Task](ctx, tx, k.update.TaskID)
-				if errdefs.IsNotFound(err) {
-					continue
+				// The first attempt writes over the view's copy at its version without reading; one that
+				// conflicted reads.
+				var t *api.Task
+				fromView := false
+				if attempt == 1 {
+					if v, ok := d.Task(k.update.TaskID); ok {
+						c := *v
+						t, fromView = &c, true
+					}
 				}
-				if err != nil {
-					return err
+				if t == nil {
+					var err error
+					t, err = store.Get[api.Task](ctx, tx, k.update.TaskID)
+					if errdefs.IsNotFound(err) {
+						continue
+					}
+					if err != nil {
+						return err
+					}
 				}
 				st := k.update.Status
 				if t.NodeID != k.node || st.State < t.Status.State || sameStatus(t.Status, st) {
@@ -318,7 +333,13 @@ func (d *Dispatcher) commitStatuses(ctx context.Context, batches []*pendingBatch
 					}
 				}
 				t.Status = st
-				if err := store.Put(tx, t); err != nil {
+				var err error
+				if fromView {
+					err = store.PutAt(tx, t)
+				} else {
+					err = store.Put(tx, t)
+				}
+				if err != nil {
 					return err
 				}
 			}
