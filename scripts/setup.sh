@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for pkg in runc crun busybox-static tini iproute2 procps iptables nftables ca-certificates; do
+# qemu, qemu-utils and e2fsprogs run virtual machines (`berth vm`, `--runtime berth-vm`).
+for pkg in runc crun busybox-static tini iproute2 procps iptables nftables ca-certificates qemu-system-x86 qemu-utils e2fsprogs; do
 	dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
@@ -21,7 +22,17 @@ export PATH=/usr/local/go/bin:$PATH
 export GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
 
 scripts/build.sh bin
-install -m 0755 bin/berth bin/berthd bin/berth-compose bin/berth-shim /usr/local/bin/
+install -m 0755 bin/berth bin/berthd bin/berth-compose bin/berth-shim bin/berth-vm bin/berth-vm-init /usr/local/bin/
+
+# The kernel virtual machines boot: Debian's linux-image-amd64, unpacked from its package where berthd looks
+# for it (<data-root>/vm/kernel); nothing is installed into this host's /boot.
+kernel_pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
+kernel_dir=/var/lib/berth/vm/kernel/$kernel_pkg
+if [ -n "$kernel_pkg" ] && [ ! -d "$kernel_dir/boot" ]; then
+	rm -rf "$kernel_dir.tmp" && mkdir -p "$kernel_dir.tmp"
+	(cd "$kernel_dir.tmp" && apt-get download -qq "$kernel_pkg" 2>/dev/null && dpkg-deb -x ./*.deb x && rm -f ./*.deb)
+	rm -rf "$kernel_dir" && mv "$kernel_dir.tmp/x" "$kernel_dir" && rm -rf "$kernel_dir.tmp"
+fi
 
 if ! berth version >/dev/null 2>&1; then
 	mkdir -p /var/log

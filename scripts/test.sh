@@ -14,14 +14,20 @@ if [ "$(id -u)" = 0 ]; then
 		dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 	done
 	command -v aws >/dev/null 2>&1 || need+=(awscli)
-	dpkg -s qemu-system-x86 >/dev/null 2>&1 || need+=(qemu-system-x86)
+	# Virtual machines (test/e2e/vm_test.go): qemu, qemu-img for instance disks, e2fsprogs for their bases,
+	# dropbear for the SSH image the tests build, ssh to reach it.
+	for pkg in qemu-system-x86 qemu-utils e2fsprogs dropbear-bin openssh-client; do
+		dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+	done
 	if [ ${#need[@]} -gt 0 ]; then
 		export DEBIAN_FRONTEND=noninteractive
 		apt-get update -qq
 		apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 	fi
-	# A Debian kernel for the cgroup v2 test's qemu guest (test/e2e/cgroupv2_test.go), unpacked from its package
-	# into a cache directory: nothing is installed into this host's /boot.
+	# A Debian kernel for the qemu guests of the cgroup v2 test (test/e2e/cgroupv2_test.go) and of the virtual
+	# machine tests (berthd --vm-kernel), unpacked from its package into a cache directory: nothing is installed
+	# into this host's /boot. linux-image-amd64, not the cloud flavour: the cloud kernel has no 9p, which
+	# VM-isolated containers share their root over.
 	kernel_pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
 	if [ -z "$kernel_pkg" ]; then
 		apt-get update -qq

@@ -18,9 +18,9 @@ import (
 )
 
 // The cloud endpoint is one AWS-style HTTP endpoint: requests are routed by the service their SigV4 credential
-// scope names (s3, iam, sts; ec2 next), so `aws --endpoint-url URL s3 …` and `… iam …` share one port. berthd
-// serves it twice over: `berth s3 serve` over a data directory, and the daemon's --cloud-addr over
-// <data-root>/cloud. Both build it here; a service of the daemon's (the EC2 API over its VM service) is
+// scope names (s3, iam, sts, ec2), so `aws --endpoint-url URL s3 …`, `… iam …` and `… ec2 …` share one port.
+// berthd serves it twice over: `berth s3 serve` over a data directory, and the daemon's --cloud-addr over
+// <data-root>/cloud. Both build it here; a service of the daemon's (the EC2 API over its VM service: ec2.go) is
 // registered by runDaemon on the endpoint newCloudEndpoint returns, before it serves.
 
 // cloudOptions are the endpoint's listening address and its settings, from flags or daemon.json.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/berth/berth/internal/cloud/iam"
 	"github.com/berth/berth/internal/daemon"
+	"github.com/berth/berth/internal/ec2api"
 	"github.com/berth/berth/internal/server"
 	berthversion "github.com/berth/berth/internal/version"
 )
@@ -40,6 +41,7 @@ func newDaemonCommand() *cobra.Command {
 				"log-level": "log-level", "debug": "debug", "default-runtime": "default-runtime", "tls": "tls",
 				"tlsverify": "tlsverify", "tlscacert": "tlscacert", "tlscert": "tlscert", "tlskey": "tlskey",
 				"insecure-registries": "insecure-registry", "registry-mirrors": "registry-mirror", "bridge": "bridge",
+				"vm-kernel": "vm-kernel", "vm-accel": "vm-accel",
 				"cloud-addr": "cloud-addr", "cloud-tlscert": "cloud-tlscert", "cloud-tlskey": "cloud-tlskey",
 				"cloud-region": "cloud-region", "cloud-domains": "cloud-domain",
 				"group": "group", "seccomp-profile": "seccomp-profile", "host-gateway-ip": "host-gateway-ip",
@@ -99,8 +101,10 @@ func newDaemonCommand() *cobra.Command {
 	f.StringVar(&cfg.TLSKey, "tlskey", "", "Path to TLS key file")
 	f.StringSliceVar(&cfg.InsecureRegistries, "insecure-registry", nil, "Enable insecure registry communication")
 	f.StringSliceVar(&cfg.RegistryMirrors, "registry-mirror", nil, "Preferred registry mirror")
+	f.StringVar(&cfg.VMKernel, "vm-kernel", "", "Kernel of virtual machines: a vmlinuz, or a directory of unpacked linux-image packages (default <data-root>/vm/kernel)")
+	f.StringVar(&cfg.VMAccel, "vm-accel", "", `Accelerator of virtual machines: "kvm", "tcg", or empty to choose`)
 	f.BoolVar(&cfg.LiveRestore, "live-restore", true, "Keep containers alive while the daemon is down (always on in Berth)")
-	f.StringVar(&cfg.CloudAddr, "cloud-addr", "", "Serve the cloud endpoint (S3, IAM, STS) on this address, e.g. 127.0.0.1:9000 (off by default)")
+	f.StringVar(&cfg.CloudAddr, "cloud-addr", "", "Serve the cloud endpoint (S3, IAM, STS; EC2 when the daemon runs VMs) on this address, e.g. 127.0.0.1:9000 (off by default)")
 	f.StringVar(&cfg.CloudTLSCert, "cloud-tlscert", "", "TLS certificate file of the cloud endpoint (serve HTTPS)")
 	f.StringVar(&cfg.CloudTLSKey, "cloud-tlskey", "", "TLS key file of the cloud endpoint")
 	f.StringVar(&cfg.CloudRegion, "cloud-region", "", `Region of the cloud endpoint (default "us-east-1")`)
@@ -195,7 +199,7 @@ func runDaemon(ctx context.Context, cfg daemon.Config) error {
 		return err
 	}
 	defer d.Close()
-	srv := server.New(server.Backends{
+	backends := server.Backends{
 		Containers:   d.Containers(),
 		Streams:      d.Containers(),
 		Files:        d.Containers(),
@@ -208,7 +212,11 @@ func runDaemon(ctx context.Context, cfg daemon.Config) error {
 		System:       d,
 		Events:       d.Events(),
 		Swarm:        d.Swarm(),
-	}, server.WithDebug(d.Debug()))
+	}
+	if vms := d.VMService(); vms != nil {
+		backends.VMs = vms
+	}
+	srv := server.New(backends, server.WithDebug(d.Debug()))
 	gid, err := socketGroup(cfg.Group)
 	if err != nil {
 		return err
@@ -218,7 +226,14 @@ func runDaemon(ctx context.Context, cfg daemon.Config) error {
 	cloudDone := make(chan struct{})
 	if cloudL != nil {
 		ep := newCloudEndpoint(d.Cloud(), cloudOpts, slog.Default())
-		// Other services of the endpoint register here, over the daemon's services (the EC2 API next).
+		// Services of the endpoint over the daemon's own: EC2 over the VM engine, when the daemon runs VMs. Its
+		// Close (deferred: after the endpoint stopped, before the daemon closes) waits for the stops and
+		// terminations it runs detached from their requests.
+		if vms := d.VMService(); vms != nil {
+			ec2 := ec2api.New(ec2Backend{vms}, ec2api.WithRegion(ep.Region()), ec2api.WithLogger(slog.Default()))
+			ep.Register("ec2", ec2)
+			defer ec2.Close()
+		}
 		go func() {
 			defer close(cloudDone)
 			if err := serveCloud(ctx, cloudL, cloudTLS, ep, cloudOpts, slog.Default()); err != nil {

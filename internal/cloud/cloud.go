@@ -8,7 +8,8 @@
 //     read), UNSIGNED-PAYLOAD, a signed payload hash checked against the body, SigV2 (header and query) where s3cmd
 //     uses it, and a clock skew limit of 15 minutes (RequestTimeTooSkewed);
 //   - routing: by the service named in the SigV4 credential scope (…/us-east-1/s3/aws4_request), by Host for
-//     virtual-host-style buckets (BUCKET.s3.localhost:PORT), anonymous and SigV2 requests to S3;
+//     virtual-host-style buckets (BUCKET.s3.localhost:PORT), anonymous and SigV2 requests to S3 but those of the
+//     query protocol (Action=… in a form or the query), which go, anonymous, to the query service they name;
 //   - the caller's identity, carried to the service in the request's context (IdentityFrom).
 //
 // A request's lifecycle:

@@ -87,7 +87,8 @@ func NewEndpoint(creds Credentials, opts ...Option) *Endpoint {
 func (e *Endpoint) Region() string { return e.region }
 
 // Register serves svc for requests whose credential scope names name ("s3", "iam", "sts", "ec2"). The "s3"
-// service also receives SigV2, anonymous and virtual-host-style requests.
+// service also receives SigV2, anonymous and virtual-host-style requests, but for unsigned and SigV2 requests
+// of the query protocol (Action=…), which go to the query service they name (see queryRoute).
 func (e *Endpoint) Register(name string, svc Service) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -110,6 +111,12 @@ func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Identity:        Identity{Anonymous: true},
 	}
 	kind, v4, v2, name, aerr := classify(r)
+	if (kind == authNone || kind == authV2Query) && r.Method != http.MethodOptions {
+		// An unsigned (or SigV2) query-protocol request goes to its query service, as an anonymous caller.
+		if qs := e.queryRoute(r); qs != "" {
+			kind, v4, v2, name, aerr = authNone, nil, nil, qs, nil
+		}
+	}
 	info.Service = name
 	if name == "s3" {
 		info.Bucket = e.virtualHostBucket(r.Host)

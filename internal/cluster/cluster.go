@@ -145,6 +145,8 @@ type Cluster struct {
 	agent atomic.Pointer[agent.Agent]
 	// peers caches the managers a manager that does not lead tells nodes about.
 	peers peerCache
+	// netDutiesAt is when the leader last ran its networking duties (networks_node.go).
+	netDutiesAt time.Time
 }
 
 // New returns the node's cluster side, inactive until Start finds a swarm on disk or Init/Join make one.

@@ -190,6 +190,7 @@ func (c *Cluster) listen(runCtx context.Context) error {
 	mux.HandleFunc("POST "+pathDispatchSession, c.handleDispatchSession)
 	mux.HandleFunc("POST "+pathDispatchStatus, c.handleDispatchStatus)
 	mux.HandleFunc("POST "+pathDispatchLogs, c.handleDispatchLogs)
+	c.networkHandlers(mux)
 	srv := &http.Server{Handler: mux, TLSConfig: c.serverTLS(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(c.log.Handler(), slog.LevelDebug), BaseContext: func(net.Listener) context.Context { return runCtx }}
 	c.mu.Lock()
@@ -280,6 +281,7 @@ func (c *Cluster) leaderLoop(ctx context.Context, m *manager.Manager) {
 		c.markDownNodes(ctx, m.Store())
 		c.reconcileRoles(ctx, m)
 		c.progressRotation(ctx, m.Store())
+		c.networkDuties(ctx, m.Store())
 	}
 }
 

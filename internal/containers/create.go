@@ -96,6 +96,16 @@ func (d *Service) Create(ctx context.Context, opts CreateOptions) (container.Cre
 	if len(args) == 0 {
 		return container.CreateResponse{}, errdefs.ErrInvalidArgument.WithMessage("no command specified")
 	}
+	if iso := string(hc.Isolation); iso != "" && iso != "default" {
+		rt, ok := d.cfg.IsolationRuntimes[iso]
+		switch {
+		case !ok:
+			return container.CreateResponse{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid isolation: %q - linux only supports 'default' and 'vm'", iso))
+		case hc.Runtime != "" && hc.Runtime != rt:
+			return container.CreateResponse{}, errdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("conflicting options: --isolation %s runs with the %s runtime, not %s", iso, rt, hc.Runtime))
+		}
+		hc.Runtime = rt
+	}
 	if _, err := d.taskRuntime(hc.Runtime); err != nil {
 		return container.CreateResponse{}, err
 	}

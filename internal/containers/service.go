@@ -103,6 +103,9 @@ type Config struct {
 	// Runtimes are the task runtimes by name; DefaultRuntime names the one used when a container names none.
 	Runtimes       map[string]task.Runtime
 	DefaultRuntime string
+	// IsolationRuntimes are the runtimes `--isolation` selects ("vm": the runtime of VM-isolated containers);
+	// "default" and "" select none.
+	IsolationRuntimes map[string]string
 	// DefaultNetwork is what a container without --network joins: "bridge", or "none".
 	DefaultNetwork string
 	// LogDriver and LogOpts are the log driver and options of containers that name none (daemon.json's

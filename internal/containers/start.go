@@ -74,8 +74,12 @@ func (d *Service) start(ctx context.Context, c *Container, fromPolicy bool) (ret
 	}()
 
 	t0 := time.Now()
-	// The runtime moves the container's init into its cgroup: start the kernel's grace period for that now.
-	releasePrimer := d.primer.Hold()
+	// The runtime moves the container's init into its cgroup: start the kernel's grace period for that now (not
+	// for a runtime whose processes join no host cgroup: a VM's boot would keep the primer busy for seconds).
+	releasePrimer := func() {}
+	if cl, ok := tasks.(task.Cgroupless); !ok || !cl.Cgroupless() {
+		releasePrimer = d.primer.Hold()
+	}
 	defer releasePrimer()
 	rootfs, err := d.snapshots.Mount(ctx, c.ID)
 	if err != nil {

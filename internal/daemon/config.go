@@ -60,6 +60,11 @@ type Config struct {
 	// behind (Berth's key; default events.DefaultHistory). A subscriber further behind is told it lost events.
 	EventsHistory int `json:"events-history,omitempty"`
 
+	// VMKernel is the kernel virtual machines boot (a vmlinuz, or a directory of unpacked linux-image
+	// packages; default <data-root>/vm/kernel); VMAccel is "kvm", "tcg" or "" (choose).
+	VMKernel string `json:"vm-kernel,omitempty"`
+	VMAccel  string `json:"vm-accel,omitempty"`
+
 	// ShimPath is the berth-shim binary; InitPath a static init for --init. Not daemon.json keys.
 	ShimPath string `json:"-"`
 	InitPath string `json:"-"`
@@ -123,6 +128,8 @@ func LoadConfigFile(path string, c *Config, flagsSet func(key string) bool) erro
 	merge(&c.TLSCACert, fc.TLSCACert)
 	merge(&c.TLSCert, fc.TLSCert)
 	merge(&c.TLSKey, fc.TLSKey)
+	merge(&c.VMKernel, fc.VMKernel)
+	merge(&c.VMAccel, fc.VMAccel)
 	merge(&c.CloudAddr, fc.CloudAddr)
 	merge(&c.CloudTLSCert, fc.CloudTLSCert)
 	merge(&c.CloudTLSKey, fc.CloudTLSKey)

@@ -26,10 +26,13 @@ import (
 	berthevents "github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/image"
 	berthnet "github.com/berth/berth/internal/network"
+	"github.com/berth/berth/internal/network/overlay"
 	"github.com/berth/berth/internal/oci"
 	"github.com/berth/berth/internal/runtime"
 	"github.com/berth/berth/internal/snapshot"
 	"github.com/berth/berth/internal/task"
+	"github.com/berth/berth/internal/vm"
+	"github.com/berth/berth/internal/vm/instance"
 	"github.com/berth/berth/internal/volume"
 )
 
@@ -44,10 +47,13 @@ type Daemon struct {
 	volumes    *volume.Store
 	cloud      *Cloud // nil unless the cloud endpoint is on
 	networks   *berthnet.Manager
+	overlay    *overlay.Driver
 	events     *berthevents.Bus
 	swarm      *cluster.Cluster
 	runtimes   map[string]*runtime.Runtime
 	tasks      map[string]task.Runtime // by runtime name
+	vmTasks    *vm.Tasks               // VM-isolated containers; nil without berth-vm
+	vms        *instance.Service       // virtual machine instances; nil without berth-vm
 	cgroupV2   bool
 	daemonCaps []string
 	started    time.Time
@@ -150,29 +156,34 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	}
 	d.appArmorProfile = setupAppArmor()
 	if d.containers, err = containers.New(containers.Config{
-		Root:            filepath.Join(cfg.DataRoot, "containers"),
-		RunRoot:         filepath.Join(cfg.ExecRoot, "containers"),
-		Runtimes:        d.tasks,
-		DefaultRuntime:  d.cfg.DefaultRuntime,
-		DefaultNetwork:  defaultNetwork,
-		InitPath:        cfg.InitPath,
-		Caps:            d.daemonCaps,
-		CgroupV2:        d.cgroupV2,
-		Primer:          cgroups.NewPrimer(),
-		SeccompProfile:  seccompProfile,
-		HostGatewayIP:   hostGateway,
-		AppArmorProfile: d.appArmorProfile,
-		LogDriver:       cfg.LogDriver,
-		LogOpts:         cfg.LogOpts,
+		Root:              filepath.Join(cfg.DataRoot, "containers"),
+		RunRoot:           filepath.Join(cfg.ExecRoot, "containers"),
+		Runtimes:          d.tasks,
+		DefaultRuntime:    d.cfg.DefaultRuntime,
+		IsolationRuntimes: d.isolationRuntimes(),
+		DefaultNetwork:    defaultNetwork,
+		InitPath:          cfg.InitPath,
+		Caps:              d.daemonCaps,
+		CgroupV2:          d.cgroupV2,
+		Primer:            cgroups.NewPrimer(),
+		SeccompProfile:    seccompProfile,
+		HostGatewayIP:     hostGateway,
+		AppArmorProfile:   d.appArmorProfile,
+		LogDriver:         cfg.LogDriver,
+		LogOpts:           cfg.LogOpts,
 	}, d.images, d.snapshots, d.volumes, d.networks, d.events); err != nil {
 		return nil, err
 	}
 	if err := d.containers.Restore(ctx); err != nil {
 		return nil, err
 	}
+	if err := d.setupVMs(ctx); err != nil {
+		return nil, err
+	}
 	if err := d.openSwarm(ctx); err != nil {
 		return nil, err
 	}
+	d.startNetworkAgent()
 	return d, nil
 }
 
@@ -248,6 +259,7 @@ func (d *Daemon) setupRuntimes() error {
 			return err
 		}
 	}
+	d.setupVMRuntime()
 	if d.cfg.DefaultRuntime == "" {
 		// crun starts a container in a third of runc's time and takes the seccomp filter it compiled once
 		// (runc compiles docker's profile again for every container: ~25 ms of CPU here).
@@ -278,6 +290,33 @@ func (d *Daemon) runtime(name string) (*runtime.Runtime, error) {
 	return rt, nil
 }
 
+// setupVMRuntime registers the runtime of VM-isolated containers when its binaries are installed; what it
+// needs besides (qemu, a kernel) is checked at the first container, whose error says what is missing.
+func (d *Daemon) setupVMRuntime() {
+	rt, err := findBinary("berth-vm")
+	if err != nil {
+		return
+	}
+	initPath, _ := findBinary("berth-vm-init")
+	kernel := d.cfg.VMKernel
+	if kernel == "" {
+		kernel = filepath.Join(d.cfg.DataRoot, "vm", "kernel")
+	}
+	d.vmTasks = vm.NewTasks(vm.Config{ShimPath: d.cfg.ShimPath, RuntimePath: rt, InitPath: initPath,
+		Root: filepath.Join(d.cfg.ExecRoot, "vm"), CacheDir: filepath.Join(d.cfg.DataRoot, "vm", "boot"),
+		Kernel: kernel, Accel: d.cfg.VMAccel, Debug: d.Debug()})
+	d.tasks[vm.RuntimeName] = d.vmTasks
+	d.runtimes[vm.RuntimeName] = &runtime.Runtime{Name: vm.RuntimeName, Path: rt}
+}
+
+// isolationRuntimes maps `--isolation vm` to the VM runtime when it is installed.
+func (d *Daemon) isolationRuntimes() map[string]string {
+	if d.vmTasks == nil {
+		return nil
+	}
+	return map[string]string{"vm": vm.RuntimeName}
+}
+
 // Close stops background work. Running containers keep running: their tasks outlive the daemon.
 func (d *Daemon) Close() error {
 	d.cancel()
@@ -285,9 +324,15 @@ func (d *Daemon) Close() error {
 	if d.swarm != nil {
 		err = d.swarm.Close()
 	}
+	if d.vms != nil {
+		d.vms.Close()
+	}
 	err = errors.Join(err, d.containers.Close())
 	if nerr := d.networks.Close(); err == nil {
 		err = nerr
+	}
+	if d.overlay != nil {
+		d.overlay.Close()
 	}
 	if d.cloud != nil {
 		err = errors.Join(err, d.cloud.Close())

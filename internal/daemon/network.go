@@ -7,7 +7,11 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"slices"
 
+	"github.com/containerd/errdefs"
+
+	"github.com/berth/berth/internal/cluster/api"
 	"github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/filters"
 	berthnet "github.com/berth/berth/internal/network"
@@ -44,6 +48,12 @@ func (d *Daemon) openNetworks(ctx context.Context) (string, error) {
 		return "", err
 	}
 	opts := []berthnet.Option{berthnet.WithDriver(berthnet.DriverBridge, br)}
+	// Overlay networks: the driver, and the swarm's networks through the node's membership (overlay.go).
+	ov, err := d.openOverlay(ctx, table)
+	if err != nil {
+		return "", err
+	}
+	opts = append(opts, berthnet.WithDriver(api.DriverOverlay, ov), berthnet.WithCluster(clusterNetworks{d}))
 	if pools != nil {
 		opts = append(opts, berthnet.WithDefaultPools(pools))
 	}
@@ -84,9 +94,17 @@ func (s NetworkService) List(ctx context.Context, f filters.Args) ([]berthnet.Ne
 	return s.d.networks.List(f)
 }
 
-// Inspect returns a network by name, ID or unique ID prefix.
+// Inspect returns a network by name, ID or unique ID prefix. A worker knows a swarm network only while it is
+// in use there, as docker's does.
 func (s NetworkService) Inspect(ctx context.Context, ref string) (berthnet.Network, error) {
-	return s.d.networks.Get(ref)
+	n, err := s.d.networks.Get(ref)
+	if err != nil || n.Scope != "swarm" || s.d.swarm == nil || s.d.swarm.IsManager() {
+		return n, err
+	}
+	if !slices.Contains(s.d.networks.ClusterNetworkIDs(), n.ID) {
+		return berthnet.Network{}, errdefs.ErrNotFound.WithMessage(fmt.Sprintf("network %s not found", ref))
+	}
+	return n, nil
 }
 
 // Create makes a user-defined network.

@@ -62,7 +62,7 @@ func (d *Daemon) describeNode() api.NodeDescription {
 		Resources: api.Resources{NanoCPUs: int64(numCPU()) * 1e9, MemoryBytes: int64(cgroups.HostMemory())},
 		Engine: api.EngineDescription{EngineVersion: version.Version, Plugins: []api.PluginDescription{
 			{Type: "Log", Name: "json-file"}, {Type: "Log", Name: "local"}, {Type: "Network", Name: "bridge"},
-			{Type: "Network", Name: "host"}, {Type: "Network", Name: "null"}, {Type: "Volume", Name: volume.DriverName}}},
+			{Type: "Network", Name: "host"}, {Type: "Network", Name: "null"}, {Type: "Network", Name: "overlay"}, {Type: "Volume", Name: volume.DriverName}}},
 	}
 	return desc
 }

@@ -22,16 +22,16 @@ var layers = []struct {
 	name     string
 	packages []string
 }{
-	{"binaries, end-to-end tests and benchmark tools", []string{"cmd/berth", "cmd/berthd", "cmd/berth-compose", "cmd/berth-shim", "test/...", "bench/...", "internal/depcheck"}},
+	{"binaries, end-to-end tests and benchmark tools", []string{"cmd/berth", "cmd/berthd", "cmd/berth-compose", "cmd/berth-shim", "cmd/berth-vm", "cmd/berth-vm-init", "test/...", "bench/...", "internal/depcheck"}},
 	{"the CLI's commands: clients of the API", []string{"cmd/internal/command", "internal/compose"}},
 	{"the CLI's parts and the API client", []string{"cmd/internal/cli", "cmd/internal/formatter", "cmd/internal/archive", "cmd/internal/clientgc", "client/..."}},
-	{"front ends: the servers of an API", []string{"internal/server/...", "internal/registry/...", "internal/objectstore/s3api/...", "internal/ingress/..."}},
+	{"front ends: the servers of an API", []string{"internal/server/...", "internal/registry/...", "internal/objectstore/s3api/...", "internal/ec2api/...", "internal/ingress/..."}},
 	{"wiring: config, services, lifecycle", []string{"internal/daemon/..."}},
-	{"engine services", []string{"internal/builder/...", "internal/containers/...", "internal/cluster/...", "internal/cloud/iam/..."}},
+	{"engine services", []string{"internal/builder/...", "internal/containers/...", "internal/cluster/...", "internal/cloud/iam/...", "internal/vm/instance/..."}},
 	{"implementations of the engine's seams: task runtimes, network drivers", []string{"internal/runtime/...", "internal/vm/...", "internal/network/bridge", "internal/network/overlay"}},
-	{"engine parts", []string{"internal/content/testsuite", "internal/cluster/store/storetest", "internal/cluster/manager", "internal/cluster/dispatcher", "internal/cluster/agent", "internal/network/ipam/ipamtest", "internal/image/...", "internal/distribution/...", "internal/snapshot/...", "internal/shim/...", "internal/volume/...", "internal/network", "internal/oci/...", "internal/cgroups/...", "internal/objectstore/..."}},
-	{"stores, formats and the seams' types", []string{"internal/content/...", "internal/cluster/store", "internal/cluster/ca", "internal/state/...", "internal/task/...", "internal/cloud", "internal/cloud/policy/...", "internal/objectstore/lifecycle", "internal/archive/...", "internal/buildcontext/...", "internal/logger/...", "internal/events/...", "internal/network/dns", "internal/network/firewall", "internal/network/ipam", "internal/network/link", "internal/cluster/scheduler", "internal/cluster/orchestrator"}},
-	{"leaves: import nothing of Berth's", []string{"internal/atomicfile", "internal/filters", "internal/mount", "internal/version", "internal/errdefs", "internal/testutil", "internal/sysinfo", "internal/cluster/api", "internal/logger/logfile", "internal/cluster/placement"}},
+	{"engine parts", []string{"internal/content/testsuite", "internal/cluster/store/storetest", "internal/cluster/manager", "internal/cluster/dispatcher", "internal/cluster/agent", "internal/network/ipam/ipamtest", "internal/image/...", "internal/distribution/...", "internal/snapshot/...", "internal/shim/...", "internal/volume/...", "internal/network", "internal/oci/...", "internal/cgroups/...", "internal/objectstore/...", "internal/vm/qemu/...", "internal/vm/boot/...", "internal/vm/vnet/...", "internal/vm/guest/...", "internal/vm/disk/...", "internal/vm/secgroup/..."}},
+	{"stores, formats and the seams' types", []string{"internal/content/...", "internal/cluster/store", "internal/cluster/ca", "internal/state/...", "internal/task/...", "internal/cloud", "internal/cloud/policy/...", "internal/objectstore/lifecycle", "internal/archive/...", "internal/buildcontext/...", "internal/logger/...", "internal/events/...", "internal/network/dns", "internal/network/firewall", "internal/network/ipam", "internal/network/link", "internal/cluster/scheduler", "internal/cluster/orchestrator", "internal/vm/agent/..."}},
+	{"leaves: import nothing of Berth's", []string{"api/...", "internal/atomicfile", "internal/filters", "internal/mount", "internal/version", "internal/errdefs", "internal/testutil", "internal/sysinfo", "internal/cluster/api", "internal/logger/logfile", "internal/cluster/placement"}},
 }
 
 // binaries say what each binary may link: the Berth packages (nil: any, but those in notBerth), the other
@@ -40,7 +40,7 @@ var binaries = []binary{
 	{
 		// The CLI is a client of the API: the client, its commands and output, and the build context it sends.
 		pkg:   "cmd/berth",
-		berth: []string{"client", "client/iam", "cmd/internal/cli", "cmd/internal/command", "cmd/internal/formatter", "cmd/internal/archive", "cmd/internal/clientgc", "internal/buildcontext", "internal/atomicfile", "internal/filters"},
+		berth: []string{"client", "client/iam", "cmd/internal/cli", "cmd/internal/command", "cmd/internal/formatter", "cmd/internal/archive", "cmd/internal/clientgc", "internal/buildcontext", "internal/atomicfile", "internal/filters", "api/vm"},
 		// aws-sdk-go-v2 and smithy-go: the SigV4 signer of client/iam (`berth s3 user`), not an AWS service client.
 		modules: []string{"github.com/containerd/errdefs", "github.com/aws/aws-sdk-go-v2", "github.com/aws/smithy-go", "github.com/distribution/reference", "github.com/docker/cli",
 			"github.com/docker/docker-credential-helpers", "github.com/docker/go-units", "github.com/moby/docker-image-spec",
@@ -51,7 +51,7 @@ var binaries = []binary{
 	{
 		// Compose is a client too: the CLI's packages and compose's loader and planner, none of the engine.
 		pkg:   "cmd/berth-compose",
-		berth: []string{"client", "client/iam", "cmd/internal/cli", "cmd/internal/command", "cmd/internal/formatter", "cmd/internal/archive", "cmd/internal/clientgc", "internal/buildcontext", "internal/atomicfile", "internal/filters", "internal/compose"},
+		berth: []string{"client", "client/iam", "cmd/internal/cli", "cmd/internal/command", "cmd/internal/formatter", "cmd/internal/archive", "cmd/internal/clientgc", "internal/buildcontext", "internal/atomicfile", "internal/filters", "internal/compose", "api/vm"},
 	},
 	{
 		// The servers link the engine, not the CLI.
@@ -68,6 +68,18 @@ var binaries = []binary{
 			"path", "path/filepath", "reflect", "runtime", "runtime/cgo", "runtime/debug", "slices", "sort", "strconv",
 			"strings", "sync", "sync/atomic", "syscall", "time", "unicode", "unicode/utf16", "unicode/utf8", "unique",
 			"unsafe", "weak"},
+	},
+	{
+		// The init of every virtual machine, in its initramfs: what it links is the guest's boot time.
+		pkg:   "cmd/berth-vm-init",
+		berth: []string{"internal/vm/guest", "internal/vm/agent"},
+		modules: []string{"golang.org/x/sys", "github.com/creack/pty", "github.com/vishvananda/netlink",
+			"github.com/vishvananda/netns"},
+	},
+	{
+		// One sandbox runs per VM-isolated container: it links the machine's parts, not the engine's.
+		pkg:      "cmd/berth-vm",
+		notBerth: []string{"internal/daemon", "internal/containers", "internal/server", "internal/image", "internal/network", "client"},
 	},
 }
 

@@ -64,10 +64,15 @@ type Manager struct {
 	defaultPools []netip.Prefix
 	hostPrefixes func() ([]netip.Prefix, error)
 	reg          *dns.Registry
+	cluster      Cluster // nil: no cluster networks (see cluster.go)
 
 	mu      sync.Mutex
 	nets    map[string]*record // by ID
 	servers map[string]func()  // DNS servers by container ID
+	// views are the cluster's views of its networks, by ID; remote the remote endpoints whose names are
+	// registered, by network ID (cluster.go).
+	views  map[string]ClusterView
+	remote map[string][]dns.Endpoint
 }
 
 // New loads the networks under cfg.Root, reconciles the IPAM with their endpoints, makes sure the predefined
@@ -170,8 +175,8 @@ func (m *Manager) reconcileIPAM(ctx context.Context) error {
 	}
 	used := map[string]bool{}
 	for _, r := range m.sorted() {
-		if r.IPAM == nil || !r.IPAM.Subnet.IsValid() {
-			continue
+		if r.IPAM == nil || !r.IPAM.Subnet.IsValid() || m.global(r) {
+			continue // a cluster network's addresses are the cluster's
 		}
 		if r.IPAM.PoolID == "" || !have[r.IPAM.PoolID] {
 			p, err := m.ipam.RequestPool(ctx, ipam.PoolRequest{Subnet: r.IPAM.Subnet, IPRange: r.IPAM.IPRange, Gateway: r.IPAM.Gateway})
@@ -282,7 +287,11 @@ func (m *Manager) describe(r *record) Network {
 	if ok {
 		c = d.Capability()
 	}
-	return r.network(c, ok)
+	n := r.network(c, ok)
+	if c.Scope == ScopeGlobal {
+		n.Peers = slices.Clone(m.views[r.ID].Peers)
+	}
+	return n
 }
 
 // Get returns a network by name, ID or unique ID prefix.
@@ -290,6 +299,11 @@ func (m *Manager) Get(ref string) (Network, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, err := m.get(ref)
+	if errdefs.IsNotFound(err) && m.cluster != nil {
+		ctx, cancel := clusterContext()
+		defer cancel()
+		return m.lookupCluster(ctx, ref)
+	}
 	if err != nil {
 		return Network{}, err
 	}
@@ -312,7 +326,7 @@ func (m *Manager) List(f filters.Args) ([]Network, error) {
 			out = append(out, n)
 		}
 	}
-	return out, nil
+	return m.clusterList(nf, out), nil
 }
 
 func (m *Manager) sorted() []*record {
@@ -336,6 +350,9 @@ func (m *Manager) Create(ctx context.Context, opts CreateOptions) (Network, erro
 	defer m.mu.Unlock()
 	if predefined(opts.Name) {
 		return Network{}, errdefs.ErrPermissionDenied.WithMessage(fmt.Sprintf("%s is a pre-defined network and cannot be created", opts.Name))
+	}
+	if d, ok := m.drivers[opts.Driver]; ok && d.Capability().Scope == ScopeGlobal {
+		return m.createCluster(ctx, opts)
 	}
 	r, err := m.create(ctx, opts)
 	if err != nil {
@@ -427,8 +444,14 @@ func (m *Manager) Remove(ctx context.Context, ref string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, err := m.get(ref)
+	if errdefs.IsNotFound(err) && m.cluster != nil {
+		return m.cluster.RemoveNetwork(ctx, ref)
+	}
 	if err != nil {
 		return err
+	}
+	if m.global(r) && m.cluster != nil {
+		return m.cluster.RemoveNetwork(ctx, r.ID)
 	}
 	return m.remove(ctx, r)
 }
@@ -469,7 +492,7 @@ func (m *Manager) Prune(ctx context.Context, f filters.Args) ([]string, error) {
 	defer m.mu.Unlock()
 	var removed []string
 	for _, r := range m.sorted() {
-		if !nf.matches(m.describe(r)) {
+		if m.global(r) || !nf.matches(m.describe(r)) {
 			continue
 		}
 		if err := m.remove(ctx, r); err == nil {
@@ -514,8 +537,18 @@ func (m *Manager) Attach(ctx context.Context, sb Sandbox, ref string, opts Endpo
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, err := m.get(ref)
+	if errdefs.IsNotFound(err) && m.cluster != nil {
+		n, cerr := m.cluster.Network(ctx, ref)
+		if cerr != nil {
+			return Endpoint{}, cerr
+		}
+		return m.attachCluster(ctx, sb, n, opts)
+	}
 	if err != nil {
 		return Endpoint{}, err
+	}
+	if m.global(r) && m.cluster != nil {
+		return m.attachCluster(ctx, sb, m.describe(r), opts)
 	}
 	d, err := m.driver(r.Driver)
 	if err != nil {
@@ -623,6 +656,10 @@ func (m *Manager) Detach(ctx context.Context, containerID, ref string) error {
 // forget releases an endpoint whose interface is gone: its address, its names and its record. The caller holds
 // m.mu.
 func (m *Manager) forget(ctx context.Context, r *record, ep *endpointRecord) error {
+	if m.global(r) {
+		m.forgetCluster(ctx, r, ep)
+		return nil
+	}
 	m.releaseAddr(ctx, r, ep.Addr.Addr())
 	m.reg.RemoveEndpoint(r.Name, ep.ContainerID)
 	delete(r.Endpoints, ep.ContainerID)

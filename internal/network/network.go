@@ -59,8 +59,10 @@ type Network struct {
 	// Options are the driver's options (-o), including what the driver chose (a bridge's name).
 	Options map[string]string
 	IPAM    IPAM
-	// Endpoints are the containers on the network, by container ID.
+	// Endpoints are the containers on the network, by container ID (for a cluster network, those of this node).
 	Endpoints map[string]Endpoint
+	// Peers are, for a cluster network present on this node, the nodes with endpoints on it.
+	Peers []Peer
 }
 
 // IPAM is a network's address management: the IPAM driver ("default"), its options, and the subnets.

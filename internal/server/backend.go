@@ -39,6 +39,8 @@ type Backends struct {
 	Events       EventsBackend
 	// Swarm is swarm mode (nil: the node is in no swarm and cannot join one).
 	Swarm SwarmBackend
+	// VMs is Berth's virtual machine API (nil: the daemon runs none).
+	VMs VMBackend
 }
 
 // ContainerBackend is the containers' lifecycle.

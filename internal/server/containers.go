@@ -24,6 +24,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /info", s.info)
 	m.HandleFunc("GET /events", s.events)
 	m.HandleFunc("GET /system/df", s.systemDF)
+	s.vmRoutes()
 
 	m.HandleFunc("POST /containers/create", s.containerCreate)
 	m.HandleFunc("GET /containers/json", s.containerList)

@@ -131,6 +131,10 @@ func networkJSON(n berthnet.Network) network.Inspect {
 	for id, ep := range n.Endpoints {
 		in.Containers[id] = network.EndpointResource{Name: ep.Name, EndpointID: ep.ID, MacAddress: network.HardwareAddr(ep.MAC), IPv4Address: ep.Addr}
 	}
+	// A swarm network present on this node names the nodes it spans (docker's networkdb peers).
+	for _, p := range n.Peers {
+		in.Peers = append(in.Peers, network.PeerInfo{Name: p.Name, IP: p.IP})
+	}
 	return in
 }
 

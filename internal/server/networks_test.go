@@ -169,3 +169,59 @@ func TestNetworkJSONUnchanged(t *testing.T) {
 		t.Errorf("GET /networks\n%s\nwant\n%s", got, w)
 	}
 }
+
+// A swarm network as docker shows it: scope swarm, its VXLAN ID among its options, the nodes it spans as Peers;
+// and the cluster's refusals with docker's words and statuses.
+func TestSwarmNetworkJSON(t *testing.T) {
+	e := newFakeEngine()
+	srv, c := e.serve(t)
+	ctx := context.Background()
+	e.networks.mu.Lock()
+	e.networks.nets["ovl"] = berthnet.Network{Name: "ovl", ID: "qytxrqgp7pw1915tqhdnkd4si", Driver: "overlay", Scope: "swarm", EnableIPv4: true, Attachable: true,
+		Options:   map[string]string{"com.docker.network.driver.overlay.vxlanid_list": "4097", "encrypted": ""},
+		IPAM:      berthnet.IPAM{Driver: "default", Config: []berthnet.IPAMConfig{{Subnet: netip.MustParsePrefix("10.0.1.0/24"), Gateway: netip.MustParseAddr("10.0.1.1")}}},
+		Endpoints: map[string]berthnet.Endpoint{"c1": {ID: "att1", Name: "web", Addr: netip.MustParsePrefix("10.0.1.2/24"), MAC: ipam.MAC(netip.MustParseAddr("10.0.1.2"))}},
+		Peers:     []berthnet.Peer{{Name: "node1", IP: netip.MustParseAddr("10.250.1.11")}, {Name: "node2", IP: netip.MustParseAddr("10.250.1.12")}}}
+	e.networks.mu.Unlock()
+	n, err := c.NetworkInspect(ctx, "ovl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nw := n.Network
+	if nw.Scope != "swarm" || nw.Driver != "overlay" || !nw.Attachable || nw.Options["com.docker.network.driver.overlay.vxlanid_list"] != "4097" {
+		t.Fatalf("inspect: %+v", nw)
+	}
+	if len(nw.Peers) != 2 || nw.Peers[1].Name != "node2" || nw.Peers[1].IP != netip.MustParseAddr("10.250.1.12") {
+		t.Fatalf("peers: %+v", nw.Peers)
+	}
+	if ep := n.Containers["c1"]; ep.Name != "web" || ep.IPv4Address != netip.MustParsePrefix("10.0.1.2/24") || ep.EndpointID != "att1" {
+		t.Fatalf("containers: %+v", n.Containers)
+	}
+	// A local network shows no Peers at all (omitted, as docker's).
+	resp, err := http.Get(srv.URL + "/networks/bridge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Contains(string(body), `"Peers"`) {
+		t.Fatalf("a bridge network with Peers: %s", body)
+	}
+	for _, tc := range []struct {
+		err    error
+		status func(error) bool
+	}{
+		{errdefs.ErrPermissionDenied.WithMessage("Cannot create a multi-host network from a worker node. Please create the network from a manager node."), errdefs.IsPermissionDenied},
+		{errdefs.ErrConflict.WithMessage("network with name ovl already exists"), errdefs.IsConflict},
+		{errdefs.ErrPermissionDenied.WithMessage("invalid pool request: Pool overlaps with other one on this address space"), errdefs.IsPermissionDenied},
+	} {
+		e.networks.err = tc.err
+		if _, err := c.NetworkCreate(ctx, "ovl", client.NetworkCreateOptions{Driver: "overlay"}); !tc.status(err) || !strings.Contains(err.Error(), tc.err.Error()) {
+			t.Errorf("create refused with %q: got %v", tc.err, err)
+		}
+	}
+	e.networks.err = errdefs.ErrFailedPrecondition.WithMessage("rpc error: code = FailedPrecondition desc = network qytxrqgp7pw1915tqhdnkd4si is in use by task att1")
+	if err := c.NetworkRemove(ctx, "ovl"); !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), "is in use by task att1") {
+		t.Errorf("remove in use: %v", err)
+	}
+}

@@ -101,6 +101,12 @@ type Runtime interface {
 	Delete(ctx context.Context, id, bundle string) error
 }
 
+// Cgroupless is implemented by a Runtime whose tasks' processes join no cgroup of the host (a virtual machine's
+// run in the guest's kernel): the engine then skips work that only speeds up a process's move into a cgroup.
+type Cgroupless interface {
+	Cgroupless() bool
+}
+
 // Task is one created task.
 type Task interface {
 	// ID is the task's name.

@@ -25,6 +25,7 @@ import (
 
 	"github.com/berth/berth/internal/network/firewall"
 	"github.com/berth/berth/internal/network/link"
+	"github.com/berth/berth/internal/vm/secgroup"
 )
 
 var (
@@ -45,7 +46,7 @@ func TestMain(m *testing.M) {
 	root := repoRoot()
 	// The binaries as scripts/build.sh builds them, side by side: berth runs berthd (`berth daemon`, `berth
 	// registry`) and berth-compose (`berth compose`) from its own directory.
-	for _, b := range []string{"berth", "berthd", "berth-compose", "berth-shim"} {
+	for _, b := range []string{"berth", "berthd", "berth-compose", "berth-shim", "berth-vm", "berth-vm-init"} {
 		args := []string{"build", "-ldflags=-s -w", "-o", filepath.Join(dir, b)}
 		if os.Getenv("BERTH_E2E_RACE") != "" && b == "berthd" {
 			// A race-detecting daemon: its reports land in the daemon log, which a failing test prints.
@@ -53,8 +54,9 @@ func TestMain(m *testing.M) {
 		}
 		cmd := exec.Command("go", append(args, "./cmd/"+b)...)
 		cmd.Dir = root
-		// The shim is built static, as the setup builds it: that is what keeps its memory small.
-		if b == "berth-shim" {
+		// The shim is built static, as the setup builds it: that is what keeps its memory small. The VM runtime
+		// too, and the guest's init runs where there is no libc.
+		if b == "berth-shim" || b == "berth-vm" || b == "berth-vm-init" {
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		}
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
@@ -205,6 +207,8 @@ func (d *Daemon) removeNetworking() {
 	if fw, err := firewall.New(ctx, firewall.WithTableName(table)); err == nil {
 		fw.Reset(ctx)
 	}
+	// The security groups' table of the daemon's virtual machines, if a test left an instance behind.
+	secgroup.Apply(ctx, table+"-vm", nil)
 	entries, _ := os.ReadDir(filepath.Join(d.DataRoot, "network"))
 	for _, e := range entries {
 		b, _ := os.ReadFile(filepath.Join(d.DataRoot, "network", e.Name()))

@@ -95,6 +95,7 @@ type containerOptions struct {
 	stopTimeout     int
 	init            bool
 	runtime         string
+	isolation       string
 	autoRemove      bool
 
 	healthCmd           string
@@ -246,6 +247,7 @@ func addContainerFlags(flags *pflag.FlagSet) *containerOptions {
 	flags.Var(&o.shmSize, "shm-size", "Size of /dev/shm")
 	flags.StringVar(&o.utsMode, "uts", "", "UTS namespace to use")
 	flags.StringVar(&o.runtime, "runtime", "", "Runtime to use for this container")
+	flags.StringVar(&o.isolation, "isolation", "", `Container isolation technology ("default", or "vm": a virtual machine of its own)`)
 	flags.BoolVar(&o.init, "init", false, "Run an init inside the container that forwards signals and reaps processes")
 	return o
 }
@@ -513,6 +515,7 @@ func (o *containerOptions) parse(flags *pflag.FlagSet) (*containerConfig, error)
 		Tmpfs:           tmpfs,
 		Sysctls:         o.sysctls.values,
 		Runtime:         o.runtime,
+		Isolation:       container.Isolation(o.isolation),
 		Mounts:          o.mounts.values,
 		MaskedPaths:     maskedPaths,
 		ReadonlyPaths:   readonlyPaths,

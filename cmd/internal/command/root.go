@@ -35,6 +35,7 @@ func newRootCommand(c *CLI) *cobra.Command {
 		newBuilderCommand(c),
 		newImageCommand(c),
 		newNetworkCommand(c),
+		newVMCommand(c),
 		newVolumeCommand(c),
 		newSystemCommand(c),
 		newS3Command(c),

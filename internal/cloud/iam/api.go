@@ -84,6 +84,13 @@ func NewSTSService(st *Store, opts ...ServiceOption) cloud.Service {
 	return q
 }
 
+// HasAction implements cloud.ActionServer: the endpoint finds the service of an unsigned request without a
+// Version by its action.
+func (q *queryService) HasAction(action string) bool {
+	_, ok := q.actions[action]
+	return ok
+}
+
 // ServeHTTP implements cloud.Service.
 func (q *queryService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost && r.Method != http.MethodGet {

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 
+	iamclient "github.com/berth/berth/client/iam"
 	"github.com/berth/berth/internal/cloud"
 )
 
@@ -53,8 +54,9 @@ func (e *apiEnv) stsClient(key, secret string) *sts.Client {
 		BaseEndpoint: aws.String(e.srv.URL), RetryMaxAttempts: 1})
 }
 
-func (e *apiEnv) client(key, secret string) *Client {
-	return &Client{Endpoint: e.srv.URL, AccessKeyID: key, SecretAccessKey: secret}
+// client is the Go client the berth CLI uses (client/iam), which speaks Berth's account actions too.
+func (e *apiEnv) client(key, secret string) *iamclient.Client {
+	return &iamclient.Client{Endpoint: e.srv.URL, AccessKeyID: key, SecretAccessKey: secret}
 }
 
 func codeOf(err error) string {
@@ -62,7 +64,7 @@ func codeOf(err error) string {
 	if errors.As(err, &ae) {
 		return ae.ErrorCode()
 	}
-	var ce *APIError
+	var ce *iamclient.Error
 	if errors.As(err, &ce) {
 		return ce.Code
 	}
@@ -261,35 +263,35 @@ func TestTwoAccounts(t *testing.T) {
 	env := newAPIEnv(t)
 	ctx := context.Background()
 	first := env.client(rootKey, rootSecret)
-	if _, err := first.CreateUser(ctx, "alice"); err != nil {
+	if _, err := first.CreateUser(ctx, "alice", ""); err != nil {
 		t.Fatal(err)
 	}
-	res, err := first.CreateAccount(ctx, "tenant2")
+	acct, key, err := first.CreateAccount(ctx, "tenant2")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Account.AccountID) != 12 || res.AccessKey.SecretAccessKey == "" {
-		t.Fatalf("account %+v", res)
+	if len(acct.AccountID) != 12 || key.SecretAccessKey == "" {
+		t.Fatalf("account %+v, key %+v", acct, key)
 	}
-	second := env.client(res.AccessKey.AccessKeyID, res.AccessKey.SecretAccessKey)
+	second := env.client(key.AccessKeyID, key.SecretAccessKey)
 	who, err := second.GetCallerIdentity(ctx)
-	if err != nil || who.Account != res.Account.AccountID {
+	if err != nil || who.Account != acct.AccountID {
 		t.Fatalf("second root: %+v %v", who, err)
 	}
 	users, err := second.ListUsers(ctx)
 	if err != nil || len(users) != 0 {
 		t.Fatalf("the second account sees users %+v (%v)", users, err)
 	}
-	if _, err := second.CreateUser(ctx, "alice"); err != nil {
+	if _, err := second.CreateUser(ctx, "alice", ""); err != nil {
 		t.Fatalf("same user name in another account: %v", err)
 	}
 	if err := second.DeleteUser(ctx, "bob"); codeOf(err) != "NoSuchEntity" {
 		t.Fatalf("%v", err)
 	}
-	if _, err := second.CreateAccount(ctx, "tenant3"); codeOf(err) != "AccessDenied" {
+	if _, _, err := second.CreateAccount(ctx, "tenant3"); codeOf(err) != "AccessDenied" {
 		t.Fatalf("second root created an account: %v", err)
 	}
-	if _, err := first.CreateAccount(ctx, "TENANT2"); codeOf(err) != "EntityAlreadyExists" {
+	if _, _, err := first.CreateAccount(ctx, "TENANT2"); codeOf(err) != "EntityAlreadyExists" {
 		t.Fatalf("duplicate account name: %v", err)
 	}
 	accts, err := first.ListAccounts(ctx)
@@ -317,7 +319,7 @@ func TestQueryProtocolErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			err := c.Call(ctx, tc.service, tc.action, tc.params, nil)
-			var ae *APIError
+			var ae *iamclient.Error
 			if !errors.As(err, &ae) || ae.Code != tc.wantCode || ae.Status != tc.wantStatus || ae.RequestID == "" {
 				t.Fatalf("got %+v (%v)", ae, err)
 			}

@@ -21,7 +21,7 @@ const (
 )
 
 // Kinds are all kinds, in the order a snapshot lists them.
-var Kinds = []Kind{KindCluster, KindNode, KindService, KindTask, KindSecret, KindConfig, KindNetwork}
+var Kinds = []Kind{KindCluster, KindNode, KindService, KindTask, KindSecret, KindConfig, KindNetwork, KindAttachment, KindNetworkNode}
 
 // Meta is what every stored object carries besides its ID and content.
 type Meta struct {

@@ -516,6 +516,10 @@ func NewObject(k api.Kind) (api.Object, error) {
 		return &api.Config{}, nil
 	case api.KindNetwork:
 		return &api.Network{}, nil
+	case api.KindAttachment:
+		return &api.Attachment{}, nil
+	case api.KindNetworkNode:
+		return &api.NetworkNode{}, nil
 	}
 	return nil, fmt.Errorf("unknown kind %q: %w", k, errdefs.ErrInvalidArgument)
 }

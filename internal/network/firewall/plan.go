@@ -90,7 +90,7 @@ func planAddNetwork(obs observation, n Network) (change, error) {
 // removes the table.
 func planRemoveNetwork(obs observation, bridge string) change {
 	w := obs.owned()
-	if len(w.networks) == 0 || len(w.networks) == 1 && w.networks[0].Bridge == bridge {
+	if (len(w.networks) == 0 || len(w.networks) == 1 && w.networks[0].Bridge == bridge) && !obs.hasTunnels() {
 		return planReset(obs)
 	}
 	var c change
