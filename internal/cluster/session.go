@@ -58,6 +58,11 @@ func (c *Cluster) session(ctx context.Context) {
 		switch {
 		case err == nil:
 			c.follow(ctx, st, resp)
+			if resp.Period > 0 {
+				// The leader's deadline for the next beat counts the period it just told (a swarm update may
+				// have shortened it), not the one this beat was sent with.
+				wait = resp.Period
+			}
 		case errdefs.IsPermissionDenied(err) || errdefs.IsNotFound(err):
 			// The node was removed from the swarm: it keeps its state until swarm leave, in the error state.
 			msg := "node is removed from the swarm: " + err.Error()
