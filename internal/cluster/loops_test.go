@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -433,4 +434,63 @@ func TestLoopsReplicatedLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	ms.eventually("no container and no task left", func() bool { return ms.containers("web") == 0 && len(ms.tasks()) == 0 })
+}
+
+// A service on a cluster network: each task gets its address when it is made, its attachment follows it to the
+// node the scheduler picks, the agent creates the container claiming it, and the addresses go back to the
+// pool as tasks are removed (scaled down, then the service removed).
+func TestLoopsTaskNetworks(t *testing.T) {
+	ms := newMiniSwarm(t, "n1", "n2")
+	n, err := createNetwork(ms.ctx, ms.st, spec("appnet", false, withSubnet("10.77.0.0/24", "")))
+	must(t, err)
+	s := replicated("app", 2)
+	s.Task.Networks = []api.NetworkAttachment{{Target: "appnet", Aliases: []string{"backend"}}}
+	ms.create(s)
+	ms.eventually("2 running", func() bool { return ms.running("app") == 2 })
+
+	atts, err := store.List[api.Attachment](ms.ctx, ms.st)
+	must(t, err)
+	byTask := map[string]*api.Attachment{}
+	for _, a := range atts {
+		byTask[a.TaskID] = a
+	}
+	for _, tk := range ms.tasks() {
+		a := byTask[tk.ID]
+		if a == nil || len(tk.Networks) != 1 || tk.Networks[0].AttachmentID != a.ID || tk.Networks[0].NetworkID != n.ID ||
+			tk.Networks[0].Addresses[0] != a.Addr.String() || a.NodeID != tk.NodeID || a.ServiceID != tk.ServiceID {
+			t.Fatalf("task %s on %s: networks %+v, attachment %+v", tk.ID, tk.NodeID, tk.Networks, a)
+		}
+		e := ms.engines[tk.NodeID]
+		e.mu.Lock()
+		var cfg *agent.ContainerConfig
+		for _, c := range e.ctrs {
+			if c.Labels[agent.LabelTaskID] == tk.ID {
+				cfg = &c.cfg
+			}
+		}
+		e.mu.Unlock()
+		want := []agent.NetworkEndpoint{{NetworkID: n.ID, Attachment: a.ID, Address: a.Addr.String(), Aliases: []string{"backend"}}}
+		if cfg == nil || !reflect.DeepEqual(cfg.Networks, want) {
+			t.Fatalf("task %s's container: %+v, want networks %+v", tk.ID, cfg, want)
+		}
+	}
+	if got := allocated(t, ms.st, "10.77.0.0/24"); len(got) != 2 {
+		t.Fatalf("allocated %v", got)
+	}
+
+	ms.update("app", func(s *api.ServiceSpec) { n := uint64(1); s.Replicas = &n }, ServiceUpdateOptions{})
+	ms.eventually("1 task and 1 attachment left", func() bool {
+		atts, err := store.List[api.Attachment](ms.ctx, ms.st)
+		return err == nil && len(ms.tasks()) == 1 && len(atts) == 1
+	})
+	if _, err := removeService(ms.ctx, ms.st, "app"); err != nil {
+		t.Fatal(err)
+	}
+	ms.eventually("no task and no attachment left", func() bool {
+		atts, err := store.List[api.Attachment](ms.ctx, ms.st)
+		return err == nil && len(ms.tasks()) == 0 && len(atts) == 0
+	})
+	if got := allocated(t, ms.st, "10.77.0.0/24"); len(got) != 0 {
+		t.Fatalf("allocated after the service: %v", got)
+	}
 }

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -501,7 +502,14 @@ func (o *orchestrate) applyGroup(ctx context.Context, g *planGroup) (replan bool
 					if svc == nil || it.create.SpecVersion != svc.SpecVersion {
 						return errReplan
 					}
-					if err := store.CreateFresh(tx, newTaskFor(svc, it.create)); err != nil {
+					nt := newTaskFor(svc, it.create)
+					if nets := svc.Spec.Task.Networks; len(nets) > 0 {
+						// The task's addresses come with it, in its transaction (docs/design.md, "Task attachments").
+						if _, err := AllocateTaskAttachments(ctx, tx, nt, nets); err != nil {
+							return fmt.Errorf("service %s: %w", svc.Spec.Name, err)
+						}
+					}
+					if err := store.CreateFresh(tx, nt); err != nil {
 						return err
 					}
 				case it.update != nil:
@@ -533,7 +541,9 @@ func (o *orchestrate) applyGroup(ctx context.Context, g *planGroup) (replan bool
 						return err
 					}
 				case it.remove != nil:
-					if blind {
+					// A task without networks known at the plan's version goes without a read; one with
+					// networks gives its addresses back.
+					if k, ok := o.viewTask(blind, it.remove.ID); ok && k.Version == it.remove.Version && len(k.Networks) == 0 {
 						if err := store.DeleteAt(tx, api.KindTask, it.remove.ID, it.remove.Version); err != nil {
 							return err
 						}
@@ -549,6 +559,11 @@ func (o *orchestrate) applyGroup(ctx context.Context, g *planGroup) (replan bool
 					if t.Version != it.remove.Version {
 						conflict = true
 						continue
+					}
+					if len(t.Networks) > 0 {
+						if err := ReleaseTaskAttachments(ctx, tx, t.ID); err != nil {
+							return err
+						}
 					}
 					if err := store.Delete(tx, api.KindTask, t.ID); err != nil {
 						return err
@@ -574,6 +589,14 @@ func (o *orchestrate) applyGroup(ctx context.Context, g *planGroup) (replan bool
 		}
 	}
 	return replan, nil
+}
+
+// viewTask is the dispatcher's copy of a task when blind writes are in order.
+func (o *orchestrate) viewTask(blind bool, id string) (*api.Task, bool) {
+	if !blind || o.known == nil {
+		return nil, false
+	}
+	return o.known(id)
 }
 
 // newTaskFor is a task the plan makes for svc, waiting for the scheduler (swarmkit's allocator moves a new

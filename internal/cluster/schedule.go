@@ -304,6 +304,12 @@ func (sc *schedule) write(ctx context.Context, ds []scheduler.Decision, now time
 			} else {
 				t.Status.Err = d.Err
 			}
+			if len(t.Networks) > 0 && t.NodeID != "" {
+				// The task's endpoints are on its node from now: the nodes' peers learn where they live.
+				if err := PlaceTaskAttachments(ctx, tx, t.ID, t.NodeID); err != nil {
+					return err
+				}
+			}
 			var err error
 			if fromView {
 				err = store.PutAt(tx, t)

@@ -28,6 +28,7 @@ import (
 	"github.com/berth/berth/internal/containers"
 	"github.com/berth/berth/internal/distribution"
 	"github.com/berth/berth/internal/filters"
+	berthnet "github.com/berth/berth/internal/network"
 )
 
 // swarmExecutor is the engine as the swarm agent runs tasks through it: agent.Backend over the containers
@@ -168,7 +169,28 @@ func (e swarmExecutor) Create(ctx context.Context, cfg agent.ContainerConfig) (s
 		}
 		hc.Mounts = append(hc.Mounts, ms...)
 	}
-	resp, err := e.d.containers.Create(ctx, containers.CreateOptions{Name: cfg.Name, Config: c, HostConfig: hc})
+	var nc *network.NetworkingConfig
+	if len(cfg.Networks) > 0 {
+		// The first network is the container's network mode; each endpoint claims the address the cluster
+		// allocated for the task (network.AttachmentOption) instead of allocating one.
+		// Networks by name, as docker's executor names them (inspect's NetworkSettings.Networks keys).
+		nc = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}}
+		for i, n := range cfg.Networks {
+			bn, err := e.d.networks.Get(n.NetworkID)
+			if err != nil {
+				return "", fmt.Errorf("network %s: %w", n.NetworkID, err)
+			}
+			if i == 0 {
+				hc.NetworkMode = container.NetworkMode(bn.Name)
+			}
+			es := &network.EndpointSettings{Aliases: n.Aliases, DriverOpts: map[string]string{berthnet.AttachmentOption: n.Attachment}}
+			if p, err := netip.ParsePrefix(n.Address); err == nil {
+				es.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: p.Addr()}
+			}
+			nc.EndpointsConfig[bn.Name] = es
+		}
+	}
+	resp, err := e.d.containers.Create(ctx, containers.CreateOptions{Name: cfg.Name, Config: c, HostConfig: hc, NetworkingConfig: nc})
 	if err != nil {
 		e.removeTaskFiles(cfg.Name)
 		return "", err

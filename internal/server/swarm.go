@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -93,6 +94,16 @@ func taskToDocker(t *api.Task) swarm.Task {
 	}
 	for _, p := range t.Status.Ports {
 		out.Status.PortStatus.Ports = append(out.Status.PortStatus.Ports, portToDocker(p))
+	}
+	for _, n := range t.Networks {
+		// The network by its ID only: a task carries no copy of the network object.
+		na := swarm.NetworkAttachment{Network: swarm.Network{ID: n.NetworkID}}
+		for _, a := range n.Addresses {
+			if p, err := netip.ParsePrefix(a); err == nil {
+				na.Addresses = append(na.Addresses, p)
+			}
+		}
+		out.NetworksAttachments = append(out.NetworksAttachments, na)
 	}
 	if t.JobIteration != 0 || (t.DesiredState == api.TaskComplete) {
 		out.JobIteration = &swarm.Version{Index: t.JobIteration}

@@ -77,6 +77,18 @@ type ContainerConfig struct {
 	Ports []api.PortSpec
 	// Files are the secrets and configs the container sees as files; secrets belong on a tmpfs, never on disk.
 	Files []File
+	// Networks are the cluster networks the container joins, each through the endpoint the cluster allocated
+	// for the task (none: the node's default bridge).
+	Networks []NetworkEndpoint
+}
+
+// NetworkEndpoint is a task's endpoint on a cluster network.
+type NetworkEndpoint struct {
+	NetworkID string
+	// Attachment is the cluster's endpoint the container claims; Address its address with the subnet's length.
+	Attachment string
+	Address    string
+	Aliases    []string
 }
 
 // File is a secret or config as a file in a task's container.

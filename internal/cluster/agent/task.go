@@ -311,6 +311,13 @@ func (r *runner) config(t *api.Task) (ContainerConfig, error) {
 		LabelServiceID: t.ServiceID, LabelServiceName: t.ServiceAnnotations.Name,
 	})
 	cfg := ContainerConfig{Name: name, Spec: *spec, Labels: labels, Resources: t.Spec.Resources, LogDriver: t.Spec.LogDriver}
+	for _, n := range t.Networks {
+		ep := NetworkEndpoint{NetworkID: n.NetworkID, Attachment: n.AttachmentID, Aliases: n.Aliases}
+		if len(n.Addresses) > 0 {
+			ep.Address = n.Addresses[0]
+		}
+		cfg.Networks = append(cfg.Networks, ep)
+	}
 	if ep := t.Endpoint; ep != nil {
 		for _, p := range ep.Ports {
 			if p.PublishMode == "host" {

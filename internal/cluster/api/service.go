@@ -259,6 +259,10 @@ type TaskStatus struct {
 type TaskNetwork struct {
 	NetworkID string   `json:"networkID"`
 	Addresses []string `json:"addresses,omitempty"`
+	// AttachmentID is the cluster's endpoint the task's container claims on its node; Aliases are the
+	// service's for this network.
+	AttachmentID string   `json:"attachmentID,omitempty"`
+	Aliases      []string `json:"aliases,omitempty"`
 }
 
 // Secret is a user's secret, sealed at rest with the cluster's data key.
