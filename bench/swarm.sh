@@ -9,8 +9,9 @@
 #   heal    5 task containers killed (restart delay 0s), until 50 tasks run again, none of them a killed one
 # Each is timed from the CLI call to the state seen through the manager's API (polled every 20 ms by one
 # process over its socket, the same for both). The tasks are busybox sleeping, with no network (--bridge none on
-# every daemon, no published port), so what is measured is the control plane: orchestrator, scheduler,
-# dispatcher, agents and container starts.
+# every daemon, no published port) and --stop-signal KILL (sleep as PID 1 ignores SIGTERM: each update batch
+# would otherwise wait the 10 s stop timeout on both), so what is measured is the control plane: orchestrator,
+# scheduler, dispatcher, agents, container starts and stops.
 # Usage: bench/swarm.sh as root   (ROUNDS=3 rounds, each engine in turn; median reported)
 source "$(dirname "$0")/lib.sh"
 ROUNDS=${ROUNDS:-3}
@@ -122,7 +123,7 @@ scenario() {
 	mkdir -p "$BENCH_DIR/samples"
 	t0=$(date +%s%N)
 	cli "$M" service create -d -q --no-resolve-image --name "$svc" --replicas 20 --restart-delay 0s \
-		--update-parallelism 5 --update-delay 0s busybox:latest sleep 3600 >/dev/null
+		--update-parallelism 5 --update-delay 0s --stop-signal KILL busybox:latest sleep 3600 >/dev/null
 	t1=$(wait_tasks "$M" "$svc" 20 busybox:latest)
 	since_ms "$t0" "$t1" >>"$BENCH_DIR/samples/$e-up"
 	t0=$(date +%s%N)
@@ -144,8 +145,9 @@ scenario() {
 		tasks+=("$(cli "$1" inspect -f '{{index .Config.Labels "com.docker.swarm.task.id"}}' "$2")")
 	done
 	t0=$(date +%s%N)
-	for v in "${victims[@]}"; do set -- $v; cli "$1" kill "$2" >/dev/null & done
-	wait
+	local kills=()
+	for v in "${victims[@]}"; do set -- $v; cli "$1" kill "$2" >/dev/null & kills+=($!); done
+	wait "${kills[@]}"
 	t1=$(wait_tasks "$M" "$svc" 50 busybox:v2 "${tasks[@]}")
 	since_ms "$t0" "$t1" >>"$BENCH_DIR/samples/$e-heal"
 	cli "$M" service rm "$svc" >/dev/null
