@@ -27,9 +27,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/berth/berth/internal/atomicfile"
+	"github.com/berth/berth/internal/cluster/agent"
 	"github.com/berth/berth/internal/cluster/api"
 	"github.com/berth/berth/internal/cluster/ca"
+	"github.com/berth/berth/internal/cluster/dispatcher"
 	"github.com/berth/berth/internal/cluster/manager"
 )
 
@@ -62,6 +66,12 @@ type Config struct {
 	// PeerPort and ClientPort are the embedded store member's ports (2380 and 2379 by default).
 	PeerPort, ClientPort int
 	Logger               *slog.Logger
+	// Executor is the engine as the node's agent runs tasks through it (nil: the node runs no tasks).
+	Executor agent.Backend
+	// Events receives the cluster's events (service, node...) on a manager, as docker's daemon emits them.
+	Events func(typ, action, id string, attrs map[string]string)
+	// Clock is the leader loops' clock (the real one when nil).
+	Clock clockwork.Clock
 }
 
 // nodeState is the node's identity, persisted as state.json.
@@ -128,6 +138,13 @@ type Cluster struct {
 	renewing atomic.Bool
 	client   atomic.Pointer[peerClient]
 	hb       *heartbeats
+
+	// disp is the dispatcher while this manager leads.
+	disp atomic.Pointer[dispatcher.Dispatcher]
+	// agent runs this node's tasks while it is in a swarm.
+	agent atomic.Pointer[agent.Agent]
+	// peers caches the managers a manager that does not lead tells nodes about.
+	peers peerCache
 	// netDutiesAt is when the leader last ran its networking duties (networks_node.go).
 	netDutiesAt time.Time
 }

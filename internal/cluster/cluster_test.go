@@ -12,7 +12,6 @@ import (
 
 	"github.com/berth/berth/internal/cluster/api"
 	"github.com/berth/berth/internal/cluster/ca"
-	"github.com/berth/berth/internal/cluster/store"
 	"github.com/berth/berth/internal/filters"
 )
 
@@ -186,19 +185,30 @@ func TestSwarmLifecycle(t *testing.T) {
 		t.Fatalf("a removed node: %v", err)
 	}
 
-	// Tasks (the services layer's) are listed by node, by reference.
-	m, _ := n1.managerStore()
-	task := &api.Task{ID: "task1", NodeID: w.ID, ServiceID: "svc1", DesiredState: api.TaskRunning}
-	if err := m.Store().Update(ctx, func(tx *store.Tx) error { return store.Create(tx, task) }); err != nil {
+	// Tasks are listed by node, service and desired state, nodes and services by name. This cluster's nodes run
+	// no agent: the task stays where the scheduler put it.
+	n := uint64(1)
+	if _, err := n1.CreateService(ctx, api.ServiceSpec{Annotations: api.Annotations{Name: "svc1"}, Mode: api.ModeReplicated, Replicas: &n,
+		Task: api.TaskSpec{Container: &api.ContainerSpec{Image: "busybox"}}}, ""); err != nil {
 		t.Fatal(err)
 	}
+	var task *api.Task
+	eventually(t, "the service's task placed", 20*time.Second, func() error {
+		ts, err := n1.Tasks(ctx, filters.Args{})
+		if err != nil || len(ts) != 1 || ts[0].NodeID == "" {
+			return fmt.Errorf("%d tasks, %v", len(ts), err)
+		}
+		task = ts[0]
+		return nil
+	})
+	host := nodeByHost(t, ctx, n1, task.NodeID).Description.Hostname
 	tests := []struct {
 		name    string
 		filters filters.Args
 		want    int
 	}{
 		{name: "all", want: 1},
-		{name: "by node hostname", filters: filters.NewArgs(filters.Arg("node", "node2")), want: 1},
+		{name: "by node hostname", filters: filters.NewArgs(filters.Arg("node", host)), want: 1},
 		{name: "by desired state", filters: filters.NewArgs(filters.Arg("desired-state", "shutdown")), want: 0},
 		{name: "by service", filters: filters.NewArgs(filters.Arg("service", "svc1")), want: 1},
 	}
@@ -210,6 +220,9 @@ func TestSwarmLifecycle(t *testing.T) {
 	}
 	if _, err := n1.Tasks(ctx, filters.NewArgs(filters.Arg("desired-state", "dancing"))); !errdefs.IsInvalidArgument(err) {
 		t.Fatalf("a bad desired-state: %v", err)
+	}
+	if got, err := n1.Task(ctx, task.ID); err != nil || got.ServiceID != task.ServiceID {
+		t.Fatalf("task %s: %v", task.ID, err)
 	}
 	if _, err := n1.Task(ctx, "nope"); !errdefs.IsNotFound(err) {
 		t.Fatalf("an unknown task: %v", err)

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/containerd/errdefs"
+
 	"github.com/berth/berth/internal/atomicfile"
 	"github.com/berth/berth/internal/cluster/api"
 	"github.com/berth/berth/internal/cluster/manager"
@@ -142,6 +144,15 @@ func (c *Cluster) stopManagerSide() {
 	os.Remove(filepath.Join(c.cfg.RunRoot, "node.key"))
 }
 
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
 // stopStoreMember stops only the store member and the leader's loops, keeping the listener (a demotion).
 func (c *Cluster) stopStoreMember() {
 	c.mu.Lock()
@@ -176,6 +187,9 @@ func (c *Cluster) listen(runCtx context.Context) error {
 	mux.HandleFunc("POST "+pathCert, c.handleCert)
 	mux.HandleFunc("POST "+pathLeave, c.handleLeave)
 	mux.HandleFunc(pathControl, c.handleControl)
+	mux.HandleFunc("POST "+pathDispatchSession, c.handleDispatchSession)
+	mux.HandleFunc("POST "+pathDispatchStatus, c.handleDispatchStatus)
+	mux.HandleFunc("POST "+pathDispatchLogs, c.handleDispatchLogs)
 	c.networkHandlers(mux)
 	srv := &http.Server{Handler: mux, TLSConfig: c.serverTLS(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(c.log.Handler(), slog.LevelDebug), BaseContext: func(net.Listener) context.Context { return runCtx }}
@@ -234,6 +248,9 @@ func (c *Cluster) managerStoreNow() (*manager.Manager, error) {
 func (c *Cluster) leaderLoop(ctx context.Context, m *manager.Manager) {
 	defer c.wg.Done()
 	leading := false
+	var duties *leaderDuties
+	defer func() { c.stopLeading(duties) }()
+	go c.clusterEvents(ctx, m.Store())
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -251,8 +268,11 @@ func (c *Cluster) leaderLoop(ctx context.Context, m *manager.Manager) {
 			if leading {
 				c.log.Info("this manager leads the swarm")
 				c.hb.lead(ctx, m.Store(), time.Now())
+				duties = c.startLeading(ctx, m)
 			} else {
 				c.hb.follow()
+				c.stopLeading(duties)
+				duties = nil
 			}
 		}
 		if !leading {
@@ -265,35 +285,58 @@ func (c *Cluster) leaderLoop(ctx context.Context, m *manager.Manager) {
 	}
 }
 
-// markDownNodes writes down the nodes whose heartbeats stopped.
+// markDownNodes writes down the nodes whose heartbeats stopped, many a transaction (a thousand nodes lost at
+// once are a few writes, not a thousand).
 func (c *Cluster) markDownNodes(ctx context.Context, s *store.Store) {
-	for _, id := range c.hb.expired(time.Now()) {
+	expired := c.hb.expired(time.Now())
+	for start := 0; start < len(expired); start += 256 {
+		ids := expired[start:min(start+256, len(expired))]
+		var down []string
 		err := s.Update(ctx, func(tx *store.Tx) error {
-			n, err := store.Get[api.Node](ctx, tx, id)
-			if err != nil {
-				return err
+			down = down[:0]
+			for _, id := range ids {
+				n, err := store.Get[api.Node](ctx, tx, id)
+				if errdefs.IsNotFound(err) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if n.Status.State != api.NodeStateReady {
+					continue
+				}
+				n.Status.State, n.Status.Message = api.NodeStateDown, "heartbeat failure"
+				n.Version = 0
+				if err := store.Put(tx, n); err != nil {
+					return err
+				}
+				down = append(down, id)
 			}
-			if n.Status.State != api.NodeStateReady {
-				return nil
-			}
-			n.Status.State, n.Status.Message = api.NodeStateDown, "heartbeat failure"
-			n.Version = 0
-			return store.Put(tx, n)
+			return nil
 		})
 		if err != nil {
-			c.log.Warn("marking a node down", "node", id, "error", err)
+			c.log.Warn("marking nodes down", "nodes", len(ids), "error", err)
 			continue
 		}
-		c.log.Info("node down: heartbeat failure", "node", id)
+		for _, id := range down {
+			c.log.Info("node down: heartbeat failure", "node", id)
+		}
 	}
 }
 
 // reconcileRoles carries out demotions: a manager whose desired role is worker leaves the store's membership,
 // then is recorded as a worker (its node renews its certificate when it sees that).
 func (c *Cluster) reconcileRoles(ctx context.Context, m *manager.Manager) {
-	nodes, err := store.List[api.Node](ctx, m.Store())
-	if err != nil {
-		return
+	// The dispatcher's view has every node in memory: listing ten thousand nodes from the store four times a
+	// second would cost more than the rest of the leader's work.
+	var nodes []*api.Node
+	if d := c.leaderDispatcher(); d != nil && isClosed(d.Ready()) {
+		nodes = d.Managers()
+	} else {
+		var err error
+		if nodes, err = store.List[api.Node](ctx, m.Store()); err != nil {
+			return
+		}
 	}
 	for _, n := range nodes {
 		if n.Spec.DesiredRole != api.RoleWorker || n.Role != api.RoleManager {

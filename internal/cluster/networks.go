@@ -470,7 +470,8 @@ func AllocateTaskAttachments(ctx context.Context, tx *store.Tx, task *api.Task, 
 		if err := store.Create(tx, a); err != nil {
 			return nil, err
 		}
-		task.Networks = append(task.Networks, api.TaskNetwork{NetworkID: a.NetworkID, Addresses: []string{a.Addr.String()}})
+		task.Networks = append(task.Networks, api.TaskNetwork{NetworkID: a.NetworkID, Addresses: []string{a.Addr.String()},
+			AttachmentID: a.ID, Aliases: slices.Clone(a.Aliases)})
 	}
 	if len(out) > 0 {
 		if err := saveIPAM(tx, st); err != nil {

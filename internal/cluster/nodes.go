@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -266,27 +267,51 @@ func (c *Cluster) RemoveNode(ctx context.Context, ref string, force bool) error 
 func (n Node) String() string { return fmt.Sprintf("%s (%s)", n.ID, nodeName(n.Node)) }
 
 // Tasks lists the cluster's tasks that pass f (docker's task filters: id, name, service, node, label,
-// desired-state). The services layer gives tasks life; node ps lists them from here.
+// desired-state, and the CLI's _up-to-date), as moby's GetTasks: services and nodes are named by ID, name or
+// ID prefix, a name matches a task name's prefix.
 func (c *Cluster) Tasks(ctx context.Context, f filters.Args) ([]*api.Task, error) {
 	m, err := c.managerStore()
 	if err != nil {
 		return nil, err
 	}
-	if err := f.Validate("id", "name", "service", "node", "label", "desired-state", "_up-to-date"); err != nil {
+	if err := f.Validate("id", "name", "service", "node", "label", "desired-state", "_up-to-date", "runtime"); err != nil {
 		return nil, err
 	}
+	var desired []api.TaskState
 	for _, s := range f.Get("desired-state") {
-		if s != "running" && s != "shutdown" && s != "accepted" {
-			return nil, invalid("Invalid task desired-state filter value %q. Must be one of running, shutdown or accepted", s)
+		st, ok := api.ParseTaskState(strings.ToLower(s))
+		if !ok && s != "" {
+			return nil, invalid("Invalid desired-state filter: '%s'", s)
+		}
+		if ok {
+			desired = append(desired, st)
 		}
 	}
-	tasks, err := store.List[api.Task](ctx, m.Store())
+	v, err := m.Store().View(ctx)
 	if err != nil {
 		return nil, err
 	}
+	services := map[string]*api.Service{}
+	var serviceIDs []string
+	if refs := f.Get("service"); len(refs) > 0 || f.Contains("_up-to-date") || f.Contains("name") {
+		all, err := store.List[api.Service](ctx, v)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range all {
+			services[s.ID] = s
+		}
+		for _, ref := range refs {
+			s, err := lookupNamed(all, ref, "service", serviceName)
+			if err != nil {
+				return nil, err
+			}
+			serviceIDs = append(serviceIDs, s.ID)
+		}
+	}
 	var nodeIDs []string
 	if refs := f.Get("node"); len(refs) > 0 {
-		nodes, err := store.List[api.Node](ctx, m.Store())
+		nodes, err := store.List[api.Node](ctx, v)
 		if err != nil {
 			return nil, err
 		}
@@ -298,6 +323,10 @@ func (c *Cluster) Tasks(ctx context.Context, f filters.Args) ([]*api.Task, error
 			nodeIDs = append(nodeIDs, n.ID)
 		}
 	}
+	tasks, err := store.List[api.Task](ctx, v)
+	if err != nil {
+		return nil, err
+	}
 	out := []*api.Task{}
 	for _, t := range tasks {
 		if ids := f.Get("id"); len(ids) > 0 && !anyPrefix(t.ID, ids) {
@@ -306,28 +335,58 @@ func (c *Cluster) Tasks(ctx context.Context, f filters.Args) ([]*api.Task, error
 		if len(nodeIDs) > 0 && !contains(nodeIDs, t.NodeID) {
 			continue
 		}
-		if svcs := f.Get("service"); len(svcs) > 0 && !anyPrefix(t.ServiceID, svcs) {
+		if len(serviceIDs) > 0 && !contains(serviceIDs, t.ServiceID) {
 			continue
 		}
-		if ds := f.Get("desired-state"); len(ds) > 0 && !contains(ds, t.DesiredState.String()) {
+		if len(desired) > 0 && !slices.Contains(desired, t.DesiredState) {
 			continue
+		}
+		if names := f.Get("name"); len(names) > 0 && !anyPrefix(api.TaskName(t), names) {
+			continue
+		}
+		if !f.MatchKVList("label", t.ServiceAnnotations.Labels) {
+			continue
+		}
+		if f.Contains("_up-to-date") {
+			if s := services[t.ServiceID]; s == nil || !taskUpToDate(s, t) {
+				continue
+			}
 		}
 		out = append(out, t)
 	}
 	return out, nil
 }
 
-// Task is one task by ID.
-func (c *Cluster) Task(ctx context.Context, id string) (*api.Task, error) {
+// Task is one task by ID (or ID prefix, as moby's getTask).
+func (c *Cluster) Task(ctx context.Context, ref string) (*api.Task, error) {
 	m, err := c.managerStore()
 	if err != nil {
 		return nil, err
 	}
-	t, err := store.Get[api.Task](ctx, m.Store(), id)
-	if errdefs.IsNotFound(err) {
-		return nil, notFound("task", id)
+	t, err := store.Get[api.Task](ctx, m.Store(), ref)
+	if err == nil {
+		return t, nil
 	}
-	return t, err
+	if !errdefs.IsNotFound(err) {
+		return nil, err
+	}
+	tasks, err := store.List[api.Task](ctx, m.Store())
+	if err != nil {
+		return nil, err
+	}
+	var matches []*api.Task
+	for _, t := range tasks {
+		if strings.HasPrefix(t.ID, ref) && ref != "" {
+			matches = append(matches, t)
+		}
+	}
+	switch len(matches) {
+	case 0:
+		return nil, notFound("task", ref)
+	case 1:
+		return matches[0], nil
+	}
+	return nil, invalid("task %s is ambiguous (%d matches found)", ref, len(matches))
 }
 
 func contains(ss []string, s string) bool {

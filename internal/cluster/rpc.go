@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -212,7 +213,8 @@ func (c *Cluster) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 }
 
 // heartbeat records a node's heartbeat (the leader's) and tells it what the cluster expects of it; root is the
-// root its certificate chains to.
+// root its certificate chains to. The leader answers from its dispatcher's view of the store, which a watch
+// keeps current: a heartbeat reads nothing from the store, and writes only a node's change of state.
 func (c *Cluster) heartbeat(ctx context.Context, id ca.Identity, root []byte, req heartbeatRequest) (*heartbeatResponse, error) {
 	m, err := c.managerStoreNow()
 	if err != nil {
@@ -220,30 +222,34 @@ func (c *Cluster) heartbeat(ctx context.Context, id ca.Identity, root []byte, re
 	}
 	s := m.Store()
 	leader, _ := m.Leader()
-	nodes, err := store.List[api.Node](ctx, s)
-	if err != nil {
-		return nil, err
-	}
-	resp := &heartbeatResponse{Managers: managerPeers(nodes, leader)}
-	if leader != c.nodeState().NodeID {
-		resp.NotLeader = true
-		return resp, nil
-	}
-	cl, err := clusterObject(ctx, s)
-	if err != nil {
-		return nil, err
-	}
-	var node *api.Node
-	for _, n := range nodes {
-		if n.ID == id.NodeID {
-			node = n
+	d := c.leaderDispatcher()
+	if leader != c.nodeState().NodeID || d == nil {
+		peers, err := c.peers.get(ctx, m, leader)
+		if err != nil {
+			return nil, err
 		}
+		return &heartbeatResponse{NotLeader: true, Managers: peers}, nil
 	}
-	if node == nil {
+	select {
+	case <-d.Ready():
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	cl := d.Cluster()
+	if cl == nil {
+		return nil, ErrNoSwarm
+	}
+	resp := &heartbeatResponse{Managers: managerPeers(d.Managers(), leader)}
+	node, ok := d.Node(id.NodeID)
+	if !ok {
 		if _, removed := cl.RemovedNodes[id.NodeID]; removed {
 			return nil, errdefs.ErrPermissionDenied.WithMessage(fmt.Sprintf("node %s was removed from the swarm", id.NodeID))
 		}
-		return nil, notFound("node", id.NodeID)
+		// A node that joined a moment ago may not be in the view yet.
+		if _, err := store.Get[api.Node](ctx, s, id.NodeID); err != nil {
+			return nil, notFound("node", id.NodeID)
+		}
+		return &heartbeatResponse{Managers: resp.Managers, Period: cl.Spec.Dispatcher.HeartbeatPeriod, RootCA: trustBundle(cl)}, nil
 	}
 	period := cl.Spec.Dispatcher.HeartbeatPeriod
 	if period <= 0 {
@@ -257,6 +263,9 @@ func (c *Cluster) heartbeat(ctx context.Context, id ca.Identity, root []byte, re
 			n, err := store.Get[api.Node](ctx, tx, nid)
 			if err != nil {
 				return err
+			}
+			if n.Status.State == api.NodeStateReady && reflect.DeepEqual(n.Description, req.Description) {
+				return nil
 			}
 			n.Status.State, n.Status.Message = api.NodeStateReady, ""
 			n.Description = req.Description
@@ -292,6 +301,30 @@ func (c *Cluster) heartbeat(ctx context.Context, id ca.Identity, root []byte, re
 		}
 	}
 	return resp, nil
+}
+
+// peerCache is the managers as a manager that does not lead knows them, read from the store at most once a
+// second: after a leader change every node asks some manager, and ten thousand of them must not each make it
+// list every node.
+type peerCache struct {
+	mu     sync.Mutex
+	at     time.Time
+	leader string
+	peers  []Peer
+}
+
+func (p *peerCache) get(ctx context.Context, m *manager.Manager, leader string) ([]Peer, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if time.Since(p.at) < time.Second && p.leader == leader {
+		return p.peers, nil
+	}
+	nodes, err := store.List[api.Node](ctx, m.Store())
+	if err != nil {
+		return nil, err
+	}
+	p.peers, p.leader, p.at = managerPeers(nodes, leader), leader, time.Now()
+	return p.peers, nil
 }
 
 // ipsOf is the IP of an advertise host, for a manager's certificate.
@@ -436,6 +469,8 @@ func (c *Cluster) handleControl(w http.ResponseWriter, r *http.Request) {
 	case "nodes":
 		nodes, err := store.List[api.Node](r.Context(), m.Store())
 		writeWire(w, nodes, err)
+	case "logs":
+		c.handleControlLogs(w, r)
 	default:
 		writeWire(w, nil, notFound("control call", r.URL.Path))
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/containerd/errdefs"
 
+	"github.com/berth/berth/internal/cluster/agent"
 	"github.com/berth/berth/internal/cluster/api"
 	"github.com/berth/berth/internal/cluster/ca"
 )
@@ -20,6 +21,24 @@ import (
 func (c *Cluster) startSession(runCtx context.Context) {
 	c.wg.Add(1)
 	go c.session(runCtx)
+	c.startAgent(runCtx)
+}
+
+// startAgent starts the node's agent: it runs the tasks the dispatcher assigns the node until the membership
+// ends (the containers live on).
+func (c *Cluster) startAgent(runCtx context.Context) {
+	if c.cfg.Executor == nil {
+		return
+	}
+	st := c.nodeState()
+	a := agent.New(agent.Config{NodeID: st.NodeID, Describe: c.cfg.Describe, Backend: c.cfg.Executor,
+		Dispatcher: dispatchClient{c}, Logger: c.log})
+	c.agent.Store(a)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		a.Run(runCtx)
+	}()
 }
 
 func (c *Cluster) session(ctx context.Context) {
@@ -39,6 +58,11 @@ func (c *Cluster) session(ctx context.Context) {
 		switch {
 		case err == nil:
 			c.follow(ctx, st, resp)
+			if resp.Period > 0 {
+				// The leader's deadline for the next beat counts the period it just told (a swarm update may
+				// have shortened it), not the one this beat was sent with.
+				wait = resp.Period
+			}
 		case errdefs.IsPermissionDenied(err) || errdefs.IsNotFound(err):
 			// The node was removed from the swarm: it keeps its state until swarm leave, in the error state.
 			msg := "node is removed from the swarm: " + err.Error()

@@ -233,6 +233,14 @@ func (c *Cluster) Leave(ctx context.Context, force bool) error {
 		}
 	}
 	c.stopRun()
+	// The node's tasks stop with its membership, as docker's.
+	if a := c.agent.Swap(nil); a != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		if err := a.RemoveAll(rctx); err != nil {
+			c.log.Warn("removing the node's task containers", "error", err)
+		}
+		cancel()
+	}
 	c.clear()
 	c.log.Info("left the swarm", "node", st.NodeID)
 	return nil

@@ -15,6 +15,7 @@ import (
 	"github.com/berth/berth/internal/cluster"
 	"github.com/berth/berth/internal/cluster/api"
 	"github.com/berth/berth/internal/cluster/manager"
+	berthevents "github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/version"
 	"github.com/berth/berth/internal/volume"
 )
@@ -41,6 +42,10 @@ func (d *Daemon) openSwarm(ctx context.Context) error {
 			TLS: manager.TLSFiles{CA: cfg.SwarmEtcdCAFile, Cert: cfg.SwarmEtcdCertFile, Key: cfg.SwarmEtcdKeyFile}},
 		StorePrefix: cfg.SwarmEtcdPrefix,
 		Logger:      slog.Default(),
+		Executor:    swarmExecutor{d},
+		Events: func(typ, action, id string, attrs map[string]string) {
+			d.events.Publish(berthevents.Type(typ), berthevents.Action(action), id, attrs)
+		},
 	})
 	return d.swarm.Start(ctx)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -34,6 +35,7 @@ type SwarmBackend interface {
 	// Tasks and Task are the cluster's tasks (the services layer makes them; node ps lists them).
 	Tasks(ctx context.Context, f filters.Args) ([]*api.Task, error)
 	Task(ctx context.Context, id string) (*api.Task, error)
+	ServiceBackend
 }
 
 func (s *Server) swarmRoutes() {
@@ -51,6 +53,7 @@ func (s *Server) swarmRoutes() {
 	m.HandleFunc("POST /nodes/{id}/update", s.nodeUpdate)
 	m.HandleFunc("GET /tasks", s.taskList)
 	m.HandleFunc("GET /tasks/{id}", s.taskInspect)
+	s.serviceRoutes()
 }
 
 func (s *Server) taskList(w http.ResponseWriter, r *http.Request) {
@@ -80,13 +83,30 @@ func (s *Server) taskInspect(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, taskToDocker(t))
 }
 
-// taskToDocker is a task's identity and status in docker's shape; its spec is the services layer's to convert.
+// taskToDocker is a task in docker's shape.
 func taskToDocker(t *api.Task) swarm.Task {
-	out := swarm.Task{ID: t.ID, Meta: metaToDocker(t.Meta), ServiceID: t.ServiceID, Slot: int(t.Slot), NodeID: t.NodeID,
+	out := swarm.Task{ID: t.ID, Meta: metaToDocker(t.Meta), Annotations: swarm.Annotations{Labels: map[string]string{}},
+		ServiceID: t.ServiceID, Slot: int(t.Slot), NodeID: t.NodeID, Spec: taskSpecToDocker(t.Spec),
 		DesiredState: swarm.TaskState(t.DesiredState.String()),
 		Status:       swarm.TaskStatus{Timestamp: t.Status.Timestamp, State: swarm.TaskState(t.Status.State.String()), Message: t.Status.Message, Err: t.Status.Err}}
 	if t.Status.ContainerID != "" {
 		out.Status.ContainerStatus = &swarm.ContainerStatus{ContainerID: t.Status.ContainerID, PID: t.Status.PID, ExitCode: t.Status.ExitCode}
+	}
+	for _, p := range t.Status.Ports {
+		out.Status.PortStatus.Ports = append(out.Status.PortStatus.Ports, portToDocker(p))
+	}
+	for _, n := range t.Networks {
+		// The network by its ID only: a task carries no copy of the network object.
+		na := swarm.NetworkAttachment{Network: swarm.Network{ID: n.NetworkID}}
+		for _, a := range n.Addresses {
+			if p, err := netip.ParsePrefix(a); err == nil {
+				na.Addresses = append(na.Addresses, p)
+			}
+		}
+		out.NetworksAttachments = append(out.NetworksAttachments, na)
+	}
+	if t.JobIteration != 0 || (t.DesiredState == api.TaskComplete) {
+		out.JobIteration = &swarm.Version{Index: t.JobIteration}
 	}
 	return out
 }
@@ -384,3 +404,22 @@ func (noSwarm) Tasks(context.Context, filters.Args) ([]*api.Task, error) {
 	return nil, cluster.ErrNoSwarm
 }
 func (noSwarm) Task(context.Context, string) (*api.Task, error) { return nil, cluster.ErrNoSwarm }
+func (noSwarm) CreateService(context.Context, api.ServiceSpec, string) (string, error) {
+	return "", cluster.ErrNoSwarm
+}
+func (noSwarm) Services(context.Context, filters.Args, bool) ([]cluster.Service, error) {
+	return nil, cluster.ErrNoSwarm
+}
+func (noSwarm) Service(context.Context, string) (cluster.Service, error) {
+	return cluster.Service{}, cluster.ErrNoSwarm
+}
+func (noSwarm) UpdateService(context.Context, string, uint64, api.ServiceSpec, cluster.ServiceUpdateOptions) error {
+	return cluster.ErrNoSwarm
+}
+func (noSwarm) RemoveService(context.Context, string) error { return cluster.ErrNoSwarm }
+func (noSwarm) ServiceLogs(context.Context, string, cluster.LogsOptions) (<-chan api.LogMessage, error) {
+	return nil, cluster.ErrNoSwarm
+}
+func (noSwarm) TaskLogs(context.Context, string, cluster.LogsOptions) (<-chan api.LogMessage, error) {
+	return nil, cluster.ErrNoSwarm
+}

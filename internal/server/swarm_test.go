@@ -20,10 +20,12 @@ import (
 
 // fakeSwarm is a swarm backend holding one cluster and its nodes, recording what the routes pass on.
 type fakeSwarm struct {
-	calls   []string
-	manager bool
-	cl      *api.Cluster
-	nodes   []cluster.Node
+	calls    []string
+	manager  bool
+	cl       *api.Cluster
+	nodes    []cluster.Node
+	services []*api.Service
+	logs     []api.LogMessage
 }
 
 func (f *fakeSwarm) record(format string, args ...any) {

@@ -29,6 +29,8 @@ type swarmNode struct {
 	*Daemon
 	Name, NS, IP string
 	veth         string
+	// net is the bridge the node is on (to add nodes next to it).
+	net *swarmNet
 }
 
 func ipCmd(t *testing.T, args ...string) {
@@ -69,7 +71,7 @@ func (n *swarmNet) addNode(extraArgs ...string) *swarmNode {
 	i := len(n.nodes) + 1
 	var b [2]byte
 	rand.Read(b[:])
-	sn := &swarmNode{Name: fmt.Sprintf("node%d", i), NS: fmt.Sprintf("bsw-%s-%d", hex.EncodeToString(b[:]), i),
+	sn := &swarmNode{net: n, Name: fmt.Sprintf("node%d", i), NS: fmt.Sprintf("bsw-%s-%d", hex.EncodeToString(b[:]), i),
 		IP: fmt.Sprintf("%s%d", n.prefix, 10+i), veth: fmt.Sprintf("vsw%s%d", hex.EncodeToString(b[:]), i)}
 	ipCmd(t, "netns", "add", sn.NS)
 	t.Cleanup(func() {

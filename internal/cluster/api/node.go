@@ -85,6 +85,8 @@ type Platform struct {
 type Resources struct {
 	NanoCPUs    int64 `json:"nanoCPUs,omitempty"`
 	MemoryBytes int64 `json:"memoryBytes,omitempty"`
+	// Pids is a task's limit of processes (limits only).
+	Pids int64 `json:"pids,omitempty"`
 }
 
 // EngineDescription is the node's engine: its version, labels and plugins (by type: Volume, Network, Log).

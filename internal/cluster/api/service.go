@@ -16,6 +16,12 @@ type Service struct {
 	UpdateStatus *UpdateStatus `json:"updateStatus,omitempty"`
 	// JobIteration counts the runs of a job service.
 	JobIteration uint64 `json:"jobIteration,omitempty"`
+	// SpecVersion names Spec: the service's version when its spec was last set (0 for the spec it was
+	// created with), which the tasks made from it carry. PreviousSpecVersion names PreviousSpec.
+	SpecVersion         uint64 `json:"specVersion,omitempty"`
+	PreviousSpecVersion uint64 `json:"previousSpecVersion,omitempty"`
+	// LastExecution is when a job's current iteration started.
+	LastExecution time.Time `json:"lastExecution,omitempty"`
 }
 
 // Kind is KindService.
@@ -59,8 +65,12 @@ type ServiceSpec struct {
 
 // TaskSpec is what each task of a service runs.
 type TaskSpec struct {
-	// Runtime is the task's payload in the services layer's own encoding (a container spec).
-	Runtime       []byte                `json:"runtime,omitempty"`
+	// Container is the container each task runs.
+	Container *ContainerSpec `json:"container,omitempty"`
+	// Digest stands for everything tasks are made from but placement, resources, restart policy and pull
+	// options (the container, networks, log driver, force-update counter...), so that the orchestrator tells an
+	// out-of-date task by comparing digests; the services layer sets it on every write of a spec.
+	Digest        string                `json:"digest,omitempty"`
 	Resources     *ResourceRequirements `json:"resources,omitempty"`
 	RestartPolicy *RestartPolicy        `json:"restartPolicy,omitempty"`
 	Placement     *Placement            `json:"placement,omitempty"`
@@ -211,6 +221,15 @@ type Task struct {
 	JobIteration uint64     `json:"jobIteration,omitempty"`
 	// Networks are the task's network attachments with their addresses (the networking layer fills them).
 	Networks []TaskNetwork `json:"networks,omitempty"`
+	// ServiceAnnotations are the service's name and labels when the task was made (its container's name and
+	// labels come from them).
+	ServiceAnnotations Annotations `json:"serviceAnnotations,omitempty"`
+	// Endpoint is the service's endpoint when the task was made (its host-mode published ports).
+	Endpoint *EndpointSpec `json:"endpoint,omitempty"`
+	// StartedAt is when the task was first reported running; StartAfter holds a restarted task (desired
+	// ready) until its restart delay is over.
+	StartedAt  time.Time `json:"startedAt,omitempty"`
+	StartAfter time.Time `json:"startAfter,omitempty"`
 }
 
 // Kind is KindTask.
@@ -232,12 +251,18 @@ type TaskStatus struct {
 	ContainerID string `json:"containerID,omitempty"`
 	PID         int    `json:"pid,omitempty"`
 	ExitCode    int    `json:"exitCode,omitempty"`
+	// Ports are the ports the task's container publishes on its node (host mode), as bound.
+	Ports []PortSpec `json:"ports,omitempty"`
 }
 
 // TaskNetwork is a task's attachment to a network.
 type TaskNetwork struct {
 	NetworkID string   `json:"networkID"`
 	Addresses []string `json:"addresses,omitempty"`
+	// AttachmentID is the cluster's endpoint the task's container claims on its node; Aliases are the
+	// service's for this network.
+	AttachmentID string   `json:"attachmentID,omitempty"`
+	Aliases      []string `json:"aliases,omitempty"`
 }
 
 // Secret is a user's secret, sealed at rest with the cluster's data key.

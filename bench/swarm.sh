@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# Swarm services: Berth's managers against Docker's (Debian's docker.io dockerd), side by side in one run, the
+# same three-node cluster each (one manager, two workers: daemons in network namespaces on a private bridge, as
+# the swarm e2e harness makes them), the same docker CLI and the same settings, ratios printed:
+#   up      service create --replicas 20, until 20 tasks run
+#   scale   service scale 20 -> 50, until 50 run
+#   update  service update --image of the 50 tasks (--update-parallelism 5 --update-delay 0s), until all 50
+#           running tasks run the new image
+#   heal    5 task containers killed (restart delay 0s), until 50 tasks run again, none of them a killed one
+# Each is timed from the CLI call to the state seen through the manager's API (polled every 20 ms by one
+# process over its socket, the same for both). The tasks are busybox sleeping, with no network (--bridge none on
+# every daemon, no published port) and --stop-signal KILL (sleep as PID 1 ignores SIGTERM: each update batch
+# would otherwise wait the 10 s stop timeout on both), so what is measured is the control plane: orchestrator,
+# scheduler, dispatcher, agents, container starts and stops.
+# Usage: bench/swarm.sh as root   (ROUNDS=3 rounds, each engine in turn; median reported)
+source "$(dirname "$0")/lib.sh"
+ROUNDS=${ROUNDS:-3}
+bench_install
+busybox_tar
+"$REPO/scripts/build.sh" "$BIN"
+
+TAG=$(head -c2 /dev/urandom | od -An -tx1 | tr -d ' \n')
+BR=bsw$TAG
+PREFIX=10.252.$((0x${TAG:0:2} % 250 + 1))
+NODES=()
+DOCKER=$(command -v /usr/local/bin/docker /usr/bin/docker | head -1)
+# Everything the nodes made goes before lib.sh's cleanup (containers first: their shims outlive a daemon).
+cleanup_nodes() {
+	set +e
+	for s in "${SOCKS[@]}"; do
+		cli "$s" swarm leave -f >/dev/null 2>&1
+		for id in $(cli "$s" ps -aq 2>/dev/null); do cli "$s" rm -f "$id" >/dev/null 2>&1; done
+	done
+	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+	for pid in "${PIDS[@]}"; do
+		for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$pid" 2>/dev/null
+	done
+	PIDS=()
+	for ns in "${NODES[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	ip link del "$BR" 2>/dev/null
+	iptables -D FORWARD -i "$BR" -o "$BR" -m comment --comment berth-bench-swarm -j ACCEPT 2>/dev/null
+	cleanup
+}
+SOCKS=()
+trap cleanup_nodes EXIT
+
+# cli SOCK ARGS: the docker CLI against a node's daemon.
+cli() { local s=$1; shift; DOCKER_HOST="unix://$s" DOCKER_CONFIG=$BENCH_DIR/docker-config "$DOCKER" "$@"; }
+
+# add_node ENGINE N: a namespace on the bridge with address PREFIX.N, and a daemon of ENGINE (berth|docker) in it.
+add_node() {
+	local engine=$1 n=$2 ns=bsw-$TAG-$2 sock=$BENCH_DIR/node$2.sock
+	ip netns add "$ns"
+	NODES+=("$ns")
+	ip link add "vsw$TAG$n" type veth peer name eth0 netns "$ns"
+	ip link set "vsw$TAG$n" master "$BR" up
+	ip -n "$ns" addr add "$PREFIX.$n/24" dev eth0
+	ip -n "$ns" link set eth0 up
+	ip -n "$ns" link set lo up
+	echo '{}' >"$BENCH_DIR/node$n.json"
+	if [ "$engine" = berth ]; then
+		unshare --uts -- sh -c 'hostname "$0" && exec nsenter --net=/run/netns/'"$ns"' -- "$@"' "node$n" \
+			"$BIN/berth" daemon --data-root "$BENCH_DIR/node$n" --exec-root "$RUN_DIR/node$n" -H "unix://$sock" \
+			--pidfile "$BENCH_DIR/node$n.pid" --config-file "$BENCH_DIR/node$n.json" --bridge none >"$BENCH_DIR/node$n.log" 2>&1 &
+	else
+		# The image is on every node: the workers use it instead of asking a registry (offline here).
+		unshare --uts -- sh -c 'hostname "$0" && exec nsenter --net=/run/netns/'"$ns"' -- "$@"' "node$n" \
+			env DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 dockerd --data-root "$BENCH_DIR/node$n" --exec-root "$RUN_DIR/node$n" \
+			-H "unix://$sock" --pidfile "$BENCH_DIR/node$n.pid" --config-file "$BENCH_DIR/node$n.json" --bridge none \
+			--iptables=false --ip6tables=false --ip-forward=false --ip-masq=false --userland-proxy=false >"$BENCH_DIR/node$n.log" 2>&1 &
+	fi
+	PIDS+=($!)
+	SOCKS+=("$sock")
+	for _ in $(seq 1 300); do cli "$sock" version >/dev/null 2>&1 && break; sleep 0.1; done
+	cli "$sock" import -c 'CMD ["sh"]' - busybox:latest <"$BENCH_DIR/busybox.tar" >/dev/null
+	cli "$sock" tag busybox:latest busybox:v2
+}
+
+# cluster ENGINE FIRST: three nodes FIRST..FIRST+2, the first a manager; sets M (its socket) and W (the workers').
+cluster() {
+	local engine=$1 f=$2
+	add_node "$engine" "$f"; add_node "$engine" $((f + 1)); add_node "$engine" $((f + 2))
+	M=$BENCH_DIR/node$f.sock
+	W=("$BENCH_DIR/node$((f + 1)).sock" "$BENCH_DIR/node$((f + 2)).sock")
+	cli "$M" swarm init --advertise-addr "$PREFIX.$f" >/dev/null
+	local tok
+	tok=$(cli "$M" swarm join-token -q worker)
+	for w in "${W[@]}"; do cli "$w" swarm join --token "$tok" "$PREFIX.$f:2377" >/dev/null; done
+	for _ in $(seq 1 300); do [ "$(cli "$M" node ls -q --filter role=worker | wc -l)" = 2 ] && break; sleep 0.1; done
+}
+
+# wait_tasks SOCK SERVICE N IMAGE [EXCLUDED TASK IDS...]: polls the manager's API until N tasks of SERVICE whose
+# desired state is running run IMAGE and are running (none of the excluded); prints when, in ns since the epoch.
+wait_tasks() {
+	python3 - "$@" <<'EOF'
+import http.client, json, socket, sys, time, urllib.parse
+sock, svc, n, image, excluded = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], set(sys.argv[5:])
+class Conn(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(sock)
+q = urllib.parse.quote(json.dumps({"service": [svc], "desired-state": ["running"]}))
+c = Conn("localhost")
+deadline = time.time() + 600
+while time.time() < deadline:
+    c.request("GET", "/v1.41/tasks?filters=" + q)
+    ts = json.loads(c.getresponse().read())
+    ok = [t for t in ts if t["Status"]["State"] == "running" and t["ID"] not in excluded
+          and t["Spec"]["ContainerSpec"]["Image"].split("@")[0] == image]
+    if len(ok) >= n:
+        print(time.time_ns())
+        sys.exit(0)
+    time.sleep(0.02)
+sys.exit("timed out waiting for %d tasks of %s" % (n, svc))
+EOF
+}
+since_ms() { echo $(( ($2 - $1) / 1000000 )); }
+
+# scenario ENGINE: the four measurements on the cluster of M and W, appended to $BENCH_DIR/samples/ENGINE-*.
+scenario() {
+	local e=$1 t0 t1 svc=bench$RANDOM
+	mkdir -p "$BENCH_DIR/samples"
+	t0=$(date +%s%N)
+	cli "$M" service create -d -q --no-resolve-image --name "$svc" --replicas 20 --restart-delay 0s \
+		--update-parallelism 5 --update-delay 0s --stop-signal KILL busybox:latest sleep 3600 >/dev/null
+	t1=$(wait_tasks "$M" "$svc" 20 busybox:latest)
+	since_ms "$t0" "$t1" >>"$BENCH_DIR/samples/$e-up"
+	t0=$(date +%s%N)
+	cli "$M" service scale -d "$svc=50" >/dev/null
+	t1=$(wait_tasks "$M" "$svc" 50 busybox:latest)
+	since_ms "$t0" "$t1" >>"$BENCH_DIR/samples/$e-scale"
+	t0=$(date +%s%N)
+	cli "$M" service update -d -q --no-resolve-image --image busybox:v2 "$svc" >/dev/null
+	t1=$(wait_tasks "$M" "$svc" 50 busybox:v2)
+	since_ms "$t0" "$t1" >>"$BENCH_DIR/samples/$e-update"
+	# Five task containers on the workers, killed at once.
+	local victims=() tasks=() c
+	for w in "${W[@]}"; do
+		for c in $(cli "$w" ps -q --filter "label=com.docker.swarm.service.name=$svc" | head -3); do victims+=("$w $c"); done
+	done
+	victims=("${victims[@]:0:5}")
+	for v in "${victims[@]}"; do
+		set -- $v
+		tasks+=("$(cli "$1" inspect -f '{{index .Config.Labels "com.docker.swarm.task.id"}}' "$2")")
+	done
+	t0=$(date +%s%N)
+	local kills=()
+	for v in "${victims[@]}"; do set -- $v; cli "$1" kill "$2" >/dev/null & kills+=($!); done
+	wait "${kills[@]}"
+	t1=$(wait_tasks "$M" "$svc" 50 busybox:v2 "${tasks[@]}")
+	since_ms "$t0" "$t1" >>"$BENCH_DIR/samples/$e-heal"
+	cli "$M" service rm "$svc" >/dev/null
+	for w in "${W[@]}" "$M"; do
+		for _ in $(seq 1 300); do [ -z "$(cli "$w" ps -aq --filter "label=com.docker.swarm.service.name=$svc")" ] && break; sleep 0.1; done
+	done
+}
+
+ip link add "$BR" type bridge
+ip addr add "$PREFIX.1/24" dev "$BR"
+ip link set "$BR" up
+iptables -I FORWARD -i "$BR" -o "$BR" -m comment --comment berth-bench-swarm -j ACCEPT
+cluster berth 11; BM=$M; BW=("${W[@]}")
+cluster docker 21; DM=$M; DW=("${W[@]}")
+for _ in $(seq 1 "$ROUNDS"); do
+	M=$BM; W=("${BW[@]}"); scenario berth
+	M=$DM; W=("${DW[@]}"); scenario docker
+done
+
+med() { sort -n "$BENCH_DIR/samples/$1" | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'; }
+echo "Swarm services on three nodes (1 manager, 2 workers each), median of $ROUNDS rounds, ms"
+printf '%-52s %8s %8s %8s\n' "operation" "berth" "docker" "speedup"
+for op in up scale update heal; do
+	case $op in
+	up) what="service create --replicas 20, until 20 run" ;;
+	scale) what="service scale 20 -> 50, until 50 run" ;;
+	update) what="service update --image, 50 tasks, parallelism 5" ;;
+	heal) what="5 task containers killed, until 50 run again" ;;
+	esac
+	b=$(med "berth-$op"); d=$(med "docker-$op")
+	printf '%-52s %8s %8s %8s\n' "$what" "$b" "$d" "$(ratio "$d" "$b")"
+done
+for op in up scale update heal; do
+	echo "rounds $op: berth $(tr '\n' ' ' <"$BENCH_DIR/samples/berth-$op")| docker $(tr '\n' ' ' <"$BENCH_DIR/samples/docker-$op")"
+done
