@@ -222,7 +222,7 @@ func (s *Server) completeMultipartUpload(rq *request) error {
 	if err != nil {
 		return err
 	}
-	writeVersionID(rq.w.Header(), b, info.VersionID)
+	writeNewVersionID(rq.w.Header(), b, info.VersionID)
 	res := completeMultipartUploadResult{
 		Location: location(rq), Bucket: rq.bucket, Key: rq.key, ETag: quoteETag(info.ETag),
 		checksumsXML: checksumValues(info.Checksum),

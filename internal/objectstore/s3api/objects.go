@@ -29,6 +29,16 @@ func writeVersionID(h http.Header, b *objectstore.Bucket, id string) {
 	}
 }
 
+// writeNewVersionID sets x-amz-version-id on the answer to a write (PUT, copy, completed upload): as
+// writeVersionID, except that a write to a versioning-suspended bucket, which makes the null version, answers
+// without the header, as S3 does (its PutObject reference shows none in the suspended example); a GET or HEAD
+// of that version says "null".
+func writeNewVersionID(h http.Header, b *objectstore.Bucket, id string) {
+	if id != objectstore.NullVersion {
+		writeVersionID(h, b, id)
+	}
+}
+
 // writeConditions reads If-Match / If-None-Match of a conditional write; S3 supports only "*" for If-None-Match.
 func writeConditions(h http.Header) (objectstore.WriteConditions, error) {
 	c := objectstore.WriteConditions{IfMatch: h.Get("If-Match"), IfNoneMatch: h.Get("If-None-Match")}
@@ -103,7 +113,7 @@ func (s *Server) putObject(rq *request) error {
 	}
 	out := rq.w.Header()
 	out.Set("ETag", quoteETag(info.ETag))
-	writeVersionID(out, b, info.VersionID)
+	writeNewVersionID(out, b, info.VersionID)
 	writeChecksum(out, info.Checksum)
 	writeExpiration(out, st, info)
 	out.Set("Content-Length", "0")
@@ -536,7 +546,7 @@ func (s *Server) copyObject(rq *request) error {
 		return err
 	}
 	hh := rq.w.Header()
-	writeVersionID(hh, b, out.Object.VersionID)
+	writeNewVersionID(hh, b, out.Object.VersionID)
 	writeExpiration(hh, st, out.Object)
 	if sb.Versioning != objectstore.Unversioned {
 		hh.Set("x-amz-copy-source-version-id", out.Source.VersionID)
