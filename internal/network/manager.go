@@ -77,6 +77,7 @@ type Manager struct {
 	// balance programs the service VIPs of a container's namespace; vipsApplied what each says (services.go).
 	balance     VIPBalancer
 	vipsApplied map[string][]firewall.VIP
+	vipsSynced  bool // the cluster's first view since the start was written to every container
 }
 
 // New loads the networks under cfg.Root, reconciles the IPAM with their endpoints, makes sure the predefined

@@ -78,6 +78,12 @@ func (m *Manager) wantVIPs(containerID string) []firewall.VIP {
 // syncVIPs brings the VIP table of each of containers up to date, writing only those whose VIPs changed; the
 // caller holds m.mu (the tables are small and the writes few: one transaction per changed container).
 func (m *Manager) syncVIPs(ctx context.Context, containers ...string) {
+	m.writeVIPs(ctx, false, containers)
+}
+
+// writeVIPs is syncVIPs; force writes every container's table even where nothing seems changed (the first
+// state after a daemon start: a table the kernel kept may say what the cluster no longer does).
+func (m *Manager) writeVIPs(ctx context.Context, force bool, containers []string) {
 	if m.balance == nil {
 		return
 	}
@@ -87,7 +93,7 @@ func (m *Manager) syncVIPs(ctx context.Context, containers ...string) {
 	for _, id := range containers {
 		want := m.wantVIPs(id)
 		have, known := m.vipsApplied[id]
-		if known && vipsEqual(have, want) || !known && len(want) == 0 {
+		if !force && (known && vipsEqual(have, want) || !known && len(want) == 0) {
 			continue
 		}
 		if err := m.balance(ctx, m.nsPath(id), want); err != nil {
@@ -125,7 +131,8 @@ func (m *Manager) syncAllVIPs(ctx context.Context) {
 		}
 	}
 	sort.Strings(ids)
-	m.syncVIPs(ctx, ids...)
+	m.writeVIPs(ctx, !m.vipsSynced, ids)
+	m.vipsSynced = true
 }
 
 func vipsEqual(a, b []firewall.VIP) bool {

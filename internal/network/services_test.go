@@ -69,19 +69,20 @@ func TestClusterServices(t *testing.T) {
 		table  []string
 		writes int // table writes so far
 	}{
+		{name: "the first view writes every table, even an empty one (a table kept over a restart may be stale)", svcs: nil, writes: 1},
 		{name: "vip and dnsrr services", svcs: []ServiceView{web, rr},
 			dns: map[string][]netip.Addr{"web": {a("10.0.1.100")}, "www": {a("10.0.1.100")}, "tasks.web": web.Tasks, "tasks.www": web.Tasks,
 				"rr": rr.Tasks, "tasks.rr": rr.Tasks},
-			table: []string{"10.0.1.100 web ovl [10.0.1.5 10.0.1.6]"}, writes: 1},
+			table: []string{"10.0.1.100 web ovl [10.0.1.5 10.0.1.6]"}, writes: 2},
 		{name: "the same state writes nothing", svcs: []ServiceView{web, rr},
-			table: []string{"10.0.1.100 web ovl [10.0.1.5 10.0.1.6]"}, writes: 1},
+			table: []string{"10.0.1.100 web ovl [10.0.1.5 10.0.1.6]"}, writes: 2},
 		{name: "a dnsrr task less changes no table", svcs: []ServiceView{web, {Name: "rr", Tasks: rr.Tasks[:1]}},
-			dns: map[string][]netip.Addr{"rr": rr.Tasks[:1], "tasks.rr": rr.Tasks[:1]}, table: []string{"10.0.1.100 web ovl [10.0.1.5 10.0.1.6]"}, writes: 1},
+			dns: map[string][]netip.Addr{"rr": rr.Tasks[:1], "tasks.rr": rr.Tasks[:1]}, table: []string{"10.0.1.100 web ovl [10.0.1.5 10.0.1.6]"}, writes: 2},
 		{name: "the names and backends follow the tasks", svcs: []ServiceView{{Name: "web", Aliases: []string{"www"}, VIP: web.VIP, Tasks: web.Tasks[1:]}},
-			dns: map[string][]netip.Addr{"web": {a("10.0.1.100")}, "tasks.web": web.Tasks[1:], "rr": nil}, table: []string{"10.0.1.100 web ovl [10.0.1.6]"}, writes: 2},
+			dns: map[string][]netip.Addr{"web": {a("10.0.1.100")}, "tasks.web": web.Tasks[1:], "rr": nil}, table: []string{"10.0.1.100 web ovl [10.0.1.6]"}, writes: 3},
 		{name: "no task left: the VIP stays, with no backend", svcs: []ServiceView{{Name: "web", VIP: web.VIP}},
-			dns: map[string][]netip.Addr{"web": {a("10.0.1.100")}, "tasks.web": nil}, table: []string{"10.0.1.100 web ovl []"}, writes: 3},
-		{name: "the service gone takes the table", svcs: nil, dns: map[string][]netip.Addr{"web": nil}, writes: 4},
+			dns: map[string][]netip.Addr{"web": {a("10.0.1.100")}, "tasks.web": nil}, table: []string{"10.0.1.100 web ovl []"}, writes: 4},
+		{name: "the service gone takes the table", svcs: nil, dns: map[string][]netip.Addr{"web": nil}, writes: 5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m.SetClusterView(map[string]ClusterView{"ovlid": {Services: tc.svcs}})
