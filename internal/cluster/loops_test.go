@@ -474,8 +474,11 @@ func TestLoopsTaskNetworks(t *testing.T) {
 			t.Fatalf("task %s's container: %+v, want networks %+v", tk.ID, cfg, want)
 		}
 	}
-	if got := allocated(t, ms.st, "10.77.0.0/24"); len(got) != 2 {
-		t.Fatalf("allocated %v", got)
+	// The two tasks' addresses and the service's VIP (vip mode, the default).
+	svc, err := lookupService(ms.ctx, ms.st, "app")
+	must(t, err)
+	if got := allocated(t, ms.st, "10.77.0.0/24"); len(got) != 3 || !slices.Contains(got, svc.VIP(n.ID).Addr()) {
+		t.Fatalf("allocated %v, the service's VIP %v", got, svc.VIP(n.ID))
 	}
 
 	ms.update("app", func(s *api.ServiceSpec) { n := uint64(1); s.Replicas = &n }, ServiceUpdateOptions{})

@@ -79,6 +79,9 @@ type NetworkState struct {
 	Keys        []*api.NetworkNode `json:"keys"`
 	// PresharedKey is the cluster's WireGuard preshared key (sent only over the node's mutual-TLS session).
 	PresharedKey []byte `json:"presharedKey,omitempty"`
+	// Services and the tasks running (networks_services.go): service names, VIPs and backends.
+	Services []ServiceEndpoint `json:"services,omitempty"`
+	Running  []TaskRun         `json:"running,omitempty"`
 }
 
 // NetworkPeer is a node as the data path knows it: its ID, hostname and underlay address.
@@ -96,6 +99,8 @@ type watchEvent struct {
 	Attachment *api.Attachment  `json:"attachment,omitempty"`
 	Node       *NetworkPeer     `json:"node,omitempty"`
 	Key        *api.NetworkNode `json:"key,omitempty"`
+	Service    *ServiceEndpoint `json:"service,omitempty"`
+	Task       *TaskRun         `json:"task,omitempty"`
 }
 
 // watchLine is one line of the stream.
@@ -128,6 +133,9 @@ func networkState(ctx context.Context, v *store.View, self string) (*NetworkStat
 	}
 	for _, n := range nodes {
 		st.Nodes = append(st.Nodes, peerOf(n))
+	}
+	if err := serviceState(ctx, v, st); err != nil {
+		return nil, err
 	}
 	return st, nil
 }
@@ -230,7 +238,8 @@ func (c *Cluster) handleNetworkWatch(w http.ResponseWriter, r *http.Request) {
 	if st.PresharedKey, err = presharedKey(ctx, s, dk); err != nil {
 		c.log.Warn("the encrypted networks' preshared key", "error", err)
 	}
-	watcher := s.Watch(ctx, v.Rev(), api.KindNetwork, api.KindAttachment, api.KindNetworkNode, api.KindNode)
+	watcher := s.Watch(ctx, v.Rev(), api.KindNetwork, api.KindAttachment, api.KindNetworkNode, api.KindNode, api.KindService, api.KindTask)
+	running := newRunningFilter(st)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	fl, _ := w.(http.Flusher)
@@ -273,6 +282,14 @@ func (c *Cluster) handleNetworkWatch(w http.ResponseWriter, r *http.Request) {
 			case *api.Node:
 				p := peerOf(o)
 				e.Node = &p
+			case *api.Service:
+				se := serviceEndpointOf(o)
+				e.Service = &se
+			case *api.Task:
+				if e.Task = running.event(o, e.Removed); e.Task == nil {
+					continue
+				}
+				e.Removed = false
 			default:
 				continue
 			}
@@ -292,11 +309,20 @@ type mirror struct {
 	atts     map[string]*api.Attachment
 	nodes    map[string]NetworkPeer
 	keys     map[string]*api.NetworkNode
+	services map[string]ServiceEndpoint
+	running  map[string]TaskRun
 }
 
 func newMirror(st *NetworkState) *mirror {
 	m := &mirror{rev: st.Rev, self: st.Self, psk: st.PresharedKey, networks: map[string]*api.Network{},
-		atts: map[string]*api.Attachment{}, nodes: map[string]NetworkPeer{}, keys: map[string]*api.NetworkNode{}}
+		atts: map[string]*api.Attachment{}, nodes: map[string]NetworkPeer{}, keys: map[string]*api.NetworkNode{},
+		services: map[string]ServiceEndpoint{}, running: map[string]TaskRun{}}
+	for _, s := range st.Services {
+		m.services[s.ID] = s
+	}
+	for _, r := range st.Running {
+		m.running[r.ID] = r
+	}
 	for _, n := range st.Networks {
 		m.networks[n.ID] = n
 	}
@@ -341,6 +367,10 @@ func (m *mirror) apply(e *watchEvent) {
 		} else {
 			m.keys[e.Key.ID] = e.Key
 		}
+	case e.Service != nil:
+		m.applyService(e.Service, e.Removed)
+	case e.Task != nil:
+		m.applyTask(e.Task)
 	}
 }
 
@@ -363,6 +393,7 @@ func (m *mirror) state() NetworkState {
 	sort.Slice(st.Attachments, func(i, j int) bool { return st.Attachments[i].ID < st.Attachments[j].ID })
 	sort.Slice(st.Nodes, func(i, j int) bool { return st.Nodes[i].ID < st.Nodes[j].ID })
 	sort.Slice(st.Keys, func(i, j int) bool { return st.Keys[i].ID < st.Keys[j].ID })
+	m.serviceLists(&st)
 	return st
 }
 

@@ -248,6 +248,10 @@ func createService(ctx context.Context, st *store.Store, spec api.ServiceSpec, e
 		if err := checkReferences(ctx, tx, &svc.Spec, ""); err != nil {
 			return err
 		}
+		svc.Endpoint = nil // a retried transaction allocates afresh
+		if err := reconcileVIPs(ctx, tx, svc); err != nil {
+			return err
+		}
 		return store.Create(tx, svc)
 	})
 	if errdefs.IsAlreadyExists(err) {
@@ -433,6 +437,9 @@ func updateService(ctx context.Context, st *store.Store, ref string, version uin
 			svc.JobIteration++
 			svc.LastExecution = now
 		}
+		if err := reconcileVIPs(ctx, tx, svc); err != nil {
+			return err
+		}
 		return store.Put(tx, svc)
 	})
 	if errdefs.IsConflict(err) && !strings.Contains(err.Error(), "update out of sequence") {
@@ -494,6 +501,9 @@ func removeService(ctx context.Context, st *store.Store, ref string) (string, er
 			return err
 		}
 		id = svc.ID
+		if err := releaseVIPs(ctx, tx, svc); err != nil {
+			return err
+		}
 		return store.Delete(tx, api.KindService, svc.ID)
 	})
 	return id, err

@@ -247,6 +247,7 @@ func (s overlaySink) ApplyNetworkState(ctx context.Context, st cluster.NetworkSt
 		}
 		views[a.NetworkID] = v
 	}
+	addServiceViews(views, st)
 	for id, v := range views {
 		slices.SortFunc(v.Peers, func(a, b berthnet.Peer) int { return a.IP.Compare(b.IP) })
 		views[id] = v

@@ -83,6 +83,8 @@ type Peer struct {
 type ClusterView struct {
 	Peers  []Peer
 	Remote []dns.Endpoint
+	// Services are the swarm services on the network: their names, VIPs and running tasks (services.go).
+	Services []ServiceView
 }
 
 // AttachmentOption names, in an endpoint's DriverOpts, the cluster attachment a task's container claims.
@@ -226,6 +228,7 @@ func (m *Manager) attachCluster(ctx context.Context, sb Sandbox, n Network, opts
 	m.reg.AddEndpoint(r.Name, dns.Endpoint{ContainerID: sb.ContainerID, Name: sb.Name, Aliases: ep.Aliases, Addr: ep.Addr.Addr()})
 	r.Endpoints[sb.ContainerID] = ep
 	m.applyView(r)
+	m.syncVIPs(ctx, sb.ContainerID)
 	if err := m.save(r, atomicfile.NoSync()); err != nil {
 		slog.WarnContext(ctx, "saving network", "network", r.Name, "error", err)
 	}
@@ -237,6 +240,7 @@ func (m *Manager) attachCluster(ctx context.Context, sb Sandbox, n Network, opts
 func (m *Manager) forgetCluster(ctx context.Context, r *record, ep *endpointRecord) {
 	m.reg.RemoveEndpoint(r.Name, ep.ContainerID)
 	delete(r.Endpoints, ep.ContainerID)
+	m.syncVIPs(ctx, ep.ContainerID) // the network's VIPs leave the container's table
 	if m.cluster != nil {
 		if err := m.cluster.Detach(ctx, ep.ID); err != nil {
 			// The cluster releases it later: at the node's next sync, or when the node leaves.
@@ -264,6 +268,7 @@ func (m *Manager) dropLocal(ctx context.Context, r *record) {
 		m.reg.RemoveEndpoint(r.Name, ep.ContainerID)
 	}
 	delete(m.remote, r.ID)
+	m.reg.SetServices(r.Name, nil)
 	if err := os.Remove(filepath.Join(m.cfg.Root, r.ID+".json")); err != nil && !os.IsNotExist(err) {
 		slog.WarnContext(ctx, "removing a network record", "network", r.Name, "error", err)
 	}
@@ -299,6 +304,9 @@ func (m *Manager) DropCluster(ctx context.Context) {
 			m.reg.RemoveEndpoint(r.Name, ep.ContainerID)
 		}
 		m.dropLocal(ctx, r)
+		for _, ep := range eps {
+			m.syncVIPs(ctx, ep.ContainerID) // the network's VIPs leave the container's table
+		}
 		m.mu.Unlock()
 		slog.InfoContext(ctx, "cluster network removed from this node", "network", r.Name, "endpoints", len(eps))
 	}
@@ -344,13 +352,16 @@ func (m *Manager) SetClusterView(views map[string]ClusterView) {
 	defer m.mu.Unlock()
 	m.views = map[string]ClusterView{}
 	for id, v := range views {
-		m.views[id] = ClusterView{Peers: slices.Clone(v.Peers), Remote: slices.Clone(v.Remote)}
+		m.views[id] = ClusterView{Peers: slices.Clone(v.Peers), Remote: slices.Clone(v.Remote), Services: slices.Clone(v.Services)}
 	}
 	for _, r := range m.nets {
 		if m.global(r) {
 			m.applyView(r)
 		}
 	}
+	ctx, cancel := clusterContext()
+	defer cancel()
+	m.syncAllVIPs(ctx)
 }
 
 // applyView registers the names of the remote endpoints of a cluster network present here, as its view has
@@ -376,4 +387,5 @@ func (m *Manager) applyView(r *record) {
 		}
 	}
 	m.remote[r.ID] = slices.Clone(next)
+	m.reg.SetServices(r.Name, serviceRecords(m.views[r.ID].Services))
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/berth/berth/internal/atomicfile"
 	"github.com/berth/berth/internal/filters"
 	"github.com/berth/berth/internal/network/dns"
+	"github.com/berth/berth/internal/network/firewall"
 	"github.com/berth/berth/internal/network/ipam"
 	"github.com/berth/berth/internal/network/link"
 )
@@ -73,6 +74,10 @@ type Manager struct {
 	// registered, by network ID (cluster.go).
 	views  map[string]ClusterView
 	remote map[string][]dns.Endpoint
+	// balance programs the service VIPs of a container's namespace; vipsApplied what each says (services.go).
+	balance     VIPBalancer
+	vipsApplied map[string][]firewall.VIP
+	vipsSynced  bool // the cluster's first view since the start was written to every container
 }
 
 // New loads the networks under cfg.Root, reconciles the IPAM with their endpoints, makes sure the predefined
@@ -88,6 +93,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Manager, error) {
 		reg:          dns.NewRegistry(),
 		nets:         map[string]*record{},
 		servers:      map[string]func(){},
+		balance:      firewall.SyncVIPs,
 	}
 	for _, o := range opts {
 		o(m)

@@ -536,6 +536,11 @@ func serviceToDocker(svc cluster.Service, insertDefaults bool) swarm.Service {
 			out.Endpoint.Ports = append(out.Endpoint.Ports, portToDocker(p))
 		}
 	}
+	if e := s.Endpoint; e != nil {
+		for _, v := range e.VirtualIPs {
+			out.Endpoint.VirtualIPs = append(out.Endpoint.VirtualIPs, swarm.EndpointVirtualIP{NetworkID: v.NetworkID, Addr: v.Addr})
+		}
+	}
 	if u := s.UpdateStatus; u != nil {
 		out.UpdateStatus = &swarm.UpdateStatus{State: swarm.UpdateState(u.State), Message: u.Message}
 		if !u.StartedAt.IsZero() {

@@ -22,6 +22,8 @@ type Service struct {
 	PreviousSpecVersion uint64 `json:"previousSpecVersion,omitempty"`
 	// LastExecution is when a job's current iteration started.
 	LastExecution time.Time `json:"lastExecution,omitempty"`
+	// Endpoint is what the cluster allocated to reach the service: its virtual IPs (vip.go).
+	Endpoint *Endpoint `json:"endpoint,omitempty"`
 }
 
 // Kind is KindService.

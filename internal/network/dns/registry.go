@@ -41,6 +41,8 @@ const ShortIDLen = 12
 type Registry struct {
 	mu   sync.RWMutex
 	nets map[string]*netRecords
+	// services are the service records of each network (services.go), by canonical name.
+	services map[string]map[string]*nameRecord
 }
 
 // Endpoint is one container's attachment to one network, as DNS sees it.
@@ -202,11 +204,15 @@ func (r *Registry) resolve(networks []string, name string, want func(netip.Addr)
 		if addrs != nil {
 			return
 		}
-		nr := r.nets[network]
-		if nr == nil {
-			return
+		// A service's names answer before endpoints' (a service alias is the VIP, not the local task).
+		rec := r.services[network][n]
+		if rec == nil {
+			nr := r.nets[network]
+			if nr == nil {
+				return
+			}
+			rec = nr.names[n]
 		}
-		rec := nr.names[n]
 		if rec == nil {
 			return
 		}

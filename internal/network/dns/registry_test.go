@@ -316,3 +316,56 @@ func TestReverseAddr(t *testing.T) {
 		})
 	}
 }
+
+func TestRegistryServices(t *testing.T) {
+	a := func(s string) netip.Addr { return netip.MustParseAddr(s) }
+	r := NewRegistry()
+	if err := r.AddEndpoint("ovl", Endpoint{ContainerID: "c1", Name: "web.1.abc", Aliases: []string{"www"}, Addr: a("10.0.1.5")}); err != nil {
+		t.Fatal(err)
+	}
+	r.SetServices("ovl", []ServiceRecord{
+		{Names: []string{"web", "www"}, Addrs: []netip.Addr{a("10.0.1.2")}},
+		{Names: []string{"tasks.web", "tasks.www"}, Addrs: []netip.Addr{a("10.0.1.5"), a("10.0.1.6")}},
+		{Names: []string{"idle"}},
+	})
+	for _, tc := range []struct {
+		name     string
+		networks []string
+		query    string
+		want     []string
+	}{
+		{name: "service name is its VIP", networks: []string{"ovl"}, query: "web", want: []string{"10.0.1.2"}},
+		{name: "a service alias answers before a task's own alias", networks: []string{"ovl"}, query: "WWW.", want: []string{"10.0.1.2"}},
+		{name: "tasks.NAME", networks: []string{"ovl"}, query: "tasks.web", want: []string{"10.0.1.5", "10.0.1.6"}},
+		{name: "name.network", networks: []string{"ovl"}, query: "web.ovl", want: []string{"10.0.1.2"}},
+		{name: "the task's container name still answers", networks: []string{"ovl"}, query: "web.1.abc", want: []string{"10.0.1.5"}},
+		{name: "not on another network", networks: []string{"other"}, query: "web"},
+		{name: "a service without tasks has no address", networks: []string{"ovl"}, query: "idle"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, x := range r.Lookup(tc.networks, tc.query) {
+				got = append(got, x.String())
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("Lookup(%v, %q) = %v, want %v", tc.networks, tc.query, got, tc.want)
+			}
+		})
+	}
+	if _, found := r.resolve([]string{"ovl"}, "idle", func(netip.Addr) bool { return true }); !found {
+		t.Fatal("a service without tasks is not known")
+	}
+	// Names follow the tasks; no records drop the network's services.
+	r.SetServices("ovl", []ServiceRecord{{Names: []string{"tasks.web"}, Addrs: []netip.Addr{a("10.0.1.6")}}})
+	if got := r.Lookup([]string{"ovl"}, "tasks.web"); !slices.Equal(got, []netip.Addr{a("10.0.1.6")}) {
+		t.Fatalf("after a scale-down: %v", got)
+	}
+	if got := r.Lookup([]string{"ovl"}, "www"); !slices.Equal(got, []netip.Addr{a("10.0.1.5")}) {
+		t.Fatalf("the task's alias once the service went: %v", got)
+	}
+	r.SetServices("ovl", nil)
+	if got := r.Lookup([]string{"ovl"}, "tasks.web"); got != nil {
+		t.Fatalf("after the service went: %v", got)
+	}
+}
