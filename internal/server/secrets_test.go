@@ -37,7 +37,9 @@ func (f *fakeSwarm) CreateConfig(context.Context, api.ConfigSpec) (string, error
 func (f *fakeSwarm) Configs(context.Context, filters.Args) ([]*api.Config, error) {
 	return nil, errNoFiles
 }
-func (f *fakeSwarm) ConfigObject(context.Context, string) (*api.Config, error) { return nil, errNoFiles }
+func (f *fakeSwarm) ConfigObject(context.Context, string) (*api.Config, error) {
+	return nil, errNoFiles
+}
 func (f *fakeSwarm) UpdateConfig(context.Context, string, uint64, api.ConfigSpec) error {
 	return errNoFiles
 }
