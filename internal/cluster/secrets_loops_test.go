@@ -68,7 +68,9 @@ func TestLoopsSecretsOnlyWhereUsed(t *testing.T) {
 	ms := &miniSwarm{t: t, ctx: ctx, st: store.New(store.NewMemoryBackend(store.WithHistory(1 << 20))),
 		clock: clockwork.NewFakeClockAt(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), engines: map[string]*fakeEngine{}, agents: map[string]context.CancelFunc{}}
 	t.Cleanup(func() { cancel(); ms.wg.Wait() })
-	must(t, ms.st.Update(ctx, func(tx *store.Tx) error { return store.Create(tx, &api.Cluster{ID: "cluster", Spec: api.DefaultClusterSpec()}) }))
+	must(t, ms.st.Update(ctx, func(tx *store.Tx) error {
+		return store.Create(tx, &api.Cluster{ID: "cluster", Spec: api.DefaultClusterSpec()})
+	}))
 	ms.addNode("n1")
 	ms.addNode("n2")
 	log := slog.New(slog.DiscardHandler)
