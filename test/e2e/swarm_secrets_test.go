@@ -49,7 +49,7 @@ func TestSwarmSecretsConfigs(t *testing.T) {
 			stderr: "rpc error: code = InvalidArgument desc = invalid name, only 64 [a-zA-Z0-9-_.] characters allowed, and the start and end character must be [a-zA-Z0-9]"},
 		{name: "500 KB", args: []string{"secret", "create", "big", file("big", strings.Repeat("x", 512000))},
 			stderr: "rpc error: code = InvalidArgument desc = secret data must be larger than 0 and less than 512000 bytes"},
-		{name: "unknown secret", args: []string{"secret", "inspect", "nosuch"}, stderr: "nosuch"},
+		{name: "unknown secret", args: []string{"secret", "inspect", "nosuch"}, stderr: "secret nosuch not found"},
 		{name: "unknown config rm", args: []string{"config", "rm", "nosuch"}, stderr: "config nosuch not found"},
 		{name: "service with an unknown secret", args: []string{"service", "create", "--secret", "nosuch", "busybox", "true"},
 			stderr: "secret not found: nosuch"},
@@ -115,6 +115,12 @@ func TestSwarmSecretsConfigs(t *testing.T) {
 		}
 	}
 
+	// Where it is: the worker's tmpfs for task files (under its exec root), while a task there uses it.
+	files := filepath.Join(w.ExecRoot, "swarm", "files")
+	if findBytes(t, files, []byte(value)) == "" {
+		t.Fatalf("the secret is not in the worker's task files (%s)", files)
+	}
+
 	r = m.dockerR(nil, "secret", "rm", "db_pw")
 	if r.Code == 0 || !strings.Contains(r.Stderr, "rpc error: code = InvalidArgument desc = secret 'db_pw' is in use by the following service: reader") {
 		t.Fatalf("rm of a secret in use: %s", r)
@@ -132,6 +138,8 @@ func TestSwarmSecretsConfigs(t *testing.T) {
 	if r := w.dockerR(nil, "exec", c, "ls", "/run/secrets"); strings.TrimSpace(r.Stdout) != "api_key" {
 		t.Fatalf("/run/secrets after the update: %s", r)
 	}
+	// The old task's container stopped: the secret left the worker (its container stays as task history).
+	waitFor(t, 30*time.Second, "the secret off the worker", func() bool { return findBytes(t, files, []byte(value)) == "" })
 	m.docker(t, "secret", "rm", "db_pw")
 	m.docker(t, "service", "rm", "reader")
 	m.docker(t, "secret", "rm", "api_key")
