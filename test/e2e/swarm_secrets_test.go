@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ func TestSwarmSecretsConfigs(t *testing.T) {
 	nodes := swarmWithImages(t, 1, 1)
 	m, w := nodes[0], nodes[1]
 	const value = "s3cr3t-e2e-value-7f1c"
+	since := time.Now().Add(-time.Second).Unix()
 
 	r := m.dockerR(strings.NewReader(value), "secret", "create", "--label", "env=prod", "db_pw", "-")
 	if r.Code != 0 || !regexp.MustCompile(`^[0-9a-z]{25}\n$`).MatchString(r.Stdout) {
@@ -149,6 +151,14 @@ func TestSwarmSecretsConfigs(t *testing.T) {
 	}
 	if r := m.dockerR(nil, "secret", "inspect", "db_pw"); r.Code == 0 {
 		t.Fatalf("inspect of a removed secret: %s", r)
+	}
+	// docker's events of type secret and config.
+	ev := m.docker(t, "events", "--since", strconv.FormatInt(since, 10), "--until", strconv.FormatInt(time.Now().Unix()+1, 10),
+		"--filter", "type=secret", "--filter", "type=config", "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}")
+	for _, want := range []string{"secret create db_pw", "secret create api_key", "config create app_conf", "secret remove db_pw", "config remove app_conf"} {
+		if !strings.Contains(ev, want) {
+			t.Errorf("events lack %q:\n%s", want, ev)
+		}
 	}
 }
 
