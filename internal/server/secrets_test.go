@@ -193,3 +193,21 @@ func TestSecretRoutes(t *testing.T) {
 		t.Fatalf("config rm unknown: %v", err)
 	}
 }
+
+// Outside a swarm, docker's 503 and words.
+func TestSecretRoutesWithoutSwarm(t *testing.T) {
+	srv := httptest.NewServer(New(newFakeEngine().backends()))
+	t.Cleanup(srv.Close)
+	c, err := mobyclient.New(mobyclient.WithHost("tcp://"+srv.Listener.Addr().String()), mobyclient.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ctx := context.Background()
+	if _, err := c.SecretList(ctx, mobyclient.SecretListOptions{}); !errdefs.IsUnavailable(err) || !strings.Contains(err.Error(), "This node is not part of a swarm") {
+		t.Fatalf("secret ls outside a swarm: %v", err)
+	}
+	if _, err := c.ConfigCreate(ctx, mobyclient.ConfigCreateOptions{Spec: swarm.ConfigSpec{Annotations: swarm.Annotations{Name: "x"}, Data: []byte("x")}}); !errdefs.IsUnavailable(err) {
+		t.Fatalf("config create outside a swarm: %v", err)
+	}
+}
