@@ -122,6 +122,10 @@ func TestSwarmSecretsConfigs(t *testing.T) {
 	if findBytes(t, files, []byte(value)) == "" {
 		t.Fatalf("the secret is not in the worker's task files (%s)", files)
 	}
+	// and only there: the manager runs no task using it.
+	if where := findBytes(t, m.ExecRoot, []byte(value)); where != "" {
+		t.Fatalf("the secret is on the manager, which runs no task using it: %s", where)
+	}
 
 	r = m.dockerR(nil, "secret", "rm", "db_pw")
 	if r.Code == 0 || !strings.Contains(r.Stderr, "rpc error: code = InvalidArgument desc = secret 'db_pw' is in use by the following service: reader") {
