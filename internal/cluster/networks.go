@@ -188,6 +188,11 @@ func removeNetwork(ctx context.Context, s *store.Store, ref string) (*api.Networ
 		}
 		for _, a := range atts {
 			if a.NetworkID == n.ID {
+				if leaving, err := taskLeaving(ctx, tx, a, services); err != nil {
+					return err
+				} else if leaving {
+					continue
+				}
 				user := a.TaskID
 				if user == "" {
 					user = a.ID

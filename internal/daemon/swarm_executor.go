@@ -299,7 +299,11 @@ func (e swarmExecutor) Start(ctx context.Context, id string) error {
 
 func (e swarmExecutor) Stop(ctx context.Context, id string, grace time.Duration) error {
 	t := int(grace.Seconds())
-	return e.d.containers.Stop(ctx, id, "", &t)
+	err := e.d.containers.Stop(ctx, id, "", &t)
+	if err == nil {
+		e.dropTaskFiles(ctx, id)
+	}
+	return err
 }
 
 func (e swarmExecutor) Remove(ctx context.Context, id string) error {
@@ -315,7 +319,11 @@ func (e swarmExecutor) Remove(ctx context.Context, id string) error {
 }
 
 func (e swarmExecutor) Wait(ctx context.Context, id string) (int, error) {
-	return e.d.containers.Wait(ctx, id, container.WaitConditionNotRunning, nil)
+	code, err := e.d.containers.Wait(ctx, id, container.WaitConditionNotRunning, nil)
+	if err == nil {
+		e.dropTaskFiles(ctx, id)
+	}
+	return code, err
 }
 
 func (e swarmExecutor) Inspect(ctx context.Context, id string) (agent.Container, error) {

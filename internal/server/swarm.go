@@ -36,6 +36,7 @@ type SwarmBackend interface {
 	Tasks(ctx context.Context, f filters.Args) ([]*api.Task, error)
 	Task(ctx context.Context, id string) (*api.Task, error)
 	ServiceBackend
+	SecretBackend
 }
 
 func (s *Server) swarmRoutes() {
@@ -54,6 +55,7 @@ func (s *Server) swarmRoutes() {
 	m.HandleFunc("GET /tasks", s.taskList)
 	m.HandleFunc("GET /tasks/{id}", s.taskInspect)
 	s.serviceRoutes()
+	s.secretRoutes()
 }
 
 func (s *Server) taskList(w http.ResponseWriter, r *http.Request) {
