@@ -58,7 +58,7 @@ func Read(ctx context.Context, path string, dec logfile.Decoder, cfg ReadConfig,
 	if !cfg.Stdout && !cfg.Stderr {
 		cfg.Stdout, cfg.Stderr = true, true
 	}
-	files, err := openFiles(path, cfg.MaxFiles, nil)
+	files, err := openFiles(path, cfg.MaxFiles, dec, nil)
 	if err != nil {
 		return err
 	}
@@ -276,7 +276,7 @@ func (r *reader) follow(ctx context.Context, path string, cur *logFile, rr *reco
 // whose first record is newer than the last one read follow it.
 func (r *reader) successors(path string, prev *logFile) ([]*logFile, error) {
 	for tries := 0; ; tries++ {
-		files, err := openFiles(path, r.cfg.MaxFiles, func(f *logFile) bool { return sameFile(f, prev, r.dec) })
+		files, err := openFiles(path, r.cfg.MaxFiles, r.dec, func(f *logFile) bool { return sameFile(f, prev, r.dec) })
 		if errors.Is(err, fs.ErrNotExist) && tries < 100 {
 			time.Sleep(10 * time.Millisecond) // between the rename of the current file and the creation of the next
 			continue
@@ -318,7 +318,9 @@ type logFile struct {
 // openFiles opens the log's files newest first: path, then path.1 (or path.1.gz) ... path.maxFiles-1, up to the
 // first for which stop (if not nil) is true. The order is the files' age only if the writer did not rotate
 // meanwhile (a file written after path was opened could be found among the older ones): then it starts over.
-func openFiles(path string, maxFiles int, stop func(*logFile) bool) ([]*logFile, error) {
+// A file met twice while the writer rotates (renamed to the next name between two opens, or compressed under
+// it) is kept once, so that a writer rotating faster than the retries can never make a file read twice.
+func openFiles(path string, maxFiles int, dec logfile.Decoder, stop func(*logFile) bool) ([]*logFile, error) {
 	var files []*logFile
 	closeAll := func() {
 		for _, f := range files {
@@ -326,8 +328,16 @@ func openFiles(path string, maxFiles int, stop func(*logFile) bool) ([]*logFile,
 		}
 		files = nil
 	}
+	waits := 0
 	for tries := 0; ; tries++ {
 		cur, err := openLogFile(path, false)
+		if errors.Is(err, fs.ErrNotExist) && waits < 100 && rotating(path) {
+			// Between the rename of the current file and the creation of the next: wait for the next.
+			waits++
+			tries-- // a wait is not a look at the files
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -348,7 +358,7 @@ func openFiles(path string, maxFiles int, stop func(*logFile) bool) ([]*logFile,
 				closeAll()
 				return nil, err
 			}
-			if f.size == 0 {
+			if f.size == 0 || seenBefore(files, f, dec) {
 				f.close()
 				continue
 			}
@@ -361,6 +371,34 @@ func openFiles(path string, maxFiles int, stop func(*logFile) bool) ([]*logFile,
 		}
 		closeAll() // rotated while we looked: the order may be wrong
 	}
+}
+
+// rotating reports whether path's log has rotated files: path missing beside them is a rotation under way.
+func rotating(path string) bool {
+	for _, name := range []string{path + ".1", path + ".1.gz"} {
+		if _, err := os.Lstat(name); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// seenBefore reports whether f is one of files under another name: the same inode (a rename keeps it), or, f
+// being compressed, the same first record as an uncompressed one (compressing makes a new file of an old one).
+func seenBefore(files []*logFile, f *logFile, dec logfile.Decoder) bool {
+	st, err := f.f.Stat()
+	if err != nil {
+		return false
+	}
+	for _, g := range files {
+		if gs, err := g.f.Stat(); err == nil && os.SameFile(gs, st) {
+			return true
+		}
+		if f.gz && !g.gz && sameFile(f, g, dec) {
+			return true
+		}
+	}
+	return false
 }
 
 func openLogFile(name string, gz bool) (*logFile, error) {
