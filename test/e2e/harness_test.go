@@ -258,9 +258,51 @@ func (d *Daemon) cleanup() {
 	} else if d.t.Failed() {
 		d.t.Logf("daemon log:\n%s", tail(log, 6000))
 	}
+	killOrphans(d.Root)
 	d.removeNetworking()
 	unmountUnder(d.Root)
 	os.RemoveAll(d.Root)
+}
+
+// killOrphans ends the containers of a stopped daemon whose state is under root: containers outlive their daemon
+// by design, and a test that killed a daemon, or a swarm agent that replaced a task while the containers were
+// being removed, leaves some running. Each is found by its shim (berth-shim <root>/…/containers/ID), and its
+// processes by the container's pids cgroup; the shim, the processes and the cgroups go.
+func killOrphans(root string) {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		argv := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if len(argv) < 2 || filepath.Base(argv[0]) != "berth-shim" || !strings.HasPrefix(argv[1], root+"/") {
+			continue
+		}
+		var shim int
+		fmt.Sscanf(filepath.Base(filepath.Dir(p)), "%d", &shim)
+		id := filepath.Base(argv[1])
+		if b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/pids/berth", id, "cgroup.procs")); err == nil {
+			for _, f := range strings.Fields(string(b)) {
+				var pid int
+				if _, err := fmt.Sscanf(f, "%d", &pid); err == nil && pid > 1 {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+		}
+		if shim > 1 {
+			syscall.Kill(shim, syscall.SIGKILL)
+		}
+		dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*/berth", id))
+		for _, dir := range dirs {
+			for range 50 {
+				if err := os.Remove(dir); err == nil || os.IsNotExist(err) {
+					break
+				}
+				time.Sleep(20 * time.Millisecond) // the killed processes are still leaving
+			}
+		}
+	}
 }
 
 func tail(s string, n int) string {
