@@ -179,7 +179,7 @@ func (c clusterNetworks) Detach(ctx context.Context, id string) error {
 // networkOf is a cluster network as the network package describes networks.
 func networkOf(n *api.Network) berthnet.Network {
 	out := berthnet.Network{ID: n.ID, Name: n.Spec.Name, Driver: n.DriverName(), Scope: "swarm", Created: n.CreatedAt,
-		Internal: n.Spec.Internal, Attachable: n.Spec.Attachable, EnableIPv4: true, Labels: maps.Clone(n.Spec.Labels),
+		Internal: n.Spec.Internal, Attachable: n.Spec.Attachable, Ingress: n.Spec.Ingress, EnableIPv4: true, Labels: maps.Clone(n.Spec.Labels),
 		Options: map[string]string{}, IPAM: berthnet.IPAM{Driver: "default"}, Endpoints: map[string]berthnet.Endpoint{}}
 	if n.Spec.Driver != nil {
 		maps.Copy(out.Options, n.Spec.Driver.Options)

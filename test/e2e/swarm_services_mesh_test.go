@@ -25,8 +25,8 @@ func TestSwarmServiceMesh(t *testing.T) {
 		t.Fatalf("network ls: %q, want docker's ingress network", out)
 	}
 	ingressID := strings.TrimSpace(m.docker(t, "network", "inspect", "--format", "{{.Id}}", "ingress"))
-	if out := strings.TrimSpace(m.docker(t, "network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", "ingress")); out != "10.0.0.0/24" {
-		t.Fatalf("ingress subnet %q", out)
+	if out := strings.TrimSpace(m.docker(t, "network", "inspect", "--format", "{{.Ingress}} {{range .IPAM.Config}}{{.Subnet}}{{end}}", "ingress")); out != "true 10.0.0.0/24" {
+		t.Fatalf("ingress network: %q", out)
 	}
 
 	m.docker(t, "service", "create", "--name", "mesh", "--replicas", "2", "-p", "8080:80", "--replicas-max-per-node", "1",
