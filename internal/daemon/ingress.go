@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"slices"
@@ -26,7 +27,8 @@ import (
 // tasks' ingress addresses (table ip berth-ingress; firewall.SyncIngressSandbox). The sandbox is made with the
 // first such service and goes with the last, so a node of a swarm that publishes nothing through the mesh
 // holds nothing of it (docker makes it at join; nothing here needs it earlier: the first service's ports are
-// programmed in the same pass that makes it).
+// programmed in the same pass that makes it). A restarted daemon adopts the sandbox the kernel kept, so
+// connections through the mesh outlive the daemon as containers do.
 
 // ingressMesh is the node's side of the mesh; the networks watch's sink drives it, one state at a time.
 type ingressMesh struct {
@@ -105,9 +107,16 @@ func (d *Daemon) syncIngress(ctx context.Context, st cluster.NetworkState) {
 	ingress, ports := ingressWanted(st)
 	if !m.checked {
 		m.checked = true
-		// A previous daemon's sandbox: made again from the state (its connections are cut; the nodes' tables
-		// are rebuilt within the same pass).
-		if len(d.networks.Endpoints(cluster.IngressSandbox)) > 0 || fileExists(d.networks.SandboxPath(cluster.IngressSandbox)) {
+		// A previous daemon's sandbox, whole, is adopted (connections through it go on; its tables are brought up
+		// to date below); a partial one is removed and, if wanted, made again.
+		_, veth, _, _ := ingressLink(d.cfg.DataRoot)
+		ep := len(d.networks.Endpoints(cluster.IngressSandbox)) > 0
+		ns := fileExists(d.networks.SandboxPath(cluster.IngressSandbox))
+		br, vt := linkExists(bridge), linkExists(veth)
+		switch {
+		case ep && ns && br && vt:
+			m.up = true
+		case ep || ns || br || vt:
 			m.up = true
 			d.teardownIngress(ctx, table, bridge)
 		}
@@ -178,6 +187,12 @@ func (d *Daemon) teardownIngress(ctx context.Context, table, bridge string) {
 		slog.WarnContext(ctx, "ingress routing mesh: removing the bridge", "bridge", bridge, "error", err)
 	}
 	d.mesh.up = false
+}
+
+// linkExists reports whether the node's namespace has a network interface of that name.
+func linkExists(name string) bool {
+	_, err := net.InterfaceByName(name)
+	return err == nil
 }
 
 func fileExists(p string) bool {

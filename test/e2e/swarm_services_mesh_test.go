@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -78,16 +79,41 @@ func TestSwarmServiceMesh(t *testing.T) {
 	}
 	t.Logf("30 requests to :8080 on 3 nodes reached %v", hosts)
 
-	// --publish-add: a second port, on the node without a task too.
-	m.docker(t, "service", "update", "--detach", "--publish-add", "9090:80", "mesh")
-	waitFor(t, 90*time.Second, "port 9090 answering on the manager", func() bool {
-		_, err := meshGet("http://" + m.IP + ":9090/")
+	// A worker's daemon killed: its node answers on (the data path is in the kernel); restarted, it answers again
+	// (the sandbox is made again from the cluster's state).
+	w1 := nodes[1]
+	sbox := filepath.Join(w1.ExecRoot, "netns", "ingress_sbox")
+	nsBefore := nsInode(t, sbox)
+	w1.kill9()
+	if _, err := meshGet("http://" + w1.IP + ":8080/"); err != nil {
+		t.Fatalf("port 8080 on %s while its daemon is down: %v", w1.Name, err)
+	}
+	w1.restart()
+	waitFor(t, 60*time.Second, "port 8080 answering on "+w1.Name+" after its restart", func() bool {
+		_, err := meshGet("http://" + w1.IP + ":8080/")
 		return err == nil
 	})
+
+	// --publish-add: a second port, on the node without a task and on the restarted one too.
+	m.docker(t, "service", "update", "--detach", "--publish-add", "9090:80", "mesh")
+	for _, n := range []*swarmNode{m, w1} {
+		waitFor(t, 90*time.Second, "port 9090 answering on "+n.Name, func() bool {
+			_, err := meshGet("http://" + n.IP + ":9090/")
+			return err == nil
+		})
+	}
+	if got := nsInode(t, sbox); got != nsBefore {
+		t.Fatalf("the restarted daemon made a new ingress sandbox (namespace %d, was %d): want the kernel's adopted", got, nsBefore)
+	}
 
 	if _, err := meshGet("http://" + m.IP + ":8080/"); err != nil {
 		t.Fatalf("port 8080 after --publish-add: %v", err)
 	}
+
+	// A node leaving the swarm takes its part of the mesh with it.
+	w2 := nodes[2]
+	w2.docker(t, "swarm", "leave")
+	waitMeshGone(t, w2)
 
 	// --publish-rm (by target port, as docker's CLI removes them): nothing answers, nothing is left on any node.
 	m.docker(t, "service", "update", "--detach", "--publish-rm", "80", "mesh")
@@ -101,26 +127,7 @@ func TestSwarmServiceMesh(t *testing.T) {
 				return err != nil
 			})
 		}
-		left := func() string {
-			var out []string
-			if rules := n.nsExec(t, "nft", "list", "ruleset"); strings.Contains(rules, "ingress") {
-				out = append(out, rules)
-			}
-			if links := n.nsExec(t, "ip", "-o", "link"); strings.Contains(links, "_ingress") || strings.Contains(links, "bing") {
-				out = append(out, links)
-			}
-			if _, err := os.Stat(filepath.Join(n.ExecRoot, "netns", "ingress_sbox")); !os.IsNotExist(err) {
-				out = append(out, "netns ingress_sbox")
-			}
-			return strings.Join(out, "\n")
-		}
-		deadline := time.Now().Add(30 * time.Second)
-		for left() != "" && time.Now().Before(deadline) {
-			time.Sleep(100 * time.Millisecond)
-		}
-		if l := left(); l != "" {
-			t.Fatalf("the mesh left on %s:\n%s", n.Name, l)
-		}
+		waitMeshGone(t, n)
 	}
 	m.docker(t, "service", "rm", "mesh")
 	t.Logf("TestSwarmServiceMesh took %s", time.Since(start).Round(time.Second))
@@ -137,4 +144,40 @@ func meshGet(url string) (string, error) {
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	return strings.TrimSpace(string(b)), err
+}
+
+// waitMeshGone waits until nothing of the mesh is left on n: no nftables rule naming ingress, no bridge or veth
+// of the sandbox, no ingress_sbox namespace; it fails the test with what is left.
+func waitMeshGone(t *testing.T, n *swarmNode) {
+	t.Helper()
+	left := func() string {
+		var out []string
+		if rules := n.nsExec(t, "nft", "list", "ruleset"); strings.Contains(rules, "ingress") {
+			out = append(out, rules)
+		}
+		if links := n.nsExec(t, "ip", "-o", "link"); strings.Contains(links, "_ingress") || strings.Contains(links, "bing") {
+			out = append(out, links)
+		}
+		if _, err := os.Stat(filepath.Join(n.ExecRoot, "netns", "ingress_sbox")); !os.IsNotExist(err) {
+			out = append(out, "netns ingress_sbox")
+		}
+		return strings.Join(out, "\n")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for left() != "" && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if l := left(); l != "" {
+		t.Fatalf("the mesh left on %s:\n%s", n.Name, l)
+	}
+}
+
+// nsInode is the inode of the network namespace bind-mounted at path (it changes when the namespace is made anew).
+func nsInode(t *testing.T, path string) uint64 {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Ino
 }
