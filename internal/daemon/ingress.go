@@ -160,6 +160,13 @@ func (d *Daemon) setupIngress(ctx context.Context, ingress *api.Network) error {
 	if err := link.EnsureBridge(ctx, bridge, gw, 0); err != nil {
 		return err
 	}
+	if err := link.SetRouteLocalnet(bridge); err != nil { // the node's 127.0.0.1:PORT reaches the mesh too
+		return err
+	}
+	_, table := networkNames(d.cfg.DataRoot)
+	if err := firewall.IngressForward(table+"-ingress", bridge, true); err != nil {
+		return err
+	}
 	if err := link.AttachVeth(ctx, link.VethConfig{Bridge: bridge, HostName: veth, NetNSPath: ns, IfName: "eth1",
 		Addr: sbAddr, Gateway: gw.Addr()}); err != nil {
 		return err
@@ -182,6 +189,9 @@ func (d *Daemon) teardownIngress(ctx context.Context, table, bridge string) {
 	d.networks.DetachAll(ctx, cluster.IngressSandbox)
 	if err := d.networks.DeleteSandbox(ctx, cluster.IngressSandbox); err != nil {
 		slog.WarnContext(ctx, "ingress routing mesh: removing the sandbox", "error", err)
+	}
+	if err := firewall.IngressForward(table, bridge, false); err != nil {
+		slog.WarnContext(ctx, "ingress routing mesh: removing the FORWARD accepts", "bridge", bridge, "error", err)
 	}
 	if err := link.DeleteBridge(ctx, bridge); err != nil {
 		slog.WarnContext(ctx, "ingress routing mesh: removing the bridge", "bridge", bridge, "error", err)

@@ -77,6 +77,14 @@ func TestSwarmServiceMesh(t *testing.T) {
 	if len(hosts) < 2 {
 		t.Fatalf("30 requests over 3 nodes reached %v: want both tasks", hosts)
 	}
+	// iptables' FORWARD accepts the sandbox's bridge (for a DROP policy, dockerd's), tagged as Berth's bridges.
+	if out := m.nsExec(t, "iptables", "-S", "FORWARD"); !strings.Contains(out, "-ingress:") {
+		t.Fatalf("no FORWARD accept for the mesh on %s:\n%s", m.Name, out)
+	}
+	// On a node, its loopback address reaches the mesh too.
+	if out := strings.TrimSpace(m.nsExec(t, "sh", "-c", `printf 'GET / HTTP/1.0\r\n\r\n' | busybox nc -w 3 127.0.0.1 8080 | tail -n 1`)); hosts[out] == 0 {
+		t.Fatalf("127.0.0.1:8080 on %s answered %q, want one of the tasks %v", m.Name, out, hosts)
+	}
 	t.Logf("30 requests to :8080 on 3 nodes reached %v", hosts)
 
 	// A worker's daemon killed: its node answers on (the data path is in the kernel); restarted, it answers again

@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"os/exec"
 	"slices"
 	"strings"
 
 	"github.com/containerd/errdefs"
+	"github.com/coreos/go-iptables/iptables"
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
@@ -23,6 +25,8 @@ import (
 //	node's namespace:  table ip <table>-ingress        (SyncIngressHost)
 //	  chain nat-prerouting (nat, prerouting, -100), chain nat-output (nat, output, -100):
 //	    fib daddr type local tcp dport P dnat ip to SANDBOX:P        comment "ingress service=S port=P/tcp sandbox=SANDBOX"
+//	  chain nat-postrouting (nat, postrouting, 100):
+//	    ip saddr 127.0.0.0/8 ip daddr SANDBOX masquerade             comment "ingress loopback sandbox=SANDBOX"
 //	ingress sandbox:   table ip berth-ingress           (SyncIngressSandbox)
 //	  chain nat-prerouting (nat, prerouting, -100):
 //	    tcp dport P dnat ip to numgen random mod N map { 0 : B0, ... } : T   comment "ingress service=S port=P/tcp target=T backends=N sum=…"
@@ -136,7 +140,33 @@ func ingressHostRules(sandbox netip.Addr, ports []IngressPort) []ingressRule {
 				comment: fmt.Sprintf("%sservice=%s port=%d/%s sandbox=%s", ingressPrefix, p.Service, p.Published, p.Proto, sandbox)})
 		}
 	}
+	if len(out) > 0 {
+		// Connections to the node's 127.0.0.1 leave for the sandbox's bridge (route_localnet on it) with the
+		// bridge's address instead.
+		out = append(out, ingressRule{chain: ingressPostrouting,
+			exprs: slices.Concat(addr{prefix: loopback}.exprs(), addr{dst: true, prefix: netip.PrefixFrom(sandbox, 32)}.exprs(),
+				masquerade{}.exprs()),
+			comment: fmt.Sprintf("%sloopback sandbox=%s", ingressPrefix, sandbox)})
+	}
 	return out
+}
+
+// IngressForward makes iptables' filter FORWARD chain accept the traffic of the ingress sandbox's bridge (accept)
+// or not any more (!accept), as Berth's bridges have it (a FORWARD policy of DROP, dockerd's, would drop the
+// mesh's traffic into the sandbox); the rules' comments are `TABLE:BRIDGE`. Without iptables, nothing to do.
+func IngressForward(table, bridge string, accept bool) error {
+	if _, err := exec.LookPath("iptables"); err != nil {
+		return nil
+	}
+	ipt, err := iptables.NewWithProtocol(iptables.ProtocolIPv4)
+	if err != nil {
+		return fmt.Errorf("iptables: %w", err)
+	}
+	f := forwardChain{ipt: ipt, table: table}
+	if !accept {
+		return f.remove(bridge)
+	}
+	return f.ensure(Network{Bridge: bridge})
 }
 
 // ingressSandboxRules are the sandbox's balancing of each port over its backends, the masquerade towards the

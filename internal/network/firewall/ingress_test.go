@@ -36,6 +36,7 @@ func TestIngressRules(t *testing.T) {
 				"nat-prerouting: ingress service=web port=8080/tcp sandbox=169.254.9.2",
 				"nat-output: ingress service=idle port=53/udp sandbox=169.254.9.2",
 				"nat-output: ingress service=web port=8080/tcp sandbox=169.254.9.2",
+				"nat-postrouting: ingress loopback sandbox=169.254.9.2",
 			},
 			sbox: []string{
 				"filter-input: ingress service=idle port=53/udp target=5353 backends=0",
@@ -129,6 +130,12 @@ func TestIngressInNamespaces(t *testing.T) {
 	}
 	if len(seen) < 2 {
 		t.Fatalf("30 connections reached %v: not balanced", seen)
+	}
+	// From the node itself, to its loopback address too (route_localnet on the sandbox's leg, as the daemon sets
+	// it on the sandbox's bridge).
+	run(t, "ip", "netns", "exec", node, "sysctl", "-qw", "net.ipv4.conf.ving.route_localnet=1")
+	if got, err := dial(node, "tcp", netip.MustParseAddrPort("127.0.0.1:8080"), 2*time.Second); err != nil || !strings.HasPrefix(got, "task") {
+		t.Fatalf("the node's 127.0.0.1:8080: %q, %v", got, err)
 	}
 	// Again: idempotent; then no backend: refused.
 	sync(IngressPort{Service: "web", Published: 8080, Target: 80, Backends: backends})
