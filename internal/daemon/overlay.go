@@ -248,6 +248,13 @@ func (s overlaySink) ApplyNetworkState(ctx context.Context, st cluster.NetworkSt
 		views[a.NetworkID] = v
 	}
 	addServiceViews(views, st)
+	for _, n := range st.Networks {
+		if v, ok := views[n.ID]; ok && n.Spec.Ingress {
+			// No discovery on the ingress network, as docker's: the mesh alone uses it (ingress.go).
+			v.Services, v.Remote = nil, nil
+			views[n.ID] = v
+		}
+	}
 	for id, v := range views {
 		slices.SortFunc(v.Peers, func(a, b berthnet.Peer) int { return a.IP.Compare(b.IP) })
 		views[id] = v
