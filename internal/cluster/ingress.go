@@ -153,14 +153,7 @@ func reconcileIngressPorts(ctx context.Context, tx *store.Tx, svc *api.Service) 
 			if s.ID == svc.ID {
 				continue
 			}
-			var ps []api.PortSpec
-			if s.Spec.Endpoint != nil {
-				ps = append(ps, s.Spec.Endpoint.Ports...)
-			}
-			if s.Endpoint != nil {
-				ps = append(ps, s.Endpoint.Ports...)
-			}
-			for _, p := range ps {
+			for _, p := range publishedPorts(s) {
 				used[fmt.Sprintf("%d/%s", p.PublishedPort, protoOf(p))] = true
 			}
 		}
@@ -195,6 +188,18 @@ func reconcileIngressPorts(ctx context.Context, tx *store.Tx, svc *api.Service) 
 	}
 	svc.Endpoint = ep
 	return nil
+}
+
+// publishedPorts are the ports svc holds: its spec's, and those allocated for it (a dynamic ingress port).
+func publishedPorts(svc *api.Service) []api.PortSpec {
+	var out []api.PortSpec
+	if svc.Spec.Endpoint != nil {
+		out = append(out, svc.Spec.Endpoint.Ports...)
+	}
+	if svc.Endpoint != nil {
+		out = append(out, svc.Endpoint.Ports...)
+	}
+	return out
 }
 
 // taskNetworks are the networks a new task of svc joins: the service's, and the ingress network when it

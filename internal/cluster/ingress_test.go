@@ -61,6 +61,7 @@ func TestIngressPorts(t *testing.T) {
 		want string
 	}{
 		{name: "a port in use", spec: withPorts("other", ingressPort(8080, 81)), want: "port '8080' is already in use by service 'web'"},
+		{name: "a dynamic port in use", spec: withPorts("other", ingressPort(30000, 81)), want: "port '30000' is already in use by service 'web'"},
 		{name: "dnsrr", spec: func() api.ServiceSpec {
 			sp := withPorts("rr", ingressPort(9090, 80))
 			sp.Endpoint.Mode = api.EndpointModeDNSRR

@@ -139,10 +139,10 @@ func checkReferences(ctx context.Context, tx *store.Tx, spec *api.ServiceSpec, s
 		return err
 	}
 	for _, s := range services {
-		if s.ID == self || s.Spec.Endpoint == nil {
+		if s.ID == self {
 			continue
 		}
-		for _, have := range s.Spec.Endpoint.Ports {
+		for _, have := range publishedPorts(s) {
 			for _, want := range ports {
 				if have.PublishedPort == want.PublishedPort && protoOf(have) == protoOf(want) {
 					mode := "a host-published port"
