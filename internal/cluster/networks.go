@@ -223,6 +223,13 @@ func removeNetwork(ctx context.Context, s *store.Store, ref string) (*api.Networ
 
 // serviceUses reports whether a service's spec names the network (by ID or name).
 func serviceUses(svc *api.Service, networkID string) bool {
+	if svc.Endpoint != nil && hasIngressPorts(&svc.Spec) {
+		for _, v := range svc.Endpoint.VirtualIPs {
+			if v.NetworkID == networkID {
+				return true // the ingress network, while the service publishes through it
+			}
+		}
+	}
 	for _, na := range slices.Concat(svc.Spec.Networks, svc.Spec.Task.Networks) {
 		if na.Target == networkID {
 			return true
@@ -277,7 +284,7 @@ func attach(ctx context.Context, s *store.Store, nodeID string, req AttachReques
 			a.NodeID, a.ContainerID, a.Version = nodeID, req.ContainerID, 0
 			return store.Put(tx, a)
 		}
-		if !n.Spec.Attachable {
+		if !n.Spec.Attachable && !(n.Spec.Ingress && req.ContainerID == IngressSandbox) {
 			return api.RPCError(errdefs.ErrPermissionDenied, "PermissionDenied", "network %s not manually attachable", n.Spec.Name)
 		}
 		if req.ContainerID == "" {

@@ -25,6 +25,8 @@ type ServiceEndpoint struct {
 	VIPs []api.VirtualIP `json:"vips,omitempty"`
 	// Aliases are the service's names beside Name, by network ID (--network name=N,alias=A).
 	Aliases map[string][]string `json:"aliases,omitempty"`
+	// Ports are the service's ports published in ingress mode, as allocated (the routing mesh, ingress.go).
+	Ports []api.PortSpec `json:"ports,omitempty"`
 }
 
 // TaskRun says whether a task is one of its service's backends.
@@ -38,6 +40,7 @@ func serviceEndpointOf(s *api.Service) ServiceEndpoint {
 	out := ServiceEndpoint{ID: s.ID, Name: s.Spec.Name, Mode: s.Spec.EndpointMode()}
 	if s.Endpoint != nil {
 		out.VIPs = slices.Clone(s.Endpoint.VirtualIPs)
+		out.Ports = ingressPorts(s.Endpoint.Ports)
 	}
 	for _, na := range s.Spec.Task.Networks {
 		if len(na.Aliases) == 0 {

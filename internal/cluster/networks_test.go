@@ -484,8 +484,13 @@ func TestNetworksAcrossNodes(t *testing.T) {
 	if nets, _ := n2.Networks(ctx); len(nets) != 0 {
 		t.Fatalf("a worker lists %d cluster networks", len(nets))
 	}
-	if nets, _ := n1.Networks(ctx); len(nets) != 2 {
+	nets, _ := n1.Networks(ctx)
+	if len(nets) != 3 { // ovl, closed and swarm init's ingress
 		t.Fatalf("the manager lists %d cluster networks", len(nets))
+	}
+	if i := slices.IndexFunc(nets, func(n *api.Network) bool { return n.Spec.Name == "ingress" }); i < 0 ||
+		!nets[i].Spec.Ingress || nets[i].IPAM[0].Subnet != "10.0.0.0/24" || nets[i].VNI() != api.FirstVNI {
+		t.Fatalf("swarm init's ingress network: %+v", nets)
 	}
 	found, err := n2.Network(ctx, "ovl")
 	if err != nil || found.ID != ovl.ID {

@@ -264,6 +264,10 @@ func (c *Cluster) Init(ctx context.Context, req InitRequest) (string, error) {
 	}); err != nil {
 		return fail(err)
 	}
+	// docker's ingress network, for the routing mesh (ingress.go).
+	if _, err := createNetwork(ctx, m.Store(), ingressSpec()); err != nil {
+		return fail(fmt.Errorf("ingress network: %w", err))
+	}
 	if err := c.updateState(func(st *nodeState) { st.Managers = []Peer{{NodeID: nodeID, Addr: advAddr, Leader: true}} }); err != nil {
 		return fail(err)
 	}

@@ -503,7 +503,7 @@ func (o *orchestrate) applyGroup(ctx context.Context, g *planGroup) (replan bool
 						return errReplan
 					}
 					nt := newTaskFor(svc, it.create)
-					if nets := svc.Spec.Task.Networks; len(nets) > 0 {
+					if nets := taskNetworks(svc); len(nets) > 0 {
 						// The task's addresses come with it, in its transaction (docs/design.md, "Task attachments").
 						if _, err := AllocateTaskAttachments(ctx, tx, nt, nets); err != nil {
 							return fmt.Errorf("service %s: %w", svc.Spec.Name, err)

@@ -41,8 +41,8 @@ type ServiceUpdateOptions struct {
 	RegistryAuthFrom string
 }
 
-// ErrIngressPublish refuses ports published in ingress mode while the cluster has no routing mesh (swarmkit's
-// words for a swarm without its ingress network).
+// ErrIngressPublish refuses ports published in ingress mode while the cluster has no ingress network (swarmkit's
+// words; `docker network rm ingress` removes it).
 var ErrIngressPublish = api.RPCError(errdefs.ErrFailedPrecondition, "FailedPrecondition", "service needs ingress network, but no ingress network is present")
 
 var (
@@ -66,12 +66,8 @@ func checkSpec(spec *api.ServiceSpec) error {
 			return api.RPCError(errdefs.ErrInvalidArgument, "Unknown", "%s", err.Error())
 		}
 	}
-	if ep := spec.Endpoint; ep != nil {
-		for _, p := range ep.Ports {
-			if p.PublishMode != "host" {
-				return ErrIngressPublish
-			}
-		}
+	if err := checkIngressSpec(spec); err != nil {
+		return err
 	}
 	spec.Task.Digest = specDigest(spec)
 	return nil
@@ -124,6 +120,9 @@ func checkReferences(ctx context.Context, tx *store.Tx, spec *api.ServiceSpec, s
 		}
 		spec.Task.Digest = specDigest(spec)
 	}
+	if err := checkIngressNetwork(ctx, tx, spec); err != nil {
+		return err
+	}
 	var ports []api.PortSpec
 	if spec.Endpoint != nil {
 		for _, p := range spec.Endpoint.Ports {
@@ -140,10 +139,10 @@ func checkReferences(ctx context.Context, tx *store.Tx, spec *api.ServiceSpec, s
 		return err
 	}
 	for _, s := range services {
-		if s.ID == self || s.Spec.Endpoint == nil {
+		if s.ID == self {
 			continue
 		}
-		for _, have := range s.Spec.Endpoint.Ports {
+		for _, have := range publishedPorts(s) {
 			for _, want := range ports {
 				if have.PublishedPort == want.PublishedPort && protoOf(have) == protoOf(want) {
 					mode := "a host-published port"

@@ -38,7 +38,20 @@ func wantVIPs(svc *api.Service) []string {
 // allocated on new networks, released on networks it left. The caller writes svc. The spec's network targets
 // are IDs (checkReferences resolved them).
 func reconcileVIPs(ctx context.Context, tx *store.Tx, svc *api.Service) error {
+	if err := reconcileVIPNetworks(ctx, tx, svc); err != nil {
+		return err
+	}
+	return reconcileIngressPorts(ctx, tx, svc)
+}
+
+// reconcileVIPNetworks is reconcileVIPs for the addresses.
+func reconcileVIPNetworks(ctx context.Context, tx *store.Tx, svc *api.Service) error {
 	want := wantVIPs(svc)
+	if id, err := ingressVIPNetwork(ctx, tx, svc); err != nil {
+		return err
+	} else if id != "" && !slices.Contains(want, id) {
+		want = append(want, id)
+	}
 	var have []api.VirtualIP
 	if svc.Endpoint != nil {
 		have = svc.Endpoint.VirtualIPs
@@ -96,11 +109,7 @@ func reconcileVIPs(ctx context.Context, tx *store.Tx, svc *api.Service) error {
 	slices.SortStableFunc(keep, func(a, b api.VirtualIP) int {
 		return slices.Index(want, a.NetworkID) - slices.Index(want, b.NetworkID)
 	})
-	if len(keep) == 0 {
-		svc.Endpoint = nil
-	} else {
-		svc.Endpoint = &api.Endpoint{VirtualIPs: keep}
-	}
+	svc.Endpoint = withVIPs(svc.Endpoint, keep)
 	return saveIPAM(tx, st)
 }
 
@@ -108,6 +117,7 @@ func reconcileVIPs(ctx context.Context, tx *store.Tx, svc *api.Service) error {
 func releaseVIPs(ctx context.Context, tx *store.Tx, svc *api.Service) error {
 	spec := svc.Spec
 	spec.Task.Networks = nil
+	spec.Endpoint = nil // no ingress port: the ingress VIP goes too
 	gone := &api.Service{Spec: spec, Endpoint: svc.Endpoint}
-	return reconcileVIPs(ctx, tx, gone)
+	return reconcileVIPNetworks(ctx, tx, gone)
 }

@@ -48,6 +48,7 @@ type Daemon struct {
 	cloud      *Cloud // nil unless the cloud endpoint is on
 	networks   *berthnet.Manager
 	overlay    *overlay.Driver
+	mesh       ingressMesh // the ingress routing mesh on this node (ingress.go)
 	events     *berthevents.Bus
 	swarm      *cluster.Cluster
 	runtimes   map[string]*runtime.Runtime

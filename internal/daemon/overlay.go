@@ -179,7 +179,7 @@ func (c clusterNetworks) Detach(ctx context.Context, id string) error {
 // networkOf is a cluster network as the network package describes networks.
 func networkOf(n *api.Network) berthnet.Network {
 	out := berthnet.Network{ID: n.ID, Name: n.Spec.Name, Driver: n.DriverName(), Scope: "swarm", Created: n.CreatedAt,
-		Internal: n.Spec.Internal, Attachable: n.Spec.Attachable, EnableIPv4: true, Labels: maps.Clone(n.Spec.Labels),
+		Internal: n.Spec.Internal, Attachable: n.Spec.Attachable, Ingress: n.Spec.Ingress, EnableIPv4: true, Labels: maps.Clone(n.Spec.Labels),
 		Options: map[string]string{}, IPAM: berthnet.IPAM{Driver: "default"}, Endpoints: map[string]berthnet.Endpoint{}}
 	if n.Spec.Driver != nil {
 		maps.Copy(out.Options, n.Spec.Driver.Options)
@@ -248,6 +248,13 @@ func (s overlaySink) ApplyNetworkState(ctx context.Context, st cluster.NetworkSt
 		views[a.NetworkID] = v
 	}
 	addServiceViews(views, st)
+	for _, n := range st.Networks {
+		if v, ok := views[n.ID]; ok && n.Spec.Ingress {
+			// No discovery on the ingress network, as docker's: the mesh alone uses it (ingress.go).
+			v.Services, v.Remote = nil, nil
+			views[n.ID] = v
+		}
+	}
 	for id, v := range views {
 		slices.SortFunc(v.Peers, func(a, b berthnet.Peer) int { return a.IP.Compare(b.IP) })
 		views[id] = v
@@ -256,6 +263,7 @@ func (s overlaySink) ApplyNetworkState(ctx context.Context, st cluster.NetworkSt
 		slog.WarnContext(ctx, "overlay: applying the cluster's state", "error", err)
 	}
 	s.d.networks.SetClusterView(views)
+	s.d.syncIngress(ctx, st)
 }
 
 // LocalAttachments implements cluster.NetworkSink.
@@ -265,4 +273,7 @@ func (s overlaySink) LocalAttachments() []string { return s.d.networks.ClusterAt
 func (s overlaySink) PublicKey() string { return s.d.overlay.PublicKey() }
 
 // LeftSwarm implements cluster.NetworkSink.
-func (s overlaySink) LeftSwarm(ctx context.Context) { s.d.networks.DropCluster(ctx) }
+func (s overlaySink) LeftSwarm(ctx context.Context) {
+	s.d.networks.DropCluster(ctx)
+	s.d.leaveIngress(ctx)
+}

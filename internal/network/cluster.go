@@ -159,7 +159,7 @@ func (m *Manager) createCluster(ctx context.Context, opts CreateOptions) (Networ
 // recordOf is the local record of a cluster network, made when a first container joins it here.
 func recordOf(n Network) *record {
 	r := &record{ID: n.ID, Name: n.Name, Driver: n.Driver, Created: n.Created, Internal: n.Internal,
-		Attachable: n.Attachable, Labels: maps.Clone(n.Labels), Options: maps.Clone(n.Options),
+		Attachable: n.Attachable, Ingress: n.Ingress, Labels: maps.Clone(n.Labels), Options: maps.Clone(n.Options),
 		Endpoints: map[string]*endpointRecord{}}
 	ipamCfg := &recordIPAM{Driver: n.IPAM.Driver, Options: maps.Clone(n.IPAM.Options)}
 	if ipamCfg.Driver == "" {

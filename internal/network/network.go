@@ -53,6 +53,8 @@ type Network struct {
 	// Internal networks have no route out; Attachable is docker's flag for cluster networks, recorded as given.
 	Internal   bool
 	Attachable bool
+	// Ingress marks a swarm's ingress network (docker's "Ingress": true).
+	Ingress bool
 	// EnableIPv4 says the network's endpoints get IPv4 addresses (false for host and none).
 	EnableIPv4 bool
 	Labels     map[string]string

@@ -22,10 +22,12 @@ type record struct {
 	Created    time.Time
 	Internal   bool
 	Attachable bool
-	Labels     map[string]string
-	Options    map[string]string
-	IPAM       *recordIPAM `json:",omitempty"`
-	Endpoints  map[string]*endpointRecord
+	// Ingress marks a swarm's ingress network (the routing mesh's).
+	Ingress   bool `json:",omitempty"`
+	Labels    map[string]string
+	Options   map[string]string
+	IPAM      *recordIPAM `json:",omitempty"`
+	Endpoints map[string]*endpointRecord
 
 	// Before drivers: the network's Linux bridge and its address pool.
 	Bridge string     `json:",omitempty"`
@@ -91,7 +93,7 @@ func (r *record) info() NetworkInfo {
 func (r *record) network(c Capability, known bool) Network {
 	n := Network{
 		ID: r.ID, Name: r.Name, Driver: r.Driver, Scope: scopeName(c.Scope), Created: r.Created,
-		Internal: r.Internal, Attachable: r.Attachable, EnableIPv4: known && !c.Singleton,
+		Internal: r.Internal, Attachable: r.Attachable, Ingress: r.Ingress, EnableIPv4: known && !c.Singleton,
 		Labels: maps.Clone(r.Labels), Options: maps.Clone(r.Options),
 		IPAM:      IPAM{Driver: "default"},
 		Endpoints: make(map[string]Endpoint, len(r.Endpoints)),

@@ -121,7 +121,7 @@ func networkJSON(n berthnet.Network) network.Inspect {
 		Network: network.Network{
 			Name: n.Name, ID: n.ID, Created: n.Created, Scope: n.Scope, Driver: n.Driver, EnableIPv4: n.EnableIPv4,
 			IPAM:     network.IPAM{Driver: n.IPAM.Driver, Options: orEmpty(n.IPAM.Options), Config: []network.IPAMConfig{}},
-			Internal: n.Internal, Attachable: n.Attachable, Options: orEmpty(n.Options), Labels: orEmpty(n.Labels),
+			Internal: n.Internal, Attachable: n.Attachable, Ingress: n.Ingress, Options: orEmpty(n.Options), Labels: orEmpty(n.Labels),
 		},
 		Containers: make(map[string]network.EndpointResource, len(n.Endpoints)),
 	}

@@ -533,10 +533,15 @@ func serviceToDocker(svc cluster.Service, insertDefaults bool) swarm.Service {
 	if e := s.Spec.Endpoint; e != nil {
 		for _, p := range e.Ports {
 			out.Endpoint.Spec.Ports = append(out.Endpoint.Spec.Ports, portToDocker(p))
-			out.Endpoint.Ports = append(out.Endpoint.Ports, portToDocker(p))
+			if s.Endpoint == nil || len(s.Endpoint.Ports) == 0 {
+				out.Endpoint.Ports = append(out.Endpoint.Ports, portToDocker(p))
+			}
 		}
 	}
 	if e := s.Endpoint; e != nil {
+		for _, p := range e.Ports { // as allocated (an ingress port published as 0 got one)
+			out.Endpoint.Ports = append(out.Endpoint.Ports, portToDocker(p))
+		}
 		for _, v := range e.VirtualIPs {
 			out.Endpoint.VirtualIPs = append(out.Endpoint.VirtualIPs, swarm.EndpointVirtualIP{NetworkID: v.NetworkID, Addr: v.Addr})
 		}

@@ -16,6 +16,9 @@ const (
 // and released with the service.
 type Endpoint struct {
 	VirtualIPs []VirtualIP `json:"virtualIPs,omitempty"`
+	// Ports are the service's published ports as allocated: an ingress port published as 0 gets one from
+	// 30000-32767 (swarmkit's dynamic range).
+	Ports []PortSpec `json:"ports,omitempty"`
 }
 
 // VirtualIP is a service's address on one network, with the subnet's length (docker shows "10.0.1.2/24").
