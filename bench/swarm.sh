@@ -87,7 +87,11 @@ cluster() {
 	local tok
 	tok=$(cli "$M" swarm join-token -q worker)
 	for w in "${W[@]}"; do cli "$w" swarm join --token "$tok" "$PREFIX.$f:2377" >/dev/null; done
-	for _ in $(seq 1 300); do [ "$(cli "$M" node ls -q --filter role=worker | wc -l)" = 2 ] && break; sleep 0.1; done
+	# Both workers Ready, not only listed: a worker still joining gets no tasks (all would go to the manager).
+	for _ in $(seq 1 300); do
+		[ "$(cli "$M" node ls --filter role=worker --format '{{.Status}}' | grep -c Ready)" = 2 ] && break
+		sleep 0.1
+	done
 }
 
 # wait_tasks SOCK SERVICE N IMAGE [EXCLUDED TASK IDS...]: polls the manager's API until N tasks of SERVICE whose

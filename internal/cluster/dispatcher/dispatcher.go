@@ -73,7 +73,8 @@ type Option func(*Dispatcher)
 // WithUnseal opens secrets' sealed data (with the cluster's data key) when they are sent to a node.
 func WithUnseal(f func([]byte) ([]byte, error)) Option { return func(d *Dispatcher) { d.unseal = f } }
 
-// WithBatchInterval sets how long status updates gather before they are written together (default 20 ms).
+// WithBatchInterval holds every batch of status updates open that long before it is written (default 0: a
+// batch is written at once, and the updates that arrive during a write go together in the next).
 func WithBatchInterval(t time.Duration) Option { return func(d *Dispatcher) { d.batch = t } }
 
 // WithLogger sets the logger.
@@ -84,7 +85,7 @@ func WithClock(now func() time.Time) Option { return func(d *Dispatcher) { d.now
 
 // New is a dispatcher over st; Run brings it to life.
 func New(st *store.Store, opts ...Option) *Dispatcher {
-	d := &Dispatcher{st: st, log: slog.Default(), batch: 20 * time.Millisecond, now: time.Now,
+	d := &Dispatcher{st: st, log: slog.Default(), now: time.Now,
 		ready: make(chan struct{}), sessions: map[string]*Session{}, subs: map[string]*logSub{},
 		updates: make(chan *pendingBatch, 1024)}
 	for _, o := range opts {

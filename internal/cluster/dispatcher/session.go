@@ -238,36 +238,60 @@ func (d *Dispatcher) UpdateStatus(ctx context.Context, nodeID, sessionID string,
 // maxTaskWrites bounds the tasks one store transaction writes.
 const maxTaskWrites = 256
 
-// writeStatuses gathers status updates for a batch interval and writes them in few transactions.
+// maxGather bounds the calls whose updates one commit takes.
+const maxGather = 4096
+
+// writeStatuses writes status updates as they come, group-commit style: a call that finds the writer idle is
+// written at once, and the calls that arrive while a write is under way go together in the next one. Batching
+// thus follows the store's own pace instead of a fixed window (a 20 ms window delayed every status, a task's
+// failure and its replacement's RUNNING alike, by up to that much). A batch interval set with
+// WithBatchInterval still holds every batch open that long, for callers that prefer fewer, larger writes.
 func (d *Dispatcher) writeStatuses(ctx context.Context) {
 	for {
-		var batches []*pendingBatch
+		var first *pendingBatch
 		select {
 		case <-ctx.Done():
 			return
-		case b := <-d.updates:
-			batches = append(batches, b)
+		case first = <-d.updates:
 		}
-		timer := time.After(d.batch)
-	gather:
-		for {
-			select {
-			case b := <-d.updates:
-				batches = append(batches, b)
-				if len(batches) >= 4096 {
+		batches := drain(d.updates, []*pendingBatch{first}, maxGather)
+		if d.batch > 0 && len(batches) < maxGather {
+			timer := time.NewTimer(d.batch)
+		gather:
+			for {
+				select {
+				case b := <-d.updates:
+					batches = append(batches, b)
+					if len(batches) >= maxGather {
+						break gather
+					}
+				case <-timer.C:
 					break gather
+				case <-ctx.Done():
+					timer.Stop()
+					for _, b := range batches {
+						b.done <- ctx.Err()
+					}
+					return
 				}
-			case <-timer:
-				break gather
-			case <-ctx.Done():
-				for _, b := range batches {
-					b.done <- ctx.Err()
-				}
-				return
 			}
+			timer.Stop()
 		}
 		d.commitStatuses(ctx, batches)
 	}
+}
+
+// drain appends to batches what ch already holds, without waiting, up to limit batches in all.
+func drain(ch <-chan *pendingBatch, batches []*pendingBatch, limit int) []*pendingBatch {
+	for len(batches) < limit {
+		select {
+		case b := <-ch:
+			batches = append(batches, b)
+		default:
+			return batches
+		}
+	}
+	return batches
 }
 
 // statusKey is a task's update and the node that sent it.
