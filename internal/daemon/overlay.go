@@ -256,6 +256,7 @@ func (s overlaySink) ApplyNetworkState(ctx context.Context, st cluster.NetworkSt
 		slog.WarnContext(ctx, "overlay: applying the cluster's state", "error", err)
 	}
 	s.d.networks.SetClusterView(views)
+	s.d.backends.set(st.Running)
 }
 
 // LocalAttachments implements cluster.NetworkSink.
@@ -265,4 +266,7 @@ func (s overlaySink) LocalAttachments() []string { return s.d.networks.ClusterAt
 func (s overlaySink) PublicKey() string { return s.d.overlay.PublicKey() }
 
 // LeftSwarm implements cluster.NetworkSink.
-func (s overlaySink) LeftSwarm(ctx context.Context) { s.d.networks.DropCluster(ctx) }
+func (s overlaySink) LeftSwarm(ctx context.Context) {
+	s.d.networks.DropCluster(ctx)
+	s.d.backends.set(nil)
+}
