@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -35,6 +36,35 @@ echo "ok=$ok fail=$fail"`).Stdout
 	}()
 	time.Sleep(time.Second)
 	before := strings.Fields(m.docker(t, "service", "ps", "-q", "--filter", "desired-state=running", "upd"))
+	// The order itself, which the request count alone rarely catches (the balancers change within
+	// milliseconds of the stop either way): the client's table drops each old task's address before the
+	// task's container gets its stop signal (its kill event on its node).
+	addrOf := map[string]*regexp.Regexp{}
+	for _, id := range before {
+		a := strings.TrimSpace(m.docker(t, "inspect", "--format", `{{range .NetworksAttachments}}{{range .Addresses}}{{.}}{{end}}{{end}}`, id))
+		addrOf[id] = regexp.MustCompile(`\b` + regexp.QuoteMeta(strings.TrimSuffix(a, "/24")) + `\b`)
+	}
+	clientNS := nsOfContainer(t, m, "updclient")
+	stopPoll := make(chan struct{})
+	polled := make(chan map[string]time.Time, 1)
+	go func() {
+		gone := map[string]time.Time{}
+		for {
+			out, err := exec.Command("nsenter", "--net="+clientNS, "nft", "list", "table", "ip", "berth-vip").Output()
+			now := time.Now()
+			for id, re := range addrOf {
+				if _, seen := gone[id]; !seen && err == nil && !re.Match(out) {
+					gone[id] = now
+				}
+			}
+			select {
+			case <-stopPoll:
+				polled <- gone
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
 	start := time.Now()
 	m.docker(t, "service", "update", "--detach", "--force", "upd")
 	waitFor(t, 60*time.Second, "3 new running tasks of upd", func() bool {
@@ -49,6 +79,38 @@ echo "ok=$ok fail=$fail"`).Stdout
 		return len(now) == 3 && runningTasks(t, m, "upd") == 3
 	})
 	t.Logf("the update took %v", time.Since(start).Round(time.Millisecond))
+	close(stopPoll)
+	gone := <-polled
+	killed := map[string]time.Time{}
+	for _, n := range nodes {
+		out := n.docker(t, "events", "--since", strconv.FormatInt(start.Add(-time.Second).Unix(), 10), "--until", strconv.FormatInt(time.Now().Unix()+1, 10),
+			"--filter", "event=kill", "--filter", "label=com.docker.swarm.service.name=upd",
+			"--format", `{{.TimeNano}} {{index .Actor.Attributes "com.docker.swarm.task.id"}}`)
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			f := strings.Fields(l)
+			if len(f) != 2 {
+				continue
+			}
+			ns, _ := strconv.ParseInt(f[0], 10, 64)
+			if at, ok := killed[f[1]]; !ok || time.Unix(0, ns).Before(at) {
+				killed[f[1]] = time.Unix(0, ns)
+			}
+		}
+	}
+	for _, id := range before {
+		k, ok := killed[id]
+		g, left := gone[id]
+		switch {
+		case !ok:
+			t.Errorf("task %s: no kill event on any node", id)
+		case !left:
+			t.Errorf("task %s: its address never left the client's balancer", id)
+		case !g.Before(k):
+			t.Errorf("task %s left the client's balancer %v after its stop signal", id, g.Sub(k))
+		default:
+			t.Logf("task %s left the client's balancer %v before its stop signal", id, k.Sub(g).Round(time.Millisecond))
+		}
+	}
 	time.Sleep(time.Second)
 	m.docker(t, "exec", "updclient", "touch", "/stop")
 	out := <-done
