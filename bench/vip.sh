@@ -6,8 +6,9 @@
 # namespace (nsenter). Side by side, ratios printed:
 #   throughput through the VIP against to one task's own address (kept-alive connections)
 #   new connections per second through the VIP against to one task (Connection: close on every request)
-#   failed requests (wrk's socket errors, timeouts and non-2xx) while `service update --force` replaces all the
-#   tasks one at a time, under steady load of both kinds
+#   failed requests (wrk's socket errors, timeouts and non-2xx) under steady load of both kinds while
+#   `service update --force` replaces all the tasks one at a time, while the service is scaled down to half,
+#   and while one of the three nodes is drained
 # Docker swarm is no anchor here: its VIPs need IPVS, which this kernel lacks (docs/benchmarks.md quotes it).
 # Usage: bench/vip.sh as root   (DURATION=10 seconds per run, ROUNDS=3 interleaved rounds, median reported)
 source "$(dirname "$0")/lib.sh"
@@ -79,6 +80,8 @@ node 1 swarm init --advertise-addr "$PREFIX.11" >/dev/null
 tok=$(node 1 swarm join-token -q worker)
 node 2 swarm join --token "$tok" "$PREFIX.11:2377" >/dev/null
 node 3 swarm join --token "$tok" "$PREFIX.11:2377" >/dev/null
+# The workers take tasks once ready: the service is spread over the three nodes.
+for _ in $(seq 1 300); do [ "$(node 1 node ls --format '{{.Status}}' | grep -c Ready)" = 3 ] && break; sleep 0.1; done
 node 1 network create -d overlay --attachable vipnet >/dev/null
 node 1 service create -d -q --no-resolve-image --name web --replicas "$REPLICAS" --network vipnet \
 	--update-parallelism 1 --update-delay 0s httpserve:latest >/dev/null
@@ -89,9 +92,17 @@ for _ in $(seq 1 600); do
 done
 VIP=$(node 1 service inspect -f '{{range .Endpoint.VirtualIPs}}{{.Addr}}{{end}}' web); VIP=${VIP%/*}
 # One task on another node than the client: the direct path crosses the overlay as most VIP connections do.
-TASK_IP=$(for id in $(node 1 service ps -q --filter desired-state=running --filter node=node2 web); do
-	node 1 inspect -f '{{range .NetworksAttachments}}{{range .Addresses}}{{.}}{{end}}{{end}}' "$id"; done | head -1)
+N2=$(node 2 info -f '{{.Swarm.NodeID}}')
+TASK_IP=$(for id in $(node 1 service ps -q --filter desired-state=running web); do
+	node 1 inspect -f '{{.NodeID}} {{range .NetworksAttachments}}{{range .Addresses}}{{.}}{{end}}{{end}}' "$id"; done | awk -v n="$N2" '$1 == n && !f {print $2; f = 1}')
 TASK_IP=${TASK_IP%/*}
+if [ -z "$TASK_IP" ]; then
+	echo "no running task of web on node2:" >&2
+	node 1 service ps web >&2
+	for id in $(node 1 service ps -q --filter desired-state=running web); do node 1 inspect -f '{{.NodeID}} {{json .NetworksAttachments}}' "$id" >&2; done
+	exit 1
+fi
+echo "tasks per node: $(node 1 service ps --filter desired-state=running --format '{{.Node}}' web | sort | uniq -c | tr -s ' \n' ' ')"
 CLI_NS=$RUN_DIR/node1/netns/$(node 1 inspect -f '{{.Id}}' client)
 for a in "$VIP" "$TASK_IP"; do
 	for _ in $(seq 1 100); do nsenter --net="$CLI_NS" wrk -t1 -c1 -d1s "http://$a/" >/dev/null 2>&1 && break; sleep 0.2; done
@@ -111,6 +122,7 @@ if m: n += sum(int(x) for x in m.groups())
 m = re.search(r"Non-2xx or 3xx responses: (\d+)", s)
 if m: n += int(m.group(1))
 print(n)')
+	ERRS_DETAIL=$(echo "$out" | grep -E 'Socket errors|Non-2xx' | tr -s ' \n' ' ' || true)
 	echo "$out" | awk '/Requests\/sec/ {printf "%d\n", $2}'
 }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'; }
@@ -123,28 +135,47 @@ for _ in $(seq 1 "$ROUNDS"); do
 done
 TV=$(median "${tv[@]}"); TD=$(median "${td[@]}"); CV=$(median "${cv[@]}"); CD=$(median "${cd[@]}")
 
-# The rolling update under steady load: kept-alive and new connections at once, from before it starts to after
-# it converges.
-UPDATE_WINDOW=${UPDATE_WINDOW:-$((REPLICAS * 6 + 10))}
-( wrkrun "$VIP" 12 "$UPDATE_WINDOW" >/dev/null; echo "$ERRS" >"$BENCH_DIR/err-keepalive" ) &
-ka=$!
-( wrkrun "$VIP" 4 "$UPDATE_WINDOW" -H 'Connection: close' >/dev/null; echo "$ERRS" >"$BENCH_DIR/err-new" ) &
-nc=$!
-sleep 3
-t0=$(date +%s%N)
-node 1 service update -q --force web >/dev/null
-t1=$(date +%s%N)
-wait "$ka" "$nc"
-UPD_MS=$(((t1 - t0) / 1000000))
-if [ "$UPD_MS" -gt $(((UPDATE_WINDOW - 3) * 1000)) ]; then echo "warning: the update outlasted the load (UPDATE_WINDOW=$UPDATE_WINDOW s)" >&2; fi
-new_tasks=$(node 1 service ps -q --filter desired-state=running web | wc -l)
-
+# under_load NAME WINDOW CMD...: CMD while wrk loads the VIP with kept-alive and new connections, from 3 s before
+# it to the end of WINDOW seconds; sets NAME's duration (ms) and failed requests in $BENCH_DIR/NAME-*.
+under_load() {
+	local name=$1 window=$2 t0 t1 ka nc
+	shift 2
+	( wrkrun "$VIP" 12 "$window" >/dev/null; echo "$ERRS" >"$BENCH_DIR/$name-keepalive"; [ "$ERRS" = 0 ] || echo "$name, kept-alive: $ERRS_DETAIL" >&2 ) &
+	ka=$!
+	( wrkrun "$VIP" 4 "$window" -H 'Connection: close' >/dev/null; echo "$ERRS" >"$BENCH_DIR/$name-new"; [ "$ERRS" = 0 ] || echo "$name, new connections: $ERRS_DETAIL" >&2 ) &
+	nc=$!
+	sleep 3
+	t0=$(date +%s%N)
+	"$@"
+	t1=$(date +%s%N)
+	wait "$ka" "$nc"
+	echo $(((t1 - t0) / 1000000)) >"$BENCH_DIR/$name-ms"
+	if [ $(((t1 - t0) / 1000000)) -gt $(((window - 3) * 1000)) ]; then echo "warning: $name outlasted the load ($window s)" >&2; fi
+}
+running() { node 1 service ps -q --filter desired-state=running web | xargs -r "$DOCKER" -H "unix://$BENCH_DIR/node1.sock" inspect -f '{{.NodeID}} {{.Status.State}}' | grep -c "${1:-} *running"; }
+# drain_node3: node3 drained, until its tasks run elsewhere.
+drain_node3() {
+	local n3 want
+	n3=$(node 3 info -f '{{.Swarm.NodeID}}')
+	want=$(running)
+	running "$n3" >"$BENCH_DIR/drain-moved" || true
+	node 1 node update --availability drain "$n3" >/dev/null
+	for _ in $(seq 1 600); do
+		[ "$(running "$n3")" = 0 ] && [ "$(running)" = "$want" ] && break
+		sleep 0.1
+	done
+}
+# A rolling update of every task, one at a time; a scale-down to half; a node drained.
+under_load update $((REPLICAS * 6 + 10)) node 1 service update -q --force web >/dev/null
+under_load scale 25 node 1 service scale web=$((REPLICAS / 2)) >/dev/null
+under_load drain 25 drain_node3
 echo "Service VIP on 3 nodes, $REPLICAS replicas of httpserve (16 KiB answers), client on the manager; wrk 2 threads, 16 connections, ${DURATION}s, median of $ROUNDS rounds"
 printf '%-58s %10s %10s %6s\n' "" "VIP" "one task" "ratio"
 printf '%-58s %10s %10s %6s\n' "requests/s, kept-alive connections" "$TV" "$TD" "$(ratio "$TV" "$TD")"
 printf '%-58s %10s %10s %6s\n' "new connections/s (Connection: close)" "$CV" "$CD" "$(ratio "$CV" "$CD")"
 echo "rounds: VIP ${tv[*]} | task ${td[*]} | VIP new ${cv[*]} | task new ${cd[*]}"
-echo "rolling update (service update --force, parallelism 1, $REPLICAS tasks, ${UPD_MS} ms, $new_tasks running after) under wrk for ${UPDATE_WINDOW}s:"
-echo "  failed requests, 12 kept-alive connections: $(cat "$BENCH_DIR/err-keepalive")"
-echo "  failed requests, 4 connections anew per request: $(cat "$BENCH_DIR/err-new")"
+echo "failed requests under wrk (12 kept-alive connections / 4 connections anew per request), while:"
+printf '  %-66s %6s ms %6s / %s\n' "service update --force, $REPLICAS tasks one at a time, until converged" "$(cat "$BENCH_DIR/update-ms")" "$(cat "$BENCH_DIR/update-keepalive")" "$(cat "$BENCH_DIR/update-new")"
+printf '  %-66s %6s ms %6s / %s\n' "service scale web=$((REPLICAS / 2)), until converged" "$(cat "$BENCH_DIR/scale-ms")" "$(cat "$BENCH_DIR/scale-keepalive")" "$(cat "$BENCH_DIR/scale-new")"
+printf '  %-66s %6s ms %6s / %s\n' "node update --availability drain (one of 3 nodes, $(cat "$BENCH_DIR/drain-moved") tasks), until moved" "$(cat "$BENCH_DIR/drain-ms")" "$(cat "$BENCH_DIR/drain-keepalive")" "$(cat "$BENCH_DIR/drain-new")"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
