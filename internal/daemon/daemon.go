@@ -51,6 +51,7 @@ type Daemon struct {
 	mesh       ingressMesh // the ingress routing mesh on this node (ingress.go)
 	events     *berthevents.Bus
 	swarm      *cluster.Cluster
+	backends   backendSet // the swarm tasks this node's VIP balancers use (overlay_drain.go)
 	runtimes   map[string]*runtime.Runtime
 	tasks      map[string]task.Runtime // by runtime name
 	vmTasks    *vm.Tasks               // VM-isolated containers; nil without berth-vm

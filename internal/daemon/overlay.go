@@ -264,6 +264,9 @@ func (s overlaySink) ApplyNetworkState(ctx context.Context, st cluster.NetworkSt
 	}
 	s.d.networks.SetClusterView(views)
 	s.d.syncIngress(ctx, st)
+	// After both the VIP tables and the ingress sandbox's are written: a task waiting to leave the balancers
+	// is out of every table of this node once it is out of this set.
+	s.d.backends.set(st.Running)
 }
 
 // LocalAttachments implements cluster.NetworkSink.
@@ -276,4 +279,5 @@ func (s overlaySink) PublicKey() string { return s.d.overlay.PublicKey() }
 func (s overlaySink) LeftSwarm(ctx context.Context) {
 	s.d.networks.DropCluster(ctx)
 	s.d.leaveIngress(ctx)
+	s.d.backends.set(nil)
 }

@@ -125,6 +125,7 @@ func (r *runner) remove(ctx context.Context) {
 	}
 	// A container that still runs is stopped with its grace period first, as moby's executor removes.
 	if c, err := r.a.cfg.Backend.Inspect(ctx, id); err == nil && c.State == "running" {
+		r.drain(ctx, r.current(), r.status.State) // the runner has ended: its status is ours to read
 		r.shutdown(ctx, r.current())
 	}
 	if err := r.a.cfg.Backend.Remove(ctx, id); err != nil && !errdefs.IsNotFound(err) {
@@ -240,6 +241,7 @@ func (r *runner) step(t *api.Task) (*api.TaskStatus, error) {
 		if st.State >= api.TaskComplete {
 			return nil, nil
 		}
+		r.drain(r.ctx, t, st.State)
 		if err := r.shutdown(r.ctx, t); err != nil {
 			return r.fatal(err), nil
 		}
