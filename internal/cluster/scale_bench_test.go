@@ -1,0 +1,399 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/berth/berth/internal/cluster/agent"
+	"github.com/berth/berth/internal/cluster/api"
+	"github.com/berth/berth/internal/cluster/store"
+)
+
+// The scale benchmark of issue 12: a real manager (the Cluster on its embedded etcd, with its leader's
+// orchestrator, scheduler and dispatcher) and N simulated nodes, each a real agent whose engine is a fake that
+// starts containers at once (loops_test.go's fakeEngine), holding a session with the leader's dispatcher
+// in-process (Open/Next/UpdateStatus: the HTTP/2 wire and its TLS aside) and heartbeating into the leader's
+// deadlines. It measures services of T tasks in all from the first create to every task reported RUNNING, the
+// process's RSS, and the rescheduling of the tasks of L nodes whose agents and heartbeats stop.
+//
+// Not part of the unit suite: it runs only with BERTH_SWARM_SCALE=1 (bench/swarm-scale.sh sets it, with
+// BERTH_SCALE_NODES, _TASKS, _SERVICES, _LOST, _HEARTBEAT, _RESTART_DELAY, _TIMEOUT).
+
+func scaleEnv(t *testing.T, name string, def int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		t.Fatalf("%s=%q: want a count", name, v)
+	}
+	return n
+}
+
+func scaleDuration(t *testing.T, name string, def time.Duration) time.Duration {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		t.Fatalf("%s=%q: want a duration", name, v)
+	}
+	return d
+}
+
+// procStatus reads a field of /proc/self/status in MiB (VmRSS: resident now, VmHWM: the peak).
+func procStatus(field string) float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, field+":"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return -1
+}
+
+// resetPeakRSS makes VmHWM start again from the current RSS (proc(5): clear_refs "5").
+func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
+}
+
+// countingDispatcher is localDispatcher counting the sessions opened.
+type countingDispatcher struct {
+	localDispatcher
+	opened *atomic.Int64
+}
+
+func (c countingDispatcher) Session(ctx context.Context) (agent.Session, error) {
+	s, err := c.localDispatcher.Session(ctx)
+	if err == nil {
+		c.opened.Add(1)
+	}
+	return s, err
+}
+
+// taskView is what the benchmark follows of a task.
+type taskView struct {
+	node    string
+	state   api.TaskState
+	desired api.TaskState
+}
+
+func TestSwarmScale(t *testing.T) {
+	if os.Getenv("BERTH_SWARM_SCALE") == "" {
+		t.Skip("the swarm scale benchmark: set BERTH_SWARM_SCALE=1 (bench/swarm-scale.sh)")
+	}
+	var (
+		nodes    = scaleEnv(t, "BERTH_SCALE_NODES", 10000)
+		tasks    = scaleEnv(t, "BERTH_SCALE_TASKS", 100000)
+		services = max(1, scaleEnv(t, "BERTH_SCALE_SERVICES", 10))
+		lost     = min(scaleEnv(t, "BERTH_SCALE_LOST", 1000), nodes)
+		period   = scaleDuration(t, "BERTH_SCALE_HEARTBEAT", api.DefaultHeartbeatPeriod)
+		timeout  = scaleDuration(t, "BERTH_SCALE_TIMEOUT", 15*time.Minute)
+		// delay is the services' --restart-delay: docker's 5 s unless set (a replacement of a task on a lost
+		// node waits it, as swarmkit's restart supervisor does).
+		delay = scaleDuration(t, "BERTH_SCALE_RESTART_DELAY", 5*time.Second)
+	)
+	if period <= 0 || timeout <= 0 {
+		t.Fatal("BERTH_SCALE_HEARTBEAT and BERTH_SCALE_TIMEOUT must be positive")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start0 := time.Now()
+	out := os.Stdout
+	fmt.Fprintf(out, "swarm scale: %d simulated nodes, %d tasks in %d services, %d nodes lost, heartbeat %v, restart delay %v; %d CPUs, load %s\n",
+		nodes, tasks, services, lost, period, delay, runtime.NumCPU(), loadAvg())
+
+	// The manager: a Cluster on its own loopback address (the unit tests use 127.0.1.1-9), without an engine
+	// (it is drained below: the simulated nodes take every task).
+	dir := t.TempDir()
+	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	c := New(Config{Root: filepath.Join(dir, "swarm"), RunRoot: filepath.Join(dir, "run"), Logger: quiet,
+		Describe: func() api.NodeDescription {
+			return api.NodeDescription{Hostname: "manager", Platform: api.Platform{OS: "linux", Architecture: "x86_64"}}
+		}})
+	defer c.Close()
+	spec := api.DefaultClusterSpec()
+	spec.Dispatcher.HeartbeatPeriod = period
+	const mgrAddr = "127.0.1.200"
+	if _, err := c.Init(ctx, InitRequest{ListenAddr: mgrAddr + ":2377", AdvertiseAddr: mgrAddr, Spec: spec}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := c.managerStore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := m.Store()
+	must(t, st.Update(ctx, func(tx *store.Tx) error {
+		ns, err := store.List[api.Node](ctx, tx)
+		if err != nil {
+			return err
+		}
+		for _, n := range ns {
+			n.Spec.Availability = api.AvailabilityDrain
+			if err := store.Put(tx, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+
+	// The simulated nodes: recorded ready (as a join would), heartbeating, each with an agent.
+	ids := make([]string, nodes)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("sim%05d", i)
+	}
+	tNodes := time.Now()
+	for i := 0; i < nodes; i += 500 {
+		must(t, st.Update(ctx, func(tx *store.Tx) error {
+			for _, id := range ids[i:min(i+500, nodes)] {
+				n := &api.Node{ID: id, Role: api.RoleWorker,
+					Spec:        api.NodeSpec{DesiredRole: api.RoleWorker, Availability: api.AvailabilityActive},
+					Description: api.NodeDescription{Hostname: id, Platform: api.Platform{OS: "linux", Architecture: "x86_64"}, Resources: api.Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30}},
+					Status:      api.NodeStatus{State: api.NodeStateReady}}
+				if err := store.Create(tx, n); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+	}
+	var beatMu sync.Mutex
+	beating := map[string]bool{}
+	for _, id := range ids {
+		beating[id] = true
+	}
+	beat := func() {
+		beatMu.Lock()
+		defer beatMu.Unlock()
+		now := time.Now()
+		for id := range beating {
+			c.hb.beat(id, now)
+		}
+	}
+	beat()
+	go func() {
+		tick := time.NewTicker(period / 2)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				beat()
+			}
+		}
+	}()
+	var opened atomic.Int64
+	var agentsWG sync.WaitGroup
+	defer agentsWG.Wait()
+	defer cancel()
+	stopAgent := map[string]context.CancelFunc{}
+	for _, id := range ids {
+		actx, acancel := context.WithCancel(ctx)
+		stopAgent[id] = acancel
+		a := agent.New(agent.Config{NodeID: id, Backend: newFakeEngine(id), Logger: slog.New(slog.DiscardHandler),
+			Dispatcher: countingDispatcher{localDispatcher{d: c.leaderDispatcher, node: id}, &opened},
+			Describe:   func() api.NodeDescription { return api.NodeDescription{Hostname: id} }})
+		agentsWG.Add(1)
+		go func() { defer agentsWG.Done(); a.Run(actx) }()
+	}
+	for opened.Load() < int64(nodes) {
+		if time.Since(tNodes) > timeout {
+			t.Fatalf("%d of %d sessions open after %v", opened.Load(), nodes, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	dNodes := time.Since(tNodes)
+	runtime.GC()
+	rssIdle := procStatus("VmRSS")
+	resetPeakRSS()
+	fmt.Fprintf(out, "  %d nodes recorded and their sessions open in %v; RSS %.0f MiB; load %s\n", nodes, dNodes.Round(time.Millisecond), rssIdle, loadAvg())
+
+	// Follow every task from here on.
+	v, err := st.View(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := st.Watch(ctx, v.Rev(), api.KindTask, api.KindNode)
+	view := map[string]*taskView{}
+	nodeState := map[string]api.NodeState{}
+	deadline := time.After(timeout)
+	// follow applies events until done says so.
+	onNode := func(string) {}
+	follow := func(what string, onTask func(id string, old, now *taskView), done func() bool) {
+		t.Helper()
+		for !done() {
+			select {
+			case ev, ok := <-w.Events():
+				if !ok {
+					t.Fatalf("%s: the watch ended: %v", what, w.Err())
+				}
+				switch ev.Kind {
+				case api.KindNode:
+					if n, ok := ev.Object.(*api.Node); ok && ev.Action != store.ActionRemove {
+						nodeState[n.ID] = n.Status.State
+						onNode(n.ID)
+					}
+				case api.KindTask:
+					old := view[ev.ID]
+					var now *taskView
+					if ev.Action == store.ActionRemove {
+						delete(view, ev.ID)
+					} else {
+						tk := ev.Object.(*api.Task)
+						now = &taskView{node: tk.NodeID, state: tk.Status.State, desired: tk.DesiredState}
+						view[ev.ID] = now
+					}
+					onTask(ev.ID, old, now)
+				}
+			case <-deadline:
+				t.Fatalf("%s: not done after %v (load %s)", what, timeout, loadAvg())
+			}
+		}
+	}
+
+	// Phase 1: the services, from the first create to every task RUNNING.
+	per := tasks / services
+	var assigned, running int
+	var tAssigned time.Duration
+	tStart := time.Now()
+	for i := 0; i < services; i++ {
+		reps := uint64(per)
+		if i < tasks%services {
+			reps++
+		}
+		if reps == 0 {
+			continue
+		}
+		if _, err := c.CreateService(ctx, api.ServiceSpec{Annotations: api.Annotations{Name: fmt.Sprintf("scale%d", i)}, Mode: api.ModeReplicated,
+			Replicas: &reps, Task: api.TaskSpec{Container: &api.ContainerSpec{Image: "busybox:latest", Args: []string{"sleep", "3600"}},
+				RestartPolicy: &api.RestartPolicy{Condition: api.RestartAny, Delay: &delay}}}, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dCreate := time.Since(tStart)
+	var samples []string
+	lastSample := time.Now()
+	follow("all tasks running", func(_ string, old, now *taskView) {
+		if now != nil && now.state >= api.TaskAssigned && (old == nil || old.state < api.TaskAssigned) {
+			if assigned++; assigned == tasks {
+				tAssigned = time.Since(tStart)
+			}
+		}
+		wasRunning := old != nil && old.state == api.TaskRunning
+		isRunning := now != nil && now.state == api.TaskRunning
+		if isRunning && !wasRunning {
+			running++
+		} else if wasRunning && !isRunning {
+			running--
+		}
+		if time.Since(lastSample) >= 10*time.Second {
+			lastSample = time.Now()
+			samples = append(samples, fmt.Sprintf("%.0fs: %d assigned, %d running, RSS %.0f MiB, load %s",
+				time.Since(tStart).Seconds(), assigned, running, procStatus("VmRSS"), loadAvg()))
+		}
+	}, func() bool { return running >= tasks })
+	dRun := time.Since(tStart)
+	rssRun, hwmRun := procStatus("VmRSS"), procStatus("VmHWM")
+	loadRun := loadAvg()
+	for _, s := range samples {
+		fmt.Fprintf(out, "  %s\n", s)
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+
+	// Phase 2: L nodes go silent (agents and heartbeats stop); until every task runs again on the others.
+	var dDown, dResched time.Duration
+	var moved int
+	if lost > 0 {
+		gone := map[string]bool{}
+		for _, id := range ids[:lost] {
+			gone[id] = true
+		}
+		for _, tv := range view {
+			if gone[tv.node] && tv.state == api.TaskRunning {
+				moved++
+			}
+		}
+		liveRunning := 0
+		for _, tv := range view {
+			if !gone[tv.node] && tv.state == api.TaskRunning && tv.desired == api.TaskRunning {
+				liveRunning++
+			}
+		}
+		live := func(tv *taskView) bool {
+			return tv != nil && !gone[tv.node] && tv.state == api.TaskRunning && tv.desired == api.TaskRunning
+		}
+		downCount := 0
+		tLost := time.Now()
+		beatMu.Lock()
+		for id := range gone {
+			delete(beating, id)
+			stopAgent[id]()
+		}
+		beatMu.Unlock()
+		resetPeakRSS()
+		counted := map[string]bool{}
+		onNode = func(id string) {
+			if gone[id] && nodeState[id] == api.NodeStateDown && !counted[id] {
+				counted[id] = true
+				if downCount++; downCount == lost {
+					dDown = time.Since(tLost)
+				}
+			}
+		}
+		follow("the lost nodes' tasks running elsewhere", func(_ string, old, now *taskView) {
+			if live(now) && !live(old) {
+				liveRunning++
+			} else if live(old) && !live(now) {
+				liveRunning--
+			}
+		}, func() bool { return liveRunning >= tasks && dDown > 0 })
+		dResched = time.Since(tLost)
+	}
+	rssEnd, hwmEnd := procStatus("VmRSS"), procStatus("VmHWM")
+
+	fmt.Fprintf(out, "\n| measure | value |\n|---|---|\n")
+	row := func(k, f string, a ...any) { fmt.Fprintf(out, "| %s | %s |\n", k, fmt.Sprintf(f, a...)) }
+	row("simulated nodes (agents with sessions)", "%d, ready in %.1f s", nodes, dNodes.Seconds())
+	row("tasks, services", "%d in %d", tasks, services)
+	row("service creates (API calls)", "%.2f s", dCreate.Seconds())
+	row("all tasks assigned", "%.1f s (%.0f tasks/s)", tAssigned.Seconds(), float64(tasks)/tAssigned.Seconds())
+	row("all tasks running (placed and acknowledged)", "%.1f s (**%.0f tasks/s**)", dRun.Seconds(), float64(tasks)/dRun.Seconds())
+	row("RSS with the nodes idle (after GC)", "%.0f MiB", rssIdle)
+	row("RSS peak while placing; after all running", "%.0f MiB; %.0f MiB", hwmRun, rssRun)
+	row("Go heap in use after all running", "%.0f MiB in %d goroutines", float64(ms.HeapInuse)/(1<<20), runtime.NumGoroutine())
+	if lost > 0 {
+		row("lost nodes, their tasks", "%d, %d", lost, moved)
+		row("lost nodes marked down", "%.1f s after they went silent (grace %v)", dDown.Seconds(), gracePeriods*period)
+		row("their tasks running elsewhere", "%.1f s after silence, %.1f s after down (restart delay %v)", dResched.Seconds(), (dResched - dDown).Seconds(), delay)
+		row("RSS peak while rescheduling; after", "%.0f MiB; %.0f MiB", hwmEnd, rssEnd)
+	}
+	row("load average (after placing; at the end)", "%s; %s", loadRun, loadAvg())
+	row("whole run", "%.0f s", time.Since(start0).Seconds())
+}
