@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,7 +28,8 @@ import (
 // process's RSS, and the rescheduling of the tasks of L nodes whose agents and heartbeats stop.
 //
 // Not part of the unit suite: it runs only with BERTH_SWARM_SCALE=1 (bench/swarm-scale.sh sets it, with
-// BERTH_SCALE_NODES, _TASKS, _SERVICES, _LOST, _HEARTBEAT, _RESTART_DELAY, _TIMEOUT).
+// BERTH_SCALE_NODES, _TASKS, _SERVICES, _LOST, _HEARTBEAT, _RESTART_DELAY, _TIMEOUT; BERTH_SCALE_PROFILE=DIR writes
+// the heap with every task running there).
 
 func scaleEnv(t *testing.T, name string, def int) int {
 	t.Helper()
@@ -326,6 +328,15 @@ func TestSwarmScale(t *testing.T) {
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
+	if dir := os.Getenv("BERTH_SCALE_PROFILE"); dir != "" {
+		// The heap with every task running: what the manager and the agents hold at full size.
+		f, err := os.Create(filepath.Join(dir, "heap-running.pprof"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		must(t, pprof.WriteHeapProfile(f))
+		must(t, f.Close())
+	}
 
 	// Phase 2: L nodes go silent (agents and heartbeats stop); until every task runs again on the others.
 	var dDown, dResched time.Duration
