@@ -10,8 +10,8 @@
 #   - LOST nodes going silent (their agents and heartbeats stop): when the leader marks them down (3 heartbeat
 #     periods) and when their tasks run again on the other nodes (after the services' restart delay).
 # Root is not needed. Knobs (environment): NODES=10000 TASKS=100000 SERVICES=10 LOST=1000 HEARTBEAT=5s
-# RESTART_DELAY=5s (docker's default) TIMEOUT=15m PROFILE=DIR (CPU profile of the run and the heap with every
-# task running, for go tool pprof with DIR/cluster.test).
+# RESTART_DELAY=5s (docker's default) TIMEOUT=15m PROFILE=DIR (CPU profiles of placing and of rescheduling,
+# the heap with every task running: go tool pprof DIR/cpu-place.pprof).
 # Usage: bench/swarm-scale.sh            e.g. NODES=2000 TASKS=20000 LOST=200 bench/swarm-scale.sh
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,8 +24,8 @@ args=(-count=1 -run '^TestSwarmScale$' -v -timeout 0)
 if [ -n "${PROFILE:-}" ]; then
 	mkdir -p "$PROFILE"
 	export BERTH_SCALE_PROFILE=$PROFILE
-	args+=(-cpuprofile "$PROFILE/cpu.pprof" -o "$PROFILE/cluster.test")
+	args+=(-o "$PROFILE/cluster.test")
 fi
 cd "$REPO"
 echo "# $(date -u +%FT%TZ) $(git rev-parse --short HEAD) $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-go test "${args[@]}" ./internal/cluster/ 2>&1 | grep -v '^=== RUN\|^--- PASS\|^PASS$\|^ok '
+go test "${args[@]}" ./internal/cluster/ 2>&1 | grep --line-buffered -v '^=== RUN\|^--- PASS\|^PASS$\|^ok '

@@ -29,7 +29,7 @@ import (
 //
 // Not part of the unit suite: it runs only with BERTH_SWARM_SCALE=1 (bench/swarm-scale.sh sets it, with
 // BERTH_SCALE_NODES, _TASKS, _SERVICES, _LOST, _HEARTBEAT, _RESTART_DELAY, _TIMEOUT; BERTH_SCALE_PROFILE=DIR writes
-// the heap with every task running there).
+// there the CPU profiles of placing and rescheduling and the heap with every task running).
 
 func scaleEnv(t *testing.T, name string, def int) int {
 	t.Helper()
@@ -96,6 +96,24 @@ func (c countingDispatcher) Session(ctx context.Context) (agent.Session, error) 
 		c.opened.Add(1)
 	}
 	return s, err
+}
+
+// startProfile profiles the CPU into BERTH_SCALE_PROFILE/name until the returned function is called (nothing
+// without BERTH_SCALE_PROFILE).
+func startProfile(t *testing.T, name string) func() {
+	t.Helper()
+	dir := os.Getenv("BERTH_SCALE_PROFILE")
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		t.Fatal(err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
 }
 
 // taskView is what the benchmark follows of a task.
@@ -299,8 +317,8 @@ func TestSwarmScale(t *testing.T) {
 		}
 	}
 	dCreate := time.Since(tStart)
-	var samples []string
 	lastSample := time.Now()
+	stopProfile := startProfile(t, "cpu-place.pprof")
 	follow("all tasks running", func(_ string, old, now *taskView) {
 		if now != nil && now.state >= api.TaskAssigned && (old == nil || old.state < api.TaskAssigned) {
 			if assigned++; assigned == tasks {
@@ -316,16 +334,14 @@ func TestSwarmScale(t *testing.T) {
 		}
 		if time.Since(lastSample) >= 10*time.Second {
 			lastSample = time.Now()
-			samples = append(samples, fmt.Sprintf("%.0fs: %d assigned, %d running, RSS %.0f MiB, load %s",
-				time.Since(tStart).Seconds(), assigned, running, procStatus("VmRSS"), loadAvg()))
+			fmt.Fprintf(out, "  %.0fs: %d assigned, %d running, RSS %.0f MiB, load %s\n",
+				time.Since(tStart).Seconds(), assigned, running, procStatus("VmRSS"), loadAvg())
 		}
 	}, func() bool { return running >= tasks })
 	dRun := time.Since(tStart)
 	rssRun, hwmRun := procStatus("VmRSS"), procStatus("VmHWM")
 	loadRun := loadAvg()
-	for _, s := range samples {
-		fmt.Fprintf(out, "  %s\n", s)
-	}
+	stopProfile()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	if dir := os.Getenv("BERTH_SCALE_PROFILE"); dir != "" {
@@ -386,6 +402,7 @@ func TestSwarmScale(t *testing.T) {
 			}
 		}, func() bool { return liveRunning >= tasks && dDown > 0 })
 		dResched = time.Since(tLost)
+		stopProfile()
 	}
 	rssEnd, hwmEnd := procStatus("VmRSS"), procStatus("VmHWM")
 
