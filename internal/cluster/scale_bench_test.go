@@ -17,14 +17,15 @@ import (
 
 	"github.com/berth/berth/internal/cluster/agent"
 	"github.com/berth/berth/internal/cluster/api"
+	"github.com/berth/berth/internal/cluster/ca"
 	"github.com/berth/berth/internal/cluster/store"
 )
 
 // The scale benchmark of issue 12: a real manager (the Cluster on its embedded etcd, with its leader's
 // orchestrator, scheduler and dispatcher) and N simulated nodes, each a real agent whose engine is a fake that
 // starts containers at once (loops_test.go's fakeEngine), holding a session with the leader's dispatcher
-// in-process (Open/Next/UpdateStatus: the HTTP/2 wire and its TLS aside) and heartbeating into the leader's
-// deadlines. It measures services of T tasks in all from the first create to every task reported RUNNING, the
+// in-process (Open/Next/UpdateStatus: the HTTP/2 wire and its TLS aside) and heartbeating through the leader's
+// handler. It measures services of T tasks in all from the first create to every task reported RUNNING, the
 // process's RSS, and the rescheduling of the tasks of L nodes whose agents and heartbeats stop.
 //
 // Not part of the unit suite: it runs only with BERTH_SWARM_SCALE=1 (bench/swarm-scale.sh sets it, with
@@ -187,13 +188,16 @@ func TestSwarmScale(t *testing.T) {
 	for i := range ids {
 		ids[i] = fmt.Sprintf("sim%05d", i)
 	}
+	describe := func(id string) api.NodeDescription {
+		return api.NodeDescription{Hostname: id, Platform: api.Platform{OS: "linux", Architecture: "x86_64"}, Resources: api.Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30}}
+	}
 	tNodes := time.Now()
 	for i := 0; i < nodes; i += 500 {
 		must(t, st.Update(ctx, func(tx *store.Tx) error {
 			for _, id := range ids[i:min(i+500, nodes)] {
 				n := &api.Node{ID: id, Role: api.RoleWorker,
 					Spec:        api.NodeSpec{DesiredRole: api.RoleWorker, Availability: api.AvailabilityActive},
-					Description: api.NodeDescription{Hostname: id, Platform: api.Platform{OS: "linux", Architecture: "x86_64"}, Resources: api.Resources{NanoCPUs: 4e9, MemoryBytes: 8 << 30}},
+					Description: describe(id),
 					Status:      api.NodeStatus{State: api.NodeStateReady}}
 				if err := store.Create(tx, n); err != nil {
 					return err
@@ -202,29 +206,42 @@ func TestSwarmScale(t *testing.T) {
 			return nil
 		}))
 	}
+	// Heartbeats go through the leader's handler (Cluster.heartbeat, the wire aside): each node every period,
+	// spread over it, as real nodes are; a node marked down comes back ready on its next beat.
 	var beatMu sync.Mutex
 	beating := map[string]bool{}
 	for _, id := range ids {
 		beating[id] = true
 	}
-	beat := func() {
-		beatMu.Lock()
-		defer beatMu.Unlock()
-		now := time.Now()
-		for id := range beating {
-			c.hb.beat(id, now)
+	var beatErrs atomic.Int64
+	var lastBeatErr atomic.Value
+	beatOne := func(id string) {
+		if _, err := c.heartbeat(ctx, ca.Identity{NodeID: id, Role: api.RoleWorker}, nil, heartbeatRequest{Description: describe(id)}); err != nil && ctx.Err() == nil {
+			beatErrs.Add(1)
+			lastBeatErr.Store(err.Error())
 		}
 	}
-	beat()
+	for _, id := range ids {
+		beatOne(id)
+	}
 	go func() {
-		tick := time.NewTicker(period / 2)
-		defer tick.Stop()
-		for {
+		const tick = 50 * time.Millisecond
+		per := max(1, int(int64(nodes)*int64(tick)/int64(period)))
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		for next := 0; ; next = (next + per) % nodes {
 			select {
 			case <-ctx.Done():
 				return
-			case <-tick.C:
-				beat()
+			case <-t.C:
+			}
+			for _, id := range ids[next:min(next+per, nodes)] {
+				beatMu.Lock()
+				live := beating[id]
+				beatMu.Unlock()
+				if live {
+					beatOne(id)
+				}
 			}
 		}
 	}()
@@ -238,7 +255,7 @@ func TestSwarmScale(t *testing.T) {
 		stopAgent[id] = acancel
 		a := agent.New(agent.Config{NodeID: id, Backend: newFakeEngine(id), Logger: slog.New(slog.DiscardHandler),
 			Dispatcher: countingDispatcher{localDispatcher{d: c.leaderDispatcher, node: id}, &opened},
-			Describe:   func() api.NodeDescription { return api.NodeDescription{Hostname: id} }})
+			Describe:   func() api.NodeDescription { return describe(id) }})
 		agentsWG.Add(1)
 		go func() { defer agentsWG.Done(); a.Run(actx) }()
 	}
@@ -265,6 +282,22 @@ func TestSwarmScale(t *testing.T) {
 	deadline := time.After(timeout)
 	// follow applies events until done says so.
 	onNode := func(string) {}
+	downEvents := 0
+	// states is where the tasks are, for progress lines and a timeout.
+	states := func() string {
+		by := map[string]int{}
+		for _, tv := range view {
+			by[fmt.Sprintf("%s/%s", tv.desired, tv.state)]++
+		}
+		down := 0
+		for _, st := range nodeState {
+			if st == api.NodeStateDown {
+				down++
+			}
+		}
+		e, _ := lastBeatErr.Load().(string)
+		return fmt.Sprintf("%d tasks (desired/observed: %v), %d nodes down (%d times marked down), %d heartbeat errors %s", len(view), by, down, downEvents, beatErrs.Load(), e)
+	}
 	follow := func(what string, onTask func(id string, old, now *taskView), done func() bool) {
 		t.Helper()
 		for !done() {
@@ -276,6 +309,9 @@ func TestSwarmScale(t *testing.T) {
 				switch ev.Kind {
 				case api.KindNode:
 					if n, ok := ev.Object.(*api.Node); ok && ev.Action != store.ActionRemove {
+						if n.Status.State == api.NodeStateDown && nodeState[n.ID] != api.NodeStateDown {
+							downEvents++
+						}
 						nodeState[n.ID] = n.Status.State
 						onNode(n.ID)
 					}
@@ -292,7 +328,7 @@ func TestSwarmScale(t *testing.T) {
 					onTask(ev.ID, old, now)
 				}
 			case <-deadline:
-				t.Fatalf("%s: not done after %v (load %s)", what, timeout, loadAvg())
+				t.Fatalf("%s: not done after %v (load %s): %s", what, timeout, loadAvg(), states())
 			}
 		}
 	}
@@ -342,8 +378,10 @@ func TestSwarmScale(t *testing.T) {
 	rssRun, hwmRun := procStatus("VmRSS"), procStatus("VmHWM")
 	loadRun := loadAvg()
 	stopProfile()
+	fmt.Fprintf(out, "  all running: %s\n", states())
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
+	goroutines := runtime.NumGoroutine()
 	if dir := os.Getenv("BERTH_SCALE_PROFILE"); dir != "" {
 		// The heap with every task running: what the manager and the agents hold at full size.
 		f, err := os.Create(filepath.Join(dir, "heap-running.pprof"))
@@ -404,6 +442,9 @@ func TestSwarmScale(t *testing.T) {
 		dResched = time.Since(tLost)
 		stopProfile()
 	}
+	if lost > 0 {
+		fmt.Fprintf(out, "  rescheduled: %s\n", states())
+	}
 	rssEnd, hwmEnd := procStatus("VmRSS"), procStatus("VmHWM")
 
 	fmt.Fprintf(out, "\n| measure | value |\n|---|---|\n")
@@ -415,7 +456,8 @@ func TestSwarmScale(t *testing.T) {
 	row("all tasks running (placed and acknowledged)", "%.1f s (**%.0f tasks/s**)", dRun.Seconds(), float64(tasks)/dRun.Seconds())
 	row("RSS with the nodes idle (after GC)", "%.0f MiB", rssIdle)
 	row("RSS peak while placing; after all running", "%.0f MiB; %.0f MiB", hwmRun, rssRun)
-	row("Go heap in use after all running", "%.0f MiB in %d goroutines", float64(ms.HeapInuse)/(1<<20), runtime.NumGoroutine())
+	row("Go heap in use; goroutine stacks (after all running)", "%.0f MiB; %.0f MiB for %d goroutines (~2 per task are the agents')",
+		float64(ms.HeapInuse)/(1<<20), float64(ms.StackInuse)/(1<<20), goroutines)
 	if lost > 0 {
 		row("lost nodes, their tasks", "%d, %d", lost, moved)
 		row("lost nodes marked down", "%.1f s after they went silent (grace %v)", dDown.Seconds(), gracePeriods*period)
