@@ -11,7 +11,7 @@
 #     periods) and when their tasks run again on the other nodes (after the services' restart delay).
 # Root is not needed. Knobs (environment): NODES=10000 TASKS=100000 SERVICES=10 LOST=1000 HEARTBEAT=5s
 # RESTART_DELAY=5s (docker's default) TIMEOUT=15m PROFILE=DIR (CPU profiles of placing and of rescheduling,
-# the heap with every task running: go tool pprof DIR/cpu-place.pprof).
+# the heap with every task running: go tool pprof DIR/cpu-place.pprof; the manager's log at info level).
 # Usage: bench/swarm-scale.sh            e.g. NODES=2000 TASKS=20000 LOST=200 bench/swarm-scale.sh
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,6 +25,7 @@ if [ -n "${PROFILE:-}" ]; then
 	mkdir -p "$PROFILE"
 	export BERTH_SCALE_PROFILE=$PROFILE
 	args+=(-o "$PROFILE/cluster.test")
+	export BERTH_SCALE_LOG=$PROFILE/manager.log
 fi
 cd "$REPO"
 echo "# $(date -u +%FT%TZ) $(git rev-parse --short HEAD) $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"

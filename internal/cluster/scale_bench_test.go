@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -29,7 +30,8 @@ import (
 // process's RSS, and the rescheduling of the tasks of L nodes whose agents and heartbeats stop.
 //
 // Not part of the unit suite: it runs only with BERTH_SWARM_SCALE=1 (bench/swarm-scale.sh sets it, with
-// BERTH_SCALE_NODES, _TASKS, _SERVICES, _LOST, _HEARTBEAT, _RESTART_DELAY, _TIMEOUT; BERTH_SCALE_PROFILE=DIR writes
+// BERTH_SCALE_NODES, _TASKS, _SERVICES, _LOST, _HEARTBEAT, _RESTART_DELAY, _TIMEOUT; BERTH_SCALE_LOG=FILE takes the manager's log at info;
+// BERTH_SCALE_PROFILE=DIR writes
 // there the CPU profiles of placing and rescheduling and the heap with every task running).
 
 func scaleEnv(t *testing.T, name string, def int) int {
@@ -152,7 +154,18 @@ func TestSwarmScale(t *testing.T) {
 	// The manager: a Cluster on its own loopback address (the unit tests use 127.0.1.1-9), without an engine
 	// (it is drained below: the simulated nodes take every task).
 	dir := t.TempDir()
-	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var logw io.Writer = os.Stderr
+	level := slog.LevelWarn
+	if path := os.Getenv("BERTH_SCALE_LOG"); path != "" {
+		// The manager's log at info: nodes marked down, leadership, each with its time.
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		logw, level = f, slog.LevelInfo
+	}
+	quiet := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level}))
 	c := New(Config{Root: filepath.Join(dir, "swarm"), RunRoot: filepath.Join(dir, "run"), Logger: quiet,
 		Describe: func() api.NodeDescription {
 			return api.NodeDescription{Hostname: "manager", Platform: api.Platform{OS: "linux", Architecture: "x86_64"}}
