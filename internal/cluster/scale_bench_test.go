@@ -121,6 +121,8 @@ func startProfile(t *testing.T, name string) func() {
 
 // taskView is what the benchmark follows of a task.
 type taskView struct {
+	service string
+	slot    uint64
 	node    string
 	state   api.TaskState
 	desired api.TaskState
@@ -297,7 +299,7 @@ func TestSwarmScale(t *testing.T) {
 	deadline := time.After(timeout)
 	// follow applies events until done says so.
 	onNode := func(string) {}
-	downEvents := 0
+	downEvents, nodeWrites := 0, 0
 	// states is where the tasks are, for progress lines and a timeout.
 	states := func() string {
 		by := map[string]int{}
@@ -311,7 +313,23 @@ func TestSwarmScale(t *testing.T) {
 			}
 		}
 		e, _ := lastBeatErr.Load().(string)
-		return fmt.Sprintf("%d tasks (desired/observed: %v), %d nodes down (%d times marked down), %d heartbeat errors %s", len(view), by, down, downEvents, beatErrs.Load(), e)
+		// Tasks desired running that are not, and how many tasks their slot has desired running.
+		slots := map[string]int{}
+		for _, tv := range view {
+			if tv.desired == api.TaskRunning {
+				slots[fmt.Sprintf("%s.%d", tv.service, tv.slot)]++
+			}
+		}
+		var odd []string
+		for id, tv := range view {
+			if tv.desired == api.TaskRunning && tv.state != api.TaskRunning && len(odd) < 5 {
+				odd = append(odd, fmt.Sprintf("%s %s.%d on %s (%s; %d desired running in the slot, node %s)", id, tv.service, tv.slot, tv.node, tv.state, slots[fmt.Sprintf("%s.%d", tv.service, tv.slot)], nodeState[tv.node]))
+			}
+		}
+		if len(odd) > 0 {
+			e += fmt.Sprintf("; e.g. %v", odd)
+		}
+		return fmt.Sprintf("%d tasks (desired/observed: %v), %d nodes down (%d times marked down, %d node writes), %d heartbeat errors %s", len(view), by, down, downEvents, nodeWrites, beatErrs.Load(), e)
 	}
 	follow := func(what string, onTask func(id string, old, now *taskView), done func() bool) {
 		t.Helper()
@@ -324,6 +342,7 @@ func TestSwarmScale(t *testing.T) {
 				switch ev.Kind {
 				case api.KindNode:
 					if n, ok := ev.Object.(*api.Node); ok && ev.Action != store.ActionRemove {
+						nodeWrites++
 						if n.Status.State == api.NodeStateDown && nodeState[n.ID] != api.NodeStateDown {
 							downEvents++
 						}
@@ -337,7 +356,7 @@ func TestSwarmScale(t *testing.T) {
 						delete(view, ev.ID)
 					} else {
 						tk := ev.Object.(*api.Task)
-						now = &taskView{node: tk.NodeID, state: tk.Status.State, desired: tk.DesiredState}
+						now = &taskView{service: tk.ServiceID, slot: tk.Slot, node: tk.NodeID, state: tk.Status.State, desired: tk.DesiredState}
 						view[ev.ID] = now
 					}
 					onTask(ev.ID, old, now)
