@@ -457,6 +457,7 @@ func TestSwarmScale(t *testing.T) {
 		}
 		beatMu.Unlock()
 		resetPeakRSS()
+		stopProfile = startProfile(t, "cpu-resched.pprof")
 		counted := map[string]bool{}
 		onNode = func(id string) {
 			if gone[id] && nodeState[id] == api.NodeStateDown && !counted[id] {
