@@ -30,9 +30,9 @@ import (
 // process's RSS, and the rescheduling of the tasks of L nodes whose agents and heartbeats stop.
 //
 // Not part of the unit suite: it runs only with BERTH_SWARM_SCALE=1 (bench/swarm-scale.sh sets it, with
-// BERTH_SCALE_NODES, _TASKS, _SERVICES, _LOST, _HEARTBEAT, _RESTART_DELAY, _TIMEOUT; BERTH_SCALE_LOG=FILE takes the manager's log at info;
-// BERTH_SCALE_PROFILE=DIR writes
-// there the CPU profiles of placing and rescheduling and the heap with every task running).
+// BERTH_SCALE_NODES, _TASKS, _SERVICES, _LOST, _HEARTBEAT, _RESTART_DELAY, _TIMEOUT). BERTH_SCALE_LOG=FILE takes
+// the manager's log at info; BERTH_SCALE_PROFILE=DIR writes there the CPU profiles of placing and rescheduling
+// and the heap with every task running.
 
 func scaleEnv(t *testing.T, name string, def int) int {
 	t.Helper()
