@@ -173,7 +173,7 @@ func SyncVIPs(ctx context.Context, nsPath string, vips []VIP) error {
 		return err
 	}
 	defer closeNS()
-	obs, err := observeVIPs(conn)
+	obs, err := observeTable(conn, VIPTable)
 	if err != nil {
 		return err
 	}
@@ -188,7 +188,7 @@ func ListVIPs(ctx context.Context, nsPath string) ([]string, error) {
 		return nil, err
 	}
 	defer closeNS()
-	obs, err := observeVIPs(conn)
+	obs, err := observeTable(conn, VIPTable)
 	if err != nil {
 		return nil, err
 	}
@@ -225,39 +225,6 @@ func vipChains(tb *nftables.Table) map[string]*nftables.Chain {
 		vipFilterChain: {Name: vipFilterChain, Table: tb, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookOutput,
 			Priority: nftables.ChainPriorityFilter, Policy: &accept},
 	}
-}
-
-func observeVIPs(conn *nftables.Conn) (observation, error) {
-	var obs observation
-	tables, err := conn.ListTablesOfFamily(nftables.TableFamilyIPv4)
-	if err != nil {
-		return obs, fmt.Errorf("nftables: list tables: %w", err)
-	}
-	for _, tb := range tables {
-		obs.exists = obs.exists || tb.Name == VIPTable
-	}
-	if !obs.exists {
-		return obs, nil
-	}
-	chains, err := conn.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
-	if err != nil {
-		return obs, fmt.Errorf("nftables: list chains: %w", err)
-	}
-	slices.SortFunc(chains, func(a, b *nftables.Chain) int { return strings.Compare(a.Name, b.Name) })
-	for _, ch := range chains {
-		if ch.Table.Name != VIPTable {
-			continue
-		}
-		rules, err := conn.GetRules(vipTable(), ch)
-		if err != nil {
-			return obs, fmt.Errorf("nftables: list rules of %s: %w", ch.Name, err)
-		}
-		for _, r := range rules {
-			c, _ := userdata.GetString(r.UserData, userdata.TypeComment)
-			obs.rules = append(obs.rules, installed{chain: ch.Name, handle: r.Handle, comment: c})
-		}
-	}
-	return obs, nil
 }
 
 // applyVIPs runs c as one transaction.
