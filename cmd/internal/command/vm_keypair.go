@@ -2,7 +2,6 @@ package command
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 
@@ -73,65 +72,12 @@ func newVMKeyPairCommand(c *CLI) *cobra.Command {
 			return nil
 		},
 	}
-	ls := func() *cobra.Command {
-		var format string
-		var quiet bool
-		cmd := &cobra.Command{
-			Use:     "ls [OPTIONS]",
-			Aliases: []string{"list"},
-			Short:   "List key pairs",
-			Args:    cli.NoArgs,
-			RunE: func(cmd *cobra.Command, args []string) error {
-				apiClient, err := c.Client()
-				if err != nil {
-					return err
-				}
-				list, err := apiClient.KeyPairList(cmd.Context())
-				if err != nil {
-					return err
-				}
-				f := formatter.Format(format)
-				switch {
-				case quiet && (format == "" || format == formatter.TableFormatKey):
-					f = "{{.Name}}"
-				case format == "" || format == formatter.TableFormatKey:
-					owned := false
-					for _, x := range list {
-						owned = owned || x.Owner != ""
-					}
-					f = formatter.WithOwnerColumn(formatter.DefaultKeyPairTableFormat, owned)
-				}
-				return formatter.Context{Output: c.out, Format: f}.Write(formatter.KeyPairHeader, formatter.KeyPairRows(list))
-			},
-		}
-		cmd.Flags().StringVar(&format, "format", "", formatHelp)
-		cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display names")
-		return cmd
-	}()
-	inspect := func() *cobra.Command {
-		var format string
-		cmd := &cobra.Command{
-			Use:   "inspect [OPTIONS] NAME [NAME...]",
-			Short: "Display detailed information on one or more key pairs",
-			Args:  cli.RequiresMinArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return c.inspect(cmd.Context(), args, format, func(ref string) (any, []byte, error) {
-					apiClient, err := c.Client()
-					if err != nil {
-						return nil, nil, err
-					}
-					k, err := apiClient.KeyPairInspect(cmd.Context(), ref)
-					if err != nil {
-						return nil, nil, err
-					}
-					raw, err := json.Marshal(k)
-					return k, raw, err
-				})
-			},
-		}
-		cmd.Flags().StringVarP(&format, "format", "f", "", inspectFormatHelp)
-		return cmd
-	}()
+	ls := vmObjectList[vm.KeyPair]{
+		short: "List key pairs", quietHelp: "Only display names",
+		quietFormat: "{{.Name}}", tableFormat: formatter.DefaultKeyPairTableFormat, header: formatter.KeyPairHeader,
+		list: (*client.Client).KeyPairList, owner: func(k vm.KeyPair) string { return k.Owner }, rows: formatter.KeyPairRows,
+	}.command(c)
+	inspect := vmObjectInspectCommand(c, "inspect [OPTIONS] NAME [NAME...]", "Display detailed information on one or more key pairs", (*client.Client).KeyPairInspect)
 	rm := &cobra.Command{
 		Use:     "rm NAME [NAME...]",
 		Aliases: []string{"remove"},

@@ -2,7 +2,6 @@ package command
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -72,65 +71,12 @@ func newVMSecurityGroupCommand(c *CLI) *cobra.Command {
 	}
 	allow := rules("allow", "Allow inbound traffic to the group's VMs", (*client.Client).SecurityGroupAuthorize)
 	revoke := rules("revoke", "Remove rules from a security group", (*client.Client).SecurityGroupRevoke)
-	ls := func() *cobra.Command {
-		var format string
-		var quiet bool
-		cmd := &cobra.Command{
-			Use:     "ls [OPTIONS]",
-			Aliases: []string{"list"},
-			Short:   "List security groups",
-			Args:    cli.NoArgs,
-			RunE: func(cmd *cobra.Command, args []string) error {
-				apiClient, err := c.Client()
-				if err != nil {
-					return err
-				}
-				list, err := apiClient.SecurityGroupList(cmd.Context())
-				if err != nil {
-					return err
-				}
-				f := formatter.Format(format)
-				switch {
-				case quiet && (format == "" || format == formatter.TableFormatKey):
-					f = formatter.DefaultQuietFormat
-				case format == "" || format == formatter.TableFormatKey:
-					owned := false
-					for _, x := range list {
-						owned = owned || x.Owner != ""
-					}
-					f = formatter.WithOwnerColumn(formatter.DefaultGroupTableFormat, owned)
-				}
-				return formatter.Context{Output: c.out, Format: f}.Write(formatter.GroupHeader, formatter.GroupRows(list))
-			},
-		}
-		cmd.Flags().StringVar(&format, "format", "", formatHelp)
-		cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display group IDs")
-		return cmd
-	}()
-	inspect := func() *cobra.Command {
-		var format string
-		cmd := &cobra.Command{
-			Use:   "inspect [OPTIONS] GROUP [GROUP...]",
-			Short: "Display detailed information on one or more security groups",
-			Args:  cli.RequiresMinArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return c.inspect(cmd.Context(), args, format, func(ref string) (any, []byte, error) {
-					apiClient, err := c.Client()
-					if err != nil {
-						return nil, nil, err
-					}
-					g, err := apiClient.SecurityGroupInspect(cmd.Context(), ref)
-					if err != nil {
-						return nil, nil, err
-					}
-					raw, err := json.Marshal(g)
-					return g, raw, err
-				})
-			},
-		}
-		cmd.Flags().StringVarP(&format, "format", "f", "", inspectFormatHelp)
-		return cmd
-	}()
+	ls := vmObjectList[vm.SecurityGroup]{
+		short: "List security groups", quietHelp: "Only display group IDs",
+		quietFormat: formatter.DefaultQuietFormat, tableFormat: formatter.DefaultGroupTableFormat, header: formatter.GroupHeader,
+		list: (*client.Client).SecurityGroupList, owner: func(g vm.SecurityGroup) string { return g.Owner }, rows: formatter.GroupRows,
+	}.command(c)
+	inspect := vmObjectInspectCommand(c, "inspect [OPTIONS] GROUP [GROUP...]", "Display detailed information on one or more security groups", (*client.Client).SecurityGroupInspect)
 	rm := &cobra.Command{
 		Use:     "rm GROUP [GROUP...]",
 		Aliases: []string{"remove"},

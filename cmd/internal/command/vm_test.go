@@ -123,3 +123,41 @@ func TestVMOwnerColumn(t *testing.T) {
 		t.Errorf("template: %q", out)
 	}
 }
+
+// The key pair and security group commands share their ls and inspect: each keeps its own quiet column, table
+// and inspect route.
+func TestVMObjectListAndInspect(t *testing.T) {
+	d := newFakeDaemon(t)
+	d.handle("GET /berth/keypairs", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, []vm.KeyPair{{Name: "k1", ID: "key-1"}, {Name: "k2", ID: "key-2"}})
+	})
+	d.handle("GET /berth/security-groups", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, []vm.SecurityGroup{{ID: "sg-1", Name: "web", Description: "http"}})
+	})
+	d.handle("GET /berth/keypairs/k1", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, vm.KeyPair{Name: "k1", ID: "key-1"})
+	})
+	d.handle("GET /berth/security-groups/web", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, vm.SecurityGroup{ID: "sg-1", Name: "web"})
+	})
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{name: "keypair quiet lists names", args: []string{"vm", "keypair", "ls", "-q"}, want: "k1\nk2\n"},
+		{name: "sg quiet lists IDs", args: []string{"vm", "sg", "ls", "-q"}, want: "sg-1\n"},
+		{name: "sg table without owners", args: []string{"vm", "sg", "ls"}, want: "" +
+			"GROUP ID   NAME      INBOUND RULES            VMS       DESCRIPTION\n" +
+			"sg-1       web       (none: inbound denied)   0         http\n"},
+		{name: "keypair inspect format", args: []string{"vm", "keypair", "inspect", "-f", "{{.KeyPairId}}", "k1"}, want: "key-1\n"},
+		{name: "sg inspect format", args: []string{"vm", "sg", "inspect", "-f", "{{.GroupId}}", "web"}, want: "sg-1\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, code := runBerth(t, d, "", tc.args...)
+			if code != 0 || out != tc.want {
+				t.Errorf("exit %d err %q\ngot:\n%q\nwant:\n%q", code, errOut, out, tc.want)
+			}
+		})
+	}
+}
