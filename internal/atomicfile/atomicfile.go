@@ -28,13 +28,19 @@ import (
 type Option func(*options)
 
 type options struct {
-	noSync bool
+	noSync    bool
+	noReplace bool
 }
 
 // NoSync skips the fsync of the file and of its directory: the replacement is still atomic for readers, but a
 // host crash may lose it. Only for files that are regenerated at every start or that no one needs after a
 // reboot; anything a user was told is saved stays durable.
 func NoSync() Option { return func(o *options) { o.noSync = true } }
+
+// NoReplace makes the commit create the file only where none exists: the temp file is linked to the path, not
+// renamed over it, and the commit fails with an error matching os.ErrExist if something else created the path
+// meanwhile (a key generated once, which two starting processes must not each replace with their own).
+func NoReplace() Option { return func(o *options) { o.noReplace = true } }
 
 // fsync is (*os.File).Sync; tests replace it to see what is synced, and to fail.
 var fsync = (*os.File).Sync
@@ -56,10 +62,11 @@ func WriteFile(path string, data []byte, perm os.FileMode, opts ...Option) error
 
 // File is the new content of a file being written; it becomes visible only on Commit.
 type File struct {
-	f    *os.File
-	path string
-	sync bool
-	done bool
+	f         *os.File
+	path      string
+	sync      bool
+	noReplace bool
+	done      bool
 }
 
 // Create starts replacing path: a temp file with mode perm in path's directory, which must exist.
@@ -77,7 +84,7 @@ func Create(path string, perm os.FileMode, opts ...Option) (*File, error) {
 		os.Remove(f.Name())
 		return nil, err
 	}
-	return &File{f: f, path: path, sync: !o.noSync}, nil
+	return &File{f: f, path: path, sync: !o.noSync, noReplace: o.noReplace}, nil
 }
 
 var errDone = errors.New("atomicfile: file already committed or closed")
@@ -123,7 +130,12 @@ func (f *File) CommitAs(path string) error {
 	if cerr := f.f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
+	switch {
+	case err != nil:
+	case f.noReplace:
+		err = os.Link(tmp, path)
+		os.Remove(tmp)
+	default:
 		err = os.Rename(tmp, path)
 	}
 	if err != nil {

@@ -327,6 +327,49 @@ func TestFile(t *testing.T) {
 	}
 }
 
+// NoReplace creates a file only where none exists: an existing file keeps its content, the commit reports
+// os.ErrExist, and no temp file is left either way.
+func TestNoReplace(t *testing.T) {
+	tests := []struct {
+		name    string
+		old     string
+		want    string
+		wantErr error
+	}{
+		{name: "absent file is created", want: "new"},
+		{name: "existing file is kept", old: "old", want: "old", wantErr: os.ErrExist},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "key")
+			if tt.old != "" {
+				if err := os.WriteFile(path, []byte(tt.old), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := WriteFile(path, []byte("new"), 0o600, NoReplace())
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if got := entries(t, dir); !slices.Equal(got, []string{"key"}) {
+				t.Errorf("directory holds %q, want only key", got)
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(b) != tt.want || (tt.old == "" && fi.Mode().Perm() != 0o600) {
+				t.Errorf("key = %q mode %v, want %q", b, fi.Mode().Perm(), tt.want)
+			}
+		})
+	}
+}
+
 // TestLeaf holds the package to the imports the lean shim can afford: fmt alone adds 160 KB to berth-shim.
 func TestLeaf(t *testing.T) {
 	allowed := map[string]bool{"errors": true, "io": true, "os": true, "path/filepath": true}

@@ -36,6 +36,7 @@ import (
 	"github.com/containerd/errdefs"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/berth/berth/internal/atomicfile"
 	"github.com/berth/berth/internal/cloud"
 	"github.com/berth/berth/internal/cloud/policy"
 )
@@ -313,7 +314,7 @@ func (s *Store) syncRootCredentials(justGenerated bool) error {
 	case err != nil && !errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("reading the root credentials: %w", err)
 	}
-	if err := replaceFileSynced(path, want); err != nil {
+	if err := atomicfile.WriteFile(path, want, 0o600); err != nil {
 		return fmt.Errorf("writing the generated root credentials: %w", err)
 	}
 	switch {
