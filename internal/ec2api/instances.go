@@ -190,47 +190,58 @@ func (s *Service) instanceContext(c *call) ([]Instance, func(Instance) instView,
 	return all, s.views(c, groupNames(groups), types), nil
 }
 
-func (s *Service) describeInstances(c *call) (response, error) {
+// describedInstances is the part DescribeInstances and DescribeInstanceStatus share: their filters compiled
+// against spec, the instance IDs (which cannot be combined with MaxResults), paging (5 to 1000 a page), the
+// caller's instances picked by ID, the dry run, and the page of views that pass the filters and keep.
+func (s *Service) describedInstances(c *call, spec filterSpec[instView], keep func(instView) bool) (page []instView, next string, err error) {
 	filters, err := c.f.filters()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	match, err := instanceFilters.compile(filters)
+	match, err := spec.compile(filters)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	ids, err := instanceIDs(c.f)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if len(ids) > 0 && c.f.has("MaxResults") {
-		return nil, Errorf(CodeInvalidParameterCombination, "The parameter instancesSet cannot be used with the parameter maxResults")
+		return nil, "", Errorf(CodeInvalidParameterCombination, "The parameter instancesSet cannot be used with the parameter maxResults")
 	}
 	pg, err := c.f.paging(5, 1000)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	all, view, err := s.instanceContext(c)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	sel, err := pick(all, ids)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := c.dry(); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	var matched []instView
 	for _, inst := range sel {
-		if v := view(inst); match(v) {
+		if v := view(inst); keep(v) && match(v) {
 			matched = append(matched, v)
 		}
 	}
 	lo, hi, next := pg.bounds(len(matched))
+	return matched[lo:hi], next, nil
+}
+
+func (s *Service) describeInstances(c *call) (response, error) {
+	page, next, err := s.describedInstances(c, instanceFilters, func(instView) bool { return true })
+	if err != nil {
+		return nil, err
+	}
 	resp := &describeInstancesResponse{ReservationSet: items[wireReservation]{}, NextToken: next}
 	index := map[string]int{}
-	for _, v := range matched[lo:hi] {
+	for _, v := range page {
 		i, ok := index[v.reservation]
 		if !ok {
 			i = len(resp.ReservationSet)
@@ -271,49 +282,16 @@ func reachability(status string) string {
 }
 
 func (s *Service) describeInstanceStatus(c *call) (response, error) {
-	filters, err := c.f.filters()
-	if err != nil {
-		return nil, err
-	}
-	match, err := statusFilters.compile(filters)
-	if err != nil {
-		return nil, err
-	}
 	includeAll, err := c.f.boolean("IncludeAllInstances")
 	if err != nil {
 		return nil, err
 	}
-	ids, err := instanceIDs(c.f)
+	page, next, err := s.describedInstances(c, statusFilters, func(v instView) bool { return includeAll || v.State == Running })
 	if err != nil {
 		return nil, err
 	}
-	if len(ids) > 0 && c.f.has("MaxResults") {
-		return nil, Errorf(CodeInvalidParameterCombination, "The parameter instancesSet cannot be used with the parameter maxResults")
-	}
-	pg, err := c.f.paging(5, 1000)
-	if err != nil {
-		return nil, err
-	}
-	all, view, err := s.instanceContext(c)
-	if err != nil {
-		return nil, err
-	}
-	sel, err := pick(all, ids)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.dry(); err != nil {
-		return nil, err
-	}
-	var matched []instView
-	for _, inst := range sel {
-		if v := view(inst); (includeAll || v.State == Running) && match(v) {
-			matched = append(matched, v)
-		}
-	}
-	lo, hi, next := pg.bounds(len(matched))
 	resp := &describeInstanceStatusResponse{InstanceStatusSet: items[wireInstanceStatus]{}, NextToken: next}
-	for _, v := range matched[lo:hi] {
+	for _, v := range page {
 		st := instanceStatus(v)
 		sum := wireStatusSummary{Status: st, Details: items[wireStatusDetail]{}}
 		if r := reachability(st); r != "" {
