@@ -22,7 +22,6 @@ import (
 
 	"github.com/berth/berth/internal/atomicfile"
 	"github.com/berth/berth/internal/cgroups"
-	"github.com/berth/berth/internal/mount"
 	"github.com/berth/berth/internal/shim"
 	"github.com/berth/berth/internal/task"
 )
@@ -54,24 +53,21 @@ func (t *Tasks) Runtime() *Runtime { return t.rt }
 // newer ones); Berth uses no newer field.
 const specVersion = "1.0.2"
 
-const (
-	configFile = "config.json"
-	rootfsDir  = "rootfs"
-)
+const configFile = "config.json"
 
 // Create writes the bundle's config.json and starts a shim that creates the task with the runtime.
 func (t *Tasks) Create(ctx context.Context, spec task.Spec) (task.Task, error) {
 	if spec.OCI == nil || spec.ID == "" || spec.Bundle == "" {
 		return nil, fmt.Errorf("task %q: spec without ID, bundle or OCI spec: %w", spec.ID, errdefs.ErrInvalidArgument)
 	}
-	root, err := t.mountRootfs(spec)
+	root, err := task.MountRootfs(spec)
 	if err != nil {
 		return nil, err
 	}
 	ok := false
 	defer func() {
 		if !ok {
-			t.unmountRootfs(spec.Bundle)
+			task.UnmountRootfs(spec.Bundle)
 		}
 	}()
 	oci := *spec.OCI
@@ -148,31 +144,6 @@ func (t *Tasks) Create(ctx context.Context, spec task.Spec) (task.Task, error) {
 	return &ociTask{tasks: t, id: spec.ID, bundle: spec.Bundle, pid: pid, sc: sc, cgroup: cg}, nil
 }
 
-// mountRootfs returns the directory to run the task in: a single bind mount's source as it is, or the bundle's
-// rootfs/ with the mounts stacked on it.
-func (t *Tasks) mountRootfs(spec task.Spec) (string, error) {
-	if len(spec.Rootfs) == 1 {
-		if dir, ok := spec.Rootfs[0].BindSource(); ok {
-			return dir, nil
-		}
-	}
-	if len(spec.Rootfs) == 0 {
-		return "", fmt.Errorf("task %s: no root filesystem: %w", spec.ID, errdefs.ErrInvalidArgument)
-	}
-	dir := filepath.Join(spec.Bundle, rootfsDir)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
-	}
-	if err := mount.All(spec.Rootfs, dir); err != nil {
-		return "", fmt.Errorf("task %s: mounting the root filesystem: %w", spec.ID, err)
-	}
-	return dir, nil
-}
-
-func (t *Tasks) unmountRootfs(bundle string) {
-	mount.Unmount(filepath.Join(bundle, rootfsDir))
-}
-
 // Connect finds the shim of task id in bundle; a task whose shim is gone but left its exit record is returned
 // too (Wait reports that exit).
 func (t *Tasks) Connect(ctx context.Context, id, bundle string) (task.Task, error) {
@@ -194,7 +165,7 @@ func (t *Tasks) Delete(ctx context.Context, id, bundle string) error {
 	shim.WaitGone(wctx, bundle)
 	cancel()
 	err := t.rt.Delete(ctx, id)
-	t.unmountRootfs(bundle)
+	task.UnmountRootfs(bundle)
 	return err
 }
 

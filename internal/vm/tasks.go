@@ -21,7 +21,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth/berth/internal/atomicfile"
-	"github.com/berth/berth/internal/mount"
 	"github.com/berth/berth/internal/shim"
 	"github.com/berth/berth/internal/task"
 	"github.com/berth/berth/internal/vm/agent"
@@ -136,8 +135,6 @@ func ResolveMachine(cfg Config) (Machine, error) {
 		BootTimeout: cfg.BootTimeout, Debug: cfg.Debug}, nil
 }
 
-const rootfsDir = "rootfs"
-
 // Create writes the bundle and starts the task's shim, which runs the sandbox; it returns once the
 // container's process runs in its machine.
 func (t *Tasks) Create(ctx context.Context, spec task.Spec) (task.Task, error) {
@@ -148,14 +145,14 @@ func (t *Tasks) Create(ctx context.Context, spec task.Spec) (task.Task, error) {
 	if err != nil {
 		return nil, err
 	}
-	root, err := mountRootfs(spec)
+	root, err := task.MountRootfs(spec)
 	if err != nil {
 		return nil, err
 	}
 	ok := false
 	defer func() {
 		if !ok {
-			mount.Unmount(filepath.Join(spec.Bundle, rootfsDir))
+			task.UnmountRootfs(spec.Bundle)
 		}
 	}()
 	oci := *spec.OCI
@@ -194,27 +191,6 @@ func (t *Tasks) Create(ctx context.Context, spec task.Spec) (task.Task, error) {
 	return t.newTask(spec.ID, spec.Bundle, pid, sc), nil
 }
 
-// mountRootfs returns the task's root directory: a single bind mount's source, or the bundle's rootfs/ with the
-// mounts stacked on it.
-func mountRootfs(spec task.Spec) (string, error) {
-	if len(spec.Rootfs) == 1 {
-		if dir, ok := spec.Rootfs[0].BindSource(); ok {
-			return dir, nil
-		}
-	}
-	if len(spec.Rootfs) == 0 {
-		return "", fmt.Errorf("task %s: no root filesystem: %w", spec.ID, errdefs.ErrInvalidArgument)
-	}
-	dir := filepath.Join(spec.Bundle, rootfsDir)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
-	}
-	if err := mount.All(spec.Rootfs, dir); err != nil {
-		return "", fmt.Errorf("task %s: mounting the root filesystem: %w", spec.ID, err)
-	}
-	return dir, nil
-}
-
 // Connect finds the shim of task id; a task whose shim is gone but left its exit is returned too.
 func (t *Tasks) Connect(ctx context.Context, id, bundle string) (task.Task, error) {
 	sc, err := shim.Dial(ctx, bundle)
@@ -238,7 +214,7 @@ func (t *Tasks) Delete(ctx context.Context, id, bundle string) error {
 	shim.WaitGone(wctx, bundle)
 	cancel()
 	err := deleteSandbox(stateDir(t.cfg.Root, id))
-	mount.Unmount(filepath.Join(bundle, rootfsDir))
+	task.UnmountRootfs(bundle)
 	return err
 }
 
