@@ -3,6 +3,7 @@ package instance
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -170,43 +171,37 @@ func (s *Service) DeleteSecurityGroup(ctx context.Context, ref string) error {
 // AuthorizeIngress adds rules to a group (each source a rule of its own, as EC2 keeps them) and applies them at
 // once to its instances. A rule the group has already is InvalidPermission.Duplicate; nothing is added then.
 func (s *Service) AuthorizeIngress(ctx context.Context, ref string, rules []secgroup.Rule) (SecurityGroup, error) {
-	sc := scopeOf(ctx)
-	s.mu.Lock()
-	g, err := s.groupRef(sc, ref)
-	if err != nil {
-		s.mu.Unlock()
-		return SecurityGroup{}, err
-	}
-	add, err := s.checkRules(sc, rules)
-	if err != nil {
-		s.mu.Unlock()
-		return SecurityGroup{}, err
-	}
-	have := secgroup.Split(g.Rules)
-	for _, r := range add {
-		for _, h := range have {
-			if h.Same(r) {
-				s.mu.Unlock()
-				return SecurityGroup{}, newError(CodeInvalidPermissionDup, fmt.Sprintf("the specified rule \"peer: %s, %s\" already exists", peer(r), r.String()), errExists)
+	return s.editRules(ctx, ref, rules, func(have, add []secgroup.Rule) ([]secgroup.Rule, error) {
+		for _, r := range add {
+			for _, h := range have {
+				if h.Same(r) {
+					return nil, newError(CodeInvalidPermissionDup, fmt.Sprintf("the specified rule \"peer: %s, %s\" already exists", peer(r), r.String()), errExists)
+				}
 			}
+			have = append(have, r)
 		}
-		have = append(have, r)
-	}
-	old := g.Rules
-	g.Rules = have
-	if err := s.saveGroups(); err != nil {
-		g.Rules = old
-		s.mu.Unlock()
-		return SecurityGroup{}, err
-	}
-	out := *g
-	s.mu.Unlock()
-	return out, s.applyFirewall(ctx)
+		return have, nil
+	})
 }
 
 // RevokeIngress removes rules from a group. A rule the group does not have is InvalidPermission.NotFound;
 // nothing is removed then.
 func (s *Service) RevokeIngress(ctx context.Context, ref string, rules []secgroup.Rule) (SecurityGroup, error) {
+	return s.editRules(ctx, ref, rules, func(have, del []secgroup.Rule) ([]secgroup.Rule, error) {
+		for _, r := range del {
+			i := slices.IndexFunc(have, r.Same)
+			if i < 0 {
+				return nil, newError(CodeInvalidPermissionNotFound, "The specified rule does not exist in this security group.", errNotFound)
+			}
+			have = slices.Delete(have, i, i+1)
+		}
+		return have, nil
+	})
+}
+
+// editRules replaces the rules of group ref by what edit makes of them (split per source) and of the checked
+// rules of the request, saves the groups and applies the firewall. An edit or a save that fails changes nothing.
+func (s *Service) editRules(ctx context.Context, ref string, rules []secgroup.Rule, edit func(have, change []secgroup.Rule) ([]secgroup.Rule, error)) (SecurityGroup, error) {
 	sc := scopeOf(ctx)
 	s.mu.Lock()
 	g, err := s.groupRef(sc, ref)
@@ -214,25 +209,15 @@ func (s *Service) RevokeIngress(ctx context.Context, ref string, rules []secgrou
 		s.mu.Unlock()
 		return SecurityGroup{}, err
 	}
-	del, err := s.checkRules(sc, rules)
+	change, err := s.checkRules(sc, rules)
 	if err != nil {
 		s.mu.Unlock()
 		return SecurityGroup{}, err
 	}
-	have := secgroup.Split(g.Rules)
-	for _, r := range del {
-		i := -1
-		for j, h := range have {
-			if h.Same(r) {
-				i = j
-				break
-			}
-		}
-		if i < 0 {
-			s.mu.Unlock()
-			return SecurityGroup{}, newError(CodeInvalidPermissionNotFound, "The specified rule does not exist in this security group.", errNotFound)
-		}
-		have = append(have[:i], have[i+1:]...)
+	have, err := edit(secgroup.Split(g.Rules), change)
+	if err != nil {
+		s.mu.Unlock()
+		return SecurityGroup{}, err
 	}
 	old := g.Rules
 	g.Rules = have
