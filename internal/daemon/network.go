@@ -11,6 +11,7 @@ import (
 
 	"github.com/containerd/errdefs"
 
+	"github.com/berth/berth/internal/cluster"
 	"github.com/berth/berth/internal/cluster/api"
 	"github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/filters"
@@ -29,6 +30,16 @@ func networkNames(dataRoot string) (bridge, table string) {
 	sum := sha256.Sum256([]byte(dataRoot))
 	h := hex.EncodeToString(sum[:])[:6]
 	return "berth" + h, "berth-" + h
+}
+
+// gatewayBridge names docker_gwbridge's Linux bridge: dockerd's name for the default data root, one of the data
+// root's own otherwise, so that daemons side by side never share one.
+func gatewayBridge(dataRoot string) string {
+	if dataRoot == DefaultDataRoot {
+		return berthnet.GatewayNetwork
+	}
+	sum := sha256.Sum256([]byte(dataRoot))
+	return "gwbr" + hex.EncodeToString(sum[:])[:6]
 }
 
 // openNetworks opens the network service: the bridge driver over the daemon's firewall table, the default
@@ -53,7 +64,8 @@ func (d *Daemon) openNetworks(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	opts = append(opts, berthnet.WithDriver(api.DriverOverlay, ov), berthnet.WithCluster(clusterNetworks{d}))
+	opts = append(opts, berthnet.WithDriver(api.DriverOverlay, ov), berthnet.WithCluster(clusterNetworks{d}),
+		berthnet.WithGatewayBridge(gatewayBridge(d.cfg.DataRoot)))
 	if pools != nil {
 		opts = append(opts, berthnet.WithDefaultPools(pools))
 	}
@@ -61,6 +73,8 @@ func (d *Daemon) openNetworks(ctx context.Context) (string, error) {
 		ExecRoot: d.cfg.ExecRoot, DefaultBridge: bridgeName}, opts...); err != nil {
 		return "", err
 	}
+	// The ingress sandbox has its own bridge (ingress.go).
+	d.networks.SetOwnGateway(cluster.IngressSandbox, true)
 	if bridgeName == "none" {
 		return "none", nil
 	}

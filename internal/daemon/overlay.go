@@ -262,6 +262,10 @@ func (s overlaySink) ApplyNetworkState(ctx context.Context, st cluster.NetworkSt
 	if err := s.d.overlay.Sync(ctx, ost); err != nil {
 		slog.WarnContext(ctx, "overlay: applying the cluster's state", "error", err)
 	}
+	// A node of a swarm has docker_gwbridge, as dockerd's (made with its ingress sandbox at join).
+	if err := s.d.networks.EnsureGatewayNetwork(ctx); err != nil {
+		slog.WarnContext(ctx, "docker_gwbridge", "error", err)
+	}
 	s.d.networks.SetClusterView(views)
 	s.d.syncIngress(ctx, st)
 	// After both the VIP tables and the ingress sandbox's are written: a task waiting to leave the balancers
