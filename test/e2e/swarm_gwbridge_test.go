@@ -50,9 +50,11 @@ func (h *hostListener) count(path string) int {
 
 type gwbridgeInspect struct {
 	Name, Driver, Scope string
-	IPAM                struct{ Config []struct{ Subnet, Gateway string } }
-	Options             map[string]string
-	Containers          map[string]struct{ Name, IPv4Address string }
+	IPAM                struct {
+		Config []struct{ Subnet, Gateway string }
+	}
+	Options    map[string]string
+	Containers map[string]struct{ Name, IPv4Address string }
 }
 
 func inspectGWBridge(t *testing.T, sn *swarmNode) gwbridgeInspect {
