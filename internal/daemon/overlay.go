@@ -113,7 +113,7 @@ func (c clusterNetworks) CreateNetwork(ctx context.Context, opts berthnet.Create
 	}
 	spec := api.NetworkSpec{Annotations: api.Annotations{Name: opts.Name, Labels: maps.Clone(opts.Labels)},
 		Driver: &api.Driver{Name: opts.Driver, Options: maps.Clone(opts.Options)}, IPv6: opts.EnableIPv6,
-		Internal: opts.Internal, Attachable: opts.Attachable}
+		Internal: opts.Internal, Attachable: opts.Attachable, Ingress: opts.Ingress}
 	for _, cfg := range opts.IPAM.Config {
 		if !cfg.Subnet.IsValid() {
 			continue

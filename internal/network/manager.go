@@ -390,6 +390,9 @@ func (m *Manager) create(ctx context.Context, opts CreateOptions) (*record, erro
 	if c.Singleton {
 		return nil, errdefs.ErrPermissionDenied.WithMessage(fmt.Sprintf("only one instance of %q network is allowed", opts.Driver))
 	}
+	if opts.Ingress {
+		return nil, errdefs.ErrPermissionDenied.WithMessage("Ingress network can only be global scope network")
+	}
 	if c.Scope == ScopeGlobal {
 		// Cluster networks come from the cluster's managers, not from one node.
 		return nil, errdefs.ErrUnavailable.WithMessage(`This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.`)
