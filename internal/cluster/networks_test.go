@@ -488,7 +488,7 @@ func TestNetworksAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	if nets, _ := n2.Networks(ctx); len(nets) != 0 {
-		t.Fatalf("a worker lists %d cluster networks", len(nets))
+		t.Fatalf("a worker not yet following the networks watch lists %d cluster networks", len(nets))
 	}
 	nets, _ := n1.Networks(ctx)
 	if len(nets) != 3 { // ovl, closed and swarm init's ingress
@@ -540,6 +540,10 @@ func TestNetworksAcrossNodes(t *testing.T) {
 		}
 		return nil
 	})
+	// Following the watch, the worker lists the ingress network (docker's does from its join), not the others.
+	if nets, _ := n2.Networks(ctx); len(nets) != 1 || nets[0].Spec.Name != "ingress" || !nets[0].Spec.Ingress {
+		t.Fatalf("a worker in the swarm lists %+v, want the ingress network alone", nets)
+	}
 	if err := n2.DetachNetwork(ctx, a.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -561,4 +565,7 @@ func TestNetworksAcrossNodes(t *testing.T) {
 		}
 		return nil
 	})
+	if nets, _ := n2.Networks(ctx); len(nets) != 0 {
+		t.Fatalf("a node that left lists %d cluster networks", len(nets))
+	}
 }

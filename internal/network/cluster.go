@@ -37,8 +37,9 @@ import (
 
 // Cluster is the swarm's side of cluster networks, as a node's Manager needs it.
 type Cluster interface {
-	// Networks lists the cluster's networks this node may list: all of them on a manager, none on a worker
-	// (docker lists a cluster network on a worker only while it is in use there) or outside a swarm.
+	// Networks lists the cluster's networks this node may list: all of them on a manager, the ingress network on
+	// a worker (docker lists another cluster network on a worker only while it is in use there), none outside a
+	// swarm.
 	Networks(ctx context.Context) ([]Network, error)
 	// Network finds a cluster network by name, ID or unique ID prefix (a worker asks a manager); an error
 	// wrapping errdefs.ErrNotFound when there is none, or no swarm.
