@@ -467,7 +467,17 @@ func TestNetworksAcrossNodes(t *testing.T) {
 	n1, n2 := newNode(t, 11), newNode(t, 12)
 	cs := api.DefaultClusterSpec()
 	cs.Dispatcher.HeartbeatPeriod = time.Second
-	if _, err := n1.Init(ctx, InitRequest{ListenAddr: addr(11) + ":2377", AdvertiseAddr: addr(11), Spec: cs}); err != nil {
+	// The data-path port (the VXLAN port) is the swarm's, in IANA's registered range as dockerd checks it.
+	for _, port := range []uint32{80, 49152} {
+		_, err := n1.Init(ctx, InitRequest{ListenAddr: addr(11) + ":2377", AdvertiseAddr: addr(11), Spec: cs, DataPathPort: port})
+		if want := fmt.Sprintf("Datapath port number is not in valid range (1024-49151) : %d", port); err == nil || err.Error() != want || !errdefs.IsInvalidArgument(err) {
+			t.Fatalf("init with data-path port %d: %v, want %q", port, err, want)
+		}
+		if s, _ := n1.State(); s != StateInactive {
+			t.Fatalf("a refused init left the node %v", s)
+		}
+	}
+	if _, err := n1.Init(ctx, InitRequest{ListenAddr: addr(11) + ":2377", AdvertiseAddr: addr(11), Spec: cs, DataPathPort: 7789}); err != nil {
 		t.Fatal(err)
 	}
 	sw, err := n1.Inspect(ctx)
@@ -525,8 +535,8 @@ func TestNetworksAcrossNodes(t *testing.T) {
 	id2 := n2.nodeState().NodeID
 	eventually(t, "the worker's state: its key registered, its stale endpoint released", 20*time.Second, func() error {
 		st, _, _ := sink.last()
-		if st.Self != id2 || len(st.PresharedKey) != 32 {
-			return fmt.Errorf("state self %q, psk %d bytes", st.Self, len(st.PresharedKey))
+		if st.Self != id2 || len(st.PresharedKey) != 32 || st.DataPathPort != 7789 {
+			return fmt.Errorf("state self %q, psk %d bytes, data-path port %d", st.Self, len(st.PresharedKey), st.DataPathPort)
 		}
 		var ids []string
 		for _, at := range st.Attachments {

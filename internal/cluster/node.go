@@ -156,6 +156,10 @@ func (c *Cluster) Init(ctx context.Context, req InitRequest) (string, error) {
 	if req.Availability == "" {
 		req.Availability = api.AvailabilityActive
 	}
+	// The VXLAN port, swarm-wide and fixed at init: IANA's registered ports only, as dockerd allows.
+	if p := req.DataPathPort; p != 0 && (p < 1024 || p > 49151) {
+		return "", invalid("Datapath port number is not in valid range (1024-49151) : %d", p)
+	}
 	listenAddr, advAddr, err := resolveAddrs(req.ListenAddr, req.AdvertiseAddr)
 	if err != nil {
 		return "", err

@@ -203,7 +203,7 @@ var _ cluster.NetworkSink = overlaySink{}
 // ApplyNetworkState implements cluster.NetworkSink: the overlay driver's peers and tunnel, the network
 // manager's peers and remote names.
 func (s overlaySink) ApplyNetworkState(ctx context.Context, st cluster.NetworkState) {
-	ost := overlay.State{Self: st.Self, Nodes: map[string]overlay.Node{}, PresharedKey: st.PresharedKey}
+	ost := overlay.State{Self: st.Self, Nodes: map[string]overlay.Node{}, PresharedKey: st.PresharedKey, VXLANPort: uint16(st.DataPathPort)}
 	hosts := map[string]cluster.NetworkPeer{}
 	for _, n := range st.Nodes {
 		hosts[n.ID] = n
