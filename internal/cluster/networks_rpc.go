@@ -111,8 +111,13 @@ type watchLine struct {
 	Event *watchEvent   `json:"event,omitempty"`
 }
 
+// peerOf is a node as its peers on the data path see it: its data-path address, else its address.
 func peerOf(n *api.Node) NetworkPeer {
-	a, _ := netip.ParseAddr(n.Status.Addr)
+	addr := n.Status.Addr
+	if n.Status.DataPathAddr != "" {
+		addr = n.Status.DataPathAddr
+	}
+	a, _ := netip.ParseAddr(addr)
 	return NetworkPeer{ID: n.ID, Hostname: n.Description.Hostname, Addr: a}
 }
 

@@ -484,7 +484,8 @@ func TestNetworksAcrossNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := n2.Join(ctx, JoinRequest{ListenAddr: addr(12) + ":2377", AdvertiseAddr: addr(12), RemoteAddrs: []string{addr(11) + ":2377"}, JoinToken: sw.JoinTokens.Worker}); err != nil {
+	if err := n2.Join(ctx, JoinRequest{ListenAddr: addr(12) + ":2377", AdvertiseAddr: addr(12), RemoteAddrs: []string{addr(11) + ":2377"}, JoinToken: sw.JoinTokens.Worker,
+		DataPathAddr: "127.0.2.12"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := n2.CreateNetwork(ctx, spec("ovl", true)); err != ErrWorkerNetworkCreate {
@@ -548,6 +549,14 @@ func TestNetworksAcrossNodes(t *testing.T) {
 		if len(st.Keys) != 1 || st.Keys[0].ID != id2 || st.Keys[0].PublicKey != sink.key {
 			return fmt.Errorf("keys %+v", st.Keys)
 		}
+		// The worker's data path is on its --data-path-addr, the manager's on its advertise address.
+		peers := map[string]string{}
+		for _, n := range st.Nodes {
+			peers[n.ID] = n.Addr.String()
+		}
+		if id1 := n1.nodeState().NodeID; peers[id2] != "127.0.2.12" || peers[id1] != addr(11) {
+			return fmt.Errorf("nodes' data-path addresses %v", peers)
+		}
 		return nil
 	})
 	// Following the watch, the worker lists the ingress network (docker's does from its join), not the others.
@@ -577,5 +586,32 @@ func TestNetworksAcrossNodes(t *testing.T) {
 	})
 	if nets, _ := n2.Networks(ctx); len(nets) != 0 {
 		t.Fatalf("a node that left lists %d cluster networks", len(nets))
+	}
+}
+
+func TestResolveDataPathAddr(t *testing.T) {
+	tests := []struct {
+		name, in, want, err string
+	}{
+		{name: "none", in: "", want: ""},
+		{name: "an address", in: "10.1.2.3", want: "10.1.2.3"},
+		{name: "unspecified", in: "0.0.0.0", err: "data path address must be a non-zero IP address or network interface (without a port number)"},
+		{name: "with a port", in: "10.1.2.3:4789", err: "data path address must be a non-zero IP address or network interface (without a port number)"},
+		{name: "no such interface", in: "nosuchif0", err: "data path address must be a non-zero IP address or network interface (without a port number)"},
+		{name: "an interface without a global address", in: "lo", err: "interface lo has no usable IPv4 address"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := resolveDataPathAddr(tc.in)
+			if tc.err != "" {
+				if err == nil || err.Error() != tc.err || !errdefs.IsInvalidArgument(err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("got %q, %v; want %q", got, err, tc.want)
+			}
+		})
 	}
 }

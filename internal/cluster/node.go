@@ -104,6 +104,26 @@ func interfaceAddr(name string) (string, error) {
 	return "", invalid("interface %s has no usable IPv4 address", name)
 }
 
+// errBadDataPathAddr is dockerd's answer to a --data-path-addr that is neither an address nor an interface.
+var errBadDataPathAddr = errdefs.ErrInvalidArgument.WithMessage("data path address must be a non-zero IP address or network interface (without a port number)")
+
+// resolveDataPathAddr settles --data-path-addr as dockerd does: an interface name stands for its address, else
+// a specific IP address; "" stays "" (the advertise address carries the data path).
+func resolveDataPathAddr(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	if ip, err := interfaceAddr(s); err == nil {
+		return ip, nil
+	} else if !strings.HasPrefix(err.Error(), "no such interface") && err.Error() != "not an interface" {
+		return "", err
+	}
+	if ip, err := netip.ParseAddr(s); err == nil && ip.Is4() && !ip.IsUnspecified() {
+		return ip.String(), nil
+	}
+	return "", errBadDataPathAddr
+}
+
 // systemAddr is the host's one global unicast IPv4 address, with docker's words when there is none or several.
 func systemAddr() (string, error) {
 	ifcs, err := net.Interfaces()
@@ -161,6 +181,10 @@ func (c *Cluster) Init(ctx context.Context, req InitRequest) (string, error) {
 		return "", invalid("Datapath port number is not in valid range (1024-49151) : %d", p)
 	}
 	listenAddr, advAddr, err := resolveAddrs(req.ListenAddr, req.AdvertiseAddr)
+	if err != nil {
+		return "", err
+	}
+	dataPathAddr, err := resolveDataPathAddr(req.DataPathAddr)
 	if err != nil {
 		return "", err
 	}
@@ -254,7 +278,7 @@ func (c *Cluster) Init(ctx context.Context, req InitRequest) (string, error) {
 	node := &api.Node{ID: nodeID, Role: api.RoleManager,
 		Spec:        api.NodeSpec{DesiredRole: api.RoleManager, Availability: req.Availability},
 		Description: c.cfg.Describe(),
-		Status:      api.NodeStatus{State: api.NodeStateReady, Addr: host},
+		Status:      api.NodeStatus{State: api.NodeStateReady, Addr: host, DataPathAddr: dataPathAddr},
 		Manager:     &api.ManagerInfo{Addr: advAddr, MemberID: m.MemberID()}}
 	if m.Embedded() {
 		node.Manager.PeerURL, node.Manager.ClientURL = mc.PeerURL, mc.ClientURL
@@ -356,6 +380,10 @@ func (c *Cluster) Join(ctx context.Context, req JoinRequest) error {
 	if err != nil {
 		return err
 	}
+	dataPathAddr, err := resolveDataPathAddr(req.DataPathAddr)
+	if err != nil {
+		return err
+	}
 	keyPEM, csr, err := ca.NewKeyAndCSR()
 	if err != nil {
 		return err
@@ -363,7 +391,8 @@ func (c *Cluster) Join(ctx context.Context, req JoinRequest) error {
 	var root *ca.RootCA
 	pc := newPeerClient(ca.PinnedClientConfig(tok.Digest, func(r *ca.RootCA) { root = r }))
 	defer pc.close()
-	jreq := joinRequest{Token: req.JoinToken, CSR: csr, Description: c.cfg.Describe(), Addr: advAddr, Availability: req.Availability}
+	jreq := joinRequest{Token: req.JoinToken, CSR: csr, Description: c.cfg.Describe(), Addr: advAddr, Availability: req.Availability,
+		DataPathAddr: dataPathAddr}
 	var resp joinResponse
 	var lastErr error
 	for _, remote := range req.RemoteAddrs {
