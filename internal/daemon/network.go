@@ -11,7 +11,6 @@ import (
 
 	"github.com/containerd/errdefs"
 
-	"github.com/berth/berth/internal/cluster"
 	"github.com/berth/berth/internal/cluster/api"
 	"github.com/berth/berth/internal/events"
 	"github.com/berth/berth/internal/filters"
@@ -73,8 +72,6 @@ func (d *Daemon) openNetworks(ctx context.Context) (string, error) {
 		ExecRoot: d.cfg.ExecRoot, DefaultBridge: bridgeName}, opts...); err != nil {
 		return "", err
 	}
-	// The ingress sandbox has its own bridge (ingress.go).
-	d.networks.SetOwnGateway(cluster.IngressSandbox, true)
 	if bridgeName == "none" {
 		return "none", nil
 	}

@@ -281,7 +281,9 @@ func (s overlaySink) PublicKey() string { return s.d.overlay.PublicKey() }
 
 // LeftSwarm implements cluster.NetworkSink.
 func (s overlaySink) LeftSwarm(ctx context.Context) {
-	s.d.networks.DropCluster(ctx)
+	// The mesh first: its ports are published to the sandbox's docker_gwbridge endpoint, which DropCluster
+	// takes away with docker_gwbridge.
 	s.d.leaveIngress(ctx)
+	s.d.networks.DropCluster(ctx)
 	s.d.backends.set(nil)
 }

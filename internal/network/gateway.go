@@ -20,7 +20,9 @@ import (
 // network is made when the node joins a swarm (EnsureGatewayNetwork, as dockerd makes it with its ingress
 // sandbox) or when first needed, and DropCluster (swarm leave, or a daemon starting outside a swarm) removes it
 // once no container is on it. A user may make docker_gwbridge beforehand (`network create --subnet ...
-// docker_gwbridge`, docker's way to choose its subnet): it is used as it is, and kept.
+// docker_gwbridge`, docker's way to choose its subnet): it is used as it is, and kept. The node's ingress
+// sandbox gets its way out the same way (gateway_ingress_sbox), and the mesh publishes its ports to that
+// endpoint (daemon/ingress.go).
 //
 //	m := network.New(ctx, cfg, network.WithDriver("overlay", ov), network.WithCluster(c), network.WithGatewayBridge("docker_gwbridge"))
 //	m.Attach(ctx, sb, "ovl", opts) // the overlay endpoint, then gateway_<id> on docker_gwbridge with the default route
@@ -38,25 +40,10 @@ const gatewayEndpointPrefix = "gateway_"
 // way out.
 func WithGatewayBridge(bridge string) Option { return func(m *Manager) { m.gwBridge = bridge } }
 
-// SetOwnGateway marks a sandbox that has a way out of its own and so never gets a docker_gwbridge endpoint
-// (the node's ingress sandbox, with its own host bridge), or unmarks it.
-func (m *Manager) SetOwnGateway(containerID string, own bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.ownGateway == nil {
-		m.ownGateway = map[string]bool{}
-	}
-	if own {
-		m.ownGateway[containerID] = true
-	} else {
-		delete(m.ownGateway, containerID)
-	}
-}
-
 // gatewayPlan says what a container's docker_gwbridge endpoint should become: need says one should exist,
 // have that one does. The caller holds m.mu.
 func (m *Manager) gatewayPlan(containerID string) (need, have bool) {
-	if m.gwBridge == "" || m.ownGateway[containerID] {
+	if m.gwBridge == "" {
 		return false, m.hasGatewayEndpoint(containerID)
 	}
 	cluster, local := false, false

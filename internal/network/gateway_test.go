@@ -114,15 +114,6 @@ func TestGatewayBridge(t *testing.T) {
 		t.Fatalf("bridge driver calls: %q", calls)
 	}
 
-	// A sandbox with a way out of its own (the ingress sandbox) gets none.
-	m.SetOwnGateway("ingress_sbox", true)
-	if _, err := m.Attach(ctx, Sandbox{ContainerID: "ingress_sbox", Name: "ingress-endpoint", NetNSPath: "/ns/sbox"}, "ovl", EndpointOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if calls := e.bridge.take(); len(calls) != 0 {
-		t.Fatalf("the ingress sandbox: bridge driver calls %q", calls)
-	}
-
 	// A gateway that cannot join fails the attach, and the cluster's endpoint goes back.
 	cl.take()
 	e.bridge.failJoin = errdefs.ErrUnavailable.WithMessage("no veth today")

@@ -79,8 +79,6 @@ type Manager struct {
 	balance     VIPBalancer
 	vipsApplied map[string][]firewall.VIP
 	vipsSynced  bool // the cluster's first view since the start was written to every container
-	// ownGateway are the sandboxes with a way out of their own, which get no docker_gwbridge endpoint.
-	ownGateway map[string]bool
 }
 
 // New loads the networks under cfg.Root, reconciles the IPAM with their endpoints, makes sure the predefined
@@ -768,6 +766,19 @@ func (m *Manager) PublishPort(ctx context.Context, containerID, ref string, p Po
 		return err
 	}
 	return pd.PublishPort(ctx, n, ep, p)
+}
+
+// PublishedPorts are the ports published to the container's endpoint on network ref, as the kernel holds them.
+func (m *Manager) PublishedPorts(ctx context.Context, containerID, ref string) ([]Port, error) {
+	pd, n, ep, err := m.portTarget(containerID, ref)
+	if err != nil {
+		return nil, err
+	}
+	pl, ok := pd.(PortLister)
+	if !ok {
+		return nil, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("network %s cannot list its published ports", n.Name))
+	}
+	return pl.PublishedPorts(ctx, n, ep)
 }
 
 // UnpublishPort withdraws a port published with PublishPort.
