@@ -181,3 +181,23 @@ func TestGatewayBridgeUsers(t *testing.T) {
 		t.Fatalf("the user's docker_gwbridge after leaving: %v", err)
 	}
 }
+
+// network prune leaves the docker_gwbridge the Manager made, as dockerd's (whose ingress sandbox is always on it).
+func TestGatewayBridgeNotPruned(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, WithDriver("overlay", &fakeDriver{scope: ScopeGlobal}), WithCluster(newFakeCluster()), WithGatewayBridge("gwbr0"))
+	m := e.open(t)
+	if _, err := m.Create(ctx, CreateOptions{Name: "spare"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.EnsureGatewayNetwork(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pruned, err := m.Prune(ctx, filters.NewArgs())
+	if err != nil || !slices.Equal(pruned, []string{"spare"}) {
+		t.Fatalf("pruned %v, %v; want [spare]", pruned, err)
+	}
+	if _, err := m.Get(GatewayNetwork); err != nil {
+		t.Fatalf("docker_gwbridge after prune: %v", err)
+	}
+}

@@ -502,8 +502,8 @@ func (m *Manager) Prune(ctx context.Context, f filters.Args) ([]string, error) {
 	defer m.mu.Unlock()
 	var removed []string
 	for _, r := range m.sorted() {
-		if m.global(r) || !nf.matches(m.describe(r)) {
-			continue
+		if m.global(r) || r.Made || !nf.matches(m.describe(r)) {
+			continue // (docker_gwbridge is the Manager's: as dockerd's, never pruned in a swarm)
 		}
 		if err := m.remove(ctx, r); err == nil {
 			removed = append(removed, r.Name)
