@@ -133,7 +133,7 @@ func systemAddr() (string, error) {
 	type found struct{ ip, ifc string }
 	var all []found
 	for _, ifc := range ifcs {
-		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 || strings.HasPrefix(ifc.Name, "berth") || strings.HasPrefix(ifc.Name, "docker") || strings.HasPrefix(ifc.Name, "veth") {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 || strings.HasPrefix(ifc.Name, "berth") || strings.HasPrefix(ifc.Name, "docker") || strings.HasPrefix(ifc.Name, "veth") || strings.HasPrefix(ifc.Name, "gwbr") {
 			continue
 		}
 		addrs, _ := ifc.Addrs()
@@ -146,6 +146,8 @@ func systemAddr() (string, error) {
 	switch {
 	case len(all) == 0:
 		return "", invalid("could not find the system's IP address - specify one with --advertise-addr")
+	case len(all) > 1 && all[0].ifc == all[1].ifc:
+		return "", invalid("could not choose an IP address to advertise since this system has multiple addresses on interface %s (%s and %s) - specify one with --advertise-addr", all[0].ifc, all[0].ip, all[1].ip)
 	case len(all) > 1:
 		return "", invalid("could not choose an IP address to advertise since this system has multiple addresses on different interfaces (%s on %s and %s on %s) - specify one with --advertise-addr", all[0].ip, all[0].ifc, all[1].ip, all[1].ifc)
 	}
