@@ -28,6 +28,11 @@ func TestSwarmDataPathPort(t *testing.T) {
 	}
 	dataAddr := sn.prefix + "112" // a second address of n2's, for its data path only
 	ipCmd(t, "-n", n2.NS, "addr", "add", dataAddr+"/24", "dev", "eth0")
+	// Two addresses: which to advertise must be said, in dockerd's words.
+	if r := n2.dockerR(nil, "swarm", "join", "--token", token, "--data-path-addr", dataAddr, n1.IP+":2377"); r.Code == 0 ||
+		!strings.Contains(r.Stderr, "could not choose an IP address to advertise since this system has multiple addresses on interface eth0 ("+n2.IP+" and "+dataAddr+")") {
+		t.Fatalf("join without --advertise-addr on a node with two addresses: %s", r)
+	}
 	n2.docker(t, "swarm", "join", "--token", token, "--advertise-addr", n2.IP, "--data-path-addr", dataAddr, n1.IP+":2377")
 	for _, n := range []*swarmNode{n1, n2} {
 		n.importBusybox(t)
