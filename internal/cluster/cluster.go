@@ -147,6 +147,9 @@ type Cluster struct {
 	peers peerCache
 	// netDutiesAt is when the leader last ran its networking duties (networks_node.go).
 	netDutiesAt time.Time
+	// watchedIngress is the ingress network as the node's networks watch last said, which a worker lists
+	// (networks_node.go); nil outside a swarm or without one.
+	watchedIngress atomic.Pointer[api.Network]
 }
 
 // New returns the node's cluster side, inactive until Start finds a swarm on disk or Init/Join make one.

@@ -118,6 +118,14 @@ func createNetwork(ctx context.Context, s *store.Store, spec api.NetworkSpec) (*
 		if err != nil {
 			return err
 		}
+		if spec.Ingress {
+			// One ingress network per swarm (docker's way to change its subnet: rm ingress, create --ingress).
+			for _, n := range nets {
+				if n.Spec.Ingress {
+					return api.RPCError(errdefs.ErrAlreadyExists, "AlreadyExists", "ingress network (%s) is already present", n.ID)
+				}
+			}
+		}
 		vni, err := nextVNI(nets, spec.Ingress)
 		if err != nil {
 			return err

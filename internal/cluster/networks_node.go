@@ -65,10 +65,17 @@ func (c *Cluster) RemoveNetwork(ctx context.Context, ref string) error {
 	return err
 }
 
-// Networks lists the cluster's networks on a manager; a worker lists none (it sees only those it uses, which
-// its network manager has), and so does a node outside a swarm.
+// Networks lists the cluster's networks on a manager. A worker lists the ingress network, as docker's does
+// from its join (the others it lists only while it uses them, which its network manager has); a node outside a
+// swarm lists none.
 func (c *Cluster) Networks(ctx context.Context) ([]*api.Network, error) {
-	if s, _ := c.State(); s != StateActive || c.nodeState().Role != api.RoleManager {
+	if s, _ := c.State(); s != StateActive {
+		return nil, nil
+	}
+	if c.nodeState().Role != api.RoleManager {
+		if n := c.watchedIngress.Load(); n != nil {
+			return []*api.Network{n}, nil
+		}
 		return nil, nil
 	}
 	m, err := c.managerStoreNow()
@@ -191,6 +198,7 @@ func (c *Cluster) RunNetworks(ctx context.Context, sink NetworkSink) {
 		state, _ := c.State()
 		switch state {
 		case StateInactive:
+			c.watchedIngress.Store(nil)
 			if inSwarm {
 				sink.LeftSwarm(ctx)
 				inSwarm = false
@@ -264,12 +272,12 @@ func (c *Cluster) consumeNetworks(ctx context.Context, body interface {
 			return err
 		case <-pending:
 			pending = nil
-			sink.ApplyNetworkState(ctx, m.state())
+			c.applyNetworkState(ctx, sink, m.state())
 		case l := <-lines:
 			switch {
 			case l.State != nil:
 				m = newMirror(l.State)
-				sink.ApplyNetworkState(ctx, m.state())
+				c.applyNetworkState(ctx, sink, m.state())
 				go c.afterSnapshot(ctx, sink, l.State.Rev) // retried in the background: the watch goes on
 			case l.Event != nil && m != nil:
 				m.apply(l.Event)
@@ -279,6 +287,18 @@ func (c *Cluster) consumeNetworks(ctx context.Context, body interface {
 			}
 		}
 	}
+}
+
+// applyNetworkState notes the ingress network (which a worker lists) and hands st to sink.
+func (c *Cluster) applyNetworkState(ctx context.Context, sink NetworkSink, st NetworkState) {
+	var ingress *api.Network
+	for _, n := range st.Networks {
+		if n.Spec.Ingress {
+			ingress = n
+		}
+	}
+	c.watchedIngress.Store(ingress)
+	sink.ApplyNetworkState(ctx, st)
 }
 
 // afterSnapshot registers the node's tunnel key and gives back the endpoints the node no longer has. Each is

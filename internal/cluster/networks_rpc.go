@@ -79,6 +79,8 @@ type NetworkState struct {
 	Keys        []*api.NetworkNode `json:"keys"`
 	// PresharedKey is the cluster's WireGuard preshared key (sent only over the node's mutual-TLS session).
 	PresharedKey []byte `json:"presharedKey,omitempty"`
+	// DataPathPort is the swarm's VXLAN UDP port (swarm init --data-path-port; fixed for the swarm's life).
+	DataPathPort uint32 `json:"dataPathPort,omitempty"`
 	// Services and the tasks running (networks_services.go): service names, VIPs and backends.
 	Services []ServiceEndpoint `json:"services,omitempty"`
 	Running  []TaskRun         `json:"running,omitempty"`
@@ -109,8 +111,13 @@ type watchLine struct {
 	Event *watchEvent   `json:"event,omitempty"`
 }
 
+// peerOf is a node as its peers on the data path see it: its data-path address, else its address.
 func peerOf(n *api.Node) NetworkPeer {
-	a, _ := netip.ParseAddr(n.Status.Addr)
+	addr := n.Status.Addr
+	if n.Status.DataPathAddr != "" {
+		addr = n.Status.DataPathAddr
+	}
+	a, _ := netip.ParseAddr(addr)
 	return NetworkPeer{ID: n.ID, Hostname: n.Description.Hostname, Addr: a}
 }
 
@@ -120,6 +127,11 @@ func networkState(ctx context.Context, v *store.View, self string) (*NetworkStat
 	var err error
 	if st.Networks, err = store.List[api.Network](ctx, v); err != nil {
 		return nil, err
+	}
+	if cls, err := store.List[api.Cluster](ctx, v); err != nil {
+		return nil, err
+	} else if len(cls) > 0 {
+		st.DataPathPort = cls[0].DataPathPort
 	}
 	if st.Attachments, err = store.List[api.Attachment](ctx, v); err != nil {
 		return nil, err
@@ -305,6 +317,7 @@ type mirror struct {
 	rev      int64
 	self     string
 	psk      []byte
+	port     uint32
 	networks map[string]*api.Network
 	atts     map[string]*api.Attachment
 	nodes    map[string]NetworkPeer
@@ -314,7 +327,7 @@ type mirror struct {
 }
 
 func newMirror(st *NetworkState) *mirror {
-	m := &mirror{rev: st.Rev, self: st.Self, psk: st.PresharedKey, networks: map[string]*api.Network{},
+	m := &mirror{rev: st.Rev, self: st.Self, psk: st.PresharedKey, port: st.DataPathPort, networks: map[string]*api.Network{},
 		atts: map[string]*api.Attachment{}, nodes: map[string]NetworkPeer{}, keys: map[string]*api.NetworkNode{},
 		services: map[string]ServiceEndpoint{}, running: map[string]TaskRun{}}
 	for _, s := range st.Services {
@@ -376,7 +389,7 @@ func (m *mirror) apply(e *watchEvent) {
 
 // state is the mirror as a NetworkState, in ID order.
 func (m *mirror) state() NetworkState {
-	st := NetworkState{Rev: m.rev, Self: m.self, PresharedKey: m.psk}
+	st := NetworkState{Rev: m.rev, Self: m.self, PresharedKey: m.psk, DataPathPort: m.port}
 	for _, n := range m.networks {
 		st.Networks = append(st.Networks, n)
 	}

@@ -91,6 +91,12 @@ func TestCreateNetwork(t *testing.T) {
 		{name: "explicit subnet and gateway", spec: spec("a", false, withSubnet("192.168.40.0/24", "192.168.40.254")), subnet: "192.168.40.0/24", gateway: "192.168.40.254", vni: 4097},
 		{name: "default subnet skips an explicit one", before: []api.NetworkSpec{spec("x", false, withSubnet("10.0.0.0/24", ""))}, spec: spec("a", false), subnet: "10.0.1.0/24", gateway: "10.0.1.1", vni: 4098},
 		{name: "ingress takes the first VNI", spec: spec("ingress", false, func(s *api.NetworkSpec) { s.Ingress = true }), subnet: "10.0.0.0/24", gateway: "10.0.0.1", vni: 4096},
+		{name: "ingress under another name, with a subnet", spec: spec("my-ingress", false, withSubnet("10.11.0.0/16", ""), func(s *api.NetworkSpec) { s.Ingress = true }),
+			subnet: "10.11.0.0/16", gateway: "10.11.0.1", vni: 4096},
+		{name: "a second ingress", before: []api.NetworkSpec{spec("ingress", false, func(s *api.NetworkSpec) { s.Ingress = true })},
+			spec: spec("my-ingress", false, func(s *api.NetworkSpec) { s.Ingress = true }), err: "rpc error: code = AlreadyExists desc = ingress network (", is: errdefs.IsAlreadyExists},
+		{name: "attachable ingress", spec: spec("my-ingress", true, func(s *api.NetworkSpec) { s.Ingress = true }),
+			err: "rpc error: code = InvalidArgument desc = ingress network cannot be attachable", is: errdefs.IsInvalidArgument},
 		{name: "duplicate name", before: []api.NetworkSpec{spec("a", false)}, spec: spec("a", true), err: "network with name a already exists", is: errdefs.IsConflict},
 		{name: "overlapping subnet", before: []api.NetworkSpec{spec("x", false, withSubnet("10.9.0.0/16", ""))}, spec: spec("a", false, withSubnet("10.9.3.0/24", "")),
 			err: "invalid pool request: Pool overlaps with other one on this address space", is: errdefs.IsPermissionDenied},
@@ -461,14 +467,25 @@ func TestNetworksAcrossNodes(t *testing.T) {
 	n1, n2 := newNode(t, 11), newNode(t, 12)
 	cs := api.DefaultClusterSpec()
 	cs.Dispatcher.HeartbeatPeriod = time.Second
-	if _, err := n1.Init(ctx, InitRequest{ListenAddr: addr(11) + ":2377", AdvertiseAddr: addr(11), Spec: cs}); err != nil {
+	// The data-path port (the VXLAN port) is the swarm's, in IANA's registered range as dockerd checks it.
+	for _, port := range []uint32{80, 49152} {
+		_, err := n1.Init(ctx, InitRequest{ListenAddr: addr(11) + ":2377", AdvertiseAddr: addr(11), Spec: cs, DataPathPort: port})
+		if want := fmt.Sprintf("Datapath port number is not in valid range (1024-49151) : %d", port); err == nil || err.Error() != want || !errdefs.IsInvalidArgument(err) {
+			t.Fatalf("init with data-path port %d: %v, want %q", port, err, want)
+		}
+		if s, _ := n1.State(); s != StateInactive {
+			t.Fatalf("a refused init left the node %v", s)
+		}
+	}
+	if _, err := n1.Init(ctx, InitRequest{ListenAddr: addr(11) + ":2377", AdvertiseAddr: addr(11), Spec: cs, DataPathPort: 7789}); err != nil {
 		t.Fatal(err)
 	}
 	sw, err := n1.Inspect(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := n2.Join(ctx, JoinRequest{ListenAddr: addr(12) + ":2377", AdvertiseAddr: addr(12), RemoteAddrs: []string{addr(11) + ":2377"}, JoinToken: sw.JoinTokens.Worker}); err != nil {
+	if err := n2.Join(ctx, JoinRequest{ListenAddr: addr(12) + ":2377", AdvertiseAddr: addr(12), RemoteAddrs: []string{addr(11) + ":2377"}, JoinToken: sw.JoinTokens.Worker,
+		DataPathAddr: "127.0.2.12"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := n2.CreateNetwork(ctx, spec("ovl", true)); err != ErrWorkerNetworkCreate {
@@ -482,7 +499,7 @@ func TestNetworksAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	if nets, _ := n2.Networks(ctx); len(nets) != 0 {
-		t.Fatalf("a worker lists %d cluster networks", len(nets))
+		t.Fatalf("a worker not yet following the networks watch lists %d cluster networks", len(nets))
 	}
 	nets, _ := n1.Networks(ctx)
 	if len(nets) != 3 { // ovl, closed and swarm init's ingress
@@ -519,8 +536,8 @@ func TestNetworksAcrossNodes(t *testing.T) {
 	id2 := n2.nodeState().NodeID
 	eventually(t, "the worker's state: its key registered, its stale endpoint released", 20*time.Second, func() error {
 		st, _, _ := sink.last()
-		if st.Self != id2 || len(st.PresharedKey) != 32 {
-			return fmt.Errorf("state self %q, psk %d bytes", st.Self, len(st.PresharedKey))
+		if st.Self != id2 || len(st.PresharedKey) != 32 || st.DataPathPort != 7789 {
+			return fmt.Errorf("state self %q, psk %d bytes, data-path port %d", st.Self, len(st.PresharedKey), st.DataPathPort)
 		}
 		var ids []string
 		for _, at := range st.Attachments {
@@ -532,8 +549,20 @@ func TestNetworksAcrossNodes(t *testing.T) {
 		if len(st.Keys) != 1 || st.Keys[0].ID != id2 || st.Keys[0].PublicKey != sink.key {
 			return fmt.Errorf("keys %+v", st.Keys)
 		}
+		// The worker's data path is on its --data-path-addr, the manager's on its advertise address.
+		peers := map[string]string{}
+		for _, n := range st.Nodes {
+			peers[n.ID] = n.Addr.String()
+		}
+		if id1 := n1.nodeState().NodeID; peers[id2] != "127.0.2.12" || peers[id1] != addr(11) {
+			return fmt.Errorf("nodes' data-path addresses %v", peers)
+		}
 		return nil
 	})
+	// Following the watch, the worker lists the ingress network (docker's does from its join), not the others.
+	if nets, _ := n2.Networks(ctx); len(nets) != 1 || nets[0].Spec.Name != "ingress" || !nets[0].Spec.Ingress {
+		t.Fatalf("a worker in the swarm lists %+v, want the ingress network alone", nets)
+	}
 	if err := n2.DetachNetwork(ctx, a.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -555,4 +584,34 @@ func TestNetworksAcrossNodes(t *testing.T) {
 		}
 		return nil
 	})
+	if nets, _ := n2.Networks(ctx); len(nets) != 0 {
+		t.Fatalf("a node that left lists %d cluster networks", len(nets))
+	}
+}
+
+func TestResolveDataPathAddr(t *testing.T) {
+	tests := []struct {
+		name, in, want, err string
+	}{
+		{name: "none", in: "", want: ""},
+		{name: "an address", in: "10.1.2.3", want: "10.1.2.3"},
+		{name: "unspecified", in: "0.0.0.0", err: "data path address must be a non-zero IP address or network interface (without a port number)"},
+		{name: "with a port", in: "10.1.2.3:4789", err: "data path address must be a non-zero IP address or network interface (without a port number)"},
+		{name: "no such interface", in: "nosuchif0", err: "data path address must be a non-zero IP address or network interface (without a port number)"},
+		{name: "an interface without a global address", in: "lo", err: "interface lo has no usable IPv4 address"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := resolveDataPathAddr(tc.in)
+			if tc.err != "" {
+				if err == nil || err.Error() != tc.err || !errdefs.IsInvalidArgument(err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("got %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
 }

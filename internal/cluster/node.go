@@ -104,6 +104,26 @@ func interfaceAddr(name string) (string, error) {
 	return "", invalid("interface %s has no usable IPv4 address", name)
 }
 
+// errBadDataPathAddr is dockerd's answer to a --data-path-addr that is neither an address nor an interface.
+var errBadDataPathAddr = errdefs.ErrInvalidArgument.WithMessage("data path address must be a non-zero IP address or network interface (without a port number)")
+
+// resolveDataPathAddr settles --data-path-addr as dockerd does: an interface name stands for its address, else
+// a specific IP address; "" stays "" (the advertise address carries the data path).
+func resolveDataPathAddr(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	if ip, err := interfaceAddr(s); err == nil {
+		return ip, nil
+	} else if !strings.HasPrefix(err.Error(), "no such interface") && err.Error() != "not an interface" {
+		return "", err
+	}
+	if ip, err := netip.ParseAddr(s); err == nil && ip.Is4() && !ip.IsUnspecified() {
+		return ip.String(), nil
+	}
+	return "", errBadDataPathAddr
+}
+
 // systemAddr is the host's one global unicast IPv4 address, with docker's words when there is none or several.
 func systemAddr() (string, error) {
 	ifcs, err := net.Interfaces()
@@ -113,7 +133,7 @@ func systemAddr() (string, error) {
 	type found struct{ ip, ifc string }
 	var all []found
 	for _, ifc := range ifcs {
-		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 || strings.HasPrefix(ifc.Name, "berth") || strings.HasPrefix(ifc.Name, "docker") || strings.HasPrefix(ifc.Name, "veth") {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 || strings.HasPrefix(ifc.Name, "berth") || strings.HasPrefix(ifc.Name, "docker") || strings.HasPrefix(ifc.Name, "veth") || strings.HasPrefix(ifc.Name, "gwbr") {
 			continue
 		}
 		addrs, _ := ifc.Addrs()
@@ -126,6 +146,8 @@ func systemAddr() (string, error) {
 	switch {
 	case len(all) == 0:
 		return "", invalid("could not find the system's IP address - specify one with --advertise-addr")
+	case len(all) > 1 && all[0].ifc == all[1].ifc:
+		return "", invalid("could not choose an IP address to advertise since this system has multiple addresses on interface %s (%s and %s) - specify one with --advertise-addr", all[0].ifc, all[0].ip, all[1].ip)
 	case len(all) > 1:
 		return "", invalid("could not choose an IP address to advertise since this system has multiple addresses on different interfaces (%s on %s and %s on %s) - specify one with --advertise-addr", all[0].ip, all[0].ifc, all[1].ip, all[1].ifc)
 	}
@@ -156,7 +178,15 @@ func (c *Cluster) Init(ctx context.Context, req InitRequest) (string, error) {
 	if req.Availability == "" {
 		req.Availability = api.AvailabilityActive
 	}
+	// The VXLAN port, swarm-wide and fixed at init: IANA's registered ports only, as dockerd allows.
+	if p := req.DataPathPort; p != 0 && (p < 1024 || p > 49151) {
+		return "", invalid("Datapath port number is not in valid range (1024-49151) : %d", p)
+	}
 	listenAddr, advAddr, err := resolveAddrs(req.ListenAddr, req.AdvertiseAddr)
+	if err != nil {
+		return "", err
+	}
+	dataPathAddr, err := resolveDataPathAddr(req.DataPathAddr)
 	if err != nil {
 		return "", err
 	}
@@ -250,7 +280,7 @@ func (c *Cluster) Init(ctx context.Context, req InitRequest) (string, error) {
 	node := &api.Node{ID: nodeID, Role: api.RoleManager,
 		Spec:        api.NodeSpec{DesiredRole: api.RoleManager, Availability: req.Availability},
 		Description: c.cfg.Describe(),
-		Status:      api.NodeStatus{State: api.NodeStateReady, Addr: host},
+		Status:      api.NodeStatus{State: api.NodeStateReady, Addr: host, DataPathAddr: dataPathAddr},
 		Manager:     &api.ManagerInfo{Addr: advAddr, MemberID: m.MemberID()}}
 	if m.Embedded() {
 		node.Manager.PeerURL, node.Manager.ClientURL = mc.PeerURL, mc.ClientURL
@@ -352,6 +382,10 @@ func (c *Cluster) Join(ctx context.Context, req JoinRequest) error {
 	if err != nil {
 		return err
 	}
+	dataPathAddr, err := resolveDataPathAddr(req.DataPathAddr)
+	if err != nil {
+		return err
+	}
 	keyPEM, csr, err := ca.NewKeyAndCSR()
 	if err != nil {
 		return err
@@ -359,7 +393,8 @@ func (c *Cluster) Join(ctx context.Context, req JoinRequest) error {
 	var root *ca.RootCA
 	pc := newPeerClient(ca.PinnedClientConfig(tok.Digest, func(r *ca.RootCA) { root = r }))
 	defer pc.close()
-	jreq := joinRequest{Token: req.JoinToken, CSR: csr, Description: c.cfg.Describe(), Addr: advAddr, Availability: req.Availability}
+	jreq := joinRequest{Token: req.JoinToken, CSR: csr, Description: c.cfg.Describe(), Addr: advAddr, Availability: req.Availability,
+		DataPathAddr: dataPathAddr}
 	var resp joinResponse
 	var lastErr error
 	for _, remote := range req.RemoteAddrs {

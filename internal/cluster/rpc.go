@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"reflect"
 	"strings"
 	"sync"
@@ -128,6 +129,11 @@ func (c *Cluster) join(ctx context.Context, req joinRequest) (*joinResponse, err
 	if err != nil || host == "" {
 		return nil, invalid("invalid advertise address %q", req.Addr)
 	}
+	if req.DataPathAddr != "" {
+		if ip, err := netip.ParseAddr(req.DataPathAddr); err != nil || !ip.Is4() || ip.IsUnspecified() {
+			return nil, errBadDataPathAddr
+		}
+	}
 	root, err := c.signingRoot(cl)
 	if err != nil {
 		return nil, err
@@ -143,7 +149,7 @@ func (c *Cluster) join(ctx context.Context, req joinRequest) (*joinResponse, err
 		avail = api.AvailabilityActive
 	}
 	node := &api.Node{ID: nodeID, Spec: api.NodeSpec{DesiredRole: role, Availability: avail}, Description: req.Description,
-		Status: api.NodeStatus{State: api.NodeStateUnknown, Addr: host}, Role: role}
+		Status: api.NodeStatus{State: api.NodeStateUnknown, Addr: host, DataPathAddr: req.DataPathAddr}, Role: role}
 	resp := &joinResponse{NodeID: nodeID, ClusterID: cl.ID, Role: role, Cert: certPEM, RootCA: trustBundle(cl),
 		Period: cl.Spec.Dispatcher.HeartbeatPeriod}
 	if role == api.RoleManager {

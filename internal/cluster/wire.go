@@ -46,6 +46,8 @@ type joinRequest struct {
 	Description  api.NodeDescription  `json:"description"`
 	Addr         string               `json:"addr"` // the node's advertise address, host:port
 	Availability api.NodeAvailability `json:"availability,omitempty"`
+	// DataPathAddr is the node's address for overlay traffic (--data-path-addr, resolved), "" for Addr's host.
+	DataPathAddr string `json:"dataPathAddr,omitempty"`
 }
 
 // storeJoin is what a node becoming a manager needs to join the store.

@@ -403,9 +403,14 @@ func (d *Service) writeHostFiles(c *Container) error {
 		}
 		hosts = append(hosts, fmt.Sprintf("%s\t%s\n", ip, name)...)
 	}
-	for _, ep := range d.networks.Endpoints(c.ID) {
-		hosts = append(hosts, fmt.Sprintf("%s\t%s\n", ep.Addr.Addr(), hostname)...)
-		break
+	// The container's own name on its first network (never its docker_gwbridge endpoint, which is no network of
+	// its own).
+	eps := d.networks.Endpoints(c.ID)
+	for _, name := range containerNetworks(c) {
+		if ep, ok := eps[name]; ok {
+			hosts = append(hosts, fmt.Sprintf("%s\t%s\n", ep.Addr.Addr(), hostname)...)
+			break
+		}
 	}
 	if err := writeHostFile(c.HostsPath, hosts, 0o644); err != nil {
 		return err

@@ -31,6 +31,16 @@ func networkNames(dataRoot string) (bridge, table string) {
 	return "berth" + h, "berth-" + h
 }
 
+// gatewayBridge names docker_gwbridge's Linux bridge: dockerd's name for the default data root, one of the data
+// root's own otherwise, so that daemons side by side never share one.
+func gatewayBridge(dataRoot string) string {
+	if dataRoot == DefaultDataRoot {
+		return berthnet.GatewayNetwork
+	}
+	sum := sha256.Sum256([]byte(dataRoot))
+	return "gwbr" + hex.EncodeToString(sum[:])[:6]
+}
+
 // openNetworks opens the network service: the bridge driver over the daemon's firewall table, the default
 // address pools of daemon.json, and the networks on disk. It returns the network a container without --network
 // joins.
@@ -53,7 +63,8 @@ func (d *Daemon) openNetworks(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	opts = append(opts, berthnet.WithDriver(api.DriverOverlay, ov), berthnet.WithCluster(clusterNetworks{d}))
+	opts = append(opts, berthnet.WithDriver(api.DriverOverlay, ov), berthnet.WithCluster(clusterNetworks{d}),
+		berthnet.WithGatewayBridge(gatewayBridge(d.cfg.DataRoot)))
 	if pools != nil {
 		opts = append(opts, berthnet.WithDefaultPools(pools))
 	}

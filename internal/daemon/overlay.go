@@ -113,7 +113,7 @@ func (c clusterNetworks) CreateNetwork(ctx context.Context, opts berthnet.Create
 	}
 	spec := api.NetworkSpec{Annotations: api.Annotations{Name: opts.Name, Labels: maps.Clone(opts.Labels)},
 		Driver: &api.Driver{Name: opts.Driver, Options: maps.Clone(opts.Options)}, IPv6: opts.EnableIPv6,
-		Internal: opts.Internal, Attachable: opts.Attachable}
+		Internal: opts.Internal, Attachable: opts.Attachable, Ingress: opts.Ingress}
 	for _, cfg := range opts.IPAM.Config {
 		if !cfg.Subnet.IsValid() {
 			continue
@@ -203,7 +203,7 @@ var _ cluster.NetworkSink = overlaySink{}
 // ApplyNetworkState implements cluster.NetworkSink: the overlay driver's peers and tunnel, the network
 // manager's peers and remote names.
 func (s overlaySink) ApplyNetworkState(ctx context.Context, st cluster.NetworkState) {
-	ost := overlay.State{Self: st.Self, Nodes: map[string]overlay.Node{}, PresharedKey: st.PresharedKey}
+	ost := overlay.State{Self: st.Self, Nodes: map[string]overlay.Node{}, PresharedKey: st.PresharedKey, VXLANPort: uint16(st.DataPathPort)}
 	hosts := map[string]cluster.NetworkPeer{}
 	for _, n := range st.Nodes {
 		hosts[n.ID] = n
@@ -262,6 +262,10 @@ func (s overlaySink) ApplyNetworkState(ctx context.Context, st cluster.NetworkSt
 	if err := s.d.overlay.Sync(ctx, ost); err != nil {
 		slog.WarnContext(ctx, "overlay: applying the cluster's state", "error", err)
 	}
+	// A node of a swarm has docker_gwbridge, as dockerd's (made with its ingress sandbox at join).
+	if err := s.d.networks.EnsureGatewayNetwork(ctx); err != nil {
+		slog.WarnContext(ctx, "docker_gwbridge", "error", err)
+	}
 	s.d.networks.SetClusterView(views)
 	s.d.syncIngress(ctx, st)
 	// After both the VIP tables and the ingress sandbox's are written: a task waiting to leave the balancers
@@ -277,7 +281,9 @@ func (s overlaySink) PublicKey() string { return s.d.overlay.PublicKey() }
 
 // LeftSwarm implements cluster.NetworkSink.
 func (s overlaySink) LeftSwarm(ctx context.Context) {
-	s.d.networks.DropCluster(ctx)
+	// The mesh first: its ports are published to the sandbox's docker_gwbridge endpoint, which DropCluster
+	// takes away with docker_gwbridge.
 	s.d.leaveIngress(ctx)
+	s.d.networks.DropCluster(ctx)
 	s.d.backends.set(nil)
 }

@@ -37,8 +37,9 @@ import (
 
 // Cluster is the swarm's side of cluster networks, as a node's Manager needs it.
 type Cluster interface {
-	// Networks lists the cluster's networks this node may list: all of them on a manager, none on a worker
-	// (docker lists a cluster network on a worker only while it is in use there) or outside a swarm.
+	// Networks lists the cluster's networks this node may list: all of them on a manager, the ingress network on
+	// a worker (docker lists another cluster network on a worker only while it is in use there), none outside a
+	// swarm.
 	Networks(ctx context.Context) ([]Network, error)
 	// Network finds a cluster network by name, ID or unique ID prefix (a worker asks a manager); an error
 	// wrapping errdefs.ErrNotFound when there is none, or no swarm.
@@ -227,6 +228,14 @@ func (m *Manager) attachCluster(ctx context.Context, sb Sandbox, n Network, opts
 	}
 	m.reg.AddEndpoint(r.Name, dns.Endpoint{ContainerID: sb.ContainerID, Name: sb.Name, Aliases: ep.Aliases, Addr: ep.Addr.Addr()})
 	r.Endpoints[sb.ContainerID] = ep
+	// Without another way out, the container's default route is docker_gwbridge's (gateway.go).
+	if err := m.syncGateway(ctx, sb.ContainerID, sb.NetNSPath); err != nil {
+		if lerr := ed.Leave(undo, r.info(), ep.info(false)); lerr != nil {
+			slog.WarnContext(ctx, "leaving a network", "network", r.Name, "container", sb.ContainerID, "error", lerr)
+		}
+		m.forgetCluster(undo, r, ep)
+		return Endpoint{}, err
+	}
 	m.applyView(r)
 	m.syncVIPs(ctx, sb.ContainerID)
 	if err := m.save(r, atomicfile.NoSync()); err != nil {
@@ -310,6 +319,9 @@ func (m *Manager) DropCluster(ctx context.Context) {
 		m.mu.Unlock()
 		slog.InfoContext(ctx, "cluster network removed from this node", "network", r.Name, "endpoints", len(eps))
 	}
+	m.mu.Lock()
+	m.dropGateway(ctx)
+	m.mu.Unlock()
 }
 
 // ClusterAttachments are the IDs of this node's endpoints on cluster networks (the cluster's attachments),

@@ -49,6 +49,12 @@ type PortDriver interface {
 	UnpublishPort(ctx context.Context, n NetworkInfo, ep EndpointInfo, p Port) error
 }
 
+// PortLister is a PortDriver that can say which ports are published to an endpoint, as the kernel holds them
+// (what a restarted daemon finds).
+type PortLister interface {
+	PublishedPorts(ctx context.Context, n NetworkInfo, ep EndpointInfo) ([]Port, error)
+}
+
 // Scopes of a driver's networks.
 const (
 	// ScopeLocal networks exist on one node.

@@ -66,6 +66,7 @@ type Manager struct {
 	hostPrefixes func() ([]netip.Prefix, error)
 	reg          *dns.Registry
 	cluster      Cluster // nil: no cluster networks (see cluster.go)
+	gwBridge     string  // the Linux bridge of docker_gwbridge; "": none (gateway.go)
 
 	mu      sync.Mutex
 	nets    map[string]*record // by ID
@@ -387,6 +388,9 @@ func (m *Manager) create(ctx context.Context, opts CreateOptions) (*record, erro
 	if c.Singleton {
 		return nil, errdefs.ErrPermissionDenied.WithMessage(fmt.Sprintf("only one instance of %q network is allowed", opts.Driver))
 	}
+	if opts.Ingress {
+		return nil, errdefs.ErrPermissionDenied.WithMessage("Ingress network can only be global scope network")
+	}
 	if c.Scope == ScopeGlobal {
 		// Cluster networks come from the cluster's managers, not from one node.
 		return nil, errdefs.ErrUnavailable.WithMessage(`This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.`)
@@ -498,8 +502,8 @@ func (m *Manager) Prune(ctx context.Context, f filters.Args) ([]string, error) {
 	defer m.mu.Unlock()
 	var removed []string
 	for _, r := range m.sorted() {
-		if m.global(r) || !nf.matches(m.describe(r)) {
-			continue
+		if m.global(r) || r.Made || !nf.matches(m.describe(r)) {
+			continue // (docker_gwbridge is the Manager's: as dockerd's, never pruned in a swarm)
 		}
 		if err := m.remove(ctx, r); err == nil {
 			removed = append(removed, r.Name)
@@ -534,7 +538,7 @@ func (m *Manager) SandboxPath(containerID string) string { return m.nsPath(conta
 // (docker0 has none either).
 func (m *Manager) userDefined(r *record) bool {
 	_, ok := m.drivers[r.Driver].(EndpointDriver)
-	return ok && r.Name != Bridge
+	return ok && r.Name != Bridge && r.Name != GatewayNetwork
 }
 
 // Attach connects a container's sandbox to a network: an address from the IPAM, the driver's interface in the
@@ -556,6 +560,11 @@ func (m *Manager) Attach(ctx context.Context, sb Sandbox, ref string, opts Endpo
 	if m.global(r) && m.cluster != nil {
 		return m.attachCluster(ctx, sb, m.describe(r), opts)
 	}
+	return m.attachLocal(ctx, sb, r, opts)
+}
+
+// attachLocal joins a sandbox to a local network; the caller holds m.mu.
+func (m *Manager) attachLocal(ctx context.Context, sb Sandbox, r *record, opts EndpointOptions) (Endpoint, error) {
 	d, err := m.driver(r.Driver)
 	if err != nil {
 		return Endpoint{}, err
@@ -573,8 +582,23 @@ func (m *Manager) Attach(ctx context.Context, sb Sandbox, ref string, opts Endpo
 	if r.Name == Bridge && len(opts.Aliases) > 0 {
 		return Endpoint{}, errdefs.ErrInvalidArgument.WithMessage("network-scoped alias is supported only for containers in user defined networks")
 	}
+	gateway := !r.Internal && r.Name != GatewayNetwork && m.hasGatewayEndpoint(sb.ContainerID)
+	if gateway {
+		// This network gives the default route: the docker_gwbridge endpoint gives it up first, as libnetwork's.
+		if err := m.leaveGateway(ctx, sb.ContainerID); err != nil {
+			return Endpoint{}, err
+		}
+	}
+	undoGateway := func() {
+		if gateway {
+			if err := m.syncGateway(context.WithoutCancel(ctx), sb.ContainerID, sb.NetNSPath); err != nil {
+				slog.WarnContext(ctx, "docker_gwbridge endpoint", "container", sb.ContainerID, "error", err)
+			}
+		}
+	}
 	addr, err := m.ipam.RequestAddress(ctx, r.IPAM.PoolID, opts.IPv4Address)
 	if err != nil {
+		undoGateway()
 		return Endpoint{}, err
 	}
 	mac := opts.MacAddress
@@ -590,6 +614,7 @@ func (m *Manager) Attach(ctx context.Context, sb Sandbox, ref string, opts Endpo
 	defaultRoute := !r.Internal && !m.hasGateway(sb.ContainerID)
 	if err := ed.Join(ctx, r.info(), ep.info(defaultRoute), sb); err != nil {
 		m.releaseAddr(context.WithoutCancel(ctx), r, addr)
+		undoGateway()
 		return Endpoint{}, err
 	}
 	if m.userDefined(r) {
@@ -628,11 +653,11 @@ func (m *Manager) releaseAddr(ctx context.Context, r *record, addr netip.Addr) {
 	}
 }
 
-// hasGateway reports whether the container already has an endpoint that gave it a default route; the caller
-// holds m.mu.
+// hasGateway reports whether the container already has an endpoint that gave it a default route (one on a local
+// network that is not internal: cluster networks give none); the caller holds m.mu.
 func (m *Manager) hasGateway(containerID string) bool {
 	for _, r := range m.nets {
-		if _, ok := r.Endpoints[containerID]; ok && !r.Internal {
+		if _, ok := r.Endpoints[containerID]; ok && !r.Internal && !m.global(r) {
 			return true
 		}
 	}
@@ -656,7 +681,16 @@ func (m *Manager) Detach(ctx context.Context, containerID, ref string) error {
 			slog.WarnContext(ctx, "leaving a network", "network", r.Name, "container", containerID, "error", err)
 		}
 	}
-	return m.forget(ctx, r, ep)
+	if err := m.forget(ctx, r, ep); err != nil {
+		return err
+	}
+	if r.Name != GatewayNetwork {
+		// Leaving a network may leave the container needing docker_gwbridge, or no longer needing it.
+		if err := m.syncGateway(ctx, containerID, m.nsPath(containerID)); err != nil {
+			slog.WarnContext(ctx, "docker_gwbridge endpoint", "container", containerID, "error", err)
+		}
+	}
+	return nil
 }
 
 // forget releases an endpoint whose interface is gone: its address, its names and its record. The caller holds
@@ -732,6 +766,19 @@ func (m *Manager) PublishPort(ctx context.Context, containerID, ref string, p Po
 		return err
 	}
 	return pd.PublishPort(ctx, n, ep, p)
+}
+
+// PublishedPorts are the ports published to the container's endpoint on network ref, as the kernel holds them.
+func (m *Manager) PublishedPorts(ctx context.Context, containerID, ref string) ([]Port, error) {
+	pd, n, ep, err := m.portTarget(containerID, ref)
+	if err != nil {
+		return nil, err
+	}
+	pl, ok := pd.(PortLister)
+	if !ok {
+		return nil, errdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("network %s cannot list its published ports", n.Name))
+	}
+	return pl.PublishedPorts(ctx, n, ep)
 }
 
 // UnpublishPort withdraws a port published with PublishPort.

@@ -179,6 +179,7 @@ func TestCreate(t *testing.T) {
 		{name: "predefined name", opts: CreateOptions{Name: "host"}, wantErr: errdefs.IsPermissionDenied, wantMsg: "host is a pre-defined network and cannot be created"},
 		{name: "name taken", opts: CreateOptions{Name: "taken"}, wantErr: errdefs.IsConflict, wantMsg: "network with name taken already exists"},
 		{name: "no name", opts: CreateOptions{}, wantErr: errdefs.IsInvalidArgument, wantMsg: "network name must not be empty"},
+		{name: "ingress on a local driver", opts: CreateOptions{Name: "x", Ingress: true}, wantErr: errdefs.IsPermissionDenied, wantMsg: "Ingress network can only be global scope network"},
 		{name: "IPv6", opts: CreateOptions{Name: "x", EnableIPv6: true}, wantErr: errdefs.IsNotImplemented, wantMsg: "IPv6 networks are not supported"},
 		{name: "subnet overlapping another network", opts: CreateOptions{Name: "x", IPAM: IPAM{Config: []IPAMConfig{{Subnet: netip.MustParsePrefix("10.99.1.0/24")}}}},
 			wantErr: errdefs.IsPermissionDenied, wantMsg: "invalid pool request: Pool overlaps with other one on this address space"},

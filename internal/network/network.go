@@ -101,6 +101,8 @@ type CreateOptions struct {
 	Driver     string
 	Internal   bool
 	Attachable bool
+	// Ingress asks for the swarm's ingress network (`network create --ingress`): only a cluster driver's.
+	Ingress    bool
 	EnableIPv6 bool
 	Labels     map[string]string
 	Options    map[string]string

@@ -23,7 +23,10 @@ type record struct {
 	Internal   bool
 	Attachable bool
 	// Ingress marks a swarm's ingress network (the routing mesh's).
-	Ingress   bool `json:",omitempty"`
+	Ingress bool `json:",omitempty"`
+	// Made says the Manager made the network for itself (docker_gwbridge), and so removes it; a user's stays.
+	Made bool `json:",omitempty"`
+
 	Labels    map[string]string
 	Options   map[string]string
 	IPAM      *recordIPAM `json:",omitempty"`

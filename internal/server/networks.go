@@ -102,7 +102,7 @@ func (s *Server) networkRoutes() {
 // createOptions is a network create request in Berth's terms.
 func createOptions(req network.CreateRequest) berthnet.CreateOptions {
 	o := berthnet.CreateOptions{
-		Name: req.Name, Driver: req.Driver, Internal: req.Internal, Attachable: req.Attachable,
+		Name: req.Name, Driver: req.Driver, Internal: req.Internal, Attachable: req.Attachable, Ingress: req.Ingress,
 		EnableIPv6: req.EnableIPv6 != nil && *req.EnableIPv6, Labels: req.Labels, Options: req.Options,
 	}
 	if req.IPAM != nil {

@@ -145,10 +145,10 @@ func TestSwarmOverlayAttachable(t *testing.T) {
 		w.IPAM.Config[0].Gateway != "10.90.0.254" || !regexp.MustCompile(`^40\d\d$`).MatchString(w.Options["com.docker.network.driver.overlay.vxlanid_list"]) {
 		t.Fatalf("inspect wide: %+v", w)
 	}
-	// A worker lists no swarm network until it uses one, and does not know it.
-	if out := n2.docker(t, "network", "ls", "--filter", "driver=overlay", "-q"); out != "" {
-		t.Fatalf("network ls on a worker before use:\n%s", out)
-	}
+	// A worker lists the ingress network (as docker's, from its join) and no other swarm network until it uses
+	// one, and does not know it.
+	eventuallyDocker(t, n2, 20*time.Second, "network ls on a worker before use: ingress alone", func(r result) bool { return r.Stdout == "ingress\n" },
+		"network", "ls", "--filter", "driver=overlay", "--format", "{{.Name}}")
 	if r := n2.dockerR(nil, "network", "inspect", "ovl"); r.Code == 0 || !strings.Contains(r.Stderr, "ovl") {
 		t.Fatalf("inspect on a worker before use: %s", r)
 	}
@@ -179,7 +179,7 @@ func TestSwarmOverlayAttachable(t *testing.T) {
 		"exec", "api", "cat", "/tmp/got")
 
 	// The worker lists and inspects the network now: its container, and the nodes it spans.
-	if out := n2.docker(t, "network", "ls", "--filter", "driver=overlay", "--format", "{{.Name}} {{.Scope}}"); out != "ovl swarm\n" {
+	if out := n2.docker(t, "network", "ls", "--filter", "driver=overlay", "--format", "{{.Name}} {{.Scope}}"); out != "ingress swarm\novl swarm\n" {
 		t.Fatalf("network ls on a worker using ovl:\n%s", out)
 	}
 	var wins []struct {
@@ -248,8 +248,8 @@ func TestSwarmOverlayAttachable(t *testing.T) {
 		return !strings.Contains(n2.inOverlay(t, id, "bridge", "fdb", "show", "dev", "vxlan0"), apiMAC+" dst") &&
 			!strings.Contains(n2.inOverlay(t, id, "ip", "neigh", "show", "dev", "vxlan0"), apiIP+" ")
 	})
-	if out := n3.docker(t, "network", "ls", "--filter", "driver=overlay", "-q"); out != "" {
-		t.Fatalf("n3 still lists an overlay network:\n%s", out)
+	if out := n3.docker(t, "network", "ls", "--filter", "driver=overlay", "--format", "{{.Name}}"); out != "ingress\n" {
+		t.Fatalf("n3 lists another overlay network than ingress:\n%s", out)
 	}
 
 	// n2 leaves the swarm: web loses the overlay, n2 keeps nothing of it, the manager releases its endpoint.

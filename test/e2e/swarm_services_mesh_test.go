@@ -77,9 +77,18 @@ func TestSwarmServiceMesh(t *testing.T) {
 	if len(hosts) < 2 {
 		t.Fatalf("30 requests over 3 nodes reached %v: want both tasks", hosts)
 	}
-	// iptables' FORWARD accepts the sandbox's bridge (for a DROP policy, dockerd's), tagged as Berth's bridges.
-	if out := m.nsExec(t, "iptables", "-S", "FORWARD"); !strings.Contains(out, "-ingress:") {
-		t.Fatalf("no FORWARD accept for the mesh on %s:\n%s", m.Name, out)
+	// The sandbox's way in and out is docker_gwbridge, as docker's: the mesh's port is published to its
+	// gateway_ingress_sbox endpoint there, which iptables' FORWARD accepts (for a DROP policy, dockerd's) as any
+	// of Berth's bridges.
+	gwBridge := strings.TrimSpace(m.docker(t, "network", "inspect", "--format", `{{index .Options "com.docker.network.bridge.name"}}`, "docker_gwbridge"))
+	if out := m.docker(t, "network", "inspect", "--format", `{{range .Containers}}{{.Name}} {{end}}`, "docker_gwbridge"); !strings.Contains(out, "gateway_ingress_sbox") {
+		t.Fatalf("docker_gwbridge's endpoints on %s: %q", m.Name, out)
+	}
+	if out := m.nsExec(t, "iptables", "-S", "FORWARD"); !strings.Contains(out, "-o "+gwBridge+" ") {
+		t.Fatalf("no FORWARD accept for %s on %s:\n%s", gwBridge, m.Name, out)
+	}
+	if out := m.nsExec(t, "nft", "list", "ruleset"); !strings.Contains(out, "host=*:8080 ") || !strings.Contains(out, "bridge="+gwBridge) {
+		t.Fatalf("no published port 8080 to docker_gwbridge on %s:\n%s", m.Name, out)
 	}
 	// On a node, its loopback address reaches the mesh too.
 	if out := strings.TrimSpace(m.nsExec(t, "sh", "-c", `printf 'GET / HTTP/1.0\r\n\r\n' | busybox nc -w 3 127.0.0.1 8080 | tail -n 1`)); hosts[out] == 0 {
@@ -160,7 +169,8 @@ func waitMeshGone(t *testing.T, n *swarmNode) {
 	t.Helper()
 	left := func() string {
 		var out []string
-		if rules := n.nsExec(t, "nft", "list", "ruleset"); strings.Contains(rules, "ingress") {
+		// (No container publishes a port on these nodes: any published port left is the mesh's.)
+		if rules := n.nsExec(t, "nft", "list", "ruleset"); strings.Contains(rules, "ingress") || strings.Contains(rules, "port proto=") {
 			out = append(out, rules)
 		}
 		if links := n.nsExec(t, "ip", "-o", "link"); strings.Contains(links, "_ingress") || strings.Contains(links, "bing") {

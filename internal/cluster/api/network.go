@@ -121,6 +121,12 @@ func ValidateNetworkSpec(s NetworkSpec) error {
 	if !validNetworkName.MatchString(s.Name) {
 		return errdefs.ErrInvalidArgument.WithMessage("invalid network name \"" + s.Name + "\": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
 	}
+	if s.Ingress && s.Driver != nil && s.Driver.Name != "" && s.Driver.Name != DriverOverlay {
+		return RPCError(errdefs.ErrNotImplemented, "Unimplemented", "only overlay driver is currently supported for ingress network")
+	}
+	if s.Attachable && s.Ingress {
+		return RPCError(errdefs.ErrInvalidArgument, "InvalidArgument", "ingress network cannot be attachable")
+	}
 	if s.Driver != nil && s.Driver.Name != "" && s.Driver.Name != DriverOverlay {
 		return RPCError(errdefs.ErrInvalidArgument, "InvalidArgument", "network driver %q is not a cluster network driver", s.Driver.Name)
 	}

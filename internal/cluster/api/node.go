@@ -116,6 +116,9 @@ type NodeStatus struct {
 	Message string    `json:"message,omitempty"`
 	// Addr is the address the node's heartbeats come from.
 	Addr string `json:"addr,omitempty"`
+	// DataPathAddr is where the other nodes send its overlay traffic (swarm init/join --data-path-addr); Addr
+	// when empty.
+	DataPathAddr string `json:"dataPathAddr,omitempty"`
 }
 
 // ManagerInfo is a manager's place in the control plane.

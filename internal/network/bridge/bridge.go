@@ -133,6 +133,21 @@ func (d *Driver) PublishPort(ctx context.Context, n network.NetworkInfo, ep netw
 	return d.fw.AddPort(ctx, planPort(n, ep, p))
 }
 
+// PublishedPorts implements network.PortLister: the ports of the firewall that forward to ep on n's bridge.
+func (d *Driver) PublishedPorts(ctx context.Context, n network.NetworkInfo, ep network.EndpointInfo) ([]network.Port, error) {
+	all, err := d.fw.Ports(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []network.Port
+	for _, p := range all {
+		if p.Bridge == bridgeName(n) && p.ContainerIP == ep.Addr.Addr() {
+			out = append(out, network.Port{Proto: p.Proto, HostIP: p.HostIP, HostPort: p.HostPort, ContainerPort: p.ContainerPort})
+		}
+	}
+	return out, nil
+}
+
 // UnpublishPort implements network.PortDriver.
 func (d *Driver) UnpublishPort(ctx context.Context, n network.NetworkInfo, ep network.EndpointInfo, p network.Port) error {
 	return d.fw.RemovePort(ctx, planPort(n, ep, p))

@@ -143,6 +143,15 @@ func TestDriverOnTheKernel(t *testing.T) {
 	if len(ports) != 1 || ports[0].ContainerIP != addr.Addr() || ports[0].HostPort != p.HostPort || ports[0].Bridge != "bt"+suffix {
 		t.Fatalf("ports = %+v", ports)
 	}
+	// What a restarted daemon reads back: the ports to this endpoint, none to another.
+	if got, err := d.PublishedPorts(ctx, n, ep); err != nil || !slices.Equal(got, []network.Port{p}) {
+		t.Fatalf("published ports = %+v, %v; want [%+v]", got, err, p)
+	}
+	otherEP := ep
+	otherEP.Addr = netip.PrefixFrom(addr.Addr().Next(), subnet.Bits())
+	if got, err := d.PublishedPorts(ctx, n, otherEP); err != nil || len(got) != 0 {
+		t.Fatalf("published ports to another endpoint = %+v, %v", got, err)
+	}
 	if err := d.UnpublishPort(ctx, n, ep, p); err != nil {
 		t.Fatal(err)
 	}

@@ -42,6 +42,10 @@ import (
 // (the reverse NAT lives there): the task sees the sandbox's address, not the client's — docker's mesh loses
 // the client's address the same way (moby/moby#25526); host-mode publishing keeps it. Both tables are made to
 // say exactly what they are given, diffing by comment; given nothing, each table goes.
+//
+// The daemon now reaches the sandbox through docker_gwbridge, as docker does, and publishes the mesh's ports to
+// it as a bridge network's published ports (AddPort); it calls SyncIngressHost and IngressForward only with
+// nothing, to remove what a daemon before that left (the node's table and its bridge's FORWARD accepts).
 
 // IngressSandboxTable is the table SyncIngressSandbox owns in the ingress sandbox's namespace.
 const IngressSandboxTable = "berth-ingress"

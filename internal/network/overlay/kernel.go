@@ -54,9 +54,10 @@ func linkIn(h *netlink.Handle, name string) (netlink.Link, bool, error) {
 }
 
 // ensureNetwork makes p's namespace, bridge and VXLAN device exist and be up; an existing namespace (a daemon
-// restart) is adopted as it is, and only what is missing is made. On failure a namespace made by this call is
-// removed again.
-func ensureNetwork(ctx context.Context, p netPlan, port uint16) (retErr error) {
+// restart) is adopted as it is, and only what is missing is made — except, with fixPort, a VXLAN device on
+// another UDP port than port, which is made again (the swarm's data-path port is known once the cluster's state
+// came). On failure a namespace made by this call is removed again.
+func ensureNetwork(ctx context.Context, p netPlan, port uint16, fixPort bool) (retErr error) {
 	made := false
 	if !isNetNS(p.ns) {
 		os.Remove(p.ns) // a leftover file (after a reboot) that is no namespace
@@ -101,10 +102,19 @@ func ensureNetwork(ctx context.Context, p netPlan, port uint16) (retErr error) {
 		return err
 	}
 	if found {
-		if v, ok := vx.(*netlink.Vxlan); !ok || uint32(v.VxlanId) != p.vni {
+		v, ok := vx.(*netlink.Vxlan)
+		if !ok || uint32(v.VxlanId) != p.vni {
 			return fmt.Errorf("%s in %s is not the VXLAN device of VNI %d", vxlanName, p.ns, p.vni)
 		}
-	} else {
+		if fixPort && v.Port != int(port) {
+			slog.InfoContext(ctx, "overlay: VXLAN device on another port, made again", "netns", p.ns, "vni", p.vni, "port", v.Port, "want", port)
+			if err := h.LinkDel(vx); err != nil {
+				return fmt.Errorf("remove %s of VNI %d in %s: %w", vxlanName, p.vni, p.ns, err)
+			}
+			found = false
+		}
+	}
+	if !found {
 		if vx, err = makeVXLAN(h, ns, p, port); err != nil {
 			return err
 		}

@@ -78,8 +78,8 @@ type Driver struct {
 	// synced says a Sync came: until then (a daemon that just started) the entries in the kernel are kept as
 	// they are, not emptied for want of a state.
 	synced bool
-	// rules are the encrypted VNIs whose firewall rule is installed.
-	rules     map[uint32]bool
+	// rules are the encrypted VNIs whose firewall rule is installed, with the UDP port it names.
+	rules     map[uint32]uint16
 	rulesRead bool
 }
 
@@ -93,7 +93,7 @@ func New(ctx context.Context, cfg Config) (*Driver, error) {
 	if cfg.VXLANPort == 0 {
 		cfg.VXLANPort = DefaultVXLANPort
 	}
-	d := &Driver{cfg: cfg, hostMTU: cfg.HostMTU, nets: map[string]netPlan{}, rules: map[uint32]bool{}}
+	d := &Driver{cfg: cfg, hostMTU: cfg.HostMTU, nets: map[string]netPlan{}, rules: map[uint32]uint16{}}
 	if d.hostMTU <= 0 {
 		d.hostMTU = hostMTU()
 	}
@@ -138,7 +138,7 @@ func (d *Driver) CreateNetwork(ctx context.Context, n network.NetworkInfo) error
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := ensureNetwork(ctx, p, d.cfg.VXLANPort); err != nil {
+	if err := ensureNetwork(ctx, p, d.portLocked(), d.synced); err != nil {
 		return err
 	}
 	d.nets[p.id] = p
@@ -188,12 +188,29 @@ func (d *Driver) Leave(ctx context.Context, n network.NetworkInfo, ep network.En
 	return leaveEndpoint(p, ep.HostIfName)
 }
 
+// portLocked is the VXLAN port: the swarm's (the last Sync's), else the configured one; the caller holds d.mu.
+func (d *Driver) portLocked() uint16 {
+	if d.state.VXLANPort != 0 {
+		return d.state.VXLANPort
+	}
+	return d.cfg.VXLANPort
+}
+
 // Sync takes the cluster's state: the networks present here get the forwarding and neighbour entries of their
 // remote endpoints (only the entries that differ are written), and the encryption tunnel its peers.
 func (d *Driver) Sync(ctx context.Context, st State) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	old, first := d.portLocked(), !d.synced
 	d.state, d.synced = st, true
+	if port := d.portLocked(); first || port != old {
+		// Networks made before the swarm's port was known (a restart, a new swarm) get their VXLAN device on it.
+		for _, p := range d.nets {
+			if err := ensureNetwork(ctx, p, port, true); err != nil {
+				slog.WarnContext(ctx, "overlay: the VXLAN device on the swarm's port", "netns", p.ns, "port", port, "error", err)
+			}
+		}
+	}
 	return d.syncLocked(ctx)
 }
 
@@ -254,31 +271,33 @@ func (d *Driver) syncTunnel(ctx context.Context, plans []netPlan) error {
 				return err
 			}
 			for _, t := range have {
-				if t.Device == d.tun.name && t.Port == d.cfg.VXLANPort {
-					d.rules[t.VNI] = true
+				if t.Device == d.tun.name {
+					d.rules[t.VNI] = t.Port
 				}
 			}
 			d.rulesRead = true
 		}
-		for vni := range want {
-			if d.rules[vni] {
+		port := d.portLocked()
+		for vni, p := range d.rules {
+			if want[vni] && p == port {
 				continue
 			}
-			if err := fw.AddTunnel(ctx, firewall.Tunnel{VNI: vni, Port: d.cfg.VXLANPort, Device: d.tun.name}); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			d.rules[vni] = true
-		}
-		for vni := range d.rules {
-			if want[vni] {
-				continue
-			}
-			if err := fw.RemoveTunnel(ctx, firewall.Tunnel{VNI: vni, Port: d.cfg.VXLANPort, Device: d.tun.name}); err != nil {
+			// A network gone, or a rule on another port than the swarm's.
+			if err := fw.RemoveTunnel(ctx, firewall.Tunnel{VNI: vni, Port: p, Device: d.tun.name}); err != nil {
 				errs = append(errs, err)
 				continue
 			}
 			delete(d.rules, vni)
+		}
+		for vni := range want {
+			if _, ok := d.rules[vni]; ok {
+				continue
+			}
+			if err := fw.AddTunnel(ctx, firewall.Tunnel{VNI: vni, Port: port, Device: d.tun.name}); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			d.rules[vni] = port
 		}
 	}
 	self, ok := d.state.Nodes[d.state.Self]

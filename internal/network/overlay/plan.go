@@ -90,6 +90,8 @@ type State struct {
 	Endpoints []Endpoint
 	// PresharedKey is the cluster's WireGuard preshared key (32 bytes), nil before the cluster gave one.
 	PresharedKey []byte
+	// VXLANPort is the swarm's VXLAN UDP port (its data-path port); 0 keeps the driver's configured one.
+	VXLANPort uint16
 }
 
 // Node is a node's data-path identity.
