@@ -329,6 +329,24 @@ func TestSwarmScale(t *testing.T) {
 		if len(odd) > 0 {
 			e += fmt.Sprintf("; e.g. %v", odd)
 		}
+		// Tasks desired shut down whose node has not acknowledged it (observed not yet ended), by whether their
+		// node is down (it cannot), and a few on nodes that are up (it should have).
+		unackedDown, unackedUp := 0, 0
+		var stuck []string
+		for id, tv := range view {
+			if tv.desired < api.TaskShutdown || tv.state >= api.TaskComplete || tv.node == "" {
+				continue
+			}
+			if nodeState[tv.node] == api.NodeStateDown {
+				unackedDown++
+				continue
+			}
+			unackedUp++
+			if len(stuck) < 5 {
+				stuck = append(stuck, fmt.Sprintf("%s %s.%d on %s (%s)", id, tv.service, tv.slot, tv.node, tv.state))
+			}
+		}
+		e += fmt.Sprintf("; desired shutdown, not ended: %d on nodes down, %d on nodes up %v", unackedDown, unackedUp, stuck)
 		return fmt.Sprintf("%d tasks (desired/observed: %v), %d nodes down (%d times marked down, %d node writes), %d heartbeat errors %s", len(view), by, down, downEvents, nodeWrites, beatErrs.Load(), e)
 	}
 	follow := func(what string, onTask func(id string, old, now *taskView), done func() bool) {
