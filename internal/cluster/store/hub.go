@@ -15,9 +15,10 @@ import (
 // The store's shared watch. Every loop of a leader follows the store (the dispatcher, the orchestrator, the
 // scheduler, the events and every node's networks stream), and each used to hold its own backend watch and
 // decode every change itself: four to five JSON decodes of each task write, 11–17 % of a 10,000-node leader's
-// CPU in bench/swarm-scale.sh. Instead one backend watch, from the head of the store, decodes each change once
-// into a hub, a chain of cells each holding one backend response's events, and every watcher walks the chain
-// at its own pace: a cell that every watcher has passed is garbage.
+// CPU in bench/swarm-scale.sh. Instead one backend watch, from the head of the store, feeds a hub, a chain of
+// cells each holding one backend response's changes; every watcher walks the chain at its own pace, and the
+// first that wants a change decodes it for all (a change of a kind no watcher wants is never decoded). A cell
+// that every watcher has passed is garbage.
 //
 // A watcher starts on its own backend watch (it asks for changes after a revision the hub may not have: the
 // hub starts at the head, and keeps only its last hubRetain changes for late comers) and moves onto the chain
@@ -33,9 +34,28 @@ const (
 	hubMaxLag = 1 << 15
 )
 
+// change is one change in the hub's chain, decoded by the first watcher that wants its kind: a kind no watcher
+// wants (tasks, for the events stream of a manager that does not lead) is never decoded.
+type change struct {
+	kind api.Kind
+	rev  int64
+	kv   KVEvent
+	once sync.Once
+	ev   Event
+	err  error
+}
+
+func (c *change) decode(objPrefix string) (Event, error) {
+	c.once.Do(func() {
+		c.ev, _, c.err = decodeEvent(objPrefix, c.kv, nil)
+		c.kv = KVEvent{} // the bytes are not needed again
+	})
+	return c.ev, c.err
+}
+
 // cell is one backend response's changes in the hub's chain.
 type cell struct {
-	events []Event
+	events []*change
 	// rev is the revision of the cell's last change (the hub's start for its first, empty cell): the changes
 	// after the cell are those after rev.
 	rev int64
@@ -134,16 +154,13 @@ func (h *hub) run(ctx context.Context) {
 			h.end(resp.Err)
 			return
 		}
-		evs := make([]Event, 0, len(resp.Events))
+		evs := make([]*change, 0, len(resp.Events))
 		for _, e := range resp.Events {
-			ev, ok, err := decodeEvent(objPrefix, e, nil)
-			if err != nil {
-				h.end(err)
-				return
+			kind, _, ok := strings.Cut(strings.TrimPrefix(e.KV.Key, objPrefix), "/")
+			if !ok {
+				continue
 			}
-			if ok {
-				evs = append(evs, ev)
-			}
+			evs = append(evs, &change{kind: api.Kind(kind), rev: e.KV.ModRev, kv: e})
 		}
 		if len(evs) > 0 {
 			h.push(evs)
@@ -157,8 +174,8 @@ func (h *hub) run(ctx context.Context) {
 }
 
 // push appends a cell of changes to the chain.
-func (h *hub) push(evs []Event) {
-	c := &cell{events: evs, rev: evs[len(evs)-1].Rev, seq: h.seq.Add(uint64(len(evs))), done: make(chan struct{})}
+func (h *hub) push(evs []*change) {
+	c := &cell{events: evs, rev: evs[len(evs)-1].rev, seq: h.seq.Add(uint64(len(evs))), done: make(chan struct{})}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.tail.next = c
@@ -227,6 +244,7 @@ func (s *Store) follow(ctx context.Context, w *Watcher, rev int64, want map[api.
 // ride delivers the chain's changes after rev from cell c on. It returns the revision delivered up to and why
 // it stopped: nil when ctx ended, errLagged, or the error that ended the chain.
 func (s *Store) ride(ctx context.Context, w *Watcher, h *hub, c *cell, rev int64, want map[api.Kind]bool) (int64, error) {
+	objPrefix := s.prefix + "objects/"
 	for {
 		select {
 		case <-c.done:
@@ -237,9 +255,16 @@ func (s *Store) ride(ctx context.Context, w *Watcher, h *hub, c *cell, rev int64
 			return rev, c.err
 		}
 		c = c.next
-		for _, ev := range c.events {
-			if ev.Rev <= rev || (len(want) > 0 && !want[ev.Kind]) {
+		for _, ch := range c.events {
+			if ch.rev <= rev || (len(want) > 0 && !want[ch.kind]) {
 				continue
+			}
+			ev, err := ch.decode(objPrefix)
+			if err != nil {
+				return rev, err
+			}
+			if ev.Object == nil {
+				continue // not a kind of object
 			}
 			select {
 			case w.ch <- ev:

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -185,6 +186,36 @@ func TestSharedWatch(t *testing.T) {
 				}
 				if b.opened.Load() == before {
 					t.Fatal("the slow watcher never left the chain (no backend watch of its own)")
+				}
+			},
+		},
+		{
+			// A change is decoded by the first watcher that wants its kind: one of a kind no watcher wants is
+			// never decoded (here, bytes that are no task make only the task watcher fail).
+			name: "a change is decoded only for a watcher of its kind", retain: hubRetain, maxLag: hubMaxLag,
+			run: func(t *testing.T, ctx context.Context, s *Store, b *countingBackend) {
+				v0, _ := s.View(ctx)
+				nodes := s.Watch(ctx, v0.Rev(), api.KindNode)
+				i := 0
+				eventually(t, "the node watcher on the hub", func() bool {
+					putNodes(t, s, i, 1)
+					i++
+					return b.open.Load() == 1
+				})
+				take(t, nodes, i)
+				v1, _ := s.View(ctx)
+				tasks := s.Watch(ctx, v1.Rev(), api.KindTask)
+				if ok, _, err := b.Txn(ctx, nil, []Op{{Key: s.objectKey(api.KindTask, "bad"), Value: []byte("{not json")}}); !ok || err != nil {
+					t.Fatalf("writing a bad task: %v, %v", ok, err)
+				}
+				putNodes(t, s, i, 1)
+				if got := ids(take(t, nodes, 1)); got != want(i, 1) {
+					t.Fatalf("node watcher after a bad task: %s", got)
+				}
+				for range tasks.Events() {
+				}
+				if err := tasks.Err(); err == nil || !strings.Contains(err.Error(), "decoding") {
+					t.Fatalf("task watcher ended with %v, want a decoding error", err)
 				}
 			},
 		},
