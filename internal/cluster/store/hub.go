@@ -27,11 +27,12 @@ import (
 // not hold the chain in memory; it joins again when it catches up. The hub ends when its last watcher does;
 // the next Watch starts another.
 
-// The bounds are in changes (a transaction of the orchestrator or scheduler is up to a few hundred). At 10,000
-// nodes the scheduler and the orchestrator fell 32k changes behind while placing (a pass over tens of thousands
-// of pending tasks), and a watcher off the chain stays off while it is more than hubRetain behind, each costing
-// the decodes and etcd's reads of its history the hub is there to save (7 % of the CPU): the chain holds up to
-// hubMaxLag changes for its slowest watcher (a few hundred MB of tasks at most), and the last hubRetain always.
+// The bounds are in changes (a transaction of the orchestrator or scheduler is up to a few hundred). With 32k
+// and 4k, in bench/swarm-scale.sh at 5,000 nodes, the orchestrator and a watcher of tasks fell 32k changes
+// behind while placing (a pass over thousands of pending tasks) and stayed off the chain, each costing the
+// decodes and etcd's reads of its history the hub is there to save (7 % of the CPU at 10,000 nodes). The chain
+// holds up to hubMaxLag changes for its slowest watcher (a few hundred MB of tasks at most) and its last
+// hubRetain always.
 const (
 	// hubRetain is how many of its latest changes the hub keeps for watchers that join behind its head.
 	hubRetain = 1 << 14
