@@ -5,6 +5,8 @@
 # process (internal/cluster TestSwarmScale, which runs only with BERTH_SWARM_SCALE=1). Prints:
 #   - TASKS tasks in SERVICES replicated services, from the first service create to every task reported
 #     RUNNING by its agent: tasks placed and acknowledged per second;
+#   - the CPU-seconds the process used in each phase (the rates move with the VM's load, the CPU a phase takes
+#     much less: compare those across runs on a shared VM);
 #   - the process's RSS (nodes idle, peak while placing, after) and the Go heap; the agents live in the same
 #     process, so the figures are the manager's and the simulated nodes' together;
 #   - LOST nodes going silent (their agents and heartbeats stop): when the leader marks them down (3 heartbeat

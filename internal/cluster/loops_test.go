@@ -497,3 +497,54 @@ func TestLoopsTaskNetworks(t *testing.T) {
 		t.Fatalf("allocated after the service: %v", got)
 	}
 }
+
+// A task placed on a node that went silent before taking it (bench/swarm-scale.sh's lost nodes: a replacement
+// placed on a node whose heartbeats had stopped but that was not marked down yet) stays desired SHUTDOWN and
+// observed ASSIGNED once the node is down and the task is replaced elsewhere: no agent can acknowledge it, as in
+// swarmkit (where it stays so until the node comes back or, a day later, becomes ORPHANED). When the node comes
+// back, its agent gets the task desired shut down and acknowledges it; nothing runs it.
+func TestLoopsTaskOnSilentNodeAcknowledgedWhenBack(t *testing.T) {
+	ms := newMiniSwarm(t, "n2")
+	ms.addNode("n1") // ready in the store, but no agent: silent
+	zero := time.Duration(0)
+	spec := replicated("web", 2)
+	spec.Task.RestartPolicy = &api.RestartPolicy{Condition: api.RestartAny, Delay: &zero}
+	ms.create(spec)
+	var silent string
+	ms.eventually("one task running on n2, one assigned to the silent n1", func() bool {
+		silent = ""
+		running := 0
+		for _, tk := range ms.tasks() {
+			switch {
+			case tk.NodeID == "n1" && tk.Status.State == api.TaskAssigned:
+				silent = tk.ID
+			case tk.NodeID == "n2" && tk.Status.State == api.TaskRunning:
+				running++
+			}
+		}
+		return silent != "" && running == 1
+	})
+
+	// The leader marks n1 down: its task is replaced on n2 and stays unacknowledged.
+	ms.setNode("n1", func(n *api.Node) { n.Status.State, n.Status.Message = api.NodeStateDown, "heartbeat failure" })
+	ms.eventually("both slots running on n2", func() bool { return len(ms.engines["n2"].running()) == 2 })
+	tk, err := store.Get[api.Task](ms.ctx, ms.st, silent)
+	must(t, err)
+	if tk.DesiredState != api.TaskShutdown || tk.Status.State != api.TaskAssigned {
+		t.Fatalf("the silent node's task: desired %s, observed %s; want desired shutdown, still assigned", tk.DesiredState, tk.Status.State)
+	}
+
+	// n1 comes back: its agent acknowledges the shutdown without running the task.
+	ms.setNode("n1", func(n *api.Node) { n.Status.State, n.Status.Message = api.NodeStateReady, "" })
+	ms.startAgent("n1")
+	ms.eventually("the silent node's task acknowledged shut down", func() bool {
+		tk, err := store.Get[api.Task](ms.ctx, ms.st, silent)
+		return err == nil && tk.Status.State == api.TaskShutdown
+	})
+	if r := ms.engines["n1"].running(); len(r) != 0 {
+		t.Fatalf("n1 runs %v after coming back; want nothing (the service's 2 tasks run on n2)", r)
+	}
+	if n := len(ms.engines["n2"].running()); n != 2 {
+		t.Fatalf("n2 runs %d tasks, want 2", n)
+	}
+}

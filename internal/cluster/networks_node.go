@@ -377,7 +377,11 @@ func (c *Cluster) networkDuties(ctx context.Context, s *store.Store) {
 	if !due {
 		return
 	}
-	released, err := collectAttachments(ctx, s)
+	var known func(string) (*api.Node, bool)
+	if d := c.leaderDispatcher(); d != nil {
+		known = d.Node
+	}
+	released, err := collectAttachments(ctx, s, known)
 	if err != nil {
 		c.log.Debug("releasing the endpoints of nodes that are gone", "error", err)
 		return

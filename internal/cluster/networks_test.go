@@ -252,7 +252,7 @@ func TestSyncAndCollectAttachments(t *testing.T) {
 		n.Status.State, n.Status.Message, n.Version = api.NodeStateDown, "node left the swarm", 0
 		return store.Put(tx, n)
 	})
-	released, err = collectAttachments(ctx, s)
+	released, err = collectAttachments(ctx, s, nil)
 	if err != nil || !slices.Equal(released, []string{other.ID}) {
 		t.Fatalf("collected %v, %v; want %s", released, err, other.ID)
 	}
@@ -265,8 +265,30 @@ func TestSyncAndCollectAttachments(t *testing.T) {
 		n.Status.State, n.Status.Message, n.Version = api.NodeStateDown, "heartbeat failure", 0
 		return store.Put(tx, n)
 	})
-	if released, err := collectAttachments(ctx, s); err != nil || len(released) != 0 {
+	if released, err := collectAttachments(ctx, s, nil); err != nil || len(released) != 0 {
 		t.Fatalf("collected %v, %v from a node that is only down", released, err)
+	}
+	// The leader's view of the nodes spares reading those it has; the store has the last word on the others.
+	left := func(id string) (*api.Node, bool) {
+		return &api.Node{ID: id, Status: api.NodeStatus{State: api.NodeStateDown, Message: "node left the swarm"}}, true
+	}
+	if released, err := collectAttachments(ctx, s, left); err != nil || len(released) != 0 {
+		t.Fatalf("collected %v, %v from a node the view says left and the store says is only down", released, err)
+	}
+	s.Update(ctx, func(tx *store.Tx) error {
+		n, _ := store.Get[api.Node](ctx, tx, "n1")
+		n.Status.State, n.Status.Message, n.Version = api.NodeStateDown, "node left the swarm", 0
+		return store.Put(tx, n)
+	})
+	here := func(id string) (*api.Node, bool) {
+		return &api.Node{ID: id, Status: api.NodeStatus{State: api.NodeStateReady}}, true
+	}
+	if released, err := collectAttachments(ctx, s, here); err != nil || len(released) != 0 {
+		t.Fatalf("collected %v, %v from a node the view still has ready", released, err)
+	}
+	released, err = collectAttachments(ctx, s, func(string) (*api.Node, bool) { return nil, false })
+	if err != nil || len(released) != 2 {
+		t.Fatalf("collected %v, %v once the view lost the node that left; want its 2 endpoints (kept and late)", released, err)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -73,6 +74,16 @@ func procStatus(field string) float64 {
 		}
 	}
 	return -1
+}
+
+// cpuTime is the CPU time the process has used (user and system, every thread): on a VM shared with other work
+// the rates move with the load, the CPU a phase takes much less.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // resetPeakRSS makes VmHWM start again from the current RSS (proc(5): clear_refs "5").
@@ -329,6 +340,24 @@ func TestSwarmScale(t *testing.T) {
 		if len(odd) > 0 {
 			e += fmt.Sprintf("; e.g. %v", odd)
 		}
+		// Tasks desired shut down whose node has not acknowledged it (observed not yet ended), by whether their
+		// node is down (it cannot), and a few on nodes that are up (it should have).
+		unackedDown, unackedUp := 0, 0
+		var stuck []string
+		for id, tv := range view {
+			if tv.desired < api.TaskShutdown || tv.state >= api.TaskComplete || tv.node == "" {
+				continue
+			}
+			if nodeState[tv.node] == api.NodeStateDown {
+				unackedDown++
+				continue
+			}
+			unackedUp++
+			if len(stuck) < 5 {
+				stuck = append(stuck, fmt.Sprintf("%s %s.%d on %s (%s)", id, tv.service, tv.slot, tv.node, tv.state))
+			}
+		}
+		e += fmt.Sprintf("; desired shutdown, not ended: %d on nodes down, %d on nodes up %v", unackedDown, unackedUp, stuck)
 		return fmt.Sprintf("%d tasks (desired/observed: %v), %d nodes down (%d times marked down, %d node writes), %d heartbeat errors %s", len(view), by, down, downEvents, nodeWrites, beatErrs.Load(), e)
 	}
 	follow := func(what string, onTask func(id string, old, now *taskView), done func() bool) {
@@ -372,6 +401,7 @@ func TestSwarmScale(t *testing.T) {
 	var assigned, running int
 	var tAssigned time.Duration
 	tStart := time.Now()
+	cpuPlace := cpuTime()
 	for i := 0; i < services; i++ {
 		reps := uint64(per)
 		if i < tasks%services {
@@ -409,6 +439,7 @@ func TestSwarmScale(t *testing.T) {
 		}
 	}, func() bool { return running >= tasks })
 	dRun := time.Since(tStart)
+	cpuPlace = cpuTime() - cpuPlace
 	rssRun, hwmRun := procStatus("VmRSS"), procStatus("VmHWM")
 	loadRun := loadAvg()
 	stopProfile()
@@ -427,7 +458,7 @@ func TestSwarmScale(t *testing.T) {
 	}
 
 	// Phase 2: L nodes go silent (agents and heartbeats stop); until every task runs again on the others.
-	var dDown, dResched time.Duration
+	var dDown, dResched, cpuResched time.Duration
 	var moved int
 	if lost > 0 {
 		gone := map[string]bool{}
@@ -450,6 +481,7 @@ func TestSwarmScale(t *testing.T) {
 		}
 		downCount := 0
 		tLost := time.Now()
+		cpuResched = cpuTime()
 		beatMu.Lock()
 		for id := range gone {
 			delete(beating, id)
@@ -475,6 +507,7 @@ func TestSwarmScale(t *testing.T) {
 			}
 		}, func() bool { return liveRunning >= tasks && dDown > 0 })
 		dResched = time.Since(tLost)
+		cpuResched = cpuTime() - cpuResched
 		stopProfile()
 	}
 	if lost > 0 {
@@ -489,6 +522,8 @@ func TestSwarmScale(t *testing.T) {
 	row("service creates (API calls)", "%.2f s", dCreate.Seconds())
 	row("all tasks assigned", "%.1f s (%.0f tasks/s)", tAssigned.Seconds(), float64(tasks)/tAssigned.Seconds())
 	row("all tasks running (placed and acknowledged)", "%.1f s (**%.0f tasks/s**)", dRun.Seconds(), float64(tasks)/dRun.Seconds())
+	row("CPU the process (manager and agents) used while placing", "%.1f CPU-seconds (%.2f ms a task; %.2f of the %d CPUs)",
+		cpuPlace.Seconds(), cpuPlace.Seconds()*1000/float64(tasks), cpuPlace.Seconds()/dRun.Seconds(), runtime.NumCPU())
 	row("RSS with the nodes idle (after GC)", "%.0f MiB", rssIdle)
 	row("RSS peak while placing; after all running", "%.0f MiB; %.0f MiB", hwmRun, rssRun)
 	row("Go heap in use; goroutine stacks (after all running)", "%.0f MiB; %.0f MiB for %d goroutines (~2 per task are the agents')",
@@ -497,6 +532,8 @@ func TestSwarmScale(t *testing.T) {
 		row("lost nodes, their tasks", "%d, %d", lost, moved)
 		row("lost nodes marked down", "%.1f s after they went silent (grace %v)", dDown.Seconds(), gracePeriods*period)
 		row("their tasks running elsewhere", "%.1f s after silence, %.1f s after down (restart delay %v)", dResched.Seconds(), (dResched - dDown).Seconds(), delay)
+		row("CPU the process used while rescheduling", "%.1f CPU-seconds (%.2f of the %d CPUs)",
+			cpuResched.Seconds(), cpuResched.Seconds()/dResched.Seconds(), runtime.NumCPU())
 		row("RSS peak while rescheduling; after", "%.0f MiB; %.0f MiB", hwmEnd, rssEnd)
 	}
 	row("load average (after placing; at the end)", "%s; %s", loadRun, loadAvg())

@@ -34,9 +34,9 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -62,6 +62,11 @@ type Store struct {
 	b      Backend
 	prefix string
 	now    func() time.Time
+
+	// hub is the watchers' shared backend watch (hub.go).
+	hubMu   sync.Mutex
+	hub     *hub
+	hubOpts hubOptions
 }
 
 // Option configures a Store.
@@ -75,7 +80,7 @@ func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = no
 
 // New is a store over b.
 func New(b Backend, opts ...Option) *Store {
-	s := &Store{b: b, prefix: DefaultPrefix, now: time.Now}
+	s := &Store{b: b, prefix: DefaultPrefix, now: time.Now, hubOpts: hubOptions{retain: hubRetain, maxLag: hubMaxLag}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -85,8 +90,11 @@ func New(b Backend, opts ...Option) *Store {
 // Backend is the store's backend.
 func (s *Store) Backend() Backend { return s.b }
 
-// Close closes the backend.
-func (s *Store) Close() error { return s.b.Close() }
+// Close closes the backend; watches end.
+func (s *Store) Close() error {
+	s.closeHub()
+	return s.b.Close()
+}
 
 func (s *Store) objectKey(k api.Kind, id string) string {
 	return s.prefix + "objects/" + string(k) + "/" + id
@@ -480,7 +488,8 @@ type Event struct {
 	Kind   api.Kind
 	ID     string
 	Action Action
-	// Object is the object after the change; for a removal, as it was before.
+	// Object is the object after the change; for a removal, as it was before. It is shared by the store's
+	// watchers: read it, never modify it.
 	Object api.Object
 	// Rev is the change's revision.
 	Rev int64
@@ -525,58 +534,17 @@ func NewObject(k api.Kind) (api.Object, error) {
 }
 
 // Watch delivers the changes to objects of the given kinds (all kinds when none) after revision after, until
-// ctx ends.
+// ctx ends. The watchers of a store share one backend watch that decodes each change once (hub.go): an Event's
+// Object is shared by every watcher that gets it, to be read and never modified.
 func (s *Store) Watch(ctx context.Context, after int64, kinds ...api.Kind) *Watcher {
 	w := &Watcher{ch: make(chan Event, 64)}
 	want := map[api.Kind]bool{}
 	for _, k := range kinds {
 		want[k] = true
 	}
-	objPrefix := s.prefix + "objects/"
 	go func() {
 		defer close(w.ch)
-		for resp := range s.b.Watch(ctx, objPrefix, after) {
-			if resp.Err != nil {
-				w.err = resp.Err
-				return
-			}
-			for _, e := range resp.Events {
-				rest := strings.TrimPrefix(e.KV.Key, objPrefix)
-				kind, id, ok := strings.Cut(rest, "/")
-				if !ok || (len(want) > 0 && !want[api.Kind(kind)]) {
-					continue
-				}
-				obj, err := NewObject(api.Kind(kind))
-				if err != nil {
-					continue
-				}
-				ev := Event{Kind: api.Kind(kind), ID: id, Rev: e.KV.ModRev, Object: obj}
-				data := e.KV.Value
-				switch {
-				case e.Type == EventDelete:
-					ev.Action, data = ActionRemove, e.PrevValue
-				case e.KV.CreateRev == e.KV.ModRev:
-					ev.Action = ActionCreate
-				default:
-					ev.Action = ActionUpdate
-				}
-				if len(data) > 0 {
-					if err := json.Unmarshal(data, obj); err != nil {
-						w.err = fmt.Errorf("decoding %s: %w", e.KV.Key, err)
-						return
-					}
-				}
-				obj.GetMeta().Version = uint64(e.KV.ModRev)
-				select {
-				case w.ch <- ev:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-		if ctx.Err() == nil && w.err == nil {
-			w.err = errors.New("watch ended")
-		}
+		s.follow(ctx, w, after, want)
 	}()
 	return w
 }
