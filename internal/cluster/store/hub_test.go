@@ -11,7 +11,10 @@ import (
 	"github.com/berth/berth/internal/cluster/api"
 )
 
-// countingBackend counts the backend watches opened and those still open.
+// countingBackend counts the backend watches opened and those still open. It hands on each revision's events as
+// a response of their own: a backend may batch several transactions into one response when its reader is late
+// (the memory backend does under load), and the hub makes a cell of each response, so without this how far
+// behind a watcher falls, counted at cell ends, would depend on the machine's load.
 type countingBackend struct {
 	Backend
 	opened, open atomic.Int64
@@ -26,13 +29,31 @@ func (b *countingBackend) Watch(ctx context.Context, prefix string, after int64)
 		defer b.open.Add(-1)
 		defer close(out)
 		for r := range in {
-			select {
-			case out <- r:
-			case <-ctx.Done():
-				return
+			for _, one := range byRevision(r) {
+				select {
+				case out <- one:
+				case <-ctx.Done():
+					return
+				}
 			}
 		}
 	}()
+	return out
+}
+
+// byRevision splits a response into one per revision (an error response stays whole).
+func byRevision(r WatchResponse) []WatchResponse {
+	if r.Err != nil || len(r.Events) < 2 {
+		return []WatchResponse{r}
+	}
+	var out []WatchResponse
+	for i, e := range r.Events {
+		if i > 0 && r.Events[i-1].KV.ModRev == e.KV.ModRev {
+			out[len(out)-1].Events = append(out[len(out)-1].Events, e)
+			continue
+		}
+		out = append(out, WatchResponse{Events: []KVEvent{e}})
+	}
 	return out
 }
 
