@@ -63,6 +63,10 @@ type Config struct {
 	External External
 	// Prefix is where the cluster lives in the key space (store.DefaultPrefix when empty).
 	Prefix string
+	// ForceNewCluster restarts the member from its data as the only member of its store (etcd's
+	// --force-new-cluster): swarm init --force-new-cluster on a manager whose store lost quorum. Only for that
+	// one start; later starts find the one-member store in the data.
+	ForceNewCluster bool
 }
 
 // External is an external etcd cluster and the client TLS to reach it.
@@ -171,6 +175,7 @@ func (m *Manager) startEmbedded(ctx context.Context) error {
 		cfg.InitialCluster = c.InitialCluster
 		cfg.ClusterState = embed.ClusterStateFlagExisting
 	}
+	cfg.ForceNewCluster = c.ForceNewCluster
 	applyRaft(cfg, c.Raft)
 	// The store holds objects, not logs: big transactions (a service's tasks) fit, and the history is kept an
 	// hour for watchers that reconnect.

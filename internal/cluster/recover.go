@@ -1,0 +1,145 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/berth/berth/internal/cluster/api"
+	"github.com/berth/berth/internal/cluster/manager"
+	"github.com/berth/berth/internal/cluster/store"
+)
+
+// Disaster recovery: `docker swarm init --force-new-cluster` on a manager of a swarm that lost quorum makes a
+// one-manager swarm from this manager's copy of the state. Its store member restarts from its data as the only
+// member of the store (etcd's --force-new-cluster), then the cluster's own record of its managers is made to
+// agree: the other managers are down and no longer store members (node ls shows them Down and Unreachable,
+// node rm removes them), this one is the only manager the nodes are told about. Services, tasks, secrets,
+// configs, networks and nodes are kept; workers keep running their tasks and their sessions find this manager.
+
+// forcedNodeMessage is the status message of a manager dropped from the store by a forced new cluster.
+const forcedNodeMessage = "removed from the managers by swarm init --force-new-cluster"
+
+// forceLeadWait bounds the wait for the forced one-member store to elect its member.
+const forceLeadWait = 30 * time.Second
+
+// forceNewCluster is swarm init --force-new-cluster on a node in a swarm (c.ctl held); it returns the node's ID.
+func (c *Cluster) forceNewCluster(ctx context.Context) (string, error) {
+	st := c.nodeState()
+	state, _ := c.State()
+	if state == StateError || st.Role != api.RoleManager {
+		return "", ErrSwarmNotManager
+	}
+	if len(c.cfg.External.Endpoints) > 0 {
+		return "", invalid("this swarm keeps its state in an external etcd, whose own members hold its quorum: --force-new-cluster has no store member to restart here")
+	}
+	c.mu.Lock()
+	runCtx := c.runCtx
+	c.mu.Unlock()
+	if runCtx == nil || runCtx.Err() != nil {
+		return "", ErrManagerStarting
+	}
+	c.log.Warn("forcing a new cluster from this manager's copy of the swarm's state", "node", st.NodeID)
+	c.stopStoreMember()
+	c.setState(StatePending, "")
+	if err := c.startManager(runCtx, nil, false, true); err != nil {
+		// The member's data is as it was: come back as the member of the old store, waiting for its peers.
+		if rerr := c.startManager(runCtx, nil, true, false); rerr != nil {
+			c.log.Warn("restarting the store member after a failed --force-new-cluster", "error", rerr)
+		}
+		return "", fmt.Errorf("restarting the cluster store as a new cluster: %w", err)
+	}
+	m, err := c.managerStore()
+	if err != nil {
+		return "", err
+	}
+	if err := waitLeading(ctx, m); err != nil {
+		return "", err
+	}
+	err = m.Store().Update(ctx, func(tx *store.Tx) error {
+		nodes, err := store.List[api.Node](ctx, tx)
+		if err != nil {
+			return err
+		}
+		for _, n := range forcedMembership(nodes, st.NodeID, m.MemberID()) {
+			n.Version = 0
+			if err := store.Put(tx, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("recording the new cluster's managers: %w", err)
+	}
+	if err := c.updateState(func(s *nodeState) { s.Managers = []Peer{{NodeID: s.NodeID, Addr: s.Addr, Leader: true}} }); err != nil {
+		return "", err
+	}
+	c.log.Info("swarm re-initialized as a new cluster with this node as its only manager", "node", st.NodeID)
+	return st.NodeID, nil
+}
+
+// waitLeading waits until the manager's one-member store has elected it.
+func waitLeading(ctx context.Context, m *manager.Manager) error {
+	deadline := time.NewTimer(forceLeadWait)
+	defer deadline.Stop()
+	for {
+		id, changed := m.Leader()
+		if id != "" && m.IsLeader() {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-time.After(100 * time.Millisecond):
+		case <-deadline.C:
+			return fmt.Errorf("the new cluster's store did not elect this manager in %v: %w", forceLeadWait, store.ErrNoLeader)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// forcedMembership is what a forced new cluster changes in the node records: every other manager is down and no
+// longer a store member (its address is kept for node ls), and self is the store's one member. It returns
+// changed copies; the records given are not modified.
+func forcedMembership(nodes []*api.Node, self string, memberID uint64) []*api.Node {
+	var out []*api.Node
+	for _, n := range nodes {
+		if n.Role != api.RoleManager {
+			continue
+		}
+		cp := *n
+		if n.ID == self {
+			if n.Manager == nil || n.Manager.MemberID == memberID {
+				continue
+			}
+			mi := *n.Manager
+			mi.MemberID = memberID
+			cp.Manager = &mi
+			out = append(out, &cp)
+			continue
+		}
+		mi := api.ManagerInfo{}
+		if n.Manager != nil {
+			mi.Addr = n.Manager.Addr
+		}
+		cp.Manager = &mi
+		cp.Status.State, cp.Status.Message = api.NodeStateDown, forcedNodeMessage
+		out = append(out, &cp)
+	}
+	return out
+}
+
+// storeMember reports whether a manager node has a member in the store's membership (by its name, the node's
+// ID, or for a learner that has not started yet, its peer URL).
+func storeMember(n *api.Node, members []manager.Member) bool {
+	for _, mem := range members {
+		if mem.Name == n.ID {
+			return true
+		}
+		if n.Manager != nil && n.Manager.PeerURL != "" && mem.PeerURL == n.Manager.PeerURL {
+			return true
+		}
+	}
+	return false
+}

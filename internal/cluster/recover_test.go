@@ -1,0 +1,207 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containerd/errdefs"
+
+	"github.com/berth/berth/internal/cluster/api"
+	"github.com/berth/berth/internal/cluster/manager"
+	"github.com/berth/berth/internal/cluster/store"
+	"github.com/berth/berth/internal/filters"
+)
+
+func TestForcedMembership(t *testing.T) {
+	mgr := func(id string, member uint64, state api.NodeState) *api.Node {
+		return &api.Node{ID: id, Role: api.RoleManager, Status: api.NodeStatus{State: state},
+			Manager: &api.ManagerInfo{Addr: id + ":2377", PeerURL: "https://" + id + ":2380", ClientURL: "https://" + id + ":2379", MemberID: member}}
+	}
+	worker := &api.Node{ID: "w", Role: api.RoleWorker, Status: api.NodeStatus{State: api.NodeStateReady}}
+	tests := []struct {
+		name     string
+		nodes    []*api.Node
+		memberID uint64
+		// want is node ID -> "state member peerURL" of the changed records.
+		want map[string]string
+	}{
+		{name: "other managers down and no longer members, workers untouched",
+			nodes: []*api.Node{mgr("self", 1, api.NodeStateReady), mgr("m2", 2, api.NodeStateReady), mgr("m3", 3, api.NodeStateDown), worker},
+			memberID: 1,
+			want:     map[string]string{"m2": "down 0 ", "m3": "down 0 "}},
+		{name: "self's member ID recorded when etcd gave it another",
+			nodes:    []*api.Node{mgr("self", 1, api.NodeStateReady), mgr("m2", 2, api.NodeStateDown)},
+			memberID: 9,
+			want:     map[string]string{"self": "ready 9 https://self:2380", "m2": "down 0 "}},
+		{name: "a lone manager changes nothing",
+			nodes:    []*api.Node{mgr("self", 1, api.NodeStateReady), worker},
+			memberID: 1,
+			want:     map[string]string{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := fmt.Sprintf("%+v", *tc.nodes[1])
+			got := map[string]string{}
+			for _, n := range forcedMembership(tc.nodes, "self", tc.memberID) {
+				got[n.ID] = fmt.Sprintf("%s %d %s", n.Status.State, n.Manager.MemberID, n.Manager.PeerURL)
+				if n.ID != "self" && (n.Manager.Addr != n.ID+":2377" || n.Status.Message != forcedNodeMessage) {
+					t.Errorf("%s: addr %q message %q", n.ID, n.Manager.Addr, n.Status.Message)
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("changed %v, want %v", got, tc.want)
+			}
+			if after := fmt.Sprintf("%+v", *tc.nodes[1]); after != before {
+				t.Errorf("the input record changed: %s -> %s", before, after)
+			}
+		})
+	}
+}
+
+func TestStoreMember(t *testing.T) {
+	n := &api.Node{ID: "n1", Role: api.RoleManager, Manager: &api.ManagerInfo{PeerURL: "https://10.0.0.1:2380"}}
+	dropped := &api.Node{ID: "n2", Role: api.RoleManager, Manager: &api.ManagerInfo{Addr: "10.0.0.2:2377"}}
+	tests := []struct {
+		name    string
+		node    *api.Node
+		members []manager.Member
+		want    bool
+	}{
+		{name: "by name", node: n, members: []manager.Member{{Name: "n1", PeerURL: "https://other:2380"}}, want: true},
+		{name: "a learner not started yet, by peer URL", node: n, members: []manager.Member{{PeerURL: "https://10.0.0.1:2380", Learner: true}}, want: true},
+		{name: "not a member", node: n, members: []manager.Member{{Name: "n9", PeerURL: "https://10.0.0.9:2380"}}, want: false},
+		{name: "a dropped manager has no peer URL to match", node: dropped, members: []manager.Member{{Name: "n1"}, {PeerURL: ""}}, want: false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := storeMember(tc.node, tc.members); got != tc.want {
+				t.Errorf("storeMember = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// Three managers and a worker, in process: two managers stop, the survivor cannot write; swarm init
+// --force-new-cluster on it makes a one-manager swarm that kept its objects, takes writes, shows the other
+// managers down and unreachable, removes them with node rm, and takes a new manager.
+func TestForceNewCluster(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	n1, n2, n3, w, n5 := newNode(t, 1), newNode(t, 2), newNode(t, 3), newNode(t, 4), newNode(t, 5)
+	const base = 40 // loopback addresses of their own: other tests of the package use the low ones
+	spec := api.DefaultClusterSpec()
+	spec.Dispatcher.HeartbeatPeriod = time.Second
+	if _, err := n1.Init(ctx, InitRequest{ForceNewCluster: true, ListenAddr: addr(base+1) + ":2377", AdvertiseAddr: addr(base + 1), Spec: spec}); err != nil {
+		t.Fatalf("--force-new-cluster outside a swarm (a plain init): %v", err)
+	}
+	sw, err := n1.Inspect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	join := func(c *Cluster, i int, token string) {
+		t.Helper()
+		if err := c.Join(ctx, JoinRequest{ListenAddr: addr(base+i) + ":2377", AdvertiseAddr: addr(base + i), RemoteAddrs: []string{addr(base+1) + ":2377"}, JoinToken: token}); err != nil {
+			t.Fatalf("join of node%d: %v", i, err)
+		}
+	}
+	join(n2, 2, sw.JoinTokens.Manager)
+	join(n3, 3, sw.JoinTokens.Manager)
+	join(w, 4, sw.JoinTokens.Worker)
+	if _, err := n1.CreateSecret(ctx, api.SecretSpec{Annotations: api.Annotations{Name: "kept"}}, []byte("a secret value")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n1.Init(ctx, InitRequest{ListenAddr: addr(base+1) + ":2377"}); err != ErrSwarmExists {
+		t.Fatalf("init in a swarm: %v", err)
+	}
+	if _, err := w.Init(ctx, InitRequest{ForceNewCluster: true}); err != ErrSwarmNotManager {
+		t.Fatalf("--force-new-cluster on a worker: %v", err)
+	}
+	id2, id3, wid := n2.nodeState().NodeID, n3.nodeState().NodeID, w.nodeState().NodeID
+	// label is a cluster write: a label on the worker.
+	label := func(value string) error {
+		n, err := n1.Node(ctx, wid)
+		if err != nil {
+			return err
+		}
+		n.Spec.Labels = map[string]string{"written": value}
+		return n1.UpdateNode(ctx, n.ID, n.Version, n.Spec)
+	}
+
+	n2.Close()
+	n3.Close()
+	err = label("without-quorum")
+	if !errors.Is(err, store.ErrNoLeader) {
+		t.Fatalf("a write without quorum: %v", err)
+	}
+
+	id, err := n1.Init(ctx, InitRequest{ForceNewCluster: true})
+	if err != nil {
+		t.Fatalf("--force-new-cluster: %v", err)
+	}
+	if id != n1.nodeState().NodeID {
+		t.Fatalf("--force-new-cluster returned %q", id)
+	}
+	if err := label("after"); err != nil {
+		t.Fatalf("a write after --force-new-cluster: %v", err)
+	}
+	if s, err := n1.Secrets(ctx, filters.Args{}); err != nil || len(s) != 1 || s[0].Spec.Name != "kept" {
+		t.Fatalf("secrets after --force-new-cluster: %v, %v", s, err)
+	}
+	eventually(t, "the survivor leads, the others are down and unreachable, the worker ready", 30*time.Second, func() error {
+		nodes, err := n1.Nodes(ctx, filters.Args{})
+		if err != nil {
+			return err
+		}
+		var desc []string
+		for _, n := range nodes {
+			d := fmt.Sprintf("%s:%s", n.Description.Hostname, n.Status.State)
+			if n.ManagerStatus != nil {
+				d += fmt.Sprintf(":%s:%v", n.ManagerStatus.Reachability, n.ManagerStatus.Leader)
+			}
+			desc = append(desc, d)
+		}
+		got := strings.Join(desc, " ")
+		for _, want := range []string{"node1:ready:reachable:true", "node2:down:unreachable:false", "node3:down:unreachable:false", "node4:ready"} {
+			if !strings.Contains(got, want) {
+				return fmt.Errorf("nodes %s, want %s", got, want)
+			}
+		}
+		return nil
+	})
+	if err := n1.RemoveNode(ctx, id2, true); err != nil {
+		t.Fatalf("node rm --force of a dropped manager: %v", err)
+	}
+	if err := n1.RemoveNode(ctx, id3, false); err != nil {
+		t.Fatalf("node rm of a dropped, down manager: %v", err)
+	}
+	if err := n1.RemoveNode(ctx, id, true); !errdefs.IsFailedPrecondition(err) {
+		t.Fatalf("node rm of the store's own member: %v", err)
+	}
+
+	sw, err = n1.Inspect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	join(n5, 5, sw.JoinTokens.Manager)
+	eventually(t, "two managers in the store", 30*time.Second, func() error {
+		nodes, err := n5.Nodes(ctx, filters.NewArgs(filters.Arg("role", "manager")))
+		if err != nil {
+			return err
+		}
+		if len(nodes) != 2 {
+			return fmt.Errorf("%d managers", len(nodes))
+		}
+		return nil
+	})
+	m, err := n1.managerStore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if members, err := m.Members(ctx); err != nil || len(members) != 2 {
+		t.Fatalf("store members after a new manager joined: %+v, %v", members, err)
+	}
+}
