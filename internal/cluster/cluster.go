@@ -134,7 +134,7 @@ type Cluster struct {
 	mgrCancel  context.CancelFunc
 	// mgrStarting is closed when the goroutine that starts the store member in the background returns.
 	mgrStarting chan struct{}
-	wg         sync.WaitGroup
+	wg          sync.WaitGroup
 
 	creds    atomic.Pointer[creds]
 	renewing atomic.Bool

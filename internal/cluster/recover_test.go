@@ -30,7 +30,7 @@ func TestForcedMembership(t *testing.T) {
 		want map[string]string
 	}{
 		{name: "other managers down and no longer members, workers untouched",
-			nodes: []*api.Node{mgr("self", 1, api.NodeStateReady), mgr("m2", 2, api.NodeStateReady), mgr("m3", 3, api.NodeStateDown), worker},
+			nodes:    []*api.Node{mgr("self", 1, api.NodeStateReady), mgr("m2", 2, api.NodeStateReady), mgr("m3", 3, api.NodeStateDown), worker},
 			memberID: 1,
 			want:     map[string]string{"m2": "down 0 ", "m3": "down 0 "}},
 		{name: "self's member ID recorded when etcd gave it another",
