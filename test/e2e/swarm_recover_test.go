@@ -1,0 +1,117 @@
+package e2e
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Disaster recovery through the docker CLI: three managers and a worker, a replicated service using a secret;
+// two managers killed with -9 (quorum lost, writes refused with docker's words); `swarm init
+// --force-new-cluster` on the survivor makes a one-manager swarm that kept the service and the secret, takes
+// writes, shows the dead managers Down and Unreachable and removes them, while the worker's tasks ran on; a
+// new manager joins afterwards.
+func TestSwarmForceNewCluster(t *testing.T) {
+	nodes := swarmWithImages(t, 3, 1)
+	m1, m2, m3, w := nodes[0], nodes[1], nodes[2], nodes[3]
+	m1id, m2id, m3id, wid := m1.nodeID(t), m2.nodeID(t), m3.nodeID(t), w.nodeID(t)
+
+	m1.dockerR(strings.NewReader("kept-secret-value"), "secret", "create", "pw", "-")
+	m1.docker(t, "service", "create", "-d", "--name", "web", "--replicas", "2", "--constraint", "node.role==worker",
+		"--secret", "pw", "busybox", "sleep", "3600")
+	waitRunning(t, m1, "web", 2, 90*time.Second)
+	before := w.docker(t, "ps", "-q", "--no-trunc", "--filter", "label=com.docker.swarm.service.name=web")
+	if len(strings.Fields(before)) != 2 {
+		t.Fatalf("the worker runs %q", before)
+	}
+
+	// docker's words for init on a node already in a swarm, and for --force-new-cluster on a worker.
+	if r := m1.dockerR(nil, "swarm", "init"); r.Code == 0 || !strings.Contains(r.Stderr, `This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and join another one.`) {
+		t.Fatalf("swarm init in a swarm: %s", r)
+	}
+	if r := w.dockerR(nil, "swarm", "init", "--force-new-cluster"); r.Code == 0 || !strings.Contains(r.Stderr, "This node is not a swarm manager.") {
+		t.Fatalf("swarm init --force-new-cluster on a worker: %s", r)
+	}
+
+	m2.kill9()
+	m3.kill9()
+	eventuallyDocker(t, m1, 60*time.Second, "writes refused without quorum", func(r result) bool {
+		return r.Code != 0 && strings.Contains(r.Stderr, "The swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online.")
+	}, "service", "scale", "-d", "web=3")
+
+	r := m1.dockerR(nil, "swarm", "init", "--force-new-cluster")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "Swarm initialized: current node ("+m1id+") is now a manager.") {
+		t.Fatalf("swarm init --force-new-cluster: %s", r)
+	}
+	t.Logf("swarm init --force-new-cluster:\n%s", r.Stdout)
+
+	eventuallyDocker(t, m1, 60*time.Second, "the survivor leads, the dead managers down and unreachable, the worker ready", func(r result) bool {
+		if r.Code != 0 {
+			return false
+		}
+		lines := fieldLines(r.Stdout)
+		return slices.Contains(lines, m1id+" Ready Leader") && slices.Contains(lines, m2id+" Down Unreachable") &&
+			slices.Contains(lines, m3id+" Down Unreachable") && slices.Contains(lines, wid+" Ready")
+	}, "node", "ls", "--format", "{{.ID}} {{.Status}} {{.ManagerStatus}}")
+	if got := strings.TrimSpace(m1.docker(t, "info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}")); got != "active true" {
+		t.Fatalf("docker info after --force-new-cluster: %q", got)
+	}
+
+	// Nothing lost: the service with its secret, the secret, the worker's tasks (the same containers).
+	if got := strings.TrimSpace(m1.docker(t, "secret", "ls", "--format", "{{.Name}}")); got != "pw" {
+		t.Fatalf("secret ls: %q", got)
+	}
+	if got := strings.TrimSpace(m1.docker(t, "service", "inspect", "--format", "{{.Spec.Name}} {{.Spec.Mode.Replicated.Replicas}} {{(index .Spec.TaskTemplate.ContainerSpec.Secrets 0).SecretName}}", "web")); got != "web 2 pw" {
+		t.Fatalf("service inspect: %q", got)
+	}
+	if after := w.docker(t, "ps", "-q", "--no-trunc", "--filter", "label=com.docker.swarm.service.name=web"); after != before {
+		t.Fatalf("the worker's tasks changed: %q, then %q", before, after)
+	}
+
+	// Writes work again.
+	m1.docker(t, "service", "scale", "-d", "web=3")
+	waitRunning(t, m1, "web", 3, 90*time.Second)
+	ls := m1.docker(t, "service", "ls", "--format", "{{.Name}} {{.Replicas}}")
+	if !regexp.MustCompile(`(?m)^web 3/3$`).MatchString(ls) {
+		t.Fatalf("service ls:\n%s", ls)
+	}
+
+	// The dead managers are removed: with --force, and (being down) without.
+	m1.docker(t, "node", "rm", "--force", m2id)
+	m1.docker(t, "node", "rm", m3id)
+	if r := m1.dockerR(nil, "node", "rm", "--force", m1id); r.Code == 0 || !strings.Contains(r.Stderr, "is a cluster manager and is a member of the raft cluster. It must be demoted to worker before removal") {
+		t.Fatalf("node rm of the manager itself: %s", r)
+	}
+	if ls := m1.docker(t, "node", "ls", "--format", "{{.ID}}"); strings.Contains(ls, m2id) || strings.Contains(ls, m3id) {
+		t.Fatalf("node ls after node rm:\n%s", ls)
+	}
+
+	// A new manager joins the one-manager swarm.
+	n5 := m1.net.addNode()
+	token := strings.TrimSpace(m1.docker(t, "swarm", "join-token", "-q", "manager"))
+	n5.docker(t, "swarm", "join", "--token", token, m1.IP+":2377")
+	n5id := n5.nodeID(t)
+	eventuallyDocker(t, n5, 60*time.Second, "two managers, both reachable", func(r result) bool {
+		if r.Code != 0 {
+			return false
+		}
+		lines := fieldLines(r.Stdout)
+		return slices.Contains(lines, m1id+" Ready Leader") && slices.Contains(lines, n5id+" Ready Reachable") && len(lines) == 3
+	}, "node", "ls", "--format", "{{.ID}} {{.Status}} {{.ManagerStatus}}")
+	if got := strings.TrimSpace(n5.docker(t, "info", "--format", "{{.Swarm.Managers}} {{.Swarm.Nodes}}")); got != "2 3" {
+		t.Fatalf("docker info on the new manager: %q", got)
+	}
+	n5.docker(t, "service", "scale", "-d", "web=2")
+	waitRunning(t, n5, "web", 2, 60*time.Second)
+}
+
+// fieldLines are out's lines with their fields joined by one space (an empty column leaves no trailing space).
+func fieldLines(out string) []string {
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		lines = append(lines, strings.Join(strings.Fields(l), " "))
+	}
+	return lines
+}
