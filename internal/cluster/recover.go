@@ -143,3 +143,37 @@ func storeMember(n *api.Node, members []manager.Member) bool {
 	}
 	return false
 }
+
+// forcedOut reports whether a node is a manager that a forced new cluster dropped from the (embedded) store: a
+// manager without a member. A joining or promoted manager has its member ID from the moment its record says
+// manager.
+func forcedOut(n *api.Node) bool {
+	return n.Role == api.RoleManager && n.Manager != nil && n.Manager.MemberID == 0 && n.Manager.PeerURL == ""
+}
+
+// demoteForcedOut records a dropped manager that came back as a worker: its store member can never rejoin the
+// new store, and docker's answer (demote it, then promote it again if a manager is wanted) is what the node
+// then does by itself — its heartbeat tells it to renew its certificate, for the worker role, and it leaves
+// its old store's data. Its tasks run on. It returns the node as recorded.
+func (c *Cluster) demoteForcedOut(ctx context.Context, s *store.Store, id string) (*api.Node, error) {
+	var out *api.Node
+	err := s.Update(ctx, func(tx *store.Tx) error {
+		n, err := store.Get[api.Node](ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if forcedOut(n) {
+			n.Role, n.Spec.DesiredRole, n.Manager, n.Version = api.RoleWorker, api.RoleWorker, nil, 0
+			if err := store.Put(tx, n); err != nil {
+				return err
+			}
+		}
+		out = n
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.log.Info("a manager dropped by --force-new-cluster came back: it carries on as a worker", "node", id)
+	return out, nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +58,26 @@ func TestForcedMembership(t *testing.T) {
 			}
 			if after := fmt.Sprintf("%+v", *tc.nodes[1]); after != before {
 				t.Errorf("the input record changed: %s -> %s", before, after)
+			}
+		})
+	}
+}
+
+func TestForcedOut(t *testing.T) {
+	tests := []struct {
+		name string
+		node *api.Node
+		want bool
+	}{
+		{name: "dropped manager", node: &api.Node{Role: api.RoleManager, Manager: &api.ManagerInfo{Addr: "10.0.0.2:2377"}}, want: true},
+		{name: "joined manager before its URLs are recorded", node: &api.Node{Role: api.RoleManager, Manager: &api.ManagerInfo{Addr: "a:2377", MemberID: 7}}},
+		{name: "manager", node: &api.Node{Role: api.RoleManager, Manager: &api.ManagerInfo{Addr: "a:2377", MemberID: 7, PeerURL: "https://a:2380"}}},
+		{name: "worker being promoted", node: &api.Node{Role: api.RoleWorker, Spec: api.NodeSpec{DesiredRole: api.RoleManager}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := forcedOut(tc.node); got != tc.want {
+				t.Errorf("forcedOut = %v, want %v", got, tc.want)
 			}
 		})
 	}
@@ -172,11 +193,24 @@ func TestForceNewCluster(t *testing.T) {
 		}
 		return nil
 	})
-	if err := n1.RemoveNode(ctx, id2, true); err != nil {
-		t.Fatalf("node rm --force of a dropped manager: %v", err)
-	}
-	if err := n1.RemoveNode(ctx, id3, false); err != nil {
+	if err := n1.RemoveNode(ctx, id2, false); err != nil {
 		t.Fatalf("node rm of a dropped, down manager: %v", err)
+	}
+	// A dropped manager that comes back carries on as a worker: its old store member is gone for good.
+	n3 = reopen(t, n3)
+	eventually(t, "the dropped manager back as a worker", 60*time.Second, func() error {
+		n, err := n1.Node(ctx, id3)
+		if err != nil {
+			return err
+		}
+		if s, _ := n3.State(); s != StateActive || n3.nodeState().Role != api.RoleWorker || n.Role != api.RoleWorker ||
+			n.ManagerStatus != nil || n.Status.State != api.NodeStateReady {
+			return fmt.Errorf("node3 is %s, %s on itself; %s, %s, %+v in the swarm", s, n3.nodeState().Role, n.Role, n.Status.State, n.ManagerStatus)
+		}
+		return nil
+	})
+	if _, err := os.Stat(n3.path("etcd")); !os.IsNotExist(err) {
+		t.Fatalf("the dropped manager kept its store data: %v", err)
 	}
 	if err := n1.RemoveNode(ctx, id, true); !errdefs.IsFailedPrecondition(err) {
 		t.Fatalf("node rm of the store's own member: %v", err)

@@ -11,8 +11,8 @@ import (
 // Disaster recovery through the docker CLI: three managers and a worker, a replicated service using a secret;
 // two managers killed with -9 (quorum lost, writes refused with docker's words); `swarm init
 // --force-new-cluster` on the survivor makes a one-manager swarm that kept the service and the secret, takes
-// writes, shows the dead managers Down and Unreachable and removes them, while the worker's tasks ran on; a
-// new manager joins afterwards.
+// writes, shows the dead managers Down and Unreachable, removes one, takes the other back as a worker when it
+// restarts, while the worker's tasks ran on; a new manager joins afterwards.
 func TestSwarmForceNewCluster(t *testing.T) {
 	nodes := swarmWithImages(t, 3, 1)
 	m1, m2, m3, w := nodes[0], nodes[1], nodes[2], nodes[3]
@@ -78,15 +78,23 @@ func TestSwarmForceNewCluster(t *testing.T) {
 		t.Fatalf("service ls:\n%s", ls)
 	}
 
-	// The dead managers are removed: with --force, and (being down) without.
+	// A dead manager is removed; the manager itself is not.
 	m1.docker(t, "node", "rm", "--force", m2id)
-	m1.docker(t, "node", "rm", m3id)
 	if r := m1.dockerR(nil, "node", "rm", "--force", m1id); r.Code == 0 || !strings.Contains(r.Stderr, "is a cluster manager and is a member of the raft cluster. It must be demoted to worker before removal") {
 		t.Fatalf("node rm of the manager itself: %s", r)
 	}
-	if ls := m1.docker(t, "node", "ls", "--format", "{{.ID}}"); strings.Contains(ls, m2id) || strings.Contains(ls, m3id) {
+	if ls := m1.docker(t, "node", "ls", "--format", "{{.ID}}"); strings.Contains(ls, m2id) {
 		t.Fatalf("node ls after node rm:\n%s", ls)
 	}
+	// The other dead manager comes back: its store member is gone for good, so it carries on as a worker.
+	m3.restart()
+	eventuallyDocker(t, m1, 60*time.Second, "the dropped manager back as a worker", func(r result) bool {
+		return r.Code == 0 && slices.Contains(fieldLines(r.Stdout), m3id+" Ready")
+	}, "node", "ls", "--format", "{{.ID}} {{.Status}} {{.ManagerStatus}}")
+	waitFor(t, 30*time.Second, "the dropped manager's own view: an active worker", func() bool {
+		r := m3.dockerR(nil, "info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}")
+		return r.Code == 0 && strings.TrimSpace(r.Stdout) == "active false"
+	})
 
 	// A new manager joins the one-manager swarm.
 	n5 := m1.net.addNode()
@@ -98,9 +106,9 @@ func TestSwarmForceNewCluster(t *testing.T) {
 			return false
 		}
 		lines := fieldLines(r.Stdout)
-		return slices.Contains(lines, m1id+" Ready Leader") && slices.Contains(lines, n5id+" Ready Reachable") && len(lines) == 3
+		return slices.Contains(lines, m1id+" Ready Leader") && slices.Contains(lines, n5id+" Ready Reachable") && len(lines) == 4
 	}, "node", "ls", "--format", "{{.ID}} {{.Status}} {{.ManagerStatus}}")
-	if got := strings.TrimSpace(n5.docker(t, "info", "--format", "{{.Swarm.Managers}} {{.Swarm.Nodes}}")); got != "2 3" {
+	if got := strings.TrimSpace(n5.docker(t, "info", "--format", "{{.Swarm.Managers}} {{.Swarm.Nodes}}")); got != "2 4" {
 		t.Fatalf("docker info on the new manager: %q", got)
 	}
 	n5.docker(t, "service", "scale", "-d", "web=2")
