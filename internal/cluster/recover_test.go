@@ -159,6 +159,11 @@ func TestForceNewCluster(t *testing.T) {
 		t.Fatalf("a write without quorum: %v", err)
 	}
 
+	// The survivor's daemon restarted meanwhile: its store member waits for its peers, the node is pending.
+	n1 = reopen(t, n1)
+	if s, _ := n1.State(); s != StatePending {
+		t.Fatalf("the restarted survivor is %s", s)
+	}
 	id, err := n1.Init(ctx, InitRequest{ForceNewCluster: true})
 	if err != nil {
 		t.Fatalf("--force-new-cluster: %v", err)
