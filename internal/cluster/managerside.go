@@ -146,9 +146,7 @@ func (c *Cluster) stopManagerSide() {
 	if cancel != nil {
 		cancel()
 	}
-	if starting != nil {
-		<-starting
-	}
+	c.waitStarting(starting)
 	if srv != nil {
 		ctx, done := context.WithTimeout(context.Background(), 2*time.Second)
 		srv.Shutdown(ctx)
@@ -170,6 +168,19 @@ func isClosed(ch <-chan struct{}) bool {
 	}
 }
 
+// waitStarting waits for the goroutine starting the store member in the background to return (it was
+// cancelled), bounded: a member that cannot be stopped must not hold the node's membership lock forever.
+func (c *Cluster) waitStarting(starting <-chan struct{}) {
+	if starting == nil {
+		return
+	}
+	select {
+	case <-starting:
+	case <-time.After(time.Minute):
+		c.log.Warn("the store member's background start did not end in 1m after it was cancelled")
+	}
+}
+
 // stopStoreMember stops only the store member and the leader's loops, keeping the listener (a demotion).
 func (c *Cluster) stopStoreMember() {
 	c.mu.Lock()
@@ -179,9 +190,7 @@ func (c *Cluster) stopStoreMember() {
 	if cancel != nil {
 		cancel()
 	}
-	if starting != nil {
-		<-starting
-	}
+	c.waitStarting(starting)
 	if m != nil {
 		m.Close()
 	}

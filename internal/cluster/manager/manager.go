@@ -191,18 +191,26 @@ func (m *Manager) startEmbedded(ctx context.Context) error {
 	select {
 	case <-e.Server.ReadyNotify():
 	case err := <-e.Err():
-		e.Close()
+		closeUnready(e)
 		return fmt.Errorf("cluster store member: %w", err)
 	case <-ctx.Done():
-		e.Close()
+		closeUnready(e)
 		return ctx.Err()
 	case <-time.After(60 * time.Second):
 		// A member that joins a store without quorum never gets ready; its caller decides what that means.
-		e.Close()
+		closeUnready(e)
 		return fmt.Errorf("the cluster store member did not become ready in 60s: %w", store.ErrNoLeader)
 	}
 	m.etcd = e
 	return nil
+}
+
+// closeUnready closes a member that never became ready. embed.Etcd.Close waits for its client servers before it
+// stops the server, and they wait for the server to be ready or stopping: stopping the server first lets Close
+// return (else it blocks forever, holding the data directory).
+func closeUnready(e *embed.Etcd) {
+	e.Server.HardStop()
+	e.Close()
 }
 
 // applyRaft maps swarm's raft settings onto etcd's: ticks of 100 ms, the snapshot interval as etcd's snapshot
