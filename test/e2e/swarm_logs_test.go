@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,13 +13,14 @@ import (
 
 // docker service logs through the docker CLI, merged across nodes: three tasks on a manager and two workers,
 // each printing lines with its hostname ({{.Node.Hostname}}-{{.Task.Slot}}); the CLI's prefix
-// (svc.SLOT.TASKID@NODE    | line), --tail, --timestamps, --no-task-ids, --raw, -f following new lines from
-// every node, one task's logs, and docker's words for an unknown service.
+// (svc.SLOT.TASKID@NODE    | line), --tail, --timestamps, --no-task-ids, --no-trunc, --since, --raw, -f
+// following new lines from every node and from a task started meanwhile, one task's logs, and docker's words
+// for an unknown service.
 func TestSwarmServiceLogs(t *testing.T) {
 	nodes := swarmWithImages(t, 1, 2)
 	m := nodes[0]
 	script := `h=$(hostname); for i in 1 2 3; do echo "$h line $i"; done; echo "$h to stderr" >&2; i=4; while true; do sleep 1; echo "$h line $i"; i=$((i+1)); done`
-	m.docker(t, "service", "create", "-d", "--name", "lg", "--replicas", "3", "--replicas-max-per-node", "1",
+	m.docker(t, "service", "create", "-d", "--name", "lg", "--replicas", "3",
 		"--hostname", "{{.Node.Hostname}}-{{.Task.Slot}}", "busybox", "sh", "-c", script)
 	waitRunning(t, m, "lg", 3, 90*time.Second)
 
@@ -161,24 +163,24 @@ func TestSwarmServiceLogs(t *testing.T) {
 				mu.Unlock()
 			}
 		}()
-		// Each task prints a line a second: within a few seconds, new lines of every task on every node.
+		// Each task prints a line a second: within a few seconds, new lines of every task on every node, and of
+		// a task that started after the command did (a scale-up), from its first line on.
+		m.docker(t, "service", "scale", "-d", "lg=4")
+		res := []*regexp.Regexp{regexp.MustCompile(`^lg\.4\.[0-9a-z]{12}@node\d    \| node\d-4 line 1$`)}
+		for _, tk := range tasks {
+			res = append(res, regexp.MustCompile(`^`+prefix(tk, "."+tk.id[:12])+regexp.QuoteMeta(tk.node)+"-"+tk.slot+` line \d+$`))
+		}
 		seen := func() bool {
 			mu.Lock()
 			defer mu.Unlock()
-			for _, tk := range tasks {
-				found := false
-				for _, l := range lines {
-					if regexp.MustCompile(`^` + prefix(tk, "."+tk.id[:12]) + regexp.QuoteMeta(tk.node) + "-" + tk.slot + ` line \d+$`).MatchString(l) {
-						found = true
-					}
-				}
-				if !found {
+			for _, re := range res {
+				if !slices.ContainsFunc(lines, re.MatchString) {
 					return false
 				}
 			}
 			return true
 		}
-		deadline := time.Now().Add(20 * time.Second)
+		deadline := time.Now().Add(40 * time.Second)
 		for !seen() && time.Now().Before(deadline) {
 			time.Sleep(200 * time.Millisecond)
 		}
@@ -189,7 +191,7 @@ func TestSwarmServiceLogs(t *testing.T) {
 			t.Fatalf("service logs -f did not follow every task's new lines:\n%s", strings.Join(lines, "\n"))
 		}
 		for _, l := range lines {
-			if strings.HasSuffix(l, " line 1") || strings.HasSuffix(l, " line 2") {
+			if !strings.Contains(l, "-4 line ") && (strings.HasSuffix(l, " line 1") || strings.HasSuffix(l, " line 2")) {
 				t.Fatalf("service logs -f --tail 0 showed an old line: %q", l)
 			}
 		}

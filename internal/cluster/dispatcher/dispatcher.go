@@ -278,6 +278,9 @@ func (d *Dispatcher) apply(ev store.Event) {
 			if assigned(t) {
 				d.index(t)
 			}
+			if len(d.subs) > 0 {
+				d.followNewTaskLocked(t)
+			}
 		}
 		if s := d.sessions[t.NodeID]; s != nil && t.NodeID != "" {
 			s.poke()
