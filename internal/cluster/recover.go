@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/berth/berth/internal/cluster/api"
@@ -24,7 +25,9 @@ const forcedNodeMessage = "removed from the managers by swarm init --force-new-c
 const forceLeadWait = 30 * time.Second
 
 // forceNewCluster is swarm init --force-new-cluster on a node in a swarm (c.ctl held); it returns the node's ID.
-func (c *Cluster) forceNewCluster(ctx context.Context) (string, error) {
+// The settings given with it (the fields docker's CLI sends for the flags set) go over the swarm's, as moby's
+// initClusterSpec merges them.
+func (c *Cluster) forceNewCluster(ctx context.Context, given api.ClusterSpec) (string, error) {
 	st := c.nodeState()
 	state, _ := c.State()
 	if state == StateError || st.Role != api.RoleManager {
@@ -32,6 +35,12 @@ func (c *Cluster) forceNewCluster(ctx context.Context) (string, error) {
 	}
 	if len(c.cfg.External.Endpoints) > 0 {
 		return "", invalid("this swarm keeps its state in an external etcd, whose own members hold its quorum: --force-new-cluster has no store member to restart here")
+	}
+	if given.Name != "" && given.Name != api.ClusterName {
+		return "", invalid(`swarm spec must be named "default"`)
+	}
+	if given.CAConfig.SigningCACert != "" || given.CAConfig.SigningCAKey != "" {
+		return "", invalid("a new root CA cannot be given with --force-new-cluster: rotate it afterwards with docker swarm ca --rotate")
 	}
 	c.mu.Lock()
 	runCtx := c.runCtx
@@ -56,6 +65,7 @@ func (c *Cluster) forceNewCluster(ctx context.Context) (string, error) {
 	if err := waitLeading(ctx, m); err != nil {
 		return "", err
 	}
+	var period time.Duration
 	err = m.Store().Update(ctx, func(tx *store.Tx) error {
 		nodes, err := store.List[api.Node](ctx, tx)
 		if err != nil {
@@ -67,16 +77,48 @@ func (c *Cluster) forceNewCluster(ctx context.Context) (string, error) {
 				return err
 			}
 		}
-		return nil
+		cl, err := clusterObject(ctx, tx)
+		if err != nil {
+			return err
+		}
+		spec := mergeGivenSpec(cl.Spec, given)
+		if err := api.ValidateClusterSpec(spec); err != nil {
+			return err
+		}
+		period = spec.Dispatcher.HeartbeatPeriod
+		if reflect.DeepEqual(spec, cl.Spec) {
+			return nil
+		}
+		cl.Spec, cl.Version = spec, 0
+		return store.Put(tx, cl)
 	})
 	if err != nil {
 		return "", fmt.Errorf("recording the new cluster's managers: %w", err)
 	}
+	c.hb.setPeriod(period)
 	if err := c.updateState(func(s *nodeState) { s.Managers = []Peer{{NodeID: s.NodeID, Addr: s.Addr, Leader: true}} }); err != nil {
 		return "", err
 	}
 	c.log.Info("swarm re-initialized as a new cluster with this node as its only manager", "node", st.NodeID)
 	return st.NodeID, nil
+}
+
+// mergeGivenSpec is the swarm's spec with the settings given to init over it: mergeSpec's fields, keeping the
+// swarm's labels, external CAs and task defaults where none were given (init's merge starts from defaults, where
+// an empty value loses nothing).
+func mergeGivenSpec(cur, given api.ClusterSpec) api.ClusterSpec {
+	out := mergeSpec(cur, given)
+	if len(given.Labels) == 0 {
+		out.Labels = cur.Labels
+	}
+	if len(given.CAConfig.ExternalCAs) == 0 {
+		out.CAConfig.ExternalCAs = cur.CAConfig.ExternalCAs
+	}
+	if reflect.ValueOf(given.TaskDefaults).IsZero() {
+		out.TaskDefaults = cur.TaskDefaults
+	}
+	out.CAConfig.SigningCACert, out.CAConfig.SigningCAKey = cur.CAConfig.SigningCACert, ""
+	return out
 }
 
 // waitLeading waits until the manager's one-member store has elected it.

@@ -63,6 +63,40 @@ func TestForcedMembership(t *testing.T) {
 	}
 }
 
+func TestMergeGivenSpec(t *testing.T) {
+	cur := api.DefaultClusterSpec()
+	cur.Labels = map[string]string{"env": "prod"}
+	cur.Dispatcher.HeartbeatPeriod = 2 * time.Second
+	cur.CAConfig.ExternalCAs = []api.ExternalCA{{Protocol: "cfssl", URL: "https://ca.example"}}
+	cur.CAConfig.SigningCACert = "ROOT"
+	cur.Encryption.AutoLockManagers = true
+	limit := int64(1)
+	tests := []struct {
+		name  string
+		given api.ClusterSpec
+		want  func(*api.ClusterSpec)
+	}{
+		{name: "nothing given keeps everything", want: func(*api.ClusterSpec) {}},
+		{name: "a setting given goes over the swarm's",
+			given: api.ClusterSpec{Orchestration: api.OrchestrationConfig{TaskHistoryRetentionLimit: &limit}, Dispatcher: api.DispatcherConfig{HeartbeatPeriod: 5 * time.Second}},
+			want: func(s *api.ClusterSpec) {
+				s.Orchestration.TaskHistoryRetentionLimit = &limit
+				s.Dispatcher.HeartbeatPeriod = 5 * time.Second
+			}},
+		{name: "labels given replace the swarm's", given: api.ClusterSpec{Annotations: api.Annotations{Labels: map[string]string{"a": "b"}}},
+			want: func(s *api.ClusterSpec) { s.Labels = map[string]string{"a": "b"} }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			want := cur
+			tc.want(&want)
+			if got := mergeGivenSpec(cur, tc.given); fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
+				t.Errorf("got  %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
 func TestForcedOut(t *testing.T) {
 	tests := []struct {
 		name string
@@ -164,9 +198,17 @@ func TestForceNewCluster(t *testing.T) {
 	if s, _ := n1.State(); s != StatePending {
 		t.Fatalf("the restarted survivor is %s", s)
 	}
-	id, err := n1.Init(ctx, InitRequest{ForceNewCluster: true})
+	if _, err := n1.Init(ctx, InitRequest{ForceNewCluster: true, Spec: api.ClusterSpec{CAConfig: api.CAConfig{SigningCACert: "x"}}}); !errdefs.IsInvalidArgument(err) {
+		t.Fatalf("--force-new-cluster with a new root CA: %v", err)
+	}
+	limit := int64(2)
+	id, err := n1.Init(ctx, InitRequest{ForceNewCluster: true, Spec: api.ClusterSpec{Orchestration: api.OrchestrationConfig{TaskHistoryRetentionLimit: &limit}}})
 	if err != nil {
 		t.Fatalf("--force-new-cluster: %v", err)
+	}
+	if sw, err := n1.Inspect(ctx); err != nil || sw.Cluster.Spec.Orchestration.TaskHistoryRetentionLimit == nil ||
+		*sw.Cluster.Spec.Orchestration.TaskHistoryRetentionLimit != 2 || sw.Cluster.Spec.Dispatcher.HeartbeatPeriod != time.Second {
+		t.Fatalf("the swarm's spec after --force-new-cluster --task-history-limit 2: %+v, %v", sw.Cluster, err)
 	}
 	if id != n1.nodeState().NodeID {
 		t.Fatalf("--force-new-cluster returned %q", id)

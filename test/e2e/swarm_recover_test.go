@@ -17,6 +17,11 @@ func TestSwarmForceNewCluster(t *testing.T) {
 	nodes := swarmWithImages(t, 3, 1)
 	m1, m2, m3, w := nodes[0], nodes[1], nodes[2], nodes[3]
 	m1id, m2id, m3id, wid := m1.nodeID(t), m2.nodeID(t), m3.nodeID(t), w.nodeID(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("node ls:\n%s\nservice ps web:\n%s", m1.dockerR(nil, "node", "ls"), m1.dockerR(nil, "service", "ps", "--no-trunc", "web"))
+		}
+	})
 
 	m1.dockerR(strings.NewReader("kept-secret-value"), "secret", "create", "pw", "-")
 	m1.docker(t, "service", "create", "-d", "--name", "web", "--replicas", "2", "--constraint", "node.role==worker",
@@ -41,7 +46,7 @@ func TestSwarmForceNewCluster(t *testing.T) {
 		return r.Code != 0 && strings.Contains(r.Stderr, "The swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online.")
 	}, "service", "scale", "-d", "web=3")
 
-	r := m1.dockerR(nil, "swarm", "init", "--force-new-cluster")
+	r := m1.dockerR(nil, "swarm", "init", "--force-new-cluster", "--task-history-limit", "2")
 	if r.Code != 0 || !strings.Contains(r.Stdout, "Swarm initialized: current node ("+m1id+") is now a manager.") {
 		t.Fatalf("swarm init --force-new-cluster: %s", r)
 	}
@@ -55,7 +60,7 @@ func TestSwarmForceNewCluster(t *testing.T) {
 		return slices.Contains(lines, m1id+" Ready Leader") && slices.Contains(lines, m2id+" Down Unreachable") &&
 			slices.Contains(lines, m3id+" Down Unreachable") && slices.Contains(lines, wid+" Ready")
 	}, "node", "ls", "--format", "{{.ID}} {{.Status}} {{.ManagerStatus}}")
-	if got := strings.TrimSpace(m1.docker(t, "info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}")); got != "active true" {
+	if got := strings.TrimSpace(m1.docker(t, "info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{.Swarm.Cluster.Spec.Orchestration.TaskHistoryRetentionLimit}}")); got != "active true 2" {
 		t.Fatalf("docker info after --force-new-cluster: %q", got)
 	}
 

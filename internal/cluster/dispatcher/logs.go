@@ -47,6 +47,10 @@ func (d *Dispatcher) SubscribeLogs(ctx context.Context, sub api.LogSubscription)
 	sub.ID = api.NewID()
 	ls := &logSub{sub: sub, out: make(chan api.LogMessage, 256), ctx: ctx, left: map[string]bool{}, asked: map[string]bool{}}
 	d.mu.Lock()
+	if d.stopped {
+		d.mu.Unlock()
+		return nil, ErrStopped
+	}
 	byNode := map[string][]string{}
 	for _, id := range sub.TaskIDs {
 		t := d.tasks[id]
