@@ -286,3 +286,75 @@ func TestForceNewCluster(t *testing.T) {
 		t.Fatalf("store members after a new manager joined: %+v, %v", members, err)
 	}
 }
+
+// --force-new-cluster on a manager of a healthy swarm, as docker allows: the other managers' members, removed
+// from the store, stop (etcd refuses a removed member), and the managers carry on as workers; no second store
+// goes on with the old membership.
+func TestForceNewClusterWithLiveManagers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	n1, n2, n3 := newNode(t, 1), newNode(t, 2), newNode(t, 3)
+	const base = 50
+	spec := api.DefaultClusterSpec()
+	spec.Dispatcher.HeartbeatPeriod = time.Second
+	if _, err := n1.Init(ctx, InitRequest{ListenAddr: addr(base+1) + ":2377", AdvertiseAddr: addr(base + 1), Spec: spec}); err != nil {
+		t.Fatal(err)
+	}
+	sw, err := n1.Inspect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []*Cluster{n2, n3} {
+		if err := c.Join(ctx, JoinRequest{ListenAddr: addr(base+2+i) + ":2377", AdvertiseAddr: addr(base + 2 + i), RemoteAddrs: []string{addr(base+1) + ":2377"}, JoinToken: sw.JoinTokens.Manager}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "three store members", 30*time.Second, func() error {
+		m, err := n1.managerStore()
+		if err != nil {
+			return err
+		}
+		members, err := m.Members(ctx)
+		if err != nil || len(members) != 3 {
+			return fmt.Errorf("%d members, %v", len(members), err)
+		}
+		for _, mem := range members {
+			if mem.Learner {
+				return fmt.Errorf("a learner")
+			}
+		}
+		return nil
+	})
+	if _, err := n1.Init(ctx, InitRequest{ForceNewCluster: true}); err != nil {
+		t.Fatalf("--force-new-cluster: %v", err)
+	}
+	eventually(t, "the other managers workers", 90*time.Second, func() error {
+		nodes, err := n1.Nodes(ctx, filters.Args{})
+		if err != nil {
+			return err
+		}
+		var desc []string
+		for _, n := range nodes {
+			desc = append(desc, fmt.Sprintf("%s:%s:%s", n.Description.Hostname, n.Role, n.Status.State))
+		}
+		got := strings.Join(desc, " ")
+		for _, want := range []string{"node1:manager:ready", "node2:worker:ready", "node3:worker:ready"} {
+			if !strings.Contains(got, want) {
+				return fmt.Errorf("nodes %s", got)
+			}
+		}
+		for _, c := range []*Cluster{n2, n3} {
+			if c.nodeState().Role != api.RoleWorker {
+				return fmt.Errorf("%s still a manager on itself", c.nodeState().NodeID)
+			}
+		}
+		return nil
+	})
+	m, err := n1.managerStore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if members, err := m.Members(ctx); err != nil || len(members) != 1 {
+		t.Fatalf("store members: %+v, %v", members, err)
+	}
+}
