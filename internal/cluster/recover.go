@@ -42,6 +42,11 @@ func (c *Cluster) forceNewCluster(ctx context.Context, given api.ClusterSpec) (s
 	if given.CAConfig.SigningCACert != "" || given.CAConfig.SigningCAKey != "" {
 		return "", invalid("a new root CA cannot be given with --force-new-cluster: rotate it afterwards with docker swarm ca --rotate")
 	}
+	// Bad settings are refused before anything changes (the swarm's own spec cannot be read without quorum:
+	// they are checked over the defaults).
+	if err := api.ValidateClusterSpec(mergeGivenSpec(api.DefaultClusterSpec(), given)); err != nil {
+		return "", err
+	}
 	c.mu.Lock()
 	runCtx := c.runCtx
 	c.mu.Unlock()
@@ -52,7 +57,8 @@ func (c *Cluster) forceNewCluster(ctx context.Context, given api.ClusterSpec) (s
 	c.stopStoreMember()
 	c.setState(StatePending, "")
 	if err := c.startManager(runCtx, nil, false, true); err != nil {
-		// The member's data is as it was: come back as the member of the old store, waiting for its peers.
+		// The member comes back from whatever its data now says (the old store, or the new one-member store if
+		// etcd got as far as committing the membership change), in the background.
 		if rerr := c.startManager(runCtx, nil, true, false); rerr != nil {
 			c.log.Warn("restarting the store member after a failed --force-new-cluster", "error", rerr)
 		}

@@ -201,6 +201,12 @@ func TestForceNewCluster(t *testing.T) {
 	if _, err := n1.Init(ctx, InitRequest{ForceNewCluster: true, Spec: api.ClusterSpec{CAConfig: api.CAConfig{SigningCACert: "x"}}}); !errdefs.IsInvalidArgument(err) {
 		t.Fatalf("--force-new-cluster with a new root CA: %v", err)
 	}
+	if _, err := n1.Init(ctx, InitRequest{ForceNewCluster: true, Spec: api.ClusterSpec{Dispatcher: api.DispatcherConfig{HeartbeatPeriod: -time.Second}}}); !errdefs.IsInvalidArgument(err) {
+		t.Fatalf("--force-new-cluster with a negative heartbeat period: %v", err)
+	}
+	if s, _ := n1.State(); s != StatePending {
+		t.Fatalf("after a refused --force-new-cluster the survivor is %s", s)
+	}
 	limit := int64(2)
 	id, err := n1.Init(ctx, InitRequest{ForceNewCluster: true, Spec: api.ClusterSpec{Orchestration: api.OrchestrationConfig{TaskHistoryRetentionLimit: &limit}}})
 	if err != nil {
