@@ -205,23 +205,24 @@ func forcedOut(n *api.Node) bool {
 // its old store's data. Its tasks run on. It returns the node as recorded.
 func (c *Cluster) demoteForcedOut(ctx context.Context, s *store.Store, id string) (*api.Node, error) {
 	var out *api.Node
+	var changed bool
 	err := s.Update(ctx, func(tx *store.Tx) error {
 		n, err := store.Get[api.Node](ctx, tx, id)
 		if err != nil {
 			return err
 		}
-		if forcedOut(n) {
-			n.Role, n.Spec.DesiredRole, n.Manager, n.Version = api.RoleWorker, api.RoleWorker, nil, 0
-			if err := store.Put(tx, n); err != nil {
-				return err
-			}
+		out, changed = n, forcedOut(n)
+		if !changed {
+			return nil // the dispatcher's view was behind the store
 		}
-		out = n
-		return nil
+		n.Role, n.Spec.DesiredRole, n.Manager, n.Version = api.RoleWorker, api.RoleWorker, nil, 0
+		return store.Put(tx, n)
 	})
 	if err != nil {
 		return nil, err
 	}
-	c.log.Info("a manager dropped by --force-new-cluster came back: it carries on as a worker", "node", id)
+	if changed {
+		c.log.Info("a manager dropped by --force-new-cluster came back: it carries on as a worker", "node", id)
+	}
 	return out, nil
 }
