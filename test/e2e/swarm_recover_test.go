@@ -12,7 +12,8 @@ import (
 // two managers killed with -9 (quorum lost, writes refused with docker's words); `swarm init
 // --force-new-cluster` on the survivor makes a one-manager swarm that kept the service and the secret, takes
 // writes, shows the dead managers Down and Unreachable, removes one, takes the other back as a worker when it
-// restarts, while the worker's tasks ran on; a new manager joins afterwards.
+// restarts, while the worker's tasks ran on; the recovered manager survives a kill -9 and restart; a new
+// manager joins afterwards.
 func TestSwarmForceNewCluster(t *testing.T) {
 	nodes := swarmWithImages(t, 3, 1)
 	m1, m2, m3, w := nodes[0], nodes[1], nodes[2], nodes[3]
@@ -107,6 +108,15 @@ func TestSwarmForceNewCluster(t *testing.T) {
 		r := m3.dockerR(nil, "info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}")
 		return r.Code == 0 && strings.TrimSpace(r.Stdout) == "active false"
 	})
+
+	// The recovered manager's daemon, killed and restarted, comes back as the one-member store it now is.
+	m1.kill9()
+	m1.restart()
+	eventuallyDocker(t, m1, 60*time.Second, "the recovered manager back, leading", func(r result) bool {
+		return r.Code == 0 && slices.Contains(fieldLines(r.Stdout), m1id+" Ready Leader")
+	}, "node", "ls", "--format", "{{.ID}} {{.Status}} {{.ManagerStatus}}")
+	eventuallyDocker(t, m1, 30*time.Second, "writable after the restart", func(r result) bool { return r.Code == 0 },
+		"node", "update", "--label-add", "restarted=yes", wid)
 
 	// A new manager joins the one-manager swarm.
 	n5 := m1.net.addNode()
