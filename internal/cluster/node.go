@@ -144,7 +144,7 @@ func (c *Cluster) Init(ctx context.Context, req InitRequest) (string, error) {
 		if s == StateLocked {
 			return "", invalid("this node is locked: unlock it or leave the swarm with --force before starting a new cluster")
 		}
-		return c.forceNewCluster(ctx, req.Spec)
+		return c.forceNewCluster(ctx, req)
 	}
 	if req.Spec.Name == "" {
 		req.Spec.Name = api.ClusterName

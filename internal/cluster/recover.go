@@ -27,11 +27,24 @@ const forceLeadWait = 30 * time.Second
 // forceNewCluster is swarm init --force-new-cluster on a node in a swarm (c.ctl held); it returns the node's ID.
 // The settings given with it (the fields docker's CLI sends for the flags set) go over the swarm's, as moby's
 // initClusterSpec merges them.
-func (c *Cluster) forceNewCluster(ctx context.Context, given api.ClusterSpec) (string, error) {
+func (c *Cluster) forceNewCluster(ctx context.Context, req InitRequest) (string, error) {
+	given := req.Spec
 	st := c.nodeState()
 	state, _ := c.State()
 	if state == StateError || st.Role != api.RoleManager {
 		return "", ErrSwarmNotManager
+	}
+	// The node keeps its addresses (the CLI always sends the default listen address); a different advertise
+	// address is refused rather than ignored.
+	if req.AdvertiseAddr != "" {
+		_, adv, err := resolveAddrs(req.ListenAddr, req.AdvertiseAddr)
+		if err != nil {
+			return "", err
+		}
+		have, _, _ := splitAddr(st.Addr)
+		if want, _, _ := splitAddr(adv); want != have {
+			return "", invalid("--force-new-cluster keeps this node's advertise address %s: moving the node to %s is not supported", have, want)
+		}
 	}
 	if len(c.cfg.External.Endpoints) > 0 {
 		return "", invalid("this swarm keeps its state in an external etcd, whose own members hold its quorum: --force-new-cluster has no store member to restart here")

@@ -201,6 +201,10 @@ func TestForceNewCluster(t *testing.T) {
 	if _, err := n1.Init(ctx, InitRequest{ForceNewCluster: true, Spec: api.ClusterSpec{CAConfig: api.CAConfig{SigningCACert: "x"}}}); !errdefs.IsInvalidArgument(err) {
 		t.Fatalf("--force-new-cluster with a new root CA: %v", err)
 	}
+	if _, err := n1.Init(ctx, InitRequest{ForceNewCluster: true, AdvertiseAddr: addr(base + 9)}); !errdefs.IsInvalidArgument(err) ||
+		!strings.Contains(err.Error(), "moving the node to "+addr(base+9)+" is not supported") {
+		t.Fatalf("--force-new-cluster with another advertise address: %v", err)
+	}
 	if _, err := n1.Init(ctx, InitRequest{ForceNewCluster: true, Spec: api.ClusterSpec{Dispatcher: api.DispatcherConfig{HeartbeatPeriod: -time.Second}}}); !errdefs.IsInvalidArgument(err) {
 		t.Fatalf("--force-new-cluster with a negative heartbeat period: %v", err)
 	}
@@ -208,7 +212,8 @@ func TestForceNewCluster(t *testing.T) {
 		t.Fatalf("after a refused --force-new-cluster the survivor is %s", s)
 	}
 	limit := int64(2)
-	id, err := n1.Init(ctx, InitRequest{ForceNewCluster: true, Spec: api.ClusterSpec{Orchestration: api.OrchestrationConfig{TaskHistoryRetentionLimit: &limit}}})
+	id, err := n1.Init(ctx, InitRequest{ForceNewCluster: true, ListenAddr: "0.0.0.0:2377", AdvertiseAddr: addr(base + 1),
+		Spec: api.ClusterSpec{Orchestration: api.OrchestrationConfig{TaskHistoryRetentionLimit: &limit}}})
 	if err != nil {
 		t.Fatalf("--force-new-cluster: %v", err)
 	}

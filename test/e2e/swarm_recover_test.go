@@ -47,8 +47,13 @@ func TestSwarmForceNewCluster(t *testing.T) {
 		return r.Code != 0 && strings.Contains(r.Stderr, "The swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online.")
 	}, "service", "scale", "-d", "web=3")
 
+	other := m1.net.prefix + "99"
+	if r := m1.dockerR(nil, "swarm", "init", "--force-new-cluster", "--advertise-addr", other); r.Code == 0 ||
+		!strings.Contains(r.Stderr, "moving the node to "+other+" is not supported") {
+		t.Fatalf("swarm init --force-new-cluster --advertise-addr %s: %s", other, r)
+	}
 	start := time.Now()
-	r := m1.dockerR(nil, "swarm", "init", "--force-new-cluster", "--task-history-limit", "2")
+	r := m1.dockerR(nil, "swarm", "init", "--force-new-cluster", "--advertise-addr", m1.IP, "--task-history-limit", "2")
 	took := time.Since(start)
 	if r.Code != 0 || !strings.Contains(r.Stdout, "Swarm initialized: current node ("+m1id+") is now a manager.") {
 		t.Fatalf("swarm init --force-new-cluster: %s", r)
