@@ -132,7 +132,9 @@ type Cluster struct {
 	runCtx     context.Context
 	runCancel  context.CancelFunc
 	mgrCancel  context.CancelFunc
-	wg         sync.WaitGroup
+	// mgrStarting is closed when the goroutine that starts the store member in the background returns.
+	mgrStarting chan struct{}
+	wg          sync.WaitGroup
 
 	creds    atomic.Pointer[creds]
 	renewing atomic.Bool

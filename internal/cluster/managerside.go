@@ -63,6 +63,12 @@ func (c *Cluster) managerConfig(join *storeJoin) (manager.Config, error) {
 // background (a restarted member waits for its peers) and the node is pending until it serves; else this
 // waits for it. join is how a new manager joins the store (nil on init and restart).
 func (c *Cluster) startManagerSide(runCtx context.Context, join *storeJoin, background bool) error {
+	return c.startManager(runCtx, join, background, false)
+}
+
+// startManager is startManagerSide; force restarts the store member as the only member of its store (swarm
+// init --force-new-cluster).
+func (c *Cluster) startManager(runCtx context.Context, join *storeJoin, background, force bool) error {
 	if len(c.cfg.External.Endpoints) == 0 && join != nil && join.External {
 		return invalid("this swarm keeps its state in an external etcd: start the daemon with --swarm-etcd-endpoints (and its TLS options) to make this node a manager")
 	}
@@ -73,6 +79,7 @@ func (c *Cluster) startManagerSide(runCtx context.Context, join *storeJoin, back
 	if err != nil {
 		return err
 	}
+	mc.ForceNewCluster = force
 	mctx, cancel := context.WithCancel(runCtx)
 	c.mu.Lock()
 	c.mgrCancel = cancel
@@ -105,9 +112,16 @@ func (c *Cluster) startManagerSide(runCtx context.Context, join *storeJoin, back
 	if !background {
 		return start()
 	}
+	// The member's data directory is the starting goroutine's until it returns: stopping the member waits for it
+	// (a --force-new-cluster restart of a member still waiting for its peers).
+	starting := make(chan struct{})
+	c.mu.Lock()
+	c.mgrStarting = starting
+	c.mu.Unlock()
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
+		defer close(starting)
 		for mctx.Err() == nil {
 			err := start()
 			if err == nil || mctx.Err() != nil {
@@ -126,12 +140,13 @@ func (c *Cluster) startManagerSide(runCtx context.Context, join *storeJoin, back
 // stopManagerSide stops the listener and the store member (the member's data stays).
 func (c *Cluster) stopManagerSide() {
 	c.mu.Lock()
-	m, srv, cancel := c.mgr, c.srv, c.mgrCancel
-	c.mgr, c.srv, c.mgrCancel, c.mgrReady = nil, nil, nil, false
+	m, srv, cancel, starting := c.mgr, c.srv, c.mgrCancel, c.mgrStarting
+	c.mgr, c.srv, c.mgrCancel, c.mgrReady, c.mgrStarting = nil, nil, nil, false, nil
 	c.mu.Unlock()
 	if cancel != nil {
 		cancel()
 	}
+	c.waitStarting(starting)
 	if srv != nil {
 		ctx, done := context.WithTimeout(context.Background(), 2*time.Second)
 		srv.Shutdown(ctx)
@@ -153,15 +168,29 @@ func isClosed(ch <-chan struct{}) bool {
 	}
 }
 
+// waitStarting waits for the goroutine starting the store member in the background to return (it was
+// cancelled), bounded: a member that cannot be stopped must not hold the node's membership lock forever.
+func (c *Cluster) waitStarting(starting <-chan struct{}) {
+	if starting == nil {
+		return
+	}
+	select {
+	case <-starting:
+	case <-time.After(time.Minute):
+		c.log.Warn("the store member's background start did not end in 1m after it was cancelled")
+	}
+}
+
 // stopStoreMember stops only the store member and the leader's loops, keeping the listener (a demotion).
 func (c *Cluster) stopStoreMember() {
 	c.mu.Lock()
-	m, cancel := c.mgr, c.mgrCancel
-	c.mgr, c.mgrCancel, c.mgrReady = nil, nil, false
+	m, cancel, starting := c.mgr, c.mgrCancel, c.mgrStarting
+	c.mgr, c.mgrCancel, c.mgrReady, c.mgrStarting = nil, nil, false, nil
 	c.mu.Unlock()
 	if cancel != nil {
 		cancel()
 	}
+	c.waitStarting(starting)
 	if m != nil {
 		m.Close()
 	}

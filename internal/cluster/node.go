@@ -158,11 +158,15 @@ func systemAddr() (string, error) {
 func (c *Cluster) Init(ctx context.Context, req InitRequest) (string, error) {
 	c.ctl.Lock()
 	defer c.ctl.Unlock()
+	// On a node in no swarm, --force-new-cluster is a plain init, as docker's.
 	if s, _ := c.State(); s != StateInactive {
-		if s == StateLocked && req.ForceNewCluster {
+		if !req.ForceNewCluster {
+			return "", ErrSwarmExists
+		}
+		if s == StateLocked {
 			return "", invalid("this node is locked: unlock it or leave the swarm with --force before starting a new cluster")
 		}
-		return "", ErrSwarmExists
+		return c.forceNewCluster(ctx, req)
 	}
 	if req.Spec.Name == "" {
 		req.Spec.Name = api.ClusterName

@@ -11,6 +11,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/berth/berth/internal/cluster/api"
+	"github.com/berth/berth/internal/cluster/manager"
 	"github.com/berth/berth/internal/cluster/store"
 	"github.com/berth/berth/internal/filters"
 )
@@ -218,6 +219,14 @@ func (c *Cluster) RemoveNode(ctx context.Context, ref string, force bool) error 
 	if err != nil {
 		return err
 	}
+	// A manager that is no longer a member of the store (dropped by swarm init --force-new-cluster) can be
+	// removed, as swarmkit's, which asks the raft membership rather than the node's role.
+	var members []manager.Member
+	if m.Embedded() {
+		if members, err = m.Members(ctx); err != nil {
+			return err
+		}
+	}
 	var removed string
 	err = m.Store().Update(ctx, func(tx *store.Tx) error {
 		nodes, err := store.List[api.Node](ctx, tx)
@@ -228,7 +237,7 @@ func (c *Cluster) RemoveNode(ctx context.Context, ref string, force bool) error 
 		if err != nil {
 			return err
 		}
-		if n.Role == api.RoleManager || n.Spec.DesiredRole == api.RoleManager {
+		if (n.Role == api.RoleManager || n.Spec.DesiredRole == api.RoleManager) && (!m.Embedded() || storeMember(n, members)) {
 			return api.RPCError(errdefs.ErrFailedPrecondition, "FailedPrecondition", "node %s is a cluster manager and is a member of the raft cluster. It must be demoted to worker before removal", n.ID)
 		}
 		if !force && n.Status.State == api.NodeStateReady {

@@ -257,6 +257,11 @@ func (c *Cluster) heartbeat(ctx context.Context, id ca.Identity, root []byte, re
 		}
 		return &heartbeatResponse{Managers: resp.Managers, Period: cl.Spec.Dispatcher.HeartbeatPeriod, RootCA: trustBundle(cl)}, nil
 	}
+	if m.Embedded() && forcedOut(node) {
+		if node, err = c.demoteForcedOut(ctx, s, node.ID); err != nil {
+			return nil, err
+		}
+	}
 	period := cl.Spec.Dispatcher.HeartbeatPeriod
 	if period <= 0 {
 		period = api.DefaultHeartbeatPeriod

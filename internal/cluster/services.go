@@ -549,7 +549,9 @@ func (c *Cluster) ServiceLogs(ctx context.Context, ref string, opts LogsOptions)
 			ids = append(ids, t.ID)
 		}
 	}
-	return c.subscribeLogs(ctx, logSubscription(ids, opts))
+	sub := logSubscription(ids, opts)
+	sub.ServiceID = s.ID
+	return c.subscribeLogs(ctx, sub)
 }
 
 // TaskLogs streams one task's logs.

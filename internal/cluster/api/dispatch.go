@@ -68,7 +68,10 @@ type LogSubscription struct {
 	ID string `json:"id"`
 	// TaskIDs are the tasks whose logs are wanted.
 	TaskIDs []string `json:"taskIDs"`
-	Follow  bool     `json:"follow,omitempty"`
+	// ServiceID, on a follow subscription, also asks for the logs of the service's tasks that start while it
+	// runs (swarmkit's selector by service); the broker reads it, agents need not.
+	ServiceID string `json:"serviceID,omitempty"`
+	Follow    bool   `json:"follow,omitempty"`
 	// Tail is how many lines of each task's log to send before following (negative: all).
 	Tail   int64     `json:"tail"`
 	Since  time.Time `json:"since,omitempty"`

@@ -41,6 +41,10 @@ var ErrSessionInvalid = errdefs.ErrFailedPrecondition.WithMessage("session inval
 // ErrNotReady is the answer while the dispatcher has not loaded its view (a leader that just took over).
 var ErrNotReady = errdefs.ErrUnavailable.WithMessage("dispatcher is starting")
 
+// ErrStopped is the answer of a dispatcher whose Run ended (a leader that stepped down): the node tries another
+// manager.
+var ErrStopped = errdefs.ErrUnavailable.WithMessage("dispatcher stopped")
+
 // Dispatcher is the leader's side of the nodes' sessions. Its methods are safe for concurrent use.
 type Dispatcher struct {
 	st     *store.Store
@@ -49,9 +53,11 @@ type Dispatcher struct {
 	batch  time.Duration
 	now    func() time.Time
 
-	mu      sync.Mutex
-	ready   chan struct{} // closed once the view is loaded
-	loaded  bool
+	mu     sync.Mutex
+	ready  chan struct{} // closed once the view is loaded
+	loaded bool
+	// stopped is set when Run ended: a session opened after that would never be ended, nor sent anything.
+	stopped bool
 	rev     int64
 	cluster *api.Cluster
 	nodes   map[string]*api.Node
@@ -113,6 +119,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); d.writeStatuses(ctx) }()
 	defer func() {
 		d.mu.Lock()
+		d.stopped = true
 		for _, s := range d.sessions {
 			s.end(errors.New("the dispatcher stopped"))
 		}
@@ -277,6 +284,9 @@ func (d *Dispatcher) apply(ev store.Event) {
 			d.tasks[ev.ID] = t
 			if assigned(t) {
 				d.index(t)
+			}
+			if len(d.subs) > 0 {
+				d.followNewTaskLocked(t)
 			}
 		}
 		if s := d.sessions[t.NodeID]; s != nil && t.NodeID != "" {

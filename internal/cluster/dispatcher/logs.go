@@ -28,7 +28,15 @@ type logSub struct {
 	// unavailable are the nodes that could not be asked.
 	unavailable []string
 	closed      bool
+
+	// asked are the tasks whose node was asked for their logs, and extra the further subscriptions (ID and
+	// node) that asked for the tasks a following service subscription found starting (guarded by d.mu).
+	asked map[string]bool
+	extra []extraSub
 }
+
+// extraSub is a node's subscription for a task that started after its service's follow subscription began.
+type extraSub struct{ id, node string }
 
 // SubscribeLogs asks the nodes running tasks for their logs; the messages come on the channel, which is
 // closed when every node sent what it has (never while following, until ctx ends).
@@ -37,8 +45,12 @@ func (d *Dispatcher) SubscribeLogs(ctx context.Context, sub api.LogSubscription)
 		return nil, err
 	}
 	sub.ID = api.NewID()
-	ls := &logSub{sub: sub, out: make(chan api.LogMessage, 256), ctx: ctx, left: map[string]bool{}}
+	ls := &logSub{sub: sub, out: make(chan api.LogMessage, 256), ctx: ctx, left: map[string]bool{}, asked: map[string]bool{}}
 	d.mu.Lock()
+	if d.stopped {
+		d.mu.Unlock()
+		return nil, ErrStopped
+	}
 	byNode := map[string][]string{}
 	for _, id := range sub.TaskIDs {
 		t := d.tasks[id]
@@ -63,6 +75,13 @@ func (d *Dispatcher) SubscribeLogs(ctx context.Context, sub api.LogSubscription)
 		s.logs = append(s.logs, &ns)
 		s.poke()
 		ls.left[n] = true
+		// A task not yet starting has no container for the node to read: a follow of its service asks again
+		// once it runs.
+		for _, id := range byNode[n] {
+			if d.tasks[id].Status.State >= api.TaskStarting {
+				ls.asked[id] = true
+			}
+		}
 	}
 	d.subs[sub.ID] = ls
 	d.mu.Unlock()
@@ -113,8 +132,45 @@ func (d *Dispatcher) endSub(ls *logSub) {
 				s.poke()
 			}
 		}
+		for _, x := range ls.extra {
+			delete(d.subs, x.id)
+			if s := d.sessions[x.node]; s != nil {
+				s.logs = append(s.logs, &api.LogSubscription{ID: x.id, Close: true})
+				s.poke()
+			}
+		}
+		ls.extra = nil
 	}
 	d.mu.Unlock()
+}
+
+// followNewTaskLocked asks a task's node for its logs when a following subscription of its service has not yet
+// (a task that started since: a scale-up, an update, a replacement), as swarmkit's log broker follows its
+// selector. Each such request is a subscription of its own for the node, sending the task's whole log, whose
+// messages join the original's channel. d.mu is held.
+func (d *Dispatcher) followNewTaskLocked(t *api.Task) {
+	if t.NodeID == "" || t.Status.State < api.TaskRunning {
+		return
+	}
+	for id, ls := range d.subs {
+		if id != ls.sub.ID || !ls.sub.Follow || ls.sub.ServiceID == "" || ls.sub.ServiceID != t.ServiceID || ls.asked[t.ID] || ls.ctx.Err() != nil {
+			continue
+		}
+		s := d.sessions[t.NodeID]
+		if s == nil {
+			continue
+		}
+		ls.asked[t.ID] = true
+		ns := ls.sub
+		ns.ID = ls.sub.ID + "-" + t.ID
+		ns.TaskIDs = []string{t.ID}
+		ns.Tail = -1
+		ns.ServiceID = ""
+		d.subs[ns.ID] = ls
+		ls.extra = append(ls.extra, extraSub{id: ns.ID, node: t.NodeID})
+		s.logs = append(s.logs, &ns)
+		s.poke()
+	}
 }
 
 func mapsKeys(m map[string]bool) func(func(string) bool) {
@@ -138,7 +194,10 @@ func (d *Dispatcher) PublishLogs(ctx context.Context, nodeID, subID string, next
 	}
 	defer func() {
 		ls.mu.Lock()
-		delete(ls.left, nodeID)
+		// A node's stream for a task found later (followNewTaskLocked) does not end its first one.
+		if subID == ls.sub.ID {
+			delete(ls.left, nodeID)
+		}
 		ls.finishLocked()
 		ls.mu.Unlock()
 	}()

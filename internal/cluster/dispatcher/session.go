@@ -63,6 +63,9 @@ func (d *Dispatcher) Open(ctx context.Context, nodeID string) (*Session, error) 
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.stopped {
+		return nil, ErrStopped
+	}
 	if _, ok := d.nodes[nodeID]; !ok {
 		return nil, errdefs.ErrNotFound.WithMessage(fmt.Sprintf("node %s not found", nodeID))
 	}

@@ -63,6 +63,10 @@ type Config struct {
 	External External
 	// Prefix is where the cluster lives in the key space (store.DefaultPrefix when empty).
 	Prefix string
+	// ForceNewCluster restarts the member from its data as the only member of its store (etcd's
+	// --force-new-cluster): swarm init --force-new-cluster on a manager whose store lost quorum. Only for that
+	// one start; later starts find the one-member store in the data.
+	ForceNewCluster bool
 }
 
 // External is an external etcd cluster and the client TLS to reach it.
@@ -171,6 +175,7 @@ func (m *Manager) startEmbedded(ctx context.Context) error {
 		cfg.InitialCluster = c.InitialCluster
 		cfg.ClusterState = embed.ClusterStateFlagExisting
 	}
+	cfg.ForceNewCluster = c.ForceNewCluster
 	applyRaft(cfg, c.Raft)
 	// The store holds objects, not logs: big transactions (a service's tasks) fit, and the history is kept an
 	// hour for watchers that reconnect.
@@ -186,18 +191,26 @@ func (m *Manager) startEmbedded(ctx context.Context) error {
 	select {
 	case <-e.Server.ReadyNotify():
 	case err := <-e.Err():
-		e.Close()
+		closeUnready(e)
 		return fmt.Errorf("cluster store member: %w", err)
 	case <-ctx.Done():
-		e.Close()
+		closeUnready(e)
 		return ctx.Err()
 	case <-time.After(60 * time.Second):
 		// A member that joins a store without quorum never gets ready; its caller decides what that means.
-		e.Close()
+		closeUnready(e)
 		return fmt.Errorf("the cluster store member did not become ready in 60s: %w", store.ErrNoLeader)
 	}
 	m.etcd = e
 	return nil
+}
+
+// closeUnready closes a member that never became ready. embed.Etcd.Close waits for its client servers before it
+// stops the server, and they wait for the server to be ready or stopping: stopping the server first lets Close
+// return (else it blocks forever, holding the data directory).
+func closeUnready(e *embed.Etcd) {
+	e.Server.HardStop()
+	e.Close()
 }
 
 // applyRaft maps swarm's raft settings onto etcd's: ticks of 100 ms, the snapshot interval as etcd's snapshot

@@ -201,3 +201,94 @@ func TestRestart(t *testing.T) {
 		t.Fatal("the only member does not lead")
 	}
 }
+
+// A member of a store that lost quorum restarts with ForceNewCluster as its only member: it leads, keeps every
+// object, takes writes again, and a new member joins it.
+func TestForceNewCluster(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	root, _ := ca.NewRootCA()
+	ms := []*member{newMember(t, root, "m1"), newMember(t, root, "m2"), newMember(t, root, "m3")}
+	ms[0].start(t, ctx)
+	for _, mb := range ms[1:] {
+		initial, _, err := ms[0].m.AddLearner(ctx, mb.id, mb.cfg.PeerURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mb.cfg.InitialCluster = initial
+		mb.start(t, ctx)
+		if err := mb.m.PromoteSelf(ctx, []string{ms[0].cfg.ClientURL}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitLeader(t, ms...)
+	if err := put(ctx, ms[0].m.Store(), "before"); err != nil {
+		t.Fatal(err)
+	}
+	ms[1].m.Close()
+	ms[2].m.Close()
+	if err := put(ctx, ms[0].m.Store(), "without-quorum"); !errors.Is(err, store.ErrNoLeader) {
+		t.Fatalf("write without quorum: %v", err)
+	}
+
+	survivor := ms[0]
+	survivor.m.Close()
+	// Restarted plainly, the member waits for its peers; given up, it lets go of its data (this returns, and the
+	// forced start below opens the same directory).
+	wctx, wcancel := context.WithCancel(ctx)
+	time.AfterFunc(2*time.Second, wcancel)
+	if m, err := Start(wctx, survivor.cfg); err == nil {
+		m.Close()
+		t.Fatal("a member without quorum became ready")
+	}
+	forced := survivor.cfg
+	forced.ForceNewCluster = true
+	m, err := Start(ctx, forced)
+	if err != nil {
+		t.Fatalf("force-new-cluster start: %v", err)
+	}
+	survivor.m = m
+	t.Cleanup(func() { m.Close() })
+	waitLeader(t, survivor)
+	if !m.IsLeader() {
+		t.Fatal("the forced member does not lead")
+	}
+	members, err := m.Members(ctx)
+	if err != nil || len(members) != 1 || members[0].Name != "m1" {
+		t.Fatalf("members after force-new-cluster: %+v, %v", members, err)
+	}
+	if _, err := store.Get[api.Node](ctx, m.Store(), "before"); err != nil {
+		t.Fatalf("an object written before the loss: %v", err)
+	}
+	if err := put(ctx, m.Store(), "after"); err != nil {
+		t.Fatalf("a write after force-new-cluster: %v", err)
+	}
+
+	// A new member joins the one-member store.
+	m4 := newMember(t, root, "m4")
+	initial, _, err := m.AddLearner(ctx, "m4", m4.cfg.PeerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m4.cfg.InitialCluster = initial
+	m4.start(t, ctx)
+	if err := m4.m.PromoteSelf(ctx, []string{survivor.cfg.ClientURL}); err != nil {
+		t.Fatal(err)
+	}
+	waitLeader(t, survivor, m4)
+	// The promotion is committed before the new member applied it: until then it answers as a learner.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := store.Get[api.Node](ctx, m4.m.Store(), "after")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the new member does not see the data: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if members, err = m.Members(ctx); err != nil || len(members) != 2 {
+		t.Fatalf("members after a join: %+v, %v", members, err)
+	}
+}
