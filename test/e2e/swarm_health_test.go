@@ -95,3 +95,47 @@ func TestSwarmServiceUnhealthyLeavesBalancers(t *testing.T) {
 	waitRunning(t, m, "hc", 2, 90*time.Second)
 	m.docker(t, "rm", "-f", "client")
 }
+
+// A task scaled away stays reachable while it stops: it leaves the balancers at once, but its address, and every
+// node's route to it, stay until its container has stopped, so the connections it still serves (kept-alive
+// ones, answered until its server closes them) are not cut. The tasks' PID 1 ignores SIGTERM, so their stop
+// takes the whole 60 s grace period; meanwhile the scaled-away task is out of the VIP's table on the manager,
+// yet answers a request to its own address from there, and its task is still listed.
+func TestSwarmServiceScaleDownKeepsRoutesWhileStopping(t *testing.T) {
+	nodes := swarmWithImages(t, 1, 2)
+	m := nodes[0]
+	m.docker(t, "network", "create", "-d", "overlay", "--attachable", "--subnet", "10.80.0.0/24", "snet")
+	m.docker(t, "service", "create", "--name", "sd", "--replicas", "2", "--replicas-max-per-node", "1",
+		"--constraint", "node.role==worker", "--network", "snet", "--stop-grace-period", "60s",
+		"busybox", "sh", "-c", "mkdir -p /www && hostname > /www/index.html && httpd -p 80 -h /www && exec sleep 36000")
+	waitRunning(t, m, "sd", 2, 90*time.Second)
+	m.docker(t, "run", "-d", "--name", "client", "--network", "snet", "busybox", "sleep", "3600")
+	clientNS := nsOfContainer(t, m, "client")
+	before := taskAddrs(t, m, "sd")
+	waitFor(t, 30*time.Second, "both tasks answering through the VIP", func() bool { return len(fetchHosts(t, m, "client", "sd", 10)) == 2 })
+
+	m.docker(t, "service", "scale", "--detach", "sd=1")
+	var gone string
+	waitFor(t, 20*time.Second, "one task left in the VIP's table", func() bool {
+		rules := m.nsExec(t, "nsenter", "--net="+clientNS, "nft", "list", "ruleset")
+		if !strings.Contains(rules, "vip service=sd network=snet") || !strings.Contains(rules, "backends=1") {
+			return false
+		}
+		for _, a := range before {
+			if !regexp.MustCompile(`\b` + regexp.QuoteMeta(a) + `\b`).MatchString(rules) {
+				gone = a
+			}
+		}
+		return gone != ""
+	})
+	// Its container still runs (a 60 s stop), and its address still answers from another node.
+	host := fetchHosts(t, m, "client", gone, 3)
+	if len(host) != 1 {
+		r := m.nsExec(t, "nsenter", "--net="+clientNS, "ip", "neigh")
+		t.Fatalf("the stopping task %s answered %v from the manager's client, want its hostname 3 times; neighbours:\n%s", gone, host, r)
+	}
+	if out := m.docker(t, "service", "ps", "--format", "{{.DesiredState}} {{.CurrentState}}", "sd"); !strings.Contains(out, "Remove Running") {
+		t.Fatalf("service ps sd while the scaled-away task stops:\n%s", out)
+	}
+	m.docker(t, "rm", "-f", "client")
+}
