@@ -10,11 +10,16 @@
 #   `service update --force` replaces all the tasks one at a time, while the service is scaled down to half,
 #   and while one of the three nodes is drained
 # Docker swarm is no anchor here: its VIPs need IPVS, which this kernel lacks (docs/benchmarks.md quotes it).
-# Usage: bench/vip.sh as root   (DURATION=10 seconds per run, ROUNDS=3 interleaved rounds, median reported)
+# Usage: bench/vip.sh as root   (DURATION=10 seconds per run, ROUNDS=3 interleaved rounds, median reported;
+#   RUNS="throughput mesh update scale drain" picks the parts; CAPTURE=DIR records the client's TCP FINs and RSTs
+#   during each change under load into DIR/NAME.pcap, with wrk's output in DIR/wrk.log)
 source "$(dirname "$0")/lib.sh"
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
 REPLICAS=${REPLICAS:-10}
+RUNS=${RUNS:-throughput mesh update scale drain}
+CAPTURE=${CAPTURE:-}
+want() { [[ " $RUNS " == *" $1 "* ]]; }
 bench_install
 command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null; }
 busybox_tar
@@ -108,11 +113,14 @@ for a in "$VIP" "$TASK_IP"; do
 	for _ in $(seq 1 100); do nsenter --net="$CLI_NS" wrk -t1 -c1 -d1s "http://$a/" >/dev/null 2>&1 && break; sleep 0.2; done
 done
 
-# wrkrun ADDR CONNS SECONDS [wrk args...]: requests per second; also sets ERRS (socket errors, timeouts, non-2xx).
+# wrkrun ADDR CONNS SECONDS [wrk args...]: requests per second; also sets ERRS (socket errors, timeouts, non-2xx)
+# and MBS (MB/s transferred). WRK_NS is the namespace wrk runs in (the client's), WRK_PATH the path (/).
+WRK_NS=$CLI_NS
+WRK_PATH=/
 wrkrun() {
 	local a=$1 c=$2 d=$3 out
 	shift 3
-	out=$(nsenter --net="$CLI_NS" wrk -t2 -c"$c" -d"${d}s" --timeout 5s "$@" "http://$a/" 2>&1)
+	out=$(nsenter --net="$WRK_NS" wrk -t2 -c"$c" -d"${d}s" --timeout 5s "$@" "http://$a$WRK_PATH" 2>&1)
 	echo "$out" >>"$BENCH_DIR/wrk.log"
 	ERRS=$(echo "$out" | python3 -c '
 import re, sys
@@ -123,23 +131,64 @@ m = re.search(r"Non-2xx or 3xx responses: (\d+)", s)
 if m: n += int(m.group(1))
 print(n)')
 	ERRS_DETAIL=$(echo "$out" | grep -E 'Socket errors|Non-2xx' | tr -s ' \n' ' ' || true)
+	MBS=$(echo "$out" | awk '/Transfer\/sec/ {v = $2; u = substr(v, length(v) - 1); v += 0; if (u == "GB") v *= 1024; if (u == "KB") v /= 1024; printf "%d\n", v}')
 	echo "$out" | awk '/Requests\/sec/ {printf "%d\n", $2}'
 }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'; }
 tv=(); td=(); cv=(); cd=()
-for _ in $(seq 1 "$ROUNDS"); do
+want throughput && for _ in $(seq 1 "$ROUNDS"); do
 	tv+=("$(wrkrun "$VIP" 16 "$DURATION")")
 	td+=("$(wrkrun "$TASK_IP" 16 "$DURATION")")
 	cv+=("$(wrkrun "$VIP" 16 "$DURATION" -H 'Connection: close')")
 	cd+=("$(wrkrun "$TASK_IP" 16 "$DURATION" -H 'Connection: close')")
 done
-TV=$(median "${tv[@]}"); TD=$(median "${td[@]}"); CV=$(median "${cv[@]}"); CD=$(median "${cd[@]}")
+want throughput && { TV=$(median "${tv[@]}"); TD=$(median "${td[@]}"); CV=$(median "${cv[@]}"); CD=$(median "${cd[@]}"); }
+
+# The routing mesh from a node without the task against the task's own address: a one-task service on node2
+# publishing 8081:80 (the mesh) and on vipnet (its address). From node1's namespace to node1's port 8081 (the
+# node's DNAT to its ingress sandbox, the sandbox's DNAT and masquerade, the ingress overlay to node2) against
+# from the client container on node1 to the task's vipnet address (the vipnet overlay to node2): one overlay
+# hop each. 16 KiB answers (requests/s) and 1 MiB answers (MB/s), kept-alive connections.
+if want mesh; then
+	node 1 service create -d -q --no-resolve-image --name solo --replicas 1 --constraint node.hostname==node2 \
+		--network vipnet -p 8081:80 httpserve:latest >/dev/null
+	VIPNET_ID=$(node 1 network inspect -f '{{.Id}}' vipnet)
+	SOLO_IP=
+	for _ in $(seq 1 600); do
+		SOLO_IP=$(for id in $(node 1 service ps -q --filter desired-state=running solo); do
+			node 1 inspect -f '{{.Status.State}} {{range .NetworksAttachments}}{{if eq .Network.ID "'"$VIPNET_ID"'"}}{{range .Addresses}}{{.}}{{end}}{{end}}{{end}}' "$id"; done | awk '$1 == "running" {print $2}')
+		[ -n "$SOLO_IP" ] && break
+		sleep 0.2
+	done
+	[ -n "$SOLO_IP" ] || { echo "solo never ran:" >&2; node 1 service ps --no-trunc solo >&2; exit 1; }
+	SOLO_IP=${SOLO_IP%/*}
+	N1_NS=/run/netns/bvip-$TAG-1
+	for _ in $(seq 1 100); do nsenter --net="$N1_NS" wrk -t1 -c1 -d1s "http://$PREFIX.11:8081/" 2>&1 | grep -q 'Requests/sec' && \
+		nsenter --net="$CLI_NS" wrk -t1 -c1 -d1s "http://$SOLO_IP/" 2>&1 | grep -q 'Requests/sec' && break; sleep 0.2; done
+	mr=(); dr=(); mb=(); db=()
+	for _ in $(seq 1 "$ROUNDS"); do
+		WRK_NS=$N1_NS; mr+=("$(wrkrun "$PREFIX.11:8081" 16 "$DURATION")")
+		WRK_NS=$CLI_NS; dr+=("$(wrkrun "$SOLO_IP" 16 "$DURATION")")
+		WRK_PATH=/1m
+		WRK_NS=$N1_NS; wrkrun "$PREFIX.11:8081" 4 "$DURATION" >/dev/null; mb+=("$MBS")
+		WRK_NS=$CLI_NS; wrkrun "$SOLO_IP" 4 "$DURATION" >/dev/null; db+=("$MBS")
+		WRK_PATH=/
+	done
+	MR=$(median "${mr[@]}"); DR=$(median "${dr[@]}"); MB=$(median "${mb[@]}"); DB=$(median "${db[@]}")
+	node 1 service rm solo >/dev/null
+fi
 
 # under_load NAME WINDOW CMD...: CMD while wrk loads the VIP with kept-alive and new connections, from 3 s before
 # it to the end of WINDOW seconds; sets NAME's duration (ms) and failed requests in $BENCH_DIR/NAME-*.
 under_load() {
-	local name=$1 window=$2 t0 t1 ka nc
+	local name=$1 window=$2 t0 t1 ka nc cap=
 	shift 2
+	if [ -n "$CAPTURE" ]; then
+		mkdir -p "$CAPTURE"
+		nsenter --net="$CLI_NS" tcpdump -i eth0 -w "$CAPTURE/$name.pcap" -U -s 96 "${CAPTURE_FILTER:-tcp[tcpflags] & (tcp-fin|tcp-rst) != 0}" 2>/dev/null &
+		cap=$!
+		sleep 0.5
+	fi
 	( wrkrun "$VIP" 12 "$window" >/dev/null; echo "$ERRS" >"$BENCH_DIR/$name-keepalive"; [ "$ERRS" = 0 ] || echo "$name, kept-alive: $ERRS_DETAIL" >&2 ) &
 	ka=$!
 	( wrkrun "$VIP" 4 "$window" -H 'Connection: close' >/dev/null; echo "$ERRS" >"$BENCH_DIR/$name-new"; [ "$ERRS" = 0 ] || echo "$name, new connections: $ERRS_DETAIL" >&2 ) &
@@ -149,6 +198,15 @@ under_load() {
 	"$@"
 	t1=$(date +%s%N)
 	wait "$ka" "$nc"
+	if [ -n "$cap" ]; then
+		kill "$cap"; wait "$cap" 2>/dev/null || true
+		cp "$BENCH_DIR/wrk.log" "$CAPTURE/"
+		for n in 1 2 3; do
+			node "$n" events --since "$((t0 / 1000000000 - 5))" --until "$(date +%s)" --filter type=container \
+				--format '{{.TimeNano}} {{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.signal}}' >"$CAPTURE/$name-events$n" 2>&1 || true
+			cp "$BENCH_DIR/node$n.log" "$CAPTURE/node$n.log"
+		done
+	fi
 	echo $(((t1 - t0) / 1000000)) >"$BENCH_DIR/$name-ms"
 	if [ $(((t1 - t0) / 1000000)) -gt $(((window - 3) * 1000)) ]; then echo "warning: $name outlasted the load ($window s)" >&2; fi
 }
@@ -166,16 +224,36 @@ drain_node3() {
 	done
 }
 # A rolling update of every task, one at a time; a scale-down to half; a node drained.
-under_load update $((REPLICAS * 6 + 10)) node 1 service update -q --force web >/dev/null
-under_load scale 25 node 1 service scale web=$((REPLICAS / 2)) >/dev/null
-under_load drain 25 drain_node3
-echo "Service VIP on 3 nodes, $REPLICAS replicas of httpserve (16 KiB answers), client on the manager; wrk 2 threads, 16 connections, ${DURATION}s, median of $ROUNDS rounds"
-printf '%-58s %10s %10s %6s\n' "" "VIP" "one task" "ratio"
-printf '%-58s %10s %10s %6s\n' "requests/s, kept-alive connections" "$TV" "$TD" "$(ratio "$TV" "$TD")"
-printf '%-58s %10s %10s %6s\n' "new connections/s (Connection: close)" "$CV" "$CD" "$(ratio "$CV" "$CD")"
-echo "rounds: VIP ${tv[*]} | task ${td[*]} | VIP new ${cv[*]} | task new ${cd[*]}"
-echo "failed requests under wrk (12 kept-alive connections / 4 connections anew per request), while:"
-printf '  %-66s %6s ms %6s / %s\n' "service update --force, $REPLICAS tasks one at a time, until converged" "$(cat "$BENCH_DIR/update-ms")" "$(cat "$BENCH_DIR/update-keepalive")" "$(cat "$BENCH_DIR/update-new")"
-printf '  %-66s %6s ms %6s / %s\n' "service scale web=$((REPLICAS / 2)), until converged" "$(cat "$BENCH_DIR/scale-ms")" "$(cat "$BENCH_DIR/scale-keepalive")" "$(cat "$BENCH_DIR/scale-new")"
-printf '  %-66s %6s ms %6s / %s\n' "node update --availability drain (one of 3 nodes, $(cat "$BENCH_DIR/drain-moved") tasks), until moved" "$(cat "$BENCH_DIR/drain-ms")" "$(cat "$BENCH_DIR/drain-keepalive")" "$(cat "$BENCH_DIR/drain-new")"
+want update && under_load update $((REPLICAS * 6 + 10)) node 1 service update -q --force web >/dev/null
+# tasks_to FILE: with CAPTURE, the running tasks' nodes and addresses into CAPTURE/FILE.
+tasks_to() {
+	[ -n "$CAPTURE" ] || return 0
+	mkdir -p "$CAPTURE"
+	for id in $(node 1 service ps -q --filter desired-state=running web); do
+		node 1 inspect -f '{{.NodeID}} {{range .NetworksAttachments}}{{range .Addresses}}{{.}}{{end}}{{end}}' "$id"
+	done >"$CAPTURE/$1"
+}
+tasks_to scale-before
+want scale && under_load scale 25 node 1 service scale web=$((REPLICAS / 2)) >/dev/null
+tasks_to scale-after
+want drain && under_load drain 25 drain_node3
+if want throughput; then
+	echo "Service VIP on 3 nodes, $REPLICAS replicas of httpserve (16 KiB answers), client on the manager; wrk 2 threads, 16 connections, ${DURATION}s, median of $ROUNDS rounds"
+	printf '%-58s %10s %10s %6s\n' "" "VIP" "one task" "ratio"
+	printf '%-58s %10s %10s %6s\n' "requests/s, kept-alive connections" "$TV" "$TD" "$(ratio "$TV" "$TD")"
+	printf '%-58s %10s %10s %6s\n' "new connections/s (Connection: close)" "$CV" "$CD" "$(ratio "$CV" "$CD")"
+	echo "rounds: VIP ${tv[*]} | task ${td[*]} | VIP new ${cv[*]} | task new ${cd[*]}"
+fi
+if want mesh; then
+	echo "Routing mesh: a one-task service on node2, from node1 (without that task) to its published port against from a container on node1 to the task's address; wrk 2 threads, kept-alive, ${DURATION}s, median of $ROUNDS rounds"
+	printf '%-58s %10s %10s %6s\n' "" "mesh" "task" "ratio"
+	printf '%-58s %10s %10s %6s\n' "requests/s, 16 KiB answers, 16 connections" "$MR" "$DR" "$(ratio "$MR" "$DR")"
+	printf '%-58s %10s %10s %6s\n' "MB/s, 1 MiB answers, 4 connections" "$MB" "$DB" "$(ratio "$MB" "$DB")"
+	echo "rounds: mesh ${mr[*]} | task ${dr[*]} | mesh MB/s ${mb[*]} | task MB/s ${db[*]}"
+fi
+want update || want scale || want drain && echo "failed requests under wrk (12 kept-alive connections / 4 connections anew per request), while:"
+failed() { [ -f "$BENCH_DIR/$2-ms" ] && printf '  %-66s %6s ms %6s / %s\n' "$1" "$(cat "$BENCH_DIR/$2-ms")" "$(cat "$BENCH_DIR/$2-keepalive")" "$(cat "$BENCH_DIR/$2-new")"; return 0; }
+failed "service update --force, $REPLICAS tasks one at a time, until converged" update
+failed "service scale web=$((REPLICAS / 2)), until converged" scale
+failed "node update --availability drain (one of 3 nodes, $(cat "$BENCH_DIR/drain-moved" 2>/dev/null) tasks), until moved" drain
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -32,6 +32,8 @@ type fakeEngine struct {
 	seq    int
 	// failStart makes containers of this image exit at once with code 1.
 	failStart string
+	// onStop, if set, is called as a container is asked to stop, before it exits.
+	onStop func(id string)
 }
 
 type fakeCtr struct {
@@ -102,8 +104,23 @@ func (e *fakeEngine) exit(id string, code int) {
 }
 
 func (e *fakeEngine) Stop(_ context.Context, id string, _ time.Duration) error {
+	e.mu.Lock()
+	hook := e.onStop
+	e.mu.Unlock()
+	if hook != nil {
+		hook(id)
+	}
 	e.exit(id, 137)
 	return nil
+}
+
+// setHealth sets a container's health check status.
+func (e *fakeEngine) setHealth(id, health string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if c := e.ctrs[id]; c != nil {
+		c.Health = health
+	}
 }
 
 func (e *fakeEngine) Remove(_ context.Context, id string) error {
@@ -547,4 +564,52 @@ func TestLoopsTaskOnSilentNodeAcknowledgedWhenBack(t *testing.T) {
 	if n := len(ms.engines["n2"].running()); n != 2 {
 		t.Fatalf("n2 runs %d tasks, want 2", n)
 	}
+}
+
+// A running task whose container turns unhealthy leaves its service's backends (the networks watch's running
+// tasks, which every node's VIPs, mesh and DNS follow) before its container gets the stop signal, then ends
+// FAILED with docker's cause.
+func TestLoopsUnhealthyTaskLeavesBackendsBeforeStop(t *testing.T) {
+	ms := newMiniSwarm(t, "n1")
+	_, err := createNetwork(ms.ctx, ms.st, spec("hnet", false, withSubnet("10.78.0.0/24", "")))
+	must(t, err)
+	s := replicated("hc", 1)
+	s.Task.Networks = []api.NetworkAttachment{{Target: "hnet"}}
+	s.Task.Container.Healthcheck = &api.HealthConfig{Test: []string{"CMD", "true"}}
+	ms.create(s)
+	ms.eventually("1 running", func() bool { return ms.running("hc") == 1 })
+	var first *api.Task
+	ms.eventually("the task is a backend", func() bool {
+		for _, tk := range ms.tasks() {
+			if taskRunOf(tk).Running {
+				first = tk
+			}
+		}
+		return first != nil
+	})
+
+	e := ms.engines["n1"]
+	type atStop struct {
+		status  api.TaskStatus
+		backend bool
+	}
+	stops := make(chan atStop, 4)
+	e.mu.Lock()
+	e.onStop = func(string) {
+		tk, err := store.Get[api.Task](ms.ctx, ms.st, first.ID)
+		if err == nil {
+			stops <- atStop{tk.Status, taskRunOf(tk).Running}
+		}
+	}
+	e.mu.Unlock()
+	e.setHealth(first.Status.ContainerID, "unhealthy")
+
+	got := <-stops
+	if got.backend || !got.status.Unhealthy || got.status.State != api.TaskRunning {
+		t.Fatalf("at the stop signal the task was %+v (a backend: %v), want RUNNING, unhealthy, not a backend", got.status, got.backend)
+	}
+	ms.eventually("the task failed unhealthy", func() bool {
+		tk, err := store.Get[api.Task](ms.ctx, ms.st, first.ID)
+		return err == nil && tk.Status.State == api.TaskFailed && tk.Status.Err == "task: non-zero exit (137): dockerexec: unhealthy container"
+	})
 }

@@ -12,9 +12,9 @@ import (
 // Services in the networks watch: what a node needs to answer a service's name in its embedded DNS and to
 // balance connections to its VIP — the service's name, mode, VIPs and aliases (ServiceEndpoint), and which of
 // its tasks run (TaskRun). The task attachments already in the watch give the tasks' addresses. A task is a
-// backend while it is RUNNING and wanted running: when the orchestrator decides to stop it (scale-down, update,
-// drain, service rm) it leaves the nodes' DNS answers and balancers from that change on, while its agent is
-// only beginning to stop it.
+// backend while it is RUNNING, not reported unhealthy, and wanted running: when the orchestrator decides to
+// stop it (scale-down, update, drain, service rm), or its agent reports it unhealthy, it leaves the nodes' DNS
+// answers and balancers from that change on, while its agent is only beginning to stop it.
 
 // ServiceEndpoint is a service as the nodes' DNS and balancers see it.
 type ServiceEndpoint struct {
@@ -54,9 +54,11 @@ func serviceEndpointOf(s *api.Service) ServiceEndpoint {
 	return out
 }
 
-// taskRunOf is whether t is a backend: running, and not asked to stop.
+// taskRunOf is whether t is a backend: running, healthy (or without a health check: a task with one reports
+// RUNNING only once healthy, and Unhealthy when it fails later), and not asked to stop.
 func taskRunOf(t *api.Task) TaskRun {
-	return TaskRun{ID: t.ID, ServiceID: t.ServiceID, Running: t.Status.State == api.TaskRunning && t.DesiredState <= api.TaskRunning}
+	return TaskRun{ID: t.ID, ServiceID: t.ServiceID,
+		Running: t.Status.State == api.TaskRunning && !t.Status.Unhealthy && t.DesiredState <= api.TaskRunning}
 }
 
 // serviceState reads the services and running tasks at v's revision into st.

@@ -11,6 +11,7 @@ func TestRunningFilter(t *testing.T) {
 	task := func(state, desired api.TaskState) *api.Task {
 		return &api.Task{ID: "t1", ServiceID: "s1", Status: api.TaskStatus{State: state}, DesiredState: desired}
 	}
+	unhealthy := func(t *api.Task) *api.Task { t.Status.Unhealthy = true; return t }
 	f := runningFilter{}
 	for _, tc := range []struct {
 		name    string
@@ -25,6 +26,9 @@ func TestRunningFilter(t *testing.T) {
 		{name: "asked to shut down leaves at once", task: task(api.TaskRunning, api.TaskShutdown), want: ptr(false)},
 		{name: "its shutdown then says nothing", task: task(api.TaskShutdown, api.TaskShutdown)},
 		{name: "removed while not a backend: nothing", task: task(api.TaskShutdown, api.TaskShutdown), removed: true},
+		{name: "running again is a backend again", task: task(api.TaskRunning, api.TaskRunning), want: ptr(true)},
+		{name: "reported unhealthy leaves while still running", task: unhealthy(task(api.TaskRunning, api.TaskRunning)), want: ptr(false)},
+		{name: "its failure then says nothing", task: unhealthy(task(api.TaskFailed, api.TaskRunning))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := f.event(tc.task, tc.removed)

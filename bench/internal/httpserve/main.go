@@ -1,5 +1,6 @@
 // Command httpserve is the small static HTTP server the networking bench runs in a container: it answers every
-// request on :80 with 16 KiB, keeping connections alive, so wrk measures the network path rather than forks.
+// request on :80 with 16 KiB (1 MiB on /1m, for bulk throughput), keeping connections alive, so wrk measures
+// the network path rather than forks.
 // On SIGTERM it stops as a service behind a load balancer should: for a second it answers with "Connection:
 // close", so that clients on kept-alive connections move to another backend between requests, then it closes
 // what is left and exits.
@@ -19,17 +20,24 @@ import (
 
 func main() {
 	body := bytes.Repeat([]byte("x"), 16*1024)
+	big := bytes.Repeat([]byte("x"), 1024*1024)
 	var stopping atomic.Bool
 	srv := &http.Server{Addr: ":80", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if stopping.Load() {
 			w.Header().Set("Connection", "close")
 		}
 		w.Header().Set("Content-Type", "application/octet-stream")
+		if r.URL.Path == "/1m" {
+			w.Write(big)
+			return
+		}
 		w.Write(body)
 	})}
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM, syscall.SIGINT)
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		<-term
 		stopping.Store(true)
 		time.Sleep(time.Second)
@@ -40,4 +48,7 @@ func main() {
 	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
 		log.Fatal(err)
 	}
+	// ListenAndServe returns as soon as Shutdown begins; exiting then would cut the answers still being
+	// written (Go's documented pattern: wait for Shutdown to return).
+	<-done
 }

@@ -17,7 +17,9 @@ import (
 // task that was a backend, waits until the node's own balancers no longer list it (bounded by drainTimeout:
 // the networks watch may be down) and then drainDelay more, the time the other nodes, which follow the same
 // change from the same store revision, need to apply it. Then the container gets its stop signal and grace
-// period. Connections already made to the task stay with it (conntrack) until it closes them.
+// period. Connections already made to the task stay with it (conntrack) until it closes them. A running task
+// whose container turns unhealthy goes the same way (task.go's wait): its agent reports it unhealthy, which
+// takes it out of the balancers as the orchestrator's decision does, then drains and stops it.
 
 // Balancers is the node's view of the services' load balancers, which the agent waits on before it stops a
 // task. The Backend implements it where the node balances services; a Backend without it gets only the delay.

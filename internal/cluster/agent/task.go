@@ -495,8 +495,16 @@ func (r *runner) wait(t *api.Task) (*api.TaskStatus, error) {
 			}
 		case <-tick:
 			if c, err := b.Inspect(r.ctx, id); err == nil && c.Health == "unhealthy" && cause == nil {
+				// Out of the balancers first, then stopped, as a task the orchestrator stops (drain.go): the
+				// status takes it out of every node's VIPs, mesh and DNS; the stop follows once they applied it.
 				cause = ErrContainerUnhealthy
-				go r.shutdown(r.ctx, t)
+				st := r.status
+				st.Unhealthy = true // the message stays "started", as the FAILED status after it says in moby
+				r.report(st)
+				go func() {
+					r.drain(r.ctx, t, api.TaskRunning)
+					r.shutdown(r.ctx, t)
+				}()
 			}
 		case <-r.ctx.Done():
 			return nil, r.ctx.Err()

@@ -255,6 +255,11 @@ type TaskStatus struct {
 	ExitCode    int    `json:"exitCode,omitempty"`
 	// Ports are the ports the task's container publishes on its node (host mode), as bound.
 	Ports []PortSpec `json:"ports,omitempty"`
+	// Unhealthy is set, with State RUNNING, once the running container has failed its health check: the task
+	// is no longer a backend of its service (VIPs, the routing mesh, DNS) while its agent stops it, and ends
+	// FAILED. swarmkit's status has no such field (its nodes take the task out of their balancers themselves
+	// over gossip); Berth's balancers follow the cluster's state, so the agent says it there.
+	Unhealthy bool `json:"unhealthy,omitempty"`
 }
 
 // TaskNetwork is a task's attachment to a network.

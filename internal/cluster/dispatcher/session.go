@@ -387,5 +387,5 @@ func (d *Dispatcher) commitStatuses(ctx context.Context, batches []*pendingBatch
 // sameStatus reports whether a report changes nothing a user sees.
 func sameStatus(a, b api.TaskStatus) bool {
 	return a.State == b.State && a.Message == b.Message && a.Err == b.Err && a.ContainerID == b.ContainerID &&
-		a.ExitCode == b.ExitCode && a.PID == b.PID && slices.Equal(a.Ports, b.Ports)
+		a.ExitCode == b.ExitCode && a.PID == b.PID && a.Unhealthy == b.Unhealthy && slices.Equal(a.Ports, b.Ports)
 }

@@ -60,13 +60,18 @@ func (r *reconciler) replicated(svc *wservice) {
 		r.update(svc, running)
 	}
 	// Dead slots (no task desired to run, and the last one may restart: a slot scaled away, or whose tasks the
-	// restart supervisor could not replace) go, as swarmkit deletes them.
+	// restart supervisor could not replace) go, as swarmkit deletes them — each task once it has stopped (or
+	// never reached a node), as swarmkit's reaper waits for: a task scaled away still runs while its agent takes
+	// it out of the balancers and stops it, and deleting it would release its network addresses, and every
+	// node's route to it, under the connections it still serves.
 	for _, k := range dead {
 		if keepDead[k.slot] {
 			continue
 		}
 		for _, t := range m[k] {
-			t.gone = true
+			if t.Status.State < TaskStateAssigned || t.Status.State >= TaskStateComplete {
+				t.gone = true
+			}
 		}
 	}
 }
