@@ -17,7 +17,6 @@ import (
 	"sync"
 
 	"github.com/containerd/errdefs"
-	md5simd "github.com/minio/md5-simd"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth/berth/internal/content"
@@ -86,7 +85,7 @@ func (s *Store) ingest(ctx context.Context, body io.Reader, size, limit int64, i
 		return nil, ErrInvalidRequest.With("Value for %s header is invalid.", ck.Algorithm.HeaderName())
 	}
 	in := &ingested{}
-	var md hash.Hash = md5.New()
+	md := md5.New()
 	var ch hash.Hash
 	if ck.Algorithm != "" {
 		ch = ck.Algorithm.newHash()
@@ -142,16 +141,6 @@ func (s *Store) ingest(ctx context.Context, body io.Reader, size, limit int64, i
 	}
 	defer w.Close()
 	sums := newBlockSummer()
-	// Counted before the first byte is hashed: how many large writes there are decides how MD5 is computed. When
-	// there are more than the cores can hash one each, this write's MD5 joins the others' in the shared
-	// multi-buffer hasher, which copies each buffer before Write returns (the buffers below are reused at once).
-	writes := s.largeWrites.Add(1)
-	defer s.largeWrites.Add(-1)
-	if s.multiBufferMD5(int(writes)) {
-		h := md5Lanes().NewHash()
-		defer h.Close()
-		md = h
-	}
 	// take accounts for the next bytes of the body, refusing what is more than the write may hold.
 	take := func(p []byte) error {
 		if in.size += int64(len(p)); in.size > limit {
@@ -187,6 +176,8 @@ func (s *Store) ingest(ctx context.Context, body io.Reader, size, limit int64, i
 	b0, b1 := bufPool.Get().(*[]byte), bufPool.Get().(*[]byte)
 	defer bufPool.Put(b0)
 	defer bufPool.Put(b1)
+	writes := s.largeWrites.Add(1)
+	defer s.largeWrites.Add(-1)
 	var hasher *hashing
 	if 2*int(writes) <= runtime.GOMAXPROCS(0) {
 		hasher = startHashing(md, ch)
@@ -258,25 +249,6 @@ func (s *Store) ingest(ctx context.Context, body io.Reader, size, limit int64, i
 	}
 	return in, nil
 }
-
-// minMultiBufferWrites is how many large writes at once make a multi-buffer MD5 worth it: below three lanes
-// md5-simd computes each sum with the scalar code anyway, plus a hand-over to its goroutine.
-const minMultiBufferWrites = 3
-
-// useMultiBufferMD5 reports whether a large write, one of writes under way on procs cores, computes its MD5 with
-// the shared multi-buffer hasher. It does when the writes outnumber what the cores can hash one stream each (two
-// writes a core, as in ingest): MD5 is a serial chain of 64-byte blocks, so one stream cannot go faster than one
-// core's scalar code (~600 MiB/s), but AVX2 or AVX-512 run 8 or 16 independent streams in the time of about two,
-// which roughly halves MD5's CPU per byte with 4 uploads and quarters it with 16 (docs/benchmarks.md). With cores
-// to spare, each write's own scalar MD5 on a core of its own is faster for that upload and costs the same.
-func useMultiBufferMD5(writes, procs int) bool {
-	return writes >= minMultiBufferWrites && 2*writes > procs
-}
-
-// md5Lanes is the process's one multi-buffer MD5 server: a goroutine that gathers the blocks of every stream
-// given to it into the SIMD lanes (or crypto/md5 on a CPU without AVX2). Started on first use and never stopped:
-// idle, it is one blocked goroutine.
-var md5Lanes = sync.OnceValue(func() md5simd.Server { return md5simd.NewServer() })
 
 // hashing feeds buffers to hashes on a goroutine of its own, one buffer at a time.
 type hashing struct {
