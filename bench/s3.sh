@@ -15,7 +15,8 @@
 #     whole bucket with ListObjectsV2 (1,000 keys a page);
 #   - memory: RSS of each server at rest (started, one bucket), its peak during the load phases (sampled every
 #     0.2 s), and at rest again after the load.
-# Usage: bench/s3.sh as root (ROUNDS=3 DURATION=10s BIG_CLIENTS=4 SMALL_CLIENTS=8 KEYS=100000)
+# Usage: bench/s3.sh as root (ROUNDS=3 DURATION=10s BIG_CLIENTS=4 SMALL_CLIENTS=8 KEYS=100000; ONLY=big runs the
+# dd and the 64 MiB phases alone, to work on the large PUT)
 # The reference is built once into $BERTH_BENCH_CACHE (default /var/cache/berth-bench), outside the repository.
 source "$(dirname "$0")/lib.sh"
 ROUNDS=${ROUNDS:-3}
@@ -23,6 +24,7 @@ DURATION=${DURATION:-10s}
 BIG_CLIENTS=${BIG_CLIENTS:-4}
 SMALL_CLIENTS=${SMALL_CLIENTS:-8}
 KEYS=${KEYS:-100000}
+ONLY=${ONLY:-}
 CACHE=${BERTH_BENCH_CACHE:-/var/cache/berth-bench}
 # The SeaweedFS commit the figures in docs/benchmarks.md were measured with (the module proxy has no tagged
 # release of the current module path: a pseudo-version of its main branch).
@@ -137,6 +139,7 @@ for round in $(seq 1 "$ROUNDS"); do
 		bigput[$side]+="$(field "$(line 1)" mib_per_s) "
 		bigdd[$side]+="$(ratio "$(field "$(line 1)" mib_per_s)" "${dd_mbs[-1]}") "
 		bigget[$side]+="$(field "$(line 2)" mib_per_s) "
+		[ "$ONLY" = big ] && continue
 		sync
 		sampled "$side" load "$side" -bucket bench -prefix "small$round" -size 4096 -clients "$SMALL_CLIENTS" \
 			-duration "$DURATION" -cleanup
@@ -148,17 +151,20 @@ for round in $(seq 1 "$ROUNDS"); do
 	# The machine may be shared: each round says how busy it was.
 	loads+=("$(cut -d' ' -f1 /proc/loadavg)")
 	echo "round $round (load average ${loads[-1]}): dd ${dd_mbs[-1]} MiB/s; 64 MiB PUT berth ${bigput[berth]}/ ref ${bigput[ref]}MiB/s;" \
-		"GET berth ${bigget[berth]}/ ref ${bigget[ref]}MiB/s; 4 KiB PUT berth ${smallput[berth]}/ ref ${smallput[ref]}ops/s;" \
-		"GET berth ${smallget[berth]}/ ref ${smallget[ref]}ops/s"
+		"GET berth ${bigget[berth]}/ ref ${bigget[ref]}MiB/s; 4 KiB PUT berth ${smallput[berth]:-}/ ref ${smallput[ref]:-}ops/s;" \
+		"GET berth ${smallget[berth]:-}/ ref ${smallget[ref]:-}ops/s"
 done
 
 # --- LIST among KEYS keys -------------------------------------------------------------------------------------
 declare -A fillrate listp listall
+[ "$ONLY" = big ] && KEYS=0
 for side in berth ref; do
+	[ "$KEYS" = 0 ] && break
 	sampled "$side" load "$side" -op fill -bucket listing -prefix k -keys "$KEYS" -groups 10 -clients "$SMALL_CLIENTS"
 	fillrate[$side]=$(field "$(line 1)" ops_per_s)
 done
 for side in berth ref; do
+	[ "$KEYS" = 0 ] && break
 	res=$(load "$side" -op list -bucket listing -prefix k/g05/ -repeat 5)
 	[ "$(field "$res" size)" = "$(python3 -c "print('%.1f' % ($KEYS // 10))")" ] || { echo "$side listed $(field "$res" size) keys under k/g05/" >&2; exit 1; }
 	listp[$side]=$(field "$res" p50_ms)
@@ -175,7 +181,7 @@ declare -A peak=([berth]=$(sort -n "$BENCH_DIR/rss-berth" | tail -1) [ref]=$(sor
 {
 	ddm=$(median "${dd_mbs[@]}")
 	bp=$(median ${bigput[berth]}); rp=$(median ${bigput[ref]}); bg=$(median ${bigget[berth]}); rg=$(median ${bigget[ref]})
-	sp=$(median ${smallput[berth]}); rsp=$(median ${smallput[ref]}); sg=$(median ${smallget[berth]}); rsg=$(median ${smallget[ref]})
+	sp=$(median ${smallput[berth]:-}); rsp=$(median ${smallput[ref]:-}); sg=$(median ${smallget[berth]:-}); rsg=$(median ${smallget[ref]:-})
 	mib() { python3 -c "print('%.1f' % (int('$1') / 1024))"; }
 	echo
 	echo "berth s3 serve vs SeaweedFS $WEED_VERSION (weed server -s3, fsync rule on /buckets/), median of $ROUNDS rounds, $DURATION per phase"
@@ -184,13 +190,15 @@ declare -A peak=([berth]=$(sort -n "$BENCH_DIR/rss-berth" | tail -1) [ref]=$(sor
 	printf '%-34s %12s %12s %8s  %s\n' "64 MiB PUT MiB/s ($BIG_CLIENTS clients)" "$bp" "$rp" "$(ratio "$bp" "$rp")" "${bigput[berth]}| ${bigput[ref]}"
 	printf '%-34s %12s %12s %8s  %s\n' "64 MiB PUT / dd of the same round" "$(median ${bigdd[berth]})" "$(median ${bigdd[ref]})" "" "${bigdd[berth]}| ${bigdd[ref]}"
 	printf '%-34s %12s %12s %8s  %s\n' "64 MiB GET MiB/s ($BIG_CLIENTS clients)" "$bg" "$rg" "$(ratio "$bg" "$rg")" "${bigget[berth]}| ${bigget[ref]}"
-	printf '%-34s %12s %12s %8s  %s\n' "4 KiB PUT ops/s ($SMALL_CLIENTS clients)" "$sp" "$rsp" "$(ratio "$sp" "$rsp")" "${smallput[berth]}| ${smallput[ref]}"
-	printf '%-34s %12s %12s %8s  %s\n' "4 KiB PUT p99 ms" "$(median ${smallputp99[berth]})" "$(median ${smallputp99[ref]})" "" ""
-	printf '%-34s %12s %12s %8s  %s\n' "4 KiB GET ops/s ($SMALL_CLIENTS clients)" "$sg" "$rsg" "$(ratio "$sg" "$rsg")" "${smallget[berth]}| ${smallget[ref]}"
-	printf '%-34s %12s %12s %8s  %s\n' "4 KiB GET p99 ms" "$(median ${smallgetp99[berth]})" "$(median ${smallgetp99[ref]})" "" ""
+	if [ "$ONLY" != big ]; then
+	printf '%-34s %12s %12s %8s  %s\n' "4 KiB PUT ops/s ($SMALL_CLIENTS clients)" "$sp" "$rsp" "$(ratio "$sp" "$rsp")" "${smallput[berth]:-}| ${smallput[ref]:-}"
+	printf '%-34s %12s %12s %8s  %s\n' "4 KiB PUT p99 ms" "$(median ${smallputp99[berth]:-})" "$(median ${smallputp99[ref]:-})" "" ""
+	printf '%-34s %12s %12s %8s  %s\n' "4 KiB GET ops/s ($SMALL_CLIENTS clients)" "$sg" "$rsg" "$(ratio "$sg" "$rsg")" "${smallget[berth]:-}| ${smallget[ref]:-}"
+	printf '%-34s %12s %12s %8s  %s\n' "4 KiB GET p99 ms" "$(median ${smallgetp99[berth]:-})" "$(median ${smallgetp99[ref]:-})" "" ""
 	printf '%-34s %12s %12s %8s\n' "fill: empty PUTs/s ($SMALL_CLIENTS clients)" "${fillrate[berth]}" "${fillrate[ref]}" "$(ratio "${fillrate[berth]}" "${fillrate[ref]}")"
 	printf '%-34s %12s %12s %8s\n' "LIST $((KEYS / 10)) keys of $KEYS, ms" "${listp[berth]}" "${listp[ref]}" "$(ratio "${listp[berth]}" "${listp[ref]}")"
 	printf '%-34s %12s %12s %8s\n' "LIST all $KEYS keys, ms" "${listall[berth]}" "${listall[ref]}" "$(ratio "${listall[berth]}" "${listall[ref]}")"
+	fi
 	printf '%-34s %12s %12s %8s\n' "RSS at rest, MiB" "$(mib "${rest0[berth]}")" "$(mib "${rest0[ref]}")" "$(ratio "${rest0[berth]}" "${rest0[ref]}")"
 	printf '%-34s %12s %12s %8s\n' "RSS peak under load, MiB" "$(mib "${peak[berth]}")" "$(mib "${peak[ref]}")" "$(ratio "${peak[berth]}" "${peak[ref]}")"
 	printf '%-34s %12s %12s %8s\n' "RSS at rest after load, MiB" "$(mib "${rest1[berth]}")" "$(mib "${rest1[ref]}")" "$(ratio "${rest1[berth]}" "${rest1[ref]}")"

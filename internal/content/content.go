@@ -104,6 +104,7 @@ type writerOptions struct {
 	algorithm   digest.Algorithm
 	ref         string
 	writeBehind int64
+	direct      bool
 }
 
 // WithExpectedDigest makes the writer hash with expected's algorithm, so a sha512 blob can be verified.
@@ -133,6 +134,16 @@ func WithWriteBehind(n int64) WriterOpt {
 			o.writeBehind = n
 		}
 	}
+}
+
+// WithDirectIO makes an unnamed writer write past the page cache (O_DIRECT) where the filesystem allows it: the
+// kernel reads the caller's buffers instead of copying them into cached pages, which for a large blob is the
+// largest cost of its write after hashing, and a blob written once is rarely read back at once. Bytes that do not
+// fill a whole aligned block wait in the writer, and the tail is written through the cache at Commit. Commit's
+// fsync is unchanged and still what makes the blob durable. Ignored for a named ingest (WithRef) and where the
+// filesystem refuses O_DIRECT (tmpfs), which write through the page cache as usual.
+func WithDirectIO() WriterOpt {
+	return func(o *writerOptions) { o.direct = true }
 }
 
 // Ingester starts blob writes.

@@ -42,7 +42,11 @@ func (s *Store) Writer(ctx context.Context, opts ...WriterOpt) (Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("content writer: %w", err)
 	}
-	return &writer{s: s, f: f, path: f.Name(), alg: o.algorithm, h: o.algorithm.Hash(), wbChunk: o.writeBehind}, nil
+	w := &writer{s: s, f: f, path: f.Name(), alg: o.algorithm, h: o.algorithm.Hash(), wbChunk: o.writeBehind}
+	if o.direct && setDirect(f, true) == nil {
+		w.direct = newDirectBuf()
+	}
+	return w, nil
 }
 
 // writer writes one blob: an unnamed temp file, or the data file of a named ingest (ref set), which it holds
@@ -62,11 +66,17 @@ type writer struct {
 	// failed) restores it instead of reading the bytes again.
 	start  savedHash
 	closed bool
+	// direct, when set, holds what an O_DIRECT writer has not written yet (direct.go); derr is its failure.
+	direct *directBuf
+	derr   error
 }
 
 func (w *writer) Write(p []byte) (int, error) {
 	if w.closed {
 		return 0, fmt.Errorf("write to closed content writer: %w", errdefs.ErrFailedPrecondition)
+	}
+	if w.direct != nil {
+		return w.writeDirect(p)
 	}
 	n, err := w.f.Write(p)
 	w.h.Write(p[:n])
@@ -94,6 +104,10 @@ func (w *writer) Truncate(size int64) error {
 	}
 	if size == w.n {
 		return nil
+	}
+	// Truncation is for resumed uploads, not what O_DIRECT is for: write what is held and go on through the cache.
+	if err := w.endDirect(); err != nil {
+		return fmt.Errorf("content writer: %w", err)
 	}
 	if err := w.f.Truncate(size); err != nil {
 		return fmt.Errorf("content writer: %w", err)
@@ -145,6 +159,10 @@ func (w *writer) Commit(ctx context.Context, expectedSize int64, expected digest
 	if err != nil {
 		w.Close()
 		return err
+	}
+	if err := w.endDirect(); err != nil {
+		w.Close()
+		return fmt.Errorf("commit %s: %w", got, err)
 	}
 	if err := w.f.Sync(); err != nil {
 		w.Close()
@@ -210,5 +228,6 @@ func (w *writer) discard() error {
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
 	}
+	w.releaseDirect()
 	return err
 }
