@@ -20,7 +20,6 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth/berth/internal/content"
-	"github.com/berth/berth/internal/objectstore/md5lanes"
 )
 
 // ChecksumInput is a write's additional checksum: the algorithm to compute and, when the client sent one, the value
@@ -90,7 +89,7 @@ func (s *Store) ingest(ctx context.Context, body io.Reader, size, limit int64, i
 		return nil, ErrInvalidRequest.With("Value for %s header is invalid.", ck.Algorithm.HeaderName())
 	}
 	in := &ingested{}
-	var md hash.Hash = md5.New()
+	md := md5.New()
 	var ch hash.Hash
 	if ck.Algorithm != "" {
 		ch = ck.Algorithm.newHash()
@@ -152,16 +151,6 @@ func (s *Store) ingest(ctx context.Context, body io.Reader, size, limit int64, i
 	}
 	defer w.Close()
 	sums := newBlockSummer()
-	// Counted before the first byte is hashed: how many large writes there are decides how MD5 is computed. When
-	// there are more than the cores can hash one each, this write's MD5 joins the others' in the shared lanes
-	// (its Write returns once the buffer is hashed: the buffers below are reused at once).
-	writes := s.largeWrites.Add(1)
-	defer s.largeWrites.Add(-1)
-	if s.multiBufferMD5(int(writes)) {
-		d := md5lanes.New()
-		defer d.Close()
-		md = d
-	}
 	// take accounts for the next bytes of the body, refusing what is more than the write may hold.
 	take := func(p []byte) error {
 		if in.size += int64(len(p)); in.size > limit {
@@ -197,6 +186,8 @@ func (s *Store) ingest(ctx context.Context, body io.Reader, size, limit int64, i
 	b0, b1 := bufPool.Get().(*[]byte), bufPool.Get().(*[]byte)
 	defer bufPool.Put(b0)
 	defer bufPool.Put(b1)
+	writes := s.largeWrites.Add(1)
+	defer s.largeWrites.Add(-1)
 	var hasher *hashing
 	if 2*int(writes) <= runtime.GOMAXPROCS(0) {
 		hasher = startHashing(md, ch)
@@ -267,19 +258,6 @@ func (s *Store) ingest(ctx context.Context, body io.Reader, size, limit int64, i
 		}
 	}
 	return in, nil
-}
-
-// minMultiBufferWrites is how many large writes at once make the multi-buffer MD5 worth it: its kernel advances
-// 16 lanes in about the time crypto/md5 takes for 1.6 blocks, so one or two streams are cheaper on their own.
-const minMultiBufferWrites = 3
-
-// useMultiBufferMD5 reports whether a large write, one of writes under way on procs cores, computes its MD5 in the
-// shared lanes of md5lanes. It does when the writes outnumber what the cores can hash one stream each (two writes
-// a core, as in ingest) and the CPU has AVX-512: MD5 is a serial chain of 64-byte blocks, so one stream cannot go
-// faster than one core's scalar code (~600 MiB/s), but 16 streams go through the kernel at once. With cores to
-// spare, each write's own scalar MD5 on a core of its own is faster for that upload.
-func useMultiBufferMD5(writes, procs int) bool {
-	return md5lanes.Accelerated() && writes >= minMultiBufferWrites && 2*writes > procs
 }
 
 // hashing feeds buffers to hashes on a goroutine of its own, one buffer at a time.

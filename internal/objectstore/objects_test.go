@@ -211,26 +211,9 @@ func TestConditionalWrites(t *testing.T) {
 	}
 }
 
-// TestPutChecks runs each check with MD5 computed both ways a large write may compute it: its own crypto/md5, and
-// the MD5 lanes shared with the other writes under way.
 func TestPutChecks(t *testing.T) {
-	for _, mode := range []struct {
-		name        string
-		multiBuffer bool
-	}{
-		{name: "scalar md5", multiBuffer: false},
-		{name: "multi-buffer md5", multiBuffer: true},
-	} {
-		t.Run(mode.name, func(t *testing.T) {
-			s := newTestStore(t)
-			s.multiBufferMD5 = func(int) bool { return mode.multiBuffer }
-			testPutChecks(t, s)
-		})
-	}
-}
-
-func testPutChecks(t *testing.T, s *Store) {
 	ctx := context.Background()
+	s := newTestStore(t)
 	mustBucket(t, s, "bkt")
 	data := pattern(100<<10, 3) // a blob, not inline
 	good := md5.Sum(data)

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,9 +73,6 @@ type Store struct {
 	// largeWrites counts the bodies being written to blobs, which decides whether one may hash on a core of its
 	// own (ingest).
 	largeWrites atomic.Int32
-	// multiBufferMD5 decides whether a large write, one of writes under way, hashes its MD5 in the shared lanes
-	// of md5lanes (useMultiBufferMD5; tests force either way).
-	multiBufferMD5 func(writes int) bool
 
 	// Writes to the index go through one committer goroutine that gathers whatever writes are waiting into one
 	// transaction: one fsync for many small PUTs, and no added latency for a lone writer.
@@ -105,7 +101,6 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		ops:            make(chan *txOp, maxBatch),
 		stop:           make(chan struct{}),
 		pins:           map[blobID]int{},
-		multiBufferMD5: func(writes int) bool { return useMultiBufferMD5(writes, runtime.GOMAXPROCS(0)) },
 	}
 	for _, o := range opts {
 		o(s)
