@@ -268,4 +268,3 @@ func TestReplyAfterConntrackFlush(t *testing.T) {
 		t.Errorf("answer = %v, want [192.0.2.7]", got)
 	}
 }
-
