@@ -31,9 +31,9 @@ import (
 // from port U, which the client's socket, connected to :53, drops.
 //
 // Only queries made inside the namespace are redirected (the output hook): 127.0.0.11 is a loopback address,
-// which no packet from outside may carry. The table is replaced whole in one transaction, so a server started
-// again in the same namespace (a daemon restart re-serving a running container) points it at its own ports
-// and nothing is duplicated; the namespace going takes it with it.
+// which no packet from outside may carry. The table's rules are replaced in one transaction, so a server
+// started again in the same namespace (a daemon restart re-serving a running container) points it at its own
+// ports and nothing is duplicated; the namespace going takes it with it.
 
 // NATTable is the nftables table (family ip) the server installs in a container's namespace.
 const NATTable = "berth-dns"
@@ -118,8 +118,10 @@ func (r natRule) exprs() []expr.Any {
 	}
 }
 
-// installNAT replaces the table in the namespace at nsPath with rules, in one netlink transaction: adding the
-// table first makes the delete succeed whether or not it was there (nft's own idiom for an atomic reload).
+// installNAT makes the table in the namespace at nsPath hold exactly rules, in one netlink transaction: the
+// table and chains are created if missing (adding an existing one is a no-op), their rules flushed and rules
+// added. Not nft's delete-and-add idiom for an atomic reload: deleting a table costs ~12 ms of RCU grace periods
+// even in a new namespace, where this costs ~0.5 ms (the flush deletes rules only on a restart, ~10 ms then).
 func installNAT(nsPath string, rules []natRule) error {
 	fd, err := unix.Open(nsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -139,10 +141,9 @@ func installNAT(nsPath string, rules []natRule) error {
 			Priority: nftables.ChainPriorityNATSource, Policy: &accept},
 	}
 	conn.AddTable(tb)
-	conn.DelTable(tb)
-	conn.AddTable(tb)
 	conn.AddChain(chains[natOutputChain])
 	conn.AddChain(chains[natPostroutingChain])
+	conn.FlushTable(tb)
 	for _, r := range rules {
 		conn.AddRule(&nftables.Rule{Table: tb, Chain: chains[r.chain], Exprs: r.exprs(),
 			UserData: userdata.AppendString(nil, userdata.TypeComment, r.comment)})

@@ -25,7 +25,7 @@ import (
 
 // newNetns creates a network namespace with its loopback up, bind-mounted on a file in a temporary directory,
 // and returns that file's path; the namespace is unmounted and the file removed when the test ends.
-func newNetns(t *testing.T) string {
+func newNetns(t testing.TB) string {
 	t.Helper()
 	testutil.RequiresRoot(t)
 	nsPath := filepath.Join(t.TempDir(), "netns")
@@ -70,7 +70,7 @@ func newNetns(t *testing.T) string {
 	return nsPath
 }
 
-func run(t *testing.T, name string, args ...string) string {
+func run(t testing.TB, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
 	if err != nil {
