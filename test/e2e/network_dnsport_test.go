@@ -16,8 +16,8 @@ import (
 // server on port 53, UDP and TCP, as a dnsmasq, CoreDNS or Pi-hole container does on a compose network. It
 // binds (the embedded DNS leaves 53 free, as docker's DNAT does), other containers reach it at its address,
 // and names still resolve through 127.0.0.11, from another container and from inside its own namespace (where
-// 127.0.0.1:53 is its own server), also after kill -9 of the daemon, which re-serves DNS with new ports and
-// replaces the namespace's table rather than adding to it.
+// 127.0.0.1:53 is its own server), also after connecting it to a second network and after kill -9 of the
+// daemon, which re-serves DNS with new ports and replaces the namespace's table rather than adding to it.
 func TestNetworkingContainerDNSServer(t *testing.T) {
 	d := startDaemon(t)
 	d.importBusybox(t)
@@ -80,6 +80,20 @@ func TestNetworkingContainerDNSServer(t *testing.T) {
 		return string(out)
 	}
 	before := table()
+
+	// Connecting a second network: the running server answers for it too (it asks the container's networks on
+	// each query), so the table is left as it is.
+	d.docker(t, "network", "create", "n2")
+	d.docker(t, "run", "-d", "--network", "n2", "--name", "other", "busybox", "sleep", "1000")
+	otherIP := strings.TrimSpace(d.docker(t, "inspect", "-f", "{{.NetworkSettings.Networks.n2.IPAddress}}", "other"))
+	d.docker(t, "network", "connect", "n2", "dns")
+	if out := nslookup("container:dns", "other", "127.0.0.11"); !strings.Contains(out, otherIP) {
+		t.Errorf("in dns's namespace after connecting n2, resolving other: want %s in\n%s", otherIP, out)
+	}
+	if got := table(); got != before {
+		t.Errorf("network connect changed the table:\n%s\nwas:\n%s", got, before)
+	}
+
 	d.kill9()
 	d.start()
 	t.Run("after kill -9 of the daemon", check)
