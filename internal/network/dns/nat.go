@@ -78,23 +78,19 @@ func (r natRule) String() string {
 // natRules are the rules sending queries to addr:53 to the server's UDP and TCP ports, and its replies back
 // from :53.
 func natRules(addr netip.Addr, udpPort, tcpPort uint16) []natRule {
-	var out []natRule
-	for _, p := range []struct {
+	ports := []struct {
 		proto uint8
 		port  uint16
-	}{{unix.IPPROTO_UDP, udpPort}, {unix.IPPROTO_TCP, tcpPort}} {
+	}{{unix.IPPROTO_UDP, udpPort}, {unix.IPPROTO_TCP, tcpPort}}
+	var dnat, snat []natRule
+	for _, p := range ports {
 		name := protoName(p.proto)
-		out = append(out, natRule{chain: natOutputChain, proto: p.proto, dnat: true, addr: addr, match: dnsPort, to: p.port,
+		dnat = append(dnat, natRule{chain: natOutputChain, proto: p.proto, dnat: true, addr: addr, match: dnsPort, to: p.port,
 			comment: fmt.Sprintf("dns %s %s to port %d", name, netip.AddrPortFrom(addr, dnsPort), p.port)})
+		snat = append(snat, natRule{chain: natPostroutingChain, proto: p.proto, addr: addr, match: p.port, to: dnsPort,
+			comment: fmt.Sprintf("dns %s replies from port %d", name, p.port)})
 	}
-	for _, p := range []struct {
-		proto uint8
-		port  uint16
-	}{{unix.IPPROTO_UDP, udpPort}, {unix.IPPROTO_TCP, tcpPort}} {
-		out = append(out, natRule{chain: natPostroutingChain, proto: p.proto, addr: addr, match: p.port, to: dnsPort,
-			comment: fmt.Sprintf("dns %s replies from port %d", protoName(p.proto), p.port)})
-	}
-	return out
+	return append(dnat, snat...)
 }
 
 // exprs is r in nftables' bytecode.
