@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Networking: throughput and latency through a published port against a direct connection to the container's
 # address (wrk against busybox httpd serving a 16 KiB file, on 127.0.0.1), and the time to create+start+remove a
-# container on a bridge network against --network none; Berth and docker (its bridge with the userland proxy,
-# and without) in one run. dockerd's iptables state is saved before and restored after, and docker0 removed.
+# container on a bridge network (the default one, and a user-defined one with the embedded DNS) against
+# --network none; Berth and docker (its bridge with the userland proxy, and without) in one run. dockerd's iptables state is saved before and restored after, and docker0 removed.
 # Usage: bench/network.sh as root   (DURATION=5s per wrk run, ROUNDS=3 wrk rounds, median reported; RUNS=20 for
 # the start timings)
 source "$(dirname "$0")/lib.sh"
@@ -40,7 +40,10 @@ wrk_run() {
 
 # Start cost first: the connections wrk makes fill the conntrack table, which every namespace teardown then
 # walks, and that would be charged to whatever runs next.
-read -r b_bridge b_none <<<"$(medians_ms "$BIN/berth -H unix://$BERTH_SOCK run --rm busybox true" "$BIN/berth -H unix://$BERTH_SOCK run --rm --network none busybox true")"
+# A user-defined network also starts the embedded DNS (its sockets and its NAT table in the namespace).
+berth network create benchnet >/dev/null
+read -r b_bridge b_none b_user <<<"$(medians_ms "$BIN/berth -H unix://$BERTH_SOCK run --rm busybox true" "$BIN/berth -H unix://$BERTH_SOCK run --rm --network none busybox true" "$BIN/berth -H unix://$BERTH_SOCK run --rm --network benchnet busybox true")"
+berth network rm benchnet >/dev/null
 
 # Berth: published port vs the container's address.
 berth run -d --name web -p 127.0.0.1:18180:80 httpserve >/dev/null
@@ -95,6 +98,7 @@ printf '%-34s %12s %10s %12s %10s %8s\n' "docker 20.10, no userland proxy" "$dn_
 echo
 printf '%-34s %10s %10s %12s\n' "run --rm busybox true (median ms)" "bridge" "none" "network cost"
 printf '%-34s %10s %10s %12s\n' "berth" "$b_bridge" "$b_none" "$(python3 -c "print('%.1f' % ($b_bridge - $b_none))")"
+printf '%-34s %10s %10s %12s\n' "berth, user-defined network" "$b_user" "$b_none" "$(python3 -c "print('%.1f' % ($b_user - $b_none))")"
 printf '%-34s %10s %10s %12s\n' "docker 20.10" "$d_bridge" "$d_none" "$(python3 -c "print('%.1f' % ($d_bridge - $d_none))")"
 echo
 echo "targets: berth port/direct throughput >= 0.9; berth network cost < 20 ms"

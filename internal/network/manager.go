@@ -68,6 +68,8 @@ type Manager struct {
 	cluster      Cluster // nil: no cluster networks (see cluster.go)
 	gwBridge     string  // the Linux bridge of docker_gwbridge; "": none (gateway.go)
 
+	// dnsMu orders ServeDNS and StopDNS (taken before mu).
+	dnsMu   sync.Mutex
 	mu      sync.Mutex
 	nets    map[string]*record // by ID
 	servers map[string]func()  // DNS servers by container ID
@@ -821,10 +823,18 @@ func (m *Manager) userNetworks(containerID string) []string {
 	return out
 }
 
-// ServeDNS starts the embedded DNS server in the container's namespace if it is on a user-defined network.
+// ServeDNS starts the embedded DNS server in the container's namespace if it is on a user-defined network and
+// has none yet (one that runs already answers for every network the container joins: it asks on each query).
 // upstream are the host's resolvers; internal-only containers get none.
 func (m *Manager) ServeDNS(ctx context.Context, containerID, nsPath string, upstream []string) error {
-	if len(m.userNetworks(containerID)) == 0 {
+	// One start at a time: a second server in the namespace would take port 53's redirect over, and the first
+	// one's stop then leave the container without DNS.
+	m.dnsMu.Lock()
+	defer m.dnsMu.Unlock()
+	m.mu.Lock()
+	running := m.servers[containerID] != nil
+	m.mu.Unlock()
+	if running || len(m.userNetworks(containerID)) == 0 {
 		return nil
 	}
 	stop, err := dns.Serve(ctx, nsPath, func() []string { return m.userNetworks(containerID) }, m.reg, upstream)
@@ -832,9 +842,6 @@ func (m *Manager) ServeDNS(ctx context.Context, containerID, nsPath string, upst
 		return err
 	}
 	m.mu.Lock()
-	if old := m.servers[containerID]; old != nil {
-		old()
-	}
 	m.servers[containerID] = stop
 	m.mu.Unlock()
 	return nil
@@ -842,10 +849,12 @@ func (m *Manager) ServeDNS(ctx context.Context, containerID, nsPath string, upst
 
 // StopDNS stops the container's DNS server, if any.
 func (m *Manager) StopDNS(containerID string) {
+	m.dnsMu.Lock()
 	m.mu.Lock()
 	stop := m.servers[containerID]
 	delete(m.servers, containerID)
 	m.mu.Unlock()
+	m.dnsMu.Unlock()
 	if stop != nil {
 		stop()
 	}

@@ -15,9 +15,8 @@ import (
 // The routing mesh over UDP through the docker CLI: a service publishing 5353:7/udp (a UDP echo in each of its 2
 // tasks on the workers, answering its hostname and the datagram) answers datagrams sent from outside the nodes
 // to port 5353 of the manager, which runs no task, and of a worker; several tasks answer; the service's port is
-// listed as udp; --publish-rm takes it away on every node. (Not port 53 in the task: Berth's embedded DNS
-// holds 127.0.0.11:53 in the container's namespace, so a server binding 0.0.0.0:53 there fails with "address
-// already in use", where docker's DNAT to a random port leaves 53 free — a bug of its own.)
+// listed as udp; --publish-rm takes it away on every node. (A task's own server on port 53 beside the
+// embedded DNS: TestNetworkingContainerDNSServer.)
 func TestSwarmServiceMeshUDP(t *testing.T) {
 	nodes := swarmWithImages(t, 1, 2)
 	m := nodes[0]

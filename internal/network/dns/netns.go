@@ -14,9 +14,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// listen opens the server's sockets on addr:53 inside the network namespace at nsPath, after putting addr on that
-// namespace's loopback. A socket stays in the namespace it was created in, so the caller serves them from any
-// goroutine.
+// listen opens the server's sockets on addr inside the network namespace at nsPath, at ports the kernel picks
+// (UDP and TCP each their own), after putting addr on that namespace's loopback, and points the namespace's
+// NAT table at them, so queries to addr:53 reach them and port 53 stays free for the container. A socket stays
+// in the namespace it was created in, so the caller serves them from any goroutine.
 func listen(nsPath string, addr netip.Addr) (net.PacketConn, net.Listener, error) {
 	var (
 		pc *net.UDPConn
@@ -26,7 +27,7 @@ func listen(nsPath string, addr netip.Addr) (net.PacketConn, net.Listener, error
 		if err := addLoopbackAddr(addr); err != nil {
 			return err
 		}
-		ap := netip.AddrPortFrom(addr, 53)
+		ap := netip.AddrPortFrom(addr, 0)
 		var err error
 		if pc, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(ap)); err != nil {
 			return listenErr(err)
@@ -36,6 +37,11 @@ func listen(nsPath string, addr netip.Addr) (net.PacketConn, net.Listener, error
 		}
 		return nil
 	})
+	if err == nil {
+		udpPort := uint16(pc.LocalAddr().(*net.UDPAddr).Port)
+		tcpPort := uint16(l.Addr().(*net.TCPAddr).Port)
+		err = installNAT(nsPath, natRules(addr, udpPort, tcpPort))
+	}
 	if err != nil {
 		if pc != nil {
 			pc.Close()
@@ -55,8 +61,8 @@ func listenErr(err error) error {
 	return err
 }
 
-// addLoopbackAddr brings lo up and adds addr/32 to it. Docker DNATs 127.0.0.11 with iptables rules in the
-// container's namespace instead; an address needs no firewall, and replacing it makes this idempotent.
+// addLoopbackAddr brings lo up and adds addr/32 to it, so the sockets can bind addr and the DNAT's destination
+// is local whatever else lo holds. Replacing it makes this idempotent.
 func addLoopbackAddr(addr netip.Addr) error {
 	h, err := netlink.NewHandle(unix.NETLINK_ROUTE) // its socket is created here, in the target namespace
 	if err != nil {

@@ -49,9 +49,9 @@ func WithForwardTimeout(d time.Duration) Option {
 	return func(c *config) { c.timeout = d }
 }
 
-// Serve starts the embedded DNS server of one container: it listens on 127.0.0.11:53, UDP and TCP, inside the
-// network namespace bind-mounted at nsPath, and answers until stop is called. stop closes the sockets and
-// waits (briefly) for the queries in flight; calling it more than once is harmless.
+// Serve starts the embedded DNS server of one container: it answers at 127.0.0.11:53, UDP and TCP, inside the
+// network namespace bind-mounted at nsPath, until stop is called. stop closes the sockets and waits (briefly)
+// for the queries in flight; calling it more than once is harmless.
 //
 // ctx bounds the setup only; the server outlives it. networks is called on every query and returns the
 // networks the container is attached to, in priority order, so connecting and disconnecting need no restart.
@@ -61,10 +61,13 @@ func WithForwardTimeout(d time.Duration) Option {
 // their answer is returned as is. With no upstream, or when none answers, the reply is SERVFAIL; a daemon
 // that must not resolve external names for a container (internal networks only) passes no upstream.
 //
-// 127.0.0.11/32 is added to the namespace's loopback (which is brought up) instead of Docker's DNAT rules, so no
-// firewall is involved; it is left there after stop, so a later Serve on the same namespace reuses it. Queries
-// are forwarded from the daemon's own network namespace, where host-local resolvers such as systemd-resolved
-// (127.0.0.53) are reachable.
+// Port 53 stays the container's, as in docker: the sockets listen on 127.0.0.11 at ports the kernel picks,
+// and the namespace's nftables table NATTable redirects 127.0.0.11:53 to them (see nat.go). 127.0.0.11/32 is
+// added to the namespace's loopback (which is brought up). A later Serve on the same namespace (a daemon
+// restart) replaces the table, taking over from any earlier server; stop leaves the address and the table, so
+// queries to a stopped server are refused rather than reaching another one. Queries are forwarded from the
+// daemon's own network namespace, where host-local resolvers such as systemd-resolved (127.0.0.53) are
+// reachable.
 func Serve(ctx context.Context, nsPath string, networks func() []string, reg *Registry, upstream []string, opts ...Option) (stop func(), err error) {
 	if nsPath == "" || networks == nil || reg == nil {
 		return nil, fmt.Errorf("dns server: network namespace, networks and registry are required: %w", errdefs.ErrInvalidArgument)

@@ -25,7 +25,7 @@ import (
 
 // newNetns creates a network namespace with its loopback up, bind-mounted on a file in a temporary directory,
 // and returns that file's path; the namespace is unmounted and the file removed when the test ends.
-func newNetns(t *testing.T) string {
+func newNetns(t testing.TB) string {
 	t.Helper()
 	testutil.RequiresRoot(t)
 	nsPath := filepath.Join(t.TempDir(), "netns")
@@ -70,7 +70,7 @@ func newNetns(t *testing.T) string {
 	return nsPath
 }
 
-func run(t *testing.T, name string, args ...string) string {
+func run(t testing.TB, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
 	if err != nil {
@@ -344,14 +344,26 @@ func TestServer(t *testing.T) {
 		}
 	})
 
-	t.Run("a second server in the same namespace is refused", func(t *testing.T) {
+	t.Run("a second server takes over, replacing the table", func(t *testing.T) {
+		// As a restarted daemon does: a new server on the namespace of a running container.
 		stop2, err := Serve(ctx, nsPath, nets.get, reg, nil)
-		if err == nil {
-			stop2()
-			t.Fatal("second Serve succeeded while the first runs")
+		if err != nil {
+			t.Fatal(err)
 		}
-		if !errdefs.IsAlreadyExists(err) {
-			t.Errorf("err = %v, want already exists", err)
+		// The new server, without upstream, answers: it has no forwarder.
+		if resp := mustQuery(t, nsPath, "udp", "example.test.", miekg.TypeA); resp.Rcode != miekg.RcodeServerFailure {
+			t.Errorf("after a second Serve: rcode = %s, want SERVFAIL from the new server", miekg.RcodeToString[resp.Rcode])
+		}
+		if got := answerAddrs(mustQuery(t, nsPath, "tcp", "web.", miekg.TypeA)); !slices.Equal(got, []string{"10.0.0.5"}) {
+			t.Errorf("web over tcp = %v", got)
+		}
+		if got := natTable(t, nsPath); len(got) != 4 {
+			t.Errorf("table %s has %d rules, want 4 (replaced, not added to):\n%s", NATTable, len(got), strings.Join(got, "\n"))
+		}
+		stop2()
+		// The table still points at the stopped server: refused, not answered by the first one.
+		if _, err := query(t, nsPath, "tcp", "web.", miekg.TypeA); err == nil {
+			t.Error("tcp query answered after the second server stopped")
 		}
 	})
 

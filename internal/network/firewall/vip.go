@@ -31,8 +31,9 @@ import (
 //	  chain filter-output (filter, hook output, priority 0)
 //	    ip daddr VIP reject                                                       comment "vip service=S network=N addr=VIP backends=0"
 //
-// The table is the only thing of Berth's in a container's namespace: SyncVIPs makes it say exactly what it is
-// given (diffing by comment, which names the backends through a digest), and with nothing to say removes it.
+// Beside the embedded DNS's table (ip berth-dns, internal/network/dns) the table is the only thing of Berth's
+// in a container's namespace: SyncVIPs makes it say exactly what it is given (diffing by comment, which names
+// the backends through a digest), and with nothing to say removes it.
 // The namespace going (the container's end) takes the table with it.
 
 // VIP is one service address balanced over its backends.
