@@ -21,67 +21,15 @@ bench_install
 busybox_tar
 "$REPO/scripts/build.sh" "$BIN"
 
-TAG=$(head -c2 /dev/urandom | od -An -tx1 | tr -d ' \n')
-BR=bsw$TAG
-PREFIX=10.252.$((0x${TAG:0:2} % 250 + 1))
-NODES=()
-DOCKER=$(command -v /usr/local/bin/docker /usr/bin/docker | head -1)
-# Everything the nodes made goes before lib.sh's cleanup (containers first: their shims outlive a daemon).
-cleanup_nodes() {
-	set +e
-	for s in "${SOCKS[@]}"; do
-		cli "$s" swarm leave -f >/dev/null 2>&1
-		for id in $(cli "$s" ps -aq 2>/dev/null); do cli "$s" rm -f "$id" >/dev/null 2>&1; done
-	done
-	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
-	for pid in "${PIDS[@]}"; do
-		for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$pid" 2>/dev/null
-	done
-	PIDS=()
-	for ns in "${NODES[@]}"; do ip netns del "$ns" 2>/dev/null; done
-	ip link del "$BR" 2>/dev/null
-	iptables -D FORWARD -i "$BR" -o "$BR" -m comment --comment berth-bench-swarm -j ACCEPT 2>/dev/null
-	cleanup
-}
-SOCKS=()
-trap cleanup_nodes EXIT
+trap nodes_cleanup EXIT
 
 # cli SOCK ARGS: the docker CLI against a node's daemon.
 cli() { local s=$1; shift; DOCKER_HOST="unix://$s" DOCKER_CONFIG=$BENCH_DIR/docker-config "$DOCKER" "$@"; }
 
-# add_node ENGINE N: a namespace on the bridge with address PREFIX.N, and a daemon of ENGINE (berth|docker) in it.
+# add_node ENGINE N: node N (lib.sh's node_add), with busybox:v2 beside busybox:latest for the update.
 add_node() {
-	local engine=$1 n=$2 ns=bsw-$TAG-$2 sock=$BENCH_DIR/node$2.sock
-	ip netns add "$ns"
-	NODES+=("$ns")
-	ip link add "vsw$TAG$n" type veth peer name eth0 netns "$ns"
-	ip link set "vsw$TAG$n" master "$BR" up
-	ip -n "$ns" addr add "$PREFIX.$n/24" dev eth0
-	ip -n "$ns" link set eth0 up
-	ip -n "$ns" link set lo up
-	echo '{}' >"$BENCH_DIR/node$n.json"
-	if [ "$engine" = berth ]; then
-		unshare --uts -- sh -c 'hostname "$0" && exec nsenter --net=/run/netns/'"$ns"' -- "$@"' "node$n" \
-			"$BIN/berth" daemon --data-root "$BENCH_DIR/node$n" --exec-root "$RUN_DIR/node$n" -H "unix://$sock" \
-			--pidfile "$BENCH_DIR/node$n.pid" --config-file "$BENCH_DIR/node$n.json" --bridge none >"$BENCH_DIR/node$n.log" 2>&1 &
-	else
-		# The image is on every node: the workers use it instead of asking a registry (offline here).
-		unshare --uts -- sh -c 'hostname "$0" && exec nsenter --net=/run/netns/'"$ns"' -- "$@"' "node$n" \
-			env DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 dockerd --data-root "$BENCH_DIR/node$n" --exec-root "$RUN_DIR/node$n" \
-			-H "unix://$sock" --pidfile "$BENCH_DIR/node$n.pid" --config-file "$BENCH_DIR/node$n.json" --bridge none \
-			--iptables=false --ip6tables=false --ip-forward=false --ip-masq=false --userland-proxy=false >"$BENCH_DIR/node$n.log" 2>&1 &
-	fi
-	PIDS+=($!)
-	SOCKS+=("$sock")
-	# The heal rounds signal task processes by the pids the daemons report: those must be this pid namespace's.
-	if [ "$(readlink "/proc/$!/ns/pid")" != "$(readlink /proc/self/ns/pid)" ]; then
-		echo "node$n's daemon is in another pid namespace" >&2
-		exit 1
-	fi
-	for _ in $(seq 1 300); do cli "$sock" version >/dev/null 2>&1 && break; sleep 0.1; done
-	cli "$sock" import -c 'CMD ["sh"]' - busybox:latest <"$BENCH_DIR/busybox.tar" >/dev/null
-	cli "$sock" tag busybox:latest busybox:v2
+	node_add "$1" "$2"
+	nodecli "$2" tag busybox:latest busybox:v2
 }
 
 # cluster ENGINE FIRST: three nodes FIRST..FIRST+2, the first a manager; sets M (its socket) and W (the workers').
@@ -90,10 +38,10 @@ cluster() {
 	add_node "$engine" "$f"; add_node "$engine" $((f + 1)); add_node "$engine" $((f + 2))
 	M=$BENCH_DIR/node$f.sock
 	W=("$BENCH_DIR/node$((f + 1)).sock" "$BENCH_DIR/node$((f + 2)).sock")
-	cli "$M" swarm init --advertise-addr "$PREFIX.$f" >/dev/null
+	cli "$M" swarm init --advertise-addr "$NODES_PREFIX.$f" >/dev/null
 	local tok
 	tok=$(cli "$M" swarm join-token -q worker)
-	for w in "${W[@]}"; do cli "$w" swarm join --token "$tok" "$PREFIX.$f:2377" >/dev/null; done
+	for w in "${W[@]}"; do cli "$w" swarm join --token "$tok" "$NODES_PREFIX.$f:2377" >/dev/null; done
 	# Both workers Ready, not only listed: a worker still joining gets no tasks (all would go to the manager).
 	for _ in $(seq 1 300); do
 		[ "$(cli "$M" node ls --filter role=worker --format '{{.Status}}' | grep -c Ready)" = 2 ] && break
@@ -229,10 +177,7 @@ scenario() {
 	done
 }
 
-ip link add "$BR" type bridge
-ip addr add "$PREFIX.1/24" dev "$BR"
-ip link set "$BR" up
-iptables -I FORWARD -i "$BR" -o "$BR" -m comment --comment berth-bench-swarm -j ACCEPT
+nodes_net bsw 252
 cluster berth 11; BM=$M; BW=("${W[@]}")
 cluster docker 21; DM=$M; DW=("${W[@]}")
 for _ in $(seq 1 "$ROUNDS"); do
