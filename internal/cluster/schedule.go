@@ -28,15 +28,7 @@ type schedTask struct {
 	stop    bool // held while stopping
 	pending bool
 	err     string // the reason it last stayed pending
-	// obj is a pending task as the watch delivered it at version: what the scheduler writes ASSIGNED without
-	// reading it (the dispatcher's view, the other source, may not have it yet: its watch is its own).
-	obj *api.Task
 }
-
-// maxPendingObjs bounds the pending tasks the scheduler keeps whole (obj): enough for any burst of failures;
-// past it (a service of 100,000 replicas being created) it writes over the dispatcher's view, as the rest
-// of the leader does, rather than holding a second copy of every task.
-const maxPendingObjs = 1024
 
 type schedule struct {
 	st    *store.Store
@@ -54,8 +46,6 @@ type schedule struct {
 	fresh map[string]bool // pending tasks not tried yet
 	// placed counts the tasks written ASSIGNED (for tests and benchmarks).
 	placed int
-	// objs counts the tasks kept whole (schedTask.obj).
-	objs int
 }
 
 func newSchedule(st *store.Store, clock clockwork.Clock, log *slog.Logger) *schedule {
@@ -97,7 +87,6 @@ func (sc *schedule) load(ctx context.Context) error {
 	sc.tasks = make(map[string]*schedTask, len(tasks))
 	sc.pending = map[string]scheduler.Task{}
 	sc.fresh = map[string]bool{}
-	sc.objs = 0
 	for _, n := range nodes {
 		sc.s.SetNode(toPlacementNode(n))
 	}
@@ -114,17 +103,10 @@ func (sc *schedule) putTask(t *api.Task) {
 	cur := &schedTask{version: t.Version}
 	if old != nil {
 		cur.err = old.err
-		if old.obj != nil {
-			sc.objs--
-		}
 	}
 	switch {
 	case t.Status.State == api.TaskPending && t.DesiredState <= api.TaskComplete:
 		cur.pending = true
-		if sc.objs < maxPendingObjs {
-			cur.obj = t
-			sc.objs++
-		}
 		sc.pending[t.ID] = toSchedTask(t)
 		if old == nil || !old.pending {
 			sc.fresh[t.ID] = true
@@ -153,9 +135,6 @@ func (sc *schedule) removeTask(id string) {
 	if old := sc.tasks[id]; old != nil && old.held {
 		sc.s.RemoveTask(id)
 		sc.retry = true
-	}
-	if old := sc.tasks[id]; old != nil && old.obj != nil {
-		sc.objs--
 	}
 	delete(sc.tasks, id)
 	delete(sc.pending, id)
@@ -280,7 +259,7 @@ func pendingTaskFor(id string, ts []scheduler.Task) scheduler.Task {
 
 // known2 is the dispatcher's copy of a task when blind writes are in order.
 func (sc *schedule) known2(blind bool, id string) (*api.Task, bool) {
-	if !blind || sc.known == nil {
+	if !blind {
 		return nil, false
 	}
 	return sc.known(id)
@@ -296,15 +275,12 @@ func (sc *schedule) write(ctx context.Context, ds []scheduler.Decision, now time
 	err := sc.st.Update(ctx, func(tx *store.Tx) error {
 		dropped = dropped[:0]
 		attempt++
-		blind := attempt == 1
+		blind := attempt == 1 && sc.known != nil
 		for _, d := range ds {
 			known := sc.tasks[d.TaskID]
 			var t *api.Task
 			fromView := false
-			if blind && known != nil && known.obj != nil && known.obj.Version == known.version {
-				c := *known.obj
-				t, fromView = &c, true
-			} else if v, ok := sc.known2(blind, d.TaskID); ok && known != nil && v.Version == known.version {
+			if v, ok := sc.known2(blind, d.TaskID); ok && known != nil && v.Version == known.version {
 				c := *v
 				t, fromView = &c, true
 			} else {
