@@ -68,12 +68,7 @@ type orchestrate struct {
 	wake    time.Time
 	// passes counts reconciles (for tests).
 	passes int
-	// cost is what the last pass's reconcile took, its writes not counted.
-	cost time.Duration
 }
-
-// passGap is the least time between the end of a pass and the start of the next.
-const passGap = 2 * time.Millisecond
 
 func newOrchestrate(st *store.Store, clock clockwork.Clock, log *slog.Logger) *orchestrate {
 	return &orchestrate{st: st, clock: clock, log: log.With("loop", "orchestrator")}
@@ -274,21 +269,24 @@ func (o *orchestrate) pending() bool { return o.all || len(o.dirty) > 0 }
 
 // follow reconciles as the watch delivers changes, and when a plan's wake comes.
 func (o *orchestrate) follow(ctx context.Context, w *store.Watcher) {
-	var last time.Time // when the last pass ended
+	var last time.Time     // when the last pass ended
+	var cost time.Duration // what it took
 	var settle <-chan time.Time
 	for {
 		if o.pending() && o.seen >= o.applied && settle == nil {
-			// Under a stream of changes, passes are spaced by what a pass's reconcile costs (at least
-			// passGap), so that changes coalesce instead of the orchestrator reconciling each. The time its
-			// writes take is not counted: the next pass waits for them to come back through the watch anyway,
-			// and counting it delayed each failure of a burst by a whole write (7-9 ms under load).
-			if gap := max(o.cost, passGap); time.Since(last) < gap {
+			// Under a stream of changes, passes are spaced by what a pass costs, its writes included (at least
+			// a few milliseconds), so that changes coalesce instead of the orchestrator reconciling each.
+			// (Counting only the reconcile let later failures of a burst be replaced a write sooner, but at
+			// scale it cost placement rate: bench/swarm-scale.sh, docs/benchmarks.md.)
+			if gap := max(cost, 5*time.Millisecond); time.Since(last) < gap {
 				settle = time.After(gap - time.Since(last))
 			}
 		}
 		if o.pending() && o.seen >= o.applied && settle == nil {
+			began := time.Now()
 			err := o.reconcile(ctx)
 			last = time.Now()
+			cost = last.Sub(began)
 			if err != nil {
 				if ctx.Err() != nil {
 					return
@@ -370,12 +368,10 @@ func (o *orchestrate) snapshot() orchestrator.Snapshot {
 
 // reconcile makes and applies a plan for the services that changed.
 func (o *orchestrate) reconcile(ctx context.Context) error {
-	began := time.Now()
 	snap := o.snapshot()
 	o.dirty, o.all = nil, false
 	now := o.clock.Now()
 	plan := orchestrator.Reconcile(snap, now)
-	o.cost = time.Since(began)
 	o.passes++
 	if !plan.Wake.IsZero() && (o.wake.IsZero() || plan.Wake.Before(o.wake)) {
 		o.wake = plan.Wake
