@@ -162,3 +162,86 @@ median_of() {
 }
 
 ratio() { python3 -c "import sys; print('%.2f' % (float(sys.argv[1])/float(sys.argv[2])))" "$1" "$2"; }
+
+# Namespaced nodes, as the swarm e2e harness makes them: each node a daemon (berth or dockerd) in its own network
+# and UTS namespace, on one private bridge with the host's address PREFIX.1, reached by the docker CLI through
+# its socket $BENCH_DIR/nodeN.sock. nodes_net first, node_add for each node, `trap nodes_cleanup EXIT`.
+NODES_BR=
+NODES_PREFIX=
+NODES_TAG=
+NODES_NS=()
+NODES_SOCKS=()
+DOCKER=$(command -v /usr/local/bin/docker /usr/bin/docker | head -1 || true)
+
+# nodes_net NAME OCTET: the bridge (NAME and a random tag) on a /24 of 10.OCTET.0.0/16 (each script its own
+# OCTET, so that two can run at once), forwarding between the nodes.
+nodes_net() {
+	NODES_TAG=$(head -c2 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	NODES_BR=$1$NODES_TAG
+	NODES_PREFIX=10.$2.$((0x${NODES_TAG:0:2} % 250 + 1))
+	ip link add "$NODES_BR" type bridge
+	ip addr add "$NODES_PREFIX.1/24" dev "$NODES_BR"
+	ip link set "$NODES_BR" up
+	iptables -I FORWARD -i "$NODES_BR" -o "$NODES_BR" -m comment --comment "berth-bench-$1" -j ACCEPT
+}
+
+# nodecli N ARGS: the docker CLI against node N's daemon (the berth CLI has no swarm commands).
+nodecli() { local n=$1; shift; DOCKER_HOST="unix://$BENCH_DIR/node$n.sock" DOCKER_CONFIG=$BENCH_DIR/docker-config "$DOCKER" "$@"; }
+
+# node_add ENGINE N: node N, a namespace on the bridge with address PREFIX.N (default route via the bridge)
+# and a daemon of ENGINE (berth, or docker: Debian's docker.io dockerd) in it, hostname nodeN, busybox:latest imported; returns once the daemon
+# answers.
+node_add() {
+	local engine=$1 n=$2 ns=bn-$NODES_TAG-$2 sock=$BENCH_DIR/node$2.sock
+	ip netns add "$ns"
+	NODES_NS+=("$ns")
+	ip link add "vn$NODES_TAG$n" type veth peer name eth0 netns "$ns"
+	ip link set "vn$NODES_TAG$n" master "$NODES_BR" up
+	ip -n "$ns" addr add "$NODES_PREFIX.$n/24" dev eth0
+	ip -n "$ns" link set eth0 up
+	ip -n "$ns" link set lo up
+	ip -n "$ns" route add default via "$NODES_PREFIX.1"
+	echo '{}' >"$BENCH_DIR/node$n.json"
+	local run=(unshare --uts -- sh -c 'hostname "$0" && exec nsenter --net=/run/netns/'"$ns"' -- "$@"' "node$n")
+	if [ "$engine" = berth ]; then
+		"${run[@]}" "$BIN/berth" daemon --data-root "$BENCH_DIR/node$n" --exec-root "$RUN_DIR/node$n" -H "unix://$sock" \
+			--pidfile "$BENCH_DIR/node$n.pid" --config-file "$BENCH_DIR/node$n.json" --bridge none >"$BENCH_DIR/node$n.log" 2>&1 &
+	else
+		# The image is on every node: the workers use it instead of asking a registry (offline here).
+		"${run[@]}" env DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 dockerd --data-root "$BENCH_DIR/node$n" --exec-root "$RUN_DIR/node$n" \
+			-H "unix://$sock" --pidfile "$BENCH_DIR/node$n.pid" --config-file "$BENCH_DIR/node$n.json" --bridge none \
+			--iptables=false --ip6tables=false --ip-forward=false --ip-masq=false --userland-proxy=false >"$BENCH_DIR/node$n.log" 2>&1 &
+	fi
+	PIDS+=($!)
+	NODES_SOCKS+=("$sock")
+	# Containers' pids as the daemons report them are this pid namespace's (bench/swarm.sh signals them).
+	if [ "$(readlink "/proc/$!/ns/pid")" != "$(readlink /proc/self/ns/pid)" ]; then
+		echo "node$n's daemon is in another pid namespace" >&2
+		exit 1
+	fi
+	for _ in $(seq 1 300); do nodecli "$n" version >/dev/null 2>&1 && break; sleep 0.1; done
+	nodecli "$n" import -c 'CMD ["sh"]' - busybox:latest <"$BENCH_DIR/busybox.tar" >/dev/null
+}
+
+# nodes_cleanup removes what the nodes made before lib.sh's cleanup: their containers first (the shims outlive a
+# daemon), the daemons, the namespaces, the bridge and its forwarding rule.
+nodes_cleanup() {
+	set +e
+	for s in "${NODES_SOCKS[@]}"; do
+		local c=(env DOCKER_HOST="unix://$s" DOCKER_CONFIG="$BENCH_DIR/docker-config" "$DOCKER")
+		"${c[@]}" swarm leave -f >/dev/null 2>&1
+		for id in $("${c[@]}" ps -aq 2>/dev/null); do "${c[@]}" rm -f "$id" >/dev/null 2>&1; done
+	done
+	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+	for pid in "${PIDS[@]}"; do
+		for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$pid" 2>/dev/null
+	done
+	PIDS=()
+	for ns in "${NODES_NS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	if [ -n "$NODES_BR" ]; then
+		ip link del "$NODES_BR" 2>/dev/null
+		iptables -D FORWARD -i "$NODES_BR" -o "$NODES_BR" -m comment --comment "berth-bench-${NODES_BR%"$NODES_TAG"}" -j ACCEPT 2>/dev/null
+	fi
+	cleanup
+}

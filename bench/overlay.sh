@@ -15,60 +15,13 @@ command -v iperf3 >/dev/null || { apt-get install -y -qq iperf3 >/dev/null; }
 busybox_tar
 "$REPO/scripts/build.sh" "$BIN"
 
-TAG=$(head -c2 /dev/urandom | od -An -tx1 | tr -d ' \n')
-BR=bovl$TAG
-PREFIX=10.251.$((0x${TAG:0:2} % 250 + 1))
-NODES=()
-# Everything the nodes made goes before lib.sh's cleanup (containers first: their shims outlive a daemon).
-cleanup_nodes() {
-	set +e
-	for i in "${!NODES[@]}"; do
-		local n=$((i + 1))
-		for id in $(node "$n" ps -aq 2>/dev/null); do node "$n" rm -f "$id" >/dev/null 2>&1; done
-	done
-	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
-	for pid in "${PIDS[@]}"; do
-		for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$pid" 2>/dev/null
-	done
-	PIDS=()
-	for ns in "${NODES[@]}"; do ip netns del "$ns" 2>/dev/null; done
-	ip link del "$BR" 2>/dev/null
-	iptables -D FORWARD -i "$BR" -o "$BR" -m comment --comment berth-bench-overlay -j ACCEPT 2>/dev/null
-	cleanup
-}
-trap cleanup_nodes EXIT
-
-# node N ARGS: the docker CLI against node N (the berth CLI has no swarm commands).
-node() { local n=$1; shift; DOCKER_HOST="unix://$BENCH_DIR/node$n.sock" DOCKER_CONFIG=$BENCH_DIR/docker-config "$DOCKER" "$@"; }
-DOCKER=$(command -v /usr/local/bin/docker /usr/bin/docker | head -1)
-
-# add_node N: a namespace on the bridge with address PREFIX.(10+N), and a daemon in it.
-add_node() {
-	local n=$1 ns=bov-$TAG-$1
-	ip netns add "$ns"
-	NODES+=("$ns")
-	ip link add "vov$TAG$n" type veth peer name eth0 netns "$ns"
-	ip link set "vov$TAG$n" master "$BR" up
-	ip -n "$ns" addr add "$PREFIX.$((10 + n))/24" dev eth0
-	ip -n "$ns" link set eth0 up
-	ip -n "$ns" link set lo up
-	ip -n "$ns" route add default via "$PREFIX.1"
-	echo '{}' >"$BENCH_DIR/node$n.json"
-	unshare --uts -- sh -c 'hostname "$0" && exec nsenter --net=/run/netns/'"$ns"' -- "$@"' "node$n" \
-		"$BIN/berth" daemon --data-root "$BENCH_DIR/node$n" --exec-root "$RUN_DIR/node$n" -H "unix://$BENCH_DIR/node$n.sock" \
-		--pidfile "$BENCH_DIR/node$n.pid" --config-file "$BENCH_DIR/node$n.json" --bridge none >"$BENCH_DIR/node$n.log" 2>&1 &
-	PIDS+=($!)
-	for _ in $(seq 1 100); do "$BIN/berth" -H "unix://$BENCH_DIR/node$n.sock" version >/dev/null 2>&1 && break; sleep 0.1; done
-	node "$n" import -c 'CMD ["sh"]' - busybox:latest <"$BENCH_DIR/busybox.tar" >/dev/null
-}
-
-ip link add "$BR" type bridge
-ip addr add "$PREFIX.1/24" dev "$BR"
-ip link set "$BR" up
-iptables -I FORWARD -i "$BR" -o "$BR" -m comment --comment berth-bench-overlay -j ACCEPT
-add_node 1
-add_node 2
+trap nodes_cleanup EXIT
+nodes_net bovl 251
+node_add berth 11
+node_add berth 12
+# node 1 and node 2 of this script are nodes 11 and 12 (their addresses' last byte).
+node() { local n=$1; shift; nodecli $((10 + n)) "$@"; }
+PREFIX=$NODES_PREFIX
 node 1 swarm init --advertise-addr "$PREFIX.11" >/dev/null
 node 2 swarm join --token "$(node 1 swarm join-token -q worker)" "$PREFIX.11:2377" >/dev/null
 node 1 network create -d overlay --attachable ovl >/dev/null
@@ -79,10 +32,10 @@ for net in ovl sec jumbo; do
 	node 2 run -d --name "$net-2" --network "$net" busybox sleep 3600 >/dev/null
 done
 # ctrns N NAME: a container's network namespace, where its daemon bind-mounts it.
-ctrns() { echo "$RUN_DIR/node$1/netns/$(node "$1" inspect -f '{{.Id}}' "$2")"; }
+ctrns() { echo "$RUN_DIR/node$((10 + $1))/netns/$(node "$1" inspect -f '{{.Id}}' "$2")"; }
 ipof() { node "$1" inspect -f "{{(index .NetworkSettings.Networks \"$3\").IPAddress}}" "$2"; }
-UNDER_SRV=/run/netns/bov-$TAG-2
-UNDER_CLI=/run/netns/bov-$TAG-1
+UNDER_SRV=/run/netns/${NODES_NS[1]}
+UNDER_CLI=/run/netns/${NODES_NS[0]}
 OVL_SRV=$(ctrns 2 ovl-2); OVL_CLI=$(ctrns 1 ovl-1); OVL_IP=$(ipof 2 ovl-2 ovl)
 SEC_SRV=$(ctrns 2 sec-2); SEC_CLI=$(ctrns 1 sec-1); SEC_IP=$(ipof 2 sec-2 sec)
 JUM_SRV=$(ctrns 2 jumbo-2); JUM_CLI=$(ctrns 1 jumbo-1); JUM_IP=$(ipof 2 jumbo-2 jumbo)

@@ -52,7 +52,9 @@ type orchestrate struct {
 	// need no read when the view has the version the plan was made from.
 	known func(id string) (*api.Task, bool)
 
-	rev      int64
+	rev int64
+	// seen is the last revision whose every change the mirror has (Event.Complete).
+	seen     int64
 	limit    int64
 	services map[string]*api.Service
 	tasks    map[string]*orchTask
@@ -120,7 +122,7 @@ func (o *orchestrate) load(ctx context.Context) error {
 	if err != nil && !errors.Is(err, ErrNoSwarm) {
 		return err
 	}
-	o.rev, o.applied = v.Rev(), 0
+	o.rev, o.seen, o.applied = v.Rev(), v.Rev(), 0
 	o.services = map[string]*api.Service{}
 	o.tasks = make(map[string]*orchTask, len(tasks))
 	o.bySvc = map[string]map[string]*orchTask{}
@@ -180,6 +182,9 @@ func (o *orchestrate) putTask(t *api.Task) {
 func (o *orchestrate) apply(ev store.Event) {
 	if ev.Rev > o.rev {
 		o.rev = ev.Rev
+	}
+	if ev.Complete && ev.Rev > o.seen {
+		o.seen = ev.Rev
 	}
 	switch ev.Kind {
 	case api.KindService:
@@ -268,14 +273,16 @@ func (o *orchestrate) follow(ctx context.Context, w *store.Watcher) {
 	var cost time.Duration // what it took
 	var settle <-chan time.Time
 	for {
-		if o.pending() && o.rev >= o.applied && settle == nil {
-			// Under a stream of changes, passes are spaced by what a pass costs (at least a few
-			// milliseconds), so that changes coalesce instead of the orchestrator reconciling each.
+		if o.pending() && o.seen >= o.applied && settle == nil {
+			// Under a stream of changes, passes are spaced by what a pass costs, its writes included (at least
+			// a few milliseconds), so that changes coalesce instead of the orchestrator reconciling each.
+			// (Counting only the reconcile let later failures of a burst be replaced a write sooner, but at
+			// scale it cost placement rate: bench/swarm-scale.sh, docs/benchmarks.md.)
 			if gap := max(cost, 5*time.Millisecond); time.Since(last) < gap {
 				settle = time.After(gap - time.Since(last))
 			}
 		}
-		if o.pending() && o.rev >= o.applied && settle == nil {
+		if o.pending() && o.seen >= o.applied && settle == nil {
 			began := time.Now()
 			err := o.reconcile(ctx)
 			last = time.Now()
@@ -372,18 +379,25 @@ func (o *orchestrate) reconcile(ctx context.Context) error {
 	if plan.Empty() {
 		return nil
 	}
-	replan, err := o.applyPlan(ctx, plan)
+	replan, rev, err := o.applyPlan(ctx, plan)
 	for _, id := range replan {
 		o.markDirty(id)
 	}
 	if err != nil {
+		o.applied = max(o.applied, rev)
 		return err
 	}
-	v, err := o.st.View(ctx)
-	if err != nil {
-		return err
+	if len(replan) > 0 {
+		// Something changed under the plan: replan once the watch brought that change, the store's latest.
+		v, err := o.st.View(ctx)
+		if err != nil {
+			return err
+		}
+		rev = v.Rev()
 	}
-	o.applied = v.Rev()
+	// Otherwise the next pass waits for the watch to bring this one's writes: their commit revision, without a
+	// read of the store (a round trip to etcd on every pass).
+	o.applied = max(o.applied, rev)
 	return nil
 }
 
@@ -398,8 +412,9 @@ type planGroup struct {
 
 func (g *planGroup) size() int { return len(g.creates) + len(g.updates) + len(g.removes) }
 
-// applyPlan writes a plan, a service at a time; it returns the services to reconcile again.
-func (o *orchestrate) applyPlan(ctx context.Context, plan orchestrator.Plan) ([]string, error) {
+// applyPlan writes a plan, a service at a time; it returns the services to reconcile again and the revision
+// of its last write.
+func (o *orchestrate) applyPlan(ctx context.Context, plan orchestrator.Plan) ([]string, int64, error) {
 	groups := map[string]*planGroup{}
 	group := func(id string) *planGroup {
 		g := groups[id]
@@ -430,21 +445,24 @@ func (o *orchestrate) applyPlan(ctx context.Context, plan orchestrator.Plan) ([]
 		group(su.ID).svc = &su
 	}
 	var replan []string
+	var last int64
 	for _, id := range slices.Sorted(maps.Keys(groups)) {
-		again, err := o.applyGroup(ctx, groups[id])
+		again, rev, err := o.applyGroup(ctx, groups[id])
+		last = max(last, rev)
 		if err != nil {
-			return append(replan, id), err
+			return append(replan, id), last, err
 		}
 		if again {
 			replan = append(replan, id)
 		}
 	}
-	return replan, nil
+	return replan, last, nil
 }
 
 // applyGroup writes one service's share of a plan in transactions of at most planChunk tasks, each checking
-// that the service is still the one the plan was made from; the service's own change goes with the last.
-func (o *orchestrate) applyGroup(ctx context.Context, g *planGroup) (replan bool, err error) {
+// that the service is still the one the plan was made from; the service's own change goes with the last. rev
+// is the revision of its last write.
+func (o *orchestrate) applyGroup(ctx context.Context, g *planGroup) (replan bool, rev int64, err error) {
 	mine := o.services[g.service]
 	type item struct {
 		create *orchestrator.Task
@@ -466,7 +484,7 @@ func (o *orchestrate) applyGroup(ctx context.Context, g *planGroup) (replan bool
 		last := start+planChunk >= len(items)
 		conflict := false
 		attempt := 0
-		err := o.st.Update(ctx, func(tx *store.Tx) error {
+		committed, err := o.st.UpdateRev(ctx, func(tx *store.Tx) error {
 			conflict = false
 			attempt++
 			// The first attempt writes what it knows at the plan's versions without reading; one that
@@ -483,7 +501,15 @@ func (o *orchestrate) applyGroup(ctx context.Context, g *planGroup) (replan bool
 				return t, false, err
 			}
 			var svc *api.Service
-			if mine != nil {
+			if mine != nil && blind && mine.Version != 0 {
+				// The service as the plan saw it, checked at commit instead of read (a round trip): if it
+				// changed, the transaction conflicts and the next attempt reads it and replans.
+				if err := store.AssertAt(tx, api.KindService, g.service, mine.Version); err != nil {
+					return err
+				}
+				c := *mine
+				svc = &c
+			} else if mine != nil {
 				s, err := store.Get[api.Service](ctx, tx, g.service)
 				if errdefs.IsNotFound(err) {
 					return errReplan
@@ -578,17 +604,18 @@ func (o *orchestrate) applyGroup(ctx context.Context, g *planGroup) (replan bool
 			}
 			return nil
 		})
+		rev = max(rev, committed)
 		if errors.Is(err, errReplan) || errors.Is(err, store.ErrOutOfSequence) {
-			return true, nil
+			return true, rev, nil
 		}
 		if err != nil {
-			return false, err
+			return false, rev, err
 		}
 		if conflict {
 			replan = true
 		}
 	}
-	return replan, nil
+	return replan, rev, nil
 }
 
 // viewTask is the dispatcher's copy of a task when blind writes are in order.

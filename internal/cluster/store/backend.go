@@ -17,7 +17,8 @@ type Backend interface {
 	// Txn applies ops atomically if every condition holds. ok is false (and nothing is applied) when one does
 	// not; rev is the store's revision after the transaction.
 	Txn(ctx context.Context, conds []Cond, ops []Op) (ok bool, rev int64, err error)
-	// Watch delivers every change under prefix after revision after, in revision order, until ctx ends. The
+	// Watch delivers every change under prefix after revision after, in revision order, the changes of one
+	// revision in one response (as etcd's watch does, without fragmentation), until ctx ends. The
 	// channel is closed after a response with Err set (ErrCompacted when after is older than the backend
 	// holds; ErrUnavailable when the backend lost its quorum) or when ctx ends.
 	Watch(ctx context.Context, prefix string, after int64) <-chan WatchResponse

@@ -81,3 +81,19 @@ func DeleteAt(tx *Tx, k api.Kind, id string, version uint64) error {
 	tx.write(Op{Key: key, Delete: true})
 	return nil
 }
+
+// AssertAt makes the transaction depend on an object being at version, without reading it: the transaction
+// conflicts (and its function runs again) if the object changed or went by the time it commits. It is the
+// read a transaction needs when it already holds the object at that version (from a watch) and only checks
+// that it is still current.
+func AssertAt(tx *Tx, k api.Kind, id string, version uint64) error {
+	if version == 0 {
+		return fmt.Errorf("%s %s: AssertAt without a version: %w", k, id, errdefs.ErrInvalidArgument)
+	}
+	key := tx.s.objectKey(k, id)
+	if c, seen := tx.conds[key]; seen && c.Rev != int64(version) {
+		return ErrOutOfSequence
+	}
+	tx.conds[key] = Cond{Kind: ModRevEquals, Key: key, Rev: int64(version)}
+	return nil
+}

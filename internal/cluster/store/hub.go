@@ -261,8 +261,8 @@ func (s *Store) ride(ctx context.Context, w *Watcher, h *hub, c *cell, rev int64
 			return rev, c.err
 		}
 		c = c.next
-		for _, ch := range c.events {
-			if ch.rev <= rev || (len(want) > 0 && !want[ch.kind]) {
+		for i, ch := range c.events {
+			if ch.rev <= rev || !wants(want, ch.kind) {
 				continue
 			}
 			ev, err := ch.decode(objPrefix)
@@ -272,6 +272,7 @@ func (s *Store) ride(ctx context.Context, w *Watcher, h *hub, c *cell, rev int64
 			if ev.Object == nil {
 				continue // not a kind of object
 			}
+			ev.Complete = lastOfRev(c.events, i, want) // ev is this watcher's copy; the object is shared
 			select {
 			case w.ch <- ev:
 			case <-ctx.Done():
@@ -313,14 +314,20 @@ func (s *Store) catchUp(ctx context.Context, w *Watcher, h *hub, rev int64, want
 			if resp.Err != nil {
 				return rev, resp.Err
 			}
+			evs := make([]Event, 0, len(resp.Events))
 			for _, e := range resp.Events {
 				ev, ok, err := decodeEvent(objPrefix, e, want)
 				if err != nil {
 					return rev, err
 				}
-				if !ok || ev.Rev <= rev {
-					continue
+				if ok && ev.Rev > rev {
+					evs = append(evs, ev)
 				}
+			}
+			for i, ev := range evs {
+				// A backend delivers a revision's events together: the last of a revision among those
+				// watched completes it.
+				ev.Complete = i == len(evs)-1 || evs[i+1].Rev != ev.Rev
 				select {
 				case w.ch <- ev:
 				case <-ctx.Done():
@@ -335,6 +342,28 @@ func (s *Store) catchUp(ctx context.Context, w *Watcher, h *hub, rev int64, want
 			}
 		}
 	}
+}
+
+// wants reports whether a watcher of the kinds in want (all when empty) wants kind.
+func wants(want map[api.Kind]bool, kind api.Kind) bool {
+	return len(want) == 0 || want[kind]
+}
+
+// lastOfRev reports whether the change at i is the last of its revision in the cell that a watcher of want
+// receives (a backend delivers a revision's changes together, so the cell holds all of them): no later change
+// of the same revision is of a wanted kind of object.
+func lastOfRev(chs []*change, i int, want map[api.Kind]bool) bool {
+	for _, ch := range chs[i+1:] {
+		if ch.rev != chs[i].rev {
+			return true
+		}
+		if wants(want, ch.kind) {
+			if _, err := NewObject(ch.kind); err == nil {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // decodeEvent is a backend change as an Event of the store's objects; ok is false for a key that is not an

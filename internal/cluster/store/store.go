@@ -227,10 +227,14 @@ func (v *View) list(ctx context.Context, prefix string) ([]KV, error) {
 }
 
 // Tx is a transaction: reads at one revision (seeing the transaction's own writes), writes committed together.
+// The revision is read from the store at the transaction's first read, not before: a transaction that only
+// writes blind (CreateFresh, PutAt, DeleteAt, AssertAt) commits in one round trip instead of two.
 type Tx struct {
 	s      *Store
 	ctx    context.Context
-	rev    int64
+	rev    int64 // set by the first read (hasRev)
+	hasRev bool
+	revErr error
 	conds  map[string]Cond
 	writes map[string]*Op
 	order  []string
@@ -240,8 +244,21 @@ type Tx struct {
 
 func (tx *Tx) store() *Store { return tx.s }
 
-// Rev is the revision the transaction reads at.
-func (tx *Tx) Rev() int64 { return tx.rev }
+// Rev is the revision the transaction reads at (read from the store now if the transaction has not read yet;
+// 0 if that fails, and then the transaction's commit fails too).
+func (tx *Tx) Rev() int64 {
+	rev, _ := tx.readRev(tx.ctx)
+	return rev
+}
+
+// readRev is the revision the transaction reads at, fixed at its first read.
+func (tx *Tx) readRev(ctx context.Context) (int64, error) {
+	if !tx.hasRev {
+		_, tx.rev, tx.revErr = tx.s.b.Range(ctx, tx.s.prefix+"revision", false, 0)
+		tx.hasRev = true
+	}
+	return tx.rev, tx.revErr
+}
 
 func (tx *Tx) get(ctx context.Context, key string) (KV, bool, error) {
 	if op, ok := tx.writes[key]; ok {
@@ -250,7 +267,11 @@ func (tx *Tx) get(ctx context.Context, key string) (KV, bool, error) {
 		}
 		return KV{Key: key, Value: op.Value}, true, nil
 	}
-	kvs, _, err := tx.s.b.Range(ctx, key, false, tx.rev)
+	rev, err := tx.readRev(ctx)
+	if err != nil {
+		return KV{}, false, err
+	}
+	kvs, _, err := tx.s.b.Range(ctx, key, false, rev)
 	if err != nil {
 		return KV{}, false, err
 	}
@@ -268,6 +289,9 @@ func (tx *Tx) get(ctx context.Context, key string) (KV, bool, error) {
 }
 
 func (tx *Tx) list(ctx context.Context, prefix string) ([]KV, error) {
+	if _, err := tx.readRev(ctx); err != nil {
+		return nil, err
+	}
 	kvs, _, err := tx.s.b.Range(ctx, prefix, true, tx.rev)
 	if err != nil {
 		return nil, err
@@ -307,17 +331,23 @@ func (tx *Tx) write(op Op) {
 // Update runs fn over a transaction and commits its writes if nothing it read changed meanwhile; on such a
 // conflict fn runs again. An error from fn aborts the transaction (nothing is written) and is returned.
 func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
+	_, err := s.UpdateRev(ctx, fn)
+	return err
+}
+
+// UpdateRev is Update, and returns the revision its writes were committed at (0 when fn wrote nothing), which
+// a caller following a watch can wait for to see its own writes (without another read of the store).
+func (s *Store) UpdateRev(ctx context.Context, fn func(tx *Tx) error) (int64, error) {
 	for attempt := 0; ; attempt++ {
-		_, rev, err := s.b.Range(ctx, s.prefix+"revision", false, 0)
-		if err != nil {
-			return err
-		}
-		tx := &Tx{s: s, ctx: ctx, rev: rev, conds: map[string]Cond{}, writes: map[string]*Op{}}
+		tx := &Tx{s: s, ctx: ctx, conds: map[string]Cond{}, writes: map[string]*Op{}}
 		if err := fn(tx); err != nil {
-			return err
+			return 0, err
+		}
+		if tx.revErr != nil {
+			return 0, tx.revErr // fn ignored a failed read
 		}
 		if len(tx.writes) == 0 {
-			return nil
+			return 0, nil
 		}
 		conds := make([]Cond, 0, len(tx.conds))
 		for _, c := range tx.conds {
@@ -329,20 +359,20 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		}
 		ok, newRev, err := s.b.Txn(ctx, conds, ops)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if ok {
 			for _, o := range tx.written {
 				o.GetMeta().Version = uint64(newRev)
 			}
-			return nil
+			return newRev, nil
 		}
 		if attempt >= maxRetries {
-			return fmt.Errorf("transaction conflicted %d times: %w", attempt+1, errdefs.ErrConflict)
+			return 0, fmt.Errorf("transaction conflicted %d times: %w", attempt+1, errdefs.ErrConflict)
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return 0, ctx.Err()
 		case <-time.After(time.Duration(attempt) * time.Millisecond):
 		}
 	}
@@ -493,6 +523,10 @@ type Event struct {
 	Object api.Object
 	// Rev is the change's revision.
 	Rev int64
+	// Complete marks the last event of its revision: once it is taken, the watcher has every change of
+	// revision Rev (of its kinds). A transaction of many objects is one revision delivered as many events; a
+	// follower that waits for its own write must wait for the last of them, not the first.
+	Complete bool
 }
 
 // Watcher delivers changes; Err says why its channel closed.

@@ -49,6 +49,7 @@ func Run(t *testing.T, open Opener) {
 		{"ViewIsASnapshot", testViewIsASnapshot},
 		{"WatchReplaysHistory", testWatchReplaysHistory},
 		{"WatchLive", testWatchLive},
+		{"WatchCompletesRevisions", testWatchCompletesRevisions},
 		{"PrefixesIsolate", testPrefixesIsolate},
 		{"Compacted", testCompacted},
 	}
@@ -459,6 +460,47 @@ func testWatchLive(t *testing.T, s *store.Store) {
 	}
 	if w.Err() != nil {
 		t.Fatalf("a watch ended by its context reports %v", w.Err())
+	}
+}
+
+// A transaction's changes are one revision delivered as several events: only the last the watcher takes of
+// it is Complete, also when the revision's last change is of a kind the watcher does not follow.
+func testWatchCompletesRevisions(t *testing.T, s *store.Store) {
+	ctx := ctxT(t)
+	v, _ := s.View(ctx)
+	w := s.Watch(ctx, v.Rev(), api.KindTask)
+	if err := s.Update(ctx, func(tx *store.Tx) error {
+		for _, id := range []string{"t1", "t2", "t3"} {
+			if err := store.CreateFresh(tx, &api.Task{ID: id}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(ctx, func(tx *store.Tx) error {
+		if err := store.CreateFresh(tx, &api.Task{ID: "t4"}); err != nil {
+			return err
+		}
+		return store.Create(tx, node("n1"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	evs := collect(t, w, 4)
+	var got []string
+	for _, ev := range evs {
+		got = append(got, fmt.Sprintf("%s@%d:%v", ev.ID, ev.Rev-v.Rev(), ev.Complete))
+	}
+	// Within a revision the backend orders keys as it likes: compare the revisions and where they end.
+	want := []string{"@1:false", "@1:false", "@1:true", "t4@2:true"}
+	for i := range want {
+		if i < 3 {
+			got[i] = got[i][2:] // drop the task ID
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", got, want)
 	}
 }
 
