@@ -99,14 +99,14 @@ func put(ctx context.Context, s *store.Store, id string) error {
 	})
 }
 
-// Three managers: members join as learners and are promoted, every manager reads what another wrote, losing the
-// leader elects another that takes writes, losing quorum makes writes fail with docker's words, and a worker's
-// certificate cannot reach the store.
-func TestThreeManagers(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	root, _ := ca.NewRootCA()
-	ms := []*member{newMember(t, root, "m1"), newMember(t, root, "m2"), newMember(t, root, "m3")}
+// startManagers starts n store members as a manager join makes them: the first alone, each next one added as a
+// learner by the first and promoted once it has caught up. All are voters when it returns.
+func startManagers(t *testing.T, ctx context.Context, root *ca.RootCA, n int) []*member {
+	t.Helper()
+	var ms []*member
+	for i := range n {
+		ms = append(ms, newMember(t, root, fmt.Sprintf("m%d", i+1)))
+	}
 	ms[0].start(t, ctx)
 	for _, mb := range ms[1:] {
 		initial, _, err := ms[0].m.AddLearner(ctx, mb.id, mb.cfg.PeerURL)
@@ -120,7 +120,7 @@ func TestThreeManagers(t *testing.T) {
 		}
 	}
 	members, err := ms[0].m.Members(ctx)
-	if err != nil || len(members) != 3 {
+	if err != nil || len(members) != n {
 		t.Fatalf("members %+v, %v", members, err)
 	}
 	for _, mem := range members {
@@ -128,6 +128,53 @@ func TestThreeManagers(t *testing.T) {
 			t.Fatalf("member %s is still a learner", mem.Name)
 		}
 	}
+	return ms
+}
+
+// Five managers tolerate the loss of two: the leader and another stop, a new leader takes writes that every
+// survivor reads; a third loss leaves two of five, and writes fail with docker's words.
+func TestFiveManagers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	root, _ := ca.NewRootCA()
+	ms := startManagers(t, ctx, root, 5)
+	leader := waitLeader(t, ms...)
+	var rest []*member
+	for _, mb := range ms {
+		if mb.id == leader {
+			mb.m.Close()
+		} else {
+			rest = append(rest, mb)
+		}
+	}
+	rest[0].m.Close() // a follower too: three of five left
+	rest = rest[1:]
+	if l := waitLeader(t, rest...); l == leader {
+		t.Fatalf("leader still %s", leader)
+	}
+	if err := put(ctx, rest[0].m.Store(), "three-of-five"); err != nil {
+		t.Fatalf("write with three of five managers: %v", err)
+	}
+	for _, mb := range rest {
+		if _, err := store.Get[api.Node](ctx, mb.m.Store(), "three-of-five"); err != nil {
+			t.Fatalf("%s does not see the write: %v", mb.id, err)
+		}
+	}
+	rest[0].m.Close() // two of five: no quorum
+	err := put(ctx, rest[1].m.Store(), "two-of-five")
+	if !errors.Is(err, store.ErrNoLeader) || !errdefs.IsUnavailable(err) {
+		t.Fatalf("write with two of five managers: %v", err)
+	}
+}
+
+// Three managers: members join as learners and are promoted, every manager reads what another wrote, losing the
+// leader elects another that takes writes, losing quorum makes writes fail with docker's words, and a worker's
+// certificate cannot reach the store.
+func TestThreeManagers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	root, _ := ca.NewRootCA()
+	ms := startManagers(t, ctx, root, 3)
 	leader := waitLeader(t, ms...)
 	if err := put(ctx, ms[1].m.Store(), "written-on-m2"); err != nil {
 		t.Fatal(err)
