@@ -11,6 +11,7 @@
 #   and while one of the three nodes is drained
 # Docker swarm is no anchor here: its VIPs need IPVS, which this kernel lacks (docs/benchmarks.md quotes it).
 # Usage: bench/vip.sh as root   (DURATION=10 seconds per run, ROUNDS=3 interleaved rounds, median reported;
+#   HEALTH=0 runs the service without its health check (wget of / every 250 ms, the task a backend once healthy);
 #   RUNS="throughput mesh update scale drain" picks the parts; CAPTURE=DIR records the client's TCP FINs and RSTs
 #   during each change under load into DIR/NAME.pcap, with wrk's output in DIR/wrk.log)
 source "$(dirname "$0")/lib.sh"
@@ -19,6 +20,7 @@ ROUNDS=${ROUNDS:-3}
 REPLICAS=${REPLICAS:-10}
 RUNS=${RUNS:-throughput mesh update scale drain}
 CAPTURE=${CAPTURE:-}
+HEALTH=${HEALTH:-1}
 want() { [[ " $RUNS " == *" $1 "* ]]; }
 bench_install
 command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null; }
@@ -26,7 +28,10 @@ busybox_tar
 "$REPO/scripts/build.sh" "$BIN"
 mkdir -p "$BENCH_DIR/httpserve"
 (cd "$REPO" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$BENCH_DIR/httpserve/httpserve" ./bench/internal/httpserve)
-tar -C "$BENCH_DIR/httpserve" -cf "$BENCH_DIR/httpserve.tar" httpserve
+# With a shell and wget beside it (busybox), for the health check that tells a new task's readiness.
+mkdir -p "$BENCH_DIR/httpserve/bin" && cp "$(command -v busybox)" "$BENCH_DIR/httpserve/bin/busybox"
+ln -sf busybox "$BENCH_DIR/httpserve/bin/sh" && ln -sf busybox "$BENCH_DIR/httpserve/bin/wget"
+tar -C "$BENCH_DIR/httpserve" -cf "$BENCH_DIR/httpserve.tar" httpserve bin
 
 TAG=$(head -c2 /dev/urandom | od -An -tx1 | tr -d ' \n')
 BR=bvip$TAG
@@ -88,8 +93,12 @@ node 3 swarm join --token "$tok" "$PREFIX.11:2377" >/dev/null
 # The workers take tasks once ready: the service is spread over the three nodes.
 for _ in $(seq 1 300); do [ "$(node 1 node ls --format '{{.Status}}' | grep -c Ready)" = 3 ] && break; sleep 0.1; done
 node 1 network create -d overlay --attachable vipnet >/dev/null
+# A task is a backend once RUNNING, and with a health check only once healthy: without one (HEALTH=0) a new
+# task may be picked in the milliseconds before its server listens and refuse a connection, as in docker.
+HEALTH_ARGS=()
+[ "$HEALTH" = 1 ] && HEALTH_ARGS=(--health-cmd 'wget -q -O /dev/null http://127.0.0.1/' --health-interval 250ms --health-timeout 2s --health-retries 3)
 node 1 service create -d -q --no-resolve-image --name web --replicas "$REPLICAS" --network vipnet \
-	--update-parallelism 1 --update-delay 0s httpserve:latest >/dev/null
+	"${HEALTH_ARGS[@]}" --update-parallelism 1 --update-delay 0s httpserve:latest >/dev/null
 node 1 run -d --name client --network vipnet busybox sleep 36000 >/dev/null
 for _ in $(seq 1 600); do
 	[ "$(node 1 service ps -q --filter desired-state=running web | xargs -r "$DOCKER" -H "unix://$BENCH_DIR/node1.sock" inspect -f '{{.Status.State}}' | grep -c running)" = "$REPLICAS" ] && break
