@@ -8,7 +8,7 @@
 #   new connections per second through the VIP against to one task (Connection: close on every request)
 #   failed requests (wrk's socket errors, timeouts and non-2xx) under steady load of both kinds while
 #   `service update --force` replaces all the tasks one at a time, while the service is scaled down to half,
-#   and while one of the three nodes is drained
+#   and while one of the three nodes is drained, through the VIP and through the routing mesh (web publishes 8080)
 # Docker swarm is no anchor here: its VIPs need IPVS, which this kernel lacks (docs/benchmarks.md quotes it).
 # Usage: bench/vip.sh as root   (DURATION=10 seconds per run, ROUNDS=3 interleaved rounds, median reported;
 #   HEALTH=0 runs the service without its health check (wget of / every 250 ms, the task a backend once healthy);
@@ -98,17 +98,19 @@ node 1 network create -d overlay --attachable vipnet >/dev/null
 HEALTH_ARGS=()
 [ "$HEALTH" = 1 ] && HEALTH_ARGS=(--health-cmd 'wget -q -O /dev/null http://127.0.0.1/' --health-interval 250ms --health-timeout 2s --health-retries 3)
 node 1 service create -d -q --no-resolve-image --name web --replicas "$REPLICAS" --network vipnet \
-	"${HEALTH_ARGS[@]}" --update-parallelism 1 --update-delay 0s httpserve:latest >/dev/null
+	"${HEALTH_ARGS[@]}" --update-parallelism 1 --update-delay 0s -p 8080:80 httpserve:latest >/dev/null
 node 1 run -d --name client --network vipnet busybox sleep 36000 >/dev/null
 for _ in $(seq 1 600); do
 	[ "$(node 1 service ps -q --filter desired-state=running web | xargs -r "$DOCKER" -H "unix://$BENCH_DIR/node1.sock" inspect -f '{{.Status.State}}' | grep -c running)" = "$REPLICAS" ] && break
 	sleep 0.2
 done
-VIP=$(node 1 service inspect -f '{{range .Endpoint.VirtualIPs}}{{.Addr}}{{end}}' web); VIP=${VIP%/*}
+# web is on vipnet and, publishing 8080, on the ingress network: its VIP and its tasks' addresses on vipnet.
+VIPNET_ID=$(node 1 network inspect -f '{{.Id}}' vipnet)
+VIP=$(node 1 service inspect -f '{{range .Endpoint.VirtualIPs}}{{if eq .NetworkID "'"$VIPNET_ID"'"}}{{.Addr}}{{end}}{{end}}' web); VIP=${VIP%/*}
 # One task on another node than the client: the direct path crosses the overlay as most VIP connections do.
 N2=$(node 2 info -f '{{.Swarm.NodeID}}')
 TASK_IP=$(for id in $(node 1 service ps -q --filter desired-state=running web); do
-	node 1 inspect -f '{{.NodeID}} {{range .NetworksAttachments}}{{range .Addresses}}{{.}}{{end}}{{end}}' "$id"; done | awk -v n="$N2" '$1 == n && !f {print $2; f = 1}')
+	node 1 inspect -f '{{.NodeID}} {{range .NetworksAttachments}}{{if eq .Network.ID "'"$VIPNET_ID"'"}}{{range .Addresses}}{{.}}{{end}}{{end}}{{end}}' "$id"; done | awk -v n="$N2" '$1 == n && !f {print $2; f = 1}')
 TASK_IP=${TASK_IP%/*}
 if [ -z "$TASK_IP" ]; then
 	echo "no running task of web on node2:" >&2
@@ -125,6 +127,9 @@ done
 # wrkrun ADDR CONNS SECONDS [wrk args...]: requests per second; also sets ERRS (socket errors, timeouts, non-2xx)
 # and MBS (MB/s transferred). WRK_NS is the namespace wrk runs in (the client's), WRK_PATH the path (/).
 WRK_NS=$CLI_NS
+# node1's own namespace: a client of the routing mesh there reaches node1's published ports.
+N1_NS=/run/netns/bvip-$TAG-1
+for _ in $(seq 1 100); do nsenter --net="$N1_NS" wrk -t1 -c1 -d1s "http://$PREFIX.11:8080/" 2>&1 | grep -q 'Requests/sec' && break; sleep 0.2; done
 WRK_PATH=/
 wrkrun() {
 	local a=$1 c=$2 d=$3 out
@@ -161,7 +166,6 @@ want throughput && { TV=$(median "${tv[@]}"); TD=$(median "${td[@]}"); CV=$(medi
 if want mesh; then
 	node 1 service create -d -q --no-resolve-image --name solo --replicas 1 --constraint node.hostname==node2 \
 		--network vipnet -p 8081:80 httpserve:latest >/dev/null
-	VIPNET_ID=$(node 1 network inspect -f '{{.Id}}' vipnet)
 	SOLO_IP=
 	for _ in $(seq 1 600); do
 		SOLO_IP=$(for id in $(node 1 service ps -q --filter desired-state=running solo); do
@@ -171,7 +175,6 @@ if want mesh; then
 	done
 	[ -n "$SOLO_IP" ] || { echo "solo never ran:" >&2; node 1 service ps --no-trunc solo >&2; exit 1; }
 	SOLO_IP=${SOLO_IP%/*}
-	N1_NS=/run/netns/bvip-$TAG-1
 	for _ in $(seq 1 100); do nsenter --net="$N1_NS" wrk -t1 -c1 -d1s "http://$PREFIX.11:8081/" 2>&1 | grep -q 'Requests/sec' && \
 		nsenter --net="$CLI_NS" wrk -t1 -c1 -d1s "http://$SOLO_IP/" 2>&1 | grep -q 'Requests/sec' && break; sleep 0.2; done
 	mr=(); dr=(); mb=(); db=()
@@ -190,7 +193,7 @@ fi
 # under_load NAME WINDOW CMD...: CMD while wrk loads the VIP with kept-alive and new connections, from 3 s before
 # it to the end of WINDOW seconds; sets NAME's duration (ms) and failed requests in $BENCH_DIR/NAME-*.
 under_load() {
-	local name=$1 window=$2 t0 t1 ka nc cap=
+	local name=$1 window=$2 t0 t1 ka nc mka mnc cap=
 	shift 2
 	if [ -n "$CAPTURE" ]; then
 		mkdir -p "$CAPTURE"
@@ -202,11 +205,17 @@ under_load() {
 	ka=$!
 	( wrkrun "$VIP" 4 "$window" -H 'Connection: close' >/dev/null; echo "$ERRS" >"$BENCH_DIR/$name-new"; [ "$ERRS" = 0 ] || echo "$name, new connections: $ERRS_DETAIL" >&2 ) &
 	nc=$!
+	# And through the routing mesh: from node1's namespace to its published port 8080, balanced by its ingress
+	# sandbox to the tasks on every node.
+	( WRK_NS=$N1_NS; wrkrun "$PREFIX.11:8080" 8 "$window" >/dev/null; echo "$ERRS" >"$BENCH_DIR/$name-mesh-keepalive"; [ "$ERRS" = 0 ] || echo "$name, mesh kept-alive: $ERRS_DETAIL" >&2 ) &
+	mka=$!
+	( WRK_NS=$N1_NS; wrkrun "$PREFIX.11:8080" 4 "$window" -H 'Connection: close' >/dev/null; echo "$ERRS" >"$BENCH_DIR/$name-mesh-new"; [ "$ERRS" = 0 ] || echo "$name, mesh new connections: $ERRS_DETAIL" >&2 ) &
+	mnc=$!
 	sleep 3
 	t0=$(date +%s%N)
 	"$@"
 	t1=$(date +%s%N)
-	wait "$ka" "$nc"
+	wait "$ka" "$nc" "$mka" "$mnc"
 	if [ -n "$cap" ]; then
 		kill "$cap"; wait "$cap" 2>/dev/null || true
 		cp "$BENCH_DIR/wrk.log" "$CAPTURE/"
@@ -239,7 +248,7 @@ tasks_to() {
 	[ -n "$CAPTURE" ] || return 0
 	mkdir -p "$CAPTURE"
 	for id in $(node 1 service ps -q --filter desired-state=running web); do
-		node 1 inspect -f '{{.NodeID}} {{range .NetworksAttachments}}{{range .Addresses}}{{.}}{{end}}{{end}}' "$id"
+		node 1 inspect -f '{{.NodeID}} {{range .NetworksAttachments}}{{if eq .Network.ID "'"$VIPNET_ID"'"}}{{range .Addresses}}{{.}}{{end}}{{end}}{{end}}' "$id"
 	done >"$CAPTURE/$1"
 }
 tasks_to scale-before
@@ -260,8 +269,8 @@ if want mesh; then
 	printf '%-58s %10s %10s %6s\n' "MB/s, 1 MiB answers, 4 connections" "$MB" "$DB" "$(ratio "$MB" "$DB")"
 	echo "rounds: mesh ${mr[*]} | task ${dr[*]} | mesh MB/s ${mb[*]} | task MB/s ${db[*]}"
 fi
-want update || want scale || want drain && echo "failed requests under wrk (12 kept-alive connections / 4 connections anew per request), while:"
-failed() { [ -f "$BENCH_DIR/$2-ms" ] && printf '  %-66s %6s ms %6s / %s\n' "$1" "$(cat "$BENCH_DIR/$2-ms")" "$(cat "$BENCH_DIR/$2-keepalive")" "$(cat "$BENCH_DIR/$2-new")"; return 0; }
+want update || want scale || want drain && echo "failed requests under wrk (VIP: 12 kept-alive connections / 4 connections anew per request; mesh: 8 / 4), while:"
+failed() { [ -f "$BENCH_DIR/$2-ms" ] && printf '  %-66s %6s ms  VIP %s / %s  mesh %s / %s\n' "$1" "$(cat "$BENCH_DIR/$2-ms")" "$(cat "$BENCH_DIR/$2-keepalive")" "$(cat "$BENCH_DIR/$2-new")" "$(cat "$BENCH_DIR/$2-mesh-keepalive")" "$(cat "$BENCH_DIR/$2-mesh-new")"; return 0; }
 failed "service update --force, $REPLICAS tasks one at a time, until converged" update
 failed "service scale web=$((REPLICAS / 2)), until converged" scale
 failed "node update --availability drain (one of 3 nodes, $(cat "$BENCH_DIR/drain-moved" 2>/dev/null) tasks), until moved" drain
