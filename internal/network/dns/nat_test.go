@@ -287,7 +287,7 @@ func BenchmarkServe(b *testing.B) {
 }
 
 // BenchmarkServeAgain is the cost of serving a namespace served before, as a restarted daemon does for each
-// running container: the table is replaced.
+// running container: the table's ports are free again, so it is kept.
 func BenchmarkServeAgain(b *testing.B) {
 	nsPath := newNetns(b)
 	reg := NewRegistry()

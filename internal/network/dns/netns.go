@@ -14,8 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// listen opens the server's sockets on addr inside the network namespace at nsPath, at ports the kernel picks
-// (UDP and TCP each their own), after putting addr on that namespace's loopback, and points the namespace's
+// listen opens the server's sockets on addr inside the network namespace at nsPath, at the ports the namespace's
+// table already sends addr:53 to when they are free, otherwise at ports the kernel picks (UDP and TCP each their own), after putting addr on that namespace's loopback, and points the namespace's
 // NAT table at them, so queries to addr:53 reach them and port 53 stays free for the container. A socket stays
 // in the namespace it was created in, so the caller serves them from any goroutine.
 func listen(nsPath string, addr netip.Addr) (net.PacketConn, net.Listener, error) {
@@ -23,9 +23,30 @@ func listen(nsPath string, addr netip.Addr) (net.PacketConn, net.Listener, error
 		pc *net.UDPConn
 		l  *net.TCPListener
 	)
+	// The ports the namespace's table already points at, when a server was here before: listening on them
+	// again leaves the table as it is.
+	udpPort, tcpPort, reuse := installedNAT(nsPath, addr)
 	err := inNetns(nsPath, func() error {
 		if err := addLoopbackAddr(addr); err != nil {
 			return err
+		}
+		if reuse {
+			var uerr, terr error
+			pc, uerr = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, udpPort)))
+			l, terr = net.ListenTCP("tcp4", net.TCPAddrFromAddrPort(netip.AddrPortFrom(addr, tcpPort)))
+			if uerr == nil && terr == nil {
+				return nil
+			}
+			// Taken (another server still runs here, or the container bound them): new ports, a new table.
+			if pc != nil {
+				pc.Close()
+				pc = nil
+			}
+			if l != nil {
+				l.Close()
+				l = nil
+			}
+			reuse = false
 		}
 		ap := netip.AddrPortFrom(addr, 0)
 		var err error
@@ -37,7 +58,7 @@ func listen(nsPath string, addr netip.Addr) (net.PacketConn, net.Listener, error
 		}
 		return nil
 	})
-	if err == nil {
+	if err == nil && !reuse {
 		udpPort := uint16(pc.LocalAddr().(*net.UDPAddr).Port)
 		tcpPort := uint16(l.Addr().(*net.TCPAddr).Port)
 		err = installNAT(nsPath, natRules(addr, udpPort, tcpPort))

@@ -377,12 +377,17 @@ func TestServer(t *testing.T) {
 			t.Fatal("udp query answered after stop")
 		}
 
-		// No upstream this time: local names still resolve, others fail.
+		// No upstream this time: local names still resolve, others fail. The table's ports are free again, so
+		// the new server listens on them and leaves the table as it was (a daemon restart changes nothing there).
+		before := natTable(t, nsPath)
 		stop2, err := Serve(ctx, nsPath, nets.get, reg, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer stop2()
+		if after := natTable(t, nsPath); !slices.Equal(after, before) {
+			t.Errorf("a server on the table's free ports rewrote it:\n%s\nwas:\n%s", strings.Join(after, "\n"), strings.Join(before, "\n"))
+		}
 		if got := answerAddrs(mustQuery(t, nsPath, "udp", "web.", miekg.TypeA)); !slices.Equal(got, []string{"10.0.0.5"}) {
 			t.Errorf("web = %v", got)
 		}
