@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"archive/tar"
 	"bytes"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,7 +19,7 @@ import (
 func TestNetworkingContainerDNSServer(t *testing.T) {
 	d := startDaemon(t)
 	d.importBusybox(t)
-	if r := d.berthR(bytes.NewReader(dnsdTar(t)), "import", "--change", `CMD ["/dnsd"]`, "-", "dnsd:latest"); r.Code != 0 {
+	if r := d.berthR(bytes.NewReader(goProgramTar(t, "dnsd", dnsdSrc)), "import", "--change", `CMD ["/dnsd"]`, "-", "dnsd:latest"); r.Code != 0 {
 		t.Fatalf("import dnsd: %s", r)
 	}
 	d.docker(t, "network", "create", "n")
@@ -189,35 +186,3 @@ func main() {
 	}
 }
 `
-
-// dnsdTar is an image's root filesystem holding the static dnsd at /dnsd, as a tar for `import`.
-func dnsdTar(t *testing.T) []byte {
-	t.Helper()
-	dir := t.TempDir()
-	src := filepath.Join(dir, "main.go")
-	if err := os.WriteFile(src, []byte(dnsdSrc), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "dnsd")
-	cmd := exec.Command("go", "build", "-o", bin, src)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod", "GO111MODULE=off")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	now := time.Now()
-	for _, d := range []string{"etc/", "proc/", "sys/", "dev/", "tmp/"} {
-		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d, Mode: 0o755, ModTime: now})
-	}
-	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "dnsd", Mode: 0o755, Size: int64(len(data)), ModTime: now})
-	tw.Write(data)
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}

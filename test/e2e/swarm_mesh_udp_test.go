@@ -1,12 +1,8 @@
 package e2e
 
 import (
-	"archive/tar"
 	"bytes"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +16,7 @@ import (
 func TestSwarmServiceMeshUDP(t *testing.T) {
 	nodes := swarmWithImages(t, 1, 2)
 	m := nodes[0]
-	img := udpEchoTar(t)
+	img := goProgramTar(t, "udpecho", udpEchoSrc)
 	for _, n := range nodes {
 		if r := n.berthR(bytes.NewReader(img), "import", "--change", `CMD ["/udpecho"]`, "-", "udpecho:latest"); r.Code != 0 {
 			t.Fatalf("import on %s: %s", n.Name, r)
@@ -123,35 +119,3 @@ func main() {
 	}
 }
 `
-
-// udpEchoTar is an image's root filesystem holding the static udpecho at /udpecho, as a tar for `import`.
-func udpEchoTar(t *testing.T) []byte {
-	t.Helper()
-	dir := t.TempDir()
-	src := filepath.Join(dir, "main.go")
-	if err := os.WriteFile(src, []byte(udpEchoSrc), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "udpecho")
-	cmd := exec.Command("go", "build", "-o", bin, src)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod", "GO111MODULE=off")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	now := time.Now()
-	for _, d := range []string{"etc/", "proc/", "sys/", "dev/", "tmp/"} {
-		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d, Mode: 0o755, ModTime: now})
-	}
-	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "udpecho", Mode: 0o755, Size: int64(len(data)), ModTime: now})
-	tw.Write(data)
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
