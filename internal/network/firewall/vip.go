@@ -181,23 +181,10 @@ func SyncVIPs(ctx context.Context, nsPath string, vips []VIP) error {
 	return applyVIPs(conn, planVIPs(obs, vipRules(norm)))
 }
 
-// ListVIPs reads the comments of the VIP table's rules in the namespace at nsPath (none when there is no
+// ListVIPs reads the comments of the VIP table's rules in the namespace at nsPath (ListIngress of VIPTable: none when there is no
 // table), in chain then handle order.
 func ListVIPs(ctx context.Context, nsPath string) ([]string, error) {
-	conn, closeNS, err := nsConn(nsPath)
-	if err != nil {
-		return nil, err
-	}
-	defer closeNS()
-	obs, err := observeTable(conn, VIPTable)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, r := range obs.rules {
-		out = append(out, r.comment)
-	}
-	return out, nil
+	return ListIngress(ctx, nsPath, VIPTable)
 }
 
 // nsConn is a netlink connection to nftables inside the namespace at nsPath.
