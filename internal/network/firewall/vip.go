@@ -181,8 +181,8 @@ func SyncVIPs(ctx context.Context, nsPath string, vips []VIP) error {
 	return applyVIPs(conn, planVIPs(obs, vipRules(norm)))
 }
 
-// ListVIPs reads the comments of the VIP table's rules in the namespace at nsPath (ListIngress of VIPTable: none when there is no
-// table), in chain then handle order.
+// ListVIPs reads the comments of the VIP table's rules in the namespace at nsPath (ListIngress of VIPTable:
+// none when there is no table), in chain then handle order.
 func ListVIPs(ctx context.Context, nsPath string) ([]string, error) {
 	return ListIngress(ctx, nsPath, VIPTable)
 }
