@@ -2,8 +2,6 @@ package dns
 
 import (
 	"net"
-	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -167,13 +165,7 @@ func TestServerLeavesPort53Free(t *testing.T) {
 	}
 
 	t.Run("busybox nslookup", func(t *testing.T) {
-		if _, err := os.Stat("/usr/bin/busybox"); err != nil {
-			t.Skip("no busybox")
-		}
-		out, err := exec.Command("nsenter", "--net="+nsPath, "/usr/bin/busybox", "nslookup", "web", Address).CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "10.0.0.5") {
-			t.Errorf("nslookup web: %v\n%s", err, out)
-		}
+		busyboxLookup(t, nsPath, "web", "10.0.0.5")
 	})
 
 	t.Run("the table", func(t *testing.T) {

@@ -328,13 +328,7 @@ func TestServer(t *testing.T) {
 	})
 
 	t.Run("busybox nslookup", func(t *testing.T) {
-		if _, err := os.Stat("/usr/bin/busybox"); err != nil {
-			t.Skip("no busybox")
-		}
-		out, err := exec.Command("nsenter", "--net="+nsPath, "/usr/bin/busybox", "nslookup", "web", Address).CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "10.0.0.5") {
-			t.Errorf("nslookup web: %v\n%s", err, out)
-		}
+		busyboxLookup(t, nsPath, "web", "10.0.0.5")
 	})
 
 	t.Run("the address is on lo", func(t *testing.T) {
@@ -493,4 +487,17 @@ func TestInNetns(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// busyboxLookup resolves name with busybox's nslookup (a real client's resolver) at the embedded server's
+// address inside the namespace at nsPath, and wants addr in its answer.
+func busyboxLookup(t *testing.T, nsPath, name, addr string) {
+	t.Helper()
+	if _, err := os.Stat("/usr/bin/busybox"); err != nil {
+		t.Skip("no busybox")
+	}
+	out, err := exec.Command("nsenter", "--net="+nsPath, "/usr/bin/busybox", "nslookup", name, Address).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), addr) {
+		t.Errorf("nslookup %s: %v\n%s", name, err, out)
+	}
 }
