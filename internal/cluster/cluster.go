@@ -152,6 +152,10 @@ type Cluster struct {
 	// watchedIngress is the ingress network as the node's networks watch last said, which a worker lists
 	// (networks_node.go); nil outside a swarm or without one.
 	watchedIngress atomic.Pointer[api.Network]
+	// appliedRev is the store revision the node's load balancers were last written from, which appliedPoke
+	// tells reportApplied (balancers.go).
+	appliedRev  atomic.Int64
+	appliedPoke chan struct{}
 }
 
 // New returns the node's cluster side, inactive until Start finds a swarm on disk or Init/Join make one.
@@ -168,7 +172,8 @@ func New(cfg Config) *Cluster {
 	if cfg.Describe == nil {
 		cfg.Describe = func() api.NodeDescription { h, _ := os.Hostname(); return api.NodeDescription{Hostname: h} }
 	}
-	return &Cluster{cfg: cfg, log: cfg.Logger.With("component", "cluster"), state: StateInactive, hb: newHeartbeats()}
+	return &Cluster{cfg: cfg, log: cfg.Logger.With("component", "cluster"), state: StateInactive, hb: newHeartbeats(),
+		appliedPoke: make(chan struct{}, 1)}
 }
 
 func (c *Cluster) path(name string) string { return filepath.Join(c.cfg.Root, name) }

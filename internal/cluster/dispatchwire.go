@@ -244,16 +244,7 @@ func (s *wireSession) Close() {
 
 // UpdateStatus implements agent.Dispatcher.
 func (dc dispatchClient) UpdateStatus(ctx context.Context, sessionID string, updates []api.StatusUpdate) error {
-	b, err := json.Marshal(api.StatusUpdates{SessionID: sessionID, Updates: updates})
-	if err != nil {
-		return err
-	}
-	resp, err := dc.post(ctx, pathDispatchStatus, func() io.Reader { return bytes.NewReader(b) }, false)
-	if err != nil {
-		return err
-	}
-	io.Copy(io.Discard, resp.Body)
-	return resp.Body.Close()
+	return dc.call(ctx, pathDispatchStatus, api.StatusUpdates{SessionID: sessionID, Updates: updates}, nil)
 }
 
 // PublishLogs implements agent.Dispatcher: the messages go in the body of one streaming request.

@@ -219,6 +219,8 @@ func (c *Cluster) listen(runCtx context.Context) error {
 	mux.HandleFunc("POST "+pathDispatchSession, c.handleDispatchSession)
 	mux.HandleFunc("POST "+pathDispatchStatus, c.handleDispatchStatus)
 	mux.HandleFunc("POST "+pathDispatchLogs, c.handleDispatchLogs)
+	mux.HandleFunc("POST "+pathDispatchApplied, c.handleDispatchApplied)
+	mux.HandleFunc("POST "+pathDispatchWaitApplied, c.handleDispatchWaitApplied)
 	c.networkHandlers(mux)
 	srv := &http.Server{Handler: mux, TLSConfig: c.serverTLS(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(c.log.Handler(), slog.LevelDebug), BaseContext: func(net.Listener) context.Context { return runCtx }}

@@ -194,6 +194,7 @@ type NetworkSink interface {
 func (c *Cluster) RunNetworks(ctx context.Context, sink NetworkSink) {
 	inSwarm := true // the first pass outside a swarm cleans what a previous run may have left
 	backoff := 200 * time.Millisecond
+	go c.reportApplied(ctx)
 	for ctx.Err() == nil {
 		state, _ := c.State()
 		switch state {
@@ -201,6 +202,7 @@ func (c *Cluster) RunNetworks(ctx context.Context, sink NetworkSink) {
 			c.watchedIngress.Store(nil)
 			if inSwarm {
 				sink.LeftSwarm(ctx)
+				c.forgetApplied()
 				inSwarm = false
 			}
 		case StateActive:
@@ -289,7 +291,8 @@ func (c *Cluster) consumeNetworks(ctx context.Context, body interface {
 	}
 }
 
-// applyNetworkState notes the ingress network (which a worker lists) and hands st to sink.
+// applyNetworkState notes the ingress network (which a worker lists), hands st to sink, and then notes that the
+// node's balancers are written from st's revision.
 func (c *Cluster) applyNetworkState(ctx context.Context, sink NetworkSink, st NetworkState) {
 	var ingress *api.Network
 	for _, n := range st.Networks {
@@ -299,6 +302,7 @@ func (c *Cluster) applyNetworkState(ctx context.Context, sink NetworkSink, st Ne
 	}
 	c.watchedIngress.Store(ingress)
 	sink.ApplyNetworkState(ctx, st)
+	c.noteApplied(st.Rev)
 }
 
 // afterSnapshot registers the node's tunnel key and gives back the endpoints the node no longer has. Each is

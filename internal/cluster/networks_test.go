@@ -581,6 +581,34 @@ func TestNetworksAcrossNodes(t *testing.T) {
 		}
 		return nil
 	})
+	// The worker tells the leader the revision its balancers are written from; a wait for it over the wire
+	// names the nodes in session whose balancers are behind: here the manager, which follows no watch, until
+	// the wait's bound passes. (Neither node runs an agent in this test: their sessions are opened for them.)
+	id1 := n1.nodeState().NodeID
+	for _, id := range []string{id1, id2} {
+		s, err := n1.leaderDispatcher().Open(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+	}
+	applied, _, _ := sink.last()
+	eventually(t, "the worker's balancers acknowledged at the leader", 10*time.Second, func() error {
+		behind, err := dispatchClient{n2}.WaitApplied(ctx, applied.Rev, 200*time.Millisecond)
+		if err != nil || !slices.Equal(behind, []string{id1}) {
+			return fmt.Errorf("behind %v (%v), want the manager %s alone", behind, err, id1)
+		}
+		return nil
+	})
+	ahead := applied.Rev + 1000
+	both := slices.Sorted(slices.Values([]string{id1, id2}))
+	if behind, err := (dispatchClient{n2}).WaitApplied(ctx, ahead, 200*time.Millisecond); err != nil || !slices.Equal(behind, both) {
+		t.Fatalf("a revision not reached yet: behind %v (%v), want both nodes", behind, err)
+	}
+	n1.leaderDispatcher().NoteApplied(id1, ahead)
+	if behind, err := (dispatchClient{n2}).WaitApplied(ctx, applied.Rev, time.Second); err != nil || len(behind) != 0 {
+		t.Fatalf("once both are there: behind %v (%v)", behind, err)
+	}
 	// Following the watch, the worker lists the ingress network (docker's does from its join), not the others.
 	if nets, _ := n2.Networks(ctx); len(nets) != 1 || nets[0].Spec.Name != "ingress" || !nets[0].Spec.Ingress {
 		t.Fatalf("a worker in the swarm lists %+v, want the ingress network alone", nets)

@@ -270,7 +270,7 @@ func (s overlaySink) ApplyNetworkState(ctx context.Context, st cluster.NetworkSt
 	s.d.syncIngress(ctx, st)
 	// After both the VIP tables and the ingress sandbox's are written: a task waiting to leave the balancers
 	// is out of every table of this node once it is out of this set.
-	s.d.backends.set(st.Running)
+	s.d.backends.set(st.Rev, st.Running)
 }
 
 // LocalAttachments implements cluster.NetworkSink.
@@ -285,5 +285,5 @@ func (s overlaySink) LeftSwarm(ctx context.Context) {
 	// takes away with docker_gwbridge.
 	s.d.leaveIngress(ctx)
 	s.d.networks.DropCluster(ctx)
-	s.d.backends.set(nil)
+	s.d.backends.set(0, nil)
 }

@@ -27,35 +27,45 @@ func TestBackendSetWait(t *testing.T) {
 		after  [][]cluster.TaskRun
 		// want is nil when the wait returns, else the context's error.
 		want error
+		// wantRev is the revision the wait returns: before is at 10, each of after one more.
+		wantRev int64
 	}{
-		{name: "never a backend: at once", before: run("b")},
-		{name: "an empty set (no cluster networks): at once"},
-		{name: "dropped by the next view", before: run("a", "b"), after: [][]cluster.TaskRun{run("b")}},
-		{name: "views that keep it, then one that drops it", before: run("a"), after: [][]cluster.TaskRun{run("a", "c"), run("a"), nil}},
-		{name: "listed but not running", before: []cluster.TaskRun{{ID: "a"}}},
+		{name: "never a backend: at once", before: run("b"), wantRev: 10},
+		{name: "an empty set (no cluster networks): at once", wantRev: 10},
+		{name: "dropped by the next view", before: run("a", "b"), after: [][]cluster.TaskRun{run("b")}, wantRev: 11},
+		{name: "views that keep it, then one that drops it", before: run("a"), after: [][]cluster.TaskRun{run("a", "c"), run("a"), nil}, wantRev: 13},
+		{name: "listed but not running", before: []cluster.TaskRun{{ID: "a"}}, wantRev: 10},
 		{name: "still a backend when the wait is given up", before: run("a"), after: [][]cluster.TaskRun{run("a")}, want: context.Canceled},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var b backendSet
-			b.set(tc.before)
+			b.set(10, tc.before)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			done := make(chan error, 1)
-			go func() { done <- b.wait(ctx, "a") }()
+			var rev int64
+			go func() {
+				var err error
+				rev, err = b.wait(ctx, "a")
+				done <- err
+			}()
 			if b.tasks["a"] { // read before the wait runs
 				// The views below must come while the wait blocks on one.
 				for !b.waiting() {
 					runtime.Gosched()
 				}
 			}
-			for _, v := range tc.after {
-				b.set(v)
+			for i, v := range tc.after {
+				b.set(int64(11+i), v)
 			}
 			if tc.want != nil {
 				cancel()
 			}
 			if err := <-done; !errors.Is(err, tc.want) {
 				t.Fatalf("wait: %v, want %v", err, tc.want)
+			}
+			if rev != tc.wantRev {
+				t.Fatalf("wait returned revision %d, want %d", rev, tc.wantRev)
 			}
 		})
 	}

@@ -73,6 +73,10 @@ type Dispatcher struct {
 	sessions map[string]*Session
 	// subs are the log subscriptions being served.
 	subs map[string]*logSub
+	// applied is the revision each node's balancers were last written from; appliedWake is closed, and
+	// replaced, when it or sessions change (applied.go).
+	applied     map[string]int64
+	appliedWake chan struct{}
 
 	updates chan *pendingBatch
 }
@@ -96,7 +100,7 @@ func WithClock(now func() time.Time) Option { return func(d *Dispatcher) { d.now
 // New is a dispatcher over st; Run brings it to life.
 func New(st *store.Store, opts ...Option) *Dispatcher {
 	d := &Dispatcher{st: st, log: slog.Default(), now: time.Now,
-		ready: make(chan struct{}), sessions: map[string]*Session{}, subs: map[string]*logSub{},
+		ready: make(chan struct{}), sessions: map[string]*Session{}, subs: map[string]*logSub{}, applied: map[string]int64{},
 		updates: make(chan *pendingBatch, 1024)}
 	for _, o := range opts {
 		o(d)
@@ -124,6 +128,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			s.end(errors.New("the dispatcher stopped"))
 		}
 		d.sessions = map[string]*Session{}
+		d.wakeAppliedLocked()
 		d.mu.Unlock()
 		wg.Wait()
 	}()

@@ -75,6 +75,7 @@ func (d *Dispatcher) Open(ctx context.Context, nodeID string) (*Session, error) 
 	s := &Session{d: d, id: api.NewID(), node: nodeID, notify: make(chan struct{}, 1), done: make(chan struct{}),
 		first: true, sentTasks: map[string]uint64{}, sentSecrets: map[string]uint64{}, sentConfigs: map[string]uint64{}}
 	d.sessions[nodeID] = s
+	d.wakeAppliedLocked()
 	s.poke()
 	return s, nil
 }
@@ -85,6 +86,7 @@ func (s *Session) Close() {
 	s.d.mu.Lock()
 	if s.d.sessions[s.node] == s {
 		delete(s.d.sessions, s.node)
+		s.d.wakeAppliedLocked()
 	}
 	s.d.mu.Unlock()
 }
