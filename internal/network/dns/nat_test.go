@@ -9,52 +9,14 @@ import (
 	miekg "github.com/miekg/dns"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
-)
 
-func TestNATRules(t *testing.T) {
-	tests := []struct {
-		name     string
-		udp, tcp uint16
-		want     []string
-	}{
-		{
-			name: "udp and tcp on their own ports",
-			udp:  40001, tcp: 40002,
-			want: []string{
-				`nat-output: ip daddr 127.0.0.11 udp dport 53 dnat ip to 127.0.0.11:40001 comment "dns udp 127.0.0.11:53 to port 40001"`,
-				`nat-output: ip daddr 127.0.0.11 tcp dport 53 dnat ip to 127.0.0.11:40002 comment "dns tcp 127.0.0.11:53 to port 40002"`,
-				`nat-postrouting: ip saddr 127.0.0.11 udp sport 40001 snat ip to 127.0.0.11:53 comment "dns udp replies from port 40001"`,
-				`nat-postrouting: ip saddr 127.0.0.11 tcp sport 40002 snat ip to 127.0.0.11:53 comment "dns tcp replies from port 40002"`,
-			},
-		},
-		{
-			name: "the same port number for both",
-			udp:  35000, tcp: 35000,
-			want: []string{
-				`nat-output: ip daddr 127.0.0.11 udp dport 53 dnat ip to 127.0.0.11:35000 comment "dns udp 127.0.0.11:53 to port 35000"`,
-				`nat-output: ip daddr 127.0.0.11 tcp dport 53 dnat ip to 127.0.0.11:35000 comment "dns tcp 127.0.0.11:53 to port 35000"`,
-				`nat-postrouting: ip saddr 127.0.0.11 udp sport 35000 snat ip to 127.0.0.11:53 comment "dns udp replies from port 35000"`,
-				`nat-postrouting: ip saddr 127.0.0.11 tcp sport 35000 snat ip to 127.0.0.11:53 comment "dns tcp replies from port 35000"`,
-			},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var got []string
-			for _, r := range natRules(listenAddr, tt.udp, tt.tcp) {
-				got = append(got, r.String())
-			}
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("rules:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
-			}
-		})
-	}
-}
+	"github.com/berth/berth/internal/network/firewall"
+)
 
 // natTable lists the NAT rules of the server's table in the namespace at nsPath, as nft prints them.
 func natTable(t *testing.T, nsPath string) []string {
 	t.Helper()
-	out := run(t, "nsenter", "--net="+nsPath, "nft", "list", "table", "ip", NATTable)
+	out := run(t, "nsenter", "--net="+nsPath, "nft", "list", "table", "ip", firewall.DNSTable)
 	var rules []string
 	for _, l := range strings.Split(out, "\n") {
 		if l = strings.TrimSpace(l); strings.Contains(l, "nat to") || strings.Contains(l, "nat ip to") {

@@ -1,6 +1,7 @@
 package dns
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -12,28 +13,31 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth/berth/internal/network/firewall"
 )
 
 // listen opens the server's sockets on addr inside the network namespace at nsPath, at the ports the namespace's
-// table already sends addr:53 to when they are free, otherwise at ports the kernel picks (UDP and TCP each their own), after putting addr on that namespace's loopback, and points the namespace's
-// NAT table at them, so queries to addr:53 reach them and port 53 stays free for the container. A socket stays
-// in the namespace it was created in, so the caller serves them from any goroutine.
-func listen(nsPath string, addr netip.Addr) (net.PacketConn, net.Listener, error) {
+// table already sends addr:53 to when they are free, otherwise at ports the kernel picks (UDP and TCP each their
+// own), after putting addr on that namespace's loopback, and points the namespace's NAT table
+// (firewall.DNSTable) at them, so queries to addr:53 reach them and port 53 stays free for the container. A
+// socket stays in the namespace it was created in, so the caller serves them from any goroutine.
+func listen(ctx context.Context, nsPath string, addr netip.Addr) (net.PacketConn, net.Listener, error) {
 	var (
 		pc *net.UDPConn
 		l  *net.TCPListener
 	)
 	// The ports the namespace's table already points at, when a server was here before: listening on them
-	// again leaves the table as it is.
-	udpPort, tcpPort, reuse := installedNAT(nsPath, addr)
+	// again leaves the table as it is. A namespace that cannot be read fails below, where it is entered.
+	prev, reuse, _ := firewall.InstalledDNSRedirect(ctx, nsPath, addr)
 	err := inNetns(nsPath, func() error {
 		if err := addLoopbackAddr(addr); err != nil {
 			return err
 		}
 		if reuse {
 			var uerr, terr error
-			pc, uerr = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, udpPort)))
-			l, terr = net.ListenTCP("tcp4", net.TCPAddrFromAddrPort(netip.AddrPortFrom(addr, tcpPort)))
+			pc, uerr = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, prev.UDPPort)))
+			l, terr = net.ListenTCP("tcp4", net.TCPAddrFromAddrPort(netip.AddrPortFrom(addr, prev.TCPPort)))
 			if uerr == nil && terr == nil {
 				return nil
 			}
@@ -59,9 +63,8 @@ func listen(nsPath string, addr netip.Addr) (net.PacketConn, net.Listener, error
 		return nil
 	})
 	if err == nil && !reuse {
-		udpPort := uint16(pc.LocalAddr().(*net.UDPAddr).Port)
-		tcpPort := uint16(l.Addr().(*net.TCPAddr).Port)
-		err = installNAT(nsPath, natRules(addr, udpPort, tcpPort))
+		err = firewall.InstallDNSRedirect(ctx, nsPath, firewall.DNSRedirect{Addr: addr,
+			UDPPort: uint16(pc.LocalAddr().(*net.UDPAddr).Port), TCPPort: uint16(l.Addr().(*net.TCPAddr).Port)})
 	}
 	if err != nil {
 		if pc != nil {

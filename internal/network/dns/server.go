@@ -62,7 +62,7 @@ func WithForwardTimeout(d time.Duration) Option {
 // that must not resolve external names for a container (internal networks only) passes no upstream.
 //
 // Port 53 stays the container's, as in docker: the sockets listen on 127.0.0.11 at ports the kernel picks,
-// and the namespace's nftables table NATTable redirects 127.0.0.11:53 to them (see nat.go). 127.0.0.11/32 is
+// and the namespace's nftables table firewall.DNSTable redirects 127.0.0.11:53 to them. 127.0.0.11/32 is
 // added to the namespace's loopback (which is brought up). A later Serve on the same namespace (a daemon
 // restart) replaces the table, taking over from any earlier server; stop leaves the address and the table, so
 // queries to a stopped server are refused rather than reaching another one. Queries are forwarded from the
@@ -85,7 +85,7 @@ func Serve(ctx context.Context, nsPath string, networks func() []string, reg *Re
 	}
 	log := cfg.logger.With("netns", nsPath)
 
-	pc, l, err := listen(nsPath, listenAddr)
+	pc, l, err := listen(ctx, nsPath, listenAddr)
 	if err != nil {
 		return nil, fmt.Errorf("dns server in %s: %w", nsPath, err)
 	}

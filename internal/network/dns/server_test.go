@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth/berth/internal/network/firewall"
 	"github.com/berth/berth/internal/testutil"
 	"github.com/containerd/errdefs"
 	miekg "github.com/miekg/dns"
@@ -352,7 +353,7 @@ func TestServer(t *testing.T) {
 			t.Errorf("web over tcp = %v", got)
 		}
 		if got := natTable(t, nsPath); len(got) != 4 {
-			t.Errorf("table %s has %d rules, want 4 (replaced, not added to):\n%s", NATTable, len(got), strings.Join(got, "\n"))
+			t.Errorf("table %s has %d rules, want 4 (replaced, not added to):\n%s", firewall.DNSTable, len(got), strings.Join(got, "\n"))
 		}
 		stop2()
 		// The table still points at the stopped server: refused, not answered by the first one.

@@ -1,7 +1,9 @@
 // Package firewall owns the packet filtering and NAT of Berth's bridge networks: outbound masquerade, forwarding
 // and isolation between bridges, and published ports. It computes the rules as data (rules.go, plan.go: pure) and
 // applies them in a thin layer: one nftables table over netlink, plus two accept rules per network in iptables'
-// filter FORWARD chain.
+// filter FORWARD chain. It also owns the tables Berth writes in other namespaces, each rule commented and read
+// back by its comment: a container's service VIPs (vip.go) and embedded DNS redirect of 127.0.0.11:53
+// (dnsnat.go), and the ingress routing mesh (ingress.go).
 //
 // # Terms
 //

@@ -306,16 +306,25 @@ func observeTable(conn *nftables.Conn, name string) (observation, error) {
 		if ch.Table.Name != name {
 			continue
 		}
-		rules, err := conn.GetRules(tb, ch)
-		if err != nil {
-			return obs, fmt.Errorf("nftables: list rules of %s: %w", ch.Name, err)
-		}
-		for _, r := range rules {
-			c, _ := userdata.GetString(r.UserData, userdata.TypeComment)
-			obs.rules = append(obs.rules, installed{chain: ch.Name, handle: r.Handle, comment: c})
+		if err := observeChain(conn, tb, ch.Name, &obs); err != nil {
+			return obs, err
 		}
 	}
 	return obs, nil
+}
+
+// observeChain appends the rules of chain `chain` of table tb (their handles and comments) to obs. A missing
+// table or chain is an error wrapping ENOENT.
+func observeChain(conn *nftables.Conn, tb *nftables.Table, chain string, obs *observation) error {
+	rules, err := conn.GetRules(tb, &nftables.Chain{Name: chain, Table: tb})
+	if err != nil {
+		return fmt.Errorf("nftables: list rules of %s: %w", chain, err)
+	}
+	for _, r := range rules {
+		c, _ := userdata.GetString(r.UserData, userdata.TypeComment)
+		obs.rules = append(obs.rules, installed{chain: chain, handle: r.Handle, comment: c})
+	}
+	return nil
 }
 
 // planIngress diffs the observed table with the rules wanted (as planVIPs does): rules whose chain and comment

@@ -92,6 +92,12 @@ func (r rule) exprs() []expr.Any {
 		out = append(out, &expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.NFPROTO_IPV4}})
 	}
+	return append(out, r.ipExprs()...)
+}
+
+// ipExprs compiles r for a table of family ip, where every packet is IPv4 and nft checks no nfproto.
+func (r rule) ipExprs() []expr.Any {
+	var out []expr.Any
 	for _, m := range r.match {
 		out = append(out, m.exprs()...)
 	}
@@ -162,18 +168,29 @@ type dport struct {
 	port  uint16
 }
 
-func (m dport) String() string { return fmt.Sprintf("%s dport %d", m.proto, m.port) }
+func (m dport) String() string    { return fmt.Sprintf("%s dport %d", m.proto, m.port) }
+func (m dport) exprs() []expr.Any { return l4PortExprs(m.proto, 2, m.port) }
+func (dport) ipv4() bool          { return false }
 
-func (m dport) exprs() []expr.Any {
-	return []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{protoNumber(m.proto)}},
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(m.port)},
-	}
+// sport matches the layer 4 protocol and source port.
+type sport struct {
+	proto string
+	port  uint16
 }
 
-func (dport) ipv4() bool { return false }
+func (m sport) String() string    { return fmt.Sprintf("%s sport %d", m.proto, m.port) }
+func (m sport) exprs() []expr.Any { return l4PortExprs(m.proto, 0, m.port) }
+func (sport) ipv4() bool          { return false }
+
+// l4PortExprs match the layer 4 protocol and the port at offset off of its header (0: source, 2: destination).
+func l4PortExprs(proto string, off uint32, port uint16) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{protoNumber(proto)}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: off, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(port)},
+	}
+}
 
 // fibLocal matches packets whose destination is an address of this host.
 type fibLocal struct{}
@@ -266,15 +283,25 @@ func (masquerade) ipv4() bool        { return false }
 // dnat rewrites the destination to an IPv4 address and port.
 type dnat struct{ to netip.AddrPort }
 
-func (v dnat) String() string { return "dnat ip to " + v.to.String() }
-func (v dnat) exprs() []expr.Any {
+func (v dnat) String() string    { return "dnat ip to " + v.to.String() }
+func (v dnat) exprs() []expr.Any { return natExprs(expr.NATTypeDestNAT, v.to) }
+func (dnat) ipv4() bool          { return true }
+
+// snat rewrites the source to an IPv4 address and port.
+type snat struct{ to netip.AddrPort }
+
+func (v snat) String() string    { return "snat ip to " + v.to.String() }
+func (v snat) exprs() []expr.Any { return natExprs(expr.NATTypeSourceNAT, v.to) }
+func (snat) ipv4() bool          { return true }
+
+// natExprs rewrite the source or destination (typ) to the IPv4 address and port to.
+func natExprs(typ expr.NATType, to netip.AddrPort) []expr.Any {
 	return []expr.Any{
-		&expr.Immediate{Register: 1, Data: v.to.Addr().AsSlice()},
-		&expr.Immediate{Register: 2, Data: binaryutil.BigEndian.PutUint16(v.to.Port())},
-		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2, Specified: true},
+		&expr.Immediate{Register: 1, Data: to.Addr().AsSlice()},
+		&expr.Immediate{Register: 2, Data: binaryutil.BigEndian.PutUint16(to.Port())},
+		&expr.NAT{Type: typ, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2, Specified: true},
 	}
 }
-func (dnat) ipv4() bool { return true }
 
 // loopback is 127.0.0.0/8: the sources of connections the host makes to a port published on 127.0.0.1.
 var loopback = netip.MustParsePrefix("127.0.0.0/8")

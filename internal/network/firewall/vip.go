@@ -31,7 +31,7 @@ import (
 //	  chain filter-output (filter, hook output, priority 0)
 //	    ip daddr VIP reject                                                       comment "vip service=S network=N addr=VIP backends=0"
 //
-// Beside the embedded DNS's table (ip berth-dns, internal/network/dns) the table is the only thing of Berth's
+// Beside the embedded DNS's table (ip berth-dns, dnsnat.go) the table is the only thing of Berth's
 // in a container's namespace: SyncVIPs makes it say exactly what it is given (diffing by comment, which names
 // the backends through a digest), and with nothing to say removes it.
 // The namespace going (the container's end) takes the table with it.
