@@ -188,11 +188,12 @@ nodes_net() {
 # nodecli N ARGS: the docker CLI against node N's daemon (the berth CLI has no swarm commands).
 nodecli() { local n=$1; shift; DOCKER_HOST="unix://$BENCH_DIR/node$n.sock" DOCKER_CONFIG=$BENCH_DIR/docker-config "$DOCKER" "$@"; }
 
-# node_add ENGINE N: node N, a namespace on the bridge with address PREFIX.N (default route via the bridge)
-# and a daemon of ENGINE (berth, or docker: Debian's docker.io dockerd) in it, hostname nodeN, busybox:latest imported; returns once the daemon
-# answers.
+# node_add ENGINE N [HOSTNAME]: node N, a namespace on the bridge with address PREFIX.N (default route via the
+# bridge) and a daemon of ENGINE (berth, or docker: Debian's docker.io dockerd) in it, hostname HOSTNAME (nodeN
+# by default), busybox:latest imported; returns once the daemon answers. Its socket is $BENCH_DIR/nodeN.sock,
+# its exec root $RUN_DIR/nodeN, its namespace /run/netns/${NODES_NS[i]} (i counting node_add calls from 0).
 node_add() {
-	local engine=$1 n=$2 ns=bn-$NODES_TAG-$2 sock=$BENCH_DIR/node$2.sock
+	local engine=$1 n=$2 host=${3:-node$2} ns=bn-$NODES_TAG-$2 sock=$BENCH_DIR/node$2.sock
 	ip netns add "$ns"
 	NODES_NS+=("$ns")
 	ip link add "vn$NODES_TAG$n" type veth peer name eth0 netns "$ns"
@@ -202,7 +203,8 @@ node_add() {
 	ip -n "$ns" link set lo up
 	ip -n "$ns" route add default via "$NODES_PREFIX.1"
 	echo '{}' >"$BENCH_DIR/node$n.json"
-	local run=(unshare --uts -- sh -c 'hostname "$0" && exec nsenter --net=/run/netns/'"$ns"' -- "$@"' "node$n")
+	# shellcheck disable=SC2016 # $0 and $@ are the inner shell's: the hostname, then the daemon's command.
+	local run=(unshare --uts -- sh -c 'hostname "$0" && exec nsenter --net=/run/netns/'"$ns"' -- "$@"' "$host")
 	if [ "$engine" = berth ]; then
 		"${run[@]}" "$BIN/berth" daemon --data-root "$BENCH_DIR/node$n" --exec-root "$RUN_DIR/node$n" -H "unix://$sock" \
 			--pidfile "$BENCH_DIR/node$n.pid" --config-file "$BENCH_DIR/node$n.json" --bridge none >"$BENCH_DIR/node$n.log" 2>&1 &
