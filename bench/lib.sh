@@ -170,6 +170,7 @@ NODES_BR=
 NODES_PREFIX=
 NODES_TAG=
 NODES_NS=()
+NODES_VETHS=()
 NODES_SOCKS=()
 DOCKER=$(command -v /usr/local/bin/docker /usr/bin/docker | head -1 || true)
 
@@ -197,6 +198,7 @@ node_add() {
 	ip netns add "$ns"
 	NODES_NS+=("$ns")
 	ip link add "vn$NODES_TAG$n" type veth peer name eth0 netns "$ns"
+	NODES_VETHS+=("vn$NODES_TAG$n")
 	ip link set "vn$NODES_TAG$n" master "$NODES_BR" up
 	ip -n "$ns" addr add "$NODES_PREFIX.$n/24" dev eth0
 	ip -n "$ns" link set eth0 up
@@ -240,6 +242,9 @@ nodes_cleanup() {
 		kill -9 "$pid" 2>/dev/null
 	done
 	PIDS=()
+	# The veths go first, at once: a deleted namespace is torn down later by the kernel (seconds after a run
+	# with many containers), and its end of a veth with it, which would leave the host's end listed meanwhile.
+	for v in "${NODES_VETHS[@]}"; do ip link del "$v" 2>/dev/null; done
 	for ns in "${NODES_NS[@]}"; do ip netns del "$ns" 2>/dev/null; done
 	if [ -n "$NODES_BR" ]; then
 		ip link del "$NODES_BR" 2>/dev/null
