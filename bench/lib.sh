@@ -170,6 +170,7 @@ NODES_BR=
 NODES_PREFIX=
 NODES_TAG=
 NODES_NS=()
+NODES_VETHS=()
 NODES_SOCKS=()
 DOCKER=$(command -v /usr/local/bin/docker /usr/bin/docker | head -1 || true)
 
@@ -188,21 +189,24 @@ nodes_net() {
 # nodecli N ARGS: the docker CLI against node N's daemon (the berth CLI has no swarm commands).
 nodecli() { local n=$1; shift; DOCKER_HOST="unix://$BENCH_DIR/node$n.sock" DOCKER_CONFIG=$BENCH_DIR/docker-config "$DOCKER" "$@"; }
 
-# node_add ENGINE N: node N, a namespace on the bridge with address PREFIX.N (default route via the bridge)
-# and a daemon of ENGINE (berth, or docker: Debian's docker.io dockerd) in it, hostname nodeN, busybox:latest imported; returns once the daemon
-# answers.
+# node_add ENGINE N [HOSTNAME]: node N, a namespace on the bridge with address PREFIX.N (default route via the
+# bridge) and a daemon of ENGINE (berth, or docker: Debian's docker.io dockerd) in it, hostname HOSTNAME (nodeN
+# by default), busybox:latest imported; returns once the daemon answers. Its socket is $BENCH_DIR/nodeN.sock,
+# its exec root $RUN_DIR/nodeN, its namespace /run/netns/${NODES_NS[i]} (i counting node_add calls from 0).
 node_add() {
-	local engine=$1 n=$2 ns=bn-$NODES_TAG-$2 sock=$BENCH_DIR/node$2.sock
+	local engine=$1 n=$2 host=${3:-node$2} ns=bn-$NODES_TAG-$2 sock=$BENCH_DIR/node$2.sock
 	ip netns add "$ns"
 	NODES_NS+=("$ns")
 	ip link add "vn$NODES_TAG$n" type veth peer name eth0 netns "$ns"
+	NODES_VETHS+=("vn$NODES_TAG$n")
 	ip link set "vn$NODES_TAG$n" master "$NODES_BR" up
 	ip -n "$ns" addr add "$NODES_PREFIX.$n/24" dev eth0
 	ip -n "$ns" link set eth0 up
 	ip -n "$ns" link set lo up
 	ip -n "$ns" route add default via "$NODES_PREFIX.1"
 	echo '{}' >"$BENCH_DIR/node$n.json"
-	local run=(unshare --uts -- sh -c 'hostname "$0" && exec nsenter --net=/run/netns/'"$ns"' -- "$@"' "node$n")
+	# shellcheck disable=SC2016 # $0 and $@ are the inner shell's: the hostname, then the daemon's command.
+	local run=(unshare --uts -- sh -c 'hostname "$0" && exec nsenter --net=/run/netns/'"$ns"' -- "$@"' "$host")
 	if [ "$engine" = berth ]; then
 		"${run[@]}" "$BIN/berth" daemon --data-root "$BENCH_DIR/node$n" --exec-root "$RUN_DIR/node$n" -H "unix://$sock" \
 			--pidfile "$BENCH_DIR/node$n.pid" --config-file "$BENCH_DIR/node$n.json" --bridge none >"$BENCH_DIR/node$n.log" 2>&1 &
@@ -238,6 +242,9 @@ nodes_cleanup() {
 		kill -9 "$pid" 2>/dev/null
 	done
 	PIDS=()
+	# The veths go first, at once: a deleted namespace is torn down later by the kernel (seconds after a run
+	# with many containers), and its end of a veth with it, which would leave the host's end listed meanwhile.
+	for v in "${NODES_VETHS[@]}"; do ip link del "$v" 2>/dev/null; done
 	for ns in "${NODES_NS[@]}"; do ip netns del "$ns" 2>/dev/null; done
 	if [ -n "$NODES_BR" ]; then
 		ip link del "$NODES_BR" 2>/dev/null

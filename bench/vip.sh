@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Service VIPs (nftables, balanced in the client's namespace): on a Berth swarm of three nodes (daemons in network
-# namespaces on a private bridge, as bench/overlay.sh makes them), a service of REPLICAS copies of httpserve (16 KiB
-# per answer; on SIGTERM it answers "Connection: close" for a second, then exits) on an overlay network, and a
-# client container on the manager's node on the same network; wrk runs from the host inside the client's
-# namespace (nsenter). Side by side, ratios printed:
+# Service VIPs (nftables, balanced in the client's namespace): on a Berth swarm of three nodes (lib.sh's nodes,
+# as bench/overlay.sh's: daemons in network namespaces on a private bridge), a service of REPLICAS copies of
+# httpserve (16 KiB per answer; on SIGTERM it answers "Connection: close" for a second, then exits) on an overlay
+# network, and a client container on the manager's node on the same network; wrk runs from the host inside the
+# client's namespace (nsenter). Side by side, ratios printed:
 #   throughput through the VIP against to one task's own address (kept-alive connections)
 #   new connections per second through the VIP against to one task (Connection: close on every request)
 #   failed requests (wrk's socket errors, timeouts and non-2xx) under steady load of both kinds while
@@ -33,59 +33,17 @@ mkdir -p "$BENCH_DIR/httpserve/bin" && cp "$(command -v busybox)" "$BENCH_DIR/ht
 ln -sf busybox "$BENCH_DIR/httpserve/bin/sh" && ln -sf busybox "$BENCH_DIR/httpserve/bin/wget"
 tar -C "$BENCH_DIR/httpserve" -cf "$BENCH_DIR/httpserve.tar" httpserve bin
 
-TAG=$(head -c2 /dev/urandom | od -An -tx1 | tr -d ' \n')
-BR=bvip$TAG
-PREFIX=10.253.$((0x${TAG:0:2} % 250 + 1))
-NODES=()
-cleanup_nodes() {
-	set +e
-	node 1 service rm web >/dev/null 2>&1
-	for i in "${!NODES[@]}"; do
-		local n=$((i + 1))
-		for id in $(node "$n" ps -aq 2>/dev/null); do node "$n" rm -f "$id" >/dev/null 2>&1; done
-	done
-	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
-	for pid in "${PIDS[@]}"; do
-		for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$pid" 2>/dev/null
-	done
-	PIDS=()
-	for ns in "${NODES[@]}"; do ip netns del "$ns" 2>/dev/null; done
-	ip link del "$BR" 2>/dev/null
-	iptables -D FORWARD -i "$BR" -o "$BR" -m comment --comment berth-bench-vip -j ACCEPT 2>/dev/null
-	cleanup
-}
-trap cleanup_nodes EXIT
-
-node() { local n=$1; shift; DOCKER_HOST="unix://$BENCH_DIR/node$n.sock" DOCKER_CONFIG=$BENCH_DIR/docker-config "$DOCKER" "$@"; }
-DOCKER=$(command -v /usr/local/bin/docker /usr/bin/docker | head -1)
-
-# add_node N: a namespace on the bridge with address PREFIX.(10+N), a daemon in it, busybox and httpserve images.
-add_node() {
-	local n=$1 ns=bvip-$TAG-$1
-	ip netns add "$ns"
-	NODES+=("$ns")
-	ip link add "vvp$TAG$n" type veth peer name eth0 netns "$ns"
-	ip link set "vvp$TAG$n" master "$BR" up
-	ip -n "$ns" addr add "$PREFIX.$((10 + n))/24" dev eth0
-	ip -n "$ns" link set eth0 up
-	ip -n "$ns" link set lo up
-	ip -n "$ns" route add default via "$PREFIX.1"
-	echo '{}' >"$BENCH_DIR/node$n.json"
-	unshare --uts -- sh -c 'hostname "$0" && exec nsenter --net=/run/netns/'"$ns"' -- "$@"' "node$n" \
-		"$BIN/berth" daemon --data-root "$BENCH_DIR/node$n" --exec-root "$RUN_DIR/node$n" -H "unix://$BENCH_DIR/node$n.sock" \
-		--pidfile "$BENCH_DIR/node$n.pid" --config-file "$BENCH_DIR/node$n.json" --bridge none >"$BENCH_DIR/node$n.log" 2>&1 &
-	PIDS+=($!)
-	for _ in $(seq 1 100); do "$BIN/berth" -H "unix://$BENCH_DIR/node$n.sock" version >/dev/null 2>&1 && break; sleep 0.1; done
-	node "$n" import -c 'CMD ["sh"]' - busybox:latest <"$BENCH_DIR/busybox.tar" >/dev/null
+# Nodes 1..3 of this script are lib.sh's nodes 11..13 (their addresses' last byte), hostnames node1..node3.
+trap nodes_cleanup EXIT
+nodes_net bvip 253
+PREFIX=$NODES_PREFIX
+node() { local n=$1; shift; nodecli $((10 + n)) "$@"; }
+for n in 1 2 3; do
+	node_add berth $((10 + n)) "node$n"
 	node "$n" import -c 'CMD ["/httpserve"]' - httpserve:latest <"$BENCH_DIR/httpserve.tar" >/dev/null
-}
-
-ip link add "$BR" type bridge
-ip addr add "$PREFIX.1/24" dev "$BR"
-ip link set "$BR" up
-iptables -I FORWARD -i "$BR" -o "$BR" -m comment --comment berth-bench-vip -j ACCEPT
-add_node 1; add_node 2; add_node 3
+done
+# node1's socket, for the docker CLI run by xargs (which runs no shell function).
+NODE1_SOCK=$BENCH_DIR/node11.sock
 node 1 swarm init --advertise-addr "$PREFIX.11" >/dev/null
 tok=$(node 1 swarm join-token -q worker)
 node 2 swarm join --token "$tok" "$PREFIX.11:2377" >/dev/null
@@ -101,7 +59,7 @@ node 1 service create -d -q --no-resolve-image --name web --replicas "$REPLICAS"
 	"${HEALTH_ARGS[@]}" --update-parallelism 1 --update-delay 0s -p 8080:80 httpserve:latest >/dev/null
 node 1 run -d --name client --network vipnet busybox sleep 36000 >/dev/null
 for _ in $(seq 1 600); do
-	[ "$(node 1 service ps -q --filter desired-state=running web | xargs -r "$DOCKER" -H "unix://$BENCH_DIR/node1.sock" inspect -f '{{.Status.State}}' | grep -c running)" = "$REPLICAS" ] && break
+	[ "$(node 1 service ps -q --filter desired-state=running web | xargs -r "$DOCKER" -H "unix://$NODE1_SOCK" inspect -f '{{.Status.State}}' | grep -c running)" = "$REPLICAS" ] && break
 	sleep 0.2
 done
 # web is on vipnet and, publishing 8080, on the ingress network: its VIP and its tasks' addresses on vipnet.
@@ -119,7 +77,7 @@ if [ -z "$TASK_IP" ]; then
 	exit 1
 fi
 echo "tasks per node: $(node 1 service ps --filter desired-state=running --format '{{.Node}}' web | sort | uniq -c | tr -s ' \n' ' ')"
-CLI_NS=$RUN_DIR/node1/netns/$(node 1 inspect -f '{{.Id}}' client)
+CLI_NS=$RUN_DIR/node11/netns/$(node 1 inspect -f '{{.Id}}' client)
 for a in "$VIP" "$TASK_IP"; do
 	for _ in $(seq 1 100); do nsenter --net="$CLI_NS" wrk -t1 -c1 -d1s "http://$a/" >/dev/null 2>&1 && break; sleep 0.2; done
 done
@@ -128,7 +86,7 @@ done
 # and MBS (MB/s transferred). WRK_NS is the namespace wrk runs in (the client's), WRK_PATH the path (/).
 WRK_NS=$CLI_NS
 # node1's own namespace: a client of the routing mesh there reaches node1's published ports.
-N1_NS=/run/netns/bvip-$TAG-1
+N1_NS=/run/netns/${NODES_NS[0]}
 for _ in $(seq 1 100); do nsenter --net="$N1_NS" wrk -t1 -c1 -d1s "http://$PREFIX.11:8080/" 2>&1 | grep -q 'Requests/sec' && break; sleep 0.2; done
 WRK_PATH=/
 wrkrun() {
@@ -222,13 +180,13 @@ under_load() {
 		for n in 1 2 3; do
 			node "$n" events --since "$((t0 / 1000000000 - 5))" --until "$(date +%s)" --filter type=container \
 				--format '{{.TimeNano}} {{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.signal}}' >"$CAPTURE/$name-events$n" 2>&1 || true
-			cp "$BENCH_DIR/node$n.log" "$CAPTURE/node$n.log"
+			cp "$BENCH_DIR/node$((10 + n)).log" "$CAPTURE/node$n.log"
 		done
 	fi
 	echo $(((t1 - t0) / 1000000)) >"$BENCH_DIR/$name-ms"
 	if [ $(((t1 - t0) / 1000000)) -gt $(((window - 3) * 1000)) ]; then echo "warning: $name outlasted the load ($window s)" >&2; fi
 }
-running() { node 1 service ps -q --filter desired-state=running web | xargs -r "$DOCKER" -H "unix://$BENCH_DIR/node1.sock" inspect -f '{{.NodeID}} {{.Status.State}}' | grep -c "${1:-} *running"; }
+running() { node 1 service ps -q --filter desired-state=running web | xargs -r "$DOCKER" -H "unix://$NODE1_SOCK" inspect -f '{{.NodeID}} {{.Status.State}}' | grep -c "${1:-} *running"; }
 # drain_node3: node3 drained, until its tasks run elsewhere.
 drain_node3() {
 	local n3 want
