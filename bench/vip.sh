@@ -8,17 +8,18 @@
 #   new connections per second through the VIP against to one task (Connection: close on every request)
 #   failed requests (wrk's socket errors, timeouts and non-2xx) under steady load of both kinds while
 #   `service update --force` replaces all the tasks one at a time, while the service is scaled down to half,
-#   and while one of the three nodes is drained, through the VIP and through the routing mesh (web publishes 8080)
+#   while one of the three nodes is drained, and while a task turns unhealthy and is replaced, through the VIP and
+#   through the routing mesh (web publishes 8080)
 # Docker swarm is no anchor here: its VIPs need IPVS, which this kernel lacks (docs/benchmarks.md quotes it).
 # Usage: bench/vip.sh as root   (DURATION=10 seconds per run, ROUNDS=3 interleaved rounds, median reported;
 #   HEALTH=0 runs the service without its health check (wget of / every 250 ms, the task a backend once healthy);
-#   RUNS="throughput mesh update scale drain" picks the parts; CAPTURE=DIR records the client's TCP FINs and RSTs
+#   RUNS="throughput mesh update scale drain fail" picks the parts; CAPTURE=DIR records the client's TCP FINs and RSTs
 #   during each change under load into DIR/NAME.pcap, with wrk's output in DIR/wrk.log)
 source "$(dirname "$0")/lib.sh"
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
 REPLICAS=${REPLICAS:-10}
-RUNS=${RUNS:-throughput mesh update scale drain}
+RUNS=${RUNS:-throughput mesh update scale drain fail}
 CAPTURE=${CAPTURE:-}
 HEALTH=${HEALTH:-1}
 want() { [[ " $RUNS " == *" $1 "* ]]; }
@@ -54,7 +55,8 @@ node 1 network create -d overlay --attachable vipnet >/dev/null
 # A task is a backend once RUNNING, and with a health check only once healthy: without one (HEALTH=0) a new
 # task may be picked in the milliseconds before its server listens and refuse a connection, as in docker.
 HEALTH_ARGS=()
-[ "$HEALTH" = 1 ] && HEALTH_ARGS=(--health-cmd 'wget -q -O /dev/null http://127.0.0.1/' --health-interval 250ms --health-timeout 2s --health-retries 3)
+# /sick in a task turns it unhealthy (the "fail" run).
+[ "$HEALTH" = 1 ] && HEALTH_ARGS=(--health-cmd '[ ! -e /sick ] && wget -q -O /dev/null http://127.0.0.1/' --health-interval 250ms --health-timeout 2s --health-retries 3)
 node 1 service create -d -q --no-resolve-image --name web --replicas "$REPLICAS" --network vipnet \
 	"${HEALTH_ARGS[@]}" --update-parallelism 1 --update-delay 0s -p 8080:80 httpserve:latest >/dev/null
 node 1 run -d --name client --network vipnet busybox sleep 36000 >/dev/null
@@ -213,6 +215,26 @@ tasks_to scale-before
 want scale && under_load scale 25 node 1 service scale web=$((REPLICAS / 2)) >/dev/null
 tasks_to scale-after
 want drain && under_load drain 25 drain_node3
+# fail_task: a task on node2 turns unhealthy (its health check fails from then on), until it is replaced: its
+# agent takes it out of every node's balancers, stops it with its grace period and reports it FAILED; the
+# orchestrator starts another.
+fail_task() {
+	local task cid want
+	want=$(running)
+	task=$(node 1 service ps -q --filter desired-state=running web | xargs -r "$DOCKER" -H "unix://$NODE1_SOCK" inspect \
+		-f '{{.ID}} {{.NodeID}} {{.Status.State}}' | awk -v n="$N2" '$2 == n && $3 == "running" {print $1; exit}')
+	[ -n "$task" ] || { echo "no running task of web on node2 to fail" >&2; return 0; }
+	cid=$(node 1 inspect -f '{{.Status.ContainerStatus.ContainerID}}' "$task")
+	node 2 exec "$cid" sh -c ': >/sick'
+	for _ in $(seq 1 600); do
+		[ "$(node 1 inspect -f '{{.Status.State}}' "$task")" = failed ] && [ "$(running)" = "$want" ] && break
+		sleep 0.1
+	done
+	node 1 inspect -f '{{.Status.State}} {{.Status.Err}}' "$task" >"$BENCH_DIR/fail-how"
+}
+if want fail; then
+	if [ "$HEALTH" = 1 ]; then under_load fail 25 fail_task; else echo "fail: skipped, the service has no health check (HEALTH=0)" >&2; fi
+fi
 if want throughput; then
 	echo "Service VIP on 3 nodes, $REPLICAS replicas of httpserve (16 KiB answers), client on the manager; wrk 2 threads, 16 connections, ${DURATION}s, median of $ROUNDS rounds"
 	printf '%-58s %10s %10s %6s\n' "" "VIP" "one task" "ratio"
@@ -227,9 +249,10 @@ if want mesh; then
 	printf '%-58s %10s %10s %6s\n' "MB/s, 1 MiB answers, 4 connections" "$MB" "$DB" "$(ratio "$MB" "$DB")"
 	echo "rounds: mesh ${mr[*]} | task ${dr[*]} | mesh MB/s ${mb[*]} | task MB/s ${db[*]}"
 fi
-want update || want scale || want drain && echo "failed requests under wrk (VIP: 12 kept-alive connections / 4 connections anew per request; mesh: 8 / 4), while:"
+want update || want scale || want drain || want fail && echo "failed requests under wrk (VIP: 12 kept-alive connections / 4 connections anew per request; mesh: 8 / 4), while:"
 failed() { [ -f "$BENCH_DIR/$2-ms" ] && printf '  %-66s %6s ms  VIP %s / %s  mesh %s / %s\n' "$1" "$(cat "$BENCH_DIR/$2-ms")" "$(cat "$BENCH_DIR/$2-keepalive")" "$(cat "$BENCH_DIR/$2-new")" "$(cat "$BENCH_DIR/$2-mesh-keepalive")" "$(cat "$BENCH_DIR/$2-mesh-new")"; return 0; }
 failed "service update --force, $REPLICAS tasks one at a time, until converged" update
 failed "service scale web=$((REPLICAS / 2)), until converged" scale
 failed "node update --availability drain (one of 3 nodes, $(cat "$BENCH_DIR/drain-moved" 2>/dev/null) tasks), until moved" drain
+failed "a task turned unhealthy, until replaced ($(cat "$BENCH_DIR/fail-how" 2>/dev/null))" fail
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
