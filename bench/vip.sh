@@ -4,15 +4,18 @@
 # httpserve (16 KiB per answer; on SIGTERM it answers "Connection: close" for a second, then exits) on an overlay
 # network, and a client container on the manager's node on the same network; wrk runs from the host inside the
 # client's namespace (nsenter). Side by side, ratios printed:
-#   throughput through the VIP against to one task's own address (kept-alive connections)
-#   new connections per second through the VIP against to one task (Connection: close on every request)
+#   throughput through a one-task service's VIP against to its task's own address (kept-alive connections), and
+#   through web's VIP (REPLICAS tasks on 3 nodes) against to one of them
+#   new connections per second through the one-task service's VIP against to its task (Connection: close)
+#   throughput through the routing mesh from a node without the task against to the task's address
 #   failed requests (wrk's socket errors, timeouts and non-2xx) under steady load of both kinds while
 #   `service update --force` replaces all the tasks one at a time, while the service is scaled down to half,
 #   while one of the three nodes is drained, and while a task turns unhealthy and is replaced, through the VIP and
 #   through the routing mesh (web publishes 8080)
 # Docker swarm is no anchor here: its VIPs need IPVS, which this kernel lacks (docs/benchmarks.md quotes it).
 # Usage: bench/vip.sh as root   (DURATION=10 seconds per run, ROUNDS=3 interleaved rounds, median reported;
-#   HEALTH=0 runs the service without its health check (wget of / every 250 ms, the task a backend once healthy);
+#   HEALTH=0 runs the service without its health check (wget of /, every 250 ms while a task starts and every
+#   second once healthy; the task a backend once healthy);
 #   RUNS="throughput mesh update scale drain fail" picks the parts; CAPTURE=DIR records the client's TCP FINs and RSTs
 #   during each change under load into DIR/NAME.pcap, with wrk's output in DIR/wrk.log)
 source "$(dirname "$0")/lib.sh"
@@ -56,7 +59,11 @@ node 1 network create -d overlay --attachable vipnet >/dev/null
 # task may be picked in the milliseconds before its server listens and refuse a connection, as in docker.
 HEALTH_ARGS=()
 # /sick in a task turns it unhealthy (the "fail" run).
-[ "$HEALTH" = 1 ] && HEALTH_ARGS=(--health-cmd '[ ! -e /sick ] && wget -q -O /dev/null http://127.0.0.1/' --health-interval 250ms --health-timeout 2s --health-retries 3)
+# Probes every 250 ms while a task starts (a new task is a backend within a quarter of a second of listening),
+# then every second: each probe starts two processes, and 44 a second cost a tenth of the two cores (perf: the C
+# library's start-up, CPUID trapping to the hypervisor).
+[ "$HEALTH" = 1 ] && HEALTH_ARGS=(--health-cmd '[ ! -e /sick ] && wget -q -O /dev/null http://127.0.0.1/' --health-start-period 60s
+	--health-start-interval 250ms --health-interval 1s --health-timeout 2s --health-retries 2)
 node 1 service create -d -q --no-resolve-image --name web --replicas "$REPLICAS" --network vipnet \
 	"${HEALTH_ARGS[@]}" --update-parallelism 1 --update-delay 0s -p 8080:80 httpserve:latest >/dev/null
 node 1 run -d --name client --network vipnet busybox sleep 36000 >/dev/null
@@ -109,21 +116,9 @@ print(n)')
 	echo "$out" | awk '/Requests\/sec/ {printf "%d\n", $2}'
 }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'; }
-tv=(); td=(); cv=(); cd=()
-want throughput && for _ in $(seq 1 "$ROUNDS"); do
-	tv+=("$(wrkrun "$VIP" 16 "$DURATION")")
-	td+=("$(wrkrun "$TASK_IP" 16 "$DURATION")")
-	cv+=("$(wrkrun "$VIP" 16 "$DURATION" -H 'Connection: close')")
-	cd+=("$(wrkrun "$TASK_IP" 16 "$DURATION" -H 'Connection: close')")
-done
-want throughput && { TV=$(median "${tv[@]}"); TD=$(median "${td[@]}"); CV=$(median "${cv[@]}"); CD=$(median "${cd[@]}"); }
-
-# The routing mesh from a node without the task against the task's own address: a one-task service on node2
-# publishing 8081:80 (the mesh) and on vipnet (its address). From node1's namespace to node1's port 8081 (the
-# node's DNAT to its ingress sandbox, the sandbox's DNAT and masquerade, the ingress overlay to node2) against
-# from the client container on node1 to the task's vipnet address (the vipnet overlay to node2): one overlay
-# hop each. 16 KiB answers (requests/s) and 1 MiB answers (MB/s), kept-alive connections.
-if want mesh; then
+# solo: a one-task service on node2, on vipnet (its VIP and its task's address there) and publishing 8081:80 (the
+# routing mesh), for the measures that need one backend.
+if want throughput || want mesh; then
 	node 1 service create -d -q --no-resolve-image --name solo --replicas 1 --constraint node.hostname==node2 \
 		--network vipnet -p 8081:80 httpserve:latest >/dev/null
 	SOLO_IP=
@@ -135,8 +130,32 @@ if want mesh; then
 	done
 	[ -n "$SOLO_IP" ] || { echo "solo never ran:" >&2; node 1 service ps --no-trunc solo >&2; exit 1; }
 	SOLO_IP=${SOLO_IP%/*}
+	SOLO_VIP=$(node 1 service inspect -f '{{range .Endpoint.VirtualIPs}}{{if eq .NetworkID "'"$VIPNET_ID"'"}}{{.Addr}}{{end}}{{end}}' solo); SOLO_VIP=${SOLO_VIP%/*}
 	for _ in $(seq 1 100); do nsenter --net="$N1_NS" wrk -t1 -c1 -d1s "http://$PREFIX.11:8081/" 2>&1 | grep -q 'Requests/sec' && \
-		nsenter --net="$CLI_NS" wrk -t1 -c1 -d1s "http://$SOLO_IP/" 2>&1 | grep -q 'Requests/sec' && break; sleep 0.2; done
+		nsenter --net="$CLI_NS" wrk -t1 -c1 -d1s "http://$SOLO_IP/" 2>&1 | grep -q 'Requests/sec' && \
+		nsenter --net="$CLI_NS" wrk -t1 -c1 -d1s "http://$SOLO_VIP/" 2>&1 | grep -q 'Requests/sec' && break; sleep 0.2; done
+fi
+
+# The VIP's own cost: solo's VIP against solo's task's address, from the client container on node1 — one backend,
+# so only the VIP's DNAT differs. And web's VIP, spread over its tasks on the three nodes, against one of them on
+# node2: on two cores this measures the servers as much as the VIP (ten processes each serving one or two of
+# the 16 connections spend more CPU per request than one serving all 16; docs/benchmarks.md).
+sv=(); sd=(); cv=(); cd=(); tv=(); td=()
+want throughput && for _ in $(seq 1 "$ROUNDS"); do
+	sv+=("$(wrkrun "$SOLO_VIP" 16 "$DURATION")")
+	sd+=("$(wrkrun "$SOLO_IP" 16 "$DURATION")")
+	cv+=("$(wrkrun "$SOLO_VIP" 16 "$DURATION" -H 'Connection: close')")
+	cd+=("$(wrkrun "$SOLO_IP" 16 "$DURATION" -H 'Connection: close')")
+	tv+=("$(wrkrun "$VIP" 16 "$DURATION")")
+	td+=("$(wrkrun "$TASK_IP" 16 "$DURATION")")
+done
+want throughput && { SV=$(median "${sv[@]}"); SD=$(median "${sd[@]}"); CV=$(median "${cv[@]}"); CD=$(median "${cd[@]}"); TV=$(median "${tv[@]}"); TD=$(median "${td[@]}"); }
+
+# The routing mesh from a node without the task against the task's own address: solo, from node1's namespace to
+# node1's port 8081 (the node's DNAT to its ingress sandbox, the sandbox's DNAT and masquerade, the ingress overlay
+# to node2) against from the client container on node1 to the task's vipnet address (the vipnet overlay to
+# node2): one overlay hop each. 16 KiB answers (requests/s) and 1 MiB answers (MB/s), kept-alive connections.
+if want mesh; then
 	mr=(); dr=(); mb=(); db=()
 	for _ in $(seq 1 "$ROUNDS"); do
 		WRK_NS=$N1_NS; mr+=("$(wrkrun "$PREFIX.11:8081" 16 "$DURATION")")
@@ -147,8 +166,8 @@ if want mesh; then
 		WRK_PATH=/
 	done
 	MR=$(median "${mr[@]}"); DR=$(median "${dr[@]}"); MB=$(median "${mb[@]}"); DB=$(median "${db[@]}")
-	node 1 service rm solo >/dev/null
 fi
+if want throughput || want mesh; then node 1 service rm solo >/dev/null; fi
 
 # under_load NAME WINDOW CMD...: CMD while wrk loads the VIP with kept-alive and new connections, from 3 s before
 # it to the end of WINDOW seconds; sets NAME's duration (ms) and failed requests in $BENCH_DIR/NAME-*.
@@ -236,11 +255,12 @@ if want fail; then
 	if [ "$HEALTH" = 1 ]; then under_load fail 25 fail_task; else echo "fail: skipped, the service has no health check (HEALTH=0)" >&2; fi
 fi
 if want throughput; then
-	echo "Service VIP on 3 nodes, $REPLICAS replicas of httpserve (16 KiB answers), client on the manager; wrk 2 threads, 16 connections, ${DURATION}s, median of $ROUNDS rounds"
-	printf '%-58s %10s %10s %6s\n' "" "VIP" "one task" "ratio"
-	printf '%-58s %10s %10s %6s\n' "requests/s, kept-alive connections" "$TV" "$TD" "$(ratio "$TV" "$TD")"
+	echo "Service VIP: a one-task service on node2 through its VIP against to the task's address, from a container on node1; wrk 2 threads, 16 connections, ${DURATION}s, median of $ROUNDS rounds"
+	printf '%-58s %10s %10s %6s\n' "" "VIP" "task" "ratio"
+	printf '%-58s %10s %10s %6s\n' "requests/s, kept-alive connections" "$SV" "$SD" "$(ratio "$SV" "$SD")"
 	printf '%-58s %10s %10s %6s\n' "new connections/s (Connection: close)" "$CV" "$CD" "$(ratio "$CV" "$CD")"
-	echo "rounds: VIP ${tv[*]} | task ${td[*]} | VIP new ${cv[*]} | task new ${cd[*]}"
+	printf '%-58s %10s %10s %6s\n' "web's VIP ($REPLICAS tasks, 3 nodes) / one of them, kept-alive" "$TV" "$TD" "$(ratio "$TV" "$TD")"
+	echo "rounds: VIP ${sv[*]} | task ${sd[*]} | VIP new ${cv[*]} | task new ${cd[*]} | web VIP ${tv[*]} | web task ${td[*]}"
 fi
 if want mesh; then
 	echo "Routing mesh: a one-task service on node2, from node1 (without that task) to its published port against from a container on node1 to the task's address; wrk 2 threads, kept-alive, ${DURATION}s, median of $ROUNDS rounds"
