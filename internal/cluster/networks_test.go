@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/berth/berth/internal/cluster/api"
+	"github.com/berth/berth/internal/cluster/dispatcher"
 	"github.com/berth/berth/internal/cluster/store"
 	"github.com/berth/berth/internal/network/ipam"
 	"github.com/berth/berth/internal/network/ipam/ipamtest"
@@ -585,8 +587,15 @@ func TestNetworksAcrossNodes(t *testing.T) {
 	// names the nodes in session whose balancers are behind: here the manager, which follows no watch, until
 	// the wait's bound passes. (Neither node runs an agent in this test: their sessions are opened for them.)
 	id1 := n1.nodeState().NodeID
+	var disp *dispatcher.Dispatcher
+	eventually(t, "the leader's dispatcher", 10*time.Second, func() error {
+		if disp = n1.leaderDispatcher(); disp == nil {
+			return errors.New("not running yet")
+		}
+		return nil
+	})
 	for _, id := range []string{id1, id2} {
-		s, err := n1.leaderDispatcher().Open(ctx, id)
+		s, err := disp.Open(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -605,7 +614,7 @@ func TestNetworksAcrossNodes(t *testing.T) {
 	if behind, err := (dispatchClient{n2}).WaitApplied(ctx, ahead, 200*time.Millisecond); err != nil || !slices.Equal(behind, both) {
 		t.Fatalf("a revision not reached yet: behind %v (%v), want both nodes", behind, err)
 	}
-	n1.leaderDispatcher().NoteApplied(id1, ahead)
+	disp.NoteApplied(id1, ahead)
 	if behind, err := (dispatchClient{n2}).WaitApplied(ctx, applied.Rev, time.Second); err != nil || len(behind) != 0 {
 		t.Fatalf("once both are there: behind %v (%v)", behind, err)
 	}
