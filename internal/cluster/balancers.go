@@ -130,7 +130,8 @@ func (c *Cluster) reportApplied(ctx context.Context) {
 	}
 }
 
-// forgetApplied is called when the node is in no swarm: another swarm's revisions are another store's.
+// forgetApplied is called when the node is in no swarm and before each snapshot of the networks watch is
+// applied: another swarm's revisions are another store's.
 func (c *Cluster) forgetApplied() { c.appliedRev.Store(0) }
 
 // call POSTs in to the leader's dispatcher and decodes its answer into out (when not nil).

@@ -279,6 +279,9 @@ func (c *Cluster) consumeNetworks(ctx context.Context, body interface {
 			switch {
 			case l.State != nil:
 				m = newMirror(l.State)
+				// A snapshot sets where the node is: it may be of another swarm than the last (left and joined
+				// again between two passes of RunNetworks), whose revisions are another store's.
+				c.forgetApplied()
 				c.applyNetworkState(ctx, sink, m.state())
 				go c.afterSnapshot(ctx, sink, l.State.Rev) // retried in the background: the watch goes on
 			case l.Event != nil && m != nil:
