@@ -72,7 +72,7 @@ func (c *Cluster) handleDispatchWaitApplied(w http.ResponseWriter, r *http.Reque
 		writeWire(w, nil, invalid("invalid request: negative wait"))
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), min(time.Duration(req.WaitMillis)*time.Millisecond, maxAppliedWait))
+	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(min(req.WaitMillis, maxAppliedWait.Milliseconds()))*time.Millisecond)
 	defer cancel()
 	behind, err := d.WaitApplied(ctx, req.Rev)
 	if errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil {
