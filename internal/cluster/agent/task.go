@@ -28,14 +28,19 @@ var (
 	errImageRequired = errors.New("dockerexec: image required")
 )
 
-// exitError is a container's non-zero exit, as moby's executor words it.
+// exitError is a container's non-zero exit, as moby's executor words it, or an exit of 0 that still failed the
+// task: a container stopped because it turned unhealthy may exit 0 on its stop signal (moby then reports the
+// task complete, hiding why it ended; Berth keeps it failed, with its cause, and does not say "non-zero").
 type exitError struct {
 	code  int
 	cause error
 }
 
 func (e *exitError) Error() string {
-	if e.cause != nil {
+	switch {
+	case e.cause != nil && e.code == 0:
+		return fmt.Sprintf("task: exit (0): %v", e.cause)
+	case e.cause != nil:
 		return fmt.Sprintf("task: non-zero exit (%v): %v", e.code, e.cause)
 	}
 	return fmt.Sprintf("task: non-zero exit (%v)", e.code)
