@@ -2,9 +2,11 @@ package link
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 
 	"github.com/containerd/errdefs"
@@ -43,6 +45,10 @@ func EnsureBridge(ctx context.Context, name string, gateway netip.Prefix, mtu in
 		attrs := netlink.NewLinkAttrs()
 		attrs.Name = name
 		attrs.MTU = mtu
+		// A MAC address of its own, as dockerd gives its bridges: see pinMAC.
+		if attrs.HardwareAddr, err = randomMAC(); err != nil {
+			return err
+		}
 		if err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: attrs}); err != nil {
 			if errors.Is(err, unix.EEXIST) {
 				return errdefs.ErrConflict.WithMessage(fmt.Sprintf("device %s was created concurrently", name))
@@ -89,6 +95,11 @@ func EnsureBridge(ctx context.Context, name string, gateway netip.Prefix, mtu in
 			return fmt.Errorf("add address %s to bridge %s: %w", gateway, name, err)
 		}
 	}
+	if found {
+		if err := pinMAC(l); err != nil {
+			return fmt.Errorf("bridge %s: %w", name, err)
+		}
+	}
 	if found && mtu > 0 && l.Attrs().MTU != mtu {
 		if err := netlink.LinkSetMTU(l, mtu); err != nil {
 			return fmt.Errorf("set MTU %d on bridge %s: %w", mtu, name, err)
@@ -98,6 +109,37 @@ func EnsureBridge(ctx context.Context, name string, gateway netip.Prefix, mtu in
 		return fmt.Errorf("bring bridge %s up: %w", name, err)
 	}
 	slog.DebugContext(ctx, "bridge ready", "bridge", name, "address", gateway, "adopted", found)
+	return nil
+}
+
+// A bridge whose MAC address was never set takes the lowest of its ports' and changes as containers come and go
+// (their host-side veths have random ones). Its neighbours (every container on it, the ingress sandbox on
+// docker_gwbridge) keep the old address in their ARP caches and send their replies to it: the bridge floods
+// such frames to its ports instead of passing them up, and the host drops them until each neighbour finds out,
+// seconds later — long enough for a connection whose SYN-ACK was lost to stall on its conntrack entry. Set
+// once, by hand, the kernel keeps the address (addr_assign_type NET_ADDR_SET), as for dockerd's bridges, which
+// get a random one when made.
+
+// randomMAC is a random unicast, locally administered MAC address.
+func randomMAC() (net.HardwareAddr, error) {
+	mac := make(net.HardwareAddr, 6)
+	if _, err := rand.Read(mac); err != nil {
+		return nil, fmt.Errorf("random MAC address: %w", err)
+	}
+	mac[0] = mac[0]&0xfe | 0x02
+	return mac, nil
+}
+
+// pinMAC sets an adopted bridge's MAC address to the one it has, which fixes it there (a bridge made before
+// Berth set one, or by someone else); setting it again changes nothing.
+func pinMAC(l netlink.Link) error {
+	mac := l.Attrs().HardwareAddr
+	if len(mac) != 6 {
+		return nil
+	}
+	if err := netlink.LinkSetHardwareAddr(l, mac); err != nil {
+		return fmt.Errorf("fix MAC address %s: %w", mac, err)
+	}
 	return nil
 }
 

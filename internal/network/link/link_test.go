@@ -275,6 +275,89 @@ func TestNetNS(t *testing.T) {
 	}
 }
 
+// A bridge's MAC address must not follow its ports: its neighbours keep it in their ARP caches (bridge_linux.go,
+// randomMAC). A port with a lower MAC than the bridge's joins and leaves; the bridge keeps its own, whether
+// EnsureBridge made it or adopted it — while a bridge nobody fixed takes the port's (the kernel's behaviour
+// that makes this test able to fail).
+func TestBridgeMACStaysWhenPortsChange(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	low := net.HardwareAddr{0x00, 0x00, 0x00, 0x00, 0x00, 0x01} // lower than any bridge's
+	macOf := func(name string) string {
+		t.Helper()
+		l, err := netlink.LinkByName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.Attrs().HardwareAddr.String()
+	}
+	// port attaches a veth whose host end has MAC low to br, and returns a func detaching (deleting) it.
+	port := func(br, name string) func() {
+		t.Helper()
+		b, err := netlink.LinkByName(br)
+		if err != nil {
+			t.Fatal(err)
+		}
+		attrs := netlink.NewLinkAttrs()
+		attrs.Name = name
+		attrs.HardwareAddr = low
+		attrs.MasterIndex = b.Attrs().Index
+		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: attrs, PeerName: name + "p"}); err != nil {
+			t.Fatal(err)
+		}
+		l, _ := netlink.LinkByName(name)
+		if err := netlink.LinkSetUp(l); err != nil {
+			t.Fatal(err)
+		}
+		return func() {
+			if err := deleteLinkByName(name); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	bare := func(name string) {
+		t.Helper()
+		attrs := netlink.NewLinkAttrs()
+		attrs.Name = name
+		if err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: attrs}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { DeleteBridge(context.Background(), name) })
+	}
+
+	// The control: a bridge nobody fixed takes its port's lower MAC.
+	loose := e.name("lo")
+	bare(loose)
+	detach := port(loose, e.name("lp"))
+	if got := macOf(loose); got != low.String() {
+		t.Fatalf("a bare bridge kept %s with a port of %s: this kernel does not move a bridge's MAC, the test proves nothing", got, low)
+	}
+	detach()
+
+	subnet := freeSubnet(t)
+	made := e.name("mk")
+	e.bridge(ctx, made, netip.PrefixFrom(nth(subnet, 1), subnet.Bits()))
+	adopted := e.name("ad")
+	bare(adopted)
+	if err := EnsureBridge(ctx, adopted, netip.MustParsePrefix("10.124.0.5/30"), 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, br := range []string{made, adopted} {
+		before := macOf(br)
+		if mac, _ := net.ParseMAC(before); br == made && (mac[0]&0x01 != 0 || mac[0]&0x02 == 0) {
+			t.Errorf("bridge %s: MAC %s is not a locally administered unicast address", br, before)
+		}
+		detach := port(br, br+"p")
+		if got := macOf(br); got != before {
+			t.Errorf("bridge %s: MAC %s became %s when a port with a lower one joined", br, before, got)
+		}
+		detach()
+		if got := macOf(br); got != before {
+			t.Errorf("bridge %s: MAC %s became %s when the port left", br, before, got)
+		}
+	}
+}
+
 func TestEnsureBridge(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
