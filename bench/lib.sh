@@ -204,7 +204,8 @@ node_add() {
 	ip -n "$ns" link set eth0 up
 	ip -n "$ns" link set lo up
 	ip -n "$ns" route add default via "$NODES_PREFIX.1"
-	echo '{}' >"$BENCH_DIR/node$n.json"
+	# NODES_LOG_LEVEL (debug, …) for the daemons' logs in $BENCH_DIR/nodeN.log (both engines read it from daemon.json).
+	if [ -n "${NODES_LOG_LEVEL:-}" ]; then echo "{\"log-level\": \"$NODES_LOG_LEVEL\"}"; else echo '{}'; fi >"$BENCH_DIR/node$n.json"
 	# shellcheck disable=SC2016 # $0 and $@ are the inner shell's: the hostname, then the daemon's command.
 	local run=(unshare --uts -- sh -c 'hostname "$0" && exec nsenter --net=/run/netns/'"$ns"' -- "$@"' "$host")
 	if [ "$engine" = berth ]; then

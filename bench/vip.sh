@@ -11,13 +11,14 @@
 #   failed requests (wrk's socket errors, timeouts and non-2xx) under steady load of both kinds while
 #   `service update --force` replaces all the tasks one at a time, while the service is scaled down to half,
 #   while one of the three nodes is drained, and while a task turns unhealthy and is replaced, through the VIP and
-#   through the routing mesh (web publishes 8080)
+#   through the routing mesh (web publishes 8080), and the SYNs retransmitted meanwhile (a connection that waited)
 # Docker swarm is no anchor here: its VIPs need IPVS, which this kernel lacks (docs/benchmarks.md quotes it).
 # Usage: bench/vip.sh as root   (DURATION=10 seconds per run, ROUNDS=3 interleaved rounds, median reported;
 #   HEALTH=0 runs the service without its health check (wget of /, every 250 ms while a task starts and every
 #   second once healthy; the task a backend once healthy);
 #   RUNS="throughput mesh update scale drain fail" picks the parts; CAPTURE=DIR records the client's TCP FINs and RSTs
-#   during each change under load into DIR/NAME.pcap, with wrk's output in DIR/wrk.log)
+#   during each change under load into DIR/NAME.pcap and node1's (the mesh's client) into DIR/NAME-mesh.pcap, with
+#   wrk's output in DIR/wrk.log, the nodes' container events and their daemons' logs)
 source "$(dirname "$0")/lib.sh"
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
@@ -169,17 +170,28 @@ if want mesh; then
 fi
 if want throughput || want mesh; then node 1 service rm solo >/dev/null; fi
 
+# synretrans NS: the SYNs the kernel retransmitted in namespace NS so far. wrk counts a connection that never
+# completes as nothing at all (no error, no timeout: its timeout runs from the request, which is never sent), so
+# a connection left waiting (a lost SYN-ACK, a balancer picking a task that is gone) shows only here: each
+# retransmission is a new connection that waited a second or more.
+synretrans() { nsenter --net="$1" nstat -asz TcpExtTCPSynRetrans | awk '$1 == "TcpExtTCPSynRetrans" {print $2}'; }
 # under_load NAME WINDOW CMD...: CMD while wrk loads the VIP with kept-alive and new connections, from 3 s before
 # it to the end of WINDOW seconds; sets NAME's duration (ms) and failed requests in $BENCH_DIR/NAME-*.
 under_load() {
-	local name=$1 window=$2 t0 t1 ka nc mka mnc cap=
+	local name=$1 window=$2 t0 t1 ka nc mka mnc cap=()
 	shift 2
 	if [ -n "$CAPTURE" ]; then
 		mkdir -p "$CAPTURE"
 		nsenter --net="$CLI_NS" tcpdump -i eth0 -w "$CAPTURE/$name.pcap" -U -s 96 "${CAPTURE_FILTER:-tcp[tcpflags] & (tcp-fin|tcp-rst) != 0}" 2>/dev/null &
-		cap=$!
+		cap=($!)
+		# The mesh's clients are in node1's namespace: there on every interface (its loopback to the published
+		# port, docker_gwbridge to the ingress sandbox).
+		nsenter --net="$N1_NS" tcpdump -i any -w "$CAPTURE/$name-mesh.pcap" -U -s 96 "${CAPTURE_FILTER:-tcp[tcpflags] & (tcp-fin|tcp-rst) != 0}" 2>/dev/null &
+		cap+=($!)
 		sleep 0.5
 	fi
+	local syn_vip syn_mesh
+	syn_vip=$(synretrans "$CLI_NS"); syn_mesh=$(synretrans "$N1_NS")
 	( wrkrun "$VIP" 12 "$window" >/dev/null; echo "$ERRS" >"$BENCH_DIR/$name-keepalive"; [ "$ERRS" = 0 ] || echo "$name, kept-alive: $ERRS_DETAIL" >&2 ) &
 	ka=$!
 	( wrkrun "$VIP" 4 "$window" -H 'Connection: close' >/dev/null; echo "$ERRS" >"$BENCH_DIR/$name-new"; [ "$ERRS" = 0 ] || echo "$name, new connections: $ERRS_DETAIL" >&2 ) &
@@ -195,8 +207,9 @@ under_load() {
 	"$@"
 	t1=$(date +%s%N)
 	wait "$ka" "$nc" "$mka" "$mnc"
-	if [ -n "$cap" ]; then
-		kill "$cap"; wait "$cap" 2>/dev/null || true
+	echo "$(($(synretrans "$CLI_NS") - syn_vip)) / $(($(synretrans "$N1_NS") - syn_mesh))" >"$BENCH_DIR/$name-syn"
+	if [ "${#cap[@]}" -gt 0 ]; then
+		kill "${cap[@]}"; wait "${cap[@]}" 2>/dev/null || true
 		cp "$BENCH_DIR/wrk.log" "$CAPTURE/"
 		for n in 1 2 3; do
 			node "$n" events --since "$((t0 / 1000000000 - 5))" --until "$(date +%s)" --filter type=container \
@@ -269,8 +282,8 @@ if want mesh; then
 	printf '%-58s %10s %10s %6s\n' "MB/s, 1 MiB answers, 4 connections" "$MB" "$DB" "$(ratio "$MB" "$DB")"
 	echo "rounds: mesh ${mr[*]} | task ${dr[*]} | mesh MB/s ${mb[*]} | task MB/s ${db[*]}"
 fi
-want update || want scale || want drain || want fail && echo "failed requests under wrk (VIP: 12 kept-alive connections / 4 connections anew per request; mesh: 8 / 4), while:"
-failed() { [ -f "$BENCH_DIR/$2-ms" ] && printf '  %-66s %6s ms  VIP %s / %s  mesh %s / %s\n' "$1" "$(cat "$BENCH_DIR/$2-ms")" "$(cat "$BENCH_DIR/$2-keepalive")" "$(cat "$BENCH_DIR/$2-new")" "$(cat "$BENCH_DIR/$2-mesh-keepalive")" "$(cat "$BENCH_DIR/$2-mesh-new")"; return 0; }
+want update || want scale || want drain || want fail && echo "failed requests under wrk (VIP: 12 kept-alive connections / 4 connections anew per request; mesh: 8 / 4), and SYNs retransmitted (connections that waited a second or more: the client container's / node1's namespace), while:"
+failed() { [ -f "$BENCH_DIR/$2-ms" ] && printf '  %-66s %6s ms  VIP %s / %s  mesh %s / %s  SYNs again %s\n' "$1" "$(cat "$BENCH_DIR/$2-ms")" "$(cat "$BENCH_DIR/$2-keepalive")" "$(cat "$BENCH_DIR/$2-new")" "$(cat "$BENCH_DIR/$2-mesh-keepalive")" "$(cat "$BENCH_DIR/$2-mesh-new")" "$(cat "$BENCH_DIR/$2-syn")"; return 0; }
 failed "service update --force, $REPLICAS tasks one at a time, until converged" update
 failed "service scale web=$((REPLICAS / 2)), until converged" scale
 failed "node update --availability drain (one of 3 nodes, $(cat "$BENCH_DIR/drain-moved" 2>/dev/null) tasks), until moved" drain
