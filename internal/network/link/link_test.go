@@ -77,6 +77,18 @@ func (e *env) bridge(ctx context.Context, name string, gw netip.Prefix) {
 	}
 }
 
+// bareBridge creates a bridge as someone other than EnsureBridge would (no address, no MAC set, down), deleted
+// as a cleanup.
+func (e *env) bareBridge(name string) {
+	e.t.Helper()
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name = name
+	if err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: attrs}); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { DeleteBridge(context.Background(), name) })
+}
+
 // dummy creates a link that is not a bridge (a veth pair: the kernel here has no dummy module) to check that
 // nothing deletes or reconfigures what it doesn't own.
 func (e *env) dummy(name string) {
@@ -315,19 +327,9 @@ func TestBridgeMACStaysWhenPortsChange(t *testing.T) {
 			}
 		}
 	}
-	bare := func(name string) {
-		t.Helper()
-		attrs := netlink.NewLinkAttrs()
-		attrs.Name = name
-		if err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: attrs}); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { DeleteBridge(context.Background(), name) })
-	}
-
 	// The control: a bridge nobody fixed takes its port's lower MAC.
 	loose := e.name("lo")
-	bare(loose)
+	e.bareBridge(loose)
 	detach := port(loose, e.name("lp"))
 	if got := macOf(loose); got != low.String() {
 		t.Fatalf("a bare bridge kept %s with a port of %s: this kernel does not move a bridge's MAC, the test proves nothing", got, low)
@@ -338,7 +340,7 @@ func TestBridgeMACStaysWhenPortsChange(t *testing.T) {
 	made := e.name("mk")
 	e.bridge(ctx, made, netip.PrefixFrom(nth(subnet, 1), subnet.Bits()))
 	adopted := e.name("ad")
-	bare(adopted)
+	e.bareBridge(adopted)
 	if err := EnsureBridge(ctx, adopted, netip.MustParsePrefix("10.124.0.5/30"), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -387,12 +389,7 @@ func TestEnsureBridge(t *testing.T) {
 
 	// An existing bridge without an address is adopted and gets one, and its MTU.
 	bare := e.name("bare")
-	attrs := netlink.NewLinkAttrs()
-	attrs.Name = bare
-	if err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: attrs}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { DeleteBridge(context.Background(), bare) })
+	e.bareBridge(bare)
 	bareGW := netip.MustParsePrefix("10.124.0.1/30")
 	if err := EnsureBridge(ctx, bare, bareGW, 1400); err != nil {
 		t.Fatalf("adopt bare bridge: %v", err)
