@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 
 	"github.com/containerd/errdefs"
 	"github.com/vishvananda/netlink"
@@ -131,11 +132,15 @@ func randomMAC() (net.HardwareAddr, error) {
 }
 
 // pinMAC sets an adopted bridge's MAC address to the one it has, which fixes it there (a bridge made before
-// Berth set one, or by someone else); setting it again changes nothing.
+// Berth set one, or by someone else); setting it again changes nothing. A bridge that never had one set and
+// lost its last port has 00:00:00:00:00:00, which is no address to keep: it gets a random one.
 func pinMAC(l netlink.Link) error {
 	mac := l.Attrs().HardwareAddr
-	if len(mac) != 6 {
-		return nil
+	if len(mac) != 6 || mac[0]&0x01 != 0 || slices.Equal(mac, make(net.HardwareAddr, 6)) {
+		var err error
+		if mac, err = randomMAC(); err != nil {
+			return err
+		}
 	}
 	if err := netlink.LinkSetHardwareAddr(l, mac); err != nil {
 		return fmt.Errorf("fix MAC address %s: %w", mac, err)

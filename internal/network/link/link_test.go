@@ -327,7 +327,7 @@ func TestBridgeMACStaysWhenPortsChange(t *testing.T) {
 			}
 		}
 	}
-	// The control: a bridge nobody fixed takes its port's lower MAC.
+	// The control: a bridge nobody fixed takes its port's lower MAC, and all zeros once its last port left.
 	loose := e.name("lo")
 	e.bareBridge(loose)
 	detach := port(loose, e.name("lp"))
@@ -335,6 +335,13 @@ func TestBridgeMACStaysWhenPortsChange(t *testing.T) {
 		t.Fatalf("a bare bridge kept %s with a port of %s: this kernel does not move a bridge's MAC, the test proves nothing", got, low)
 	}
 	detach()
+	// Adopted in that state, it gets an address of its own rather than keeping none.
+	if err := EnsureBridge(ctx, loose, netip.MustParsePrefix("10.124.0.9/30"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if mac, _ := net.ParseMAC(macOf(loose)); mac == nil || mac[0]&0x01 != 0 || mac[0]&0x02 == 0 {
+		t.Errorf("bridge %s adopted without ports: MAC %q, want a locally administered unicast address", loose, macOf(loose))
+	}
 
 	subnet := freeSubnet(t)
 	made := e.name("mk")
