@@ -303,6 +303,11 @@ func TestBridgeMACStaysWhenPortsChange(t *testing.T) {
 		}
 		return l.Attrs().HardwareAddr.String()
 	}
+	// ownMAC is whether the bridge's MAC is one Berth gives (randomMAC): locally administered and unicast.
+	ownMAC := func(name string) bool {
+		mac, _ := net.ParseMAC(macOf(name))
+		return len(mac) == 6 && mac[0]&0x01 == 0 && mac[0]&0x02 != 0
+	}
 	// port attaches a veth whose host end has MAC low to br, and returns a func detaching (deleting) it.
 	port := func(br, name string) func() {
 		t.Helper()
@@ -317,7 +322,10 @@ func TestBridgeMACStaysWhenPortsChange(t *testing.T) {
 		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: attrs, PeerName: name + "p"}); err != nil {
 			t.Fatal(err)
 		}
-		l, _ := netlink.LinkByName(name)
+		l, err := netlink.LinkByName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := netlink.LinkSetUp(l); err != nil {
 			t.Fatal(err)
 		}
@@ -339,7 +347,7 @@ func TestBridgeMACStaysWhenPortsChange(t *testing.T) {
 	if err := EnsureBridge(ctx, loose, netip.MustParsePrefix("10.124.0.9/30"), 0); err != nil {
 		t.Fatal(err)
 	}
-	if mac, _ := net.ParseMAC(macOf(loose)); mac == nil || mac[0]&0x01 != 0 || mac[0]&0x02 == 0 {
+	if !ownMAC(loose) {
 		t.Errorf("bridge %s adopted without ports: MAC %q, want a locally administered unicast address", loose, macOf(loose))
 	}
 
@@ -353,7 +361,7 @@ func TestBridgeMACStaysWhenPortsChange(t *testing.T) {
 	}
 	for _, br := range []string{made, adopted} {
 		before := macOf(br)
-		if mac, _ := net.ParseMAC(before); br == made && (mac[0]&0x01 != 0 || mac[0]&0x02 == 0) {
+		if br == made && !ownMAC(br) {
 			t.Errorf("bridge %s: MAC %s is not a locally administered unicast address", br, before)
 		}
 		detach := port(br, br+"p")
